@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hepinfer's tests and demo need, only when something is missing
+# (so a machine that has them all makes no network call). Needs root or sudo for apt-get.
+set -euo pipefail
+need=()
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi

@@ -1,0 +1,1 @@
+"""Subcommands of the `hepinfer` command line, one module each (see `hepinfer.cli`)."""

@@ -1,0 +1,50 @@
+"""One exception root for the whole package, with specific subclasses.
+
+Messages name the offending value, say what is wrong with it, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class HepinferError(Exception):
+    """Root of every error hepinfer raises on purpose."""
+
+
+class FixedPointError(HepinferError, ValueError):
+    """A fixed-point type or value is invalid (bad type string, width out of range, ...)."""
+
+
+class ConfigError(HepinferError, ValueError):
+    """A compile configuration is invalid."""
+
+
+class FrontendError(HepinferError):
+    """A model cannot be converted to hepinfer's IR (unsupported layer, bad file, ...)."""
+
+
+class GraphError(HepinferError):
+    """The IR graph is malformed (the verifier found a broken invariant)."""
+
+
+class ProtocolError(HepinferError, ValueError):
+    """An inference request or response does not follow the KServe v2 / Triton protocol."""
+
+
+class ServeError(HepinferError):
+    """The inference server cannot do what was asked (model missing, load failure, ...)."""
+
+
+class ClientError(HepinferError):
+    """The inference client failed to get an answer."""
+
+
+class MissingDependencyError(HepinferError, ImportError):
+    """An optional dependency (an extra) is needed for this feature but not installed."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {package!r}, which is not installed; "
+            f"install it with: pip install 'hepinfer[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

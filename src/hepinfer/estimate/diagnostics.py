@@ -1,0 +1,21 @@
+"""Warning categories of the estimator (filter them with the standard ``warnings`` module)."""
+
+from __future__ import annotations
+
+__all__ = ["EstimateWarning", "OverUtilisationWarning", "UnrollLimitWarning"]
+
+
+class EstimateWarning(UserWarning):
+    """Something in the estimated design will likely fail or differ in Vivado/Vitis HLS."""
+
+
+class UnrollLimitWarning(EstimateWarning):
+    """A loop the kernel fully unrolls exceeds Vivado's 4,096-iteration unroll limit.
+
+    Vivado HLS then stops with ``XFORM 203-504: Stop unrolling loop ...`` (hls4ml issue
+    #1013); use the Resource strategy or a larger reuse factor.
+    """
+
+
+class OverUtilisationWarning(EstimateWarning):
+    """The design needs more of a resource than the target part has."""

@@ -279,3 +279,11 @@ def test_unroll_limit_warning_for_large_latency_layers() -> None:
     # the Latency strategy unrolls every product whatever the reuse factor
     with pytest.warns(UnrollLimitWarning):
         est(dense(n_in=128, n_out=64, reuse_factor=2))
+
+
+def test_stream_fifos_deeper_than_32_take_block_ram() -> None:
+    deep = est(conv(io_type="io_stream"))  # 14 x 14 = 196 pixels per output channel
+    shallow = est(conv(io_type="io_stream", in_height=6, in_width=6))  # 16 pixels
+    assert deep.total.bram18k == 8  # one 18 Kb block per channel FIFO
+    assert shallow.total.bram18k == 0
+    assert est(conv()).total.bram18k == 0  # io_parallel: no FIFOs

@@ -33,7 +33,8 @@ neighbouring logic (0 cycles); table kinds (sigmoid, tanh, ELU, ...) read a
 ``table_size x table_bits`` ROM, one BRAM18K port per parallel lookup (two per BRAM18K),
 2 cycles; softmax reads an exp table per element, sums them, reads an inverse table and
 multiplies (n DSPs), 6 cycles. In io_stream each layer loops over its pixels at II = 1 with
-``Timing.stream_overhead_cycles`` of FIFO overhead.
+``Timing.stream_overhead_cycles`` of FIFO overhead, and writes one output FIFO per channel,
+as deep as its output pixels (block RAM beyond 32 entries, shift registers below).
 """
 
 from __future__ import annotations
@@ -377,6 +378,9 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
         buffer_bits = (layer.filt_height - 1) * layer.in_width * layer.n_chan * inp.width
         lut += math.ceil(buffer_bits / 32)  # SRL32
         ff += layer.kernel_size * layer.n_chan * inp.width
+        fifo = _fifo(layer.n_filt, out_pixels, out.width)
+        lut, ff = lut + fifo.lut, ff + fifo.ff
+        details["fifo_bram18k"] = fifo.bram18k
     else:
         partitions = math.ceil(out_pixels / pixels_at_once)
         ii = partitions * rf
@@ -386,7 +390,8 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
             levels = math.ceil(math.log(partitions, 4))
             lut += n_in * pixels_at_once * inp.width * levels
         details["partitions"] = partitions
-    res = Resources(c.dsp, lut, ff, c.bram18k, c.uram)
+    fifo_bram = int(details.get("fifo_bram18k", 0))
+    res = Resources(c.dsp, lut, ff, c.bram18k + fifo_bram, c.uram)
     return LayerEstimate(
         layer.name,
         "conv",
@@ -408,6 +413,17 @@ def _table_brams(lookups: int, size: int, bits: int) -> tuple[int, int]:
         return 0, lookups * math.ceil(table_bits / 64)
     per_copy = math.ceil(table_bits / BRAM18_BITS)
     return per_copy * math.ceil(lookups / 2), 0
+
+
+def _fifo(lanes: int, depth: int, width: int) -> Resources:
+    """Output FIFOs of an io_stream layer: one per channel, ``depth`` = its output pixels
+    (hls4ml's default stream depth). Deeper than 32 entries they take block RAM, otherwise
+    shift-register LUTs (SRL32)."""
+    if depth <= 1:
+        return Resources()
+    if depth > 32:
+        return Resources(lut=lanes * 8, ff=lanes * 40, bram18k=lanes * _bram18(width, depth))
+    return Resources(lut=lanes * width, ff=lanes * 8)
 
 
 def _stream_pixels(n: int, n_chan: int | None) -> tuple[int, int]:
@@ -454,6 +470,8 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
         if pixels > 1:
             latency = pixels + t.stream_overhead_cycles + depth
             fill = t.stream_overhead_cycles + depth
+            fifo = _fifo(lanes, pixels, out.width)
+            lut, ff, bram = lut + fifo.lut, ff + fifo.ff, bram + fifo.bram18k
         else:
             latency = fill = depth
         ii = pixels
@@ -498,10 +516,11 @@ def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
         buffer_bits = (layer.pool_height - 1) * layer.in_width * layer.n_chan * inp.width
         lut += math.ceil(buffer_bits / 32)
         ff = lanes * window * inp.width
+        fifo = _fifo(lanes, layer.out_height * layer.out_width, inp.width)
         return LayerEstimate(
             layer.name,
             f"{layer.op}_pool",
-            Resources(0, lut, ff, 0, 0),
+            Resources(0, lut, ff, 0, 0) + fifo,
             latency,
             ii,
             layer.io_type,

@@ -116,3 +116,9 @@ def test_relu_after_a_dense_layer_is_chained() -> None:
     alone = estimate_layers([d])
     with_relu = estimate_layers([d, ActivationCost(name="r", kind="relu", n=8)])
     assert alone.latency_cycles == with_relu.latency_cycles == 0
+
+
+def test_warnings_point_at_the_callers_line() -> None:
+    with pytest.warns(OverUtilisationWarning) as record:
+        estimate_layers([DenseCost(name="d", n_in=16, n_out=64)], part="xc7z020")
+    assert record[0].filename == __file__

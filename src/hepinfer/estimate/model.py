@@ -14,6 +14,7 @@ layer II (the bottleneck).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 
 from hepinfer.errors import EstimateError
@@ -94,7 +95,7 @@ def estimate_layers(
             raise EstimateError(msg)
         timing = Timing(**{**timing.__dict__, "clock_uncertainty": clock_uncertainty})
     mults = multipliers or MultiplierModel(dsp_slice=device.dsp_slice)
-    notes: list[str] = []
+    notes: list[tuple[str, type[Warning]]] = []
     ctx = Context(device, clock_period, timing, mults, notes)
     estimates = tuple(estimate_layer(layer, ctx) for layer in layers)
     total = Resources()
@@ -112,6 +113,8 @@ def estimate_layers(
                 "or pick a larger part",
                 OverUtilisationWarning,
             )
+    for message, category in notes:
+        warnings.warn(message, category, stacklevel=2)
     return Estimate(
         layers=estimates,
         part=device,
@@ -119,5 +122,5 @@ def estimate_layers(
         total=total,
         latency_cycles=latency,
         ii=ii,
-        warnings=tuple(notes),
+        warnings=tuple(message for message, _ in notes),
     )

@@ -40,7 +40,6 @@ as deep as its output pixels (block RAM beyond 32 entries, shift registers below
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -78,12 +77,11 @@ class Context:
     clock_period: float
     timing: Timing
     multipliers: MultiplierModel
-    notes: list[str]
+    notes: list[tuple[str, type[Warning]]]
 
     def warn(self, message: str, category: type[Warning] = EstimateWarning) -> None:
-        """Emit a warning (stacklevel pointing at the user's call) and record it."""
-        self.notes.append(message)
-        warnings.warn(message, category, stacklevel=5)
+        """Record a warning; `estimate_layers` emits it at the caller's line."""
+        self.notes.append((message, category))
 
     def scaled(self, delay_ns: float) -> float:
         """A delay stretched by the part's speed scale."""

@@ -15,8 +15,10 @@ from hepinfer.estimate import (
     DenseCost,
     ElementwiseCost,
     PoolCost,
+    ReuseFactorWarning,
     UnrollLimitWarning,
     estimate_layers,
+    valid_reuse_factors,
 )
 from hepinfer.estimate.layers import LayerCost
 from hepinfer.estimate.report import Estimate
@@ -287,3 +289,20 @@ def test_stream_fifos_deeper_than_32_take_block_ram() -> None:
     assert deep.total.bram18k == 8  # one 18 Kb block per channel FIFO
     assert shallow.total.bram18k == 0
     assert est(conv()).total.bram18k == 0  # io_parallel: no FIFOs
+
+
+def test_valid_reuse_factors_follow_the_resource_kernel_rules() -> None:
+    assert valid_reuse_factors(784, 128)[:6] == [1, 2, 4, 7, 8, 14]
+    assert 112 in valid_reuse_factors(784, 128)
+    assert 128 in valid_reuse_factors(128, 10)
+    assert valid_reuse_factors(16, 5) == [1, 2, 4, 8, 16, 80]
+    for rf in valid_reuse_factors(64, 32):
+        assert (64 * 32) % rf == 0
+
+
+def test_invalid_resource_reuse_factor_warns_with_the_closest_valid_one() -> None:
+    with pytest.warns(ReuseFactorWarning, match="would use 2 "):
+        est(dense(n_in=64, n_out=32, reuse_factor=3, strategy="resource"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est(dense(n_in=64, n_out=32, reuse_factor=3))  # Latency strategy: any factor

@@ -21,6 +21,7 @@ and ``docs/estimate.md``; the published synthesis results it is checked against 
 from hepinfer.estimate.diagnostics import (
     EstimateWarning,
     OverUtilisationWarning,
+    ReuseFactorWarning,
     UnrollLimitWarning,
 )
 from hepinfer.estimate.layers import (
@@ -35,6 +36,7 @@ from hepinfer.estimate.layers import (
 )
 from hepinfer.estimate.model import compose_latency, estimate_layers
 from hepinfer.estimate.multipliers import MultiplierModel
+from hepinfer.estimate.operators import valid_reuse_factors
 from hepinfer.estimate.parts import Part, get_part, list_parts
 from hepinfer.estimate.precision import Precision, as_precision
 from hepinfer.estimate.report import Estimate, LayerEstimate, Resources
@@ -57,6 +59,7 @@ __all__ = [
     "PoolCost",
     "Precision",
     "Resources",
+    "ReuseFactorWarning",
     "Timing",
     "UnrollLimitWarning",
     "as_precision",
@@ -64,4 +67,5 @@ __all__ = [
     "estimate_layers",
     "get_part",
     "list_parts",
+    "valid_reuse_factors",
 ]

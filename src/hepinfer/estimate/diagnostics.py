@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["EstimateWarning", "OverUtilisationWarning", "UnrollLimitWarning"]
+__all__ = [
+    "EstimateWarning",
+    "OverUtilisationWarning",
+    "ReuseFactorWarning",
+    "UnrollLimitWarning",
+]
 
 
 class EstimateWarning(UserWarning):
@@ -19,3 +24,13 @@ class UnrollLimitWarning(EstimateWarning):
 
 class OverUtilisationWarning(EstimateWarning):
     """The design needs more of a resource than the target part has."""
+
+
+class ReuseFactorWarning(EstimateWarning):
+    """The reuse factor does not suit the Resource-strategy kernel of this layer.
+
+    ``dense_resource`` needs the products ``n_in * n_out`` to divide evenly by the reuse
+    factor R, R to be a multiple of ``n_in`` when it exceeds it, and, when R < ``n_in``,
+    the multipliers ``ceil(n_in * n_out / R)`` to be a multiple of ``n_out``; hls4ml then
+    replaces R by the closest valid value (`hepinfer.estimate.valid_reuse_factors`).
+    """

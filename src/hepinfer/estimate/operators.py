@@ -47,7 +47,11 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import EstimateError
-from hepinfer.estimate.diagnostics import EstimateWarning, UnrollLimitWarning
+from hepinfer.estimate.diagnostics import (
+    EstimateWarning,
+    ReuseFactorWarning,
+    UnrollLimitWarning,
+)
 from hepinfer.estimate.layers import (
     TABLE_ACTIVATIONS,
     ActivationCost,
@@ -64,7 +68,7 @@ from hepinfer.estimate.precision import Precision, as_precision, quantize_weight
 from hepinfer.estimate.report import LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing, tree_depth
 
-__all__ = ["Context", "estimate_layer"]
+__all__ = ["Context", "estimate_layer", "valid_reuse_factors"]
 
 BRAM18_BITS = 18 * 1024
 
@@ -263,6 +267,37 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
     )
 
 
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Reuse factors the Resource-strategy matrix kernel accepts (`ReuseFactorWarning`)."""
+    products = n_in * n_out
+    divisors = {
+        d
+        for i in range(1, math.isqrt(products) + 1)
+        if products % i == 0
+        for d in (i, products // i)
+    }
+    valid = []
+    for rf in sorted(divisors):
+        ok = math.ceil(products / rf) % n_out == 0 if rf < n_in else rf % n_in == 0
+        if ok:
+            valid.append(rf)
+    return valid
+
+
+def _check_reuse(name: str, n_in: int, n_out: int, rf: int, ctx: Context) -> None:
+    valid = valid_reuse_factors(n_in, n_out)
+    if rf in valid:
+        return
+    closest = min(valid, key=lambda v: (abs(v - rf), v))
+    shown = ", ".join(str(v) for v in valid[:12]) + (", ..." if len(valid) > 12 else "")
+    ctx.warn(
+        f"layer {name!r}: reuse factor {rf} does not divide its {n_in} x {n_out} products "
+        f"evenly for the Resource strategy; hls4ml-style kernels would use {closest} "
+        f"(valid: {shown})",
+        ReuseFactorWarning,
+    )
+
+
 def _check_unroll(name: str, unrolled: int, ctx: Context, hint: str) -> None:
     if unrolled > ctx.timing.unroll_limit:
         ctx.warn(
@@ -295,6 +330,8 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
     c = _matmul(m, ctx)
     _check_unroll(layer.name, c.unrolled, ctx, "use strategy='resource' or a larger reuse factor")
     rf = min(layer.reuse_factor, layer.n_in * layer.n_out)
+    if layer.strategy == "resource" and rf > 1:
+        _check_reuse(layer.name, layer.n_in, layer.n_out, rf, ctx)
     res = Resources(c.dsp, c.lut, c.ff, c.bram18k, c.uram)
     stream = layer.io_type == "io_stream"
     if layer.strategy == "latency" and rf == 1:
@@ -363,6 +400,8 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
         "use strategy='resource', a larger reuse factor or a smaller parallelization_factor",
     )
     rf = min(layer.reuse_factor, n_in * layer.n_filt)
+    if layer.strategy == "resource" and rf > 1:
+        _check_reuse(layer.name, n_in, layer.n_filt, rf, ctx)
     read = ctx.timing.table_read_cycles if layer.strategy == "resource" and rf > 1 else 0
     depth = read + c.depth_cycles
     lut, ff = c.lut, c.ff

@@ -40,7 +40,11 @@ def test_uram_on_a_part_without_uram_warns() -> None:
         )
     ]
     with pytest.warns(OverUtilisationWarning, match="URAM but xcku115-flvb2104-2-e has none"):
-        estimate_layers(layers, part="xcku115")
+        e = estimate_layers(layers, part="xcku115")
+    assert e.utilisation["uram"] == float("inf")
+    assert e.to_dict()["utilisation_percent"]["uram"] is None
+    assert "NaN" not in e.to_json()
+    assert "Infinity" not in e.to_json()
 
 
 def test_bad_clock_is_rejected() -> None:

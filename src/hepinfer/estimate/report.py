@@ -4,6 +4,7 @@ and a PNG bar plot."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,14 @@ class Estimate:
 
     @property
     def utilisation(self) -> dict[str, float]:
-        """Share of each resource of the part used, in percent (URAM 0 on parts without)."""
+        """Share of each resource of the part used, in percent.
+
+        A resource the part lacks (URAM on xcku115) reads 0 when unused, infinity when used.
+        """
         capacity = self.part.capacity()
         used = self.total.as_dict()
         return {
-            k: (100.0 * used[k] / capacity[k]) if capacity[k] else (0.0 if not used[k] else 1e9)
+            k: (100.0 * used[k] / capacity[k]) if capacity[k] else (math.inf if used[k] else 0.0)
             for k in RESOURCE_KEYS
         }
 
@@ -187,7 +191,10 @@ class Estimate:
             "latency_ns": self.latency_ns,
             "ii": self.ii,
             "total": self.total.as_dict(),
-            "utilisation_percent": self.utilisation,
+            # null for a resource the part lacks but the design uses (strict JSON has no inf)
+            "utilisation_percent": {
+                k: (v if math.isfinite(v) else None) for k, v in self.utilisation.items()
+            },
             "layers": [lay.to_dict() for lay in self.layers],
             "warnings": list(self.warnings),
         }

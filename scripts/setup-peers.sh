@@ -114,7 +114,7 @@ export PATH="$PREFIX/triton/bin:\$PATH"
 exec "$tsdir/bin/tritonserver" --backend-directory="$PREFIX/triton/backends" "\$@"
 EOF
   log "checking tritonserver end to end (python backend + onnxruntime, gRPC infer)"
-  "$PREFIX/triton/bin/python" "$REPO/scripts/peers/check_triton.py" "$PREFIX/logs/check-triton" \
+  "$PREFIX/triton/bin/python" "$REPO/scripts/peer_checks/check_triton.py" "$PREFIX/logs/check-triton" \
     --tritonserver "$PREFIX/bin/tritonserver" || die "Triton check failed (see output above)"
   mark_ready triton "Triton 2.51 (nvidia-pytriton 0.7.0): $PREFIX/bin/tritonserver"
   log "triton: $((SECONDS - start)) s"
@@ -149,7 +149,7 @@ EOF
   pa_quick >/dev/null 2>&1 || die "perf_analyzer does not start: $("$PREFIX/bin/perf_analyzer" --version 2>&1)"
   [ -f "$PREFIX/READY-triton" ] || die "perf_analyzer is checked against the Triton peer: set up triton first"
   log "checking perf_analyzer against tritonserver (concurrency mode, CSV)"
-  "$PREFIX/triton/bin/python" "$REPO/scripts/peers/check_triton.py" "$PREFIX/logs/check-pa" \
+  "$PREFIX/triton/bin/python" "$REPO/scripts/peer_checks/check_triton.py" "$PREFIX/logs/check-pa" \
     --tritonserver "$PREFIX/bin/tritonserver" --perf-analyzer "$PREFIX/bin/perf_analyzer" \
     || die "perf_analyzer check failed (see output above)"
   mark_ready pa "perf_analyzer 2.41.0 (tritonclient 2.41.0): $PREFIX/bin/perf_analyzer"
@@ -170,14 +170,14 @@ setup_hls4ml() {
       "(pip find-links) and re-run with PEERS_FORCE=1 after removing $PREFIX/hls4ml"
   fi
   log "checking hls4ml end to end (Keras Dense -> Vitis C++ -> compile -> predict)"
-  KERAS_BACKEND=torch "$PREFIX/hls4ml/bin/python" "$REPO/scripts/peers/check_hls4ml.py" \
+  KERAS_BACKEND=torch "$PREFIX/hls4ml/bin/python" "$REPO/scripts/peer_checks/check_hls4ml.py" \
     "$PREFIX/logs/check-hls4ml" || die "hls4ml check failed (see output above)"
   mark_ready hls4ml "hls4ml 1.3.0: KERAS_BACKEND=torch $PREFIX/hls4ml/bin/python"
   log "hls4ml: $((SECONDS - start)) s"
 }
 
 write_notes() {
-  sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peers/NOTES.md.in" \
+  sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peer_checks/NOTES.md.in" \
     >"$PREFIX/NOTES.md"
 }
 

@@ -17,7 +17,7 @@ demo: install
 
 ## the test suite: set up (with test extras and external oracles), then run pytest
 test: install-test
-	HEPINFER_PEERS="$(abspath $(PEERS))" $(PY) -m pytest -n auto --dist loadfile
+	HEPINFER_PEERS="$(abspath $(PEERS))" HEPINFER_REQUIRE_PEERS=1 $(PY) -m pytest -n auto --dist loadfile
 
 lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -17,8 +17,8 @@ TOLERANCE = 0.05  # ap_fixed<16,6> default precision of a 16-8-4 network with sm
 
 
 def main(workdir: Path) -> int:
-    import hls4ml  # noqa: PLC0415
-    import keras  # noqa: PLC0415
+    import hls4ml
+    import keras
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -44,7 +44,9 @@ def main(workdir: Path) -> int:
     expected = model.predict(x, verbose=0)
     got = np.asarray(hls_model.predict(x)).reshape(expected.shape)
     diff = float(np.max(np.abs(got - expected)))
-    print(f"hls4ml {hls4ml.__version__}: compile {compile_s:.1f} s, max |hls4ml - keras| = {diff:.4g}")
+    print(
+        f"hls4ml {hls4ml.__version__}: compile {compile_s:.1f} s, max |hls4ml - keras| = {diff:.4g}"
+    )
     return 0 if diff <= TOLERANCE else 1
 
 

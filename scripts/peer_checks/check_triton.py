@@ -20,8 +20,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent.parent / "benchmarks")]
 
-from tiny_onnx import tiny_mlp  # noqa: E402
-from triton_peer import TritonPeer, tritonserver_path, write_model_repository  # noqa: E402
+from tiny_onnx import tiny_mlp
+
+from triton_peer import TritonPeer, tritonserver_path, write_model_repository
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--perf-analyzer", type=Path)
     args = parser.parse_args(argv)
 
-    import onnxruntime as ort  # noqa: PLC0415
-    import tritonclient.grpc as grpcclient  # noqa: PLC0415
+    import onnxruntime as ort
+    import tritonclient.grpc as grpcclient
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     onnx_path = tiny_mlp(args.workdir / "tiny.onnx")
@@ -63,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             ]  # fmt: skip
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0 or not out.exists():
-                print(f"perf_analyzer failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+                print(
+                    f"perf_analyzer failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+                )
                 return 1
-            rows = list(csv.DictReader(out.open()))
+            rows = list(csv.DictReader(out.read_text().splitlines()))
             if not rows or float(rows[0]["Inferences/Second"]) <= 0:
                 print(f"perf_analyzer wrote no throughput to {out}: {rows}")
                 return 1

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 
-def tiny_mlp(path: Path, seed: int = 0) -> Path:
-    """Save a 16-8-5 MLP with a free batch axis; IR version 10 so onnxruntime loads it."""
-    import onnx  # noqa: PLC0415
-    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
+def tiny_mlp(path: Path, seed: int = 0, batch: int | str = "batch") -> Path:
+    """Save a 16-8-5 MLP (batch axis `batch`: a name is free); IR 10 so onnxruntime loads it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     w1 = rng.normal(size=(16, 8)).astype(np.float32)
@@ -32,8 +32,8 @@ def tiny_mlp(path: Path, seed: int = 0) -> Path:
     graph = helper.make_graph(
         nodes,
         "tiny_mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 5])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 5])],
         [
             numpy_helper.from_array(w1, "w1"),
             numpy_helper.from_array(b1, "b1"),

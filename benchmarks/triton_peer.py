@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -164,10 +164,11 @@ def onnx_signature(onnx_path: Path) -> OnnxSignature:
         for node in nodes
     )
 
-    def spec(node: object) -> TensorSpec:
-        shape = list(node.shape)  # type: ignore[attr-defined]
-        dims = _dims(shape[1:] if batched else shape)
-        return TensorSpec(node.name, ORT_TO_TRITON[node.type], dims)  # type: ignore[attr-defined]
+    def spec(node: Any) -> TensorSpec:  # onnxruntime.NodeArg
+        shape = list(node.shape)
+        return TensorSpec(
+            node.name, ORT_TO_TRITON[node.type], _dims(shape[1:] if batched else shape)
+        )
 
     return OnnxSignature(
         inputs=tuple(spec(n) for n in session.get_inputs()),
@@ -343,8 +344,8 @@ class TritonPeer:
         process.send_signal(signal.SIGINT)  # Triton unloads models and exits on SIGINT
         try:
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        except subprocess.TimeoutExpired:  # also end its python-backend stubs (same session)
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
     def __enter__(self) -> Self:

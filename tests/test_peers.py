@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
+from benchmarks.triton_peer import main as triton_peer_main
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
@@ -103,6 +104,17 @@ def test_triton_peer_reports_a_server_that_exits(tmp_path: Path) -> None:
         TritonPeer(tmp_path, binary=fake),
     ):
         pass
+
+
+def test_generator_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    onnx_path = tiny_mlp_onnx(tmp_path / "tiny.onnx")
+    argv = [str(onnx_path), "-o", str(tmp_path / "repo"), "--name", "jets", "--dynamic-batching"]
+    assert triton_peer_main(argv) == 0
+    assert "dynamic_batching" in (tmp_path / "repo" / "jets" / "config.pbtxt").read_text()
+    fixed = tiny_mlp_onnx(tmp_path / "fixed.onnx", batch=1)
+    argv = [str(fixed), "-o", str(tmp_path / "repo"), "--dynamic-batching"]
+    assert triton_peer_main(argv) == 1
+    assert "fixed first axis" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ the peers themselves

@@ -126,7 +126,7 @@ def message_to_json(message: Message) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
-        repeated = field.label == field.LABEL_REPEATED
+        repeated = _is_repeated(field)
         optional = field.message_type is not None or field.containing_oneof
         if not repeated and optional and not message.HasField(field.name):
             continue
@@ -134,11 +134,17 @@ def message_to_json(message: Message) -> dict[str, Any]:
     return out
 
 
+def _is_repeated(field: Any) -> bool:
+    if hasattr(type(field), "is_repeated"):  # protobuf >= 6 deprecates `label`
+        return bool(field.is_repeated)
+    return bool(field.label == field.LABEL_REPEATED)
+
+
 def _json_value(field: Any, value: Any) -> Any:
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
         value_field = field.message_type.fields_by_name["value"]
         return {k: _scalar(value_field, v) for k, v in value.items()}
-    if field.label == field.LABEL_REPEATED:
+    if _is_repeated(field):
         return [_scalar(field, v) for v in value]
     return _scalar(field, value)
 

@@ -62,9 +62,13 @@ def register_backend(name: str, backend: Backend) -> None:
     _REGISTRY[name] = backend
 
 
+_BUILTINS: list[bool] = []
+
+
 def _builtin() -> None:
-    if _REGISTRY:
+    if _BUILTINS:
         return
+    _BUILTINS.append(True)
     from hepinfer.serve.backends.onnxruntime import OnnxRuntimeBackend
     from hepinfer.serve.backends.pytorch import PyTorchBackend
     from hepinfer.serve.backends.tensorflow import TensorFlowBackend

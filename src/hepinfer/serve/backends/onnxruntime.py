@@ -40,8 +40,8 @@ def _ort() -> Any:
         import onnxruntime
     except ImportError:
         feature = "the onnxruntime backend"
-        msg = "onnxruntime"
-        raise MissingDependencyError(msg, "serve", feature) from None
+        package = "onnxruntime"
+        raise MissingDependencyError(package, "serve", feature) from None
     return onnxruntime
 
 
@@ -135,8 +135,8 @@ class OnnxRuntimeBackend:
             import onnx
         except ImportError:
             feature = "ONNX config auto-complete"
-            msg = "onnx"
-            raise MissingDependencyError(msg, "serve", feature) from None
+            package = "onnx"
+            raise MissingDependencyError(package, "serve", feature) from None
         model = onnx.load(str(path), load_external_data=False)
         inits = {t.name for t in model.graph.initializer}
         graph_inputs = [i for i in model.graph.input if i.name not in inits]

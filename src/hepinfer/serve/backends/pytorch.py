@@ -9,6 +9,7 @@ Outputs map the same way onto the returned tensor or tuple.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ def _torch() -> Any:
         import torch
     except ImportError:
         feature = "the pytorch_libtorch backend"
-        msg = "torch"
-        raise MissingDependencyError(msg, "torch", feature) from None
+        package = "torch"
+        raise MissingDependencyError(package, "torch", feature) from None
     return torch
 
 
@@ -46,7 +47,10 @@ class PyTorchInstance:
         torch = _torch()
         self._torch = torch
         try:
-            self._module = torch.jit.load(str(path), map_location="cpu").eval()
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript, which Triton's pytorch backend serves
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated")
+                self._module = torch.jit.load(str(path), map_location="cpu").eval()
         except Exception as exc:
             msg = f"model {config.name!r}: torch.jit.load cannot load {path}: {exc}"
             raise ServeError(msg) from exc

@@ -21,8 +21,8 @@ def _tf() -> Any:
         import tensorflow as tf
     except ImportError:
         feature = "the tensorflow_graphdef / tensorflow_savedmodel backend"
-        msg = "tensorflow"
-        raise MissingDependencyError(msg, "tf", feature) from None
+        package = "tensorflow"
+        raise MissingDependencyError(package, "tf", feature) from None
     return tf
 
 

@@ -1,0 +1,112 @@
+"""The backend interface: how the server loads and runs one instance of a model.
+
+A backend is a `Backend` registered under a name (Triton's ``backend`` / ``platform``): it
+loads one *instance* of a model version (e.g. one onnxruntime session), and may fill in a
+model configuration from the model file (Triton's auto-complete). The server runs each
+instance in its own executor thread, so `ModelInstance.run` may block; it receives whole
+batches (first dimension = batch when ``max_batch_size > 0``) and must be safe to call from
+one thread at a time.
+
+Other packages plug in with `register_backend`; hepinfer's compiler registers its firmware
+emulator under ``"hepinfer"`` this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+from hepinfer.errors import ServeError
+
+
+class ModelInstance(Protocol):
+    """One loaded copy of a model version; `run` is called from one thread at a time."""
+
+    def run(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Run on a batch of inputs (config names -> arrays); return the named outputs."""
+        ...
+
+    def close(self) -> None:
+        """Release the instance's resources."""
+        ...
+
+
+class Backend(Protocol):
+    """Loads instances of models of one kind (onnxruntime, pytorch, ...)."""
+
+    #: Triton platform names this backend serves (e.g. ``("onnxruntime_onnx",)``)
+    platforms: tuple[str, ...]
+    #: file or folder name in the version folder when the config names none
+    default_filename: str
+
+    def load(self, path: Path, config: mc.ModelConfig) -> ModelInstance:
+        """Load one instance of the model stored at `path` (file or folder)."""
+        ...
+
+    def autocomplete(self, path: Path, config: mc.ModelConfig) -> None:
+        """Fill missing inputs/outputs/max_batch_size of `config` from the model at `path`."""
+        ...
+
+
+_REGISTRY: dict[str, Backend] = {}
+
+
+def register_backend(name: str, backend: Backend) -> None:
+    """Make `backend` available for models whose config names `name` (or its platforms)."""
+    _REGISTRY[name] = backend
+
+
+_BUILTINS: list[bool] = []
+
+
+def _builtin() -> None:
+    if _BUILTINS:
+        return
+    _BUILTINS.append(True)
+    from hepinfer.serve.backends.onnxruntime import OnnxRuntimeBackend
+    from hepinfer.serve.backends.pytorch import PyTorchBackend
+    from hepinfer.serve.backends.tensorflow import TensorFlowBackend
+
+    _REGISTRY.setdefault("onnxruntime", OnnxRuntimeBackend())
+    _REGISTRY.setdefault("pytorch", PyTorchBackend())
+    _REGISTRY.setdefault("tensorflow", TensorFlowBackend())
+
+
+def backend_names() -> list[str]:
+    """Names of the registered backends."""
+    _builtin()
+    return sorted(_REGISTRY)
+
+
+def resolve_backend(config: mc.ModelConfig) -> tuple[str, Backend]:
+    """The backend serving `config` (by its ``backend`` field, else its ``platform``)."""
+    _builtin()
+    if config.backend:
+        backend = _REGISTRY.get(config.backend)
+        if backend is not None:
+            return config.backend, backend
+    for name, backend in _REGISTRY.items():
+        if config.platform and config.platform in backend.platforms:
+            return name, backend
+    wanted = config.backend or config.platform or "(none)"
+    msg = (
+        f"model {config.name!r}: no backend for backend/platform {wanted!r}; available "
+        f"backends: {', '.join(backend_names())} (platforms: "
+        f"{', '.join(p for b in _REGISTRY.values() for p in b.platforms)})"
+    )
+    raise ServeError(msg)
+
+
+def backend_for_file(path: Path) -> tuple[str, Backend] | None:
+    """The backend whose default file name is `path.name` (for configs that name none)."""
+    _builtin()
+    for name, backend in _REGISTRY.items():
+        if path.name == backend.default_filename:
+            return name, backend
+    return None

@@ -1,0 +1,156 @@
+"""One server: a reused gRPC channel, its calls, and what the client knows of its health.
+
+The channel and the multi-callables are made once; a request is sent as pre-encoded bytes
+(`hepinfer.client.wire`) and the answer parsed by protobuf.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_SERVICE = "/inference.GRPCInferenceService/"
+
+COMPRESSION = {
+    "none": grpc.Compression.NoCompression,
+    "gzip": grpc.Compression.Gzip,
+    "deflate": grpc.Compression.Deflate,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A model's cumulative ModelStatistics counters on one server (times in ns)."""
+
+    success_count: int = 0
+    success_ns: int = 0
+    queue_count: int = 0
+    queue_ns: int = 0
+    compute_ns: int = 0
+    inference_count: int = 0
+    execution_count: int = 0
+
+    @classmethod
+    def from_proto(cls, response: pb.ModelStatisticsResponse) -> QueueStats:
+        """Sum the counters of every version in a ModelStatisticsResponse."""
+        totals = [0] * 7
+        for st in response.model_stats:
+            inf = st.inference_stats
+            values = (
+                inf.success.count,
+                inf.success.ns,
+                inf.queue.count,
+                inf.queue.ns,
+                inf.compute_input.ns + inf.compute_infer.ns + inf.compute_output.ns,
+                st.inference_count,
+                st.execution_count,
+            )
+            totals = [a + b for a, b in zip(totals, values, strict=True)]
+        return cls(*totals)
+
+
+class Connection:
+    """A server address with its channel, stub, and health / load bookkeeping."""
+
+    def __init__(
+        self,
+        url: str,
+        max_message_bytes: int,
+        channel_options: tuple[tuple[str, int | str], ...] = (),
+        local: bool = False,
+    ) -> None:
+        self.url = url
+        self.local = local
+        self.channel = grpc.insecure_channel(
+            url,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.enable_retries", 0),
+                *channel_options,
+            ],
+        )
+        self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        self.infer: Any = self.channel.unary_unary(
+            _SERVICE + "ModelInfer",
+            request_serializer=None,  # requests are already bytes
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+        self.healthy = False
+        self.in_flight = 0
+        self.completed = 0
+        self.failed = 0
+        #: average queue time per request (ns) over the last health interval
+        self.recent_queue_ns = 0.0
+        self.last_stats: QueueStats | None = None
+        self.last_check = 0.0
+
+    def __repr__(self) -> str:
+        state = "up" if self.healthy else "down"
+        return f"Connection({self.url!r}, {state}, queue {self.recent_queue_ns / 1e3:.0f} us)"
+
+    def check(self, model: str, version: str, timeout: float) -> bool:
+        """Ask the server whether it is live and the model ready; update the queue time."""
+        self.last_check = time.monotonic()
+        try:
+            live = self.stub.ServerLive(pb.ServerLiveRequest(), timeout=timeout).live
+            ready = (
+                live
+                and self.stub.ModelReady(
+                    pb.ModelReadyRequest(name=model, version=version), timeout=timeout
+                ).ready
+            )
+            if ready:
+                self.update_queue(model, version, timeout)
+        except grpc.RpcError as exc:
+            if self.healthy:
+                log.warning("server %s stopped answering: %s", self.url, _describe(exc))
+            self.healthy = False
+            return False
+        if ready != self.healthy:
+            log.info("server %s is %s for %s", self.url, "ready" if ready else "not ready", model)
+        self.healthy = bool(ready)
+        return self.healthy
+
+    def statistics(self, model: str, version: str, timeout: float) -> QueueStats:
+        """The model's ModelStatistics on this server."""
+        request = pb.ModelStatisticsRequest(name=model, version=version)
+        return QueueStats.from_proto(self.stub.ModelStatistics(request, timeout=timeout))
+
+    def update_queue(self, model: str, version: str, timeout: float) -> None:
+        """Recent average queue time from the difference of two ModelStatistics answers."""
+        try:
+            stats = self.statistics(model, version, timeout)
+        except grpc.RpcError:
+            return  # statistics are optional (a server may not offer them)
+        prev = self.last_stats
+        if prev is not None:
+            count = stats.queue_count - prev.queue_count
+            if count > 0:
+                self.recent_queue_ns = (stats.queue_ns - prev.queue_ns) / count
+            else:
+                self.recent_queue_ns *= 0.5  # idle: the queue drains
+        self.last_stats = stats
+
+    def close(self) -> None:
+        """Close the channel (pending calls are cancelled)."""
+        self.channel.close()
+
+
+def _describe(exc: grpc.RpcError) -> str:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return f"{code.name if code is not None else 'error'}: {details}"
+
+
+def describe_error(exc: grpc.RpcError) -> str:
+    """`CODE: details` of a gRPC error."""
+    return _describe(exc)

@@ -100,14 +100,15 @@ class InferenceServer:
         await self.repository.load_all()
         if opts.grpc_port is not None:
             size = opts.max_message_bytes
-            server = grpc.aio.server(
-                options=[
+            options = dict(
+                [
                     ("grpc.max_receive_message_length", size),
                     ("grpc.max_send_message_length", size),
-                    ("grpc.so_reuseport", 0),
+                    ("grpc.so_reuseport", 0),  # a port in use is an error, not shared
                     *opts.grpc_options,
                 ]
             )
+            server = grpc.aio.server(options=list(options.items()))
             add_to_server(server, self.core)
             self.grpc_port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
             if self.grpc_port == 0:

@@ -17,6 +17,7 @@ import numpy as np
 from hepinfer.errors import ProtocolError, ServeError
 from hepinfer.protocol.dtypes import numpy_dtype
 from hepinfer.protocol.messages import SharedMemoryRef
+from hepinfer.protocol.tensors import deserialize_bytes
 
 SHM_DIR = Path("/dev/shm")
 
@@ -94,6 +95,10 @@ class SharedMemoryManager:
     def read(self, ref: SharedMemoryRef, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
         """A copy of the tensor stored at `ref`."""
         region, start = self._window(ref)
+        if datatype == "BYTES":
+            raw = region.memory[start : start + ref.byte_size]
+            count = int(np.prod(shape, dtype=np.int64))
+            return deserialize_bytes(ref.region, raw, count).reshape(shape)
         dtype = numpy_dtype(datatype)
         count = int(np.prod(shape, dtype=np.int64))
         if count * dtype.itemsize != ref.byte_size:

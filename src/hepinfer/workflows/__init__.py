@@ -1,0 +1,1 @@
+"""Physics workflows that use the inference service (needs the ``workflow`` extra)."""

@@ -122,12 +122,19 @@ def measure(runner: Runner, n: int, warmup: int, repeats: int) -> tuple[float, f
 
 # ---------------------------------------------------------------------------- clients
 def hepinfer_run(
-    url: str, model: str, payloads: list[Payload], out: str, c: int, sync: bool
+    url: str,
+    model: str,
+    payloads: list[Payload],
+    out: str,
+    c: int,
+    sync: bool,
+    streaming: bool = False,
 ) -> Runner:
     from hepinfer.client import ClientOptions, Mode, SonicClient
 
     mode = Mode.SYNC if sync else Mode.ASYNC
-    client = SonicClient(ClientOptions(model, servers=(url,), mode=mode, health_interval_s=5))
+    opts = ClientOptions(model, servers=(url,), mode=mode, streaming=streaming, health_interval_s=5)
+    client = SonicClient(opts)
     k = len(payloads)
 
     def run(n: int) -> None:
@@ -229,8 +236,15 @@ async def _aio_client(aioclient: object, url: str) -> object:
     return aioclient.InferenceServerClient(url)  # type: ignore[attr-defined]
 
 
+def hepinfer_stream_run(
+    url: str, model: str, payloads: list[Payload], out: str, c: int, sync: bool
+) -> Runner:
+    return hepinfer_run(url, model, payloads, out, c, sync, streaming=True)
+
+
 CLIENTS = {
     "hepinfer": hepinfer_run,
+    "hepinfer (streaming)": hepinfer_stream_run,
     "tritonclient.grpc": triton_grpc_run,
     "tritonclient.grpc.aio": triton_aio_run,
 }
@@ -293,13 +307,21 @@ def main() -> int:
                     )
 
     print()
-    print("| payload | concurrency | requests | hepinfer CPU/req | tritonclient.grpc CPU/req | "
-          "tritonclient.grpc.aio CPU/req | grpc / hepinfer | aio / hepinfer | req/s hepinfer, grpc, aio |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    names = list(CLIENTS)
+    head = ["payload", "concurrency", "requests", *(f"{n} CPU/req" for n in names)]
+    head += [f"{n} / hepinfer" for n in names[2:]]
+    head += [f"{n} / hepinfer (streaming)" for n in names[2:]]
+    head.append("req/s: " + ", ".join(names))
+    print("| " + " | ".join(head) + " |")
+    print("|---" * len(head) + "|")
     for label, c, n, r in rows:
-        h, g, a = r["hepinfer"], r["tritonclient.grpc"], r["tritonclient.grpc.aio"]
-        print(f"| {label} | {c} | {n} | {h[0]:.0f} us | {g[0]:.0f} us | {a[0]:.0f} us | "
-              f"{g[0] / h[0]:.2f}x | {a[0] / h[0]:.2f}x | {h[1]:.0f}, {g[1]:.0f}, {a[1]:.0f} |")  # fmt: skip
+        cpu = [r[k][0] for k in names]
+        rate = [r[k][1] for k in names]
+        cells = [label, str(c), str(n), *(f"{x:.0f} us" for x in cpu)]
+        cells += [f"{x / cpu[0]:.2f}x" for x in cpu[2:]]
+        cells += [f"{x / cpu[1]:.2f}x" for x in cpu[2:]]
+        cells.append(", ".join(f"{x:.0f}" for x in rate))
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 

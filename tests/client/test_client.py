@@ -17,9 +17,12 @@ def _x(n: int, width: int = 4) -> np.ndarray:
     return np.arange(n * width, dtype=np.float32).reshape(n, width) / 7
 
 
+@pytest.mark.parametrize("streaming", [False, True])
 @pytest.mark.parametrize("mode", list(Mode))
-def test_modes_rectangular(server: InferenceServer, mode: Mode) -> None:
-    opts = ClientOptions("scale", servers=(server.grpc_url,), mode=mode, health_interval_s=0)
+def test_modes_rectangular(server: InferenceServer, mode: Mode, streaming: bool) -> None:
+    opts = ClientOptions(
+        "scale", servers=(server.grpc_url,), mode=mode, streaming=streaming, health_interval_s=0
+    )
     with SonicClient(opts) as client:
         assert client.model.max_batch_size == 8
         handles = [client.acquire({"INPUT0": _x(n)}) for n in range(1, 9)]
@@ -63,9 +66,12 @@ def test_empty_event_sends_nothing(server: InferenceServer) -> None:
         assert client.stats().requests == 0
 
 
+@pytest.mark.parametrize("streaming", [False, True])
 @pytest.mark.parametrize("mode", list(Mode))
-def test_ragged_one_request_per_object(server: InferenceServer, mode: Mode) -> None:
-    opts = ClientOptions("ints", servers=(server.grpc_url,), mode=mode)
+def test_ragged_one_request_per_object(
+    server: InferenceServer, mode: Mode, streaming: bool
+) -> None:
+    opts = ClientOptions("ints", servers=(server.grpc_url,), mode=mode, streaming=streaming)
     with SonicClient(opts) as client:
         assert not client.model.batching
         sizes = [1, 4, 0, 9]
@@ -87,9 +93,12 @@ def test_ragged_on_a_batching_model_adds_and_removes_the_batch_dim(
             np.testing.assert_allclose(res["OUTPUT0"], 2 * (_x(1)[0] + i))
 
 
+@pytest.mark.parametrize("streaming", [False, True])
 @pytest.mark.parametrize("compression", ["gzip", "deflate"])
-def test_compression(server: InferenceServer, compression: str) -> None:
-    opts = ClientOptions("scale", servers=(server.grpc_url,), compression=compression)
+def test_compression(server: InferenceServer, compression: str, streaming: bool) -> None:
+    opts = ClientOptions(
+        "scale", servers=(server.grpc_url,), compression=compression, streaming=streaming
+    )
     with SonicClient(opts) as client:
         np.testing.assert_array_equal(client.infer({"INPUT0": _x(3)})["OUTPUT0"], 2 * _x(3))
 
@@ -181,3 +190,16 @@ def test_fallback_starts_when_no_server_answers(model_repo: Path, dead_url: str)
         assert stats.fallback_started
         assert sum(stats.per_server.values()) == 1
         assert stats.per_server[dead_url] == 0
+
+
+def test_failing_inference_is_retried_then_reported(server: InferenceServer) -> None:
+    # A and B of different lengths: onnxruntime fails (INTERNAL) on every try
+    opts = ClientOptions("ints", servers=(server.grpc_url,), allowed_tries=2)
+    with SonicClient(opts) as client:
+        with pytest.raises(ClientError, match=r"(?s)INTERNAL.*after 2 tries"):
+            client.infer({"A": np.arange(3, dtype=np.int32), "B": np.arange(4, dtype=np.int32)})
+        stats = client.stats()
+        assert (stats.requests, stats.retries, stats.failures) == (1, 1, 1)
+        # the client keeps working
+        out = client.infer({"A": np.arange(2, dtype=np.int32), "B": np.ones(2, np.int32)})
+        np.testing.assert_array_equal(out["SUM"], [1, 2])

@@ -83,9 +83,14 @@ def _event(i: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", [Mode.ASYNC, Mode.PSEUDO_ASYNC])
+@pytest.mark.parametrize(
+    ("mode", "streaming"), [(Mode.ASYNC, False), (Mode.PSEUDO_ASYNC, False), (Mode.ASYNC, True)]
+)
 def test_kill_servers_mid_run(
-    model_repo: Path, two_servers: tuple[ServerProcess, ServerProcess], mode: Mode
+    model_repo: Path,
+    two_servers: tuple[ServerProcess, ServerProcess],
+    mode: Mode,
+    streaming: bool,
 ) -> None:
     a, b = two_servers
     n_events, window = 300, 8
@@ -93,6 +98,7 @@ def test_kill_servers_mid_run(
         "scale",
         servers=(a.url, b.url),
         mode=mode,
+        streaming=streaming,
         timeout_s=10,
         allowed_tries=4,
         health_interval_s=0.2,

@@ -25,8 +25,14 @@ def test_client_against_triton(tritonserver_bin: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     events = [rng.normal(size=(n, 16)).astype(np.float32) for n in (1, 3, 16, 40, 0)]
     with TritonPeer(tmp_path / "repo", binary=tritonserver_bin) as server:
-        for mode in Mode:
-            opts = ClientOptions("tiny", servers=(server.grpc_url,), mode=mode, compression="gzip")
+        for mode, streaming in [*((m, False) for m in Mode), (Mode.ASYNC, True)]:
+            opts = ClientOptions(
+                "tiny",
+                servers=(server.grpc_url,),
+                mode=mode,
+                compression="gzip",
+                streaming=streaming,
+            )
             with SonicClient(opts) as client:
                 assert client.model.max_batch_size == 16
                 handles = [client.acquire({"x": x}) for x in events]

@@ -17,6 +17,7 @@ server; when none answers, the local fallback server takes over.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from hepinfer.client.connection import COMPRESSION, Connection, QueueStats, desc
 from hepinfer.client.model import ModelInfo, TensorInfo
 from hepinfer.client.options import ClientOptions, Mode
 from hepinfer.client.pool import ServerPool
+from hepinfer.client.stream import StreamFuture
 from hepinfer.client.wire import RequestEncoder, raw_buffer
 from hepinfer.errors import ClientError
 from hepinfer.protocol import decode_raw
@@ -74,10 +76,11 @@ class ClientStats:
 class _Call:
     """One request on its way: payload, the server it went to, the tries so far."""
 
-    __slots__ = ("conn", "future", "payload", "response", "tries")
+    __slots__ = ("conn", "future", "id", "payload", "response", "tries")
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, request_id: str) -> None:
         self.payload = payload
+        self.id = request_id
         self.conn: Connection | None = None
         self.future: Any = None
         self.response: pb.ModelInferResponse | None = None
@@ -130,6 +133,8 @@ class SonicClient:
         self._retries = 0
         self._failures = 0
         self._executor: ThreadPoolExecutor | None = None
+        self._streaming = options.streaming
+        self._ids = itertools.count()
         try:
             self.model = self._fetch_model()
             self.outputs = self.model.select_outputs(options.outputs)
@@ -257,13 +262,18 @@ class SonicClient:
             arrays.append(array)
         return arrays
 
-    def _encode(self, arrays: Sequence[np.ndarray]) -> bytes:
-        return self._encoder.encode([a.shape for a in arrays], [raw_buffer(a) for a in arrays])
+    def _encode(self, arrays: Sequence[np.ndarray]) -> tuple[bytes, str]:
+        """The request's bytes and its id (ids only for streaming: answers are matched by id)."""
+        rid = str(next(self._ids)) if self._streaming else ""
+        shapes = [a.shape for a in arrays]
+        return self._encoder.encode(shapes, [raw_buffer(a) for a in arrays], rid), rid
 
     def _send(
-        self, payloads: list[bytes], assemble: Callable[[list[pb.ModelInferResponse]], T]
+        self,
+        payloads: list[tuple[bytes, str]],
+        assemble: Callable[[list[pb.ModelInferResponse]], T],
     ) -> InferenceHandle[T]:
-        calls = [_Call(p) for p in payloads]
+        calls = [_Call(p, rid) for p, rid in payloads]
         mode = self.options.mode
         with self._lock:
             self._requests += len(calls)
@@ -283,9 +293,12 @@ class SonicClient:
         conn = self.pool.acquire(avoid)
         call.conn = conn
         call.tries += 1
-        call.future = conn.infer.future(
-            call.payload, timeout=self._timeout, compression=self._compression
-        )
+        if self._streaming:
+            call.future = conn.stream(self._compression).submit(call.id, call.payload)
+        else:
+            call.future = conn.infer.future(
+                call.payload, timeout=self._timeout, compression=self._compression
+            )
 
     def _blocking(self, call: _Call) -> pb.ModelInferResponse:
         avoid: Connection | None = None
@@ -293,9 +306,13 @@ class SonicClient:
             conn = self.pool.acquire(avoid)
             call.tries += 1
             try:
-                response = conn.infer(
-                    call.payload, timeout=self._timeout, compression=self._compression
-                )
+                if self._streaming:
+                    stream = conn.stream(self._compression)
+                    response = stream.submit(call.id, call.payload).result(self._timeout)
+                else:
+                    response = conn.infer(
+                        call.payload, timeout=self._timeout, compression=self._compression
+                    )
             except grpc.RpcError as exc:
                 self._failed(conn, exc, call)
                 avoid = conn
@@ -313,7 +330,10 @@ class SonicClient:
             conn = call.conn
             assert conn is not None
             try:
-                response = future.result()
+                if isinstance(future, StreamFuture):
+                    response = future.result(self._timeout)
+                else:
+                    response = future.result()
             except grpc.RpcError as exc:
                 self._failed(conn, exc, call)
                 self._start_async(call, conn)

@@ -7,6 +7,7 @@ The channel and the multi-callables are made once; a request is sent as pre-enco
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import grpc
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
+
+from hepinfer.client.stream import RequestStream
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class Connection:
         self.recent_queue_ns = 0.0
         self.last_stats: QueueStats | None = None
         self.last_check = 0.0
+        self._stream: RequestStream | None = None
+        self._stream_lock = threading.Lock()
 
     def __repr__(self) -> str:
         state = "up" if self.healthy else "down"
@@ -140,8 +145,20 @@ class Connection:
                 self.recent_queue_ns *= 0.5  # idle: the queue drains
         self.last_stats = stats
 
+    def stream(self, compression: grpc.Compression) -> RequestStream:
+        """The open ModelStreamInfer stream to this server (a new one if it broke)."""
+        stream = self._stream
+        if stream is not None and stream.alive:
+            return stream
+        with self._stream_lock:
+            if self._stream is None or not self._stream.alive:
+                self._stream = RequestStream(self.channel, compression)
+            return self._stream
+
     def close(self) -> None:
-        """Close the channel (pending calls are cancelled)."""
+        """Close the stream and the channel (pending calls are cancelled)."""
+        if self._stream is not None:
+            self._stream.close()
         self.channel.close()
 
 

@@ -79,6 +79,8 @@ class ClientOptions:
     timeout_s: float | None = 30.0
     allowed_tries: int = 3
     compression: str = "none"
+    #: send requests over one ModelStreamInfer stream per server (less CPU per request)
+    streaming: bool = False
     outputs: Sequence[str] = ()
     #: fixed batch size for rectangular batching (pad with zeros); None: number of objects
     batch_size: int | None = None

@@ -70,6 +70,20 @@ def test_infer_json_and_binary(
     assert result.get_response()["id"] == "r1"
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_infer_compressed(client: httpclient.InferenceServerClient, algorithm: str) -> None:
+    data = np.arange(8, dtype=np.float32).reshape(2, 4)
+    inp = httpclient.InferInput("INPUT0", [2, 4], "FP32")
+    inp.set_data_from_numpy(data)
+    result = client.infer(
+        "scale",
+        [inp],
+        request_compression_algorithm=algorithm,
+        response_compression_algorithm=algorithm,
+    )
+    np.testing.assert_array_equal(result.as_numpy("OUTPUT1"), data + 1)
+
+
 def test_infer_bytes_ints_and_classification(client: httpclient.InferenceServerClient) -> None:
     text = np.array([[b"a", b"bc"]], dtype=np.object_)
     inp = httpclient.InferInput("TEXT_IN", [1, 2], "BYTES")

@@ -41,6 +41,7 @@ def _port(value: int) -> int | None:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     import asyncio
+    import logging
 
     from hepinfer.serve.server import ServerOptions, install_uvloop, serve_forever
 
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         enable_shm=args.enable_shm,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
     )
+    if not getattr(args, "verbose", 0):
+        # a server says where it listens and which models loaded, even without -v
+        logging.getLogger("hepinfer.serve").setLevel(logging.INFO)
     if not args.no_uvloop:
         install_uvloop()
     asyncio.run(serve_forever(options))

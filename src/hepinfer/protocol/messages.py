@@ -1,15 +1,21 @@
-"""Protocol-neutral inference requests and responses (what gRPC and HTTP both decode to)."""
+"""Protocol-neutral inference requests and responses (what gRPC and HTTP both decode to).
+
+Immutable NamedTuples rather than frozen dataclasses: they are built for every request on
+the server's hot path, and a NamedTuple is several times cheaper to construct.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 
+_NO_PARAMETERS: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass(frozen=True, slots=True)
-class SharedMemoryRef:
+
+class SharedMemoryRef(NamedTuple):
     """Where a tensor lives in a registered system shared-memory region."""
 
     region: str
@@ -17,8 +23,7 @@ class SharedMemoryRef:
     offset: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RequestedOutput:
+class RequestedOutput(NamedTuple):
     """An output the client asked for, with Triton's per-output options."""
 
     name: str
@@ -27,8 +32,7 @@ class RequestedOutput:
     shm: SharedMemoryRef | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class InferInput:
+class InferInput(NamedTuple):
     """A decoded input tensor (or a reference to it in shared memory, then `data` is None)."""
 
     name: str
@@ -38,8 +42,7 @@ class InferInput:
     shm: SharedMemoryRef | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class InferRequest:
+class InferRequest(NamedTuple):
     """One inference request: model, inputs as numpy arrays, and the outputs wanted."""
 
     model_name: str
@@ -47,11 +50,10 @@ class InferRequest:
     id: str
     inputs: tuple[InferInput, ...]
     outputs: tuple[RequestedOutput, ...] = ()
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = _NO_PARAMETERS
 
 
-@dataclass(frozen=True, slots=True)
-class InferOutput:
+class InferOutput(NamedTuple):
     """One output tensor of a response (`shm` set when it was written to shared memory)."""
 
     name: str
@@ -60,8 +62,7 @@ class InferOutput:
     shm: SharedMemoryRef | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class InferResponse:
+class InferResponse(NamedTuple):
     """The answer to an InferRequest."""
 
     model_name: str

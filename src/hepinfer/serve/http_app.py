@@ -99,12 +99,17 @@ def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
         binary = {o.name: o.binary_data for o in req.outputs}
         data, json_length = encode_response(response, binary, default_binary)
         if json_length is None:
-            return web.Response(body=data, content_type=_JSON)
-        return web.Response(
-            body=data,
-            headers={HEADER_LENGTH: str(json_length)},
-            content_type="application/octet-stream",
-        )
+            answer = web.Response(body=data, content_type=_JSON)
+        else:
+            answer = web.Response(
+                body=data,
+                headers={HEADER_LENGTH: str(json_length)},
+                content_type="application/octet-stream",
+            )
+        accepted = request.headers.get("Accept-Encoding", "")
+        if "gzip" in accepted or "deflate" in accepted:
+            answer.enable_compression()  # as Triton does when the client asks
+        return answer
 
     async def index(request: web.Request) -> web.Response:
         body = await _body_json(request)

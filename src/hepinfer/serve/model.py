@@ -21,6 +21,7 @@ import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.errors import ProtocolError, ServeError
+from hepinfer.protocol.dtypes import numpy_dtype
 from hepinfer.protocol.messages import InferOutput, InferRequest, InferResponse, RequestedOutput
 from hepinfer.protocol.tensors import encode_raw
 from hepinfer.serve.backends.base import ModelInstance
@@ -92,6 +93,7 @@ class ServedModel:
         self.inputs = {t.name: TensorSpec.from_config(t) for t in config.input}
         self.outputs = {t.name: TensorSpec.from_config(t) for t in config.output}
         self.output_names = list(self.outputs)
+        self._out_dtypes = {n: numpy_dtype(s.datatype) for n, s in self.outputs.items()}
         self.labels = labels
         self.stats = ModelStats(self.name, self.version_str)
         self._batching = config.HasField("dynamic_batching") and self.max_batch_size > 0
@@ -145,7 +147,9 @@ class ServedModel:
             key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
             self._queue.append(_Pending(arrays, batch, key, future, start))
             self.stats.pending += 1
-            if not self._batching:
+            if not self._batching or not self._delay_ns:
+                # no queue delay: run now if an instance is free; requests that arrive while
+                # the instances are busy queue up and leave together as one batch
                 self._dispatch()
             elif not self._soon:
                 # batch what arrives in this loop iteration: dispatch in the next one
@@ -196,6 +200,8 @@ class ServedModel:
         spec = self.outputs[out.name]
         data = results[out.name]
         datatype = spec.datatype
+        if data.dtype != self._out_dtypes[out.name] and datatype != "BYTES":
+            data = data.astype(self._out_dtypes[out.name])  # model and config disagree
         if out.class_count:
             labels = self.labels.get(out.name, [])
             data = classify(data, out.class_count, labels, self.max_batch_size > 0)

@@ -15,7 +15,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.errors import ServeError
 from hepinfer.serve import InferenceServer, ServerOptions, register_backend
-from hepinfer.serve.backends.base import resolve_backend
+from hepinfer.serve.backends.base import load_entry_points, resolve_backend
 
 
 class _RoundingInstance:
@@ -72,3 +72,34 @@ def test_unknown_backend_lists_the_known_ones() -> None:
     config = mc.ModelConfig(name="m", backend="hepinfer_missing")
     with pytest.raises(ServeError, match=r"available backends: .*onnxruntime"):
         resolve_backend(config)
+
+
+def test_entry_point_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package installed with a `hepinfer.backends` entry point is found and registered."""
+    (tmp_path / "hepinfer_test_plugin.py").write_text(
+        "class Backend:\n"
+        "    platforms = ()\n"
+        "    default_filename = 'model.plugin'\n\n"
+        "def make():\n"
+        "    return Backend()\n\n"
+        "def broken():\n"
+        "    raise RuntimeError('cannot start')\n"
+    )
+    dist = tmp_path / "hepinfer_test_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hepinfer-test-plugin\nVersion: 0.1\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[hepinfer.backends]\n"
+        "test_plugin = hepinfer_test_plugin:make\n"
+        "test_broken = hepinfer_test_plugin:broken\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = load_entry_points()
+    assert "test_plugin" in names
+    assert "test_broken" not in names  # logged and skipped
+    config = mc.ModelConfig(name="m", backend="test_plugin")
+    name, backend = resolve_backend(config)
+    assert name == "test_plugin"
+    assert backend.default_filename == "model.plugin"

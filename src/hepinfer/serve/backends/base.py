@@ -7,12 +7,15 @@ instance in its own executor thread, so `ModelInstance.run` may block; it receiv
 batches (first dimension = batch when ``max_batch_size > 0``) and must be safe to call from
 one thread at a time.
 
-Other packages plug in with `register_backend`; hepinfer's compiler registers its firmware
-emulator under ``"hepinfer"`` this way.
+Other packages plug in with `register_backend`, or declaratively with an entry point in the
+``hepinfer.backends`` group (loaded when the server first resolves a backend); hepinfer's
+compiler is meant to serve its bit-exact firmware emulator under ``"hepinfer"`` this way.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +24,8 @@ import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.errors import ServeError
+
+log = logging.getLogger(__name__)
 
 
 class ModelInstance(Protocol):
@@ -54,6 +59,9 @@ class Backend(Protocol):
         ...
 
 
+#: entry-point group through which installed packages add backends (e.g. hepinfer's firmware)
+ENTRY_POINT_GROUP = "hepinfer.backends"
+
 _REGISTRY: dict[str, Backend] = {}
 
 
@@ -76,6 +84,25 @@ def _builtin() -> None:
     _REGISTRY.setdefault("onnxruntime", OnnxRuntimeBackend())
     _REGISTRY.setdefault("pytorch", PyTorchBackend())
     _REGISTRY.setdefault("tensorflow", TensorFlowBackend())
+    load_entry_points()
+
+
+def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Register the backends that installed packages declare as entry points; returns names.
+
+    A package declares ``[project.entry-points."hepinfer.backends"] NAME = "module:factory"``
+    where ``factory()`` returns a `Backend`. A plug-in that fails to load is logged and skipped.
+    """
+    names = []
+    for entry in importlib.metadata.entry_points(group=group):
+        try:
+            backend = entry.load()()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not stop the server
+            log.warning("backend plug-in %r (%s) failed to load: %s", entry.name, entry.value, exc)
+            continue
+        _REGISTRY.setdefault(entry.name, backend)
+        names.append(entry.name)
+    return names
 
 
 def backend_names() -> list[str]:

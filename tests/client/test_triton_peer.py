@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,16 @@ def test_client_against_triton(tritonserver_bin: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     events = [rng.normal(size=(n, 16)).astype(np.float32) for n in (1, 3, 16, 40, 0)]
     with TritonPeer(tmp_path / "repo", binary=tritonserver_bin) as server:
-        for mode, streaming in [*((m, False) for m in Mode), (Mode.ASYNC, True)]:
+        variants = [(m, False, False) for m in Mode]
+        variants += [(Mode.ASYNC, True, False), (Mode.SYNC, False, True)]
+        for mode, streaming, shm in variants:
             opts = ClientOptions(
                 "tiny",
                 servers=(server.grpc_url,),
                 mode=mode,
                 compression="gzip",
                 streaming=streaming,
+                use_shared_memory=shm,
             )
             with SonicClient(opts) as client:
                 assert client.model.max_batch_size == 16
@@ -48,5 +52,12 @@ def test_client_against_triton(tritonserver_bin: Path, tmp_path: Path) -> None:
                     )
                 # 1 + 1 + 1 + 3 (40 objects at max 16) + 0 (empty event) + 3 ragged
                 assert client.stats().requests == 9
-                stats = client.server_statistics()[server.grpc_url]
-                assert stats.success_count >= 9
+                # Triton records a request's statistics just after answering it
+                deadline = time.monotonic() + 5
+                while client.server_statistics()[server.grpc_url].success_count < 9:
+                    assert time.monotonic() < deadline, "ModelStatistics missed requests"
+                    time.sleep(0.05)
+                if shm:  # Triton accepted the regions (a refusal turns shared memory off)
+                    conn = client.pool.connections[0]
+                    assert conn.shm_possible
+                    assert conn.shm_pool(1.0) is not None

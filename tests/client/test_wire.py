@@ -67,3 +67,14 @@ def test_header_cache_keeps_shapes_apart() -> None:
         x = np.full((n, 2), n, np.float32)
         decoded = decode_request(_roundtrip(encoder, [x]))
         np.testing.assert_array_equal(decoded.inputs[0].data, x)
+
+
+def test_shared_memory_request_parses() -> None:
+    encoder = RequestEncoder("m", "", [("x", "FP32"), ("y", "INT32")], ["out"])
+    data = encoder.encode_shm([(2, 3), (4,)], [("r0", 0, 24), ("r0", 64, 16)], "9")
+    decoded = decode_request(pb.ModelInferRequest.FromString(data))
+    assert decoded.id == "9"
+    x, y = decoded.inputs
+    assert (x.shape, x.data, y.shape, y.data) == ((2, 3), None, (4,), None)
+    assert (x.shm.region, x.shm.byte_size, x.shm.offset) == ("r0", 24, 0)  # type: ignore[union-attr]
+    assert (y.shm.region, y.shm.byte_size, y.shm.offset) == ("r0", 16, 64)  # type: ignore[union-attr]

@@ -34,6 +34,7 @@ from hepinfer.client.connection import COMPRESSION, Connection, QueueStats, desc
 from hepinfer.client.model import ModelInfo, TensorInfo
 from hepinfer.client.options import ClientOptions, Mode
 from hepinfer.client.pool import ServerPool
+from hepinfer.client.shm import ShmPool, Slot, needed_bytes
 from hepinfer.client.stream import StreamFuture
 from hepinfer.client.wire import RequestEncoder, raw_buffer
 from hepinfer.errors import ClientError
@@ -76,11 +77,16 @@ class ClientStats:
 class _Call:
     """One request on its way: payload, the server it went to, the tries so far."""
 
-    __slots__ = ("conn", "future", "id", "payload", "response", "tries")
+    __slots__ = ("arrays", "conn", "future", "id", "payload", "response", "slot", "tries")
 
-    def __init__(self, payload: bytes, request_id: str) -> None:
+    def __init__(
+        self, payload: bytes, request_id: str, arrays: Sequence[np.ndarray] | None = None
+    ) -> None:
         self.payload = payload
         self.id = request_id
+        #: the inputs, kept to be written into shared memory (use_shared_memory)
+        self.arrays = arrays
+        self.slot: tuple[ShmPool, Slot] | None = None
         self.conn: Connection | None = None
         self.future: Any = None
         self.response: pb.ModelInferResponse | None = None
@@ -134,6 +140,7 @@ class SonicClient:
         self._failures = 0
         self._executor: ThreadPoolExecutor | None = None
         self._streaming = options.streaming
+        self._shm = options.use_shared_memory
         self._ids = itertools.count()
         try:
             self.model = self._fetch_model()
@@ -148,6 +155,8 @@ class SonicClient:
             self.pool.close()
             raise
         self._input_names = frozenset(i.name for i in self.model.inputs)
+        if any(i.datatype == "BYTES" for i in self.model.inputs):
+            self._shm = False  # BYTES tensors travel serialised
         if options.mode is Mode.PSEUDO_ASYNC:
             self._executor = ThreadPoolExecutor(
                 options.pseudo_async_workers, thread_name_prefix="hepinfer-client"
@@ -199,13 +208,13 @@ class SonicClient:
                 f"{model.name!r}; use a smaller batch_size"
             )
             raise ClientError(msg)
-        payloads = []
+        calls = []
         for start in range(0, n, size):
             chunk = [a[start : start + size] for a in arrays]
             if self.options.batch_size is not None and chunk[0].shape[0] < size:
                 chunk = [_pad(a, size) for a in chunk]
-            payloads.append(self._encode(chunk))
-        return self._send(payloads, lambda responses: self._concat(responses, n))
+            calls.append(self._encode(chunk))
+        return self._send(calls, lambda responses: self._concat(responses, n))
 
     def acquire_ragged(
         self, objects: Sequence[Mapping[str, Any]]
@@ -216,17 +225,17 @@ class SonicClient:
         if absent, and removed again from its outputs).
         """
         batching = self.model.batching
-        payloads = []
+        calls = []
         for obj in objects:
             arrays = self._arrays(obj, batched=False)
             if batching:
                 arrays = [a[np.newaxis] for a in arrays]
-            payloads.append(self._encode(arrays))
+            calls.append(self._encode(arrays))
         if batching:
             return self._send(
-                payloads, lambda rs: [{k: v[0] for k, v in self._decode(r).items()} for r in rs]
+                calls, lambda rs: [{k: v[0] for k, v in self._decode(r).items()} for r in rs]
             )
-        return self._send(payloads, lambda rs: [self._decode(r) for r in rs])
+        return self._send(calls, lambda rs: [self._decode(r) for r in rs])
 
     def produce(self, handle: InferenceHandle[T]) -> T:
         """The outputs of an `acquire` (waits for them if needed)."""
@@ -262,18 +271,43 @@ class SonicClient:
             arrays.append(array)
         return arrays
 
-    def _encode(self, arrays: Sequence[np.ndarray]) -> tuple[bytes, str]:
-        """The request's bytes and its id (ids only for streaming: answers are matched by id)."""
+    def _encode(self, arrays: Sequence[np.ndarray]) -> _Call:
+        """A call for these inputs: its request bytes (with an id when streaming)."""
         rid = str(next(self._ids)) if self._streaming else ""
+        if self._shm:  # encoded per server when sent (shared memory or, if refused, raw)
+            return _Call(b"", rid, [np.ascontiguousarray(a) for a in arrays])
         shapes = [a.shape for a in arrays]
-        return self._encoder.encode(shapes, [raw_buffer(a) for a in arrays], rid), rid
+        return _Call(self._encoder.encode(shapes, [raw_buffer(a) for a in arrays], rid), rid)
+
+    def _payload(self, call: _Call, conn: Connection) -> bytes:
+        """The request bytes for `conn`: shared-memory references where possible."""
+        arrays = call.arrays
+        if arrays is None:
+            return call.payload
+        shapes = [a.shape for a in arrays]
+        pool = conn.shm_pool(self.options.health_timeout_s * 10)
+        if pool is not None:
+            try:
+                slot = pool.take(needed_bytes(arrays))
+            except grpc.RpcError as exc:
+                conn.refuse_shm(exc)
+            else:
+                refs = slot.write(arrays)
+                call.slot = (pool, slot)
+                regions = [(slot.name, off, n) for off, n in refs]
+                return self._encoder.encode_shm(shapes, regions, call.id)
+        return self._encoder.encode(shapes, [raw_buffer(a) for a in arrays], call.id)
+
+    @staticmethod
+    def _free_slot(call: _Call) -> None:
+        if call.slot is not None:
+            pool, slot = call.slot
+            pool.give(slot)
+            call.slot = None
 
     def _send(
-        self,
-        payloads: list[tuple[bytes, str]],
-        assemble: Callable[[list[pb.ModelInferResponse]], T],
+        self, calls: list[_Call], assemble: Callable[[list[pb.ModelInferResponse]], T]
     ) -> InferenceHandle[T]:
-        calls = [_Call(p, rid) for p, rid in payloads]
         mode = self.options.mode
         with self._lock:
             self._requests += len(calls)
@@ -293,11 +327,12 @@ class SonicClient:
         conn = self.pool.acquire(avoid)
         call.conn = conn
         call.tries += 1
+        payload = self._payload(call, conn)
         if self._streaming:
-            call.future = conn.stream(self._compression).submit(call.id, call.payload)
+            call.future = conn.stream(self._compression).submit(call.id, payload)
         else:
             call.future = conn.infer.future(
-                call.payload, timeout=self._timeout, compression=self._compression
+                payload, timeout=self._timeout, compression=self._compression
             )
 
     def _blocking(self, call: _Call) -> pb.ModelInferResponse:
@@ -306,17 +341,20 @@ class SonicClient:
             conn = self.pool.acquire(avoid)
             call.tries += 1
             try:
+                payload = self._payload(call, conn)
                 if self._streaming:
                     stream = conn.stream(self._compression)
-                    response = stream.submit(call.id, call.payload).result(self._timeout)
+                    response = stream.submit(call.id, payload).result(self._timeout)
                 else:
                     response = conn.infer(
-                        call.payload, timeout=self._timeout, compression=self._compression
+                        payload, timeout=self._timeout, compression=self._compression
                     )
             except grpc.RpcError as exc:
+                self._free_slot(call)
                 self._failed(conn, exc, call)
                 avoid = conn
                 continue
+            self._free_slot(call)
             self.pool.release(conn, True)
             return response
 
@@ -335,10 +373,12 @@ class SonicClient:
                 else:
                     response = future.result()
             except grpc.RpcError as exc:
+                self._free_slot(call)
                 self._failed(conn, exc, call)
                 self._start_async(call, conn)
                 future = call.future
                 continue
+            self._free_slot(call)
             self.pool.release(conn, True)
             call.response = response
             return response

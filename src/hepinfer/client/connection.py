@@ -16,6 +16,7 @@ import grpc
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
+from hepinfer.client.shm import ShmPool, is_loopback
 from hepinfer.client.stream import RequestStream
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ class Connection:
         self.last_check = 0.0
         self._stream: RequestStream | None = None
         self._stream_lock = threading.Lock()
+        self._shm: ShmPool | None = None
+        #: whether shared memory may be tried with this server (same machine, not refused)
+        self.shm_possible = local or is_loopback(url)
 
     def __repr__(self) -> str:
         state = "up" if self.healthy else "down"
@@ -155,10 +159,28 @@ class Connection:
                 self._stream = RequestStream(self.channel, compression)
             return self._stream
 
+    def shm_pool(self, timeout: float) -> ShmPool | None:
+        """The shared-memory slots registered with this server (None: not on this machine)."""
+        if not self.shm_possible:
+            return None
+        if self._shm is None:
+            with self._stream_lock:
+                if self._shm is None:
+                    self._shm = ShmPool(self.stub, timeout)
+        return self._shm
+
+    def refuse_shm(self, exc: grpc.RpcError) -> None:
+        """The server refused a region: send raw tensors to it from now on."""
+        if self.shm_possible:
+            log.info("server %s: no shared memory (%s); sending tensors", self.url, _describe(exc))
+        self.shm_possible = False
+
     def close(self) -> None:
-        """Close the stream and the channel (pending calls are cancelled)."""
+        """Close the stream, shared memory and the channel (pending calls are cancelled)."""
         if self._stream is not None:
             self._stream.close()
+        if self._shm is not None:
+            self._shm.close()
         self.channel.close()
 
 

@@ -81,6 +81,9 @@ class ClientOptions:
     compression: str = "none"
     #: send requests over one ModelStreamInfer stream per server (less CPU per request)
     streaming: bool = False
+    #: pass inputs through system shared memory to servers on this machine (loopback address
+    #: or the fallback); inputs must then stay unchanged until `produce`
+    use_shared_memory: bool = False
     outputs: Sequence[str] = ()
     #: fixed batch size for rectangular batching (pad with zeros); None: number of objects
     batch_size: int | None = None

@@ -123,7 +123,7 @@ class ServerPool:
                     "fallback is configured; start a server or set ClientOptions.fallback"
                 )
                 raise ClientError(msg)
-            server = _start_local_server(fallback)
+            server = _start_local_server(fallback, self.options.use_shared_memory)
             self._fallback_server = server
             conn = Connection(
                 server.grpc_url,
@@ -160,7 +160,7 @@ class ServerPool:
             self._fallback_server = None
 
 
-def _start_local_server(fallback: FallbackOptions) -> Any:
+def _start_local_server(fallback: FallbackOptions, enable_shm: bool) -> Any:
     try:
         from hepinfer.serve import InferenceServer, ServerOptions
     except ImportError as exc:
@@ -175,6 +175,7 @@ def _start_local_server(fallback: FallbackOptions) -> Any:
         grpc_port=0,
         http_port=None,
         metrics_port=None,
+        enable_shm=enable_shm,
     )
     server = InferenceServer(options)
     server.start_in_thread(fallback.start_timeout_s)

@@ -104,6 +104,33 @@ class RequestEncoder:
             parts.append(buf)
         return b"".join(parts)
 
+    def encode_shm(
+        self,
+        shapes: Sequence[tuple[int, ...]],
+        refs: Sequence[tuple[str, int, int]],
+        request_id: str = "",
+    ) -> bytes:
+        """A request whose inputs lie in shared memory: (region, offset, byte size) each."""
+        parts: list[bytes] = [self._prefix]
+        if request_id:
+            parts.append(_field(_ID, request_id.encode()))
+        for i, (shape, (region, offset, nbytes)) in enumerate(zip(shapes, refs, strict=True)):
+            tensor = _field(_NAME, self._names[i]) + _field(_DATATYPE, self._types[i])
+            if shape:
+                tensor += _field(_SHAPE, b"".join(varint(d) for d in shape))
+            tensor += _param("shared_memory_region", _field(b"\x1a", region.encode()))
+            tensor += _param("shared_memory_byte_size", b"\x10" + varint(nbytes))
+            if offset:
+                tensor += _param("shared_memory_offset", b"\x10" + varint(offset))
+            parts.append(_field(_INPUTS, tensor))
+        parts.append(self._suffix)
+        return b"".join(parts)
+
+
+def _param(key: str, value: bytes) -> bytes:
+    """One entry of a map<string, InferParameter> (field 4 of InferInputTensor)."""
+    return _field(b"\x22", _field(b"\x0a", key.encode()) + _field(b"\x12", value))
+
 
 def raw_buffer(array: np.ndarray) -> bytes | memoryview:
     """The raw little-endian bytes of an array, without a copy where possible."""

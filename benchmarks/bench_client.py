@@ -5,7 +5,8 @@ fixed number of requests at a fixed concurrency and measures its own CPU time
 (`time.process_time`, all threads of the client process, gRPC's included) and wall time:
 
 - hepinfer `SonicClient`, Mode.SYNC (concurrency 1) and Mode.ASYNC (`acquire` keeps C events
-  in flight, `produce` reads the oldest);
+  in flight, `produce` reads the oldest), with unary calls, with `streaming=True` and with
+  `use_shared_memory=True` (the server runs with ``--enable-shm``);
 - `tritonclient.grpc`: blocking `infer` (concurrency 1) and `async_infer` with callbacks
   (C in flight);
 - `tritonclient.grpc.aio`: C asyncio tasks awaiting `infer`.
@@ -75,7 +76,7 @@ def hepinfer_server(repos: list[Path], model: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "hepinfer", "serve", *map(str, repos), "--grpc-port", str(port),
-           "--http-port", "-1", "--metrics-port", "-1"]  # fmt: skip
+           "--http-port", "-1", "--metrics-port", "-1", "--enable-shm"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"127.0.0.1:{port}"
     try:
@@ -129,11 +130,19 @@ def hepinfer_run(
     c: int,
     sync: bool,
     streaming: bool = False,
+    shm: bool = False,
 ) -> Runner:
     from hepinfer.client import ClientOptions, Mode, SonicClient
 
     mode = Mode.SYNC if sync else Mode.ASYNC
-    opts = ClientOptions(model, servers=(url,), mode=mode, streaming=streaming, health_interval_s=5)
+    opts = ClientOptions(
+        model,
+        servers=(url,),
+        mode=mode,
+        streaming=streaming,
+        use_shared_memory=shm,
+        health_interval_s=5,
+    )
     client = SonicClient(opts)
     k = len(payloads)
 
@@ -242,9 +251,16 @@ def hepinfer_stream_run(
     return hepinfer_run(url, model, payloads, out, c, sync, streaming=True)
 
 
+def hepinfer_shm_run(
+    url: str, model: str, payloads: list[Payload], out: str, c: int, sync: bool
+) -> Runner:
+    return hepinfer_run(url, model, payloads, out, c, sync, shm=True)
+
+
 CLIENTS = {
     "hepinfer": hepinfer_run,
     "hepinfer (streaming)": hepinfer_stream_run,
+    "hepinfer (shared memory)": hepinfer_shm_run,
     "tritonclient.grpc": triton_grpc_run,
     "tritonclient.grpc.aio": triton_aio_run,
 }
@@ -309,8 +325,9 @@ def main() -> int:
     print()
     names = list(CLIENTS)
     head = ["payload", "concurrency", "requests", *(f"{n} CPU/req" for n in names)]
-    head += [f"{n} / hepinfer" for n in names[2:]]
-    head += [f"{n} / hepinfer (streaming)" for n in names[2:]]
+    peers = [n for n in names if not n.startswith("hepinfer")]
+    head += [f"{n} / hepinfer" for n in peers]
+    head += [f"{n} / hepinfer (streaming)" for n in peers]
     head.append("req/s: " + ", ".join(names))
     print("| " + " | ".join(head) + " |")
     print("|---" * len(head) + "|")
@@ -318,8 +335,8 @@ def main() -> int:
         cpu = [r[k][0] for k in names]
         rate = [r[k][1] for k in names]
         cells = [label, str(c), str(n), *(f"{x:.0f} us" for x in cpu)]
-        cells += [f"{x / cpu[0]:.2f}x" for x in cpu[2:]]
-        cells += [f"{x / cpu[1]:.2f}x" for x in cpu[2:]]
+        cells += [f"{r[k][0] / cpu[0]:.2f}x" for k in peers]
+        cells += [f"{r[k][0] / cpu[1]:.2f}x" for k in peers]
         cells.append(", ".join(f"{x:.0f}" for x in rate))
         print("| " + " | ".join(cells) + " |")
     return 0

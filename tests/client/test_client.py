@@ -200,6 +200,15 @@ def test_failing_inference_is_retried_then_reported(server: InferenceServer) -> 
             client.infer({"A": np.arange(3, dtype=np.int32), "B": np.arange(4, dtype=np.int32)})
         stats = client.stats()
         assert (stats.requests, stats.retries, stats.failures) == (1, 1, 1)
+        # a failed handle keeps its error (no second round of tries)
+        handle = client.acquire(
+            {"A": np.arange(3, dtype=np.int32), "B": np.arange(4, dtype=np.int32)}
+        )
+        for _ in range(2):
+            with pytest.raises(ClientError, match="after 2 tries"):
+                client.produce(handle)
+        assert client.stats().failures == 2
+        assert client.pool.connections[0].in_flight == 0
         # the client keeps working
         out = client.infer({"A": np.arange(2, dtype=np.int32), "B": np.ones(2, np.int32)})
         np.testing.assert_array_equal(out["SUM"], [1, 2])

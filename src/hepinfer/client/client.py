@@ -96,7 +96,7 @@ class _Call:
 class InferenceHandle(Generic[T]):
     """The answer to one `acquire`: `result()` (or `client.produce(handle)`) waits for it."""
 
-    __slots__ = ("_assemble", "_calls", "_client", "_result")
+    __slots__ = ("_assemble", "_calls", "_client", "_error", "_result")
 
     def __init__(
         self,
@@ -108,6 +108,7 @@ class InferenceHandle(Generic[T]):
         self._calls = calls
         self._assemble = assemble
         self._result: T | None = None
+        self._error: ClientError | None = None
 
     def done(self) -> bool:
         """Whether every request has its answer (never blocks)."""
@@ -118,9 +119,15 @@ class InferenceHandle(Generic[T]):
 
     def result(self) -> T:
         """The outputs; retries failed requests. Raises ClientError when all tries fail."""
+        if self._error is not None:
+            raise self._error
         if self._result is None:
             wait = self._client._wait
-            responses = [c.response if c.response is not None else wait(c) for c in self._calls]
+            try:
+                responses = [c.response if c.response is not None else wait(c) for c in self._calls]
+            except ClientError as exc:
+                self._error = exc
+                raise
             self._result = self._assemble(responses)
             self._calls = []
         return self._result

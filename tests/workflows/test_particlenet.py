@@ -158,7 +158,8 @@ def test_cli_direct_and_service_agree(
     repo, events = pn
     common = ["workflow", str(events), "--repository", str(repo), "--max-events", "4"]
     assert main([*common, "--direct", "-o", str(tmp_path / "d.csv")]) == 0
-    assert main([*common, "--server", pn_server.grpc_url, "-o", str(tmp_path / "s.npz")]) == 0
+    service_args = ["--server", pn_server.grpc_url, "--streaming", "--compression", "gzip"]
+    assert main([*common, *service_args, "-o", str(tmp_path / "s.npz")]) == 0
     direct = np.loadtxt(tmp_path / "d.csv", delimiter=",", skiprows=1)
     service = np.load(tmp_path / "s.npz")
     assert set(direct[:, 0]) == {0, 1, 2, 3}

@@ -29,6 +29,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mode", choices=["sync", "async", "pseudo_async"], default="async", help="client mode"
     )
+    parser.add_argument(
+        "--compression", choices=["none", "gzip", "deflate"], default="none", help="gRPC"
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt")
+    parser.add_argument("--tries", type=int, default=3, help="attempts per request in all")
+    parser.add_argument(
+        "--streaming", action="store_true", help="one ModelStreamInfer stream per server"
+    )
+    parser.add_argument(
+        "--shm",
+        action="store_true",
+        help="pass inputs through shared memory to servers on this machine",
+    )
     parser.add_argument("--max-events", type=int, default=None, help="stop after N events")
     parser.add_argument("--min-jet-pt", type=float, default=15.0, help="jets below are skipped")
     parser.add_argument("--window", type=int, default=4, help="events in flight (service)")
@@ -66,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
             args.model,
             servers=tuple(args.server),
             mode=Mode(args.mode),
+            compression=args.compression,
+            timeout_s=args.timeout,
+            allowed_tries=args.tries,
+            streaming=args.streaming,
+            use_shared_memory=args.shm,
             fallback=FallbackOptions((repo,)) if repo is not None else None,
         )
         with SonicClient(options) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,14 @@ pytest.importorskip("onnxruntime")
 
 from hepinfer.cli import main
 from hepinfer.client import ClientOptions, Mode, SonicClient
-from hepinfer.serve import InferenceServer, ServerOptions
+from hepinfer.serve import InferenceServer
 from hepinfer.workflows.particlenet import (
     LABELS,
     N_PF,
     N_SV,
     JetScores,
-    direct_model,
     event_inputs,
     jet_inputs,
-    run_direct,
     run_service,
 )
 from hepinfer.workflows.pfnano import read_events
@@ -104,29 +101,6 @@ def test_jet_inputs_follow_the_cmssw_definitions() -> None:
     jets, stacked = event_inputs(event, min_jet_pt=15)
     assert jets.tolist() == [0]
     assert stacked["pf_features"].shape == (1, 20, N_PF)
-
-
-@pytest.fixture(scope="module")
-def pn(shared_data: Path) -> tuple[Path, Path]:
-    repo = shared_data / "triton-repos" / "sonic-models"
-    events = shared_data / "events" / "pfnano.root"
-    if not (repo / "particlenet_AK4" / "1" / "model.onnx").is_file() or not events.is_file():
-        pytest.skip("particlenet_AK4 or pfnano.root missing from the shared data")
-    return repo, events
-
-
-@pytest.fixture(scope="module")
-def direct(pn: tuple[Path, Path]) -> JetScores:
-    repo, events = pn
-    return run_direct(read_events(events), direct_model(repo / "particlenet_AK4/1/model.onnx"))
-
-
-@pytest.fixture(scope="module")
-def pn_server(pn: tuple[Path, Path]) -> Iterator[InferenceServer]:
-    repo, _ = pn
-    options = ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None)
-    with InferenceServer(options) as srv:
-        yield srv
 
 
 def test_direct_scores_are_probabilities(pn: tuple[Path, Path], direct: JetScores) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -276,17 +276,23 @@ def _collect(
     )
 
 
-def run_direct(events: Iterable[Event], infer: Infer, min_jet_pt: float = 15.0) -> JetScores:
-    """Tag every jet with the model in-process."""
+def run_direct(
+    events: Iterable[Event], infer: Infer, min_jet_pt: float = 15.0, first_entry: int = 0
+) -> JetScores:
+    """Tag every jet with the model in-process (entries numbered from `first_entry`)."""
     rows = []
-    for i, event in enumerate(events):
+    for i, event in enumerate(events, start=first_entry):
         jets, inputs = event_inputs(event, min_jet_pt)
         rows.append((i, jets, event, infer(inputs)))
     return _collect(rows)
 
 
 def run_service(
-    events: Iterable[Event], client: SonicClient, min_jet_pt: float = 15.0, window: int = 4
+    events: Iterable[Event],
+    client: SonicClient,
+    min_jet_pt: float = 15.0,
+    window: int = 4,
+    first_entry: int = 0,
 ) -> JetScores:
     """Tag every jet through the service: one request per event, `window` events in flight.
 
@@ -298,7 +304,7 @@ def run_service(
         raise WorkflowError(msg)
     rows = []
     pending: deque[tuple[int, np.ndarray, Event, InferenceHandle[Outputs]]] = deque()
-    for i, event in enumerate(events):
+    for i, event in enumerate(events, start=first_entry):
         jets, inputs = event_inputs(event, min_jet_pt)
         pending.append((i, jets, event, client.acquire(inputs)))
         if len(pending) >= window:
@@ -319,3 +325,15 @@ def _produce(
 def iter_events(path: Path | str, max_events: int | None = None) -> Iterator[Event]:
     """The events of a PFNano file (at most `max_events`)."""
     return read_events(path, entry_stop=max_events)
+
+
+def concat(parts: Sequence[JetScores]) -> JetScores:
+    """Join the scores of consecutive parts of a run."""
+    return JetScores(
+        np.concatenate([p.entry for p in parts]),
+        np.concatenate([p.jet for p in parts]),
+        np.concatenate([p.pt for p in parts]),
+        np.concatenate([p.eta for p in parts]),
+        np.concatenate([p.phi for p in parts]),
+        np.concatenate([p.scores for p in parts]),
+    )

@@ -35,10 +35,26 @@ class WorkflowError(HepinferError):
     """A workflow cannot read its input or run its model."""
 
 
+def count_events(path: Path | str) -> int:
+    """Number of events in a NanoAOD file."""
+    try:
+        import uproot
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "uproot", "workflow", "reading NanoAOD") from exc
+    try:
+        return int(uproot.open(Path(path))["Events"].num_entries)
+    except (OSError, KeyError, ValueError) as exc:
+        msg = f"cannot read the Events tree of {path}: {exc}; give a NanoAOD ROOT file"
+        raise WorkflowError(msg) from exc
+
+
 def read_events(
-    path: Path | str, entry_stop: int | None = None, step_size: int = 1000
+    path: Path | str,
+    entry_stop: int | None = None,
+    step_size: int = 1000,
+    entry_start: int | None = None,
 ) -> Iterator[Event]:
-    """Yield the events of a PFNano file, each a dict branch -> numpy array."""
+    """Yield the events of a PFNano file (entries [start, stop)), each a dict branch -> array."""
     try:
         import awkward as ak
         import uproot
@@ -56,7 +72,10 @@ def read_events(
             "the ParticleNet workflow needs PFNano (PF candidates and SVs per jet)"
         )
         raise WorkflowError(msg)
-    for chunk in tree.iterate(list(BRANCHES), step_size=step_size, entry_stop=entry_stop):
+    chunks = tree.iterate(
+        list(BRANCHES), step_size=step_size, entry_start=entry_start, entry_stop=entry_stop
+    )
+    for chunk in chunks:
         columns = {b: chunk[b] for b in BRANCHES}
         counts = {b: ak.to_numpy(ak.num(c)) for b, c in columns.items()}
         flat = {b: ak.to_numpy(ak.flatten(c)) for b, c in columns.items()}

@@ -73,7 +73,7 @@ def build_repository(root: Path) -> Path:
     (root / "scale" / "config.pbtxt").write_text(
         SCALE_CONFIG.format(
             name="scale",
-            extra="dynamic_batching { max_queue_delay_microseconds: 2000 preferred_batch_size: [4] }",
+            extra="dynamic_batching { max_queue_delay_microseconds: 10000 preferred_batch_size: [4] }",
         )
     )
     (root / "scale" / "labels.txt").write_text("alpha\nbeta\ngamma\ndelta\n")

@@ -137,3 +137,32 @@ def test_tensorflow_model_state(real_server: InferenceServer) -> None:
         assert index["deepmet"]["state"] == "READY"
     for name in ("particlenet", "particlenet_AK4", "particlenet_AK4_PT", "pn_test", "ragged_io"):
         assert index[name]["state"] == "READY"
+
+
+def test_tensorflow_graphdef_matches_tensorflow(
+    real_server: InferenceServer, shared_data: Path
+) -> None:
+    """deepmet (graphdef, version_policy all): both versions answer like TensorFlow itself."""
+    tf = pytest.importorskip("tensorflow")
+    model_dir = shared_data / "triton-repos" / "sonic-models" / "deepmet"
+    arrays = _inputs(model_dir)
+    for name in arrays:
+        if name.startswith("input_cat"):
+            arrays[name] = np.zeros_like(arrays[name])  # category indices
+    client = grpcclient.InferenceServerClient(real_server.grpc_url)
+    assert client.get_model_metadata("deepmet", as_json=True)["versions"] == ["1", "2"]
+    for version in ("1", "2"):
+        inputs = []
+        for key, value in arrays.items():
+            inp = grpcclient.InferInput(key, list(value.shape), "FP32")
+            inp.set_data_from_numpy(value)
+            inputs.append(inp)
+        got = client.infer("deepmet", inputs, model_version=version).as_numpy("output/BiasAdd")
+        graph_def = tf.compat.v1.GraphDef()
+        graph_def.ParseFromString((model_dir / version / "model.graphdef").read_bytes())
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            want = session.run("output/BiasAdd:0", {f"{k}:0": v for k, v in arrays.items()})
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,29 @@ def test_failing_inference_is_retried_then_reported(server: InferenceServer) -> 
         # the client keeps working
         out = client.infer({"A": np.arange(2, dtype=np.int32), "B": np.ones(2, np.int32)})
         np.testing.assert_array_equal(out["SUM"], [1, 2])
+
+
+@pytest.mark.parametrize(
+    ("mode", "streaming"),
+    [(Mode.ASYNC, False), (Mode.ASYNC, True), (Mode.PSEUDO_ASYNC, False), (Mode.SYNC, False)],
+)
+def test_asyncio_api(server: InferenceServer, mode: Mode, streaming: bool) -> None:
+    opts = ClientOptions("scale", servers=(server.grpc_url,), mode=mode, streaming=streaming)
+
+    async def main(client: SonicClient) -> list[dict[str, np.ndarray]]:
+        return await asyncio.gather(*(client.ainfer({"INPUT0": _x(n)}) for n in range(1, 21)))
+
+    with SonicClient(opts) as client:
+        results = asyncio.run(main(client))
+        for n, out in enumerate(results, start=1):
+            np.testing.assert_array_equal(out["OUTPUT0"], 2 * _x(n))
+        assert client.stats().requests == sum(-(-n // 8) for n in range(1, 21))
+
+
+def test_asyncio_failure_is_retried_then_raised(server: InferenceServer) -> None:
+    opts = ClientOptions("ints", servers=(server.grpc_url,), allowed_tries=2)
+    bad = {"A": np.arange(3, dtype=np.int32), "B": np.arange(4, dtype=np.int32)}
+    with SonicClient(opts) as client:
+        with pytest.raises(ClientError, match="after 2 tries"):
+            asyncio.run(client.ainfer(bad))
+        assert client.stats().retries == 1

@@ -17,6 +17,7 @@ server; when none answers, the local fallback server takes over.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import threading
@@ -252,6 +253,35 @@ class SonicClient:
         """`acquire` then `produce`: one event, blocking."""
         return self.acquire(inputs).result()
 
+    async def aproduce(self, handle: InferenceHandle[T]) -> T:
+        """`produce` for asyncio: awaits the answers without blocking the event loop.
+
+        Best with Mode.ASYNC (gRPC sends and receives in its own thread). A request that
+        failed is retried in a worker thread, so the loop keeps running meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        failed = False
+        for call in handle._calls:
+            future = call.future
+            if future is None:
+                continue
+            if not future.done():
+                waiter: asyncio.Future[None] = loop.create_future()
+
+                def wake(_: object, waiter: asyncio.Future[None] = waiter) -> None:
+                    loop.call_soon_threadsafe(_resolve, waiter)
+
+                future.add_done_callback(wake)
+                await waiter
+            failed = failed or future.exception() is not None
+        if failed:
+            return await loop.run_in_executor(None, handle.result)
+        return handle.result()
+
+    async def ainfer(self, inputs: Mapping[str, Any]) -> Outputs:
+        """`acquire` then `aproduce`: one event, for asyncio code."""
+        return await self.aproduce(self.acquire(inputs))
+
     # ------------------------------------------------------------------ internals
     def _arrays(self, inputs: Mapping[str, Any], batched: bool) -> list[np.ndarray]:
         if inputs.keys() != self._input_names:
@@ -462,6 +492,11 @@ class SonicClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _checked(info: TensorInfo, value: Any, batched: bool) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -42,7 +42,7 @@ class StreamError(grpc.RpcError):  # type: ignore[misc]
 class StreamFuture:
     """The answer to one streamed request."""
 
-    __slots__ = ("_error", "_event", "_response", "_stream", "id")
+    __slots__ = ("_callbacks", "_error", "_event", "_lock", "_response", "_stream", "id")
 
     def __init__(self, stream: RequestStream, request_id: str) -> None:
         self.id = request_id
@@ -50,13 +50,31 @@ class StreamFuture:
         self._event = threading.Event()
         self._response: pb.ModelInferResponse | None = None
         self._error: grpc.RpcError | None = None
+        self._callbacks: list[Callable[[StreamFuture], None]] = []
+        self._lock = threading.Lock()
 
     def done(self) -> bool:
         return self._event.is_set()
 
+    def exception(self) -> grpc.RpcError | None:
+        """The request's error once answered (None: success or not answered yet)."""
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[StreamFuture], None]) -> None:
+        """Call `fn(self)` once answered (at once if it already is)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
     def set(self, response: pb.ModelInferResponse | None, error: grpc.RpcError | None) -> None:
-        self._response, self._error = response, error
-        self._event.set()
+        with self._lock:
+            self._response, self._error = response, error
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            fn(self)
 
     def result(self, timeout: float | None = None) -> pb.ModelInferResponse:
         """The response; raises the request's StreamError (DEADLINE_EXCEEDED after `timeout`)."""

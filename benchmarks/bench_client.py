@@ -6,7 +6,8 @@ fixed number of requests at a fixed concurrency and measures its own CPU time
 
 - hepinfer `SonicClient`, Mode.SYNC (concurrency 1) and Mode.ASYNC (`acquire` keeps C events
   in flight, `produce` reads the oldest), with unary calls, with `streaming=True` and with
-  `use_shared_memory=True` (the server runs with ``--enable-shm``);
+  `use_shared_memory=True` (the server runs with ``--enable-shm``), and its asyncio API
+  (C tasks awaiting `client.ainfer`, like the aio peer);
 - `tritonclient.grpc`: blocking `infer` (concurrency 1) and `async_infer` with callbacks
   (C in flight);
 - `tritonclient.grpc.aio`: C asyncio tasks awaiting `infer`.
@@ -257,8 +258,37 @@ def hepinfer_shm_run(
     return hepinfer_run(url, model, payloads, out, c, sync, shm=True)
 
 
+def hepinfer_asyncio_run(
+    url: str, model: str, payloads: list[Payload], out: str, c: int, _sync: bool
+) -> Runner:
+    from hepinfer.client import ClientOptions, Mode, SonicClient
+
+    opts = ClientOptions(model, servers=(url,), mode=Mode.ASYNC, health_interval_s=5)
+    client = SonicClient(opts)
+    k = len(payloads)
+    loop = asyncio.new_event_loop()
+
+    async def worker(count: int, offset: int) -> None:
+        for i in range(count):
+            (await client.ainfer(payloads[(offset + i) % k]))[out]
+
+    async def main(n: int) -> None:
+        per = [n // c + (1 if i < n % c else 0) for i in range(c)]
+        await asyncio.gather(*(worker(p, i) for i, p in enumerate(per)))
+
+    def run(n: int) -> None:
+        loop.run_until_complete(main(n))
+
+    def close() -> None:
+        client.close()
+        loop.close()
+
+    return run, close
+
+
 CLIENTS = {
     "hepinfer": hepinfer_run,
+    "hepinfer (asyncio)": hepinfer_asyncio_run,
     "hepinfer (streaming)": hepinfer_stream_run,
     "hepinfer (shared memory)": hepinfer_shm_run,
     "tritonclient.grpc": triton_grpc_run,
@@ -328,6 +358,7 @@ def main() -> int:
     peers = [n for n in names if not n.startswith("hepinfer")]
     head += [f"{n} / hepinfer" for n in peers]
     head += [f"{n} / hepinfer (streaming)" for n in peers]
+    head += ["tritonclient.grpc.aio / hepinfer (asyncio)"]
     head.append("req/s: " + ", ".join(names))
     print("| " + " | ".join(head) + " |")
     print("|---" * len(head) + "|")
@@ -336,7 +367,8 @@ def main() -> int:
         rate = [r[k][1] for k in names]
         cells = [label, str(c), str(n), *(f"{x:.0f} us" for x in cpu)]
         cells += [f"{r[k][0] / cpu[0]:.2f}x" for k in peers]
-        cells += [f"{r[k][0] / cpu[1]:.2f}x" for k in peers]
+        cells += [f"{r[k][0] / r['hepinfer (streaming)'][0]:.2f}x" for k in peers]
+        cells.append(f"{r['tritonclient.grpc.aio'][0] / r['hepinfer (asyncio)'][0]:.2f}x")
         cells.append(", ".join(f"{x:.0f}" for x in rate))
         print("| " + " | ".join(cells) + " |")
     return 0

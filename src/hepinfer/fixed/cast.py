@@ -40,6 +40,11 @@ _HUGE = 2.0**1000
 _U64 = np.uint64
 
 
+def _quiet() -> np.errstate:
+    """Overflow to infinity, NaN and underflow are expected and handled in the float kernels."""
+    return np.errstate(over="ignore", invalid="ignore", under="ignore")
+
+
 def _i64(pattern: int) -> np.int64:
     """The int64 with the given 64-bit two's complement bit pattern."""
     pattern &= (1 << 64) - 1
@@ -157,15 +162,22 @@ def float_to_fixed(x: npt.ArrayLike, t: FixedType) -> F64:
     """`t.cast(x)`: the float64 values of x cast to t (see `FixedType.cast`)."""
     arr = _as_float(x)
     if _float_fast_path(t):
-        return _float_kernel(arr, t, scale_back=True)
+        with _quiet():
+            return _float_kernel(arr, t, scale_back=True)
     return mantissa_to_float(float_to_mantissa(arr, t), t.frac)
 
 
 def float_to_mantissa(x: npt.ArrayLike, t: FixedType) -> I64:
     """`t.to_mantissa(x)`: the int64 mantissas of x cast to t."""
     arr = _as_float(x)
-    if _float_fast_path(t):
-        return _float_kernel(arr, t, scale_back=False).astype(np.int64)
+    with _quiet():
+        if _float_fast_path(t):
+            return _float_kernel(arr, t, scale_back=False).astype(np.int64)
+        return _float_to_mantissa_wide(arr, t)
+
+
+def _float_to_mantissa_wide(arr: F64, t: FixedType) -> I64:
+    """float -> mantissa through exact integer-valued floats and int64 (any width, N bits)."""
     s = np.multiply(arr, 2.0**t.frac)
     bad = ~np.isfinite(s)
     if bad.any():

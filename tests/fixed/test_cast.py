@@ -67,6 +67,18 @@ def test_special_values_follow_the_xilinx_header() -> None:
     assert wide.to_mantissa(x).tolist() == [wide.max_mantissa, wide.min_mantissa] * 3
 
 
+@pytest.mark.parametrize("quant", list(Quant))
+@pytest.mark.parametrize("overflow", list(Overflow))
+def test_one_ulp_around_ties(quant: Quant, overflow: Overflow) -> None:
+    # 0.5 - 2**-54 + 0.5 rounds to 1.0 in float64: a naive floor(x + 0.5) gets RND wrong
+    t = FixedType(8, 8, quant=quant, overflow=overflow)
+    below, above = np.nextafter(0.5, 0.0), np.nextafter(0.5, 1.0)
+    x = np.array([below, -below, above, -above, np.nextafter(1.5, 0), np.nextafter(-1.5, 0)])
+    nearest = [0, 0, 1, -1, 1, -1]
+    truncated = {Quant.TRN: [0, -1, 0, -1, 1, -2], Quant.TRN_ZERO: [0, 0, 0, 0, 1, -1]}
+    assert t.cast(x).tolist() == truncated.get(quant, nearest)
+
+
 def test_negative_zero_becomes_zero() -> None:
     out = FixedType(8, 4, quant=Quant.RND_CONV).cast([-0.0, -0.01])
     assert not np.signbit(out).any()

@@ -78,7 +78,9 @@ def _float_inputs(t: FixedType, rng: np.random.Generator) -> npt.NDArray[np.floa
     ).astype(np.float64)
     near = np.concatenate([k, k + 0.5, k - 0.5])
     fine = eps * 2.0**-30
-    grid = np.concatenate([near * eps, near * eps + fine, near * eps - fine])
+    exact = near * eps
+    ulps = [np.nextafter(exact, np.inf), np.nextafter(exact, -np.inf)]  # one ulp off ties
+    grid = np.concatenate([exact, exact + fine, exact - fine, *ulps])
     magnitudes = rng.uniform(0.5, 1.0, size=80) * 2.0 ** rng.integers(-60, 90, size=80)
     specials = np.array(
         [

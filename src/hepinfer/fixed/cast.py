@@ -52,11 +52,19 @@ def _i64(pattern: int) -> np.int64:
 
 
 # ------------------------------------------------------------------------------ float -> fixed
-def _quantise_float(s: F64, quant: Quant, tmp: F64) -> None:
+#: the only double below 2**52 in magnitude for which s + 0.5 rounds up to the next integer
+#: (1 - 2**-54 is a tie between 1 - 2**-53 and 1.0, and rounds to even: 1.0)
+_BELOW_HALF = 0.5 - 2.0**-54
+
+
+def _quantise_float(s: F64, quant: Quant, tmp: F64, bounded: bool = False) -> None:
     """Round the scaled values `s` (in place) to integers with the given mode, exactly.
 
-    For the round-to-nearest modes t = floor(s) and d = s - t are exact except for tiny
-    negative s, where d rounds toward 1.0, which leaves every comparison with 0.5 unchanged.
+    The round-to-nearest modes start from r = rint(s) (ties to even) and e = s - r, both exact
+    for every double (|e| <= 1/2; Sterbenz's lemma where r is +-1), then move the exact ties
+    e = +-1/2 the way the mode wants. (s - floor(s) would not do: for s = -(1/2 - 2**-54) it
+    rounds to exactly 1/2, a false tie.) `bounded` promises |s| < 2**52: then RND is
+    floor(s + 0.5), exact for every such double but 1/2 - 2**-54 (which rounds up to 1.0).
     """
     if quant is Quant.TRN:
         np.floor(s, out=s)
@@ -67,18 +75,29 @@ def _quantise_float(s: F64, quant: Quant, tmp: F64) -> None:
     if quant is Quant.RND_CONV:
         np.rint(s, out=s)
         return
-    t = tmp[: s.size]
-    np.floor(s, out=t)
-    np.subtract(s, t, out=s)  # s is now d, the fraction in [0, 1)
-    if quant is Quant.RND:
-        inc = s >= 0.5
-    elif quant is Quant.RND_MIN_INF:
-        inc = s > 0.5
-    elif quant is Quant.RND_ZERO:
-        inc = (s > 0.5) | ((s == 0.5) & (t < 0))
-    else:  # RND_INF
-        inc = (s > 0.5) | ((s == 0.5) & (t >= 0))
-    np.add(t, inc, out=s)
+    if quant is Quant.RND and bounded:
+        below = s == _BELOW_HALF
+        np.add(s, 0.5, out=s)
+        np.floor(s, out=s)
+        if below.any():
+            s[below] = 0.0
+        return
+    r = tmp[: s.size]
+    np.rint(s, out=r)
+    np.subtract(s, r, out=s)  # s is now e, in [-1/2, 1/2]
+    if quant is Quant.RND:  # ties toward +inf
+        up, down = s == 0.5, None
+    elif quant is Quant.RND_MIN_INF:  # ties toward -inf
+        up, down = None, s == -0.5
+    elif quant is Quant.RND_ZERO:  # ties toward zero
+        up, down = (s == 0.5) & (r < 0), (s == -0.5) & (r > 0)
+    else:  # RND_INF: ties away from zero
+        up, down = (s == 0.5) & (r >= 0), (s == -0.5) & (r <= 0)
+    s[...] = r
+    if up is not None:
+        np.add(s, up, out=s)
+    if down is not None:
+        np.subtract(s, down, out=s)
 
 
 def _wrap_float(q: F64, width: int, signed: bool) -> F64:
@@ -125,7 +144,9 @@ def _quantise_overflow_float(s: F64, t: FixedType, tmp: F64) -> None:
     elif over is Overflow.SAT_SYM:
         sym_lo = -hi if t.signed and t.width > 1 else lo
         np.clip(s, sym_lo, hi, out=s)
-    _quantise_float(s, t.quant, tmp)
+    # after saturation |s| <= 2**51 when W <= 52
+    clipped = over in (Overflow.SAT, Overflow.SAT_SYM)
+    _quantise_float(s, t.quant, tmp, bounded=clipped and t.width <= 52)
     if over in (Overflow.WRAP, Overflow.SAT_ZERO) and (s.min() < lo or s.max() > hi):
         out = (s < lo) | (s > hi)
         if over is Overflow.WRAP:

@@ -161,13 +161,28 @@ def _float_fast_path(t: FixedType) -> bool:
     return t.width <= 53 and t.sat_bits == 0
 
 
-def _float_kernel(x: F64, t: FixedType, scale_back: bool) -> F64:
+def _float_kernel(x: F64, t: FixedType) -> F64:
+    """The values of x cast to t, block by block (W <= 53, no saturation bits)."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(flat.shape, dtype=np.float64)
     tmp = np.empty(min(CHUNK, flat.size), dtype=np.float64)
     for start in range(0, flat.size, CHUNK):
         stop = min(start + CHUNK, flat.size)
-        _float_block(flat[start:stop], out[start:stop], t, tmp, scale_back)
+        _float_block(flat[start:stop], out[start:stop], t, tmp, scale_back=True)
+    return out.reshape(x.shape)
+
+
+def _float_kernel_mantissa(x: F64, t: FixedType) -> I64:
+    """The mantissas of x cast to t, block by block (W <= 53, no saturation bits)."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty(flat.shape, dtype=np.int64)
+    size = min(CHUNK, flat.size)
+    block, tmp = np.empty(size, dtype=np.float64), np.empty(size, dtype=np.float64)
+    for start in range(0, flat.size, CHUNK):
+        stop = min(start + CHUNK, flat.size)
+        s = block[: stop - start]
+        _float_block(flat[start:stop], s, t, tmp, scale_back=False)
+        out[start:stop] = s  # exact: integers below 2**53
     return out.reshape(x.shape)
 
 
@@ -184,7 +199,7 @@ def float_to_fixed(x: npt.ArrayLike, t: FixedType) -> F64:
     arr = _as_float(x)
     if _float_fast_path(t):
         with _quiet():
-            return _float_kernel(arr, t, scale_back=True)
+            return _float_kernel(arr, t)
     return mantissa_to_float(float_to_mantissa(arr, t), t.frac)
 
 
@@ -193,7 +208,7 @@ def float_to_mantissa(x: npt.ArrayLike, t: FixedType) -> I64:
     arr = _as_float(x)
     with _quiet():
         if _float_fast_path(t):
-            return _float_kernel(arr, t, scale_back=False).astype(np.int64)
+            return _float_kernel_mantissa(arr, t)
         return _float_to_mantissa_wide(arr, t)
 
 
@@ -219,7 +234,8 @@ def _float_to_mantissa_wide(arr: F64, t: FixedType) -> I64:
 
 def mantissa_to_float(m: npt.ArrayLike, frac: int) -> F64:
     """The values m * 2**-frac as float64 (exact for |m| < 2**53)."""
-    return np.multiply(np.asarray(m).astype(np.float64), 2.0**-frac)
+    out: F64 = np.multiply(np.asarray(m), 2.0**-frac, dtype=np.float64)
+    return out
 
 
 # ------------------------------------------------------------------------------ overflow (int)

@@ -19,7 +19,9 @@ from hepinfer._version import __version__
 from hepinfer.errors import HepinferError
 
 #: subcommand name -> module under hepinfer.commands (kept in the order `--help` shows)
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "fixed": "fixed",
+}
 
 
 class _Command(Protocol):

@@ -110,6 +110,24 @@ def test_shapes_dtypes_and_chunks() -> None:
     assert np.array_equal(t.from_mantissa(m), out)
 
 
+@pytest.mark.parametrize(
+    "t",
+    [
+        FixedType(60, 20, quant=Quant.RND_INF, overflow=Overflow.SAT),  # the int64 path
+        FixedType(12, 4, quant=Quant.RND_ZERO, sat_bits=2),  # WRAP with N bits
+        FixedType(12, 4, quant=Quant.RND_CONV, overflow=Overflow.SAT_ZERO),
+    ],
+)
+def test_shapes_on_every_path(t: FixedType) -> None:
+    x = np.random.default_rng(3).normal(0, 20, size=(7, 5, 3))
+    m = t.to_mantissa(x)
+    assert m.shape == x.shape
+    assert np.array_equal(m.reshape(-1), t.to_mantissa(x.reshape(-1)))
+    assert t.cast(x).shape == x.shape
+    assert t.to_mantissa(1.5).shape == ()
+    assert t.cast_mantissa(m, t).shape == x.shape
+
+
 def test_nan_in_one_chunk_only_redoes_that_chunk() -> None:
     x = np.linspace(-40, 40, 3 * CHUNK)
     x[CHUNK + 5] = np.nan

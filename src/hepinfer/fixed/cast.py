@@ -214,13 +214,14 @@ def float_to_mantissa(x: npt.ArrayLike, t: FixedType) -> I64:
 
 def _float_to_mantissa_wide(arr: F64, t: FixedType) -> I64:
     """float -> mantissa through exact integer-valued floats and int64 (any width, N bits)."""
-    s = np.multiply(arr, 2.0**t.frac)
+    flat = arr.reshape(-1)
+    s = np.multiply(flat, 2.0**t.frac)
     bad = ~np.isfinite(s)
     if bad.any():
         s[bad] = np.copysign(_HUGE, s[bad])
     if t.frac < 0 and t.quant is Quant.TRN:
-        _fixup_tiny_negative(s, arr)
-    _quantise_float(s, t.quant, np.empty_like(s).reshape(-1))
+        _fixup_tiny_negative(s, flat)
+    _quantise_float(s, t.quant, np.empty_like(s))
     # s holds exact integers; flag overflow against the (exactly representable) bounds
     over = s >= 2.0 ** (t.width - t.signed)
     under = s < (-(2.0 ** (t.width - 1)) if t.signed else 0.0)
@@ -229,7 +230,7 @@ def _float_to_mantissa_wide(arr: F64, t: FixedType) -> I64:
     r = np.where(r >= 2.0**63, r - 2.0**64, r)
     r = np.where(r < -(2.0**63), r + 2.0**64, r)
     wrapped = _wrap_bits(r.astype(np.int64), t.width, t.signed)
-    return _apply_overflow(wrapped, over, under, t)
+    return _apply_overflow(wrapped, over, under, t).reshape(arr.shape)
 
 
 def mantissa_to_float(m: npt.ArrayLike, frac: int) -> F64:

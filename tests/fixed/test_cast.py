@@ -181,3 +181,5 @@ def test_fixed_to_fixed_accepts_integer_dtypes_only() -> None:
 def test_non_numeric_input_is_a_clear_error() -> None:
     with pytest.raises(FixedPointError, match="cannot cast"):
         FixedType(8, 4).cast(["a"])
+    with pytest.raises(FixedPointError, match="cannot cast"):
+        FixedType(8, 4).cast([10**400])

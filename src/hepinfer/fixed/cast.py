@@ -189,7 +189,7 @@ def _float_kernel_mantissa(x: F64, t: FixedType) -> I64:
 def _as_float(x: npt.ArrayLike) -> F64:
     try:
         return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         msg = f"cannot cast {type(x).__name__} values to fixed point: {exc}"
         raise FixedPointError(msg) from exc
 

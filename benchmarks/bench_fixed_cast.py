@@ -22,6 +22,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,16 @@ def _timed(fn: Callable[[], Result], repeat: int) -> tuple[float, float, Result]
         out = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), min(times), out
+
+
+def apy_fixed_values(src: Any, t: FixedType, apytypes: Any) -> Any:
+    """APyTypes' fixed -> fixed cast of `src` to t, as float64 values."""
+    return src.cast(
+        int_bits=t.integer,
+        frac_bits=t.frac,
+        quantization=apytypes.QuantizationMode.RND,
+        overflow=apytypes.OverflowMode.SAT,
+    ).to_numpy()
 
 
 def main() -> None:
@@ -99,6 +110,33 @@ def main() -> None:
     note = f" (timed on {sub.size:,}, scaled x{scale:g})" if scale != 1 else ""
     rows.append((f"fxpmath `Fxp(...).get_val()`{note}", med * scale, best * scale, args.n, ""))
 
+    # fixed -> fixed: accumulator mantissas (as in a Dense layer) cast to the target type
+    acc = FixedType(32, 12)
+    acc_m = acc.to_mantissa(x / 4.0)
+    acc_apy = apytypes.APyFixedArray.from_float(
+        acc.from_mantissa(acc_m), int_bits=acc.integer, frac_bits=acc.frac
+    )
+
+    def hepinfer_fixed() -> Result:
+        return t.cast_mantissa(acc_m, acc)
+
+    def apy_fixed() -> Result:
+        q = acc_apy.cast(
+            int_bits=t.integer,
+            frac_bits=t.frac,
+            quantization=apytypes.QuantizationMode.RND,
+            overflow=apytypes.OverflowMode.SAT,
+        )
+        assert q is not None  # the result stays in APyTypes' own form (no conversion timed)
+        return np.empty(0)
+
+    fixed_rows = []
+    med, best, from_acc = _timed(hepinfer_fixed, args.repeat)
+    fixed_rows.append((f"hepinfer `cast_mantissa` from {acc}", med, best, args.n, ""))
+    med, best, _ = _timed(apy_fixed, args.repeat)
+    fixed_rows.append((f"APyTypes 0.5.1 `cast` from {acc} (no conversions)", med, best, args.n, ""))
+    apy_from_acc = np.asarray(apy_fixed_values(acc_apy, t, apytypes), dtype=np.float64)
+
     base = rows[0][1]
     print(
         f"Casting {args.n:,} float64 values to {t} (median of {args.repeat} runs, best in brackets)\n"
@@ -109,6 +147,17 @@ def main() -> None:
         print(
             f"| {name} | {med_s:.3f} s ({best_s:.3f}) | {n / med_s / 1e6:,.1f} M | {med_s / base:.1f}x |"
         )
+    print()
+    print(f"Fixed -> fixed: {args.n:,} mantissas of {acc} cast to {t}\n")
+    print("| tool | time | casts/s | time / hepinfer |")
+    print("|---|---|---|---|")
+    for name, med_s, best_s, n, _ in fixed_rows:
+        ratio = med_s / fixed_rows[0][1]
+        print(
+            f"| {name} | {med_s:.3f} s ({best_s:.3f}) | {n / med_s / 1e6:,.1f} M | {ratio:.1f}x |"
+        )
+    mismatch = int(np.count_nonzero(t.from_mantissa(from_acc) != apy_from_acc))
+    print(f"\nhepinfer vs APyTypes (fixed -> fixed): {mismatch} mismatches of {args.n:,}")
     print()
     print(f"hepinfer cast vs to_mantissa: {int(np.count_nonzero(ref != mant))} mismatches")
     print(f"hepinfer vs APyTypes: {int(np.count_nonzero(ref != apy))} mismatches of {args.n:,}")

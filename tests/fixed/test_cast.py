@@ -169,6 +169,31 @@ def test_fixed_to_fixed_edge_shifts() -> None:
     ]
 
 
+@pytest.mark.parametrize("overflow", [Overflow.WRAP, Overflow.SAT])
+def test_fixed_to_fixed_rounds_the_int64_extremes(overflow: Overflow) -> None:
+    # a one-bit shift of the largest int64: m + 1 would overflow
+    m = np.array([2**63 - 1, -(2**63), 1, -1, 3, -3], dtype=np.int64)
+    t = FixedType(64, 1, quant=Quant.RND, overflow=overflow)
+    assert t.cast_mantissa(m, FixedType(64, 0)).tolist() == [2**62, -(2**62), 1, 0, 2, -1]
+
+
+def test_fixed_to_fixed_in_blocks() -> None:
+    src = FixedType(40, 12)
+    m = np.random.default_rng(2).integers(src.min_mantissa, src.max_mantissa, size=(2, CHUNK + 5))
+    for dst in (FixedType(16, 6, quant=Quant.RND_CONV, overflow=Overflow.SAT), FixedType(10, 3)):
+        out = dst.cast_mantissa(m, src)
+        assert out.shape == m.shape
+        assert np.array_equal(out[1], dst.cast_mantissa(m[1], src))
+        assert np.array_equal(out.T, dst.cast_mantissa(m.T, src))  # non-contiguous
+
+
+def test_fixed_to_fixed_returns_a_new_array() -> None:
+    m = np.array([1, 2, 3], dtype=np.int64)
+    out = FixedType(8, 4).cast_mantissa(m, FixedType(8, 4))
+    out[0] = 99
+    assert m.tolist() == [1, 2, 3]
+
+
 def test_fixed_to_fixed_accepts_integer_dtypes_only() -> None:
     t = FixedType(8, 4)
     assert t.cast_mantissa(np.array([3], dtype=np.int8), FixedType(8, 4)).tolist() == [3]

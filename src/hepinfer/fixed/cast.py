@@ -299,7 +299,12 @@ def _shift_right_quantise(m: I64, sh: int, quant: Quant) -> I64:
     if quant is Quant.TRN:
         return f
     if quant is Quant.RND:
-        return f + ((m >> np.int64(sh - 1)) & np.int64(1))
+        if sh == 1:  # m + 1 could overflow int64: add the half bit instead
+            return f + (m & np.int64(1))
+        half_up = m >> np.int64(sh - 1)  # floor((floor(m / 2**(sh-1)) + 1) / 2)
+        half_up += 1
+        half_up >>= 1
+        return half_up
     rem = m.view(np.uint64) & _U64((1 << sh) - 1)
     half = _U64(1 << (sh - 1))
     if quant is Quant.TRN_ZERO:
@@ -332,15 +337,31 @@ def _as_mantissa(m: npt.ArrayLike) -> I64:
 def fixed_to_fixed(m: npt.ArrayLike, src: FixedType, dst: FixedType) -> I64:
     """`dst.cast_mantissa(m, src)`: mantissas of type src cast to dst (Xilinx assignment)."""
     arr = _as_mantissa(m)
+    if arr.size <= CHUNK:
+        return _fixed_to_fixed_block(arr, src, dst)
+    # elementwise: blocks keep the temporaries in cache
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    out = np.empty(flat.shape, dtype=np.int64)
+    for start in range(0, flat.size, CHUNK):
+        stop = min(start + CHUNK, flat.size)
+        out[start:stop] = _fixed_to_fixed_block(flat[start:stop], src, dst)
+    return out.reshape(arr.shape)
+
+
+def _fixed_to_fixed_block(arr: I64, src: FixedType, dst: FixedType) -> I64:
     sh = src.frac - dst.frac
     lo, hi = dst.min_mantissa, dst.max_mantissa
     safe_lo = lo + 1 if _symmetric(dst) else lo  # with SAT_SYM the minimum itself changes
     if sh >= 0:
-        q = arr if sh == 0 else _shift_right_quantise(arr, sh, dst.quant)
+        q = arr.copy() if sh == 0 else _shift_right_quantise(arr, sh, dst.quant)
         # the range q can take (rounding adds at most one)
         q_lo = src.min_mantissa >> sh
         q_hi = (src.max_mantissa >> sh) + (sh > 0 and dst.quant is not Quant.TRN)
         if safe_lo <= q_lo and q_hi <= hi:
+            return q
+        if dst.overflow in (Overflow.SAT, Overflow.SAT_SYM):
+            # q is exact here: saturation is a clip (SAT_SYM: the minimum becomes -maximum)
+            np.clip(q, safe_lo, hi, out=q)
             return q
         wrapped = _wrap_bits(q, dst.width, dst.signed)
         if dst.overflow is Overflow.WRAP and dst.sat_bits == 0:

@@ -162,16 +162,8 @@ def _first_good(results: list[ScanResult], label: str) -> ScanResult | None:
     return None
 
 
-def _report(
-    results: list[ScanResult],
-    x: npt.NDArray[np.float64],
-    args: argparse.Namespace,
-    seconds: float,
-    casts: int,
-) -> str:
-    labels = list(dict.fromkeys(r.point.label for r in results))
-    widths = sorted({r.point.width for r in results})
-    lines = [
+def _intro(x: npt.NDArray[np.float64]) -> list[str]:
+    return [
         "# hepinfer demo: fixed-point precision scan",
         "",
         (
@@ -185,6 +177,11 @@ def _report(
             "`(o x%)`: share of values that overflow."
         ),
         "",
+    ]
+
+
+def _table(results: list[ScanResult], labels: list[str], widths: list[int]) -> list[str]:
+    lines = [
         "| precision / mode | " + " | ".join(f"W={w}" for w in widths) + " |",
         "|---|" + "---|" * len(widths),
     ]
@@ -195,11 +192,11 @@ def _report(
             over = r.stats.overflow_rate
             cells.append(f"{r.stats.rel_rms:.2e}" + (f" (o {100 * over:.2g}%)" if over else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"## Narrowest precision with error below {TARGET_REL_RMS:.0%} and no overflow",
-        "",
-    ]
+    return lines
+
+
+def _narrowest(results: list[ScanResult], labels: list[str]) -> list[str]:
+    lines = [f"## Narrowest precision with error below {TARGET_REL_RMS:.0%} and no overflow", ""]
     for label in labels:
         good = _first_good(results, label)
         if good is None:
@@ -208,6 +205,23 @@ def _report(
             names = sorted({str(t) for t in good.point.types})
             shown = names[0] if len(names) == 1 else f"{len(names)} types, e.g. {names[0]}"
             lines.append(f"- {label}: W={good.point.width} ({shown})")
+    return lines
+
+
+def _report(
+    results: list[ScanResult],
+    x: npt.NDArray[np.float64],
+    args: argparse.Namespace,
+    seconds: float,
+    casts: int,
+) -> str:
+    labels = list(dict.fromkeys(r.point.label for r in results))
+    widths = sorted({r.point.width for r in results})
+    lines = [
+        *_intro(x),
+    ]
+    lines += _table(results, labels, widths)
+    lines += ["", *_narrowest(results, labels)]
     lines += [
         "",
         "![error and overflow vs width](quantisation_error.png)",
@@ -267,6 +281,10 @@ def run(args: argparse.Namespace) -> int:
     _plot(results, out / "quantisation_error.png")
     report = _report(results, x, args, seconds, casts)
     (out / "report.md").write_text(report)
-    summary = report.split("\n## ")[0]
-    sys.stdout.write(summary + f"\nReport, plot and table written to {out}/\n")
+    labels = list(dict.fromkeys(r.point.label for r in results))
+    shown = widths if len(widths) <= 6 else widths[::3]
+    console = [*_intro(x), *_table(results, labels, shown), "", *_narrowest(results, labels)]
+    console[-len(labels) - 2] = console[-len(labels) - 2].removeprefix("## ") + ":"
+    console.append(f"\nReport (all widths), plot and table written to {out}/")
+    sys.stdout.write("\n".join(console) + "\n")
     return 0

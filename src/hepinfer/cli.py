@@ -22,6 +22,7 @@ from hepinfer.errors import HepinferError
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "fixed": "fixed",
+    "serve": "serve",
 }
 
 

@@ -52,3 +52,19 @@ class MissingDependencyError(HepinferError, ImportError):
 
 class EstimateError(HepinferError, ValueError):
     """A resource/latency estimate cannot be made (bad layer description, unknown part, ...)."""
+
+
+class ModelNotFoundError(ServeError, LookupError):
+    """A request names a model or model version the repository does not have."""
+
+
+class ModelUnavailableError(ServeError):
+    """The model exists in the repository but is not loaded (or failed to load)."""
+
+
+class ModelVersionNotFoundError(ModelNotFoundError):
+    """The model exists but the requested version is not loaded."""
+
+
+class FeatureDisabledError(ServeError):
+    """The request needs a server feature that is switched off (e.g. shared memory)."""

@@ -1,0 +1,63 @@
+"""`hepinfer serve`: run the Triton-compatible inference server on a model repository."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "serve a Triton model repository over gRPC and HTTP (Triton/KServe v2 protocol)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the serve options."""
+    parser.add_argument(
+        "repository", nargs="+", help="model repository folder(s) in Triton's layout"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (-1: off)")
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP port (-1: off)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=8002, help="Prometheus metrics port (-1: off)"
+    )
+    parser.add_argument(
+        "--enable-shm",
+        action="store_true",
+        help="allow clients to register system shared-memory regions (off by default)",
+    )
+    parser.add_argument(
+        "--max-message-mb",
+        type=int,
+        default=256,
+        help="largest request or response accepted, in MiB (default 256)",
+    )
+    parser.add_argument(
+        "--no-uvloop", action="store_true", help="use asyncio's loop even if uvloop is installed"
+    )
+
+
+def _port(value: int) -> int | None:
+    return None if value < 0 else value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    import asyncio
+    import logging
+
+    from hepinfer.serve.server import ServerOptions, install_uvloop, serve_forever
+
+    options = ServerOptions(
+        repositories=args.repository,
+        host=args.host,
+        grpc_port=_port(args.grpc_port),
+        http_port=_port(args.http_port),
+        metrics_port=_port(args.metrics_port),
+        enable_shm=args.enable_shm,
+        max_message_bytes=args.max_message_mb * 1024 * 1024,
+    )
+    if not getattr(args, "verbose", 0):
+        # a server says where it listens and which models loaded, even without -v
+        logging.getLogger("hepinfer.serve").setLevel(logging.INFO)
+    if not args.no_uvloop:
+        install_uvloop()
+    asyncio.run(serve_forever(options))
+    return 0

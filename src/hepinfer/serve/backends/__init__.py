@@ -1,0 +1,1 @@
+"""Model backends: onnxruntime, TorchScript, TensorFlow, and any registered by other packages."""

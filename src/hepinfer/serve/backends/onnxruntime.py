@@ -1,0 +1,168 @@
+"""onnxruntime backend (Triton's ``onnxruntime_onnx`` platform / ``onnxruntime`` backend).
+
+Each instance is one `InferenceSession`. Threads: ``intra_op_thread_count`` and
+``inter_op_thread_count`` parameters as in Triton's onnxruntime backend; by default one
+intra-op thread without spinning, since the server scales with instances and batching and
+spinning threads steal cores from the front end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+from hepinfer.errors import MissingDependencyError, ProtocolError, ServeError
+
+#: onnx TensorProto element type -> model-config data type
+_ONNX_TO_CONFIG = {
+    1: "TYPE_FP32",
+    2: "TYPE_UINT8",
+    3: "TYPE_INT8",
+    4: "TYPE_UINT16",
+    5: "TYPE_INT16",
+    6: "TYPE_INT32",
+    7: "TYPE_INT64",
+    8: "TYPE_STRING",
+    9: "TYPE_BOOL",
+    10: "TYPE_FP16",
+    11: "TYPE_FP64",
+    12: "TYPE_UINT32",
+    13: "TYPE_UINT64",
+}
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        feature = "the onnxruntime backend"
+        package = "onnxruntime"
+        raise MissingDependencyError(package, "serve", feature) from None
+    return onnxruntime
+
+
+def _param(config: mc.ModelConfig, key: str, default: int) -> int:
+    if key not in config.parameters:
+        return default
+    value = config.parameters[key].string_value
+    try:
+        return int(value)
+    except ValueError:
+        msg = f"model {config.name!r}: parameter {key!r} must be an integer, got {value!r}"
+        raise ServeError(msg) from None
+
+
+def _to_str(name: str, array: np.ndarray) -> np.ndarray:
+    """BYTES elements -> str, as onnxruntime's string tensors want (UTF-8 only)."""
+    out = np.empty(array.shape, dtype=np.object_)
+    flat_in, flat_out = array.reshape(-1), out.reshape(-1)
+    try:
+        for i, v in enumerate(flat_in):
+            flat_out[i] = v.decode() if isinstance(v, bytes) else str(v)
+    except UnicodeDecodeError as exc:
+        msg = f"input {name!r}: onnxruntime string tensors must be UTF-8: {exc}"
+        raise ProtocolError(msg) from None
+    return out
+
+
+def _to_bytes(array: np.ndarray) -> np.ndarray:
+    out = np.empty(array.shape, dtype=np.object_)
+    flat_in, flat_out = array.reshape(-1), out.reshape(-1)
+    for i, v in enumerate(flat_in):
+        flat_out[i] = v.encode() if isinstance(v, str) else bytes(v)
+    return out
+
+
+class OnnxRuntimeInstance:
+    """One onnxruntime session."""
+
+    def __init__(self, path: Path, config: mc.ModelConfig) -> None:
+        ort = _ort()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _param(config, "intra_op_thread_count", 1)
+        options.inter_op_num_threads = _param(config, "inter_op_thread_count", 1)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        level = config.optimization.graph.level
+        if level == -1:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            msg = f"model {config.name!r}: onnxruntime cannot load {path}: {exc}"
+            raise ServeError(msg) from exc
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        # the underlying C++ session: skips the Python wrapper's per-call checks
+        self._run = self._session._sess.run
+
+    def run(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        feed = {
+            k: (_to_str(k, v) if v.dtype == np.object_ else v)
+            for k, v in inputs.items()
+            if k in self._inputs
+        }
+        results = self._run(list(outputs), feed, None)
+        return {
+            n: (_to_bytes(r) if r.dtype.kind in "OU" else r)
+            for n, r in zip(outputs, results, strict=True)
+        }
+
+    def close(self) -> None:
+        del self._run
+        del self._session
+
+
+class OnnxRuntimeBackend:
+    """Serves ``model.onnx`` files with onnxruntime on the CPU."""
+
+    platforms: tuple[str, ...] = ("onnxruntime_onnx",)
+    default_filename = "model.onnx"
+
+    def load(self, path: Path, config: mc.ModelConfig) -> OnnxRuntimeInstance:
+        return OnnxRuntimeInstance(path, config)
+
+    def autocomplete(self, path: Path, config: mc.ModelConfig) -> None:
+        """Fill inputs, outputs and max_batch_size from the ONNX graph (strict config off)."""
+        try:
+            import onnx
+        except ImportError:
+            feature = "ONNX config auto-complete"
+            package = "onnx"
+            raise MissingDependencyError(package, "serve", feature) from None
+        model = onnx.load(str(path), load_external_data=False)
+        inits = {t.name for t in model.graph.initializer}
+        graph_inputs = [i for i in model.graph.input if i.name not in inits]
+        tensors = graph_inputs + list(model.graph.output)
+        shapes = [
+            [(d.dim_value if d.HasField("dim_value") else -1) for d in t.type.tensor_type.shape.dim]
+            for t in tensors
+        ]
+        batchable = bool(shapes) and all(s and s[0] == -1 for s in shapes)
+        if not config.platform and not config.backend:
+            config.platform = "onnxruntime_onnx"
+        if batchable and config.max_batch_size == 0 and not config.input:
+            config.max_batch_size = 4
+            if not config.HasField("dynamic_batching"):
+                config.dynamic_batching.SetInParent()
+        skip = 1 if config.max_batch_size > 0 else 0
+        for target, items in ((config.input, graph_inputs), (config.output, model.graph.output)):
+            known = {t.name for t in target}
+            for t in items:
+                if t.name in known:
+                    continue
+                ttype = t.type.tensor_type
+                dtype = _ONNX_TO_CONFIG.get(ttype.elem_type)
+                if dtype is None:
+                    msg = f"model {config.name!r}: tensor {t.name!r} has an unsupported ONNX type"
+                    raise ServeError(msg)
+                dims = [(d.dim_value if d.HasField("dim_value") else -1) for d in ttype.shape.dim]
+                entry = target.add(name=t.name, dims=dims[skip:])
+                entry.data_type = mc.DataType.Value(dtype)

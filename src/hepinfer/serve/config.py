@@ -1,0 +1,124 @@
+"""Model configurations: ``config.pbtxt`` parsed with protobuf text_format into ``ModelConfig``.
+
+A model folder without ``config.pbtxt`` gets its configuration auto-completed from the model
+file (Triton's ``--strict-model-config=false``), which onnxruntime models support.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from hepinfer.errors import ServeError
+from hepinfer.serve.backends.base import Backend, backend_for_file, resolve_backend
+
+CONFIG_FILE = "config.pbtxt"
+
+_DEFAULT_FILENAMES = {
+    "tensorflow_savedmodel": "model.savedmodel",
+    "tensorflow_graphdef": "model.graphdef",
+}
+
+
+def parse_config(text: str, source: str) -> mc.ModelConfig:
+    """Parse config.pbtxt text; raises ServeError naming the file and the parser's message."""
+    config = mc.ModelConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        msg = f"{source}: not a valid Triton model configuration: {exc}"
+        raise ServeError(msg) from None
+    return config
+
+
+def version_dirs(model_dir: Path) -> dict[int, Path]:
+    """The numeric version folders of a model folder."""
+    out: dict[int, Path] = {}
+    for child in model_dir.iterdir():
+        if child.is_dir() and child.name.isdigit():
+            out[int(child.name)] = child
+    return out
+
+
+def model_filename(config: mc.ModelConfig, backend: Backend) -> str:
+    """The model file/folder name inside a version folder."""
+    if config.default_model_filename:
+        return str(config.default_model_filename)
+    return _DEFAULT_FILENAMES.get(config.platform, backend.default_filename)
+
+
+def load_config(model_dir: Path) -> tuple[mc.ModelConfig, str, Backend]:
+    """Read (or auto-complete) and validate the configuration of the model in `model_dir`."""
+    path = model_dir / CONFIG_FILE
+    config = parse_config(path.read_text(), str(path)) if path.is_file() else mc.ModelConfig()
+    if not config.name:
+        config.name = model_dir.name
+    elif config.name != model_dir.name:
+        msg = (
+            f"{path}: model name {config.name!r} differs from its folder {model_dir.name!r}; "
+            "rename one so they match"
+        )
+        raise ServeError(msg)
+    versions = version_dirs(model_dir)
+    if config.platform or config.backend:
+        name, backend = resolve_backend(config)
+    else:
+        found = [f for v in sorted(versions, reverse=True) for f in versions[v].iterdir()]
+        match = next((m for m in map(backend_for_file, found) if m is not None), None)
+        if match is None:
+            msg = (
+                f"{model_dir}: no platform/backend in the config and no model file with a "
+                "known name (model.onnx, model.pt, model.graphdef) in its version folders"
+            )
+            raise ServeError(msg)
+        name, backend = match
+        config.platform = backend.platforms[0]
+    if not config.input or not config.output:
+        latest = max(versions) if versions else None
+        if latest is None:
+            msg = f"{model_dir}: no numeric version folder (e.g. {model_dir}/1/)"
+            raise ServeError(msg)
+        backend.autocomplete(versions[latest] / model_filename(config, backend), config)
+    validate_config(config, str(path))
+    if not config.instance_group:
+        config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
+    if not config.HasField("version_policy"):
+        config.version_policy.latest.num_versions = 1
+    return config, name, backend
+
+
+def validate_config(config: mc.ModelConfig, source: str) -> None:
+    """Check what the server relies on: tensors have types and dims, sizes are sane."""
+    if config.max_batch_size < 0:
+        msg = f"{source}: max_batch_size {config.max_batch_size} must be >= 0"
+        raise ServeError(msg)
+    for kind, tensors in (("input", config.input), ("output", config.output)):
+        seen: set[str] = set()
+        for t in tensors:
+            if not t.name or t.name in seen:
+                msg = f"{source}: {kind} names must be present and unique, got {t.name!r}"
+                raise ServeError(msg)
+            seen.add(t.name)
+            if t.data_type == mc.TYPE_INVALID:
+                msg = f"{source}: {kind} {t.name!r} needs a data_type (e.g. TYPE_FP32)"
+                raise ServeError(msg)
+            if any(d < -1 for d in t.dims):
+                msg = f"{source}: {kind} {t.name!r} has dims {list(t.dims)}; use -1 for variable"
+                raise ServeError(msg)
+    db = config.dynamic_batching
+    if config.HasField("dynamic_batching") and config.max_batch_size == 0:
+        msg = f"{source}: dynamic_batching needs max_batch_size > 0"
+        raise ServeError(msg)
+    for size in db.preferred_batch_size:
+        if not 0 < size <= config.max_batch_size:
+            msg = (
+                f"{source}: preferred_batch_size {size} must be in 1..max_batch_size "
+                f"({config.max_batch_size})"
+            )
+            raise ServeError(msg)
+    for group in config.instance_group:
+        if group.count < 0:
+            msg = f"{source}: instance_group count {group.count} must be >= 0"
+            raise ServeError(msg)

@@ -1,0 +1,159 @@
+"""The protocol-independent server core that the gRPC and HTTP front ends share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+from tritonclient.grpc import service_pb2 as pb
+
+from hepinfer._version import __version__
+from hepinfer.errors import FeatureDisabledError, ProtocolError
+from hepinfer.protocol.messages import InferRequest, InferResponse
+from hepinfer.serve.repository import ModelRepository
+from hepinfer.serve.shm import SharedMemoryManager
+
+SERVER_NAME = "hepinfer"
+#: Triton extensions this server implements (reported by ServerMetadata)
+EXTENSIONS = (
+    "classification",
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "schedule_policy",
+    "model_configuration",
+    "system_shared_memory",
+    "binary_tensor_data",
+    "parameters",
+    "statistics",
+)
+
+
+class ServerCore:
+    """Repository, shared memory and the answers every front end gives."""
+
+    def __init__(self, repository: ModelRepository, enable_shm: bool = False) -> None:
+        self.repository = repository
+        self.shm: SharedMemoryManager | None = SharedMemoryManager() if enable_shm else None
+        self.live = True
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        """Run one inference request."""
+        model = self.repository.get(request.model_name, request.model_version)
+        return await model.infer(request, self.shm)
+
+    def require_shm(self) -> SharedMemoryManager:
+        """The shared-memory manager, or FeatureDisabledError when shm is off."""
+        if self.shm is None:
+            msg = (
+                "system shared memory is disabled on this server; start it with --enable-shm "
+                "(ServerOptions(enable_shm=True)) to use it"
+            )
+            raise FeatureDisabledError(msg)
+        return self.shm
+
+    def server_metadata(self) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(
+            name=SERVER_NAME, version=__version__, extensions=list(EXTENSIONS)
+        )
+
+    def model_metadata(self, name: str, version: str) -> pb.ModelMetadataResponse:
+        model = self.repository.get(name, version)
+        config = model.config
+        platform = config.platform or config.backend
+        return pb.ModelMetadataResponse(
+            name=model.name,
+            versions=[m.version_str for m in self.repository.versions(name)],
+            platform=platform,
+            inputs=[
+                _tensor_meta(s.name, s.datatype, s.dims, config.max_batch_size)
+                for s in model.inputs.values()
+            ],
+            outputs=[
+                _tensor_meta(s.name, s.datatype, s.dims, config.max_batch_size)
+                for s in model.outputs.values()
+            ],
+        )
+
+    def model_config(self, name: str, version: str) -> pb.ModelConfigResponse:
+        return pb.ModelConfigResponse(config=self.repository.get(name, version).config)
+
+    def model_statistics(self, name: str, version: str) -> pb.ModelStatisticsResponse:
+        if name:
+            if version:
+                models = [self.repository.get(name, version)]
+            else:
+                models = self.repository.versions(name)
+        else:
+            if version:
+                msg = "a model version needs a model name in the statistics request"
+                raise ProtocolError(msg)
+            models = self.repository.loaded()
+        return pb.ModelStatisticsResponse(model_stats=[m.stats.proto() for m in models])
+
+    def repository_index(self, ready_only: bool) -> pb.RepositoryIndexResponse:
+        return pb.RepositoryIndexResponse(
+            models=[
+                pb.RepositoryIndexResponse.ModelIndex(
+                    name=e.name, version=e.version, state=e.state, reason=e.reason
+                )
+                for e in self.repository.index(ready_only)
+            ]
+        )
+
+    def shm_status(self, name: str) -> pb.SystemSharedMemoryStatusResponse:
+        regions = self.require_shm().status(name)
+        return pb.SystemSharedMemoryStatusResponse(
+            regions={
+                r.name: pb.SystemSharedMemoryStatusResponse.RegionStatus(
+                    name=r.name, key=r.key, offset=r.offset, byte_size=r.byte_size
+                )
+                for r in regions
+            }
+        )
+
+
+def _tensor_meta(
+    name: str, datatype: str, dims: tuple[int, ...], max_batch_size: int
+) -> pb.ModelMetadataResponse.TensorMetadata:
+    shape = [-1, *dims] if max_batch_size > 0 else list(dims)
+    return pb.ModelMetadataResponse.TensorMetadata(name=name, datatype=datatype, shape=shape)
+
+
+def message_to_json(message: Message) -> dict[str, Any]:
+    """A protobuf message as Triton's JSON: snake_case names, integers as numbers.
+
+    Scalars and lists are always printed (also at their default), sub-messages when set.
+    """
+    out: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        repeated = _is_repeated(field)
+        optional = field.message_type is not None or field.containing_oneof
+        if not repeated and optional and not message.HasField(field.name):
+            continue
+        out[field.name] = _json_value(field, getattr(message, field.name))
+    return out
+
+
+def _is_repeated(field: Any) -> bool:
+    if hasattr(type(field), "is_repeated"):  # protobuf >= 6 deprecates `label`
+        return bool(field.is_repeated)
+    return bool(field.label == field.LABEL_REPEATED)
+
+
+def _json_value(field: Any, value: Any) -> Any:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        value_field = field.message_type.fields_by_name["value"]
+        return {k: _scalar(value_field, v) for k, v in value.items()}
+    if _is_repeated(field):
+        return [_scalar(field, v) for v in value]
+    return _scalar(field, value)
+
+
+def _scalar(field: Any, value: Any) -> Any:
+    if field.message_type is not None:
+        return message_to_json(value)
+    if field.enum_type is not None:
+        return field.enum_type.values_by_number[value].name
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value

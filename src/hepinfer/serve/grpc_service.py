@@ -1,0 +1,177 @@
+"""The gRPC front end: ``inference.GRPCInferenceService`` on grpc.aio.
+
+Errors are answered with ``context.set_code`` / ``set_details`` (no exception unwinding in
+the hot path); unexpected failures are logged and reported as INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc
+
+from hepinfer.errors import HepinferError
+from hepinfer.protocol.grpc_codec import decode_request, encode_response
+from hepinfer.serve.core import ServerCore
+from hepinfer.serve.status import classify_error
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+
+
+def _fail(context: grpc.aio.ServicerContext, exc: Exception, empty: Callable[[], M]) -> M:
+    code, _ = classify_error(exc)
+    if not isinstance(exc, HepinferError):
+        log.exception("internal error while serving a gRPC request", exc_info=exc)
+    context.set_code(code)
+    context.set_details(str(exc))
+    return empty()
+
+
+class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+    """Triton's GRPCInferenceService backed by a ServerCore."""
+
+    def __init__(self, core: ServerCore) -> None:
+        self.core = core
+
+    async def ServerLive(self, request: Any, context: Any) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self.core.live)
+
+    async def ServerReady(self, request: Any, context: Any) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.core.live)
+
+    async def ModelReady(self, request: Any, context: Any) -> pb.ModelReadyResponse:
+        return pb.ModelReadyResponse(
+            ready=self.core.repository.ready(request.name, request.version)
+        )
+
+    async def ServerMetadata(self, request: Any, context: Any) -> pb.ServerMetadataResponse:
+        return self.core.server_metadata()
+
+    async def ModelMetadata(self, request: Any, context: Any) -> pb.ModelMetadataResponse:
+        try:
+            return self.core.model_metadata(request.name, request.version)
+        except Exception as exc:
+            return _fail(context, exc, pb.ModelMetadataResponse)
+
+    async def ModelConfig(self, request: Any, context: Any) -> pb.ModelConfigResponse:
+        try:
+            return self.core.model_config(request.name, request.version)
+        except Exception as exc:
+            return _fail(context, exc, pb.ModelConfigResponse)
+
+    async def ModelStatistics(self, request: Any, context: Any) -> pb.ModelStatisticsResponse:
+        try:
+            return self.core.model_statistics(request.name, request.version)
+        except Exception as exc:
+            return _fail(context, exc, pb.ModelStatisticsResponse)
+
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: Any
+    ) -> pb.ModelInferResponse:
+        try:
+            return encode_response(await self.core.infer(decode_request(request)))
+        except Exception as exc:
+            return _fail(context, exc, pb.ModelInferResponse)
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Requests of a stream run concurrently; each answer (or error) is sent when ready."""
+        answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+
+        async def one(request: pb.ModelInferRequest) -> None:
+            try:
+                response = encode_response(await self.core.infer(decode_request(request)))
+                answers.put_nowait(pb.ModelStreamInferResponse(infer_response=response))
+            except Exception as exc:
+                if not isinstance(exc, HepinferError):
+                    log.exception("internal error in a streamed request", exc_info=exc)
+                empty = pb.ModelInferResponse(
+                    id=request.id,
+                    model_name=request.model_name,
+                    model_version=request.model_version,
+                )
+                answers.put_nowait(
+                    pb.ModelStreamInferResponse(error_message=str(exc), infer_response=empty)
+                )
+
+        async def read() -> None:
+            tasks: set[asyncio.Task[None]] = set()
+            try:
+                async for request in request_iterator:
+                    task = asyncio.ensure_future(one(request))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if tasks:
+                    await asyncio.gather(*tasks)
+            finally:
+                answers.put_nowait(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (answer := await answers.get()) is not None:
+                yield answer
+        finally:
+            if not reader.done():
+                reader.cancel()
+
+    async def RepositoryIndex(self, request: Any, context: Any) -> pb.RepositoryIndexResponse:
+        return self.core.repository_index(request.ready)
+
+    async def RepositoryModelLoad(
+        self, request: Any, context: Any
+    ) -> pb.RepositoryModelLoadResponse:
+        try:
+            await self.core.repository.load(request.model_name)
+        except Exception as exc:
+            return _fail(context, exc, pb.RepositoryModelLoadResponse)
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: Any, context: Any
+    ) -> pb.RepositoryModelUnloadResponse:
+        try:
+            await self.core.repository.unload(request.model_name)
+        except Exception as exc:
+            return _fail(context, exc, pb.RepositoryModelUnloadResponse)
+        return pb.RepositoryModelUnloadResponse()
+
+    async def SystemSharedMemoryStatus(
+        self, request: Any, context: Any
+    ) -> pb.SystemSharedMemoryStatusResponse:
+        try:
+            return self.core.shm_status(request.name)
+        except Exception as exc:
+            return _fail(context, exc, pb.SystemSharedMemoryStatusResponse)
+
+    async def SystemSharedMemoryRegister(
+        self, request: Any, context: Any
+    ) -> pb.SystemSharedMemoryRegisterResponse:
+        try:
+            self.core.require_shm().register(
+                request.name, request.key, request.offset, request.byte_size
+            )
+        except Exception as exc:
+            return _fail(context, exc, pb.SystemSharedMemoryRegisterResponse)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    async def SystemSharedMemoryUnregister(
+        self, request: Any, context: Any
+    ) -> pb.SystemSharedMemoryUnregisterResponse:
+        try:
+            self.core.require_shm().unregister(request.name)
+        except Exception as exc:
+            return _fail(context, exc, pb.SystemSharedMemoryUnregisterResponse)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+
+def add_to_server(server: grpc.aio.Server, core: ServerCore) -> None:
+    """Register the inference service on a grpc.aio server."""
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(GrpcService(core), server)

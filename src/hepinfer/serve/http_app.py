@@ -1,0 +1,167 @@
+"""The HTTP/REST front end (KServe v2 ``/v2/...`` with Triton's extensions) on aiohttp."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from hepinfer.errors import HepinferError, ProtocolError
+from hepinfer.protocol.http_codec import HEADER_LENGTH, decode_request, encode_response, parse_json
+from hepinfer.serve.core import ServerCore, message_to_json
+from hepinfer.serve.status import classify_error
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_JSON = "application/json"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(data, separators=(",", ":")).encode(), status=status, content_type=_JSON
+    )
+
+
+def _error(exc: Exception) -> web.Response:
+    _, status = classify_error(exc)
+    if not isinstance(exc, HepinferError):
+        log.exception("internal error while serving an HTTP request", exc_info=exc)
+    return _json({"error": str(exc)}, status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 413:
+            msg = f"request body too large: {exc.text}"
+            return _json({"error": msg}, 413)
+        if exc.status >= 400:
+            return _json({"error": exc.reason}, exc.status)
+        raise
+    except Exception as exc:
+        return _error(exc)
+
+
+def _version(request: web.Request) -> str:
+    return request.match_info.get("version", "")
+
+
+async def _body_json(request: web.Request) -> dict[str, Any]:
+    body = await request.read()
+    return parse_json(body) if body.strip() else {}
+
+
+def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
+    """The aiohttp application serving the `/v2` API for `core`."""
+    app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
+    repo = core.repository
+
+    async def live(_: web.Request) -> web.Response:
+        return web.Response(status=200 if core.live else 400)
+
+    async def model_ready(request: web.Request) -> web.Response:
+        ok = repo.ready(request.match_info["model"], _version(request))
+        return web.Response(status=200 if ok else 400)
+
+    async def server_metadata(_: web.Request) -> web.Response:
+        return _json(message_to_json(core.server_metadata()))
+
+    async def model_metadata(request: web.Request) -> web.Response:
+        meta = core.model_metadata(request.match_info["model"], _version(request))
+        return _json(message_to_json(meta))
+
+    async def model_config(request: web.Request) -> web.Response:
+        config = core.model_config(request.match_info["model"], _version(request)).config
+        return _json(message_to_json(config))
+
+    async def model_stats(request: web.Request) -> web.Response:
+        stats = core.model_statistics(request.match_info.get("model", ""), _version(request))
+        return _json(message_to_json(stats))
+
+    async def infer(request: web.Request) -> web.Response:
+        header = request.headers.get(HEADER_LENGTH)
+        try:
+            length = int(header) if header is not None else None
+        except ValueError:
+            msg = f"{HEADER_LENGTH} must be an integer, got {header!r}"
+            raise ProtocolError(msg) from None
+        body = await request.read()
+        req = decode_request(request.match_info["model"], _version(request), body, length)
+        response = await core.infer(req)
+        default_binary = bool(req.parameters.get("binary_data_output", False))
+        binary = {o.name: o.binary_data for o in req.outputs}
+        data, json_length = encode_response(response, binary, default_binary)
+        if json_length is None:
+            answer = web.Response(body=data, content_type=_JSON)
+        else:
+            answer = web.Response(
+                body=data,
+                headers={HEADER_LENGTH: str(json_length)},
+                content_type="application/octet-stream",
+            )
+        accepted = request.headers.get("Accept-Encoding", "")
+        if "gzip" in accepted or "deflate" in accepted:
+            answer.enable_compression()  # as Triton does when the client asks
+        return answer
+
+    async def index(request: web.Request) -> web.Response:
+        body = await _body_json(request)
+        entries = core.repository_index(bool(body.get("ready", False)))
+        return _json([message_to_json(m) for m in entries.models])
+
+    async def load(request: web.Request) -> web.Response:
+        await _body_json(request)
+        await repo.load(request.match_info["model"])
+        return web.Response(status=200)
+
+    async def unload(request: web.Request) -> web.Response:
+        await _body_json(request)
+        await repo.unload(request.match_info["model"])
+        return web.Response(status=200)
+
+    async def shm_status(request: web.Request) -> web.Response:
+        status = core.shm_status(request.match_info.get("region", ""))
+        return _json([message_to_json(r) for r in status.regions.values()])
+
+    async def shm_register(request: web.Request) -> web.Response:
+        body = await _body_json(request)
+        key, offset, size = body.get("key"), body.get("offset", 0), body.get("byte_size")
+        if not isinstance(key, str) or not isinstance(offset, int) or not isinstance(size, int):
+            msg = "register needs 'key' (string), 'offset' and 'byte_size' (integers)"
+            raise ProtocolError(msg)
+        core.require_shm().register(request.match_info["region"], key, offset, size)
+        return web.Response(status=200)
+
+    async def shm_unregister(request: web.Request) -> web.Response:
+        core.require_shm().unregister(request.match_info.get("region", ""))
+        return web.Response(status=200)
+
+    model = "/v2/models/{model}"
+    versioned = model + "/versions/{version}"
+    r = app.router
+    r.add_get("/v2/health/live", live)
+    r.add_get("/v2/health/ready", live)
+    r.add_get("/v2", server_metadata)
+    r.add_get("/v2/models/stats", model_stats)
+    for prefix in (model, versioned):
+        r.add_get(prefix, model_metadata)
+        r.add_get(prefix + "/ready", model_ready)
+        r.add_get(prefix + "/config", model_config)
+        r.add_get(prefix + "/stats", model_stats)
+        r.add_post(prefix + "/infer", infer)
+    r.add_post("/v2/repository/index", index)
+    r.add_post("/v2/repository/models/{model}/load", load)
+    r.add_post("/v2/repository/models/{model}/unload", unload)
+    r.add_get("/v2/systemsharedmemory/status", shm_status)
+    r.add_get("/v2/systemsharedmemory/region/{region}/status", shm_status)
+    r.add_post("/v2/systemsharedmemory/region/{region}/register", shm_register)
+    r.add_post("/v2/systemsharedmemory/region/{region}/unregister", shm_unregister)
+    r.add_post("/v2/systemsharedmemory/unregister", shm_unregister)
+    return app

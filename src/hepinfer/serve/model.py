@@ -1,0 +1,400 @@
+"""A served model version: its instances, its scheduler (dynamic batcher) and its statistics.
+
+Hot path: requests are validated and queued on the event loop; a batch is formed on the loop
+and handed to a free instance's single executor thread (one hop per batch, not per request);
+the completion callback splits outputs back to the waiting requests on the loop. A model
+whose batches take less than `INLINE_BELOW_NS` (measured) runs on the loop itself, with no
+hop at all; the ``execute_inline`` config parameter (``auto``, ``true``, ``false``) decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tritonclient.grpc import model_config_pb2 as mc
+
+from hepinfer.errors import ProtocolError, ServeError
+from hepinfer.protocol.dtypes import numpy_dtype
+from hepinfer.protocol.messages import InferOutput, InferRequest, InferResponse, RequestedOutput
+from hepinfer.protocol.tensors import encode_raw
+from hepinfer.serve.backends.base import ModelInstance
+from hepinfer.serve.shm import SharedMemoryManager
+from hepinfer.serve.stats import ModelStats
+from hepinfer.serve.validate import TensorSpec, check_byte_size, validate_inputs
+
+log = logging.getLogger(__name__)
+
+_BATCH_SCATTER = mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE
+
+
+@dataclass(slots=True)
+class _Pending:
+    arrays: dict[str, np.ndarray]
+    batch: int
+    key: tuple[tuple[int, ...], ...]
+    future: asyncio.Future[dict[str, np.ndarray]]
+    enqueued: int
+
+
+#: per-request outputs, batch size, compute input/infer/output ns
+_Result = tuple[list[dict[str, np.ndarray]], int, int, int, int]
+
+#: a model whose batches take less than this runs on the event loop (no thread hand-off)
+INLINE_BELOW_NS = 100_000
+
+
+@dataclass(slots=True)
+class _Instance:
+    name: str
+    backend: ModelInstance
+    executor: ThreadPoolExecutor
+
+
+def classify(array: np.ndarray, count: int, labels: Sequence[str], batched: bool) -> np.ndarray:
+    """Triton's classification extension: top `count` as ``"value:index[:label]"`` strings."""
+    rows = array.reshape(array.shape[0], -1) if batched and array.ndim else array.reshape(1, -1)
+    k = min(count, rows.shape[1])
+    order = np.argsort(-rows.astype(np.float64), axis=1, kind="stable")[:, :k]
+    out = np.empty((rows.shape[0], k), dtype=np.object_)
+    for r in range(rows.shape[0]):
+        for j in range(k):
+            i = int(order[r, j])
+            text = f"{float(rows[r, i]):f}:{i}"
+            if i < len(labels):
+                text += f":{labels[i]}"
+            out[r, j] = text.encode()
+    return out if batched else out.reshape(k)
+
+
+class ServedModel:
+    """One loaded version of a model: validation, dynamic batching, execution, statistics."""
+
+    def __init__(
+        self,
+        config: mc.ModelConfig,
+        version: int,
+        instances: Sequence[ModelInstance],
+        labels: dict[str, list[str]],
+        path: Path,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.version = version
+        self.version_str = str(version)
+        self.path = path
+        self.max_batch_size = config.max_batch_size
+        self.inputs = {t.name: TensorSpec.from_config(t) for t in config.input}
+        self.outputs = {t.name: TensorSpec.from_config(t) for t in config.output}
+        self.output_names = list(self.outputs)
+        self._out_dtypes = {n: numpy_dtype(s.datatype) for n, s in self.outputs.items()}
+        self.labels = labels
+        self.stats = ModelStats(self.name, self.version_str)
+        self._batching = config.HasField("dynamic_batching") and self.max_batch_size > 0
+        db = config.dynamic_batching
+        self._delay_ns = db.max_queue_delay_microseconds * 1000
+        self._preferred = frozenset(db.preferred_batch_size)
+        self._target = max(self._preferred) if self._preferred else self.max_batch_size
+        self._ragged = [s.name for s in self.inputs.values() if s.ragged]
+        self._scatter = {
+            target: bo.source_input[0]
+            for bo in config.batch_output
+            if bo.kind == _BATCH_SCATTER and bo.source_input
+            for target in bo.target_name
+        }
+        self._instances = [
+            _Instance(
+                f"{self.name}_{i}",
+                inst,
+                ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-{version}-{i}"),
+            )
+            for i, inst in enumerate(instances)
+        ]
+        self._free = list(self._instances)
+        # inline execution: only with one instance (threads give parallel instances), and
+        # only once measured fast; the EMA starts high so the first batches use the thread
+        inline = (
+            config.parameters["execute_inline"].string_value
+            if "execute_inline" in config.parameters
+            else "auto"
+        )
+        self._inline_ok = len(self._instances) == 1 and inline != "false"
+        self._force_inline = self._inline_ok and inline == "true"
+        self._infer_ema_ns = 10 * INLINE_BELOW_NS
+        self._queue: deque[_Pending] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._dispatching = False
+        self._soon = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ request path
+    async def infer(self, request: InferRequest, shm: SharedMemoryManager | None) -> InferResponse:
+        """Validate, queue, run and answer one request (errors raise ProtocolError/ServeError)."""
+        start = time.monotonic_ns()
+        try:
+            arrays = self._input_arrays(request, shm)
+            batch = validate_inputs(request, self.inputs, arrays, self.max_batch_size)
+            wanted = self._wanted_outputs(request)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            future: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
+            key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
+            self._queue.append(_Pending(arrays, batch, key, future, start))
+            self.stats.pending += 1
+            if not self._batching or not self._delay_ns:
+                # no queue delay: run now if an instance is free; requests that arrive while
+                # the instances are busy queue up and leave together as one batch
+                self._dispatch()
+            elif not self._soon:
+                # batch what arrives in this loop iteration: dispatch in the next one
+                self._soon = True
+                loop.call_soon(self._dispatch_soon)
+            results = await future
+            outputs = tuple(self._make_output(o, results, shm) for o in wanted)
+        except Exception:
+            self.stats.fail.add(time.monotonic_ns() - start)
+            raise
+        self.stats.success.add(time.monotonic_ns() - start)
+        self.stats.last_inference_ms = time.time_ns() // 1_000_000
+        return InferResponse(self.name, self.version_str, request.id, outputs)
+
+    def _input_arrays(
+        self, request: InferRequest, shm: SharedMemoryManager | None
+    ) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        for inp in request.inputs:
+            if inp.data is not None:
+                arrays[inp.name] = inp.data
+                continue
+            if shm is None or inp.shm is None:
+                msg = "shared memory is not enabled on this server (start it with --enable-shm)"
+                raise ProtocolError(msg)
+            check_byte_size(inp.name, inp.datatype, inp.shape, inp.shm.byte_size)
+            arrays[inp.name] = shm.read(inp.shm, inp.datatype, inp.shape)
+        return arrays
+
+    def _wanted_outputs(self, request: InferRequest) -> Sequence[RequestedOutput]:
+        if not request.outputs:
+            return [RequestedOutput(n) for n in self.output_names]
+        for out in request.outputs:
+            if out.name not in self.outputs:
+                msg = (
+                    f"unexpected inference output '{out.name}' for model '{self.name}'; it "
+                    f"has {', '.join(repr(n) for n in self.outputs)}"
+                )
+                raise ProtocolError(msg)
+        return request.outputs
+
+    def _make_output(
+        self,
+        out: RequestedOutput,
+        results: dict[str, np.ndarray],
+        shm: SharedMemoryManager | None,
+    ) -> InferOutput:
+        spec = self.outputs[out.name]
+        data = results[out.name]
+        datatype = spec.datatype
+        if data.dtype != self._out_dtypes[out.name] and datatype != "BYTES":
+            data = data.astype(self._out_dtypes[out.name])  # model and config disagree
+        if out.class_count:
+            labels = self.labels.get(out.name, [])
+            data = classify(data, out.class_count, labels, self.max_batch_size > 0)
+            datatype = "BYTES"
+        if out.shm is not None:
+            if shm is None:
+                msg = "shared memory is not enabled on this server (start it with --enable-shm)"
+                raise ProtocolError(msg)
+            shm.write(out.shm, encode_raw(data))
+        return InferOutput(out.name, datatype, data, out.shm)
+
+    # ------------------------------------------------------------------ scheduler
+    def _dispatch_soon(self) -> None:
+        self._soon = False
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return  # an inline batch completed inside the loop below, which goes on
+        self._dispatching = True
+        try:
+            self._dispatch_ready()
+        finally:
+            self._dispatching = False
+
+    def _dispatch_ready(self) -> None:
+        queue = self._queue
+        while self._free and queue:
+            head = queue[0]
+            if self._batching:
+                group = [head]
+                total = head.batch
+                blocked = False
+                for p in queue:
+                    if p is head:
+                        continue
+                    if p.key != head.key or total + p.batch > self.max_batch_size:
+                        blocked = True
+                        break
+                    group.append(p)
+                    total += p.batch
+                ready = (
+                    blocked
+                    or total >= self._target
+                    or total in self._preferred
+                    or self._delay_ns == 0
+                )
+                if not ready:
+                    waited = time.monotonic_ns() - head.enqueued
+                    if waited < self._delay_ns:
+                        self._arm_timer((self._delay_ns - waited) / 1e9)
+                        return
+                for _ in group:
+                    queue.popleft()
+            else:
+                group = [queue.popleft()]
+            self._launch(self._free.pop(), group)
+
+    def _arm_timer(self, delay_s: float) -> None:
+        if self._timer is not None or self._loop is None:
+            return
+        self._timer = self._loop.call_later(delay_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch()
+
+    def _launch(self, instance: _Instance, group: list[_Pending]) -> None:
+        now = time.monotonic_ns()
+        stats = self.stats
+        for p in group:
+            stats.queue.add(now - p.enqueued)
+        if self._inline_ok and (self._force_inline or self._infer_ema_ns < INLINE_BELOW_NS):
+            # a tiny model: running it here is cheaper than two thread hand-offs
+            try:
+                result = self._execute(instance.backend, group)
+            except Exception as exc:
+                self._complete(instance, group, None, exc)
+            else:
+                self._complete(instance, group, result, None)
+            return
+        future = instance.executor.submit(self._execute, instance.backend, group)
+        loop = self._loop
+        assert loop is not None
+        future.add_done_callback(
+            lambda f: loop.call_soon_threadsafe(self._done, instance, group, f)
+        )
+
+    def _done(
+        self, instance: _Instance, group: list[_Pending], future: ThreadFuture[_Result]
+    ) -> None:
+        exc = future.exception()
+        self._complete(instance, group, None if exc else future.result(), exc)
+
+    def _execute(self, backend: ModelInstance, group: list[_Pending]) -> _Result:
+        """Runs in the instance's thread: gather the batch, run it, scatter the results."""
+        t0 = time.monotonic_ns()
+        if len(group) == 1:
+            feed = group[0].arrays
+        else:
+            feed = {
+                name: np.concatenate(
+                    [
+                        p.arrays[name].reshape(-1) if name in self._ragged else p.arrays[name]
+                        for p in group
+                    ]
+                )
+                for name in group[0].arrays
+            }
+        if len(group) == 1 and self._ragged:
+            feed = {n: (a.reshape(-1) if n in self._ragged else a) for n, a in feed.items()}
+        total = sum(p.batch for p in group)
+        t1 = time.monotonic_ns()
+        result = backend.run(feed, self.output_names)
+        t2 = time.monotonic_ns()
+        per_request = self._scatter_outputs(group, result)
+        t3 = time.monotonic_ns()
+        return per_request, total, t1 - t0, t2 - t1, t3 - t2
+
+    def _scatter_outputs(
+        self, group: list[_Pending], result: dict[str, np.ndarray]
+    ) -> list[dict[str, np.ndarray]]:
+        out: list[dict[str, np.ndarray]] = [{} for _ in group]
+        for name, value in result.items():
+            array = np.asarray(value)
+            source = self._scatter.get(name)
+            if source is not None:
+                pos = 0
+                for i, p in enumerate(group):
+                    shape = p.arrays[source].shape
+                    n = int(np.prod(shape))
+                    out[i][name] = array.reshape(-1)[pos : pos + n].reshape(shape)
+                    pos += n
+            elif len(group) == 1:
+                out[0][name] = array
+            else:
+                pos = 0
+                for i, p in enumerate(group):
+                    out[i][name] = array[pos : pos + p.batch]
+                    pos += p.batch
+        return out
+
+    def _complete(
+        self,
+        instance: _Instance,
+        group: list[_Pending],
+        result: _Result | None,
+        exc: BaseException | None,
+    ) -> None:
+        self._free.append(instance)
+        self.stats.pending -= len(group)
+        if exc is not None or result is None:
+            if isinstance(exc, ServeError | ProtocolError):
+                error: Exception = exc
+            else:
+                error = ServeError(f"model '{self.name}' version {self.version}: {exc}")
+                log.warning("inference failed for model %s: %s", self.name, exc)
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(error)
+        else:
+            per_request, total, t_in, t_infer, t_out = result
+            self._infer_ema_ns += (t_infer - self._infer_ema_ns) // 8
+            self.stats.record_batch(total, len(group), t_in, t_infer, t_out)
+            for p, res in zip(group, per_request, strict=True):
+                if not p.future.done():
+                    p.future.set_result(res)
+        self._dispatch()
+
+    # ------------------------------------------------------------------ life cycle
+    @property
+    def queue_length(self) -> int:
+        """Requests waiting for an instance."""
+        return len(self._queue)
+
+    def drain(self) -> None:
+        """Fail the requests still queued (call on the event loop before `release`)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._queue:
+            p = self._queue.popleft()
+            self.stats.pending -= 1
+            if not p.future.done():
+                p.future.set_exception(
+                    ServeError(f"model '{self.name}' was unloaded while the request waited")
+                )
+
+    def release(self) -> None:
+        """Wait for running batches, then release the instances (blocks: run off the loop)."""
+        for inst in self._instances:
+            inst.executor.shutdown(wait=True)
+            inst.backend.close()

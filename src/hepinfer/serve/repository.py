@@ -1,0 +1,236 @@
+"""The model repository: Triton's folder layout, version policies, load and unload.
+
+``<repo>/<model>/config.pbtxt`` and ``<repo>/<model>/<version>/model.*``; several
+repositories may be served together (model names must then be unique). Loading happens in a
+worker thread; a model that fails to load is UNAVAILABLE with the reason, and the server keeps
+serving the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from hepinfer.errors import (
+    HepinferError,
+    ModelNotFoundError,
+    ModelUnavailableError,
+    ModelVersionNotFoundError,
+    ProtocolError,
+    ServeError,
+)
+from hepinfer.serve.config import load_config, model_filename, version_dirs
+from hepinfer.serve.model import ServedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One row of RepositoryIndex."""
+
+    name: str
+    version: str
+    state: str
+    reason: str
+
+
+def select_versions(config: mc.ModelConfig, available: Sequence[int]) -> list[int]:
+    """The versions the config's version_policy serves, highest first."""
+    ordered = sorted(available, reverse=True)
+    policy = config.version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return ordered
+    if kind == "specific":
+        wanted = sorted(set(policy.specific.versions), reverse=True)
+        missing = [v for v in wanted if v not in available]
+        if missing:
+            msg = (
+                f"model {config.name!r}: version_policy asks for versions {missing} which have "
+                f"no folder; available: {sorted(available)}"
+            )
+            raise ServeError(msg)
+        return wanted
+    n = policy.latest.num_versions if kind == "latest" else 1
+    return ordered[: max(n, 1)]
+
+
+def _labels(model_dir: Path, config: mc.ModelConfig) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t in config.output:
+        if t.label_filename:
+            path = model_dir / t.label_filename
+            if not path.is_file():
+                msg = f"model {config.name!r}: label file {path} does not exist"
+                raise ServeError(msg)
+            out[t.name] = path.read_text().splitlines()
+    return out
+
+
+def load_model(model_dir: Path) -> dict[int, ServedModel]:
+    """Load every version the policy selects (blocking: call from a worker thread)."""
+    config, _, backend = load_config(model_dir)
+    available = version_dirs(model_dir)
+    versions = select_versions(config, list(available))
+    if not versions:
+        msg = f"model {config.name!r}: no version folders (e.g. {model_dir}/1/) to load"
+        raise ServeError(msg)
+    labels = _labels(model_dir, config)
+    count = sum(g.count if g.count > 0 else 1 for g in config.instance_group) or 1
+    loaded: dict[int, ServedModel] = {}
+    for v in versions:
+        path = available[v] / model_filename(config, backend)
+        if not path.exists():
+            msg = f"model {config.name!r} version {v}: model file {path} does not exist"
+            raise ServeError(msg)
+        instances = [backend.load(path, config) for _ in range(count)]
+        loaded[v] = ServedModel(config, v, instances, labels, path)
+    return loaded
+
+
+class ModelRepository:
+    """The models of one or more repository folders, and their load state."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = [Path(p) for p in paths]
+        for p in self.paths:
+            if not p.is_dir():
+                msg = f"model repository {p} is not a folder"
+                raise ServeError(msg)
+        self._models: dict[str, dict[int, ServedModel]] = {}
+        self._state: dict[str, tuple[str, str]] = {}
+        self._lock = asyncio.Lock()
+
+    def scan(self) -> dict[str, Path]:
+        """Model name -> folder, over all repositories (hidden folders skipped)."""
+        found: dict[str, Path] = {}
+        for repo in self.paths:
+            for child in sorted(repo.iterdir()):
+                if not child.is_dir() or child.name.startswith("."):
+                    continue
+                if child.name in found:
+                    msg = (
+                        f"model {child.name!r} is in two repositories ({found[child.name]} and "
+                        f"{child}); serve one of them"
+                    )
+                    raise ServeError(msg)
+                found[child.name] = child
+        return found
+
+    async def load_all(self) -> None:
+        """Load every model of the repositories (failures are recorded, not raised)."""
+        for name in self.scan():
+            try:
+                await self.load(name)
+            except HepinferError as exc:
+                log.warning("model %s failed to load: %s", name, exc)
+
+    async def load(self, name: str) -> None:
+        """(Re)load a model; raises ServeError when it fails (the model is then UNAVAILABLE)."""
+        async with self._lock:
+            folders = self.scan()
+            if name not in folders:
+                msg = f"failed to load '{name}', failed to poll from model repository"
+                raise ModelNotFoundError(msg)
+            self._state[name] = ("LOADING", "")
+            loop = asyncio.get_running_loop()
+            try:
+                loaded = await loop.run_in_executor(None, load_model, folders[name])
+            except Exception as exc:
+                self._state[name] = ("UNAVAILABLE", str(exc))
+                old = self._models.pop(name, {})
+                await self._release(old)
+                if isinstance(exc, HepinferError):
+                    raise
+                msg = f"failed to load '{name}': {exc}"
+                raise ServeError(msg) from exc
+            old = self._models.get(name, {})
+            self._models[name] = loaded
+            self._state[name] = ("READY", "")
+            await self._release(old)
+            log.info("loaded model %s versions %s", name, sorted(loaded))
+
+    async def unload(self, name: str) -> None:
+        """Unload a model; its queued requests fail, running ones finish."""
+        async with self._lock:
+            if name not in self._state and name not in self.scan():
+                msg = f"failed to unload '{name}', no version is available"
+                raise ModelNotFoundError(msg)
+            old = self._models.pop(name, {})
+            self._state[name] = ("UNAVAILABLE", "unloaded")
+            await self._release(old)
+
+    async def _release(self, models: dict[int, ServedModel]) -> None:
+        loop = asyncio.get_running_loop()
+        for m in models.values():
+            m.drain()
+            await loop.run_in_executor(None, m.release)
+
+    async def close(self) -> None:
+        """Unload everything."""
+        for name in list(self._models):
+            await self._release(self._models.pop(name))
+
+    def get(self, name: str, version: str = "") -> ServedModel:
+        """The served model for a request (version "" = the highest loaded)."""
+        versions = self._models.get(name)
+        if versions is None:
+            if name in self._state:
+                state, reason = self._state[name]
+                msg = f"Request for unknown model: '{name}' has no available versions"
+                if reason:
+                    msg += f" ({state.lower()}: {reason})"
+                raise ModelUnavailableError(msg)
+            msg = f"Request for unknown model: '{name}' is not found"
+            raise ModelNotFoundError(msg)
+        if not version:
+            return versions[max(versions)]
+        try:
+            v = int(version)
+        except ValueError:
+            msg = f"model '{name}': version {version!r} is not an integer"
+            raise ProtocolError(msg) from None
+        model = versions.get(v)
+        if model is None:
+            msg = (
+                f"Request for unknown model: '{name}' version {version} is not found; "
+                f"loaded versions: {sorted(versions)}"
+            )
+            raise ModelVersionNotFoundError(msg)
+        return model
+
+    def ready(self, name: str, version: str = "") -> bool:
+        """Whether the model (version) can serve requests."""
+        try:
+            self.get(name, version)
+        except HepinferError:
+            return False
+        return True
+
+    def versions(self, name: str) -> list[ServedModel]:
+        """Loaded versions of a model, lowest first."""
+        self.get(name)
+        return [m for _, m in sorted(self._models[name].items())]
+
+    def loaded(self) -> list[ServedModel]:
+        """Every loaded model version."""
+        return [m for vs in self._models.values() for m in vs.values()]
+
+    def index(self, ready_only: bool = False) -> list[IndexEntry]:
+        """RepositoryIndex: loaded versions and the state of the other models."""
+        entries: list[IndexEntry] = []
+        names = set(self.scan()) | set(self._state)
+        for name in sorted(names):
+            versions = self._models.get(name)
+            if versions:
+                entries.extend(IndexEntry(name, str(v), "READY", "") for v in sorted(versions))
+            elif not ready_only:
+                state, reason = self._state.get(name, ("UNAVAILABLE", "not loaded"))
+                entries.append(IndexEntry(name, "", state, reason))
+        return entries

@@ -1,0 +1,234 @@
+"""Start and stop a server: on the running event loop, in a background thread, or for the CLI.
+
+    from hepinfer.serve import InferenceServer, ServerOptions
+
+    with InferenceServer(ServerOptions(["models/"], grpc_port=0, http_port=0)) as server:
+        print(server.grpc_url, server.http_url)   # ports picked by the OS
+
+One event loop serves gRPC, HTTP and metrics; models run in their instances' threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import grpc
+from aiohttp import web
+
+from hepinfer.errors import ServeError
+from hepinfer.serve.core import ServerCore
+from hepinfer.serve.grpc_service import add_to_server
+from hepinfer.serve.http_app import build_app
+from hepinfer.serve.metrics import build_metrics_app
+from hepinfer.serve.repository import ModelRepository
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to run a server. Ports: 0 picks a free port, None disables that front end."""
+
+    repositories: Sequence[Path | str]
+    host: str = "127.0.0.1"
+    grpc_port: int | None = 8001
+    http_port: int | None = 8000
+    metrics_port: int | None = 8002
+    enable_shm: bool = False
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    grpc_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            msg = "ServerOptions needs at least one model repository folder"
+            raise ServeError(msg)
+        for name in ("grpc_port", "http_port", "metrics_port"):
+            port = getattr(self, name)
+            if port is not None and not 0 <= port <= 65535:
+                msg = f"{name} {port} is not a TCP port (0..65535; 0 picks a free one)"
+                raise ServeError(msg)
+        if self.max_message_bytes <= 0:
+            msg = f"max_message_bytes {self.max_message_bytes} must be positive"
+            raise ServeError(msg)
+
+
+class InferenceServer:
+    """A Triton-compatible server; use `start`/`stop` on a loop, or `with` for a thread."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.repository = ModelRepository([Path(p) for p in options.repositories])
+        self.core = ServerCore(self.repository, options.enable_shm)
+        self.grpc_port: int | None = None
+        self.http_port: int | None = None
+        self.metrics_port: int | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._runners: list[web.AppRunner] = []
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` of the gRPC front end (what tritonclient.grpc takes)."""
+        return f"{self.options.host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        """``host:port`` of the HTTP front end (what tritonclient.http takes)."""
+        return f"{self.options.host}:{self.http_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """URL of the Prometheus metrics."""
+        return f"http://{self.options.host}:{self.metrics_port}/metrics"
+
+    async def start(self) -> None:
+        """Load the models and open the ports, on the running loop."""
+        opts = self.options
+        await self.repository.load_all()
+        if opts.grpc_port is not None:
+            size = opts.max_message_bytes
+            options = dict(
+                [
+                    ("grpc.max_receive_message_length", size),
+                    ("grpc.max_send_message_length", size),
+                    ("grpc.so_reuseport", 0),  # a port in use is an error, not shared
+                    *opts.grpc_options,
+                ]
+            )
+            server = grpc.aio.server(options=list(options.items()))
+            add_to_server(server, self.core)
+            self.grpc_port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
+            if self.grpc_port == 0:
+                msg = f"cannot listen for gRPC on {opts.host}:{opts.grpc_port} (port in use?)"
+                raise ServeError(msg)
+            await server.start()
+            self._grpc = server
+        if opts.http_port is not None:
+            app = build_app(self.core, opts.max_message_bytes)
+            self.http_port = await self._site(app, opts.http_port, "HTTP")
+        if opts.metrics_port is not None:
+            self.metrics_port = await self._site(
+                build_metrics_app(self.repository), opts.metrics_port, "metrics"
+            )
+        log.info(
+            "hepinfer serving on %s: gRPC %s, HTTP %s, metrics %s",
+            opts.host,
+            self.grpc_port,
+            self.http_port,
+            self.metrics_port,
+        )
+
+    async def _site(self, app: web.Application, port: int, what: str) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self.options.host, port, reuse_port=False)
+        try:
+            await site.start()
+        except OSError as exc:
+            msg = f"cannot listen for {what} on {self.options.host}:{port}: {exc}"
+            raise ServeError(msg) from exc
+        address = runner.addresses[-1]
+        return int(address[1])
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Close the ports and unload the models."""
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+            self._grpc = None
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+        await self.repository.close()
+        if self.core.shm is not None:
+            self.core.shm.close()
+
+    # --------------------------------------------------------------- background thread
+    def __enter__(self) -> Self:
+        self.start_in_thread()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_thread()
+
+    def start_in_thread(self, timeout: float = 120.0) -> None:
+        """Run the server on its own event loop in a daemon thread; returns when it listens."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopped = asyncio.Event()
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                await self.stop(0)
+                return
+            started.set()
+            await self._stopped.wait()
+            await self.stop()
+
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(main()), name="hepinfer-server", daemon=True
+        )
+        self._thread.start()
+        if not started.wait(timeout):
+            msg = f"the server did not start within {timeout} s"
+            raise ServeError(msg)
+        if failure:
+            self._thread.join()
+            raise failure[0]
+
+    def stop_thread(self, timeout: float = 30.0) -> None:
+        """Stop a server started with `start_in_thread` and wait for its thread."""
+        if self._thread is None or self._loop is None or self._stopped is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(timeout)
+        self._thread = None
+
+
+def install_uvloop() -> bool:
+    """Use uvloop's event loop if it is installed (a faster loop for the front ends)."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+async def serve_forever(options: ServerOptions) -> None:
+    """Run a server until SIGINT/SIGTERM (the CLI's main loop)."""
+    server = InferenceServer(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()

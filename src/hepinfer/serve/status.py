@@ -1,0 +1,33 @@
+"""Error -> gRPC status code and HTTP status, following Triton 2.51.
+
+Triton reports an unknown model as INVALID_ARGUMENT / 400 ("Request for unknown model: 'x'
+is not found"), an unknown version as NOT_FOUND / 404, a model with no loaded version as
+UNAVAILABLE / 503, and bad requests as INVALID_ARGUMENT / 400.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from hepinfer.errors import (
+    FeatureDisabledError,
+    ModelUnavailableError,
+    ModelVersionNotFoundError,
+    ProtocolError,
+)
+
+_TABLE: tuple[tuple[type[Exception], grpc.StatusCode, int], ...] = (
+    (ProtocolError, grpc.StatusCode.INVALID_ARGUMENT, 400),
+    (ModelVersionNotFoundError, grpc.StatusCode.NOT_FOUND, 404),
+    (ModelUnavailableError, grpc.StatusCode.UNAVAILABLE, 503),
+    (FeatureDisabledError, grpc.StatusCode.UNAVAILABLE, 503),
+    (LookupError, grpc.StatusCode.INVALID_ARGUMENT, 400),
+)
+
+
+def classify_error(exc: Exception) -> tuple[grpc.StatusCode, int]:
+    """The gRPC status code and HTTP status for an exception raised while serving."""
+    for kind, code, http in _TABLE:
+        if isinstance(exc, kind):
+            return code, http
+    return grpc.StatusCode.INTERNAL, 500

@@ -2,7 +2,9 @@
 
 hls4ml runs in its own virtual environment (`$HEPINFER_PEERS/hls4ml`) in a subprocess; the
 test skips when it is absent. Softmax is made linear in the model given to both sides, so the
-outputs compared are the last Dense layer's (before softmax), all 10,000 x 5 of them.
+outputs compared are the last Dense layer's (before softmax), all 10,000 x 5 of them. The
+per-layer configuration mixes widths, signedness and the quantisation/overflow modes RND,
+RND_ZERO, RND_CONV, SAT, SAT_SYM. A last case keeps hls4ml's table-based softmax (`stable`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ MIXED: dict[str, Any] = {
         "input_1": {"Precision": {"result": "ap_fixed<14,5>"}},
         "fc1_relu": {
             "Precision": {
-                "weight": "ap_fixed<8,2>",
+                "weight": "ap_fixed<8,2,AP_RND_ZERO,AP_SAT_SYM>",
                 "bias": "ap_fixed<10,4>",
                 "accum": "ap_fixed<22,9>",
                 "result": "ap_fixed<16,7>",
@@ -38,8 +40,8 @@ MIXED: dict[str, Any] = {
             "Precision": {
                 "weight": "ap_fixed<6,1>",
                 "bias": "ap_fixed<8,3>",
-                "accum": "ap_fixed<18,8>",
-                "result": "ap_fixed<13,6>",
+                "accum": "ap_fixed<18,8,AP_RND,AP_SAT>",
+                "result": "ap_fixed<13,6,AP_RND_CONV,AP_SAT>",
             }
         },
         "fc2_relu_relu": {"Precision": {"result": "ap_fixed<10,5>"}},
@@ -51,7 +53,7 @@ MIXED: dict[str, Any] = {
                 "result": "ap_fixed<18,8>",
             }
         },
-        "fc3_relu_relu": {"Precision": {"result": "ap_ufixed<9,5>"}},
+        "fc3_relu_relu": {"Precision": {"result": "ap_ufixed<9,5,AP_RND,AP_SAT>"}},
         "output_softmax": {
             "Precision": {
                 "weight": "ap_fixed<12,3>",
@@ -133,3 +135,18 @@ def test_bit_exact_against_hls4ml_csim(
     # the comparison is not vacuous: outputs vary and the quantisation is visible
     assert np.unique(ours).size > 1000
     assert np.any(ours != hepinfer.compile(linear_head, config).predict(x, mode="float"))
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+def test_softmax_tables_bit_exact_against_hls4ml_csim(
+    hls4ml_python: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    keras_dir = shared_data / "hls4ml-example-models" / "keras"
+    model = (keras_dir / "KERAS_3layer.json", keras_dir / "KERAS_3layer_weights.h5")
+    x = np.random.default_rng(7).standard_normal((10_000, 16))
+    expected = run_hls4ml(hls4ml_python, model, MODEL_LEVEL, x, tmp_path)
+    ours = hepinfer.compile(model, MODEL_LEVEL).predict(x)
+    assert isinstance(ours, np.ndarray)
+    assert int(np.count_nonzero(ours != expected)) == 0
+    assert np.unique(ours).size > 100

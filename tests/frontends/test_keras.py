@@ -129,3 +129,40 @@ def test_keras3_model_object_matches_keras(monkeypatch: pytest.MonkeyPatch) -> N
     assert [n.name for n in graph.nodes] == ["features", "d1", "d1_relu", "bn", "d2", "d2_softmax"]
     expected = np.asarray(model.predict(x, verbose=0))
     np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' own numpy 2 warnings
+def test_keras3_conv_pool_merge_layers_match_keras(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    L = keras.layers
+    inputs = keras.Input((9, 8, 3), name="image")
+    a = L.Conv2D(4, 3, strides=2, padding="same", name="c1")(inputs)
+    a = L.LeakyReLU(negative_slope=0.1, name="lrelu")(a)
+    b = L.DepthwiseConv2D(3, padding="same", name="dw")(inputs)
+    b = L.MaxPooling2D(2, padding="same", name="mp")(b)
+    b = L.Conv2D(4, 1, activation="elu", name="c2")(b)
+    s = L.Add(name="add")([a, b])
+    m = L.Multiply(name="mul")([s, a])
+    g1 = L.GlobalAveragePooling2D(name="gap")(m)
+    g2 = L.GlobalMaxPooling2D(name="gmp")(L.AveragePooling2D(2, name="ap")(s))
+    h = L.Concatenate(name="cat")([g1, g2])
+    h = L.Dense(6, activation="tanh", name="d1")(h)
+    out = L.Dense(2, activation="sigmoid", name="d2")(h)
+    model = keras.Model(inputs, out)
+    rng = np.random.default_rng(5)
+    for layer in model.layers:
+        layer.set_weights([rng.normal(0, 0.4, w.shape) for w in layer.get_weights()])
+    inputs1d = keras.Input((12, 2), name="seq")
+    c = L.Conv1D(3, 3, padding="same", dilation_rate=2, activation="relu", name="c1d")(inputs1d)
+    c = L.AveragePooling1D(2, padding="same", name="ap1")(c)
+    c = L.MaxPooling1D(2, strides=1, name="mp1")(c)
+    c = L.Flatten(name="flat")(c)
+    model1d = keras.Model(inputs1d, L.Dense(2, name="out")(c))
+    for layer in model1d.layers:
+        layer.set_weights([rng.normal(0, 0.4, w.shape) for w in layer.get_weights()])
+    for mdl, shape in ((model, (9, 8, 3)), (model1d, (12, 2))):
+        x = rng.standard_normal((40, *shape)).astype(np.float32)
+        graph = load_model(mdl)
+        expected = np.asarray(mdl.predict(x, verbose=0))
+        np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=2e-5)

@@ -88,3 +88,33 @@ def test_unsupported_node_names_node_type_and_supported_list() -> None:
         FrontendError, match=r"'cosine' of type 'Cos' is not supported; supported types: .*Gemm"
     ):
         load_model(model)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"), [("conv1d_small_keras", (10, 4)), ("conv2d_small_keras", (8, 8, 1))]
+)
+def test_conv_models_match_onnxruntime(
+    shared_data: Path, name: str, shape: tuple[int, ...]
+) -> None:
+    """keras2onnx conv models: NHWC input, Transpose to NCHW, Conv, back, Flatten(axis=0)."""
+    ort = pytest.importorskip("onnxruntime")
+    path = shared_data / "hls4ml-example-models" / "onnx" / f"{name}.onnx"
+    graph = load_model(path)
+    conv_ops = {Op.CONV1D, Op.CONV2D}
+    assert any(n.op in conv_ops for n in graph.nodes)
+    assert Op.TRANSPOSE not in {n.op for n in graph.nodes}  # layout changes absorbed
+    x = np.random.default_rng(3).standard_normal((30, *shape)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0].name
+    expected = np.concatenate([session.run(None, {feed: x[i : i + 1]})[0] for i in range(len(x))])
+    np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)
+
+
+def test_keras_json_and_onnx_export_of_the_conv1d_model_agree(shared_data: Path) -> None:
+    d = shared_data / "hls4ml-example-models"
+    a = load_model(d / "keras" / "KERAS_conv1d_small.json")
+    b = load_model(d / "onnx" / "conv1d_small_keras.onnx")
+    x = np.random.default_rng(4).standard_normal((50, 10, 4))
+    np.testing.assert_allclose(
+        emulate_float(a, x)[a.outputs[0]], emulate_float(b, x)[b.outputs[0]], atol=1e-6
+    )

@@ -101,7 +101,13 @@ class GraphBuilder:
                 f"{', '.join(sorted(ACTIVATIONS))}"
             )
             raise FrontendError(msg)
-        return self.add(name, op, [source], attrs)
+        params = dict(attrs or {})
+        if op is Op.LEAKY_RELU:
+            params.setdefault("alpha", 0.3)
+        elif op is Op.HARD_SIGMOID:
+            params.setdefault("slope", 0.2)
+            params.setdefault("shift", 0.5)
+        return self.add(name, op, [source], params)
 
     def _append(self, node: Node) -> str:
         self.nodes.append(node)

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from hepinfer.errors import FrontendError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
+from hepinfer.ops.conv import same_pads
 from hepinfer.ops.quant import quantize_float
 
 FloatArray = npt.NDArray[np.float64]
@@ -132,7 +133,123 @@ def qactivation(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.activation(layer.name, name, layer.sources[0])
 
 
+def _padding(
+    b: GraphBuilder,
+    layer: LayerInfo,
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilations: tuple[int, ...],
+) -> tuple[int, ...]:
+    mode = str(layer.config.get("padding", "valid")).lower()
+    n = len(kernel)
+    if mode == "valid":
+        return (0,) * (2 * n)
+    if mode == "same":
+        return same_pads(b.shape(layer.sources[0])[:n], kernel, strides, dilations)
+    msg = f"Keras layer {layer.name!r}: padding {mode!r} is not supported (valid, same)"
+    raise FrontendError(msg)
+
+
+def _tuple(value: Any, n: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    return tuple(int(v) for v in value)
+
+
+def conv(b: GraphBuilder, layer: LayerInfo) -> str:
+    kernel = layer.weight(0, "kernel")
+    rank = kernel.ndim - 2
+    if layer.config.get("data_format", "channels_last") != "channels_last":
+        msg = f"Keras layer {layer.name!r}: only data_format='channels_last' is supported"
+        raise FrontendError(msg)
+    bias = (
+        layer.weight(1, "bias")
+        if layer.config.get("use_bias", True)
+        else np.zeros(kernel.shape[-1])
+    )
+    strides = _tuple(layer.config.get("strides", 1), rank)
+    dilations = _tuple(layer.config.get("dilation_rate", 1), rank)
+    pads = _padding(b, layer, kernel.shape[:rank], strides, dilations)
+    attrs = {"strides": strides, "dilations": dilations, "pads": pads}
+    op = Op.CONV1D if rank == 1 else Op.CONV2D
+    return b.add(layer.name, op, layer.sources, attrs, {"kernel": kernel, "bias": bias})
+
+
+def depthwise(b: GraphBuilder, layer: LayerInfo) -> str:
+    kernel = layer.weight(0, "depthwise_kernel")
+    if kernel.shape[-1] != 1:
+        msg = f"Keras layer {layer.name!r}: depth_multiplier {kernel.shape[-1]} is not supported (1 only)"
+        raise FrontendError(msg)
+    bias = (
+        layer.weight(1, "bias") if layer.config.get("use_bias", True) else np.zeros(kernel.shape[2])
+    )
+    strides = _tuple(layer.config.get("strides", 1), 2)
+    dilations = _tuple(layer.config.get("dilation_rate", 1), 2)
+    pads = _padding(b, layer, kernel.shape[:2], strides, dilations)
+    attrs = {"strides": strides, "dilations": dilations, "pads": pads}
+    return b.add(
+        layer.name, Op.DEPTHWISE_CONV2D, layer.sources, attrs, {"kernel": kernel, "bias": bias}
+    )
+
+
+def _pool(op: Op, rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        pool = _tuple(layer.config.get("pool_size", 2), rank)
+        strides = _tuple(layer.config.get("strides") or pool, rank)
+        pads = _padding(b, layer, pool, strides, (1,) * rank)
+        return b.add(
+            layer.name, op, layer.sources, {"pool": pool, "strides": strides, "pads": pads}
+        )
+
+    return convert
+
+
+def _simple(op: Op) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        return b.add(layer.name, op, layer.sources)
+
+    return convert
+
+
+def concatenate(b: GraphBuilder, layer: LayerInfo) -> str:
+    axis = int(layer.config.get("axis", -1))
+    return b.add(layer.name, Op.CONCAT, layer.sources, {"axis": axis - 1 if axis > 0 else axis})
+
+
+def leaky_relu(b: GraphBuilder, layer: LayerInfo) -> str:
+    alpha = layer.config.get("negative_slope", layer.config.get("alpha", 0.3))
+    return b.add(layer.name, Op.LEAKY_RELU, layer.sources, {"alpha": float(alpha)})
+
+
+def elu(b: GraphBuilder, layer: LayerInfo) -> str:
+    return b.add(
+        layer.name, Op.ELU, layer.sources, {"alpha": float(layer.config.get("alpha", 1.0))}
+    )
+
+
+def permute(b: GraphBuilder, layer: LayerInfo) -> str:
+    perm = tuple(int(d) - 1 for d in layer.config["dims"])
+    return b.add(layer.name, Op.TRANSPOSE, layer.sources, {"perm": perm})
+
+
 CONVERTERS: dict[str, Converter] = {
+    "Conv1D": conv,
+    "Conv2D": conv,
+    "DepthwiseConv2D": depthwise,
+    "MaxPooling1D": _pool(Op.MAXPOOL, 1),
+    "MaxPooling2D": _pool(Op.MAXPOOL, 2),
+    "AveragePooling1D": _pool(Op.AVGPOOL, 1),
+    "AveragePooling2D": _pool(Op.AVGPOOL, 2),
+    "GlobalMaxPooling1D": _simple(Op.GLOBAL_MAXPOOL),
+    "GlobalMaxPooling2D": _simple(Op.GLOBAL_MAXPOOL),
+    "GlobalAveragePooling1D": _simple(Op.GLOBAL_AVGPOOL),
+    "GlobalAveragePooling2D": _simple(Op.GLOBAL_AVGPOOL),
+    "Add": _simple(Op.ADD),
+    "Multiply": _simple(Op.MULTIPLY),
+    "Concatenate": concatenate,
+    "LeakyReLU": leaky_relu,
+    "ELU": elu,
+    "Permute": permute,
     "Dense": dense,
     "QDense": dense,
     "BatchNormalization": batchnorm,

@@ -49,7 +49,7 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
             raise FrontendError(msg)
         shape = dims[1:]
         ctx.tensors[inp.name] = builder.input(inp.name, shape)
-        ctx.layout[inp.name] = "nc" if len(shape) == 1 else "first"
+        ctx.layout[inp.name] = "ir"
     for node in graph.node:
         op_type = str(node.op_type)
         converter = CONVERTERS.get(op_type)

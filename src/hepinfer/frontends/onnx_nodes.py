@@ -12,6 +12,7 @@ import numpy.typing as npt
 from hepinfer.errors import FrontendError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
+from hepinfer.ops.conv import same_pads
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -23,7 +24,8 @@ class OnnxContext:
     builder: GraphBuilder
     tensors: dict[str, str] = field(default_factory=dict)
     consts: dict[str, FloatArray] = field(default_factory=dict)
-    #: ONNX tensor -> "nc" (no spatial axes), "first" (ONNX NCHW order), "last" (IR order)
+    #: ONNX tensor -> "ir": the IR tensor has the ONNX tensor's per-sample layout; "cl": the
+    #: ONNX tensor is channels-first (NCHW) and the IR holds it channels-last (NHWC)
     layout: dict[str, str] = field(default_factory=dict)
     #: ONNX tensor -> quantiser description when it is a Quant'd constant
     quant: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -47,7 +49,28 @@ class OnnxContext:
         out = str(node.output[0])
         self.tensors[out] = ir_name
         src = str(node.input[0]) if node.input else out
-        self.layout[out] = layout or self.layout.get(src, "nc")
+        self.layout[out] = layout or self.layout.get(src, "ir")
+
+    def is_cl(self, node: Any, i: int = 0) -> bool:
+        return self.layout.get(str(node.input[i]), "ir") == "cl"
+
+    def channels_last(self, node: Any, i: int = 0) -> str:
+        """IR name of input i in channels-last order (transposing an NCHW-ordered IR tensor)."""
+        src = self.src(node, i)
+        if self.is_cl(node, i):
+            return src
+        rank = len(self.builder.shape(src))
+        perm = (*range(1, rank), 0)
+        return self.builder.add(self.name(node) + "_to_last", Op.TRANSPOSE, [src], {"perm": perm})
+
+    def channels_first(self, node: Any, i: int = 0) -> str:
+        """IR name of input i in ONNX order (transposing a channels-last IR tensor back)."""
+        src = self.src(node, i)
+        if not self.is_cl(node, i):
+            return src
+        rank = len(self.builder.shape(src))
+        perm = (rank - 1, *range(rank - 1))
+        return self.builder.add(self.name(node) + "_to_first", Op.TRANSPOSE, [src], {"perm": perm})
 
 
 Converter = Callable[[OnnxContext, Any, dict[str, Any]], None]
@@ -77,7 +100,7 @@ def _dense(ctx: OnnxContext, node: Any, kernel: FloatArray, bias: FloatArray | N
     ir = ctx.builder.add(
         ctx.name(node), Op.DENSE, [ctx.src(node)], attrs, {"kernel": kernel, "bias": b}
     )
-    ctx.set(node, ir, "nc")
+    ctx.set(node, ir, "ir")
 
 
 def gemm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
@@ -153,7 +176,7 @@ def softmax(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     src = ctx.src(node)
     rank = len(ctx.builder.shape(src)) + 1
     axis = int(attrs.get("axis", 1 if rank == 2 else -1))
-    if axis not in (-1, rank - 1) and not (ctx.layout.get(node.input[0]) == "first" and axis == 1):
+    if axis not in (-1, rank - 1) and not (ctx.is_cl(node) and axis == 1):
         msg = f"Softmax {ctx.name(node)!r} over axis {axis} is not supported (last axis only)"
         raise FrontendError(msg)
     ctx.set(node, ctx.builder.add(ctx.name(node), Op.SOFTMAX, [src]))
@@ -186,6 +209,8 @@ def identity(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 def squeeze_like(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """Unsqueeze/Squeeze of size-1 axes: a no-op on the per-sample data (e.g. around BN)."""
     del attrs
+    if _const_fold(ctx, node, lambda x, *_: x):
+        return
     src = ctx.src(node)
     shape = ctx.builder.shape(src)
     if len(shape) != 1:
@@ -195,19 +220,160 @@ def squeeze_like(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 
 def flatten(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
-    if int(attrs.get("axis", 1)) != 1:
-        msg = f"Flatten {ctx.name(node)!r} with axis != 1 is not supported"
+    # axis 0 (keras2onnx exports with batch 1) flattens the batch too: per sample the same
+    if int(attrs.get("axis", 1)) not in (0, 1):
+        msg = f"Flatten {ctx.name(node)!r} with axis {attrs['axis']} is not supported (0 or 1)"
         raise FrontendError(msg)
     src = ctx.src(node)
     if len(ctx.builder.shape(src)) == 1:
-        ctx.set(node, src, "nc")
+        ctx.set(node, src, "ir")
         return
-    if ctx.layout.get(str(node.input[0])) == "last":
-        # data is channels-last in IR but ONNX flattens channels-first: transpose back first
-        shape = ctx.builder.shape(src)
-        perm = (len(shape) - 1, *range(len(shape) - 1))
-        src = ctx.builder.add(ctx.name(node) + "_to_first", Op.TRANSPOSE, [src], {"perm": perm})
-    ctx.set(node, ctx.builder.add(ctx.name(node), Op.FLATTEN, [src]), "nc")
+    src = ctx.channels_first(node)  # ONNX flattens in its own (channels-first) order
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.FLATTEN, [src]), "ir")
+
+
+def transpose(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    src = ctx.src(node)
+    rank = len(ctx.builder.shape(src))
+    perm = [int(p) for p in attrs.get("perm", range(rank, -1, -1))]
+    if perm[0] != 0:
+        msg = f"Transpose {ctx.name(node)!r} moves the batch axis (perm {perm}); not supported"
+        raise FrontendError(msg)
+    p = tuple(q - 1 for q in perm[1:])
+    to_first = (rank - 1, *range(rank - 1))
+    to_last = (*range(1, rank), 0)
+    if not ctx.is_cl(node) and p == to_first and rank > 1:
+        ctx.set(node, src, "cl")  # the IR keeps channels-last; ONNX now sees NCHW
+        return
+    if ctx.is_cl(node) and p == to_last:
+        ctx.set(node, src, "ir")
+        return
+    if ctx.is_cl(node):
+        p = tuple(to_first[i] for i in p)
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.TRANSPOSE, [src], {"perm": p}), "ir")
+
+
+def _spatial(
+    ctx: OnnxContext,
+    node: Any,
+    attrs: dict[str, Any],
+    kernel: tuple[int, ...],
+    in_shape: tuple[int, ...],
+) -> dict[str, Any]:
+    n = len(kernel)
+    strides = tuple(int(v) for v in attrs.get("strides", (1,) * n))
+    dilations = tuple(int(v) for v in attrs.get("dilations", (1,) * n))
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = same_pads(in_shape, kernel, strides, dilations)
+        if auto == "SAME_LOWER":
+            pads = (*pads[n:], *pads[:n])
+    elif auto in ("NOTSET", "VALID"):
+        pads = tuple(int(v) for v in attrs.get("pads", (0,) * (2 * n)))
+    else:
+        msg = f"{node.op_type} {ctx.name(node)!r}: auto_pad {auto!r} is not supported"
+        raise FrontendError(msg)
+    return {"strides": strides, "dilations": dilations, "pads": pads}
+
+
+def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    w = ctx.const(node, 1)
+    if w is None:
+        msg = f"Conv {ctx.name(node)!r}: weights must be constant"
+        raise FrontendError(msg)
+    src = ctx.channels_last(node)
+    in_shape = ctx.builder.shape(src)
+    rank = w.ndim - 2
+    kernel = np.moveaxis(w, (0, 1), (-1, -2))  # (F, C, *k) -> (*k, C, F)
+    b = ctx.const(node, 2)
+    bias = np.zeros(w.shape[0]) if b is None else b
+    geo = _spatial(ctx, node, attrs, tuple(w.shape[2:]), in_shape[:rank])
+    group = int(attrs.get("group", 1))
+    if group == 1:
+        op = Op.CONV1D if rank == 1 else Op.CONV2D
+    elif rank == 2 and group == in_shape[-1] == w.shape[0] and w.shape[1] == 1:
+        op = Op.DEPTHWISE_CONV2D
+        kernel = (
+            np.moveaxis(w, 0, -1)
+            .transpose(1, 2, 3, 0)[..., :1]
+            .reshape(*w.shape[2:], w.shape[0], 1)
+        )
+    else:
+        msg = f"Conv {ctx.name(node)!r}: group={group} is not supported (1, or depthwise)"
+        raise FrontendError(msg)
+    if rank not in (1, 2):
+        msg = f"Conv {ctx.name(node)!r}: {rank}D convolutions are not supported (1D, 2D)"
+        raise FrontendError(msg)
+    ir = ctx.builder.add(ctx.name(node), op, [src], geo, {"kernel": kernel, "bias": bias})
+    ctx.set(node, ir, "cl")
+
+
+def _pool(op: Op) -> Converter:
+    def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+        src = ctx.channels_last(node)
+        in_shape = ctx.builder.shape(src)
+        k = tuple(int(v) for v in attrs["kernel_shape"])
+        geo = _spatial(ctx, node, attrs, k, in_shape[: len(k)])
+        if any(d != 1 for d in geo.pop("dilations")):
+            msg = f"{node.op_type} {ctx.name(node)!r}: dilated pooling is not supported"
+            raise FrontendError(msg)
+        geo["pool"] = k
+        if op is Op.AVGPOOL:
+            geo["count_pad"] = bool(attrs.get("count_include_pad", 0))
+        ctx.set(node, ctx.builder.add(ctx.name(node), op, [src], geo), "cl")
+
+    return convert
+
+
+def _global_pool(op: Op) -> Converter:
+    def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+        del attrs
+        src = ctx.channels_last(node)
+        ctx.set(node, ctx.builder.add(ctx.name(node), op, [src]), "ir")
+
+    return convert
+
+
+def mul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    if _const_fold(ctx, node, np.multiply):
+        return
+    if ctx.is_cl(node, 0) != ctx.is_cl(node, 1):
+        msg = f"Mul {ctx.name(node)!r}: inputs in different layouts are not supported"
+        raise FrontendError(msg)
+    ir = ctx.builder.add(ctx.name(node), Op.MULTIPLY, [ctx.src(node, 0), ctx.src(node, 1)])
+    ctx.set(node, ir)
+
+
+def concat(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    axis = int(attrs.get("axis", 1))
+    srcs = [ctx.src(node, i) for i in range(len(node.input))]
+    rank = len(ctx.builder.shape(srcs[0])) + 1
+    axis = axis + rank if axis < 0 else axis
+    cl = {ctx.is_cl(node, i) for i in range(len(node.input))}
+    if len(cl) != 1:
+        msg = f"Concat {ctx.name(node)!r}: inputs in different layouts are not supported"
+        raise FrontendError(msg)
+    ir_axis = (-1 if axis == 1 else axis - 2) if cl.pop() else axis - 1
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.CONCAT, srcs, {"axis": ir_axis}))
+
+
+def reshape(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    target = ctx.const(node, 1)
+    if target is None:
+        msg = f"Reshape {ctx.name(node)!r}: the target shape must be constant"
+        raise FrontendError(msg)
+    shape = [int(d) for d in target][1:]
+    src = ctx.channels_first(node)
+    if len(shape) == 1 and len(ctx.builder.shape(src)) == 1:
+        ctx.set(node, src, "ir")
+        return
+    if len(shape) == 1:
+        ctx.set(node, ctx.builder.add(ctx.name(node), Op.FLATTEN, [src]), "ir")
+        return
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.RESHAPE, [src], {"shape": tuple(shape)}), "ir")
 
 
 def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
@@ -275,5 +441,14 @@ CONVERTERS: dict[str, Converter] = {
     "Squeeze": squeeze_like,
     "Flatten": flatten,
     "Quant": quant,
+    "Transpose": transpose,
+    "Conv": conv,
+    "MaxPool": _pool(Op.MAXPOOL),
+    "AveragePool": _pool(Op.AVGPOOL),
+    "GlobalMaxPool": _global_pool(Op.GLOBAL_MAXPOOL),
+    "GlobalAveragePool": _global_pool(Op.GLOBAL_AVGPOOL),
+    "Mul": mul,
+    "Concat": concat,
+    "Reshape": reshape,
     "Constant": constant,
 }

@@ -51,7 +51,7 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     return out
 
 
-def _accumulate(
+def accumulate(
     xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType, ta: FixedType, bias: IntArray
 ) -> IntArray:
     """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
@@ -113,7 +113,7 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
     lead = x.m.shape[:-1]
     xm = x.m.reshape(-1, kernel.shape[0])
-    acc = _accumulate(xm, wm, x.t, tw, ta, bias)
+    acc = accumulate(xm, wm, x.t, tw, ta, bias)
     out = tr.cast_mantissa(acc, ta)
     return FxArray(out.reshape(*lead, kernel.shape[1]), tr)
 

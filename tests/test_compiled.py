@@ -26,6 +26,9 @@ FLOAT_MODELS = [
     "onnx/two_layer_keras.onnx",
     "pytorch/three_layer_model.pt",
     "pytorch/two_layer_model.pt",
+    "keras/KERAS_conv1d_small.json",
+    "onnx/conv1d_small_keras.onnx",
+    "onnx/conv2d_small_keras.onnx",
 ]
 QUANTISED_MODELS = ["keras/qkeras_3layer.json", "../qonnx/qkeras_jettagging.onnx"]
 JET_TAGGERS = [

@@ -19,7 +19,10 @@ from hepinfer._version import __version__
 from hepinfer.errors import HepinferError
 
 #: subcommand name -> module under hepinfer.commands (kept in the order `--help` shows)
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "compile": "compile",
+    "emulate": "emulate",
+}
 
 
 class _Command(Protocol):

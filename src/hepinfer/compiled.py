@@ -44,6 +44,15 @@ class CompiledModel:
 
         return emulate(self.graph, x, trace=True, mode=mode)
 
+    def profile(self, x: Any, png: str | Path | None = None) -> str:
+        """hls4ml-style numerical profile on inputs `x` as a text table (and a PNG plot)."""
+        from hepinfer.profiling import format_table, plot, profile
+
+        rows = profile(self.graph, x)
+        if png is not None:
+            plot(rows, png)
+        return format_table(rows)
+
     def __str__(self) -> str:
         return format_graph(self.graph)
 

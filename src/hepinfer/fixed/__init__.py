@@ -8,6 +8,7 @@
 [3]
 """
 
+from hepinfer.fixed.arith import add_type, mul_type, sub_type
 from hepinfer.fixed.fit import fit_type
 from hepinfer.fixed.modes import Overflow, Quant
 from hepinfer.fixed.parse import parse_type
@@ -19,6 +20,9 @@ __all__ = [
     "FixedType",
     "Overflow",
     "Quant",
+    "add_type",
     "fit_type",
+    "mul_type",
     "parse_type",
+    "sub_type",
 ]

@@ -40,6 +40,11 @@ _HUGE = 2.0**1000
 _U64 = np.uint64
 
 
+def _quiet() -> np.errstate:
+    """Overflow to infinity, NaN and underflow are expected and handled in the float kernels."""
+    return np.errstate(over="ignore", invalid="ignore", under="ignore")
+
+
 def _i64(pattern: int) -> np.int64:
     """The int64 with the given 64-bit two's complement bit pattern."""
     pattern &= (1 << 64) - 1
@@ -47,11 +52,19 @@ def _i64(pattern: int) -> np.int64:
 
 
 # ------------------------------------------------------------------------------ float -> fixed
-def _quantise_float(s: F64, quant: Quant, tmp: F64) -> None:
+#: the only double below 2**52 in magnitude for which s + 0.5 rounds up to the next integer
+#: (1 - 2**-54 is a tie between 1 - 2**-53 and 1.0, and rounds to even: 1.0)
+_BELOW_HALF = 0.5 - 2.0**-54
+
+
+def _quantise_float(s: F64, quant: Quant, tmp: F64, bounded: bool = False) -> None:
     """Round the scaled values `s` (in place) to integers with the given mode, exactly.
 
-    For the round-to-nearest modes t = floor(s) and d = s - t are exact except for tiny
-    negative s, where d rounds toward 1.0, which leaves every comparison with 0.5 unchanged.
+    The round-to-nearest modes start from r = rint(s) (ties to even) and e = s - r, both exact
+    for every double (|e| <= 1/2; Sterbenz's lemma where r is +-1), then move the exact ties
+    e = +-1/2 the way the mode wants. (s - floor(s) would not do: for s = -(1/2 - 2**-54) it
+    rounds to exactly 1/2, a false tie.) `bounded` promises |s| < 2**52: then RND is
+    floor(s + 0.5), exact for every such double but 1/2 - 2**-54 (which rounds up to 1.0).
     """
     if quant is Quant.TRN:
         np.floor(s, out=s)
@@ -62,18 +75,29 @@ def _quantise_float(s: F64, quant: Quant, tmp: F64) -> None:
     if quant is Quant.RND_CONV:
         np.rint(s, out=s)
         return
-    t = tmp[: s.size]
-    np.floor(s, out=t)
-    np.subtract(s, t, out=s)  # s is now d, the fraction in [0, 1)
-    if quant is Quant.RND:
-        inc = s >= 0.5
-    elif quant is Quant.RND_MIN_INF:
-        inc = s > 0.5
-    elif quant is Quant.RND_ZERO:
-        inc = (s > 0.5) | ((s == 0.5) & (t < 0))
-    else:  # RND_INF
-        inc = (s > 0.5) | ((s == 0.5) & (t >= 0))
-    np.add(t, inc, out=s)
+    if quant is Quant.RND and bounded:
+        below = s == _BELOW_HALF
+        np.add(s, 0.5, out=s)
+        np.floor(s, out=s)
+        if below.any():
+            s[below] = 0.0
+        return
+    r = tmp[: s.size]
+    np.rint(s, out=r)
+    np.subtract(s, r, out=s)  # s is now e, in [-1/2, 1/2]
+    if quant is Quant.RND:  # ties toward +inf
+        up, down = s == 0.5, None
+    elif quant is Quant.RND_MIN_INF:  # ties toward -inf
+        up, down = None, s == -0.5
+    elif quant is Quant.RND_ZERO:  # ties toward zero
+        up, down = (s == 0.5) & (r < 0), (s == -0.5) & (r > 0)
+    else:  # RND_INF: ties away from zero
+        up, down = (s == 0.5) & (r >= 0), (s == -0.5) & (r <= 0)
+    s[...] = r
+    if up is not None:
+        np.add(s, up, out=s)
+    if down is not None:
+        np.subtract(s, down, out=s)
 
 
 def _wrap_float(q: F64, width: int, signed: bool) -> F64:
@@ -120,7 +144,9 @@ def _quantise_overflow_float(s: F64, t: FixedType, tmp: F64) -> None:
     elif over is Overflow.SAT_SYM:
         sym_lo = -hi if t.signed and t.width > 1 else lo
         np.clip(s, sym_lo, hi, out=s)
-    _quantise_float(s, t.quant, tmp)
+    # after saturation |s| <= 2**51 when W <= 52
+    clipped = over in (Overflow.SAT, Overflow.SAT_SYM)
+    _quantise_float(s, t.quant, tmp, bounded=clipped and t.width <= 52)
     if over in (Overflow.WRAP, Overflow.SAT_ZERO) and (s.min() < lo or s.max() > hi):
         out = (s < lo) | (s > hi)
         if over is Overflow.WRAP:
@@ -135,20 +161,35 @@ def _float_fast_path(t: FixedType) -> bool:
     return t.width <= 53 and t.sat_bits == 0
 
 
-def _float_kernel(x: F64, t: FixedType, scale_back: bool) -> F64:
+def _float_kernel(x: F64, t: FixedType) -> F64:
+    """The values of x cast to t, block by block (W <= 53, no saturation bits)."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(flat.shape, dtype=np.float64)
     tmp = np.empty(min(CHUNK, flat.size), dtype=np.float64)
     for start in range(0, flat.size, CHUNK):
         stop = min(start + CHUNK, flat.size)
-        _float_block(flat[start:stop], out[start:stop], t, tmp, scale_back)
+        _float_block(flat[start:stop], out[start:stop], t, tmp, scale_back=True)
+    return out.reshape(x.shape)
+
+
+def _float_kernel_mantissa(x: F64, t: FixedType) -> I64:
+    """The mantissas of x cast to t, block by block (W <= 53, no saturation bits)."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty(flat.shape, dtype=np.int64)
+    size = min(CHUNK, flat.size)
+    block, tmp = np.empty(size, dtype=np.float64), np.empty(size, dtype=np.float64)
+    for start in range(0, flat.size, CHUNK):
+        stop = min(start + CHUNK, flat.size)
+        s = block[: stop - start]
+        _float_block(flat[start:stop], s, t, tmp, scale_back=False)
+        out[start:stop] = s  # exact: integers below 2**53
     return out.reshape(x.shape)
 
 
 def _as_float(x: npt.ArrayLike) -> F64:
     try:
         return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         msg = f"cannot cast {type(x).__name__} values to fixed point: {exc}"
         raise FixedPointError(msg) from exc
 
@@ -157,22 +198,30 @@ def float_to_fixed(x: npt.ArrayLike, t: FixedType) -> F64:
     """`t.cast(x)`: the float64 values of x cast to t (see `FixedType.cast`)."""
     arr = _as_float(x)
     if _float_fast_path(t):
-        return _float_kernel(arr, t, scale_back=True)
+        with _quiet():
+            return _float_kernel(arr, t)
     return mantissa_to_float(float_to_mantissa(arr, t), t.frac)
 
 
 def float_to_mantissa(x: npt.ArrayLike, t: FixedType) -> I64:
     """`t.to_mantissa(x)`: the int64 mantissas of x cast to t."""
     arr = _as_float(x)
-    if _float_fast_path(t):
-        return _float_kernel(arr, t, scale_back=False).astype(np.int64)
-    s = np.multiply(arr, 2.0**t.frac)
+    with _quiet():
+        if _float_fast_path(t):
+            return _float_kernel_mantissa(arr, t)
+        return _float_to_mantissa_wide(arr, t)
+
+
+def _float_to_mantissa_wide(arr: F64, t: FixedType) -> I64:
+    """float -> mantissa through exact integer-valued floats and int64 (any width, N bits)."""
+    flat = arr.reshape(-1)
+    s = np.multiply(flat, 2.0**t.frac)
     bad = ~np.isfinite(s)
     if bad.any():
         s[bad] = np.copysign(_HUGE, s[bad])
     if t.frac < 0 and t.quant is Quant.TRN:
-        _fixup_tiny_negative(s, arr)
-    _quantise_float(s, t.quant, np.empty_like(s).reshape(-1))
+        _fixup_tiny_negative(s, flat)
+    _quantise_float(s, t.quant, np.empty_like(s))
     # s holds exact integers; flag overflow against the (exactly representable) bounds
     over = s >= 2.0 ** (t.width - t.signed)
     under = s < (-(2.0 ** (t.width - 1)) if t.signed else 0.0)
@@ -181,12 +230,13 @@ def float_to_mantissa(x: npt.ArrayLike, t: FixedType) -> I64:
     r = np.where(r >= 2.0**63, r - 2.0**64, r)
     r = np.where(r < -(2.0**63), r + 2.0**64, r)
     wrapped = _wrap_bits(r.astype(np.int64), t.width, t.signed)
-    return _apply_overflow(wrapped, over, under, t)
+    return _apply_overflow(wrapped, over, under, t).reshape(arr.shape)
 
 
 def mantissa_to_float(m: npt.ArrayLike, frac: int) -> F64:
     """The values m * 2**-frac as float64 (exact for |m| < 2**53)."""
-    return np.multiply(np.asarray(m).astype(np.float64), 2.0**-frac)
+    out: F64 = np.multiply(np.asarray(m), 2.0**-frac, dtype=np.float64)
+    return out
 
 
 # ------------------------------------------------------------------------------ overflow (int)
@@ -249,7 +299,12 @@ def _shift_right_quantise(m: I64, sh: int, quant: Quant) -> I64:
     if quant is Quant.TRN:
         return f
     if quant is Quant.RND:
-        return f + ((m >> np.int64(sh - 1)) & np.int64(1))
+        if sh == 1:  # m + 1 could overflow int64: add the half bit instead
+            return f + (m & np.int64(1))
+        half_up = m >> np.int64(sh - 1)  # floor((floor(m / 2**(sh-1)) + 1) / 2)
+        half_up += 1
+        half_up >>= 1
+        return half_up
     rem = m.view(np.uint64) & _U64((1 << sh) - 1)
     half = _U64(1 << (sh - 1))
     if quant is Quant.TRN_ZERO:
@@ -282,15 +337,31 @@ def _as_mantissa(m: npt.ArrayLike) -> I64:
 def fixed_to_fixed(m: npt.ArrayLike, src: FixedType, dst: FixedType) -> I64:
     """`dst.cast_mantissa(m, src)`: mantissas of type src cast to dst (Xilinx assignment)."""
     arr = _as_mantissa(m)
+    if arr.size <= CHUNK:
+        return _fixed_to_fixed_block(arr, src, dst)
+    # elementwise: blocks keep the temporaries in cache
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    out = np.empty(flat.shape, dtype=np.int64)
+    for start in range(0, flat.size, CHUNK):
+        stop = min(start + CHUNK, flat.size)
+        out[start:stop] = _fixed_to_fixed_block(flat[start:stop], src, dst)
+    return out.reshape(arr.shape)
+
+
+def _fixed_to_fixed_block(arr: I64, src: FixedType, dst: FixedType) -> I64:
     sh = src.frac - dst.frac
     lo, hi = dst.min_mantissa, dst.max_mantissa
     safe_lo = lo + 1 if _symmetric(dst) else lo  # with SAT_SYM the minimum itself changes
     if sh >= 0:
-        q = arr if sh == 0 else _shift_right_quantise(arr, sh, dst.quant)
+        q = arr.copy() if sh == 0 else _shift_right_quantise(arr, sh, dst.quant)
         # the range q can take (rounding adds at most one)
         q_lo = src.min_mantissa >> sh
         q_hi = (src.max_mantissa >> sh) + (sh > 0 and dst.quant is not Quant.TRN)
         if safe_lo <= q_lo and q_hi <= hi:
+            return q
+        if dst.overflow in (Overflow.SAT, Overflow.SAT_SYM):
+            # q is exact here: saturation is a clip (SAT_SYM: the minimum becomes -maximum)
+            np.clip(q, safe_lo, hi, out=q)
             return q
         wrapped = _wrap_bits(q, dst.width, dst.signed)
         if dst.overflow is Overflow.WRAP and dst.sat_bits == 0:

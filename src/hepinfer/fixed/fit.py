@@ -46,9 +46,10 @@ def _quantised_range(arr: npt.NDArray[np.float64], frac: int, quant: Quant) -> t
 
 
 def _bits_needed(q_lo: int, q_hi: int, signed: bool) -> int:
+    positive = q_hi.bit_length() if q_hi > 0 else 0
     if signed:
-        return max(q_hi.bit_length(), (-q_lo - 1).bit_length() if q_lo < 0 else 0) + 1
-    return max(q_hi.bit_length(), 1)
+        return max(positive, (-q_lo - 1).bit_length() if q_lo < 0 else 0) + 1
+    return max(positive, 1)
 
 
 def _exact_frac(arr: npt.NDArray[np.float64]) -> int:

@@ -10,15 +10,20 @@ Exactness rule for the vectorised int64 kernel:
   product) and wraps on overflow, the whole layer is one int64 matrix product, shifted and
   wrapped once: int64 arithmetic wraps modulo 2**64 and `accum_t` (<= 64 bits) keeps only low
   bits, so the result is exact whatever the sizes.
+  The matrix product runs in float64 BLAS when `W_x + W_w + log2(n_in)` (magnitude bits)
+  stays within 53, where every partial sum is an exact float64 integer.
 - otherwise each product is quantised on its own: products are exact in int64 when
-  `width(x) + width(w) <= 64`; the batch is processed in chunks to bound memory. With a
-  saturating accumulator the sum is formed in the kernel's order (saturating at each step).
-Wider products fall back to Python integers (exact, slow).
+  `width(x) + width(w) <= 64` (in int32 when <= 31); the batch is processed in cache-sized
+  chunks over threads. With a saturating accumulator the sum is formed in the kernel's order
+  (saturating at each step). Wider products fall back to Python integers (exact, slow).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -30,6 +35,8 @@ from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 
 _CHUNK_ELEMENTS = 1 << 21
+_CACHE_ELEMENTS = 1 << 16
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -51,18 +58,46 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     return out
 
 
+def exact_matmul(xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType) -> IntArray:
+    """`xm @ wm` of mantissas: float64 BLAS when every partial sum is below 2**53 (then exact),
+    else int64 (exact modulo 2**64, which is all a wrapping accumulator of <= 64 bits keeps)."""
+    if _magnitude_bits(tx, tw, wm.shape[0]) <= 53:
+        exact: IntArray = (xm.astype(np.float64) @ wm.astype(np.float64)).astype(np.int64)
+        return exact
+    out: IntArray = xm @ wm
+    return out
+
+
+def _magnitude_bits(tx: FixedType, tw: FixedType, n: int) -> int:
+    """Bits of the largest |sum of n products| (sign excluded)."""
+    return tx.width + tw.width - int(tx.signed) - int(tw.signed) + max(n, 1).bit_length()
+
+
+def _sum_type(tx: FixedType, tw: FixedType, ta: FixedType, n: int) -> FixedType:
+    """A type holding bias + sum of n products at `ta`'s fractional bits (for the final cast:
+    when it provably fits `ta`, the cast skips its overflow handling)."""
+    shift = ta.frac - (tx.frac + tw.frac)
+    bits = max(_magnitude_bits(tx, tw, n) + shift, ta.width) + 2
+    return wide_type(ta.frac) if bits > 64 else FixedType(bits, bits - ta.frac, True)
+
+
 def accumulate(
     xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType, ta: FixedType, bias: IntArray
 ) -> IntArray:
     """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
     shift = ta.frac - (tx.frac + tw.frac)
     if shift >= 0 and ta.overflow is Overflow.WRAP:
-        acc = (xm @ wm) << shift if shift else xm @ wm
-        return ta.cast_mantissa(acc + bias, wide_type(ta.frac))
+        acc = exact_matmul(xm, wm, tx, tw)
+        acc = acc << shift if shift else acc
+        acc += bias
+        return ta.cast_mantissa(acc, _sum_type(tx, tw, ta, wm.shape[0]))
     if tx.width + tw.width > 64:
         objs = np.asarray(xm, dtype=object)[:, :, None] * np.asarray(wm, dtype=object)[None]
         return _sum_objects(objs, tx.frac + tw.frac, ta, bias)
     pt = product_type(tx, tw)
+    if ta.overflow is Overflow.WRAP and ta.quant.name == "TRN":
+        total = _truncated_sums(xm, wm, tx.width + tw.width, -shift)
+        return ta.cast_mantissa(total + bias, wide_type(ta.frac))
     n_in, n_out = wm.shape
     rows = max(1, _CHUNK_ELEMENTS // max(1, n_in * n_out))
     parts = [
@@ -70,6 +105,36 @@ def accumulate(
         for i in range(0, xm.shape[0], rows)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, n_out), dtype=np.int64)
+
+
+def _truncated_sums(xm: IntArray, wm: IntArray, width: int, k: int) -> IntArray:
+    """`sum_i (x_i * w_ij) >> k` (each product floored on its own; TRN), chunked over the
+    batch so each chunk's products stay in cache, int32 when the products fit, and the chunks
+    spread over threads (numpy releases the GIL in its loops)."""
+    dtype = np.int32 if width <= 31 else np.int64
+    x = xm.astype(dtype)
+    w_t = np.ascontiguousarray(wm.T.astype(dtype))
+    n_out, n_in = w_t.shape
+    out = np.empty((xm.shape[0], n_out), dtype=np.int64)
+    rows = max(1, _CACHE_ELEMENTS // max(1, n_in * n_out))
+
+    def chunk(start: int) -> None:
+        buf = x[start : start + rows, None, :] * w_t[None]
+        np.right_shift(buf, k, out=buf)
+        buf.sum(axis=2, dtype=np.int64, out=out[start : start + rows])
+
+    starts = range(0, xm.shape[0], rows)
+    if len(starts) > 1 and _THREADS > 1:
+        list(_pool().map(chunk, starts))
+    else:
+        for start in starts:
+            chunk(start)
+    return out
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="hepinfer-dense")
 
 
 def _sum_objects(prod: np.ndarray, pfrac: int, ta: FixedType, bias: IntArray) -> IntArray:

@@ -4,7 +4,8 @@ fixed-point types can hold (hls4ml's `numerical()`), as a table and a PNG plot.
 For every node: the range of its weights (if any) against the weight type, and the range of
 its float activations on sample inputs against the result type; a row is flagged `OVERFLOW`
 when values exceed the type's range and `UNDERFLOW` when the largest magnitude is below
-the type's resolution (the value would quantise to zero).
+the type's resolution (the value would quantise to zero); `SATURATES` marks values beyond
+a saturating type's range (clipped, by design for e.g. a softmax input).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hepinfer.fixed import FixedType
+from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph
 
 
@@ -36,7 +37,7 @@ class ProfileRow:
         if self.type is None:
             return ""
         if self.lo < self.type.min or self.hi > self.type.max:
-            return "OVERFLOW"
+            return "OVERFLOW" if self.type.overflow is Overflow.WRAP else "SATURATES"
         if 0 < self.abs_max < self.type.eps:
             return "UNDERFLOW"
         return "ok"

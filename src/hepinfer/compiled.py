@@ -53,6 +53,16 @@ class CompiledModel:
             plot(rows, png)
         return format_table(rows)
 
+    def estimate(self, part: Any = None, clock_period: float | None = None) -> Any:
+        """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
+
+        `part` (a name such as 'xcu250', or a `hepinfer.estimate.Part`) and `clock_period`
+        (ns) default to the configuration's. See `hepinfer.estimate.from_graph`.
+        """
+        from hepinfer.estimate.from_graph import estimate_graph
+
+        return estimate_graph(self.graph, self.config, part, clock_period)
+
     def __str__(self) -> str:
         return format_graph(self.graph)
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,10 @@ from hepinfer.config import Config
 from hepinfer.errors import ConfigError, HepinferError
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.printer import format_graph
+
+if TYPE_CHECKING:
+    from hepinfer.estimate.parts import Part
+    from hepinfer.estimate.report import Estimate
 
 FloatArray = npt.NDArray[np.float64]
 FORMAT_VERSION = 1
@@ -53,7 +57,9 @@ class CompiledModel:
             plot(rows, png)
         return format_table(rows)
 
-    def estimate(self, part: Any = None, clock_period: float | None = None) -> Any:
+    def estimate(
+        self, part: str | Part | None = None, clock_period: float | None = None
+    ) -> Estimate:
         """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
 
         `part` (a name such as 'xcu250', or a `hepinfer.estimate.Part`) and `clock_period`

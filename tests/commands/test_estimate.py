@@ -90,6 +90,17 @@ def test_knobs_reconfigure_a_compiled_dir(
     assert {lay.io_type for lay in stream.layers} == {"io_stream"}
 
 
+def test_auto_types_with_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = hepinfer.config_from_model(mlp(), granularity="name")  # every type 'auto'
+    saved = hepinfer.compile(mlp(), config).save(tmp_path / "auto")
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(2).normal(0, 1, (200, 16)))
+    assert main(["estimate", str(saved), "--calibration", str(x), "--json"]) == 0
+    assert Estimate.from_json(capsys.readouterr().out).total.dsp > 0
+    assert main(["estimate", str(saved), "--calibration", str(tmp_path / "none.npy")]) == 1
+    assert "--calibration" in capsys.readouterr().err
+
+
 def test_config_file_and_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = tmp_path / "model.onnx"
     onnx = pytest.importorskip("onnx")

@@ -4,7 +4,9 @@ The model is a model file (compiled here with `-c` or the default configuration)
 directory written by `hepinfer compile` / `CompiledModel.save` (its graph is used as
 compiled, unless `-c` or a knob option asks for another configuration). Knob options set the
 configuration's model level, as hls4ml's `Model:` block does: layer-type and layer-name
-entries of the configuration still take precedence over them.
+entries of the configuration still take precedence over them. Reconfiguring re-applies the
+configuration to the compiled graph; its `auto` types are then inferred again, from
+`--calibration` data when given, else from the weights and the input type.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", choices=["latency", "resource"], help="model-level strategy")
     parser.add_argument("--precision", help="model-level default type, e.g. 'ap_fixed<16,6>'")
     parser.add_argument("--io-type", choices=["io_parallel", "io_stream"], help="interface type")
+    parser.add_argument("--calibration", help=".npy inputs for `auto` precisions")
     parser.add_argument(
         "-o", "--output", help="directory for estimate.txt, estimate.json and estimate.png"
     )
@@ -84,26 +87,35 @@ def with_knobs(config: Config, args: argparse.Namespace) -> Config:
 
 def load_configured(args: argparse.Namespace) -> CompiledModel:
     """The model to estimate: compiled from a file, or loaded (and reconfigured) from a dir."""
+    import numpy as np
+
     import hepinfer
     from hepinfer.compiled import CompiledModel, as_config
     from hepinfer.errors import HepinferError
 
+    calibration = None
+    if args.calibration:
+        try:
+            calibration = np.load(args.calibration)
+        except (OSError, ValueError) as exc:
+            msg = f"--calibration {args.calibration}: cannot read a .npy array ({exc})"
+            raise HepinferError(msg) from exc
     path = Path(args.model)
     if path.is_dir():
         if not (path / "graph.json").is_file():
             msg = f"{path} is a directory but not a `hepinfer compile` output (no graph.json)"
             raise HepinferError(msg)
         compiled = hepinfer.load(path)
-        if args.config is None and not _knobs(args):
+        if args.config is None and not _knobs(args) and calibration is None:
             return compiled
         from hepinfer.passes import run_passes
         from hepinfer.passes.apply_config import apply_config
 
         config = with_knobs(as_config(args.config) if args.config else compiled.config, args)
-        graph = run_passes(compiled.graph, [lambda g: apply_config(g, config)])
+        graph = run_passes(compiled.graph, [lambda g: apply_config(g, config, calibration)])
         return CompiledModel(graph, config)
     config = with_knobs(as_config(args.config), args)
-    return hepinfer.compile(path, config)
+    return hepinfer.compile(path, config, calibration=calibration)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -87,9 +87,20 @@ def accumulate(
     """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
     shift = ta.frac - (tx.frac + tw.frac)
     if shift >= 0 and ta.overflow is Overflow.WRAP:
-        acc = exact_matmul(xm, wm, tx, tw)
-        acc = acc << shift if shift else acc
-        acc += bias
+        bias_bits = int(np.abs(bias).max()).bit_length() if bias.size else 0
+        bits = max(_magnitude_bits(tx, tw, wm.shape[0]) + shift, bias_bits) + 1  # |acc| < 2**bits
+        if bits <= 53:  # products, shift and bias all exact in float64
+            accf = xm.astype(np.float64) @ wm.astype(np.float64)
+            if shift:
+                accf *= 2.0**shift
+            accf += bias
+            acc: IntArray = accf.astype(np.int64)
+        else:
+            acc = exact_matmul(xm, wm, tx, tw)
+            acc = acc << shift if shift else acc
+            acc += bias
+        if ta.signed and bits <= ta.width - 1:
+            return acc  # provably inside accum_t: the cast is the identity
         return ta.cast_mantissa(acc, _sum_type(tx, tw, ta, wm.shape[0]))
     if tx.width + tw.width > 64:
         objs = np.asarray(xm, dtype=object)[:, :, None] * np.asarray(wm, dtype=object)[None]

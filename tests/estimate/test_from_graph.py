@@ -421,3 +421,8 @@ def test_every_shared_model_estimates(shared_data: Path, relative: str) -> None:
     assert est.latency_cycles > 0
     assert est.ii >= 1
     assert Estimate.from_json(est.to_json()) == est
+    # per-layer 'auto' types (hls4ml's granularity='name') estimate too
+    auto = hepinfer.compile(path, hepinfer.config_from_model(path, granularity="name"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert auto.estimate().total.dsp > 0

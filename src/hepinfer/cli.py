@@ -22,6 +22,9 @@ from hepinfer.errors import HepinferError
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "fixed": "fixed",
+    "compile": "compile",
+    "emulate": "emulate",
+    "estimate": "estimate",
     "serve": "serve",
 }
 

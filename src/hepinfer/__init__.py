@@ -6,7 +6,40 @@ Triton-compatible inference service with a SONIC-style client and scaling benchm
 Heavy parts are imported lazily so that, say, a client-only user never loads the compiler.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from hepinfer._version import __version__
 from hepinfer.errors import HepinferError
 
-__all__ = ["HepinferError", "__version__"]
+if TYPE_CHECKING:
+    from hepinfer.compiled import CompiledModel, compile, load
+    from hepinfer.config import Config, config_from_model
+
+_LAZY = {
+    "compile": "hepinfer.compiled",
+    "load": "hepinfer.compiled",
+    "CompiledModel": "hepinfer.compiled",
+    "Config": "hepinfer.config",
+    "config_from_model": "hepinfer.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the compiler API on first use, keeping `import hepinfer` light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    msg = f"module 'hepinfer' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+__all__ = [
+    "CompiledModel",
+    "Config",
+    "HepinferError",
+    "__version__",
+    "compile",
+    "config_from_model",
+    "load",
+]

@@ -20,6 +20,11 @@ from hepinfer.errors import HepinferError
 
 #: subcommand name -> module under hepinfer.commands (kept in the order `--help` shows)
 COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "fixed": "fixed",
+    "compile": "compile",
+    "emulate": "emulate",
+    "estimate": "estimate",
     "serve": "serve",
     "workflow": "workflow",
 }

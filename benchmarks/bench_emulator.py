@@ -1,0 +1,177 @@
+"""Emulator throughput and time to first prediction: hepinfer vs hls4ml vs onnxruntime.
+
+The KERAS_3layer jet tagger (16-64-32-32-5, from ../shared/data), 100,000 standard-normal
+inputs, in the same run on the same machine:
+- hepinfer: `hepinfer.compile(json+h5, config)` then `predict` (bit-exact fixed point);
+- hls4ml 1.3.0 (its venv, a subprocess): convert + `compile()` (g++) then `predict()` (its
+  C simulation), with the same configuration; the outputs are checked to be bit-identical
+  (hepinfer: best of 5 runs; hls4ml: best rate of its 100k run and two runs on 20k);
+- onnxruntime (float32, the ONNX export of the same network), as the float reference speed.
+Two configurations: hls4ml's model-level `ap_fixed<16,6>` (accumulator 16 bits too, so each
+product is truncated on its own) and the same with exact accumulators (`accum: auto` in
+hepinfer, the identical explicit types given to hls4ml).
+
+Run: HEPINFER_PEERS=/work/peers python benchmarks/bench_emulator.py [--n 100000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("HEPINFER_TEST_DATA", REPO.parent / "shared" / "data"))
+PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
+KERAS = DATA / "hls4ml-example-models" / "keras"
+ONNX = DATA / "hls4ml-example-models" / "onnx" / "three_layer_keras.onnx"
+
+
+def best(fn: Any, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def hls4ml_types(model: Any) -> dict[str, Any]:
+    """Per-layer explicit hls4ml configuration equal to hepinfer's resolved types."""
+    layers = {}
+    for node in model.graph.nodes:
+        prec = {
+            k: str(t)
+            for k, t in node.precision.items()
+            if k in ("result", "accum", "weight", "bias")
+        }
+        if prec:
+            layers[node.name] = {"Precision": prec}
+    return {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+        "LayerName": layers,
+    }
+
+
+def run_hls4ml(
+    config: dict[str, Any], x_path: Path, work: Path
+) -> tuple[dict[str, float], np.ndarray]:
+    python = PEERS / "hls4ml" / "bin" / "python"
+    spec = {
+        "json": str(KERAS / "KERAS_3layer.json"),
+        "h5": str(KERAS / "KERAS_3layer_weights.h5"),
+        "hls_config": config,
+        "x": str(x_path),
+        "y": str(work / "y.npy"),
+        "out_dir": str(work / "prj"),
+        "result": str(work / "result.json"),
+    }
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    helper = Path(__file__).with_name("_hls4ml_jet_tagger.py")
+    subprocess.run(
+        [str(python), str(helper), str(work / "spec.json")],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    return json.loads((work / "result.json").read_text()), np.load(work / "y.npy")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+
+    import hepinfer
+
+    x = np.random.default_rng(0).standard_normal((args.n, 16))
+    configs = {
+        "ap_fixed<16,6> (hls4ml default)": {"Model": {"Precision": "ap_fixed<16,6>"}},
+        "ap_fixed<16,6>, exact accumulators": {
+            "Model": {"Precision": {"default": "ap_fixed<16,6>", "accum": "auto"}}
+        },
+    }
+    results: dict[str, Any] = {"n": args.n, "configs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        np.save(work / "x.npy", x)
+        for label, config in configs.items():
+            t0 = time.perf_counter()
+            model = hepinfer.compile(
+                (KERAS / "KERAS_3layer.json", KERAS / "KERAS_3layer_weights.h5"), config
+            )
+            model.predict(x[:1])
+            first = time.perf_counter() - t0
+            ours = model.predict(x)
+            throughput = best(lambda m=model: m.predict(x), repeat=5)
+            row: dict[str, Any] = {"hepinfer_first_s": first, "hepinfer_predict_s": throughput}
+            if (PEERS / "READY-hls4ml").exists():
+                sub = work / label.replace(" ", "_").replace("<", "").replace(">", "").replace(
+                    ",", ""
+                )
+                sub.mkdir()
+                h, y = run_hls4ml(hls4ml_types(model), work / "x.npy", sub)
+                row.update({f"hls4ml_{k}": v for k, v in h.items() if k != "n"})
+                row["bit_identical"] = bool(np.array_equal(y, ours))
+                row["differing_outputs"] = int(np.count_nonzero(y != ours))
+            results["configs"][label] = row
+        try:
+            import onnx
+            import onnxruntime as ort
+
+            m = onnx.load(str(ONNX))
+            m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+            m.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "N"
+            session = ort.InferenceSession(
+                m.SerializeToString(), providers=["CPUExecutionProvider"]
+            )
+            feed = {session.get_inputs()[0].name: x.astype(np.float32)}
+            session.run(None, feed)
+            results["onnxruntime_predict_s"] = best(lambda: session.run(None, feed))
+        except ImportError:
+            pass
+    report(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def report(r: dict[str, Any]) -> None:
+    n = r["n"]
+    print(f"KERAS_3layer jet tagger, {n:,} samples (samples/s; time to first prediction)")
+    print(
+        "| configuration | hepinfer samples/s | hls4ml predict() samples/s | ratio | onnxruntime float samples/s | hepinfer first prediction | hls4ml convert+compile+first | ratio | bit-identical |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    ort_rate = n / r["onnxruntime_predict_s"] if "onnxruntime_predict_s" in r else float("nan")
+    for label, row in r["configs"].items():
+        ours = n / row["hepinfer_predict_s"]
+        if "hls4ml_predict_s" in row:
+            theirs = row["hls4ml_predict_rate"]
+            h_first = (
+                row["hls4ml_convert_s"] + row["hls4ml_compile_s"] + row["hls4ml_first_predict_s"]
+            )
+            print(
+                f"| {label} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.1f}x | {ort_rate:,.0f} | "
+                f"{row['hepinfer_first_s'] * 1e3:.0f} ms | {h_first:.2f} s | {h_first / row['hepinfer_first_s']:.0f}x | "
+                f"{row['bit_identical']} ({row['differing_outputs']} differ) |"
+            )
+        else:
+            print(
+                f"| {label} | {ours:,.0f} | (hls4ml absent) | | {ort_rate:,.0f} | {row['hepinfer_first_s'] * 1e3:.0f} ms | | | |"
+            )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""`hepinfer estimate MODEL_OR_COMPILED_DIR`: FPGA resources and latency, no vendor tools.
+
+The model is a model file (compiled here with `-c` or the default configuration) or a
+directory written by `hepinfer compile` / `CompiledModel.save` (its graph is used as
+compiled, unless `-c` or a knob option asks for another configuration). Knob options set the
+configuration's model level, as hls4ml's `Model:` block does: layer-type and layer-name
+entries of the configuration still take precedence over them. Reconfiguring re-applies the
+configuration to the compiled graph; its `auto` types are then inferred again, from
+`--calibration` data when given, else from the weights and the input type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepinfer.compiled import CompiledModel
+    from hepinfer.config import Config
+
+HELP = "estimate FPGA resources (DSP, LUT, FF, BRAM, URAM), latency and II of a model"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model",
+        metavar="MODEL_OR_COMPILED_DIR",
+        help="model file (.onnx, .json + _weights.h5, .keras, .pt) or a `hepinfer compile` output directory",
+    )
+    parser.add_argument("-c", "--config", help="YAML configuration (hls4ml-style)")
+    parser.add_argument(
+        "--part", help="FPGA part, e.g. xcu250, xcvu9p, xcku115 (default: the configuration's)"
+    )
+    parser.add_argument(
+        "--clock-period", type=float, help="clock period in ns (default: the configuration's)"
+    )
+    parser.add_argument("--reuse-factor", type=int, help="model-level reuse factor")
+    parser.add_argument("--strategy", choices=["latency", "resource"], help="model-level strategy")
+    parser.add_argument("--precision", help="model-level default type, e.g. 'ap_fixed<16,6>'")
+    parser.add_argument("--io-type", choices=["io_parallel", "io_stream"], help="interface type")
+    parser.add_argument("--calibration", help=".npy inputs for `auto` precisions")
+    parser.add_argument(
+        "-o", "--output", help="directory for estimate.txt, estimate.json and estimate.png"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the estimate as JSON instead of the table"
+    )
+
+
+def _knobs(args: argparse.Namespace) -> bool:
+    return any(
+        v is not None for v in (args.reuse_factor, args.strategy, args.precision, args.io_type)
+    )
+
+
+def with_knobs(config: Config, args: argparse.Namespace) -> Config:
+    """`config` with the command line's model-level knobs applied."""
+    import dataclasses
+
+    from hepinfer.config import AUTO, IOType, Strategy, parse_type
+    from hepinfer.errors import ConfigError
+
+    model = config.model
+    if args.reuse_factor is not None:
+        if args.reuse_factor < 1:
+            msg = f"--reuse-factor {args.reuse_factor} must be a positive integer"
+            raise ConfigError(msg)
+        model = dataclasses.replace(model, reuse_factor=args.reuse_factor)
+    if args.strategy is not None:
+        strategy = Strategy.RESOURCE if args.strategy == "resource" else Strategy.LATENCY
+        model = dataclasses.replace(model, strategy=strategy)
+    if args.precision is not None:
+        t = parse_type(args.precision, "--precision")
+        if t == AUTO:
+            msg = "--precision auto: the model-level default must be a type, e.g. ap_fixed<16,6>"
+            raise ConfigError(msg)
+        model = dataclasses.replace(
+            model, precision=dataclasses.replace(model.precision, default=t)
+        )
+    changes: dict[str, Any] = {"model": model}
+    if args.io_type is not None:
+        changes["io_type"] = IOType(args.io_type)
+    return config.replace(**changes)
+
+
+def load_configured(args: argparse.Namespace) -> CompiledModel:
+    """The model to estimate: compiled from a file, or loaded (and reconfigured) from a dir."""
+    import numpy as np
+
+    import hepinfer
+    from hepinfer.compiled import CompiledModel, as_config
+    from hepinfer.errors import HepinferError
+
+    calibration = None
+    if args.calibration:
+        try:
+            calibration = np.load(args.calibration)
+        except (OSError, ValueError) as exc:
+            msg = f"--calibration {args.calibration}: cannot read a .npy array ({exc})"
+            raise HepinferError(msg) from exc
+    path = Path(args.model)
+    if path.is_dir():
+        if not (path / "graph.json").is_file():
+            msg = f"{path} is a directory but not a `hepinfer compile` output (no graph.json)"
+            raise HepinferError(msg)
+        compiled = hepinfer.load(path)
+        if args.config is None and not _knobs(args) and calibration is None:
+            return compiled
+        from hepinfer.passes import run_passes
+        from hepinfer.passes.apply_config import apply_config
+
+        config = with_knobs(as_config(args.config) if args.config else compiled.config, args)
+        graph = run_passes(compiled.graph, [lambda g: apply_config(g, config, calibration)])
+        return CompiledModel(graph, config)
+    config = with_knobs(as_config(args.config), args)
+    return hepinfer.compile(path, config, calibration=calibration)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import warnings
+
+    from hepinfer.errors import EstimateError
+    from hepinfer.estimate import get_part
+
+    if args.part is not None:
+        get_part(args.part)  # a bad name fails before the model is compiled
+    if args.clock_period is not None and not args.clock_period > 0:
+        msg = f"--clock-period {args.clock_period} ns is invalid; give a positive period in ns"
+        raise EstimateError(msg)
+    model = load_configured(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # every warning is also in the estimate itself
+        est = model.estimate(part=args.part, clock_period=args.clock_period)
+    table = est.to_table()
+    if args.json:
+        sys.stdout.write(est.to_json() + "\n")
+        for warning in est.warnings:
+            logging.getLogger("hepinfer.estimate").warning("%s", warning)
+    else:
+        sys.stdout.write(table + "\n")
+    if args.output:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "estimate.txt").write_text(table + "\n", encoding="utf-8")
+        est.to_json(out / "estimate.json")
+        est.plot(out / "estimate.png")
+        if not args.json:
+            sys.stdout.write(f"wrote {out}/estimate.txt, estimate.json, estimate.png\n")
+    return 0

@@ -1,0 +1,143 @@
+"""The public compile API: `hepinfer.compile(model, config) -> CompiledModel`, `hepinfer.load`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.config import Config
+from hepinfer.errors import ConfigError, HepinferError
+from hepinfer.ir.graph import Graph
+from hepinfer.ir.printer import format_graph
+
+if TYPE_CHECKING:
+    from hepinfer.estimate.parts import Part
+    from hepinfer.estimate.report import Estimate
+
+FloatArray = npt.NDArray[np.float64]
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """A configured model: its IR graph (with every type chosen) and the configuration."""
+
+    graph: Graph
+    config: Config
+
+    def predict(self, x: Any, mode: str = "fixed") -> FloatArray | dict[str, FloatArray]:
+        """What the firmware outputs for inputs `x` (batch first), as float64.
+
+        `mode='float'` runs the float reference instead. A single-output model returns an
+        array, otherwise a dict by output name.
+        """
+        from hepinfer.emulate.run import emulate
+
+        out = emulate(self.graph, x, mode=mode)
+        return out[self.graph.outputs[0]] if len(out) == 1 else out
+
+    def trace(self, x: Any, mode: str = "fixed") -> dict[str, FloatArray]:
+        """Every node's output for inputs `x`, by node name (in graph order)."""
+        from hepinfer.emulate.run import emulate
+
+        return emulate(self.graph, x, trace=True, mode=mode)
+
+    def profile(self, x: Any, png: str | Path | None = None) -> str:
+        """hls4ml-style numerical profile on inputs `x` as a text table (and a PNG plot)."""
+        from hepinfer.profiling import format_table, plot, profile
+
+        rows = profile(self.graph, x)
+        if png is not None:
+            plot(rows, png)
+        return format_table(rows)
+
+    def estimate(
+        self, part: str | Part | None = None, clock_period: float | None = None
+    ) -> Estimate:
+        """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
+
+        `part` (a name such as 'xcu250', or a `hepinfer.estimate.Part`) and `clock_period`
+        (ns) default to the configuration's. See `hepinfer.estimate.from_graph`.
+        """
+        from hepinfer.estimate.from_graph import estimate_graph
+
+        return estimate_graph(self.graph, self.config, part, clock_period)
+
+    def __str__(self) -> str:
+        return format_graph(self.graph)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write `graph.json`, `weights.npz` and `config.yml` into `directory`."""
+        from hepinfer.ir.serialize import graph_to_dict
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        data, weights = graph_to_dict(self.graph)
+        (out / "graph.json").write_text(json.dumps({"format": FORMAT_VERSION, **data}, indent=1))
+        savez: Any = np.savez  # numpy's stub confuses **arrays with allow_pickle
+        savez(out / "weights.npz", **weights)
+        self.config.save(out / "config.yml")
+        return out
+
+
+def compile(
+    model: Any,
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    *,
+    calibration: Any = None,
+    input_shape: Sequence[int] | None = None,
+) -> CompiledModel:
+    """Convert `model` (file path or model object), optimise it and apply `config`.
+
+    `config`: a `Config`, an hls4ml-style dict, a YAML file path, or None (model-level
+    `ap_fixed<16,6>`). `calibration`: sample inputs for `auto` precisions.
+    """
+    from hepinfer.frontends import load_model
+    from hepinfer.passes import run_passes
+    from hepinfer.passes.apply_config import apply_config
+    from hepinfer.passes.fold_batchnorm import fold_batchnorm
+
+    cfg = as_config(config)
+    graph = run_passes(load_model(model, input_shape), [fold_batchnorm])
+    graph = run_passes(graph, [lambda g: apply_config(g, cfg, calibration)])
+    return CompiledModel(graph, cfg)
+
+
+def as_config(config: object) -> Config:
+    """Normalise the accepted configuration forms to a `Config`."""
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, str | Path):
+        return Config.load(config)
+    if isinstance(config, Mapping):
+        return Config.from_dict(config)
+    msg = f"config must be a Config, a dict, a YAML path or None, not {type(config).__name__}"
+    raise ConfigError(msg)
+
+
+def load(directory: str | Path) -> CompiledModel:
+    """Read a model written by `CompiledModel.save`."""
+    from hepinfer.ir.serialize import graph_from_dict
+    from hepinfer.ir.verify import verify
+
+    d = Path(directory)
+    try:
+        data = json.loads((d / "graph.json").read_text())
+        with np.load(d / "weights.npz") as npz:
+            weights = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        msg = f"{d} is not a saved hepinfer model (graph.json + weights.npz): {exc}"
+        raise HepinferError(msg) from exc
+    if data.get("format") != FORMAT_VERSION:
+        msg = f"{d}/graph.json has format {data.get('format')!r}; this hepinfer reads {FORMAT_VERSION}"
+        raise HepinferError(msg)
+    graph = verify(graph_from_dict(data, weights))
+    return CompiledModel(graph, Config.load(d / "config.yml"))

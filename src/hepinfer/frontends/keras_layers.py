@@ -1,0 +1,263 @@
+"""Per-layer-type converters of the Keras frontend (one function per Keras class)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.errors import FrontendError
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.ir.op import Op
+from hepinfer.ops.conv import same_pads
+from hepinfer.ops.quant import quantize_float
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One Keras layer: name, class, config dict, input node names and weight arrays."""
+
+    name: str
+    cls: str
+    config: dict[str, Any]
+    sources: list[str]
+    weights: list[FloatArray]
+
+    def weight(self, i: int, what: str) -> FloatArray:
+        if i >= len(self.weights):
+            msg = f"Keras layer {self.name!r} ({self.cls}) has no {what} weight in the weights file"
+            raise FrontendError(msg)
+        return self.weights[i]
+
+
+Converter = Callable[[GraphBuilder, LayerInfo], str]
+
+
+def dense(b: GraphBuilder, layer: LayerInfo) -> str:
+    kernel = layer.weight(0, "kernel")
+    use_bias = layer.config.get("use_bias", True)
+    bias = layer.weight(1, "bias") if use_bias else np.zeros(kernel.shape[1])
+    attrs: dict[str, Any] = {}
+    weights = {"kernel": kernel, "bias": bias}
+    for key, wname in (("kernel_quantizer", "kernel"), ("bias_quantizer", "bias")):
+        if layer.config.get(key):
+            q = qkeras_quantizer(layer.name, layer.config[key])
+            attrs[key] = q
+            weights[wname] = quantize_float(weights[wname], q)
+    return b.add(layer.name, Op.DENSE, layer.sources, attrs, weights)
+
+
+def batchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
+    cfg = layer.config
+    i = 0
+    n = b.shape(layer.sources[0])[-1]
+    gamma = np.ones(n)
+    beta = np.zeros(n)
+    if cfg.get("scale", True):
+        gamma, i = layer.weight(i, "gamma"), i + 1
+    if cfg.get("center", True):
+        beta, i = layer.weight(i, "beta"), i + 1
+    mean, var = layer.weight(i, "moving_mean"), layer.weight(i + 1, "moving_variance")
+    scale = gamma / np.sqrt(var + float(cfg.get("epsilon", 1e-3)))
+    return b.add(
+        layer.name, Op.BATCHNORM, layer.sources, {}, {"scale": scale, "bias": beta - mean * scale}
+    )
+
+
+def activation(b: GraphBuilder, layer: LayerInfo) -> str:
+    act = layer.config["activation"]
+    return b.activation(layer.name, act if isinstance(act, str) else "relu", layer.sources[0])
+
+
+def relu(b: GraphBuilder, layer: LayerInfo) -> str:
+    return b.add(layer.name, Op.RELU, layer.sources)
+
+
+def softmax(b: GraphBuilder, layer: LayerInfo) -> str:
+    return b.add(layer.name, Op.SOFTMAX, layer.sources)
+
+
+def flatten(b: GraphBuilder, layer: LayerInfo) -> str:
+    return b.add(layer.name, Op.FLATTEN, layer.sources)
+
+
+def reshape(b: GraphBuilder, layer: LayerInfo) -> str:
+    return b.add(
+        layer.name, Op.RESHAPE, layer.sources, {"shape": tuple(layer.config["target_shape"])}
+    )
+
+
+def dropout(b: GraphBuilder, layer: LayerInfo) -> str:
+    del b
+    return layer.sources[0]
+
+
+def qkeras_quantizer(layer: str, q: Any) -> dict[str, Any]:
+    """A QKeras `quantized_bits` / `quantized_relu` config as a QONNX-style quantiser dict
+    (scale, zeropt, bitwidth, signed, narrow, rounding_mode); QKeras rounds half to even."""
+    name = str(q.get("class_name", "")) if isinstance(q, dict) else str(q)
+    cfg = dict(q.get("config", {})) if isinstance(q, dict) else {}
+    alpha = cfg.get("alpha", 1)
+    if alpha not in (1, 1.0, None) or name not in ("quantized_bits", "quantized_relu"):
+        msg = (
+            f"QKeras quantiser {name}(alpha={alpha}) of layer {layer!r} is not supported; "
+            "supported: quantized_bits and quantized_relu with alpha=1"
+        )
+        raise FrontendError(msg)
+    bits, integer = int(cfg.get("bits", 8)), int(cfg.get("integer", 0))
+    signed = name == "quantized_bits" and bool(cfg.get("keep_negative", True))
+    return {
+        "scale": 2.0 ** -(bits - integer - int(signed)),
+        "zeropt": 0.0,
+        "bitwidth": bits,
+        "signed": signed,
+        "narrow": bool(cfg.get("symmetric", 0)),
+        "rounding_mode": "ROUND",
+    }
+
+
+def qactivation(b: GraphBuilder, layer: LayerInfo) -> str:
+    act = layer.config["activation"]
+    name = str(act.get("class_name", "")) if isinstance(act, dict) else str(act)
+    if name == "quantized_relu":
+        q = qkeras_quantizer(layer.name, act)
+        return b.add(layer.name, Op.RELU, layer.sources, {"quantizer": q})
+    if name == "quantized_bits":
+        q = qkeras_quantizer(layer.name, act)
+        return b.add(layer.name, Op.LINEAR, layer.sources, {"quantizer": q})
+    return b.activation(layer.name, name, layer.sources[0])
+
+
+def _padding(
+    b: GraphBuilder,
+    layer: LayerInfo,
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilations: tuple[int, ...],
+) -> tuple[int, ...]:
+    mode = str(layer.config.get("padding", "valid")).lower()
+    n = len(kernel)
+    if mode == "valid":
+        return (0,) * (2 * n)
+    if mode == "same":
+        return same_pads(b.shape(layer.sources[0])[:n], kernel, strides, dilations)
+    msg = f"Keras layer {layer.name!r}: padding {mode!r} is not supported (valid, same)"
+    raise FrontendError(msg)
+
+
+def _tuple(value: Any, n: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    return tuple(int(v) for v in value)
+
+
+def conv(b: GraphBuilder, layer: LayerInfo) -> str:
+    kernel = layer.weight(0, "kernel")
+    rank = kernel.ndim - 2
+    if layer.config.get("data_format", "channels_last") != "channels_last":
+        msg = f"Keras layer {layer.name!r}: only data_format='channels_last' is supported"
+        raise FrontendError(msg)
+    bias = (
+        layer.weight(1, "bias")
+        if layer.config.get("use_bias", True)
+        else np.zeros(kernel.shape[-1])
+    )
+    strides = _tuple(layer.config.get("strides", 1), rank)
+    dilations = _tuple(layer.config.get("dilation_rate", 1), rank)
+    pads = _padding(b, layer, kernel.shape[:rank], strides, dilations)
+    attrs = {"strides": strides, "dilations": dilations, "pads": pads}
+    op = Op.CONV1D if rank == 1 else Op.CONV2D
+    return b.add(layer.name, op, layer.sources, attrs, {"kernel": kernel, "bias": bias})
+
+
+def depthwise(b: GraphBuilder, layer: LayerInfo) -> str:
+    kernel = layer.weight(0, "depthwise_kernel")
+    if kernel.shape[-1] != 1:
+        msg = f"Keras layer {layer.name!r}: depth_multiplier {kernel.shape[-1]} is not supported (1 only)"
+        raise FrontendError(msg)
+    bias = (
+        layer.weight(1, "bias") if layer.config.get("use_bias", True) else np.zeros(kernel.shape[2])
+    )
+    strides = _tuple(layer.config.get("strides", 1), 2)
+    dilations = _tuple(layer.config.get("dilation_rate", 1), 2)
+    pads = _padding(b, layer, kernel.shape[:2], strides, dilations)
+    attrs = {"strides": strides, "dilations": dilations, "pads": pads}
+    return b.add(
+        layer.name, Op.DEPTHWISE_CONV2D, layer.sources, attrs, {"kernel": kernel, "bias": bias}
+    )
+
+
+def _pool(op: Op, rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        pool = _tuple(layer.config.get("pool_size", 2), rank)
+        strides = _tuple(layer.config.get("strides") or pool, rank)
+        pads = _padding(b, layer, pool, strides, (1,) * rank)
+        return b.add(
+            layer.name, op, layer.sources, {"pool": pool, "strides": strides, "pads": pads}
+        )
+
+    return convert
+
+
+def _simple(op: Op) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        return b.add(layer.name, op, layer.sources)
+
+    return convert
+
+
+def concatenate(b: GraphBuilder, layer: LayerInfo) -> str:
+    axis = int(layer.config.get("axis", -1))
+    return b.add(layer.name, Op.CONCAT, layer.sources, {"axis": axis - 1 if axis > 0 else axis})
+
+
+def leaky_relu(b: GraphBuilder, layer: LayerInfo) -> str:
+    alpha = layer.config.get("negative_slope", layer.config.get("alpha", 0.3))
+    return b.add(layer.name, Op.LEAKY_RELU, layer.sources, {"alpha": float(alpha)})
+
+
+def elu(b: GraphBuilder, layer: LayerInfo) -> str:
+    return b.add(
+        layer.name, Op.ELU, layer.sources, {"alpha": float(layer.config.get("alpha", 1.0))}
+    )
+
+
+def permute(b: GraphBuilder, layer: LayerInfo) -> str:
+    perm = tuple(int(d) - 1 for d in layer.config["dims"])
+    return b.add(layer.name, Op.TRANSPOSE, layer.sources, {"perm": perm})
+
+
+CONVERTERS: dict[str, Converter] = {
+    "Conv1D": conv,
+    "Conv2D": conv,
+    "DepthwiseConv2D": depthwise,
+    "MaxPooling1D": _pool(Op.MAXPOOL, 1),
+    "MaxPooling2D": _pool(Op.MAXPOOL, 2),
+    "AveragePooling1D": _pool(Op.AVGPOOL, 1),
+    "AveragePooling2D": _pool(Op.AVGPOOL, 2),
+    "GlobalMaxPooling1D": _simple(Op.GLOBAL_MAXPOOL),
+    "GlobalMaxPooling2D": _simple(Op.GLOBAL_MAXPOOL),
+    "GlobalAveragePooling1D": _simple(Op.GLOBAL_AVGPOOL),
+    "GlobalAveragePooling2D": _simple(Op.GLOBAL_AVGPOOL),
+    "Add": _simple(Op.ADD),
+    "Multiply": _simple(Op.MULTIPLY),
+    "Concatenate": concatenate,
+    "LeakyReLU": leaky_relu,
+    "ELU": elu,
+    "Permute": permute,
+    "Dense": dense,
+    "QDense": dense,
+    "BatchNormalization": batchnorm,
+    "Activation": activation,
+    "QActivation": qactivation,
+    "ReLU": relu,
+    "Softmax": softmax,
+    "Flatten": flatten,
+    "Reshape": reshape,
+    "Dropout": dropout,
+}

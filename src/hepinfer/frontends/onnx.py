@@ -1,0 +1,85 @@
+"""ONNX frontend (any opset from 7): the graph's NCHW/NC tensors become hepinfer's IR.
+
+Dense layers come from `Gemm` (alpha, beta, transA=0, transB) or `MatMul` with a constant
+right operand, optionally followed by `Add` of a constant bias. QONNX `Quant` nodes
+(domain `qonnx.custom_op.general`) on constants quantise the constant and record its
+precision on the consuming layer; on activations they become `Quant` nodes.
+Layout: feature-vector models are layout-free; convolutional models are handled through the
+converters in `onnx_nodes` (channels-first tensors are transposed to channels-last).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepinfer.errors import FrontendError, MissingDependencyError
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.frontends.onnx_nodes import CONVERTERS, OnnxContext
+from hepinfer.ir.graph import Graph
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        msg = "onnx"
+        raise MissingDependencyError(msg, "compile", "reading ONNX models") from exc
+    return onnx
+
+
+def from_onnx_model(model: Any, name: str = "model") -> Graph:
+    """Convert a loaded `onnx.ModelProto`."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+
+    graph = model.graph
+    builder = GraphBuilder(graph.name or name)
+    ctx = OnnxContext(builder)
+    for init in graph.initializer:
+        ctx.consts[init.name] = numpy_helper.to_array(init).astype(np.float64)
+    for inp in graph.input:
+        if inp.name in ctx.consts:
+            continue
+        dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+        if not dims:
+            msg = f"ONNX input {inp.name!r} has no shape; re-export the model with input shapes"
+            raise FrontendError(msg)
+        shape = dims[1:]
+        ctx.tensors[inp.name] = builder.input(inp.name, shape)
+        ctx.layout[inp.name] = "ir"
+    for node in graph.node:
+        op_type = str(node.op_type)
+        converter = CONVERTERS.get(op_type)
+        if converter is None:
+            msg = (
+                f"ONNX node {node.name or node.output[0]!r} of type {op_type!r} is not supported; "
+                f"supported types: {', '.join(sorted(CONVERTERS))}"
+            )
+            raise FrontendError(msg)
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        converter(ctx, node, attrs)
+    outputs = []
+    for out in graph.output:
+        if out.name not in ctx.tensors:
+            msg = f"ONNX output {out.name!r} is not computed from the inputs (constant output?)"
+            raise FrontendError(msg)
+        outputs.append(ctx.tensors[out.name])
+    return builder.build(outputs)
+
+
+def load_onnx(path: str | Path) -> Graph:
+    """Convert an ONNX or QONNX file."""
+    onnx = _onnx()
+    p = Path(path)
+    if not p.is_file():
+        msg = f"ONNX model file {p} does not exist"
+        raise FrontendError(msg)
+    try:
+        model = onnx.load(str(p))
+    except Exception as exc:
+        msg = f"{p} could not be read as an ONNX model: {exc}"
+        raise FrontendError(msg) from exc
+    return from_onnx_model(model, p.stem)

@@ -1,0 +1,454 @@
+"""Converters for individual ONNX node types (one function each)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.errors import FrontendError
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.ir.op import Op
+from hepinfer.ops.conv import same_pads
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class OnnxContext:
+    """State while converting: ONNX tensor name -> IR node, constants, layouts."""
+
+    builder: GraphBuilder
+    tensors: dict[str, str] = field(default_factory=dict)
+    consts: dict[str, FloatArray] = field(default_factory=dict)
+    #: ONNX tensor -> "ir": the IR tensor has the ONNX tensor's per-sample layout; "cl": the
+    #: ONNX tensor is channels-first (NCHW) and the IR holds it channels-last (NHWC)
+    layout: dict[str, str] = field(default_factory=dict)
+    #: ONNX tensor -> quantiser description when it is a Quant'd constant
+    quant: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def src(self, node: Any, i: int = 0) -> str:
+        name = str(node.input[i])
+        if name not in self.tensors:
+            msg = f"ONNX node {node.name or node.output[0]!r} ({node.op_type}) reads {name!r}, which is constant or unknown here"
+            raise FrontendError(msg)
+        return self.tensors[name]
+
+    def const(self, node: Any, i: int) -> FloatArray | None:
+        if i >= len(node.input) or not node.input[i]:
+            return None
+        return self.consts.get(str(node.input[i]))
+
+    def name(self, node: Any) -> str:
+        return str(node.name or node.output[0])
+
+    def set(self, node: Any, ir_name: str, layout: str | None = None) -> None:
+        out = str(node.output[0])
+        self.tensors[out] = ir_name
+        src = str(node.input[0]) if node.input else out
+        self.layout[out] = layout or self.layout.get(src, "ir")
+
+    def is_cl(self, node: Any, i: int = 0) -> bool:
+        return self.layout.get(str(node.input[i]), "ir") == "cl"
+
+    def channels_last(self, node: Any, i: int = 0) -> str:
+        """IR name of input i in channels-last order (transposing an NCHW-ordered IR tensor)."""
+        src = self.src(node, i)
+        if self.is_cl(node, i):
+            return src
+        rank = len(self.builder.shape(src))
+        perm = (*range(1, rank), 0)
+        return self.builder.add(self.name(node) + "_to_last", Op.TRANSPOSE, [src], {"perm": perm})
+
+    def channels_first(self, node: Any, i: int = 0) -> str:
+        """IR name of input i in ONNX order (transposing a channels-last IR tensor back)."""
+        src = self.src(node, i)
+        if not self.is_cl(node, i):
+            return src
+        rank = len(self.builder.shape(src))
+        perm = (rank - 1, *range(rank - 1))
+        return self.builder.add(self.name(node) + "_to_first", Op.TRANSPOSE, [src], {"perm": perm})
+
+
+Converter = Callable[[OnnxContext, Any, dict[str, Any]], None]
+
+
+def _all_const(ctx: OnnxContext, node: Any) -> bool:
+    return all(not i or i in ctx.consts for i in node.input)
+
+
+def _const_fold(ctx: OnnxContext, node: Any, fn: Callable[..., FloatArray]) -> bool:
+    if not _all_const(ctx, node):
+        return False
+    ctx.consts[str(node.output[0])] = np.asarray(fn(*[ctx.consts[i] for i in node.input if i]))
+    return True
+
+
+def _dense(ctx: OnnxContext, node: Any, kernel: FloatArray, bias: FloatArray | None) -> None:
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2:
+        msg = f"ONNX node {ctx.name(node)!r}: weight of shape {kernel.shape} is not a matrix"
+        raise FrontendError(msg)
+    b = np.zeros(kernel.shape[1]) if bias is None else np.broadcast_to(bias, (kernel.shape[1],))
+    attrs: dict[str, Any] = {}
+    for i, key in ((1, "kernel_quantizer"), (2, "bias_quantizer")):
+        if i < len(node.input) and node.input[i] in ctx.quant:
+            attrs[key] = ctx.quant[node.input[i]]
+    ir = ctx.builder.add(
+        ctx.name(node), Op.DENSE, [ctx.src(node)], attrs, {"kernel": kernel, "bias": b}
+    )
+    ctx.set(node, ir, "ir")
+
+
+def gemm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    if attrs.get("transA", 0):
+        msg = f"Gemm {ctx.name(node)!r} with transA=1 is not supported (the data must be A)"
+        raise FrontendError(msg)
+    b = ctx.const(node, 1)
+    if b is None:
+        msg = f"Gemm {ctx.name(node)!r}: B must be a constant weight matrix"
+        raise FrontendError(msg)
+    kernel = b.T if attrs.get("transB", 0) else b
+    kernel = kernel * float(attrs.get("alpha", 1.0))
+    c = ctx.const(node, 2)
+    bias = None if c is None else c.reshape(-1) * float(attrs.get("beta", 1.0))
+    _dense(ctx, node, kernel, bias)
+
+
+def matmul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    if _const_fold(ctx, node, np.matmul):
+        return
+    w = ctx.const(node, 1)
+    if w is None:
+        msg = f"MatMul {ctx.name(node)!r}: only a constant right operand (weights) is supported"
+        raise FrontendError(msg)
+    _dense(ctx, node, w, None)
+
+
+def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    if _const_fold(ctx, node, np.add):
+        return
+    c = ctx.const(node, 1)
+    if c is not None:
+        src = ctx.src(node)
+        prev = ctx.builder.node(src)
+        only_user = not any(src in n.inputs for n in ctx.builder.nodes)
+        if prev.op is Op.DENSE and only_user and not np.any(prev.weights["bias"]):
+            bias = np.broadcast_to(c.reshape(-1), prev.weights["bias"].shape)
+            idx = ctx.builder.nodes.index(prev)
+            new = prev.replace(weights={"kernel": prev.weights["kernel"], "bias": bias})
+            attrs_q = dict(prev.attrs)
+            if node.input[1] in ctx.quant:
+                attrs_q["bias_quantizer"] = ctx.quant[node.input[1]]
+            new = new.replace(attrs=attrs_q)
+            ctx.builder.nodes[idx] = new
+            ctx.builder._by_name[new.name] = new
+            ctx.set(node, src)
+            return
+        msg = f"Add {ctx.name(node)!r} of a constant is only supported as the bias of a MatMul"
+        raise FrontendError(msg)
+    ir = ctx.builder.add(ctx.name(node), Op.ADD, [ctx.src(node, 0), ctx.src(node, 1)])
+    ctx.set(node, ir)
+
+
+def _activation(kind: str) -> Converter:
+    def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+        params: dict[str, Any] = {}
+        if kind == "leaky_relu":
+            params["alpha"] = float(attrs.get("alpha", 0.01))
+        elif kind == "elu":
+            params["alpha"] = float(attrs.get("alpha", 1.0))
+        elif kind == "hard_sigmoid":
+            params["slope"] = float(attrs.get("alpha", 0.2))
+            params["shift"] = float(attrs.get("beta", 0.5))
+        ir = ctx.builder.activation(ctx.name(node), kind, ctx.src(node), params)
+        ctx.set(node, ir)
+
+    return convert
+
+
+def softmax(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    src = ctx.src(node)
+    rank = len(ctx.builder.shape(src)) + 1
+    axis = int(attrs.get("axis", 1 if rank == 2 else -1))
+    if axis not in (-1, rank - 1) and not (ctx.is_cl(node) and axis == 1):
+        msg = f"Softmax {ctx.name(node)!r} over axis {axis} is not supported (last axis only)"
+        raise FrontendError(msg)
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.SOFTMAX, [src]))
+
+
+def batchnorm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    params = [ctx.const(node, i) for i in range(1, 5)]
+    if any(p is None for p in params):
+        msg = f"BatchNormalization {ctx.name(node)!r}: scale, B, mean and var must be constants"
+        raise FrontendError(msg)
+    gamma, beta, mean, var = (np.asarray(p) for p in params)
+    scale = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+    ir = ctx.builder.add(
+        ctx.name(node),
+        Op.BATCHNORM,
+        [ctx.src(node)],
+        {},
+        {"scale": scale, "bias": beta - mean * scale},
+    )
+    ctx.set(node, ir)
+
+
+def identity(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    if _const_fold(ctx, node, lambda x, *_: x):
+        return
+    ctx.set(node, ctx.src(node))
+
+
+def squeeze_like(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """Unsqueeze/Squeeze of size-1 axes: a no-op on the per-sample data (e.g. around BN)."""
+    del attrs
+    if _const_fold(ctx, node, lambda x, *_: x):
+        return
+    src = ctx.src(node)
+    shape = ctx.builder.shape(src)
+    if len(shape) != 1:
+        msg = f"{node.op_type} {ctx.name(node)!r} on a tensor of shape {shape} is not supported"
+        raise FrontendError(msg)
+    ctx.set(node, src)
+
+
+def flatten(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    # axis 0 (keras2onnx exports with batch 1) flattens the batch too: per sample the same
+    if int(attrs.get("axis", 1)) not in (0, 1):
+        msg = f"Flatten {ctx.name(node)!r} with axis {attrs['axis']} is not supported (0 or 1)"
+        raise FrontendError(msg)
+    src = ctx.src(node)
+    if len(ctx.builder.shape(src)) == 1:
+        ctx.set(node, src, "ir")
+        return
+    src = ctx.channels_first(node)  # ONNX flattens in its own (channels-first) order
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.FLATTEN, [src]), "ir")
+
+
+def transpose(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    src = ctx.src(node)
+    rank = len(ctx.builder.shape(src))
+    perm = [int(p) for p in attrs.get("perm", range(rank, -1, -1))]
+    if perm[0] != 0:
+        msg = f"Transpose {ctx.name(node)!r} moves the batch axis (perm {perm}); not supported"
+        raise FrontendError(msg)
+    p = tuple(q - 1 for q in perm[1:])
+    to_first = (rank - 1, *range(rank - 1))
+    to_last = (*range(1, rank), 0)
+    if not ctx.is_cl(node) and p == to_first and rank > 1:
+        ctx.set(node, src, "cl")  # the IR keeps channels-last; ONNX now sees NCHW
+        return
+    if ctx.is_cl(node) and p == to_last:
+        ctx.set(node, src, "ir")
+        return
+    if ctx.is_cl(node):
+        p = tuple(to_first[i] for i in p)
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.TRANSPOSE, [src], {"perm": p}), "ir")
+
+
+def _spatial(
+    ctx: OnnxContext,
+    node: Any,
+    attrs: dict[str, Any],
+    kernel: tuple[int, ...],
+    in_shape: tuple[int, ...],
+) -> dict[str, Any]:
+    n = len(kernel)
+    strides = tuple(int(v) for v in attrs.get("strides", (1,) * n))
+    dilations = tuple(int(v) for v in attrs.get("dilations", (1,) * n))
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = same_pads(in_shape, kernel, strides, dilations)
+        if auto == "SAME_LOWER":
+            pads = (*pads[n:], *pads[:n])
+    elif auto in ("NOTSET", "VALID"):
+        pads = tuple(int(v) for v in attrs.get("pads", (0,) * (2 * n)))
+    else:
+        msg = f"{node.op_type} {ctx.name(node)!r}: auto_pad {auto!r} is not supported"
+        raise FrontendError(msg)
+    return {"strides": strides, "dilations": dilations, "pads": pads}
+
+
+def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    w = ctx.const(node, 1)
+    if w is None:
+        msg = f"Conv {ctx.name(node)!r}: weights must be constant"
+        raise FrontendError(msg)
+    src = ctx.channels_last(node)
+    in_shape = ctx.builder.shape(src)
+    rank = w.ndim - 2
+    kernel = np.moveaxis(w, (0, 1), (-1, -2))  # (F, C, *k) -> (*k, C, F)
+    b = ctx.const(node, 2)
+    bias = np.zeros(w.shape[0]) if b is None else b
+    geo = _spatial(ctx, node, attrs, tuple(w.shape[2:]), in_shape[:rank])
+    group = int(attrs.get("group", 1))
+    if group == 1:
+        op = Op.CONV1D if rank == 1 else Op.CONV2D
+    elif rank == 2 and group == in_shape[-1] == w.shape[0] and w.shape[1] == 1:
+        op = Op.DEPTHWISE_CONV2D
+        kernel = (
+            np.moveaxis(w, 0, -1)
+            .transpose(1, 2, 3, 0)[..., :1]
+            .reshape(*w.shape[2:], w.shape[0], 1)
+        )
+    else:
+        msg = f"Conv {ctx.name(node)!r}: group={group} is not supported (1, or depthwise)"
+        raise FrontendError(msg)
+    if rank not in (1, 2):
+        msg = f"Conv {ctx.name(node)!r}: {rank}D convolutions are not supported (1D, 2D)"
+        raise FrontendError(msg)
+    ir = ctx.builder.add(ctx.name(node), op, [src], geo, {"kernel": kernel, "bias": bias})
+    ctx.set(node, ir, "cl")
+
+
+def _pool(op: Op) -> Converter:
+    def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+        src = ctx.channels_last(node)
+        in_shape = ctx.builder.shape(src)
+        k = tuple(int(v) for v in attrs["kernel_shape"])
+        geo = _spatial(ctx, node, attrs, k, in_shape[: len(k)])
+        if any(d != 1 for d in geo.pop("dilations")):
+            msg = f"{node.op_type} {ctx.name(node)!r}: dilated pooling is not supported"
+            raise FrontendError(msg)
+        geo["pool"] = k
+        if op is Op.AVGPOOL:
+            geo["count_pad"] = bool(attrs.get("count_include_pad", 0))
+        ctx.set(node, ctx.builder.add(ctx.name(node), op, [src], geo), "cl")
+
+    return convert
+
+
+def _global_pool(op: Op) -> Converter:
+    def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+        del attrs
+        src = ctx.channels_last(node)
+        ctx.set(node, ctx.builder.add(ctx.name(node), op, [src]), "ir")
+
+    return convert
+
+
+def mul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    if _const_fold(ctx, node, np.multiply):
+        return
+    if ctx.is_cl(node, 0) != ctx.is_cl(node, 1):
+        msg = f"Mul {ctx.name(node)!r}: inputs in different layouts are not supported"
+        raise FrontendError(msg)
+    ir = ctx.builder.add(ctx.name(node), Op.MULTIPLY, [ctx.src(node, 0), ctx.src(node, 1)])
+    ctx.set(node, ir)
+
+
+def concat(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    axis = int(attrs.get("axis", 1))
+    srcs = [ctx.src(node, i) for i in range(len(node.input))]
+    rank = len(ctx.builder.shape(srcs[0])) + 1
+    axis = axis + rank if axis < 0 else axis
+    cl = {ctx.is_cl(node, i) for i in range(len(node.input))}
+    if len(cl) != 1:
+        msg = f"Concat {ctx.name(node)!r}: inputs in different layouts are not supported"
+        raise FrontendError(msg)
+    ir_axis = (-1 if axis == 1 else axis - 2) if cl.pop() else axis - 1
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.CONCAT, srcs, {"axis": ir_axis}))
+
+
+def reshape(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    del attrs
+    target = ctx.const(node, 1)
+    if target is None:
+        msg = f"Reshape {ctx.name(node)!r}: the target shape must be constant"
+        raise FrontendError(msg)
+    shape = [int(d) for d in target][1:]
+    src = ctx.channels_first(node)
+    if len(shape) == 1 and len(ctx.builder.shape(src)) == 1:
+        ctx.set(node, src, "ir")
+        return
+    if len(shape) == 1:
+        ctx.set(node, ctx.builder.add(ctx.name(node), Op.FLATTEN, [src]), "ir")
+        return
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.RESHAPE, [src], {"shape": tuple(shape)}), "ir")
+
+
+def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """QONNX Quant(x, scale, zeropt, bitwidth)."""
+    scale, zero, bits = (ctx.const(node, i) for i in (1, 2, 3))
+    if scale is None or zero is None or bits is None:
+        msg = f"Quant {ctx.name(node)!r}: scale, zero point and bit width must be constants"
+        raise FrontendError(msg)
+    q = {
+        "scale": float(np.max(scale)),
+        "zeropt": float(np.max(zero)),
+        "bitwidth": int(np.max(bits)),
+        "signed": bool(attrs.get("signed", 1)),
+        "narrow": bool(attrs.get("narrow", 0)),
+        "rounding_mode": str(
+            attrs.get("rounding_mode", b"ROUND").decode()
+            if isinstance(attrs.get("rounding_mode"), bytes)
+            else attrs.get("rounding_mode", "ROUND")
+        ),
+    }
+    if np.unique(scale).size > 1 or np.any(zero != 0):
+        msg = f"Quant {ctx.name(node)!r}: only a single scale and zero point 0 are supported"
+        raise FrontendError(msg)
+    x = ctx.const(node, 0)
+    if x is not None:
+        ctx.consts[str(node.output[0])] = quantize(x, q)
+        ctx.quant[str(node.output[0])] = q
+        return
+    ir = ctx.builder.add(ctx.name(node), Op.QUANT, [ctx.src(node)], q)
+    ctx.set(node, ir)
+
+
+def quantize(x: FloatArray, q: dict[str, Any]) -> FloatArray:
+    """QONNX Quant semantics in float: round(x / scale) clipped to the integer range, * scale."""
+    from hepinfer.ops.quant import quantize_float
+
+    return quantize_float(x, q)
+
+
+def constant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    from onnx import numpy_helper
+
+    value = attrs.get("value")
+    if value is None:
+        msg = f"Constant {ctx.name(node)!r} without a tensor 'value' is not supported"
+        raise FrontendError(msg)
+    ctx.consts[str(node.output[0])] = numpy_helper.to_array(value).astype(np.float64)
+
+
+CONVERTERS: dict[str, Converter] = {
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "Add": add,
+    "Relu": _activation("relu"),
+    "Sigmoid": _activation("sigmoid"),
+    "Tanh": _activation("tanh"),
+    "LeakyRelu": _activation("leaky_relu"),
+    "Elu": _activation("elu"),
+    "HardSigmoid": _activation("hard_sigmoid"),
+    "Softmax": softmax,
+    "BatchNormalization": batchnorm,
+    "Identity": identity,
+    "Dropout": identity,
+    "Unsqueeze": squeeze_like,
+    "Squeeze": squeeze_like,
+    "Flatten": flatten,
+    "Quant": quant,
+    "Transpose": transpose,
+    "Conv": conv,
+    "MaxPool": _pool(Op.MAXPOOL),
+    "AveragePool": _pool(Op.AVGPOOL),
+    "GlobalMaxPool": _global_pool(Op.GLOBAL_MAXPOOL),
+    "GlobalAveragePool": _global_pool(Op.GLOBAL_AVGPOOL),
+    "Mul": mul,
+    "Concat": concat,
+    "Reshape": reshape,
+    "Constant": constant,
+}

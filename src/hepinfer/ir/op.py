@@ -1,0 +1,46 @@
+"""The kinds of operators the IR knows (one `hepinfer.ops` module each)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Op(Enum):
+    """Operator kinds. The value is the name used in the text form and in configurations."""
+
+    INPUT = "Input"
+    DENSE = "Dense"
+    CONV1D = "Conv1D"
+    CONV2D = "Conv2D"
+    DEPTHWISE_CONV2D = "DepthwiseConv2D"
+    BATCHNORM = "BatchNormalization"
+    LINEAR = "Linear"
+    RELU = "ReLU"
+    LEAKY_RELU = "LeakyReLU"
+    ELU = "ELU"
+    SIGMOID = "Sigmoid"
+    TANH = "TanH"
+    HARD_SIGMOID = "HardSigmoid"
+    SOFTMAX = "Softmax"
+    FLATTEN = "Flatten"
+    RESHAPE = "Reshape"
+    TRANSPOSE = "Transpose"
+    MAXPOOL = "MaxPooling"
+    AVGPOOL = "AveragePooling"
+    GLOBAL_MAXPOOL = "GlobalMaxPooling"
+    GLOBAL_AVGPOOL = "GlobalAveragePooling"
+    ADD = "Add"
+    MULTIPLY = "Multiply"
+    CONCAT = "Concatenate"
+    QUANT = "Quant"
+
+    @classmethod
+    def parse(cls, name: str) -> Op:
+        """The Op whose value (case-insensitive) or member name is `name`."""
+        low = name.lower()
+        for op in cls:
+            if op.value.lower() == low or op.name.lower() == low:
+                return op
+        known = ", ".join(op.value for op in cls)
+        msg = f"unknown operator type {name!r}; known types: {known}"
+        raise ValueError(msg)

@@ -1,0 +1,37 @@
+"""The readable text form of a graph (one line per node)."""
+
+from __future__ import annotations
+
+from hepinfer.ir.graph import Graph, Node
+
+
+def _fmt_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_node(node: Node) -> str:
+    """One line: `%name: Op(inputs) shape {attrs} [weights] <precisions>`."""
+    args = ", ".join(f"%{i}" for i in node.inputs)
+    shape = "x".join(str(d) for d in node.out.shape)
+    parts = [f"%{node.name} = {node.op.value}({args}) -> [{shape}]"]
+    if node.attrs:
+        attrs = ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(node.attrs.items()))
+        parts.append(f"{{{attrs}}}")
+    if node.weights:
+        ws = ", ".join(f"{k}:{'x'.join(str(d) for d in w.shape)}" for k, w in node.weights.items())
+        parts.append(f"weights({ws})")
+    prec = ", ".join(f"{k}={t}" for k, t in node.precision.items())
+    if prec:
+        parts.append(f"<{prec}>")
+    return " ".join(parts)
+
+
+def format_graph(graph: Graph) -> str:
+    """The whole graph as text, ending with its outputs."""
+    lines = [f"graph {graph.name} {{"]
+    lines += [f"  {format_node(n)}" for n in graph.nodes]
+    lines.append(f"  return {', '.join('%' + o for o in graph.outputs)}")
+    lines.append("}")
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Concatenate along `attrs['axis']` (per-sample axis, default the last); each input is
+assigned to `result_t`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need
+from hepinfer.ops.fxarray import FxArray
+
+
+def _axis(node: Node, rank: int) -> int:
+    axis = int(node.attrs.get("axis", -1))
+    return axis + rank if axis < 0 else axis
+
+
+def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    if len(inputs) < 2:
+        msg = f"Concatenate {node.name!r} needs at least 2 inputs"
+        raise GraphError(msg)
+    rank = len(inputs[0].shape)
+    axis = _axis(node, rank)
+    rest = {t.shape[:axis] + t.shape[axis + 1 :] for t in inputs}
+    if len(rest) != 1 or any(len(t.shape) != rank for t in inputs):
+        msg = (
+            f"Concatenate {node.name!r}: shapes {[t.shape for t in inputs]} differ off axis {axis}"
+        )
+        raise GraphError(msg)
+    size = sum(t.shape[axis] for t in inputs)
+    return (*inputs[0].shape[:axis], size, *inputs[0].shape[axis + 1 :])
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    return np.concatenate(xs, axis=1 + _axis(node, xs[0].ndim - 1))
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    tr = need(node, "result")
+    parts = [x.cast(tr).m for x in xs]
+    return FxArray(np.concatenate(parts, axis=1 + _axis(node, xs[0].m.ndim - 1)), tr)
+
+
+SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate")

@@ -1,0 +1,204 @@
+"""Dense (fully connected) layer: `y = x @ kernel + bias` over the last axis.
+
+Fixed-point arithmetic follows hls4ml's `dense_latency` (nnet_dense_latency.h) exactly:
+each product `x * w` is formed at full precision and assigned to `accum_t` (quantisation
+and overflow of accum apply per product), the accumulator starts from `(accum_t) bias`, the
+products are added in `accum_t`, and the sum is assigned to `result_t`.
+
+Exactness rule for the vectorised int64 kernel:
+- if `accum_t` has at least as many fractional bits as the product (no quantisation per
+  product) and wraps on overflow, the whole layer is one int64 matrix product, shifted and
+  wrapped once: int64 arithmetic wraps modulo 2**64 and `accum_t` (<= 64 bits) keeps only low
+  bits, so the result is exact whatever the sizes.
+  The matrix product runs in float64 BLAS when `W_x + W_w + log2(n_in)` (magnitude bits)
+  stays within 53, where every partial sum is an exact float64 integer.
+- otherwise each product is quantised on its own: products are exact in int64 when
+  `width(x) + width(w) <= 64` (in int32 when they fit: 16 x 16 bits signed do); the batch is processed in cache-sized
+  chunks over threads. With a saturating accumulator the sum is formed in the kernel's order
+  (saturating at each step). Wider products fall back to Python integers (exact, slow).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType, Overflow
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
+from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
+
+_CHUNK_ELEMENTS = 1 << 21
+_CACHE_ELEMENTS = 1 << 17
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    n_inputs(node, inputs, 1)
+    kernel = weight(node, "kernel")
+    n_in, n_out = kernel.shape
+    if inputs[0].shape[-1] != n_in:
+        msg = (
+            f"Dense {node.name!r}: input has {inputs[0].shape[-1]} features on its last axis "
+            f"but the kernel expects {n_in}"
+        )
+        raise GraphError(msg)
+    return (*inputs[0].shape[:-1], int(n_out))
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    kernel = weight(node, "kernel")
+    out: FloatArray = xs[0] @ kernel + weight(node, "bias")
+    return out
+
+
+def exact_matmul(xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType) -> IntArray:
+    """`xm @ wm` of mantissas: float64 BLAS when every partial sum is below 2**53 (then exact),
+    else int64 (exact modulo 2**64, which is all a wrapping accumulator of <= 64 bits keeps)."""
+    if _magnitude_bits(tx, tw, wm.shape[0]) <= 53:
+        exact: IntArray = (xm.astype(np.float64) @ wm.astype(np.float64)).astype(np.int64)
+        return exact
+    out: IntArray = xm @ wm
+    return out
+
+
+def _magnitude_bits(tx: FixedType, tw: FixedType, n: int) -> int:
+    """Bits of the largest |sum of n products| (sign excluded)."""
+    return tx.width + tw.width - int(tx.signed) - int(tw.signed) + max(n, 1).bit_length()
+
+
+def _sum_type(tx: FixedType, tw: FixedType, ta: FixedType, n: int) -> FixedType:
+    """A type holding bias + sum of n products at `ta`'s fractional bits (for the final cast:
+    when it provably fits `ta`, the cast skips its overflow handling)."""
+    shift = ta.frac - (tx.frac + tw.frac)
+    bits = max(_magnitude_bits(tx, tw, n) + shift, ta.width) + 2
+    return wide_type(ta.frac) if bits > 64 else FixedType(bits, bits - ta.frac, True)
+
+
+def accumulate(
+    xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType, ta: FixedType, bias: IntArray
+) -> IntArray:
+    """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
+    shift = ta.frac - (tx.frac + tw.frac)
+    if shift >= 0 and ta.overflow is Overflow.WRAP:
+        bias_bits = int(np.abs(bias).max()).bit_length() if bias.size else 0
+        bits = max(_magnitude_bits(tx, tw, wm.shape[0]) + shift, bias_bits) + 1  # |acc| < 2**bits
+        if bits <= 53:  # products, shift and bias all exact in float64
+            accf = xm.astype(np.float64) @ wm.astype(np.float64)
+            if shift:
+                accf *= 2.0**shift
+            accf += bias
+            acc: IntArray = accf.astype(np.int64)
+        else:
+            acc = exact_matmul(xm, wm, tx, tw)
+            acc = acc << shift if shift else acc
+            acc += bias
+        if ta.signed and bits <= ta.width - 1:
+            return acc  # provably inside accum_t: the cast is the identity
+        return ta.cast_mantissa(acc, _sum_type(tx, tw, ta, wm.shape[0]))
+    if tx.width + tw.width > 64:
+        objs = np.asarray(xm, dtype=object)[:, :, None] * np.asarray(wm, dtype=object)[None]
+        return _sum_objects(objs, tx.frac + tw.frac, ta, bias)
+    pt = product_type(tx, tw)
+    if ta.overflow is Overflow.WRAP and ta.quant.name == "TRN":
+        total = _truncated_sums(xm, wm, _magnitude_bits(tx, tw, 1) - 1, -shift)
+        return ta.cast_mantissa(total + bias, wide_type(ta.frac))
+    n_in, n_out = wm.shape
+    rows = max(1, _CHUNK_ELEMENTS // max(1, n_in * n_out))
+    parts = [
+        _sum_products(xm[i : i + rows, :, None] * wm[None], pt, ta, bias)
+        for i in range(0, xm.shape[0], rows)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, n_out), dtype=np.int64)
+
+
+def _truncated_sums(xm: IntArray, wm: IntArray, bits: int, k: int) -> IntArray:
+    """`sum_i (x_i * w_ij) >> k` (each product floored on its own; TRN), products of at most
+    `bits` magnitude bits, chunked over the batch so each chunk's products stay in cache, int32 when the products fit, and the chunks
+    spread over threads (numpy releases the GIL in its loops)."""
+    dtype = np.int32 if bits <= 30 else np.int64  # |product| <= 2**bits
+    x = xm.astype(dtype)
+    w_t = np.ascontiguousarray(wm.T.astype(dtype))
+    n_out, n_in = w_t.shape
+    out = np.empty((xm.shape[0], n_out), dtype=np.int64)
+    rows = max(1, _CACHE_ELEMENTS // max(1, n_in * n_out))
+
+    def chunk(start: int) -> None:
+        buf = x[start : start + rows, None, :] * w_t[None]
+        np.right_shift(buf, k, out=buf)
+        buf.sum(axis=2, dtype=np.int64, out=out[start : start + rows])
+
+    starts = range(0, xm.shape[0], rows)
+    if len(starts) > 1 and _THREADS > 1:
+        list(_pool().map(chunk, starts))
+    else:
+        for start in starts:
+            chunk(start)
+    return out
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="hepinfer-dense")
+
+
+def _sum_objects(prod: np.ndarray, pfrac: int, ta: FixedType, bias: IntArray) -> IntArray:
+    """Products wider than 64 bits as Python ints: quantise with shifts, exact at any width."""
+    if ta.quant.name != "TRN":
+        msg = f"products wider than 64 bits support only TRN accumulators, not {ta}"
+        raise GraphError(msg)
+    shift = pfrac - ta.frac
+    q = prod >> shift if shift > 0 else prod << -shift
+    total = q.sum(axis=1) + bias.astype(object)
+    lo = ta.min_mantissa
+    if ta.overflow is Overflow.WRAP:
+        out = (total - lo) % (1 << ta.width) + lo
+    else:
+        out = np.minimum(np.maximum(total, lo), ta.max_mantissa)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _sum_products(prod: IntArray, pt: FixedType, ta: FixedType, bias: IntArray) -> IntArray:
+    """prod: (batch, n_in, n_out) exact products of type `pt`."""
+    if ta.overflow is Overflow.WRAP:
+        if ta.quant.name == "TRN" and pt.frac >= ta.frac:
+            q = prod >> (pt.frac - ta.frac)
+        else:
+            exact = FixedType(64, 64 - ta.frac, True, ta.quant, Overflow.WRAP)
+            q = exact.cast_mantissa(prod, pt)
+        return ta.cast_mantissa(q.sum(axis=1) + bias, wide_type(ta.frac))
+    mult = ta.cast_mantissa(prod, pt)
+    acc = np.broadcast_to(bias, (prod.shape[0], prod.shape[2])).astype(np.int64)
+    wide = wide_type(ta.frac)
+    for i in range(prod.shape[1]):
+        acc = ta.cast_mantissa(acc + mult[:, i, :], wide)
+    return acc
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
+    kernel = weight(node, "kernel")
+    wm = tw.to_mantissa(kernel)
+    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
+    lead = x.m.shape[:-1]
+    xm = x.m.reshape(-1, kernel.shape[0])
+    acc = accumulate(xm, wm, x.t, tw, ta, bias)
+    out = tr.cast_mantissa(acc, ta)
+    return FxArray(out.reshape(*lead, kernel.shape[1]), tr)
+
+
+SPEC = OpSpec(
+    op=Op.DENSE,
+    shape=shape,
+    run_float=run_float,
+    run_fixed=run_fixed,
+    precisions=("weight", "bias", "accum", "result"),
+    hls_name="Dense",
+)

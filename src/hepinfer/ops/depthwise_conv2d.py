@@ -1,0 +1,71 @@
+"""Depthwise Conv2D (depth multiplier 1), channels-last: kernel `(kh, kw, c, 1)`.
+
+Per channel, exactly the Dense arithmetic of `hepinfer.ops.dense` over the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
+from hepinfer.ops.conv import geometry, patches
+from hepinfer.ops.dense import accumulate
+from hepinfer.ops.fxarray import FxArray
+
+
+def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    n_inputs(node, inputs, 1)
+    kernel = weight(node, "kernel")
+    in_shape = inputs[0].shape
+    if len(in_shape) != 3 or kernel.shape[2] != in_shape[-1] or kernel.shape[3] != 1:
+        msg = f"DepthwiseConv2D {node.name!r}: kernel {kernel.shape} does not fit input {in_shape} (depth multiplier must be 1)"
+        raise GraphError(msg)
+    _, _, _, out = geometry(node, in_shape[:2], kernel.shape[:2])
+    return (*out, in_shape[-1])
+
+
+def _windows(node: Node, x: np.ndarray) -> np.ndarray:
+    kernel = weight(node, "kernel")
+    strides, dilations, pads, _ = geometry(node, x.shape[1:3], kernel.shape[:2])
+    p = patches(x, kernel.shape[:2], strides, dilations, pads)
+    return p.reshape(*p.shape[:3], -1, p.shape[-1])  # (batch, oh, ow, kh*kw, c)
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    kernel = weight(node, "kernel")
+    p = _windows(node, xs[0])
+    out: FloatArray = (p * kernel.reshape(-1, kernel.shape[2])).sum(axis=-2) + weight(node, "bias")
+    return out
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
+    kernel = weight(node, "kernel")
+    wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[2]))
+    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
+    p = _windows(node, x.m)
+    lead = p.shape[:3]
+    cols = [
+        accumulate(
+            p[..., c].reshape(-1, p.shape[3]), wm[:, c : c + 1], x.t, tw, ta, bias[c : c + 1]
+        )
+        for c in range(p.shape[-1])
+    ]
+    acc = np.concatenate(cols, axis=1).reshape(*lead, p.shape[-1])
+    return FxArray(tr.cast_mantissa(acc, ta), tr)
+
+
+SPEC = OpSpec(
+    Op.DEPTHWISE_CONV2D,
+    shape,
+    run_float,
+    run_fixed,
+    ("weight", "bias", "accum", "result"),
+    "DepthwiseConv2D",
+)

@@ -1,0 +1,42 @@
+"""ELU: `x >= 0 ? x : alpha * (exp(x) - 1)`, table-based like hls4ml's `elu` (table of
+`exp(-8 i / N) - 1` for i < N, index `int(x * N / -8)` clipped to N - 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.fxarray import FxArray, product_type
+from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
+
+
+def _alpha(node: Node) -> float:
+    return float(node.attrs.get("alpha", 1.0))
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    x = xs[0]
+    return np.where(x >= 0, x, _alpha(node) * np.expm1(np.minimum(x, 0)))
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    tr, tt, tw = need(node, "result"), table_type(node), need(node, "weight")
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    i = np.arange(size, dtype=np.float32)
+    values = (np.exp(np.float32(-8.0) * i / np.float32(size)) - np.float32(1.0)).astype(np.float64)
+    table = tt.to_mantissa(values)
+    num = -x.m * size  # x * N / -8 at x's fractional bits, truncated toward zero
+    den = 8 << x.t.frac if x.t.frac >= 0 else 8
+    q = np.abs(num) // den
+    idx = np.clip(np.where(num < 0, -q, q), 0, size - 1)
+    alpha = int(tw.to_mantissa(np.array([_alpha(node)]))[0])
+    neg = tr.cast_mantissa(table[idx] * alpha, product_type(tt, tw))
+    return FxArray(np.where(x.m >= 0, tr.cast_mantissa(x.m, x.t), neg), tr)
+
+
+SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "table"), "ELU")

@@ -1,0 +1,40 @@
+"""HardSigmoid: `clip(slope * x + shift, 0, 1)` (hls4ml's `hard_sigmoid`; slope and shift
+in `weight_t`, computed at full precision, assigned to `result_t`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.fxarray import FxArray
+
+
+def _params(node: Node) -> tuple[float, float]:
+    return float(node.attrs.get("slope", 0.2)), float(node.attrs.get("shift", 0.5))
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    slope, shift = _params(node)
+    return np.clip(slope * xs[0] + shift, 0.0, 1.0)
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    tw, tr = need(node, "weight"), need(node, "result")
+    slope, shift = (int(v) for v in tw.to_mantissa(np.array(_params(node))))
+    frac = x.t.frac + tw.frac
+    value = x.m * slope + (shift << x.t.frac)
+    one = 1 << frac
+    value = np.clip(value, 0, one)
+    src = FixedType(64, 64 - frac, True)
+    return FxArray(tr.cast_mantissa(value, src), tr)
+
+
+SPEC = OpSpec(
+    Op.HARD_SIGMOID, same_shape, run_float, run_fixed, ("weight", "result"), "HardActivation"
+)

@@ -1,0 +1,35 @@
+"""LeakyReLU: `x > 0 ? x : alpha * x` (hls4ml's `leaky_relu`; alpha in `weight_t`,
+the product at full precision, assigned to `result_t`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.fxarray import FxArray, product_type
+
+
+def _alpha(node: Node) -> float:
+    return float(node.attrs.get("alpha", 0.3))
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    x = xs[0]
+    return np.where(x > 0, x, _alpha(node) * x)
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    tw, tr = need(node, "weight"), need(node, "result")
+    pt = product_type(x.t, tw)
+    alpha = int(tw.to_mantissa(np.array([_alpha(node)]))[0])
+    scaled = x.m * alpha
+    pos = x.m << tw.frac
+    return FxArray(tr.cast_mantissa(np.where(x.m > 0, pos, scaled), pt), tr)
+
+
+SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "result"), "LeakyReLU")

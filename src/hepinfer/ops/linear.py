@@ -1,0 +1,28 @@
+"""Linear (identity) activation: the input assigned to the result type.
+
+With a `quantizer` attribute (QKeras `quantized_relu` / `quantized_bits`), the float
+reference applies it and `auto`/default result types become its fixed-point type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.quant import quantize_float
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    out: FloatArray = xs[0]
+    quantizer = node.attrs.get("quantizer")
+    return out if quantizer is None else quantize_float(out, quantizer)
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    return xs[0].cast(need(node, "result"))
+
+
+SPEC = OpSpec(Op.LINEAR, same_shape, run_float, run_fixed, ("result",), "Activation")

@@ -1,0 +1,64 @@
+"""Shared machinery of hls4ml's table-based activations (sigmoid, tanh, ...).
+
+hls4ml fills a table of `table_size` entries over a fixed input range `[-r, r)` and indexes it
+with `index = int(x * table_size / (2 r)) + table_size / 2`, clipped to the table; the
+integer conversion truncates toward zero, like C++. Table values are computed in float and
+assigned to the table type (default `ap_fixed<18,8>`), the output is `(res_T) table[index]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node
+from hepinfer.ops.fxarray import FxArray, IntArray
+
+DEFAULT_TABLE = FixedType(18, 8)
+DEFAULT_TABLE_SIZE = 1024
+
+
+def table_type(node: Node) -> FixedType:
+    """The node's table type, hls4ml's default `ap_fixed<18,8>` when unset."""
+    return node.precision.table or DEFAULT_TABLE
+
+
+def table_index(x: FxArray, size: int, span: float) -> IntArray:
+    """`int(x * size / span) + size / 2` clipped to [0, size - 1] (truncation toward zero)."""
+    scale = size / span
+    num = x.m * np.int64(round(scale * 256)) if scale * 256 == round(scale * 256) else None
+    if num is not None:
+        den = np.int64(256) << x.t.frac if x.t.frac >= 0 else np.int64(256) >> -x.t.frac
+        q = np.abs(num) // den
+        idx = np.where(num < 0, -q, q)
+    else:
+        idx = np.trunc(x.to_float() * scale).astype(np.int64)
+    out: IntArray = np.clip(idx + size // 2, 0, size - 1).astype(np.int64)
+    return out
+
+
+def build_table(
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]], size: int, span: float, t: FixedType
+) -> IntArray:
+    """Mantissas of `fn` at hls4ml's table points `span * (i - size/2) / size`."""
+    i = np.arange(size, dtype=np.float32)
+    x = (np.float32(span) * (i - np.float32(size / 2.0)) / np.float32(size)).astype(np.float32)
+    return t.to_mantissa(fn(x).astype(np.float64))
+
+
+def lut_fixed(
+    node: Node,
+    x: FxArray,
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+    result: FixedType,
+) -> FxArray:
+    """Apply a table-based activation bit-exactly."""
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    t = table_type(node)
+    table = build_table(fn, size, span, t)
+    return FxArray(table[table_index(x, size, span)], t).cast(result)

@@ -1,0 +1,36 @@
+"""Element-wise merges (hls4ml's nnet_merge.h): the exact sum/product of two inputs of the
+same shape, assigned to `result_t`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ops.base import n_inputs, need
+from hepinfer.ops.fxarray import FxArray, product_type
+
+
+def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    n_inputs(node, inputs, 2)
+    if inputs[0].shape != inputs[1].shape:
+        msg = f"{node.op.value} {node.name!r}: input shapes {inputs[0].shape} and {inputs[1].shape} differ"
+        raise GraphError(msg)
+    return inputs[0].shape
+
+
+def add_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    a, b = xs
+    frac = max(a.t.frac, b.t.frac)
+    integer = max(a.t.integer + int(not a.t.signed), b.t.integer + int(not b.t.signed)) + 1
+    st = FixedType(integer + frac, integer, True)
+    total = (a.m << (frac - a.t.frac)) + (b.m << (frac - b.t.frac))
+    tr = need(node, "result")
+    return FxArray(tr.cast_mantissa(total, st), tr)
+
+
+def mul_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    a, b = xs
+    tr = need(node, "result")
+    return FxArray(tr.cast_mantissa(a.m * b.m, product_type(a.t, b.t)), tr)

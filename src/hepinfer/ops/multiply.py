@@ -1,0 +1,19 @@
+"""Element-wise product of two tensors (arithmetic in `hepinfer.ops.merge`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops import merge
+from hepinfer.ops.base import FloatArray, OpSpec
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    del node
+    out: FloatArray = xs[0] * xs[1]
+    return out
+
+
+SPEC = OpSpec(Op.MULTIPLY, merge.shape, run_float, merge.mul_fixed, ("result",), "Merge")

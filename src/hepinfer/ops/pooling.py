@@ -1,0 +1,122 @@
+"""Pooling kernels shared by max/average pooling (1D/2D) and global pooling.
+
+hls4ml's `pooling{1,2}d_cl`: max pads with the type's most negative value; average sums in
+`accum_t` (padding contributes nothing and, as in TensorFlow, is not counted unless
+`count_pad`), then divides by the count with ap_fixed division (truncation toward zero at
+`accum_t`'s fractional bits); the pooled value is returned as `accum_t` and assigned to
+`result_t`. Attributes: `pool` (window), `strides`, `pads` (begin..., end...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ops.base import FloatArray, n_inputs, need
+from hepinfer.ops.conv import geometry, ints, patches
+from hepinfer.ops.fxarray import FxArray, IntArray, wide_type
+
+
+def window(node: Node, rank: int) -> tuple[int, ...]:
+    return ints(node, "pool", rank, 2)
+
+
+def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    n_inputs(node, inputs, 1)
+    in_shape = inputs[0].shape
+    rank = len(in_shape) - 1
+    if rank not in (1, 2):
+        msg = f"{node.op.value} {node.name!r}: input {in_shape} is not (w, c) or (h, w, c)"
+        raise GraphError(msg)
+    _, _, _, out = geometry(node, in_shape[:rank], window(node, rank))
+    return (*out, in_shape[-1])
+
+
+def _windows(node: Node, x: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
+    rank = x.ndim - 2
+    k = window(node, rank)
+    strides, _, pads, _ = geometry(node, x.shape[1 : rank + 1], k)
+    p = patches(x, k, strides, (1,) * rank, pads, fill)
+    ones = np.ones((1, *x.shape[1:-1], 1))
+    count = patches(ones, k, strides, (1,) * rank, pads, 0)
+    red = tuple(range(1 + rank, 1 + 2 * rank))
+    return p.reshape(*p.shape[: 1 + rank], -1, p.shape[-1]), count.sum(axis=red)
+
+
+def max_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    p, _ = _windows(node, xs[0], -np.inf)
+    out: FloatArray = p.max(axis=-2)
+    return out
+
+
+def avg_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    p, count = _windows(node, xs[0], 0.0)
+    n = p.shape[-2] if node.attrs.get("count_pad", False) else count
+    out: FloatArray = p.sum(axis=-2) / n
+    return out
+
+
+def max_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    p, _ = _windows(node, x.m, x.t.min_mantissa)
+    return _finish(node, FxArray(p.max(axis=-2), x.t))
+
+
+def avg_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    ta = need(node, "accum")
+    p, count = _windows(node, ta.cast_mantissa(x.m, x.t), 0)
+    total = ta.cast_mantissa(p.sum(axis=-2), wide_type(ta.frac))
+    n = p.shape[-2] if node.attrs.get("count_pad", False) else count.astype(np.int64)
+    return FxArray(
+        need(node, "result").cast_mantissa(_div_trunc(total, n), ta), need(node, "result")
+    )
+
+
+def _div_trunc(m: IntArray, n: IntArray | int) -> IntArray:
+    q = np.abs(m) // n
+    out: IntArray = np.where(m < 0, -q, q).astype(np.int64)
+    return out
+
+
+def _finish(node: Node, value: FxArray) -> FxArray:
+    ta = node.precision.accum
+    if ta is not None:
+        value = value.cast(ta)
+    return value.cast(need(node, "result"))
+
+
+def global_shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    n_inputs(node, inputs, 1)
+    return (inputs[0].shape[-1],)
+
+
+def global_max_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    del node
+    x = xs[0]
+    out: FloatArray = x.reshape(x.shape[0], -1, x.shape[-1]).max(axis=1)
+    return out
+
+
+def global_avg_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    del node
+    x = xs[0]
+    out: FloatArray = x.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=1)
+    return out
+
+
+def global_max_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    return _finish(node, FxArray(x.m.reshape(x.m.shape[0], -1, x.m.shape[-1]).max(axis=1), x.t))
+
+
+def global_avg_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    ta = need(node, "accum")
+    m = ta.cast_mantissa(x.m, x.t).reshape(x.m.shape[0], -1, x.m.shape[-1])
+    total = ta.cast_mantissa(m.sum(axis=1), wide_type(ta.frac))
+    tr = need(node, "result")
+    return FxArray(tr.cast_mantissa(_div_trunc(total, m.shape[1]), ta), tr)

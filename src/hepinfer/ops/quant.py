@@ -1,0 +1,78 @@
+"""QONNX `Quant`: uniform quantisation `clip(round(x / scale) + zeropt) * scale`.
+
+In fixed point a power-of-two scale is exactly a fixed-point type: `bitwidth` bits with
+`log2(scale)` as the weight of the lowest bit; the kernel casts to that type with the
+rounding mode (`ROUND`: half to even -> RND_CONV; `FLOOR` -> TRN) and saturation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, same_shape
+from hepinfer.ops.fxarray import FxArray
+
+_ROUNDING = {"ROUND": Quant.RND_CONV, "FLOOR": Quant.TRN, "ROUND_TO_ZERO": Quant.TRN_ZERO}
+
+
+def _limits(q: Mapping[str, Any]) -> tuple[float, float]:
+    bits, signed, narrow = int(q["bitwidth"]), bool(q["signed"]), bool(q["narrow"])
+    if signed:
+        lo, hi = -(2.0 ** (bits - 1)) + (1 if narrow else 0), 2.0 ** (bits - 1) - 1
+    else:
+        lo, hi = 0.0, 2.0**bits - 1 - (1 if narrow else 0)
+    return lo, hi
+
+
+def quantize_float(x: FloatArray, q: Mapping[str, Any]) -> FloatArray:
+    """The QONNX reference semantics in float64."""
+    scale, zero = float(q["scale"]), float(q["zeropt"])
+    mode = str(q.get("rounding_mode", "ROUND")).upper()
+    y = np.asarray(x, dtype=np.float64) / scale + zero
+    if mode == "ROUND":
+        r = np.round(y)
+    elif mode == "FLOOR":
+        r = np.floor(y)
+    elif mode == "CEIL":
+        r = np.ceil(y)
+    else:
+        r = np.trunc(y)
+    lo, hi = _limits(q)
+    out: FloatArray = (np.clip(r, lo, hi) - zero) * scale
+    return out
+
+
+def fixed_type(q: Mapping[str, Any]) -> FixedType:
+    """The fixed-point type equal to this quantiser (power-of-two scale, zero point 0)."""
+    scale = float(q["scale"])
+    exp = math.log2(scale)
+    if exp != round(exp) or float(q["zeropt"]) != 0:
+        msg = (
+            f"Quant with scale {scale} and zero point {q['zeropt']} has no fixed-point "
+            "equivalent; only power-of-two scales with zero point 0 are supported"
+        )
+        raise GraphError(msg)
+    bits, signed = int(q["bitwidth"]), bool(q["signed"])
+    frac = -round(exp)
+    mode = _ROUNDING.get(str(q.get("rounding_mode", "ROUND")).upper(), Quant.RND_CONV)
+    overflow = Overflow.SAT_SYM if q.get("narrow") and signed else Overflow.SAT
+    return FixedType(bits, bits - frac, signed, mode, overflow)
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    return quantize_float(xs[0], node.attrs)
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    return xs[0].cast(fixed_type(node.attrs))
+
+
+SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")

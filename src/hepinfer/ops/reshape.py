@@ -1,0 +1,38 @@
+"""Reshape to `attrs['shape']` (no batch dimension; one entry may be -1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, n_inputs
+from hepinfer.ops.fxarray import FxArray
+
+
+def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+    n_inputs(node, inputs, 1)
+    target = [int(d) for d in node.attrs["shape"]]
+    size = inputs[0].size
+    if target.count(-1) == 1:
+        known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+        target[target.index(-1)] = size // max(known, 1)
+    if int(np.prod(target, dtype=np.int64)) != size:
+        msg = f"Reshape {node.name!r}: cannot reshape {inputs[0].shape} into {node.attrs['shape']}"
+        raise GraphError(msg)
+    return tuple(target)
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    return xs[0].reshape(xs[0].shape[0], *node.out.shape)
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    return FxArray(x.m.reshape(x.m.shape[0], *node.out.shape), x.t)
+
+
+SPEC = OpSpec(Op.RESHAPE, shape, run_float, run_fixed, (), "Reshape")

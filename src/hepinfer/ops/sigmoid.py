@@ -1,0 +1,34 @@
+"""Sigmoid, table-based in fixed point like hls4ml (inputs in [-8, 8), 1024 entries)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lut import lut_fixed
+
+
+def _sigmoid32(x: npt.NDArray[Any]) -> FloatArray:
+    e = np.exp(-np.asarray(x, dtype=np.float32)).astype(np.float64)
+    out: FloatArray = 1.0 / (1.0 + e)
+    return out
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    del node
+    out: FloatArray = 1.0 / (1.0 + np.exp(-xs[0]))
+    return out
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    return lut_fixed(node, xs[0], _sigmoid32, 16.0, need(node, "result"))
+
+
+SPEC = OpSpec(Op.SIGMOID, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

@@ -1,0 +1,131 @@
+"""Softmax over the last axis, with hls4ml's table-based fixed-point implementations.
+
+`attrs["implementation"]`: `stable` (default, as in hls4ml), `latency` or `argmax`, as in hls4ml
+(nnet_activation.h). Tables have `attrs['table_size']` entries (default 1024); the table type
+`table` defaults to `ap_fixed<18,8,RND,SAT>` (hls4ml's `exp_table_t` and `inv_table_t`), the
+accumulator to the table type widened by `ceil(log2(n))` bits.
+
+The kernels reproduce the C++ bit for bit: a table index is the top `log2(table_size)` bits of
+the input's bit pattern; the exponential table holds `exp(x)` of the value those bits encode
+(computed in float32, like the C++ `float`), the inverse table `1/x` of the exponent sum's top
+bits; the result is `exp_table[i] * inv_table[sum]` assigned to `result_t`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.ir.graph import Node
+from hepinfer.ir.op import Op
+from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.fxarray import FxArray, IntArray, product_type
+
+IMPLEMENTATIONS = ("latency", "stable", "argmax")
+DEFAULT_TABLE = FixedType(18, 8, True, Quant.RND, Overflow.SAT)
+DEFAULT_TABLE_SIZE = 1024
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    del node
+    x = xs[0]
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    out: FloatArray = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _index(m: IntArray, t: FixedType, bits: int) -> IntArray:
+    """The top `bits` bits of the bit pattern of mantissas `m` of type `t`, as unsigned."""
+    pattern = m & ((1 << t.width) - 1)
+    shift = t.width - bits
+    return pattern >> shift if shift >= 0 else pattern << -shift
+
+
+def _index_values(t: FixedType, bits: int) -> FloatArray:
+    """Value encoded by each index: top `bits` bits set to the index, the rest zero."""
+    idx = np.arange(1 << bits, dtype=np.int64)
+    pattern = idx << (t.width - bits) if t.width >= bits else idx >> (bits - t.width)
+    if t.signed:
+        pattern = np.where(pattern >= (1 << (t.width - 1)), pattern - (1 << t.width), pattern)
+    return np.asarray(t.from_mantissa(pattern), dtype=np.float64)
+
+
+def _table_size(node: Node, *types: FixedType) -> int:
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    size = min(size, *(1 << t.width for t in types))
+    if size & (size - 1):
+        msg = f"Softmax {node.name!r}: table_size {size} must be a power of two"
+        raise GraphError(msg)
+    return size
+
+
+def types(node: Node, data: FixedType) -> tuple[FixedType, FixedType, FixedType]:
+    """(table type, accumulator type, exponent-sum type) of the node, with hls4ml defaults."""
+    table = node.precision.table or DEFAULT_TABLE
+    n = node.out.shape[-1]
+    scale = math.ceil(math.log2(n)) if n > 1 else 0
+    accum = node.precision.accum or FixedType(
+        table.width + scale, table.integer + scale, table.signed
+    )
+    del data
+    return table, accum, table
+
+
+def _exp_inv_tables(
+    node: Node, data: FixedType, table: FixedType, inv_inp: FixedType, negative: bool, size: int
+) -> tuple[IntArray, IntArray]:
+    bits = size.bit_length() - 1
+    scale = np.float32(float(node.attrs.get("exp_scale", 1.0)))
+    x = (_index_values(data, bits).astype(np.float32) * scale).astype(np.float32)
+    if negative:
+        x = -x
+    with np.errstate(over="ignore"):
+        exp_table = table.to_mantissa(np.exp(x).astype(np.float64))
+    inv_x = _index_values(inv_inp, bits).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = (np.float32(1.0) / inv_x).astype(np.float64)
+    inv = np.where(np.isinf(inv), np.sign(inv) * 1e300, inv)
+    return exp_table, table.to_mantissa(inv)
+
+
+def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    x = xs[0]
+    tr = need(node, "result")
+    impl = str(node.attrs.get("implementation", "stable"))
+    if impl == "argmax":
+        out = np.zeros_like(x.m)
+        np.put_along_axis(out, np.argmax(x.m, axis=-1)[..., None], 1, axis=-1)
+        return FxArray(tr.to_mantissa(out.astype(np.float64)), tr)
+    table, accum, inv_inp = types(node, x.t)
+    if impl == "stable":
+        in_bits = x.t.width - int(x.t.signed)
+        norm = FixedType(in_bits, x.t.integer - int(x.t.signed), signed=False)
+        size_exp = (
+            min(_table_size(node, table), 1 << in_bits) if x.t.signed else _table_size(node, table)
+        )
+        diff = x.m.max(axis=-1, keepdims=True) - x.m
+        data_t, data_m = norm, norm.cast_mantissa(diff, x.t)
+        negative = True
+    elif impl == "latency":
+        size_exp = _table_size(node, table, x.t)
+        data_t, data_m, negative = x.t, x.m, False
+    else:
+        msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {IMPLEMENTATIONS}"
+        raise GraphError(msg)
+    size_inv = _table_size(node, table, x.t)
+    exp_tab, _ = _exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = _exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    exp_res = accum.cast_mantissa(exp_tab[_index(data_m, data_t, size_exp.bit_length() - 1)], table)
+    total = exp_res.sum(axis=-1)
+    wide = FixedType(64, 64 - accum.frac, True)
+    exp_sum = inv_inp.cast_mantissa(accum.cast_mantissa(total, wide), accum)
+    inv = inv_tab[_index(exp_sum, inv_inp, size_inv.bit_length() - 1)]
+    prod = exp_res * inv[..., None]
+    return FxArray(tr.cast_mantissa(prod, product_type(accum, table)), tr)
+
+
+SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")

@@ -1,0 +1,213 @@
+"""Give every node its fixed-point types and settings from a `Config`.
+
+`auto` types are inferred here:
+- weight/bias: the model default's width, with the integer bits the largest |value| needs;
+- accum (Dense): exact, like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias),
+  capped at 64 bits by dropping fractional bits;
+- result (and the input): the integer bits the node's value range needs (calibration data
+  when given, with one guard bit, else interval analysis from the input type), and the
+  model default's fractional bits. Bounded activations (softmax, sigmoid, tanh) get
+  `ap_ufixed<W,1>` / `ap_fixed<W,2>`. A result read only by table-based activations keeps
+  just the integer bits their tables cover, saturating (softmax 5, sigmoid 4, tanh 3). So
+  `auto` never widens a softmax input to the accumulator's width, which is how hls4ml's auto
+  types feed a softmax a value whose top bits never move, making its output constant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.config import AUTO, Config, TypeSpec
+from hepinfer.fixed import FixedType, Overflow
+from hepinfer.ir.graph import Graph, Node, NodePrecision
+from hepinfer.ir.op import Op
+from hepinfer.ops import spec
+from hepinfer.passes.ranges import integer_bits, interval_ranges, observed_ranges
+
+_MAX_WIDTH = 64
+_UNIT_RANGE = {Op.SOFTMAX, Op.SIGMOID, Op.HARD_SIGMOID}
+
+
+def _sized(integer: int, frac: int, signed: bool = True) -> FixedType:
+    width = integer + frac
+    limit = _MAX_WIDTH if signed else _MAX_WIDTH - 1
+    width = min(width, limit)
+    return FixedType(max(width, 1), integer, signed)
+
+
+def _weight_type(values: npt.NDArray[np.float64], default: FixedType) -> FixedType:
+    hi = float(np.max(np.abs(values))) if values.size else 0.0
+    integer = integer_bits(-hi, hi)
+    return FixedType(default.width, integer)
+
+
+def _terms(graph: Graph, node: Node) -> int | None:
+    """How many values an accumulator of `node` sums (None: no accumulator to infer)."""
+    if node.op is Op.DENSE:
+        return int(node.weights["kernel"].shape[0])
+    if node.op in (Op.CONV1D, Op.CONV2D):
+        return int(np.prod(node.weights["kernel"].shape[:-1]))
+    if node.op is Op.DEPTHWISE_CONV2D:
+        return int(np.prod(node.weights["kernel"].shape[:2]))
+    if node.op in (Op.MAXPOOL, Op.AVGPOOL):
+        return int(np.prod(node.attrs.get("pool", (2,))))
+    if node.op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+        return int(np.prod(graph.node(node.inputs[0]).out.shape[:-1]))
+    return None
+
+
+def _auto_accum(
+    graph: Graph,
+    node: Node,
+    types: dict[str, FixedType],
+    resolved: dict[str, FixedType | None],
+    default: FixedType,
+) -> FixedType | None:
+    """Exact accumulators: weighted sums like hls4ml's inference, sums of inputs for pooling."""
+    n = _terms(graph, node)
+    if n is None:
+        return None  # e.g. softmax: hls4ml's defaults apply in the kernel
+    tx = types[node.inputs[0]]
+    if "weight" in resolved:
+        return _accum_type(n, tx, resolved["weight"] or default, resolved.get("bias") or default)
+    grow = math.ceil(math.log2(n)) if n > 1 else 0
+    return _sized(tx.integer + grow + int(not tx.signed), tx.frac)
+
+
+def _accum_type(n: int, tx: FixedType, tw: FixedType, tb: FixedType) -> FixedType:
+    grow = math.ceil(math.log2(n)) if n > 1 else 0
+    integer = tx.integer + tw.integer + grow + 1
+    frac = max(tx.frac + tw.frac, tb.frac)
+    integer = max(integer, tb.integer + 1)
+    return _sized(integer, frac)
+
+
+#: integer bits that cover the whole useful input range of table-based activations
+#: (softmax: differences beyond 16 give exp(-16) ~ 1e-7; sigmoid table [-8, 8); tanh [-4, 4))
+_TABLE_INPUT_BITS = {Op.SOFTMAX: 5, Op.SIGMOID: 4, Op.TANH: 3}
+
+
+def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
+    """Narrow an auto type that only feeds table-based activations, saturating.
+
+    Their tables are indexed by the input's top bits, so a needlessly wide integer part
+    leaves the index constant (hls4ml's flat softmax); saturation keeps large values at the
+    table's end instead of wrapping.
+    """
+    readers = graph.consumers(node.name)
+    if not readers or any(r.op not in _TABLE_INPUT_BITS for r in readers):
+        return t
+    cap = min(_TABLE_INPUT_BITS[r.op] for r in readers)
+    if t.integer <= cap:
+        return t
+    return FixedType(cap + t.frac, cap, True, t.quant, Overflow.SAT)
+
+
+_QUANTIZER_ATTRS = {"weight": "kernel_quantizer", "bias": "bias_quantizer", "result": "quantizer"}
+
+
+def _quantizer_types(
+    node: Node, config: Config, variables: tuple[str, ...]
+) -> dict[str, FixedType]:
+    """Types that the model's own quantisers (QONNX Quant, QKeras) fix, unless the layer's
+    name-level configuration sets that variable to an explicit type."""
+    from hepinfer.ops.quant import fixed_type
+
+    level = config.layer_name.get(node.name)
+    out = {}
+    for var in variables:
+        q = node.attrs.get(_QUANTIZER_ATTRS.get(var, ""))
+        explicit = level is not None and isinstance(level.precision.get(var), FixedType)
+        if q is None or explicit:  # `auto` defers to the model's own quantiser
+            continue
+        out[var] = fixed_type(q)
+    return out
+
+
+def apply_config(
+    graph: Graph, config: Config, calibration: npt.ArrayLike | Mapping[str, Any] | None = None
+) -> Graph:
+    """The graph with `precision` and settings attributes filled in on every node."""
+    default = config.model.precision.default
+    assert isinstance(default, FixedType)  # guaranteed by Config
+    observed = None if calibration is None else observed_ranges(graph, calibration)  # type: ignore[arg-type]
+    types: dict[str, FixedType] = {}
+    nodes: list[Node] = []
+    intervals: dict[str, tuple[Any, Any]] | None = None
+    for node in graph.nodes:
+        s = spec(node.op)
+        keys = (node.op.value, s.hls_name) if s.hls_name else (node.op.value,)
+        chosen: dict[str, TypeSpec | None] = {
+            v: config.precision(node.name, keys, v) for v in s.precisions
+        }
+        chosen.update(_quantizer_types(node, config, s.precisions))
+        resolved: dict[str, FixedType | None] = {}
+        for var in ("weight", "bias"):
+            if var in chosen:
+                t = chosen[var]
+                key = (
+                    "kernel"
+                    if var == "weight" and "kernel" in node.weights
+                    else ("scale" if var == "weight" else "bias")
+                )
+                resolved[var] = _weight_type(node.weights[key], default) if t == AUTO else t
+        if "accum" in chosen:
+            t = chosen["accum"]
+            if t == AUTO:
+                t = _auto_accum(graph, node, types, resolved, default)
+            resolved["accum"] = t
+        if "table" in chosen:
+            t = chosen["table"]
+            resolved["table"] = None if t == AUTO else t
+        result = chosen.get("result")
+        if result == AUTO:
+            if node.op in _UNIT_RANGE:
+                result = FixedType(default.width, 1, signed=False)
+            elif node.op is Op.TANH:
+                result = FixedType(default.width, 2)
+            else:
+                if observed is not None:
+                    lo, hi = observed[node.name]
+                    guard = 1
+                else:
+                    if intervals is None:
+                        intervals = interval_ranges(
+                            graph,
+                            {
+                                n.name: (
+                                    types.get(n.name, default).min,
+                                    types.get(n.name, default).max,
+                                )
+                                for n in graph.inputs
+                            },
+                        )
+                    lo, hi = (
+                        float(intervals[node.name][0].min()),
+                        float(intervals[node.name][1].max()),
+                    )
+                    guard = 0
+                result = _sized(integer_bits(lo, hi) + guard, default.frac)
+                result = _table_input(graph, node, result)
+        if "result" in chosen:
+            resolved["result"] = result
+        precision = NodePrecision(**{k: v for k, v in resolved.items() if v is not None})
+        if precision.result is not None:
+            types[node.name] = precision.result
+        elif node.inputs:
+            types[node.name] = types[node.inputs[0]]
+        attrs = dict(node.attrs)
+        for attr in ("reuse_factor", "strategy", "implementation", "table_size"):
+            value = config.setting(node.name, keys, attr)
+            if value is not None and (
+                attr not in ("implementation", "table_size")
+                or node.op is Op.SOFTMAX
+                or (attr == "table_size" and "table" in s.precisions)
+            ):
+                attrs[attr] = value.value if hasattr(value, "value") else value
+        nodes.append(node.replace(precision=precision, attrs=attrs))
+    return graph.with_nodes(nodes)

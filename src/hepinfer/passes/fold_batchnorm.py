@@ -1,0 +1,43 @@
+"""Fold a BatchNormalization into the Dense or Conv layer before it (when BN is its only reader).
+
+`y = (x W + b) * s + t = x (W * s) + (b * s + t)`: the Dense keeps its name; the BN node
+disappears and its readers read the Dense. BNs that follow anything else stay standalone.
+"""
+
+from __future__ import annotations
+
+from hepinfer.ir.graph import Graph, Node
+from hepinfer.ir.op import Op
+
+_FOLDABLE = (Op.DENSE, Op.CONV1D, Op.CONV2D)  # kernels with output channels last
+
+
+def fold_batchnorm(graph: Graph) -> Graph:
+    """The graph with every foldable BatchNormalization merged into its producer."""
+    nodes = list(graph.nodes)
+    rename: dict[str, str] = {}
+    out: list[Node] = []
+    for original in nodes:
+        node = original.replace(inputs=tuple(rename.get(i, i) for i in original.inputs))
+        if node.op is Op.BATCHNORM:
+            prev = next((n for n in out if n.name == node.inputs[0]), None)
+            readers = [n for n in nodes if node.inputs[0] in n.inputs]
+            if (
+                prev is not None
+                and prev.op in _FOLDABLE
+                and len(readers) == 1
+                and node.inputs[0] not in graph.outputs
+            ):
+                s, t = node.weights["scale"], node.weights["bias"]
+                merged = prev.replace(
+                    weights={
+                        "kernel": prev.weights["kernel"] * s,
+                        "bias": prev.weights["bias"] * s + t,
+                    }
+                )
+                out[out.index(prev)] = merged
+                rename[node.name] = prev.name
+                continue
+        out.append(node)
+    outputs = tuple(rename.get(o, o) for o in graph.outputs)
+    return graph.replace(nodes=tuple(out), outputs=outputs)

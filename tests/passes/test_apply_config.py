@@ -1,0 +1,66 @@
+"""Applying a configuration: types on every node, quantiser types, auto rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hepinfer.config import Config
+from hepinfer.fixed import FixedType, Overflow
+from hepinfer.frontends import load_model
+from hepinfer.passes.apply_config import apply_config
+
+T = FixedType.parse
+
+
+def test_every_used_variable_gets_a_type(shared_data: Path) -> None:
+    graph = load_model(shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json")
+    typed = apply_config(graph, Config.from_dict({"LayerName": {"fc1_relu": {"ReuseFactor": 4}}}))
+    fc1 = typed.node("fc1_relu")
+    assert fc1.precision.weight == fc1.precision.accum == T("ap_fixed<16,6>")
+    assert fc1.attrs["reuse_factor"] == 4
+    assert typed.node("fc2_relu").attrs["reuse_factor"] == 1
+    softmax = typed.node("output_softmax_softmax")
+    assert softmax.precision.table is None  # hls4ml's table defaults apply in the kernel
+    assert softmax.precision.result == T("ap_fixed<16,6>")
+
+
+def test_quantisers_fix_types_unless_the_layer_overrides(shared_data: Path) -> None:
+    graph = load_model(shared_data / "qonnx" / "qkeras_jettagging.onnx")
+    typed = apply_config(graph, Config())
+    assert typed.node("MatMul_0").precision.weight == T("ap_fixed<6,1,AP_RND_CONV,AP_SAT>")
+    override = Config.from_dict(
+        {"LayerName": {"MatMul_0": {"Precision": {"weight": "ap_fixed<8,2>"}}}}
+    )
+    assert apply_config(graph, override).node("MatMul_0").precision.weight == T("ap_fixed<8,2>")
+
+
+def test_auto_rules(shared_data: Path) -> None:
+    graph = load_model(shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json")
+    auto = Config.from_dict(
+        {
+            "Model": {
+                "Precision": {
+                    "default": "ap_fixed<16,6>",
+                    "weight": "auto",
+                    "accum": "auto",
+                    "result": "auto",
+                }
+            }
+        }
+    )
+    typed = apply_config(graph, auto)
+    fc1 = typed.node("fc1_relu")
+    kernel = fc1.weights["kernel"]
+    assert fc1.precision.weight is not None
+    assert fc1.precision.weight.width == 16
+    assert np.abs(kernel).max() < fc1.precision.weight.max  # holds the largest weight
+    assert np.abs(kernel).max() >= fc1.precision.weight.max / 2  # but no wider than needed
+    assert fc1.precision.accum is not None
+    assert fc1.precision.accum.frac == 10 + fc1.precision.weight.frac  # exact accumulator
+    head = typed.node("output_softmax").precision.result
+    assert head is not None
+    assert (head.integer, head.overflow) == (5, Overflow.SAT)  # narrowed for the softmax table
+    sm = typed.node("output_softmax_softmax").precision.result
+    assert sm == FixedType(16, 1, signed=False)

@@ -1,0 +1,106 @@
+"""Compile configuration: hls4ml-style lookup, YAML round trip, validation, granularity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hepinfer.config import AUTO, Config, Strategy, config_from_model
+from hepinfer.errors import ConfigError
+from hepinfer.fixed import FixedType
+
+T = FixedType.parse
+
+DATA = {
+    "Model": {
+        "Precision": {"default": "ap_fixed<16,6>", "accum": "ap_fixed<24,12>"},
+        "ReuseFactor": 2,
+    },
+    "IOType": "io_parallel",
+    "LayerType": {"Dense": {"Precision": {"weight": "ap_fixed<8,3>"}, "Strategy": "Resource"}},
+    "LayerName": {
+        "fc1": {"Precision": {"result": "ap_fixed<12,4>"}, "ReuseFactor": 4},
+        "fc2": {"Precision": "ap_fixed<10,5>"},
+        "sm": {
+            "Implementation": "latency",
+            "TableSize": 512,
+            "Precision": {"table": "ap_fixed<18,8,AP_RND,AP_SAT>"},
+        },
+    },
+}
+
+
+def test_lookup_order_name_then_type_then_model() -> None:
+    c = Config.from_dict(DATA)
+    assert c.precision("fc1", "Dense", "result") == T("ap_fixed<12,4>")  # name level
+    assert c.precision("fc1", "Dense", "weight") == T("ap_fixed<8,3>")  # type level
+    assert c.precision("fc1", "Dense", "accum") == T("ap_fixed<24,12>")  # model variable
+    assert c.precision("fc1", "Dense", "bias") == T("ap_fixed<16,6>")  # model default
+    assert c.precision("fc2", "Dense", "weight") == T("ap_fixed<10,5>")  # name default beats type
+    assert c.precision("other", "ReLU", "result") == T("ap_fixed<16,6>")
+    assert c.setting("fc1", "Dense", "reuse_factor") == 4
+    assert c.setting("fc3", "Dense", "reuse_factor") == 2
+    assert c.setting("fc3", "Dense", "strategy") is Strategy.RESOURCE
+    assert c.setting("x", "ReLU", "strategy") is Strategy.LATENCY
+
+
+def test_tables_and_softmax_accum_do_not_fall_back_to_default() -> None:
+    c = Config.from_dict(DATA)
+    assert c.precision("relu", "ReLU", "table") is None
+    assert c.precision("sm", "Softmax", "table") == T("ap_fixed<18,8,AP_RND,AP_SAT>")
+    assert c.precision("sm2", "Softmax", "accum") == T("ap_fixed<24,12>")  # model-level variable
+    assert Config().precision("sm2", "Softmax", "accum") is None
+    assert c.setting("sm", "Softmax", "table_size") == 512
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    c = Config.from_dict(DATA)
+    path = c.save(tmp_path / "c.yml")
+    again = Config.load(path)
+    assert again.to_dict() == c.to_dict()
+    assert again.precision("fc1", "Dense", "result") == T("ap_fixed<12,4>")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"Model": {"Precision": "ap_fixd<16,6>"}},
+            r"Model\.Precision: 'ap_fixd<16,6>' is not a fixed-point type",
+        ),
+        ({"Model": {"ReuseFactor": 0}}, "ReuseFactor 0 must be a positive integer"),
+        ({"Model": {"Strategy": "fast"}}, r"'fast' is not one of \['Latency', 'Resource'\]"),
+        ({"Modle": {}}, r"unknown top-level configuration key\(s\) \['Modle'\]"),
+        (
+            {"LayerName": {"a": {"Precision": {"acum": "auto"}}}},
+            r"unknown precision variable\(s\) \['acum'\]",
+        ),
+        ({"LayerName": {"a": {"TableSize": 1000}}}, "TableSize 1000 must be a power of two"),
+    ],
+)
+def test_invalid_configurations(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(data)
+
+
+def test_bad_yaml(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text("Model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Config.load(tmp_path / "c.yml")
+
+
+def test_config_from_model_granularities(shared_data: Path) -> None:
+    path = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
+    model = config_from_model(path)
+    assert model.layer_name == {}
+    assert model.layer_type == {}
+    assert model.precision("fc1_relu", "Dense", "weight") == T("ap_fixed<16,6>")
+    by_type = config_from_model(path, granularity="type")
+    assert set(by_type.layer_type) == {"InputLayer", "Dense", "Activation", "Softmax"}
+    by_name = config_from_model(path, granularity="name", default_precision="ap_fixed<18,8>")
+    assert by_name.layer_name["fc1_relu"].precision.accum == AUTO
+    assert by_name.layer_name["fc1_relu_relu"].precision.result == AUTO
+    assert by_name.model.precision.default == T("ap_fixed<18,8>")
+    with pytest.raises(ConfigError, match="granularity 'layer'"):
+        config_from_model(path, granularity="layer")

@@ -139,3 +139,7 @@ def test_cli_direct_and_service_agree(
     assert set(direct[:, 0]) == {0, 1, 2, 3}
     np.testing.assert_allclose(direct[:, 5:], service["scores"], atol=1e-5)
     assert main(["workflow", str(events), "-o", str(tmp_path / "x.csv")]) == 1
+    # no server given: the client's fallback serves the repository in-process
+    assert main([*common, "-o", str(tmp_path / "f.csv")]) == 0
+    fallback = np.loadtxt(tmp_path / "f.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(fallback[:, 5:], direct[:, 5:], atol=1e-5)

@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 DEMO_OUT ?= demo-output
+# the peer tools (hls4ml, Triton, perf_analyzer) the tests compare against: scripts/setup-peers.sh
+# installs them into $(PEERS) (default: $HEPINFER_PEERS if set, else peers/); tests read HEPINFER_PEERS
+PEERS ?= $(or $(HEPINFER_PEERS),peers)
 
 .PHONY: demo test lint typecheck system venv install install-test clean
 
@@ -14,7 +17,7 @@ demo: install
 
 ## the test suite: set up (with test extras and external oracles), then run pytest
 test: install-test
-	$(PY) -m pytest -n auto --dist loadfile
+	HEPINFER_PEERS="$(abspath $(PEERS))" HEPINFER_REQUIRE_PEERS=1 $(PY) -m pytest -n auto --dist loadfile
 
 lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -38,6 +41,8 @@ install-test: system venv
 	$(PIP) install -e ".[all,test]"
 	# Xilinx's own ap_types headers (the fixed-point oracle), as vendored in the hls4ml wheel
 	$(PIP) install --no-deps "hls4ml==1.3.0"
+	# the peers, each in its own venv under $(PEERS) (skips those already installed and working)
+	bash scripts/setup-peers.sh "$(PEERS)"
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -32,3 +32,40 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real models/data not found at {path} (set HEPINFER_TEST_DATA)")
     return path
+
+
+def _peer(marker: str, *parts: str) -> Path:
+    """A peer's file under `peers_dir()`, once `scripts/setup-peers.sh` marked it ready.
+
+    Skips the test when absent; fails it instead when `HEPINFER_REQUIRE_PEERS=1` (as `make test`
+    sets after installing the peers), so a broken set-up cannot pass as skipped tests.
+    """
+    root = peers_dir()
+    path = root.joinpath(*parts)
+    if not (root / f"READY-{marker}").is_file() or not path.exists():
+        reason = (
+            f"peer {marker!r} not installed at {path} (no {root / f'READY-{marker}'}): run "
+            f"`bash scripts/setup-peers.sh {root}` or set HEPINFER_PEERS"
+        )
+        if os.environ.get("HEPINFER_REQUIRE_PEERS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def hls4ml_python() -> Path:
+    """The python of the hls4ml 1.3.0 venv (run it with `KERAS_BACKEND=torch`)."""
+    return _peer("hls4ml", "hls4ml", "bin", "python")
+
+
+@pytest.fixture(scope="session")
+def tritonserver_bin() -> Path:
+    """The `tritonserver` 2.51 wrapper (library paths and python backend set up)."""
+    return _peer("triton", "bin", "tritonserver")
+
+
+@pytest.fixture(scope="session")
+def perf_analyzer_bin() -> Path:
+    """The `perf_analyzer` 2.41 wrapper (CUDA runtime library path set up)."""
+    return _peer("pa", "bin", "perf_analyzer")

@@ -48,3 +48,7 @@ class MissingDependencyError(HepinferError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class EstimateError(HepinferError, ValueError):
+    """A resource/latency estimate cannot be made (bad layer description, unknown part, ...)."""

@@ -69,6 +69,13 @@ def test_arrays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["file"]["output_kind"] == "int64 mantissas"
 
 
+def test_wide_types_show_exact_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fixed", "ap_fixed<64,40>", "--", "-1e30", "1.5"]) == 0
+    out = capsys.readouterr().out
+    assert "exactly: min -549755813888  max 549755813887.999999940395355224609375" in out
+    assert "m=25165824 " in out  # 1.5 * 2**24
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "needle"),
     [

@@ -71,7 +71,10 @@ def _float_inputs(t: FixedType, rng: np.random.Generator) -> npt.NDArray[np.floa
     k = np.concatenate(
         [
             rng.integers(-8, 9, size=40),
-            np.array([t.min_mantissa, t.max_mantissa, t.min_mantissa - 1, t.max_mantissa + 1]),
+            np.array(
+                [t.min_mantissa, t.max_mantissa, t.min_mantissa - 1, t.max_mantissa + 1],
+                dtype=np.float64,  # one beyond a 64-bit range does not fit int64
+            ),
             rng.integers(t.min_mantissa, t.max_mantissa, size=60, endpoint=True),
             (rng.integers(t.min_mantissa, t.max_mantissa, size=20, endpoint=True) * 3),
         ]
@@ -128,7 +131,11 @@ def _mantissa_inputs(
         k = np.concatenate(
             [
                 rng.integers(-6, 7, size=20),
-                rng.integers(dst.min_mantissa - 2, dst.max_mantissa + 3, size=30),
+                rng.integers(
+                    max(dst.min_mantissa - 2, -(2**63)),
+                    min(dst.max_mantissa + 3, 2**63 - 1),
+                    size=30,
+                ),
                 [dst.min_mantissa, dst.max_mantissa, dst.min_mantissa - 1, dst.max_mantissa + 1],
             ]
         ).astype(object)

@@ -92,5 +92,11 @@ def test_helpers() -> None:
     assert not t.contains([np.nan])
 
 
+def test_repr_evaluates_to_an_equal_type() -> None:
+    t = FixedType(12, -3, False, Quant.RND_INF, Overflow.WRAP, 2)
+    assert repr(t) == "FixedType.parse('ap_ufixed<12,-3,AP_RND_INF,AP_WRAP,2>')"
+    assert eval(repr(t)) == t
+
+
 def test_types_are_hashable_values() -> None:
     assert len({FixedType(8, 3), FixedType(8, 3), FixedType.parse("fixed<8,3>")}) == 1

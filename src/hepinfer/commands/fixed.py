@@ -24,7 +24,12 @@ HELP = "inspect a fixed-point type (ap_fixed<W,I,Q,O,N>) and cast values or .npy
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("type", metavar="TYPE", help="e.g. 'ap_fixed<16,6,AP_RND,AP_SAT>'")
-    parser.add_argument("values", metavar="VALUE", nargs="*", help="values to cast (floats)")
+    parser.add_argument(
+        "values",
+        metavar="VALUE",
+        nargs="*",
+        help="values to cast (floats; put '--' before them when one looks like an option: -1e3)",
+    )
     parser.add_argument("-i", "--input", metavar="X.npy", help="cast the array in this .npy file")
     parser.add_argument("-o", "--output", metavar="Y.npy", help="write the cast array here")
     parser.add_argument(
@@ -44,8 +49,26 @@ def _number(v: float) -> float | str:
     return v if math.isfinite(v) else str(v)
 
 
+def _exact(m: int, frac: int) -> str:
+    """The exact decimal value of m * 2**-frac (a finite decimal)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 400
+        value = Decimal(m) * Decimal(2) ** -frac if frac <= 0 else Decimal(m) / Decimal(2) ** frac
+        return format(value.normalize(), "f")
+
+
 def _describe(t: FixedType) -> dict[str, Any]:
-    return {
+    exact = (
+        {}
+        if t.exact_float
+        else {
+            "min_exact": _exact(t.min_mantissa, t.frac),
+            "max_exact": _exact(t.max_mantissa, t.frac),
+        }
+    )
+    return exact | {
         "type": str(t),
         "width": t.width,
         "integer": t.integer,
@@ -150,6 +173,8 @@ def _text(report: dict[str, Any]) -> str:
         + (f", N={t['sat_bits']}" if t["sat_bits"] else "")
     )
     out(f"  min {t['min']!r}  max {t['max']!r}  eps {t['eps']!r}")
+    if "max_exact" in t:  # wider than a double's mantissa: the floats above are rounded
+        out(f"  exactly: min {t['min_exact']}  max {t['max_exact']}")
     out(f"  mantissa range [{t['min_mantissa']}, {t['max_mantissa']}]")
     if report.get("values"):
         out("")

@@ -27,7 +27,7 @@ MAX_WIDTH = 64
 MAX_ABS_FRAC = 960
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FixedType:
     """A fixed-point type with Xilinx `ap_fixed` / `ap_ufixed` semantics.
 
@@ -178,6 +178,9 @@ class FixedType:
             args.append(self.quant.ap_name)
         kind = "ap_fixed" if self.signed else "ap_ufixed"
         return f"{kind}<{','.join(args)}>"
+
+    def __repr__(self) -> str:
+        return f"FixedType.parse({str(self)!r})"
 
     # ----------------------------------------------------------------------------- casts
     def cast(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:

@@ -1,0 +1,71 @@
+"""Resource and latency estimates of FPGA firmware, without vendor tools.
+
+Describe the layers (`DenseCost`, `ConvCost`, `ActivationCost`, `PoolCost`,
+`BatchNormCost`, `ElementwiseCost`), then::
+
+    from hepinfer.estimate import DenseCost, ActivationCost, estimate_layers
+
+    est = estimate_layers(
+        [DenseCost(name="fc1", n_in=16, n_out=64, input=(16, 6), weight=(16, 6)),
+         ActivationCost(name="relu1", kind="relu", n=64)],
+        part="xcu250", clock_period=5.0,
+    )
+    print(est.to_table()); est.to_json("est.json"); est.plot("est.png")
+
+The model (one documented analytic model per operator and strategy) is described in
+`hepinfer.estimate.operators`, `hepinfer.estimate.multipliers`, `hepinfer.estimate.timing`
+and ``docs/estimate.md``; the published synthesis results it is checked against are in
+``anchors.yaml`` (`hepinfer.estimate.anchors`).
+"""
+
+from hepinfer.estimate.diagnostics import (
+    EstimateWarning,
+    OverUtilisationWarning,
+    ReuseFactorWarning,
+    UnrollLimitWarning,
+)
+from hepinfer.estimate.layers import (
+    DEFAULT_PRECISION,
+    ActivationCost,
+    BatchNormCost,
+    ConvCost,
+    DenseCost,
+    ElementwiseCost,
+    LayerCost,
+    PoolCost,
+)
+from hepinfer.estimate.model import compose_latency, estimate_layers
+from hepinfer.estimate.multipliers import MultiplierModel
+from hepinfer.estimate.operators import valid_reuse_factors
+from hepinfer.estimate.parts import Part, get_part, list_parts
+from hepinfer.estimate.precision import Precision, as_precision
+from hepinfer.estimate.report import Estimate, LayerEstimate, Resources
+from hepinfer.estimate.timing import Timing
+
+__all__ = [
+    "DEFAULT_PRECISION",
+    "ActivationCost",
+    "BatchNormCost",
+    "ConvCost",
+    "DenseCost",
+    "ElementwiseCost",
+    "Estimate",
+    "EstimateWarning",
+    "LayerCost",
+    "LayerEstimate",
+    "MultiplierModel",
+    "OverUtilisationWarning",
+    "Part",
+    "PoolCost",
+    "Precision",
+    "Resources",
+    "ReuseFactorWarning",
+    "Timing",
+    "UnrollLimitWarning",
+    "as_precision",
+    "compose_latency",
+    "estimate_layers",
+    "get_part",
+    "list_parts",
+    "valid_reuse_factors",
+]

@@ -1,0 +1,126 @@
+"""Whole-model estimates: cost every layer, then compose latency and II by io type.
+
+**io_parallel** (one pipelined top function): layers whose logic HLS inlines (ReLU-like
+activations, pooling, merges, small dense layers) chain their combinational delay into the
+neighbouring logic; every other layer is a function with registered outputs. The chain of a
+registered layer and the inlined layers after it spans ``ceil(delay / usable clock)`` cycles
+(one less when nothing in it is registered) plus its fixed cycles (loops, table reads).
+The model latency is the sum over these groups; II is the largest layer II.
+
+**io_stream** (a dataflow of layers joined by FIFOs): layers overlap, so the latency is that
+of the slowest layer plus the pipeline fill of every other layer, and II is the largest
+layer II (the bottleneck).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+
+from hepinfer.errors import EstimateError
+from hepinfer.estimate.diagnostics import OverUtilisationWarning
+from hepinfer.estimate.layers import LayerCost
+from hepinfer.estimate.multipliers import MultiplierModel
+from hepinfer.estimate.operators import Context, estimate_layer
+from hepinfer.estimate.parts import Part, get_part
+from hepinfer.estimate.report import RESOURCE_KEYS, Estimate, LayerEstimate, Resources
+from hepinfer.estimate.timing import Timing
+
+__all__ = ["compose_latency", "estimate_layers"]
+
+
+def compose_latency(
+    layers: Sequence[LayerEstimate], clock_period: float, timing: Timing | None = None
+) -> tuple[int, int]:
+    """Model latency (cycles) and II from per-layer estimates (module docstring)."""
+    timing = timing or Timing()
+    if not layers:
+        return 0, 1
+    ii = max(1, *(lay.ii for lay in layers))
+    if any(lay.io_type == "io_stream" for lay in layers):
+        slowest = max(range(len(layers)), key=lambda i: layers[i].latency_cycles)
+        latency = layers[slowest].latency_cycles + sum(
+            lay.fill_cycles for i, lay in enumerate(layers) if i != slowest
+        )
+        return latency, ii
+    total = 0
+    comb = 0.0
+    fixed = 0
+    registered = False
+    started = False
+    for lay in layers:
+        if lay.chainable:
+            comb += lay.comb_ns
+            started = True
+            continue
+        if started:
+            total += _group_cycles(comb, fixed, registered, clock_period, timing)
+        comb, fixed, registered, started = lay.comb_ns, lay.fixed_cycles, lay.registered, True
+    if started:
+        total += _group_cycles(comb, fixed, registered, clock_period, timing)
+    return total, ii
+
+
+def _group_cycles(
+    comb: float, fixed: int, registered: bool, clock_period: float, timing: Timing
+) -> int:
+    spans = timing.cycles(comb, clock_period)
+    return fixed + (spans if registered else max(0, spans - 1))
+
+
+def estimate_layers(
+    layers: Iterable[LayerCost],
+    part: str | Part = "xcu250",
+    clock_period: float = 5.0,
+    *,
+    clock_uncertainty: float | None = None,
+    timing: Timing | None = None,
+    multipliers: MultiplierModel | None = None,
+) -> Estimate:
+    """Estimate DSP, LUT, FF, BRAM18K, URAM, latency and II of a model on ``part``.
+
+    ``layers`` are the model's layer descriptions in execution order
+    (`hepinfer.estimate.layers`); ``clock_period`` is in ns. Warnings
+    (`UnrollLimitWarning`, `OverUtilisationWarning`) are emitted with the ``warnings``
+    module and also recorded in `Estimate.warnings`.
+    """
+    if not clock_period > 0:
+        msg = f"clock_period {clock_period!r} ns is invalid; give a positive period in ns"
+        raise EstimateError(msg)
+    device = get_part(part)
+    timing = timing or Timing()
+    if clock_uncertainty is not None:
+        if not 0.0 <= clock_uncertainty < 1.0:
+            msg = f"clock_uncertainty {clock_uncertainty!r} must be a fraction in [0, 1)"
+            raise EstimateError(msg)
+        timing = Timing(**{**timing.__dict__, "clock_uncertainty": clock_uncertainty})
+    mults = multipliers or MultiplierModel(dsp_slice=device.dsp_slice)
+    notes: list[tuple[str, type[Warning]]] = []
+    ctx = Context(device, clock_period, timing, mults, notes)
+    estimates = tuple(estimate_layer(layer, ctx) for layer in layers)
+    total = Resources()
+    for lay in estimates:
+        total = total + lay.resources
+    latency, ii = compose_latency(estimates, clock_period, timing)
+    capacity = device.capacity()
+    used = total.as_dict()
+    for key in RESOURCE_KEYS:
+        if used[key] > capacity[key]:
+            have = f"{capacity[key]:,}" if capacity[key] else "none"
+            ctx.warn(
+                f"the design needs {used[key]:,} {key.upper()} but {device.name} has {have}; "
+                "raise the reuse factor, use the Resource strategy, lower the precision, "
+                "or pick a larger part",
+                OverUtilisationWarning,
+            )
+    for message, category in notes:
+        warnings.warn(message, category, stacklevel=2)
+    return Estimate(
+        layers=estimates,
+        part=device,
+        clock_period=clock_period,
+        total=total,
+        latency_cycles=latency,
+        ii=ii,
+        warnings=tuple(message for message, _ in notes),
+    )

@@ -1,0 +1,708 @@
+"""The analytic cost model of each operator, per strategy and io type.
+
+Every function maps a layer description (`hepinfer.estimate.layers`) to a `LayerEstimate`.
+The model mirrors the loop structure of hls4ml-style HLS kernels (``docs/estimate.md`` has
+the derivations and sources):
+
+**Dense / convolution, Latency strategy, reuse factor 1** (``dense_latency``): every product
+has its own multiplier and the weights are constants, so each product is simplified by its
+constant (`hepinfer.estimate.multipliers`: zero weights vanish, powers of two are shifts,
+narrow products go to LUTs). Each output is a balanced adder tree over its non-zero
+products and the bias: latency = the cycles spanned by one product plus
+``ceil(log2(terms))`` adders. A layer with more than ``Timing.inline_products`` products stays
+a separate function whose outputs are registered; smaller ones are inlined and chain with
+their neighbours.
+
+**Latency strategy, reuse factor R > 1**: Vivado shares ``ceil(P/R) - floor(zeros/R)``
+multipliers (hls4ml's ``multiplier_limit``), each fed a multiplexed weight of full width;
+the function is pipelined with II = R and latency ``R - 1 +`` one product-plus-tree.
+
+**Resource strategy** (``dense_resource``): a loop of R iterations pipelined at II = 1 does
+``ceil(P/R)`` products per iteration into the accumulators; weights are read from block RAM
+(``ceil(P/R) * weight_width`` bits wide, R deep; BRAM or URAM) when R > 1 and are constants at
+R = 1. Latency = ``R - 1 +`` iteration depth (BRAM read, product, accumulation) ``+ 1``;
+II = R. Zero weights still occupy multipliers (they are stored, not removed).
+
+**Convolution, io_parallel**: the im2col kernel computes ``parallelization_factor`` output
+pixels per partition, the partitions one after another: II = partitions x R and latency =
+II + one partition's depth. **io_stream**: one input pixel per R cycles through a line
+buffer, so II = input pixels x R and latency = II + the depth of one output pixel.
+
+**Activations**: ReLU-like kinds are comparators and multiplexers chained into the
+neighbouring logic (0 cycles); table kinds (sigmoid, tanh, ELU, ...) read a
+``table_size x table_bits`` ROM, one BRAM18K port per parallel lookup (two per BRAM18K),
+2 cycles; softmax reads an exp table per element, sums them, reads an inverse table and
+multiplies (n DSPs), 6 cycles. In io_stream each layer loops over its pixels at II = 1 with
+``Timing.stream_overhead_cycles`` of FIFO overhead, and writes one output FIFO per channel,
+as deep as its output pixels (block RAM beyond 32 entries, shift registers below).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from hepinfer.errors import EstimateError
+from hepinfer.estimate.diagnostics import (
+    EstimateWarning,
+    ReuseFactorWarning,
+    UnrollLimitWarning,
+)
+from hepinfer.estimate.layers import (
+    TABLE_ACTIVATIONS,
+    ActivationCost,
+    BatchNormCost,
+    ConvCost,
+    DenseCost,
+    ElementwiseCost,
+    PoolCost,
+    precision_of,
+)
+from hepinfer.estimate.multipliers import MultiplierModel, ProductKind
+from hepinfer.estimate.parts import Part
+from hepinfer.estimate.precision import Precision, as_precision, quantize_weights
+from hepinfer.estimate.report import LayerEstimate, Resources
+from hepinfer.estimate.timing import Timing, tree_depth
+
+__all__ = ["Context", "estimate_layer", "valid_reuse_factors"]
+
+BRAM18_BITS = 18 * 1024
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the per-operator models share: part, clock, timing and product rules."""
+
+    part: Part
+    clock_period: float
+    timing: Timing
+    multipliers: MultiplierModel
+    notes: list[tuple[str, type[Warning]]]
+
+    def warn(self, message: str, category: type[Warning] = EstimateWarning) -> None:
+        """Record a warning; `estimate_layers` emits it at the caller's line."""
+        self.notes.append((message, category))
+
+    def scaled(self, delay_ns: float) -> float:
+        """A delay stretched by the part's speed scale."""
+        return delay_ns * self.part.speed_scale
+
+    def cycles(self, delay_ns: float) -> int:
+        """Clock cycles a (scaled) combinational delay spans."""
+        return self.timing.cycles(delay_ns, self.clock_period)
+
+
+def _bram18(width_bits: int, depth: int) -> int:
+    """BRAM18K blocks for a ``depth x width_bits`` memory (aspect ratios of a RAMB18E2)."""
+    if width_bits <= 0 or depth <= 0:
+        return 0
+    for max_depth, port in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2)):
+        if depth <= max_depth:
+            return math.ceil(width_bits / port)
+    return math.ceil(width_bits / 1) * math.ceil(depth / 16384)
+
+
+def _uram(width_bits: int, depth: int) -> int:
+    """URAM288 blocks (4096 x 72) for a ``depth x width_bits`` memory."""
+    return math.ceil(width_bits / 72) * math.ceil(depth / 4096)
+
+
+@dataclass(frozen=True)
+class _MatMul:
+    """The shared core of dense and convolution layers: ``n_in x n_out`` products."""
+
+    name: str
+    op: str
+    n_in: int
+    n_out: int
+    copies: int  # how many times the product array is instantiated (conv: pixels at once)
+    input: Precision
+    weight: Precision
+    accum: Precision
+    reuse_factor: int
+    strategy: str
+    weight_kind: str
+    zero_fraction: float
+    weights: Any
+    weight_storage: str = "bram"
+
+
+@dataclass(frozen=True)
+class _MatMulCost:
+    dsp: int
+    lut: int
+    ff: int
+    bram18k: int
+    uram: int
+    depth_cycles: int  # cycles of one product-plus-tree (or one loop iteration)
+    comb_ns: float  # its combinational delay (scaled)
+    multipliers: int
+    unrolled: int  # products one pipeline iteration unrolls
+    details: dict[str, Any]
+
+
+def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
+    t = ctx.timing
+    products = m.n_in * m.n_out
+    rf = m.reuse_factor
+    if rf > products:
+        ctx.warn(
+            f"layer {m.name!r}: reuse factor {rf} exceeds its {products} products; "
+            f"using {products} (each multiplier used once per product)"
+        )
+        rf = products
+    # Zero weights and non-zeros per output.
+    if m.weights is not None:
+        q = quantize_weights(np.asarray(m.weights), m.weight).reshape(m.n_in, m.n_out)
+        zeros = int(np.sum(q == 0))
+        max_terms = int(np.max(np.sum(q != 0, axis=0)))
+    else:
+        q = None
+        zero_share = m.zero_fraction if m.weight_kind in ("general", "ternary", "po2") else 0.0
+        zeros = round(products * zero_share)
+        max_terms = math.ceil(m.n_in * (1.0 - zero_share))
+    nonzero = products - zeros
+    constants = rf == 1
+    details: dict[str, Any] = {"products": products * m.copies, "zero_weights": zeros}
+    dsp = lut = 0
+    any_dsp = any_lut_mult = any_shift_add = False
+    if constants:
+        n_mult = nonzero
+        if q is not None:
+            classes = ctx.multipliers.constant_products(m.input.width, q, m.weight.signed)
+        elif m.weight_kind == "general":
+            cost = ctx.multipliers.variable_product(m.input.width, m.weight.width)
+            classes = {
+                ProductKind.ZERO: (zeros, 0, 0),
+                cost.kind: (nonzero, nonzero * cost.dsp, nonzero * cost.lut),
+            }
+        else:  # binary / ternary / power-of-two weights: shifts and sign flips
+            classes = {ProductKind.ZERO: (zeros, 0, 0), ProductKind.SHIFT: (nonzero, 0, 0)}
+        for kind, (count, k_dsp, k_lut) in classes.items():
+            dsp += k_dsp
+            lut += k_lut
+            details[f"products_{kind.value}"] = count * m.copies
+            any_dsp |= kind is ProductKind.DSP and count > 0
+            any_lut_mult |= kind is ProductKind.LUT and count > 0
+            any_shift_add |= kind is ProductKind.SHIFT_ADD and count > 0
+        # adder trees: one adder per non-zero product (the bias included); HLS counts them
+        # in LUTs even where Vivado later packs one into a DSP post-adder
+        lut += nonzero * m.accum.width
+        unrolled = products
+    else:
+        if m.strategy == "latency":
+            n_mult = math.ceil(products / rf) - zeros // rf
+        else:
+            n_mult = math.ceil(products / rf)
+        if m.weight_kind == "general":
+            cost = ctx.multipliers.variable_product(m.input.width, m.weight.width)
+            dsp = n_mult * cost.dsp
+            lut = n_mult * cost.lut
+            any_dsp = cost.kind is ProductKind.DSP
+            any_lut_mult = cost.kind is ProductKind.LUT
+        else:
+            lut = n_mult * m.input.width  # sign flip / shift selection
+        # input (and, for Latency, weight) multiplexers in front of each shared multiplier
+        mux_levels = math.ceil(math.log(max(2, min(rf, m.n_in)), 4))
+        lut += n_mult * m.input.width * mux_levels
+        if m.strategy == "latency":
+            lut += n_mult * m.weight.width * math.ceil(math.log(max(2, rf), 4))
+        if not any_dsp:
+            lut += n_mult * m.accum.width  # accumulators outside DSP post-adders
+        unrolled = math.ceil(products / rf) if m.strategy == "resource" else products
+        details["multipliers"] = n_mult * m.copies
+    # Timing of one product plus its adder tree (or one loop iteration).
+    if any_dsp:
+        t_prod = t.dsp_mult_ns
+    elif any_lut_mult:
+        t_prod = t.lut_mult_ns
+    elif any_shift_add:
+        t_prod = t.add_ns(m.input.width)
+    else:
+        t_prod = 0.0
+    if constants or m.strategy == "latency":
+        terms = max_terms + 1  # with the bias
+    else:
+        per_iteration = max(1, math.ceil(m.n_in / rf))
+        terms = per_iteration + 1  # into the accumulator
+    comb = ctx.scaled(t_prod + tree_depth(terms) * t.add_ns(m.accum.width))
+    depth = ctx.cycles(comb)
+    # Weight storage (Resource strategy at R > 1 keeps weights in block RAM or URAM).
+    bram = uram = 0
+    if m.strategy == "resource" and rf > 1:
+        width_bits = math.ceil(products / rf) * m.weight.width
+        if m.weight_storage == "uram":
+            uram = _uram(width_bits, rf)
+        else:
+            bram = _bram18(width_bits, rf)
+        details["weight_memory_bits"] = width_bits * rf
+    elif m.strategy == "latency" and rf > 1:
+        lut += math.ceil(products * m.weight.width / 64)  # weights as LUT ROM
+    # registers: the outputs (when the layer is its own function), one full-width stage of
+    # product terms when a product and its tree span several cycles, operand registers of
+    # shared multipliers
+    product_bits = m.input.width + m.weight.width
+    ff = m.n_out * m.accum.width
+    if depth > 1:
+        ff += (nonzero if constants else n_mult) * product_bits
+        ff += (depth - 2) * m.n_out * m.accum.width
+    if not constants:
+        ff += n_mult * product_bits
+    details["tree_depth"] = tree_depth(terms)
+    return _MatMulCost(
+        dsp=dsp * m.copies,
+        lut=lut * m.copies,
+        ff=ff * m.copies,
+        bram18k=bram,
+        uram=uram,
+        depth_cycles=depth,
+        comb_ns=comb,
+        multipliers=n_mult * m.copies,
+        unrolled=unrolled * m.copies,
+        details=details,
+    )
+
+
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Reuse factors the Resource-strategy matrix kernel accepts (`ReuseFactorWarning`)."""
+    products = n_in * n_out
+    divisors = {
+        d
+        for i in range(1, math.isqrt(products) + 1)
+        if products % i == 0
+        for d in (i, products // i)
+    }
+    valid = []
+    for rf in sorted(divisors):
+        ok = math.ceil(products / rf) % n_out == 0 if rf < n_in else rf % n_in == 0
+        if ok:
+            valid.append(rf)
+    return valid
+
+
+def _check_reuse(name: str, n_in: int, n_out: int, rf: int, ctx: Context) -> None:
+    valid = valid_reuse_factors(n_in, n_out)
+    if rf in valid:
+        return
+    closest = min(valid, key=lambda v: (abs(v - rf), v))
+    shown = ", ".join(str(v) for v in valid[:12]) + (", ..." if len(valid) > 12 else "")
+    ctx.warn(
+        f"layer {name!r}: reuse factor {rf} does not divide its {n_in} x {n_out} products "
+        f"evenly for the Resource strategy; hls4ml-style kernels would use {closest} "
+        f"(valid: {shown})",
+        ReuseFactorWarning,
+    )
+
+
+def _check_unroll(name: str, unrolled: int, ctx: Context, hint: str) -> None:
+    if unrolled > ctx.timing.unroll_limit:
+        ctx.warn(
+            f"layer {name!r} unrolls {unrolled:,} multiplications in one loop, above Vivado's "
+            f"{ctx.timing.unroll_limit:,}-iteration unroll limit (XFORM 203-504); {hint}",
+            UnrollLimitWarning,
+        )
+
+
+def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
+    inp = as_precision(layer.input)
+    out = precision_of(layer.output, inp)
+    acc = precision_of(layer.accum, out)
+    m = _MatMul(
+        layer.name,
+        "dense",
+        layer.n_in,
+        layer.n_out,
+        1,
+        inp,
+        as_precision(layer.weight),
+        acc,
+        layer.reuse_factor,
+        layer.strategy,
+        layer.weight_kind,
+        layer.zero_fraction,
+        layer.weights,
+        layer.weight_storage,
+    )
+    c = _matmul(m, ctx)
+    _check_unroll(layer.name, c.unrolled, ctx, "use strategy='resource' or a larger reuse factor")
+    rf = min(layer.reuse_factor, layer.n_in * layer.n_out)
+    if layer.strategy == "resource" and rf > 1:
+        _check_reuse(layer.name, layer.n_in, layer.n_out, rf, ctx)
+    res = Resources(c.dsp, c.lut, c.ff, c.bram18k, c.uram)
+    stream = layer.io_type == "io_stream"
+    if layer.strategy == "latency" and rf == 1:
+        small = layer.n_in * layer.n_out <= ctx.timing.inline_products
+        registered = not small or stream
+        latency = c.depth_cycles if registered else max(0, c.depth_cycles - 1)
+        if not registered:  # inlined: no output registers of its own
+            res = Resources(c.dsp, c.lut, max(0, c.ff - layer.n_out * acc.width), 0, 0)
+        return LayerEstimate(
+            layer.name,
+            "dense",
+            res,
+            latency,
+            1,
+            layer.io_type,
+            comb_ns=c.comb_ns,
+            registered=registered,
+            chainable=not registered,
+            fill_cycles=latency,
+            details=c.details,
+        )
+    read = ctx.timing.table_read_cycles if layer.strategy == "resource" and rf > 1 else 0
+    latency = rf - 1 + read + c.depth_cycles + 1
+    return LayerEstimate(
+        layer.name,
+        "dense",
+        res,
+        latency,
+        rf,
+        layer.io_type,
+        fixed_cycles=latency,
+        registered=True,
+        fill_cycles=latency,
+        details=c.details,
+    )
+
+
+def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
+    inp = as_precision(layer.input)
+    out = precision_of(layer.output, inp)
+    acc = precision_of(layer.accum, out)
+    n_in = layer.kernel_size * layer.n_chan
+    out_pixels = layer.out_height * layer.out_width
+    stream = layer.io_type == "io_stream"
+    pixels_at_once = 1 if stream else min(layer.parallelization_factor, out_pixels)
+    m = _MatMul(
+        layer.name,
+        "conv",
+        n_in,
+        layer.n_filt,
+        pixels_at_once,
+        inp,
+        as_precision(layer.weight),
+        acc,
+        layer.reuse_factor,
+        layer.strategy,
+        layer.weight_kind,
+        layer.zero_fraction,
+        layer.weights,
+    )
+    c = _matmul(m, ctx)
+    _check_unroll(
+        layer.name,
+        c.unrolled,
+        ctx,
+        "use strategy='resource', a larger reuse factor or a smaller parallelization_factor",
+    )
+    rf = min(layer.reuse_factor, n_in * layer.n_filt)
+    if layer.strategy == "resource" and rf > 1:
+        _check_reuse(layer.name, n_in, layer.n_filt, rf, ctx)
+    read = ctx.timing.table_read_cycles if layer.strategy == "resource" and rf > 1 else 0
+    depth = read + c.depth_cycles
+    lut, ff = c.lut, c.ff
+    details = dict(c.details)
+    if stream:
+        in_pixels = layer.in_height * layer.in_width
+        ii = in_pixels * rf
+        latency = ii + depth
+        fill = depth + ctx.timing.stream_overhead_cycles
+        # line buffer: (filt_height - 1) rows of the input in shift registers / SRL
+        buffer_bits = (layer.filt_height - 1) * layer.in_width * layer.n_chan * inp.width
+        lut += math.ceil(buffer_bits / 32)  # SRL32
+        ff += layer.kernel_size * layer.n_chan * inp.width
+        fifo = _fifo(layer.n_filt, out_pixels, out.width)
+        lut, ff = lut + fifo.lut, ff + fifo.ff
+        details["fifo_bram18k"] = fifo.bram18k
+    else:
+        partitions = math.ceil(out_pixels / pixels_at_once)
+        ii = partitions * rf
+        latency = ii + depth
+        fill = latency
+        if partitions > 1:  # window selection multiplexers of the im2col buffer
+            levels = math.ceil(math.log(partitions, 4))
+            lut += n_in * pixels_at_once * inp.width * levels
+        details["partitions"] = partitions
+    fifo_bram = int(details.get("fifo_bram18k", 0))
+    res = Resources(c.dsp, lut, ff, c.bram18k + fifo_bram, c.uram)
+    return LayerEstimate(
+        layer.name,
+        "conv",
+        res,
+        latency,
+        ii,
+        layer.io_type,
+        fixed_cycles=latency,
+        registered=True,
+        fill_cycles=fill,
+        details=details,
+    )
+
+
+def _table_brams(lookups: int, size: int, bits: int) -> tuple[int, int]:
+    """(BRAM18K, LUT) of ``lookups`` parallel reads of a ``size x bits`` ROM."""
+    table_bits = size * bits
+    if table_bits <= 4096:  # small tables become LUT ROM, one copy per lookup
+        return 0, lookups * math.ceil(table_bits / 64)
+    per_copy = math.ceil(table_bits / BRAM18_BITS)
+    return per_copy * math.ceil(lookups / 2), 0
+
+
+def _fifo(lanes: int, depth: int, width: int) -> Resources:
+    """Output FIFOs of an io_stream layer: one per channel, ``depth`` = its output pixels
+    (hls4ml's default stream depth). Deeper than 32 entries they take block RAM, otherwise
+    shift-register LUTs (SRL32)."""
+    if depth <= 1:
+        return Resources()
+    if depth > 32:
+        return Resources(lut=lanes * 8, ff=lanes * 40, bram18k=lanes * _bram18(width, depth))
+    return Resources(lut=lanes * width, ff=lanes * 8)
+
+
+def _stream_pixels(n: int, n_chan: int | None) -> tuple[int, int]:
+    chan = n if n_chan is None else min(n_chan, n)
+    return chan, math.ceil(n / chan)
+
+
+def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
+    t = ctx.timing
+    inp = as_precision(layer.input)
+    out = precision_of(layer.output, inp)
+    stream = layer.io_type == "io_stream"
+    lanes, pixels = _stream_pixels(layer.n, layer.n_chan) if stream else (layer.n, 1)
+    dsp = bram = lut = ff = 0
+    if layer.kind == "softmax":
+        exp_bram, exp_lut = _table_brams(lanes, layer.table_size, layer.table_bits)
+        inv_bram, inv_lut = _table_brams(1, layer.table_size, layer.table_bits)
+        bram, lut = exp_bram + inv_bram, exp_lut + inv_lut
+        mult = ctx.multipliers.variable_product(layer.table_bits, layer.table_bits)
+        dsp, lut = lanes * mult.dsp, lut + lanes * mult.lut
+        lut += (lanes - 1) * layer.table_bits + lanes * inp.width
+        ff = 3 * lanes * layer.table_bits
+        tree = ctx.scaled(tree_depth(lanes) * t.add_ns(layer.table_bits))
+        t_mult = t.dsp_mult_ns if mult.dsp else t.lut_mult_ns
+        depth = 2 * t.table_read_cycles + ctx.cycles(tree) + ctx.cycles(ctx.scaled(t_mult))
+        comb, chainable = 0.0, False
+    elif layer.kind in TABLE_ACTIVATIONS:
+        bram, lut = _table_brams(lanes, layer.table_size, layer.table_bits)
+        lut += 3 * lanes * inp.width  # index scaling, range clipping, output select
+        ff = lanes * out.width
+        depth = t.table_read_cycles
+        comb, chainable = 0.0, False
+    else:
+        if layer.kind in ("leaky_relu", "prelu", "elu", "selu"):
+            lut = lanes * (inp.width + 2)  # constant slope: shift-and-add
+            comb = ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
+        else:
+            lut = lanes * math.ceil(out.width / 2)
+            comb = ctx.scaled(t.compare_ns)
+        depth = 0
+        chainable = not stream
+    if stream:
+        ff += lanes * out.width
+        if pixels > 1:
+            latency = pixels + t.stream_overhead_cycles + depth
+            fill = t.stream_overhead_cycles + depth
+            fifo = _fifo(lanes, pixels, out.width)
+            lut, ff, bram = lut + fifo.lut, ff + fifo.ff, bram + fifo.bram18k
+        else:
+            latency = fill = depth
+        ii = pixels
+    else:
+        latency = fill = depth
+        ii = 1
+    return LayerEstimate(
+        layer.name,
+        layer.kind,
+        Resources(dsp, lut, ff, bram, 0),
+        latency,
+        ii,
+        layer.io_type,
+        comb_ns=comb,
+        fixed_cycles=depth,
+        registered=not chainable,
+        chainable=chainable,
+        fill_cycles=fill,
+        details={"lanes": lanes, "pixels": pixels},
+    )
+
+
+def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
+    t = ctx.timing
+    inp = as_precision(layer.input)
+    window = layer.pool_height * layer.pool_width
+    outputs = layer.out_height * layer.out_width * layer.n_chan
+    stream = layer.io_type == "io_stream"
+    lanes = layer.n_chan if stream else outputs
+    if layer.op == "max":
+        lut = lanes * (window - 1) * inp.width
+        comb = ctx.scaled(tree_depth(window) * (t.add_ns(inp.width) * 0.5 + t.compare_ns))
+    else:
+        lut = lanes * (window - 1) * (inp.width + tree_depth(window))
+        comb = ctx.scaled(tree_depth(window) * t.add_ns(inp.width + tree_depth(window)))
+    depth = ctx.cycles(comb)
+    if stream:
+        pixels = layer.in_height * layer.in_width
+        latency = pixels + t.stream_overhead_cycles + depth
+        fill = t.stream_overhead_cycles + depth
+        ii = pixels
+        buffer_bits = (layer.pool_height - 1) * layer.in_width * layer.n_chan * inp.width
+        lut += math.ceil(buffer_bits / 32)
+        ff = lanes * window * inp.width
+        fifo = _fifo(lanes, layer.out_height * layer.out_width, inp.width)
+        return LayerEstimate(
+            layer.name,
+            f"{layer.op}_pool",
+            Resources(0, lut, ff, 0, 0) + fifo,
+            latency,
+            ii,
+            layer.io_type,
+            fixed_cycles=latency,
+            registered=True,
+            fill_cycles=fill,
+        )
+    return LayerEstimate(
+        layer.name,
+        f"{layer.op}_pool",
+        Resources(0, lut, lanes * inp.width, 0, 0),
+        max(0, depth - 1),
+        1,
+        layer.io_type,
+        comb_ns=comb,
+        chainable=True,
+        fill_cycles=max(0, depth - 1),
+    )
+
+
+def _batchnorm(layer: BatchNormCost, ctx: Context) -> LayerEstimate:
+    t = ctx.timing
+    inp = as_precision(layer.input)
+    scale = as_precision(layer.scale)
+    out = precision_of(layer.output, inp)
+    stream = layer.io_type == "io_stream"
+    lanes, pixels = _stream_pixels(layer.n, layer.n_chan) if stream else (layer.n, 1)
+    n_mult = math.ceil(lanes / layer.reuse_factor)
+    cost = ctx.multipliers.variable_product(inp.width, scale.width)
+    dsp, lut = n_mult * cost.dsp, n_mult * cost.lut
+    if cost.kind is not ProductKind.DSP:
+        lut += lanes * out.width  # bias adders outside DSP post-adders
+    t_prod = t.dsp_mult_ns if cost.kind is ProductKind.DSP else t.lut_mult_ns
+    comb = ctx.scaled(t_prod + t.add_ns(out.width))
+    depth = ctx.cycles(comb)
+    ff = lanes * out.width
+    if stream:
+        latency = pixels * layer.reuse_factor + t.stream_overhead_cycles + depth
+        return LayerEstimate(
+            layer.name,
+            "batchnorm",
+            Resources(dsp, lut, ff, 0, 0),
+            latency,
+            pixels * layer.reuse_factor,
+            layer.io_type,
+            fixed_cycles=latency,
+            registered=True,
+            fill_cycles=t.stream_overhead_cycles + depth,
+        )
+    if layer.reuse_factor > 1:
+        latency = layer.reuse_factor - 1 + depth + 1
+        return LayerEstimate(
+            layer.name,
+            "batchnorm",
+            Resources(dsp, lut, ff, 0, 0),
+            latency,
+            layer.reuse_factor,
+            layer.io_type,
+            fixed_cycles=latency,
+            registered=True,
+            fill_cycles=latency,
+        )
+    registered = lanes > t.inline_products
+    return LayerEstimate(
+        layer.name,
+        "batchnorm",
+        Resources(dsp, lut, ff, 0, 0),
+        depth if registered else max(0, depth - 1),
+        1,
+        layer.io_type,
+        comb_ns=comb,
+        registered=registered,
+        chainable=not registered,
+        fill_cycles=depth,
+    )
+
+
+def _elementwise(layer: ElementwiseCost, ctx: Context) -> LayerEstimate:
+    t = ctx.timing
+    inp = as_precision(layer.input)
+    stream = layer.io_type == "io_stream"
+    lanes, pixels = _stream_pixels(layer.n, layer.n_chan) if stream else (layer.n, 1)
+    dsp = lut = 0
+    comb = 0.0
+    if layer.op in ("add", "subtract", "average"):
+        lut = lanes * (inp.width + 1)
+        comb = ctx.scaled(t.add_ns(inp.width + 1))
+    elif layer.op in ("maximum", "minimum"):
+        lut = lanes * inp.width
+        comb = ctx.scaled(t.add_ns(inp.width) * 0.5 + t.compare_ns)
+    elif layer.op == "multiply":
+        cost = ctx.multipliers.variable_product(inp.width, inp.width)
+        dsp, lut = lanes * cost.dsp, lanes * cost.lut
+        comb = ctx.scaled(t.dsp_mult_ns if cost.dsp else t.lut_mult_ns)
+    if stream:
+        depth = ctx.cycles(comb)
+        latency = pixels + t.stream_overhead_cycles + depth
+        return LayerEstimate(
+            layer.name,
+            layer.op,
+            Resources(dsp, lut, lanes * inp.width, 0, 0),
+            latency,
+            pixels,
+            layer.io_type,
+            fixed_cycles=latency,
+            registered=True,
+            fill_cycles=t.stream_overhead_cycles + depth,
+        )
+    return LayerEstimate(
+        layer.name,
+        layer.op,
+        Resources(dsp, lut, 0, 0, 0),
+        max(0, ctx.cycles(comb) - 1),
+        1,
+        layer.io_type,
+        comb_ns=comb,
+        chainable=True,
+    )
+
+
+_DISPATCH: dict[type, Callable[[Any, Context], LayerEstimate]] = {
+    DenseCost: _dense,
+    ConvCost: _conv,
+    ActivationCost: _activation,
+    PoolCost: _pool,
+    BatchNormCost: _batchnorm,
+    ElementwiseCost: _elementwise,
+}
+
+
+STREAM_CONTROL = Resources(lut=60, ff=40)
+"""FIFO handshake and loop control an io_stream layer adds around its datapath."""
+
+
+def estimate_layer(layer: object, ctx: Context) -> LayerEstimate:
+    """Cost one layer description with the model of its operator."""
+    func = _DISPATCH.get(type(layer))
+    if func is None:
+        known = ", ".join(t.__name__ for t in _DISPATCH)
+        msg = (
+            f"cannot estimate {type(layer).__name__} {layer!r}; describe the layer with one "
+            f"of {known} (hepinfer.estimate.layers)"
+        )
+        raise EstimateError(msg)
+    est = func(layer, ctx)
+    if est.io_type == "io_stream":
+        est = replace(est, resources=est.resources + STREAM_CONTROL)
+    return est

@@ -1,0 +1,308 @@
+"""Each knob moves the estimate in the right direction and by the right size."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from hepinfer.estimate import (
+    ActivationCost,
+    BatchNormCost,
+    ConvCost,
+    DenseCost,
+    ElementwiseCost,
+    PoolCost,
+    ReuseFactorWarning,
+    UnrollLimitWarning,
+    estimate_layers,
+    valid_reuse_factors,
+)
+from hepinfer.estimate.layers import LayerCost
+from hepinfer.estimate.report import Estimate
+
+
+def est(*layers: LayerCost, part: str = "xcvu13p", clock: float = 5.0) -> Estimate:
+    return estimate_layers(layers, part=part, clock_period=clock)
+
+
+def dense(**kw: object) -> DenseCost:
+    args: dict[str, object] = {"name": "d", "n_in": 64, "n_out": 32, **kw}
+    return DenseCost(**args)  # type: ignore[arg-type]
+
+
+# -- reuse factor -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["latency", "resource"])
+def test_doubling_the_reuse_factor_halves_multipliers(strategy: str) -> None:
+    by_rf = {rf: est(dense(reuse_factor=rf, strategy=strategy)) for rf in (2, 4, 8, 16)}
+    for rf in (2, 4, 8):
+        assert by_rf[rf].total.dsp == 2 * by_rf[2 * rf].total.dsp
+        assert by_rf[2 * rf].ii == 2 * by_rf[rf].ii == 2 * rf
+        # RF more loop iterations; the per-iteration adder tree may lose a level or two
+        grown = by_rf[2 * rf].latency_cycles - by_rf[rf].latency_cycles
+        assert rf - 2 <= grown <= rf
+    assert by_rf[2].total.dsp == 64 * 32 // 2
+
+
+def test_reuse_factor_one_is_fully_parallel_and_fastest() -> None:
+    rf1, rf4 = est(dense()), est(dense(reuse_factor=4))
+    assert rf1.total.dsp == 64 * 32
+    assert rf1.ii == 1
+    assert rf1.latency_cycles < rf4.latency_cycles
+
+
+def test_reuse_factor_above_products_is_clipped_with_a_warning() -> None:
+    with pytest.warns(UserWarning, match="exceeds its 8 products"):
+        e = est(dense(n_in=4, n_out=2, reuse_factor=64, strategy="resource"))
+    assert e.total.dsp == 1
+    assert e.ii == 8
+
+
+# -- strategy -----------------------------------------------------------------------------
+
+
+def test_resource_strategy_stores_weights_in_bram() -> None:
+    lat = est(dense(reuse_factor=4))
+    res = est(dense(reuse_factor=4, strategy="resource"))
+    assert lat.total.dsp == res.total.dsp == 64 * 32 // 4
+    assert lat.total.bram18k == 0
+    # 512 weights of 16 bits per row, 4 rows deep: 8192 bits wide -> 228 blocks of 36 bits
+    assert res.total.bram18k == math.ceil(512 * 16 / 36)
+    assert res.latency_cycles > lat.latency_cycles  # the BRAM read
+    assert res.ii == lat.ii == 4
+
+
+def test_resource_strategy_can_use_uram() -> None:
+    e = est(dense(reuse_factor=4, strategy="resource", weight_storage="uram"))
+    assert e.total.bram18k == 0
+    assert e.total.uram == math.ceil(512 * 16 / 72)
+
+
+def test_pruning_saves_dsps_in_latency_strategy_only() -> None:
+    for rf in (1, 2, 4):
+        full = est(dense(reuse_factor=rf)).total.dsp
+        pruned = est(dense(reuse_factor=rf, zero_fraction=0.5)).total.dsp
+        zeros = 64 * 32 // 2
+        assert pruned == math.ceil(64 * 32 / rf) - zeros // rf
+        assert pruned == pytest.approx(full / 2, abs=1)
+    res_full = est(dense(reuse_factor=4, strategy="resource"))
+    res_pruned = est(dense(reuse_factor=4, strategy="resource", zero_fraction=0.5))
+    assert res_pruned.total.dsp == res_full.total.dsp  # zeros are stored and multiplied
+
+
+def test_pruning_shortens_the_adder_tree() -> None:
+    layer = {"n_in": 256, "n_out": 4}
+    full = est(dense(**layer)).layers[0].details["tree_depth"]
+    pruned = est(dense(**layer, zero_fraction=0.9)).layers[0].details["tree_depth"]
+    assert full == math.ceil(math.log2(257)) == 9
+    assert pruned == math.ceil(math.log2(27)) == 5
+
+
+def test_explicit_zero_weights_are_removed_at_rf1() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.uniform(1.0, 10.0, (64, 32))  # wide constants: one DSP each
+    w[rng.random((64, 32)) < 0.7] = 0.0
+    e = est(dense(weights=w))
+    details = e.layers[0].details
+    nonzero = int(np.count_nonzero(np.floor(w * 1024)))
+    assert details["zero_weights"] == details["products_zero"] == 64 * 32 - nonzero
+    # every non-zero product is a DSP unless its constant is a shift or a shift-add
+    assert e.total.dsp == nonzero - details["products_shift"] - details["products_shift_add"]
+    assert e.total.dsp > 0.9 * nonzero
+
+
+def test_binary_ternary_and_power_of_two_weights_need_no_dsp() -> None:
+    for kind in ("binary", "ternary", "po2"):
+        assert est(dense(weight_kind=kind)).total.dsp == 0
+        assert est(dense(weight_kind=kind, reuse_factor=4)).total.dsp == 0
+    po2 = 2.0 ** np.random.default_rng(1).integers(-8, 3, (64, 32))
+    assert est(dense(weights=po2)).total.dsp == 0
+
+
+# -- precision ----------------------------------------------------------------------------
+
+
+def test_precision_crossing_the_lut_threshold() -> None:
+    narrow = est(dense(input=(10, 4), weight=(10, 4)))
+    wide = est(dense(input=(11, 4), weight=(10, 4)))
+    assert narrow.total.dsp == 0
+    assert narrow.total.lut > 64 * 32 * 50  # about 0.55 * 10 * 10 LUT per product
+    assert wide.total.dsp == 64 * 32
+    assert est(dense(input=(16, 6), weight=(4, 1))).total.dsp == 0
+
+
+def test_precision_crossing_the_dsp48e2_width() -> None:
+    fits = est(dense(input=(27, 10), weight=(18, 4)))
+    wider = est(dense(input=(28, 10), weight=(18, 4)))
+    double = est(dense(input=(32, 16), weight=(32, 16)))
+    assert fits.total.dsp == 64 * 32
+    assert wider.total.dsp == 2 * 64 * 32
+    assert double.total.dsp == 4 * 64 * 32
+
+
+def test_dsp48e1_parts_split_earlier() -> None:
+    layer = dense(n_in=4, n_out=8, input=(26, 10), weight=(18, 4))
+    assert est(layer, part="xcvu9p").total.dsp == 32
+    assert est(layer, part="xc7z020").total.dsp == 64
+
+
+def test_narrow_constants_map_to_luts_and_shift_adds() -> None:
+    w = np.full((64, 32), 3.0 / 1024)  # 3 = 4 - 1: one subtractor
+    e = est(dense(weights=w))
+    assert e.total.dsp == 0
+    assert e.layers[0].details["products_shift_add"] == 64 * 32
+
+
+# -- io type ------------------------------------------------------------------------------
+
+
+def conv(**kw: object) -> ConvCost:
+    args: dict[str, object] = {
+        "name": "c",
+        "in_height": 16,
+        "in_width": 16,
+        "n_chan": 3,
+        "n_filt": 8,
+        "filt_height": 3,
+        "filt_width": 3,
+        **kw,
+    }
+    return ConvCost(**args)  # type: ignore[arg-type]
+
+
+def test_conv_io_parallel_vs_io_stream() -> None:
+    par = est(conv())
+    stream = est(conv(io_type="io_stream"))
+    assert par.ii == 14 * 14  # one output pixel per partition
+    assert stream.ii == 16 * 16  # one input pixel per cycle
+    assert par.total.dsp == stream.total.dsp == 27 * 8
+    assert stream.total.lut > par.total.lut - 14 * 14 * 100  # line buffer, FIFO control
+    rf2 = est(conv(io_type="io_stream", reuse_factor=3))
+    assert rf2.ii == 3 * 16 * 16
+    assert rf2.total.dsp == 27 * 8 // 3
+
+
+def test_parallelization_factor_trades_dsps_for_ii() -> None:
+    one = est(conv())
+    seven = est(conv(parallelization_factor=7))
+    assert seven.total.dsp == 7 * one.total.dsp
+    assert seven.ii == one.ii // 7
+
+
+def test_stream_layers_overlap_in_a_dataflow() -> None:
+    layers = [
+        conv(io_type="io_stream"),
+        ActivationCost(name="r", kind="relu", n=14 * 14 * 8, n_chan=8, io_type="io_stream"),
+        PoolCost(
+            name="p",
+            in_height=14,
+            in_width=14,
+            n_chan=8,
+            pool_height=2,
+            pool_width=2,
+            io_type="io_stream",
+        ),
+    ]
+    e = est(*layers)
+    per_layer = [lay.latency_cycles for lay in e.layers]
+    assert e.latency_cycles < sum(per_layer)
+    assert e.latency_cycles >= max(per_layer)
+    assert e.ii == max(lay.ii for lay in e.layers) == 256
+
+
+def test_parallel_layers_add_up() -> None:
+    layers = [
+        dense(reuse_factor=4, strategy="resource"),
+        dense(name="d2", n_in=32, n_out=16, reuse_factor=4, strategy="resource"),
+    ]
+    e = est(*layers)
+    assert e.latency_cycles == sum(lay.latency_cycles for lay in e.layers)
+    assert e.ii == 4
+
+
+# -- clock, activations, other layers -----------------------------------------------------
+
+
+def test_faster_clock_needs_more_cycles_but_less_time() -> None:
+    slow = est(dense(n_in=100), clock=10.0)
+    fast = est(dense(n_in=100), clock=2.5)
+    assert fast.latency_cycles > slow.latency_cycles
+    assert fast.latency_ns <= slow.latency_ns
+
+
+def test_table_activations_use_one_bram_port_per_lookup() -> None:
+    e = est(ActivationCost(name="s", kind="sigmoid", n=64))
+    assert e.total.bram18k == 32
+    assert e.latency_cycles == 2
+    big = est(ActivationCost(name="s", kind="tanh", n=64, table_size=4096))
+    assert big.total.bram18k == 4 * 32
+    small = est(ActivationCost(name="s", kind="tanh", n=64, table_size=256, table_bits=8))
+    assert small.total.bram18k == 0
+    assert small.total.lut > 0
+
+
+def test_relu_costs_no_cycle_and_softmax_one_dsp_per_class() -> None:
+    assert est(ActivationCost(name="r", kind="relu", n=64)).latency_cycles == 0
+    soft = est(ActivationCost(name="s", kind="softmax", n=10))
+    assert soft.total.dsp == 10
+    assert soft.total.bram18k > 0
+    assert 5 <= soft.latency_cycles <= 8
+
+
+def test_batchnorm_pool_and_merge_layers() -> None:
+    bn = est(BatchNormCost(name="b", n=32))
+    assert bn.total.dsp == 32
+    bn_rf = est(BatchNormCost(name="b", n=32, reuse_factor=4))
+    assert bn_rf.total.dsp == 8
+    assert bn_rf.ii == 4
+    pool = est(PoolCost(name="p", in_height=8, in_width=8, n_chan=4, pool_height=2, pool_width=2))
+    assert pool.total.dsp == 0
+    assert pool.total.lut == 16 * 4 * 3 * 16
+    assert est(ElementwiseCost(name="m", op="multiply", n=8)).total.dsp == 8
+    assert est(ElementwiseCost(name="a", op="add", n=8)).total.dsp == 0
+    assert est(ElementwiseCost(name="c", op="concatenate", n=8)).total.lut == 0
+
+
+# -- Vivado's unroll limit ----------------------------------------------------------------
+
+
+def test_unroll_limit_warning_for_large_latency_layers() -> None:
+    with pytest.warns(UnrollLimitWarning, match="4,096-iteration unroll limit"):
+        e = est(dense(n_in=128, n_out=64))
+    assert any("unroll" in w for w in e.warnings)
+    # the same layer with the Resource strategy at RF 2 unrolls 4096 products: allowed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est(dense(n_in=128, n_out=64, strategy="resource", reuse_factor=2))
+    # the Latency strategy unrolls every product whatever the reuse factor
+    with pytest.warns(UnrollLimitWarning):
+        est(dense(n_in=128, n_out=64, reuse_factor=2))
+
+
+def test_stream_fifos_deeper_than_32_take_block_ram() -> None:
+    deep = est(conv(io_type="io_stream"))  # 14 x 14 = 196 pixels per output channel
+    shallow = est(conv(io_type="io_stream", in_height=6, in_width=6))  # 16 pixels
+    assert deep.total.bram18k == 8  # one 18 Kb block per channel FIFO
+    assert shallow.total.bram18k == 0
+    assert est(conv()).total.bram18k == 0  # io_parallel: no FIFOs
+
+
+def test_valid_reuse_factors_follow_the_resource_kernel_rules() -> None:
+    assert valid_reuse_factors(784, 128)[:6] == [1, 2, 4, 7, 8, 14]
+    assert 112 in valid_reuse_factors(784, 128)
+    assert 128 in valid_reuse_factors(128, 10)
+    assert valid_reuse_factors(16, 5) == [1, 2, 4, 8, 16, 80]
+    for rf in valid_reuse_factors(64, 32):
+        assert (64 * 32) % rf == 0
+
+
+def test_invalid_resource_reuse_factor_warns_with_the_closest_valid_one() -> None:
+    with pytest.warns(ReuseFactorWarning, match="would use 2 "):
+        est(dense(n_in=64, n_out=32, reuse_factor=3, strategy="resource"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est(dense(n_in=64, n_out=32, reuse_factor=3))  # Latency strategy: any factor

@@ -4,7 +4,8 @@ hls4ml runs in its own virtual environment (`$HEPINFER_PEERS/hls4ml`) in a subpr
 test skips when it is absent. Softmax is made linear in the model given to both sides, so the
 outputs compared are the last Dense layer's (before softmax), all 10,000 x 5 of them. The
 per-layer configuration mixes widths, signedness and the quantisation/overflow modes RND,
-RND_ZERO, RND_CONV, SAT, SAT_SYM. A last case keeps hls4ml's table-based softmax (`stable`).
+RND_ZERO, RND_CONV, SAT, SAT_SYM. Whole models are also compared output for output: the
+jet tagger with hls4ml's table-based softmax (`stable`), a sigmoid head, and a Conv1D model.
 """
 
 from __future__ import annotations
@@ -137,16 +138,33 @@ def test_bit_exact_against_hls4ml_csim(
     assert np.any(ours != hepinfer.compile(linear_head, config).predict(x, mode="float"))
 
 
+WHOLE_MODELS = [
+    ("KERAS_3layer", (16,), 10_000),  # Dense + ReLU + stable softmax tables
+    ("KERAS_1layer", (10,), 3_000),  # sigmoid table (inputs x 2 to cover its range)
+    ("KERAS_conv1d_small", (10, 4), 3_000),  # Conv1D 'same' padding + Flatten + Dense
+]
+
+
 @pytest.mark.oracle
 @pytest.mark.slow
-def test_softmax_tables_bit_exact_against_hls4ml_csim(
-    hls4ml_python: Path, shared_data: Path, tmp_path: Path
+@pytest.mark.parametrize(("name", "shape", "n"), WHOLE_MODELS, ids=[m[0] for m in WHOLE_MODELS])
+def test_whole_models_bit_exact_against_hls4ml_csim(
+    hls4ml_python: Path,
+    shared_data: Path,
+    tmp_path: Path,
+    name: str,
+    shape: tuple[int, ...],
+    n: int,
 ) -> None:
     keras_dir = shared_data / "hls4ml-example-models" / "keras"
-    model = (keras_dir / "KERAS_3layer.json", keras_dir / "KERAS_3layer_weights.h5")
-    x = np.random.default_rng(7).standard_normal((10_000, 16))
+    model = (keras_dir / f"{name}.json", keras_dir / f"{name}_weights.h5")
+    x = np.random.default_rng(7).standard_normal((n, *shape)) * (
+        2.0 if name == "KERAS_1layer" else 1.0
+    )
     expected = run_hls4ml(hls4ml_python, model, MODEL_LEVEL, x, tmp_path)
     ours = hepinfer.compile(model, MODEL_LEVEL).predict(x)
     assert isinstance(ours, np.ndarray)
+    ours = ours.reshape(n, -1)
+    assert ours.shape == expected.shape
     assert int(np.count_nonzero(ours != expected)) == 0
-    assert np.unique(ours).size > 100
+    assert np.unique(ours).size > 50

@@ -166,3 +166,18 @@ def test_keras3_conv_pool_merge_layers_match_keras(monkeypatch: pytest.MonkeyPat
         graph = load_model(mdl)
         expected = np.asarray(mdl.predict(x, verbose=0))
         np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=2e-5)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' own numpy 2 warnings
+def test_keras3_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]
+    )
+    path = tmp_path / "m.keras"
+    model.save(path)
+    graph = load_model(path)
+    x = np.random.default_rng(0).standard_normal((20, 5)).astype(np.float32)
+    expected = np.asarray(model.predict(x, verbose=0))
+    np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "fixed": "fixed",
     "compile": "compile",
     "emulate": "emulate",
+    "hls": "hls",
 }
 
 

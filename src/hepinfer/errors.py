@@ -52,3 +52,7 @@ class MissingDependencyError(HepinferError, ImportError):
 
 class EstimateError(HepinferError, ValueError):
     """A resource/latency estimate cannot be made (bad layer description, unknown part, ...)."""
+
+
+class HlsError(HepinferError):
+    """The HLS project cannot be written or its C simulation cannot be built or run."""

@@ -1,0 +1,315 @@
+"""Graph -> the plain values the HLS templates render: tensors, layers, weights, tables.
+
+Every value a template prints comes from here (C types, sizes, config constants); the C++
+itself lives in template files. Table contents are built with the emulator's own functions
+(`hepinfer.ops.lut`, `hepinfer.ops.softmax`), so the firmware's tables equal the emulator's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.errors import HlsError
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Graph, Node
+from hepinfer.ir.op import Op
+from hepinfer.ops import lut, softmax
+from hepinfer.ops.base import need, weight
+from hepinfer.ops.fxarray import FxArray
+
+FloatArray = npt.NDArray[np.float64]
+
+#: op -> kernel family in the C++ library (templates/kernels/*.h)
+KERNELS: dict[Op, str] = {
+    Op.DENSE: "dense",
+    Op.RELU: "relu",
+    Op.LINEAR: "linear",
+    Op.SIGMOID: "lut",
+    Op.TANH: "lut",
+    Op.SOFTMAX: "softmax",
+    Op.FLATTEN: "copy",
+    Op.RESHAPE: "copy",
+}
+
+_LUT_SPAN = {Op.SIGMOID: 16.0, Op.TANH: 8.0}
+
+
+def c_type(t: FixedType) -> str:
+    """The C++ spelling of a fixed-point type."""
+    return str(t)
+
+
+def exact_values(t: FixedType, m: npt.NDArray[np.int64]) -> FloatArray:
+    """The values of mantissas `m` of type `t` as float64 (exact: widths up to 53 bits)."""
+    _need_exact(t, "a stored array")
+    return np.asarray(t.from_mantissa(m), dtype=np.float64).reshape(-1)
+
+
+def _need_exact(t: FixedType, what: str) -> None:
+    if t.width > 53:
+        msg = (
+            f"{what} has type {t} wider than 53 bits; the HLS writer stores and indexes values "
+            "through float64, exact only up to 53 bits: choose a narrower type"
+        )
+        raise HlsError(msg)
+
+
+def identifier(name: str) -> str:
+    """A C identifier made from a node name."""
+    out = re.sub(r"\W", "_", name)
+    return out if out and not out[0].isdigit() else f"l_{out}"
+
+
+@dataclass(frozen=True)
+class Array:
+    """A constant array of a layer (weights, biases or a table)."""
+
+    name: str
+    ctype: str
+    values: FloatArray
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    def literals(self) -> list[str]:
+        """Exact decimal literals of the values (repr round-trips float64)."""
+        return [repr(float(v)) for v in self.values]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor of the graph: its C variable name, type and per-sample size."""
+
+    name: str
+    var: str
+    ctype: str
+    fixed: FixedType
+    size: int
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One kernel call: its family, tensors, config constants, types and arrays."""
+
+    index: int
+    name: str
+    op: str
+    kernel: str
+    src: Tensor
+    dst: Tensor
+    consts: dict[str, str] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    arrays: tuple[Array, ...] = ()
+
+    @property
+    def config(self) -> str:
+        return f"config{self.index}"
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything the templates need for one project."""
+
+    name: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    tensors: tuple[Tensor, ...]
+    layers: tuple[Layer, ...]
+
+    @property
+    def arrays(self) -> tuple[Array, ...]:
+        return tuple(a for layer in self.layers for a in layer.arrays)
+
+
+def tensor_types(graph: Graph) -> dict[str, FixedType]:
+    """The fixed-point type of every tensor (as the emulator carries it)."""
+    from hepinfer.emulate.run import emulate_fixed
+
+    zeros = {n.name: np.zeros((1, *n.out.shape)) for n in graph.inputs}
+    trace: dict[str, FxArray] = emulate_fixed(graph, zeros, trace=True)
+    return {name: arr.t for name, arr in trace.items()}
+
+
+def build_model(graph: Graph, project: str) -> Model:
+    """The template values for `graph`; HlsError for operators the writer does not cover."""
+    types = tensor_types(graph)
+    tensors: dict[str, Tensor] = {}
+    for node in graph.nodes:
+        t = types[node.name]
+        var = identifier(node.name)
+        tensors[node.name] = Tensor(
+            node.name, var, f"{var}_t", t, node.out.size, tuple(node.out.shape)
+        )
+    layers = []
+    for index, node in enumerate(graph.nodes):
+        if node.op is Op.INPUT:
+            continue
+        kernel = KERNELS.get(node.op)
+        if kernel is None or len(node.inputs) != 1:
+            known = ", ".join(sorted({op.value for op in KERNELS}))
+            msg = (
+                f"node {node.name!r} ({node.op.value}) has no HLS kernel yet; the HLS writer "
+                f"covers single-input {known}"
+            )
+            raise HlsError(msg)
+        layers.append(_layer(index, node, kernel, tensors[node.inputs[0]], tensors[node.name]))
+    return Model(
+        name=project,
+        inputs=tuple(tensors[n.name] for n in graph.inputs),
+        outputs=tuple(tensors[o] for o in graph.outputs),
+        tensors=tuple(tensors.values()),
+        layers=tuple(layers),
+    )
+
+
+def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Layer:
+    base = {"n_in": str(src.size), "n_out": str(dst.size)}
+    name = identifier(node.name)
+    if kernel == "dense":
+        return _dense(index, node, src, dst, base, name)
+    if kernel == "lut":
+        return _lut(index, node, src, dst, base, name)
+    if kernel == "softmax":
+        return _softmax(index, node, src, dst, base, name)
+    return Layer(index, node.name, node.op.value, kernel, src, dst, base)
+
+
+def _dense(
+    index: int, node: Node, src: Tensor, dst: Tensor, base: dict[str, str], name: str
+) -> Layer:
+    tw, tb, ta = need(node, "weight"), need(node, "bias"), need(node, "accum")
+    kernel = weight(node, "kernel")
+    n_in, n_out = kernel.shape
+    if src.size != n_in:
+        msg = f"Dense {node.name!r} on a {src.shape} tensor: the HLS writer needs a flat input"
+        raise HlsError(msg)
+    reuse = int(node.attrs.get("reuse_factor", 1))
+    strategy = str(node.attrs.get("strategy", "Latency")).lower()
+    mults = n_in * n_out
+    consts = {
+        **base,
+        "reuse_factor": str(reuse),
+        "strategy": "hepinfer::resource" if strategy == "resource" else "hepinfer::latency",
+        "multiplier_limit": str(math.ceil(mults / reuse)),
+        "n_weights": str(mults),
+    }
+    w = exact_values(tw, tw.to_mantissa(kernel))
+    b = exact_values(tb, tb.to_mantissa(weight(node, "bias")))
+    return Layer(
+        index,
+        node.name,
+        node.op.value,
+        "dense",
+        src,
+        dst,
+        consts,
+        {"weight_t": c_type(tw), "bias_t": c_type(tb), "accum_t": c_type(ta)},
+        (Array(f"w{index}", f"{name}_weight_t", w), Array(f"b{index}", f"{name}_bias_t", b)),
+    )
+
+
+def _lut(
+    index: int, node: Node, src: Tensor, dst: Tensor, base: dict[str, str], name: str
+) -> Layer:
+    from hepinfer.ops import sigmoid, tanh
+
+    fns = {Op.SIGMOID: sigmoid._sigmoid32, Op.TANH: tanh._tanh32}
+    span = _LUT_SPAN[node.op]
+    size = int(node.attrs.get("table_size", lut.DEFAULT_TABLE_SIZE))
+    table_t = lut.table_type(node)
+    table = lut.build_table(fns[node.op], size, span, table_t)
+    scale = size / span
+    exact = scale * 256 == round(scale * 256)
+    _need_exact(src.fixed, f"the input of {node.name!r}")
+    consts = {
+        **base,
+        "table_size": str(size),
+        "exact_scale": "true" if exact else "false",
+        "scale256": str(round(scale * 256)) if exact else "0",
+        "scale": repr(float(scale)),
+        "data_frac": str(src.fixed.frac),
+    }
+    arrays = (Array(f"table{index}", f"{name}_table_t", exact_values(table_t, table)),)
+    return Layer(
+        index,
+        node.name,
+        node.op.value,
+        "lut",
+        src,
+        dst,
+        consts,
+        {"table_t": c_type(table_t)},
+        arrays,
+    )
+
+
+def _softmax(
+    index: int, node: Node, src: Tensor, dst: Tensor, base: dict[str, str], name: str
+) -> Layer:
+    impl = str(node.attrs.get("implementation", "stable"))
+    x = src.fixed
+    _need_exact(x, f"the input of {node.name!r}")
+    table, accum, inv_inp = softmax.types(node, x)
+    if impl == "argmax":
+        consts = {**base, "implementation": "hepinfer::softmax_argmax"}
+        for key in ("exp_size", "inv_size", "exp_src_width", "exp_src_frac", "exp_bits"):
+            consts[key] = "1"
+        for key in ("inv_src_width", "inv_src_frac", "inv_bits"):
+            consts[key] = "1"
+        types = {"table_t": c_type(table), "accum_t": c_type(accum), "inv_in_t": c_type(table)}
+        types |= {"norm_t": c_type(x), "wide_t": c_type(FixedType(64, 64 - accum.frac))}
+        one = np.zeros(1)
+        arrays = (
+            Array(f"exp{index}", f"{name}_table_t", one),
+            Array(f"inv{index}", f"{name}_table_t", one),
+        )
+        return Layer(index, node.name, node.op.value, "softmax", src, dst, consts, types, arrays)
+    if impl == "stable":
+        in_bits = x.width - int(x.signed)
+        data_t = FixedType(in_bits, x.integer - int(x.signed), signed=False)
+        size_exp = softmax._table_size(node, table)
+        if x.signed:
+            size_exp = min(size_exp, 1 << in_bits)
+        negative = True
+    elif impl == "latency":
+        data_t = x
+        size_exp = softmax._table_size(node, table, x)
+        negative = False
+    else:
+        msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {softmax.IMPLEMENTATIONS}"
+        raise HlsError(msg)
+    size_inv = softmax._table_size(node, table, x)
+    exp_tab, _ = softmax._exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = softmax._exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    _need_exact(inv_inp, f"the exponent sum of {node.name!r}")
+    consts = {
+        **base,
+        "implementation": f"hepinfer::softmax_{impl}",
+        "exp_size": str(size_exp),
+        "inv_size": str(size_inv),
+        "exp_src_width": str(data_t.width),
+        "exp_src_frac": str(data_t.frac),
+        "exp_bits": str(size_exp.bit_length() - 1),
+        "inv_src_width": str(inv_inp.width),
+        "inv_src_frac": str(inv_inp.frac),
+        "inv_bits": str(size_inv.bit_length() - 1),
+    }
+    types = {
+        "table_t": c_type(table),
+        "accum_t": c_type(accum),
+        "inv_in_t": c_type(inv_inp),
+        "norm_t": c_type(data_t),
+        "wide_t": c_type(FixedType(64, 64 - accum.frac)),
+    }
+    arrays = (
+        Array(f"exp{index}", f"{name}_table_t", exact_values(table, exp_tab)),
+        Array(f"inv{index}", f"{name}_table_t", exact_values(table, inv_tab)),
+    )
+    return Layer(index, node.name, node.op.value, "softmax", src, dst, consts, types, arrays)

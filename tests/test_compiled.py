@@ -160,3 +160,25 @@ def test_errors(tmp_path: Path) -> None:
         hepinfer.load(tmp_path)
     with pytest.raises(HepinferError, match=r"unknown suffix '\.txt'"):
         hepinfer.compile(tmp_path / "m.txt")
+
+
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmax")
+@pytest.mark.parametrize("name", FLOAT_MODELS + QUANTISED_MODELS)
+def test_auto_configuration_compiles_every_model(shared_data: Path, name: str) -> None:
+    path = shared_data / EXAMPLES / name
+    model = hepinfer.compile(path, config_from_model(path, granularity="name"))
+    for node in model.graph.nodes:  # every variable the op uses got a type
+        assert node.precision.result is not None or node.op in (
+            Op.FLATTEN,
+            Op.RESHAPE,
+            Op.QUANT,
+            Op.TRANSPOSE,
+        )
+    x = inputs(model, 300)
+    out = model.predict(x)
+    assert isinstance(out, np.ndarray)
+    assert np.isfinite(out).all()
+    reference = model.predict(x, mode="float")
+    assert isinstance(reference, np.ndarray)
+    # informative wherever the float model is (the 16x100x..x5 example is constant in float)
+    assert np.unique(out, axis=0).shape[0] >= min(10, np.unique(reference, axis=0).shape[0])

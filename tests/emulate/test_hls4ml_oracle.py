@@ -93,7 +93,7 @@ def linear_head(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def run_hls4ml(
-    python: Path, model: tuple[Path, Path], config: dict[str, Any], x: np.ndarray, work: Path
+    python: Path, model: tuple[Path, Path], config: dict[str, Any] | str, x: np.ndarray, work: Path
 ) -> np.ndarray:
     np.save(work / "x.npy", x)
     spec = {
@@ -168,3 +168,24 @@ def test_whole_models_bit_exact_against_hls4ml_csim(
     assert ours.shape == expected.shape
     assert int(np.count_nonzero(ours != expected)) == 0
     assert np.unique(ours).size > 50
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+def test_auto_types_hls4ml_flattens_the_softmax_hepinfer_does_not(
+    hls4ml_python: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """hls4ml's config_from_keras_model(granularity='name') ('auto' types) gives 0.2002 for
+    every class; hepinfer's config_from_model(granularity='name') keeps the output informative."""
+    keras_dir = shared_data / "hls4ml-example-models" / "keras"
+    model = (keras_dir / "KERAS_3layer.json", keras_dir / "KERAS_3layer_weights.h5")
+    x = np.random.default_rng(8).standard_normal((2000, 16))
+    theirs = run_hls4ml(hls4ml_python, model, "granularity=name", x, tmp_path)
+    assert np.unique(theirs, axis=0).shape[0] == 1  # constant output
+    ours_model = hepinfer.compile(model, hepinfer.config_from_model(model, granularity="name"))
+    ours = ours_model.predict(x)
+    assert isinstance(ours, np.ndarray)
+    assert np.unique(ours, axis=0).shape[0] > 1000
+    reference = ours_model.predict(x, mode="float")
+    assert isinstance(reference, np.ndarray)
+    assert (ours.argmax(1) == reference.argmax(1)).mean() >= 0.99

@@ -52,3 +52,27 @@ def test_batch_is_vectorised_consistently(tagger: hepinfer.CompiledModel) -> Non
     whole = tagger.predict(x)
     parts = np.concatenate([tagger.predict(x[i : i + 7]) for i in range(0, 64, 7)])  # type: ignore[list-item]
     np.testing.assert_array_equal(whole, parts)
+
+
+def test_two_inputs_by_list_and_by_name() -> None:
+    import hepinfer
+    from hepinfer.frontends.builder import GraphBuilder
+    from hepinfer.ir import Op
+
+    rng = np.random.default_rng(2)
+    b = GraphBuilder("two")
+    a = b.input("a", (3,))
+    c = b.input("c", (2,))
+    cat = b.add("cat", Op.CONCAT, [a, c])
+    d = b.add("d", Op.DENSE, [cat], {}, {"kernel": rng.normal(size=(5, 2)), "bias": [0.5, -0.5]})
+    model = hepinfer.compile(b.build([d, cat]))
+    xa, xc = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
+    by_list = model.predict([xa, xc])
+    by_name = model.predict({"a": xa, "c": xc})
+    assert isinstance(by_list, dict)
+    assert isinstance(by_name, dict)
+    assert set(by_list) == {"d", "cat"}
+    np.testing.assert_array_equal(by_list["d"], by_name["d"])
+    np.testing.assert_allclose(by_list["cat"], np.concatenate([xa, xc], axis=1), atol=2.0**-10)
+    with pytest.raises(HepinferError, match=r"inputs \['c'\] missing"):
+        model.predict({"a": xa})

@@ -65,3 +65,45 @@ def test_unsupported_module() -> None:
         FrontendError, match=r"'1' of type 'GRUCell' is not supported; supported: Linear"
     ):
         load_model(module)
+
+
+def test_cnn_modules_match_torch() -> None:
+    nn = torch.nn
+    torch.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, groups=4, padding="same"),
+        nn.AvgPool2d(2, padding=1),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 3, 3),
+        nn.Softmax(dim=1),
+    ).eval()
+    with torch.no_grad():
+        cnn[1].running_mean.uniform_(-1, 1)
+        cnn[1].running_var.uniform_(0.5, 2)
+    seq = nn.Sequential(
+        nn.Conv1d(3, 5, 4, stride=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool1d(1),
+        nn.Flatten(),
+        nn.Linear(5, 2),
+    ).eval()
+    rng = np.random.default_rng(0)
+    for module, shape in ((cnn, (2, 8, 8)), (seq, (3, 20))):
+        graph = load_model(module, input_shape=shape)
+        x = rng.standard_normal((20, *shape)).astype(np.float32)
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)
+    # compiled (BatchNorm folded into the Conv2d) the float reference is unchanged
+    import hepinfer
+
+    compiled = hepinfer.compile(cnn, input_shape=(2, 8, 8))
+    assert "BatchNormalization" not in str(compiled)
+    x = rng.standard_normal((20, 2, 8, 8))
+    with torch.no_grad():
+        expected = cnn(torch.from_numpy(x.astype(np.float32))).numpy()
+    np.testing.assert_allclose(compiled.predict(x, mode="float"), expected, atol=1e-5)

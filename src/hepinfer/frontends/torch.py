@@ -1,7 +1,10 @@
 """PyTorch frontend: trace an `nn.Module` with `torch.fx` and convert the traced graph.
 
 Feature-vector models need no input shape (taken from the first Linear layer); pass
-`input_shape` (per sample, without the batch dimension) otherwise.
+`input_shape` (per sample, torch order (C, L) / (C, H, W), no batch dimension) otherwise.
+Inputs keep torch's channels-first order; convolutions work channels-last in the IR, so a
+Transpose is inserted before the first one and folded away between them (Flatten transposes
+back, so the flattened order is torch's).
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
+from hepinfer.ops.conv import same_pads
 
 _MODULES = (
-    "Linear, ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d, "
-    "Flatten, Dropout, Identity"
+    "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
+    "to 1, ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
+    "Dropout, Identity"
 )
 
 
@@ -49,43 +54,151 @@ def _guess_shape(module: Any) -> tuple[int, ...]:
     raise FrontendError(msg)
 
 
-def _module_node(b: GraphBuilder, name: str, m: Any, src: str) -> str:
+class _Layout:
+    """Which IR tensors hold a torch channels-first tensor in channels-last order."""
+
+    def __init__(self, builder: GraphBuilder) -> None:
+        self.b = builder
+        self.cl: set[str] = set()
+
+    def last(self, src: str) -> str:
+        if src in self.cl or len(self.b.shape(src)) < 2:
+            return src
+        rank = len(self.b.shape(src))
+        out = self.b.add(f"{src}_to_last", Op.TRANSPOSE, [src], {"perm": (*range(1, rank), 0)})
+        self.cl.add(out)
+        return out
+
+    def first(self, src: str) -> str:
+        if src not in self.cl:
+            return src
+        rank = len(self.b.shape(src))
+        perm = (rank - 1, *range(rank - 1))
+        return self.b.add(f"{src}_to_first", Op.TRANSPOSE, [src], {"perm": perm})
+
+    def keep(self, src: str, out: str) -> str:
+        if src in self.cl:
+            self.cl.add(out)
+        return out
+
+
+def _pair(value: Any, n: int) -> tuple[int, ...]:
+    return (int(value),) * n if isinstance(value, int) else tuple(int(v) for v in value)
+
+
+def _conv(lay: _Layout, name: str, m: Any, src: str) -> str:
+    nn = _torch().nn
+    rank = 1 if isinstance(m, nn.Conv1d) else 2
+    if m.padding_mode != "zeros":
+        msg = f"Conv {name!r}: padding_mode {m.padding_mode!r} is not supported (zeros)"
+        raise FrontendError(msg)
+    src = lay.last(src)
+    w = _np(m.weight)  # (F, C/groups, *k)
+    k = tuple(w.shape[2:])
+    strides, dilations = _pair(m.stride, rank), _pair(m.dilation, rank)
+    if isinstance(m.padding, str):
+        pads = (
+            same_pads(lay.b.shape(src)[:rank], k, strides, dilations)
+            if m.padding == "same"
+            else (0,) * (2 * rank)
+        )
+    else:
+        pads = _pair(m.padding, rank) * 2
+    bias = _np(m.bias) if m.bias is not None else np.zeros(w.shape[0])
+    attrs = {"strides": strides, "dilations": dilations, "pads": pads}
+    if m.groups == 1:
+        kernel = np.moveaxis(w, (0, 1), (-1, -2))
+        op = Op.CONV1D if rank == 1 else Op.CONV2D
+    elif rank == 2 and m.groups == m.in_channels == m.out_channels:
+        kernel = np.moveaxis(w[:, 0], 0, -1)[..., None]  # (kh, kw, C, 1)
+        op = Op.DEPTHWISE_CONV2D
+    else:
+        msg = f"Conv {name!r}: groups={m.groups} is not supported (1, or depthwise 2D)"
+        raise FrontendError(msg)
+    out = lay.b.add(name, op, [src], attrs, {"kernel": kernel, "bias": bias})
+    lay.cl.add(out)
+    return out
+
+
+def _pool(lay: _Layout, name: str, m: Any, src: str) -> str:
+    nn = _torch().nn
+    rank = 1 if isinstance(m, nn.MaxPool1d | nn.AvgPool1d) else 2
+    if getattr(m, "ceil_mode", False) or _pair(getattr(m, "dilation", 1), rank) != (1,) * rank:
+        msg = f"pooling {name!r}: ceil_mode and dilation are not supported"
+        raise FrontendError(msg)
+    src = lay.last(src)
+    k = _pair(m.kernel_size, rank)
+    attrs: dict[str, Any] = {
+        "pool": k,
+        "strides": _pair(m.stride if m.stride is not None else m.kernel_size, rank),
+        "pads": _pair(m.padding, rank) * 2,
+    }
+    if isinstance(m, nn.AvgPool1d | nn.AvgPool2d):
+        attrs["count_pad"] = bool(m.count_include_pad)
+        op = Op.AVGPOOL
+    else:
+        op = Op.MAXPOOL
+    out = lay.b.add(name, op, [src], attrs)
+    lay.cl.add(out)
+    return out
+
+
+def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
     torch = _torch()
     nn = torch.nn
+    b = lay.b
+    if isinstance(m, nn.Conv1d | nn.Conv2d):
+        return _conv(lay, name, m, src)
+    if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
+        return _pool(lay, name, m, src)
+    if isinstance(
+        m, nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d
+    ):
+        size = _pair(m.output_size, 1 if "1d" in type(m).__name__ else 2)
+        if set(size) != {1}:
+            msg = f"{type(m).__name__} {name!r}: only output_size 1 (global pooling) is supported"
+            raise FrontendError(msg)
+        op = Op.GLOBAL_AVGPOOL if "Avg" in type(m).__name__ else Op.GLOBAL_MAXPOOL
+        return b.add(name, op, [lay.last(src)])
     if isinstance(m, nn.Linear):
+        src = lay.first(src)
         bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_features)
         return b.add(name, Op.DENSE, [src], {}, {"kernel": _np(m.weight).T, "bias": bias})
     if isinstance(m, nn.ReLU):
-        return b.add(name, Op.RELU, [src])
+        return lay.keep(src, b.add(name, Op.RELU, [src]))
     if isinstance(m, nn.Softmax):
         if m.dim not in (None, -1, len(b.shape(src))):
             msg = f"Softmax {name!r} over dim {m.dim} is not supported (last axis only)"
             raise FrontendError(msg)
         return b.add(name, Op.SOFTMAX, [src])
     if isinstance(m, nn.Sigmoid):
-        return b.add(name, Op.SIGMOID, [src])
+        return lay.keep(src, b.add(name, Op.SIGMOID, [src]))
     if isinstance(m, nn.Tanh):
-        return b.add(name, Op.TANH, [src])
+        return lay.keep(src, b.add(name, Op.TANH, [src]))
     if isinstance(m, nn.LeakyReLU):
-        return b.add(name, Op.LEAKY_RELU, [src], {"alpha": float(m.negative_slope)})
+        return lay.keep(src, b.add(name, Op.LEAKY_RELU, [src], {"alpha": float(m.negative_slope)}))
     if isinstance(m, nn.ELU):
-        return b.add(name, Op.ELU, [src], {"alpha": float(m.alpha)})
+        return lay.keep(src, b.add(name, Op.ELU, [src], {"alpha": float(m.alpha)}))
     if isinstance(m, nn.Hardsigmoid):
-        return b.add(name, Op.HARD_SIGMOID, [src], {"slope": 1 / 6, "shift": 0.5})
-    if isinstance(m, nn.BatchNorm1d):
+        out = b.add(name, Op.HARD_SIGMOID, [src], {"slope": 1 / 6, "shift": 0.5})
+        return lay.keep(src, out)
+    if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+        src = lay.last(src)
         n = m.num_features
         gamma = _np(m.weight) if m.weight is not None else np.ones(n)
         beta = _np(m.bias) if m.bias is not None else np.zeros(n)
         scale = gamma / np.sqrt(_np(m.running_var) + m.eps)
-        return b.add(
+        out = b.add(
             name,
             Op.BATCHNORM,
             [src],
             {},
             {"scale": scale, "bias": beta - _np(m.running_mean) * scale},
         )
+        return lay.keep(src, out)
     if isinstance(m, nn.Flatten):
-        return b.add(name, Op.FLATTEN, [src])
+        src = lay.first(src)  # torch flattens channels-first
+        return b.add(name, Op.FLATTEN, [src]) if len(b.shape(src)) > 1 else src
     if isinstance(m, nn.Dropout | nn.Identity):
         return src
     msg = f"PyTorch module {name!r} of type {type(m).__name__!r} is not supported; supported: {_MODULES}"
@@ -112,6 +225,7 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
         msg = f"torch.fx could not trace {type(module).__name__}: {exc}"
         raise FrontendError(msg) from exc
     b = GraphBuilder(type(module).__name__)
+    lay = _Layout(b)
     values: dict[str, str] = {}
     outputs: list[str] = []
     modules = dict(traced.named_modules())
@@ -122,19 +236,27 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
             values[name] = b.input(name, shape)
         elif node.op == "call_module":
             values[name] = _module_node(
-                b, str(node.target), modules[node.target], values[node.args[0].name]
+                lay, str(node.target), modules[node.target], values[node.args[0].name]
             )
         elif node.op in ("call_function", "call_method"):
             fname = getattr(node.target, "__name__", str(node.target))
             args = [values[a.name] for a in node.args if hasattr(a, "name")]
             if fname in _FUNCTIONS:
-                values[name] = b.add(name, _FUNCTIONS[fname], args[:1])
-            elif node.target in (operator.add, torch.add) or fname == "add":
-                values[name] = b.add(name, Op.ADD, args)
-            elif node.target in (operator.mul, torch.mul) or fname == "mul":
-                values[name] = b.add(name, Op.MULTIPLY, args)
+                values[name] = lay.keep(args[0], b.add(name, _FUNCTIONS[fname], args[:1]))
+            elif node.target in (operator.add, torch.add, operator.mul, torch.mul) or fname in (
+                "add",
+                "mul",
+            ):
+                if len({a in lay.cl for a in args}) > 1:
+                    args = [lay.first(a) for a in args]
+                op = (
+                    Op.ADD
+                    if node.target in (operator.add, torch.add) or fname == "add"
+                    else Op.MULTIPLY
+                )
+                values[name] = lay.keep(args[0], b.add(name, op, args))
             elif fname in ("flatten", "view", "reshape") and len(b.shape(args[0])) > 1:
-                values[name] = b.add(name, Op.FLATTEN, args[:1])
+                values[name] = b.add(name, Op.FLATTEN, [lay.first(args[0])])
             elif fname in ("flatten", "view", "reshape"):
                 values[name] = args[0]
             else:

@@ -13,7 +13,7 @@ Exactness rule for the vectorised int64 kernel:
   The matrix product runs in float64 BLAS when `W_x + W_w + log2(n_in)` (magnitude bits)
   stays within 53, where every partial sum is an exact float64 integer.
 - otherwise each product is quantised on its own: products are exact in int64 when
-  `width(x) + width(w) <= 64` (in int32 when <= 31); the batch is processed in cache-sized
+  `width(x) + width(w) <= 64` (in int32 when they fit: 16 x 16 bits signed do); the batch is processed in cache-sized
   chunks over threads. With a saturating accumulator the sum is formed in the kernel's order
   (saturating at each step). Wider products fall back to Python integers (exact, slow).
 """
@@ -35,7 +35,7 @@ from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 
 _CHUNK_ELEMENTS = 1 << 21
-_CACHE_ELEMENTS = 1 << 16
+_CACHE_ELEMENTS = 1 << 17
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -87,16 +87,27 @@ def accumulate(
     """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
     shift = ta.frac - (tx.frac + tw.frac)
     if shift >= 0 and ta.overflow is Overflow.WRAP:
-        acc = exact_matmul(xm, wm, tx, tw)
-        acc = acc << shift if shift else acc
-        acc += bias
+        bias_bits = int(np.abs(bias).max()).bit_length() if bias.size else 0
+        bits = max(_magnitude_bits(tx, tw, wm.shape[0]) + shift, bias_bits) + 1  # |acc| < 2**bits
+        if bits <= 53:  # products, shift and bias all exact in float64
+            accf = xm.astype(np.float64) @ wm.astype(np.float64)
+            if shift:
+                accf *= 2.0**shift
+            accf += bias
+            acc: IntArray = accf.astype(np.int64)
+        else:
+            acc = exact_matmul(xm, wm, tx, tw)
+            acc = acc << shift if shift else acc
+            acc += bias
+        if ta.signed and bits <= ta.width - 1:
+            return acc  # provably inside accum_t: the cast is the identity
         return ta.cast_mantissa(acc, _sum_type(tx, tw, ta, wm.shape[0]))
     if tx.width + tw.width > 64:
         objs = np.asarray(xm, dtype=object)[:, :, None] * np.asarray(wm, dtype=object)[None]
         return _sum_objects(objs, tx.frac + tw.frac, ta, bias)
     pt = product_type(tx, tw)
     if ta.overflow is Overflow.WRAP and ta.quant.name == "TRN":
-        total = _truncated_sums(xm, wm, tx.width + tw.width, -shift)
+        total = _truncated_sums(xm, wm, _magnitude_bits(tx, tw, 1) - 1, -shift)
         return ta.cast_mantissa(total + bias, wide_type(ta.frac))
     n_in, n_out = wm.shape
     rows = max(1, _CHUNK_ELEMENTS // max(1, n_in * n_out))
@@ -107,11 +118,11 @@ def accumulate(
     return np.concatenate(parts) if parts else np.zeros((0, n_out), dtype=np.int64)
 
 
-def _truncated_sums(xm: IntArray, wm: IntArray, width: int, k: int) -> IntArray:
-    """`sum_i (x_i * w_ij) >> k` (each product floored on its own; TRN), chunked over the
-    batch so each chunk's products stay in cache, int32 when the products fit, and the chunks
+def _truncated_sums(xm: IntArray, wm: IntArray, bits: int, k: int) -> IntArray:
+    """`sum_i (x_i * w_ij) >> k` (each product floored on its own; TRN), products of at most
+    `bits` magnitude bits, chunked over the batch so each chunk's products stay in cache, int32 when the products fit, and the chunks
     spread over threads (numpy releases the GIL in its loops)."""
-    dtype = np.int32 if width <= 31 else np.int64
+    dtype = np.int32 if bits <= 30 else np.int64  # |product| <= 2**bits
     x = xm.astype(dtype)
     w_t = np.ascontiguousarray(wm.T.astype(dtype))
     n_out, n_in = w_t.shape

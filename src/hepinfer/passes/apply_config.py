@@ -46,8 +46,40 @@ def _weight_type(values: npt.NDArray[np.float64], default: FixedType) -> FixedTy
     return FixedType(default.width, integer)
 
 
-def _accum_type(node: Node, tx: FixedType, tw: FixedType, tb: FixedType) -> FixedType:
-    n = int(node.weights["kernel"].shape[0])
+def _terms(graph: Graph, node: Node) -> int | None:
+    """How many values an accumulator of `node` sums (None: no accumulator to infer)."""
+    if node.op is Op.DENSE:
+        return int(node.weights["kernel"].shape[0])
+    if node.op in (Op.CONV1D, Op.CONV2D):
+        return int(np.prod(node.weights["kernel"].shape[:-1]))
+    if node.op is Op.DEPTHWISE_CONV2D:
+        return int(np.prod(node.weights["kernel"].shape[:2]))
+    if node.op in (Op.MAXPOOL, Op.AVGPOOL):
+        return int(np.prod(node.attrs.get("pool", (2,))))
+    if node.op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+        return int(np.prod(graph.node(node.inputs[0]).out.shape[:-1]))
+    return None
+
+
+def _auto_accum(
+    graph: Graph,
+    node: Node,
+    types: dict[str, FixedType],
+    resolved: dict[str, FixedType | None],
+    default: FixedType,
+) -> FixedType | None:
+    """Exact accumulators: weighted sums like hls4ml's inference, sums of inputs for pooling."""
+    n = _terms(graph, node)
+    if n is None:
+        return None  # e.g. softmax: hls4ml's defaults apply in the kernel
+    tx = types[node.inputs[0]]
+    if "weight" in resolved:
+        return _accum_type(n, tx, resolved["weight"] or default, resolved.get("bias") or default)
+    grow = math.ceil(math.log2(n)) if n > 1 else 0
+    return _sized(tx.integer + grow + int(not tx.signed), tx.frac)
+
+
+def _accum_type(n: int, tx: FixedType, tw: FixedType, tb: FixedType) -> FixedType:
     grow = math.ceil(math.log2(n)) if n > 1 else 0
     integer = tx.integer + tw.integer + grow + 1
     frac = max(tx.frac + tw.frac, tb.frac)
@@ -83,14 +115,15 @@ def _quantizer_types(
     node: Node, config: Config, variables: tuple[str, ...]
 ) -> dict[str, FixedType]:
     """Types that the model's own quantisers (QONNX Quant, QKeras) fix, unless the layer's
-    name-level configuration sets that variable explicitly."""
+    name-level configuration sets that variable to an explicit type."""
     from hepinfer.ops.quant import fixed_type
 
     level = config.layer_name.get(node.name)
     out = {}
     for var in variables:
         q = node.attrs.get(_QUANTIZER_ATTRS.get(var, ""))
-        if q is None or (level is not None and level.precision.get(var) is not None):
+        explicit = level is not None and isinstance(level.precision.get(var), FixedType)
+        if q is None or explicit:  # `auto` defers to the model's own quantiser
             continue
         out[var] = fixed_type(q)
     return out
@@ -126,13 +159,7 @@ def apply_config(
         if "accum" in chosen:
             t = chosen["accum"]
             if t == AUTO:
-                if node.op is Op.DENSE:
-                    tx = types[node.inputs[0]]
-                    t = _accum_type(
-                        node, tx, resolved["weight"] or default, resolved["bias"] or default
-                    )
-                else:
-                    t = None
+                t = _auto_accum(graph, node, types, resolved, default)
             resolved["accum"] = t
         if "table" in chosen:
             t = chosen["table"]

@@ -1,4 +1,4 @@
-"""Fold a BatchNormalization into the Dense layer before it (when BN is its only reader).
+"""Fold a BatchNormalization into the Dense or Conv layer before it (when BN is its only reader).
 
 `y = (x W + b) * s + t = x (W * s) + (b * s + t)`: the Dense keeps its name; the BN node
 disappears and its readers read the Dense. BNs that follow anything else stay standalone.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
 
-_FOLDABLE = (Op.DENSE,)
+_FOLDABLE = (Op.DENSE, Op.CONV1D, Op.CONV2D)  # kernels with output channels last
 
 
 def fold_batchnorm(graph: Graph) -> Graph:

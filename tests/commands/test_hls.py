@@ -56,7 +56,17 @@ def test_hls_subprocess_from_model_file(onnx_model: Path, tmp_path: Path) -> Non
 
 def test_hls_bad_project_name(onnx_model: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "hepinfer", "hls", str(onnx_model), "-o", str(tmp_path / "p"), "--project", "1bad-name"],
+        [
+            sys.executable,
+            "-m",
+            "hepinfer",
+            "hls",
+            str(onnx_model),
+            "-o",
+            str(tmp_path / "p"),
+            "--project",
+            "1bad-name",
+        ],
         capture_output=True,
         text=True,
         check=False,

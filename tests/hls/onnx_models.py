@@ -44,3 +44,51 @@ def mlp(path: Path, sizes: tuple[int, ...], activations: tuple[str, ...], seed: 
     model.ir_version = 10
     onnx.save(model, path)
     return path
+
+
+def conv2d(path: Path, seed: int = 0) -> Path:
+    """NHWC input (Transpose to NCHW, as tf2onnx writes), Conv 3x3 stride 2 with padding and a
+    dilated Conv 2x2, ReLU, Flatten, Gemm, Softmax."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = (rng.normal(size=(4, 2, 3, 3)) * 0.5).astype(np.float32)
+    w2 = (rng.normal(size=(3, 4, 2, 2)) * 0.5).astype(np.float32)
+    b1 = (rng.normal(size=4) * 0.3).astype(np.float32)
+    b2 = (rng.normal(size=3) * 0.3).astype(np.float32)
+    wd = (rng.normal(size=(3 * 3 * 3, 5)) * 0.5).astype(np.float32)
+    bd = (rng.normal(size=5) * 0.3).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"), (wd, "wd"), (bd, "bd"))
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
+        helper.make_node(
+            "Conv",
+            ["xt", "w1", "b1"],
+            ["c1"],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            pads=[1, 0, 1, 2],
+        ),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[2, 2], dilations=[1, 2]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Transpose", ["r2"], ["r2t"], perm=[0, 2, 3, 1]),
+        helper.make_node("Flatten", ["r2t"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "wd", "bd"], ["d"]),
+        helper.make_node("Softmax", ["d"], ["y"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7, 9, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path

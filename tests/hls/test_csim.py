@@ -17,7 +17,7 @@ import hepinfer
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
-from tests.hls.onnx_models import mlp
+from tests.hls.onnx_models import conv2d, mlp
 
 N = 10_000
 SMALL = ((10, 24, 16, 12, 5), ("Relu", "Tanh", "Sigmoid", "Softmax"))
@@ -55,7 +55,7 @@ SMALL_CASES = [
     ("default", "io_parallel", "xilinx"),
     ("resource_rf4_sat", "io_stream", "hepinfer"),
     ("resource_rf3_mixed", "io_parallel", "hepinfer"),
-    ("latency_rf2_narrow", "io_stream", "xilinx"),
+    ("latency_rf2_narrow", "io_stream", "hepinfer"),
 ]
 
 
@@ -172,3 +172,54 @@ def test_bad_headers_and_inputs(small_model: Path) -> None:
         hls_csim(graph, np.zeros((2, 10)), headers="vivado")  # type: ignore[arg-type]
     with pytest.raises(hepinfer.HepinferError, match="shape"):
         hls_csim(graph, np.zeros((2, 9)), headers="hepinfer")
+
+
+CONV_CASES = [
+    ({"Model": {"Precision": "ap_fixed<16,6>"}}, "io_parallel", "hepinfer"),
+    (
+        {
+            "Model": {
+                "Precision": {"default": "ap_fixed<14,5>", "accum": "ap_fixed<18,7,AP_RND,AP_SAT>"},
+                "ReuseFactor": 3,
+                "Strategy": "Resource",
+            }
+        },
+        "io_stream",
+        "xilinx",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "io", "headers"), CONV_CASES)
+def test_small_conv2d_bit_exact(
+    tmp_path: Path, config: dict[str, Any], io: str, headers: str
+) -> None:
+    """Strides, asymmetric padding and dilation; NHWC input as tf2onnx writes it."""
+    _need_headers(headers)
+    model = hepinfer.compile(conv2d(tmp_path / "conv.onnx"), config)
+    x = np.random.default_rng(2).normal(size=(N, 7, 9, 2))
+    _assert_bit_exact(model, x, io, headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "config", "io"),
+    [
+        (
+            "keras/KERAS_conv1d_small.json",
+            {"Model": {"Precision": "ap_fixed<16,6>"}},
+            "io_parallel",
+        ),
+        (
+            "onnx/conv2d_small_keras.onnx",
+            {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 2, "Strategy": "Resource"}},
+            "io_stream",
+        ),
+    ],
+)
+def test_shared_conv_models_bit_exact(
+    shared_data: Path, path: str, config: dict[str, Any], io: str
+) -> None:
+    model = hepinfer.compile(shared_data / "hls4ml-example-models" / path, config)
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(3).normal(size=(N, *shape))
+    _assert_bit_exact(model, x, io, "hepinfer")

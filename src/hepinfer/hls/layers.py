@@ -20,6 +20,7 @@ from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import lut, softmax
 from hepinfer.ops.base import need, weight
+from hepinfer.ops.conv import geometry
 from hepinfer.ops.fxarray import FxArray
 
 FloatArray = npt.NDArray[np.float64]
@@ -27,6 +28,8 @@ FloatArray = npt.NDArray[np.float64]
 #: op -> kernel family in the C++ library (templates/kernels/*.h)
 KERNELS: dict[Op, str] = {
     Op.DENSE: "dense",
+    Op.CONV1D: "conv",
+    Op.CONV2D: "conv",
     Op.RELU: "relu",
     Op.LINEAR: "linear",
     Op.SIGMOID: "lut",
@@ -174,6 +177,8 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
     name = identifier(node.name)
     if kernel == "dense":
         return _dense(index, node, src, dst, base, name)
+    if kernel == "conv":
+        return _conv(index, node, src, dst, name)
     if kernel == "lut":
         return _lut(index, node, src, dst, base, name)
     if kernel == "softmax":
@@ -181,15 +186,56 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
     return Layer(index, node.name, node.op.value, kernel, src, dst, base)
 
 
+def _conv(index: int, node: Node, src: Tensor, dst: Tensor, name: str) -> Layer:
+    kernel = weight(node, "kernel")
+    rank = kernel.ndim - 2
+    strides, dilations, pads, out = geometry(node, src.shape[:rank], kernel.shape[:rank])
+    if rank == 1:  # a Conv2D of height 1
+        strides, dilations, out = (1, *strides), (1, *dilations), (1, *out)
+        pads = (0, pads[0], 0, pads[1])
+    in_hw = src.shape[:-1] if rank == 2 else (1, src.shape[0])
+    k_hw = kernel.shape[:2] if rank == 2 else (1, kernel.shape[0])
+    geo = {
+        "in_height": in_hw[0],
+        "in_width": in_hw[1],
+        "n_chan": src.shape[-1],
+        "out_height": out[0],
+        "out_width": out[1],
+        "n_filt": kernel.shape[-1],
+        "filt_height": k_hw[0],
+        "filt_width": k_hw[1],
+        "stride_height": strides[0],
+        "stride_width": strides[1],
+        "dilation_height": dilations[0],
+        "dilation_width": dilations[1],
+        "pad_top": pads[0],
+        "pad_left": pads[1],
+    }
+    flat = kernel.reshape(-1, kernel.shape[-1])
+    base = {"n_in": str(flat.shape[0]), "n_out": str(flat.shape[1])}
+    layer = _dense(index, node, src, dst, base, name, flat)
+    consts = {**layer.consts, **{k: str(int(v)) for k, v in geo.items()}}
+    return Layer(
+        index, node.name, node.op.value, "conv", src, dst, consts, layer.types, layer.arrays
+    )
+
+
 def _dense(
-    index: int, node: Node, src: Tensor, dst: Tensor, base: dict[str, str], name: str
+    index: int,
+    node: Node,
+    src: Tensor,
+    dst: Tensor,
+    base: dict[str, str],
+    name: str,
+    kernel: FloatArray | None = None,
 ) -> Layer:
     tw, tb, ta = need(node, "weight"), need(node, "bias"), need(node, "accum")
-    kernel = weight(node, "kernel")
+    if kernel is None:
+        kernel = weight(node, "kernel")
+        if src.size != kernel.shape[0]:
+            msg = f"Dense {node.name!r} on a {src.shape} tensor: the HLS writer needs a flat input"
+            raise HlsError(msg)
     n_in, n_out = kernel.shape
-    if src.size != n_in:
-        msg = f"Dense {node.name!r} on a {src.shape} tensor: the HLS writer needs a flat input"
-        raise HlsError(msg)
     reuse = int(node.attrs.get("reuse_factor", 1))
     strategy = str(node.attrs.get("strategy", "Latency")).lower()
     mults = n_in * n_out

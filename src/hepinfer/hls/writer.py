@@ -37,6 +37,7 @@ IO_TYPES = ("io_parallel", "io_stream")
 KERNEL_FILES = (
     "hepinfer_common.h",
     "hepinfer_dense.h",
+    "hepinfer_conv.h",
     "hepinfer_activation.h",
     "hepinfer_softmax.h",
     "hepinfer_stream.h",

@@ -4,6 +4,7 @@
 
 #include "defines.h"
 #include "hepinfer/hepinfer_activation.h"
+#include "hepinfer/hepinfer_conv.h"
 #include "hepinfer/hepinfer_dense.h"
 #include "hepinfer/hepinfer_softmax.h"
 

@@ -25,28 +25,34 @@ template <int W> struct raw {
     typedef typename std::conditional<(W <= 64), long long, i128>::type type;
 };
 
-// Low `w` bits of `v`, sign-extended when `s` (1 <= w <= 128).
-__attribute__((always_inline)) inline i128 wrap_bits(u128 v, int w, bool s) {
-    if (w >= 128) return (i128)v;
-    u128 low = v & ((((u128)1) << w) - 1);
-    if (s && ((low >> (w - 1)) & 1)) return (i128)(low | ~((((u128)1) << w) - 1));
-    return (i128)low;
+// Low `w` bits of `v`, sign-extended when `s` (1 <= w <= bits of S).
+template <class S, class U> __attribute__((always_inline)) inline S wrap_bits(U v, int w, bool s) {
+    const int B = 8 * (int)sizeof(S);
+    if (w >= B) return (S)v;
+    U mask = (((U)1) << w) - 1;
+    U low = v & mask;
+    if (s && ((low >> (w - 1)) & 1)) return (S)(low | ~mask);
+    return (S)low;
 }
 
 // Cast mantissa `v` with `sf` fractional bits to a `w`-bit type with `df` fractional bits,
-// applying quantisation `q` and overflow `o` (with `n` saturation bits for AP_WRAP).
-__attribute__((always_inline)) inline i128 cast(i128 v, int sf, int w, int df, bool s, ap_q_mode q, ap_o_mode o, int n) {
+// applying quantisation `q` and overflow `o` (with `n` saturation bits for AP_WRAP), in the
+// integer type S (long long when everything fits, else __int128; U its unsigned twin).
+template <class S, class U>
+__attribute__((always_inline)) inline S cast_in(S v, int sf, int w, int df, bool s, ap_q_mode q,
+                                                ap_o_mode o, int n) {
+    const int B = 8 * (int)sizeof(S);
     int sh = sf - df;
-    i128 r;
-    bool big = false;  // the quantised value does not fit in 128 bits (then it overflows)
-    u128 shifted = 0;
+    S r;
+    bool big = false;  // the quantised value does not fit in S (then it overflows)
+    U shifted = 0;
     if (sh > 0) {
-        if (sh >= 126) {
+        if (sh >= B - 2) {
             r = (q == AP_TRN && v < 0) ? -1 : 0;
         } else {
             r = v >> sh;
-            i128 rem = v - (r << sh);
-            i128 half = ((i128)1) << (sh - 1);
+            S rem = v - (S)(((U)r) << sh);
+            S half = ((S)1) << (sh - 1);
             bool neg = v < 0;
             switch (q) {
             case AP_TRN: break;
@@ -58,53 +64,61 @@ __attribute__((always_inline)) inline i128 cast(i128 v, int sf, int w, int df, b
             case AP_RND_CONV: if (rem > half || (rem == half && (r & 1))) r += 1; break;
             }
         }
-        shifted = (u128)r;
+        shifted = (U)r;
     } else if (sh == 0) {
         r = v;
-        shifted = (u128)r;
+        shifted = (U)r;
     } else {
         int ls = -sh;
-        if (ls >= 127) {
+        if (ls >= B - 1) {
             big = v != 0;
-            shifted = 0;
             r = 0;
         } else {
-            shifted = ((u128)v) << ls;
-            r = (i128)shifted;
+            shifted = ((U)v) << ls;
+            r = (S)shifted;
             if ((r >> ls) != v) big = true;
         }
     }
-    i128 lo, hi;
+    if (o == AP_WRAP && n == 0 && !big) return wrap_bits<S, U>(shifted, w, s);
+    S lo, hi;
     if (s) {
-        hi = (w >= 128) ? (i128)(~(u128)0 >> 1) : (((i128)1) << (w - 1)) - 1;
+        hi = (w >= B) ? (S)(~(U)0 >> 1) : (((S)1) << (w - 1)) - 1;
         lo = -hi - 1;
     } else {
-        hi = (w >= 127) ? (i128)(~(u128)0 >> 1) : (((i128)1) << w) - 1;
+        hi = (w >= B - 1) ? (S)(~(U)0 >> 1) : (((S)1) << w) - 1;
         lo = 0;
     }
     bool over = big ? v > 0 : r > hi;
     bool under = big ? v < 0 : r < lo;
-    i128 out = wrap_bits(shifted, w, s);
+    S out = wrap_bits<S, U>(shifted, w, s);
     bool sym = (o == AP_SAT_SYM) && s && w > 1;
-    if (o == AP_WRAP && n == 0) return out;
     if (o == AP_SAT || o == AP_SAT_SYM) {
         if (over) out = hi;
         if (under) out = sym ? -hi : lo;
         if (sym && out == lo) out = -hi;
     } else if (o == AP_SAT_ZERO) {
         if (over || under) out = 0;
-    } else if (o == AP_WRAP) {
-        u128 top = ((((u128)1) << n) - 1) << (w - n);
+    } else if (o == AP_WRAP && n > 0) {
+        U top = ((((U)1) << n) - 1) << (w - n);
         if (s) {
-            u128 rest = ((((u128)1) << (n - 1)) - 1) << (w - n);
-            u128 sign = ((u128)1) << (w - 1);
-            if (over) out = wrap_bits((((u128)out) & ~top) | rest, w, true);
-            if (under) out = wrap_bits((((u128)out) & ~top) | sign, w, true);
+            U rest = ((((U)1) << (n - 1)) - 1) << (w - n);
+            U sign = ((U)1) << (w - 1);
+            if (over) out = wrap_bits<S, U>((((U)out) & ~top) | rest, w, true);
+            if (under) out = wrap_bits<S, U>((((U)out) & ~top) | sign, w, true);
         } else if (over || under) {
-            out = (i128)(((u128)out) | top);
+            out = (S)(((U)out) | top);
         }
     }
     return out;
+}
+
+// The cast in 64-bit integers when the source (`sw` bits), any left shift and the target fit.
+__attribute__((always_inline)) inline i128 cast(i128 v, int sw, int sf, int w, int df, bool s,
+                                                ap_q_mode q, ap_o_mode o, int n) {
+    int left = df > sf ? df - sf : 0;
+    if (sw + left <= 62 && w <= 62 && sf - df < 60)
+        return (i128)cast_in<long long, unsigned long long>((long long)v, sf, w, df, s, q, o, n);
+    return cast_in<i128, u128>(v, sf, w, df, s, q, o, n);
 }
 
 // Exact mantissa and scale of a double: d = m * 2**-f.
@@ -133,20 +147,20 @@ struct ap_fixed_base {
     ap_fixed_base() : V(0) {}
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
     ap_fixed_base(const ap_fixed_base<W2, I2, S2, Q2, O2, N2> &x)
-        : V((raw_t)ap_lite::cast((ap_lite::i128)x.V, W2 - I2, W, W - I, S, Q, O, N)) {}
+        : V((raw_t)ap_lite::cast((ap_lite::i128)x.V, W2, W2 - I2, W, W - I, S, Q, O, N)) {}
     ap_fixed_base(double d) {
         ap_lite::i128 m; int f;
         ap_lite::split_double(d, m, f);
-        V = (raw_t)ap_lite::cast(m, f, W, W - I, S, Q, O, N);
+        V = (raw_t)ap_lite::cast(m, 54, f, W, W - I, S, Q, O, N);
     }
     ap_fixed_base(float d) : ap_fixed_base((double)d) {}
-    ap_fixed_base(bool b) : V((raw_t)ap_lite::cast(b ? 1 : 0, 0, W, W - I, S, Q, O, N)) {}
-    ap_fixed_base(int i) : V((raw_t)ap_lite::cast(i, 0, W, W - I, S, Q, O, N)) {}
-    ap_fixed_base(unsigned i) : V((raw_t)ap_lite::cast(i, 0, W, W - I, S, Q, O, N)) {}
-    ap_fixed_base(long i) : V((raw_t)ap_lite::cast(i, 0, W, W - I, S, Q, O, N)) {}
-    ap_fixed_base(unsigned long i) : V((raw_t)ap_lite::cast(i, 0, W, W - I, S, Q, O, N)) {}
-    ap_fixed_base(long long i) : V((raw_t)ap_lite::cast(i, 0, W, W - I, S, Q, O, N)) {}
-    ap_fixed_base(unsigned long long i) : V((raw_t)ap_lite::cast(i, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(bool b) : V((raw_t)ap_lite::cast(b ? 1 : 0, 2, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(int i) : V((raw_t)ap_lite::cast(i, 33, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(unsigned i) : V((raw_t)ap_lite::cast(i, 33, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(long i) : V((raw_t)ap_lite::cast(i, 65, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(unsigned long i) : V((raw_t)ap_lite::cast(i, 65, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(long long i) : V((raw_t)ap_lite::cast(i, 65, 0, W, W - I, S, Q, O, N)) {}
+    ap_fixed_base(unsigned long long i) : V((raw_t)ap_lite::cast(i, 65, 0, W, W - I, S, Q, O, N)) {}
 
     static ap_fixed_base from_raw(ap_lite::i128 v) {
         ap_fixed_base r;

@@ -148,9 +148,23 @@ def test_save_and_load_round_trip(shared_data: Path, tmp_path: Path) -> None:
     assert again.config.to_dict() == model.config.to_dict()
 
 
-def test_batchnorm_is_folded(shared_data: Path) -> None:
-    model = hepinfer.compile(shared_data / EXAMPLES / "keras" / "KERAS_3layer_batch_norm.json")
-    assert Op.BATCHNORM not in {n.op for n in model.graph.nodes}
+def test_batchnorm_folds_like_hls4ml(shared_data: Path) -> None:
+    """Folded into the Dense only when the Dense's result type is `auto` (hls4ml's rule);
+    with an explicit result type BN stays a layer with its own scale/bias/result types."""
+    path = shared_data / EXAMPLES / "keras" / "KERAS_3layer_batch_norm.json"
+    kept = hepinfer.compile(path)
+    assert [n.name for n in kept.graph.nodes if n.op is Op.BATCHNORM] == [
+        "bn1",
+        "bn2",
+        "bn3",
+        "bn4",
+    ]
+    folded = hepinfer.compile(path, config_from_model(path, granularity="name"))
+    assert Op.BATCHNORM not in {n.op for n in folded.graph.nodes}
+    x = inputs(kept, 200)
+    np.testing.assert_allclose(
+        folded.predict(x, mode="float"), kept.predict(x, mode="float"), atol=1e-12
+    )
 
 
 def test_errors(tmp_path: Path) -> None:

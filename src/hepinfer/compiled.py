@@ -123,13 +123,21 @@ def compile(
     `config`: a `Config`, an hls4ml-style dict, a YAML file path, or None (model-level
     `ap_fixed<16,6>`). `calibration`: sample inputs for `auto` precisions.
     """
+    from hepinfer.config import AUTO
     from hepinfer.frontends import load_model
+    from hepinfer.ir.graph import Node
+    from hepinfer.ops import spec
     from hepinfer.passes import run_passes
     from hepinfer.passes.apply_config import apply_config
     from hepinfer.passes.fold_batchnorm import fold_batchnorm
 
     cfg = as_config(config)
-    graph = run_passes(load_model(model, input_shape), [fold_batchnorm])
+
+    def auto_result(node: Node) -> bool:  # fold BN like hls4ml: only into `auto` results
+        keys = (node.op.value, spec(node.op).hls_name)
+        return cfg.precision(node.name, keys, "result") == AUTO
+
+    graph = run_passes(load_model(model, input_shape), [lambda g: fold_batchnorm(g, auto_result)])
     graph = run_passes(graph, [lambda g: apply_config(g, cfg, calibration)])
     return CompiledModel(graph, cfg)
 

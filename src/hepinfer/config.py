@@ -94,6 +94,7 @@ class Precision:
             return cls()
         if not isinstance(data, Mapping):
             return cls(default=parse_type(data, where))
+        data = {("weight" if k == "scale" else k): v for k, v in data.items()}  # hls4ml's BN name
         unknown = set(data) - {"default", *VARIABLES}
         if unknown:
             msg = f"{where}: unknown precision variable(s) {sorted(unknown)}; use default, {', '.join(VARIABLES)}"
@@ -322,6 +323,7 @@ def config_from_model(
     granularity: str = "model",
     default_precision: str = DEFAULT_PRECISION,
     default_reuse_factor: int = 1,
+    input_shape: Sequence[int] | None = None,
 ) -> Config:
     """A starting configuration for `model` (a model, path or IR graph), like hls4ml's
     `config_from_*_model`: `model` granularity sets only the model level; `type` adds an
@@ -331,7 +333,7 @@ def config_from_model(
     from hepinfer.frontends import load_model
     from hepinfer.ops import spec
 
-    graph = load_model(model)
+    graph = load_model(model, input_shape)
     prec = FixedType.parse(default_precision)
     base = LevelConfig(
         Precision(default=prec), reuse_factor=default_reuse_factor, strategy=Strategy.LATENCY

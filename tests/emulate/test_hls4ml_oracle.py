@@ -5,7 +5,8 @@ test skips when it is absent. Softmax is made linear in the model given to both 
 outputs compared are the last Dense layer's (before softmax), all 10,000 x 5 of them. The
 per-layer configuration mixes widths, signedness and the quantisation/overflow modes RND,
 RND_ZERO, RND_CONV, SAT, SAT_SYM. Whole models are also compared output for output: the
-jet tagger with hls4ml's table-based softmax (`stable`), a sigmoid head, and a Conv1D model.
+jet tagger with hls4ml's table-based softmax (`stable`), a sigmoid head, BatchNorm layers and a
+Conv1D model.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def test_bit_exact_against_hls4ml_csim(
 WHOLE_MODELS = [
     ("KERAS_3layer", (16,), 10_000),  # Dense + ReLU + stable softmax tables
     ("KERAS_1layer", (10,), 3_000),  # sigmoid table (inputs x 2 to cover its range)
+    ("KERAS_3layer_batch_norm", (16,), 3_000),  # standalone BatchNorm layers (not folded)
     ("KERAS_conv1d_small", (10, 4), 3_000),  # Conv1D 'same' padding + Flatten + Dense
 ]
 

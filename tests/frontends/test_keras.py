@@ -58,8 +58,9 @@ def test_json_h5_matches_numpy_reference(shared_data: Path, name: str) -> None:
     graph = load_model(d / f"{name}.json")
     x = np.random.default_rng(0).standard_normal((200, *graph.inputs[0].out.shape))
     ours = emulate_float(graph, x)[graph.outputs[0]]
+    # BatchNorm's scale = gamma / sqrt(var + eps) is formed in float32, like Keras and hls4ml
     np.testing.assert_allclose(
-        ours, numpy_reference(d / f"{name}.json", d / f"{name}_weights.h5", x), atol=1e-9
+        ours, numpy_reference(d / f"{name}.json", d / f"{name}_weights.h5", x), atol=1e-6
     )
 
 

@@ -21,7 +21,7 @@ from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.frontends.keras_layers import CONVERTERS, LayerInfo
 from hepinfer.ir.graph import Graph
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 def _history_names(obj: Any, out: list[str]) -> None:
@@ -139,7 +139,7 @@ def _h5_weights(path: Path) -> Callable[[str], list[FloatArray]]:
                 n.decode() if isinstance(n, bytes) else str(n)
                 for n in group.attrs.get("weight_names", [])
             ]
-            table[lname] = [np.asarray(group[n], dtype=np.float64) for n in names]
+            table[lname] = [np.asarray(group[n]) for n in names]  # native dtype, like Keras
     return lambda name: table.get(name, [])
 
 
@@ -173,9 +173,7 @@ def from_keras_model(model: Any) -> Graph:
 
     def weights(name: str) -> list[FloatArray]:
         layer = by_name.get(name)
-        return (
-            [] if layer is None else [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
-        )
+        return [] if layer is None else [np.asarray(w) for w in layer.get_weights()]
 
     config = {"class_name": type(model).__name__, "config": model.get_config()}
     if config["class_name"] != "Sequential":

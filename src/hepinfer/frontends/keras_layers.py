@@ -15,7 +15,7 @@ from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
 from hepinfer.ops.quant import quantize_float
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def dense(b: GraphBuilder, layer: LayerInfo) -> str:
         if layer.config.get(key):
             q = qkeras_quantizer(layer.name, layer.config[key])
             attrs[key] = q
-            weights[wname] = quantize_float(weights[wname], q)
+            weights[wname] = quantize_float(np.asarray(weights[wname], dtype=np.float64), q)
     return b.add(layer.name, Op.DENSE, layer.sources, attrs, weights)
 
 
@@ -56,13 +56,15 @@ def batchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
     cfg = layer.config
     i = 0
     n = b.shape(layer.sources[0])[-1]
-    gamma = np.ones(n)
-    beta = np.zeros(n)
+    dtype = layer.weights[0].dtype if layer.weights else np.float64
+    gamma = np.ones(n, dtype=dtype)
+    beta = np.zeros(n, dtype=dtype)
     if cfg.get("scale", True):
         gamma, i = layer.weight(i, "gamma"), i + 1
     if cfg.get("center", True):
         beta, i = layer.weight(i, "beta"), i + 1
     mean, var = layer.weight(i, "moving_mean"), layer.weight(i + 1, "moving_variance")
+    # in the weights' own precision (float32), as Keras and hls4ml compute it
     scale = gamma / np.sqrt(var + float(cfg.get("epsilon", 1e-3)))
     return b.add(
         layer.name, Op.BATCHNORM, layer.sources, {}, {"scale": scale, "bias": beta - mean * scale}

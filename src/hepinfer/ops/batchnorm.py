@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
+from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
@@ -26,11 +29,21 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     tw, tb, tr = need(node, "weight"), need(node, "bias"), need(node, "result")
     pt = product_type(x.t, tw)
-    prod = x.m * tw.to_mantissa(weight(node, "scale"))
+    prod = x.m * tw.to_mantissa(weight(node, "scale"))  # exact: widths are at most 64 bits
+    bias = tb.to_mantissa(weight(node, "bias"))
     frac = max(pt.frac, tb.frac)
-    integer = max(pt.integer, tb.integer) + 1
-    st = FixedType(width=integer + frac, integer=integer, signed=True)
-    total = (prod << (frac - pt.frac)) + (tb.to_mantissa(weight(node, "bias")) << (frac - tb.frac))
+    # size the exact sum by the actual magnitudes (the type bounds may need 65+ bits)
+    p_max = int(np.abs(prod).max(initial=0)) << (frac - pt.frac)
+    b_max = int(np.abs(bias).max(initial=0)) << (frac - tb.frac)
+    width = max((p_max + b_max).bit_length() + 1, 2)
+    if width > 64:
+        msg = (
+            f"BatchNormalization {node.name!r}: x * scale + bias needs {width} bits; "
+            "use narrower input/scale/bias types (at most 64 bits in total)"
+        )
+        raise GraphError(msg)
+    st = FixedType(width, width - frac, True)
+    total = (prod << (frac - pt.frac)) + (bias << (frac - tb.frac))
     return FxArray(tr.cast_mantissa(total, st), tr)
 
 

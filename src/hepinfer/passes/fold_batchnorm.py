@@ -6,14 +6,20 @@ disappears and its readers read the Dense. BNs that follow anything else stay st
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
 
 _FOLDABLE = (Op.DENSE, Op.CONV1D, Op.CONV2D)  # kernels with output channels last
 
 
-def fold_batchnorm(graph: Graph) -> Graph:
-    """The graph with every foldable BatchNormalization merged into its producer."""
+def fold_batchnorm(graph: Graph, may_fold: Callable[[Node], bool] | None = None) -> Graph:
+    """The graph with every foldable BatchNormalization merged into its producer.
+
+    `may_fold(producer)` restricts folding (hls4ml folds only when the producer's result type
+    is left to inference: a fixed result type makes BN a separate layer with its own types).
+    """
     nodes = list(graph.nodes)
     rename: dict[str, str] = {}
     out: list[Node] = []
@@ -27,6 +33,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
                 and prev.op in _FOLDABLE
                 and len(readers) == 1
                 and node.inputs[0] not in graph.outputs
+                and (may_fold is None or may_fold(prev))
             ):
                 s, t = node.weights["scale"], node.weights["bias"]
                 merged = prev.replace(

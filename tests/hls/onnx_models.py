@@ -92,3 +92,48 @@ def conv2d(path: Path, seed: int = 0) -> Path:
     model.ir_version = 10
     onnx.save(model, path)
     return path
+
+
+def elementwise(path: Path, seed: int = 0) -> Path:
+    """Gemm, Relu, BatchNormalization (not foldable: after Relu), LeakyRelu, Gemm, Elu, Gemm,
+    HardSigmoid: the element-wise layers with weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "w0": rng.normal(size=(8, 12)) * 0.6,
+        "b0": rng.normal(size=12) * 0.3,
+        "gamma": 1.0 + rng.normal(size=12) * 0.3,
+        "beta": rng.normal(size=12) * 0.3,
+        "mean": rng.normal(size=12) * 0.5,
+        "var": 0.5 + rng.random(12),
+        "w1": rng.normal(size=(12, 10)) * 0.5,
+        "b1": rng.normal(size=10) * 0.3,
+        "w2": rng.normal(size=(10, 6)) * 0.5,
+        "b2": rng.normal(size=6) * 0.3,
+    }
+    inits = [numpy_helper.from_array(a.astype(np.float32), k) for k, a in arrays.items()]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w0", "b0"], ["d0"], name="fc0"),
+        helper.make_node("Relu", ["d0"], ["r0"], name="relu0"),
+        helper.make_node(
+            "BatchNormalization", ["r0", "gamma", "beta", "mean", "var"], ["bn"], name="bn"
+        ),
+        helper.make_node("LeakyRelu", ["bn"], ["lr"], name="leaky", alpha=0.15),
+        helper.make_node("Gemm", ["lr", "w1", "b1"], ["d1"], name="fc1"),
+        helper.make_node("Elu", ["d1"], ["e1"], name="elu", alpha=0.8),
+        helper.make_node("Gemm", ["e1", "w2", "b2"], ["d2"], name="fc2"),
+        helper.make_node("HardSigmoid", ["d2"], ["y"], name="hsig", alpha=0.25, beta=0.4),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path

@@ -17,7 +17,7 @@ import hepinfer
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
-from tests.hls.onnx_models import conv2d, mlp
+from tests.hls.onnx_models import conv2d, elementwise, mlp
 
 N = 10_000
 SMALL = ((10, 24, 16, 12, 5), ("Relu", "Tanh", "Sigmoid", "Softmax"))
@@ -223,3 +223,29 @@ def test_shared_conv_models_bit_exact(
     shape = model.graph.inputs[0].out.shape
     x = np.random.default_rng(3).normal(size=(N, *shape))
     _assert_bit_exact(model, x, io, "hepinfer")
+
+
+@pytest.mark.parametrize(
+    ("config", "io", "headers"),
+    [
+        (
+            {
+                "Model": {"Precision": "ap_fixed<14,5,AP_RND,AP_SAT>"},
+                "LayerName": {
+                    "leaky": {"Precision": {"weight": "ap_fixed<8,1>"}},
+                    "elu": {"Precision": {"table": "ap_fixed<12,3,AP_RND_CONV>"}, "TableSize": 256},
+                },
+            },
+            "io_stream",
+            "hepinfer",
+        ),
+        ({}, "io_parallel", "xilinx"),
+    ],
+)
+def test_elementwise_layers_bit_exact(
+    tmp_path: Path, config: dict[str, Any], io: str, headers: str
+) -> None:
+    """Standalone BatchNormalization, LeakyReLU, ELU (table) and HardSigmoid."""
+    _need_headers(headers)
+    model = hepinfer.compile(elementwise(tmp_path / "e.onnx"), config)
+    _assert_bit_exact(model, _inputs(8, 2.0), io, headers)

@@ -35,6 +35,10 @@ KERNELS: dict[Op, str] = {
     Op.SIGMOID: "lut",
     Op.TANH: "lut",
     Op.SOFTMAX: "softmax",
+    Op.BATCHNORM: "normalize",
+    Op.LEAKY_RELU: "leaky_relu",
+    Op.HARD_SIGMOID: "hard_sigmoid",
+    Op.ELU: "elu",
     Op.FLATTEN: "copy",
     Op.RESHAPE: "copy",
 }
@@ -183,6 +187,8 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
         return _lut(index, node, src, dst, base, name)
     if kernel == "softmax":
         return _softmax(index, node, src, dst, base, name)
+    if kernel in ("normalize", "leaky_relu", "hard_sigmoid", "elu"):
+        return _elementwise(index, node, kernel, src, dst, base, name)
     return Layer(index, node.name, node.op.value, kernel, src, dst, base)
 
 
@@ -359,3 +365,49 @@ def _softmax(
         Array(f"inv{index}", f"{name}_table_t", exact_values(table, inv_tab)),
     )
     return Layer(index, node.name, node.op.value, "softmax", src, dst, consts, types, arrays)
+
+
+def _elementwise(
+    index: int, node: Node, kernel: str, src: Tensor, dst: Tensor, base: dict[str, str], name: str
+) -> Layer:
+    """BatchNormalization, LeakyReLU, HardSigmoid, ELU: weights (and ELU's table)."""
+    from hepinfer.ops import elu, hard_sigmoid, leaky_relu
+
+    tw = need(node, "weight")
+    types = {"weight_t": c_type(tw)}
+    consts = dict(base)
+    arrays: tuple[Array, ...]
+    if kernel == "normalize":
+        tb = need(node, "bias")
+        types["bias_t"] = c_type(tb)
+        consts |= {
+            "n_chan": str(src.shape[-1]),
+            "reuse_factor": str(node.attrs.get("reuse_factor", 1)),
+        }
+        scale, bias = weight(node, "scale"), weight(node, "bias")
+        arrays = (
+            Array(f"s{index}", f"{name}_weight_t", exact_values(tw, tw.to_mantissa(scale))),
+            Array(f"b{index}", f"{name}_bias_t", exact_values(tb, tb.to_mantissa(bias))),
+        )
+    elif kernel == "leaky_relu":
+        alpha = tw.to_mantissa(np.array([leaky_relu._alpha(node)]))
+        arrays = (Array(f"a{index}", f"{name}_weight_t", exact_values(tw, alpha)),)
+    elif kernel == "hard_sigmoid":
+        p = tw.to_mantissa(np.array(hard_sigmoid._params(node)))
+        arrays = (Array(f"p{index}", f"{name}_weight_t", exact_values(tw, p)),)
+    else:
+        _need_exact(src.fixed, f"the input of {node.name!r}")
+        tt = lut.table_type(node)
+        size = int(node.attrs.get("table_size", lut.DEFAULT_TABLE_SIZE))
+        i = np.arange(size, dtype=np.float32)
+        values = (np.exp(np.float32(-8.0) * i / np.float32(size)) - np.float32(1.0)).astype(
+            np.float64
+        )
+        alpha = tw.to_mantissa(np.array([elu._alpha(node)]))
+        types["table_t"] = c_type(tt)
+        consts |= {"table_size": str(size), "data_frac": str(src.fixed.frac)}
+        arrays = (
+            Array(f"a{index}", f"{name}_weight_t", exact_values(tw, alpha)),
+            Array(f"table{index}", f"{name}_table_t", exact_values(tt, tt.to_mantissa(values))),
+        )
+    return Layer(index, node.name, node.op.value, kernel, src, dst, consts, types, arrays)

@@ -38,6 +38,7 @@ KERNEL_FILES = (
     "hepinfer_common.h",
     "hepinfer_dense.h",
     "hepinfer_conv.h",
+    "hepinfer_elementwise.h",
     "hepinfer_activation.h",
     "hepinfer_softmax.h",
     "hepinfer_stream.h",

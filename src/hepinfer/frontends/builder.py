@@ -109,6 +109,12 @@ class GraphBuilder:
             params.setdefault("shift", 0.5)
         return self.add(name, op, [source], params)
 
+    def replace(self, node: Node) -> None:
+        """Swap in a new version of an existing node (same name, same output shape)."""
+        old = self._by_name[node.name]
+        self.nodes[self.nodes.index(old)] = node
+        self._by_name[node.name] = node
+
     def _append(self, node: Node) -> str:
         self.nodes.append(node)
         self._by_name[node.name] = node

@@ -140,14 +140,12 @@ def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         only_user = not any(src in n.inputs for n in ctx.builder.nodes)
         if prev.op is Op.DENSE and only_user and not np.any(prev.weights["bias"]):
             bias = np.broadcast_to(c.reshape(-1), prev.weights["bias"].shape)
-            idx = ctx.builder.nodes.index(prev)
             new = prev.replace(weights={"kernel": prev.weights["kernel"], "bias": bias})
             attrs_q = dict(prev.attrs)
             if node.input[1] in ctx.quant:
                 attrs_q["bias_quantizer"] = ctx.quant[node.input[1]]
             new = new.replace(attrs=attrs_q)
-            ctx.builder.nodes[idx] = new
-            ctx.builder._by_name[new.name] = new
+            ctx.builder.replace(new)
             ctx.set(node, src)
             return
         msg = f"Add {ctx.name(node)!r} of a constant is only supported as the bias of a MatMul"

@@ -39,6 +39,7 @@ KERNELS: dict[Op, str] = {
     Op.LEAKY_RELU: "leaky_relu",
     Op.HARD_SIGMOID: "hard_sigmoid",
     Op.ELU: "elu",
+    Op.QUANT: "linear",
     Op.FLATTEN: "copy",
     Op.RESHAPE: "copy",
 }

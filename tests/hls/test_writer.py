@@ -74,9 +74,11 @@ def test_golden(case: str, tmp_path: Path) -> None:
         )
 
 
-def test_written_project_runs_its_testbench(tmp_path: Path) -> None:
-    """The project as a user gets it: the testbench (with run-time weights) compiles with g++
-    and finds no difference from the emulator's test vectors."""
+@pytest.mark.parametrize("load_weights", [True, False], ids=["bin-weights", "header-weights"])
+def test_written_project_runs_its_testbench(tmp_path: Path, load_weights: bool) -> None:
+    """The project as a user gets it: the testbench compiles with g++ (weights read from the
+    .bin files, or compiled in from the headers as in synthesis) and finds no difference from
+    the emulator's test vectors."""
     (sizes, acts), config = CASES["mlp_parallel"]
     model = hepinfer.compile(mlp(tmp_path / "m.onnx", sizes, acts, seed=3), config)
     x = np.random.default_rng(0).normal(size=(200, sizes[0])) * 2
@@ -87,7 +89,7 @@ def test_written_project_runs_its_testbench(tmp_path: Path) -> None:
     _, headers = header_dir("hepinfer")
     exe = tmp_path / "tb"
     cmd = [
-        "g++", "-O1", "-DNDEBUG", "-std=c++14", "-DHEPINFER_LOAD_WEIGHTS",
+        "g++", "-O1", "-DNDEBUG", "-std=c++14", *(["-DHEPINFER_LOAD_WEIGHTS"] if load_weights else []),
         f"-I{root / 'firmware'}", f"-I{headers}",
         str(root / "tb" / "myproject_test.cpp"), str(root / "firmware" / "myproject.cpp"),
         "-o", str(exe),

@@ -137,3 +137,54 @@ def elementwise(path: Path, seed: int = 0) -> Path:
     model.ir_version = 10
     onnx.save(model, path)
     return path
+
+
+def pooling(
+    path: Path, global_op: str = "GlobalAveragePool", count_pad: int = 0, seed: int = 0
+) -> Path:
+    """NHWC input, Conv 3x3, MaxPool 2x2 with padding, Relu, AveragePool 3x3 stride 2 with
+    padding (counted or not), GlobalAveragePool or GlobalMaxPool, Gemm."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = (rng.normal(size=(3, 2, 3, 3)) * 0.5).astype(np.float32)
+    b1 = (rng.normal(size=3) * 0.3).astype(np.float32)
+    wd = (rng.normal(size=(3, 4)) * 0.5).astype(np.float32)
+    bd = (rng.normal(size=4) * 0.3).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (wd, "wd"), (bd, "bd"))
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
+        helper.make_node(
+            "Conv", ["xt", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+        ),
+        helper.make_node(
+            "MaxPool", ["c1"], ["m1"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1]
+        ),
+        helper.make_node("Relu", ["m1"], ["r1"]),
+        helper.make_node(
+            "AveragePool",
+            ["r1"],
+            ["a1"],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+            count_include_pad=count_pad,
+        ),
+        helper.make_node(global_op, ["a1"], ["g1"]),
+        helper.make_node("Flatten", ["g1"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "wd", "bd"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 9, 7, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path

@@ -17,7 +17,7 @@ import hepinfer
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
-from tests.hls.onnx_models import conv2d, elementwise, mlp
+from tests.hls.onnx_models import conv2d, elementwise, mlp, pooling
 
 N = 10_000
 SMALL = ((10, 24, 16, 12, 5), ("Relu", "Tanh", "Sigmoid", "Softmax"))
@@ -277,3 +277,24 @@ def test_every_shared_example_model_bit_exact(shared_data: Path, path: str) -> N
     # the deep 16x100x...x5 example network gives one output for every input at ap_fixed<16,6>
     # (in hls4ml too): nothing to vary there
     _assert_bit_exact(model, x, "io_parallel", "hepinfer", vary="16x100" not in path)
+
+
+@pytest.mark.parametrize(
+    ("global_op", "count_pad", "io", "headers"),
+    [
+        ("GlobalMaxPool", 1, "io_stream", "hepinfer"),
+        ("GlobalAveragePool", 0, "io_parallel", "xilinx"),
+    ],
+)
+def test_pooling_bit_exact(
+    tmp_path: Path, global_op: str, count_pad: int, io: str, headers: str
+) -> None:
+    """Max and average pooling with padding (counted or not), global max / average pooling."""
+    _need_headers(headers)
+    config = {
+        "Model": {"Precision": "ap_fixed<14,5>"},
+        "LayerType": {"AveragePooling": {"Precision": {"accum": "ap_fixed<18,6,AP_RND,AP_SAT>"}}},
+    }
+    model = hepinfer.compile(pooling(tmp_path / "p.onnx", global_op, count_pad), config)
+    x = np.random.default_rng(5).normal(size=(N, 9, 7, 2)) * 2
+    _assert_bit_exact(model, x, io, headers)

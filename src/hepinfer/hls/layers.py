@@ -18,7 +18,7 @@ from hepinfer.errors import HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
-from hepinfer.ops import lut, softmax
+from hepinfer.ops import lut, pooling, softmax
 from hepinfer.ops.base import need, weight
 from hepinfer.ops.conv import geometry
 from hepinfer.ops.fxarray import FxArray
@@ -36,6 +36,10 @@ KERNELS: dict[Op, str] = {
     Op.TANH: "lut",
     Op.SOFTMAX: "softmax",
     Op.BATCHNORM: "normalize",
+    Op.MAXPOOL: "pool",
+    Op.AVGPOOL: "pool",
+    Op.GLOBAL_MAXPOOL: "pool",
+    Op.GLOBAL_AVGPOOL: "pool",
     Op.LEAKY_RELU: "leaky_relu",
     Op.HARD_SIGMOID: "hard_sigmoid",
     Op.ELU: "elu",
@@ -184,6 +188,8 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
         return _dense(index, node, src, dst, base, name)
     if kernel == "conv":
         return _conv(index, node, src, dst, name)
+    if kernel == "pool":
+        return _pool(index, node, src, dst)
     if kernel == "lut":
         return _lut(index, node, src, dst, base, name)
     if kernel == "softmax":
@@ -412,3 +418,51 @@ def _elementwise(
             Array(f"table{index}", f"{name}_table_t", exact_values(tt, tt.to_mantissa(values))),
         )
     return Layer(index, node.name, node.op.value, kernel, src, dst, consts, types, arrays)
+
+
+def _pool(index: int, node: Node, src: Tensor, dst: Tensor) -> Layer:
+    """Max / average pooling, 1D and 2D, local or global."""
+    rank = len(src.shape) - 1
+    if rank not in (1, 2):
+        msg = f"{node.op.value} {node.name!r} on a {src.shape} tensor: expected (w, c) or (h, w, c)"
+        raise HlsError(msg)
+    spatial = src.shape[:-1]
+    if node.op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+        k, strides, pads, out = spatial, (1,) * rank, (0,) * (2 * rank), (1,) * rank
+    else:
+        k = tuple(int(v) for v in pooling.window(node, rank))
+        strides, _, pads, out = geometry(node, spatial, k)
+    if rank == 1:
+        spatial, k, strides, out = (1, *spatial), (1, *k), (1, *strides), (1, *out)
+        pads = (0, pads[0], 0, pads[1])
+    x = src.fixed
+    _need_exact(x, f"the input of {node.name!r}")
+    is_max = node.op in (Op.MAXPOOL, Op.GLOBAL_MAXPOOL)
+    accum = node.precision.accum
+    if not is_max:
+        accum = need(node, "accum")
+        _need_exact(accum, f"the accumulator of {node.name!r}")
+    ta = accum or x
+    consts = {
+        "n_in": str(src.size),
+        "n_out": str(dst.size),
+        "in_height": str(spatial[0]),
+        "in_width": str(spatial[1]),
+        "n_chan": str(src.shape[-1]),
+        "out_height": str(out[0]),
+        "out_width": str(out[1]),
+        "pool_height": str(k[0]),
+        "pool_width": str(k[1]),
+        "stride_height": str(strides[0]),
+        "stride_width": str(strides[1]),
+        "pad_top": str(pads[0]),
+        "pad_left": str(pads[1]),
+        "reuse_factor": str(node.attrs.get("reuse_factor", 1)),
+        "op": "hepinfer::pool_max" if is_max else "hepinfer::pool_average",
+        "has_accum": "true" if accum is not None else "false",
+        "count_pad": "true" if node.attrs.get("count_pad", False) else "false",
+        "accum_frac": str(ta.frac),
+        "data_min": repr(float(x.min)),
+    }
+    types = {"accum_t": c_type(ta), "wide_t": c_type(FixedType(64, 64 - ta.frac))}
+    return Layer(index, node.name, node.op.value, "pool", src, dst, consts, types)

@@ -39,6 +39,7 @@ KERNEL_FILES = (
     "hepinfer_dense.h",
     "hepinfer_conv.h",
     "hepinfer_elementwise.h",
+    "hepinfer_pooling.h",
     "hepinfer_activation.h",
     "hepinfer_softmax.h",
     "hepinfer_stream.h",
@@ -113,8 +114,8 @@ def render(
         "clock_period": clock_period,
         "version": __version__,
         "guard": project.upper(),
-        "bool_consts": ("exact_scale",),
-        "double_consts": ("scale",),
+        "bool_consts": ("exact_scale", "has_accum", "count_pad"),
+        "double_consts": ("scale", "data_min"),
     }
     text: dict[str, str] = {
         f"firmware/{project}.cpp": env.get_template("project.cpp.j2").render(ctx),

@@ -7,6 +7,7 @@
 #include "hepinfer/hepinfer_conv.h"
 #include "hepinfer/hepinfer_dense.h"
 #include "hepinfer/hepinfer_elementwise.h"
+#include "hepinfer/hepinfer_pooling.h"
 #include "hepinfer/hepinfer_softmax.h"
 
 // Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS (C simulation)

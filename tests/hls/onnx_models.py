@@ -188,3 +188,37 @@ def pooling(
     model.ir_version = 10
     onnx.save(model, path)
     return path
+
+
+def merges(path: Path, seed: int = 0) -> Path:
+    """Branches from one input merged by Add, Mul and Concat (axis -1), then Gemm."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    arrays = {f"w{i}": rng.normal(size=(6, 5)) * 0.6 for i in range(3)}
+    arrays |= {f"b{i}": rng.normal(size=5) * 0.3 for i in range(3)}
+    arrays |= {"wd": rng.normal(size=(10, 3)) * 0.5, "bd": rng.normal(size=3) * 0.3}
+    inits = [numpy_helper.from_array(a.astype(np.float32), k) for k, a in arrays.items()]
+    nodes = [
+        helper.make_node("Gemm", ["x", f"w{i}", f"b{i}"], [f"d{i}"], name=f"fc{i}")
+        for i in range(3)
+    ]
+    nodes += [
+        helper.make_node("Relu", ["d0"], ["r0"], name="relu0"),
+        helper.make_node("Add", ["r0", "d1"], ["s"], name="add"),
+        helper.make_node("Mul", ["s", "d2"], ["p"], name="mul"),
+        helper.make_node("Concat", ["p", "d2"], ["c"], name="concat", axis=-1),
+        helper.make_node("Gemm", ["c", "wd", "bd"], ["y"], name="fc_out"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path

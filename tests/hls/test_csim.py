@@ -17,7 +17,7 @@ import hepinfer
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
-from tests.hls.onnx_models import conv2d, elementwise, mlp, pooling
+from tests.hls.onnx_models import conv2d, elementwise, merges, mlp, pooling
 
 N = 10_000
 SMALL = ((10, 24, 16, 12, 5), ("Relu", "Tanh", "Sigmoid", "Softmax"))
@@ -298,3 +298,26 @@ def test_pooling_bit_exact(
     model = hepinfer.compile(pooling(tmp_path / "p.onnx", global_op, count_pad), config)
     x = np.random.default_rng(5).normal(size=(N, 9, 7, 2)) * 2
     _assert_bit_exact(model, x, io, headers)
+
+
+MERGE_CONFIG = {
+    "Model": {"Precision": "ap_fixed<14,5>"},
+    "LayerName": {
+        "add": {"Precision": {"result": "ap_fixed<12,4,AP_RND,AP_SAT>"}},
+        "concat": {"Precision": {"result": "ap_fixed<10,4,AP_RND_CONV,AP_SAT>"}},
+    },
+}
+
+
+@pytest.mark.parametrize("headers", ["hepinfer", "xilinx"])
+def test_branches_and_merges_bit_exact(tmp_path: Path, headers: str) -> None:
+    """One input feeding three layers; Add, Multiply and Concatenate (io_parallel)."""
+    _need_headers(headers)
+    model = hepinfer.compile(merges(tmp_path / "m.onnx"), MERGE_CONFIG)
+    _assert_bit_exact(model, _inputs(6, 2.0), "io_parallel", headers)
+
+
+def test_merges_need_io_parallel(tmp_path: Path) -> None:
+    model = hepinfer.compile(merges(tmp_path / "m.onnx"), MERGE_CONFIG)
+    with pytest.raises(HlsError, match="io_parallel"):
+        model.csim(np.zeros((1, 6)), io_type="io_stream", headers="hepinfer")

@@ -45,9 +45,13 @@ KERNELS: dict[Op, str] = {
     Op.ELU: "elu",
     Op.QUANT: "linear",
     Op.FLATTEN: "copy",
+    Op.ADD: "add",
+    Op.MULTIPLY: "multiply",
+    Op.CONCAT: "concatenate",
     Op.RESHAPE: "copy",
 }
 
+_MERGES = ("add", "multiply", "concatenate")
 _LUT_SPAN = {Op.SIGMOID: 16.0, Op.TANH: 8.0}
 
 
@@ -119,6 +123,7 @@ class Layer:
     consts: dict[str, str] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     arrays: tuple[Array, ...] = ()
+    src2: Tensor | None = None  #: the second input of two-input merges
 
     @property
     def config(self) -> str:
@@ -164,14 +169,19 @@ def build_model(graph: Graph, project: str) -> Model:
         if node.op is Op.INPUT:
             continue
         kernel = KERNELS.get(node.op)
-        if kernel is None or len(node.inputs) != 1:
+        merge = kernel in _MERGES
+        if kernel is None or len(node.inputs) != (2 if merge else 1):
             known = ", ".join(sorted({op.value for op in KERNELS}))
             msg = (
-                f"node {node.name!r} ({node.op.value}) has no HLS kernel yet; the HLS writer "
-                f"covers single-input {known}"
+                f"node {node.name!r} ({node.op.value}) with {len(node.inputs)} inputs has no HLS "
+                f"kernel yet; the HLS writer covers {known} (merges of two inputs)"
             )
             raise HlsError(msg)
-        layers.append(_layer(index, node, kernel, tensors[node.inputs[0]], tensors[node.name]))
+        src, dst = tensors[node.inputs[0]], tensors[node.name]
+        if merge:
+            layers.append(_merge(index, node, kernel, src, tensors[node.inputs[1]], dst))
+        else:
+            layers.append(_layer(index, node, kernel, src, dst))
     return Model(
         name=project,
         inputs=tuple(tensors[n.name] for n in graph.inputs),
@@ -466,3 +476,19 @@ def _pool(index: int, node: Node, src: Tensor, dst: Tensor) -> Layer:
     }
     types = {"accum_t": c_type(ta), "wide_t": c_type(FixedType(64, 64 - ta.frac))}
     return Layer(index, node.name, node.op.value, "pool", src, dst, consts, types)
+
+
+def _merge(index: int, node: Node, kernel: str, a: Tensor, b: Tensor, dst: Tensor) -> Layer:
+    """Add, Multiply, Concatenate of two tensors (io_parallel)."""
+    consts = {"n_in": str(a.size), "n_out": str(dst.size)}
+    if kernel == "concatenate":
+        rank = len(a.shape)
+        axis = int(node.attrs.get("axis", -1))
+        axis = axis + rank if axis < 0 else axis
+        inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
+        consts |= {
+            "outer": str(int(np.prod(a.shape[:axis], dtype=np.int64))),
+            "a_block": str(a.shape[axis] * inner),
+            "b_block": str(b.shape[axis] * inner),
+        }
+    return Layer(index, node.name, node.op.value, kernel, a, dst, consts, src2=b)

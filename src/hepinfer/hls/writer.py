@@ -40,6 +40,7 @@ KERNEL_FILES = (
     "hepinfer_conv.h",
     "hepinfer_elementwise.h",
     "hepinfer_pooling.h",
+    "hepinfer_merge.h",
     "hepinfer_activation.h",
     "hepinfer_softmax.h",
     "hepinfer_stream.h",
@@ -106,6 +107,10 @@ def render(
     model = build_model(graph, project)
     if io_type == "io_stream":
         _check_chain(graph)
+        merges = [layer.name for layer in model.layers if layer.src2 is not None]
+        if merges:
+            msg = f"layers {merges} merge two tensors; the io_stream writer handles chains only (use io_parallel)"
+            raise HlsError(msg)
     env = _env()
     ctx: dict[str, Any] = {
         "model": model,

@@ -7,6 +7,7 @@
 #include "hepinfer/hepinfer_conv.h"
 #include "hepinfer/hepinfer_dense.h"
 #include "hepinfer/hepinfer_elementwise.h"
+#include "hepinfer/hepinfer_merge.h"
 #include "hepinfer/hepinfer_pooling.h"
 #include "hepinfer/hepinfer_softmax.h"
 

@@ -46,7 +46,7 @@ def mlp(path: Path, sizes: tuple[int, ...], activations: tuple[str, ...], seed: 
     return path
 
 
-def conv2d(path: Path, seed: int = 0) -> Path:
+def conv2d(path: Path, seed: int = 0, depthwise: bool = False) -> Path:
     """NHWC input (Transpose to NCHW, as tf2onnx writes), Conv 3x3 stride 2 with padding and a
     dilated Conv 2x2, ReLU, Flatten, Gemm, Softmax."""
     import onnx
@@ -55,9 +55,11 @@ def conv2d(path: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     w1 = (rng.normal(size=(4, 2, 3, 3)) * 0.5).astype(np.float32)
     w2 = (rng.normal(size=(3, 4, 2, 2)) * 0.5).astype(np.float32)
+    if depthwise:  # the second convolution: depthwise (group = channels), 4 channels out
+        w2 = (rng.normal(size=(4, 1, 2, 2)) * 0.5).astype(np.float32)
     b1 = (rng.normal(size=4) * 0.3).astype(np.float32)
-    b2 = (rng.normal(size=3) * 0.3).astype(np.float32)
-    wd = (rng.normal(size=(3 * 3 * 3, 5)) * 0.5).astype(np.float32)
+    b2 = (rng.normal(size=w2.shape[0]) * 0.3).astype(np.float32)
+    wd = (rng.normal(size=(3 * 3 * w2.shape[0], 5)) * 0.5).astype(np.float32)
     bd = (rng.normal(size=5) * 0.3).astype(np.float32)
     inits = [
         numpy_helper.from_array(a, n)
@@ -74,7 +76,14 @@ def conv2d(path: Path, seed: int = 0) -> Path:
             pads=[1, 0, 1, 2],
         ),
         helper.make_node("Relu", ["c1"], ["r1"]),
-        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[2, 2], dilations=[1, 2]),
+        helper.make_node(
+            "Conv",
+            ["r1", "w2", "b2"],
+            ["c2"],
+            kernel_shape=[2, 2],
+            dilations=[1, 2],
+            group=4 if depthwise else 1,
+        ),
         helper.make_node("Relu", ["c2"], ["r2"]),
         helper.make_node("Transpose", ["r2"], ["r2t"], perm=[0, 2, 3, 1]),
         helper.make_node("Flatten", ["r2t"], ["f"], axis=1),

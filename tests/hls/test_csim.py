@@ -321,3 +321,16 @@ def test_merges_need_io_parallel(tmp_path: Path) -> None:
     model = hepinfer.compile(merges(tmp_path / "m.onnx"), MERGE_CONFIG)
     with pytest.raises(HlsError, match="io_parallel"):
         model.csim(np.zeros((1, 6)), io_type="io_stream", headers="hepinfer")
+
+
+@pytest.mark.parametrize(("io", "headers"), [("io_stream", "hepinfer"), ("io_parallel", "xilinx")])
+def test_depthwise_conv2d_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
+    """A dilated depthwise Conv2D after a strided, padded Conv2D; saturating accumulator."""
+    _need_headers(headers)
+    config = {
+        "Model": {"Precision": "ap_fixed<14,5>"},
+        "LayerName": {"c2": {"Precision": {"accum": "ap_fixed<16,6,AP_RND,AP_SAT>"}}},
+    }
+    model = hepinfer.compile(conv2d(tmp_path / "dw.onnx", depthwise=True), config)
+    x = np.random.default_rng(6).normal(size=(N, 7, 9, 2))
+    _assert_bit_exact(model, x, io, headers)

@@ -30,6 +30,7 @@ KERNELS: dict[Op, str] = {
     Op.DENSE: "dense",
     Op.CONV1D: "conv",
     Op.CONV2D: "conv",
+    Op.DEPTHWISE_CONV2D: "depthwise",
     Op.RELU: "relu",
     Op.LINEAR: "linear",
     Op.SIGMOID: "lut",
@@ -196,8 +197,8 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
     name = identifier(node.name)
     if kernel == "dense":
         return _dense(index, node, src, dst, base, name)
-    if kernel == "conv":
-        return _conv(index, node, src, dst, name)
+    if kernel in ("conv", "depthwise"):
+        return _conv(index, node, src, dst, name, depthwise=kernel == "depthwise")
     if kernel == "pool":
         return _pool(index, node, src, dst)
     if kernel == "lut":
@@ -209,7 +210,9 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
     return Layer(index, node.name, node.op.value, kernel, src, dst, base)
 
 
-def _conv(index: int, node: Node, src: Tensor, dst: Tensor, name: str) -> Layer:
+def _conv(
+    index: int, node: Node, src: Tensor, dst: Tensor, name: str, depthwise: bool = False
+) -> Layer:
     kernel = weight(node, "kernel")
     rank = kernel.ndim - 2
     strides, dilations, pads, out = geometry(node, src.shape[:rank], kernel.shape[:rank])
@@ -234,13 +237,16 @@ def _conv(index: int, node: Node, src: Tensor, dst: Tensor, name: str) -> Layer:
         "pad_top": pads[0],
         "pad_left": pads[1],
     }
-    flat = kernel.reshape(-1, kernel.shape[-1])
+    if depthwise:  # kernel (kh, kw, c, 1): one filter per channel
+        geo["n_filt"] = src.shape[-1]
+        flat = kernel.reshape(-1, src.shape[-1])
+    else:
+        flat = kernel.reshape(-1, kernel.shape[-1])
     base = {"n_in": str(flat.shape[0]), "n_out": str(flat.shape[1])}
     layer = _dense(index, node, src, dst, base, name, flat)
     consts = {**layer.consts, **{k: str(int(v)) for k, v in geo.items()}}
-    return Layer(
-        index, node.name, node.op.value, "conv", src, dst, consts, layer.types, layer.arrays
-    )
+    kind = "depthwise" if depthwise else "conv"
+    return Layer(index, node.name, node.op.value, kind, src, dst, consts, layer.types, layer.arrays)
 
 
 def _dense(

@@ -231,3 +231,30 @@ def merges(path: Path, seed: int = 0) -> Path:
     model.ir_version = 10
     onnx.save(model, path)
     return path
+
+
+def transpose(path: Path, seed: int = 0) -> Path:
+    """(N, 4, 3, 5) input: Relu, Transpose (2, 0, 1) of the per-sample axes, Flatten, Gemm."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    wd = (rng.normal(size=(60, 4)) * 0.3).astype(np.float32)
+    bd = (rng.normal(size=4) * 0.3).astype(np.float32)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Flatten", ["t"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "wd", "bd"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(wd, "wd"), numpy_helper.from_array(bd, "bd")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path

@@ -17,7 +17,7 @@ import hepinfer
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
-from tests.hls.onnx_models import conv2d, elementwise, merges, mlp, pooling
+from tests.hls.onnx_models import conv2d, elementwise, merges, mlp, pooling, transpose
 
 N = 10_000
 SMALL = ((10, 24, 16, 12, 5), ("Relu", "Tanh", "Sigmoid", "Softmax"))
@@ -334,3 +334,11 @@ def test_depthwise_conv2d_bit_exact(tmp_path: Path, io: str, headers: str) -> No
     model = hepinfer.compile(conv2d(tmp_path / "dw.onnx", depthwise=True), config)
     x = np.random.default_rng(6).normal(size=(N, 7, 9, 2))
     _assert_bit_exact(model, x, io, headers)
+
+
+@pytest.mark.parametrize("io", ["io_parallel", "io_stream"])
+def test_transpose_bit_exact(tmp_path: Path, io: str) -> None:
+    model = hepinfer.compile(transpose(tmp_path / "t.onnx"))
+    assert any(n.op.value == "Transpose" for n in model.graph.nodes)
+    x = np.random.default_rng(7).normal(size=(N, 4, 3, 5))
+    _assert_bit_exact(model, x, io, "hepinfer")

@@ -46,6 +46,7 @@ KERNELS: dict[Op, str] = {
     Op.ELU: "elu",
     Op.QUANT: "linear",
     Op.FLATTEN: "copy",
+    Op.TRANSPOSE: "transpose",
     Op.ADD: "add",
     Op.MULTIPLY: "multiply",
     Op.CONCAT: "concatenate",
@@ -201,6 +202,8 @@ def _layer(index: int, node: Node, kernel: str, src: Tensor, dst: Tensor) -> Lay
         return _conv(index, node, src, dst, name, depthwise=kernel == "depthwise")
     if kernel == "pool":
         return _pool(index, node, src, dst)
+    if kernel == "transpose":
+        return _transpose(index, node, src, dst, base)
     if kernel == "lut":
         return _lut(index, node, src, dst, base, name)
     if kernel == "softmax":
@@ -498,3 +501,18 @@ def _merge(index: int, node: Node, kernel: str, a: Tensor, b: Tensor, dst: Tenso
             "b_block": str(b.shape[axis] * inner),
         }
     return Layer(index, node.name, node.op.value, kernel, a, dst, consts, src2=b)
+
+
+def _transpose(index: int, node: Node, src: Tensor, dst: Tensor, base: dict[str, str]) -> Layer:
+    """Permutation of up to three per-sample axes."""
+    perm = [int(p) for p in node.attrs["perm"]]
+    if len(perm) > 3:
+        msg = f"Transpose {node.name!r} permutes {len(perm)} axes; the HLS writer handles up to 3"
+        raise HlsError(msg)
+    lead = 3 - len(perm)
+    dims = [1] * lead + list(src.shape)
+    full = list(range(lead)) + [p + lead for p in perm]
+    consts = dict(base)
+    consts |= {f"d{i}": str(d) for i, d in enumerate(dims)}
+    consts |= {f"perm{i}": str(p) for i, p in enumerate(full)}
+    return Layer(index, node.name, node.op.value, "transpose", src, dst, consts)

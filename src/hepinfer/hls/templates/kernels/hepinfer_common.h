@@ -36,6 +36,24 @@ template <class data_T, class res_T, int N> void copy(const data_T data[N], res_
     }
 }
 
+// Transpose of up to 3 axes: in_shape (d0, d1, d2) (leading 1s for fewer axes), output axis
+// k is input axis perm_k.
+template <class data_T, class res_T, typename CONFIG_T>
+void transpose(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
+    #pragma HLS PIPELINE
+    const int in_shape[3] = {CONFIG_T::d0, CONFIG_T::d1, CONFIG_T::d2};
+    const int perm[3] = {CONFIG_T::perm0, CONFIG_T::perm1, CONFIG_T::perm2};
+    const int in_stride[3] = {CONFIG_T::d1 * CONFIG_T::d2, CONFIG_T::d2, 1};
+    const int o1 = in_shape[perm[1]], o2 = in_shape[perm[2]];
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        const int idx[3] = {i / (o1 * o2), (i / o2) % o1, i % o2};
+        int src = 0;
+        for (int k = 0; k < 3; k++) src += idx[k] * in_stride[perm[k]];
+        res[i] = (res_T)data[src];
+    }
+}
+
 }  // namespace hepinfer
 
 #endif

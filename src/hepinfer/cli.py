@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "estimate": "estimate",
     "serve": "serve",
     "workflow": "workflow",
+    "hls": "hls",
 }
 
 

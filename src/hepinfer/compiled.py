@@ -69,6 +69,47 @@ class CompiledModel:
 
         return estimate_graph(self.graph, self.config, part, clock_period)
 
+    def write_hls(
+        self,
+        out_dir: str | Path,
+        *,
+        project: str = "myproject",
+        part: str | None = None,
+        clock_period: float | None = None,
+        io_type: str | None = None,
+        test_inputs: Any = None,
+    ) -> Path:
+        """Write the Vitis HLS project (see `hepinfer.hls`); settings default to the config."""
+        from hepinfer.hls import write_hls
+
+        return write_hls(
+            self.graph,
+            out_dir,
+            project=project,
+            io_type=io_type or self.config.io_type.value,
+            part=part or self.config.part,
+            clock_period=clock_period or self.config.clock_period,
+            test_inputs=test_inputs,
+        )
+
+    def csim(
+        self, x: Any, *, io_type: str | None = None, headers: str = "auto"
+    ) -> FloatArray | dict[str, FloatArray]:
+        """C simulation of the HLS project on inputs `x`: equals `predict(x)` bit for bit.
+
+        Built once with g++ (cached by content hash); `headers`: 'auto' (Xilinx's ap_types
+        when found, else hepinfer's own), 'xilinx' or 'hepinfer'.
+        """
+        from hepinfer.hls import csim
+
+        out = csim(
+            self.graph,
+            x,
+            io_type=io_type or self.config.io_type.value,
+            headers=headers,  # type: ignore[arg-type]
+        )
+        return out[self.graph.outputs[0]] if len(out) == 1 else out
+
     def __str__(self) -> str:
         return format_graph(self.graph)
 

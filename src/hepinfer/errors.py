@@ -68,3 +68,7 @@ class ModelVersionNotFoundError(ModelNotFoundError):
 
 class FeatureDisabledError(ServeError):
     """The request needs a server feature that is switched off (e.g. shared memory)."""
+
+
+class HlsError(HepinferError):
+    """The HLS project cannot be written or its C simulation cannot be built or run."""

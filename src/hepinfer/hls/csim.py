@@ -1,0 +1,190 @@
+"""Build the C simulation of a project with the system g++ and run it through a C ABI.
+
+The shared library is cached by a hash of the generated C++ (weights excluded: they are read
+at run time from `firmware/weights/*.bin`), the header set and the compiler, under
+`$HEPINFER_CACHE/csim/<hash>/` (default `~/.cache/hepinfer`). A second build of the same code
+is a dictionary look-up; models that differ only in weights share one library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.errors import HlsError
+from hepinfer.fixed.headers import find_ap_types_headers
+from hepinfer.hls.writer import Project, templates_dir
+
+FloatArray = npt.NDArray[np.float64]
+Headers = Literal["auto", "xilinx", "hepinfer"]
+CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-DHEPINFER_LOAD_WEIGHTS")
+
+_LOCK = threading.Lock()
+_LIBS: dict[Path, tuple[ctypes.CDLL, threading.Lock]] = {}
+_LOADED: dict[Path, str] = {}
+
+
+def cache_dir() -> Path:
+    """Where builds are cached: `$HEPINFER_CACHE` or `~/.cache/hepinfer`."""
+    env = os.environ.get("HEPINFER_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "hepinfer"
+
+
+def header_dir(headers: Headers) -> tuple[str, Path]:
+    """(kind, folder) of the ap_types headers to compile with."""
+    if headers not in ("auto", "xilinx", "hepinfer"):
+        msg = f"headers={headers!r} is not 'auto', 'xilinx' or 'hepinfer'"
+        raise HlsError(msg)
+    if headers != "hepinfer":
+        found = find_ap_types_headers()
+        if found is not None:
+            return "xilinx", found
+        if headers == "xilinx":
+            msg = (
+                "Xilinx's ap_types headers were not found: set XILINX_HLS to a Vitis HLS "
+                "installation or `pip install hls4ml` (it vendors them), or use headers='hepinfer'"
+            )
+            raise HlsError(msg)
+    return "hepinfer", templates_dir() / "ap_types_lite"
+
+
+def _compiler() -> str:
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        msg = f"C++ compiler {cxx!r} not found: install g++ or set CXX"
+        raise HlsError(msg)
+    return cxx
+
+
+def _compiler_id(cxx: str) -> str:
+    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()[0] if out.stdout else cxx
+
+
+def code_hash(project: Project, kind: str, folder: Path, cxx: str) -> str:
+    """Hash of everything the shared library depends on (not the weight values)."""
+    h = hashlib.sha256()
+    for rel in sorted(project.text):
+        weights = rel.startswith("firmware/weights/")  # not compiled: read at run time
+        if (rel.startswith(("firmware/", "csim/"))) and not weights:
+            h.update(rel.encode() + b"\0" + project.text[rel].encode() + b"\0")
+    h.update(f"{kind}\0{folder}\0{_compiler_id(cxx)}\0{' '.join(CXXFLAGS)}".encode())
+    return h.hexdigest()[:24]
+
+
+def build(project: Project, headers: Headers = "auto") -> Path:
+    """The cached shared library of `project` (compiled once per code hash)."""
+    kind, folder = header_dir(headers)
+    cxx = _compiler()
+    digest = code_hash(project, kind, folder, cxx)
+    target = cache_dir() / "csim" / digest
+    lib = target / "libcsim.so"
+    if lib.is_file():
+        return lib
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{digest}-") as tmp:
+        src = project.write(Path(tmp) / "src")
+        out = Path(tmp) / "libcsim.so"
+        cmd = [
+            cxx,
+            *CXXFLAGS,
+            f"-I{src / 'firmware'}",
+            f"-I{folder}",
+            str(src / "csim" / "bridge.cpp"),
+            str(src / "firmware" / f"{project.model.name}.cpp"),
+            "-o",
+            str(out),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            msg = f"g++ failed building the C simulation ({kind} headers):\n{proc.stderr[-4000:]}"
+            raise HlsError(msg)
+        final = Path(tmp) / "final"
+        final.mkdir()
+        out.rename(final / "libcsim.so")
+        (final / "build.txt").write_text(" ".join(cmd) + "\n")
+        try:
+            final.rename(target)
+        except OSError:
+            if not lib.is_file():  # another process won the race: use its library
+                raise
+    return lib
+
+
+def _library(lib: Path) -> tuple[ctypes.CDLL, threading.Lock]:
+    with _LOCK:
+        if lib not in _LIBS:
+            dll = ctypes.CDLL(str(lib))
+            dll.hepinfer_load.argtypes = [ctypes.c_char_p]
+            dll.hepinfer_load.restype = ctypes.c_int
+            dll.hepinfer_run.argtypes = [
+                ctypes.POINTER(ctypes.c_void_p),
+                ctypes.POINTER(ctypes.c_void_p),
+                ctypes.c_long,
+            ]
+            dll.hepinfer_run.restype = ctypes.c_int
+            _LIBS[lib] = (dll, threading.Lock())
+        return _LIBS[lib]
+
+
+def weights_dir(project: Project) -> Path:
+    """The weights of `project` written once under the cache, keyed by their content."""
+    h = hashlib.sha256()
+    for rel in sorted(project.binary):
+        h.update(rel.encode() + b"\0" + project.binary[rel])
+    folder = cache_dir() / "weights" / h.hexdigest()[:24]
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+            for rel, data in project.binary.items():
+                (Path(tmp) / Path(rel).name).write_bytes(data)
+            try:
+                Path(tmp).rename(folder)
+            except OSError:
+                if not folder.is_dir():
+                    raise
+            else:
+                Path(tmp).mkdir()  # let TemporaryDirectory clean up an empty folder
+    return folder
+
+
+def run(project: Project, inputs: list[FloatArray], headers: Headers = "auto") -> list[FloatArray]:
+    """Run the C simulation on a batch (batch first per input); outputs as float64."""
+    lib = build(project, headers)
+    dll, lock = _library(lib)
+    model = project.model
+    if len(inputs) != len(model.inputs):
+        msg = f"got {len(inputs)} input arrays; the model takes {len(model.inputs)}"
+        raise HlsError(msg)
+    n = inputs[0].shape[0]
+    xs = []
+    for t, x in zip(model.inputs, inputs, strict=True):
+        arr = np.ascontiguousarray(x, dtype=np.float64).reshape(x.shape[0], -1)
+        if arr.shape != (n, t.size):
+            msg = f"input {t.name!r} has shape {x.shape}; expected (batch, {t.shape})"
+            raise HlsError(msg)
+        xs.append(arr)
+    ys = [np.empty((n, t.size), dtype=np.float64) for t in model.outputs]
+    in_ptrs = (ctypes.c_void_p * len(xs))(*[a.ctypes.data for a in xs])
+    out_ptrs = (ctypes.c_void_p * len(ys))(*[a.ctypes.data for a in ys])
+    wdir = str(weights_dir(project))
+    with lock:
+        if _LOADED.get(lib) != wdir:
+            if dll.hepinfer_load(wdir.encode()) != 0:
+                msg = f"the C simulation could not read its weights from {wdir}"
+                raise HlsError(msg)
+            _LOADED[lib] = wdir
+        if dll.hepinfer_run(in_ptrs, out_ptrs, n) != 0:
+            msg = "the C simulation returned an error"
+            raise HlsError(msg)
+    return [y.reshape(n, *t.shape) for y, t in zip(ys, model.outputs, strict=True)]

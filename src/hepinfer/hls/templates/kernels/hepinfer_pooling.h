@@ -1,0 +1,63 @@
+// hepinfer kernel library: max / average pooling (1D as 2D of height 1; global pooling is a
+// window over the whole input), channels last.
+//
+// Max: padding holds data_T's minimum; the maximum is assigned to accum_t (when the layer has
+// one) and then to res_T. Average: values assigned to accum_t, summed exactly and assigned to
+// accum_t once, divided by the count (real positions, or the whole window with count_pad) with
+// truncation toward zero at accum_t's fractional bits, assigned to res_T.
+#ifndef HEPINFER_POOLING_H
+#define HEPINFER_POOLING_H
+
+#include <cmath>
+
+#include "hepinfer_common.h"
+
+namespace hepinfer {
+
+enum pool_op { pool_max, pool_average };
+
+template <class data_T, class res_T, typename CONFIG_T>
+void pool_2d_cl(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
+                res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_chan]) {
+    typedef typename CONFIG_T::accum_t accum_t;
+Rows:
+    for (int oh = 0; oh < CONFIG_T::out_height; oh++) {
+    Columns:
+        for (int ow = 0; ow < CONFIG_T::out_width; ow++) {
+            #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+        Channels:
+            for (int c = 0; c < CONFIG_T::n_chan; c++) {
+                data_T best = (data_T)CONFIG_T::data_min;
+                typename CONFIG_T::wide_t total = 0;
+                int count = 0;
+                for (int kh = 0; kh < CONFIG_T::pool_height; kh++) {
+                    for (int kw = 0; kw < CONFIG_T::pool_width; kw++) {
+                        const int ih = oh * CONFIG_T::stride_height - CONFIG_T::pad_top + kh;
+                        const int iw = ow * CONFIG_T::stride_width - CONFIG_T::pad_left + kw;
+                        if (ih < 0 || ih >= CONFIG_T::in_height || iw < 0 || iw >= CONFIG_T::in_width) continue;
+                        const data_T v = data[(ih * CONFIG_T::in_width + iw) * CONFIG_T::n_chan + c];
+                        if (v > best) best = v;
+                        total += (accum_t)v;
+                        count++;
+                    }
+                }
+                res_T out;
+                if (CONFIG_T::op == pool_max) {
+                    out = CONFIG_T::has_accum ? (res_T)(accum_t)best : (res_T)best;
+                } else {
+                    const int n = CONFIG_T::count_pad ? CONFIG_T::pool_height * CONFIG_T::pool_width : count;
+                    accum_t sum = (accum_t)total;
+                    long long m = mantissa(sum, CONFIG_T::accum_frac);
+                    long long q = (m < 0 ? -m : m) / n;
+                    accum_t mean = (accum_t)std::ldexp((double)(m < 0 ? -q : q), -CONFIG_T::accum_frac);
+                    out = (res_T)mean;
+                }
+                res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_chan + c] = out;
+            }
+        }
+    }
+}
+
+}  // namespace hepinfer
+
+#endif

@@ -1,0 +1,123 @@
+"""The generated project: golden files for two small models, layout, test vectors, errors.
+
+Golden files live in tests/hls/golden/<case>/ (every generated text file but the kernel
+library, which is checked in as it is). A change to generated code fails here until the
+goldens are rewritten with `HEPINFER_UPDATE_GOLDEN=1 pytest tests/hls/test_writer.py` and the
+diff is reviewed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hepinfer
+from hepinfer._version import __version__
+from hepinfer.errors import HlsError
+from hepinfer.hls.csim import header_dir
+from hepinfer.hls.writer import render
+from tests.hls.onnx_models import mlp
+
+GOLDEN = Path(__file__).parent / "golden"
+
+CASES = {
+    "mlp_parallel": (
+        ((6, 8, 4), ("Relu", "Softmax")),
+        {"Model": {"Precision": "ap_fixed<12,5>"}, "IOType": "io_parallel"},
+    ),
+    "mlp_stream_resource": (
+        ((5, 6, 3), ("Tanh", "Sigmoid")),
+        {
+            "Model": {
+                "Precision": {"default": "ap_fixed<10,4>", "accum": "ap_fixed<16,6,AP_RND,AP_SAT>"},
+                "ReuseFactor": 2,
+                "Strategy": "Resource",
+            },
+            "IOType": "io_stream",
+        },
+    ),
+}
+
+
+def _generated(case: str, tmp: Path) -> dict[str, str]:
+    (sizes, acts), config = CASES[case]
+    model = hepinfer.compile(mlp(tmp / f"{case}.onnx", sizes, acts, seed=3), config)
+    project = render(model.graph, io_type=model.config.io_type.value)
+    return {
+        rel: text.replace(__version__, "VERSION")
+        for rel, text in project.text.items()
+        if not rel.startswith("firmware/hepinfer/")
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(case: str, tmp_path: Path) -> None:
+    files = _generated(case, tmp_path)
+    folder = GOLDEN / case
+    if os.environ.get("HEPINFER_UPDATE_GOLDEN") == "1":
+        for old in folder.rglob("*"):
+            if old.is_file():
+                old.unlink()
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+    expected = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+    assert sorted(files) == sorted(expected), "generated file list changed"
+    for rel, text in files.items():
+        assert text == expected[rel], (
+            f"{case}/{rel} differs from its golden file; review and rewrite with "
+            "HEPINFER_UPDATE_GOLDEN=1"
+        )
+
+
+@pytest.mark.parametrize("load_weights", [True, False], ids=["bin-weights", "header-weights"])
+def test_written_project_runs_its_testbench(tmp_path: Path, load_weights: bool) -> None:
+    """The project as a user gets it: the testbench compiles with g++ (weights read from the
+    .bin files, or compiled in from the headers as in synthesis) and finds no difference from
+    the emulator's test vectors."""
+    (sizes, acts), config = CASES["mlp_parallel"]
+    model = hepinfer.compile(mlp(tmp_path / "m.onnx", sizes, acts, seed=3), config)
+    x = np.random.default_rng(0).normal(size=(200, sizes[0])) * 2
+    root = model.write_hls(tmp_path / "prj", test_inputs=x)
+    for rel in ("build.tcl", "firmware/myproject.cpp", "tb_data/tb_output_predictions.dat"):
+        assert (root / rel).is_file()
+    assert "set_part $part" in (root / "build.tcl").read_text()
+    _, headers = header_dir("hepinfer")
+    exe = tmp_path / "tb"
+    cmd = [
+        "g++", "-O1", "-DNDEBUG", "-std=c++14", *(["-DHEPINFER_LOAD_WEIGHTS"] if load_weights else []),
+        f"-I{root / 'firmware'}", f"-I{headers}",
+        str(root / "tb" / "myproject_test.cpp"), str(root / "firmware" / "myproject.cpp"),
+        "-o", str(exe),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    proc = subprocess.run([str(exe)], cwd=root, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "200 samples, 0 outputs differ" in proc.stdout
+    got = np.loadtxt(root / "tb_data" / "csim_results.log")
+    np.testing.assert_array_equal(got, model.predict(x))
+
+
+def test_weights_headers_hold_exact_values(tmp_path: Path) -> None:
+    (sizes, acts), config = CASES["mlp_parallel"]
+    model = hepinfer.compile(mlp(tmp_path / "m.onnx", sizes, acts, seed=3), config)
+    project = render(model.graph)
+    w = np.frombuffer(project.binary["firmware/weights/w1.bin"], dtype="<f8")
+    node = model.graph.nodes[1]
+    tw = node.precision.weight
+    assert tw is not None
+    np.testing.assert_array_equal(w, tw.cast(node.weights["kernel"]).reshape(-1))
+    assert repr(float(w[0])) in project.text["firmware/weights/w1.h"]
+
+
+def test_errors(tmp_path: Path) -> None:
+    (sizes, acts), config = CASES["mlp_parallel"]
+    graph = hepinfer.compile(mlp(tmp_path / "m.onnx", sizes, acts), config).graph
+    with pytest.raises(HlsError, match="io_type"):
+        render(graph, io_type="io_serial")
+    with pytest.raises(HlsError, match="C identifier"):
+        render(graph, project="my-project")

@@ -20,14 +20,14 @@ from hepinfer.errors import HepinferError
 
 #: subcommand name -> module under hepinfer.commands (kept in the order `--help` shows)
 COMMANDS: dict[str, str] = {
-    "demo": "demo",
-    "fixed": "fixed",
     "compile": "compile",
     "emulate": "emulate",
+    "hls": "hls",
     "estimate": "estimate",
     "serve": "serve",
     "workflow": "workflow",
-    "hls": "hls",
+    "fixed": "fixed",
+    "demo": "demo",
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "emulate": "emulate",
     "estimate": "estimate",
     "serve": "serve",
+    "bench": "bench",
     "workflow": "workflow",
 }
 

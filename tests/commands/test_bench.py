@@ -76,7 +76,7 @@ def test_scan_outputs(
     server: InferenceServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prefix = tmp_path / "sub" / "scan"
-    argv = ["bench", "-m", "fast", "-u", server.grpc_url, "--scan", "--clients", "1,2"]
+    argv = ["bench", "-m", "fast", "-u", server.grpc_url, "--scan", "--quick", "--clients", "1,2"]
     assert main([*argv, "--window", "0.5", "--warmup", "0.2", "-o", str(prefix)]) == 0
     for ext in (".csv", ".png", ".txt"):
         assert prefix.with_suffix(ext).stat().st_size > 0

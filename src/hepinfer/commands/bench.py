@@ -77,8 +77,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="simulated CPU work per event, as a fraction of the event period (default 0.5)",
     )
-    scan.add_argument("--window", type=float, default=5.0, help="seconds measured per point")
-    scan.add_argument("--warmup", type=float, default=2.0, help="seconds before each window")
+    scan.add_argument(
+        "--window", type=float, help="seconds measured per point (default 5; --quick: 3)"
+    )
+    scan.add_argument(
+        "--warmup", type=float, help="seconds of load before each window (default 2; --quick: 1)"
+    )
     scan.add_argument(
         "--saturation-threshold",
         type=float,
@@ -86,7 +90,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="saturated when the per-job rate is below this fraction of the target",
     )
     scan.add_argument(
-        "--quick", action="store_true", help="short windows (1 s warm-up, 3 s window)"
+        "--quick",
+        action="store_true",
+        help="short windows (1 s warm-up, 3 s window): 1 to 512 jobs in about a minute",
     )
     scan.add_argument(
         "-o", "--output", help="scan output prefix: writes PREFIX.csv, PREFIX.png, PREFIX.txt"
@@ -138,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             event_rate=args.event_rate,
             work_fraction=args.work_fraction,
             saturation_threshold=args.saturation_threshold,
-            **({} if args.quick else {"window_s": args.window, "warmup_s": args.warmup}),
+            window_s=base.window_s if args.window is None else args.window,
+            warmup_s=base.warmup_s if args.warmup is None else args.warmup,
         )
 
         async def do_scan() -> str:

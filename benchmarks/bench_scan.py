@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--model", default="jet_dyn", choices=["jet", "jet_dyn"])
     parser.add_argument("--event-rate", type=float, default=10.0, help="events/s per job")
     parser.add_argument("--clients", default="1:512")
+    parser.add_argument("--processes", type=int, default=1, help="client processes of the scan")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=3.0, help="comparison window")
     parser.add_argument("--stability", type=int, default=20)
@@ -73,7 +74,8 @@ def main() -> int:
             command = [
                 sys.executable, "-m", "hepinfer", "bench", "-m", args.model, "-u", url,
                 "--scan", "--quick", "--clients", args.clients,
-                "--event-rate", str(args.event_rate), "-o", str(args.out / "scan"),
+                "--event-rate", str(args.event_rate), "--processes", str(args.processes),
+                "-o", str(args.out / "scan"),
             ]  # fmt: skip
             print("$", " ".join(command[1:]), flush=True)
             t0 = time.monotonic()

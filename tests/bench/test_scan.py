@@ -18,7 +18,7 @@ from hepinfer.bench import (
     scan,
     write_scan_csv,
 )
-from hepinfer.bench.scan import parse_clients
+from hepinfer.bench.scan import _shares, parse_clients
 from hepinfer.errors import BenchError
 from hepinfer.serve import InferenceServer
 
@@ -37,6 +37,14 @@ def test_options_checked() -> None:
         ScanOptions(event_rate=0)
     with pytest.raises(BenchError, match="work fraction"):
         ScanOptions(work_fraction=1.0)
+    with pytest.raises(BenchError, match="processes 0"):
+        ScanOptions(processes=0)
+
+
+def test_shares() -> None:
+    assert _shares(5, 2) == [3, 2]
+    assert _shares(1, 4) == [1]
+    assert _shares(8, 4) == [2, 2, 2, 2]
 
 
 def test_short_scan(server: InferenceServer, tmp_path: Path) -> None:
@@ -68,6 +76,22 @@ def test_short_scan(server: InferenceServer, tmp_path: Path) -> None:
     table = format_scan_table(result)
     assert "not saturated up to 16 jobs" in table
     assert "failed requests below saturation: 0" in table
+
+
+def test_scan_over_processes(server: InferenceServer) -> None:
+    options = ScanOptions(clients=(2, 5), event_rate=20.0, warmup_s=0.3, window_s=1.0, processes=2)
+
+    async def go() -> ScanResult:
+        async with Target(server.grpc_url, "fast") as target:
+            return await scan(target, options)
+
+    result = asyncio.run(go())
+    for p in result.points:
+        assert p.failures == 0
+        assert p.per_job_rate == pytest.approx(20.0, rel=0.2)
+        assert p.events_per_s == pytest.approx(20.0 * p.clients, rel=0.2)
+        assert p.server_inferences_per_s == pytest.approx(p.events_per_s, rel=0.2)
+        assert 0 < p.p50_us <= p.p99_us
 
 
 def _point(n: int, rate: float, failures: int = 0) -> ScanPoint:

@@ -10,8 +10,10 @@ answer fast enough, latency grows past the idle part of the period and the per-j
 falls. The saturation point is the first number of jobs whose mean per-job rate is below
 `saturation_threshold` times the target.
 
-All jobs live in one asyncio loop sharing one gRPC channel; `client_cpu` reports how busy
-this process was (1.0 = one core), so a client-bound scan is visible.
+By default all jobs live in one asyncio loop sharing one gRPC channel; `processes` > 1 splits
+them over that many worker processes (each with its own loop and channel, like separate
+jobs), for machines where one Python process cannot drive the load. `client_cpu` reports how
+busy the client processes were (1.0 = one core), so a client-bound scan is visible.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import multiprocessing
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +50,8 @@ class ScanOptions:
     warmup_s: float = 2.0
     window_s: float = 5.0
     saturation_threshold: float = 0.95
+    #: client processes the jobs are split over (1: all in this process's event loop)
+    processes: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,10 +67,16 @@ class ScanOptions:
         if self.window_s <= 0 or self.warmup_s < 0:
             msg = f"window {self.window_s} s must be positive and warm-up {self.warmup_s} s >= 0"
             raise BenchError(msg)
+        if self.processes < 1:
+            msg = f"processes {self.processes} must be at least 1"
+            raise BenchError(msg)
         if not 0 < self.saturation_threshold <= 1:
             msg = f"saturation threshold {self.saturation_threshold} must be in (0, 1]"
             raise BenchError(msg)
 
+
+#: time for worker processes to open their channels before the warm-up counts
+_START_MARGIN_S = 0.5
 
 #: --quick: 1..512 jobs, short windows (the whole scan takes a few minutes)
 QUICK = ScanOptions(warmup_s=1.0, window_s=3.0)
@@ -111,14 +124,14 @@ class ScanResult:
 
 
 class _Jobs:
-    def __init__(self, target: Target, n: int, options: ScanOptions) -> None:
+    def __init__(self, target: Target, n: int, options: ScanOptions, seed: int) -> None:
         self.target = target
         self.options = options
         self.events = [0] * n
         self.samples: list[Sample] = []
         self.counting = False
         self._stop = False
-        rng = np.random.default_rng(options.seed + n)
+        rng = np.random.default_rng(seed)
         period = 1.0 / options.event_rate
         now = time.perf_counter()
         self._tasks = [
@@ -146,12 +159,30 @@ class _Jobs:
         await asyncio.gather(*self._tasks)
 
 
-async def measure_point(target: Target, n: int, options: ScanOptions) -> ScanPoint:
-    """Run n jobs: warm up, then count one window."""
-    jobs = _Jobs(target, n, options)
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What the jobs of one process counted in the window."""
+
+    events: tuple[int, ...]
+    latencies_ns: np.ndarray
+    failures: int
+    cpu_s: float
+    duration_s: float
+
+
+async def _sleep_until(wall: float) -> None:
+    delay = wall - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _run_part(
+    target: Target, n: int, options: ScanOptions, seed: int, window_start: float
+) -> _Part:
+    """Run n jobs from now on; count the window starting at `window_start` (wall clock)."""
+    jobs = _Jobs(target, n, options, seed)
     try:
-        await asyncio.sleep(options.warmup_s)
-        before = await target.counters()
+        await _sleep_until(window_start)
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         jobs.counting = True
@@ -159,24 +190,76 @@ async def measure_point(target: Target, n: int, options: ScanOptions) -> ScanPoi
         jobs.counting = False
         t1 = time.perf_counter()
         cpu1 = time.process_time()
-        delta = await target.counters() - before
     finally:
         await jobs.stop()
-    duration = t1 - t0
-    ok = [s for s in jobs.samples if s.ok]
-    rates = np.array(jobs.events, dtype=np.float64) / duration
-    if ok:
-        lat = np.array([s.latency_ns for s in ok], dtype=np.float64) / 1e3
+    ok = np.array([s.latency_ns for s in jobs.samples if s.ok], dtype=np.int64)
+    failures = sum(1 for s in jobs.samples if not s.ok)
+    return _Part(tuple(jobs.events), ok, failures, cpu1 - cpu0, t1 - t0)
+
+
+def _part_in_process(
+    spec: tuple[str, str, dict[str, Any]],
+    n: int,
+    options: ScanOptions,
+    seed: int,
+    window_start: float,
+) -> _Part:
+    """`_run_part` in a worker process, with its own loop and channel."""
+
+    async def go() -> _Part:
+        async with Target(spec[0], spec[1], **spec[2]) as target:
+            return await _run_part(target, n, options, seed, window_start)
+
+    return asyncio.run(go())
+
+
+def _shares(n: int, processes: int) -> list[int]:
+    """n jobs split over at most `processes` processes (sizes differ by at most 1)."""
+    k = min(n, processes)
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+async def measure_point(
+    target: Target, n: int, options: ScanOptions, pool: ProcessPoolExecutor | None = None
+) -> ScanPoint:
+    """Run n jobs (in this process, or split over `pool`'s processes): warm up, then count
+    one window; the server's counters are read by this process around the same window."""
+    seed = options.seed + 1000 * n
+    if pool is None:
+        window_start = time.time() + options.warmup_s
+        parts_future: Any = asyncio.gather(_run_part(target, n, options, seed, window_start))
+    else:
+        window_start = time.time() + options.warmup_s + _START_MARGIN_S
+        loop = asyncio.get_running_loop()
+        parts_future = asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    pool, _part_in_process, target.spec, share, options, seed + i, window_start
+                )
+                for i, share in enumerate(_shares(n, options.processes))
+            )
+        )
+    try:
+        await _sleep_until(window_start)
+        before = await target.counters()
+        await _sleep_until(window_start + options.window_s)
+        delta = await target.counters() - before
+    finally:
+        parts: list[_Part] = await parts_future
+    rates = np.concatenate([np.array(p.events, dtype=np.float64) / p.duration_s for p in parts])
+    lat = np.concatenate([p.latencies_ns for p in parts]).astype(np.float64) / 1e3
+    if lat.size:
         pcts = [float(np.percentile(lat, q, method="inverted_cdf")) for q in (50, 90, 95, 99)]
     else:
         pcts = [0.0] * 4
+    duration = options.window_s
     compute_ns = delta.input_ns + delta.infer_ns + delta.output_ns
     return ScanPoint(
         clients=n,
         target_rate=options.event_rate,
         per_job_rate=float(rates.mean()),
         per_job_min_rate=float(rates.min()),
-        events_per_s=len(ok) / duration,
+        events_per_s=sum(p.latencies_ns.size / p.duration_s for p in parts),
         server_inferences_per_s=delta.inference_count / duration,
         p50_us=pcts[0],
         p90_us=pcts[1],
@@ -184,29 +267,51 @@ async def measure_point(target: Target, n: int, options: ScanOptions) -> ScanPoi
         p99_us=pcts[3],
         server_queue_us=delta.queue_ns / delta.queue_count / 1e3 if delta.queue_count else 0.0,
         server_compute_us=compute_ns / delta.infer_count / 1e3 if delta.infer_count else 0.0,
-        requests=len(ok),
-        failures=len(jobs.samples) - len(ok),
-        client_cpu=(cpu1 - cpu0) / duration,
+        requests=int(lat.size),
+        failures=sum(p.failures for p in parts),
+        client_cpu=sum(p.cpu_s / p.duration_s for p in parts),
     )
+
+
+def _start_pool(processes: int) -> ProcessPoolExecutor:
+    """Worker processes (spawned: gRPC must not be forked), started and warm."""
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    list(pool.map(_warm, [0.5] * processes))
+    return pool
+
+
+def _warm(seconds: float) -> None:
+    import hepinfer.bench.target  # noqa: F401  (import grpc and numpy once, before timing)
+
+    time.sleep(seconds)
 
 
 async def scan(target: Target, options: ScanOptions) -> ScanResult:
     """Measure every number of jobs in `options.clients` (in order) and find saturation."""
     points = []
     saturation = None
-    for n in options.clients:
-        point = await measure_point(target, n, options)
-        log.info(
-            "%d jobs: %.2f events/s per job (target %g), p99 %.0f us, %d failed",
-            n,
-            point.per_job_rate,
-            options.event_rate,
-            point.p99_us,
-            point.failures,
+    pool = None
+    if options.processes > 1:
+        pool = await asyncio.get_running_loop().run_in_executor(
+            None, _start_pool, options.processes
         )
-        points.append(point)
-        if saturation is None and point.efficiency < options.saturation_threshold:
-            saturation = n
+    try:
+        for n in options.clients:
+            point = await measure_point(target, n, options, pool)
+            log.info(
+                "%d jobs: %.2f events/s per job (target %g), p99 %.0f us, %d failed",
+                n,
+                point.per_job_rate,
+                options.event_rate,
+                point.p99_us,
+                point.failures,
+            )
+            points.append(point)
+            if saturation is None and point.efficiency < options.saturation_threshold:
+                saturation = n
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return ScanResult(tuple(points), saturation, options)
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import grpc
 import numpy as np
@@ -161,6 +161,18 @@ class Target:
         if not sep or not host or not port.isdigit():
             msg = f"server address {url!r} is not 'host:port' (e.g. '127.0.0.1:8001')"
             raise BenchError(msg)
+        #: what another process needs to make the same Target (`Target(*spec[:2], **spec[2])`)
+        self.spec: tuple[str, str, dict[str, Any]] = (
+            url,
+            model,
+            {
+                "version": version,
+                "batch_size": batch_size,
+                "shapes": dict(shapes or {}),
+                "timeout_s": timeout_s,
+                "seed": seed,
+            },
+        )
         self.url = url
         self.model_name = model
         self.version = version

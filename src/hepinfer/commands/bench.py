@@ -90,6 +90,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="saturated when the per-job rate is below this fraction of the target",
     )
     scan.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="client processes the jobs are split over (default 1: one asyncio loop)",
+    )
+    scan.add_argument(
         "--quick",
         action="store_true",
         help="short windows (1 s warm-up, 3 s window): 1 to 512 jobs in about a minute",
@@ -144,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             event_rate=args.event_rate,
             work_fraction=args.work_fraction,
             saturation_threshold=args.saturation_threshold,
+            processes=args.processes,
             window_s=base.window_s if args.window is None else args.window,
             warmup_s=base.warmup_s if args.warmup is None else args.warmup,
         )

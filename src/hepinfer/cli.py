@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "hls": "hls",
     "estimate": "estimate",
     "serve": "serve",
+    "bench": "bench",
     "workflow": "workflow",
     "fixed": "fixed",
     "demo": "demo",

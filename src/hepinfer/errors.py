@@ -38,6 +38,10 @@ class ClientError(HepinferError):
     """The inference client failed to get an answer."""
 
 
+class BenchError(HepinferError):
+    """A benchmark cannot run as asked (bad options, model missing, server unreachable)."""
+
+
 class MissingDependencyError(HepinferError, ImportError):
     """An optional dependency (an extra) is needed for this feature but not installed."""
 

@@ -136,6 +136,32 @@ def test_spread_and_failover(backends: list[InferenceServer]) -> None:
         client.close()
 
 
+def test_failover_with_requests_in_flight(backends: list[InferenceServer]) -> None:
+    """A replica stopped while hepinfer.client has requests in flight: every event answered.
+
+    A request the stopping replica has already accepted can be answered CANCELLED, an answer
+    nginx passes through; hepinfer.client retries it (through the balancer, onto the other).
+    """
+    from hepinfer.client import ClientOptions, SonicClient
+
+    first, second = backends
+    with _balancer(backends) as lb:
+        client = SonicClient(ClientOptions(model="scale", servers=[lb.grpc_url]))
+        try:
+            events = [np.full((1, 4), i, np.float32) for i in range(120)]
+            handles = [client.acquire({"INPUT0": x}) for x in events[:40]]
+            for i, x in enumerate(events[40:]):
+                if i == 10:
+                    first.stop_thread()
+                handles.append(client.acquire({"INPUT0": x}))
+            for x, handle in zip(events, handles, strict=True):
+                np.testing.assert_array_equal(client.produce(handle)["OUTPUT0"], 2 * x)
+        finally:
+            client.close()
+    # the survivor answered at least every event sent after the stop
+    assert _inferences(second) >= 120 - 50
+
+
 def test_hepinfer_client_through_balancer(backends: list[InferenceServer]) -> None:
     from hepinfer.client import ClientOptions, SonicClient
 

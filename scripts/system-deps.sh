@@ -5,10 +5,17 @@ set -euo pipefail
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# the gRPC load balancer of `hepinfer serve-lb` (Debian installs it in /usr/sbin)
+command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+  if [[ " ${need[*]} " == *" nginx "* ]]; then
+    # hepinfer runs its own nginx processes; stop the system service the package may start
+    # on port 80 (containers usually refuse to start it anyway)
+    { $SUDO systemctl disable --now nginx || $SUDO service nginx stop; } >/dev/null 2>&1 || true
+  fi
 fi

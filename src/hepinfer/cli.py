@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "hls": "hls",
     "estimate": "estimate",
     "serve": "serve",
+    "serve-lb": "serve_lb",
     "bench": "bench",
     "workflow": "workflow",
     "fixed": "fixed",

@@ -87,7 +87,7 @@ def test_short_scan(server: InferenceServer, tmp_path: Path) -> None:
 
 
 def test_scan_over_processes(server: InferenceServer) -> None:
-    options = ScanOptions(clients=(2, 5), event_rate=20.0, warmup_s=0.3, window_s=1.0, processes=2)
+    options = ScanOptions(clients=(2, 5), event_rate=10.0, warmup_s=0.3, window_s=2.0, processes=2)
 
     async def go() -> ScanResult:
         async with Target(server.grpc_url, "fast") as target:
@@ -96,9 +96,9 @@ def test_scan_over_processes(server: InferenceServer) -> None:
     result = asyncio.run(go())
     for p in result.points:
         assert p.failures == 0
-        assert p.per_job_rate == pytest.approx(20.0, rel=0.2)
-        assert p.events_per_s == pytest.approx(20.0 * p.clients, rel=0.2)
-        assert p.server_inferences_per_s == pytest.approx(p.events_per_s, rel=0.2)
+        assert p.per_job_rate == pytest.approx(10.0, rel=0.3)
+        assert p.events_per_s == pytest.approx(10.0 * p.clients, rel=0.3)
+        assert p.server_inferences_per_s == pytest.approx(p.events_per_s, rel=0.3)
         assert 0 < p.p50_us <= p.p99_us
 
 

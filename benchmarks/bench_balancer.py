@@ -9,7 +9,7 @@ request, perf_analyzer over gRPC at the given concurrencies, against:
 
 Prints a Markdown table and the ratios against the direct replica::
 
-    HEPINFER_PEERS=/work/peers .venv/bin/python benchmarks/bench_balancer.py
+    .venv/bin/python benchmarks/bench_balancer.py
 """
 
 from __future__ import annotations

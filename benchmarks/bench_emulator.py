@@ -11,7 +11,7 @@ Two configurations: hls4ml's model-level `ap_fixed<16,6>` (accumulator 16 bits t
 product is truncated on its own) and the same with exact accumulators (`accum: auto` in
 hepinfer, the identical explicit types given to hls4ml).
 
-Run: HEPINFER_PEERS=/work/peers python benchmarks/bench_emulator.py [--n 100000] [--json out.json]
+Run: python benchmarks/bench_emulator.py [--n 100000] [--json out.json]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ response without decoding, batching or running anything (statistics are still co
 perf_analyzer's server-side view works). What this reaches is the most any grpc.aio server
 in Python can do on this machine; compare with `bench_server.py`::
 
-    HEPINFER_PEERS=/work/peers .venv/bin/python benchmarks/bench_grpc_ceiling.py
+    .venv/bin/python benchmarks/bench_grpc_ceiling.py
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ io_parallel, in the same run on the same machine:
   `predict()` on the same N inputs (best rate of 3 runs); outputs checked to be identical
   to hepinfer's C simulation and emulator.
 
-Run: HEPINFER_PEERS=/work/peers python benchmarks/bench_hls.py [--n 20000] [--json out.json]
+Run: python benchmarks/bench_hls.py [--n 20000] [--json out.json]
 """
 
 from __future__ import annotations

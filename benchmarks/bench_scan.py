@@ -10,7 +10,7 @@
 
 ::
 
-    HEPINFER_PEERS=/work/peers .venv/bin/python benchmarks/bench_scan.py --out bench-out
+    .venv/bin/python benchmarks/bench_scan.py --out bench-out
 """
 
 from __future__ import annotations

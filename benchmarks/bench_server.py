@@ -10,7 +10,7 @@ free), batch 1 per request, perf_analyzer over gRPC at concurrency 1, 4 and 16, 
 Both run onnxruntime with one intra-op thread per instance, one instance. Prints a Markdown
 table and the hepinfer / Triton ratios::
 
-    HEPINFER_PEERS=/work/peers .venv/bin/python benchmarks/bench_server.py
+    .venv/bin/python benchmarks/bench_server.py
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ class DemoOptions:
     quick: bool = False
     seed: int = 0
     event_rate: float = 50.0
+    #: processes the scan's client jobs run in (None: 1 with --quick, else 2, so that the
+    #: clients do not share the in-process server's interpreter lock)
+    client_processes: int | None = None
 
     @property
     def clients(self) -> tuple[int, ...]:
@@ -167,6 +170,7 @@ def run_demo(options: DemoOptions, argv: list[str], stream: TextIO = sys.stdout)
                 event_rate=options.event_rate,
                 warmup_s=0.5 if options.quick else 1.0,
                 window_s=1.5 if options.quick else 3.0,
+                processes=options.client_processes or (1 if options.quick else 2),
                 seed=options.seed,
             )
             for name in _tqdm("scan")(names):

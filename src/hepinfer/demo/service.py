@@ -129,7 +129,7 @@ def measure_direct(
     one = x[:1]
     many = np.resize(x, (batch, *x.shape[1:]))
     r1 = _rate(lambda: fn(one), calls, 1)
-    rb = _rate(lambda: fn(many), max(3, calls // 100), batch)
+    rb = _rate(lambda: fn(many), max(10, calls // 50), batch)
     return DirectResult(name, r1, 1e6 / r1, rb, batch)
 
 

@@ -1,7 +1,8 @@
 """Model configurations: ``config.pbtxt`` parsed with protobuf text_format into ``ModelConfig``.
 
 A model folder without ``config.pbtxt`` gets its configuration auto-completed from the model
-file (Triton's ``--strict-model-config=false``), which onnxruntime models support.
+file (Triton's ``--strict-model-config=false``), which onnxruntime and hepinfer-compiled
+models support.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def load_config(model_dir: Path) -> tuple[mc.ModelConfig, str, Backend]:
         if match is None:
             msg = (
                 f"{model_dir}: no platform/backend in the config and no model file with a "
-                "known name (model.onnx, model.pt, model.graphdef) in its version folders"
+                "known name (model.onnx, model.pt, model.graphdef, model.hepinfer) in its version folders"
             )
             raise ServeError(msg)
         name, backend = match

@@ -9,7 +9,7 @@ one thread at a time.
 
 Other packages plug in with `register_backend`, or declaratively with an entry point in the
 ``hepinfer.backends`` group (loaded when the server first resolves a backend); hepinfer's
-compiler is meant to serve its bit-exact firmware emulator under ``"hepinfer"`` this way.
+compiler's bit-exact firmware emulator is built in under ``"hepinfer"`` (`.firmware`).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def _builtin() -> None:
     if _BUILTINS:
         return
     _BUILTINS.append(True)
+    from hepinfer.serve.backends.firmware import FirmwareBackend
     from hepinfer.serve.backends.onnxruntime import OnnxRuntimeBackend
     from hepinfer.serve.backends.pytorch import PyTorchBackend
     from hepinfer.serve.backends.tensorflow import TensorFlowBackend
@@ -84,6 +85,7 @@ def _builtin() -> None:
     _REGISTRY.setdefault("onnxruntime", OnnxRuntimeBackend())
     _REGISTRY.setdefault("pytorch", PyTorchBackend())
     _REGISTRY.setdefault("tensorflow", TensorFlowBackend())
+    _REGISTRY.setdefault("hepinfer", FirmwareBackend())
     load_entry_points()
 
 

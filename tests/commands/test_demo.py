@@ -33,8 +33,9 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     assert summary["latency_cycles"] > 0
     assert summary["dsp"] > 0
     assert summary["served"]["jet_onnx"] == {"samples": 256, "differing": 0}
-    if summary["firmware_served"]:
-        assert summary["served"]["jet_firmware"] == {"samples": 256, "differing": 0}
+    assert summary["firmware_served"]
+    assert summary["served"]["jet_firmware"] == {"samples": 256, "differing": 0}
+    assert set(summary["scans"]) == {"jet_onnx", "jet_firmware"}
     for scan in summary["scans"].values():
         assert scan["clients"] == [1, 4, 16]
         assert scan["failures"] == 0
@@ -44,7 +45,7 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert report.startswith("# hepinfer demo: from a trained model to firmware and a service")
     assert "**0 differing outputs**" in report
-    for png in ("profile.png", "estimate.png", "scan_jet_onnx.png"):
+    for png in ("profile.png", "estimate.png", "scan_jet_onnx.png", "scan_jet_firmware.png"):
         assert f"]({png})" in report
         data = (out / png).read_bytes()
         assert data.startswith(PNG)

@@ -67,12 +67,17 @@ def summary_rows(r: DemoResults) -> list[tuple[str, str]]:
         ("resources", _resources(est)),
     ]
     rows += [
-        (f"served {c.model} vs direct", f"{c.differing} of {c.samples} differ") for c in r.checks
+        (f"served {c.model} vs direct", f"{c.differing} differing outputs ({c.samples} events)")
+        for c in r.checks
     ]
     for name, s in r.scans.items():
         best = max(p.server_inferences_per_s for p in s.points)
         sat = s.saturation_clients
-        where = f"saturates at {sat} jobs" if sat else f"not saturated up to {s.points[-1].clients}"
+        where = (
+            f"saturates at {sat} jobs"
+            if sat
+            else f"not saturated up to {s.points[-1].clients} jobs"
+        )
         rows.append((f"scan {name}", f"max {best:,.0f} inf/s; {where}"))
     rows += [(f"direct {d.name}", _direct(d)) for d in r.direct]
     return rows

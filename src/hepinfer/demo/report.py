@@ -72,7 +72,7 @@ def summary_rows(r: DemoResults) -> list[tuple[str, str]]:
     ]
     for name, s in r.scans.items():
         best = max(p.server_inferences_per_s for p in s.points)
-        sat = s.saturation_clients
+        sat = sustained_saturation(s)
         where = (
             f"saturates at {sat} jobs"
             if sat
@@ -81,6 +81,19 @@ def summary_rows(r: DemoResults) -> list[tuple[str, str]]:
         rows.append((f"scan {name}", f"max {best:,.0f} inf/s; {where}"))
     rows += [(f"direct {d.name}", _direct(d)) for d in r.direct]
     return rows
+
+
+def sustained_saturation(result: ScanResult) -> int | None:
+    """The fewest jobs from which on every point of the scan is below the saturation
+    threshold (a single slow point below it, e.g. from other load on the machine, is not
+    saturation); None when the last point keeps up."""
+    threshold = result.options.saturation_threshold
+    found = None
+    for point in reversed(result.points):
+        if point.efficiency >= threshold:
+            break
+        found = point.clients
+    return found
 
 
 def _resources(est: Estimate) -> str:
@@ -139,7 +152,7 @@ def summary_dict(r: DemoResults) -> dict[str, Any]:
                 "server_inferences_per_s": [p.server_inferences_per_s for p in s.points],
                 "p99_us": [p.p99_us for p in s.points],
                 "failures": sum(p.failures for p in s.points),
-                "saturation_clients": s.saturation_clients,
+                "saturation_clients": sustained_saturation(s),
             }
             for name, s in r.scans.items()
         },

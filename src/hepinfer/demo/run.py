@@ -140,6 +140,7 @@ def run_demo(options: DemoOptions, argv: list[str], stream: TextIO = sys.stdout)
             "part": options.part,
             "reuse_factor": options.reuse_factor,
             "event_rate": options.event_rate,
+            "saturation_threshold": ScanOptions().saturation_threshold,
         },
         model=info,
         firmware=fw,
@@ -168,7 +169,7 @@ def run_demo(options: DemoOptions, argv: list[str], stream: TextIO = sys.stdout)
             scan_options = ScanOptions(
                 clients=options.clients,
                 event_rate=options.event_rate,
-                warmup_s=0.5 if options.quick else 1.0,
+                warmup_s=0.5 if options.quick else 2.0,
                 window_s=1.5 if options.quick else 3.0,
                 processes=options.client_processes or (1 if options.quick else 2),
                 seed=options.seed,

@@ -67,3 +67,26 @@ def test_demo_rejects_a_missing_model(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "no.onnx does not exist" in done.stderr
+
+
+def test_demo_on_a_users_keras_model(tmp_path: Path, shared_data: Path) -> None:
+    model = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
+    out = tmp_path / "demo"
+    options = ["--precision", "ap_fixed<14,6>", "--reuse-factor", "2", "-o", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "hepinfer", "demo", "--quick", "--model", str(model), *options],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["float_accuracy"] is None  # random inputs: no labels
+    assert summary["argmax_agreement"] > 0.9
+    assert summary["csim_differing"] == 0
+    assert summary["ii"] == 2
+    assert summary["settings"]["precision"] == "ap_fixed<14,6>"
+    # not ONNX: served on the firmware backend only
+    assert summary["served"] == {"jet_firmware": {"samples": 256, "differing": 0}}
+    assert "--reuse-factor 2" in summary["command"]

@@ -10,7 +10,6 @@ served outputs, run a scaling scan of simulated client jobs and direct inference
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 HELP = "run the demo: model -> firmware (estimate, HLS, C sim) -> server -> scaling scan -> report"
@@ -80,5 +79,19 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         seed=args.seed,
     )
-    run_demo(options, sys.argv[2:] if len(sys.argv) > 2 else [])
+    run_demo(options, _argv(args))
     return 0
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """The options of this run, as a command line that repeats it."""
+    argv = ["-o", str(args.output)]
+    if args.quick:
+        argv.append("--quick")
+    if args.model is not None:
+        argv += ["--model", str(args.model)]
+    if args.input_shape:
+        argv += ["--input-shape", args.input_shape]
+    argv += ["--part", args.part, "--precision", f"'{args.precision}'"]
+    argv += ["--reuse-factor", str(args.reuse_factor), "--clock-period", f"{args.clock_period:g}"]
+    return [*argv, "--seed", str(args.seed)]

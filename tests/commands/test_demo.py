@@ -1,16 +1,13 @@
-"""`hepinfer demo --quick`: end to end, and the generated jet-like data."""
+"""`hepinfer demo --quick`: end to end, with the report's measured figures checked."""
 
 from __future__ import annotations
 
-import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from hepinfer.commands.demo import FEATURES, jet_like_features
-from hepinfer.fixed import FixedType
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_quick_end_to_end(tmp_path: Path) -> None:
@@ -23,42 +20,73 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "| precision / mode | W=6 |" in done.stdout
+    assert "[5/5] direct done" in done.stdout
+    assert "C simulation vs emulator" in done.stdout
     assert f"written to {out}/" in done.stdout
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["csim_differing"] == 0
+    assert summary["csim_samples"] == 1000
+    assert summary["float_accuracy"] > 0.5  # 5 classes: chance is 0.2
+    assert summary["fixed_accuracy"] > 0.5
+    assert summary["argmax_agreement"] > 0.95
+    assert summary["latency_cycles"] > 0
+    assert summary["dsp"] > 0
+    assert summary["served"]["jet_onnx"] == {"samples": 256, "differing": 0}
+    assert summary["firmware_served"]
+    assert summary["served"]["jet_firmware"] == {"samples": 256, "differing": 0}
+    assert set(summary["scans"]) == {"jet_onnx", "jet_firmware"}
+    for scan in summary["scans"].values():
+        assert scan["clients"] == [1, 4, 16]
+        assert scan["failures"] == 0
+        assert all(rate > 0 for rate in scan["server_inferences_per_s"])
+    assert summary["direct"]["onnxruntime"]["batch1_per_s"] > 0
+
     report = (out / "report.md").read_text()
-    assert report.startswith("# hepinfer demo: fixed-point precision scan")
-    assert "![error and overflow vs width](quantisation_error.png)" in report
-    assert "- per-feature I (fit_type) RND/SAT: W=" in report
-    png = (out / "quantisation_error.png").read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    assert len(png) > 20_000
-    with (out / "scan.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 5 * (2 * 4 + 1)  # widths x (integer bits x modes + per-feature)
-    for row in rows:  # every type written is a valid type string of the row's width
-        for text in row["types"].split(";"):
-            assert FixedType.parse(text).width == int(row["width"])
-    by = {(r["precision"], int(r["width"])): r for r in rows}
-    for w in (6, 10, 14, 18, 22):
-        auto = float(by["per-feature I (fit_type) RND/SAT", w]["rel_rms"])
-        assert float(by["per-feature I (fit_type) RND/SAT", w]["overflow_rate"]) == 0.0
-        assert auto < float(by["ap_fixed<W,10> RND/SAT", w]["rel_rms"])
-        # mass and multiplicity do not fit in 6 integer bits
-        assert float(by["ap_fixed<W,6> TRN/WRAP", w]["overflow_rate"]) > 0.05
-        # more bits never hurt with a fixed number of integer bits and saturation
-    errs = [float(by["ap_fixed<W,10> RND/SAT", w]["rel_rms"]) for w in (6, 10, 14, 18, 22)]
-    assert errs == sorted(errs, reverse=True)
+    assert report.startswith("# hepinfer demo: from a trained model to firmware and a service")
+    assert "**0 differing outputs**" in report
+    for png in ("profile.png", "estimate.png", "scan_jet_onnx.png", "scan_jet_firmware.png"):
+        assert f"]({png})" in report
+        data = (out / png).read_bytes()
+        assert data.startswith(PNG)
+        assert len(data) > 10_000
+    html = (out / "report.html").read_text()
+    assert "<h1>hepinfer demo" in html
+    for name in ("model.onnx", "estimate.txt", "profile.txt", "hls/build.tcl", "scan_jet_onnx.csv"):
+        assert (out / name).is_file(), name
+    assert (out / "model.hepinfer" / "graph.json").is_file()
 
 
-def test_jet_like_features() -> None:
-    x = jet_like_features(5000, np.random.default_rng(1))
-    assert x.shape == (5000, len(FEATURES))
-    assert np.isfinite(x).all()
-    col = dict(zip(FEATURES, x.T, strict=True))
-    assert (col["zlogz"] <= 0).all()
-    assert (col["c1_b0_mmdt"] >= 0).all()
-    assert (col["c1_b0_mmdt"] < 1).all()
-    assert np.array_equal(col["multiplicity"], np.round(col["multiplicity"]))
-    mass = col["mass_mmdt"]  # W/Z and top peaks
-    assert np.count_nonzero((mass > 70) & (mass < 100)) > 1000
-    assert np.count_nonzero((mass > 150) & (mass < 200)) > 500
+def test_demo_rejects_a_missing_model(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hepinfer", "demo", "--model", str(tmp_path / "no.onnx")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no.onnx does not exist" in done.stderr
+
+
+def test_demo_on_a_users_keras_model(tmp_path: Path, shared_data: Path) -> None:
+    model = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
+    out = tmp_path / "demo"
+    options = ["--precision", "ap_fixed<14,6>", "--reuse-factor", "2", "-o", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "hepinfer", "demo", "--quick", "--model", str(model), *options],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["float_accuracy"] is None  # random inputs: no labels
+    assert summary["argmax_agreement"] > 0.9
+    assert summary["csim_differing"] == 0
+    assert summary["ii"] == 2
+    assert summary["settings"]["precision"] == "ap_fixed<14,6>"
+    # not ONNX: served on the firmware backend only
+    assert summary["served"] == {"jet_firmware": {"samples": 256, "differing": 0}}
+    assert "--reuse-factor 2" in summary["command"]

@@ -371,7 +371,7 @@ def plot_scan(result: ScanResult, path: Path, title: str = "") -> None:
 
         mpl.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import ScalarFormatter
+        from matplotlib.ticker import FuncFormatter
     except ImportError as exc:
         from hepinfer.errors import MissingDependencyError
 
@@ -407,7 +407,7 @@ def plot_scan(result: ScanResult, path: Path, title: str = "") -> None:
                 va="bottom",
             )
     for ax in (ax1, ax2):
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle(title or f"scaling scan, {result.options.event_rate:g} events/s per job")
     fig.tight_layout()

@@ -84,12 +84,7 @@ def summarize(
     duration = sum(w.duration_s for w in windows)
     server = ServerCounters()
     for w in windows:
-        server = ServerCounters(
-            *(
-                getattr(server, f) + getattr(w.server, f)
-                for f in ServerCounters.__dataclass_fields__
-            )
-        )
+        server = server + w.server
     if ok:
         lat = np.array([s.latency_ns for s in ok], dtype=np.float64) / 1e3
         pcts = [float(np.percentile(lat, q, method="inverted_cdf")) for q in PERCENTILES]

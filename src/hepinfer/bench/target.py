@@ -24,6 +24,7 @@ from hepinfer.client.model import ModelInfo, TensorInfo
 from hepinfer.client.wire import RequestEncoder, raw_buffer
 from hepinfer.errors import BenchError
 from hepinfer.protocol import decode_raw
+from hepinfer.protocol.statistics import ModelStatsTotals
 
 _INFER = "/inference.GRPCInferenceService/ModelInfer"
 #: distinct random requests cycled through (perf_analyzer also reuses its random data)
@@ -46,48 +47,8 @@ class Sample:
         return self.end_ns - self.start_ns
 
 
-@dataclass(frozen=True, slots=True)
-class ServerCounters:
-    """A model's cumulative ModelStatistics (all versions summed; durations in ns)."""
-
-    success_count: int = 0
-    inference_count: int = 0
-    execution_count: int = 0
-    queue_count: int = 0
-    queue_ns: int = 0
-    input_count: int = 0
-    input_ns: int = 0
-    infer_count: int = 0
-    infer_ns: int = 0
-    output_count: int = 0
-    output_ns: int = 0
-
-    @classmethod
-    def from_proto(cls, response: pb.ModelStatisticsResponse) -> ServerCounters:
-        """Sum the counters of every version in a ModelStatisticsResponse."""
-        totals = [0] * 11
-        for st in response.model_stats:
-            inf = st.inference_stats
-            values = (
-                inf.success.count,
-                st.inference_count,
-                st.execution_count,
-                inf.queue.count,
-                inf.queue.ns,
-                inf.compute_input.count,
-                inf.compute_input.ns,
-                inf.compute_infer.count,
-                inf.compute_infer.ns,
-                inf.compute_output.count,
-                inf.compute_output.ns,
-            )
-            totals = [a + b for a, b in zip(totals, values, strict=True)]
-        return cls(*totals)
-
-    def __sub__(self, other: ServerCounters) -> ServerCounters:
-        return ServerCounters(
-            *(getattr(self, f) - getattr(other, f) for f in ServerCounters.__dataclass_fields__)
-        )
+#: a model's cumulative ModelStatistics (all versions summed; durations in ns)
+ServerCounters = ModelStatsTotals
 
 
 def parse_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:

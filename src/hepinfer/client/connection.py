@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -18,6 +17,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from hepinfer.client.shm import ShmPool, is_loopback
 from hepinfer.client.stream import RequestStream
+from hepinfer.protocol.statistics import ModelStatsTotals
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +30,8 @@ COMPRESSION = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """A model's cumulative ModelStatistics counters on one server (times in ns)."""
-
-    success_count: int = 0
-    success_ns: int = 0
-    queue_count: int = 0
-    queue_ns: int = 0
-    compute_ns: int = 0
-    inference_count: int = 0
-    execution_count: int = 0
-
-    @classmethod
-    def from_proto(cls, response: pb.ModelStatisticsResponse) -> QueueStats:
-        """Sum the counters of every version in a ModelStatisticsResponse."""
-        totals = [0] * 7
-        for st in response.model_stats:
-            inf = st.inference_stats
-            values = (
-                inf.success.count,
-                inf.success.ns,
-                inf.queue.count,
-                inf.queue.ns,
-                inf.compute_input.ns + inf.compute_infer.ns + inf.compute_output.ns,
-                st.inference_count,
-                st.execution_count,
-            )
-            totals = [a + b for a, b in zip(totals, values, strict=True)]
-        return cls(*totals)
+#: a model's cumulative ModelStatistics counters on one server (times in ns)
+QueueStats = ModelStatsTotals
 
 
 class Connection:

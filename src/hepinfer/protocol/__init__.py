@@ -15,6 +15,7 @@ from hepinfer.protocol.messages import (
     RequestedOutput,
     SharedMemoryRef,
 )
+from hepinfer.protocol.statistics import ModelStatsTotals
 from hepinfer.protocol.tensors import decode_raw, deserialize_bytes, encode_raw, serialize_bytes
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "InferOutput",
     "InferRequest",
     "InferResponse",
+    "ModelStatsTotals",
     "RequestedOutput",
     "SharedMemoryRef",
     "config_to_wire",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,21 +16,16 @@ import pytest
 
 from hepinfer.client import ClientOptions, FallbackOptions, InferenceHandle, Mode, SonicClient
 from hepinfer.client.connection import Connection
+from tests.peers_util import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServerProcess:
     """`hepinfer serve` in its own process (so that it can be killed like a crashed node)."""
 
     def __init__(self, repo: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
         self.proc = subprocess.Popen(

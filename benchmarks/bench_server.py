@@ -72,11 +72,11 @@ def hepinfer_repo(root: Path, onnx_path: Path, names: tuple[str, str]) -> Path:
 
 
 @contextmanager
-def hepinfer_server(repo: Path) -> Iterator[str]:
+def hepinfer_server(repo: Path, frontend: str = "auto") -> Iterator[str]:
     port = free_port()
     command = [
         sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
-        "--http-port", "-1", "--metrics-port", "-1",
+        "--http-port", "-1", "--metrics-port", "-1", "--grpc-frontend", frontend,
     ]  # fmt: skip
     proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:

@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# the native gRPC front end of `hepinfer serve` (gRPC C++, compiled on first use)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists grpc++ 2>/dev/null || need+=(libgrpc++-dev)
 # the gRPC load balancer of `hepinfer serve-lb` (Debian installs it in /usr/sbin)
 command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then

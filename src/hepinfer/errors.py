@@ -76,3 +76,7 @@ class FeatureDisabledError(ServeError):
 
 class HlsError(HepinferError):
     """The HLS project cannot be written or its C simulation cannot be built or run."""
+
+
+class NativeBuildError(ServeError):
+    """hepinfer's native gRPC front end cannot be built here (no g++ or gRPC C++ headers)."""

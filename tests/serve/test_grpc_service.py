@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +18,26 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
 from tritonclient.utils import InferenceServerException
 
-from hepinfer.serve import InferenceServer
+from hepinfer.serve import InferenceServer, ServerOptions
+from tests.serve.native.conftest import require_native
+
+
+@pytest.fixture(scope="module", params=["native", "aio"])
+def server(request: pytest.FixtureRequest, model_repo: Path) -> Iterator[InferenceServer]:
+    """The same server with each gRPC front end: every test here runs against both."""
+    if request.param == "native":
+        require_native()
+    options = ServerOptions(
+        [model_repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=0,
+        enable_shm=True,
+        grpc_frontend=request.param,
+    )
+    with InferenceServer(options) as srv:
+        assert srv.grpc_frontend == request.param
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +54,7 @@ def _scale_input(batch: int, seed: int = 0) -> tuple[grpcclient.InferInput, np.n
 
 def test_health_and_metadata(client: grpcclient.InferenceServerClient) -> None:
     assert client.is_server_live()
-    assert client.is_server_ready()
+    assert not client.is_server_ready()  # strict readiness: model 'broken' failed to load
     assert client.is_model_ready("scale")
     assert client.is_model_ready("versioned", "3")
     assert not client.is_model_ready("versioned", "1")  # outside the latest-2 policy
@@ -285,3 +307,58 @@ def test_unknown_model_and_version_errors(client: grpcclient.InferenceServerClie
     assert e.value.status() == "StatusCode.NOT_FOUND"
     with pytest.raises(InferenceServerException, match="is not found"):
         client.get_model_config("nope")
+
+
+def _tripler_files(tmp: Path) -> dict[str, bytes]:
+    from tests.serve.models import scale_model
+
+    scale_model(tmp / "m.onnx", 3.0)
+    return {"file:1/model.onnx": (tmp / "m.onnx").read_bytes()}
+
+
+TRIPLER_CONFIG = json.dumps(
+    {
+        "name": "tripler",
+        "platform": "onnxruntime_onnx",
+        "max_batch_size": 8,
+        "input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}],
+        "output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}],
+    }
+)
+
+
+def test_load_with_config_and_files(server: InferenceServer, tmp_path: Path) -> None:
+    """RepositoryModelLoad with Triton's 'config' and 'file:' parameters."""
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    name = f"tripler{uuid.uuid4().hex[:6]}"
+    config = TRIPLER_CONFIG.replace('"tripler"', f'"{name}"')
+    client.load_model(name, config=config, files=_tripler_files(tmp_path))
+    inp, data = _scale_input(2)
+    out = client.infer(name, [inp]).as_numpy("OUTPUT0")
+    np.testing.assert_allclose(out, 3 * data, rtol=1e-6)
+    assert client.get_model_config(name, as_json=True)["config"]["max_batch_size"] == 8
+    # override an existing model's configuration, then go back to its config.pbtxt
+    override = json.dumps({"name": "ints", "max_batch_size": 0, "platform": "onnxruntime_onnx"})
+    client.load_model("ints", config=override)
+    assert client.is_model_ready("ints")
+    client.load_model("ints")
+    assert client.is_model_ready("ints")
+    client.unload_model(name)
+
+
+@pytest.mark.parametrize(
+    ("config", "files", "words"),
+    [
+        (None, {"file:1/model.onnx": b"x"}, "model files given without a 'config'"),
+        ("{not json", None, "not a valid Triton model configuration in JSON"),
+        (TRIPLER_CONFIG, {"file:../../evil.onnx": b"x"}, "leaves the model folder"),
+    ],
+)
+def test_load_override_errors(
+    server: InferenceServer, config: str | None, files: dict[str, bytes] | None, words: str
+) -> None:
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    with pytest.raises(InferenceServerException, match=words):
+        client.load_model("ints", config=config, files=files)
+    client.load_model("ints")  # from its folder again
+    assert client.is_model_ready("ints")

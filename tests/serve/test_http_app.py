@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,7 @@ def _get(server: InferenceServer, path: str) -> tuple[int, bytes]:
 
 def test_health_metadata_config(client: httpclient.InferenceServerClient) -> None:
     assert client.is_server_live()
-    assert client.is_server_ready()
+    assert not client.is_server_ready()  # strict readiness: model 'broken' failed to load
     assert client.is_model_ready("scale")
     assert not client.is_model_ready("broken")
     assert client.get_server_metadata()["name"] == "hepinfer"
@@ -147,3 +148,35 @@ def test_shm_disabled_is_unavailable(
             client.register_system_shared_memory("r", "/k", 16)
         status, _ = _get(srv, "/v2/systemsharedmemory/status")
         assert status == 503
+
+
+def test_load_with_config_and_files(
+    client: httpclient.InferenceServerClient, server: InferenceServer, tmp_path: Path
+) -> None:
+    """Triton's load overrides over HTTP: 'config' as JSON text, 'file:' in base64."""
+    from tests.serve.models import scale_model
+
+    scale_model(tmp_path / "m.onnx", 3.0)
+    config = json.dumps(
+        {
+            "name": "tripler_http",
+            "platform": "onnxruntime_onnx",
+            "max_batch_size": 4,
+            "input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}],
+            "output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}],
+        }
+    )
+    files = {"file:1/model.onnx": (tmp_path / "m.onnx").read_bytes()}
+    client.load_model("tripler_http", config=config, files=files)
+    x = httpclient.InferInput("INPUT0", [1, 4], "FP32")
+    x.set_data_from_numpy(np.ones((1, 4), np.float32))
+    np.testing.assert_allclose(client.infer("tripler_http", [x]).as_numpy("OUTPUT0"), 3.0)
+    body = json.dumps({"parameters": {"file:1/model.onnx": "%%%", "config": config}}).encode()
+    status, text, _ = _post(server, "/v2/repository/models/tripler_http/load", body)
+    assert status == 400
+    assert "must be the file's content in base64" in json.loads(text)["error"]
+    body = json.dumps({"parameters": {"colour": "red"}}).encode()
+    status, text, _ = _post(server, "/v2/repository/models/scale/load", body)
+    assert status == 400
+    assert "unknown load parameter 'colour'" in json.loads(text)["error"]
+    client.unload_model("tripler_http")

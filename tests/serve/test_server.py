@@ -29,7 +29,9 @@ def test_missing_repository(tmp_path: Path) -> None:
 
 
 def test_context_manager_starts_and_stops(model_repo: Path) -> None:
-    options = ServerOptions([model_repo], grpc_port=0, http_port=0, metrics_port=None)
+    options = ServerOptions(
+        [model_repo], grpc_port=0, http_port=0, metrics_port=None, strict_readiness=False
+    )
     with InferenceServer(options) as server:
         assert server.grpc_port
         assert server.http_port
@@ -56,3 +58,24 @@ def test_two_repositories_with_the_same_model(model_repo: Path, tmp_path: Path) 
     options = ServerOptions([model_repo, tmp_path], grpc_port=0, http_port=None, metrics_port=None)
     with pytest.raises(ServeError, match="model 'scale' is in two repositories"):
         InferenceServer(options).start_in_thread()
+
+
+def test_strict_readiness_follows_failed_models(model_repo: Path, tmp_path: Path) -> None:
+    """As Triton's --strict-readiness: not ready while a model failed; ready once it is gone."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(model_repo, repo)
+    options = ServerOptions([repo], grpc_port=0, http_port=0, metrics_port=None)
+    with InferenceServer(options) as server:
+        grpc_client = grpcclient.InferenceServerClient(server.grpc_url)
+        http_client = httpclient.InferenceServerClient(server.http_url)
+        assert grpc_client.is_server_live()
+        assert not grpc_client.is_server_ready()
+        assert not http_client.is_server_ready()
+        grpc_client.unload_model("broken")  # unloaded on request: no longer a failure
+        assert grpc_client.is_server_ready()
+        assert http_client.is_server_ready()
+        with pytest.raises(Exception, match="onnxruntime cannot load"):
+            grpc_client.load_model("broken")
+        assert not grpc_client.is_server_ready()

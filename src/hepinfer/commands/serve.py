@@ -30,6 +30,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="largest request or response accepted, in MiB (default 256)",
     )
     parser.add_argument(
+        "--strict-readiness",
+        choices=("true", "false"),
+        default="true",
+        help="as Triton: with true (default) the server is not ready while a model failed "
+        "to load; with false it is ready whenever it is live",
+    )
+    parser.add_argument(
+        "--grpc-frontend",
+        choices=("auto", "native", "aio"),
+        default="auto",
+        help="gRPC implementation: native (gRPC C++, built on first use), aio (grpc.aio), "
+        "auto (native when it builds, else aio; default)",
+    )
+    parser.add_argument(
+        "--grpc-threads",
+        type=int,
+        default=1,
+        help="threads running the native gRPC front end's transport (default 1)",
+    )
+    parser.add_argument(
         "--no-uvloop", action="store_true", help="use asyncio's loop even if uvloop is installed"
     )
 
@@ -53,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         metrics_port=_port(args.metrics_port),
         enable_shm=args.enable_shm,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
+        grpc_frontend=args.grpc_frontend,
+        grpc_threads=args.grpc_threads,
+        strict_readiness=args.strict_readiness == "true",
     )
     if not getattr(args, "verbose", 0):
         # a server says where it listens and which models loaded, even without -v

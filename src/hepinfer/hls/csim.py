@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.cache import cache_dir
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls.writer import Project, templates_dir
@@ -32,12 +33,6 @@ CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-DHEPINFER_LOA
 _LOCK = threading.Lock()
 _LIBS: dict[Path, tuple[ctypes.CDLL, threading.Lock]] = {}
 _LOADED: dict[Path, str] = {}
-
-
-def cache_dir() -> Path:
-    """Where builds are cached: `$HEPINFER_CACHE` or `~/.cache/hepinfer`."""
-    env = os.environ.get("HEPINFER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "hepinfer"
 
 
 def header_dir(headers: Headers) -> tuple[str, Path]:

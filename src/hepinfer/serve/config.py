@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from google.protobuf import text_format
+from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.errors import ServeError
@@ -34,6 +34,20 @@ def parse_config(text: str, source: str) -> mc.ModelConfig:
     return config
 
 
+def parse_config_json(text: str, source: str) -> mc.ModelConfig:
+    """Parse a configuration given as JSON (RepositoryModelLoad's ``config`` parameter)."""
+    config = mc.ModelConfig()
+    try:
+        json_format.Parse(text, config)
+    except json_format.ParseError as exc:
+        msg = (
+            f"{source}: not a valid Triton model configuration in JSON: {exc} (expected e.g. "
+            '{"max_batch_size": 8, "input": [...]}, the JSON form of config.pbtxt)'
+        )
+        raise ServeError(msg) from None
+    return config
+
+
 def version_dirs(model_dir: Path) -> dict[int, Path]:
     """The numeric version folders of a model folder."""
     out: dict[int, Path] = {}
@@ -50,10 +64,20 @@ def model_filename(config: mc.ModelConfig, backend: Backend) -> str:
     return _DEFAULT_FILENAMES.get(config.platform, backend.default_filename)
 
 
-def load_config(model_dir: Path) -> tuple[mc.ModelConfig, str, Backend]:
-    """Read (or auto-complete) and validate the configuration of the model in `model_dir`."""
+def load_config(
+    model_dir: Path, override: str | None = None
+) -> tuple[mc.ModelConfig, str, Backend]:
+    """Read (or auto-complete) and validate the configuration of the model in `model_dir`.
+
+    `override`, a configuration in JSON, replaces ``config.pbtxt`` (Triton's load override).
+    """
     path = model_dir / CONFIG_FILE
-    config = parse_config(path.read_text(), str(path)) if path.is_file() else mc.ModelConfig()
+    if override is not None:
+        config = parse_config_json(override, f"config override for model {model_dir.name!r}")
+    elif path.is_file():
+        config = parse_config(path.read_text(), str(path))
+    else:
+        config = mc.ModelConfig()
     if not config.name:
         config.name = model_dir.name
     elif config.name != model_dir.name:

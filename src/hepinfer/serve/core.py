@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.message import Message
@@ -31,15 +32,52 @@ EXTENSIONS = (
 class ServerCore:
     """Repository, shared memory and the answers every front end gives."""
 
-    def __init__(self, repository: ModelRepository, enable_shm: bool = False) -> None:
+    def __init__(
+        self, repository: ModelRepository, enable_shm: bool = False, strict_readiness: bool = True
+    ) -> None:
         self.repository = repository
         self.shm: SharedMemoryManager | None = SharedMemoryManager() if enable_shm else None
         self.live = True
+        self.strict_readiness = strict_readiness
+
+    @property
+    def ready(self) -> bool:
+        """ServerReady, as Triton's ``--strict-readiness``: with it (the default) the server is
+        ready only while no model is loading or failed to load; without it, while it is live."""
+        if not self.live:
+            return False
+        return not self.strict_readiness or self.repository.all_available()
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one inference request."""
         model = self.repository.get(request.model_name, request.model_version)
         return await model.infer(request, self.shm)
+
+    async def load_model(self, name: str, parameters: Mapping[str, object]) -> None:
+        """RepositoryModelLoad: ``config`` (JSON) overrides config.pbtxt; ``file:<path>``
+        parameters (bytes) are the model's files, as in Triton."""
+        config: str | None = None
+        files: dict[str, bytes] = {}
+        for key, value in parameters.items():
+            if key == "config":
+                if not isinstance(value, str):
+                    msg = (
+                        f"load parameter 'config' must be a JSON string, got {type(value).__name__}"
+                    )
+                    raise ProtocolError(msg)
+                config = value
+            elif key.startswith("file:"):
+                if not isinstance(value, bytes):
+                    msg = f"load parameter {key!r} must be bytes, got {type(value).__name__}"
+                    raise ProtocolError(msg)
+                files[key.removeprefix("file:")] = value
+            else:
+                msg = (
+                    f"unknown load parameter {key!r} for model '{name}'; hepinfer takes "
+                    "'config' (the model configuration in JSON) and 'file:<path>' (model files)"
+                )
+                raise ProtocolError(msg)
+        await self.repository.load(name, config, files or None)
 
     def require_shm(self) -> SharedMemoryManager:
         """The shared-memory manager, or FeatureDisabledError when shm is off."""

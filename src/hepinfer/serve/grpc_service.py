@@ -34,6 +34,22 @@ def _fail(context: grpc.aio.ServicerContext, exc: Exception, empty: Callable[[],
     return empty()
 
 
+async def stream_answer(
+    core: ServerCore, request: pb.ModelInferRequest
+) -> pb.ModelStreamInferResponse:
+    """The answer to one request of a ModelStreamInfer stream (errors go in the message)."""
+    try:
+        response = encode_response(await core.infer(decode_request(request)))
+    except Exception as exc:
+        if not isinstance(exc, HepinferError):
+            log.exception("internal error in a streamed request", exc_info=exc)
+        empty = pb.ModelInferResponse(
+            id=request.id, model_name=request.model_name, model_version=request.model_version
+        )
+        return pb.ModelStreamInferResponse(error_message=str(exc), infer_response=empty)
+    return pb.ModelStreamInferResponse(infer_response=response)
+
+
 class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     """Triton's GRPCInferenceService backed by a ServerCore."""
 
@@ -44,7 +60,7 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         return pb.ServerLiveResponse(live=self.core.live)
 
     async def ServerReady(self, request: Any, context: Any) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=self.core.live)
+        return pb.ServerReadyResponse(ready=self.core.ready)
 
     async def ModelReady(self, request: Any, context: Any) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(
@@ -87,20 +103,7 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
 
         async def one(request: pb.ModelInferRequest) -> None:
-            try:
-                response = encode_response(await self.core.infer(decode_request(request)))
-                answers.put_nowait(pb.ModelStreamInferResponse(infer_response=response))
-            except Exception as exc:
-                if not isinstance(exc, HepinferError):
-                    log.exception("internal error in a streamed request", exc_info=exc)
-                empty = pb.ModelInferResponse(
-                    id=request.id,
-                    model_name=request.model_name,
-                    model_version=request.model_version,
-                )
-                answers.put_nowait(
-                    pb.ModelStreamInferResponse(error_message=str(exc), infer_response=empty)
-                )
+            answers.put_nowait(await stream_answer(self.core, request))
 
         async def read() -> None:
             tasks: set[asyncio.Task[None]] = set()
@@ -129,7 +132,11 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         self, request: Any, context: Any
     ) -> pb.RepositoryModelLoadResponse:
         try:
-            await self.core.repository.load(request.model_name)
+            parameters = {
+                key: getattr(p, p.WhichOneof("parameter_choice") or "string_param")
+                for key, p in request.parameters.items()
+            }
+            await self.core.load_model(request.model_name, parameters)
         except Exception as exc:
             return _fail(context, exc, pb.RepositoryModelLoadResponse)
         return pb.RepositoryModelLoadResponse()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -58,6 +60,21 @@ async def _body_json(request: web.Request) -> dict[str, Any]:
     return parse_json(body) if body.strip() else {}
 
 
+def _load_parameters(parameters: dict[str, Any]) -> dict[str, object]:
+    """HTTP load parameters: ``file:`` values arrive base64-encoded (as Triton expects)."""
+    out: dict[str, object] = {}
+    for key, value in parameters.items():
+        if key.startswith("file:"):
+            try:
+                out[key] = base64.b64decode(value, validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                msg = f"load parameter {key!r} must be the file's content in base64"
+                raise ProtocolError(msg) from None
+        else:
+            out[key] = value
+    return out
+
+
 def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
     """The aiohttp application serving the `/v2` API for `core`."""
     app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
@@ -65,6 +82,9 @@ def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
 
     async def live(_: web.Request) -> web.Response:
         return web.Response(status=200 if core.live else 400)
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.Response(status=200 if core.ready else 400)
 
     async def model_ready(request: web.Request) -> web.Response:
         ok = repo.ready(request.match_info["model"], _version(request))
@@ -117,8 +137,12 @@ def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
         return _json([message_to_json(m) for m in entries.models])
 
     async def load(request: web.Request) -> web.Response:
-        await _body_json(request)
-        await repo.load(request.match_info["model"])
+        body = await _body_json(request)
+        parameters = body.get("parameters", {})
+        if not isinstance(parameters, dict):
+            msg = "'parameters' of a load request must be a JSON object"
+            raise ProtocolError(msg)
+        await core.load_model(request.match_info["model"], _load_parameters(parameters))
         return web.Response(status=200)
 
     async def unload(request: web.Request) -> web.Response:
@@ -147,7 +171,7 @@ def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
     versioned = model + "/versions/{version}"
     r = app.router
     r.add_get("/v2/health/live", live)
-    r.add_get("/v2/health/ready", live)
+    r.add_get("/v2/health/ready", ready)
     r.add_get("/v2", server_metadata)
     r.add_get("/v2/models/stats", model_stats)
     for prefix in (model, versioned):

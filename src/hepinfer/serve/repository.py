@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +75,12 @@ def _labels(model_dir: Path, config: mc.ModelConfig) -> dict[str, list[str]]:
     return out
 
 
-def load_model(model_dir: Path) -> dict[int, ServedModel]:
-    """Load every version the policy selects (blocking: call from a worker thread)."""
-    config, _, backend = load_config(model_dir)
+def load_model(model_dir: Path, config_override: str | None = None) -> dict[int, ServedModel]:
+    """Load every version the policy selects (blocking: call from a worker thread).
+
+    `config_override` (JSON) is used instead of the folder's ``config.pbtxt``.
+    """
+    config, _, backend = load_config(model_dir, config_override)
     available = version_dirs(model_dir)
     versions = select_versions(config, list(available))
     if not versions:
@@ -106,6 +111,7 @@ class ModelRepository:
         self._models: dict[str, dict[int, ServedModel]] = {}
         self._state: dict[str, tuple[str, str]] = {}
         self._lock = asyncio.Lock()
+        self._temp_folders: list[Path] = []  # model files sent with RepositoryModelLoad
 
     def scan(self) -> dict[str, Path]:
         """Model name -> folder, over all repositories (hidden folders skipped)."""
@@ -131,17 +137,36 @@ class ModelRepository:
             except HepinferError as exc:
                 log.warning("model %s failed to load: %s", name, exc)
 
-    async def load(self, name: str) -> None:
-        """(Re)load a model; raises ServeError when it fails (the model is then UNAVAILABLE)."""
+    async def load(
+        self, name: str, config: str | None = None, files: dict[str, bytes] | None = None
+    ) -> None:
+        """(Re)load a model; raises ServeError when it fails (the model is then UNAVAILABLE).
+
+        `config`: a model configuration in JSON that replaces ``config.pbtxt`` for this load
+        (Triton's RepositoryModelLoad ``config`` parameter); the next load without it reads
+        the folder again. `files` (relative path -> content, e.g. ``"1/model.onnx"``; needs
+        `config`) are the model's files, loaded instead of the repository folder's: a model
+        can then be loaded that is in no repository.
+        """
         async with self._lock:
             folders = self.scan()
-            if name not in folders:
+            if files:
+                if config is None:
+                    msg = (
+                        f"failed to load '{name}': model files given without a 'config' "
+                        "parameter; send the configuration (JSON) with the files"
+                    )
+                    raise ProtocolError(msg)
+                folder = self._override_folder(name, files)
+            elif name in folders:
+                folder = folders[name]
+            else:
                 msg = f"failed to load '{name}', failed to poll from model repository"
                 raise ModelNotFoundError(msg)
             self._state[name] = ("LOADING", "")
             loop = asyncio.get_running_loop()
             try:
-                loaded = await loop.run_in_executor(None, load_model, folders[name])
+                loaded = await loop.run_in_executor(None, load_model, folder, config)
             except Exception as exc:
                 self._state[name] = ("UNAVAILABLE", str(exc))
                 old = self._models.pop(name, {})
@@ -155,6 +180,24 @@ class ModelRepository:
             self._state[name] = ("READY", "")
             await self._release(old)
             log.info("loaded model %s versions %s", name, sorted(loaded))
+
+    def _override_folder(self, name: str, files: dict[str, bytes]) -> Path:
+        """A private model folder holding `files` (paths checked to stay inside it)."""
+        root = Path(tempfile.mkdtemp(prefix="hepinfer-load-"))
+        self._temp_folders.append(root)
+        folder = root / name
+        folder.mkdir()
+        for rel, data in files.items():
+            target = (folder / rel).resolve()
+            if rel.startswith("/") or not target.is_relative_to(folder.resolve()):
+                msg = (
+                    f"failed to load '{name}': file parameter 'file:{rel}' leaves the model "
+                    "folder; give paths like 'file:1/model.onnx'"
+                )
+                raise ProtocolError(msg)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return folder
 
     async def unload(self, name: str) -> None:
         """Unload a model; its queued requests fail, running ones finish."""
@@ -176,6 +219,9 @@ class ModelRepository:
         """Unload everything."""
         for name in list(self._models):
             await self._release(self._models.pop(name))
+        for folder in self._temp_folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._temp_folders.clear()
 
     def get(self, name: str, version: str = "") -> ServedModel:
         """The served model for a request (version "" = the highest loaded)."""
@@ -212,6 +258,13 @@ class ModelRepository:
         except HepinferError:
             return False
         return True
+
+    def all_available(self) -> bool:
+        """No model is loading or failed to load (unloaded on request does not count)."""
+        return all(
+            state == "READY" or (state == "UNAVAILABLE" and reason == "unloaded")
+            for state, reason in self._state.values()
+        )
 
     def versions(self, name: str) -> list[ServedModel]:
         """Loaded versions of a model, lowest first."""

@@ -19,21 +19,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import grpc
 from aiohttp import web
 
-from hepinfer.errors import ServeError
+from hepinfer.errors import NativeBuildError, ServeError
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.grpc_service import add_to_server
 from hepinfer.serve.http_app import build_app
 from hepinfer.serve.metrics import build_metrics_app
+from hepinfer.serve.native import NativeGrpcFrontend
 from hepinfer.serve.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 
+
+class _GrpcFrontend(Protocol):
+    """What the server needs of a gRPC front end (grpc.aio.Server or NativeGrpcFrontend)."""
+
+    async def stop(self, grace: float) -> None: ...
+
+
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+GRPC_FRONTENDS = ("auto", "native", "aio")
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,13 @@ class ServerOptions:
     enable_shm: bool = False
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
+    #: "native" (gRPC C++, see hepinfer.serve.native), "aio" (grpc.aio), or "auto": native
+    #: when it can be built here, else aio with a warning
+    grpc_frontend: str = "auto"
+    #: completion-queue threads of the native front end
+    grpc_threads: int = 1
+    #: Triton's --strict-readiness: ServerReady is false while a model failed to load
+    strict_readiness: bool = True
 
     def __post_init__(self) -> None:
         if not self.repositories:
@@ -58,6 +74,12 @@ class ServerOptions:
             if port is not None and not 0 <= port <= 65535:
                 msg = f"{name} {port} is not a TCP port (0..65535; 0 picks a free one)"
                 raise ServeError(msg)
+        if self.grpc_frontend not in GRPC_FRONTENDS:
+            msg = f"grpc_frontend {self.grpc_frontend!r} is not one of {', '.join(GRPC_FRONTENDS)}"
+            raise ServeError(msg)
+        if self.grpc_threads < 1:
+            msg = f"grpc_threads {self.grpc_threads} must be at least 1"
+            raise ServeError(msg)
         if self.max_message_bytes <= 0:
             msg = f"max_message_bytes {self.max_message_bytes} must be positive"
             raise ServeError(msg)
@@ -69,11 +91,13 @@ class InferenceServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.repository = ModelRepository([Path(p) for p in options.repositories])
-        self.core = ServerCore(self.repository, options.enable_shm)
+        self.core = ServerCore(self.repository, options.enable_shm, options.strict_readiness)
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
-        self._grpc: grpc.aio.Server | None = None
+        self._grpc: _GrpcFrontend | None = None
+        #: the gRPC front end in use once started: "native" or "aio"
+        self.grpc_frontend: str | None = None
         self._runners: list[web.AppRunner] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,23 +123,7 @@ class InferenceServer:
         opts = self.options
         await self.repository.load_all()
         if opts.grpc_port is not None:
-            size = opts.max_message_bytes
-            options = dict(
-                [
-                    ("grpc.max_receive_message_length", size),
-                    ("grpc.max_send_message_length", size),
-                    ("grpc.so_reuseport", 0),  # a port in use is an error, not shared
-                    *opts.grpc_options,
-                ]
-            )
-            server = grpc.aio.server(options=list(options.items()))
-            add_to_server(server, self.core)
-            self.grpc_port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
-            if self.grpc_port == 0:
-                msg = f"cannot listen for gRPC on {opts.host}:{opts.grpc_port} (port in use?)"
-                raise ServeError(msg)
-            await server.start()
-            self._grpc = server
+            self._grpc = await self._start_grpc()
         if opts.http_port is not None:
             app = build_app(self.core, opts.max_message_bytes)
             self.http_port = await self._site(app, opts.http_port, "HTTP")
@@ -124,12 +132,47 @@ class InferenceServer:
                 build_metrics_app(self.repository), opts.metrics_port, "metrics"
             )
         log.info(
-            "hepinfer serving on %s: gRPC %s, HTTP %s, metrics %s",
+            "hepinfer serving on %s: gRPC %s, HTTP %s, metrics %s (gRPC front end: %s)",
             opts.host,
             self.grpc_port,
             self.http_port,
             self.metrics_port,
+            self.grpc_frontend,
         )
+
+    async def _start_grpc(self) -> _GrpcFrontend:
+        opts = self.options
+        assert opts.grpc_port is not None
+        size = opts.max_message_bytes
+        options: dict[str, int | str] = dict(
+            [
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+                ("grpc.so_reuseport", 0),  # a port in use is an error, not shared
+                *opts.grpc_options,
+            ]
+        )
+        if opts.grpc_frontend != "aio":
+            try:
+                native = NativeGrpcFrontend(self.core, opts.grpc_threads)
+            except NativeBuildError as exc:
+                if opts.grpc_frontend == "native":
+                    raise
+                log.warning("serving gRPC with grpc.aio (slower): %s", exc)
+            else:
+                self.grpc_port = await native.start(opts.host, opts.grpc_port, size, options)
+                self.grpc_frontend = "native"
+                return native
+        server = grpc.aio.server(options=list(options.items()))
+        add_to_server(server, self.core)
+        self.grpc_port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
+        if self.grpc_port == 0:
+            msg = f"cannot listen for gRPC on {opts.host}:{opts.grpc_port} (port in use?)"
+            raise ServeError(msg)
+        await server.start()
+        self.grpc_frontend = "aio"
+        aio: _GrpcFrontend = server
+        return aio
 
     async def _site(self, app: web.Application, port: int, what: str) -> int:
         runner = web.AppRunner(app, access_log=None)

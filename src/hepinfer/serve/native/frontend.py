@@ -1,0 +1,281 @@
+"""The event-loop side of the native gRPC front end.
+
+The C++ library queues every received message and wakes the loop through an eventfd; the
+loop takes all of them with one call, parses each with protobuf, runs it through the same
+`ServerCore` / `GrpcService` code as the grpc.aio front end, and hands back the serialized
+answer. One wake-up serves a whole burst of requests, which is what lets the dynamic batcher
+see them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+from tritonclient.grpc import service_pb2 as pb
+
+from hepinfer.errors import HepinferError, ServeError
+from hepinfer.protocol.grpc_codec import decode_request, encode_response
+from hepinfer.serve.core import ServerCore
+from hepinfer.serve.grpc_service import GrpcService, stream_answer
+from hepinfer.serve.native.build import load_library
+from hepinfer.serve.status import classify_error
+
+log = logging.getLogger(__name__)
+
+SERVICE = "inference.GRPCInferenceService"
+STREAM_METHOD = "ModelStreamInfer"
+#: messages taken from the C++ queue per call
+TAKE = 256
+#: calls each completion queue keeps posted to accept new ones (kPosted in the C++ source)
+POSTED_CALLS = 16
+
+_Handler = Callable[[int, bytes], None]
+
+
+class _Context:
+    """The part of grpc.aio's ServicerContext that GrpcService uses."""
+
+    __slots__ = ("code", "details")
+
+    def __init__(self) -> None:
+        self.code = grpc.StatusCode.OK
+        self.details = ""
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self.code = code
+
+    def set_details(self, details: str) -> None:
+        self.details = details
+
+
+def _methods() -> list[tuple[str, type[Message]]]:
+    service = pb.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", maxsplit=1)[-1]]
+    return [(m.name, getattr(pb, m.input_type.name)) for m in service.methods]
+
+
+def _status(code: grpc.StatusCode) -> int:
+    value: tuple[int, str] = code.value
+    return value[0]
+
+
+class NativeGrpcFrontend:
+    """``inference.GRPCInferenceService`` on gRPC C++; `start` and `stop` on the event loop."""
+
+    def __init__(self, core: ServerCore, threads: int = 1) -> None:
+        if threads < 1:
+            msg = f"grpc_threads {threads} must be at least 1"
+            raise ServeError(msg)
+        self.core = core
+        self.threads = threads
+        self.port: int | None = None
+        self._service = GrpcService(core)
+        self._lib = load_library()
+        self._handle: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd = -1
+        self._tasks: set[asyncio.Task[None]] = set()
+        methods = _methods()
+        self._names = [name for name, _ in methods]
+        self._handlers: list[_Handler] = [self._handler(n, cls) for n, cls in methods]
+        self._calls = (ctypes.c_ulonglong * TAKE)()
+        self._kinds = (ctypes.c_int * TAKE)()
+        self._data = (ctypes.c_void_p * TAKE)()
+        self._sizes = (ctypes.c_ulonglong * TAKE)()
+        self._answers: list[tuple[int, int, bytes | None, bytes]] = []
+        self._out_calls = (ctypes.c_ulonglong * TAKE)()
+        self._out_codes = (ctypes.c_int * TAKE)()
+        self._out_details = (ctypes.c_char_p * TAKE)()
+        self._out_data = (ctypes.c_char_p * TAKE)()
+        self._out_sizes = (ctypes.c_ulonglong * TAKE)()
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(
+        self,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        options: Mapping[str, int | str] | None = None,
+    ) -> int:
+        """Listen on host:port (0 picks a port); returns the port."""
+        self._loop = asyncio.get_running_loop()
+        args = dict(options or {})
+        keys = (ctypes.c_char_p * max(1, len(args)))(*[k.encode() for k in args])
+        ints = (ctypes.c_longlong * max(1, len(args)))(
+            *[v if isinstance(v, int) else 0 for v in args.values()]
+        )
+        strs = (ctypes.c_char_p * max(1, len(args)))(
+            *[v.encode() if isinstance(v, str) else b"" for v in args.values()]
+        )
+        is_str = (ctypes.c_int * max(1, len(args)))(*[isinstance(v, str) for v in args.values()])
+        chosen = ctypes.c_int(0)
+        error = ctypes.create_string_buffer(1024)
+        handle = self._lib.hepinfer_grpc_start(
+            f"{host}:{port}".encode(),
+            "\n".join(f"/{SERVICE}/{n}" for n in self._names).encode(),
+            self._names.index(STREAM_METHOD),
+            max_message_bytes,
+            self.threads,
+            len(args),
+            keys,
+            ints,
+            strs,
+            is_str,
+            ctypes.byref(chosen),
+            error,
+            len(error),
+        )
+        if not handle:
+            raise ServeError(error.value.decode(errors="replace"))
+        self._handle = handle
+        self._fd = self._lib.hepinfer_grpc_fd(handle)
+        self._loop.add_reader(self._fd, self._on_readable)
+        self.port = chosen.value
+        return chosen.value
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Refuse new calls, let open ones finish for up to `grace` seconds, free everything."""
+        handle, loop = self._handle, self._loop
+        if handle is None or loop is None:
+            return
+        # shutting down blocks until open calls finish: off the loop, which goes on answering
+        await loop.run_in_executor(
+            None, self._lib.hepinfer_grpc_shutdown, handle, int(grace * 1000)
+        )
+        loop.remove_reader(self._fd)
+        self._handle = None
+        self._lib.hepinfer_grpc_destroy(handle)
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def received(self) -> int:
+        """Messages received so far (0 once stopped)."""
+        if self._handle is None:
+            return 0
+        return int(self._lib.hepinfer_grpc_received(self._handle))
+
+    @property
+    def open_calls(self) -> int:
+        """Calls held by the transport: open ones plus those posted to accept new calls."""
+        if self._handle is None:
+            return 0
+        return int(self._lib.hepinfer_grpc_open_calls(self._handle))
+
+    # ------------------------------------------------------------------ hot path
+    def _on_readable(self) -> None:
+        handle = self._handle
+        if handle is None:
+            return
+        take = self._lib.hepinfer_grpc_take
+        calls, kinds, data, sizes = self._calls, self._kinds, self._data, self._sizes
+        handlers = self._handlers
+        while True:
+            n = take(handle, TAKE, calls, kinds, data, sizes)
+            for i in range(n):
+                pointer = data[i]
+                payload = ctypes.string_at(pointer, sizes[i]) if pointer else b""
+                handlers[kinds[i]](calls[i], payload)
+            if n < TAKE:
+                return
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _send(self, call: int, message: Message) -> None:
+        self._answer(call, 0, None, message.SerializeToString())
+
+    def _send_error(self, call: int, code: grpc.StatusCode, details: str) -> None:
+        self._answer(call, _status(code), details.encode(errors="replace"), b"")
+
+    def _answer(self, call: int, code: int, details: bytes | None, payload: bytes) -> None:
+        """Queue an answer; all answers of one loop iteration leave with one native call."""
+        if not self._answers:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+        self._answers.append((call, code, details, payload))
+
+    def _flush(self) -> None:
+        answers, self._answers = self._answers, []
+        handle = self._handle
+        if handle is None:
+            return
+        for start in range(0, len(answers), TAKE):
+            chunk = answers[start : start + TAKE]
+            calls, codes, details = self._out_calls, self._out_codes, self._out_details
+            data, sizes = self._out_data, self._out_sizes
+            for i, (call, code, text, payload) in enumerate(chunk):
+                calls[i] = call
+                codes[i] = code
+                details[i] = text
+                data[i] = payload
+                sizes[i] = len(payload)
+            self._lib.hepinfer_grpc_respond(handle, len(chunk), calls, codes, details, data, sizes)
+
+    def _fail(self, call: int, exc: Exception) -> None:
+        code, _ = classify_error(exc)
+        if not isinstance(exc, HepinferError):
+            log.exception("internal error while serving a gRPC request", exc_info=exc)
+        self._send_error(call, code, str(exc))
+
+    def _parse(self, call: int, name: str, cls: type[Message], payload: bytes) -> Message | None:
+        try:
+            return cls.FromString(payload)
+        except DecodeError as exc:
+            self._send_error(
+                call,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{name}: the {len(payload)} bytes received are not a valid "
+                f"inference.{cls.__name__} protobuf message ({exc}); send requests built "
+                "with tritonclient or the service_pb2 module",
+            )
+            return None
+
+    def _handler(self, name: str, cls: type[Message]) -> _Handler:
+        if name == "ModelInfer":
+            return lambda call, payload: self._spawn(self._model_infer(call, payload))
+        if name == STREAM_METHOD:
+            return lambda call, payload: self._spawn(self._stream_one(call, payload))
+        method = getattr(self._service, name)
+
+        async def unary(call: int, payload: bytes) -> None:
+            request = self._parse(call, name, cls, payload)
+            if request is None:
+                return
+            context = _Context()
+            try:
+                response = await method(request, context)
+            except Exception as exc:
+                self._fail(call, exc)
+                return
+            if context.code == grpc.StatusCode.OK:
+                self._send(call, response)
+            else:
+                self._send_error(call, context.code, context.details)
+
+        return lambda call, payload: self._spawn(unary(call, payload))
+
+    async def _model_infer(self, call: int, payload: bytes) -> None:
+        request = self._parse(call, "ModelInfer", pb.ModelInferRequest, payload)
+        if request is None:
+            return
+        try:
+            response = encode_response(await self.core.infer(decode_request(request)))
+        except Exception as exc:
+            self._fail(call, exc)
+            return
+        self._send(call, response)
+
+    async def _stream_one(self, call: int, payload: bytes) -> None:
+        request = self._parse(call, STREAM_METHOD, pb.ModelInferRequest, payload)
+        if request is None:
+            return
+        self._send(call, await stream_answer(self.core, request))

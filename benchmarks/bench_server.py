@@ -7,8 +7,10 @@ free), batch 1 per request, perf_analyzer over gRPC at concurrency 1, 4 and 16, 
 - Triton 2.51, python backend running onnxruntime (the stand-in for its onnxruntime backend,
   written by ``benchmarks/triton_peer.py``), without and with dynamic batching.
 
-Both run onnxruntime with one intra-op thread per instance, one instance. Prints a Markdown
-table and the hepinfer / Triton ratios::
+Both run onnxruntime with one intra-op thread per instance, one instance. Both servers stay up
+and the measurements are interleaved over `--rounds` rounds (medians reported), so load from
+elsewhere on a shared machine hits both alike. Prints a Markdown table and the hepinfer /
+Triton ratios::
 
     .venv/bin/python benchmarks/bench_server.py
 """
@@ -19,6 +21,7 @@ import argparse
 import csv
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,6 +133,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="perf_analyzer window")
     parser.add_argument("--triton-delay-us", type=int, default=100)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; the table shows medians"
+    )
+    parser.add_argument(
+        "--grpc-frontend", default="auto", choices=("auto", "native", "aio"),
+        help="hepinfer's gRPC front end (hepinfer serve --grpc-frontend)",
+    )  # fmt: skip
+    parser.add_argument(
         "--stability", type=int, default=20, help="perf_analyzer -s (percent, default 20)"
     )
     args = parser.parse_args()
@@ -138,7 +148,6 @@ def main() -> int:
     if not (peers / "READY-pa").exists() or not (peers / "READY-triton").exists():
         print(f"peers not installed under {peers} (set HEPINFER_PEERS)", file=sys.stderr)
         return 2
-    results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         onnx_path = tmp / "jet.onnx"
@@ -150,22 +159,29 @@ def main() -> int:
             onnx_path, theirs, "jet_dyn", dynamic_batching=True,
             max_queue_delay_us=args.triton_delay_us, intra_op_threads=1,
         )  # fmt: skip
-        runs = [("hepinfer", ours, "jet"), ("hepinfer", ours, "jet_dyn")]
-        runs += [("triton", theirs, "jet"), ("triton", theirs, "jet_dyn")]
-        for server, repo, model in runs:
-            starter = hepinfer_server(repo) if server == "hepinfer" else _triton(repo)
-            with starter as url:
+        samples: dict[tuple[str, int], list[dict[str, float]]] = {}
+        # both servers stay up; every round measures each (server, model, concurrency) once,
+        # interleaved, so that load from elsewhere on the machine hits both alike
+        with hepinfer_server(ours, args.grpc_frontend) as ours_url, _triton(theirs) as their_url:
+            urls = {"hepinfer": ours_url, "triton": their_url}
+            for round_ in range(args.rounds):
                 for c in args.concurrency:
-                    results[(f"{server}/{model}", c)] = perf(
-                        pa, url, model, c, args.seconds, args.stability
-                    )
-                    r = results[(f"{server}/{model}", c)]
-                    print(f"{server:8} {model:8} c={c:<3} {r['throughput']:9.0f} infer/s  "
-                          f"p50 {r['p50'] / 1000:.2f} ms  p99 {r['p99'] / 1000:.2f} ms",
-                          flush=True)  # fmt: skip
+                    for server in ("hepinfer", "triton"):
+                        for model in ("jet", "jet_dyn"):
+                            r = perf(pa, urls[server], model, c, args.seconds, args.stability)
+                            samples.setdefault((f"{server}/{model}", c), []).append(r)
+                            print(f"round {round_ + 1} {server:8} {model:8} c={c:<3} "
+                                  f"{r['throughput']:9.0f} infer/s  p50 {r['p50'] / 1000:.2f} ms"
+                                  f"  p99 {r['p99'] / 1000:.2f} ms", flush=True)  # fmt: skip
+        results = {key: _median(runs) for key, runs in samples.items()}
     print()
     print(table(results, args.concurrency, args.triton_delay_us))
     return 0
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per-metric median over rounds."""
+    return {k: float(statistics.median(r[k] for r in runs)) for k in runs[0]}
 
 
 @contextmanager

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.message import Message
 from tritonclient.grpc import service_pb2 as pb
 
 from hepinfer._version import __version__
-from hepinfer.errors import FeatureDisabledError, ProtocolError
+from hepinfer.errors import FeatureDisabledError, HepinferError, ProtocolError
 from hepinfer.protocol.messages import InferRequest, InferResponse
 from hepinfer.serve.repository import ModelRepository
 from hepinfer.serve.shm import SharedMemoryManager
@@ -78,6 +78,17 @@ class ServerCore:
                 )
                 raise ProtocolError(msg)
         await self.repository.load(name, config, files or None)
+
+    def submit(
+        self, request: InferRequest, done: Callable[[InferResponse | None, Exception | None], None]
+    ) -> None:
+        """Run one inference request; `done` gets the response or the error (on the loop)."""
+        try:
+            model = self.repository.get(request.model_name, request.model_version)
+        except (HepinferError, LookupError) as exc:  # unknown model or version
+            done(None, exc)
+            return
+        model.submit(request, self.shm, done)
 
     def require_shm(self) -> SharedMemoryManager:
         """The shared-memory manager, or FeatureDisabledError when shm is off."""

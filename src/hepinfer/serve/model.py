@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,12 +36,19 @@ log = logging.getLogger(__name__)
 _BATCH_SCATTER = mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE
 
 
+#: called once with the response, or with the error, of a submitted request
+Done = Callable[[InferResponse | None, Exception | None], None]
+
+
 @dataclass(slots=True)
 class _Pending:
     arrays: dict[str, np.ndarray]
     batch: int
     key: tuple[tuple[int, ...], ...]
-    future: asyncio.Future[dict[str, np.ndarray]]
+    request: InferRequest
+    wanted: Sequence[RequestedOutput]
+    shm: SharedMemoryManager | None
+    done: Done
     enqueued: int
 
 
@@ -57,6 +64,14 @@ class _Instance:
     name: str
     backend: ModelInstance
     executor: ThreadPoolExecutor
+
+
+def _call(done: Done, response: InferResponse | None, exc: Exception | None) -> None:
+    """Run a completion callback; one failing callback must not cost the batch the others."""
+    try:
+        done(response, exc)
+    except Exception:
+        log.exception("a request's completion callback failed")
 
 
 def classify(array: np.ndarray, count: int, labels: Sequence[str], batched: bool) -> np.ndarray:
@@ -138,34 +153,67 @@ class ServedModel:
     # ------------------------------------------------------------------ request path
     async def infer(self, request: InferRequest, shm: SharedMemoryManager | None) -> InferResponse:
         """Validate, queue, run and answer one request (errors raise ProtocolError/ServeError)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[InferResponse] = loop.create_future()
+
+        def done(response: InferResponse | None, exc: Exception | None) -> None:
+            if future.done():
+                return  # the caller went away
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(response)  # type: ignore[arg-type]
+
+        self.submit(request, shm, done)
+        return await future
+
+    def submit(self, request: InferRequest, shm: SharedMemoryManager | None, done: Done) -> None:
+        """Validate and queue one request; `done` gets its response or error, on the loop.
+
+        The callback form of `infer` (no task or future per request): the native gRPC front
+        end answers a whole batch of requests from inside the batch's completion.
+        """
         start = time.monotonic_ns()
         try:
             arrays = self._input_arrays(request, shm)
             batch = validate_inputs(request, self.inputs, arrays, self.max_batch_size)
             wanted = self._wanted_outputs(request)
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            future: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
-            key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
-            self._queue.append(_Pending(arrays, batch, key, future, start))
-            self.stats.pending += 1
-            if not self._batching or not self._delay_ns:
-                # no queue delay: run now if an instance is free; requests that arrive while
-                # the instances are busy queue up and leave together as one batch
-                self._dispatch()
-            elif not self._soon:
-                # batch what arrives in this loop iteration: dispatch in the next one
-                self._soon = True
-                loop.call_soon(self._dispatch_soon)
-            results = await future
-            outputs = tuple(self._make_output(o, results, shm) for o in wanted)
-        except Exception:
+        except Exception as exc:
             self.stats.fail.add(time.monotonic_ns() - start)
-            raise
-        self.stats.success.add(time.monotonic_ns() - start)
+            done(None, exc)
+            return
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
+        self._queue.append(_Pending(arrays, batch, key, request, wanted, shm, done, start))
+        self.stats.pending += 1
+        if not self._batching:
+            self._dispatch()  # run now if an instance is free, else queue
+        elif not self._soon:
+            # batch what arrives in this loop iteration (a burst the gRPC front end hands
+            # over at once): dispatch in the next one; with a queue delay, the timer
+            # then waits for more
+            self._soon = True
+            loop.call_soon(self._dispatch_soon)
+
+    def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
+        """Build the response of one finished request and hand it to its callback."""
+        try:
+            outputs = tuple(self._make_output(o, results, p.shm) for o in p.wanted)
+        except Exception as exc:
+            self._fail(p, exc)
+            return
+        now = time.monotonic_ns()
+        self.stats.success.add(now - p.enqueued)
         self.stats.last_inference_ms = time.time_ns() // 1_000_000
-        return InferResponse(self.name, self.version_str, request.id, outputs)
+        _call(p.done, InferResponse(self.name, self.version_str, p.request.id, outputs), None)
+
+    def _fail(self, p: _Pending, exc: Exception) -> None:
+        self.stats.fail.add(time.monotonic_ns() - p.enqueued)
+        _call(p.done, None, exc)
 
     def _input_arrays(
         self, request: InferRequest, shm: SharedMemoryManager | None
@@ -363,15 +411,13 @@ class ServedModel:
                 error = ServeError(f"model '{self.name}' version {self.version}: {exc}")
                 log.warning("inference failed for model %s: %s", self.name, exc)
             for p in group:
-                if not p.future.done():
-                    p.future.set_exception(error)
+                self._fail(p, error)
         else:
             per_request, total, t_in, t_infer, t_out = result
             self._infer_ema_ns += (t_infer - self._infer_ema_ns) // 8
             self.stats.record_batch(total, len(group), t_in, t_infer, t_out)
             for p, res in zip(group, per_request, strict=True):
-                if not p.future.done():
-                    p.future.set_result(res)
+                self._answer(p, res)
         self._dispatch()
 
     # ------------------------------------------------------------------ life cycle
@@ -388,10 +434,7 @@ class ServedModel:
         while self._queue:
             p = self._queue.popleft()
             self.stats.pending -= 1
-            if not p.future.done():
-                p.future.set_exception(
-                    ServeError(f"model '{self.name}' was unloaded while the request waited")
-                )
+            self._fail(p, ServeError(f"model '{self.name}' was unloaded while the request waited"))
 
     def release(self) -> None:
         """Wait for running batches, then release the instances (blocks: run off the loop)."""

@@ -21,6 +21,7 @@ from tritonclient.grpc import service_pb2 as pb
 
 from hepinfer.errors import HepinferError, ServeError
 from hepinfer.protocol.grpc_codec import decode_request, encode_response
+from hepinfer.protocol.messages import InferResponse
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.grpc_service import GrpcService, stream_answer
 from hepinfer.serve.native.build import load_library
@@ -241,7 +242,7 @@ class NativeGrpcFrontend:
 
     def _handler(self, name: str, cls: type[Message]) -> _Handler:
         if name == "ModelInfer":
-            return lambda call, payload: self._spawn(self._model_infer(call, payload))
+            return self._model_infer
         if name == STREAM_METHOD:
             return lambda call, payload: self._spawn(self._stream_one(call, payload))
         method = getattr(self._service, name)
@@ -263,16 +264,24 @@ class NativeGrpcFrontend:
 
         return lambda call, payload: self._spawn(unary(call, payload))
 
-    async def _model_infer(self, call: int, payload: bytes) -> None:
+    def _model_infer(self, call: int, payload: bytes) -> None:
+        """ModelInfer without a task: queued now, answered from the batch's completion."""
         request = self._parse(call, "ModelInfer", pb.ModelInferRequest, payload)
         if request is None:
             return
         try:
-            response = encode_response(await self.core.infer(decode_request(request)))
+            decoded = decode_request(request)
         except Exception as exc:
             self._fail(call, exc)
             return
-        self._send(call, response)
+
+        def done(response: InferResponse | None, exc: Exception | None) -> None:
+            if exc is not None or response is None:
+                self._fail(call, exc or ServeError("no response"))
+            else:
+                self._send(call, encode_response(response))
+
+        self.core.submit(decoded, done)
 
     async def _stream_one(self, call: int, payload: bytes) -> None:
         request = self._parse(call, STREAM_METHOD, pb.ModelInferRequest, payload)

@@ -446,11 +446,27 @@ int hepinfer_grpc_take(void* handle, int cap, unsigned long long* calls, int* me
 
 // Answer `n` messages: for message i of call `calls[i]`, status 0 sends `data[i]` (a
 // serialized response of `sizes[i]` bytes), any other gRPC status code ends the call with
-// `details[i]`. Copied and queued for the responder thread; returns at once.
+// `details[i]`. Copied and queued for the responder thread (a single answer while the
+// responder is idle is sent from the calling thread).
 void hepinfer_grpc_respond(void* handle, int n, const unsigned long long* calls,
                            const int* codes, const char** details, const char** data,
                            const unsigned long long* sizes) {
   auto* srv = static_cast<Server*>(handle);
+  if (n == 1) {
+    // a lone answer (low load): send it from this thread, saving the hop to the responder;
+    // bursts go to the responder so the event loop does not run the transport for them
+    bool idle;
+    {
+      std::lock_guard<std::mutex> lock(srv->rmu);
+      idle = srv->responses.empty();
+    }
+    if (idle) {
+      Response r{calls[0], codes[0], details[0] ? std::string(details[0]) : std::string(),
+                 sizes[0] ? std::string(data[0], sizes[0]) : std::string()};
+      deliver(srv, r);
+      return;
+    }
+  }
   bool was_empty;
   {
     std::lock_guard<std::mutex> lock(srv->rmu);

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import signal
 import threading
 from collections.abc import Sequence
@@ -271,7 +273,22 @@ async def serve_forever(options: ServerOptions) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    if os.environ.get("HEPINFER_GC_TUNE", "1") != "0":
+        quiet_garbage_collector()
     try:
         await stop.wait()
     finally:
         await server.stop()
+
+
+def quiet_garbage_collector() -> None:
+    """Keep the cycle collector out of the request path of a long-running server.
+
+    Requests make no reference cycles (refcounting frees them), but every allocation counts
+    towards a collection, and a full collection walks all the objects the loaded frameworks
+    made: pauses of milliseconds that show up in p99 latency. Objects alive after start-up
+    are frozen (never scanned again) and collections become rarer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

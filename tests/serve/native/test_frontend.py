@@ -70,7 +70,7 @@ def _raw(server: InferenceServer, method: str, payload: bytes) -> grpc.RpcError:
 
 def _wait_for_baseline(frontend: NativeGrpcFrontend) -> int:
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and frontend.open_calls > POSTED_CALLS:
+    while time.monotonic() < deadline and frontend.open_calls > POSTED_CALLS * frontend.threads:
         time.sleep(0.02)
     return frontend.open_calls
 
@@ -208,3 +208,19 @@ def test_stop_finishes_open_calls(model_repo: Path) -> None:
     with socket.socket() as sock:  # nothing listens any more (closed calls may be in TIME_WAIT)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", int(server.grpc_port or 0)))
+
+
+def test_two_transport_threads(model_repo: Path) -> None:
+    require_native()
+    options = ServerOptions(
+        [model_repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        grpc_frontend="native",
+        grpc_threads=2,
+    )
+    with InferenceServer(options) as server, ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(lambda i: _infer(server, batch=1 + i % 3), range(100)))
+        assert len(outs) == 100
+        assert _wait_for_baseline(_frontend(server)) == 2 * POSTED_CALLS

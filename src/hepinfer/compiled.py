@@ -31,22 +31,29 @@ class CompiledModel:
     graph: Graph
     config: Config
 
-    def predict(self, x: Any, mode: str = "fixed") -> FloatArray | dict[str, FloatArray]:
+    def predict(
+        self, x: Any, mode: str = "fixed", engine: str | None = None
+    ) -> FloatArray | dict[str, FloatArray]:
         """What the firmware outputs for inputs `x` (batch first), as float64.
 
         `mode='float'` runs the float reference instead. A single-output model returns an
-        array, otherwise a dict by output name.
+        array, otherwise a dict by output name. `engine`: 'auto' (default: the native C++
+        Dense kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
+        error when the kernel cannot be built); all give the same bits
+        (`hepinfer.ops.native`; `$HEPINFER_ENGINE` sets the default).
         """
         from hepinfer.emulate.run import emulate
 
-        out = emulate(self.graph, x, mode=mode)
+        out = emulate(self.graph, x, mode=mode, engine=engine)
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 
-    def trace(self, x: Any, mode: str = "fixed") -> dict[str, FloatArray]:
+    def trace(
+        self, x: Any, mode: str = "fixed", engine: str | None = None
+    ) -> dict[str, FloatArray]:
         """Every node's output for inputs `x`, by node name (in graph order)."""
         from hepinfer.emulate.run import emulate
 
-        return emulate(self.graph, x, trace=True, mode=mode)
+        return emulate(self.graph, x, trace=True, mode=mode, engine=engine)
 
     def profile(self, x: Any, png: str | Path | None = None) -> str:
         """hls4ml-style numerical profile on inputs `x` as a text table (and a PNG plot)."""

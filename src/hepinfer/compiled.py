@@ -143,8 +143,11 @@ def compile(
 ) -> CompiledModel:
     """Convert `model` (file path or model object), optimise it and apply `config`.
 
-    `config`: a `Config`, an hls4ml-style dict, a YAML file path, or None (model-level
-    `ap_fixed<16,6>`). `calibration`: sample inputs for `auto` precisions.
+    `config`: a `Config`, an hls4ml-style dict, a YAML file path, or None: hepinfer's
+    default (`Config()`: 16-bit weights/biases sized to their range, exact accumulators,
+    `ap_fixed<16,6,AP_RND,AP_SAT>` results, BatchNorm folded; see `hepinfer.config`).
+    `Config.hls4ml()` or a dict such as `{"Model": {"Precision": "ap_fixed<16,6>"}}` gives
+    hls4ml's meaning instead. `calibration`: sample inputs for `auto` precisions.
     """
     from hepinfer.config import AUTO
     from hepinfer.frontends import load_model
@@ -156,11 +159,13 @@ def compile(
 
     cfg = as_config(config)
 
-    def auto_result(node: Node) -> bool:  # fold BN like hls4ml: only into `auto` results
+    def may_fold(node: Node) -> bool:  # hls4ml folds BN only into `auto` results
+        if cfg.fold_batchnorm is not None:
+            return cfg.fold_batchnorm
         keys = (node.op.value, spec(node.op).hls_name)
         return cfg.precision(node.name, keys, "result") == AUTO
 
-    graph = run_passes(load_model(model, input_shape), [lambda g: fold_batchnorm(g, auto_result)])
+    graph = run_passes(load_model(model, input_shape), [lambda g: fold_batchnorm(g, may_fold)])
     graph = run_passes(graph, [lambda g: apply_config(g, cfg, calibration)])
     return CompiledModel(graph, cfg)
 

@@ -64,6 +64,21 @@ def test_wide_types_track_float(shared_data: Path, name: str) -> None:
     assert np.any(fixed != ref)  # the fixed-point path really ran
 
 
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmax")
+@pytest.mark.parametrize("name", FLOAT_MODELS)
+def test_wide_default_config_matches_float_outputs(shared_data: Path, name: str) -> None:
+    """Acceptance 1: ap_fixed<32,16> everywhere in hepinfer's meaning (`Config.default`:
+    exact accumulators, rounded results, tables that follow the precision) gives the float
+    model's final outputs (after softmax / sigmoid) within 1e-3 (measured: <= 3.4e-4)."""
+    model = hepinfer.compile(shared_data / EXAMPLES / name, Config.default("ap_fixed<32,16>"))
+    x = inputs(model, 2000)
+    out, ref = model.predict(x), model.predict(x, mode="float")
+    assert isinstance(out, np.ndarray)
+    assert isinstance(ref, np.ndarray)
+    assert np.abs(out - ref).max() <= 1e-3
+    assert np.any(out != ref)  # the fixed-point path really ran
+
+
 @pytest.mark.parametrize("name", QUANTISED_MODELS)
 def test_quantised_models_track_float(shared_data: Path, name: str) -> None:
     """QKeras/QONNX models: their 6-bit quantisers round, so the smallest input or accumulator
@@ -83,6 +98,14 @@ def test_quantised_models_track_float(shared_data: Path, name: str) -> None:
     fixed, ref = model.trace(x)[node], model.trace(x, mode="float")[node]
     assert np.abs(fixed - ref).max() <= 1e-3
     assert np.unique(fixed).size > 100
+    # the final outputs too, with the precise tables of Config.default("ap_fixed<32,16>")
+    wide = Config.default("ap_fixed<32,16>")
+    layer_type = {**wide.layer_type, **Config.from_dict(config).layer_type}
+    model = hepinfer.compile(shared_data / EXAMPLES / name, wide.replace(layer_type=layer_type))
+    out, ref = model.predict(x), model.predict(x, mode="float")
+    assert isinstance(out, np.ndarray)
+    assert isinstance(ref, np.ndarray)
+    assert np.abs(out - ref).max() <= 1e-3
 
 
 #: every jet tagger of the shared data (16 features; the 1-layer / two-layer ones take 10 and

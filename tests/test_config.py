@@ -123,3 +123,14 @@ def test_default_and_hls4ml_starting_points(tmp_path: Path) -> None:
     assert Config.from_dict({"FoldBatchNorm": False}).fold_batchnorm is False
     with pytest.raises(ConfigError, match="FoldBatchNorm: 'yes' must be true, false"):
         Config.from_dict({"FoldBatchNorm": "yes"})
+
+
+def test_wide_default_round_trips(tmp_path: Path) -> None:
+    wide = Config.default("ap_fixed<32,16>")
+    assert wide.softmax_input == T("ap_fixed<24,8,AP_RND,AP_SAT>")
+    assert wide.precision("s", "Sigmoid", "table") == T("ap_fixed<18,2,AP_RND,AP_SAT>")
+    assert wide.setting("s", "Sigmoid", "table_size") == 2**14
+    assert Config.load(wide.save(tmp_path / "wide.yml")) == wide
+    assert Config.default() == Config()
+    with pytest.raises(ConfigError, match="SoftmaxInput: 'auto' is not allowed"):
+        Config.from_dict({"SoftmaxInput": "auto"})

@@ -167,3 +167,26 @@ def test_without_compiler_auto_falls_back_and_native_fails(tmp_path: Path) -> No
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+_ISA_NAMES = {"0": "baseline", "1": "avx2", "2": "avx512"}
+
+
+@pytest.mark.skipif("HEPINFER_NATIVE_ISA" in os.environ, reason="already inside a capped run")
+@pytest.mark.parametrize("cap", ["0", "1"])
+def test_narrower_builds_give_the_same_bits(cap: str) -> None:
+    """The baseline and AVX2 builds (what other CPUs run) pass this file's tests too."""
+    if native.library() is None or int(native.library().hepinfer_native_isa()) < int(cap):  # type: ignore[union-attr]
+        pytest.skip("this CPU cannot run that build")
+    env = {**os.environ, "HEPINFER_NATIVE_ISA": cap}
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert " passed" in out.stdout
+
+
+def test_build_follows_the_cap() -> None:
+    cap = os.environ.get("HEPINFER_NATIVE_ISA")
+    if cap is None:
+        pytest.skip("only meaningful with HEPINFER_NATIVE_ISA set")
+    assert native.instruction_set() == _ISA_NAMES[cap]

@@ -18,7 +18,8 @@ The library is compiled once per machine with the system g++ (`$CXX`), `-O3` and
 flag, cached by a hash of source, flags and compiler under `$HEPINFER_CACHE/native/`
 (default `~/.cache/hepinfer`). A baseline build reports the CPU's instruction set; where the
 CPU has AVX2 or AVX-512, a second build with those flags is loaded instead (a separate
-library, so the baseline code never contains wider instructions).
+library, so the baseline code never contains wider instructions); `$HEPINFER_NATIVE_ISA`
+(0 baseline, 1 AVX2, 2 AVX-512) caps the level.
 """
 
 from __future__ import annotations
@@ -144,6 +145,22 @@ def _load(path: Path) -> ctypes.CDLL:
     return dll
 
 
+def _wider(cxx: str, base: ctypes.CDLL) -> ctypes.CDLL:
+    """The build for the widest instruction set the CPU runs (the baseline if that fails:
+    e.g. a compiler without AVX-512 flags)."""
+    isa = int(base.hepinfer_native_isa())
+    cap = os.environ.get("HEPINFER_NATIVE_ISA", "")
+    if cap.isdigit():
+        isa = min(isa, int(cap))
+    if isa == 0:
+        return base
+    try:
+        return _load(_build(cxx, isa))
+    except (NativeError, OSError) as exc:
+        log.info("native Dense kernel: no %s build (%s); using the baseline build", isa, exc)
+        return base
+
+
 def library() -> ctypes.CDLL | None:
     """The loaded kernel library (built on first use), or None where it cannot be built."""
     with _LOCK:
@@ -154,8 +171,7 @@ def library() -> ctypes.CDLL | None:
                     msg = f"C++ compiler {cxx!r} not found (install g++ or set CXX)"
                     raise NativeError(msg)
                 base = _load(_build(cxx, 0))
-                isa = int(base.hepinfer_native_isa())
-                _LIB.append(base if isa == 0 else _load(_build(cxx, isa)))
+                _LIB.append(_wider(cxx, base))
             except (NativeError, OSError) as exc:
                 log.info("native Dense kernel unavailable, using numpy: %s", exc)
                 _REASON.append(str(exc))

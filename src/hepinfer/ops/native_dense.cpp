@@ -311,12 +311,17 @@ int hepinfer_dense_chain(const int64_t* x, int64_t batch, int64_t n_layers, cons
 }
 
 // the instruction set level this CPU runs: 2 AVX-512 (F, BW, DQ, VL), 1 AVX2, 0 baseline
+// (always 0 off x86, where the baseline build is the only one)
 int hepinfer_native_isa() {
+#if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
     return 2;
   return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+  return 0;
+#endif
 }
 
 // the instruction set level this library was compiled for

@@ -230,17 +230,9 @@ def _lanes_ok(lanes: int, pbits: int, k: int, ta: FixedType) -> bool:
 
 def plan(tx: FixedType, tw: FixedType, ta: FixedType, tr: FixedType | None) -> Plan | None:
     """The kernel's plan for a layer with these types, or None when it cannot be exact."""
-    if ta.sat_bits or ta.width > 62:
+    if ta.sat_bits or ta.width > 62 or (tr is not None and not _cast_ok(ta, tr)):
         return None
-    res_shift = 0
-    if tr is not None:
-        if tr.sat_bits or tr.width > 62:
-            return None
-        res_shift = ta.frac - tr.frac
-        if res_shift > 0 and (1 << _mag(ta)) + (1 << res_shift) > 1 << 63:
-            return None  # the rounding addition must stay in int64
-        if res_shift < 0 and _mag(ta) - res_shift > 62:
-            return None
+    res_shift = 0 if tr is None else ta.frac - tr.frac
     pbits = _mag(tx) + _mag(tw)
     k = tx.frac + tw.frac - ta.frac
     for lanes in (32, 64):
@@ -280,15 +272,14 @@ class Layer:
 
 
 def _describe(layer: Layer) -> list[int] | None:
-    p = plan(layer.tx, layer.tw, layer.ta, None)
+    """The layer's row of the kernel's descriptor table, or None if it cannot run there."""
+    p = plan(layer.tx, layer.tw, layer.ta, layer.tr)
     if p is None:
         return None
     row = [*layer.weight.shape, p.lanes, p.shift, *_type_row(layer.ta)]
     if layer.tr is None:
         return [*row, 0, 0, *_type_row(None), 0, 0, *_type_row(None)]
-    if not _cast_ok(layer.ta, layer.tr):
-        return None
-    row += [1, layer.ta.frac - layer.tr.frac, *_type_row(layer.tr)]
+    row += [1, p.res_shift, *_type_row(layer.tr)]
     if layer.relu is None:
         return [*row, 0, 0, *_type_row(None)]
     if not _cast_ok(layer.tr, layer.relu):

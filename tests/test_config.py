@@ -50,7 +50,8 @@ def test_tables_and_softmax_accum_do_not_fall_back_to_default() -> None:
     assert c.precision("relu", "ReLU", "table") is None
     assert c.precision("sm", "Softmax", "table") == T("ap_fixed<18,8,AP_RND,AP_SAT>")
     assert c.precision("sm2", "Softmax", "accum") == T("ap_fixed<24,12>")  # model-level variable
-    assert Config().precision("sm2", "Softmax", "accum") is None
+    assert Config.hls4ml().precision("sm2", "Softmax", "accum") is None
+    assert Config().precision("sm2", "Softmax", "accum") == "auto"  # hepinfer's default
     assert c.setting("sm", "Softmax", "table_size") == 512
 
 
@@ -104,3 +105,32 @@ def test_config_from_model_granularities(shared_data: Path) -> None:
     assert by_name.model.precision.default == T("ap_fixed<18,8>")
     with pytest.raises(ConfigError, match="granularity 'layer'"):
         config_from_model(path, granularity="layer")
+
+
+def test_default_and_hls4ml_starting_points(tmp_path: Path) -> None:
+    default = Config()
+    assert default.precision("fc1", "Dense", "weight") == AUTO
+    assert default.precision("fc1", "Dense", "accum") == AUTO
+    assert default.precision("fc1", "Dense", "result") == T("ap_fixed<16,6,AP_RND,AP_SAT>")
+    assert default.fold_batchnorm is True
+    again = Config.load(default.save(tmp_path / "default.yml"))
+    assert again == default
+    hls = Config.hls4ml()
+    for var in ("weight", "accum", "result", "bias"):
+        assert hls.precision("fc1", "Dense", var) == T("ap_fixed<16,6>")
+    assert hls.fold_batchnorm is None
+    assert Config.from_dict({}) == hls  # a dict configuration means what it means in hls4ml
+    assert Config.from_dict({"FoldBatchNorm": False}).fold_batchnorm is False
+    with pytest.raises(ConfigError, match="FoldBatchNorm: 'yes' must be true, false"):
+        Config.from_dict({"FoldBatchNorm": "yes"})
+
+
+def test_wide_default_round_trips(tmp_path: Path) -> None:
+    wide = Config.default("ap_fixed<32,16>")
+    assert wide.softmax_input == T("ap_fixed<24,8,AP_RND,AP_SAT>")
+    assert wide.precision("s", "Sigmoid", "table") == T("ap_fixed<18,2,AP_RND,AP_SAT>")
+    assert wide.setting("s", "Sigmoid", "table_size") == 2**14
+    assert Config.load(wide.save(tmp_path / "wide.yml")) == wide
+    assert Config.default() == Config()
+    with pytest.raises(ConfigError, match="SoftmaxInput: 'auto' is not allowed"):
+        Config.from_dict({"SoftmaxInput": "auto"})

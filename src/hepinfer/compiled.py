@@ -31,22 +31,29 @@ class CompiledModel:
     graph: Graph
     config: Config
 
-    def predict(self, x: Any, mode: str = "fixed") -> FloatArray | dict[str, FloatArray]:
+    def predict(
+        self, x: Any, mode: str = "fixed", engine: str | None = None
+    ) -> FloatArray | dict[str, FloatArray]:
         """What the firmware outputs for inputs `x` (batch first), as float64.
 
         `mode='float'` runs the float reference instead. A single-output model returns an
-        array, otherwise a dict by output name.
+        array, otherwise a dict by output name. `engine`: 'auto' (default: the native C++
+        Dense kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
+        error when the kernel cannot be built); all give the same bits
+        (`hepinfer.ops.native`; `$HEPINFER_ENGINE` sets the default).
         """
         from hepinfer.emulate.run import emulate
 
-        out = emulate(self.graph, x, mode=mode)
+        out = emulate(self.graph, x, mode=mode, engine=engine)
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 
-    def trace(self, x: Any, mode: str = "fixed") -> dict[str, FloatArray]:
+    def trace(
+        self, x: Any, mode: str = "fixed", engine: str | None = None
+    ) -> dict[str, FloatArray]:
         """Every node's output for inputs `x`, by node name (in graph order)."""
         from hepinfer.emulate.run import emulate
 
-        return emulate(self.graph, x, trace=True, mode=mode)
+        return emulate(self.graph, x, trace=True, mode=mode, engine=engine)
 
     def profile(self, x: Any, png: str | Path | None = None) -> str:
         """hls4ml-style numerical profile on inputs `x` as a text table (and a PNG plot)."""
@@ -136,8 +143,11 @@ def compile(
 ) -> CompiledModel:
     """Convert `model` (file path or model object), optimise it and apply `config`.
 
-    `config`: a `Config`, an hls4ml-style dict, a YAML file path, or None (model-level
-    `ap_fixed<16,6>`). `calibration`: sample inputs for `auto` precisions.
+    `config`: a `Config`, an hls4ml-style dict, a YAML file path, or None: hepinfer's
+    default (`Config()`: 16-bit weights/biases sized to their range, exact accumulators,
+    `ap_fixed<16,6,AP_RND,AP_SAT>` results, BatchNorm folded; see `hepinfer.config`).
+    `Config.hls4ml()` or a dict such as `{"Model": {"Precision": "ap_fixed<16,6>"}}` gives
+    hls4ml's meaning instead. `calibration`: sample inputs for `auto` precisions.
     """
     from hepinfer.config import AUTO
     from hepinfer.frontends import load_model
@@ -149,11 +159,13 @@ def compile(
 
     cfg = as_config(config)
 
-    def auto_result(node: Node) -> bool:  # fold BN like hls4ml: only into `auto` results
+    def may_fold(node: Node) -> bool:  # hls4ml folds BN only into `auto` results
+        if cfg.fold_batchnorm is not None:
+            return cfg.fold_batchnorm
         keys = (node.op.value, spec(node.op).hls_name)
         return cfg.precision(node.name, keys, "result") == AUTO
 
-    graph = run_passes(load_model(model, input_shape), [lambda g: fold_batchnorm(g, auto_result)])
+    graph = run_passes(load_model(model, input_shape), [lambda g: fold_batchnorm(g, may_fold)])
     graph = run_passes(graph, [lambda g: apply_config(g, cfg, calibration)])
     return CompiledModel(graph, cfg)
 

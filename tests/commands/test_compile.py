@@ -76,6 +76,10 @@ def test_compile_then_emulate(
     with np.load(tmp_path / "t.npz") as trace:
         assert "fc1_relu_relu" in trace.files
     assert "300 samples" in capsys.readouterr().out
+    y2 = tmp_path / "y2.npy"
+    args = ["emulate", str(out), "-i", str(tmp_path / "x.npy"), "-o", str(y2), "--engine", "numpy"]
+    assert main(args) == 0
+    np.testing.assert_array_equal(np.load(y2), expected)  # every engine gives the same bits
 
 
 def test_granularity_writes_auto_config(tagger: Path, tmp_path: Path) -> None:

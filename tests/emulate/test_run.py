@@ -32,7 +32,7 @@ def test_trace_returns_every_node_in_order(tagger: hepinfer.CompiledModel) -> No
 def test_fixed_values_carry_their_types(tagger: hepinfer.CompiledModel) -> None:
     out = emulate_fixed(tagger.graph, np.zeros((3, 16)))["output_softmax_softmax"]
     assert out.m.dtype == np.int64
-    assert str(out.t) == "ap_fixed<16,6>"
+    assert str(out.t) == "ap_fixed<16,6,AP_RND,AP_SAT>"  # the default configuration's results
 
 
 def test_single_sample_and_bad_shapes(tagger: hepinfer.CompiledModel) -> None:

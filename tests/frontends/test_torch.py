@@ -98,12 +98,14 @@ def test_cnn_modules_match_torch() -> None:
         with torch.no_grad():
             expected = module(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)
-    # compiled with `auto` result types the BatchNorm folds into the Conv2d (as in hls4ml);
-    # the float reference is unchanged
+    # compiled with `auto` result types the BatchNorm folds into the Conv2d (as in hls4ml;
+    # hepinfer's default config always folds); the float reference is unchanged
     import hepinfer
 
     config = hepinfer.config_from_model(cnn, granularity="name", input_shape=(2, 8, 8))
-    assert "BatchNormalization" in str(hepinfer.compile(cnn, input_shape=(2, 8, 8)))
+    kept = hepinfer.compile(cnn, hepinfer.Config.hls4ml(), input_shape=(2, 8, 8))
+    assert "BatchNormalization" in str(kept)
+    assert "BatchNormalization" not in str(hepinfer.compile(cnn, input_shape=(2, 8, 8)))
     compiled = hepinfer.compile(cnn, config, input_shape=(2, 8, 8))
     assert "BatchNormalization" not in str(compiled)
     x = rng.standard_normal((20, 2, 8, 8))

@@ -156,8 +156,9 @@ def test_second_build_is_cached(small_model: Path) -> None:
 
 
 def test_models_differing_in_weights_share_the_build(tmp_path: Path) -> None:
-    a = hepinfer.compile(mlp(tmp_path / "a.onnx", *SMALL, seed=1))
-    b = hepinfer.compile(mlp(tmp_path / "b.onnx", *SMALL, seed=2))
+    # hls4ml's fixed types (hepinfer's default sizes weight types to the weights' range)
+    a = hepinfer.compile(mlp(tmp_path / "a.onnx", *SMALL, seed=1), hepinfer.Config.hls4ml())
+    b = hepinfer.compile(mlp(tmp_path / "b.onnx", *SMALL, seed=2), hepinfer.Config.hls4ml())
     x = _inputs(SMALL[0][0], 3.0)[:500]
     from hepinfer.hls.csim import build
     from hepinfer.hls.writer import render

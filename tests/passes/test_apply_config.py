@@ -64,3 +64,27 @@ def test_auto_rules(shared_data: Path) -> None:
     assert (head.integer, head.overflow) == (5, Overflow.SAT)  # narrowed for the softmax table
     sm = typed.node("output_softmax_softmax").precision.result
     assert sm == FixedType(16, 1, signed=False)
+
+
+def test_precise_tables_and_softmax_input_follow_a_wide_default(shared_data: Path) -> None:
+    graph = load_model(shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json")
+    typed = apply_config(graph, Config.default("ap_fixed<32,16>"))
+    assert typed.node("fc3_relu").precision.result == T("ap_fixed<32,16,AP_RND,AP_SAT>")
+    assert typed.node("output_softmax").precision.result == T("ap_fixed<24,8,AP_RND,AP_SAT>")
+    softmax = typed.node("output_softmax_softmax")
+    assert softmax.precision.table == T("ap_fixed<22,4,AP_RND,AP_SAT>")
+    assert softmax.attrs["table_size"] == 2**17
+    # a layer-name result wins over the softmax-input rule; hls4ml's meaning has no such rule
+    named = Config.default("ap_fixed<32,16>").replace(
+        layer_name={
+            "output_softmax": Config.from_dict(
+                {"LayerName": {"x": {"Precision": {"result": "ap_fixed<20,6>"}}}}
+            ).layer_name["x"]
+        }
+    )
+    assert apply_config(graph, named).node("output_softmax").precision.result == T("ap_fixed<20,6>")
+    plain = apply_config(graph, Config.hls4ml("ap_fixed<32,16>"))
+    assert plain.node("output_softmax").precision.result == T("ap_fixed<32,16>")
+    assert plain.node("output_softmax_softmax").precision.table is None
+    # 16-bit defaults keep hls4ml's tables
+    assert apply_config(graph, Config()).node("output_softmax_softmax").precision.table is None

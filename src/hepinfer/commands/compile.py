@@ -12,7 +12,10 @@ HELP = "compile a Keras/ONNX/PyTorch model to a configured fixed-point model (em
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model file: .onnx, .json (+ _weights.h5), .keras, .pt")
     parser.add_argument(
-        "-c", "--config", help="YAML configuration (default: model-level ap_fixed<16,6>)"
+        "-c",
+        "--config",
+        help="YAML configuration (default: hepinfer's 16-bit types that never wrap, "
+        "see hepinfer.config; hls4ml's meaning: a YAML with Model: {Precision: ap_fixed<16,6>})",
     )
     parser.add_argument("-o", "--output", required=True, help="output directory")
     parser.add_argument(

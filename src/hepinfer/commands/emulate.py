@@ -15,6 +15,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="outputs, .npy (float64)")
     parser.add_argument("--float", action="store_true", help="run the float reference instead")
     parser.add_argument("--trace", help="also write every layer's output to this .npz")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "numpy", "native"),
+        default=None,
+        help="fixed-point kernels: auto (native C++ Dense kernel when g++ is there; default, "
+        "or $HEPINFER_ENGINE), numpy, native (fail without g++); all give the same bits",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
         raise HepinferError(msg) from exc
     mode = "float" if args.float else "fixed"
     if args.trace:
-        values = model.trace(x, mode=mode)
+        values = model.trace(x, mode=mode, engine=args.engine)
         savez: Any = np.savez  # numpy's stub confuses **arrays with allow_pickle
         savez(args.trace, **values)
         y = values[model.graph.outputs[0]]
     else:
-        out = model.predict(x, mode=mode)
+        out = model.predict(x, mode=mode, engine=args.engine)
         y = out if isinstance(out, np.ndarray) else out[model.graph.outputs[0]]
     np.save(args.output, y)
     sys.stdout.write(f"{len(y)} samples -> {args.output}\n")

@@ -12,11 +12,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.emulate.fuse import dense_chains
 from hepinfer.errors import HepinferError
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.ops import spec
+from hepinfer.ops.dense import run_chain
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.native import check_engine, current_engine, use_engine
 
 FloatArray = npt.NDArray[np.float64]
 Inputs = npt.ArrayLike | Sequence[npt.ArrayLike] | Mapping[str, npt.ArrayLike]
@@ -66,11 +69,33 @@ def emulate_float(graph: Graph, x: Inputs, trace: bool = False) -> dict[str, Flo
     return dict(keep)
 
 
-def emulate_fixed(graph: Graph, x: Inputs, trace: bool = False) -> dict[str, FxArray]:
-    """Bit-exact run; returns outputs (or every node's output) as mantissas with types."""
+def emulate_fixed(
+    graph: Graph, x: Inputs, trace: bool = False, engine: str | None = None
+) -> dict[str, FxArray]:
+    """Bit-exact run; returns outputs (or every node's output) as mantissas with types.
+
+    `engine`: 'auto', 'numpy' or 'native' (see `hepinfer.ops.native`); None keeps the one in
+    effect (`$HEPINFER_ENGINE`, default 'auto'). Every engine gives the same bits.
+    """
+    with use_engine(engine):
+        return _emulate_fixed(graph, x, trace)
+
+
+def _emulate_fixed(graph: Graph, x: Inputs, trace: bool) -> dict[str, FxArray]:
     values: dict[str, FxArray] = {}
     inputs = _bind(graph, x)
+    chains = {} if trace or current_engine() == "numpy" else dense_chains(graph)
+    skip: set[str] = set()
     for node in graph.nodes:
+        if node.name in skip:
+            continue
+        if node.name in chains:
+            members = chains[node.name]
+            fused = run_chain(members, values[node.inputs[0]])
+            if fused is not None:
+                values[members[-1].name] = fused
+                skip.update(m.name for m in members)
+                continue
         kernel = spec(node.op).run_fixed
         if node.op is Op.INPUT:
             from hepinfer.ops.base import need
@@ -83,12 +108,19 @@ def emulate_fixed(graph: Graph, x: Inputs, trace: bool = False) -> dict[str, FxA
 
 
 def emulate(
-    graph: Graph, x: Inputs, trace: bool = False, mode: str = "fixed"
+    graph: Graph,
+    x: Inputs,
+    trace: bool = False,
+    mode: str = "fixed",
+    engine: str | None = None,
 ) -> dict[str, FloatArray]:
-    """Run the graph and return float64 arrays; `mode` is `fixed` (bit-exact) or `float`."""
+    """Run the graph and return float64 arrays; `mode` is `fixed` (bit-exact) or `float`;
+    `engine` picks the fixed-point kernels (see `emulate_fixed`)."""
+    if engine is not None:
+        check_engine(engine)
     if mode == "float":
         return emulate_float(graph, x, trace)
     if mode != "fixed":
         msg = f"emulation mode {mode!r} is not 'fixed' or 'float'"
         raise HepinferError(msg)
-    return {k: v.to_float() for k, v in emulate_fixed(graph, x, trace).items()}
+    return {k: v.to_float() for k, v in emulate_fixed(graph, x, trace, engine).items()}

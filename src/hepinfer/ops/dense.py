@@ -20,6 +20,7 @@ Exactness rule for the vectorised int64 kernel:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.ops import native
 from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 
@@ -85,6 +87,9 @@ def accumulate(
     xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType, ta: FixedType, bias: IntArray
 ) -> IntArray:
     """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
+    fast = native.dense(xm, wm, bias, (tx, tw, ta, None))
+    if fast is not None:
+        return fast
     shift = ta.frac - (tx.frac + tw.frac)
     if shift >= 0 and ta.overflow is Overflow.WRAP:
         bias_bits = int(np.abs(bias).max()).bit_length() if bias.size else 0
@@ -181,16 +186,46 @@ def _sum_products(prod: IntArray, pt: FixedType, ta: FixedType, bias: IntArray) 
     return acc
 
 
+def _mantissas(node: Node) -> tuple[IntArray, IntArray]:
+    """The kernel in the weight type and the bias cast to the accumulator type."""
+    tw, tb, ta = (need(node, v) for v in ("weight", "bias", "accum"))
+    wm = tw.to_mantissa(weight(node, "kernel"))
+    return wm, ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
+
+
+def run_chain(nodes: Sequence[Node], x: FxArray) -> FxArray | None:
+    """A chain of Dense nodes, each optionally followed by one ReLU or Linear node (see
+    `hepinfer.emulate.fuse`), in one native call; None when the native kernel cannot run it
+    (then the nodes run one by one, with the same bits)."""
+    layers: list[native.Layer] = []
+    tx = x.t
+    for node in nodes:
+        if node.op is Op.DENSE:
+            wm, bias = _mantissas(node)
+            tr = need(node, "result")
+            layers.append(native.Layer(wm, bias, tx, need(node, "weight"), need(node, "accum"), tr))
+        elif layers and layers[-1].relu is None:
+            tr = need(node, "result")
+            layers[-1] = dataclasses.replace(layers[-1], relu=tr, linear=node.op is Op.LINEAR)
+        else:
+            return None
+        tx = tr
+    out = native.chain(x.m.reshape(-1, layers[0].weight.shape[0]), layers)
+    if out is None:
+        return None
+    return FxArray(out.reshape(*x.m.shape[:-1], out.shape[-1]), tx)
+
+
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
-    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
+    tw, ta, tr = (need(node, v) for v in ("weight", "accum", "result"))
     kernel = weight(node, "kernel")
-    wm = tw.to_mantissa(kernel)
-    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
+    wm, bias = _mantissas(node)
     lead = x.m.shape[:-1]
     xm = x.m.reshape(-1, kernel.shape[0])
-    acc = accumulate(xm, wm, x.t, tw, ta, bias)
-    out = tr.cast_mantissa(acc, ta)
+    out = native.dense(xm, wm, bias, (x.t, tw, ta, tr))  # sums and result cast in one call
+    if out is None:
+        out = tr.cast_mantissa(accumulate(xm, wm, x.t, tw, ta, bias), ta)
     return FxArray(out.reshape(*lead, kernel.shape[1]), tr)
 
 

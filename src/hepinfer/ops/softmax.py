@@ -38,6 +38,18 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     return out
 
 
+def _rows(m: IntArray, fn: np.ufunc) -> IntArray:
+    """`fn.reduce` over the last axis, keeping it (exact; column by column when rows are
+    short, where numpy's row-wise reduction is slow)."""
+    if m.shape[-1] > 16 or m.shape[-1] == 0:
+        out: IntArray = fn.reduce(m, axis=-1, keepdims=True)
+        return out
+    acc = m[..., :1].copy()
+    for j in range(1, m.shape[-1]):
+        fn(acc, m[..., j : j + 1], out=acc)
+    return acc
+
+
 def _index(m: IntArray, t: FixedType, bits: int) -> IntArray:
     """The top `bits` bits of the bit pattern of mantissas `m` of type `t`, as unsigned."""
     pattern = m & ((1 << t.width) - 1)
@@ -107,7 +119,7 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
         size_exp = (
             min(_table_size(node, table), 1 << in_bits) if x.t.signed else _table_size(node, table)
         )
-        diff = x.m.max(axis=-1, keepdims=True) - x.m
+        diff = _rows(x.m, np.maximum) - x.m
         data_t, data_m = norm, norm.cast_mantissa(diff, x.t)
         negative = True
     elif impl == "latency":
@@ -120,7 +132,7 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     exp_tab, _ = _exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
     _, inv_tab = _exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
     exp_res = accum.cast_mantissa(exp_tab[_index(data_m, data_t, size_exp.bit_length() - 1)], table)
-    total = exp_res.sum(axis=-1)
+    total = _rows(exp_res, np.add)[..., 0]
     wide = FixedType(64, 64 - accum.frac, True)
     exp_sum = inv_inp.cast_mantissa(accum.cast_mantissa(total, wide), accum)
     inv = inv_tab[_index(exp_sum, inv_inp, size_inv.bit_length() - 1)]

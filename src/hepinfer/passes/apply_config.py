@@ -108,6 +108,18 @@ def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
     return FixedType(cap + t.frac, cap, True, t.quant, Overflow.SAT)
 
 
+def _softmax_input(graph: Graph, node: Node, config: Config) -> bool:
+    """Does `config.softmax_input` set this node's result (read only by Softmax layers, and
+    no layer-name level result)?"""
+    if config.softmax_input is None:
+        return False
+    level = config.layer_name.get(node.name)
+    if level is not None and level.precision.get("result") is not None:
+        return False
+    readers = graph.consumers(node.name)
+    return bool(readers) and all(r.op is Op.SOFTMAX for r in readers)
+
+
 _QUANTIZER_ATTRS = {"weight": "kernel_quantizer", "bias": "bias_quantizer", "result": "quantizer"}
 
 
@@ -193,6 +205,8 @@ def apply_config(
                     guard = 0
                 result = _sized(integer_bits(lo, hi) + guard, default.frac)
                 result = _table_input(graph, node, result)
+        elif result is not None and _softmax_input(graph, node, config):
+            result = config.softmax_input
         if "result" in chosen:
             resolved["result"] = result
         precision = NodePrecision(**{k: v for k, v in resolved.items() if v is not None})

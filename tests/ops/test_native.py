@@ -1,0 +1,192 @@
+"""The native Dense kernel gives the numpy emulator's bits (random types of every mode)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hepinfer.errors import HepinferError
+from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.ops import native
+from hepinfer.ops.dense import accumulate
+
+pytestmark = pytest.mark.skipif(native.library() is None, reason="no C++ compiler here")
+
+
+def _random_type(
+    rng: np.random.Generator, max_width: int, quant: Quant, over: Overflow
+) -> FixedType:
+    width = int(rng.integers(2, max_width + 1))
+    integer = int(rng.integers(-3, width + 4))
+    return FixedType(width, integer, bool(rng.random() < 0.85), quant, over)
+
+
+def _mantissas(rng: np.random.Generator, t: FixedType, shape: tuple[int, ...]) -> np.ndarray:
+    m = rng.integers(t.min_mantissa, t.max_mantissa + 1, size=shape, dtype=np.int64)
+    m[rng.random(shape) < 0.2] = 0  # zero inputs are skipped by nothing but must sum right
+    return m
+
+
+def _numpy_layer(
+    xm: np.ndarray,
+    wm: np.ndarray,
+    bias: np.ndarray,
+    tx: FixedType,
+    tw: FixedType,
+    ta: FixedType,
+    tr: FixedType | None,
+) -> np.ndarray:
+    with native.use_engine("numpy"):
+        acc = accumulate(xm, wm, tx, tw, ta, bias)
+    return acc if tr is None else tr.cast_mantissa(acc, ta)
+
+
+@pytest.mark.parametrize("over", list(Overflow))
+@pytest.mark.parametrize("quant", list(Quant))
+def test_random_layers_bit_exact(quant: Quant, over: Overflow) -> None:
+    rng = np.random.default_rng([list(Quant).index(quant), list(Overflow).index(over)])
+    ran = 0
+    for case in range(12):
+        narrow = case % 2 == 0  # int32 lanes for narrow types, int64 for wide ones
+        tx = _random_type(rng, 16 if narrow else 30, Quant.TRN, Overflow.WRAP)
+        tw = _random_type(rng, 16 if narrow else 30, Quant.TRN, Overflow.WRAP)
+        ta = _random_type(rng, 28 if narrow else 60, quant, over)
+        r_quant = list(Quant)[int(rng.integers(len(Quant)))]
+        r_over = list(Overflow)[int(rng.integers(len(Overflow)))]
+        tr = None if case % 3 == 0 else _random_type(rng, 20, r_quant, r_over)
+        n_in, n_out, batch = int(rng.integers(1, 40)), int(rng.integers(1, 20)), 70
+        xm = _mantissas(rng, tx, (batch, n_in))
+        wm = _mantissas(rng, tw, (n_in, n_out))
+        bias = _mantissas(rng, ta, (n_out,))
+        if ta.overflow is Overflow.SAT_SYM and ta.signed and ta.width > 1:
+            bias = np.maximum(bias, -ta.max_mantissa)  # a cast to SAT_SYM never gives the minimum
+        got = native.dense(xm, wm, bias, (tx, tw, ta, tr))
+        if got is None:
+            assert native.plan(tx, tw, ta, tr) is None or not native.supports(
+                [native.Layer(wm, bias, tx, tw, ta, tr)]
+            )
+            continue
+        ran += 1
+        want = _numpy_layer(xm, wm, bias, tx, tw, ta, tr)
+        np.testing.assert_array_equal(got, want, err_msg=f"{tx} {tw} {ta} {tr}")
+    assert ran >= 8
+
+
+def test_lanes_follow_bit_widths() -> None:
+    t16 = FixedType.parse("ap_fixed<16,6>")
+    plan = native.plan(t16, t16, t16, t16)
+    assert plan is not None
+    assert (plan.lanes, plan.shift, plan.res_shift) == (32, 10, 0)
+    wide = FixedType.parse("ap_fixed<32,16>")
+    assert native.plan(wide, wide, FixedType.parse("ap_fixed<60,20>"), wide).lanes == 64  # type: ignore[union-attr]
+    assert native.plan(FixedType.parse("ap_fixed<40,8>"), wide, wide, None) is None  # > 62 bits
+    sat_bits = FixedType(16, 6, True, Quant.TRN, Overflow.WRAP, 2)
+    assert native.plan(t16, t16, sat_bits, None) is None
+
+
+def test_chain_with_activations_equals_layer_by_layer() -> None:
+    rng = np.random.default_rng(7)
+    t_in = FixedType.parse("ap_fixed<12,4>")
+    tw = FixedType.parse("ap_fixed<10,2,RND,SAT>")
+    ta = FixedType.parse("ap_fixed<18,7,RND_CONV,SAT_SYM>")
+    tr = FixedType.parse("ap_fixed<14,6,TRN_ZERO,WRAP>")
+    t_act = FixedType.parse("ap_ufixed<9,4,RND_INF,SAT>")
+    dims = [9, 17, 5, 3]
+    layers = []
+    for i, (a, b) in enumerate(itertools.pairwise(dims)):
+        tx = t_in if i == 0 else t_act
+        layers.append(
+            native.Layer(
+                _mantissas(rng, tw, (a, b)),
+                _mantissas(rng, ta, (b,)).clip(-ta.max_mantissa),
+                tx,
+                tw,
+                ta,
+                tr,
+                t_act if i < len(dims) - 2 else None,
+                linear=i == 1,
+            )
+        )
+    x = _mantissas(rng, t_in, (300, dims[0]))
+    got = native.chain(x, layers)
+    assert got is not None
+    want = x
+    for layer in layers:
+        assert layer.tr is not None
+        want = _numpy_layer(want, layer.weight, layer.bias, layer.tx, tw, ta, layer.tr)
+        if layer.relu is not None:
+            act = want if layer.linear else np.maximum(want, 0)
+            want = layer.relu.cast_mantissa(act, layer.tr)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_engine_names() -> None:
+    with pytest.raises(HepinferError, match="engine 'gpu'"):
+        native.check_engine("gpu")
+    with native.use_engine("numpy"):
+        assert native.current_engine() == "numpy"
+        t16 = FixedType.parse("ap_fixed<16,6>")
+        x = np.zeros((2, 3), dtype=np.int64)
+        assert (
+            native.dense(
+                x, np.zeros((3, 2), np.int64), np.zeros(2, np.int64), (t16, t16, t16, None)
+            )
+            is None
+        )
+    assert native.instruction_set() in ("avx512", "avx2", "baseline")
+
+
+def test_without_compiler_auto_falls_back_and_native_fails(tmp_path: Path) -> None:
+    code = (
+        "import numpy as np, hepinfer\n"
+        "from hepinfer.errors import HepinferError\n"
+        "from hepinfer.ir import Graph\n"
+        "from hepinfer.fixed import FixedType\n"
+        "from hepinfer.ops import native\n"
+        "t = FixedType.parse('ap_fixed<16,6>')\n"
+        "x = np.ones((4, 3), np.int64)\n"
+        "assert native.dense(x, x.T.copy(), np.zeros(4, np.int64), (t, t, t, None)) is None\n"
+        "with native.use_engine('native'):\n"
+        "    try:\n"
+        "        native.dense(x, x.T.copy(), np.zeros(4, np.int64), (t, t, t, None))\n"
+        "    except native.NativeError as exc:\n"
+        "        assert 'not found' in str(exc), exc\n"
+        "    else:\n"
+        "        raise SystemExit('engine=native did not fail')\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "HEPINFER_CACHE": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+_ISA_NAMES = {"0": "baseline", "1": "avx2", "2": "avx512"}
+
+
+@pytest.mark.skipif("HEPINFER_NATIVE_ISA" in os.environ, reason="already inside a capped run")
+@pytest.mark.parametrize("cap", ["0", "1"])
+def test_narrower_builds_give_the_same_bits(cap: str) -> None:
+    """The baseline and AVX2 builds (what other CPUs run) pass this file's tests too."""
+    if native.library() is None or int(native.library().hepinfer_native_isa()) < int(cap):  # type: ignore[union-attr]
+        pytest.skip("this CPU cannot run that build")
+    env = {**os.environ, "HEPINFER_NATIVE_ISA": cap}
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert " passed" in out.stdout
+
+
+def test_build_follows_the_cap() -> None:
+    cap = os.environ.get("HEPINFER_NATIVE_ISA")
+    if cap is None:
+        pytest.skip("only meaningful with HEPINFER_NATIVE_ISA set")
+    assert native.instruction_set() == _ISA_NAMES[cap]

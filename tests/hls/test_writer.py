@@ -20,7 +20,7 @@ from hepinfer._version import __version__
 from hepinfer.errors import HlsError
 from hepinfer.hls.csim import header_dir
 from hepinfer.hls.writer import render
-from tests.hls.onnx_models import mlp
+from tests.hls.onnx_models import convnet, mlp
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -40,12 +40,23 @@ CASES = {
             "IOType": "io_stream",
         },
     ),
+    # Conv1D 'same' stride 2 with line buffers, MaxPool, Conv1D, Dense over the pixels
+    "conv1d_stream": (
+        ((), ()),
+        {"Model": {"Precision": "ap_fixed<12,4>"}, "IOType": "io_stream"},
+    ),
 }
 
 
 def _generated(case: str, tmp: Path) -> dict[str, str]:
     (sizes, acts), config = CASES[case]
-    model = hepinfer.compile(mlp(tmp / f"{case}.onnx", sizes, acts, seed=3), config)
+    path = tmp / f"{case}.onnx"
+    onnx = (
+        convnet(path, 1, "same", 2, seed=3)
+        if case == "conv1d_stream"
+        else mlp(path, sizes, acts, seed=3)
+    )
+    model = hepinfer.compile(onnx, config)
     project = render(model.graph, io_type=model.config.io_type.value)
     return {
         rel: text.replace(__version__, "VERSION")

@@ -392,3 +392,20 @@ def branches(path: Path, seed: int = 0) -> Path:
     model.ir_version = 10
     onnx.save(model, path)
     return path
+
+
+def softmax_rows(path: Path) -> Path:
+    """Softmax over the last axis of a (4, 3) tensor per sample (one softmax per row)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"], axis=-1)],
+        path.stem,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path

@@ -25,6 +25,7 @@ from tests.hls.onnx_models import (
     merges,
     mlp,
     pooling,
+    softmax_rows,
     transpose,
 )
 
@@ -426,3 +427,17 @@ def test_transpose_bit_exact(tmp_path: Path, io: str) -> None:
     assert any(n.op.value == "Transpose" for n in model.graph.nodes)
     x = np.random.default_rng(7).normal(size=(N, 4, 3, 5))
     _assert_bit_exact(model, x, io, "hepinfer")
+
+
+@pytest.mark.parametrize("io", ["io_parallel", "io_stream"])
+def test_softmax_over_the_last_axis_of_a_2d_tensor(tmp_path: Path, io: str) -> None:
+    """One softmax per row, as the emulator computes it (io_stream: one row per word)."""
+    model = hepinfer.compile(softmax_rows(tmp_path / "s.onnx"))
+    x = np.random.default_rng(12).normal(size=(N, 4, 3)) * 2
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    # rows sum to about 1 (table precision); one softmax over all 12 values would give ~0.25
+    np.testing.assert_allclose(expected.sum(axis=-1), 1.0, atol=0.35)
+    got = model.csim(x, io_type=io, headers="hepinfer")
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_array_equal(got, expected)

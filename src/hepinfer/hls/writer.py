@@ -138,7 +138,7 @@ def render(
     kernels = templates_dir() / "kernels"
     for name in KERNEL_FILES:
         text[f"firmware/hepinfer/{name}"] = (kernels / name).read_text()
-    meta = {
+    meta: dict[str, Any] = {
         "hepinfer": __version__,
         "project": project,
         "io_type": io_type,
@@ -147,6 +147,12 @@ def render(
         "inputs": [_tensor_meta(t.name, t.shape, t.fixed) for t in model.inputs],
         "outputs": [_tensor_meta(t.name, t.shape, t.fixed) for t in model.outputs],
     }
+    plan = ctx["plan"]
+    if plan is not None:  # io_stream ports: words per sample and values per word
+        for key, ports in (("inputs", plan.inputs), ("outputs", plan.outputs)):
+            entries: list[dict[str, Any]] = meta[key]
+            for entry, port in zip(entries, ports, strict=True):
+                entry |= {"stream": port.var, "words": port.words, "word": port.word}
     text["hepinfer.json"] = json.dumps(meta, indent=1) + "\n"
     return Project(model, text, binary)
 

@@ -25,6 +25,8 @@ void conv_2d_cl_stream(hls::stream<packet<data_T, CONFIG_T::n_chan> > &in,
     #pragma HLS ARRAY_PARTITION variable = window complete dim = 0
 Rows:
     for (int row = 0; row < CONFIG_T::grid_height; row++) {
+        window_cursor<CONFIG_T> cursor;
+        cursor.start_row(row);
     Columns:
         for (int col = 0; col < CONFIG_T::grid_width; col++) {
             #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
@@ -32,8 +34,8 @@ Rows:
             #pragma HLS ARRAY_PARTITION variable = pixel complete
             read_pixel<data_T, CONFIG_T>(in, row, col, pixel);
             shift_window<data_T, CONFIG_T>(pixel, lines, window, col);
-            int oh, ow;
-            if (!output_position<CONFIG_T>(row, col, oh, ow)) continue;
+            int ow;
+            if (!cursor.step(col, ow)) continue;
             data_T taps[CONFIG_T::n_in];
             #pragma HLS ARRAY_PARTITION variable = taps complete
         Taps:
@@ -71,6 +73,8 @@ void depthwise_conv_2d_cl_stream(
     #pragma HLS ARRAY_PARTITION variable = window complete dim = 0
 Rows:
     for (int row = 0; row < CONFIG_T::grid_height; row++) {
+        window_cursor<CONFIG_T> cursor;
+        cursor.start_row(row);
     Columns:
         for (int col = 0; col < CONFIG_T::grid_width; col++) {
             #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
@@ -78,8 +82,8 @@ Rows:
             #pragma HLS ARRAY_PARTITION variable = pixel complete
             read_pixel<data_T, CONFIG_T>(in, row, col, pixel);
             shift_window<data_T, CONFIG_T>(pixel, lines, window, col);
-            int oh, ow;
-            if (!output_position<CONFIG_T>(row, col, oh, ow)) continue;
+            int ow;
+            if (!cursor.step(col, ow)) continue;
             packet<res_T, CONFIG_T::n_chan> p;
             #pragma HLS ARRAY_PARTITION variable = p.data complete
         Channels:

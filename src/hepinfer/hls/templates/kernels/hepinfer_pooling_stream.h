@@ -25,6 +25,8 @@ void pool_2d_cl_stream(hls::stream<packet<data_T, CONFIG_T::n_chan> > &in,
     #pragma HLS ARRAY_PARTITION variable = window complete dim = 0
 Rows:
     for (int row = 0; row < CONFIG_T::grid_height; row++) {
+        window_cursor<CONFIG_T> cursor;
+        cursor.start_row(row);
     Columns:
         for (int col = 0; col < CONFIG_T::grid_width; col++) {
             #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
@@ -32,8 +34,9 @@ Rows:
             #pragma HLS ARRAY_PARTITION variable = pixel complete
             read_pixel<data_T, CONFIG_T>(in, row, col, pixel);
             shift_window<data_T, CONFIG_T>(pixel, lines, window, col);
-            int oh, ow;
-            if (!output_position<CONFIG_T>(row, col, oh, ow)) continue;
+            int ow;
+            if (!cursor.step(col, ow)) continue;
+            const int oh = cursor.oh;
             packet<res_T, CONFIG_T::n_chan> p;
             #pragma HLS ARRAY_PARTITION variable = p.data complete
         Channels:

@@ -14,12 +14,6 @@
 
 namespace hepinfer {
 
-// CONFIG_T with n_in = n_out = W: an array kernel applied to one stream word.
-template <typename CONFIG_T, int W> struct word_config : CONFIG_T {
-    static const int n_in = W;
-    static const int n_out = W;
-};
-
 // One sample held in an array -> N / W words of W values.
 template <class T, int W, int N> void pack_words(const T in[N], hls::stream<packet<T, W> > &s) {
 Words:
@@ -109,7 +103,7 @@ void dense_stream(hls::stream<packet<data_T, W> > &in, hls::stream<packet<res_T,
 // it one column left and takes its new right column from the line buffers (the last
 // win_height - 1 rows, one grid row each) and the new pixel, which also shifts into the line
 // buffers. The window ending at (row, col) is output (oh, ow) when row - (win_height - 1) is
-// oh * stride_height and col - (win_width - 1) is ow * stride_width.
+// oh * stride_height and col - (win_width - 1) is ow * stride_width (window_cursor).
 
 // The next pixel of the padded input at grid position (row, col).
 template <class T, typename CONFIG_T> void read_pixel(hls::stream<packet<T, CONFIG_T::n_chan> > &in, int row, int col,
@@ -164,15 +158,32 @@ NewColumn:
     }
 }
 
-// Whether the window ending at grid position (row, col) is an output pixel, and which.
-template <typename CONFIG_T> bool output_position(int row, int col, int &oh, int &ow) {
-    #pragma HLS INLINE
-    const int r = row - (CONFIG_T::win_height - 1), c = col - (CONFIG_T::win_width - 1);
-    if (r < 0 || c < 0 || r % CONFIG_T::stride_height != 0 || c % CONFIG_T::stride_width != 0) return false;
-    oh = r / CONFIG_T::stride_height;
-    ow = c / CONFIG_T::stride_width;
-    return oh < CONFIG_T::out_height && ow < CONFIG_T::out_width;
-}
+// Which grid positions end an output window: the row is tested once per row, the columns
+// follow a stride phase counter (no division in the pipelined column loop).
+template <typename CONFIG_T> struct window_cursor {
+    int oh, ow, phase;
+    bool row_out;
+
+    void start_row(int row) {
+        const int r = row - (CONFIG_T::win_height - 1);
+        row_out = r >= 0 && r % CONFIG_T::stride_height == 0 && r / CONFIG_T::stride_height < CONFIG_T::out_height;
+        oh = r / CONFIG_T::stride_height;
+        ow = 0;
+        phase = 0;
+    }
+
+    // After the pixel of grid column `col`: whether the window is output pixel (oh, out_w).
+    bool step(int col, int &out_w) {
+        const bool full = col >= CONFIG_T::win_width - 1;
+        const bool emit = row_out && full && phase == 0 && ow < CONFIG_T::out_width;
+        out_w = ow;
+        if (full) {
+            if (phase == 0) ow++;
+            phase = (phase + 1 == CONFIG_T::stride_width) ? 0 : phase + 1;
+        }
+        return emit;
+    }
+};
 
 }  // namespace hepinfer
 

@@ -94,3 +94,30 @@ def test_model_output_read_by_a_layer_goes_through_the_clone(tmp_path: Path) -> 
     assert isinstance(want, dict)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_two_model_inputs_merged(tmp_path: Path) -> None:
+    """Add of two (3, 4) model inputs (ports of 3 words each, no clone), then Relu."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    graph = helper.make_graph(
+        nodes,
+        "two_inputs",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, 4]) for n in "ab"],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, tmp_path / "two_inputs.onnx")
+    p = _plan(tmp_path / "two_inputs.onnx")
+    assert [(s.word, s.words) for s in p.inputs] == [(4, 3), (4, 3)]
+    compiled = hepinfer.compile(tmp_path / "two_inputs.onnx")
+    rng = np.random.default_rng(1)
+    x = {"a": rng.normal(size=(300, 3, 4)) * 3, "b": rng.normal(size=(300, 3, 4)) * 3}
+    got = compiled.csim(x, io_type="io_stream", headers="hepinfer")
+    want = compiled.predict(x)
+    assert isinstance(got, np.ndarray)
+    assert isinstance(want, np.ndarray)
+    np.testing.assert_array_equal(got, want)

@@ -138,7 +138,7 @@ class _Planner:
             r = self.stream(f"{t.var}_pixels", s.tensor, pixel_width(t), depth)
             self.processes.append(Process("repack", self.fresh(f"{t.var}_repack"), (s,), (r,)))
             return r
-        if merge and s.depth < s.words:  # a merge may wait on its other inputs
+        if merge and s.depth < s.words and s in self.internal:  # it may wait on the others
             self.internal.remove(s)
             s = Stream(s.var, s.tensor, s.word, max(s.words, CHAIN_DEPTH))
             self.internal.append(s)

@@ -408,7 +408,10 @@ def test_streaming_softmax_after_flatten_repacks(tmp_path: Path) -> None:
     _assert_bit_exact(model, x, "io_stream", "hepinfer")
 
 
-@pytest.mark.parametrize(("io", "headers"), [("io_stream", "hepinfer"), ("io_parallel", "xilinx")])
+@pytest.mark.parametrize(
+    ("io", "headers"),
+    [("io_stream", "hepinfer"), ("io_stream", "xilinx"), ("io_parallel", "xilinx")],
+)
 def test_depthwise_conv2d_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
     """A dilated depthwise Conv2D after a strided, padded Conv2D; saturating accumulator."""
     _need_headers(headers)

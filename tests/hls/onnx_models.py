@@ -340,9 +340,9 @@ def convnet(
 
 def branches(path: Path, seed: int = 0) -> Path:
     """A residual block and concatenations: (6, 5, 3) channels-last input feeding two Convs;
-    Conv 3x3 'same' -> Relu (r) -> Conv 3x3 'same' -> Add with r (skip connection); the sum,
-    r and a 1x1 Conv of the input concatenated on channels (3 inputs), that concatenated with
-    itself along the rows, Relu, Flatten, Gemm."""
+    Conv 3x3 'same' -> Relu (r) -> Conv 3x3 'same' -> Add with r (skip connection) ->
+    Multiply by r; that, r and a 1x1 Conv of the input concatenated on channels (3 inputs),
+    that concatenated with itself along the rows, Relu, Flatten, Gemm."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -373,8 +373,9 @@ def branches(path: Path, seed: int = 0) -> Path:
             "Conv", ["r", "wb", "bb"], ["cb"], name="conv_b", kernel_shape=[3, 3], pads=[1, 1, 1, 1]
         ),
         helper.make_node("Add", ["cb", "r"], ["s"], name="add"),
+        helper.make_node("Mul", ["s", "r"], ["m"], name="mul"),
         helper.make_node("Conv", ["xt", "wc", "bc"], ["cc"], name="conv_c", kernel_shape=[1, 1]),
-        helper.make_node("Concat", ["s", "r", "cc"], ["cat"], name="concat", axis=1),
+        helper.make_node("Concat", ["m", "r", "cc"], ["cat"], name="concat", axis=1),
         helper.make_node("Concat", ["cat", "cat"], ["rows"], name="concat_rows", axis=2),
         helper.make_node("Relu", ["rows"], ["rr"], name="relu_rows"),
         helper.make_node("Transpose", ["rr"], ["rt"], perm=[0, 2, 3, 1]),

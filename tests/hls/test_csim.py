@@ -354,8 +354,8 @@ def test_branches_and_merges_bit_exact(tmp_path: Path, io: str, headers: str) ->
     [("io_stream", "hepinfer"), ("io_stream", "xilinx"), ("io_parallel", "hepinfer")],
 )
 def test_residual_block_and_concatenations_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
-    """A skip connection (Add), a 3-input Concatenate on channels and one along the rows
-    reading one tensor twice: clones in io_stream; Resource strategy."""
+    """A skip connection (Add), Multiply, a 3-input Concatenate on channels and one along the
+    rows reading one tensor twice: clones in io_stream; Resource strategy."""
     _need_headers(headers)
     config = {
         "Model": {"Precision": "ap_fixed<14,5>", "ReuseFactor": 2, "Strategy": "Resource"},

@@ -37,8 +37,8 @@ def test_pixels_per_word_and_flatten_passes_through(tmp_path: Path) -> None:
 def test_branches_get_clones_with_whole_sample_fifos(tmp_path: Path) -> None:
     p = _plan(branches(tmp_path / "b.onnx"))
     clones = {q.ins[0].tensor.name: len(q.outs) for q in p.processes if q.kind == "clone"}
-    # the input feeds two Convs, r three layers, the channel concatenation is read twice
-    assert clones == {"x": 2, "relu_a": 3, "concat": 2}
+    # the input feeds two Convs, r four layers, the channel concatenation is read twice
+    assert clones == {"x": 2, "relu_a": 4, "concat": 2}
     for q in p.processes:
         if q.kind == "clone":
             assert all(s.depth == max(s.words, CHAIN_DEPTH) for s in q.outs)

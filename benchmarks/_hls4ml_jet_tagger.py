@@ -1,6 +1,7 @@
 """Helper of bench_emulator.py, run with hls4ml's own python: time hls4ml on the jet tagger.
 
-Usage: python _hls4ml_jet_tagger.py SPEC.json   (SPEC: json, h5, hls_config, x, y, out_dir, result)
+Usage: python _hls4ml_jet_tagger.py SPEC.json   (SPEC: json, h5, hls_config, x, y, out_dir, result,
+       optional io_type)
 Writes {"convert_s", "compile_s", "first_predict_s", "predict_s", "predict_rate", "n"} to SPEC["result"] and the
 predictions to SPEC["y"].
 """
@@ -27,7 +28,7 @@ def main() -> int:
             "ProjectName": "bench",
             "Backend": "Vitis",
             "Part": "xcu250-figd2104-2L-e",
-            "IOType": "io_parallel",
+            "IOType": spec.get("io_type", "io_parallel"),
             "HLSConfig": spec["hls_config"],
         }
     )

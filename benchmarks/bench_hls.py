@@ -11,7 +11,11 @@ io_parallel, in the same run on the same machine:
   `predict()` on the same N inputs (best rate of 3 runs); outputs checked to be identical
   to hepinfer's C simulation and emulator.
 
-Run: python benchmarks/bench_hls.py [--n 20000] [--json out.json]
+With `--io-type io_stream` both tools write io_stream firmware (hepinfer: one pixel per
+stream word, line-buffer Conv1D) for the jet tagger and the KERAS_conv1d_small example
+(Conv1D 'same' 10x4 -> Flatten -> Dense), instead of the two dense models.
+
+Run: python benchmarks/bench_hls.py [--n 20000] [--io-type io_parallel|io_stream] [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("HEPINFER_TEST_DATA", REPO.parent / "shared" / "data"))
 PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
 KERAS = DATA / "hls4ml-example-models" / "keras"
-MODELS = ("KERAS_3layer", "KERAS_dense_16x100x100x100x100x100x5")
+MODELS = {
+    "io_parallel": ("KERAS_3layer", "KERAS_dense_16x100x100x100x100x100x5"),
+    "io_stream": ("KERAS_3layer", "KERAS_conv1d_small"),
+}
 CONFIG = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
 
 
@@ -50,8 +57,11 @@ def hls4ml_config(model: Any) -> dict[str, Any]:
     return {**CONFIG, "LayerName": layers}
 
 
-def run_hls4ml(name: str, config: dict[str, Any], x_path: Path, work: Path) -> dict[str, Any]:
+def run_hls4ml(
+    name: str, config: dict[str, Any], x_path: Path, work: Path, io_type: str
+) -> dict[str, Any]:
     spec = {
+        "io_type": io_type,
         "json": str(KERAS / f"{name}.json"),
         "h5": str(KERAS / f"{name}_weights.h5"),
         "hls_config": config,
@@ -78,18 +88,20 @@ def run_hls4ml(name: str, config: dict[str, Any], x_path: Path, work: Path) -> d
     return result
 
 
-def bench_hepinfer(model: Any, x: np.ndarray, headers: str, cache: Path) -> dict[str, Any]:
+def bench_hepinfer(
+    model: Any, x: np.ndarray, headers: str, cache: Path, io_type: str
+) -> dict[str, Any]:
     os.environ["HEPINFER_CACHE"] = str(cache)
     t0 = time.perf_counter()
-    model.csim(x[:1], headers=headers)
+    model.csim(x[:1], headers=headers, io_type=io_type)
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model.csim(x[:1], headers=headers)
+    model.csim(x[:1], headers=headers, io_type=io_type)
     cached = time.perf_counter() - t0
     rates, y = [], None
     for _ in range(3):
         t0 = time.perf_counter()
-        y = model.csim(x, headers=headers)
+        y = model.csim(x, headers=headers, io_type=io_type)
         rates.append(len(x) / (time.perf_counter() - t0))
     return {"build_s": build, "cached_s": cached, "rate": max(rates), "y": y}
 
@@ -97,30 +109,36 @@ def bench_hepinfer(model: Any, x: np.ndarray, headers: str, cache: Path) -> dict
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--io-type", choices=sorted(MODELS), default="io_parallel")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
     import hepinfer
 
-    x = np.random.default_rng(0).standard_normal((args.n, 16))
-    results: dict[str, Any] = {"n": args.n, "models": {}}
+    io_type = args.io_type
+    results: dict[str, Any] = {"n": args.n, "io_type": io_type, "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        np.save(work / "x.npy", x)
-        for name in MODELS:
+        for name in MODELS[io_type]:
             model = hepinfer.compile((KERAS / f"{name}.json", KERAS / f"{name}_weights.h5"), CONFIG)
+            shape = model.graph.inputs[0].out.shape
+            x = np.random.default_rng(0).standard_normal((args.n, *shape))
+            np.save(work / f"x-{name}.npy", x)
             emulator = model.predict(x)
             row: dict[str, Any] = {}
             for headers in ("hepinfer", "xilinx"):
-                r = bench_hepinfer(model, x, headers, work / f"cache-{name}-{headers}")
+                r = bench_hepinfer(model, x, headers, work / f"cache-{name}-{headers}", io_type)
                 r["equals_emulator"] = bool(np.array_equal(r.pop("y"), emulator))
                 row[headers] = r
             if (PEERS / "READY-hls4ml").exists():
                 sub = work / f"hls4ml-{name}"
                 sub.mkdir()
-                h = run_hls4ml(name, hls4ml_config(model), work / "x.npy", sub)
+                h = run_hls4ml(name, hls4ml_config(model), work / f"x-{name}.npy", sub, io_type)
                 if "y" in h:
-                    h["equals_hepinfer"] = bool(np.array_equal(h.pop("y"), emulator))
+                    theirs = h.pop("y")
+                    h["equals_hepinfer"] = bool(
+                        np.array_equal(theirs, emulator.reshape(len(x), -1))
+                    )
                 row["hls4ml"] = h
             results["models"][name] = row
             sys.stderr.write(f"{name}: {json.dumps(row)}\n")
@@ -132,7 +150,7 @@ def main() -> int:
 
 def report(r: dict[str, Any]) -> None:
     out = sys.stdout
-    out.write(f"C simulation, {r['n']:,} inputs, ap_fixed<16,6> Latency RF1 io_parallel\n\n")
+    out.write(f"C simulation, {r['n']:,} inputs, ap_fixed<16,6> Latency RF1 {r['io_type']}\n\n")
     out.write(
         "| model | tool | build (s) | build vs hls4ml | cached call (s) | samples/s | "
         "rate vs hls4ml | bit-exact |\n|---|---|---:|---:|---:|---:|---:|---|\n"

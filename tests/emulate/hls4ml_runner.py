@@ -2,7 +2,7 @@
 
 Usage: python hls4ml_runner.py SPEC.json
 SPEC: {"json": path, "h5": path, "hls_config": {...HLSConfig...}, "x": X.npy, "y": out.npy,
-       "out_dir": project dir}. Writes hls4ml's predict() output (float64) to "y".
+       "out_dir": project dir, optional "io_type"}. Writes hls4ml's predict() output (float64) to "y".
 Kept out of pytest's collection (no test_ prefix); the oracle test calls it in a subprocess.
 """
 
@@ -28,7 +28,7 @@ def main() -> int:
         "Backend": "Vitis",
         "Part": "xcu250-figd2104-2L-e",
         "ClockPeriod": 5,
-        "IOType": "io_parallel",
+        "IOType": spec.get("io_type", "io_parallel"),
         "HLSConfig": hls_config,
     }
     model = hls4ml.converters.keras_v2_to_hls(config)

@@ -94,7 +94,12 @@ def linear_head(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def run_hls4ml(
-    python: Path, model: tuple[Path, Path], config: dict[str, Any] | str, x: np.ndarray, work: Path
+    python: Path,
+    model: tuple[Path, Path],
+    config: dict[str, Any] | str,
+    x: np.ndarray,
+    work: Path,
+    io_type: str = "io_parallel",
 ) -> np.ndarray:
     np.save(work / "x.npy", x)
     spec = {
@@ -104,6 +109,7 @@ def run_hls4ml(
         "x": str(work / "x.npy"),
         "y": str(work / "y.npy"),
         "out_dir": str(work / "prj"),
+        "io_type": io_type,
     }
     (work / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "KERAS_BACKEND": "torch"}

@@ -17,7 +17,17 @@ import hepinfer
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
-from tests.hls.onnx_models import conv2d, elementwise, merges, mlp, pooling, transpose
+from tests.hls.onnx_models import (
+    branches,
+    conv2d,
+    convnet,
+    elementwise,
+    merges,
+    mlp,
+    pooling,
+    softmax_rows,
+    transpose,
+)
 
 N = 10_000
 SMALL = ((10, 24, 16, 12, 5), ("Relu", "Tanh", "Sigmoid", "Softmax"))
@@ -280,11 +290,30 @@ def test_every_shared_example_model_bit_exact(shared_data: Path, path: str) -> N
     _assert_bit_exact(model, x, "io_parallel", "hepinfer", vary="16x100" not in path)
 
 
+STREAM_SHARED_MODELS = [
+    *SHARED_MODELS,
+    "hls4ml-example-models/keras/KERAS_3layer.json",
+    "hls4ml-example-models/keras/KERAS_3layer_batch_norm.json",
+    "hls4ml-example-models/keras/KERAS_conv1d_small.json",
+    "hls4ml-example-models/onnx/conv2d_small_keras.onnx",
+]
+
+
+@pytest.mark.parametrize("path", STREAM_SHARED_MODELS)
+def test_every_shared_example_model_bit_exact_in_io_stream(shared_data: Path, path: str) -> None:
+    """Every shared example model in io_stream (one pixel per stream word), default config."""
+    model = hepinfer.compile(shared_data / path)
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(11).normal(size=(N, *shape))
+    _assert_bit_exact(model, x, "io_stream", "hepinfer", vary="16x100" not in path)
+
+
 @pytest.mark.parametrize(
     ("global_op", "count_pad", "io", "headers"),
     [
         ("GlobalMaxPool", 1, "io_stream", "hepinfer"),
         ("GlobalAveragePool", 0, "io_parallel", "xilinx"),
+        ("GlobalAveragePool", 0, "io_stream", "xilinx"),
     ],
 )
 def test_pooling_bit_exact(
@@ -310,21 +339,80 @@ MERGE_CONFIG = {
 }
 
 
-@pytest.mark.parametrize("headers", ["hepinfer", "xilinx"])
-def test_branches_and_merges_bit_exact(tmp_path: Path, headers: str) -> None:
-    """One input feeding three layers; Add, Multiply and Concatenate (io_parallel)."""
+@pytest.mark.parametrize(
+    ("io", "headers"),
+    [("io_parallel", "hepinfer"), ("io_parallel", "xilinx"), ("io_stream", "hepinfer")],
+)
+def test_branches_and_merges_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
+    """One input feeding three layers; Add, Multiply and a 3-input Concatenate."""
     _need_headers(headers)
     model = hepinfer.compile(merges(tmp_path / "m.onnx"), MERGE_CONFIG)
-    _assert_bit_exact(model, _inputs(6, 2.0), "io_parallel", headers)
+    _assert_bit_exact(model, _inputs(6, 2.0), io, headers)
 
 
-def test_merges_need_io_parallel(tmp_path: Path) -> None:
-    model = hepinfer.compile(merges(tmp_path / "m.onnx"), MERGE_CONFIG)
-    with pytest.raises(HlsError, match="io_parallel"):
-        model.csim(np.zeros((1, 6)), io_type="io_stream", headers="hepinfer")
+@pytest.mark.parametrize(
+    ("io", "headers"),
+    [("io_stream", "hepinfer"), ("io_stream", "xilinx"), ("io_parallel", "hepinfer")],
+)
+def test_residual_block_and_concatenations_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
+    """A skip connection (Add), Multiply, a 3-input Concatenate on channels and one along the
+    rows reading one tensor twice: clones in io_stream; Resource strategy."""
+    _need_headers(headers)
+    config = {
+        "Model": {"Precision": "ap_fixed<14,5>", "ReuseFactor": 2, "Strategy": "Resource"},
+        "LayerName": {"concat": {"Precision": {"result": "ap_fixed<10,4,AP_RND,AP_SAT>"}}},
+    }
+    model = hepinfer.compile(branches(tmp_path / "b.onnx"), config)
+    x = np.random.default_rng(8).normal(size=(N, 6, 5, 3))
+    _assert_bit_exact(model, x, io, headers)
 
 
-@pytest.mark.parametrize(("io", "headers"), [("io_stream", "hepinfer"), ("io_parallel", "xilinx")])
+@pytest.mark.parametrize(
+    ("rank", "padding", "stride", "headers"),
+    [
+        (2, "same", 1, "hepinfer"),
+        (2, "same", 2, "xilinx"),
+        (2, "valid", 1, "xilinx"),
+        (2, "valid", 2, "hepinfer"),
+        (1, "same", 1, "xilinx"),
+        (1, "same", 2, "hepinfer"),
+        (1, "valid", 2, "xilinx"),
+    ],
+)
+def test_streaming_convolutions_bit_exact(
+    tmp_path: Path, rank: int, padding: str, stride: int, headers: str
+) -> None:
+    """io_stream Conv1D / Conv2D (line buffers), 'same' and 'valid' padding, stride 1 and 2,
+    padded max pooling, Dense reading the flattened pixels."""
+    _need_headers(headers)
+    model = hepinfer.compile(
+        convnet(tmp_path / "c.onnx", rank, padding, stride),
+        {"Model": {"Precision": "ap_fixed<14,5>", "ReuseFactor": 3}},
+    )
+    x = np.random.default_rng(9).normal(size=(N, *model.graph.inputs[0].out.shape))
+    _assert_bit_exact(model, x, "io_stream", headers)
+
+
+def test_streaming_softmax_after_flatten_repacks(tmp_path: Path) -> None:
+    """Softmax over the flattened pixels of a Conv: the stream is repacked to one word."""
+    model = hepinfer.compile(
+        convnet(tmp_path / "c.onnx", 2, "same", 1, dense=False),
+        {"Model": {"Precision": "ap_fixed<14,5>"}},
+    )
+    from hepinfer.hls.writer import render
+
+    assert (
+        "hepinfer::repack<"
+        in render(model.graph, io_type="io_stream").text["firmware/myproject.cpp"]
+    )
+    x = np.random.default_rng(10).normal(size=(N, 7, 8, 2))
+    _assert_bit_exact(model, x, "io_stream", "hepinfer")
+
+
+@pytest.mark.parametrize(
+    ("io", "headers"),
+    [("io_stream", "hepinfer"), ("io_stream", "xilinx"), ("io_parallel", "xilinx")],
+)
 def test_depthwise_conv2d_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
     """A dilated depthwise Conv2D after a strided, padded Conv2D; saturating accumulator."""
     _need_headers(headers)
@@ -343,3 +431,17 @@ def test_transpose_bit_exact(tmp_path: Path, io: str) -> None:
     assert any(n.op.value == "Transpose" for n in model.graph.nodes)
     x = np.random.default_rng(7).normal(size=(N, 4, 3, 5))
     _assert_bit_exact(model, x, io, "hepinfer")
+
+
+@pytest.mark.parametrize("io", ["io_parallel", "io_stream"])
+def test_softmax_over_the_last_axis_of_a_2d_tensor(tmp_path: Path, io: str) -> None:
+    """One softmax per row, as the emulator computes it (io_stream: one row per word)."""
+    model = hepinfer.compile(softmax_rows(tmp_path / "s.onnx"))
+    x = np.random.default_rng(12).normal(size=(N, 4, 3)) * 2
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    # rows sum to about 1 (table precision); one softmax over all 12 values would give ~0.25
+    np.testing.assert_allclose(expected.sum(axis=-1), 1.0, atol=0.35)
+    got = model.csim(x, io_type=io, headers="hepinfer")
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_array_equal(got, expected)

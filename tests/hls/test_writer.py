@@ -20,7 +20,7 @@ from hepinfer._version import __version__
 from hepinfer.errors import HlsError
 from hepinfer.hls.csim import header_dir
 from hepinfer.hls.writer import render
-from tests.hls.onnx_models import mlp
+from tests.hls.onnx_models import convnet, mlp
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -40,12 +40,24 @@ CASES = {
             "IOType": "io_stream",
         },
     ),
+    # Conv1D 'same' stride 2 with line buffers, MaxPool, Conv1D, Dense over the pixels
+    "conv1d_stream": (
+        ((), ()),
+        {"Model": {"Precision": "ap_fixed<12,4>"}, "IOType": "io_stream"},
+    ),
 }
 
 
-def _generated(case: str, tmp: Path) -> dict[str, str]:
+def _compiled(case: str, tmp: Path) -> hepinfer.CompiledModel:
     (sizes, acts), config = CASES[case]
-    model = hepinfer.compile(mlp(tmp / f"{case}.onnx", sizes, acts, seed=3), config)
+    path = tmp / f"{case}.onnx"
+    if case == "conv1d_stream":
+        return hepinfer.compile(convnet(path, 1, "same", 2, seed=3), config)
+    return hepinfer.compile(mlp(path, sizes, acts, seed=3), config)
+
+
+def _generated(case: str, tmp: Path) -> dict[str, str]:
+    model = _compiled(case, tmp)
     project = render(model.graph, io_type=model.config.io_type.value)
     return {
         rel: text.replace(__version__, "VERSION")
@@ -74,14 +86,18 @@ def test_golden(case: str, tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.parametrize("load_weights", [True, False], ids=["bin-weights", "header-weights"])
-def test_written_project_runs_its_testbench(tmp_path: Path, load_weights: bool) -> None:
+@pytest.mark.parametrize(
+    ("case", "load_weights"),
+    [("mlp_parallel", True), ("mlp_parallel", False), ("conv1d_stream", False)],
+    ids=["bin-weights", "header-weights", "stream-conv"],
+)
+def test_written_project_runs_its_testbench(tmp_path: Path, case: str, load_weights: bool) -> None:
     """The project as a user gets it: the testbench compiles with g++ (weights read from the
     .bin files, or compiled in from the headers as in synthesis) and finds no difference from
     the emulator's test vectors."""
-    (sizes, acts), config = CASES["mlp_parallel"]
-    model = hepinfer.compile(mlp(tmp_path / "m.onnx", sizes, acts, seed=3), config)
-    x = np.random.default_rng(0).normal(size=(200, sizes[0])) * 2
+    model = _compiled(case, tmp_path)
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(0).normal(size=(200, *shape)) * 2
     root = model.write_hls(tmp_path / "prj", test_inputs=x)
     for rel in ("build.tcl", "firmware/myproject.cpp", "tb_data/tb_output_predictions.dat"):
         assert (root / rel).is_file()
@@ -99,7 +115,7 @@ def test_written_project_runs_its_testbench(tmp_path: Path, load_weights: bool) 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "200 samples, 0 outputs differ" in proc.stdout
     got = np.loadtxt(root / "tb_data" / "csim_results.log")
-    np.testing.assert_array_equal(got, model.predict(x))
+    np.testing.assert_array_equal(got, np.asarray(model.predict(x)).reshape(200, -1))
 
 
 def test_weights_headers_hold_exact_values(tmp_path: Path) -> None:

@@ -125,11 +125,16 @@ class Layer:
     consts: dict[str, str] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     arrays: tuple[Array, ...] = ()
-    src2: Tensor | None = None  #: the second input of two-input merges
+    others: tuple[Tensor, ...] = ()  #: the inputs after `src` (merges)
 
     @property
     def config(self) -> str:
         return f"config{self.index}"
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        """Every input tensor, in the node's order."""
+        return (self.src, *self.others)
 
 
 @dataclass(frozen=True)
@@ -171,17 +176,20 @@ def build_model(graph: Graph, project: str) -> Model:
         if node.op is Op.INPUT:
             continue
         kernel = KERNELS.get(node.op)
+        n_in = len(node.inputs)
         merge = kernel in _MERGES
-        if kernel is None or len(node.inputs) != (2 if merge else 1):
+        fits = n_in >= 2 if kernel == "concatenate" else n_in == (2 if merge else 1)
+        if kernel is None or not fits:
             known = ", ".join(sorted({op.value for op in KERNELS}))
             msg = (
-                f"node {node.name!r} ({node.op.value}) with {len(node.inputs)} inputs has no HLS "
-                f"kernel yet; the HLS writer covers {known} (merges of two inputs)"
+                f"node {node.name!r} ({node.op.value}) with {n_in} inputs has no HLS "
+                f"kernel yet; the HLS writer covers {known} (Add and Multiply of two inputs, "
+                "Concatenate of two or more)"
             )
             raise HlsError(msg)
         src, dst = tensors[node.inputs[0]], tensors[node.name]
         if merge:
-            layers.append(_merge(index, node, kernel, src, tensors[node.inputs[1]], dst))
+            layers.append(_merge(index, node, kernel, [tensors[i] for i in node.inputs], dst))
         else:
             layers.append(_layer(index, node, kernel, src, dst))
     return Model(
@@ -239,6 +247,7 @@ def _conv(
         "dilation_width": dilations[1],
         "pad_top": pads[0],
         "pad_left": pads[1],
+        **_window(in_hw, out, k_hw, strides, dilations, pads),
     }
     if depthwise:  # kernel (kh, kw, c, 1): one filter per channel
         geo["n_filt"] = src.shape[-1]
@@ -250,6 +259,31 @@ def _conv(
     consts = {**layer.consts, **{k: str(int(v)) for k, v in geo.items()}}
     kind = "depthwise" if depthwise else "conv"
     return Layer(index, node.name, node.op.value, kind, src, dst, consts, layer.types, layer.arrays)
+
+
+def _window(
+    in_hw: tuple[int, ...],
+    out: tuple[int, ...],
+    k: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilations: tuple[int, ...],
+    pads: tuple[int, ...],
+) -> dict[str, int]:
+    """Line-buffer geometry of the io_stream Conv / Pool kernels (height first).
+
+    The window spans `win` rows and columns (dilation included); the kernel walks a `grid` of
+    the padded input large enough to read every input pixel and to end every output window;
+    `line_rows` rows of `grid_width` pixels are kept (at least 1: C++ has no empty arrays).
+    """
+    win = [(k[i] - 1) * dilations[i] + 1 for i in range(2)]
+    grid = [max(pads[i] + in_hw[i], (out[i] - 1) * strides[i] + win[i]) for i in range(2)]
+    return {
+        "win_height": win[0],
+        "win_width": win[1],
+        "grid_height": grid[0],
+        "grid_width": grid[1],
+        "line_rows": max(win[0] - 1, 1),
+    }
 
 
 def _dense(
@@ -476,6 +510,7 @@ def _pool(index: int, node: Node, src: Tensor, dst: Tensor) -> Layer:
         "stride_width": str(strides[1]),
         "pad_top": str(pads[0]),
         "pad_left": str(pads[1]),
+        **{key: str(v) for key, v in _window(spatial, out, k, strides, (1, 1), pads).items()},
         "reuse_factor": str(node.attrs.get("reuse_factor", 1)),
         "op": "hepinfer::pool_max" if is_max else "hepinfer::pool_average",
         "has_accum": "true" if accum is not None else "false",
@@ -487,20 +522,29 @@ def _pool(index: int, node: Node, src: Tensor, dst: Tensor) -> Layer:
     return Layer(index, node.name, node.op.value, "pool", src, dst, consts, types)
 
 
-def _merge(index: int, node: Node, kernel: str, a: Tensor, b: Tensor, dst: Tensor) -> Layer:
-    """Add, Multiply, Concatenate of two tensors (io_parallel)."""
+def _merge(index: int, node: Node, kernel: str, inputs: list[Tensor], dst: Tensor) -> Layer:
+    """Add and Multiply of two tensors; Concatenate of two or more along the node's axis.
+
+    Concatenate (the emulator's semantics: per-sample axis, default the last): the output is
+    `outer` blocks of `block` values; input k fills `in_block<k>` values at `offset<k>` of each.
+    """
+    a = inputs[0]
     consts = {"n_in": str(a.size), "n_out": str(dst.size)}
     if kernel == "concatenate":
         rank = len(a.shape)
         axis = int(node.attrs.get("axis", -1))
         axis = axis + rank if axis < 0 else axis
         inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
+        blocks = [t.shape[axis] * inner for t in inputs]
         consts |= {
+            "n_inputs": str(len(inputs)),
+            "axis": str(axis),
             "outer": str(int(np.prod(a.shape[:axis], dtype=np.int64))),
-            "a_block": str(a.shape[axis] * inner),
-            "b_block": str(b.shape[axis] * inner),
+            "block": str(sum(blocks)),
         }
-    return Layer(index, node.name, node.op.value, kernel, a, dst, consts, src2=b)
+        for k, block in enumerate(blocks):
+            consts |= {f"in_block{k}": str(block), f"offset{k}": str(sum(blocks[:k]))}
+    return Layer(index, node.name, node.op.value, kernel, a, dst, consts, others=tuple(inputs[1:]))
 
 
 def _transpose(index: int, node: Node, src: Tensor, dst: Tensor, base: dict[str, str]) -> Layer:

@@ -2,7 +2,8 @@
 
 Layout of the project (`project` defaults to `myproject`, like hls4ml)::
 
-    firmware/<project>.cpp, <project>.h    top function and (io_stream) DATAFLOW processes
+    firmware/<project>.cpp, <project>.h    top function and (io_stream) its DATAFLOW processes:
+                                            one per layer, clone and repack (see stream.py)
     firmware/defines.h, parameters.h        typedefs of every tensor/precision, layer configs
     firmware/hepinfer/*.h                   hepinfer's C++ kernel library
     firmware/weights/<name>.h, <name>.bin   weights and tables: headers (synthesis) and
@@ -31,6 +32,7 @@ from hepinfer._version import __version__
 from hepinfer.errors import HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.hls.layers import Model, build_model, c_type
+from hepinfer.hls.stream import plan as stream_plan
 from hepinfer.ir.graph import Graph
 
 IO_TYPES = ("io_parallel", "io_stream")
@@ -44,6 +46,8 @@ KERNEL_FILES = (
     "hepinfer_activation.h",
     "hepinfer_softmax.h",
     "hepinfer_stream.h",
+    "hepinfer_conv_stream.h",
+    "hepinfer_pooling_stream.h",
     "hepinfer_weights.h",
 )
 
@@ -105,15 +109,10 @@ def render(
         msg = f"project name {project!r} is not a C identifier; use letters, digits and _"
         raise HlsError(msg)
     model = build_model(graph, project)
-    if io_type == "io_stream":
-        _check_chain(graph)
-        merges = [layer.name for layer in model.layers if layer.src2 is not None]
-        if merges:
-            msg = f"layers {merges} merge two tensors; the io_stream writer handles chains only (use io_parallel)"
-            raise HlsError(msg)
     env = _env()
     ctx: dict[str, Any] = {
         "model": model,
+        "plan": stream_plan(model) if io_type == "io_stream" else None,
         "io_type": io_type,
         "part": part,
         "clock_period": clock_period,
@@ -139,7 +138,7 @@ def render(
     kernels = templates_dir() / "kernels"
     for name in KERNEL_FILES:
         text[f"firmware/hepinfer/{name}"] = (kernels / name).read_text()
-    meta = {
+    meta: dict[str, Any] = {
         "hepinfer": __version__,
         "project": project,
         "io_type": io_type,
@@ -148,24 +147,18 @@ def render(
         "inputs": [_tensor_meta(t.name, t.shape, t.fixed) for t in model.inputs],
         "outputs": [_tensor_meta(t.name, t.shape, t.fixed) for t in model.outputs],
     }
+    plan = ctx["plan"]
+    if plan is not None:  # io_stream ports: words per sample and values per word
+        for key, ports in (("inputs", plan.inputs), ("outputs", plan.outputs)):
+            entries: list[dict[str, Any]] = meta[key]
+            for entry, port in zip(entries, ports, strict=True):
+                entry |= {"stream": port.var, "words": port.words, "word": port.word}
     text["hepinfer.json"] = json.dumps(meta, indent=1) + "\n"
     return Project(model, text, binary)
 
 
 def _tensor_meta(name: str, shape: tuple[int, ...], t: FixedType) -> dict[str, Any]:
     return {"name": name, "shape": list(shape), "type": str(t)}
-
-
-def _check_chain(graph: Graph) -> None:
-    """io_stream reads every stream once: each tensor may feed at most one layer."""
-    for node in graph.nodes:
-        users = graph.consumers(node.name)
-        if len(users) > 1 or (users and node.name in graph.outputs):
-            msg = (
-                f"tensor {node.name!r} feeds {len(users)} layers; the io_stream writer handles "
-                "chains only (use io_parallel for branching graphs)"
-            )
-            raise HlsError(msg)
 
 
 def write_test_vectors(

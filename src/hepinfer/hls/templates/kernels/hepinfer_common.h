@@ -28,6 +28,13 @@ template <class T, int N> struct packet {
     const T &operator[](int i) const { return data[i]; }
 };
 
+// CONFIG_T with n_in = n_out = W: an array kernel applied to W values (one io_stream word,
+// or one row of a softmax over the last axis).
+template <typename CONFIG_T, int W> struct word_config : CONFIG_T {
+    static const int n_in = W;
+    static const int n_out = W;
+};
+
 template <class data_T, class res_T, int N> void copy(const data_T data[N], res_T res[N]) {
     #pragma HLS INLINE
     for (int i = 0; i < N; i++) {

@@ -16,6 +16,21 @@ namespace hepinfer {
 
 enum pool_op { pool_max, pool_average };
 
+// The output of one window: its maximum `best`, or the exact sum `total` of its `count` values
+// (inside the input) divided by the count.
+template <class data_T, class res_T, typename CONFIG_T>
+res_T pool_result(const data_T &best, const typename CONFIG_T::wide_t &total, int count) {
+    #pragma HLS INLINE
+    typedef typename CONFIG_T::accum_t accum_t;
+    if (CONFIG_T::op == pool_max) return CONFIG_T::has_accum ? (res_T)(accum_t)best : (res_T)best;
+    const int n = CONFIG_T::count_pad ? CONFIG_T::pool_height * CONFIG_T::pool_width : count;
+    accum_t sum = (accum_t)total;
+    long long m = mantissa(sum, CONFIG_T::accum_frac);
+    long long q = (m < 0 ? -m : m) / n;
+    accum_t mean = (accum_t)std::ldexp((double)(m < 0 ? -q : q), -CONFIG_T::accum_frac);
+    return (res_T)mean;
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void pool_2d_cl(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                 res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_chan]) {
@@ -41,18 +56,8 @@ Rows:
                         count++;
                     }
                 }
-                res_T out;
-                if (CONFIG_T::op == pool_max) {
-                    out = CONFIG_T::has_accum ? (res_T)(accum_t)best : (res_T)best;
-                } else {
-                    const int n = CONFIG_T::count_pad ? CONFIG_T::pool_height * CONFIG_T::pool_width : count;
-                    accum_t sum = (accum_t)total;
-                    long long m = mantissa(sum, CONFIG_T::accum_frac);
-                    long long q = (m < 0 ? -m : m) / n;
-                    accum_t mean = (accum_t)std::ldexp((double)(m < 0 ? -q : q), -CONFIG_T::accum_frac);
-                    out = (res_T)mean;
-                }
-                res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_chan + c] = out;
+                res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_chan + c] =
+                    pool_result<data_T, res_T, CONFIG_T>(best, total, count);
             }
         }
     }

@@ -17,9 +17,9 @@ int hepinfer_run(const double *const *inputs, double *const *outputs, long n) {
         sigmoid1_t sigmoid1_out[3];
         hls::stream<hepinfer::packet<x_t, 5> > x_stream;
         hls::stream<hepinfer::packet<sigmoid1_t, 3> > sigmoid1_stream;
-        hepinfer::pack<x_t, 5>(x, x_stream);
+        hepinfer::pack_words<x_t, 5, 5>(x, x_stream);
         myproject(x_stream, sigmoid1_stream);
-        hepinfer::unpack<sigmoid1_t, 3>(sigmoid1_stream, sigmoid1_out);
+        hepinfer::unpack_words<sigmoid1_t, 3, 3>(sigmoid1_stream, sigmoid1_out);
         for (int i = 0; i < 3; i++) outputs[0][s * 3 + i] = sigmoid1_out[i].to_double();
     }
     return 0;

@@ -4,9 +4,12 @@
 
 #include "defines.h"
 
+#include "hepinfer/hepinfer_stream.h"
+
+// One word per pixel: the values of the last axis at one position, positions in row-major order.
 void myproject(
-    hls::stream<hepinfer::packet<x_t, 5> > &x_stream,
-    hls::stream<hepinfer::packet<sigmoid1_t, 3> > &sigmoid1_stream
+    hls::stream<hepinfer::packet<x_t, 5> > &x_stream,  // x: 1 word of 5
+    hls::stream<hepinfer::packet<sigmoid1_t, 3> > &sigmoid1_stream  // sigmoid1: 1 word of 3
 );
 
 #ifdef HEPINFER_LOAD_WEIGHTS

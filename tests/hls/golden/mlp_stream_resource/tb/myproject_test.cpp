@@ -45,9 +45,9 @@ int main() {
         sigmoid1_t sigmoid1_out[3];
         hls::stream<hepinfer::packet<x_t, 5> > x_stream;
         hls::stream<hepinfer::packet<sigmoid1_t, 3> > sigmoid1_stream;
-        hepinfer::pack<x_t, 5>(x, x_stream);
+        hepinfer::pack_words<x_t, 5, 5>(x, x_stream);
         myproject(x_stream, sigmoid1_stream);
-        hepinfer::unpack<sigmoid1_t, 3>(sigmoid1_stream, sigmoid1_out);
+        hepinfer::unpack_words<sigmoid1_t, 3, 3>(sigmoid1_stream, sigmoid1_out);
         std::vector<double> out;
         for (int i = 0; i < 3; i++) out.push_back(sigmoid1_out[i].to_double());
         for (size_t i = 0; i < out.size(); i++) fout << (i ? " " : "") << out[i];

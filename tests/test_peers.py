@@ -211,7 +211,7 @@ def test_perf_analyzer_measures_the_triton_peer(
     out = tmp_path / "perf.csv"
     command = [
         str(perf_analyzer_bin), "-m", "tiny", "-u", triton.grpc_url, "-i", "grpc", "-b", "1",
-        "--concurrency-range", "2:2", "-p", "500", "--max-trials", "5", "-s", "50",
+        "--concurrency-range", "2:2", "-p", "500", "--max-trials", "10", "-s", "100",
         "-f", str(out),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

@@ -21,7 +21,7 @@ def test_same_csv_as_perf_analyzer(
     theirs = tmp_path / "pa.csv"
     command = [
         str(perf_analyzer_bin), "-m", "fast", "-u", server.grpc_url, "-i", "grpc", "-b", "2",
-        "--concurrency-range", "1:2", "-p", "400", "--max-trials", "5", "-s", "80",
+        "--concurrency-range", "1:2", "-p", "400", "--max-trials", "10", "-s", "100",
         "-f", str(theirs),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -38,6 +38,10 @@ def test_same_csv_as_perf_analyzer(
     with (tmp_path / "hb.csv").open() as f:
         hb_rows = list(csv.reader(f))
     assert hb_rows[0] == pa_rows[0]  # the same header, column for column
+    for rows in (pa_rows, hb_rows):  # both sort their rows by increasing infer/s
+        assert [float(r[1]) for r in rows[1:]] == sorted(float(r[1]) for r in rows[1:])
+    pa_rows[1:] = sorted(pa_rows[1:], key=lambda r: int(r[0]))
+    hb_rows[1:] = sorted(hb_rows[1:], key=lambda r: int(r[0]))
     assert [r[0] for r in hb_rows[1:]] == [r[0] for r in pa_rows[1:]] == ["1", "2"]
     for pa, hb in zip(pa_rows[1:], hb_rows[1:], strict=True):
         # same order of magnitude on the same server (the machine is shared and noisy)

@@ -1,8 +1,12 @@
-"""Where hepinfer caches what it compiles (C simulations, the native gRPC front end)."""
+"""Where hepinfer caches what it compiles (C simulations, the native Dense kernel, the native
+gRPC front end), and the one way it builds a shared library into that cache."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -10,3 +14,45 @@ def cache_dir() -> Path:
     """`$HEPINFER_CACHE`, or `~/.cache/hepinfer` when it is not set."""
     env = os.environ.get("HEPINFER_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "hepinfer"
+
+
+def compiler_id(cxx: str) -> str:
+    """The first line of `cxx --version` (part of every build's cache key)."""
+    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()[0] if out.stdout else cxx
+
+
+def cached_build(
+    area: str,
+    digest: str,
+    filename: str,
+    command: Callable[[Path, Path], list[str]],
+    fail: Callable[[str], Exception],
+) -> Path:
+    """The library `$HEPINFER_CACHE/<area>/<digest>/<filename>`, built once.
+
+    `command(work_dir, output)` writes what the build needs under `work_dir` and returns the
+    compiler command that writes `output`; a failed build raises `fail(stderr)`. Builds happen
+    in a private folder renamed into place, so concurrent processes never see half a library
+    (the loser of a race uses the winner's).
+    """
+    target = cache_dir() / area / digest
+    lib = target / filename
+    if lib.is_file():
+        return lib
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{digest}-") as tmp:
+        work = Path(tmp)
+        final = work / "final"
+        final.mkdir()
+        cmd = command(work, final / filename)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise fail(proc.stderr[-4000:])
+        (final / "build.txt").write_text(" ".join(cmd) + "\n")
+        try:
+            final.rename(target)
+        except OSError:
+            if not lib.is_file():  # another process won the race: use its library
+                raise
+    return lib

@@ -12,7 +12,6 @@ import ctypes
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.cache import cache_dir
+from hepinfer.cache import cache_dir, cached_build, compiler_id
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls.writer import Project, templates_dir
@@ -61,11 +60,6 @@ def _compiler() -> str:
     return cxx
 
 
-def _compiler_id(cxx: str) -> str:
-    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.splitlines()[0] if out.stdout else cxx
-
-
 def code_hash(project: Project, kind: str, folder: Path, cxx: str) -> str:
     """Hash of everything the shared library depends on (not the weight values)."""
     h = hashlib.sha256()
@@ -73,7 +67,7 @@ def code_hash(project: Project, kind: str, folder: Path, cxx: str) -> str:
         weights = rel.startswith("firmware/weights/")  # not compiled: read at run time
         if (rel.startswith(("firmware/", "csim/"))) and not weights:
             h.update(rel.encode() + b"\0" + project.text[rel].encode() + b"\0")
-    h.update(f"{kind}\0{folder}\0{_compiler_id(cxx)}\0{' '.join(CXXFLAGS)}".encode())
+    h.update(f"{kind}\0{folder}\0{compiler_id(cxx)}\0{' '.join(CXXFLAGS)}".encode())
     return h.hexdigest()[:24]
 
 
@@ -82,15 +76,10 @@ def build(project: Project, headers: Headers = "auto") -> Path:
     kind, folder = header_dir(headers)
     cxx = _compiler()
     digest = code_hash(project, kind, folder, cxx)
-    target = cache_dir() / "csim" / digest
-    lib = target / "libcsim.so"
-    if lib.is_file():
-        return lib
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{digest}-") as tmp:
-        src = project.write(Path(tmp) / "src")
-        out = Path(tmp) / "libcsim.so"
-        cmd = [
+
+    def command(work: Path, output: Path) -> list[str]:
+        src = project.write(work / "src")
+        return [
             cxx,
             *CXXFLAGS,
             f"-I{src / 'firmware'}",
@@ -98,22 +87,13 @@ def build(project: Project, headers: Headers = "auto") -> Path:
             str(src / "csim" / "bridge.cpp"),
             str(src / "firmware" / f"{project.model.name}.cpp"),
             "-o",
-            str(out),
+            str(output),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            msg = f"g++ failed building the C simulation ({kind} headers):\n{proc.stderr[-4000:]}"
-            raise HlsError(msg)
-        final = Path(tmp) / "final"
-        final.mkdir()
-        out.rename(final / "libcsim.so")
-        (final / "build.txt").write_text(" ".join(cmd) + "\n")
-        try:
-            final.rename(target)
-        except OSError:
-            if not lib.is_file():  # another process won the race: use its library
-                raise
-    return lib
+
+    def fail(stderr: str) -> HlsError:
+        return HlsError(f"g++ failed building the C simulation ({kind} headers):\n{stderr}")
+
+    return cached_build("csim", digest, "libcsim.so", command, fail)
 
 
 def _library(lib: Path) -> tuple[ctypes.CDLL, threading.Lock]:

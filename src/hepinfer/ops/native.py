@@ -30,8 +30,6 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
@@ -40,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hepinfer.cache import cached_build, compiler_id
 from hepinfer.errors import HepinferError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ops.fxarray import IntArray
@@ -98,41 +97,18 @@ def use_engine(name: str | None) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------ building
-def cache_dir() -> Path:
-    """`$HEPINFER_CACHE` or `~/.cache/hepinfer` (shared with the C simulation's cache)."""
-    env = os.environ.get("HEPINFER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "hepinfer"
-
-
-def _compiler_id(cxx: str) -> str:
-    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.splitlines()[0] if out.stdout else cxx
-
-
 def _build(cxx: str, isa: int) -> Path:
     flags = (*CXXFLAGS, *ISA_FLAGS[isa], f"-DHEPINFER_ISA={isa}")
     h = hashlib.sha256(SOURCE.read_bytes())
-    h.update(f"\0{_compiler_id(cxx)}\0{' '.join(flags)}".encode())
-    target = cache_dir() / "native" / h.hexdigest()[:24]
-    lib = target / "libhepinfer_dense.so"
-    if lib.is_file():
-        return lib
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        final = Path(tmp) / "final"
-        final.mkdir()
-        cmd = [cxx, *flags, str(SOURCE), "-o", str(final / lib.name)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            msg = f"g++ failed building the native Dense kernel:\n{proc.stderr[-3000:]}"
-            raise NativeError(msg)
-        (final / "build.txt").write_text(" ".join(cmd) + "\n")
-        try:
-            final.rename(target)
-        except OSError:
-            if not lib.is_file():  # another process won the race: use its library
-                raise
-    return lib
+    h.update(f"\0{compiler_id(cxx)}\0{' '.join(flags)}".encode())
+
+    def command(_: Path, output: Path) -> list[str]:
+        return [cxx, *flags, str(SOURCE), "-o", str(output)]
+
+    def fail(stderr: str) -> NativeError:
+        return NativeError(f"g++ failed building the native Dense kernel:\n{stderr}")
+
+    return cached_build("native", h.hexdigest()[:24], "libhepinfer_dense.so", command, fail)
 
 
 def _load(path: Path) -> ctypes.CDLL:

@@ -7,11 +7,10 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
-from hepinfer.cache import cache_dir
+from hepinfer.cache import cached_build, compiler_id
 from hepinfer.errors import NativeBuildError
 
 SOURCE = Path(__file__).with_name("grpc_frontend.cc")
@@ -44,8 +43,7 @@ def _toolchain() -> tuple[str, list[str], str]:
     if flags.returncode != 0:
         msg = f"gRPC C++ (pkg-config grpc++) not found: {flags.stderr.strip()}; {_FIX}"
         raise NativeBuildError(msg)
-    compiler = _run([cxx, "--version"]).stdout.splitlines()
-    ident = f"{compiler[0] if compiler else cxx}\0grpc++ {version.stdout.strip()}"
+    ident = f"{compiler_id(cxx)}\0grpc++ {version.stdout.strip()}"
     return cxx, flags.stdout.split(), ident
 
 
@@ -54,26 +52,14 @@ def build_library() -> Path:
     cxx, flags, ident = _toolchain()
     h = hashlib.sha256(SOURCE.read_bytes())
     h.update(f"{ident}\0{' '.join(CXXFLAGS)}\0{' '.join(flags)}".encode())
-    target = cache_dir() / "grpc" / h.hexdigest()[:24]
-    lib = target / LIBRARY
-    if lib.is_file():
-        return lib
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        out = Path(tmp) / "final"
-        out.mkdir()
-        cmd = [cxx, *CXXFLAGS, str(SOURCE), "-o", str(out / LIBRARY), *flags]
-        proc = _run(cmd)
-        if proc.returncode != 0:
-            msg = f"g++ failed building the native gRPC front end:\n{proc.stderr[-4000:]}\n{_FIX}"
-            raise NativeBuildError(msg)
-        (out / "build.txt").write_text(" ".join(cmd) + "\n")
-        try:
-            out.rename(target)
-        except OSError:
-            if not lib.is_file():  # another process won the race: use its library
-                raise
-    return lib
+
+    def command(_: Path, output: Path) -> list[str]:
+        return [cxx, *CXXFLAGS, str(SOURCE), "-o", str(output), *flags]
+
+    def fail(stderr: str) -> NativeBuildError:
+        return NativeBuildError(f"g++ failed building the native gRPC front end:\n{stderr}\n{_FIX}")
+
+    return cached_build("grpc", h.hexdigest()[:24], LIBRARY, command, fail)
 
 
 def load_library() -> ctypes.CDLL:

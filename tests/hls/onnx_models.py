@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+
+def _save(path: Path, graph: Any) -> None:
+    """An opset-13 model of `graph`, IR version 10 (what onnxruntime here accepts), at `path`."""
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 10
+    onnx.save(model, path)
 
 
 def mlp(path: Path, sizes: tuple[int, ...], activations: tuple[str, ...], seed: int = 0) -> Path:
     """Gemm layers `sizes[0] -> ... -> sizes[-1]`, each followed by the ONNX activation
     `activations[i]` ('' for none); weights of a few units, so fixed-point types matter."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -33,23 +43,22 @@ def mlp(path: Path, sizes: tuple[int, ...], activations: tuple[str, ...], seed: 
                 )
             )
             prev = f"{act.lower()}{i}"
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", sizes[0]])],
-        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["N", sizes[-1]])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", sizes[0]])],
+            [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["N", sizes[-1]])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
 def conv2d(path: Path, seed: int = 0, depthwise: bool = False) -> Path:
     """NHWC input (Transpose to NCHW, as tf2onnx writes), Conv 3x3 stride 2 with padding and a
     dilated Conv 2x2, ReLU, Flatten, Gemm, Softmax."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -90,23 +99,22 @@ def conv2d(path: Path, seed: int = 0, depthwise: bool = False) -> Path:
         helper.make_node("Gemm", ["f", "wd", "bd"], ["d"]),
         helper.make_node("Softmax", ["d"], ["y"], axis=-1),
     ]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7, 9, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7, 9, 2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
 def elementwise(path: Path, seed: int = 0) -> Path:
     """Gemm, Relu, BatchNormalization (not foldable: after Relu), LeakyRelu, Gemm, Elu, Gemm,
     HardSigmoid: the element-wise layers with weights."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -135,16 +143,16 @@ def elementwise(path: Path, seed: int = 0) -> Path:
         helper.make_node("Gemm", ["e1", "w2", "b2"], ["d2"], name="fc2"),
         helper.make_node("HardSigmoid", ["d2"], ["y"], name="hsig", alpha=0.25, beta=0.4),
     ]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
@@ -153,7 +161,6 @@ def pooling(
 ) -> Path:
     """NHWC input, Conv 3x3, MaxPool 2x2 with padding, Relu, AveragePool 3x3 stride 2 with
     padding (counted or not), GlobalAveragePool or GlobalMaxPool, Gemm."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -186,22 +193,21 @@ def pooling(
         helper.make_node("Flatten", ["g1"], ["f"], axis=1),
         helper.make_node("Gemm", ["f", "wd", "bd"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 9, 7, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 9, 7, 2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
 def merges(path: Path, seed: int = 0) -> Path:
     """Branches from one input merged by Add, Mul and a 3-input Concat (axis -1), then Gemm."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -220,22 +226,21 @@ def merges(path: Path, seed: int = 0) -> Path:
         helper.make_node("Concat", ["p", "d2", "r0"], ["c"], name="concat", axis=-1),
         helper.make_node("Gemm", ["c", "wd", "bd"], ["y"], name="fc_out"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
 def transpose(path: Path, seed: int = 0) -> Path:
     """(N, 4, 3, 5) input: Relu, Transpose (2, 0, 1) of the per-sample axes, Flatten, Gemm."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -247,16 +252,16 @@ def transpose(path: Path, seed: int = 0) -> Path:
         helper.make_node("Flatten", ["t"], ["f"], axis=1),
         helper.make_node("Gemm", ["f", "wd", "bd"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-        [numpy_helper.from_array(wd, "wd"), numpy_helper.from_array(bd, "bd")],
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3, 5])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+            [numpy_helper.from_array(wd, "wd"), numpy_helper.from_array(bd, "bd")],
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
@@ -273,7 +278,6 @@ def convnet(
     wide with `stride` and 'same' (Keras: extra pixel at the end) or 'valid' padding, Relu,
     MaxPool 2 (stride 2, padded at the end when odd), Conv 2 wide (valid), back to channels
     last, Flatten, Gemm (unless not `dense`), Softmax."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -325,16 +329,16 @@ def convnet(
     if not dense:
         del nodes[-2]
         inits = inits[:4]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *spatial, chans])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5 if dense else n_flat])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *spatial, chans])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5 if dense else n_flat])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
@@ -343,7 +347,6 @@ def branches(path: Path, seed: int = 0) -> Path:
     Conv 3x3 'same' -> Relu (r) -> Conv 3x3 'same' -> Add with r (skip connection) ->
     Multiply by r; that, r and a 1x1 Conv of the input concatenated on channels (3 inputs),
     that concatenated with itself along the rows, Relu, Flatten, Gemm."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -382,31 +385,30 @@ def branches(path: Path, seed: int = 0) -> Path:
         helper.make_node("Flatten", ["rt"], ["f"], axis=1),
         helper.make_node("Gemm", ["f", "wd", "bd"], ["y"], name="fc_out"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 5, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-        inits,
+    _save(
+        path,
+        helper.make_graph(
+            nodes,
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 5, 3])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+            inits,
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path
 
 
 def softmax_rows(path: Path) -> Path:
     """Softmax over the last axis of a (4, 3) tensor per sample (one softmax per row)."""
-    import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(
-        [helper.make_node("Softmax", ["x"], ["y"], axis=-1)],
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 3])],
+    _save(
+        path,
+        helper.make_graph(
+            [helper.make_node("Softmax", ["x"], ["y"], axis=-1)],
+            path.stem,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 3])],
+        ),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 10
-    onnx.save(model, path)
     return path

@@ -224,3 +224,25 @@ def test_two_transport_threads(model_repo: Path) -> None:
         outs = list(pool.map(lambda i: _infer(server, batch=1 + i % 3), range(100)))
         assert len(outs) == 100
         assert _wait_for_baseline(_frontend(server)) == 2 * POSTED_CALLS
+
+
+def test_a_failing_handler_still_answers(native: InferenceServer) -> None:
+    """Fault injection: a handler that raises gets its call answered INTERNAL, and the
+    messages taken with it are still served."""
+    frontend = _frontend(native)
+    index = frontend._names.index("ServerLive")
+    original = frontend._handlers[index]
+
+    def broken(call: int, payload: bytes) -> None:
+        msg = "injected failure"
+        raise RuntimeError(msg)
+
+    frontend._handlers[index] = broken
+    try:
+        error = _raw(native, "/inference.GRPCInferenceService/ServerLive", b"")
+        assert error.code() == grpc.StatusCode.INTERNAL
+        assert "injected failure" in str(error.details())
+        _infer(native)
+    finally:
+        frontend._handlers[index] = original
+    assert grpcclient.InferenceServerClient(native.grpc_url).is_server_live()

@@ -181,7 +181,10 @@ class NativeGrpcFrontend:
             for i in range(n):
                 pointer = data[i]
                 payload = ctypes.string_at(pointer, sizes[i]) if pointer else b""
-                handlers[kinds[i]](calls[i], payload)
+                try:
+                    handlers[kinds[i]](calls[i], payload)
+                except Exception as exc:  # every call is answered, whatever went wrong
+                    self._fail(calls[i], exc)
             if n < TAKE:
                 return
 

@@ -31,10 +31,32 @@ res_T pool_result(const data_T &best, const typename CONFIG_T::wide_t &total, in
     return (res_T)mean;
 }
 
+// The output of the window at (oh, ow) of one channel, from its taps: positions outside the
+// input (padding) are skipped. Shared by pool_2d_cl and the io_stream pool_2d_cl_stream.
+template <class data_T, class res_T, typename CONFIG_T>
+res_T pool_window(const data_T taps[CONFIG_T::pool_height][CONFIG_T::pool_width], int oh, int ow) {
+    #pragma HLS INLINE
+    typedef typename CONFIG_T::accum_t accum_t;
+    data_T best = (data_T)CONFIG_T::data_min;
+    typename CONFIG_T::wide_t total = 0;
+    int count = 0;
+    for (int kh = 0; kh < CONFIG_T::pool_height; kh++) {
+        for (int kw = 0; kw < CONFIG_T::pool_width; kw++) {
+            const int ih = oh * CONFIG_T::stride_height - CONFIG_T::pad_top + kh;
+            const int iw = ow * CONFIG_T::stride_width - CONFIG_T::pad_left + kw;
+            if (ih < 0 || ih >= CONFIG_T::in_height || iw < 0 || iw >= CONFIG_T::in_width) continue;
+            const data_T v = taps[kh][kw];
+            if (v > best) best = v;
+            total += (accum_t)v;
+            count++;
+        }
+    }
+    return pool_result<data_T, res_T, CONFIG_T>(best, total, count);
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void pool_2d_cl(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                 res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_chan]) {
-    typedef typename CONFIG_T::accum_t accum_t;
 Rows:
     for (int oh = 0; oh < CONFIG_T::out_height; oh++) {
     Columns:
@@ -42,22 +64,18 @@ Rows:
             #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
         Channels:
             for (int c = 0; c < CONFIG_T::n_chan; c++) {
-                data_T best = (data_T)CONFIG_T::data_min;
-                typename CONFIG_T::wide_t total = 0;
-                int count = 0;
+                data_T taps[CONFIG_T::pool_height][CONFIG_T::pool_width];
+                #pragma HLS ARRAY_PARTITION variable = taps complete dim = 0
                 for (int kh = 0; kh < CONFIG_T::pool_height; kh++) {
                     for (int kw = 0; kw < CONFIG_T::pool_width; kw++) {
                         const int ih = oh * CONFIG_T::stride_height - CONFIG_T::pad_top + kh;
                         const int iw = ow * CONFIG_T::stride_width - CONFIG_T::pad_left + kw;
-                        if (ih < 0 || ih >= CONFIG_T::in_height || iw < 0 || iw >= CONFIG_T::in_width) continue;
-                        const data_T v = data[(ih * CONFIG_T::in_width + iw) * CONFIG_T::n_chan + c];
-                        if (v > best) best = v;
-                        total += (accum_t)v;
-                        count++;
+                        const bool inside = ih >= 0 && ih < CONFIG_T::in_height && iw >= 0 && iw < CONFIG_T::in_width;
+                        taps[kh][kw] = inside ? data[(ih * CONFIG_T::in_width + iw) * CONFIG_T::n_chan + c] : (data_T)0;
                     }
                 }
                 res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_chan + c] =
-                    pool_result<data_T, res_T, CONFIG_T>(best, total, count);
+                    pool_window<data_T, res_T, CONFIG_T>(taps, oh, ow);
             }
         }
     }

@@ -3,7 +3,7 @@
 //
 // Local pooling walks the padded input grid with the line-buffered window of
 // hepinfer_stream.h; positions of the window outside the input are skipped as in pool_2d_cl
-// (hepinfer_pooling.h), whose per-window arithmetic (pool_result) it shares. Global pooling
+// (hepinfer_pooling.h), whose per-window arithmetic (pool_window) it shares. Global pooling
 // keeps a running maximum and an exact running sum per channel and writes one word.
 #ifndef HEPINFER_POOLING_STREAM_H
 #define HEPINFER_POOLING_STREAM_H
@@ -17,7 +17,6 @@ namespace hepinfer {
 template <class data_T, class res_T, typename CONFIG_T>
 void pool_2d_cl_stream(hls::stream<packet<data_T, CONFIG_T::n_chan> > &in,
                        hls::stream<packet<res_T, CONFIG_T::n_chan> > &out) {
-    typedef typename CONFIG_T::accum_t accum_t;
     data_T lines[CONFIG_T::line_rows][CONFIG_T::grid_width][CONFIG_T::n_chan];
     #pragma HLS ARRAY_PARTITION variable = lines complete dim = 1
     #pragma HLS ARRAY_PARTITION variable = lines complete dim = 3
@@ -41,21 +40,12 @@ Rows:
             #pragma HLS ARRAY_PARTITION variable = p.data complete
         Channels:
             for (int c = 0; c < CONFIG_T::n_chan; c++) {
-                data_T best = (data_T)CONFIG_T::data_min;
-                typename CONFIG_T::wide_t total = 0;
-                int count = 0;
+                data_T taps[CONFIG_T::pool_height][CONFIG_T::pool_width];
+                #pragma HLS ARRAY_PARTITION variable = taps complete dim = 0
                 for (int kh = 0; kh < CONFIG_T::pool_height; kh++) {
-                    for (int kw = 0; kw < CONFIG_T::pool_width; kw++) {
-                        const int ih = oh * CONFIG_T::stride_height - CONFIG_T::pad_top + kh;
-                        const int iw = ow * CONFIG_T::stride_width - CONFIG_T::pad_left + kw;
-                        if (ih < 0 || ih >= CONFIG_T::in_height || iw < 0 || iw >= CONFIG_T::in_width) continue;
-                        const data_T v = window[kh][kw][c];
-                        if (v > best) best = v;
-                        total += (accum_t)v;
-                        count++;
-                    }
+                    for (int kw = 0; kw < CONFIG_T::pool_width; kw++) taps[kh][kw] = window[kh][kw][c];
                 }
-                p[c] = pool_result<data_T, res_T, CONFIG_T>(best, total, count);
+                p[c] = pool_window<data_T, res_T, CONFIG_T>(taps, oh, ow);
             }
             out.write(p);
         }

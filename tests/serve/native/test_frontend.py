@@ -29,18 +29,22 @@ from tests.serve.native.conftest import require_native
 MAX_MESSAGE = 64 * 1024
 
 
-@pytest.fixture(scope="module")
-def native(model_repo: Path) -> Iterator[InferenceServer]:
+def _options(model_repo: Path, **extra: Any) -> ServerOptions:
+    """A gRPC-only server on the native front end (skips where it cannot be built)."""
     require_native()
-    options = ServerOptions(
+    return ServerOptions(
         [model_repo],
-        grpc_port=0,
+        grpc_port=extra.pop("grpc_port", 0),
         http_port=None,
         metrics_port=None,
         grpc_frontend="native",
-        max_message_bytes=MAX_MESSAGE,
+        **extra,
     )
-    with InferenceServer(options) as server:
+
+
+@pytest.fixture(scope="module")
+def native(model_repo: Path) -> Iterator[InferenceServer]:
+    with InferenceServer(_options(model_repo, max_message_bytes=MAX_MESSAGE)) as server:
         yield server
 
 
@@ -174,24 +178,17 @@ def test_raw_protobuf_round_trip(native: InferenceServer) -> None:
 
 
 def test_port_in_use_is_an_error(model_repo: Path) -> None:
-    require_native()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         busy = sock.getsockname()[1]
-        options = ServerOptions(
-            [model_repo], grpc_port=busy, http_port=None, metrics_port=None, grpc_frontend="native"
-        )
+        options = _options(model_repo, grpc_port=busy)
         with pytest.raises(ServeError, match=f"cannot listen for gRPC on 127.0.0.1:{busy}"):
             InferenceServer(options).start_in_thread()
 
 
 def test_stop_finishes_open_calls(model_repo: Path) -> None:
-    require_native()
-    options = ServerOptions(
-        [model_repo], grpc_port=0, http_port=None, metrics_port=None, grpc_frontend="native"
-    )
-    server = InferenceServer(options)
+    server = InferenceServer(_options(model_repo))
     server.start_in_thread()
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(_infer, server, 2) for _ in range(40)]
@@ -211,15 +208,7 @@ def test_stop_finishes_open_calls(model_repo: Path) -> None:
 
 
 def test_two_transport_threads(model_repo: Path) -> None:
-    require_native()
-    options = ServerOptions(
-        [model_repo],
-        grpc_port=0,
-        http_port=None,
-        metrics_port=None,
-        grpc_frontend="native",
-        grpc_threads=2,
-    )
+    options = _options(model_repo, grpc_threads=2)
     with InferenceServer(options) as server, ThreadPoolExecutor(8) as pool:
         outs = list(pool.map(lambda i: _infer(server, batch=1 + i % 3), range(100)))
         assert len(outs) == 100

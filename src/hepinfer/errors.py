@@ -70,6 +70,10 @@ class ModelVersionNotFoundError(ModelNotFoundError):
     """The model exists but the requested version is not loaded."""
 
 
+class UnsafePathError(ServeError, ValueError):
+    """A model name or a file named by a model configuration would leave its model folder."""
+
+
 class FeatureDisabledError(ServeError):
     """The request needs a server feature that is switched off (e.g. shared memory)."""
 

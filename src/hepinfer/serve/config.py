@@ -12,8 +12,9 @@ from pathlib import Path
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from hepinfer.errors import ServeError
+from hepinfer.errors import ServeError, UnsafePathError
 from hepinfer.serve.backends.base import Backend, backend_for_file, resolve_backend
+from hepinfer.serve.paths import inside, relative_file
 
 CONFIG_FILE = "config.pbtxt"
 
@@ -64,6 +65,18 @@ def model_filename(config: mc.ModelConfig, backend: Backend) -> str:
     return _DEFAULT_FILENAMES.get(config.platform, backend.default_filename)
 
 
+def model_path(
+    model_dir: Path, version_dir: Path, config: mc.ModelConfig, backend: Backend
+) -> Path:
+    """The model file of one version, checked to stay inside the model folder."""
+    name = model_filename(config, backend)
+    what = f"model {config.name!r}: default_model_filename"
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        msg = f"{what} {name!r} must be a plain file name inside the version folder"
+        raise UnsafePathError(msg)
+    return relative_file(model_dir, f"{version_dir.name}/{name}", what)
+
+
 def load_config(
     model_dir: Path, override: str | None = None
 ) -> tuple[mc.ModelConfig, str, Backend]:
@@ -75,7 +88,8 @@ def load_config(
     if override is not None:
         config = parse_config_json(override, f"config override for model {model_dir.name!r}")
     elif path.is_file():
-        config = parse_config(path.read_text(), str(path))
+        text = inside(path, model_dir, CONFIG_FILE).read_text()
+        config = parse_config(text, str(path))
     else:
         config = mc.ModelConfig()
     if not config.name:
@@ -105,7 +119,7 @@ def load_config(
         if latest is None:
             msg = f"{model_dir}: no numeric version folder (e.g. {model_dir}/1/)"
             raise ServeError(msg)
-        backend.autocomplete(versions[latest] / model_filename(config, backend), config)
+        backend.autocomplete(model_path(model_dir, versions[latest], config, backend), config)
     validate_config(config, str(path))
     if not config.instance_group:
         config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)

@@ -9,9 +9,9 @@ serving the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,16 @@ from hepinfer.errors import (
     ModelVersionNotFoundError,
     ProtocolError,
     ServeError,
+    UnsafePathError,
 )
-from hepinfer.serve.config import load_config, model_filename, version_dirs
+from hepinfer.serve.config import load_config, model_path, version_dirs
 from hepinfer.serve.model import ServedModel
+from hepinfer.serve.paths import (
+    check_model_name,
+    make_temp_folder,
+    relative_file,
+    remove_stale_temp_folders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,8 @@ def _labels(model_dir: Path, config: mc.ModelConfig) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for t in config.output:
         if t.label_filename:
-            path = model_dir / t.label_filename
+            what = f"model {config.name!r}: label_filename of output {t.name!r}"
+            path = relative_file(model_dir, t.label_filename, what)
             if not path.is_file():
                 msg = f"model {config.name!r}: label file {path} does not exist"
                 raise ServeError(msg)
@@ -90,7 +98,7 @@ def load_model(model_dir: Path, config_override: str | None = None) -> dict[int,
     count = sum(g.count if g.count > 0 else 1 for g in config.instance_group) or 1
     loaded: dict[int, ServedModel] = {}
     for v in versions:
-        path = available[v] / model_filename(config, backend)
+        path = model_path(model_dir, available[v], config, backend)
         if not path.exists():
             msg = f"model {config.name!r} version {v}: model file {path} does not exist"
             raise ServeError(msg)
@@ -111,7 +119,9 @@ class ModelRepository:
         self._models: dict[str, dict[int, ServedModel]] = {}
         self._state: dict[str, tuple[str, str]] = {}
         self._lock = asyncio.Lock()
-        self._temp_folders: list[Path] = []  # model files sent with RepositoryModelLoad
+        self._temp_folders: dict[str, Path] = {}  # model -> its files sent with a load
+        for stale in remove_stale_temp_folders():
+            log.info("removed %s, left by a server that stopped without cleaning up", stale)
 
     def scan(self) -> dict[str, Path]:
         """Model name -> folder, over all repositories (hidden folders skipped)."""
@@ -132,10 +142,8 @@ class ModelRepository:
     async def load_all(self) -> None:
         """Load every model of the repositories (failures are recorded, not raised)."""
         for name in self.scan():
-            try:
+            with contextlib.suppress(HepinferError):  # recorded as UNAVAILABLE, and logged
                 await self.load(name)
-            except HepinferError as exc:
-                log.warning("model %s failed to load: %s", name, exc)
 
     async def load(
         self, name: str, config: str | None = None, files: dict[str, bytes] | None = None
@@ -148,6 +156,7 @@ class ModelRepository:
         `config`) are the model's files, loaded instead of the repository folder's: a model
         can then be loaded that is in no repository.
         """
+        check_model_name(name)
         async with self._lock:
             folders = self.scan()
             if files:
@@ -157,20 +166,33 @@ class ModelRepository:
                         "parameter; send the configuration (JSON) with the files"
                     )
                     raise ProtocolError(msg)
-                folder = self._override_folder(name, files)
+                root = make_temp_folder()
+                try:
+                    folder = self._override_folder(root, name, files)
+                except BaseException:
+                    shutil.rmtree(root, ignore_errors=True)
+                    raise
             elif name in folders:
                 folder = folders[name]
             else:
                 msg = f"failed to load '{name}', failed to poll from model repository"
                 raise ModelNotFoundError(msg)
+            temp = folder.parent if files else None
+            previous = self._state.get(name)
             self._state[name] = ("LOADING", "")
             loop = asyncio.get_running_loop()
             try:
                 loaded = await loop.run_in_executor(None, load_model, folder, config)
             except Exception as exc:
-                self._state[name] = ("UNAVAILABLE", str(exc))
-                old = self._models.pop(name, {})
-                await self._release(old)
+                if name in self._models and previous is not None:
+                    # Triton keeps serving the loaded versions when a reload fails
+                    self._state[name] = previous
+                    log.warning("reload of model %s failed, old versions kept: %s", name, exc)
+                else:
+                    self._state[name] = ("UNAVAILABLE", str(exc))
+                    log.warning("model %s failed to load: %s", name, exc)
+                if temp is not None:
+                    shutil.rmtree(temp, ignore_errors=True)
                 if isinstance(exc, HepinferError):
                     raise
                 msg = f"failed to load '{name}': {exc}"
@@ -179,28 +201,44 @@ class ModelRepository:
             self._models[name] = loaded
             self._state[name] = ("READY", "")
             await self._release(old)
+            self._forget_files(name)
+            if temp is not None:
+                self._temp_folders[name] = temp
             log.info("loaded model %s versions %s", name, sorted(loaded))
 
-    def _override_folder(self, name: str, files: dict[str, bytes]) -> Path:
-        """A private model folder holding `files` (paths checked to stay inside it)."""
-        root = Path(tempfile.mkdtemp(prefix="hepinfer-load-"))
-        self._temp_folders.append(root)
-        folder = root / name
+    def _forget_files(self, name: str) -> None:
+        """Remove the temporary folder of a client-loaded model that is no longer served."""
+        folder = self._temp_folders.pop(name, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _override_folder(root: Path, name: str, files: dict[str, bytes]) -> Path:
+        """A private model folder in `root` holding `files` (paths checked to stay inside)."""
+        folder = root / check_model_name(name)
         folder.mkdir()
         for rel, data in files.items():
-            target = (folder / rel).resolve()
-            if rel.startswith("/") or not target.is_relative_to(folder.resolve()):
+            try:
+                target = relative_file(folder, rel, "file parameter")
+            except UnsafePathError:
                 msg = (
                     f"failed to load '{name}': file parameter 'file:{rel}' leaves the model "
                     "folder; give paths like 'file:1/model.onnx'"
                 )
+                raise ProtocolError(msg) from None
+            if target == folder.resolve() or rel.endswith(("/", "\\")):
+                msg = f"failed to load '{name}': file parameter 'file:{rel}' names no file"
                 raise ProtocolError(msg)
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                msg = f"failed to load '{name}': file parameter 'file:{rel}' names a folder"
+                raise ProtocolError(msg)
             target.write_bytes(data)
         return folder
 
     async def unload(self, name: str) -> None:
         """Unload a model; its queued requests fail, running ones finish."""
+        check_model_name(name)
         async with self._lock:
             if name not in self._state and name not in self.scan():
                 msg = f"failed to unload '{name}', no version is available"
@@ -208,6 +246,7 @@ class ModelRepository:
             old = self._models.pop(name, {})
             self._state[name] = ("UNAVAILABLE", "unloaded")
             await self._release(old)
+            self._forget_files(name)
 
     async def _release(self, models: dict[int, ServedModel]) -> None:
         loop = asyncio.get_running_loop()
@@ -219,9 +258,8 @@ class ModelRepository:
         """Unload everything."""
         for name in list(self._models):
             await self._release(self._models.pop(name))
-        for folder in self._temp_folders:
-            shutil.rmtree(folder, ignore_errors=True)
-        self._temp_folders.clear()
+        for name in list(self._temp_folders):
+            self._forget_files(name)
 
     def get(self, name: str, version: str = "") -> ServedModel:
         """The served model for a request (version "" = the highest loaded)."""

@@ -14,10 +14,12 @@ from hepinfer.errors import (
     ModelUnavailableError,
     ModelVersionNotFoundError,
     ProtocolError,
+    UnsafePathError,
 )
 
 _TABLE: tuple[tuple[type[Exception], grpc.StatusCode, int], ...] = (
     (ProtocolError, grpc.StatusCode.INVALID_ARGUMENT, 400),
+    (UnsafePathError, grpc.StatusCode.INVALID_ARGUMENT, 400),
     (ModelVersionNotFoundError, grpc.StatusCode.NOT_FOUND, 404),
     (ModelUnavailableError, grpc.StatusCode.UNAVAILABLE, 503),
     (FeatureDisabledError, grpc.StatusCode.UNAVAILABLE, 503),

@@ -9,17 +9,22 @@ DEMO_OUT ?= demo-output
 # installs them into $(PEERS) (default: $HEPINFER_PEERS if set, else peers/); tests read HEPINFER_PEERS
 PEERS ?= $(or $(HEPINFER_PEERS),peers)
 
-.PHONY: demo test lint typecheck system venv install install-test clean
+.PHONY: demo test lint check-lint typecheck system venv install install-test clean
 
 ## the main job: set up, then run the end-to-end demo (report in $(DEMO_OUT)/)
 demo: install
 	$(VENV)/bin/hepinfer demo -o $(DEMO_OUT)
 
-## the test suite: set up (with test extras and external oracles), then run pytest
+## the test suite: set up (with test extras and external oracles), lint and type-check
+## (ruff, ruff format, mypy strict: any finding fails), then run pytest
 test: install-test
+	$(MAKE) --no-print-directory check-lint
 	HEPINFER_PEERS="$(abspath $(PEERS))" HEPINFER_REQUIRE_PEERS=1 $(PY) -m pytest -n auto --dist loadfile
 
 lint: install-test
+	$(MAKE) --no-print-directory check-lint
+
+check-lint:
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy

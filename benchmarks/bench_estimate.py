@@ -49,7 +49,8 @@ LIMIT_MS = 100.0
 def time_it(func: Callable[[], Estimate], repeat: int = 30) -> tuple[float, float, float]:
     """Median and maximum wall time, and maximum CPU time of this process, of ``func`` in
     ms (after one warm-up call). On a shared, loaded machine the wall-time maximum includes
-    the time the process waited for a core; the CPU time does not."""
+    the time the process waited for a core; the CPU time does not.
+    """
     func()
     wall, cpu = [], []
     for _ in range(repeat):

@@ -1,5 +1,6 @@
 """The public compile API on the real jet taggers: wide types track float, default types keep
-the decision, `auto` types do not flatten the softmax, save/load is exact."""
+the decision, `auto` types do not flatten the softmax, save/load is exact.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_wide_types_track_float(shared_data: Path, name: str) -> None:
     """ap_fixed<32,16> everywhere: outputs before the table-based activation are within 1e-3
     of float, relative to the output scale (TRN quantisation at 16 fractional bits, amplified
     by the network's gain; hls4ml's softmax/sigmoid tables index a 32-bit input by its top bits
-    only, so the comparison stops before them)."""
+    only, so the comparison stops before them).
+    """
     model = hepinfer.compile(shared_data / EXAMPLES / name, WIDE)
     x = inputs(model, 2000)
     node = pre_activation(model)
@@ -69,7 +71,8 @@ def test_wide_types_track_float(shared_data: Path, name: str) -> None:
 def test_wide_default_config_matches_float_outputs(shared_data: Path, name: str) -> None:
     """Acceptance 1: ap_fixed<32,16> everywhere in hepinfer's meaning (`Config.default`:
     exact accumulators, rounded results, tables that follow the precision) gives the float
-    model's final outputs (after softmax / sigmoid) within 1e-3 (measured: <= 3.4e-4)."""
+    model's final outputs (after softmax / sigmoid) within 1e-3 (measured: <= 3.4e-4).
+    """
     model = hepinfer.compile(shared_data / EXAMPLES / name, Config.default("ap_fixed<32,16>"))
     x = inputs(model, 2000)
     out, ref = model.predict(x), model.predict(x, mode="float")
@@ -84,7 +87,8 @@ def test_quantised_models_track_float(shared_data: Path, name: str) -> None:
     """QKeras/QONNX models: their 6-bit quantisers round, so the smallest input or accumulator
     difference flips a rounding somewhere on ~15 % of samples. With inputs on the
     ap_fixed<32,16> grid and exact accumulators and Dense results the firmware equals the
-    float model."""
+    float model.
+    """
     config = {
         "Model": {"Precision": {"default": "ap_fixed<32,16>", "accum": "auto"}},
         "LayerType": {
@@ -127,7 +131,7 @@ DEFAULT_CONFIG_TAGGERS = [
 
 
 def _decision(y: np.ndarray) -> np.ndarray:
-    """argmax over classes; a single (sigmoid) output decides at 0.5."""
+    """Argmax over classes; a single (sigmoid) output decides at 0.5."""
     return y.argmax(1) if y.shape[1] > 1 else (y[:, 0] > 0.5)
 
 
@@ -138,7 +142,8 @@ def test_default_config_keeps_the_decision(
 ) -> None:
     """Acceptance 1: hepinfer's default configuration (16-bit types that never wrap; see
     hepinfer.config) agrees with the float model's decision on >= 99 % of standard-normal
-    inputs, on every jet tagger."""
+    inputs, on every jet tagger.
+    """
     path = shared_data / EXAMPLES / name
     model = hepinfer.compile(path if weights is None else (path, shared_data / EXAMPLES / weights))
     x = inputs(model, 20_000, seed=1)
@@ -153,7 +158,8 @@ def test_untrained_tagger_ties_below_the_softmax_resolution(shared_data: Path) -
     0.2, with a mean top-2 gap of 0.0035, finer than the fixed-point softmax resolves (its
     exp table steps by 1/32 in the logit difference and the output by 2**-10), so argmax
     agreement is no measure there (~47 %). Where the float decision is resolvable (gap >=
-    0.01) the firmware agrees; the logits' argmax agrees on >= 98.5 %."""
+    0.01) the firmware agrees; the logits' argmax agrees on >= 98.5 %.
+    """
     model = hepinfer.compile(shared_data / EXAMPLES / "onnx/three_layer_pytorch.onnx")
     x = inputs(model, 20_000, seed=1)
     out, reference = model.predict(x), model.predict(x, mode="float")
@@ -236,7 +242,8 @@ def test_save_and_load_round_trip(shared_data: Path, tmp_path: Path) -> None:
 
 def test_batchnorm_folds_like_hls4ml(shared_data: Path) -> None:
     """Folded into the Dense only when the Dense's result type is `auto` (hls4ml's rule);
-    with an explicit result type BN stays a layer with its own scale/bias/result types."""
+    with an explicit result type BN stays a layer with its own scale/bias/result types.
+    """
     path = shared_data / EXAMPLES / "keras" / "KERAS_3layer_batch_norm.json"
     kept = hepinfer.compile(path, Config.hls4ml())
     assert [n.name for n in kept.graph.nodes if n.op is Op.BATCHNORM] == [

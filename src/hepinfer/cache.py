@@ -1,5 +1,6 @@
 """Where hepinfer caches what it compiles (C simulations, the native Dense kernel, the native
-gRPC front end), and the one way it builds a shared library into that cache."""
+gRPC front end), and the one way it builds a shared library into that cache.
+"""
 
 from __future__ import annotations
 

@@ -209,8 +209,9 @@ def hls4ml_model(precision: str | FixedType = DEFAULT_PRECISION) -> LevelConfig:
 
 
 def default_model(precision: str | FixedType = DEFAULT_PRECISION) -> LevelConfig:
-    """hepinfer's default model level (module docstring): results `precision`, rounded and
-    saturating; weights/biases of its width sized to their range; exact accumulators."""
+    """Hepinfer's default model level (module docstring): results `precision`, rounded and
+    saturating; weights/biases of its width sized to their range; exact accumulators.
+    """
     p = precision if isinstance(precision, FixedType) else FixedType.parse(precision)
     return LevelConfig(
         Precision(
@@ -274,12 +275,13 @@ class Config:
 
     @classmethod
     def default(cls, precision: str | FixedType = DEFAULT_PRECISION, **changes: Any) -> Config:
-        """hepinfer's meaning of `precision` everywhere (module docstring): results of that
+        """Hepinfer's meaning of `precision` everywhere (module docstring): results of that
         type, rounded and saturating; weights/biases of its width sized to their range;
         exact accumulators; BatchNorm folded. With more than 10 fractional bits the table
         activations follow the precision (`_precise_tables`): larger, finer tables and a
         softmax input with 8 integer bits, so e.g. `Config.default("ap_fixed<32,16>")`
-        tracks the float model within 1e-3."""
+        tracks the float model within 1e-3.
+        """
         model = default_model(precision)
         frac = model.precision.default.frac  # type: ignore[union-attr]
         if frac <= _TABLE_FRAC:
@@ -290,7 +292,8 @@ class Config:
     @classmethod
     def hls4ml(cls, precision: str | FixedType = DEFAULT_PRECISION, **changes: Any) -> Config:
         """hls4ml's model-level configuration: `precision` for every variable, WRAP/TRN as
-        written, BatchNorm folded only into `auto` results (bit-exact with hls4ml)."""
+        written, BatchNorm folded only into `auto` results (bit-exact with hls4ml).
+        """
         return cls(model=hls4ml_model(precision), fold_batchnorm=None, **changes)
 
     def __post_init__(self) -> None:

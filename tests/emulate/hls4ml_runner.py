@@ -41,7 +41,8 @@ def main() -> int:
 
 def auto_types(spec: dict, granularity: str) -> int:
     """Rebuild a Dense-only Keras 2 model in Keras 3 (hls4ml's config_from_keras_model needs a
-    model object), take hls4ml's own configuration of that granularity, convert and predict."""
+    model object), take hls4ml's own configuration of that granularity, convert and predict.
+    """
     import h5py
     import hls4ml
     import keras

@@ -184,7 +184,8 @@ def test_auto_types_hls4ml_flattens_the_softmax_hepinfer_does_not(
     hls4ml_python: Path, shared_data: Path, tmp_path: Path
 ) -> None:
     """hls4ml's config_from_keras_model(granularity='name') ('auto' types) gives 0.2002 for
-    every class; hepinfer's config_from_model(granularity='name') keeps the output informative."""
+    every class; hepinfer's config_from_model(granularity='name') keeps the output informative.
+    """
     keras_dir = shared_data / "hls4ml-example-models" / "keras"
     model = (keras_dir / "KERAS_3layer.json", keras_dir / "KERAS_3layer_weights.h5")
     x = np.random.default_rng(8).standard_normal((2000, 16))

@@ -350,7 +350,8 @@ def test_power_of_two_weights_need_no_dsp() -> None:
 
 def test_pruned_jet_tagger_through_the_full_pipeline(shared_data: Path) -> None:
     """Keras frontend -> configuration -> estimate gives the published 22 cycles (anchor
-    `jet_tagger_pruned70_rf1`: ap_fixed<16,6>, RF 1, 70 % pruned, xcku115 at 5 ns)."""
+    `jet_tagger_pruned70_rf1`: ap_fixed<16,6>, RF 1, 70 % pruned, xcku115 at 5 ns).
+    """
     folder = shared_data / "hls4ml-example-models" / "keras"
     weights = folder / "KERAS_3layer_70pruned_retrained_weights.h5"
     anchor = next(a for a in load_anchors() if a.id == "jet_tagger_pruned70_rf1")

@@ -56,7 +56,8 @@ def _edge_mantissas(
     t: FixedType, src: Src, rng: np.random.Generator, n: int
 ) -> npt.NDArray[np.int64]:
     """Source mantissas hitting t's edge cases: ties, grid points, the range ends and one step
-    beyond, tiny values around zero, the source's own extremes, plus random values."""
+    beyond, tiny values around zero, the source's own extremes, plus random values.
+    """
     shift = src.frac - t.frac  # source lsb per target lsb: 2**shift (shift >= 2 here)
     lsb = 1 << shift
     limit = (1 << (src.bits - 1)) - 1

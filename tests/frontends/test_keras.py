@@ -1,5 +1,6 @@
 """Keras frontend: JSON + HDF5 (no TensorFlow) against a NumPy reference read from the
-weights file with h5py; Keras 3 objects against keras itself."""
+weights file with h5py; Keras 3 objects against keras itself.
+"""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ def _save(path: Path, graph: Any) -> None:
 
 def mlp(path: Path, sizes: tuple[int, ...], activations: tuple[str, ...], seed: int = 0) -> Path:
     """Gemm layers `sizes[0] -> ... -> sizes[-1]`, each followed by the ONNX activation
-    `activations[i]` ('' for none); weights of a few units, so fixed-point types matter."""
+    `activations[i]` ('' for none); weights of a few units, so fixed-point types matter.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -58,7 +59,8 @@ def mlp(path: Path, sizes: tuple[int, ...], activations: tuple[str, ...], seed: 
 
 def conv2d(path: Path, seed: int = 0, depthwise: bool = False) -> Path:
     """NHWC input (Transpose to NCHW, as tf2onnx writes), Conv 3x3 stride 2 with padding and a
-    dilated Conv 2x2, ReLU, Flatten, Gemm, Softmax."""
+    dilated Conv 2x2, ReLU, Flatten, Gemm, Softmax.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -114,7 +116,8 @@ def conv2d(path: Path, seed: int = 0, depthwise: bool = False) -> Path:
 
 def elementwise(path: Path, seed: int = 0) -> Path:
     """Gemm, Relu, BatchNormalization (not foldable: after Relu), LeakyRelu, Gemm, Elu, Gemm,
-    HardSigmoid: the element-wise layers with weights."""
+    HardSigmoid: the element-wise layers with weights.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -160,7 +163,8 @@ def pooling(
     path: Path, global_op: str = "GlobalAveragePool", count_pad: int = 0, seed: int = 0
 ) -> Path:
     """NHWC input, Conv 3x3, MaxPool 2x2 with padding, Relu, AveragePool 3x3 stride 2 with
-    padding (counted or not), GlobalAveragePool or GlobalMaxPool, Gemm."""
+    padding (counted or not), GlobalAveragePool or GlobalMaxPool, Gemm.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -277,7 +281,8 @@ def convnet(
     """Channels-last input ((16, 3) for rank 1, (7, 8, 2) for rank 2) moved to NC(H)W, Conv 3
     wide with `stride` and 'same' (Keras: extra pixel at the end) or 'valid' padding, Relu,
     MaxPool 2 (stride 2, padded at the end when odd), Conv 2 wide (valid), back to channels
-    last, Flatten, Gemm (unless not `dense`), Softmax."""
+    last, Flatten, Gemm (unless not `dense`), Softmax.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -346,7 +351,8 @@ def branches(path: Path, seed: int = 0) -> Path:
     """A residual block and concatenations: (6, 5, 3) channels-last input feeding two Convs;
     Conv 3x3 'same' -> Relu (r) -> Conv 3x3 'same' -> Add with r (skip connection) ->
     Multiply by r; that, r and a 1x1 Conv of the input concatenated on channels (3 inputs),
-    that concatenated with itself along the rows, Relu, Flatten, Gemm."""
+    that concatenated with itself along the rows, Relu, Flatten, Gemm.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)

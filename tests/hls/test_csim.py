@@ -356,7 +356,8 @@ def test_branches_and_merges_bit_exact(tmp_path: Path, io: str, headers: str) ->
 )
 def test_residual_block_and_concatenations_bit_exact(tmp_path: Path, io: str, headers: str) -> None:
     """A skip connection (Add), Multiply, a 3-input Concatenate on channels and one along the
-    rows reading one tensor twice: clones in io_stream; Resource strategy."""
+    rows reading one tensor twice: clones in io_stream; Resource strategy.
+    """
     _need_headers(headers)
     config = {
         "Model": {"Precision": "ap_fixed<14,5>", "ReuseFactor": 2, "Strategy": "Resource"},
@@ -383,7 +384,8 @@ def test_streaming_convolutions_bit_exact(
     tmp_path: Path, rank: int, padding: str, stride: int, headers: str
 ) -> None:
     """io_stream Conv1D / Conv2D (line buffers), 'same' and 'valid' padding, stride 1 and 2,
-    padded max pooling, Dense reading the flattened pixels."""
+    padded max pooling, Dense reading the flattened pixels.
+    """
     _need_headers(headers)
     model = hepinfer.compile(
         convnet(tmp_path / "c.onnx", rank, padding, stride),

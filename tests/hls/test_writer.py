@@ -94,7 +94,8 @@ def test_golden(case: str, tmp_path: Path) -> None:
 def test_written_project_runs_its_testbench(tmp_path: Path, case: str, load_weights: bool) -> None:
     """The project as a user gets it: the testbench compiles with g++ (weights read from the
     .bin files, or compiled in from the headers as in synthesis) and finds no difference from
-    the emulator's test vectors."""
+    the emulator's test vectors.
+    """
     model = _compiled(case, tmp_path)
     shape = model.graph.inputs[0].out.shape
     x = np.random.default_rng(0).normal(size=(200, *shape)) * 2

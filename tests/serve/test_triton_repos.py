@@ -142,7 +142,7 @@ def test_tensorflow_model_state(real_server: InferenceServer) -> None:
 def test_tensorflow_graphdef_matches_tensorflow(
     real_server: InferenceServer, shared_data: Path
 ) -> None:
-    """deepmet (graphdef, version_policy all): both versions answer like TensorFlow itself."""
+    """Deepmet (graphdef, version_policy all): both versions answer like TensorFlow itself."""
     tf = pytest.importorskip("tensorflow")
     model_dir = shared_data / "triton-repos" / "sonic-models" / "deepmet"
     arrays = _inputs(model_dir)

@@ -34,7 +34,7 @@ def direct(pn: tuple[Path, Path]) -> JetScores:
 
 @pytest.fixture(scope="module")
 def pn_server(pn: tuple[Path, Path]) -> Iterator[InferenceServer]:
-    """hepinfer serving the sonic-models repository unchanged."""
+    """Hepinfer serving the sonic-models repository unchanged."""
     repo, _ = pn
     options = ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None)
     with InferenceServer(options) as srv:

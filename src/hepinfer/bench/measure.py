@@ -127,7 +127,8 @@ def summarize(
 
 def is_stable(windows: Sequence[Window], percentage: float, batch_size: int) -> bool:
     """perf_analyzer's rule: the last 3 windows' throughput and average latency each lie
-    within `percentage` % of their mean."""
+    within `percentage` % of their mean.
+    """
     if len(windows) < 3:
         return False
     last = windows[-3:]

@@ -36,7 +36,8 @@ def _setting(m: Measurement) -> str:
 
 def csv_rows(results: Sequence[Measurement]) -> list[list[str]]:
     """Header and one row per Measurement, as perf_analyzer writes them: rows in order of
-    increasing inferences per second (perf_analyzer sorts its CSV so, not by setting)."""
+    increasing inferences per second (perf_analyzer sorts its CSV so, not by setting).
+    """
     mode = results[0].mode if results else "concurrency"
     rows = [[FIRST_COLUMN[mode], *CSV_COLUMNS]]
     for m in sorted(results, key=lambda m: m.inferences_per_s):

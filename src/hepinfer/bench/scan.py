@@ -214,7 +214,7 @@ def _part_in_process(
 
 
 def _shares(n: int, processes: int) -> list[int]:
-    """n jobs split over at most `processes` processes (sizes differ by at most 1)."""
+    """N jobs split over at most `processes` processes (sizes differ by at most 1)."""
     k = min(n, processes)
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
@@ -223,7 +223,8 @@ async def measure_point(
     target: Target, n: int, options: ScanOptions, pool: ProcessPoolExecutor | None = None
 ) -> ScanPoint:
     """Run n jobs (in this process, or split over `pool`'s processes): warm up, then count
-    one window; the server's counters are read by this process around the same window."""
+    one window; the server's counters are read by this process around the same window.
+    """
     seed = options.seed + 1000 * n
     if pool is None:
         window_start = time.time() + options.warmup_s

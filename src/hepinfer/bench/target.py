@@ -149,7 +149,8 @@ class Target:
 
     async def connect(self) -> ModelInfo:
         """Open the channel (on the running loop), read the model's configuration and
-        prepare the random inputs."""
+        prepare the random inputs.
+        """
         size = 256 * 1024 * 1024
         self._channel = grpc.aio.insecure_channel(
             self.url,

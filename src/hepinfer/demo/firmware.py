@@ -68,7 +68,8 @@ def build_firmware(
     input_shape: tuple[int, ...] | None = None,
 ) -> FirmwareResult:
     """Compile, compare float and fixed on `x_test`, profile (PNG), estimate (PNG, text),
-    write the HLS project and its C simulation's outputs against the emulator's."""
+    write the HLS project and its C simulation's outputs against the emulator's.
+    """
     import hepinfer
 
     start = time.perf_counter()

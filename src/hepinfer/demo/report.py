@@ -1,5 +1,6 @@
 """The demo's report: `report.md` and `report.html` rendered from the template files in
-`templates/` with every figure the run measured, and the console summary table."""
+`templates/` with every figure the run measured, and the console summary table.
+"""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def summary_rows(r: DemoResults) -> list[tuple[str, str]]:
 def sustained_saturation(result: ScanResult) -> int | None:
     """The fewest jobs from which on every point of the scan is below the saturation
     threshold (a single slow point below it, e.g. from other load on the machine, is not
-    saturation); None when the last point keeps up."""
+    saturation); None when the last point keeps up.
+    """
     threshold = result.options.saturation_threshold
     found = None
     for point in reversed(result.points):

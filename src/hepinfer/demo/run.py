@@ -72,7 +72,8 @@ def prepare_model(
 ) -> tuple[ModelInfo, np.ndarray, np.ndarray | None, np.ndarray]:
     """The default model (data generated, MLP trained, ONNX written) or the user's model with
     random standard-normal inputs of its shape. Returns the info, test inputs, test labels
-    (None for the user's model) and calibration inputs."""
+    (None for the user's model) and calibration inputs.
+    """
     from hepinfer.demo import data as data_mod
     from hepinfer.demo import model as model_mod
 

@@ -115,7 +115,8 @@ def emulate(
     engine: str | None = None,
 ) -> dict[str, FloatArray]:
     """Run the graph and return float64 arrays; `mode` is `fixed` (bit-exact) or `float`;
-    `engine` picks the fixed-point kernels (see `emulate_fixed`)."""
+    `engine` picks the fixed-point kernels (see `emulate_fixed`).
+    """
     if engine is not None:
         check_engine(engine)
     if mode == "float":

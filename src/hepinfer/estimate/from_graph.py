@@ -415,7 +415,8 @@ def estimate_graph(
     clock_period: float | None = None,
 ) -> Estimate:
     """Estimate a configured graph on `part` (default: the configuration's part) at
-    `clock_period` ns (default: the configuration's)."""
+    `clock_period` ns (default: the configuration's).
+    """
     from hepinfer.config import Config
     from hepinfer.estimate.model import estimate_layers
 

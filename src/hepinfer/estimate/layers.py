@@ -306,7 +306,8 @@ class BatchNormCost:
 @dataclass(frozen=True, kw_only=True)
 class ElementwiseCost:
     """A merge of two tensors of ``n`` elements: add, subtract, multiply, max, min, average,
-    or concatenate (wiring only)."""
+    or concatenate (wiring only).
+    """
 
     name: str
     op: Literal["add", "subtract", "multiply", "maximum", "minimum", "average", "concatenate"]

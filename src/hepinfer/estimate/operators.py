@@ -455,7 +455,8 @@ def _table_brams(lookups: int, size: int, bits: int) -> tuple[int, int]:
 def _fifo(lanes: int, depth: int, width: int) -> Resources:
     """Output FIFOs of an io_stream layer: one per channel, ``depth`` = its output pixels
     (hls4ml's default stream depth). Deeper than 32 entries they take block RAM, otherwise
-    shift-register LUTs (SRL32)."""
+    shift-register LUTs (SRL32).
+    """
     if depth <= 1:
         return Resources()
     if depth > 32:

@@ -1,5 +1,6 @@
 """Estimate results: per-layer and total resources, latency, II and utilisation; table, JSON
-and a PNG bar plot."""
+and a PNG bar plot.
+"""
 
 from __future__ import annotations
 

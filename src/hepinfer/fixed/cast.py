@@ -117,7 +117,8 @@ def _fixup_tiny_negative(s: F64, x: F64) -> None:
 
 def _float_block(x: F64, s: F64, t: FixedType, tmp: F64, scale_back: bool) -> None:
     """Cast one block of x into s (W <= 53 and no saturation bits): s gets the mantissas
-    (or, with `scale_back`, the values) as float64."""
+    (or, with `scale_back`, the values) as float64.
+    """
     np.multiply(x, 2.0**t.frac, out=s)
     if t.frac < 0 and t.quant is Quant.TRN:
         _fixup_tiny_negative(s, x)
@@ -213,7 +214,7 @@ def float_to_mantissa(x: npt.ArrayLike, t: FixedType) -> I64:
 
 
 def _float_to_mantissa_wide(arr: F64, t: FixedType) -> I64:
-    """float -> mantissa through exact integer-valued floats and int64 (any width, N bits)."""
+    """Float -> mantissa through exact integer-valued floats and int64 (any width, N bits)."""
     flat = arr.reshape(-1)
     s = np.multiply(flat, 2.0**t.frac)
     bad = ~np.isfinite(s)
@@ -257,7 +258,8 @@ def _wrap_bits(v: I64, width: int, signed: bool) -> I64:
 
 def _apply_overflow(wrapped: I64, over: Bool, under: Bool, t: FixedType) -> I64:
     """Apply t's overflow mode: `wrapped` holds the wrapped results, `over`/`under` flag the
-    elements whose quantised value is above t's maximum / below its minimum."""
+    elements whose quantised value is above t's maximum / below its minimum.
+    """
     mode = t.overflow
     if mode is Overflow.WRAP and t.sat_bits == 0:
         return wrapped

@@ -33,7 +33,7 @@ def _finite(x: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def _quantised_range(arr: npt.NDArray[np.float64], frac: int, quant: Quant) -> tuple[int, int]:
-    """min and max of the elements quantised to resolution 2**-frac (exact Python ints)."""
+    """Min and max of the elements quantised to resolution 2**-frac (exact Python ints)."""
     if arr.size == 0:
         return 0, 0
     lo, hi = float(arr.min()), float(arr.max())

@@ -101,7 +101,8 @@ def dropout(b: GraphBuilder, layer: LayerInfo) -> str:
 
 def qkeras_quantizer(layer: str, q: Any) -> dict[str, Any]:
     """A QKeras `quantized_bits` / `quantized_relu` config as a QONNX-style quantiser dict
-    (scale, zeropt, bitwidth, signed, narrow, rounding_mode); QKeras rounds half to even."""
+    (scale, zeropt, bitwidth, signed, narrow, rounding_mode); QKeras rounds half to even.
+    """
     name = str(q.get("class_name", "")) if isinstance(q, dict) else str(q)
     cfg = dict(q.get("config", {})) if isinstance(q, dict) else {}
     alpha = cfg.get("alpha", 1)

@@ -5,7 +5,9 @@ Registration is explicit (no import side effects): add the module to `_MODULES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from hepinfer.errors import GraphError
 from hepinfer.ir.op import Op
@@ -67,6 +69,8 @@ _MODULES: tuple[ModuleType, ...] = (
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}
+#: op -> the module that owns everything about it (semantics and one hook per target)
+MODULES: dict[Op, ModuleType] = {m.SPEC.op: m for m in _MODULES}
 
 
 def spec(op: Op) -> OpSpec:
@@ -79,4 +83,22 @@ def spec(op: Op) -> OpSpec:
         raise GraphError(msg) from None
 
 
-__all__ = ["REGISTRY", "OpSpec", "spec"]
+def hook(op: Op, target: str) -> Callable[..., Any]:
+    """The function `target` (e.g. ``"cost"``, ``"hls"``) of operator `op`'s module.
+
+    Each target (HLS lowering, estimate, interval rule, ...) is one module-level function
+    named after the target in every op module; an op that a target cannot express defines
+    it to raise a clear error. GraphError names the op and the target when it is missing.
+    """
+    module = MODULES.get(op)
+    fn = getattr(module, target, None) if module is not None else None
+    if not callable(fn):
+        msg = (
+            f"operator {op.value!r} has no {target!r} hook: add `def {target}(...)` to its "
+            f"module hepinfer.ops.<op> (see docs/adding-an-operator.md)"
+        )
+        raise GraphError(msg)
+    return fn  # type: ignore[no-any-return]
+
+
+__all__ = ["MODULES", "REGISTRY", "OpSpec", "hook", "spec"]

@@ -1,5 +1,6 @@
 """Concatenate along `attrs['axis']` (per-sample axis, default the last); each input is
-assigned to `result_t`."""
+assigned to `result_t`.
+"""
 
 from __future__ import annotations
 

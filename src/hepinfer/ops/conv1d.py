@@ -1,5 +1,6 @@
 """Conv1D, channels-last: kernel `(*k, c_in, c_out)`, attrs `strides`, `dilations`,
-`pads` (begin..., end...). Arithmetic: see `hepinfer.ops.convnd`."""
+`pads` (begin..., end...). Arithmetic: see `hepinfer.ops.convnd`.
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def exact_matmul(xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType) -> IntArray:
     """`xm @ wm` of mantissas: float64 BLAS when every partial sum is below 2**53 (then exact),
-    else int64 (exact modulo 2**64, which is all a wrapping accumulator of <= 64 bits keeps)."""
+    else int64 (exact modulo 2**64, which is all a wrapping accumulator of <= 64 bits keeps).
+    """
     if _magnitude_bits(tx, tw, wm.shape[0]) <= 53:
         exact: IntArray = (xm.astype(np.float64) @ wm.astype(np.float64)).astype(np.int64)
         return exact
@@ -77,7 +78,8 @@ def _magnitude_bits(tx: FixedType, tw: FixedType, n: int) -> int:
 
 def _sum_type(tx: FixedType, tw: FixedType, ta: FixedType, n: int) -> FixedType:
     """A type holding bias + sum of n products at `ta`'s fractional bits (for the final cast:
-    when it provably fits `ta`, the cast skips its overflow handling)."""
+    when it provably fits `ta`, the cast skips its overflow handling).
+    """
     shift = ta.frac - (tx.frac + tw.frac)
     bits = max(_magnitude_bits(tx, tw, n) + shift, ta.width) + 2
     return wide_type(ta.frac) if bits > 64 else FixedType(bits, bits - ta.frac, True)
@@ -126,7 +128,8 @@ def accumulate(
 def _truncated_sums(xm: IntArray, wm: IntArray, bits: int, k: int) -> IntArray:
     """`sum_i (x_i * w_ij) >> k` (each product floored on its own; TRN), products of at most
     `bits` magnitude bits, chunked over the batch so each chunk's products stay in cache, int32 when the products fit, and the chunks
-    spread over threads (numpy releases the GIL in its loops)."""
+    spread over threads (numpy releases the GIL in its loops).
+    """
     dtype = np.int32 if bits <= 30 else np.int64  # |product| <= 2**bits
     x = xm.astype(dtype)
     w_t = np.ascontiguousarray(wm.T.astype(dtype))
@@ -196,7 +199,8 @@ def _mantissas(node: Node) -> tuple[IntArray, IntArray]:
 def run_chain(nodes: Sequence[Node], x: FxArray) -> FxArray | None:
     """A chain of Dense nodes, each optionally followed by one ReLU or Linear node (see
     `hepinfer.emulate.fuse`), in one native call; None when the native kernel cannot run it
-    (then the nodes run one by one, with the same bits)."""
+    (then the nodes run one by one, with the same bits).
+    """
     layers: list[native.Layer] = []
     tx = x.t
     for node in nodes:

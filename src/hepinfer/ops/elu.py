@@ -1,5 +1,6 @@
 """ELU: `x >= 0 ? x : alpha * (exp(x) - 1)`, table-based like hls4ml's `elu` (table of
-`exp(-8 i / N) - 1` for i < N, index `int(x * N / -8)` clipped to N - 1)."""
+`exp(-8 i / N) - 1` for i < N, index `int(x * N / -8)` clipped to N - 1).
+"""
 
 from __future__ import annotations
 

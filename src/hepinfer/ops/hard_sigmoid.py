@@ -1,5 +1,6 @@
 """HardSigmoid: `clip(slope * x + shift, 0, 1)` (hls4ml's `hard_sigmoid`; slope and shift
-in `weight_t`, computed at full precision, assigned to `result_t`)."""
+in `weight_t`, computed at full precision, assigned to `result_t`).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """LeakyReLU: `x > 0 ? x : alpha * x` (hls4ml's `leaky_relu`; alpha in `weight_t`,
-the product at full precision, assigned to `result_t`)."""
+the product at full precision, assigned to `result_t`).
+"""
 
 from __future__ import annotations
 

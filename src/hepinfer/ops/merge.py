@@ -1,5 +1,6 @@
 """Element-wise merges (hls4ml's nnet_merge.h): the exact sum/product of two inputs of the
-same shape, assigned to `result_t`."""
+same shape, assigned to `result_t`.
+"""
 
 from __future__ import annotations
 

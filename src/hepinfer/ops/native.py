@@ -123,7 +123,8 @@ def _load(path: Path) -> ctypes.CDLL:
 
 def _wider(cxx: str, base: ctypes.CDLL) -> ctypes.CDLL:
     """The build for the widest instruction set the CPU runs (the baseline if that fails:
-    e.g. a compiler without AVX-512 flags)."""
+    e.g. a compiler without AVX-512 flags).
+    """
     isa = int(base.hepinfer_native_isa())
     cap = os.environ.get("HEPINFER_NATIVE_ISA", "")
     if cap.isdigit():
@@ -224,7 +225,7 @@ def _type_row(t: FixedType | None) -> list[int]:
 
 
 def _cast_ok(src: FixedType, dst: FixedType) -> bool:
-    """Can the kernel cast exact `src` values to `dst` in int64 without overflow?"""
+    """Whether the kernel can cast exact `src` values to `dst` in int64 without overflow."""
     if dst.sat_bits or dst.width > 62 or src.width > 62:
         return False
     sh = src.frac - dst.frac
@@ -272,7 +273,8 @@ def supports(layers: Sequence[Layer]) -> bool:
 def chain(xm: IntArray, layers: Sequence[Layer]) -> IntArray | None:
     """The last layer's output mantissas for a chain of Dense (+ReLU) layers computed in one
     native call, or None when the numpy engine is in effect or some layer cannot run
-    natively (then nothing was computed). `xm`: batch x n_in mantissas of `layers[0].tx`."""
+    natively (then nothing was computed). `xm`: batch x n_in mantissas of `layers[0].tx`.
+    """
     if current_engine() == "numpy" or not layers:
         return None
     rows = [_describe(layer) for layer in layers]

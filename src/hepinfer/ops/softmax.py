@@ -40,7 +40,8 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def _rows(m: IntArray, fn: np.ufunc) -> IntArray:
     """`fn.reduce` over the last axis, keeping it (exact; column by column when rows are
-    short, where numpy's row-wise reduction is slow)."""
+    short, where numpy's row-wise reduction is slow).
+    """
     if m.shape[-1] > 16 or m.shape[-1] == 0:
         out: IntArray = fn.reduce(m, axis=-1, keepdims=True)
         return out

@@ -109,8 +109,10 @@ def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
 
 
 def _softmax_input(graph: Graph, node: Node, config: Config) -> bool:
-    """Does `config.softmax_input` set this node's result (read only by Softmax layers, and
-    no layer-name level result)?"""
+    """Whether `config.softmax_input` sets this node's result.
+
+    It does for a result read only by Softmax layers that has no layer-name level result.
+    """
     if config.softmax_input is None:
         return False
     level = config.layer_name.get(node.name)
@@ -127,7 +129,8 @@ def _quantizer_types(
     node: Node, config: Config, variables: tuple[str, ...]
 ) -> dict[str, FixedType]:
     """Types that the model's own quantisers (QONNX Quant, QKeras) fix, unless the layer's
-    name-level configuration sets that variable to an explicit type."""
+    name-level configuration sets that variable to an explicit type.
+    """
     from hepinfer.ops.quant import fixed_type
 
     level = config.layer_name.get(node.name)

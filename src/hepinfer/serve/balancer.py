@@ -153,7 +153,7 @@ def find_nginx(nginx: str | os.PathLike[str] | None = None) -> Path:
 
 
 def nginx_version(nginx: str | os.PathLike[str] | None = None) -> tuple[int, ...]:
-    """nginx's version, e.g. (1, 22, 1)."""
+    """Nginx's version, e.g. (1, 22, 1)."""
     out = subprocess.run(
         [str(find_nginx(nginx)), "-v"], capture_output=True, text=True, check=False, timeout=30
     )

@@ -43,7 +43,8 @@ class ServerCore:
     @property
     def ready(self) -> bool:
         """ServerReady, as Triton's ``--strict-readiness``: with it (the default) the server is
-        ready only while no model is loading or failed to load; without it, while it is live."""
+        ready only while no model is loading or failed to load; without it, while it is live.
+        """
         if not self.live:
             return False
         return not self.strict_readiness or self.repository.all_available()
@@ -55,7 +56,8 @@ class ServerCore:
 
     async def load_model(self, name: str, parameters: Mapping[str, object]) -> None:
         """RepositoryModelLoad: ``config`` (JSON) overrides config.pbtxt; ``file:<path>``
-        parameters (bytes) are the model's files, as in Triton."""
+        parameters (bytes) are the model's files, as in Triton.
+        """
         config: str | None = None
         files: dict[str, bytes] = {}
         for key, value in parameters.items():

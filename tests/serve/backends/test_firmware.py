@@ -26,7 +26,7 @@ PRECISION = {"Model": {"Precision": "ap_fixed<12,4,AP_RND,AP_SAT>"}}
 
 
 def _mlp(path: Path) -> None:
-    """features [N, 6] -> Gemm -> Relu -> Gemm -> scores [N, 3]."""
+    """Features [N, 6] -> Gemm -> Relu -> Gemm -> scores [N, 3]."""
     rng = np.random.default_rng(7)
     x = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_IN])
     y = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", N_OUT])

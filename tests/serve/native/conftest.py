@@ -12,7 +12,8 @@ from hepinfer.serve.native.build import load_library
 
 def require_native() -> None:
     """Skip the calling test when gRPC C++ is missing; fail instead where peers are required
-    (CI installs libgrpc++-dev through scripts/system-deps.sh)."""
+    (CI installs libgrpc++-dev through scripts/system-deps.sh).
+    """
     try:
         load_library()
     except NativeBuildError as exc:

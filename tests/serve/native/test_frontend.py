@@ -217,7 +217,8 @@ def test_two_transport_threads(model_repo: Path) -> None:
 
 def test_a_failing_handler_still_answers(native: InferenceServer) -> None:
     """Fault injection: a handler that raises gets its call answered INTERNAL, and the
-    messages taken with it are still served."""
+    messages taken with it are still served.
+    """
     frontend = _frontend(native)
     index = frontend._names.index("ServerLive")
     original = frontend._handlers[index]

@@ -1,5 +1,6 @@
 """Containment: no client-chosen name or config field makes the server write or read a file
-outside its repository or its own temporary area (issue 17, items 1 and 2)."""
+outside its repository or its own temporary area (issue 17, items 1 and 2).
+"""
 
 from __future__ import annotations
 

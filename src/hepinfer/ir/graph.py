@@ -46,9 +46,14 @@ class NodePrecision:
 
 @dataclass(frozen=True)
 class TensorType:
-    """Shape (without the batch dimension) of a tensor."""
+    """Shape (without the batch dimension) and fixed-point type of a tensor.
+
+    `fixed` is None until type inference (`hepinfer.passes`) has run; after it, every tensor
+    of a configured graph has its type, and every target reads it from here.
+    """
 
     shape: tuple[int, ...]
+    fixed: FixedType | None = None
 
     def __post_init__(self) -> None:
         if any(int(d) <= 0 for d in self.shape):

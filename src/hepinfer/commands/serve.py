@@ -24,6 +24,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="allow clients to register system shared-memory regions (off by default)",
     )
     parser.add_argument(
+        "--shm-prefix",
+        default="",
+        metavar="PREFIX",
+        help="with --enable-shm, register only shared-memory objects whose name starts with "
+        "PREFIX (default: any name)",
+    )
+    parser.add_argument(
         "--max-message-mb",
         type=int,
         default=256,
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         http_port=_port(args.http_port),
         metrics_port=_port(args.metrics_port),
         enable_shm=args.enable_shm,
+        shm_prefix=args.shm_prefix,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         grpc_frontend=args.grpc_frontend,
         grpc_threads=args.grpc_threads,

@@ -33,10 +33,14 @@ class ServerCore:
     """Repository, shared memory and the answers every front end gives."""
 
     def __init__(
-        self, repository: ModelRepository, enable_shm: bool = False, strict_readiness: bool = True
+        self,
+        repository: ModelRepository,
+        enable_shm: bool = False,
+        strict_readiness: bool = True,
+        shm_prefix: str = "",
     ) -> None:
         self.repository = repository
-        self.shm: SharedMemoryManager | None = SharedMemoryManager() if enable_shm else None
+        self.shm = SharedMemoryManager(shm_prefix) if enable_shm else None
         self.live = True
         self.strict_readiness = strict_readiness
 

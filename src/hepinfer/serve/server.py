@@ -57,6 +57,8 @@ class ServerOptions:
     http_port: int | None = 8000
     metrics_port: int | None = 8002
     enable_shm: bool = False
+    #: with enable_shm: only shared-memory objects whose name starts with this are registered
+    shm_prefix: str = ""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
     #: "native" (gRPC C++, see hepinfer.serve.native), "aio" (grpc.aio), or "auto": native
@@ -93,7 +95,9 @@ class InferenceServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.repository = ModelRepository([Path(p) for p in options.repositories])
-        self.core = ServerCore(self.repository, options.enable_shm, options.strict_readiness)
+        self.core = ServerCore(
+            self.repository, options.enable_shm, options.strict_readiness, options.shm_prefix
+        )
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None

@@ -149,6 +149,7 @@ class ServedModel:
         self._dispatching = False
         self._soon = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._finishing = False  # retiring: queued requests run without waiting for a batch
 
     # ------------------------------------------------------------------ request path
     async def infer(self, request: InferRequest, shm: SharedMemoryManager | None) -> InferResponse:
@@ -299,6 +300,7 @@ class ServedModel:
                     or total >= self._target
                     or total in self._preferred
                     or self._delay_ns == 0
+                    or self._finishing
                 )
                 if not ready:
                     waited = time.monotonic_ns() - head.enqueued
@@ -425,6 +427,33 @@ class ServedModel:
     def queue_length(self) -> int:
         """Requests waiting for an instance."""
         return len(self._queue)
+
+    async def finish(self, timeout_s: float = 30.0) -> None:
+        """Run every queued request and wait for running batches (on the event loop).
+
+        Called when this version leaves the repository (reload, unload, stop): no new request
+        reaches it, and the ones it accepted are answered by it, as in Triton. Requests still
+        queued after `timeout_s` fail (`drain`).
+        """
+        self._finishing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = time.monotonic() + timeout_s
+        while self._queue or len(self._free) < len(self._instances):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "model %s version %s: %d queued requests did not finish in %.0f s",
+                    self.name,
+                    self.version,
+                    len(self._queue),
+                    timeout_s,
+                )
+                break
+            if self._queue and self._loop is not None:
+                self._dispatch()
+            await asyncio.sleep(0.001)
+        self.drain()
 
     def drain(self) -> None:
         """Fail the requests still queued (call on the event loop before `release`)."""

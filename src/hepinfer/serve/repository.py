@@ -251,7 +251,7 @@ class ModelRepository:
     async def _release(self, models: dict[int, ServedModel]) -> None:
         loop = asyncio.get_running_loop()
         for m in models.values():
-            m.drain()
+            await m.finish()  # what it accepted, it answers
             await loop.run_in_executor(None, m.release)
 
     async def close(self) -> None:

@@ -74,6 +74,14 @@ class UnsafePathError(ServeError, ValueError):
     """A model name or a file named by a model configuration would leave its model folder."""
 
 
+class QueueFullError(ServeError):
+    """A model's queue is at its `max_queue_size`, or a request waited past its timeout."""
+
+
+class ResourceExhaustedError(ServeError):
+    """Accepting the request would exceed the server's memory budget for queued requests."""
+
+
 class FeatureDisabledError(ServeError):
     """The request needs a server feature that is switched off (e.g. shared memory)."""
 

@@ -37,6 +37,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="largest request or response accepted, in MiB (default 256)",
     )
     parser.add_argument(
+        "--max-queued-mb",
+        type=int,
+        default=1024,
+        help="memory budget for the inputs of accepted requests, all models together, in MiB "
+        "(default 1024; 0: no limit); past it requests get RESOURCE_EXHAUSTED / 429",
+    )
+    parser.add_argument(
         "--strict-readiness",
         choices=("true", "false"),
         default="true",
@@ -81,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         enable_shm=args.enable_shm,
         shm_prefix=args.shm_prefix,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
+        max_queued_bytes=args.max_queued_mb * 1024 * 1024,
         grpc_frontend=args.grpc_frontend,
         grpc_threads=args.grpc_threads,
         strict_readiness=args.strict_readiness == "true",

@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
-from hepinfer.errors import ProtocolError, ServeError
+from hepinfer.errors import ProtocolError, QueueFullError, ServeError
 from hepinfer.protocol.dtypes import numpy_dtype
 from hepinfer.protocol.messages import InferOutput, InferRequest, InferResponse, RequestedOutput
 from hepinfer.protocol.tensors import encode_raw
 from hepinfer.serve.backends.base import ModelInstance
+from hepinfer.serve.budget import MemoryBudget, request_bytes
 from hepinfer.serve.shm import SharedMemoryManager
 from hepinfer.serve.stats import ModelStats
 from hepinfer.serve.validate import TensorSpec, check_byte_size, validate_inputs
@@ -50,6 +51,8 @@ class _Pending:
     shm: SharedMemoryManager | None
     done: Done
     enqueued: int
+    nbytes: int
+    deadline: int  #: monotonic ns after which the queue policy times it out (0: never)
 
 
 #: per-request outputs, batch size, compute input/infer/output ns
@@ -100,6 +103,7 @@ class ServedModel:
         instances: Sequence[ModelInstance],
         labels: dict[str, list[str]],
         path: Path,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -118,6 +122,13 @@ class ServedModel:
         self._delay_ns = db.max_queue_delay_microseconds * 1000
         self._preferred = frozenset(db.preferred_batch_size)
         self._target = max(self._preferred) if self._preferred else self.max_batch_size
+        self._budget = budget or MemoryBudget(0)
+        policy = db.default_queue_policy
+        self._max_queue = policy.max_queue_size if self._batching else 0
+        self._timeout_ns = policy.default_timeout_microseconds * 1000 if self._batching else 0
+        self._timeout_override = self._batching and policy.allow_timeout_override
+        self._delay_on_timeout = policy.timeout_action == mc.ModelQueuePolicy.DELAY
+        self._delayed: deque[_Pending] = deque()  # timed out, DELAY action: served last
         self._ragged = [s.name for s in self.inputs.values() if s.ragged]
         self._scatter = {
             target: bo.source_input[0]
@@ -178,9 +189,18 @@ class ServedModel:
         """
         start = time.monotonic_ns()
         try:
+            if self._max_queue and self.queue_length >= self._max_queue:
+                msg = (
+                    f"Exceeds maximum queue size: model '{self.name}' has "
+                    f"{self.queue_length} requests queued (max_queue_size "
+                    f"{self._max_queue})"
+                )
+                raise QueueFullError(msg)
             arrays = self._input_arrays(request, shm)
             batch = validate_inputs(request, self.inputs, arrays, self.max_batch_size)
             wanted = self._wanted_outputs(request)
+            nbytes = request_bytes(arrays)
+            self._budget.take(nbytes, self.name)
         except Exception as exc:
             self.stats.fail.add(time.monotonic_ns() - start)
             done(None, exc)
@@ -189,7 +209,10 @@ class ServedModel:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
-        self._queue.append(_Pending(arrays, batch, key, request, wanted, shm, done, start))
+        deadline = self._deadline(request, start)
+        self._queue.append(
+            _Pending(arrays, batch, key, request, wanted, shm, done, start, nbytes, deadline)
+        )
         self.stats.pending += 1
         if not self._batching:
             self._dispatch()  # run now if an instance is free, else queue
@@ -200,8 +223,41 @@ class ServedModel:
             self._soon = True
             loop.call_soon(self._dispatch_soon)
 
+    def _deadline(self, request: InferRequest, start: int) -> int:
+        """When the queue policy times the request out (monotonic ns; 0: never)."""
+        timeout_ns = self._timeout_ns
+        if self._timeout_override and "timeout" in request.parameters:
+            try:
+                timeout_ns = int(request.parameters["timeout"]) * 1000
+            except (TypeError, ValueError):
+                timeout_ns = self._timeout_ns
+        return start + timeout_ns if timeout_ns > 0 else 0
+
+    def _expire(self, now: int) -> None:
+        """Apply the queue policy's timeout to the waiting requests (REJECT or DELAY)."""
+        queue = self._queue
+        if not any(p.deadline and p.deadline <= now for p in queue):
+            return
+        keep: deque[_Pending] = deque()
+        for p in queue:
+            if not p.deadline or p.deadline > now:
+                keep.append(p)
+            elif self._delay_on_timeout:
+                p.deadline = 0
+                self._delayed.append(p)
+            else:
+                self.stats.pending -= 1
+                msg = (
+                    f"Request timeout expired: the request waited {(now - p.enqueued) // 1000} "
+                    f"us in the queue of model '{self.name}' (default_timeout_microseconds "
+                    f"{self._timeout_ns // 1000})"
+                )
+                self._fail(p, QueueFullError(msg))
+        self._queue = keep
+
     def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
         """Build the response of one finished request and hand it to its callback."""
+        self._settle(p)
         try:
             outputs = tuple(self._make_output(o, results, p.shm) for o in p.wanted)
         except Exception as exc:
@@ -212,7 +268,13 @@ class ServedModel:
         self.stats.last_inference_ms = time.time_ns() // 1_000_000
         _call(p.done, InferResponse(self.name, self.version_str, p.request.id, outputs), None)
 
+    def _settle(self, p: _Pending) -> None:
+        """Give the request's bytes back to the budget (once)."""
+        self._budget.give(p.nbytes)
+        p.nbytes = 0
+
     def _fail(self, p: _Pending, exc: Exception) -> None:
+        self._settle(p)
         self.stats.fail.add(time.monotonic_ns() - p.enqueued)
         _call(p.done, None, exc)
 
@@ -280,6 +342,10 @@ class ServedModel:
             self._dispatching = False
 
     def _dispatch_ready(self) -> None:
+        if self._timeout_ns or self._timeout_override:
+            self._expire(time.monotonic_ns())
+        if not self._queue and self._delayed:
+            self._queue, self._delayed = self._delayed, self._queue
         queue = self._queue
         while self._free and queue:
             head = queue[0]
@@ -303,9 +369,14 @@ class ServedModel:
                     or self._finishing
                 )
                 if not ready:
-                    waited = time.monotonic_ns() - head.enqueued
+                    now = time.monotonic_ns()
+                    waited = now - head.enqueued
                     if waited < self._delay_ns:
-                        self._arm_timer((self._delay_ns - waited) / 1e9)
+                        wake = self._delay_ns - waited
+                        deadlines = [p.deadline for p in queue if p.deadline]
+                        if deadlines:  # wake up for the first timeout too
+                            wake = max(0, min(wake, min(deadlines) - now))
+                        self._arm_timer(wake / 1e9)
                         return
                 for _ in group:
                     queue.popleft()
@@ -426,7 +497,7 @@ class ServedModel:
     @property
     def queue_length(self) -> int:
         """Requests waiting for an instance."""
-        return len(self._queue)
+        return len(self._queue) + len(self._delayed)
 
     async def finish(self, timeout_s: float = 30.0) -> None:
         """Run every queued request and wait for running batches (on the event loop).
@@ -440,7 +511,7 @@ class ServedModel:
             self._timer.cancel()
             self._timer = None
         deadline = time.monotonic() + timeout_s
-        while self._queue or len(self._free) < len(self._instances):
+        while self._queue or self._delayed or len(self._free) < len(self._instances):
             if time.monotonic() > deadline:
                 log.warning(
                     "model %s version %s: %d queued requests did not finish in %.0f s",
@@ -450,7 +521,7 @@ class ServedModel:
                     timeout_s,
                 )
                 break
-            if self._queue and self._loop is not None:
+            if (self._queue or self._delayed) and self._loop is not None:
                 self._dispatch()
             await asyncio.sleep(0.001)
         self.drain()
@@ -460,6 +531,8 @@ class ServedModel:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._queue.extend(self._delayed)
+        self._delayed.clear()
         while self._queue:
             p = self._queue.popleft()
             self.stats.pending -= 1

@@ -27,6 +27,7 @@ from hepinfer.errors import (
     ServeError,
     UnsafePathError,
 )
+from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.config import load_config, model_path, version_dirs
 from hepinfer.serve.model import ServedModel
 from hepinfer.serve.paths import (
@@ -83,7 +84,9 @@ def _labels(model_dir: Path, config: mc.ModelConfig) -> dict[str, list[str]]:
     return out
 
 
-def load_model(model_dir: Path, config_override: str | None = None) -> dict[int, ServedModel]:
+def load_model(
+    model_dir: Path, config_override: str | None = None, budget: MemoryBudget | None = None
+) -> dict[int, ServedModel]:
     """Load every version the policy selects (blocking: call from a worker thread).
 
     `config_override` (JSON) is used instead of the folder's ``config.pbtxt``.
@@ -103,15 +106,16 @@ def load_model(model_dir: Path, config_override: str | None = None) -> dict[int,
             msg = f"model {config.name!r} version {v}: model file {path} does not exist"
             raise ServeError(msg)
         instances = [backend.load(path, config) for _ in range(count)]
-        loaded[v] = ServedModel(config, v, instances, labels, path)
+        loaded[v] = ServedModel(config, v, instances, labels, path, budget)
     return loaded
 
 
 class ModelRepository:
     """The models of one or more repository folders, and their load state."""
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path], budget: MemoryBudget | None = None) -> None:
         self.paths = [Path(p) for p in paths]
+        self.budget = budget or MemoryBudget()
         for p in self.paths:
             if not p.is_dir():
                 msg = f"model repository {p} is not a folder"
@@ -182,7 +186,7 @@ class ModelRepository:
             self._state[name] = ("LOADING", "")
             loop = asyncio.get_running_loop()
             try:
-                loaded = await loop.run_in_executor(None, load_model, folder, config)
+                loaded = await loop.run_in_executor(None, load_model, folder, config, self.budget)
             except Exception as exc:
                 if name in self._models and previous is not None:
                     # Triton keeps serving the loaded versions when a reload fails

@@ -27,6 +27,7 @@ import grpc
 from aiohttp import web
 
 from hepinfer.errors import NativeBuildError, ServeError
+from hepinfer.serve.budget import DEFAULT_BUDGET_BYTES, MemoryBudget
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.grpc_service import add_to_server
 from hepinfer.serve.http_app import build_app
@@ -59,6 +60,9 @@ class ServerOptions:
     enable_shm: bool = False
     #: with enable_shm: only shared-memory objects whose name starts with this are registered
     shm_prefix: str = ""
+    #: memory budget for the inputs of accepted requests, all models together (0: no limit);
+    #: past it requests are refused with RESOURCE_EXHAUSTED / 429
+    max_queued_bytes: int = DEFAULT_BUDGET_BYTES
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
     #: "native" (gRPC C++, see hepinfer.serve.native), "aio" (grpc.aio), or "auto": native
@@ -94,7 +98,9 @@ class InferenceServer:
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
-        self.repository = ModelRepository([Path(p) for p in options.repositories])
+        self.repository = ModelRepository(
+            [Path(p) for p in options.repositories], MemoryBudget(options.max_queued_bytes)
+        )
         self.core = ServerCore(
             self.repository, options.enable_shm, options.strict_readiness, options.shm_prefix
         )

@@ -14,6 +14,8 @@ from hepinfer.errors import (
     ModelUnavailableError,
     ModelVersionNotFoundError,
     ProtocolError,
+    QueueFullError,
+    ResourceExhaustedError,
     UnsafePathError,
 )
 
@@ -23,6 +25,8 @@ _TABLE: tuple[tuple[type[Exception], grpc.StatusCode, int], ...] = (
     (ModelVersionNotFoundError, grpc.StatusCode.NOT_FOUND, 404),
     (ModelUnavailableError, grpc.StatusCode.UNAVAILABLE, 503),
     (FeatureDisabledError, grpc.StatusCode.UNAVAILABLE, 503),
+    (QueueFullError, grpc.StatusCode.UNAVAILABLE, 503),
+    (ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
     (LookupError, grpc.StatusCode.INVALID_ARGUMENT, 400),
 )
 

@@ -21,6 +21,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from hepinfer.client.connection import describe_error
 from hepinfer.client.model import ModelInfo, TensorInfo
+from hepinfer.client.tls import TlsOptions, open_aio_channel
 from hepinfer.client.wire import RequestEncoder, raw_buffer
 from hepinfer.errors import BenchError
 from hepinfer.protocol import decode_raw
@@ -114,6 +115,7 @@ class Target:
         shapes: Mapping[str, tuple[int, ...]] | None = None,
         timeout_s: float = 30.0,
         seed: int = 0,
+        tls: TlsOptions | None = None,
     ) -> None:
         if batch_size < 1:
             msg = f"batch size {batch_size} must be at least 1"
@@ -132,8 +134,10 @@ class Target:
                 "shapes": dict(shapes or {}),
                 "timeout_s": timeout_s,
                 "seed": seed,
+                "tls": tls,
             },
         )
+        self.tls = tls
         self.url = url
         self.model_name = model
         self.version = version
@@ -152,12 +156,13 @@ class Target:
         prepare the random inputs.
         """
         size = 256 * 1024 * 1024
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = open_aio_channel(
             self.url,
-            options=[
+            [
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
             ],
+            self.tls,
         )
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self._channel)
         self._call = self._channel.unary_unary(_INFER)

@@ -17,6 +17,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from hepinfer.client.shm import ShmPool, is_loopback
 from hepinfer.client.stream import RequestStream
+from hepinfer.client.tls import TlsOptions, open_channel
 from hepinfer.protocol.statistics import ModelStatsTotals
 
 log = logging.getLogger(__name__)
@@ -43,17 +44,19 @@ class Connection:
         max_message_bytes: int,
         channel_options: tuple[tuple[str, int | str], ...] = (),
         local: bool = False,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.url = url
         self.local = local
-        self.channel = grpc.insecure_channel(
+        self.channel = open_channel(
             url,
-            options=[
+            [
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.enable_retries", 0),
                 *channel_options,
             ],
+            tls,
         )
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         self.infer: Any = self.channel.unary_unary(

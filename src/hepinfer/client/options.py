@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hepinfer.client.tls import TlsOptions
 from hepinfer.errors import ClientError
 
 #: the largest message the client sends or accepts (like the server's default)
@@ -96,6 +97,8 @@ class ClientOptions:
     pseudo_async_workers: int = 4
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     channel_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
+    #: TLS to the servers (server TLS, or mutual TLS with a client certificate); None: plain
+    tls: TlsOptions | None = None
 
     def __post_init__(self) -> None:
         if not self.model:

@@ -29,7 +29,7 @@ class ServerPool:
     def __init__(self, options: ClientOptions) -> None:
         self.options = options
         self.connections = [
-            Connection(url, options.max_message_bytes, options.channel_options)
+            Connection(url, options.max_message_bytes, options.channel_options, tls=options.tls)
             for url in options.servers
         ]
         self._lock = threading.Lock()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hepinfer.client.tls import TlsOptions
 
 HELP = "benchmark a Triton-protocol server (perf_analyzer modes, scaling scan of client jobs)"
 
@@ -16,6 +21,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-i", "--protocol", default="grpc", choices=["grpc"], help="protocol (gRPC only)"
     )
     parser.add_argument("-b", "--batch-size", type=int, default=1, help="rows per request")
+    tls = parser.add_argument_group("TLS (perf_analyzer's flags)")
+    tls.add_argument(
+        "--ssl-grpc-use-ssl", action="store_true", help="connect to the server over TLS"
+    )
+    tls.add_argument(
+        "--ssl-grpc-root-certifications-file",
+        type=Path,
+        metavar="PEM",
+        help="CA certificates that signed the server's certificate (default: system roots)",
+    )
+    tls.add_argument(
+        "--ssl-grpc-private-key-file", type=Path, metavar="PEM", help="client key (mutual TLS)"
+    )
+    tls.add_argument(
+        "--ssl-grpc-certificate-chain-file",
+        type=Path,
+        metavar="PEM",
+        help="client certificate chain (mutual TLS)",
+    )
     parser.add_argument(
         "--shape",
         action="append",
@@ -106,6 +130,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
 
 
+def _tls(args: argparse.Namespace) -> TlsOptions | None:
+    """The TLS options the --ssl-grpc-* flags give (None: plain gRPC)."""
+    files = (
+        args.ssl_grpc_root_certifications_file,
+        args.ssl_grpc_private_key_file,
+        args.ssl_grpc_certificate_chain_file,
+    )
+    if not args.ssl_grpc_use_ssl:
+        if any(f is not None for f in files):
+            from hepinfer.errors import BenchError
+
+            msg = "the --ssl-grpc-*-file options need --ssl-grpc-use-ssl"
+            raise BenchError(msg)
+        return None
+    from hepinfer.client.tls import TlsOptions
+
+    return TlsOptions(*files)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print the table; write the CSV / plot."""
     import asyncio
@@ -141,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         shapes=shapes,
         timeout_s=args.timeout,
+        tls=_tls(args),
     )
     if args.scan:
         base = QUICK if args.quick else ScanOptions()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hepinfer.serve.tls import ServerTls
 
 HELP = "serve a Triton model repository over gRPC and HTTP (Triton/KServe v2 protocol)"
 
@@ -66,6 +71,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-uvloop", action="store_true", help="use asyncio's loop even if uvloop is installed"
     )
+    for proto, name in (("grpc", "gRPC"), ("http", "HTTP")):
+        tls = parser.add_argument_group(
+            f"TLS for {name} (Triton's --grpc-*ssl* flags, for {proto})"
+        )
+        tls.add_argument(f"--{proto}-use-ssl", action="store_true", help=f"serve {name} over TLS")
+        tls.add_argument(
+            f"--{proto}-server-cert", type=Path, metavar="PEM", help="the server's certificate"
+        )
+        tls.add_argument(f"--{proto}-server-key", type=Path, metavar="PEM", help="its key")
+        tls.add_argument(
+            f"--{proto}-root-cert",
+            type=Path,
+            metavar="PEM",
+            help="root certificate that signs client certificates (mutual TLS)",
+        )
+        tls.add_argument(
+            f"--{proto}-use-ssl-mutual",
+            action="store_true",
+            help="require a client certificate signed by the root certificate",
+        )
+
+
+def _tls(args: argparse.Namespace, proto: str) -> ServerTls | None:
+    """The TLS options of one front end from its flags (None: plain)."""
+    use = getattr(args, f"{proto}_use_ssl") or getattr(args, f"{proto}_use_ssl_mutual")
+    cert, key = getattr(args, f"{proto}_server_cert"), getattr(args, f"{proto}_server_key")
+    root = getattr(args, f"{proto}_root_cert")
+    if not use:
+        if cert or key or root:
+            from hepinfer.errors import ServeError
+
+            msg = f"--{proto}-server-cert/-key/--{proto}-root-cert need --{proto}-use-ssl"
+            raise ServeError(msg)
+        return None
+    if cert is None or key is None:
+        from hepinfer.errors import ServeError
+
+        msg = f"--{proto}-use-ssl needs --{proto}-server-cert and --{proto}-server-key"
+        raise ServeError(msg)
+    from hepinfer.serve.tls import ServerTls
+
+    return ServerTls(cert, key, root, getattr(args, f"{proto}_use_ssl_mutual"))
 
 
 def _port(value: int) -> int | None:
@@ -92,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         grpc_frontend=args.grpc_frontend,
         grpc_threads=args.grpc_threads,
         strict_readiness=args.strict_readiness == "true",
+        grpc_tls=_tls(args, "grpc"),
+        http_tls=_tls(args, "http"),
     )
     if not getattr(args, "verbose", 0):
         # a server says where it listens and which models loaded, even without -v

@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import signal
+import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from hepinfer.serve.http_app import build_app
 from hepinfer.serve.metrics import build_metrics_app
 from hepinfer.serve.native import NativeGrpcFrontend
 from hepinfer.serve.repository import ModelRepository
+from hepinfer.serve.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,10 @@ class ServerOptions:
     #: memory budget for the inputs of accepted requests, all models together (0: no limit);
     #: past it requests are refused with RESOURCE_EXHAUSTED / 429
     max_queued_bytes: int = DEFAULT_BUDGET_BYTES
+    #: TLS (or mutual TLS) for gRPC, Triton's --grpc-use-ssl*; None: plain gRPC
+    grpc_tls: ServerTls | None = None
+    #: TLS for HTTP (HTTPS); None: plain HTTP
+    http_tls: ServerTls | None = None
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
     #: "native" (gRPC C++, see hepinfer.serve.native), "aio" (grpc.aio), or "auto": native
@@ -138,7 +144,8 @@ class InferenceServer:
             self._grpc = await self._start_grpc()
         if opts.http_port is not None:
             app = build_app(self.core, opts.max_message_bytes)
-            self.http_port = await self._site(app, opts.http_port, "HTTP")
+            tls = opts.http_tls.ssl_context() if opts.http_tls is not None else None
+            self.http_port = await self._site(app, opts.http_port, "HTTP", tls)
         if opts.metrics_port is not None:
             self.metrics_port = await self._site(
                 build_metrics_app(self.repository), opts.metrics_port, "metrics"
@@ -164,7 +171,12 @@ class InferenceServer:
                 *opts.grpc_options,
             ]
         )
-        if opts.grpc_frontend != "aio":
+        if opts.grpc_frontend != "aio" and opts.grpc_tls is not None:
+            if opts.grpc_frontend == "native":
+                msg = "the native gRPC front end does not serve TLS yet; use --grpc-frontend aio"
+                raise ServeError(msg)
+            log.info("gRPC with TLS: serving with the grpc.aio front end")
+        elif opts.grpc_frontend != "aio":
             try:
                 native = NativeGrpcFrontend(self.core, opts.grpc_threads)
             except NativeBuildError as exc:
@@ -177,7 +189,11 @@ class InferenceServer:
                 return native
         server = grpc.aio.server(options=list(options.items()))
         add_to_server(server, self.core)
-        self.grpc_port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
+        address = f"{opts.host}:{opts.grpc_port}"
+        if opts.grpc_tls is not None:
+            self.grpc_port = server.add_secure_port(address, opts.grpc_tls.grpc_credentials())
+        else:
+            self.grpc_port = server.add_insecure_port(address)
         if self.grpc_port == 0:
             msg = f"cannot listen for gRPC on {opts.host}:{opts.grpc_port} (port in use?)"
             raise ServeError(msg)
@@ -186,11 +202,13 @@ class InferenceServer:
         aio: _GrpcFrontend = server
         return aio
 
-    async def _site(self, app: web.Application, port: int, what: str) -> int:
+    async def _site(
+        self, app: web.Application, port: int, what: str, tls: ssl.SSLContext | None = None
+    ) -> int:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.options.host, port, reuse_port=False)
+        site = web.TCPSite(runner, self.options.host, port, reuse_port=False, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:

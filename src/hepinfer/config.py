@@ -51,13 +51,30 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from hepinfer.errors import ConfigError, HepinferError
 from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.knobs import IOType, Strategy
+
+__all__ = [
+    "AUTO",
+    "DEFAULT_PRECISION",
+    "DEFAULT_RESULT",
+    "VARIABLES",
+    "Config",
+    "IOType",
+    "LevelConfig",
+    "Precision",
+    "Strategy",
+    "TypeSpec",
+    "config_from_model",
+    "default_model",
+    "hls4ml_model",
+    "parse_type",
+]
 
 AUTO: Literal["auto"] = "auto"
 TypeSpec = FixedType | Literal["auto"]
@@ -66,20 +83,6 @@ _NO_DEFAULT_FALLBACK = ("table",)
 DEFAULT_PRECISION = "ap_fixed<16,6>"
 #: the result type of hepinfer's default configuration (see the module docstring)
 DEFAULT_RESULT = "ap_fixed<16,6,AP_RND,AP_SAT>"
-
-
-class Strategy(Enum):
-    """hls4ml's implementation strategy."""
-
-    LATENCY = "Latency"
-    RESOURCE = "Resource"
-
-
-class IOType(Enum):
-    """hls4ml's interface type."""
-
-    PARALLEL = "io_parallel"
-    STREAM = "io_stream"
 
 
 def parse_type(value: object, where: str) -> TypeSpec:
@@ -94,14 +97,6 @@ def parse_type(value: object, where: str) -> TypeSpec:
     except (HepinferError, ValueError) as exc:
         msg = f"{where}: {value!r} is not a fixed-point type or 'auto' ({exc}); write e.g. ap_fixed<16,6>"
         raise ConfigError(msg) from exc
-
-
-def _enum(cls: type[Enum], value: object, where: str) -> Any:
-    for member in cls:
-        if str(value).lower() in (member.value.lower(), member.name.lower()):
-            return member
-    msg = f"{where}: {value!r} is not one of {[m.value for m in cls]}"
-    raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -181,7 +176,7 @@ class LevelConfig:
         return cls(
             precision=Precision.from_dict(data.get("Precision"), f"{where}.Precision"),
             reuse_factor=None if data.get("ReuseFactor") is None else int(data["ReuseFactor"]),
-            strategy=None if strategy is None else _enum(Strategy, strategy, f"{where}.Strategy"),
+            strategy=None if strategy is None else Strategy.parse(strategy, f"{where}.Strategy"),
             implementation=None if impl is None else str(impl).lower(),
             table_size=None if data.get("TableSize") is None else int(data["TableSize"]),
         )
@@ -389,7 +384,7 @@ class Config:
                 k: LevelConfig.from_dict(v or {}, f"LayerName.{k}")
                 for k, v in (data.get("LayerName") or {}).items()
             },
-            io_type=_enum(IOType, data.get("IOType", "io_parallel"), "IOType"),
+            io_type=IOType.parse(data.get("IOType", "io_parallel"), "IOType"),
             part=str(data.get("Part", "xcu250-figd2104-2L-e")),
             clock_period=float(data.get("ClockPeriod", 5.0)),
             fold_batchnorm=_fold(data.get("FoldBatchNorm")),

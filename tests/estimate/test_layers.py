@@ -12,13 +12,13 @@ from hepinfer.estimate.layers import (
     ElementwiseCost,
     PoolCost,
 )
-from hepinfer.estimate.precision import Precision
+from hepinfer.fixed import FixedType
 
 
 def test_precisions_are_normalised() -> None:
     layer = DenseCost(name="d", n_in=4, n_out=2, input=(8, 3), weight="ap_fixed<6,1>")
-    assert layer.input == Precision(8, 3)
-    assert layer.weight == Precision(6, 1)
+    assert layer.input == FixedType(8, 3)
+    assert layer.weight == FixedType(6, 1)
     assert layer.output is None
 
 
@@ -77,7 +77,7 @@ def test_other_layers_validate() -> None:
         PoolCost(name="p", in_width=4, n_chan=1, pool_width=2, op="min")  # type: ignore[arg-type]
     with pytest.raises(EstimateError, match="elementwise op"):
         ElementwiseCost(name="e", op="divide", n=4)  # type: ignore[arg-type]
-    assert BatchNormCost(name="b", n=8, scale=(10, 2)).scale == Precision(10, 2)
+    assert BatchNormCost(name="b", n=8, scale=(10, 2)).scale == FixedType(10, 2)
 
 
 def test_weights_do_not_take_part_in_equality() -> None:

@@ -6,7 +6,9 @@ from hepinfer.errors import EstimateError
 from hepinfer.estimate import (
     ActivationCost,
     DenseCost,
+    IOType,
     OverUtilisationWarning,
+    Strategy,
     Timing,
     estimate_layers,
 )
@@ -36,7 +38,12 @@ def test_designs_over_the_part_warn_and_do_not_fit() -> None:
 def test_uram_on_a_part_without_uram_warns() -> None:
     layers = [
         DenseCost(
-            name="d", n_in=64, n_out=32, strategy="resource", reuse_factor=4, weight_storage="uram"
+            name="d",
+            n_in=64,
+            n_out=32,
+            strategy=Strategy.RESOURCE,
+            reuse_factor=4,
+            weight_storage="uram",
         )
     ]
     with pytest.warns(OverUtilisationWarning, match="URAM but xcku115-flvb2104-2-e has none"):
@@ -74,7 +81,7 @@ def _layer(
     fixed: int = 0,
     registered: bool = False,
     chain: bool = False,
-    io: str = "io_parallel",
+    io: IOType = IOType.PARALLEL,
     lat: int = 0,
     fill: int = 0,
 ) -> LayerEstimate:
@@ -108,9 +115,9 @@ def test_parallel_composition_chains_inlined_logic() -> None:
 
 def test_stream_composition_is_bottleneck_plus_fill() -> None:
     layers = [
-        _layer(0, io="io_stream", lat=100, fill=4),
-        _layer(0, io="io_stream", lat=30, fill=3),
-        _layer(0, io="io_stream", lat=5, fill=5),
+        _layer(0, io=IOType.STREAM, lat=100, fill=4),
+        _layer(0, io=IOType.STREAM, lat=30, fill=3),
+        _layer(0, io=IOType.STREAM, lat=5, fill=5),
     ]
     assert compose_latency(layers, 5.0)[0] == 100 + 3 + 5
 

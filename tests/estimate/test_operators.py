@@ -14,8 +14,10 @@ from hepinfer.estimate import (
     ConvCost,
     DenseCost,
     ElementwiseCost,
+    IOType,
     PoolCost,
     ReuseFactorWarning,
+    Strategy,
     UnrollLimitWarning,
     estimate_layers,
     valid_reuse_factors,
@@ -36,8 +38,8 @@ def dense(**kw: object) -> DenseCost:
 # -- reuse factor -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("strategy", ["latency", "resource"])
-def test_doubling_the_reuse_factor_halves_multipliers(strategy: str) -> None:
+@pytest.mark.parametrize("strategy", [Strategy.LATENCY, Strategy.RESOURCE])
+def test_doubling_the_reuse_factor_halves_multipliers(strategy: Strategy) -> None:
     by_rf = {rf: est(dense(reuse_factor=rf, strategy=strategy)) for rf in (2, 4, 8, 16)}
     for rf in (2, 4, 8):
         assert by_rf[rf].total.dsp == 2 * by_rf[2 * rf].total.dsp
@@ -57,7 +59,7 @@ def test_reuse_factor_one_is_fully_parallel_and_fastest() -> None:
 
 def test_reuse_factor_above_products_is_clipped_with_a_warning() -> None:
     with pytest.warns(UserWarning, match="exceeds its 8 products"):
-        e = est(dense(n_in=4, n_out=2, reuse_factor=64, strategy="resource"))
+        e = est(dense(n_in=4, n_out=2, reuse_factor=64, strategy=Strategy.RESOURCE))
     assert e.total.dsp == 1
     assert e.ii == 8
 
@@ -67,7 +69,7 @@ def test_reuse_factor_above_products_is_clipped_with_a_warning() -> None:
 
 def test_resource_strategy_stores_weights_in_bram() -> None:
     lat = est(dense(reuse_factor=4))
-    res = est(dense(reuse_factor=4, strategy="resource"))
+    res = est(dense(reuse_factor=4, strategy=Strategy.RESOURCE))
     assert lat.total.dsp == res.total.dsp == 64 * 32 // 4
     assert lat.total.bram18k == 0
     # 512 weights of 16 bits per row, 4 rows deep: 8192 bits wide -> 228 blocks of 36 bits
@@ -77,7 +79,7 @@ def test_resource_strategy_stores_weights_in_bram() -> None:
 
 
 def test_resource_strategy_can_use_uram() -> None:
-    e = est(dense(reuse_factor=4, strategy="resource", weight_storage="uram"))
+    e = est(dense(reuse_factor=4, strategy=Strategy.RESOURCE, weight_storage="uram"))
     assert e.total.bram18k == 0
     assert e.total.uram == math.ceil(512 * 16 / 72)
 
@@ -89,8 +91,8 @@ def test_pruning_saves_dsps_in_latency_strategy_only() -> None:
         zeros = 64 * 32 // 2
         assert pruned == math.ceil(64 * 32 / rf) - zeros // rf
         assert pruned == pytest.approx(full / 2, abs=1)
-    res_full = est(dense(reuse_factor=4, strategy="resource"))
-    res_pruned = est(dense(reuse_factor=4, strategy="resource", zero_fraction=0.5))
+    res_full = est(dense(reuse_factor=4, strategy=Strategy.RESOURCE))
+    res_pruned = est(dense(reuse_factor=4, strategy=Strategy.RESOURCE, zero_fraction=0.5))
     assert res_pruned.total.dsp == res_full.total.dsp  # zeros are stored and multiplied
 
 
@@ -176,12 +178,12 @@ def conv(**kw: object) -> ConvCost:
 
 def test_conv_io_parallel_vs_io_stream() -> None:
     par = est(conv())
-    stream = est(conv(io_type="io_stream"))
+    stream = est(conv(io_type=IOType.STREAM))
     assert par.ii == 14 * 14  # one output pixel per partition
     assert stream.ii == 16 * 16  # one input pixel per cycle
     assert par.total.dsp == stream.total.dsp == 27 * 8
     assert stream.total.lut > par.total.lut - 14 * 14 * 100  # line buffer, FIFO control
-    rf2 = est(conv(io_type="io_stream", reuse_factor=3))
+    rf2 = est(conv(io_type=IOType.STREAM, reuse_factor=3))
     assert rf2.ii == 3 * 16 * 16
     assert rf2.total.dsp == 27 * 8 // 3
 
@@ -195,8 +197,8 @@ def test_parallelization_factor_trades_dsps_for_ii() -> None:
 
 def test_stream_layers_overlap_in_a_dataflow() -> None:
     layers = [
-        conv(io_type="io_stream"),
-        ActivationCost(name="r", kind="relu", n=14 * 14 * 8, n_chan=8, io_type="io_stream"),
+        conv(io_type=IOType.STREAM),
+        ActivationCost(name="r", kind="relu", n=14 * 14 * 8, n_chan=8, io_type=IOType.STREAM),
         PoolCost(
             name="p",
             in_height=14,
@@ -204,7 +206,7 @@ def test_stream_layers_overlap_in_a_dataflow() -> None:
             n_chan=8,
             pool_height=2,
             pool_width=2,
-            io_type="io_stream",
+            io_type=IOType.STREAM,
         ),
     ]
     e = est(*layers)
@@ -216,8 +218,8 @@ def test_stream_layers_overlap_in_a_dataflow() -> None:
 
 def test_parallel_layers_add_up() -> None:
     layers = [
-        dense(reuse_factor=4, strategy="resource"),
-        dense(name="d2", n_in=32, n_out=16, reuse_factor=4, strategy="resource"),
+        dense(reuse_factor=4, strategy=Strategy.RESOURCE),
+        dense(name="d2", n_in=32, n_out=16, reuse_factor=4, strategy=Strategy.RESOURCE),
     ]
     e = est(*layers)
     assert e.latency_cycles == sum(lay.latency_cycles for lay in e.layers)
@@ -277,15 +279,15 @@ def test_unroll_limit_warning_for_large_latency_layers() -> None:
     # the same layer with the Resource strategy at RF 2 unrolls 4096 products: allowed
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        est(dense(n_in=128, n_out=64, strategy="resource", reuse_factor=2))
+        est(dense(n_in=128, n_out=64, strategy=Strategy.RESOURCE, reuse_factor=2))
     # the Latency strategy unrolls every product whatever the reuse factor
     with pytest.warns(UnrollLimitWarning):
         est(dense(n_in=128, n_out=64, reuse_factor=2))
 
 
 def test_stream_fifos_deeper_than_32_take_block_ram() -> None:
-    deep = est(conv(io_type="io_stream"))  # 14 x 14 = 196 pixels per output channel
-    shallow = est(conv(io_type="io_stream", in_height=6, in_width=6))  # 16 pixels
+    deep = est(conv(io_type=IOType.STREAM))  # 14 x 14 = 196 pixels per output channel
+    shallow = est(conv(io_type=IOType.STREAM, in_height=6, in_width=6))  # 16 pixels
     assert deep.total.bram18k == 8  # one 18 Kb block per channel FIFO
     assert shallow.total.bram18k == 0
     assert est(conv()).total.bram18k == 0  # io_parallel: no FIFOs
@@ -302,7 +304,7 @@ def test_valid_reuse_factors_follow_the_resource_kernel_rules() -> None:
 
 def test_invalid_resource_reuse_factor_warns_with_the_closest_valid_one() -> None:
     with pytest.warns(ReuseFactorWarning, match="would use 2 "):
-        est(dense(n_in=64, n_out=32, reuse_factor=3, strategy="resource"))
+        est(dense(n_in=64, n_out=32, reuse_factor=3, strategy=Strategy.RESOURCE))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est(dense(n_in=64, n_out=32, reuse_factor=3))  # Latency strategy: any factor

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hepinfer.errors import EstimateError
-from hepinfer.estimate import ActivationCost, DenseCost, Estimate, estimate_layers
+from hepinfer.estimate import ActivationCost, DenseCost, Estimate, Strategy, estimate_layers
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def estimate() -> Estimate:
         [
             DenseCost(name="fc1", n_in=16, n_out=64, zero_fraction=0.5),
             ActivationCost(name="relu1", kind="relu", n=64),
-            DenseCost(name="out", n_in=64, n_out=5, reuse_factor=4, strategy="resource"),
+            DenseCost(name="out", n_in=64, n_out=5, reuse_factor=4, strategy=Strategy.RESOURCE),
             ActivationCost(name="softmax", kind="softmax", n=5),
         ],
         part="xcu250",

@@ -16,11 +16,30 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hepinfer.errors import ConfigError
+from hepinfer.knobs import IOType, Strategy
+
 if TYPE_CHECKING:
     from hepinfer.compiled import CompiledModel
     from hepinfer.config import Config
 
 HELP = "estimate FPGA resources (DSP, LUT, FF, BRAM, URAM), latency and II of a model"
+
+
+def _strategy(text: str) -> Strategy:
+    """``--strategy`` (latency / resource, any case) -> the enum; the CLI edge."""
+    try:
+        return Strategy.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _io_type(text: str) -> IOType:
+    """``--io-type`` (io_parallel / io_stream) -> the enum; the CLI edge."""
+    try:
+        return IOType.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +56,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--clock-period", type=float, help="clock period in ns (default: the configuration's)"
     )
     parser.add_argument("--reuse-factor", type=int, help="model-level reuse factor")
-    parser.add_argument("--strategy", choices=["latency", "resource"], help="model-level strategy")
+    parser.add_argument(
+        "--strategy",
+        type=_strategy,
+        choices=list(Strategy),
+        metavar="{latency,resource}",
+        help="model-level strategy",
+    )
     parser.add_argument("--precision", help="model-level default type, e.g. 'ap_fixed<16,6>'")
-    parser.add_argument("--io-type", choices=["io_parallel", "io_stream"], help="interface type")
+    parser.add_argument(
+        "--io-type",
+        type=_io_type,
+        choices=list(IOType),
+        metavar="{io_parallel,io_stream}",
+        help="interface type",
+    )
     parser.add_argument("--calibration", help=".npy inputs for `auto` precisions")
     parser.add_argument(
         "-o", "--output", help="directory for estimate.txt, estimate.json and estimate.png"
@@ -59,8 +90,7 @@ def with_knobs(config: Config, args: argparse.Namespace) -> Config:
     """`config` with the command line's model-level knobs applied."""
     import dataclasses
 
-    from hepinfer.config import AUTO, IOType, Strategy, parse_type
-    from hepinfer.errors import ConfigError
+    from hepinfer.config import AUTO, parse_type
 
     model = config.model
     if args.reuse_factor is not None:
@@ -69,8 +99,7 @@ def with_knobs(config: Config, args: argparse.Namespace) -> Config:
             raise ConfigError(msg)
         model = dataclasses.replace(model, reuse_factor=args.reuse_factor)
     if args.strategy is not None:
-        strategy = Strategy.RESOURCE if args.strategy == "resource" else Strategy.LATENCY
-        model = dataclasses.replace(model, strategy=strategy)
+        model = dataclasses.replace(model, strategy=args.strategy)
     if args.precision is not None:
         t = parse_type(args.precision, "--precision")
         if t == AUTO:
@@ -81,7 +110,7 @@ def with_knobs(config: Config, args: argparse.Namespace) -> Config:
         )
     changes: dict[str, Any] = {"model": model}
     if args.io_type is not None:
-        changes["io_type"] = IOType(args.io_type)
+        changes["io_type"] = args.io_type
     return config.replace(**changes)
 
 

@@ -31,14 +31,17 @@ from hepinfer.estimate.layers import (
     ConvCost,
     DenseCost,
     ElementwiseCost,
+    FixedLike,
+    IOType,
     LayerCost,
     PoolCost,
+    Strategy,
+    as_fixed,
 )
 from hepinfer.estimate.model import compose_latency, estimate_layers
 from hepinfer.estimate.multipliers import MultiplierModel
 from hepinfer.estimate.operators import valid_reuse_factors
 from hepinfer.estimate.parts import Part, get_part, list_parts
-from hepinfer.estimate.precision import Precision, as_precision
 from hepinfer.estimate.report import Estimate, LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing
 
@@ -51,18 +54,20 @@ __all__ = [
     "ElementwiseCost",
     "Estimate",
     "EstimateWarning",
+    "FixedLike",
+    "IOType",
     "LayerCost",
     "LayerEstimate",
     "MultiplierModel",
     "OverUtilisationWarning",
     "Part",
     "PoolCost",
-    "Precision",
     "Resources",
     "ReuseFactorWarning",
+    "Strategy",
     "Timing",
     "UnrollLimitWarning",
-    "as_precision",
+    "as_fixed",
     "compose_latency",
     "estimate_layers",
     "get_part",

@@ -35,6 +35,7 @@ from hepinfer.estimate.layers import (
 )
 from hepinfer.estimate.model import estimate_layers
 from hepinfer.estimate.report import Estimate
+from hepinfer.knobs import IOType, Strategy
 
 __all__ = ["Anchor", "AnchorCheck", "check_anchor", "check_anchors", "load_anchors"]
 
@@ -105,6 +106,9 @@ def _build(entry: dict[str, Any], defaults: dict[str, Any], rng: np.random.Gener
     init = spec.pop("weight_init", None)
     allowed = set(cls.__dataclass_fields__)
     kwargs = {k: v for k, v in spec.items() if k in allowed}
+    for key, knob in (("strategy", Strategy), ("io_type", IOType)):
+        if key in kwargs:  # YAML spellings ("resource", "io_stream") -> the enums
+            kwargs[key] = knob.parse(kwargs[key], f"anchor layer {spec.get('name')!r}: {key}")
     if init is not None:
         probe = cls(**kwargs)
         if isinstance(probe, DenseCost):

@@ -25,6 +25,7 @@ from hepinfer.estimate.operators import Context, estimate_layer
 from hepinfer.estimate.parts import Part, get_part
 from hepinfer.estimate.report import RESOURCE_KEYS, Estimate, LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing
+from hepinfer.knobs import IOType
 
 __all__ = ["compose_latency", "estimate_layers"]
 
@@ -37,7 +38,7 @@ def compose_latency(
     if not layers:
         return 0, 1
     ii = max(1, *(lay.ii for lay in layers))
-    if any(lay.io_type == "io_stream" for lay in layers):
+    if any(lay.io_type is IOType.STREAM for lay in layers):
         slowest = max(range(len(layers)), key=lambda i: layers[i].latency_cycles)
         latency = layers[slowest].latency_cycles + sum(
             lay.fill_cycles for i, lay in enumerate(layers) if i != slowest

@@ -60,13 +60,15 @@ from hepinfer.estimate.layers import (
     DenseCost,
     ElementwiseCost,
     PoolCost,
-    precision_of,
+    as_fixed,
+    fixed_or,
 )
 from hepinfer.estimate.multipliers import MultiplierModel, ProductKind
 from hepinfer.estimate.parts import Part
-from hepinfer.estimate.precision import Precision, as_precision, quantize_weights
 from hepinfer.estimate.report import LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing, tree_depth
+from hepinfer.fixed import FixedType
+from hepinfer.knobs import IOType, Strategy
 
 __all__ = ["Context", "estimate_layer", "valid_reuse_factors"]
 
@@ -120,11 +122,11 @@ class _MatMul:
     n_in: int
     n_out: int
     copies: int  # how many times the product array is instantiated (conv: pixels at once)
-    input: Precision
-    weight: Precision
-    accum: Precision
+    input: FixedType
+    weight: FixedType
+    accum: FixedType
     reuse_factor: int
-    strategy: str
+    strategy: Strategy
     weight_kind: str
     zero_fraction: float
     weights: Any
@@ -157,7 +159,7 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         rf = products
     # Zero weights and non-zeros per output.
     if m.weights is not None:
-        q = quantize_weights(np.asarray(m.weights), m.weight).reshape(m.n_in, m.n_out)
+        q = m.weight.to_mantissa(np.asarray(m.weights)).reshape(m.n_in, m.n_out)
         zeros = int(np.sum(q == 0))
         max_terms = int(np.max(np.sum(q != 0, axis=0)))
     else:
@@ -194,7 +196,7 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         lut += nonzero * m.accum.width
         unrolled = products
     else:
-        if m.strategy == "latency":
+        if m.strategy is Strategy.LATENCY:
             n_mult = math.ceil(products / rf) - zeros // rf
         else:
             n_mult = math.ceil(products / rf)
@@ -209,11 +211,11 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         # input (and, for Latency, weight) multiplexers in front of each shared multiplier
         mux_levels = math.ceil(math.log(max(2, min(rf, m.n_in)), 4))
         lut += n_mult * m.input.width * mux_levels
-        if m.strategy == "latency":
+        if m.strategy is Strategy.LATENCY:
             lut += n_mult * m.weight.width * math.ceil(math.log(max(2, rf), 4))
         if not any_dsp:
             lut += n_mult * m.accum.width  # accumulators outside DSP post-adders
-        unrolled = math.ceil(products / rf) if m.strategy == "resource" else products
+        unrolled = math.ceil(products / rf) if m.strategy is Strategy.RESOURCE else products
         details["multipliers"] = n_mult * m.copies
     # Timing of one product plus its adder tree (or one loop iteration).
     if any_dsp:
@@ -224,7 +226,7 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         t_prod = t.add_ns(m.input.width)
     else:
         t_prod = 0.0
-    if constants or m.strategy == "latency":
+    if constants or m.strategy is Strategy.LATENCY:
         terms = max_terms + 1  # with the bias
     else:
         per_iteration = max(1, math.ceil(m.n_in / rf))
@@ -233,14 +235,14 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
     depth = ctx.cycles(comb)
     # Weight storage (Resource strategy at R > 1 keeps weights in block RAM or URAM).
     bram = uram = 0
-    if m.strategy == "resource" and rf > 1:
+    if m.strategy is Strategy.RESOURCE and rf > 1:
         width_bits = math.ceil(products / rf) * m.weight.width
         if m.weight_storage == "uram":
             uram = _uram(width_bits, rf)
         else:
             bram = _bram18(width_bits, rf)
         details["weight_memory_bits"] = width_bits * rf
-    elif m.strategy == "latency" and rf > 1:
+    elif m.strategy is Strategy.LATENCY and rf > 1:
         lut += math.ceil(products * m.weight.width / 64)  # weights as LUT ROM
     # registers: the outputs (when the layer is its own function), one full-width stage of
     # product terms when a product and its tree span several cycles, operand registers of
@@ -308,9 +310,9 @@ def _check_unroll(name: str, unrolled: int, ctx: Context, hint: str) -> None:
 
 
 def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
-    inp = as_precision(layer.input)
-    out = precision_of(layer.output, inp)
-    acc = precision_of(layer.accum, out)
+    inp = as_fixed(layer.input)
+    out = fixed_or(layer.output, inp)
+    acc = fixed_or(layer.accum, out)
     m = _MatMul(
         layer.name,
         "dense",
@@ -318,7 +320,7 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
         layer.n_out,
         1,
         inp,
-        as_precision(layer.weight),
+        as_fixed(layer.weight),
         acc,
         layer.reuse_factor,
         layer.strategy,
@@ -328,13 +330,13 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
         layer.weight_storage,
     )
     c = _matmul(m, ctx)
-    _check_unroll(layer.name, c.unrolled, ctx, "use strategy='resource' or a larger reuse factor")
+    _check_unroll(layer.name, c.unrolled, ctx, "use the Resource strategy or a larger reuse factor")
     rf = min(layer.reuse_factor, layer.n_in * layer.n_out)
-    if layer.strategy == "resource" and rf > 1:
+    if layer.strategy is Strategy.RESOURCE and rf > 1:
         _check_reuse(layer.name, layer.n_in, layer.n_out, rf, ctx)
     res = Resources(c.dsp, c.lut, c.ff, c.bram18k, c.uram)
-    stream = layer.io_type == "io_stream"
-    if layer.strategy == "latency" and rf == 1:
+    stream = layer.io_type is IOType.STREAM
+    if layer.strategy is Strategy.LATENCY and rf == 1:
         small = layer.n_in * layer.n_out <= ctx.timing.inline_products
         registered = not small or stream
         latency = c.depth_cycles if registered else max(0, c.depth_cycles - 1)
@@ -353,7 +355,7 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
             fill_cycles=latency,
             details=c.details,
         )
-    read = ctx.timing.table_read_cycles if layer.strategy == "resource" and rf > 1 else 0
+    read = ctx.timing.table_read_cycles if layer.strategy is Strategy.RESOURCE and rf > 1 else 0
     latency = rf - 1 + read + c.depth_cycles + 1
     return LayerEstimate(
         layer.name,
@@ -370,12 +372,12 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
 
 
 def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
-    inp = as_precision(layer.input)
-    out = precision_of(layer.output, inp)
-    acc = precision_of(layer.accum, out)
+    inp = as_fixed(layer.input)
+    out = fixed_or(layer.output, inp)
+    acc = fixed_or(layer.accum, out)
     n_in = layer.kernel_size * layer.n_chan
     out_pixels = layer.out_height * layer.out_width
-    stream = layer.io_type == "io_stream"
+    stream = layer.io_type is IOType.STREAM
     pixels_at_once = 1 if stream else min(layer.parallelization_factor, out_pixels)
     m = _MatMul(
         layer.name,
@@ -384,7 +386,7 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
         layer.n_filt,
         pixels_at_once,
         inp,
-        as_precision(layer.weight),
+        as_fixed(layer.weight),
         acc,
         layer.reuse_factor,
         layer.strategy,
@@ -397,12 +399,12 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
         layer.name,
         c.unrolled,
         ctx,
-        "use strategy='resource', a larger reuse factor or a smaller parallelization_factor",
+        "use the Resource strategy, a larger reuse factor or a smaller parallelization_factor",
     )
     rf = min(layer.reuse_factor, n_in * layer.n_filt)
-    if layer.strategy == "resource" and rf > 1:
+    if layer.strategy is Strategy.RESOURCE and rf > 1:
         _check_reuse(layer.name, n_in, layer.n_filt, rf, ctx)
-    read = ctx.timing.table_read_cycles if layer.strategy == "resource" and rf > 1 else 0
+    read = ctx.timing.table_read_cycles if layer.strategy is Strategy.RESOURCE and rf > 1 else 0
     depth = read + c.depth_cycles
     lut, ff = c.lut, c.ff
     details = dict(c.details)
@@ -471,9 +473,9 @@ def _stream_pixels(n: int, n_chan: int | None) -> tuple[int, int]:
 
 def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
     t = ctx.timing
-    inp = as_precision(layer.input)
-    out = precision_of(layer.output, inp)
-    stream = layer.io_type == "io_stream"
+    inp = as_fixed(layer.input)
+    out = fixed_or(layer.output, inp)
+    stream = layer.io_type is IOType.STREAM
     lanes, pixels = _stream_pixels(layer.n, layer.n_chan) if stream else (layer.n, 1)
     dsp = bram = lut = ff = 0
     if layer.kind == "softmax":
@@ -534,10 +536,10 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
 
 def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
     t = ctx.timing
-    inp = as_precision(layer.input)
+    inp = as_fixed(layer.input)
     window = layer.pool_height * layer.pool_width
     outputs = layer.out_height * layer.out_width * layer.n_chan
-    stream = layer.io_type == "io_stream"
+    stream = layer.io_type is IOType.STREAM
     lanes = layer.n_chan if stream else outputs
     if layer.op == "max":
         lut = lanes * (window - 1) * inp.width
@@ -581,10 +583,10 @@ def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
 
 def _batchnorm(layer: BatchNormCost, ctx: Context) -> LayerEstimate:
     t = ctx.timing
-    inp = as_precision(layer.input)
-    scale = as_precision(layer.scale)
-    out = precision_of(layer.output, inp)
-    stream = layer.io_type == "io_stream"
+    inp = as_fixed(layer.input)
+    scale = as_fixed(layer.scale)
+    out = fixed_or(layer.output, inp)
+    stream = layer.io_type is IOType.STREAM
     lanes, pixels = _stream_pixels(layer.n, layer.n_chan) if stream else (layer.n, 1)
     n_mult = math.ceil(lanes / layer.reuse_factor)
     cost = ctx.multipliers.variable_product(inp.width, scale.width)
@@ -638,8 +640,8 @@ def _batchnorm(layer: BatchNormCost, ctx: Context) -> LayerEstimate:
 
 def _elementwise(layer: ElementwiseCost, ctx: Context) -> LayerEstimate:
     t = ctx.timing
-    inp = as_precision(layer.input)
-    stream = layer.io_type == "io_stream"
+    inp = as_fixed(layer.input)
+    stream = layer.io_type is IOType.STREAM
     lanes, pixels = _stream_pixels(layer.n, layer.n_chan) if stream else (layer.n, 1)
     dsp = lut = 0
     comb = 0.0
@@ -704,6 +706,6 @@ def estimate_layer(layer: object, ctx: Context) -> LayerEstimate:
         )
         raise EstimateError(msg)
     est = func(layer, ctx)
-    if est.io_type == "io_stream":
+    if est.io_type is IOType.STREAM:
         est = replace(est, resources=est.resources + STREAM_CONTROL)
     return est

@@ -12,6 +12,7 @@ from typing import Any
 
 from hepinfer.errors import EstimateError, MissingDependencyError
 from hepinfer.estimate.parts import Part
+from hepinfer.knobs import IOType
 
 __all__ = ["RESOURCE_KEYS", "Estimate", "LayerEstimate", "Resources"]
 
@@ -57,7 +58,7 @@ class LayerEstimate:
     resources: Resources
     latency_cycles: int
     ii: int
-    io_type: str = "io_parallel"
+    io_type: IOType = IOType.PARALLEL
     comb_ns: float = 0.0
     fixed_cycles: int = 0
     registered: bool = False
@@ -73,7 +74,7 @@ class LayerEstimate:
             **self.resources.as_dict(),
             "latency_cycles": self.latency_cycles,
             "ii": self.ii,
-            "io_type": self.io_type,
+            "io_type": self.io_type.value,
             "comb_ns": self.comb_ns,
             "fixed_cycles": self.fixed_cycles,
             "registered": self.registered,
@@ -91,7 +92,7 @@ class LayerEstimate:
             resources=Resources(**{k: int(data[k]) for k in RESOURCE_KEYS}),
             latency_cycles=int(data["latency_cycles"]),
             ii=int(data["ii"]),
-            io_type=str(data.get("io_type", "io_parallel")),
+            io_type=IOType.parse(data.get("io_type", IOType.PARALLEL.value), "io_type"),
             comb_ns=float(data.get("comb_ns", 0.0)),
             fixed_cycles=int(data.get("fixed_cycles", 0)),
             registered=bool(data.get("registered", False)),

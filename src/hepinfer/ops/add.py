@@ -17,3 +17,14 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 SPEC = OpSpec(Op.ADD, merge.shape, run_float, merge.add_fixed, ("result",), "Merge")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """An element-wise sum of the inputs, costed at the widest input type."""
+    return costing.merge(node, ctx, "add")

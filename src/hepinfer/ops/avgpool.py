@@ -14,3 +14,15 @@ SPEC = OpSpec(
     ("accum", "result"),
     "AveragePooling",
 )
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ir.graph import Node
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """Average pooling of a (w, c) or (h, w, c) input."""
+    return costing.pool(node, ctx, "average", global_=False)

@@ -55,3 +55,25 @@ SPEC = OpSpec(
     ("weight", "bias", "result"),
     "BatchNormalization",
 )
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import BatchNormCost, LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A batch normalisation left in the graph (not folded): one product per element."""
+    return [
+        BatchNormCost(
+            name=node.name,
+            n=costing.size(node),
+            n_chan=int(node.out.shape[-1]),
+            input=ctx.input,
+            scale=node.precision.weight or ctx.default,
+            output=node.precision.result,
+            reuse_factor=costing.reuse_factor(node),
+            io_type=ctx.io_type,
+        )
+    ]

@@ -47,3 +47,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A concatenation of the inputs: wiring, and FIFOs in io_stream."""
+    return costing.merge(node, ctx, "concatenate")

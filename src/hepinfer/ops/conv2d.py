@@ -28,3 +28,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 SPEC = OpSpec(
     Op.CONV2D, shape, run_float, run_fixed, ("weight", "bias", "accum", "result"), "Conv2D"
 )
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A Conv2D: its products, adder trees and weight storage (`costing.conv`)."""
+    return costing.conv(node, ctx)

@@ -241,3 +241,26 @@ SPEC = OpSpec(
     precisions=("weight", "bias", "accum", "result"),
     hls_name="Dense",
 )
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """The layer's products, adder trees and weight storage.
+
+    A Dense applied to every pixel or time step (input of rank > 1) is costed as a
+    convolution with a 1-wide kernel.
+    """
+    kernel = node.weights["kernel"]
+    n_in, n_out = (int(d) for d in kernel.shape)
+    pixels = int(np.prod(ctx.shape[:-1], dtype=np.int64))
+    fields = costing.matmul_fields(node, ctx)
+    if pixels == 1:
+        return [DenseCost(n_in=n_in, n_out=n_out, weights=kernel, **fields)]
+    return [
+        ConvCost(in_width=pixels, n_chan=n_in, n_filt=n_out, filt_width=1, weights=kernel, **fields)
+    ]

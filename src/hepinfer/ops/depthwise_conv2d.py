@@ -69,3 +69,14 @@ SPEC = OpSpec(
     ("weight", "bias", "accum", "result"),
     "DepthwiseConv2D",
 )
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A depthwise Conv2D (one input channel per filter): its products, adder trees and weight storage (`costing.conv`)."""
+    return costing.conv(node, ctx)

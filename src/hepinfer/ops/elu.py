@@ -41,3 +41,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "table"), "ELU")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A elu table lookup per output element (table size and type from the node)."""
+    return costing.activation(node, ctx, "elu")

@@ -27,3 +27,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.FLATTEN, shape, run_float, run_fixed, (), "Reshape")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """Wiring only in hls4ml-style firmware (a reordering of wires): no resources, no cycles."""
+    del node, ctx
+    return []

@@ -39,3 +39,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 SPEC = OpSpec(
     Op.HARD_SIGMOID, same_shape, run_float, run_fixed, ("weight", "result"), "HardActivation"
 )
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A hard_sigmoid per output element: comparators and multiplexers, no tables."""
+    return costing.activation(node, ctx, "hard_sigmoid")

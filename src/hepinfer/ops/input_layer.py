@@ -25,3 +25,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.INPUT, shape, run_float, run_fixed, ("result",), "InputLayer")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """Wiring only in hls4ml-style firmware (the model's input port): no resources, no cycles."""
+    del node, ctx
+    return []

@@ -76,3 +76,24 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A Quant on activations is a cast to its type (`fixed_type`): a linear activation."""
+    return [
+        ActivationCost(
+            name=node.name,
+            kind="linear",
+            n=costing.size(node),
+            n_chan=int(node.out.shape[-1]),
+            input=ctx.input,
+            output=fixed_type(node.attrs),
+            io_type=ctx.io_type,
+        )
+    ]

@@ -32,3 +32,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.SIGMOID, same_shape, run_float, run_fixed, ("result", "table"), "Activation")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """A sigmoid table lookup per output element (table size and type from the node)."""
+    return costing.activation(node, ctx, "sigmoid")

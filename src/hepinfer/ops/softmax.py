@@ -142,3 +142,30 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")
+
+
+# ---------------------------------------------------------------------------- cost (estimate)
+# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
+from hepinfer.ops import costing
+from hepinfer.ops.cost import LayerCost, NodeContext, PoolCost
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """Exp and inverse tables, a sum and n products; `argmax`: a comparator tree."""
+    if str(node.attrs.get("implementation", "stable")) == "argmax":
+        # no tables: a comparator tree over the classes (a max pool of the whole vector)
+        n = int(node.out.shape[-1])
+        return [
+            PoolCost(
+                name=node.name,
+                in_width=n,
+                in_height=costing.size(node) // n,
+                n_chan=1,
+                pool_width=n,
+                pool_height=1,
+                op="max",
+                input=ctx.input,
+                io_type=ctx.io_type,
+            )
+        ]
+    return costing.activation(node, ctx, "softmax")

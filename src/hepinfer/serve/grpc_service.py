@@ -50,6 +50,10 @@ async def stream_answer(
     return pb.ModelStreamInferResponse(infer_response=response)
 
 
+#: requests of one ModelStreamInfer stream read and not yet answered, at most
+STREAM_WINDOW = 64
+
+
 class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     """Triton's GRPCInferenceService backed by a ServerCore."""
 
@@ -99,16 +103,28 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests of a stream run concurrently; each answer (or error) is sent when ready."""
+        """Requests of a stream run concurrently; each answer (or error) is sent when ready.
+
+        Flow control: at most `STREAM_WINDOW` requests of one stream are read and not yet
+        answered; past that the stream is not read, so HTTP/2 flow control holds the client
+        back instead of the server's memory growing.
+        """
         answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+        window = asyncio.Semaphore(STREAM_WINDOW)
 
         async def one(request: pb.ModelInferRequest) -> None:
             answers.put_nowait(await stream_answer(self.core, request))
 
         async def read() -> None:
             tasks: set[asyncio.Task[None]] = set()
+            incoming = aiter(request_iterator)
             try:
-                async for request in request_iterator:
+                while True:
+                    await window.acquire()
+                    try:
+                        request = await anext(incoming)
+                    except StopAsyncIteration:
+                        break
                     task = asyncio.ensure_future(one(request))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -121,6 +137,7 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         try:
             while (answer := await answers.get()) is not None:
                 yield answer
+                window.release()
         finally:
             if not reader.done():
                 reader.cancel()

@@ -42,6 +42,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="largest request or response accepted, in MiB (default 256)",
     )
     parser.add_argument(
+        "--http-header-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds an HTTP connection may idle or take to send its headers (default 30)",
+    )
+    parser.add_argument(
+        "--http-body-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds an HTTP request body may take to arrive (default 60; then 408)",
+    )
+    parser.add_argument(
         "--max-queued-mb",
         type=int,
         default=1024,
@@ -136,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         shm_prefix=args.shm_prefix,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         max_queued_bytes=args.max_queued_mb * 1024 * 1024,
+        http_header_timeout_s=args.http_header_timeout,
+        http_body_timeout_s=args.http_body_timeout,
         grpc_frontend=args.grpc_frontend,
         grpc_threads=args.grpc_threads,
         strict_readiness=args.strict_readiness == "true",

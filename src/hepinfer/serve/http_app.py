@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -45,7 +46,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             msg = f"request body too large: {exc.text}"
             return _json({"error": msg}, 413)
         if exc.status >= 400:
-            return _json({"error": exc.reason}, exc.status)
+            answer = _json({"error": exc.reason}, exc.status)
+            if exc.status == 408:
+                answer.force_close()  # the rest of a stalled body is never read
+            return answer
         raise
     except Exception as exc:
         return _error(exc)
@@ -55,8 +59,25 @@ def _version(request: web.Request) -> str:
     return request.match_info.get("version", "")
 
 
+#: app key: seconds a request body may take to arrive once its headers are in
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, or 408 when it does not arrive within the body timeout."""
+    timeout = request.app[BODY_TIMEOUT]
+    try:
+        return await asyncio.wait_for(request.read(), timeout)
+    except TimeoutError:
+        msg = (
+            f"the request body did not arrive within {timeout:g} s "
+            "(--http-body-timeout); the connection is closed"
+        )
+        raise web.HTTPRequestTimeout(reason=msg) from None
+
+
 async def _body_json(request: web.Request) -> dict[str, Any]:
-    body = await request.read()
+    body = await read_body(request)
     return parse_json(body) if body.strip() else {}
 
 
@@ -75,9 +96,12 @@ def _load_parameters(parameters: dict[str, Any]) -> dict[str, object]:
     return out
 
 
-def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
+def build_app(
+    core: ServerCore, max_body_bytes: int, body_timeout_s: float = 60.0
+) -> web.Application:
     """The aiohttp application serving the `/v2` API for `core`."""
     app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
+    app[BODY_TIMEOUT] = body_timeout_s
     repo = core.repository
 
     async def live(_: web.Request) -> web.Response:
@@ -112,7 +136,7 @@ def build_app(core: ServerCore, max_body_bytes: int) -> web.Application:
         except ValueError:
             msg = f"{HEADER_LENGTH} must be an integer, got {header!r}"
             raise ProtocolError(msg) from None
-        body = await request.read()
+        body = await read_body(request)
         req = decode_request(request.match_info["model"], _version(request), body, length)
         response = await core.infer(req)
         default_binary = bool(req.parameters.get("binary_data_output", False))

@@ -69,6 +69,10 @@ class ServerOptions:
     grpc_tls: ServerTls | None = None
     #: TLS for HTTP (HTTPS); None: plain HTTP
     http_tls: ServerTls | None = None
+    #: seconds an HTTP connection may stay idle or take to send a request's headers
+    http_header_timeout_s: float = 30.0
+    #: seconds an HTTP request body may take to arrive once its headers are in
+    http_body_timeout_s: float = 60.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_options: tuple[tuple[str, int | str], ...] = field(default_factory=tuple)
     #: "native" (gRPC C++, see hepinfer.serve.native), "aio" (grpc.aio), or "auto": native
@@ -93,6 +97,12 @@ class ServerOptions:
             raise ServeError(msg)
         if self.grpc_threads < 1:
             msg = f"grpc_threads {self.grpc_threads} must be at least 1"
+            raise ServeError(msg)
+        if self.http_header_timeout_s <= 0 or self.http_body_timeout_s <= 0:
+            msg = (
+                f"HTTP timeouts must be positive, got header {self.http_header_timeout_s} s "
+                f"and body {self.http_body_timeout_s} s"
+            )
             raise ServeError(msg)
         if self.max_message_bytes <= 0:
             msg = f"max_message_bytes {self.max_message_bytes} must be positive"
@@ -143,7 +153,7 @@ class InferenceServer:
         if opts.grpc_port is not None:
             self._grpc = await self._start_grpc()
         if opts.http_port is not None:
-            app = build_app(self.core, opts.max_message_bytes)
+            app = build_app(self.core, opts.max_message_bytes, opts.http_body_timeout_s)
             tls = opts.http_tls.ssl_context() if opts.http_tls is not None else None
             self.http_port = await self._site(app, opts.http_port, "HTTP", tls)
         if opts.metrics_port is not None:
@@ -205,7 +215,12 @@ class InferenceServer:
     async def _site(
         self, app: web.Application, port: int, what: str, tls: ssl.SSLContext | None = None
     ) -> int:
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=self.options.http_header_timeout_s,
+            lingering_time=1.0,  # after an early answer (408, 413), drain the body briefly
+        )
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.options.host, port, reuse_port=False, ssl_context=tls)

@@ -50,7 +50,9 @@ def backends(model_repo: Path) -> Iterator[list[InferenceServer]]:
     servers = []
     try:
         for _ in range(2):
-            options = ServerOptions([model_repo], grpc_port=0, http_port=0, metrics_port=None)
+            options = ServerOptions(
+                [model_repo], grpc_port=0, http_port=0, metrics_port=None, exit_on_error=False
+            )
             srv = InferenceServer(options)
             srv.start_in_thread()
             servers.append(srv)

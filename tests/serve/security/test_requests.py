@@ -142,3 +142,45 @@ def test_json_bytes_strings_still_work(server: InferenceServer) -> None:
     status, text = _http_infer(server, "strings", body)
     assert status == 200
     assert json.loads(text)["outputs"][0]["data"] == ["x", "y"]
+
+
+def test_outputs_must_be_a_list(server: InferenceServer) -> None:
+    body = json.dumps(
+        {
+            "inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 4], "data": [1] * 4}],
+            "outputs": 7,
+        }
+    ).encode()
+    assert _http_infer(server, "scale", body) == (
+        400,
+        "'outputs' of an inference request must be a list, got int",
+    )
+
+
+def test_classification_of_a_text_output_is_invalid(server: InferenceServer) -> None:
+    request = pb.ModelInferRequest(model_name="strings")
+    tensor = request.inputs.add(name="TEXT_IN", datatype="BYTES", shape=[1, 2])
+    tensor.contents.bytes_contents.extend([b"a", b"b"])
+    request.outputs.add(name="TEXT_OUT").parameters["classification"].int64_param = 1
+    error = _grpc_infer(server, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "classification needs a numeric output, not object data" in str(error.details())
+
+
+@pytest.mark.parametrize("config", ["{bad", '{"max_batch_size": "x"}'])
+def test_bad_config_json_in_a_load_is_invalid(server: InferenceServer, config: str) -> None:
+    body = json.dumps({"parameters": {"config": config}}).encode()
+    req = urllib.request.Request(
+        f"http://{server.http_url}/v2/repository/models/ints/load", data=body
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 400
+    assert "not a valid Triton model configuration in JSON" in json.loads(e.value.read())["error"]
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        load = pb.RepositoryModelLoadRequest(model_name="ints")
+        load.parameters["config"].string_param = config
+        with pytest.raises(grpc.RpcError) as g:
+            stub.RepositoryModelLoad(load)
+    assert g.value.code() == grpc.StatusCode.INVALID_ARGUMENT

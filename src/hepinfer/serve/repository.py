@@ -163,6 +163,10 @@ class ModelRepository:
         found = self.scan()
         wanted = list(found) if names is None or "*" in names else list(dict.fromkeys(names))
         for name in wanted:
+            if name not in found:  # --load-model of a model that is in no repository
+                where = ", ".join(str(p) for p in self.paths)
+                self._set_state(name, "UNAVAILABLE", f"no model folder {name!r} in {where}")
+                continue
             with contextlib.suppress(HepinferError):  # recorded as UNAVAILABLE, and logged
                 await self.load(name)
 

@@ -129,6 +129,21 @@ def test_explicit_mode_without_models_loads_nothing(repo: Path) -> None:
         assert all(m.state != "READY" for m in client.get_model_repository_index().models)
 
 
+def test_explicit_mode_with_a_missing_model_fails_start_up(repo: Path) -> None:
+    options = ServerOptions(
+        [repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        model_control_mode="explicit",
+        load_models=("scale", "nope"),
+    )
+    with pytest.raises(
+        ServeError, match=r"failed to load all models \(nope: no model folder 'nope' in "
+    ):
+        InferenceServer(options).start_in_thread()
+
+
 def test_load_models_needs_explicit_mode(repo: Path) -> None:
     with pytest.raises(ServeError, match="needs model_control_mode 'explicit'"):
         ServerOptions([repo], load_models=("scale",))

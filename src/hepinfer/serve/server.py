@@ -108,10 +108,10 @@ class ServerOptions:
             )
             raise ServeError(msg)
         if self.load_models and self.model_control_mode != "explicit":
-            msg = (
-                f"load_models {list(self.load_models)} needs model_control_mode 'explicit' "
-                f"(--model-control-mode=explicit), not {self.model_control_mode!r}: the other "
-                "modes load every model of the repository"
+            msg = (  # Triton 2.51's words, then ours
+                "Use of '--load-model' requires setting '--model-control-mode=explicit' as "
+                f"well (load_models {list(self.load_models)} with model_control_mode "
+                f"{self.model_control_mode!r}, which loads every model of the repository)"
             )
             raise ServeError(msg)
         if not self.repository_poll_secs > 0:

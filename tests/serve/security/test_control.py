@@ -145,7 +145,9 @@ def test_explicit_mode_with_a_missing_model_fails_start_up(repo: Path) -> None:
 
 
 def test_load_models_needs_explicit_mode(repo: Path) -> None:
-    with pytest.raises(ServeError, match="needs model_control_mode 'explicit'"):
+    with pytest.raises(
+        ServeError, match=r"Use of '--load-model' requires setting '--model-control-mode=explicit'"
+    ):
         ServerOptions([repo], load_models=("scale",))
     with pytest.raises(ServeError, match="model_control_mode 'auto' is not one of"):
         ServerOptions([repo], model_control_mode="auto")

@@ -77,7 +77,9 @@ def hepinfer_server(repos: list[Path], model: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "hepinfer", "serve", *map(str, repos), "--grpc-port", str(port),
-           "--http-port", "-1", "--metrics-port", "-1", "--enable-shm"]  # fmt: skip
+           "--http-port", "-1", "--metrics-port", "-1", "--enable-shm",
+           "--exit-on-error=false"]  # fmt: skip
+    # (--exit-on-error=false: sonic-models' deepmet needs the optional tensorflow)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"127.0.0.1:{port}"
     try:

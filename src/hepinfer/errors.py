@@ -86,6 +86,14 @@ class FeatureDisabledError(ServeError):
     """The request needs a server feature that is switched off (e.g. shared memory)."""
 
 
+class ModelControlError(ServeError):
+    """Load or unload was asked of a server whose model-control mode does not allow it."""
+
+
+class RestrictedApiError(ServeError):
+    """A request to a restricted API group came without the header key and value it needs."""
+
+
 class HlsError(HepinferError):
     """The HLS project cannot be written or its C simulation cannot be built or run."""
 

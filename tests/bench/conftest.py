@@ -26,7 +26,10 @@ def bench_repository(root: Path) -> Path:
 
 def start_server(repo: Path) -> InferenceServer:
     """A hepinfer server (gRPC only) on a free 127.0.0.1 port, in a thread."""
-    srv = InferenceServer(ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None))
+    options = ServerOptions(
+        [repo], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
+    )  # the repository has a broken model on purpose
+    srv = InferenceServer(options)
     srv.start_in_thread()
     return srv
 

@@ -23,7 +23,10 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def start_server(repo: Path) -> InferenceServer:
     """A hepinfer server (gRPC only) on a free 127.0.0.1 port, running in a thread."""
-    server = InferenceServer(ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None))
+    options = ServerOptions(
+        [repo], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
+    )  # the repository has a broken model on purpose
+    server = InferenceServer(options)
     server.start_in_thread()
     return server
 

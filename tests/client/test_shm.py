@@ -16,7 +16,12 @@ from hepinfer.serve import InferenceServer, ServerOptions
 @pytest.fixture(scope="module")
 def shm_server(model_repo: Path) -> Iterator[InferenceServer]:
     options = ServerOptions(
-        [model_repo], grpc_port=0, http_port=None, metrics_port=None, enable_shm=True
+        [model_repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        enable_shm=True,
+        exit_on_error=False,
     )
     with InferenceServer(options) as srv:
         yield srv

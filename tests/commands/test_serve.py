@@ -34,6 +34,7 @@ def test_serve_command(tmp_path: Path) -> None:
             "0",
             "--metrics-port",
             "-1",
+            "--exit-on-error=false",  # the repository has a broken model on purpose
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -75,3 +76,69 @@ def test_serve_bad_repository(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "is not a folder" in result.stderr
+
+
+def _grpc_only(repo: Path) -> list[str]:
+    return [
+        *(sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", "0"),
+        *("--http-port", "-1", "--metrics-port", "-1", "--grpc-frontend", "aio"),
+    ]
+
+
+def test_serve_exits_when_a_model_fails(tmp_path: Path) -> None:
+    """Triton's default --exit-on-error=true: start-up fails, naming the model and why."""
+    repo = build_repository(tmp_path / "repo")
+    result = subprocess.run(
+        _grpc_only(repo),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "failed to load all models (broken: model 'broken': onnxruntime cannot load" in (
+        result.stderr
+    )
+    assert re.search(r"\| broken +\| - +\| UNAVAILABLE: model 'broken'", result.stderr)
+    assert re.search(r"\| scale +\| 1 +\| READY", result.stderr)
+
+
+def test_serve_control_flags(tmp_path: Path) -> None:
+    """--model-control-mode explicit, --load-model and --grpc-restricted-protocol reach the server."""
+    repo = build_repository(tmp_path / "repo")
+    proc = subprocess.Popen(
+        [
+            *_grpc_only(repo),
+            *("--model-control-mode", "explicit", "--load-model", "scale"),
+            *("--load-model", "ints", "--grpc-restricted-protocol", "model-repository:adm=pw"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        port = None
+        while time.monotonic() < deadline and port is None:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if match := re.search(r"gRPC (\d+), HTTP None", line):
+                port = int(match[1])
+        assert port, "the server did not report its ports"
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+        assert client.is_model_ready("scale")
+        assert client.is_model_ready("ints")
+        assert not client.is_model_ready("strings")
+        with pytest.raises(Exception, match="expecting header 'triton-grpc-protocol-adm'"):
+            client.load_model("strings")
+        client.load_model("strings", headers={"triton-grpc-protocol-adm": "pw"})
+        assert client.is_model_ready("strings")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -23,6 +23,15 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(model_repo: Path) -> Iterator[InferenceServer]:
     """A running server (gRPC, HTTP, metrics on free ports, shared memory enabled)."""
-    options = ServerOptions([model_repo], grpc_port=0, http_port=0, metrics_port=0, enable_shm=True)
+    options = ServerOptions(
+        [model_repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=0,
+        enable_shm=True,
+        model_control_mode="explicit",  # the tests load and unload models
+        load_models=("*",),
+        exit_on_error=False,  # the repository has a broken model on purpose
+    )
     with InferenceServer(options) as srv:
         yield srv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,9 @@ def backends(model_repo: Path) -> Iterator[list[InferenceServer]]:
     servers = []
     try:
         for _ in range(2):
-            options = ServerOptions([model_repo], grpc_port=0, http_port=0, metrics_port=None)
+            options = ServerOptions(
+                [model_repo], grpc_port=0, http_port=0, metrics_port=None, exit_on_error=False
+            )
             srv = InferenceServer(options)
             srv.start_in_thread()
             servers.append(srv)
@@ -60,12 +63,13 @@ def backends(model_repo: Path) -> Iterator[list[InferenceServer]]:
             srv.stop_thread()
 
 
-def _balancer(servers: list[InferenceServer]) -> NginxBalancer:
+def _balancer(servers: list[InferenceServer], forward_repository: bool = False) -> NginxBalancer:
     config = BalancerConfig(
         grpc_backends=tuple(s.grpc_url for s in servers),
         grpc_port=0,
         http_backends=tuple(s.http_url for s in servers),
         http_port=0,
+        forward_repository=forward_repository,
     )
     return NginxBalancer(config)
 
@@ -89,6 +93,36 @@ def test_config_passes_nginx_t(tmp_path: Path) -> None:
     grpc_only = render_config(BalancerConfig(("127.0.0.1:8001",), method="round_robin"))
     assert "proxy_pass" not in grpc_only
     assert "least_conn" not in grpc_only
+
+
+NOT_FORWARDED = "the model-repository API is not forwarded by this load balancer"
+
+
+def test_repository_api_is_not_forwarded(backends: list[InferenceServer]) -> None:
+    """By default the balancer answers the repository API itself: gRPC PERMISSION_DENIED,
+    HTTP 403; `forward_repository` passes it on. Inference is forwarded either way.
+    """
+    from tritonclient.utils import InferenceServerException
+
+    x = np.ones((1, 4), np.float32)
+    with _balancer(backends) as lb:
+        client = grpcclient.InferenceServerClient(lb.grpc_url)
+        for call in (client.get_model_repository_index, lambda: client.load_model("scale")):
+            with pytest.raises(InferenceServerException) as e:
+                call()
+            assert e.value.status() == "StatusCode.PERMISSION_DENIED"
+            assert e.value.message() == NOT_FORWARDED
+        np.testing.assert_array_equal(_infer(client, x), 2 * x)
+        client.close()
+        request = urllib.request.Request(f"http://{lb.http_url}/v2/repository/index", data=b"{}")
+        with pytest.raises(urllib.error.HTTPError) as h:
+            urllib.request.urlopen(request)
+        assert h.value.code == 403
+        assert json.loads(h.value.read()) == {"error": NOT_FORWARDED}
+    with _balancer(backends, forward_repository=True) as lb:
+        client = grpcclient.InferenceServerClient(lb.grpc_url)
+        assert "scale" in {m.name for m in client.get_model_repository_index().models}
+        client.close()
 
 
 def test_config_errors() -> None:

@@ -34,6 +34,9 @@ def server(request: pytest.FixtureRequest, model_repo: Path) -> Iterator[Inferen
         metrics_port=0,
         enable_shm=True,
         grpc_frontend=request.param,
+        model_control_mode="explicit",  # the tests load and unload models
+        load_models=("*",),
+        exit_on_error=False,  # the repository has a broken model on purpose
     )
     with InferenceServer(options) as srv:
         assert srv.grpc_frontend == request.param

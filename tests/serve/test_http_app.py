@@ -141,7 +141,9 @@ def test_shm_disabled_is_unavailable(
 ) -> None:
     from hepinfer.serve import ServerOptions
 
-    options = ServerOptions([model_repo], grpc_port=None, http_port=0, metrics_port=None)
+    options = ServerOptions(
+        [model_repo], grpc_port=None, http_port=0, metrics_port=None, exit_on_error=False
+    )
     with InferenceServer(options) as srv:
         client = httpclient.InferenceServerClient(srv.http_url)
         with pytest.raises(InferenceServerException, match="--enable-shm"):

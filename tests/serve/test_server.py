@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import tritonclient.http as httpclient
 
 from hepinfer.errors import ServeError
 from hepinfer.serve import InferenceServer, ServerOptions
+from tests.serve.models import SCALE_CONFIG, scale_model
 
 
 def test_options_are_validated(tmp_path: Path) -> None:
@@ -30,7 +32,12 @@ def test_missing_repository(tmp_path: Path) -> None:
 
 def test_context_manager_starts_and_stops(model_repo: Path) -> None:
     options = ServerOptions(
-        [model_repo], grpc_port=0, http_port=0, metrics_port=None, strict_readiness=False
+        [model_repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=None,
+        strict_readiness=False,
+        exit_on_error=False,
     )
     with InferenceServer(options) as server:
         assert server.grpc_port
@@ -48,7 +55,9 @@ def test_port_in_use_is_an_error(model_repo: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         busy = sock.getsockname()[1]
-        options = ServerOptions([model_repo], grpc_port=None, http_port=busy, metrics_port=None)
+        options = ServerOptions(
+            [model_repo], grpc_port=None, http_port=busy, metrics_port=None, exit_on_error=False
+        )
         with pytest.raises(ServeError, match=f"cannot listen for HTTP on 127.0.0.1:{busy}"):
             InferenceServer(options).start_in_thread()
 
@@ -66,7 +75,15 @@ def test_strict_readiness_follows_failed_models(model_repo: Path, tmp_path: Path
 
     repo = tmp_path / "repo"
     shutil.copytree(model_repo, repo)
-    options = ServerOptions([repo], grpc_port=0, http_port=0, metrics_port=None)
+    options = ServerOptions(
+        [repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=None,
+        model_control_mode="explicit",
+        load_models=("*",),
+        exit_on_error=False,
+    )
     with InferenceServer(options) as server:
         grpc_client = grpcclient.InferenceServerClient(server.grpc_url)
         http_client = httpclient.InferenceServerClient(server.http_url)
@@ -79,3 +96,61 @@ def test_strict_readiness_follows_failed_models(model_repo: Path, tmp_path: Path
         with pytest.raises(Exception, match="onnxruntime cannot load"):
             grpc_client.load_model("broken")
         assert not grpc_client.is_server_ready()
+
+
+def test_exit_on_error_fails_start_up(model_repo: Path) -> None:
+    """Triton's default --exit-on-error: a model that fails to load stops the start."""
+    options = ServerOptions([model_repo], grpc_port=0, http_port=None, metrics_port=None)
+    assert options.exit_on_error
+    with pytest.raises(ServeError, match=r"failed to load all models \(broken: model 'broken'"):
+        InferenceServer(options).start_in_thread()
+
+
+def test_status_table_and_state_changes_are_logged(
+    model_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = ServerOptions(
+        [model_repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        exit_on_error=False,
+        model_control_mode="explicit",
+        load_models=("scale", "broken"),
+    )
+    with caplog.at_level(logging.INFO, logger="hepinfer.serve"), InferenceServer(options) as srv:
+        client = grpcclient.InferenceServerClient(srv.grpc_url)
+        client.unload_model("scale")
+        assert not client.is_server_ready()  # strict readiness: broken failed
+    text = caplog.text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in table[0].split("|")[1:4]] == ["Model", "Version", "Status"]
+    assert [row.split("|")[1].strip() for row in table[1:]] == ["broken", "scale"]
+    assert "| UNAVAILABLE: model 'broken': onnxruntime cannot load" in table[1]
+    assert "ints" not in "".join(table)  # explicit mode: not asked for, not in the table
+    assert "model scale: LOADING -> READY (versions [1])" in text
+    assert "model broken: LOADING -> UNAVAILABLE (model 'broken': onnxruntime cannot load" in text
+    assert "model scale: READY -> UNAVAILABLE (unloaded)" in text
+    assert "serving without model broken, which failed to load" in text
+
+
+def test_config_tensors_that_the_model_lacks_fail_the_load(tmp_path: Path) -> None:
+    """Was: READY, then every request failed with an onnxruntime-internal message."""
+    scale_model(tmp_path / "wrong" / "1" / "model.onnx", 2.0)
+    (tmp_path / "wrong" / "config.pbtxt").write_text(
+        SCALE_CONFIG.format(name="wrong", extra="")
+        .replace(' label_filename: "labels.txt"', "")
+        .replace('"INPUT0"', '"INPUT_TYPO"')
+    )
+    options = ServerOptions(
+        [tmp_path], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
+    )
+    with InferenceServer(options) as srv:
+        client = grpcclient.InferenceServerClient(srv.grpc_url)
+        assert not client.is_model_ready("wrong")
+        (entry,) = client.get_model_repository_index().models
+        assert entry.state == "UNAVAILABLE"
+        assert entry.reason == (
+            "unable to load model 'wrong', unexpected inference input 'INPUT_TYPO' in "
+            "config.pbtxt: the ONNX model has no such input; allowed inputs are: INPUT0"
+        )

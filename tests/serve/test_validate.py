@@ -24,7 +24,12 @@ LIMIT = 256 * 1024  # a small message limit, to test oversized messages
 @pytest.fixture(scope="module")
 def small_server(model_repo: Path) -> Iterator[InferenceServer]:
     options = ServerOptions(
-        [model_repo], grpc_port=0, http_port=0, metrics_port=None, max_message_bytes=LIMIT
+        [model_repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=None,
+        max_message_bytes=LIMIT,
+        exit_on_error=False,
     )
     with InferenceServer(options) as srv:
         yield srv

@@ -36,6 +36,9 @@ def direct(pn: tuple[Path, Path]) -> JetScores:
 def pn_server(pn: tuple[Path, Path]) -> Iterator[InferenceServer]:
     """Hepinfer serving the sonic-models repository unchanged."""
     repo, _ = pn
-    options = ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None)
+    # deepmet needs the optional tensorflow: the others are served without it
+    options = ServerOptions(
+        [repo], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
+    )
     with InferenceServer(options) as srv:
         yield srv

@@ -176,6 +176,8 @@ def _start_local_server(fallback: FallbackOptions, enable_shm: bool) -> Any:
         http_port=None,
         metrics_port=None,
         enable_shm=enable_shm,
+        # a last resort serves what it can: one broken model must not cost the others
+        exit_on_error=False,
     )
     server = InferenceServer(options)
     server.start_in_thread(fallback.start_timeout_s)

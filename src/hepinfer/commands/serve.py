@@ -70,6 +70,51 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "to load; with false it is ready whenever it is live",
     )
     parser.add_argument(
+        "--model-control-mode",
+        choices=("none", "poll", "explicit"),
+        default="none",
+        help="as Triton: none (default) loads every model at start and refuses load/unload; "
+        "poll also re-scans the repository every --repository-poll-secs; explicit loads only "
+        "the --load-model models and lets clients load and unload",
+    )
+    parser.add_argument(
+        "--repository-poll-secs",
+        type=float,
+        default=15.0,
+        help="poll mode: seconds between repository scans (default 15)",
+    )
+    parser.add_argument(
+        "--load-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="explicit mode: load this model at start (repeatable; '*' for all)",
+    )
+    parser.add_argument(
+        "--exit-on-error",
+        choices=("true", "false"),
+        default="true",
+        help="as Triton: with true (default) start-up fails when a model fails to load; with "
+        "false the server serves the others",
+    )
+    parser.add_argument(
+        "--grpc-restricted-protocol",
+        action="append",
+        default=[],
+        metavar="GROUPS:KEY=VALUE",
+        help="as Triton: gRPC calls to these API groups (comma-separated: health, metadata, "
+        "inference, shared-memory, model-config, model-repository, statistics, trace, "
+        "logging) need the metadata 'triton-grpc-protocol-KEY: VALUE' (repeatable)",
+    )
+    parser.add_argument(
+        "--http-restricted-api",
+        action="append",
+        default=[],
+        metavar="GROUPS:KEY=VALUE",
+        help="as Triton: HTTP requests to these API groups need the header 'KEY: VALUE' "
+        "(repeatable)",
+    )
+    parser.add_argument(
         "--grpc-frontend",
         choices=("auto", "native", "aio"),
         default="auto",
@@ -157,6 +202,12 @@ def run(args: argparse.Namespace) -> int:
         strict_readiness=args.strict_readiness == "true",
         grpc_tls=_tls(args, "grpc"),
         http_tls=_tls(args, "http"),
+        model_control_mode=args.model_control_mode,
+        repository_poll_secs=args.repository_poll_secs,
+        load_models=tuple(args.load_model),
+        exit_on_error=args.exit_on_error == "true",
+        grpc_restricted=tuple(args.grpc_restricted_protocol),
+        http_restricted=tuple(args.http_restricted_api),
     )
     if not getattr(args, "verbose", 0):
         # a server says where it listens and which models loaded, even without -v

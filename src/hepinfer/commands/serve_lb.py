@@ -54,6 +54,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="nginx prefix folder (config, pid, logs); default: a temp one",
     )
+    parser.add_argument(
+        "--forward-repository",
+        action="store_true",
+        help="also forward the model-repository API (index, load, unload); off by default, "
+        "so clients of the balancer cannot load or unload models on the replicas",
+    )
     parser.add_argument("--nginx", default=None, help="the nginx executable (default: on PATH)")
     parser.add_argument(
         "--write-config",
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         max_message_mb=args.max_message_mb,
         workers=args.workers,
         access_log=args.access_log,
+        forward_repository=args.forward_repository,
     )
     if args.write_config:
         path = Path(args.write_config)

@@ -80,6 +80,12 @@ def decode_request(request: pb.ModelInferRequest) -> InferRequest:
             inputs.append(InferInput(name, tensor.datatype, check_shape(name, shape), None, shm))
             continue
         if n_raw:
+            if tensor.HasField("contents"):
+                msg = (
+                    f"input {name!r}: both typed 'contents' and raw_input_contents were sent; "
+                    "send the tensor's data in one of them"
+                )
+                raise ProtocolError(msg)
             data = decode_raw(name, raw[i], tensor.datatype, shape)
         else:
             data = _decode_contents(tensor)

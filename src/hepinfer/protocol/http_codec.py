@@ -111,7 +111,11 @@ def decode_request(
     default_binary = bool(
         _object(header.get("parameters", {}), "request parameters").get("binary_data_output", False)
     )
-    for item in header.get("outputs", []) or []:
+    requested = header.get("outputs", []) or []
+    if not isinstance(requested, list):
+        msg = f"'outputs' of an inference request must be a list, got {type(requested).__name__}"
+        raise ProtocolError(msg)
+    for item in requested:
         out = _object(item, "each requested output")
         name = out.get("name")
         if not isinstance(name, str):

@@ -18,6 +18,9 @@ from hepinfer.errors import ProtocolError
 from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype
 
 _LEN = struct.Struct("<I")
+#: largest product of a shape's non-zero dimensions (numpy refuses far smaller arrays anyway;
+#: this keeps its "array is too big" ValueError out of the server)
+MAX_SPAN = 2**48
 
 
 def element_count(shape: Sequence[int]) -> int:
@@ -30,6 +33,13 @@ def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     dims = tuple(int(d) for d in shape)
     if any(d < 0 for d in dims):
         msg = f"input {name!r} has shape {list(dims)} with a negative dimension; send the actual shape"
+        raise ProtocolError(msg)
+    span = math.prod(d for d in dims if d)
+    if span > MAX_SPAN:
+        msg = (
+            f"input {name!r} has shape {list(dims)}: {span} elements (zero dimensions aside), "
+            f"more than any tensor can hold (at most 2**48); send the actual shape"
+        )
         raise ProtocolError(msg)
     return dims
 
@@ -77,22 +87,28 @@ def serialize_bytes(array: np.ndarray) -> bytes:
 def deserialize_bytes(name: str, raw: bytes | memoryview, count: int) -> np.ndarray:
     """Parse `count` length-prefixed elements; raises ProtocolError on truncation or excess."""
     buf = memoryview(raw)
-    out = np.empty(count, dtype=np.object_)
+    # elements are collected as they are read: the count a request claims allocates nothing
+    items: list[bytes] = []
     pos = 0
     for i in range(count):
         if pos + 4 > len(buf):
-            msg = f"input {name!r}: BYTES data ends after {i} of {count} elements"
+            msg = (
+                f"input {name!r}: BYTES data ends after {i} of {count} elements (the "
+                f"{len(buf)} bytes sent); send a shape that matches the data"
+            )
             raise ProtocolError(msg)
         (length,) = _LEN.unpack_from(buf, pos)
         pos += 4
         if pos + length > len(buf):
             msg = f"input {name!r}: BYTES element {i} claims {length} bytes but the data ends"
             raise ProtocolError(msg)
-        out[i] = bytes(buf[pos : pos + length])
+        items.append(bytes(buf[pos : pos + length]))
         pos += length
     if pos != len(buf):
         msg = f"input {name!r}: {len(buf) - pos} bytes left over after {count} BYTES elements"
         raise ProtocolError(msg)
+    out = np.empty(count, dtype=np.object_)
+    out[:] = items
     return out
 
 
@@ -105,7 +121,16 @@ def from_list(name: str, data: Sequence[Any], datatype: str, shape: Sequence[int
             values = list(_flatten(data))
             flat = np.empty(len(values), dtype=np.object_)
             for i, v in enumerate(values):
-                flat[i] = v.encode() if isinstance(v, str) else bytes(v)
+                if isinstance(v, str):
+                    flat[i] = v.encode()
+                elif isinstance(v, bytes):
+                    flat[i] = v
+                else:  # bytes(5) would be five NUL bytes: refuse what is not text
+                    msg = (
+                        f"input {name!r}: BYTES element {i} is {type(v).__name__} {v!r}; "
+                        "BYTES data must be strings (JSON) or bytes (bytes_contents)"
+                    )
+                    raise ProtocolError(msg)
         else:
             flat = np.asarray(data, dtype=dtype).reshape(-1)
     except (TypeError, ValueError, OverflowError) as exc:

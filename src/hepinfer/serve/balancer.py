@@ -70,6 +70,9 @@ class BalancerConfig:
     worker_connections: int = 1024
     access_log: bool = False
     log_level: str = "warn"
+    #: forward the model-repository API (index, load, unload) to the backends; off by
+    #: default: clients behind a balancer must not load or unload models on the replicas
+    forward_repository: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grpc_backends", tuple(self.grpc_backends))

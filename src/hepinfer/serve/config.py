@@ -12,7 +12,7 @@ from pathlib import Path
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from hepinfer.errors import ServeError, UnsafePathError
+from hepinfer.errors import ProtocolError, ServeError, UnsafePathError
 from hepinfer.serve.backends.base import Backend, backend_for_file, resolve_backend
 from hepinfer.serve.paths import inside, relative_file
 
@@ -36,7 +36,10 @@ def parse_config(text: str, source: str) -> mc.ModelConfig:
 
 
 def parse_config_json(text: str, source: str) -> mc.ModelConfig:
-    """Parse a configuration given as JSON (RepositoryModelLoad's ``config`` parameter)."""
+    """Parse a configuration given as JSON (RepositoryModelLoad's ``config`` parameter).
+
+    The JSON comes from a client: a bad one is a ProtocolError (INVALID_ARGUMENT / 400).
+    """
     config = mc.ModelConfig()
     try:
         json_format.Parse(text, config)
@@ -45,7 +48,7 @@ def parse_config_json(text: str, source: str) -> mc.ModelConfig:
             f"{source}: not a valid Triton model configuration in JSON: {exc} (expected e.g. "
             '{"max_batch_size": 8, "input": [...]}, the JSON form of config.pbtxt)'
         )
-        raise ServeError(msg) from None
+        raise ProtocolError(msg) from None
     return config
 
 

@@ -9,12 +9,22 @@ from google.protobuf.message import Message
 from tritonclient.grpc import service_pb2 as pb
 
 from hepinfer._version import __version__
-from hepinfer.errors import FeatureDisabledError, HepinferError, ProtocolError
+from hepinfer.errors import (
+    FeatureDisabledError,
+    HepinferError,
+    ModelControlError,
+    ProtocolError,
+    ServeError,
+)
 from hepinfer.protocol.messages import InferRequest, InferResponse
 from hepinfer.serve.repository import ModelRepository
 from hepinfer.serve.shm import SharedMemoryManager
 
 SERVER_NAME = "hepinfer"
+#: Triton's --model-control-mode values
+MODEL_CONTROL_MODES = ("none", "poll", "explicit")
+#: Triton 2.51's answer to load/unload outside the explicit mode (UNAVAILABLE / 503)
+MODEL_CONTROL_REFUSAL = "explicit model load / unload is not allowed if polling is enabled"
 #: Triton extensions this server implements (reported by ServerMetadata)
 EXTENSIONS = (
     "classification",
@@ -38,11 +48,23 @@ class ServerCore:
         enable_shm: bool = False,
         strict_readiness: bool = True,
         shm_prefix: str = "",
+        model_control_mode: str = "none",
     ) -> None:
+        if model_control_mode not in MODEL_CONTROL_MODES:
+            msg = (
+                f"model control mode {model_control_mode!r} is not one of "
+                f"{', '.join(MODEL_CONTROL_MODES)}"
+            )
+            raise ServeError(msg)
         self.repository = repository
         self.shm = SharedMemoryManager(shm_prefix) if enable_shm else None
         self.live = True
         self.strict_readiness = strict_readiness
+        self.model_control_mode = model_control_mode
+
+    def _require_model_control(self) -> None:
+        if self.model_control_mode != "explicit":
+            raise ModelControlError(MODEL_CONTROL_REFUSAL)
 
     @property
     def ready(self) -> bool:
@@ -60,8 +82,10 @@ class ServerCore:
 
     async def load_model(self, name: str, parameters: Mapping[str, object]) -> None:
         """RepositoryModelLoad: ``config`` (JSON) overrides config.pbtxt; ``file:<path>``
-        parameters (bytes) are the model's files, as in Triton.
+        parameters (bytes) are the model's files, as in Triton. Only in the ``explicit``
+        model-control mode (else ModelControlError, Triton's UNAVAILABLE answer).
         """
+        self._require_model_control()
         config: str | None = None
         files: dict[str, bytes] = {}
         for key, value in parameters.items():
@@ -84,6 +108,11 @@ class ServerCore:
                 )
                 raise ProtocolError(msg)
         await self.repository.load(name, config, files or None)
+
+    async def unload_model(self, name: str) -> None:
+        """RepositoryModelUnload (only in the ``explicit`` model-control mode)."""
+        self._require_model_control()
+        await self.repository.unload(name)
 
     def submit(
         self, request: InferRequest, done: Callable[[InferResponse | None, Exception | None], None]

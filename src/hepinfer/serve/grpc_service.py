@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -18,6 +18,7 @@ from tritonclient.grpc import service_pb2_grpc
 from hepinfer.errors import HepinferError
 from hepinfer.protocol.grpc_codec import decode_request, encode_response
 from hepinfer.serve.core import ServerCore
+from hepinfer.serve.restrict import GRPC_METHOD_GROUPS, Restrictions
 from hepinfer.serve.status import classify_error
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         self, request: Any, context: Any
     ) -> pb.RepositoryModelUnloadResponse:
         try:
-            await self.core.repository.unload(request.model_name)
+            await self.core.unload_model(request.model_name)
         except Exception as exc:
             return _fail(context, exc, pb.RepositoryModelUnloadResponse)
         return pb.RepositoryModelUnloadResponse()
@@ -194,6 +195,38 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         except Exception as exc:
             return _fail(context, exc, pb.SystemSharedMemoryUnregisterResponse)
         return pb.SystemSharedMemoryUnregisterResponse()
+
+
+class RestrictionInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Refuse calls to restricted API groups that lack the header (Triton's answer)."""
+
+    def __init__(self, restrictions: Restrictions) -> None:
+        self.restrictions = restrictions
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = str(details.method).rsplit("/", maxsplit=1)[-1]
+        group = GRPC_METHOD_GROUPS.get(method)
+        metadata = details.invocation_metadata or ()
+        if group is None or self.restrictions.allowed(group, metadata):
+            return await continuation(details)
+        refusal = self.restrictions.refusal(group)
+
+        async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, refusal)
+
+        async def refuse_stream(
+            _requests: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[None]:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, refusal)
+            yield None  # pragma: no cover - abort raises
+
+        if method == "ModelStreamInfer":
+            return grpc.stream_stream_rpc_method_handler(refuse_stream)
+        return grpc.unary_unary_rpc_method_handler(refuse)
 
 
 def add_to_server(server: grpc.aio.Server, core: ServerCore) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from hepinfer.errors import HepinferError, ProtocolError
 from hepinfer.protocol.http_codec import HEADER_LENGTH, decode_request, encode_response, parse_json
 from hepinfer.serve.core import ServerCore, message_to_json
+from hepinfer.serve.restrict import Restrictions
 from hepinfer.serve.status import classify_error
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,39 @@ def _load_parameters(parameters: dict[str, Any]) -> dict[str, object]:
     return out
 
 
+def _guard(restrictions: Restrictions, group: str, handler: Handler) -> Handler:
+    """`handler` refusing requests without the group's header (403, Triton's message)."""
+    if restrictions.header(group) is None:
+        return handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        restrictions.check(group, request.headers)
+        return await handler(request)
+
+    return guarded
+
+
 def build_app(
-    core: ServerCore, max_body_bytes: int, body_timeout_s: float = 60.0
+    core: ServerCore,
+    max_body_bytes: int,
+    restrictions: Restrictions | None = None,
+    body_timeout_s: float = 60.0,
 ) -> web.Application:
-    """The aiohttp application serving the `/v2` API for `core`."""
+    """The aiohttp application serving the `/v2` API for `core`.
+
+    `restrictions`: API groups that need a header (Triton's ``--http-restricted-api``);
+    `body_timeout_s`: how long a request body may take to arrive (then 408).
+    """
     app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
     app[BODY_TIMEOUT] = body_timeout_s
     repo = core.repository
+    rules = restrictions or Restrictions()
+
+    def get(path: str, group: str, handler: Handler) -> None:
+        app.router.add_get(path, _guard(rules, group, handler))
+
+    def post(path: str, group: str, handler: Handler) -> None:
+        app.router.add_post(path, _guard(rules, group, handler))
 
     async def live(_: web.Request) -> web.Response:
         return web.Response(status=200 if core.live else 400)
@@ -171,7 +198,7 @@ def build_app(
 
     async def unload(request: web.Request) -> web.Response:
         await _body_json(request)
-        await repo.unload(request.match_info["model"])
+        await core.unload_model(request.match_info["model"])
         return web.Response(status=200)
 
     async def shm_status(request: web.Request) -> web.Response:
@@ -193,23 +220,22 @@ def build_app(
 
     model = "/v2/models/{model}"
     versioned = model + "/versions/{version}"
-    r = app.router
-    r.add_get("/v2/health/live", live)
-    r.add_get("/v2/health/ready", ready)
-    r.add_get("/v2", server_metadata)
-    r.add_get("/v2/models/stats", model_stats)
+    get("/v2/health/live", "health", live)
+    get("/v2/health/ready", "health", ready)
+    get("/v2", "metadata", server_metadata)
+    get("/v2/models/stats", "statistics", model_stats)
     for prefix in (model, versioned):
-        r.add_get(prefix, model_metadata)
-        r.add_get(prefix + "/ready", model_ready)
-        r.add_get(prefix + "/config", model_config)
-        r.add_get(prefix + "/stats", model_stats)
-        r.add_post(prefix + "/infer", infer)
-    r.add_post("/v2/repository/index", index)
-    r.add_post("/v2/repository/models/{model}/load", load)
-    r.add_post("/v2/repository/models/{model}/unload", unload)
-    r.add_get("/v2/systemsharedmemory/status", shm_status)
-    r.add_get("/v2/systemsharedmemory/region/{region}/status", shm_status)
-    r.add_post("/v2/systemsharedmemory/region/{region}/register", shm_register)
-    r.add_post("/v2/systemsharedmemory/region/{region}/unregister", shm_unregister)
-    r.add_post("/v2/systemsharedmemory/unregister", shm_unregister)
+        get(prefix, "metadata", model_metadata)
+        get(prefix + "/ready", "health", model_ready)
+        get(prefix + "/config", "model-config", model_config)
+        get(prefix + "/stats", "statistics", model_stats)
+        post(prefix + "/infer", "inference", infer)
+    post("/v2/repository/index", "model-repository", index)
+    post("/v2/repository/models/{model}/load", "model-repository", load)
+    post("/v2/repository/models/{model}/unload", "model-repository", unload)
+    get("/v2/systemsharedmemory/status", "shared-memory", shm_status)
+    get("/v2/systemsharedmemory/region/{region}/status", "shared-memory", shm_status)
+    post("/v2/systemsharedmemory/region/{region}/register", "shared-memory", shm_register)
+    post("/v2/systemsharedmemory/region/{region}/unregister", "shared-memory", shm_unregister)
+    post("/v2/systemsharedmemory/unregister", "shared-memory", shm_unregister)
     return app

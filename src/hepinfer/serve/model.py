@@ -79,6 +79,12 @@ def _call(done: Done, response: InferResponse | None, exc: Exception | None) -> 
 
 def classify(array: np.ndarray, count: int, labels: Sequence[str], batched: bool) -> np.ndarray:
     """Triton's classification extension: top `count` as ``"value:index[:label]"`` strings."""
+    if array.dtype.kind not in "biuf":
+        msg = (
+            f"classification needs a numeric output, not {array.dtype} data; ask for it on "
+            "a numeric output or drop the 'classification' parameter"
+        )
+        raise ProtocolError(msg)
     rows = array.reshape(array.shape[0], -1) if batched and array.ndim else array.reshape(1, -1)
     k = min(count, rows.shape[1])
     order = np.argsort(-rows.astype(np.float64), axis=1, kind="stable")[:, :k]

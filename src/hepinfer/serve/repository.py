@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,20 @@ from hepinfer.serve.paths import (
 )
 
 log = logging.getLogger(__name__)
+
+#: reasons of an UNAVAILABLE state that are no failure
+_QUIET = ("unloaded", "not loaded", "removed from the repository")
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under `folder` with its size and modification time (poll mode's change test)."""
+    out = []
+    for path in sorted(folder.rglob("*")):
+        with contextlib.suppress(OSError):  # removed while we look: the next poll sees it
+            st = path.stat()
+            if path.is_file():
+                out.append((str(path.relative_to(folder)), st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,7 @@ class ModelRepository:
         self._state: dict[str, tuple[str, str]] = {}
         self._lock = asyncio.Lock()
         self._temp_folders: dict[str, Path] = {}  # model -> its files sent with a load
+        self._fingerprints: dict[str, tuple[tuple[str, int, int], ...]] = {}  # at last load
         for stale in remove_stale_temp_folders():
             log.info("removed %s, left by a server that stopped without cleaning up", stale)
 
@@ -143,11 +158,77 @@ class ModelRepository:
                 found[child.name] = child
         return found
 
-    async def load_all(self) -> None:
-        """Load every model of the repositories (failures are recorded, not raised)."""
-        for name in self.scan():
+    async def load_all(self, names: Iterable[str] | None = None) -> None:
+        """Load every model of the repositories, or those named ('*' for all).
+
+        Failures are recorded (UNAVAILABLE with the reason, and logged), not raised; a name
+        that is in no repository is recorded as a failure too.
+        """
+        found = self.scan()
+        wanted = list(found) if names is None or "*" in names else list(dict.fromkeys(names))
+        for name in wanted:
+            if name not in found:  # --load-model of a model that is in no repository
+                where = ", ".join(str(p) for p in self.paths)
+                self._set_state(name, "UNAVAILABLE", f"no model folder {name!r} in {where}")
+                continue
             with contextlib.suppress(HepinferError):  # recorded as UNAVAILABLE, and logged
                 await self.load(name)
+
+    async def poll(self) -> None:
+        """Triton's poll mode: load new models, reload changed ones, unload removed ones.
+
+        A model is reloaded when any file of its folder changed (path, size or modification
+        time) since it was last loaded; one that failed is retried only once it changes.
+        """
+        found = self.scan()
+        for name, folder in found.items():
+            if name in self._temp_folders:
+                continue  # loaded with its files by a client: not the folder's
+            if self._fingerprints.get(name) != _fingerprint(folder):
+                with contextlib.suppress(HepinferError):
+                    await self.load(name)
+        for name in [n for n in self._state if n not in found and n not in self._temp_folders]:
+            async with self._lock:
+                old = self._models.pop(name, {})
+                self._fingerprints.pop(name, None)
+                self._set_state(name, "UNAVAILABLE", "removed from the repository")
+                del self._state[name]
+                await self._release(old)
+
+    def _set_state(self, name: str, state: str, reason: str = "", detail: str = "") -> None:
+        """Record a model's state and log the change with its reason (Triton logs each one)."""
+        previous = self._state.get(name)
+        self._state[name] = (state, reason)
+        if previous == (state, reason):
+            return
+        was = previous[0] if previous else "UNKNOWN"
+        level = logging.WARNING if state == "UNAVAILABLE" and reason not in _QUIET else logging.INFO
+        why = reason or detail
+        log.log(level, "model %s: %s -> %s%s", name, was, state, f" ({why})" if why else "")
+
+    def failures(self) -> dict[str, str]:
+        """Models that failed to load (name -> reason); unloaded on request does not count."""
+        return {
+            name: reason
+            for name, (state, reason) in sorted(self._state.items())
+            if state == "UNAVAILABLE" and reason not in _QUIET
+        }
+
+    def status_table(self) -> str:
+        """Triton's start-up table of models: name, version, status (with the reason)."""
+        rows = [("Model", "Version", "Status")]
+        for e in self.index():
+            if e.state == "UNAVAILABLE" and e.reason == "not loaded":
+                continue  # explicit mode: not asked for
+            status = f"{e.state}: {e.reason}" if e.reason else e.state
+            rows.append((e.name, e.version or "-", status))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+        def line(row: tuple[str, str, str]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+        return "\n".join([rule, line(rows[0]), rule, *(line(r) for r in rows[1:]), rule])
 
     async def load(
         self, name: str, config: str | None = None, files: dict[str, bytes] | None = None
@@ -182,19 +263,20 @@ class ModelRepository:
                 msg = f"failed to load '{name}', failed to poll from model repository"
                 raise ModelNotFoundError(msg)
             temp = folder.parent if files else None
+            if temp is None:
+                self._fingerprints[name] = _fingerprint(folder)
             previous = self._state.get(name)
-            self._state[name] = ("LOADING", "")
+            self._set_state(name, "LOADING")
             loop = asyncio.get_running_loop()
             try:
                 loaded = await loop.run_in_executor(None, load_model, folder, config, self.budget)
             except Exception as exc:
                 if name in self._models and previous is not None:
                     # Triton keeps serving the loaded versions when a reload fails
-                    self._state[name] = previous
                     log.warning("reload of model %s failed, old versions kept: %s", name, exc)
+                    self._set_state(name, *previous)
                 else:
-                    self._state[name] = ("UNAVAILABLE", str(exc))
-                    log.warning("model %s failed to load: %s", name, exc)
+                    self._set_state(name, "UNAVAILABLE", str(exc))
                 if temp is not None:
                     shutil.rmtree(temp, ignore_errors=True)
                 if isinstance(exc, HepinferError):
@@ -203,12 +285,12 @@ class ModelRepository:
                 raise ServeError(msg) from exc
             old = self._models.get(name, {})
             self._models[name] = loaded
-            self._state[name] = ("READY", "")
+            self._set_state(name, "READY", detail=f"versions {sorted(loaded)}")
             await self._release(old)
             self._forget_files(name)
             if temp is not None:
                 self._temp_folders[name] = temp
-            log.info("loaded model %s versions %s", name, sorted(loaded))
+                self._fingerprints.pop(name, None)
 
     def _forget_files(self, name: str) -> None:
         """Remove the temporary folder of a client-loaded model that is no longer served."""
@@ -248,7 +330,7 @@ class ModelRepository:
                 msg = f"failed to unload '{name}', no version is available"
                 raise ModelNotFoundError(msg)
             old = self._models.pop(name, {})
-            self._state[name] = ("UNAVAILABLE", "unloaded")
+            self._set_state(name, "UNAVAILABLE", "unloaded")
             await self._release(old)
             self._forget_files(name)
 

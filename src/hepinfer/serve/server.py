@@ -29,12 +29,13 @@ from aiohttp import web
 
 from hepinfer.errors import NativeBuildError, ServeError
 from hepinfer.serve.budget import DEFAULT_BUDGET_BYTES, MemoryBudget
-from hepinfer.serve.core import ServerCore
-from hepinfer.serve.grpc_service import add_to_server
+from hepinfer.serve.core import MODEL_CONTROL_MODES, ServerCore
+from hepinfer.serve.grpc_service import RestrictionInterceptor, add_to_server
 from hepinfer.serve.http_app import build_app
 from hepinfer.serve.metrics import build_metrics_app
 from hepinfer.serve.native import NativeGrpcFrontend
 from hepinfer.serve.repository import ModelRepository
+from hepinfer.serve.restrict import Restrictions, parse_restrictions
 from hepinfer.serve.tls import ServerTls
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,21 @@ class ServerOptions:
     grpc_threads: int = 1
     #: Triton's --strict-readiness: ServerReady is false while a model failed to load
     strict_readiness: bool = True
+    #: Triton's --model-control-mode: "none" (load everything at start, load/unload refused),
+    #: "poll" (also re-scan every `repository_poll_secs` and (re)load/unload what changed) or
+    #: "explicit" (load only `load_models` at start; clients load and unload)
+    model_control_mode: str = "none"
+    #: Triton's --repository-poll-secs (poll mode)
+    repository_poll_secs: float = 15.0
+    #: Triton's --load-model (explicit mode): models loaded at start, "*" for all
+    load_models: tuple[str, ...] = ()
+    #: Triton's --exit-on-error: start-up fails when a model fails to load (else the server
+    #: serves the others, and says which failed and why)
+    exit_on_error: bool = True
+    #: Triton's --grpc-restricted-protocol: "<group>[,<group>...]:<key>=<value>" each
+    grpc_restricted: tuple[str, ...] = ()
+    #: Triton's --http-restricted-api: same syntax
+    http_restricted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.repositories:
@@ -107,6 +123,30 @@ class ServerOptions:
         if self.max_message_bytes <= 0:
             msg = f"max_message_bytes {self.max_message_bytes} must be positive"
             raise ServeError(msg)
+        if self.model_control_mode not in MODEL_CONTROL_MODES:
+            msg = (
+                f"model_control_mode {self.model_control_mode!r} is not one of "
+                f"{', '.join(MODEL_CONTROL_MODES)}"
+            )
+            raise ServeError(msg)
+        if self.load_models and self.model_control_mode != "explicit":
+            msg = (  # Triton 2.51's words, then ours
+                "Use of '--load-model' requires setting '--model-control-mode=explicit' as "
+                f"well (load_models {list(self.load_models)} with model_control_mode "
+                f"{self.model_control_mode!r}, which loads every model of the repository)"
+            )
+            raise ServeError(msg)
+        if not self.repository_poll_secs > 0:
+            msg = f"repository_poll_secs {self.repository_poll_secs} must be positive"
+            raise ServeError(msg)
+        self.restrictions()  # raises for a bad specification
+
+    def restrictions(self) -> tuple[Restrictions, Restrictions]:
+        """The gRPC and HTTP restrictions, parsed."""
+        return (
+            parse_restrictions(self.grpc_restricted, "grpc"),
+            parse_restrictions(self.http_restricted, "http"),
+        )
 
 
 class InferenceServer:
@@ -118,8 +158,14 @@ class InferenceServer:
             [Path(p) for p in options.repositories], MemoryBudget(options.max_queued_bytes)
         )
         self.core = ServerCore(
-            self.repository, options.enable_shm, options.strict_readiness, options.shm_prefix
+            self.repository,
+            options.enable_shm,
+            options.strict_readiness,
+            options.shm_prefix,
+            options.model_control_mode,
         )
+        self.grpc_restrictions, self.http_restrictions = options.restrictions()
+        self._poller: asyncio.Task[None] | None = None
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
@@ -149,11 +195,13 @@ class InferenceServer:
     async def start(self) -> None:
         """Load the models and open the ports, on the running loop."""
         opts = self.options
-        await self.repository.load_all()
+        await self._load_models()
         if opts.grpc_port is not None:
             self._grpc = await self._start_grpc()
         if opts.http_port is not None:
-            app = build_app(self.core, opts.max_message_bytes, opts.http_body_timeout_s)
+            app = build_app(
+                self.core, opts.max_message_bytes, self.http_restrictions, opts.http_body_timeout_s
+            )
             tls = opts.http_tls.ssl_context() if opts.http_tls is not None else None
             self.http_port = await self._site(app, opts.http_port, "HTTP", tls)
         if opts.metrics_port is not None:
@@ -168,6 +216,38 @@ class InferenceServer:
             self.metrics_port,
             self.grpc_frontend,
         )
+
+    async def _load_models(self) -> None:
+        """Load what the model-control mode says, log Triton's table, apply exit-on-error."""
+        opts = self.options
+        if opts.model_control_mode == "explicit":
+            await self.repository.load_all(opts.load_models)
+        else:
+            await self.repository.load_all()
+        log.info(
+            "model status (%s mode):\n%s", opts.model_control_mode, self.repository.status_table()
+        )
+        failed = self.repository.failures()
+        if failed and opts.exit_on_error:
+            lines = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+            msg = (
+                f"failed to load all models ({lines}); fix them, or start with "
+                "--exit-on-error=false (ServerOptions(exit_on_error=False)) to serve the others"
+            )
+            raise ServeError(msg)
+        for name, reason in failed.items():
+            log.warning("serving without model %s, which failed to load: %s", name, reason)
+        if opts.model_control_mode == "poll":
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        """Poll mode: re-scan the repositories every `repository_poll_secs`."""
+        while True:
+            await asyncio.sleep(self.options.repository_poll_secs)
+            try:
+                await self.repository.poll()
+            except Exception:  # a bad scan must not end polling: logged, tried again
+                log.exception("polling the model repository failed")
 
     async def _start_grpc(self) -> _GrpcFrontend:
         opts = self.options
@@ -188,7 +268,7 @@ class InferenceServer:
             log.info("gRPC with TLS: serving with the grpc.aio front end")
         elif opts.grpc_frontend != "aio":
             try:
-                native = NativeGrpcFrontend(self.core, opts.grpc_threads)
+                native = NativeGrpcFrontend(self.core, opts.grpc_threads, self.grpc_restrictions)
             except NativeBuildError as exc:
                 if opts.grpc_frontend == "native":
                     raise
@@ -197,7 +277,11 @@ class InferenceServer:
                 self.grpc_port = await native.start(opts.host, opts.grpc_port, size, options)
                 self.grpc_frontend = "native"
                 return native
-        server = grpc.aio.server(options=list(options.items()))
+        interceptors = [RestrictionInterceptor(self.grpc_restrictions)]
+        server = grpc.aio.server(
+            options=list(options.items()),
+            interceptors=interceptors if self.grpc_restrictions else None,
+        )
         add_to_server(server, self.core)
         address = f"{opts.host}:{opts.grpc_port}"
         if opts.grpc_tls is not None:
@@ -234,6 +318,11 @@ class InferenceServer:
 
     async def stop(self, grace: float = 1.0) -> None:
         """Close the ports and unload the models."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None

@@ -44,3 +44,37 @@ def test_load_error_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"junk")
     with pytest.raises(ServeError, match=r"onnxruntime cannot load .*model.onnx"):
         OnnxRuntimeBackend().load(path, parse_config('name: "s"', "t"))
+
+
+CHECKED = """
+name: "s" platform: "onnxruntime_onnx" max_batch_size: 8
+input [{{ name: "{inp}" data_type: {itype} dims: [4] }}]
+output [{{ name: "{out}" data_type: TYPE_FP32 dims: [4] }}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("inp", "itype", "out", "match"),
+    [
+        ("INPUT_X", "TYPE_FP32", "OUTPUT0", "unexpected inference input 'INPUT_X' in config"),
+        ("INPUT0", "TYPE_FP32", "OUT", "unexpected inference output 'OUT' in config"),
+        ("INPUT0", "TYPE_INT32", "OUTPUT0", "unexpected datatype TYPE_INT32 for inference input "),
+    ],
+)
+def test_config_tensors_are_checked_at_load(
+    tmp_path: Path, inp: str, itype: str, out: str, match: str
+) -> None:
+    """As Triton: a config naming tensors the model lacks, or typing them wrong, fails the load."""
+    path = tmp_path / "model.onnx"
+    scale_model(path, 2.0)
+    config = parse_config(CHECKED.format(inp=inp, itype=itype, out=out), "t")
+    with pytest.raises(ServeError, match=match) as e:
+        OnnxRuntimeBackend().load(path, config)
+    assert "unable to load model 's'" in str(e.value)
+    if itype != "TYPE_FP32":
+        assert "expecting TYPE_FP32" in str(e.value)
+    else:
+        assert "allowed" in str(e.value)
+        assert ("INPUT0" if inp != "INPUT0" else "OUTPUT0, OUTPUT1") in str(e.value)
+    good = parse_config(CHECKED.format(inp="INPUT0", itype="TYPE_FP32", out="OUTPUT1"), "t")
+    OnnxRuntimeBackend().load(path, good)  # a subset of the outputs is fine

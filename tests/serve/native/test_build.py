@@ -53,7 +53,9 @@ def test_auto_falls_back_to_aio(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    options = ServerOptions([model_repo], grpc_port=0, http_port=None, metrics_port=None)
+    options = ServerOptions(
+        [model_repo], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
+    )
     with caplog.at_level(logging.WARNING), InferenceServer(options) as server:
         assert server.grpc_frontend == "aio"
     assert "serving gRPC with grpc.aio" in caplog.text
@@ -64,7 +66,12 @@ def test_native_required_but_unavailable(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     options = ServerOptions(
-        [model_repo], grpc_port=0, http_port=None, metrics_port=None, grpc_frontend="native"
+        [model_repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        grpc_frontend="native",
+        exit_on_error=False,
     )
     with pytest.raises(NativeBuildError, match="not found"):
         InferenceServer(options).start_in_thread()

@@ -187,7 +187,9 @@ def test_symlinks_out_of_the_model_folder_are_refused(tmp_path: Path) -> None:
     cfg = repo / "cfg_link"
     scale_model(cfg / "1" / "model.onnx", 2.0)
     (cfg / "config.pbtxt").symlink_to(outside / "config.pbtxt")
-    options = ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None)
+    options = ServerOptions(
+        [repo], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
+    )
     with InferenceServer(options) as srv:
         client = _grpc(srv)
         index = {m.name: m for m in client.get_model_repository_index().models}
@@ -202,7 +204,15 @@ def test_files_stay_in_the_temporary_area_and_are_removed(tmp_path: Path) -> Non
     mine = f"{TEMP_PREFIX}{os.getpid()}-"
     before = {p for p in temp.iterdir() if p.name.startswith(mine)}
     name = f"loaded{uuid.uuid4().hex[:6]}"
-    options = ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None)
+    options = ServerOptions(
+        [repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        model_control_mode="explicit",
+        load_models=("*",),
+        exit_on_error=False,
+    )
     with InferenceServer(options) as srv:
         client = _grpc(srv)
         client.load_model(

@@ -26,6 +26,7 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceS
         metrics_port=None,
         http_header_timeout_s=1.5,
         http_body_timeout_s=1.0,
+        exit_on_error=False,  # the test repository holds a broken model on purpose
     )
     with InferenceServer(options) as srv:
         yield srv

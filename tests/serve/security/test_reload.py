@@ -34,7 +34,14 @@ CONFIG = {
 def reload_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     repo = build_repository(tmp_path_factory.mktemp("repo"))
     shutil.rmtree(repo / "broken")  # every model loads: ServerReady is meaningful
-    options = ServerOptions([repo], grpc_port=0, http_port=None, metrics_port=None)
+    options = ServerOptions(
+        [repo],
+        grpc_port=0,
+        http_port=None,
+        metrics_port=None,
+        model_control_mode="explicit",
+        load_models=("*",),
+    )
     with InferenceServer(options) as srv:
         yield srv
 

@@ -28,7 +28,13 @@ pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="needs POSIX shared mem
 def shm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     repo = build_repository(tmp_path_factory.mktemp("repo"))
     options = ServerOptions(
-        [repo], grpc_port=0, http_port=0, metrics_port=None, enable_shm=True, shm_prefix=PREFIX
+        [repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=None,
+        enable_shm=True,
+        shm_prefix=PREFIX,
+        exit_on_error=False,  # the test repository holds a broken model on purpose
     )
     with InferenceServer(options) as srv:
         yield srv

@@ -46,6 +46,7 @@ def _serve(repo: Path, pki: Pki, mutual: bool) -> InferenceServer:
         grpc_tls=tls,
         http_tls=tls,
         grpc_frontend="auto",
+        exit_on_error=False,  # the test repository holds a broken model on purpose
     )
     return InferenceServer(options)
 

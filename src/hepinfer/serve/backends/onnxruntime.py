@@ -35,6 +35,54 @@ _ONNX_TO_CONFIG = {
 }
 
 
+#: onnxruntime's tensor type names -> model-config data type
+_ORT_TO_CONFIG = {
+    "tensor(float)": "TYPE_FP32",
+    "tensor(uint8)": "TYPE_UINT8",
+    "tensor(int8)": "TYPE_INT8",
+    "tensor(uint16)": "TYPE_UINT16",
+    "tensor(int16)": "TYPE_INT16",
+    "tensor(int32)": "TYPE_INT32",
+    "tensor(int64)": "TYPE_INT64",
+    "tensor(string)": "TYPE_STRING",
+    "tensor(bool)": "TYPE_BOOL",
+    "tensor(float16)": "TYPE_FP16",
+    "tensor(double)": "TYPE_FP64",
+    "tensor(uint32)": "TYPE_UINT32",
+    "tensor(uint64)": "TYPE_UINT64",
+    "tensor(bfloat16)": "TYPE_BF16",
+}
+
+
+def check_config_tensors(config: mc.ModelConfig, session: Any) -> None:
+    """Refuse a config whose inputs/outputs the model does not have or types differently.
+
+    As Triton's onnxruntime backend at load time: a name the model lacks, or a data type
+    that disagrees, fails the load instead of every request later.
+    """
+    for kind, declared, nodes in (
+        ("input", config.input, session.get_inputs()),
+        ("output", config.output, session.get_outputs()),
+    ):
+        types = {n.name: _ORT_TO_CONFIG.get(n.type, n.type) for n in nodes}
+        for tensor in declared:
+            if tensor.name not in types:
+                msg = (
+                    f"unable to load model '{config.name}', unexpected inference {kind} "
+                    f"'{tensor.name}' in config.pbtxt: the ONNX model has no such {kind}; "
+                    f"allowed {kind}s are: {', '.join(types)}"
+                )
+                raise ServeError(msg)
+            wanted = mc.DataType.Name(tensor.data_type)
+            if wanted != types[tensor.name]:
+                msg = (
+                    f"unable to load model '{config.name}', unexpected datatype {wanted} for "
+                    f"inference {kind} '{tensor.name}', expecting {types[tensor.name]} (the "
+                    "ONNX model's type); fix data_type in config.pbtxt"
+                )
+                raise ServeError(msg)
+
+
 def _ort() -> Any:
     try:
         import onnxruntime
@@ -97,6 +145,7 @@ class OnnxRuntimeInstance:
         except Exception as exc:
             msg = f"model {config.name!r}: onnxruntime cannot load {path}: {exc}"
             raise ServeError(msg) from exc
+        check_config_tensors(config, self._session)
         self._inputs = {i.name for i in self._session.get_inputs()}
         # the underlying C++ session: skips the Python wrapper's per-call checks
         self._run = self._session._sess.run

@@ -93,6 +93,9 @@ def _declare(dll: ctypes.CDLL) -> ctypes.CDLL:
         c.POINTER(c.c_longlong),
         c.POINTER(c.c_char_p),
         c.POINTER(c.c_int),
+        c.POINTER(c.c_char_p),  # per method: header key a call needs (NULL: open)
+        c.POINTER(c.c_char_p),  # per method: its value
+        c.POINTER(c.c_char_p),  # per method: the refusal message
         c.POINTER(c.c_int),  # chosen port (out)
         c.c_char_p,  # error text (out)
         c.c_size_t,

@@ -25,6 +25,7 @@ from hepinfer.protocol.messages import InferResponse
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.grpc_service import GrpcService, stream_answer
 from hepinfer.serve.native.build import load_library
+from hepinfer.serve.restrict import GRPC_METHOD_GROUPS, Restrictions
 from hepinfer.serve.status import classify_error
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,16 @@ def _status(code: grpc.StatusCode) -> int:
 class NativeGrpcFrontend:
     """``inference.GRPCInferenceService`` on gRPC C++; `start` and `stop` on the event loop."""
 
-    def __init__(self, core: ServerCore, threads: int = 1) -> None:
+    def __init__(
+        self, core: ServerCore, threads: int = 1, restrictions: Restrictions | None = None
+    ) -> None:
         if threads < 1:
             msg = f"grpc_threads {threads} must be at least 1"
             raise ServeError(msg)
         self.core = core
         self.threads = threads
+        #: restricted API groups: checked in C++ on the call's metadata before any Python runs
+        self.restrictions = restrictions or Restrictions(protocol="grpc")
         self.port: int | None = None
         self._service = GrpcService(core)
         self._lib = load_library()
@@ -114,6 +119,7 @@ class NativeGrpcFrontend:
             *[v.encode() if isinstance(v, str) else b"" for v in args.values()]
         )
         is_str = (ctypes.c_int * max(1, len(args)))(*[isinstance(v, str) for v in args.values()])
+        need_keys, need_values, refusals = self._restriction_arrays()
         chosen = ctypes.c_int(0)
         error = ctypes.create_string_buffer(1024)
         handle = self._lib.hepinfer_grpc_start(
@@ -127,6 +133,9 @@ class NativeGrpcFrontend:
             ints,
             strs,
             is_str,
+            need_keys,
+            need_values,
+            refusals,
             ctypes.byref(chosen),
             error,
             len(error),
@@ -138,6 +147,23 @@ class NativeGrpcFrontend:
         self._loop.add_reader(self._fd, self._on_readable)
         self.port = chosen.value
         return chosen.value
+
+    def _restriction_arrays(self) -> tuple[Any, Any, Any]:
+        """Per served method: the metadata key, value and refusal message (None: open)."""
+        n = len(self._names)
+        keys, values, refusals = (
+            (ctypes.c_char_p * n)(),
+            (ctypes.c_char_p * n)(),
+            (ctypes.c_char_p * n)(),
+        )
+        for i, name in enumerate(self._names):
+            group = GRPC_METHOD_GROUPS.get(name)
+            need = self.restrictions.header(group) if group is not None else None
+            if need is not None and group is not None:
+                keys[i] = need.key.encode()
+                values[i] = need.value.encode()
+                refusals[i] = self.restrictions.refusal(group).encode()
+        return keys, values, refusals
 
     async def stop(self, grace: float = 1.0) -> None:
         """Refuse new calls, let open ones finish for up to `grace` seconds, free everything."""

@@ -90,6 +90,8 @@ struct Server {
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   std::vector<std::thread> threads;
   std::vector<std::string> methods;
+  // per method: the metadata key and value a call needs (empty key: open), and the refusal
+  std::vector<std::string> need_key, need_value, refusal;
   int stream_method = -1;
   int efd = -1;
   std::atomic<bool> shutting{false};
@@ -190,6 +192,18 @@ bool maybe_release(Call* call, std::unique_lock<std::mutex>& lock) {
   return true;
 }
 
+// Whether the call carries the metadata its method's API group needs (restricted APIs).
+bool allowed(Server* srv, Call* call) {
+  const std::string& key = srv->need_key[call->method];
+  if (key.empty()) return true;
+  const std::string& value = srv->need_value[call->method];
+  auto range = call->ctx.client_metadata().equal_range(grpc::string_ref(key));
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second == grpc::string_ref(value)) return true;
+  }
+  return false;
+}
+
 void on_event(Tag* tag, bool ok) {
   Call* call = tag->call;
   Server* srv = call->srv;
@@ -212,6 +226,11 @@ void on_event(Tag* tag, bool ok) {
         start_finish(call, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                         "unknown method " + path + " (hepinfer serves "
                                         "inference.GRPCInferenceService)"));
+        return;
+      }
+      if (!allowed(srv, call)) {
+        start_finish(call, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        srv->refusal[call->method]));
         return;
       }
       call->streaming = call->method == srv->stream_method;
@@ -339,12 +358,15 @@ extern "C" {
 
 // Start serving on `address` ("host:port"; port 0 picks one). `methods` is a '\n'-separated
 // list of full method paths, `stream_method` the index of the bidirectional one. Channel
-// arguments: `n_args` keys with an integer or (when is_str[i]) a string value. Returns the
-// server, or NULL with a message in `err`.
+// arguments: `n_args` keys with an integer or (when is_str[i]) a string value. Restricted
+// APIs: for method i, a call must carry metadata `need_keys[i]` with value `need_values[i]`
+// (NULL key: open) or is refused UNAVAILABLE with `refusals[i]`. Returns the server, or NULL
+// with a message in `err`.
 void* hepinfer_grpc_start(const char* address, const char* methods, int stream_method,
                           int max_message_bytes, int threads, int n_args, const char** keys,
                           const long long* int_values, const char** str_values,
-                          const int* is_str, int* port, char* err, size_t err_cap) {
+                          const int* is_str, const char** need_keys, const char** need_values,
+                          const char** refusals, int* port, char* err, size_t err_cap) {
   auto* srv = new Server();
   std::string list(methods);
   size_t start = 0;
@@ -353,6 +375,12 @@ void* hepinfer_grpc_start(const char* address, const char* methods, int stream_m
     if (end == std::string::npos) end = list.size();
     if (end > start) srv->methods.push_back(list.substr(start, end - start));
     start = end + 1;
+  }
+  for (size_t i = 0; i < srv->methods.size(); ++i) {
+    bool open = need_keys == nullptr || need_keys[i] == nullptr;
+    srv->need_key.emplace_back(open ? "" : need_keys[i]);
+    srv->need_value.emplace_back(open || need_values[i] == nullptr ? "" : need_values[i]);
+    srv->refusal.emplace_back(open || refusals[i] == nullptr ? "" : refusals[i]);
   }
   srv->stream_method = stream_method;
   srv->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -38,6 +38,8 @@ class MemoryBudget:
             raise ServeError(msg)
         self.limit = limit_bytes
         self.used = 0
+        #: the most bytes held at once since start
+        self.peak = 0
 
     def take(self, nbytes: int, model: str) -> None:
         """Reserve `nbytes` for a request of `model`, or raise ResourceExhaustedError."""
@@ -49,6 +51,7 @@ class MemoryBudget:
             )
             raise ResourceExhaustedError(msg)
         self.used += nbytes
+        self.peak = max(self.peak, self.used)
 
     def give(self, nbytes: int) -> None:
         """Return the bytes of a request that was answered."""

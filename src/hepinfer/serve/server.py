@@ -261,12 +261,7 @@ class InferenceServer:
                 *opts.grpc_options,
             ]
         )
-        if opts.grpc_frontend != "aio" and opts.grpc_tls is not None:
-            if opts.grpc_frontend == "native":
-                msg = "the native gRPC front end does not serve TLS yet; use --grpc-frontend aio"
-                raise ServeError(msg)
-            log.info("gRPC with TLS: serving with the grpc.aio front end")
-        elif opts.grpc_frontend != "aio":
+        if opts.grpc_frontend != "aio":
             try:
                 native = NativeGrpcFrontend(self.core, opts.grpc_threads, self.grpc_restrictions)
             except NativeBuildError as exc:
@@ -274,7 +269,9 @@ class InferenceServer:
                     raise
                 log.warning("serving gRPC with grpc.aio (slower): %s", exc)
             else:
-                self.grpc_port = await native.start(opts.host, opts.grpc_port, size, options)
+                self.grpc_port = await native.start(
+                    opts.host, opts.grpc_port, size, options, opts.grpc_tls
+                )
                 self.grpc_frontend = "native"
                 return native
         interceptors = [RestrictionInterceptor(self.grpc_restrictions)]

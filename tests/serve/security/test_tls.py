@@ -23,6 +23,7 @@ from hepinfer.errors import ClientError, ServeError
 from hepinfer.serve import InferenceServer, ServerOptions
 from hepinfer.serve.tls import ServerTls
 from tests.serve.models import build_repository
+from tests.serve.native.conftest import require_native
 from tests.serve.security.certs import Pki, make_pki
 
 
@@ -36,7 +37,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_repository(tmp_path_factory.mktemp("repo"))
 
 
-def _serve(repo: Path, pki: Pki, mutual: bool) -> InferenceServer:
+def _serve(repo: Path, pki: Pki, mutual: bool, frontend: str) -> InferenceServer:
     tls = ServerTls(pki.server_cert, pki.server_key, pki.ca if mutual else None, mutual)
     options = ServerOptions(
         [repo],
@@ -45,21 +46,31 @@ def _serve(repo: Path, pki: Pki, mutual: bool) -> InferenceServer:
         metrics_port=None,
         grpc_tls=tls,
         http_tls=tls,
-        grpc_frontend="auto",
+        grpc_frontend=frontend,
         exit_on_error=False,  # the test repository holds a broken model on purpose
     )
     return InferenceServer(options)
 
 
+@pytest.fixture(scope="module", params=["native", "aio"])
+def frontend(request: pytest.FixtureRequest) -> str:
+    """Every TLS test runs against both gRPC front ends."""
+    if request.param == "native":
+        require_native()
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def tls_server(repo: Path, pki: Pki) -> Iterator[InferenceServer]:
-    with _serve(repo, pki, mutual=False) as srv:
+def tls_server(repo: Path, pki: Pki, frontend: str) -> Iterator[InferenceServer]:
+    with _serve(repo, pki, mutual=False, frontend=frontend) as srv:
+        assert srv.grpc_frontend == frontend
         yield srv
 
 
 @pytest.fixture(scope="module")
-def mtls_server(repo: Path, pki: Pki) -> Iterator[InferenceServer]:
-    with _serve(repo, pki, mutual=True) as srv:
+def mtls_server(repo: Path, pki: Pki, frontend: str) -> Iterator[InferenceServer]:
+    with _serve(repo, pki, mutual=True, frontend=frontend) as srv:
+        assert srv.grpc_frontend == frontend
         yield srv
 
 

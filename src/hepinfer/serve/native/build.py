@@ -96,6 +96,10 @@ def _declare(dll: ctypes.CDLL) -> ctypes.CDLL:
         c.POINTER(c.c_char_p),  # per method: header key a call needs (NULL: open)
         c.POINTER(c.c_char_p),  # per method: its value
         c.POINTER(c.c_char_p),  # per method: the refusal message
+        c.c_char_p,  # TLS certificate chain (PEM) or NULL
+        c.c_char_p,  # TLS private key (PEM) or NULL
+        c.c_char_p,  # TLS root certificates for client certificates (PEM) or NULL
+        c.c_int,  # TLS: require client certificates
         c.POINTER(c.c_int),  # chosen port (out)
         c.c_char_p,  # error text (out)
         c.c_size_t,

@@ -27,6 +27,7 @@ from hepinfer.serve.grpc_service import GrpcService, stream_answer
 from hepinfer.serve.native.build import load_library
 from hepinfer.serve.restrict import GRPC_METHOD_GROUPS, Restrictions
 from hepinfer.serve.status import classify_error
+from hepinfer.serve.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,9 @@ class NativeGrpcFrontend:
         port: int,
         max_message_bytes: int,
         options: Mapping[str, int | str] | None = None,
+        tls: ServerTls | None = None,
     ) -> int:
-        """Listen on host:port (0 picks a port); returns the port."""
+        """Listen on host:port (0 picks a port), with TLS when given; returns the port."""
         self._loop = asyncio.get_running_loop()
         args = dict(options or {})
         keys = (ctypes.c_char_p * max(1, len(args)))(*[k.encode() for k in args])
@@ -122,6 +124,7 @@ class NativeGrpcFrontend:
         need_keys, need_values, refusals = self._restriction_arrays()
         chosen = ctypes.c_int(0)
         error = ctypes.create_string_buffer(1024)
+        cert, key, root = tls.pem() if tls is not None else (None, None, None)
         handle = self._lib.hepinfer_grpc_start(
             f"{host}:{port}".encode(),
             "\n".join(f"/{SERVICE}/{n}" for n in self._names).encode(),
@@ -136,6 +139,10 @@ class NativeGrpcFrontend:
             need_keys,
             need_values,
             refusals,
+            cert,
+            key,
+            root,
+            int(tls is not None and tls.mutual),
             ctypes.byref(chosen),
             error,
             len(error),

@@ -34,6 +34,9 @@
 namespace {
 
 constexpr int kPosted = 16;  // calls posted per completion queue, ready to be accepted
+// Flow control of a stream: at most this many of its requests are read and not yet written
+// back; past it the stream is not read, so HTTP/2 flow control holds the client back
+constexpr size_t kStreamWindow = 64;
 
 struct Server;
 struct Call;
@@ -76,6 +79,7 @@ struct Call {
   int ops = 0;          // gRPC operations in flight
   int waiting = 0;      // messages handed to Python and not answered yet
   bool read_done = false;
+  bool read_paused = false;  // a stream at its window: the next Read waits for answers
   bool writing = false;
   bool broken = false;  // a write failed: the client is gone
   bool finish_started = false;
@@ -179,6 +183,15 @@ void pump_stream(Call* call) {
   }
 }
 
+// A stream paused at its window reads again once its answers are out. With call->mu held.
+void resume_read(Call* call) {
+  if (!call->read_paused || call->read_done || call->finish_started || call->broken) return;
+  if (static_cast<size_t>(call->waiting) + call->writes.size() >= kStreamWindow) return;
+  call->read_paused = false;
+  call->ops++;
+  call->stream.Read(&call->in, &call->t_read);
+}
+
 // Deletes the call when nothing refers to it any more; returns true when it did.
 bool maybe_release(Call* call, std::unique_lock<std::mutex>& lock) {
   if (call->ops > 0 || call->waiting > 0 || !call->finished) return false;
@@ -260,8 +273,12 @@ void on_event(Tag* tag, bool ok) {
       call->in.Clear();
       call->waiting++;
       if (call->streaming) {
-        call->ops++;
-        call->stream.Read(&call->in, &call->t_read);
+        if (static_cast<size_t>(call->waiting) + call->writes.size() < kStreamWindow) {
+          call->ops++;
+          call->stream.Read(&call->in, &call->t_read);
+        } else {
+          call->read_paused = true;
+        }
       }
       int method = call->method;
       uint64_t id = call->id;
@@ -274,6 +291,7 @@ void on_event(Tag* tag, bool ok) {
       if (!call->writes.empty()) call->writes.pop_front();
       if (!ok) call->broken = true;
       pump_stream(call);
+      resume_read(call);
       maybe_release(call, lock);
       return;
     }
@@ -321,6 +339,7 @@ void deliver(Server* srv, Response& r) {
     call->writes.emplace_back(&slice, 1);
   }
   pump_stream(call);
+  resume_read(call);
   maybe_release(call, lock);
   return;
 }
@@ -360,13 +379,17 @@ extern "C" {
 // list of full method paths, `stream_method` the index of the bidirectional one. Channel
 // arguments: `n_args` keys with an integer or (when is_str[i]) a string value. Restricted
 // APIs: for method i, a call must carry metadata `need_keys[i]` with value `need_values[i]`
-// (NULL key: open) or is refused UNAVAILABLE with `refusals[i]`. Returns the server, or NULL
-// with a message in `err`.
+// (NULL key: open) or is refused UNAVAILABLE with `refusals[i]`. TLS: with `tls_cert` and
+// `tls_key` (PEM text) the port serves TLS; `tls_root` (PEM, may be NULL) verifies client
+// certificates, required when `tls_mutual`. Returns the server, or NULL with a message in
+// `err`.
 void* hepinfer_grpc_start(const char* address, const char* methods, int stream_method,
                           int max_message_bytes, int threads, int n_args, const char** keys,
                           const long long* int_values, const char** str_values,
                           const int* is_str, const char** need_keys, const char** need_values,
-                          const char** refusals, int* port, char* err, size_t err_cap) {
+                          const char** refusals, const char* tls_cert, const char* tls_key,
+                          const char* tls_root, int tls_mutual, int* port, char* err,
+                          size_t err_cap) {
   auto* srv = new Server();
   std::string list(methods);
   size_t start = 0;
@@ -399,7 +422,16 @@ void* hepinfer_grpc_start(const char* address, const char* methods, int stream_m
       builder.AddChannelArgument(keys[i], static_cast<int>(int_values[i]));
     }
   }
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls_cert != nullptr && tls_key != nullptr) {  // server TLS, mutual when asked
+    grpc::SslServerCredentialsOptions ssl(
+        tls_mutual ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    if (tls_root != nullptr) ssl.pem_root_certs = tls_root;
+    ssl.pem_key_cert_pairs.push_back({tls_key, tls_cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(address, credentials, port);
   builder.RegisterAsyncGenericService(&srv->service);
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) srv->cqs.push_back(builder.AddCompletionQueue());

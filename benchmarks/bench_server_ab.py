@@ -1,0 +1,108 @@
+"""Before/after: the same server benchmark against two versions of hepinfer in the same run.
+
+Starts ``hepinfer serve`` twice on the jet tagger repository of ``bench_server.py``: once
+from this checkout and once from another checkout's ``src/`` (`--before`, e.g. a git worktree
+of an older commit), and measures both with perf_analyzer in interleaved rounds (medians),
+so the machine's load hits both alike. Prints throughput and p99 with after / before ratios::
+
+    git worktree add --detach ../before <commit>
+    .venv/bin/python benchmarks/bench_server_ab.py --before ../before
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from bench_server import JET_ONNX, hepinfer_repo, jet_onnx, perf
+from triton_peer import free_port, peers_dir
+
+
+@contextmanager
+def server(repo: Path, src: Path) -> Iterator[str]:
+    """`hepinfer serve` with the package from `src` first on the path."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    command = [
+        sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
+        "--http-port", "-1", "--metrics-port", "-1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
+    url = f"127.0.0.1:{port}"
+    try:
+        import tritonclient.grpc as grpcclient
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if grpcclient.InferenceServerClient(url).is_server_ready():
+                    break
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", type=Path, required=True, help="checkout of the old version")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    pa = peers_dir() / "bin" / "perf_analyzer"
+    samples: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        onnx_path = tmp / "jet.onnx"
+        repo = hepinfer_repo(tmp / "repo", onnx_path, jet_onnx(JET_ONNX, onnx_path))
+        srcs = {"before": args.before.resolve() / "src", "after": REPO / "src"}
+        with server(repo, srcs["before"]) as before, server(repo, srcs["after"]) as after:
+            urls = {"before": before, "after": after}
+            for round_ in range(args.rounds):
+                for c in args.concurrency:
+                    for model in ("jet", "jet_dyn"):
+                        for which in (
+                            ("before", "after") if round_ % 2 == 0 else ("after", "before")
+                        ):
+                            r = perf(pa, urls[which], model, c, args.seconds, 20)
+                            samples.setdefault((which, model, c), []).append(r)
+                            print(f"round {round_ + 1} {which:6} {model:8} c={c:<3} "
+                                  f"{r['throughput']:9.0f} infer/s  p99 {r['p99'] / 1000:.2f} ms",
+                                  flush=True)  # fmt: skip
+    print()
+    print("| model | c | before infer/s | after infer/s | after/before | p99 before | p99 after |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for model in ("jet", "jet_dyn"):
+        for c in args.concurrency:
+            b = {
+                k: statistics.median(r[k] for r in samples["before", model, c])
+                for k in ("throughput", "p99")
+            }
+            a = {
+                k: statistics.median(r[k] for r in samples["after", model, c])
+                for k in ("throughput", "p99")
+            }
+            print(f"| {model} | {c} | {b['throughput']:,.0f} | {a['throughput']:,.0f} | "
+                  f"{a['throughput'] / b['throughput']:.2f}x | {b['p99'] / 1000:.2f} ms | "
+                  f"{a['p99'] / 1000:.2f} ms |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

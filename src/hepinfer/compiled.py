@@ -87,8 +87,10 @@ class CompiledModel:
         test_inputs: Any = None,
     ) -> Path:
         """Write the Vitis HLS project (see `hepinfer.hls`); settings default to the config."""
+        from hepinfer.emulate.run import emulate
         from hepinfer.hls import write_hls
 
+        expected = None if test_inputs is None else emulate(self.graph, test_inputs)
         return write_hls(
             self.graph,
             out_dir,
@@ -97,6 +99,7 @@ class CompiledModel:
             part=part or self.config.part,
             clock_period=clock_period or self.config.clock_period,
             test_inputs=test_inputs,
+            test_outputs=expected,
         )
 
     def csim(

@@ -21,7 +21,6 @@ from hepinfer.ir.op import Op
 from hepinfer.ops import lut, pooling, softmax
 from hepinfer.ops.base import need, weight
 from hepinfer.ops.conv import geometry
-from hepinfer.ops.fxarray import FxArray
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -152,21 +151,17 @@ class Model:
         return tuple(a for layer in self.layers for a in layer.arrays)
 
 
-def tensor_types(graph: Graph) -> dict[str, FixedType]:
-    """The fixed-point type of every tensor (as the emulator carries it)."""
-    from hepinfer.emulate.run import emulate_fixed
-
-    zeros = {n.name: np.zeros((1, *n.out.shape)) for n in graph.inputs}
-    trace: dict[str, FxArray] = emulate_fixed(graph, zeros, trace=True)
-    return {name: arr.t for name, arr in trace.items()}
-
-
 def build_model(graph: Graph, project: str) -> Model:
     """The template values for `graph`; HlsError for operators the writer does not cover."""
-    types = tensor_types(graph)
     tensors: dict[str, Tensor] = {}
     for node in graph.nodes:
-        t = types[node.name]
+        t = node.out.fixed
+        if t is None:
+            msg = (
+                f"tensor {node.name!r} of graph {graph.name!r} has no fixed-point type; "
+                "configure the graph first (hepinfer.passes.apply_config infers every type)"
+            )
+            raise HlsError(msg)
         var = identifier(node.name)
         tensors[node.name] = Tensor(
             node.name, var, f"{var}_t", t, node.out.size, tuple(node.out.shape)

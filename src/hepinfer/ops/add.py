@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
-from hepinfer.ops.base import FloatArray, OpSpec
+from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     del node
     out: FloatArray = xs[0] + xs[1]
     return out
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
 
 
 SPEC = OpSpec(Op.ADD, merge.shape, run_float, merge.add_fixed, ("result",), "Merge")

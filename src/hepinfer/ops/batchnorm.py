@@ -16,7 +16,7 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape, weight
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
 from hepinfer.ops.fxarray import FxArray, product_type
 
 
@@ -45,6 +45,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     st = FixedType(width, width - frac, True)
     total = (prod << (frac - pt.frac)) + (bias << (frac - tb.frac))
     return FxArray(tr.cast_mantissa(total, st), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "result"))
 
 
 SPEC = OpSpec(

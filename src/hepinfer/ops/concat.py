@@ -9,9 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -44,6 +45,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     tr = need(node, "result")
     parts = [x.cast(tr).m for x in xs]
     return FxArray(np.concatenate(parts, axis=1 + _axis(node, xs[0].m.ndim - 1)), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
 
 
 SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate")

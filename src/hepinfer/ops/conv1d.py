@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd
-from hepinfer.ops.base import FloatArray, OpSpec
+from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -23,6 +24,12 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return convnd.run_fixed(node, xs, 1)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "accum", "result"))
 
 
 SPEC = OpSpec(

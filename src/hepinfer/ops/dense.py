@@ -33,7 +33,7 @@ from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import native
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 
 _CHUNK_ELEMENTS = 1 << 21
@@ -231,6 +231,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     if out is None:
         out = tr.cast_mantissa(accumulate(xm, wm, x.t, tw, ta, bias), ta)
     return FxArray(out.reshape(*lead, kernel.shape[1]), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "accum", "result"))
 
 
 SPEC = OpSpec(

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.conv import geometry, patches
 from hepinfer.ops.dense import accumulate
 from hepinfer.ops.fxarray import FxArray
@@ -59,6 +60,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     ]
     acc = np.concatenate(cols, axis=1).reshape(*lead, p.shape[-1])
     return FxArray(tr.cast_mantissa(acc, ta), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "accum", "result"))
 
 
 SPEC = OpSpec(

@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
 
@@ -38,6 +40,18 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     alpha = int(tw.to_mantissa(np.array([_alpha(node)]))[0])
     neg = tr.cast_mantissa(table[idx] * alpha, product_type(tt, tw))
     return FxArray(np.where(x.m >= 0, tr.cast_mantissa(x.m, x.t), neg), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """`result_t`, `weight_t` (alpha), and the table type (hls4ml's default when unset)."""
+    del inputs
+    tr, precision = result_types(node, ("weight", "result"))
+    return tr, dataclasses.replace(precision, table=table_type(node))
+
+
+def weight_values(node: Node) -> FloatArray:
+    """The values the kernel holds in `weight_t` (alpha), as `auto` weight types size them."""
+    return np.array([_alpha(node)], dtype=np.float64)
 
 
 SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "table"), "ELU")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -24,6 +25,11 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     del node
     x = xs[0]
     return FxArray(x.m.reshape(x.m.shape[0], -1), x.t)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The input's type: the values move unchanged."""
+    return pass_through_types(node, inputs)
 
 
 SPEC = OpSpec(Op.FLATTEN, shape, run_float, run_fixed, (), "Reshape")

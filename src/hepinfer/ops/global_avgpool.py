@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import pooling
-from hepinfer.ops.base import OpSpec
+from hepinfer.ops.base import OpSpec, Types, result_types
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured accum, result."""
+    del inputs
+    return result_types(node, ("accum", "result"))
+
 
 SPEC = OpSpec(
     Op.GLOBAL_AVGPOOL,

@@ -11,7 +11,7 @@ import numpy as np
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -34,6 +34,17 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     value = np.clip(value, 0, one)
     src = FixedType(64, 64 - frac, True)
     return FxArray(tr.cast_mantissa(value, src), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, result."""
+    del inputs
+    return result_types(node, ("weight", "result"))
+
+
+def weight_values(node: Node) -> FloatArray:
+    """The values the kernel holds in `weight_t` (slope and shift), as `auto` weight types size them."""
+    return np.array(list(_params(node)), dtype=np.float64)
 
 
 SPEC = OpSpec(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -22,6 +23,12 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return xs[0].cast(need(node, "result"))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
 
 
 SPEC = OpSpec(Op.INPUT, shape, run_float, run_fixed, ("result",), "InputLayer")

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.fxarray import FxArray, product_type
 
 
@@ -31,6 +32,17 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     scaled = x.m * alpha
     pos = x.m << tw.frac
     return FxArray(tr.cast_mantissa(np.where(x.m > 0, pos, scaled), pt), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, result."""
+    del inputs
+    return result_types(node, ("weight", "result"))
+
+
+def weight_values(node: Node) -> FloatArray:
+    """The values the kernel holds in `weight_t` (alpha), as `auto` weight types size them."""
+    return np.array([_alpha(node)], dtype=np.float64)
 
 
 SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "result"), "LeakyReLU")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.quant import quantize_float
 
@@ -23,6 +24,12 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return xs[0].cast(need(node, "result"))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
 
 
 SPEC = OpSpec(Op.LINEAR, same_shape, run_float, run_fixed, ("result",), "Activation")

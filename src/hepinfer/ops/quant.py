@@ -17,7 +17,7 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
 from hepinfer.ops.fxarray import FxArray
 
 _ROUNDING = {"ROUND": Quant.RND_CONV, "FLOOR": Quant.TRN, "ROUND_TO_ZERO": Quant.TRN_ZERO}
@@ -73,6 +73,12 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return xs[0].cast(fixed_type(node.attrs))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The quantiser's own type (`fixed_type`); Quant has no configured types."""
+    n_inputs(node, inputs, 1)
+    return fixed_type(node.attrs), node.precision
 
 
 SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -33,6 +34,11 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     return FxArray(x.m.reshape(x.m.shape[0], *node.out.shape), x.t)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The input's type: the values move unchanged."""
+    return pass_through_types(node, inputs)
 
 
 SPEC = OpSpec(Op.RESHAPE, shape, run_float, run_fixed, (), "Reshape")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.fxarray import FxArray
-from hepinfer.ops.lut import lut_fixed
+from hepinfer.ops.lut import lut_fixed, table_type
 
 
 def _sigmoid32(x: npt.NDArray[Any]) -> FloatArray:
@@ -29,6 +31,13 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return lut_fixed(node, xs[0], _sigmoid32, 16.0, need(node, "result"))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """`result_t`, and the table type with hls4ml's default when the configuration left it unset."""
+    del inputs
+    tr, precision = result_types(node)
+    return tr, dataclasses.replace(precision, table=table_type(node))
 
 
 SPEC = OpSpec(Op.SIGMOID, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

@@ -13,6 +13,7 @@ bits; the result is `exp_table[i] * inv_table[sum]` assigned to `result_t`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -22,7 +23,7 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax")
@@ -139,6 +140,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     inv = inv_tab[_index(exp_sum, inv_inp, size_inv.bit_length() - 1)]
     prod = exp_res * inv[..., None]
     return FxArray(tr.cast_mantissa(prod, product_type(accum, table)), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """`result_t`, and the table and accumulator types with their defaults (`types`)."""
+    n_inputs(node, inputs, 1)
+    table, accum, _ = types(node, inputs[0])
+    tr, precision = result_types(node)
+    return tr, dataclasses.replace(precision, table=table, accum=accum)
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -31,6 +32,11 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     return FxArray(x.m.transpose(0, *(p + 1 for p in _perm(node))), x.t)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The input's type: the values move unchanged."""
+    return pass_through_types(node, inputs)
 
 
 SPEC = OpSpec(Op.TRANSPOSE, shape, run_float, run_fixed, (), "Transpose")

@@ -26,7 +26,8 @@ from hepinfer.config import AUTO, Config, TypeSpec
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph, Node, NodePrecision
 from hepinfer.ir.op import Op
-from hepinfer.ops import spec
+from hepinfer.ops import hook, spec
+from hepinfer.passes.infer_types import infer_types
 from hepinfer.passes.ranges import integer_bits, interval_ranges, observed_ranges
 
 _MAX_WIDTH = 64
@@ -44,6 +45,19 @@ def _weight_type(values: npt.NDArray[np.float64], default: FixedType) -> FixedTy
     hi = float(np.max(np.abs(values))) if values.size else 0.0
     integer = integer_bits(-hi, hi)
     return FixedType(default.width, integer)
+
+
+def _stored(node: Node, var: str) -> npt.NDArray[np.float64]:
+    """The values a node keeps in its `var` type (weight or bias): its kernel (or scale) and
+    bias arrays, or the parameters its op holds in `weight_t` (LeakyReLU's alpha, ...).
+    """
+    if var == "bias":
+        return node.weights["bias"]
+    for key in ("kernel", "scale"):
+        if key in node.weights:
+            return node.weights[key]
+    values: npt.NDArray[np.float64] = hook(node.op, "weight_values")(node)
+    return values
 
 
 def _terms(graph: Graph, node: Node) -> int | None:
@@ -147,7 +161,9 @@ def _quantizer_types(
 def apply_config(
     graph: Graph, config: Config, calibration: npt.ArrayLike | Mapping[str, Any] | None = None
 ) -> Graph:
-    """The graph with `precision` and settings attributes filled in on every node."""
+    """The graph with `precision` and settings attributes filled in on every node, and every
+    tensor's fixed-point type (`out.fixed`, by `hepinfer.passes.infer_types`).
+    """
     default = config.model.precision.default
     assert isinstance(default, FixedType)  # guaranteed by Config
     observed = None if calibration is None else observed_ranges(graph, calibration)  # type: ignore[arg-type]
@@ -165,12 +181,7 @@ def apply_config(
         for var in ("weight", "bias"):
             if var in chosen:
                 t = chosen[var]
-                key = (
-                    "kernel"
-                    if var == "weight" and "kernel" in node.weights
-                    else ("scale" if var == "weight" else "bias")
-                )
-                resolved[var] = _weight_type(node.weights[key], default) if t == AUTO else t
+                resolved[var] = _weight_type(_stored(node, var), default) if t == AUTO else t
         if "accum" in chosen:
             t = chosen["accum"]
             if t == AUTO:
@@ -227,4 +238,4 @@ def apply_config(
             ):
                 attrs[attr] = value.value if hasattr(value, "value") else value
         nodes.append(node.replace(precision=precision, attrs=attrs))
-    return graph.with_nodes(nodes)
+    return infer_types(graph.with_nodes(nodes))

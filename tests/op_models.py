@@ -26,7 +26,8 @@ def _weights(rng: Rng, shape: tuple[int, ...], scale: float) -> np.ndarray:
 
 def _conv(b: GraphBuilder, src: str, rng: Rng, rank: int, depthwise: bool = False) -> str:
     c_in = b.shape(src)[-1]
-    k = tuple(int(v) for v in rng.integers(1, 4, size=rank))
+    spatial = b.shape(src)[:rank]
+    k = tuple(min(int(v), spatial[i]) for i, v in enumerate(rng.integers(1, 4, size=rank)))
     c_out = 1 if depthwise else int(rng.integers(1, 4))
     kernel = _weights(rng, (*k, c_in, c_out), float(rng.choice([0.25, 1.0, 3.0])))
     bias = _weights(rng, (c_in if depthwise else c_out,), 1.0)
@@ -41,7 +42,8 @@ def _pool(b: GraphBuilder, src: str, rng: Rng, op: Op) -> str:
     rank = len(b.shape(src)) - 1
     if op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
         return b.add("pool", op, [src])
-    pool = tuple(int(v) for v in rng.integers(1, 3, size=rank))
+    spatial = b.shape(src)[:rank]
+    pool = tuple(min(int(v), spatial[i]) for i, v in enumerate(rng.integers(1, 3, size=rank)))
     pads = tuple(int(v) for v in rng.integers(0, 2, size=2 * rank))
     pads = tuple(min(p, pool[i % rank] - 1) for i, p in enumerate(pads))
     attrs: dict[str, Any] = {"pool": pool, "strides": pool, "pads": pads}

@@ -9,6 +9,7 @@ from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Interval, two
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
@@ -21,6 +22,12 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured result."""
     del inputs
     return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The sum of the bounds."""
+    a, b = two(node, inputs)
+    return a[0] + b[0], a[1] + b[1]
 
 
 SPEC = OpSpec(Op.ADD, merge.shape, run_float, merge.add_fixed, ("result",), "Merge")

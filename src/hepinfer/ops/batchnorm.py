@@ -17,6 +17,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
+from hepinfer.ops.bounds import Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
 
 
@@ -51,6 +52,14 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured weight, bias, result."""
     del inputs
     return result_types(node, ("weight", "bias", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """`x * scale + bias` per channel: the corners (scale and bias as their types hold them)."""
+    lo, hi = one(node, inputs)
+    p = node.precision
+    scale, bias = held(weight(node, "scale"), p.weight), held(weight(node, "bias"), p.bias)
+    return envelope([lo * scale + bias, hi * scale + bias])
 
 
 SPEC = OpSpec(

@@ -97,3 +97,11 @@ def envelope(values: Sequence[FloatArray]) -> Interval:
     """
     stacked = np.stack(list(values))
     return stacked.min(axis=0), stacked.max(axis=0)
+
+
+def two(node: Node, inputs: Sequence[Interval]) -> tuple[Interval, Interval]:
+    """The two input intervals of a merge (GraphError otherwise)."""
+    if len(inputs) != 2:
+        msg = f"node {node.name!r} ({node.op.value}) takes 2 inputs, got {len(inputs)} intervals"
+        raise GraphError(msg)
+    return inputs[0], inputs[1]

@@ -13,6 +13,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
+from hepinfer.ops.bounds import Interval
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -51,6 +52,15 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured result."""
     del inputs
     return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The inputs' bounds concatenated along the axis."""
+    axis = _axis(node, inputs[0][0].ndim)
+    return (
+        np.concatenate([iv[0] for iv in inputs], axis=axis),
+        np.concatenate([iv[1] for iv in inputs], axis=axis),
+    )
 
 
 SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate")

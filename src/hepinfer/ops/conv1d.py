@@ -11,6 +11,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -30,6 +31,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
     del inputs
     return result_types(node, ("weight", "bias", "accum", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """Per output pixel, the Dense rule over its receptive field (padding contributes 0)."""
+    return convnd.interval(node, one(node, inputs), 1)
 
 
 SPEC = OpSpec(

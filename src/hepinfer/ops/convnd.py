@@ -13,8 +13,9 @@ import numpy as np
 
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need, weight
+from hepinfer.ops.bounds import Interval, weighted_sum
 from hepinfer.ops.conv import conv_shape, geometry, patches
-from hepinfer.ops.dense import accumulate
+from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -48,3 +49,13 @@ def run_fixed(node: Node, xs: Sequence[FxArray], rank: int) -> FxArray:
     acc = accumulate(cols, wm, x.t, tw, ta, bias)
     res = tr.cast_mantissa(acc, ta).reshape(x.m.shape[0], *out, kernel.shape[-1])
     return FxArray(res, tr)
+
+
+def interval(node: Node, x: Interval, rank: int) -> Interval:
+    """The Dense rule (`hepinfer.ops.dense.interval`) on the im2col patches of the bounds."""
+    kernel = weight(node, "kernel")
+    cols_lo, out = _cols(node, x[0][None], rank)
+    cols_hi, _ = _cols(node, x[1][None], rank)
+    w, bias = held_weights(node, kernel.reshape(-1, kernel.shape[-1]))
+    lo, hi = weighted_sum(cols_lo, cols_hi, w, node.precision.accum, bias)
+    return lo.reshape(*out, kernel.shape[-1]), hi.reshape(*out, kernel.shape[-1])

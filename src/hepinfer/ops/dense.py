@@ -34,6 +34,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import native
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
+from hepinfer.ops.bounds import Interval, held, one, weighted_sum
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 
 _CHUNK_ELEMENTS = 1 << 21
@@ -237,6 +238,21 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
     del inputs
     return result_types(node, ("weight", "bias", "accum", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """Per output, products split by the sign of the weights (as `weight_t` holds them), plus
+    the bias (as `bias_t` then `accum_t` hold it), summed in `accum_t`.
+    """
+    lo, hi = one(node, inputs)
+    w, bias = held_weights(node, weight(node, "kernel"))
+    return weighted_sum(lo, hi, w, node.precision.accum, bias)
+
+
+def held_weights(node: Node, kernel: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The kernel as `weight_t` holds it and the bias as the accumulator starts from it."""
+    p = node.precision
+    return held(kernel, p.weight), held(held(weight(node, "bias"), p.bias), p.accum)
 
 
 SPEC = OpSpec(

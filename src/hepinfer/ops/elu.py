@@ -13,6 +13,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
 
@@ -52,6 +53,23 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def weight_values(node: Node) -> FloatArray:
     """The values the kernel holds in `weight_t` (alpha), as `auto` weight types size them."""
     return np.array([_alpha(node)], dtype=np.float64)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """`x >= 0 ? x : alpha * table(x)`: the table holds `exp(x) - 1` at points no further from
+    0 than x, in [-1, 0] within one step of the table type.
+    """
+    lo, hi = one(node, inputs)
+    alpha = float(held(weight_values(node), node.precision.weight)[0])
+    step = 2.0 ** -table_type(node).frac
+    neg_lo = np.where(lo < 0, np.maximum(np.expm1(np.minimum(lo, 0.0)), -1.0) - step, 0.0)
+    neg = [alpha * neg_lo, np.zeros_like(lo)]
+    pos = [np.where(lo >= 0, lo, 0.0), np.maximum(hi, 0.0)]
+    has_neg, has_pos = lo < 0, hi >= 0
+    cands = [np.where(has_neg, v, pos[0]) for v in neg] + [
+        np.where(has_pos, v, neg[0]) for v in pos
+    ]
+    return envelope(cands)
 
 
 SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "table"), "ELU")

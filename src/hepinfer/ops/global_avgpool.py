@@ -9,12 +9,18 @@ from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import pooling
 from hepinfer.ops.base import OpSpec, Types, result_types
+from hepinfer.ops.bounds import Interval, one
 
 
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured accum, result."""
     del inputs
     return result_types(node, ("accum", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """Per channel, the mean of the bounds over all positions (in `accum_t`)."""
+    return pooling.global_avg_interval(node, one(node, inputs))
 
 
 SPEC = OpSpec(

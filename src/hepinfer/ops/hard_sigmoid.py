@@ -12,6 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -45,6 +46,16 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def weight_values(node: Node) -> FloatArray:
     """The values the kernel holds in `weight_t` (slope and shift), as `auto` weight types size them."""
     return np.array(list(_params(node)), dtype=np.float64)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """`clip(slope * x + shift, 0, 1)`: the corners, clipped (slope and shift as `weight_t`
+    holds them).
+    """
+    lo, hi = one(node, inputs)
+    slope, shift = (float(v) for v in held(weight_values(node), node.precision.weight))
+    out_lo, out_hi = envelope([slope * lo + shift, slope * hi + shift])
+    return np.clip(out_lo, 0.0, 1.0), np.clip(out_hi, 0.0, 1.0)
 
 
 SPEC = OpSpec(

@@ -8,6 +8,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -29,6 +30,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured result."""
     del inputs
     return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The data's bounds as fed in (the cast to the input type follows `result_t`)."""
+    return one(node, inputs)
 
 
 SPEC = OpSpec(Op.INPUT, shape, run_float, run_fixed, ("result",), "InputLayer")

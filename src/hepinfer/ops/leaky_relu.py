@@ -12,6 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
 
 
@@ -43,6 +44,15 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def weight_values(node: Node) -> FloatArray:
     """The values the kernel holds in `weight_t` (alpha), as `auto` weight types size them."""
     return np.array([_alpha(node)], dtype=np.float64)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """`x > 0 ? x : alpha * x` is linear on each side of 0: its values at lo, hi and 0."""
+    lo, hi = one(node, inputs)
+    alpha = float(held(weight_values(node), node.precision.weight)[0])
+    at = [np.where(v > 0, v, alpha * v) for v in (lo, hi)]
+    zero = np.where((lo < 0) & (hi > 0), 0.0, at[0])
+    return envelope([*at, zero])
 
 
 SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "result"), "LeakyReLU")

@@ -12,6 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.quant import quantize_float
 
@@ -30,6 +31,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured result."""
     del inputs
     return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The input's bounds (the cast to `result_t` applies on top)."""
+    return one(node, inputs)
 
 
 SPEC = OpSpec(Op.LINEAR, same_shape, run_float, run_fixed, ("result",), "Activation")

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
-from hepinfer.ops.fxarray import FxArray, IntArray
+from hepinfer.ops.fxarray import FloatArray, FxArray, IntArray
 
 DEFAULT_TABLE = FixedType(18, 8)
 DEFAULT_TABLE_SIZE = 1024
@@ -62,3 +62,26 @@ def lut_fixed(
     t = table_type(node)
     table = build_table(fn, size, span, t)
     return FxArray(table[table_index(x, size, span)], t).cast(result)
+
+
+def lut_interval(
+    node: Node,
+    lo: FloatArray,
+    hi: FloatArray,
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+    limits: tuple[float, float],
+) -> tuple[FloatArray, FloatArray]:
+    """Bounds of a table-based increasing activation on [lo, hi]: the index truncates toward
+    zero (table points within one table step of x) and clips to the table's ends; table
+    values are within one step of the table type of `fn`, and inside `limits`.
+    """
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    step = span / size
+    ends = (-span / 2, span / 2 - step)
+    x_lo = np.clip(lo - step, *ends).astype(np.float32)
+    x_hi = np.clip(hi + step, *ends).astype(np.float32)
+    q = 2.0 ** -table_type(node).frac
+    out_lo = np.clip(fn(x_lo).astype(np.float64) - q, *limits)
+    out_hi = np.clip(fn(x_hi).astype(np.float64) + q, *limits)
+    return out_lo, out_hi

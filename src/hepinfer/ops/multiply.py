@@ -9,6 +9,7 @@ from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Interval, corners, two
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
@@ -21,6 +22,12 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured result."""
     del inputs
     return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The product of the bounds: min/max of the four corner products."""
+    a, b = two(node, inputs)
+    return corners(a, b)
 
 
 SPEC = OpSpec(Op.MULTIPLY, merge.shape, run_float, merge.mul_fixed, ("result",), "Merge")

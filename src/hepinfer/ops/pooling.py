@@ -14,8 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need
+from hepinfer.ops.bounds import Interval, cast
 from hepinfer.ops.conv import geometry, ints, patches
 from hepinfer.ops.fxarray import FxArray, IntArray, wide_type
 
@@ -120,3 +122,45 @@ def global_avg_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     total = ta.cast_mantissa(m.sum(axis=1), wide_type(ta.frac))
     tr = need(node, "result")
     return FxArray(tr.cast_mantissa(_div_trunc(total, m.shape[1]), ta), tr)
+
+
+def max_interval(node: Node, x: Interval) -> Interval:
+    """Max pooling: the max of each window's bounds (then `accum_t`, when set)."""
+    bounds = []
+    for v in x:
+        p, _ = _windows(node, v[None], -np.inf)
+        m = p.max(axis=-2)[0]
+        bounds.append(np.where(np.isfinite(m), m, float(x[0].min())))
+    return cast(node.precision.accum, (bounds[0], bounds[1]))
+
+
+def avg_interval(node: Node, x: Interval) -> Interval:
+    """Average pooling: the window sums of the bounds (in `accum_t`) over the count, the
+    division truncating toward zero by less than one step of `accum_t`.
+    """
+    ta = node.precision.accum
+    x = cast(ta, x)
+    sums = []
+    for v in x:
+        p, count = _windows(node, v[None], 0.0)
+        n = p.shape[-2] if node.attrs.get("count_pad", False) else count
+        sums.append((p.sum(axis=-2) / n)[0])
+    return _divided(ta, (sums[0], sums[1]))
+
+
+def _divided(ta: FixedType | None, iv: Interval) -> Interval:
+    step = 0.0 if ta is None else 2.0**-ta.frac
+    return cast(ta, (iv[0] - step, iv[1] + step))
+
+
+def global_max_interval(node: Node, x: Interval) -> Interval:
+    """Global max pooling: the max of the bounds over all positions, per channel."""
+    lo, hi = (v.reshape(-1, v.shape[-1]).max(axis=0) for v in x)
+    return cast(node.precision.accum, (lo, hi))
+
+
+def global_avg_interval(node: Node, x: Interval) -> Interval:
+    """Global average pooling: the mean of the bounds over all positions, per channel."""
+    ta = node.precision.accum
+    lo, hi = (v.reshape(-1, v.shape[-1]).mean(axis=0) for v in cast(ta, x))
+    return _divided(ta, (lo, hi))

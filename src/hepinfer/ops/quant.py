@@ -18,6 +18,7 @@ from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
+from hepinfer.ops.bounds import Interval, cast, one
 from hepinfer.ops.fxarray import FxArray
 
 _ROUNDING = {"ROUND": Quant.RND_CONV, "FLOOR": Quant.TRN, "ROUND_TO_ZERO": Quant.TRN_ZERO}
@@ -79,6 +80,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The quantiser's own type (`fixed_type`); Quant has no configured types."""
     n_inputs(node, inputs, 1)
     return fixed_type(node.attrs), node.precision
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The input's bounds cast to the quantiser's type (rounding, saturation)."""
+    return cast(fixed_type(node.attrs), one(node, inputs))
 
 
 SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")

@@ -14,6 +14,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.quant import quantize_float
 
@@ -33,6 +34,12 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The output and internal types: `result_t` and the configured result."""
     del inputs
     return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """`max(x, 0)` is monotone: the bounds clipped at 0."""
+    lo, hi = one(node, inputs)
+    return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
 
 
 SPEC = OpSpec(Op.RELU, same_shape, run_float, run_fixed, ("result",), "Activation")

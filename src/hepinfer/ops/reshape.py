@@ -11,6 +11,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -39,6 +40,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The input's type: the values move unchanged."""
     return pass_through_types(node, inputs)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The input's bounds, reshaped."""
+    lo, hi = one(node, inputs)
+    return lo.reshape(node.out.shape), hi.reshape(node.out.shape)
 
 
 SPEC = OpSpec(Op.RESHAPE, shape, run_float, run_fixed, (), "Reshape")

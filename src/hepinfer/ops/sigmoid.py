@@ -13,8 +13,12 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
-from hepinfer.ops.lut import lut_fixed, table_type
+from hepinfer.ops.lut import lut_fixed, lut_interval, table_type
+
+#: the table covers inputs in [-SPAN / 2, SPAN / 2) (hls4ml's range)
+SPAN = 16.0
 
 
 def _sigmoid32(x: npt.NDArray[Any]) -> FloatArray:
@@ -30,7 +34,7 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    return lut_fixed(node, xs[0], _sigmoid32, 16.0, need(node, "result"))
+    return lut_fixed(node, xs[0], _sigmoid32, SPAN, need(node, "result"))
 
 
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
@@ -38,6 +42,14 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     del inputs
     tr, precision = result_types(node)
     return tr, dataclasses.replace(precision, table=table_type(node))
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """Monotone: the table at points within one table step of the bounds, within one step of
+    the table type, inside the function's range (0.0, 1.0).
+    """
+    lo, hi = one(node, inputs)
+    return lut_interval(node, lo, hi, _sigmoid32, SPAN, (0.0, 1.0))
 
 
 SPEC = OpSpec(Op.SIGMOID, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

@@ -24,6 +24,7 @@ from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
+from hepinfer.ops.bounds import Interval, full, one
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax")
@@ -148,6 +149,23 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     table, accum, _ = types(node, inputs[0])
     tr, precision = result_types(node)
     return tr, dataclasses.replace(precision, table=table, accum=accum)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """[0, 1] for `argmax`; the table kernels' outputs `exp * inv(sum)` exceed 1 by at most
+    the inverse table's rounding (`stable`: the sum is at least 1) or, for `latency`, by the
+    truncation of the sum to the inverse table's index (at most `inv_table_max * step`).
+    """
+    lo, _ = one(node, inputs)
+    impl = str(node.attrs.get("implementation", "stable"))
+    if impl == "argmax":
+        return full(lo.shape, 0.0, 1.0)
+    table = node.precision.table or DEFAULT_TABLE
+    step = 2.0**-table.frac
+    if impl == "stable":
+        return full(lo.shape, 0.0, 1.0 + 4 * step)
+    index_step = 2.0 ** (table.integer - (_table_size(node, table).bit_length() - 1))
+    return full(lo.shape, 0.0, max(2.0, float(table.max) * index_step) + 4 * step)
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")

@@ -9,6 +9,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
+from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
 
 
@@ -37,6 +38,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The input's type: the values move unchanged."""
     return pass_through_types(node, inputs)
+
+
+def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+    """The input's bounds, permuted."""
+    lo, hi = one(node, inputs)
+    return lo.transpose(_perm(node)), hi.transpose(_perm(node))
 
 
 SPEC = OpSpec(Op.TRANSPOSE, shape, run_float, run_fixed, (), "Transpose")

@@ -27,8 +27,9 @@ from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph, Node, NodePrecision
 from hepinfer.ir.op import Op
 from hepinfer.ops import hook, spec
-from hepinfer.passes.infer_types import infer_types
-from hepinfer.passes.ranges import integer_bits, interval_ranges, observed_ranges
+from hepinfer.ops.bounds import Interval, full
+from hepinfer.passes.infer_types import infer_types, node_types
+from hepinfer.passes.ranges import integer_bits, node_interval, observed_ranges
 
 _MAX_WIDTH = 64
 _UNIT_RANGE = {Op.SOFTMAX, Op.SIGMOID, Op.HARD_SIGMOID}
@@ -158,6 +159,17 @@ def _quantizer_types(
     return out
 
 
+def _input_intervals(
+    node: Node, intervals: dict[str, Interval], default: FixedType
+) -> list[Interval]:
+    """The bounds a node reads: its inputs' (a graph input reads data in the default type's
+    range; its own type then applies).
+    """
+    if not node.inputs:
+        return [full(node.out.shape, default.min, default.max)]
+    return [intervals[i] for i in node.inputs]
+
+
 def apply_config(
     graph: Graph, config: Config, calibration: npt.ArrayLike | Mapping[str, Any] | None = None
 ) -> Graph:
@@ -169,8 +181,10 @@ def apply_config(
     observed = None if calibration is None else observed_ranges(graph, calibration)  # type: ignore[arg-type]
     types: dict[str, FixedType] = {}
     nodes: list[Node] = []
-    intervals: dict[str, tuple[Any, Any]] | None = None
-    for node in graph.nodes:
+    # sound element-wise bounds of every node's stored values (without calibration data)
+    intervals: dict[str, Interval] | None = {} if observed is None else None
+    for original in graph.nodes:
+        node = original
         s = spec(node.op)
         keys = (node.op.value, s.hls_name) if s.hls_name else (node.op.value,)
         chosen: dict[str, TypeSpec | None] = {
@@ -190,6 +204,20 @@ def apply_config(
         if "table" in chosen:
             t = chosen["table"]
             resolved["table"] = None if t == AUTO else t
+        attrs = dict(node.attrs)
+        for attr in ("reuse_factor", "strategy", "implementation", "table_size"):
+            value = config.setting(node.name, keys, attr)
+            if value is not None and (
+                attr not in ("implementation", "table_size")
+                or node.op is Op.SOFTMAX
+                or (attr == "table_size" and "table" in s.precisions)
+            ):
+                attrs[attr] = value.value if hasattr(value, "value") else value
+        node = original.replace(attrs=attrs)
+        if intervals is not None:
+            partial = {k: v for k, v in resolved.items() if v is not None}
+            ins = _input_intervals(node, intervals, default)
+            raw = node_interval(node.replace(precision=NodePrecision(**partial)), ins)
         result = chosen.get("result")
         if result == AUTO:
             if node.op in _UNIT_RANGE:
@@ -201,21 +229,7 @@ def apply_config(
                     lo, hi = observed[node.name]
                     guard = 1
                 else:
-                    if intervals is None:
-                        intervals = interval_ranges(
-                            graph,
-                            {
-                                n.name: (
-                                    types.get(n.name, default).min,
-                                    types.get(n.name, default).max,
-                                )
-                                for n in graph.inputs
-                            },
-                        )
-                    lo, hi = (
-                        float(intervals[node.name][0].min()),
-                        float(intervals[node.name][1].max()),
-                    )
+                    lo, hi = float(raw[0].min()), float(raw[1].max())
                     guard = 0
                 result = _sized(integer_bits(lo, hi) + guard, default.frac)
                 result = _table_input(graph, node, result)
@@ -224,18 +238,9 @@ def apply_config(
         if "result" in chosen:
             resolved["result"] = result
         precision = NodePrecision(**{k: v for k, v in resolved.items() if v is not None})
-        if precision.result is not None:
-            types[node.name] = precision.result
-        elif node.inputs:
-            types[node.name] = types[node.inputs[0]]
-        attrs = dict(node.attrs)
-        for attr in ("reuse_factor", "strategy", "implementation", "table_size"):
-            value = config.setting(node.name, keys, attr)
-            if value is not None and (
-                attr not in ("implementation", "table_size")
-                or node.op is Op.SOFTMAX
-                or (attr == "table_size" and "table" in s.precisions)
-            ):
-                attrs[attr] = value.value if hasattr(value, "value") else value
-        nodes.append(node.replace(precision=precision, attrs=attrs))
+        node = original.replace(precision=precision, attrs=attrs)
+        types[node.name], _ = node_types(node, [types[i] for i in node.inputs])
+        if intervals is not None:
+            intervals[node.name] = node_interval(node, _input_intervals(node, intervals, default))
+        nodes.append(node)
     return infer_types(graph.with_nodes(nodes))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Interval, two
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
@@ -28,6 +29,12 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """The sum of the bounds."""
     a, b = two(node, inputs)
     return a[0] + b[0], a[1] + b[1]
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`add` of two tensors of one shape."""
+    inputs_count(node, inputs, 2, "HLS")
+    return Lowering("add", sizes(node, inputs), pixel_input=True)
 
 
 SPEC = OpSpec(Op.ADD, merge.shape, run_float, merge.add_fixed, ("result",), "Merge")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import pooling
 from hepinfer.ops.base import OpSpec, Types, result_types
 from hepinfer.ops.bounds import Interval, one
+from hepinfer.ops.lowering import Lowering
 
 
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
@@ -21,6 +22,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """Per channel, the mean of the window's bounds (in `accum_t`)."""
     return pooling.avg_interval(node, one(node, inputs))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`pool`: see `hepinfer.ops.pooling.lowering`."""
+    return pooling.lowering(node, inputs, is_max=False, is_global=False)
 
 
 SPEC = OpSpec(

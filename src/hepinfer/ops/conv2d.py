@@ -13,6 +13,7 @@ from hepinfer.ops import convnd
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -36,6 +37,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """Per output pixel, the Dense rule over its receptive field (padding contributes 0)."""
     return convnd.interval(node, one(node, inputs), 2)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`conv`: see `hepinfer.ops.convnd.lowering`."""
+    return convnd.lowering(node, inputs)
 
 
 SPEC = OpSpec(

@@ -13,11 +13,13 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.ops import convnd
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Interval, accumulated, one
 from hepinfer.ops.conv import geometry, patches
 from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -79,6 +81,11 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     out_lo = (p_lo * wp + p_hi * wn).sum(axis=-2) + bias
     out_hi = (p_hi * wp + p_lo * wn).sum(axis=-2) + bias
     return accumulated(out_lo, out_hi, int(w.shape[0]), node.precision.accum)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`depthwise`: see `hepinfer.ops.convnd.lowering`."""
+    return convnd.lowering(node, inputs, depthwise=True)
 
 
 SPEC = OpSpec(

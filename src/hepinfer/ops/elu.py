@@ -10,12 +10,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
+from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
+
+#: the table covers inputs in (-SPAN, 0] (hls4ml's range)
+SPAN = 8.0
 
 
 def _alpha(node: Node) -> float:
@@ -31,11 +35,10 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     tr, tt, tw = need(node, "result"), table_type(node), need(node, "weight")
     size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
-    i = np.arange(size, dtype=np.float32)
-    values = (np.exp(np.float32(-8.0) * i / np.float32(size)) - np.float32(1.0)).astype(np.float64)
-    table = tt.to_mantissa(values)
-    num = -x.m * size  # x * N / -8 at x's fractional bits, truncated toward zero
-    den = 8 << x.t.frac if x.t.frac >= 0 else 8
+    table = tt.to_mantissa(table_values(size))
+    num = -x.m * size  # x * N / -SPAN at x's fractional bits, truncated toward zero
+    span = int(SPAN)
+    den = span << x.t.frac if x.t.frac >= 0 else span
     q = np.abs(num) // den
     idx = np.clip(np.where(num < 0, -q, q), 0, size - 1)
     alpha = int(tw.to_mantissa(np.array([_alpha(node)]))[0])
@@ -70,6 +73,30 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
         np.where(has_pos, v, neg[0]) for v in pos
     ]
     return envelope(cands)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`elu`: alpha in `weight_t` and the table of `exp(x) - 1` (`table_values`)."""
+    inputs_count(node, inputs, 1, "HLS")
+    x = fixed(node, inputs[0])
+    need_exact(x, f"the input of {node.name!r}")
+    tw, tt = need(node, "weight"), table_type(node)
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    consts = {**sizes(node, inputs), "table_size": str(size), "data_frac": str(x.frac)}
+    arrays = (
+        HlsArray("a", "weight", tw, tw.to_mantissa(weight_values(node))),
+        HlsArray("table", "table", tt, tt.to_mantissa(table_values(size))),
+    )
+    types = {"weight_t": tw, "table_t": tt}
+    return Lowering("elu", consts, types, arrays, same_width=True)
+
+
+def table_values(size: int) -> FloatArray:
+    """hls4ml's ELU table: `exp(-SPAN * i / size) - 1` for i < size, in float32 like the C++."""
+    i = np.arange(size, dtype=np.float32)
+    e = np.exp(np.float32(-SPAN) * i / np.float32(size)) - np.float32(1.0)
+    out: FloatArray = e.astype(np.float64)
+    return out
 
 
 SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "table"), "ELU")

@@ -10,6 +10,7 @@ from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -37,6 +38,12 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """The input's bounds, flattened."""
     lo, hi = one(node, inputs)
     return lo.reshape(-1), hi.reshape(-1)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`copy` (in io_stream the words flow on unchanged)."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("copy", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.FLATTEN, shape, run_float, run_fixed, (), "Reshape")

@@ -10,6 +10,7 @@ from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
 from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, unsupported
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -35,6 +36,12 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """The data's bounds as fed in (the cast to the input type follows `result_t`)."""
     return one(node, inputs)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """A graph input is a port of the top function, not a kernel call: HlsError."""
+    del inputs
+    raise unsupported(node, "HLS layer", "graph inputs are ports of the top function")
 
 
 SPEC = OpSpec(Op.INPUT, shape, run_float, run_fixed, ("result",), "InputLayer")

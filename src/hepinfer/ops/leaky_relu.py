@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
+from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
 def _alpha(node: Node) -> float:
@@ -53,6 +54,14 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     at = [np.where(v > 0, v, alpha * v) for v in (lo, hi)]
     zero = np.where((lo < 0) & (hi > 0), 0.0, at[0])
     return envelope([*at, zero])
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`leaky_relu`: alpha in `weight_t`."""
+    inputs_count(node, inputs, 1, "HLS")
+    tw = need(node, "weight")
+    arrays = (HlsArray("a", "weight", tw, tw.to_mantissa(weight_values(node))),)
+    return Lowering("leaky_relu", sizes(node, inputs), {"weight_t": tw}, arrays, same_width=True)
 
 
 SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "result"), "LeakyReLU")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 from hepinfer.ops.quant import quantize_float
 
 
@@ -36,6 +37,12 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """The input's bounds (the cast to `result_t` applies on top)."""
     return one(node, inputs)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`linear`: the input assigned to `result_t`."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("linear", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.LINEAR, same_shape, run_float, run_fixed, ("result",), "Activation")

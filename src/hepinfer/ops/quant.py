@@ -15,11 +15,12 @@ import numpy as np
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
 from hepinfer.ops.bounds import Interval, cast, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 _ROUNDING = {"ROUND": Quant.RND_CONV, "FLOOR": Quant.TRN, "ROUND_TO_ZERO": Quant.TRN_ZERO}
 
@@ -85,6 +86,12 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """The input's bounds cast to the quantiser's type (rounding, saturation)."""
     return cast(fixed_type(node.attrs), one(node, inputs))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`linear`: the input assigned to the quantiser's type (the output's)."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("linear", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")

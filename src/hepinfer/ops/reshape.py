@@ -13,6 +13,7 @@ from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -46,6 +47,12 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """The input's bounds, reshaped."""
     lo, hi = one(node, inputs)
     return lo.reshape(node.out.shape), hi.reshape(node.out.shape)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`copy` (in io_stream the words flow on unchanged)."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("copy", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.RESHAPE, shape, run_float, run_fixed, (), "Reshape")

@@ -19,13 +19,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepinfer.errors import GraphError
+from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow, Quant
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
 from hepinfer.ops.bounds import Interval, full, one
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type
+from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax")
 DEFAULT_TABLE = FixedType(18, 8, True, Quant.RND, Overflow.SAT)
@@ -90,9 +91,12 @@ def types(node: Node, data: FixedType) -> tuple[FixedType, FixedType, FixedType]
     return table, accum, table
 
 
-def _exp_inv_tables(
+def exp_inv_tables(
     node: Node, data: FixedType, table: FixedType, inv_inp: FixedType, negative: bool, size: int
 ) -> tuple[IntArray, IntArray]:
+    """Mantissas (in `table`) of the exponential table over `size` index values of `data`
+    (negated for the stable kernel) and of the inverse table over those of `inv_inp`.
+    """
     bits = size.bit_length() - 1
     scale = np.float32(float(node.attrs.get("exp_scale", 1.0)))
     x = (_index_values(data, bits).astype(np.float32) * scale).astype(np.float32)
@@ -132,8 +136,8 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
         msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {IMPLEMENTATIONS}"
         raise GraphError(msg)
     size_inv = _table_size(node, table, x.t)
-    exp_tab, _ = _exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
-    _, inv_tab = _exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    exp_tab, _ = exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
     exp_res = accum.cast_mantissa(exp_tab[_index(data_m, data_t, size_exp.bit_length() - 1)], table)
     total = _rows(exp_res, np.add)[..., 0]
     wide = FixedType(64, 64 - accum.frac, True)
@@ -166,6 +170,68 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
         return full(lo.shape, 0.0, 1.0 + 4 * step)
     index_step = 2.0 ** (table.integer - (_table_size(node, table).bit_length() - 1))
     return full(lo.shape, 0.0, max(2.0, float(table.max) * index_step) + 4 * step)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`softmax`: the exponential and inverse tables (`exp_inv_tables`, as the emulator's)
+    and their index geometry, per implementation.
+    """
+    inputs_count(node, inputs, 1, "HLS")
+    impl = str(node.attrs.get("implementation", "stable"))
+    x = fixed(node, inputs[0])
+    need_exact(x, f"the input of {node.name!r}")
+    table, accum, inv_inp = types(node, x)
+    base = sizes(node, inputs)
+    wide = FixedType(64, 64 - accum.frac)
+    if impl == "argmax":
+        consts = {**base, "implementation": "hepinfer::softmax_argmax"}
+        for key in ("exp_size", "inv_size", "exp_src_width", "exp_src_frac", "exp_bits"):
+            consts[key] = "1"
+        for key in ("inv_src_width", "inv_src_frac", "inv_bits"):
+            consts[key] = "1"
+        typedefs = {"table_t": table, "accum_t": accum, "inv_in_t": table, "norm_t": x}
+        zero = np.zeros(1, dtype=np.int64)
+        arrays = (HlsArray("exp", "table", table, zero), HlsArray("inv", "table", table, zero))
+        return Lowering("softmax", consts, {**typedefs, "wide_t": wide}, arrays, pixel_input=True)
+    if impl == "stable":
+        in_bits = x.width - int(x.signed)
+        data_t = FixedType(in_bits, x.integer - int(x.signed), signed=False)
+        size_exp = _table_size(node, table)
+        if x.signed:
+            size_exp = min(size_exp, 1 << in_bits)
+        negative = True
+    elif impl == "latency":
+        data_t = x
+        size_exp = _table_size(node, table, x)
+        negative = False
+    else:
+        msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {IMPLEMENTATIONS}"
+        raise HlsError(msg)
+    size_inv = _table_size(node, table, x)
+    exp_tab, _ = exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    need_exact(inv_inp, f"the exponent sum of {node.name!r}")
+    consts = {
+        **base,
+        "implementation": f"hepinfer::softmax_{impl}",
+        "exp_size": str(size_exp),
+        "inv_size": str(size_inv),
+        "exp_src_width": str(data_t.width),
+        "exp_src_frac": str(data_t.frac),
+        "exp_bits": str(size_exp.bit_length() - 1),
+        "inv_src_width": str(inv_inp.width),
+        "inv_src_frac": str(inv_inp.frac),
+        "inv_bits": str(size_inv.bit_length() - 1),
+    }
+    typedefs = {
+        "table_t": table,
+        "accum_t": accum,
+        "inv_in_t": inv_inp,
+        "norm_t": data_t,
+        "wide_t": wide,
+    }
+    arrays = (HlsArray("exp", "table", table, exp_tab), HlsArray("inv", "table", table, inv_tab))
+    return Lowering("softmax", consts, typedefs, arrays, pixel_input=True)
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")

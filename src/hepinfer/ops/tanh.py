@@ -10,12 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Interval, one
 from hepinfer.ops.fxarray import FxArray
-from hepinfer.ops.lut import lut_fixed, lut_interval, table_type
+from hepinfer.ops.lowering import Lowering
+from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
 
 #: the table covers inputs in [-SPAN / 2, SPAN / 2) (hls4ml's range)
 SPAN = 8.0
@@ -47,6 +48,11 @@ def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     """
     lo, hi = one(node, inputs)
     return lut_interval(node, lo, hi, _tanh32, SPAN, (-1.0, 1.0))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`lut`: the table of `tanh32` over [-SPAN / 2, SPAN / 2)."""
+    return lowering(node, inputs, _tanh32, SPAN)
 
 
 SPEC = OpSpec(Op.TANH, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

@@ -191,6 +191,7 @@ def load(directory: str | Path) -> CompiledModel:
     """Read a model written by `CompiledModel.save`."""
     from hepinfer.ir.serialize import graph_from_dict
     from hepinfer.ir.verify import verify
+    from hepinfer.passes.infer_types import infer_types
 
     d = Path(directory)
     try:
@@ -203,5 +204,7 @@ def load(directory: str | Path) -> CompiledModel:
     if data.get("format") != FORMAT_VERSION:
         msg = f"{d}/graph.json has format {data.get('format')!r}; this hepinfer reads {FORMAT_VERSION}"
         raise HepinferError(msg)
-    graph = verify(graph_from_dict(data, weights))
-    return CompiledModel(graph, Config.load(d / "config.yml"))
+    graph = graph_from_dict(data, weights)
+    if any(n.out.fixed is None for n in graph.nodes):  # saved before types were IR data
+        graph = infer_types(graph)
+    return CompiledModel(verify(graph), Config.load(d / "config.yml"))

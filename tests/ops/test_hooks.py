@@ -17,7 +17,7 @@ from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import MODULES, hook
-from hepinfer.ops.bounds import full
+from hepinfer.ops.bounds import Bounds, full
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 from hepinfer.passes.apply_config import apply_config
@@ -54,7 +54,8 @@ def test_every_target_handles_a_small_instance(op: Op) -> None:
     out, precision = hook(op, "infer_types")(node, [t.fixed for t in ins])
     assert (out, precision) == (node.out.fixed, node.precision)
     # value range: element-wise bounds of the output's shape
-    bounds = [full(t.shape, -1.0, 1.0) for t in ins] or [full(node.out.shape, -1.0, 1.0)]
+    bounds = [Bounds(*full(t.shape, -1.0, 1.0), t.fixed) for t in ins]
+    bounds = bounds or [Bounds(*full(node.out.shape, -1.0, 1.0))]
     lo, hi = hook(op, "interval")(node, bounds)
     assert lo.shape == hi.shape == node.out.shape
     assert np.all(lo <= hi)

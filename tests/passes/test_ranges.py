@@ -15,7 +15,7 @@ from hepinfer.fixed import FixedType, Overflow
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
-from hepinfer.ops import spec
+from hepinfer.ops import hook, spec
 from hepinfer.passes.apply_config import apply_config
 from hepinfer.passes.ranges import interval_ranges
 from tests.op_models import ANY_SHAPE, OPS, chain, single, uniform_inputs
@@ -151,3 +151,24 @@ def test_all_auto_types_never_wrap(op: Op, rest: list[Op], seed: int) -> None:
         assert t is not None
         err = np.abs(emulate_fixed(graph, x)[out].to_float() - emulate_float(graph, x)[out])
         assert err.max(initial=0) <= _tolerance(t)
+
+
+@pytest.mark.parametrize("impl", ["stable", "latency"])
+def test_softmax_bounds_follow_its_tables_on_narrow_inputs(impl: str) -> None:
+    """A 3-bit input leaves the inverse table 8 entries: sums below a step read inv(0), the
+    table's maximum, so outputs far above 1 are real and the bounds (and auto types) hold them.
+    """
+    b = GraphBuilder("narrow_softmax")
+    x = b.input("x", (4,))
+    q = {"bitwidth": 3, "signed": True, "narrow": False, "scale": 1.0, "zeropt": 0.0}
+    y = b.add("q", Op.QUANT, [x], q)
+    graph = apply_config(b.build([b.add("s", Op.SOFTMAX, [y], {"implementation": impl})]), ALL_AUTO)
+    bounds = interval_ranges(graph, {"x": (-32.0, 32.0)})
+    xs = np.random.default_rng(0).uniform(-32, 32, size=(4096, 4))
+    out = emulate_fixed(graph, xs)["s"]
+    assert out.to_float().max() > 1.5  # the tables' saturation, not a wrap
+    assert np.all(out.to_float() <= bounds["s"][1])
+    node = graph.node("s")
+    raw_hi = hook(Op.SOFTMAX, "interval")(node, [bounds["q"]])[1]  # before the result cast
+    assert node.out.fixed is not None
+    assert 1.5 < raw_hi.max() < 2.0**node.out.fixed.integer  # the auto type holds it: no wrap

@@ -128,10 +128,11 @@ def build_model(graph: Graph, project: str) -> Model:
             node.name, var, f"{var}_t", t, node.out.size, tuple(node.out.shape)
         )
     layers = []
+    outs = {n.name: n.out for n in graph.nodes}
     for index, node in enumerate(graph.nodes):
         if not node.inputs:
             continue  # graph inputs are ports of the top function
-        lowering = hook(node.op, "hls")(node, [graph.node(i).out for i in node.inputs])
+        lowering = hook(node.op, "hls")(node, [outs[i] for i in node.inputs])
         inputs = [tensors[i] for i in node.inputs]
         layers.append(_layer(index, node, lowering, inputs, tensors[node.name]))
     return Model(

@@ -9,7 +9,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
-from hepinfer.ops.bounds import Interval, two
+from hepinfer.ops.bounds import Bounds, Interval, two
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
@@ -25,7 +25,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """The sum of the bounds."""
     a, b = two(node, inputs)
     return a[0] + b[0], a[1] + b[1]

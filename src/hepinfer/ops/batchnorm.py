@@ -17,7 +17,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
-from hepinfer.ops.bounds import Interval, envelope, held, one
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
@@ -55,7 +55,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node, ("weight", "bias", "result"))
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """`x * scale + bias` per channel: the corners (scale and bias as their types hold them)."""
     lo, hi = one(node, inputs)
     p = node.precision

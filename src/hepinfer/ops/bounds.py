@@ -9,7 +9,8 @@ where the type wraps and the bounds do not fit, gives the type's whole range).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -22,12 +23,34 @@ FloatArray = npt.NDArray[np.float64]
 Interval = tuple[FloatArray, FloatArray]
 
 
+@dataclass(frozen=True, eq=False)
+class Bounds:
+    """What an `interval` rule reads of one input: its bounds and, when known, its type.
+
+    Unpacks and indexes like an `Interval` (`lo, hi = bounds`).
+    """
+
+    lo: FloatArray
+    hi: FloatArray
+    fixed: FixedType | None = None
+
+    def __iter__(self) -> Iterator[FloatArray]:
+        return iter((self.lo, self.hi))
+
+    def __getitem__(self, i: int) -> FloatArray:
+        return (self.lo, self.hi)[i]
+
+
+#: an interval, or the bounds of an input
+Pair = Interval | Bounds
+
+
 def full(shape: Sequence[int], lo: float, hi: float) -> Interval:
     """The same bounds for every element of a tensor of `shape`."""
     return np.full(tuple(shape), float(lo)), np.full(tuple(shape), float(hi))
 
 
-def one(node: Node, inputs: Sequence[Interval]) -> Interval:
+def one(node: Node, inputs: Sequence[Bounds]) -> Bounds:
     """The single input interval of a one-input op (GraphError otherwise)."""
     if len(inputs) != 1:
         msg = f"node {node.name!r} ({node.op.value}) takes 1 input, got {len(inputs)} intervals"
@@ -43,15 +66,15 @@ def held(values: npt.ArrayLike, t: FixedType | None) -> FloatArray:
     return np.asarray(t.from_mantissa(t.to_mantissa(arr)), dtype=np.float64)
 
 
-def cast(t: FixedType | None, iv: Interval) -> Interval:
+def cast(t: FixedType | None, iv: Pair) -> Interval:
     """Bounds of the values after assignment to `t` (None: no cast).
 
     Quantisation moves a value by less than one step (down only for TRN); a saturating type
     clips; a wrapping type gives its whole range wherever the bounds do not fit it.
     """
-    if t is None:
-        return iv
     lo, hi = iv
+    if t is None:
+        return lo, hi
     step = 2.0**-t.frac
     lo = lo - step
     hi = hi if t.quant is Quant.TRN else hi + step
@@ -63,7 +86,7 @@ def cast(t: FixedType | None, iv: Interval) -> Interval:
     return np.where(outside, tmin, clipped[0]), np.where(outside, tmax, clipped[1])
 
 
-def corners(a: Interval, b: Interval) -> Interval:
+def corners(a: Pair, b: Pair) -> Interval:
     """Bounds of the element-wise product: min/max of the four corner products."""
     prods = np.stack([a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]])
     return prods.min(axis=0), prods.max(axis=0)
@@ -99,7 +122,7 @@ def envelope(values: Sequence[FloatArray]) -> Interval:
     return stacked.min(axis=0), stacked.max(axis=0)
 
 
-def two(node: Node, inputs: Sequence[Interval]) -> tuple[Interval, Interval]:
+def two(node: Node, inputs: Sequence[Bounds]) -> tuple[Bounds, Bounds]:
     """The two input intervals of a merge (GraphError otherwise)."""
     if len(inputs) != 2:
         msg = f"node {node.name!r} ({node.op.value}) takes 2 inputs, got {len(inputs)} intervals"

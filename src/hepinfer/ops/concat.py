@@ -13,7 +13,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
-from hepinfer.ops.bounds import Interval
+from hepinfer.ops.bounds import Bounds, Interval
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, sizes, unsupported
 
@@ -55,7 +55,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """The inputs' bounds concatenated along the axis."""
     axis = _axis(node, inputs[0][0].ndim)
     return (

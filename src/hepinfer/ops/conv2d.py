@@ -11,7 +11,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
-from hepinfer.ops.bounds import Interval, one
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 
@@ -34,7 +34,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node, ("weight", "bias", "accum", "result"))
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Per output pixel, the Dense rule over its receptive field (padding contributes 0)."""
     return convnd.interval(node, one(node, inputs), 2)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need, weight
-from hepinfer.ops.bounds import Interval, weighted_sum
+from hepinfer.ops.bounds import Interval, Pair, weighted_sum
 from hepinfer.ops.conv import conv_shape, geometry, line_buffer, patches
 from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.dense import lowering as dense_lowering
@@ -53,7 +53,7 @@ def run_fixed(node: Node, xs: Sequence[FxArray], rank: int) -> FxArray:
     return FxArray(res, tr)
 
 
-def interval(node: Node, x: Interval, rank: int) -> Interval:
+def interval(node: Node, x: Pair, rank: int) -> Interval:
     """The Dense rule (`hepinfer.ops.dense.interval`) on the im2col patches of the bounds."""
     kernel = weight(node, "kernel")
     cols_lo, out = _cols(node, x[0][None], rank)

@@ -35,7 +35,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import native
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
-from hepinfer.ops.bounds import Interval, held, one, weighted_sum
+from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
@@ -242,7 +242,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node, ("weight", "bias", "accum", "result"))
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Per output, products split by the sign of the weights (as `weight_t` holds them), plus
     the bias (as `bias_t` then `accum_t` hold it), summed in `accum_t`.
     """

@@ -15,7 +15,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
-from hepinfer.ops.bounds import Interval, accumulated, one
+from hepinfer.ops.bounds import Bounds, Interval, accumulated, one
 from hepinfer.ops.conv import geometry, patches
 from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.fxarray import FxArray
@@ -71,7 +71,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node, ("weight", "bias", "accum", "result"))
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Per channel, the Dense rule over the window (padding contributes 0)."""
     lo, hi = one(node, inputs)
     kernel = weight(node, "kernel")

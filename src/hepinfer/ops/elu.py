@@ -13,7 +13,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Interval, envelope, held, one
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
@@ -58,7 +58,7 @@ def weight_values(node: Node) -> FloatArray:
     return np.array([_alpha(node)], dtype=np.float64)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """`x >= 0 ? x : alpha * table(x)`: the table holds `exp(x) - 1` at points no further from
     0 than x, in [-1, 0] within one step of the table type.
     """

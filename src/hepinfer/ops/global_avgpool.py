@@ -9,7 +9,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import pooling
 from hepinfer.ops.base import OpSpec, Types, result_types
-from hepinfer.ops.bounds import Interval, one
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.lowering import Lowering
 
 
@@ -19,7 +19,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node, ("accum", "result"))
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Per channel, the mean of the bounds over all positions (in `accum_t`)."""
     return pooling.global_avg_interval(node, one(node, inputs))
 

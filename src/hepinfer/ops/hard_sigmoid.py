@@ -12,7 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Interval, envelope, held, one
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
@@ -49,7 +49,7 @@ def weight_values(node: Node) -> FloatArray:
     return np.array(list(_params(node)), dtype=np.float64)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """`clip(slope * x + shift, 0, 1)`: the corners, clipped (slope and shift as `weight_t`
     holds them).
     """

@@ -12,7 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Interval, envelope, held, one
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
@@ -47,7 +47,7 @@ def weight_values(node: Node) -> FloatArray:
     return np.array([_alpha(node)], dtype=np.float64)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """`x > 0 ? x : alpha * x` is linear on each side of 0: its values at lo, hi and 0."""
     lo, hi = one(node, inputs)
     alpha = float(held(weight_values(node), node.precision.weight)[0])

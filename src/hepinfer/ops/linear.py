@@ -12,7 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Interval, one
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 from hepinfer.ops.quant import quantize_float
@@ -34,9 +34,10 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return result_types(node)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """The input's bounds (the cast to `result_t` applies on top)."""
-    return one(node, inputs)
+    lo, hi = one(node, inputs)
+    return lo, hi
 
 
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:

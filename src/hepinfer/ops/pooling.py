@@ -17,7 +17,7 @@ from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need
-from hepinfer.ops.bounds import Interval, cast
+from hepinfer.ops.bounds import Interval, Pair, cast
 from hepinfer.ops.conv import geometry, ints, line_buffer, patches
 from hepinfer.ops.fxarray import FxArray, IntArray, wide_type
 from hepinfer.ops.lowering import Lowering, fixed, inputs_count, need_exact
@@ -125,7 +125,7 @@ def global_avg_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return FxArray(tr.cast_mantissa(_div_trunc(total, m.shape[1]), ta), tr)
 
 
-def max_interval(node: Node, x: Interval) -> Interval:
+def max_interval(node: Node, x: Pair) -> Interval:
     """Max pooling: the max of each window's bounds (then `accum_t`, when set)."""
     bounds = []
     for v in x:
@@ -135,7 +135,7 @@ def max_interval(node: Node, x: Interval) -> Interval:
     return cast(node.precision.accum, (bounds[0], bounds[1]))
 
 
-def avg_interval(node: Node, x: Interval) -> Interval:
+def avg_interval(node: Node, x: Pair) -> Interval:
     """Average pooling: the window sums of the bounds (in `accum_t`) over the count, the
     division truncating toward zero by less than one step of `accum_t`.
     """
@@ -154,13 +154,13 @@ def _divided(ta: FixedType | None, iv: Interval) -> Interval:
     return cast(ta, (iv[0] - step, iv[1] + step))
 
 
-def global_max_interval(node: Node, x: Interval) -> Interval:
+def global_max_interval(node: Node, x: Pair) -> Interval:
     """Global max pooling: the max of the bounds over all positions, per channel."""
     lo, hi = (v.reshape(-1, v.shape[-1]).max(axis=0) for v in x)
     return cast(node.precision.accum, (lo, hi))
 
 
-def global_avg_interval(node: Node, x: Interval) -> Interval:
+def global_avg_interval(node: Node, x: Pair) -> Interval:
     """Global average pooling: the mean of the bounds over all positions, per channel."""
     ta = node.precision.accum
     lo, hi = (v.reshape(-1, v.shape[-1]).mean(axis=0) for v in cast(ta, x))

@@ -18,7 +18,7 @@ from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
-from hepinfer.ops.bounds import Interval, cast, one
+from hepinfer.ops.bounds import Bounds, Interval, cast, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
@@ -83,7 +83,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return fixed_type(node.attrs), node.precision
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """The input's bounds cast to the quantiser's type (rounding, saturation)."""
     return cast(fixed_type(node.attrs), one(node, inputs))
 

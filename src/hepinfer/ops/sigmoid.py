@@ -13,7 +13,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Interval, one
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
@@ -45,7 +45,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return tr, dataclasses.replace(precision, table=table_type(node))
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Monotone: the table at points within one table step of the bounds, within one step of
     the table type, inside the function's range (0.0, 1.0).
     """

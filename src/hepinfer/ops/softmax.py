@@ -24,7 +24,7 @@ from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
-from hepinfer.ops.bounds import Interval, full, one
+from hepinfer.ops.bounds import Bounds, Interval, full, one
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
@@ -155,21 +155,29 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return tr, dataclasses.replace(precision, table=table, accum=accum)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
-    """[0, 1] for `argmax`; the table kernels' outputs `exp * inv(sum)` exceed 1 by at most
-    the inverse table's rounding (`stable`: the sum is at least 1) or, for `latency`, by the
-    truncation of the sum to the inverse table's index (at most `inv_table_max * step`).
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """[0, 1] for `argmax`. The table kernels give `exp_i * inv(sum)`, the sum truncated to the
+    inverse table's index (a step of `2**(I_table - index_bits)`, index bits from the input's
+    type, 1 when unknown) and inv(0) saturating at the table's maximum M. Every exp_i <= sum:
+    a truncated sum of at least one step gives at most 2 (plus rounding), a sum truncated to 0
+    at most `exp_i * M < step * M`. `stable`: exp_i <= 1 and sum >= 1, so with a step of at
+    most 1 the output is at most 1 (plus the inverse table's rounding).
     """
-    lo, _ = one(node, inputs)
+    x = one(node, inputs)
+    shape = x.lo.shape
     impl = str(node.attrs.get("implementation", "stable"))
     if impl == "argmax":
-        return full(lo.shape, 0.0, 1.0)
+        return full(shape, 0.0, 1.0)
     table = node.precision.table or DEFAULT_TABLE
-    step = 2.0**-table.frac
+    q = 2.0**-table.frac
+    t_max = float(table.max)
+    size = _table_size(node, table, x.fixed) if x.fixed is not None else 2
+    step = 2.0 ** (table.integer - (size.bit_length() - 1))
     if impl == "stable":
-        return full(lo.shape, 0.0, 1.0 + 4 * step)
-    index_step = 2.0 ** (table.integer - (_table_size(node, table).bit_length() - 1))
-    return full(lo.shape, 0.0, max(2.0, float(table.max) * index_step) + 4 * step)
+        if step <= 1.0:
+            return full(shape, 0.0, 1.0 + q)
+        return full(shape, 0.0, max(2.0 + 2 * q, min(1.0, step) * t_max))
+    return full(shape, 0.0, max(2.0 + 2 * t_max * q, step * t_max))
 
 
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:

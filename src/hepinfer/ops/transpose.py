@@ -9,7 +9,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
-from hepinfer.ops.bounds import Interval, one
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes, unsupported
 
@@ -41,7 +41,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return pass_through_types(node, inputs)
 
 
-def interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """The input's bounds, permuted."""
     lo, hi = one(node, inputs)
     return lo.transpose(_perm(node)), hi.transpose(_perm(node))

@@ -5,9 +5,11 @@
 - accum (Dense): exact, like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias),
   capped at 64 bits by dropping fractional bits;
 - result (and the input): the integer bits the node's value range needs (calibration data
-  when given, with one guard bit, else interval analysis from the input type), and the
-  model default's fractional bits. Bounded activations (softmax, sigmoid, tanh) get
-  `ap_ufixed<W,1>` / `ap_fixed<W,2>`. A result read only by table-based activations keeps
+  when given, with one guard bit, else sound interval analysis from the input type: each
+  op's `interval` hook, computed node by node with the node's weight/bias/accum types), and
+  the model default's fractional bits. Bounded activations (softmax, sigmoid, hard sigmoid)
+  get `ap_ufixed<W,I>` with the integer bits their interval needs (1, except table-based
+  softmax kernels whose truncated sums can exceed 1, e.g. `latency`), tanh `ap_fixed<W,2>`. A result read only by table-based activations keeps
   just the integer bits their tables cover, saturating (softmax 5, sigmoid 4, tanh 3). So
   `auto` never widens a softmax input to the accumulator's width, which is how hls4ml's auto
   types feed a softmax a value whose top bits never move, making its output constant.
@@ -27,9 +29,9 @@ from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph, Node, NodePrecision
 from hepinfer.ir.op import Op
 from hepinfer.ops import hook, spec
-from hepinfer.ops.bounds import Interval, full
+from hepinfer.ops.bounds import Bounds, full
 from hepinfer.passes.infer_types import infer_types, node_types
-from hepinfer.passes.ranges import integer_bits, node_interval, observed_ranges
+from hepinfer.passes.ranges import integer_bits, node_bounds, node_interval, observed_ranges
 
 _MAX_WIDTH = 64
 _UNIT_RANGE = {Op.SOFTMAX, Op.SIGMOID, Op.HARD_SIGMOID}
@@ -159,14 +161,12 @@ def _quantizer_types(
     return out
 
 
-def _input_intervals(
-    node: Node, intervals: dict[str, Interval], default: FixedType
-) -> list[Interval]:
+def _input_intervals(node: Node, intervals: dict[str, Bounds], default: FixedType) -> list[Bounds]:
     """The bounds a node reads: its inputs' (a graph input reads data in the default type's
     range; its own type then applies).
     """
     if not node.inputs:
-        return [full(node.out.shape, default.min, default.max)]
+        return [Bounds(*full(node.out.shape, default.min, default.max))]
     return [intervals[i] for i in node.inputs]
 
 
@@ -182,7 +182,7 @@ def apply_config(
     types: dict[str, FixedType] = {}
     nodes: list[Node] = []
     # sound element-wise bounds of every node's stored values (without calibration data)
-    intervals: dict[str, Interval] | None = {} if observed is None else None
+    intervals: dict[str, Bounds] | None = {} if observed is None else None
     for original in graph.nodes:
         node = original
         s = spec(node.op)
@@ -220,8 +220,9 @@ def apply_config(
             raw = node_interval(node.replace(precision=NodePrecision(**partial)), ins)
         result = chosen.get("result")
         if result == AUTO:
-            if node.op in _UNIT_RANGE:
-                result = FixedType(default.width, 1, signed=False)
+            if node.op in _UNIT_RANGE:  # non-negative: unsigned, the integer bits it needs
+                hi = float(raw[1].max()) if intervals is not None else 1.0
+                result = FixedType(default.width, max(1, integer_bits(0, hi, signed=False)), False)
             elif node.op is Op.TANH:
                 result = FixedType(default.width, 2)
             else:
@@ -241,6 +242,7 @@ def apply_config(
         node = original.replace(precision=precision, attrs=attrs)
         types[node.name], _ = node_types(node, [types[i] for i in node.inputs])
         if intervals is not None:
-            intervals[node.name] = node_interval(node, _input_intervals(node, intervals, default))
+            ins = _input_intervals(node, intervals, default)
+            intervals[node.name] = node_bounds(node, ins, types[node.name])
         nodes.append(node)
     return infer_types(graph.with_nodes(nodes))

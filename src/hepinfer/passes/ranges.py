@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ops import hook
-from hepinfer.ops.bounds import Interval, cast, full
+from hepinfer.ops.bounds import Bounds, Interval, cast, full
 
 
-def node_interval(node: Node, inputs: Sequence[Interval]) -> Interval:
+def node_interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Element-wise bounds of `node`'s stored output: its op's `interval` rule on the input
     bounds, then the cast to its result type (when configured).
     """
@@ -25,17 +26,23 @@ def node_interval(node: Node, inputs: Sequence[Interval]) -> Interval:
     return cast(node.precision.result, iv)
 
 
+def node_bounds(node: Node, inputs: Sequence[Bounds], fixed: FixedType | None) -> Bounds:
+    """`node_interval` with the type of the output (`fixed`), as its readers see it."""
+    lo, hi = node_interval(node, inputs)
+    return Bounds(lo, hi, fixed)
+
+
 def interval_ranges(
     graph: Graph, input_ranges: Mapping[str, tuple[float, float]]
-) -> dict[str, Interval]:
+) -> dict[str, Bounds]:
     """Element-wise (lo, hi) of every node, given (lo, hi) of the data fed to each input."""
-    out: dict[str, Interval] = {}
+    out: dict[str, Bounds] = {}
     for node in graph.nodes:
         if node.inputs:
             ins = [out[i] for i in node.inputs]
         else:
-            ins = [full(node.out.shape, *input_ranges[node.name])]
-        out[node.name] = node_interval(node, ins)
+            ins = [Bounds(*full(node.out.shape, *input_ranges[node.name]))]
+        out[node.name] = node_bounds(node, ins, node.out.fixed)
     return out
 
 

@@ -161,6 +161,12 @@ def _quantizer_types(
     return out
 
 
+def _auto_result(node: Node, config: Config) -> bool:
+    s = spec(node.op)
+    keys = (node.op.value, s.hls_name) if s.hls_name else (node.op.value,)
+    return "result" in s.precisions and config.precision(node.name, keys, "result") == AUTO
+
+
 def _input_intervals(node: Node, intervals: dict[str, Bounds], default: FixedType) -> list[Bounds]:
     """The bounds a node reads: its inputs' (a graph input reads data in the default type's
     range; its own type then applies).
@@ -181,8 +187,11 @@ def apply_config(
     observed = None if calibration is None else observed_ranges(graph, calibration)  # type: ignore[arg-type]
     types: dict[str, FixedType] = {}
     nodes: list[Node] = []
-    # sound element-wise bounds of every node's stored values (without calibration data)
-    intervals: dict[str, Bounds] | None = {} if observed is None else None
+    # sound element-wise bounds of every node's stored values, when an `auto` result needs
+    # them and no calibration data is given
+    intervals: dict[str, Bounds] | None = None
+    if observed is None and any(_auto_result(n, config) for n in graph.nodes):
+        intervals = {}
     for original in graph.nodes:
         node = original
         s = spec(node.op)

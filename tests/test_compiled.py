@@ -4,6 +4,7 @@ the decision, `auto` types do not flatten the softmax, save/load is exact.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,19 @@ def test_save_and_load_round_trip(shared_data: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
     assert str(again) == str(model)
     assert again.config.to_dict() == model.config.to_dict()
+
+
+def test_saved_types_load_and_older_saves_get_inferred(shared_data: Path, tmp_path: Path) -> None:
+    model = hepinfer.compile(shared_data / EXAMPLES / "keras" / "KERAS_3layer.json")
+    out = model.save(tmp_path / "m")
+    again = hepinfer.load(out)
+    assert [n.out for n in again.graph.nodes] == [n.out for n in model.graph.nodes]
+    data = json.loads((out / "graph.json").read_text())
+    for node in data["nodes"]:  # a save from before tensor types were written
+        del node["type"]
+    (out / "graph.json").write_text(json.dumps(data))
+    older = hepinfer.load(out)
+    assert [n.out for n in older.graph.nodes] == [n.out for n in model.graph.nodes]
 
 
 def test_batchnorm_folds_like_hls4ml(shared_data: Path) -> None:

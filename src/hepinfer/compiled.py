@@ -87,8 +87,10 @@ class CompiledModel:
         test_inputs: Any = None,
     ) -> Path:
         """Write the Vitis HLS project (see `hepinfer.hls`); settings default to the config."""
+        from hepinfer.emulate.run import emulate
         from hepinfer.hls import write_hls
 
+        expected = None if test_inputs is None else emulate(self.graph, test_inputs)
         return write_hls(
             self.graph,
             out_dir,
@@ -97,6 +99,7 @@ class CompiledModel:
             part=part or self.config.part,
             clock_period=clock_period or self.config.clock_period,
             test_inputs=test_inputs,
+            test_outputs=expected,
         )
 
     def csim(
@@ -188,6 +191,7 @@ def load(directory: str | Path) -> CompiledModel:
     """Read a model written by `CompiledModel.save`."""
     from hepinfer.ir.serialize import graph_from_dict
     from hepinfer.ir.verify import verify
+    from hepinfer.passes.infer_types import infer_types
 
     d = Path(directory)
     try:
@@ -200,5 +204,7 @@ def load(directory: str | Path) -> CompiledModel:
     if data.get("format") != FORMAT_VERSION:
         msg = f"{d}/graph.json has format {data.get('format')!r}; this hepinfer reads {FORMAT_VERSION}"
         raise HepinferError(msg)
-    graph = verify(graph_from_dict(data, weights))
-    return CompiledModel(graph, Config.load(d / "config.yml"))
+    graph = graph_from_dict(data, weights)
+    if any(n.out.fixed is None for n in graph.nodes):  # saved before types were IR data
+        graph = infer_types(graph)
+    return CompiledModel(verify(graph), Config.load(d / "config.yml"))

@@ -9,6 +9,7 @@ import numpy as np
 from hepinfer.config import Config
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.frontends import load_model
+from hepinfer.ops import softmax as softmax_ops
 from hepinfer.passes.apply_config import apply_config
 
 T = FixedType.parse
@@ -22,7 +23,9 @@ def test_every_used_variable_gets_a_type(shared_data: Path) -> None:
     assert fc1.attrs["reuse_factor"] == 4
     assert typed.node("fc2_relu").attrs["reuse_factor"] == 1
     softmax = typed.node("output_softmax_softmax")
-    assert softmax.precision.table is None  # hls4ml's table defaults apply in the kernel
+    # an unset table type is hls4ml's default, written on the graph by type inference
+    assert softmax.precision.table == softmax_ops.DEFAULT_TABLE == T("ap_fixed<18,8,RND,SAT>")
+    assert softmax.precision.accum == T("ap_fixed<21,11>")  # the table type + ceil(log2 5) bits
     assert softmax.precision.result == T("ap_fixed<16,6>")
 
 
@@ -85,6 +88,7 @@ def test_precise_tables_and_softmax_input_follow_a_wide_default(shared_data: Pat
     assert apply_config(graph, named).node("output_softmax").precision.result == T("ap_fixed<20,6>")
     plain = apply_config(graph, Config.hls4ml("ap_fixed<32,16>"))
     assert plain.node("output_softmax").precision.result == T("ap_fixed<32,16>")
-    assert plain.node("output_softmax_softmax").precision.table is None
+    assert plain.node("output_softmax_softmax").precision.table == softmax_ops.DEFAULT_TABLE
     # 16-bit defaults keep hls4ml's tables
-    assert apply_config(graph, Config()).node("output_softmax_softmax").precision.table is None
+    default = apply_config(graph, Config()).node("output_softmax_softmax")
+    assert default.precision.table == softmax_ops.DEFAULT_TABLE

@@ -7,14 +7,13 @@ reference kernels (the framework's maths, for comparison).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import numpy.typing as npt
 
 from hepinfer.emulate.fuse import dense_chains
 from hepinfer.errors import HepinferError
 from hepinfer.ir.graph import Graph
+from hepinfer.ir.inputs import Inputs, bind_inputs
 from hepinfer.ir.op import Op
 from hepinfer.ops import spec
 from hepinfer.ops.dense import run_chain
@@ -22,44 +21,12 @@ from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.native import check_engine, current_engine, use_engine
 
 FloatArray = npt.NDArray[np.float64]
-Inputs = npt.ArrayLike | Sequence[npt.ArrayLike] | Mapping[str, npt.ArrayLike]
-
-
-def _bind(graph: Graph, x: Inputs) -> dict[str, FloatArray]:
-    names = [n.name for n in graph.inputs]
-    if isinstance(x, Mapping):
-        missing = [n for n in names if n not in x]
-        if missing:
-            msg = f"inputs {missing} missing; the graph takes {names}"
-            raise HepinferError(msg)
-        arrays = {n: np.asarray(x[n], dtype=np.float64) for n in names}
-    elif len(names) > 1:
-        seq = list(x)  # type: ignore[arg-type]
-        if len(seq) != len(names):
-            msg = f"got {len(seq)} input arrays; the graph takes {len(names)}: {names}"
-            raise HepinferError(msg)
-        arrays = {n: np.asarray(a, dtype=np.float64) for n, a in zip(names, seq, strict=True)}
-    else:
-        arrays = {names[0]: np.asarray(x, dtype=np.float64)}
-    for node in graph.inputs:
-        a = arrays[node.name]
-        if a.shape[1:] != node.out.shape:
-            if a.ndim == len(node.out.shape) and a.shape == node.out.shape:
-                a = a[None]
-            else:
-                msg = (
-                    f"input {node.name!r} has shape {a.shape}; expected (batch, "
-                    f"{', '.join(str(d) for d in node.out.shape)})"
-                )
-                raise HepinferError(msg)
-        arrays[node.name] = a
-    return arrays
 
 
 def emulate_float(graph: Graph, x: Inputs, trace: bool = False) -> dict[str, FloatArray]:
     """Float64 reference run; returns the graph outputs, or every node's output if `trace`."""
     values: dict[str, FloatArray] = {}
-    inputs = _bind(graph, x)
+    inputs = bind_inputs(graph, x)
     for node in graph.nodes:
         if node.op is Op.INPUT:
             values[node.name] = inputs[node.name]
@@ -83,7 +50,7 @@ def emulate_fixed(
 
 def _emulate_fixed(graph: Graph, x: Inputs, trace: bool) -> dict[str, FxArray]:
     values: dict[str, FxArray] = {}
-    inputs = _bind(graph, x)
+    inputs = bind_inputs(graph, x)
     chains = {} if trace or current_engine() == "numpy" else dense_chains(graph)
     skip: set[str] = set()
     for node in graph.nodes:

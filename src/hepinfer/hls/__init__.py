@@ -7,14 +7,17 @@ through a C ABI. Outputs equal the emulator's bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hepinfer.errors import HlsError
 from hepinfer.hls.csim import Headers, build, run
 from hepinfer.hls.writer import Project, render, write_test_vectors
 from hepinfer.ir.graph import Graph
+from hepinfer.ir.inputs import bind_inputs
 
 
 def write_hls(
@@ -26,21 +29,27 @@ def write_hls(
     part: str = "xcu250-figd2104-2L-e",
     clock_period: float = 5.0,
     test_inputs: Any = None,
+    test_outputs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the Vitis HLS project of `graph` into `out_dir`.
 
-    `test_inputs`: optional inputs (batch first) written with the emulator's outputs to
-    `tb_data/` so the testbench checks the firmware against the emulator.
+    `test_inputs`: optional inputs (batch first) written with `test_outputs` (the emulator's
+    outputs by output name, `hepinfer.emulate.emulate(graph, test_inputs)`) to `tb_data/`, so
+    the testbench checks the firmware against the emulator.
     """
     proj = render(graph, project=project, io_type=io_type, part=part, clock_period=clock_period)
     root = proj.write(out_dir)
     if test_inputs is not None:
-        from hepinfer.emulate.run import _bind, emulate
-
-        bound = _bind(graph, test_inputs)
+        if test_outputs is None:
+            msg = (
+                "write_hls got test_inputs without test_outputs; pass the emulator's outputs "
+                "too (hepinfer.emulate.emulate(graph, test_inputs))"
+            )
+            raise HlsError(msg)
+        bound = bind_inputs(graph, test_inputs)
         xs = [bound[n.name] for n in graph.inputs]
-        out = emulate(graph, test_inputs)
-        write_test_vectors(root, xs, [out[o] for o in graph.outputs])
+        ys = [np.asarray(test_outputs[o], dtype=np.float64) for o in graph.outputs]
+        write_test_vectors(root, xs, ys)
     return root
 
 
@@ -52,10 +61,8 @@ def csim(
     headers: Headers = "auto",
 ) -> dict[str, np.ndarray]:
     """C simulation of `graph` on inputs `x` (as `emulate` takes them), by output name."""
-    from hepinfer.emulate.run import _bind
-
     proj = render(graph, io_type=io_type)
-    bound = _bind(graph, x)
+    bound = bind_inputs(graph, x)
     outs = run(proj, [bound[n.name] for n in graph.inputs], headers)
     return dict(zip(graph.outputs, outs, strict=True))
 

@@ -25,12 +25,6 @@ from dataclasses import dataclass
 from hepinfer.errors import HlsError
 from hepinfer.hls.layers import Layer, Model, Tensor
 
-#: kernels that need their inputs one pixel (the last axis) per word
-PIXEL_INPUTS = frozenset(
-    {"conv", "depthwise", "pool", "normalize", "softmax", "add", "multiply", "concatenate"}
-)
-#: element-wise kernels: any word width in, the same width out
-SAME_WIDTH = frozenset({"relu", "linear", "lut", "leaky_relu", "hard_sigmoid", "elu", "copy"})
 CHAIN_DEPTH = 2
 
 
@@ -133,7 +127,7 @@ class _Planner:
     def read(self, layer: Layer, k: int, t: Tensor) -> Stream:
         s = self.ready[t.name].pop(0)
         merge = (layer.index, k) in self.merge_inputs
-        if layer.kernel in PIXEL_INPUTS and s.word != pixel_width(t):
+        if layer.pixel_input and s.word != pixel_width(t):
             depth = max(s.words, CHAIN_DEPTH) if merge else CHAIN_DEPTH
             r = self.stream(f"{t.var}_pixels", s.tensor, pixel_width(t), depth)
             self.processes.append(Process("repack", self.fresh(f"{t.var}_repack"), (s,), (r,)))
@@ -164,7 +158,7 @@ class _Planner:
             if self.passes_through(layer):  # Flatten / Reshape: the words flow on unchanged
                 self.publish(dst, ins[0])
                 continue
-            word = ins[0].word if layer.kernel in SAME_WIDTH else pixel_width(dst)
+            word = ins[0].word if layer.same_width else pixel_width(dst)
             if dst.name in self.outputs and self.uses[dst.name] == 1:
                 out = Stream(f"{dst.var}_stream", dst, word, 1)
                 self.ports[dst.name] = out

@@ -30,6 +30,10 @@ def _tuples(value: Any) -> Any:
     return value
 
 
+def _type(text: str | None) -> FixedType | None:
+    return None if text is None else FixedType.parse(text)
+
+
 def graph_to_dict(graph: Graph) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
     """(JSON-able description, weights keyed `node/weight`)."""
     nodes = []
@@ -41,6 +45,7 @@ def graph_to_dict(graph: Graph) -> tuple[dict[str, Any], dict[str, npt.NDArray[n
                 "op": n.op.value,
                 "inputs": list(n.inputs),
                 "shape": list(n.out.shape),
+                **({} if n.out.fixed is None else {"type": str(n.out.fixed)}),
                 "attrs": _plain(dict(n.attrs)),
                 "weights": list(n.weights),
                 "precision": {k: str(t) for k, t in n.precision.items()},
@@ -61,7 +66,7 @@ def graph_from_dict(data: dict[str, Any], weights: dict[str, npt.NDArray[np.floa
                 name=d["name"],
                 op=Op.parse(d["op"]),
                 inputs=tuple(d["inputs"]),
-                out=TensorType(tuple(d["shape"])),
+                out=TensorType(tuple(d["shape"]), _type(d.get("type"))),
                 attrs=_tuples(d["attrs"]),
                 weights={k: weights[f"{d['name']}/{k}"] for k in d["weights"]},
                 precision=precision,

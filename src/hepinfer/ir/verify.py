@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hepinfer.errors import GraphError
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
+
+if TYPE_CHECKING:
+    from hepinfer.fixed import FixedType
 
 
 def verify(graph: Graph) -> Graph:
@@ -12,7 +17,9 @@ def verify(graph: Graph) -> Graph:
 
     Invariants: unique node names, inputs defined earlier (topological order), every input
     node has no inputs and every other node at least one, outputs exist, each output shape
-    equals what the op's shape inference gives, and the op's own attribute checks pass.
+    equals what the op's shape inference gives, and the op's own attribute checks pass. In a
+    configured graph (any tensor has a fixed-point type) every tensor has one, and each
+    node's type and precision equal what its op's `infer_types` rule gives.
     """
     from hepinfer.ops import spec
 
@@ -57,4 +64,30 @@ def verify(graph: Graph) -> Graph:
     if not graph.inputs:
         msg = f"graph {graph.name!r} has no input node"
         raise GraphError(msg)
+    if any(n.out.fixed is not None for n in graph.nodes):
+        _verify_types(graph)
     return graph
+
+
+def _verify_types(graph: Graph) -> None:
+    from hepinfer.ops import hook
+
+    types: dict[str, FixedType] = {}
+    for node in graph.nodes:
+        if node.out.fixed is None:
+            msg = (
+                f"graph {graph.name!r}: tensor {node.name!r} ({node.op.value}) has no fixed-point "
+                "type while others have; run type inference (hepinfer.passes.infer_types) "
+                "after changing a configured graph"
+            )
+            raise GraphError(msg)
+        out, precision = hook(node.op, "infer_types")(node, [types[i] for i in node.inputs])
+        if out != node.out.fixed or precision != node.precision:
+            msg = (
+                f"graph {graph.name!r}: node {node.name!r} ({node.op.value}) carries type "
+                f"{node.out.fixed} and precision {node.precision}, but its op's rule gives {out} "
+                f"and {precision}; run type inference (hepinfer.passes.infer_types) after "
+                "changing a configured graph"
+            )
+            raise GraphError(msg)
+        types[node.name] = out

@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hepinfer.ir.graph import Node
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
-from hepinfer.ops.base import FloatArray, OpSpec
+from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Bounds, Interval, two
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     del node
     out: FloatArray = xs[0] + xs[1]
     return out
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The sum of the bounds."""
+    a, b = two(node, inputs)
+    return a[0] + b[0], a[1] + b[1]
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`add` of two tensors of one shape."""
+    inputs_count(node, inputs, 2, "HLS")
+    return Lowering("add", sizes(node, inputs), pixel_input=True)
 
 
 SPEC = OpSpec(Op.ADD, merge.shape, run_float, merge.add_fixed, ("result",), "Merge")

@@ -10,11 +10,13 @@ import numpy.typing as npt
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.graph import Node, NodePrecision, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.fxarray import FxArray
 
 FloatArray = npt.NDArray[np.float64]
+#: what an op's `infer_types` hook returns: (output type, the node's complete precision)
+Types = tuple[FixedType, NodePrecision]
 ShapeFn = Callable[[Node, Sequence[TensorType]], tuple[int, ...]]
 FloatFn = Callable[[Node, Sequence[FloatArray]], FloatArray]
 FixedFn = Callable[[Node, Sequence[FxArray]], FxArray]
@@ -72,3 +74,23 @@ def weight(node: Node, key: str) -> FloatArray:
     except KeyError:
         msg = f"node {node.name!r} ({node.op.value}) has no weight {key!r}"
         raise GraphError(msg) from None
+
+
+def configured(node: Node, *variables: str) -> NodePrecision:
+    """The node's precision, after checking that the configuration set every `variables`."""
+    for var in variables:
+        need(node, var)
+    return node.precision
+
+
+def result_types(node: Node, variables: Sequence[str] = ("result",)) -> Types:
+    """`infer_types` of ops whose output is assigned to `result_t` and whose other types
+    (`variables`) all come from the configuration.
+    """
+    return need(node, "result"), configured(node, *variables)
+
+
+def pass_through_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """`infer_types` of ops that move values without arithmetic (the input's type)."""
+    n_inputs(node, inputs, 1)
+    return inputs[0], node.precision

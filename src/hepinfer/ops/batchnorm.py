@@ -14,10 +14,12 @@ import numpy as np
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape, weight
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
+from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
@@ -45,6 +47,36 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     st = FixedType(width, width - frac, True)
     total = (prod << (frac - pt.frac)) + (bias << (frac - tb.frac))
     return FxArray(tr.cast_mantissa(total, st), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """`x * scale + bias` per channel: the corners (scale and bias as their types hold them)."""
+    lo, hi = one(node, inputs)
+    p = node.precision
+    scale, bias = held(weight(node, "scale"), p.weight), held(weight(node, "bias"), p.bias)
+    return envelope([lo * scale + bias, hi * scale + bias])
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`normalize`: per-channel scale (`weight_t`) and bias (`bias_t`) arrays."""
+    inputs_count(node, inputs, 1, "HLS")
+    tw, tb = need(node, "weight"), need(node, "bias")
+    consts = {
+        **sizes(node, inputs),
+        "n_chan": str(inputs[0].shape[-1]),
+        "reuse_factor": str(node.attrs.get("reuse_factor", 1)),
+    }
+    arrays = (
+        HlsArray("s", "weight", tw, tw.to_mantissa(weight(node, "scale"))),
+        HlsArray("b", "bias", tb, tb.to_mantissa(weight(node, "bias"))),
+    )
+    return Lowering("normalize", consts, {"weight_t": tw, "bias_t": tb}, arrays, pixel_input=True)
 
 
 SPEC = OpSpec(

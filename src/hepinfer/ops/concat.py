@@ -9,10 +9,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
+from hepinfer.ops.bounds import Bounds, Interval
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, sizes, unsupported
 
 
 def _axis(node: Node, rank: int) -> int:
@@ -44,6 +47,44 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     tr = need(node, "result")
     parts = [x.cast(tr).m for x in xs]
     return FxArray(np.concatenate(parts, axis=1 + _axis(node, xs[0].m.ndim - 1)), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The inputs' bounds concatenated along the axis."""
+    axis = _axis(node, inputs[0][0].ndim)
+    return (
+        np.concatenate([iv[0] for iv in inputs], axis=axis),
+        np.concatenate([iv[1] for iv in inputs], axis=axis),
+    )
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`concatenate` of two or more tensors along the node's axis: the output is `outer`
+    blocks of `block` values; input k fills `in_block<k>` values at `offset<k>` of each.
+    """
+    if len(inputs) < 2:
+        raise unsupported(node, "HLS", "Concatenate needs two or more inputs")
+    a = inputs[0]
+    consts = sizes(node, inputs)
+    rank = len(a.shape)
+    axis = _axis(node, rank)
+    inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
+    blocks = [t.shape[axis] * inner for t in inputs]
+    consts |= {
+        "n_inputs": str(len(inputs)),
+        "axis": str(axis),
+        "outer": str(int(np.prod(a.shape[:axis], dtype=np.int64))),
+        "block": str(sum(blocks)),
+    }
+    for k, block in enumerate(blocks):
+        consts |= {f"in_block{k}": str(block), f"offset{k}": str(sum(blocks[:k]))}
+    return Lowering("concatenate", consts, pixel_input=True)
 
 
 SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate")

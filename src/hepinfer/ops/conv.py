@@ -103,3 +103,28 @@ def conv_shape(node: Node, in_shape: Sequence[int], rank: int) -> tuple[int, ...
         raise GraphError(msg)
     _, _, _, out = geometry(node, in_shape[:rank], kernel.shape[:rank])
     return (*out, int(kernel.shape[-1]))
+
+
+def line_buffer(
+    in_hw: Sequence[int],
+    out: Sequence[int],
+    k: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads: Sequence[int],
+) -> dict[str, int]:
+    """Line-buffer geometry of the io_stream Conv / Pool kernels (height first).
+
+    The window spans `win` rows and columns (dilation included); the kernel walks a `grid` of
+    the padded input large enough to read every input pixel and to end every output window;
+    `line_rows` rows of `grid_width` pixels are kept (at least 1: C++ has no empty arrays).
+    """
+    win = [(k[i] - 1) * dilations[i] + 1 for i in range(2)]
+    grid = [max(pads[i] + in_hw[i], (out[i] - 1) * strides[i] + win[i]) for i in range(2)]
+    return {
+        "win_height": win[0],
+        "win_width": win[1],
+        "grid_height": grid[0],
+        "grid_width": grid[1],
+        "line_rows": max(win[0] - 1, 1),
+    }

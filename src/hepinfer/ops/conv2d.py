@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd
-from hepinfer.ops.base import FloatArray, OpSpec
+from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -23,6 +26,22 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return convnd.run_fixed(node, xs, 2)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "accum", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """Per output pixel, the Dense rule over its receptive field (padding contributes 0)."""
+    return convnd.interval(node, one(node, inputs), 2)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`conv`: see `hepinfer.ops.convnd.lowering`."""
+    return convnd.lowering(node, inputs)
 
 
 SPEC = OpSpec(

@@ -13,9 +13,12 @@ import numpy as np
 
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need, weight
-from hepinfer.ops.conv import conv_shape, geometry, patches
-from hepinfer.ops.dense import accumulate
+from hepinfer.ops.bounds import Interval, Pair, weighted_sum
+from hepinfer.ops.conv import conv_shape, geometry, line_buffer, patches
+from hepinfer.ops.dense import accumulate, held_weights
+from hepinfer.ops.dense import lowering as dense_lowering
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count
 
 
 def shape(node: Node, inputs: Sequence[TensorType], rank: int) -> tuple[int, ...]:
@@ -48,3 +51,56 @@ def run_fixed(node: Node, xs: Sequence[FxArray], rank: int) -> FxArray:
     acc = accumulate(cols, wm, x.t, tw, ta, bias)
     res = tr.cast_mantissa(acc, ta).reshape(x.m.shape[0], *out, kernel.shape[-1])
     return FxArray(res, tr)
+
+
+def interval(node: Node, x: Pair, rank: int) -> Interval:
+    """The Dense rule (`hepinfer.ops.dense.interval`) on the im2col patches of the bounds."""
+    kernel = weight(node, "kernel")
+    cols_lo, out = _cols(node, x[0][None], rank)
+    cols_hi, _ = _cols(node, x[1][None], rank)
+    w, bias = held_weights(node, kernel.reshape(-1, kernel.shape[-1]))
+    lo, hi = weighted_sum(cols_lo, cols_hi, w, node.precision.accum, bias)
+    return lo.reshape(*out, kernel.shape[-1]), hi.reshape(*out, kernel.shape[-1])
+
+
+def lowering(node: Node, inputs: Sequence[TensorType], depthwise: bool = False) -> Lowering:
+    """The `conv` / `depthwise` kernel call: the Dense constants of the flattened kernel and
+    the (height-first, 1D as height 1) window geometry, line buffers included.
+    """
+    inputs_count(node, inputs, 1, "HLS")
+    shape = inputs[0].shape
+    kernel = weight(node, "kernel")
+    rank = kernel.ndim - 2
+    strides, dilations, pads, out = geometry(node, shape[:rank], kernel.shape[:rank])
+    if rank == 1:  # a Conv2D of height 1
+        strides, dilations, out = (1, *strides), (1, *dilations), (1, *out)
+        pads = (0, pads[0], 0, pads[1])
+    in_hw = shape[:-1] if rank == 2 else (1, shape[0])
+    k_hw = kernel.shape[:2] if rank == 2 else (1, kernel.shape[0])
+    geo = {
+        "in_height": in_hw[0],
+        "in_width": in_hw[1],
+        "n_chan": shape[-1],
+        "out_height": out[0],
+        "out_width": out[1],
+        "n_filt": kernel.shape[-1],
+        "filt_height": k_hw[0],
+        "filt_width": k_hw[1],
+        "stride_height": strides[0],
+        "stride_width": strides[1],
+        "dilation_height": dilations[0],
+        "dilation_width": dilations[1],
+        "pad_top": pads[0],
+        "pad_left": pads[1],
+        **line_buffer(in_hw, out, k_hw, strides, dilations, pads),
+    }
+    if depthwise:  # kernel (kh, kw, c, 1): one filter per channel
+        geo["n_filt"] = shape[-1]
+        flat = kernel.reshape(-1, shape[-1])
+    else:
+        flat = kernel.reshape(-1, kernel.shape[-1])
+    base = {"n_in": str(flat.shape[0]), "n_out": str(flat.shape[1])}
+    dense = dense_lowering(node, base, flat)
+    consts = {**dense.consts, **{k: str(int(v)) for k, v in geo.items()}}
+    kind = "depthwise" if depthwise else "conv"
+    return Lowering(kind, consts, dense.types, dense.arrays, pixel_input=True)

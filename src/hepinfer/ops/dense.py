@@ -22,19 +22,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from hepinfer.errors import GraphError
+from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import native
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
+from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
+from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 _CHUNK_ELEMENTS = 1 << 21
 _CACHE_ELEMENTS = 1 << 17
@@ -231,6 +234,60 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     if out is None:
         out = tr.cast_mantissa(accumulate(xm, wm, x.t, tw, ta, bias), ta)
     return FxArray(out.reshape(*lead, kernel.shape[1]), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "accum", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """Per output, products split by the sign of the weights (as `weight_t` holds them), plus
+    the bias (as `bias_t` then `accum_t` hold it), summed in `accum_t`.
+    """
+    lo, hi = one(node, inputs)
+    w, bias = held_weights(node, weight(node, "kernel"))
+    return weighted_sum(lo, hi, w, node.precision.accum, bias)
+
+
+def held_weights(node: Node, kernel: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The kernel as `weight_t` holds it and the bias as the accumulator starts from it."""
+    p = node.precision
+    return held(kernel, p.weight), held(held(weight(node, "bias"), p.bias), p.accum)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`dense`: weights, biases, accumulator type, reuse factor and strategy (flat input)."""
+    inputs_count(node, inputs, 1, "HLS")
+    kernel = weight(node, "kernel")
+    if inputs[0].size != kernel.shape[0]:
+        msg = (
+            f"Dense {node.name!r} on a {inputs[0].shape} tensor: the HLS writer needs a flat input"
+        )
+        raise HlsError(msg)
+    return lowering(node, sizes(node, inputs), kernel)
+
+
+def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
+    """The `dense` kernel call of `kernel` (n_in, n_out) with the node's bias and types."""
+    tw, tb, ta = need(node, "weight"), need(node, "bias"), need(node, "accum")
+    n_in, n_out = kernel.shape
+    reuse = int(node.attrs.get("reuse_factor", 1))
+    strategy = str(node.attrs.get("strategy", "Latency")).lower()
+    mults = n_in * n_out
+    consts = {
+        **base,
+        "reuse_factor": str(reuse),
+        "strategy": "hepinfer::resource" if strategy == "resource" else "hepinfer::latency",
+        "multiplier_limit": str(math.ceil(mults / reuse)),
+        "n_weights": str(mults),
+    }
+    arrays = (
+        HlsArray("w", "weight", tw, tw.to_mantissa(kernel)),
+        HlsArray("b", "bias", tb, tb.to_mantissa(weight(node, "bias"))),
+    )
+    return Lowering("dense", consts, {"weight_t": tw, "bias_t": tb, "accum_t": ta}, arrays)
 
 
 SPEC = OpSpec(

@@ -10,12 +10,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs, need, weight
+from hepinfer.ops import convnd
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
+from hepinfer.ops.bounds import Bounds, Interval, accumulated, one
 from hepinfer.ops.conv import geometry, patches
-from hepinfer.ops.dense import accumulate
+from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -59,6 +63,29 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     ]
     acc = np.concatenate(cols, axis=1).reshape(*lead, p.shape[-1])
     return FxArray(tr.cast_mantissa(acc, ta), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, bias, accum, result."""
+    del inputs
+    return result_types(node, ("weight", "bias", "accum", "result"))
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """Per channel, the Dense rule over the window (padding contributes 0)."""
+    lo, hi = one(node, inputs)
+    kernel = weight(node, "kernel")
+    w, bias = held_weights(node, kernel.reshape(-1, kernel.shape[2]))
+    p_lo, p_hi = _windows(node, lo[None])[0], _windows(node, hi[None])[0]  # (oh, ow, k, c)
+    wp, wn = np.maximum(w, 0.0), np.minimum(w, 0.0)
+    out_lo = (p_lo * wp + p_hi * wn).sum(axis=-2) + bias
+    out_hi = (p_hi * wp + p_lo * wn).sum(axis=-2) + bias
+    return accumulated(out_lo, out_hi, int(w.shape[0]), node.precision.accum)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`depthwise`: see `hepinfer.ops.convnd.lowering`."""
+    return convnd.lowering(node, inputs, depthwise=True)
 
 
 SPEC = OpSpec(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -24,6 +27,23 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     del node
     x = xs[0]
     return FxArray(x.m.reshape(x.m.shape[0], -1), x.t)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The input's type: the values move unchanged."""
+    return pass_through_types(node, inputs)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The input's bounds, flattened."""
+    lo, hi = one(node, inputs)
+    return lo.reshape(-1), hi.reshape(-1)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`copy` (in io_stream the words flow on unchanged)."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("copy", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.FLATTEN, shape, run_float, run_fixed, (), "Reshape")

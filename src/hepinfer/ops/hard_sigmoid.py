@@ -9,10 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
 def _params(node: Node) -> tuple[float, float]:
@@ -34,6 +36,35 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     value = np.clip(value, 0, one)
     src = FixedType(64, 64 - frac, True)
     return FxArray(tr.cast_mantissa(value, src), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, result."""
+    del inputs
+    return result_types(node, ("weight", "result"))
+
+
+def weight_values(node: Node) -> FloatArray:
+    """The values the kernel holds in `weight_t` (slope and shift), as `auto` weight types size them."""
+    return np.array(list(_params(node)), dtype=np.float64)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """`clip(slope * x + shift, 0, 1)`: the corners, clipped (slope and shift as `weight_t`
+    holds them).
+    """
+    lo, hi = one(node, inputs)
+    slope, shift = (float(v) for v in held(weight_values(node), node.precision.weight))
+    out_lo, out_hi = envelope([slope * lo + shift, slope * hi + shift])
+    return np.clip(out_lo, 0.0, 1.0), np.clip(out_hi, 0.0, 1.0)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`hard_sigmoid`: slope and shift in `weight_t`."""
+    inputs_count(node, inputs, 1, "HLS")
+    tw = need(node, "weight")
+    arrays = (HlsArray("p", "weight", tw, tw.to_mantissa(weight_values(node))),)
+    return Lowering("hard_sigmoid", sizes(node, inputs), {"weight_t": tw}, arrays, same_width=True)
 
 
 SPEC = OpSpec(

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepinfer.ir.graph import Node
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.fxarray import FxArray, product_type
+from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
 def _alpha(node: Node) -> float:
@@ -31,6 +34,34 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     scaled = x.m * alpha
     pos = x.m << tw.frac
     return FxArray(tr.cast_mantissa(np.where(x.m > 0, pos, scaled), pt), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured weight, result."""
+    del inputs
+    return result_types(node, ("weight", "result"))
+
+
+def weight_values(node: Node) -> FloatArray:
+    """The values the kernel holds in `weight_t` (alpha), as `auto` weight types size them."""
+    return np.array([_alpha(node)], dtype=np.float64)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """`x > 0 ? x : alpha * x` is linear on each side of 0: its values at lo, hi and 0."""
+    lo, hi = one(node, inputs)
+    alpha = float(held(weight_values(node), node.precision.weight)[0])
+    at = [np.where(v > 0, v, alpha * v) for v in (lo, hi)]
+    zero = np.where((lo < 0) & (hi > 0), 0.0, at[0])
+    return envelope([*at, zero])
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`leaky_relu`: alpha in `weight_t`."""
+    inputs_count(node, inputs, 1, "HLS")
+    tw = need(node, "weight")
+    arrays = (HlsArray("a", "weight", tw, tw.to_mantissa(weight_values(node))),)
+    return Lowering("leaky_relu", sizes(node, inputs), {"weight_t": tw}, arrays, same_width=True)
 
 
 SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "result"), "LeakyReLU")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hepinfer.ir.graph import Node
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 from hepinfer.ops.quant import quantize_float
 
 
@@ -23,6 +26,24 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return xs[0].cast(need(node, "result"))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The input's bounds (the cast to `result_t` applies on top)."""
+    lo, hi = one(node, inputs)
+    return lo, hi
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`linear`: the input assigned to `result_t`."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("linear", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.LINEAR, same_shape, run_float, run_fixed, ("result",), "Activation")

@@ -8,15 +8,16 @@ assigned to the table type (default `ap_fixed<18,8>`), the output is `(res_T) ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
-from hepinfer.ir.graph import Node
-from hepinfer.ops.fxarray import FxArray, IntArray
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ops.fxarray import FloatArray, FxArray, IntArray
+from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 DEFAULT_TABLE = FixedType(18, 8)
 DEFAULT_TABLE_SIZE = 1024
@@ -62,3 +63,55 @@ def lut_fixed(
     t = table_type(node)
     table = build_table(fn, size, span, t)
     return FxArray(table[table_index(x, size, span)], t).cast(result)
+
+
+def lut_interval(
+    node: Node,
+    lo: FloatArray,
+    hi: FloatArray,
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+    limits: tuple[float, float],
+) -> tuple[FloatArray, FloatArray]:
+    """Bounds of a table-based increasing activation on [lo, hi]: the index truncates toward
+    zero (table points within one table step of x) and clips to the table's ends; table
+    values are within one step of the table type of `fn`, and inside `limits`.
+    """
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    step = span / size
+    ends = (-span / 2, span / 2 - step)
+    x_lo = np.clip(lo - step, *ends).astype(np.float32)
+    x_hi = np.clip(hi + step, *ends).astype(np.float32)
+    q = 2.0 ** -table_type(node).frac
+    out_lo = np.clip(fn(x_lo).astype(np.float64) - q, *limits)
+    out_hi = np.clip(fn(x_hi).astype(np.float64) + q, *limits)
+    return out_lo, out_hi
+
+
+def lowering(
+    node: Node,
+    inputs: Sequence[TensorType],
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+) -> Lowering:
+    """The `lut` kernel call of a table-based activation: its table (built by `build_table`,
+    as the emulator's) and the index arithmetic's constants.
+    """
+    inputs_count(node, inputs, 1, "HLS")
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    table_t = table_type(node)
+    table = build_table(fn, size, span, table_t)
+    scale = size / span
+    exact = scale * 256 == round(scale * 256)
+    x = fixed(node, inputs[0])
+    need_exact(x, f"the input of {node.name!r}")
+    consts = {
+        **sizes(node, inputs),
+        "table_size": str(size),
+        "exact_scale": "true" if exact else "false",
+        "scale256": str(round(scale * 256)) if exact else "0",
+        "scale": repr(float(scale)),
+        "data_frac": str(x.frac),
+    }
+    arrays = (HlsArray("table", "table", table_t, table),)
+    return Lowering("lut", consts, {"table_t": table_t}, arrays, same_width=True)

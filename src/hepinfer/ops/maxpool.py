@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import pooling
-from hepinfer.ops.base import OpSpec
+from hepinfer.ops.base import OpSpec, Types, result_types
+from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.lowering import Lowering
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """Per channel, the max of the window's bounds."""
+    return pooling.max_interval(node, one(node, inputs))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`pool`: see `hepinfer.ops.pooling.lowering`."""
+    return pooling.lowering(node, inputs, is_max=True, is_global=False)
+
 
 SPEC = OpSpec(
     Op.MAXPOOL,

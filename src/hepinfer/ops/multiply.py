@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hepinfer.ir.graph import Node
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import merge
-from hepinfer.ops.base import FloatArray, OpSpec
+from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Bounds, Interval, corners, two
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     del node
     out: FloatArray = xs[0] * xs[1]
     return out
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The product of the bounds: min/max of the four corner products."""
+    a, b = two(node, inputs)
+    return corners(a, b)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`multiply` of two tensors of one shape."""
+    inputs_count(node, inputs, 2, "HLS")
+    return Lowering("multiply", sizes(node, inputs), pixel_input=True)
 
 
 SPEC = OpSpec(Op.MULTIPLY, merge.shape, run_float, merge.mul_fixed, ("result",), "Merge")

@@ -13,11 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepinfer.errors import GraphError
+from hepinfer.errors import GraphError, HlsError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need
-from hepinfer.ops.conv import geometry, ints, patches
+from hepinfer.ops.bounds import Interval, Pair, cast
+from hepinfer.ops.conv import geometry, ints, line_buffer, patches
 from hepinfer.ops.fxarray import FxArray, IntArray, wide_type
+from hepinfer.ops.lowering import Lowering, fixed, inputs_count, need_exact
 
 
 def window(node: Node, rank: int) -> tuple[int, ...]:
@@ -120,3 +123,95 @@ def global_avg_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     total = ta.cast_mantissa(m.sum(axis=1), wide_type(ta.frac))
     tr = need(node, "result")
     return FxArray(tr.cast_mantissa(_div_trunc(total, m.shape[1]), ta), tr)
+
+
+def max_interval(node: Node, x: Pair) -> Interval:
+    """Max pooling: the max of each window's bounds (then `accum_t`, when set)."""
+    bounds = []
+    for v in x:
+        p, _ = _windows(node, v[None], -np.inf)
+        m = p.max(axis=-2)[0]
+        bounds.append(np.where(np.isfinite(m), m, float(x[0].min())))
+    return cast(node.precision.accum, (bounds[0], bounds[1]))
+
+
+def avg_interval(node: Node, x: Pair) -> Interval:
+    """Average pooling: the window sums of the bounds (in `accum_t`) over the count, the
+    division truncating toward zero by less than one step of `accum_t`.
+    """
+    ta = node.precision.accum
+    x = cast(ta, x)
+    sums = []
+    for v in x:
+        p, count = _windows(node, v[None], 0.0)
+        n = p.shape[-2] if node.attrs.get("count_pad", False) else count
+        sums.append((p.sum(axis=-2) / n)[0])
+    return _divided(ta, (sums[0], sums[1]))
+
+
+def _divided(ta: FixedType | None, iv: Interval) -> Interval:
+    step = 0.0 if ta is None else 2.0**-ta.frac
+    return cast(ta, (iv[0] - step, iv[1] + step))
+
+
+def global_max_interval(node: Node, x: Pair) -> Interval:
+    """Global max pooling: the max of the bounds over all positions, per channel."""
+    lo, hi = (v.reshape(-1, v.shape[-1]).max(axis=0) for v in x)
+    return cast(node.precision.accum, (lo, hi))
+
+
+def global_avg_interval(node: Node, x: Pair) -> Interval:
+    """Global average pooling: the mean of the bounds over all positions, per channel."""
+    ta = node.precision.accum
+    lo, hi = (v.reshape(-1, v.shape[-1]).mean(axis=0) for v in cast(ta, x))
+    return _divided(ta, (lo, hi))
+
+
+def lowering(node: Node, inputs: Sequence[TensorType], is_max: bool, is_global: bool) -> Lowering:
+    """The `pool` kernel call: max / average, 1D (as height 1) and 2D, local or global."""
+    inputs_count(node, inputs, 1, "HLS")
+    shape = inputs[0].shape
+    rank = len(shape) - 1
+    if rank not in (1, 2):
+        msg = f"{node.op.value} {node.name!r} on a {shape} tensor: expected (w, c) or (h, w, c)"
+        raise HlsError(msg)
+    spatial = shape[:-1]
+    if is_global:
+        k, strides, pads, out = spatial, (1,) * rank, (0,) * (2 * rank), (1,) * rank
+    else:
+        k = tuple(int(v) for v in window(node, rank))
+        strides, _, pads, out = geometry(node, spatial, k)
+    if rank == 1:
+        spatial, k, strides, out = (1, *spatial), (1, *k), (1, *strides), (1, *out)
+        pads = (0, pads[0], 0, pads[1])
+    x = fixed(node, inputs[0])
+    need_exact(x, f"the input of {node.name!r}")
+    accum = node.precision.accum
+    if not is_max:
+        accum = need(node, "accum")
+        need_exact(accum, f"the accumulator of {node.name!r}")
+    ta = accum or x
+    consts = {
+        "n_in": str(inputs[0].size),
+        "n_out": str(node.out.size),
+        "in_height": str(spatial[0]),
+        "in_width": str(spatial[1]),
+        "n_chan": str(shape[-1]),
+        "out_height": str(out[0]),
+        "out_width": str(out[1]),
+        "pool_height": str(k[0]),
+        "pool_width": str(k[1]),
+        "stride_height": str(strides[0]),
+        "stride_width": str(strides[1]),
+        "pad_top": str(pads[0]),
+        "pad_left": str(pads[1]),
+        **{key: str(v) for key, v in line_buffer(spatial, out, k, strides, (1, 1), pads).items()},
+        "reuse_factor": str(node.attrs.get("reuse_factor", 1)),
+        "op": "hepinfer::pool_max" if is_max else "hepinfer::pool_average",
+        "has_accum": "true" if accum is not None else "false",
+        "count_pad": "true" if node.attrs.get("count_pad", False) else "false",
+        "accum_frac": str(ta.frac),
+        "data_min": repr(float(x.min)),
+    }
+    types = {"accum_t": ta, "wide_t": wide_type(ta.frac)}
+    return Lowering("pool", consts, types, pixel_input=True)

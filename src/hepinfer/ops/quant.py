@@ -15,10 +15,12 @@ import numpy as np
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, cast, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 _ROUNDING = {"ROUND": Quant.RND_CONV, "FLOOR": Quant.TRN, "ROUND_TO_ZERO": Quant.TRN_ZERO}
 
@@ -73,6 +75,23 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     return xs[0].cast(fixed_type(node.attrs))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The quantiser's own type (`fixed_type`); Quant has no configured types."""
+    n_inputs(node, inputs, 1)
+    return fixed_type(node.attrs), node.precision
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The input's bounds cast to the quantiser's type (rounding, saturation)."""
+    return cast(fixed_type(node.attrs), one(node, inputs))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`linear`: the input assigned to the quantiser's type (the output's)."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("linear", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")

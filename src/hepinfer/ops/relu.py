@@ -10,10 +10,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepinfer.ir.graph import Node
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 from hepinfer.ops.quant import quantize_float
 
 
@@ -26,6 +29,24 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     return FxArray(np.maximum(x.m, 0), x.t).cast(need(node, "result"))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """`max(x, 0)` is monotone: the bounds clipped at 0."""
+    lo, hi = one(node, inputs)
+    return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`relu`."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("relu", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.RELU, same_shape, run_float, run_fixed, ("result",), "Activation")

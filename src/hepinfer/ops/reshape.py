@@ -7,10 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, n_inputs
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -33,6 +36,23 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     return FxArray(x.m.reshape(x.m.shape[0], *node.out.shape), x.t)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The input's type: the values move unchanged."""
+    return pass_through_types(node, inputs)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The input's bounds, reshaped."""
+    lo, hi = one(node, inputs)
+    return lo.reshape(node.out.shape), hi.reshape(node.out.shape)
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`copy` (in io_stream the words flow on unchanged)."""
+    inputs_count(node, inputs, 1, "HLS")
+    return Lowering("copy", sizes(node, inputs), same_width=True)
 
 
 SPEC = OpSpec(Op.RESHAPE, shape, run_float, run_fixed, (), "Reshape")

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.ir.graph import Node
+from hepinfer.fixed import FixedType
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.fxarray import FxArray
-from hepinfer.ops.lut import lut_fixed
+from hepinfer.ops.lowering import Lowering
+from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
+
+#: the table covers inputs in [-SPAN / 2, SPAN / 2) (hls4ml's range)
+SPAN = 16.0
 
 
 def _sigmoid32(x: npt.NDArray[Any]) -> FloatArray:
@@ -28,7 +35,27 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    return lut_fixed(node, xs[0], _sigmoid32, 16.0, need(node, "result"))
+    return lut_fixed(node, xs[0], _sigmoid32, SPAN, need(node, "result"))
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """`result_t`, and the table type with hls4ml's default when the configuration left it unset."""
+    del inputs
+    tr, precision = result_types(node)
+    return tr, dataclasses.replace(precision, table=table_type(node))
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """Monotone: the table at points within one table step of the bounds, within one step of
+    the table type, inside the function's range (0.0, 1.0).
+    """
+    lo, hi = one(node, inputs)
+    return lut_interval(node, lo, hi, _sigmoid32, SPAN, (0.0, 1.0))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`lut`: the table of `sigmoid32` over [-SPAN / 2, SPAN / 2)."""
+    return lowering(node, inputs, _sigmoid32, SPAN)
 
 
 SPEC = OpSpec(Op.SIGMOID, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

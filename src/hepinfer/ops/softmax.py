@@ -13,17 +13,20 @@ bits; the result is `exp_table[i] * inv_table[sum]` assigned to `result_t`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from hepinfer.errors import GraphError
+from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow, Quant
-from hepinfer.ir.graph import Node
+from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.base import FloatArray, OpSpec, need, same_shape
+from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
+from hepinfer.ops.bounds import Bounds, Interval, full, one
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type
+from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax")
 DEFAULT_TABLE = FixedType(18, 8, True, Quant.RND, Overflow.SAT)
@@ -88,9 +91,12 @@ def types(node: Node, data: FixedType) -> tuple[FixedType, FixedType, FixedType]
     return table, accum, table
 
 
-def _exp_inv_tables(
+def exp_inv_tables(
     node: Node, data: FixedType, table: FixedType, inv_inp: FixedType, negative: bool, size: int
 ) -> tuple[IntArray, IntArray]:
+    """Mantissas (in `table`) of the exponential table over `size` index values of `data`
+    (negated for the stable kernel) and of the inverse table over those of `inv_inp`.
+    """
     bits = size.bit_length() - 1
     scale = np.float32(float(node.attrs.get("exp_scale", 1.0)))
     x = (_index_values(data, bits).astype(np.float32) * scale).astype(np.float32)
@@ -130,8 +136,8 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
         msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {IMPLEMENTATIONS}"
         raise GraphError(msg)
     size_inv = _table_size(node, table, x.t)
-    exp_tab, _ = _exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
-    _, inv_tab = _exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    exp_tab, _ = exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
     exp_res = accum.cast_mantissa(exp_tab[_index(data_m, data_t, size_exp.bit_length() - 1)], table)
     total = _rows(exp_res, np.add)[..., 0]
     wide = FixedType(64, 64 - accum.frac, True)
@@ -139,6 +145,101 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     inv = inv_tab[_index(exp_sum, inv_inp, size_inv.bit_length() - 1)]
     prod = exp_res * inv[..., None]
     return FxArray(tr.cast_mantissa(prod, product_type(accum, table)), tr)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """`result_t`, and the table and accumulator types with their defaults (`types`)."""
+    n_inputs(node, inputs, 1)
+    table, accum, _ = types(node, inputs[0])
+    tr, precision = result_types(node)
+    return tr, dataclasses.replace(precision, table=table, accum=accum)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """[0, 1] for `argmax`. The table kernels give `exp_i * inv(sum)`, the sum truncated to the
+    inverse table's index (a step of `2**(I_table - index_bits)`, index bits from the input's
+    type, 1 when unknown) and inv(0) saturating at the table's maximum M. Every exp_i <= sum:
+    a truncated sum of at least one step gives at most 2 (plus rounding), a sum truncated to 0
+    at most `exp_i * M < step * M`. `stable`: exp_i <= 1 and sum >= 1, so with a step of at
+    most 1 the output is at most 1 (plus the inverse table's rounding).
+    """
+    x = one(node, inputs)
+    shape = x.lo.shape
+    impl = str(node.attrs.get("implementation", "stable"))
+    if impl == "argmax":
+        return full(shape, 0.0, 1.0)
+    table = node.precision.table or DEFAULT_TABLE
+    q = 2.0**-table.frac
+    t_max = float(table.max)
+    size = _table_size(node, table, x.fixed) if x.fixed is not None else 2
+    step = 2.0 ** (table.integer - (size.bit_length() - 1))
+    if impl == "stable":
+        if step <= 1.0:
+            return full(shape, 0.0, 1.0 + q)
+        return full(shape, 0.0, max(2.0 + 2 * q, min(1.0, step) * t_max))
+    return full(shape, 0.0, max(2.0 + 2 * t_max * q, step * t_max))
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`softmax`: the exponential and inverse tables (`exp_inv_tables`, as the emulator's)
+    and their index geometry, per implementation.
+    """
+    inputs_count(node, inputs, 1, "HLS")
+    impl = str(node.attrs.get("implementation", "stable"))
+    x = fixed(node, inputs[0])
+    need_exact(x, f"the input of {node.name!r}")
+    table, accum, inv_inp = types(node, x)
+    base = sizes(node, inputs)
+    wide = FixedType(64, 64 - accum.frac)
+    if impl == "argmax":
+        consts = {**base, "implementation": "hepinfer::softmax_argmax"}
+        for key in ("exp_size", "inv_size", "exp_src_width", "exp_src_frac", "exp_bits"):
+            consts[key] = "1"
+        for key in ("inv_src_width", "inv_src_frac", "inv_bits"):
+            consts[key] = "1"
+        typedefs = {"table_t": table, "accum_t": accum, "inv_in_t": table, "norm_t": x}
+        zero = np.zeros(1, dtype=np.int64)
+        arrays = (HlsArray("exp", "table", table, zero), HlsArray("inv", "table", table, zero))
+        return Lowering("softmax", consts, {**typedefs, "wide_t": wide}, arrays, pixel_input=True)
+    if impl == "stable":
+        in_bits = x.width - int(x.signed)
+        data_t = FixedType(in_bits, x.integer - int(x.signed), signed=False)
+        size_exp = _table_size(node, table)
+        if x.signed:
+            size_exp = min(size_exp, 1 << in_bits)
+        negative = True
+    elif impl == "latency":
+        data_t = x
+        size_exp = _table_size(node, table, x)
+        negative = False
+    else:
+        msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {IMPLEMENTATIONS}"
+        raise HlsError(msg)
+    size_inv = _table_size(node, table, x)
+    exp_tab, _ = exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    need_exact(inv_inp, f"the exponent sum of {node.name!r}")
+    consts = {
+        **base,
+        "implementation": f"hepinfer::softmax_{impl}",
+        "exp_size": str(size_exp),
+        "inv_size": str(size_inv),
+        "exp_src_width": str(data_t.width),
+        "exp_src_frac": str(data_t.frac),
+        "exp_bits": str(size_exp.bit_length() - 1),
+        "inv_src_width": str(inv_inp.width),
+        "inv_src_frac": str(inv_inp.frac),
+        "inv_bits": str(size_inv.bit_length() - 1),
+    }
+    typedefs = {
+        "table_t": table,
+        "accum_t": accum,
+        "inv_in_t": inv_inp,
+        "norm_t": data_t,
+        "wide_t": wide,
+    }
+    arrays = (HlsArray("exp", "table", table, exp_tab), HlsArray("inv", "table", table, inv_tab))
+    return Lowering("softmax", consts, typedefs, arrays, pixel_input=True)
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")

@@ -5,9 +5,11 @@
 - accum (Dense): exact, like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias),
   capped at 64 bits by dropping fractional bits;
 - result (and the input): the integer bits the node's value range needs (calibration data
-  when given, with one guard bit, else interval analysis from the input type), and the
-  model default's fractional bits. Bounded activations (softmax, sigmoid, tanh) get
-  `ap_ufixed<W,1>` / `ap_fixed<W,2>`. A result read only by table-based activations keeps
+  when given, with one guard bit, else sound interval analysis from the input type: each
+  op's `interval` hook, computed node by node with the node's weight/bias/accum types), and
+  the model default's fractional bits. Bounded activations (softmax, sigmoid, hard sigmoid)
+  get `ap_ufixed<W,I>` with the integer bits their interval needs (1, except table-based
+  softmax kernels whose truncated sums can exceed 1, e.g. `latency`), tanh `ap_fixed<W,2>`. A result read only by table-based activations keeps
   just the integer bits their tables cover, saturating (softmax 5, sigmoid 4, tanh 3). So
   `auto` never widens a softmax input to the accumulator's width, which is how hls4ml's auto
   types feed a softmax a value whose top bits never move, making its output constant.
@@ -26,8 +28,10 @@ from hepinfer.config import AUTO, Config, TypeSpec
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph, Node, NodePrecision
 from hepinfer.ir.op import Op
-from hepinfer.ops import spec
-from hepinfer.passes.ranges import integer_bits, interval_ranges, observed_ranges
+from hepinfer.ops import hook, spec
+from hepinfer.ops.bounds import Bounds, full
+from hepinfer.passes.infer_types import infer_types, node_types
+from hepinfer.passes.ranges import integer_bits, node_bounds, node_interval, observed_ranges
 
 _MAX_WIDTH = 64
 _UNIT_RANGE = {Op.SOFTMAX, Op.SIGMOID, Op.HARD_SIGMOID}
@@ -44,6 +48,19 @@ def _weight_type(values: npt.NDArray[np.float64], default: FixedType) -> FixedTy
     hi = float(np.max(np.abs(values))) if values.size else 0.0
     integer = integer_bits(-hi, hi)
     return FixedType(default.width, integer)
+
+
+def _stored(node: Node, var: str) -> npt.NDArray[np.float64]:
+    """The values a node keeps in its `var` type (weight or bias): its kernel (or scale) and
+    bias arrays, or the parameters its op holds in `weight_t` (LeakyReLU's alpha, ...).
+    """
+    if var == "bias":
+        return node.weights["bias"]
+    for key in ("kernel", "scale"):
+        if key in node.weights:
+            return node.weights[key]
+    values: npt.NDArray[np.float64] = hook(node.op, "weight_values")(node)
+    return values
 
 
 def _terms(graph: Graph, node: Node) -> int | None:
@@ -144,17 +161,39 @@ def _quantizer_types(
     return out
 
 
+def _auto_result(node: Node, config: Config) -> bool:
+    s = spec(node.op)
+    keys = (node.op.value, s.hls_name) if s.hls_name else (node.op.value,)
+    return "result" in s.precisions and config.precision(node.name, keys, "result") == AUTO
+
+
+def _input_intervals(node: Node, intervals: dict[str, Bounds], default: FixedType) -> list[Bounds]:
+    """The bounds a node reads: its inputs' (a graph input reads data in the default type's
+    range; its own type then applies).
+    """
+    if not node.inputs:
+        return [Bounds(*full(node.out.shape, default.min, default.max))]
+    return [intervals[i] for i in node.inputs]
+
+
 def apply_config(
     graph: Graph, config: Config, calibration: npt.ArrayLike | Mapping[str, Any] | None = None
 ) -> Graph:
-    """The graph with `precision` and settings attributes filled in on every node."""
+    """The graph with `precision` and settings attributes filled in on every node, and every
+    tensor's fixed-point type (`out.fixed`, by `hepinfer.passes.infer_types`).
+    """
     default = config.model.precision.default
     assert isinstance(default, FixedType)  # guaranteed by Config
     observed = None if calibration is None else observed_ranges(graph, calibration)  # type: ignore[arg-type]
     types: dict[str, FixedType] = {}
     nodes: list[Node] = []
-    intervals: dict[str, tuple[Any, Any]] | None = None
-    for node in graph.nodes:
+    # sound element-wise bounds of every node's stored values, when an `auto` result needs
+    # them and no calibration data is given
+    intervals: dict[str, Bounds] | None = None
+    if observed is None and any(_auto_result(n, config) for n in graph.nodes):
+        intervals = {}
+    for original in graph.nodes:
+        node = original
         s = spec(node.op)
         keys = (node.op.value, s.hls_name) if s.hls_name else (node.op.value,)
         chosen: dict[str, TypeSpec | None] = {
@@ -165,12 +204,7 @@ def apply_config(
         for var in ("weight", "bias"):
             if var in chosen:
                 t = chosen[var]
-                key = (
-                    "kernel"
-                    if var == "weight" and "kernel" in node.weights
-                    else ("scale" if var == "weight" else "bias")
-                )
-                resolved[var] = _weight_type(node.weights[key], default) if t == AUTO else t
+                resolved[var] = _weight_type(_stored(node, var), default) if t == AUTO else t
         if "accum" in chosen:
             t = chosen["accum"]
             if t == AUTO:
@@ -179,44 +213,6 @@ def apply_config(
         if "table" in chosen:
             t = chosen["table"]
             resolved["table"] = None if t == AUTO else t
-        result = chosen.get("result")
-        if result == AUTO:
-            if node.op in _UNIT_RANGE:
-                result = FixedType(default.width, 1, signed=False)
-            elif node.op is Op.TANH:
-                result = FixedType(default.width, 2)
-            else:
-                if observed is not None:
-                    lo, hi = observed[node.name]
-                    guard = 1
-                else:
-                    if intervals is None:
-                        intervals = interval_ranges(
-                            graph,
-                            {
-                                n.name: (
-                                    types.get(n.name, default).min,
-                                    types.get(n.name, default).max,
-                                )
-                                for n in graph.inputs
-                            },
-                        )
-                    lo, hi = (
-                        float(intervals[node.name][0].min()),
-                        float(intervals[node.name][1].max()),
-                    )
-                    guard = 0
-                result = _sized(integer_bits(lo, hi) + guard, default.frac)
-                result = _table_input(graph, node, result)
-        elif result is not None and _softmax_input(graph, node, config):
-            result = config.softmax_input
-        if "result" in chosen:
-            resolved["result"] = result
-        precision = NodePrecision(**{k: v for k, v in resolved.items() if v is not None})
-        if precision.result is not None:
-            types[node.name] = precision.result
-        elif node.inputs:
-            types[node.name] = types[node.inputs[0]]
         attrs = dict(node.attrs)
         for attr in ("reuse_factor", "strategy", "implementation", "table_size"):
             value = config.setting(node.name, keys, attr)
@@ -226,5 +222,36 @@ def apply_config(
                 or (attr == "table_size" and "table" in s.precisions)
             ):
                 attrs[attr] = value.value if hasattr(value, "value") else value
-        nodes.append(node.replace(precision=precision, attrs=attrs))
-    return graph.with_nodes(nodes)
+        node = original.replace(attrs=attrs)
+        if intervals is not None:
+            partial = {k: v for k, v in resolved.items() if v is not None}
+            ins = _input_intervals(node, intervals, default)
+            raw = node_interval(node.replace(precision=NodePrecision(**partial)), ins)
+        result = chosen.get("result")
+        if result == AUTO:
+            if node.op in _UNIT_RANGE:  # non-negative: unsigned, the integer bits it needs
+                hi = float(raw[1].max()) if intervals is not None else 1.0
+                result = FixedType(default.width, max(1, integer_bits(0, hi, signed=False)), False)
+            elif node.op is Op.TANH:
+                result = FixedType(default.width, 2)
+            else:
+                if observed is not None:
+                    lo, hi = observed[node.name]
+                    guard = 1
+                else:
+                    lo, hi = float(raw[0].min()), float(raw[1].max())
+                    guard = 0
+                result = _sized(integer_bits(lo, hi) + guard, default.frac)
+                result = _table_input(graph, node, result)
+        elif result is not None and _softmax_input(graph, node, config):
+            result = config.softmax_input
+        if "result" in chosen:
+            resolved["result"] = result
+        precision = NodePrecision(**{k: v for k, v in resolved.items() if v is not None})
+        node = original.replace(precision=precision, attrs=attrs)
+        types[node.name], _ = node_types(node, [types[i] for i in node.inputs])
+        if intervals is not None:
+            ins = _input_intervals(node, intervals, default)
+            intervals[node.name] = node_bounds(node, ins, types[node.name])
+        nodes.append(node)
+    return infer_types(graph.with_nodes(nodes))

@@ -1,73 +1,48 @@
 """Value ranges of every node: interval analysis from the input types, or calibration data.
 
-Used by `auto` precision. Intervals are element-wise (lo, hi) arrays per node, propagated
-exactly for Dense/BatchNorm (split of weights by sign), clamped by activations with known
-output ranges; calibration data gives observed ranges instead (tighter).
+Used by `auto` precision. Intervals are element-wise (lo, hi) arrays per node; each op's
+module gives its rule (`interval` hook, see `hepinfer.ops.bounds`), sound for the fixed-point
+kernels. Calibration data gives observed ranges instead (tighter, not guaranteed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Graph, Node
-from hepinfer.ir.op import Op
-
-FloatArray = npt.NDArray[np.float64]
-Interval = tuple[FloatArray, FloatArray]
-
-_BOUNDED: dict[Op, tuple[float, float]] = {
-    Op.SIGMOID: (0.0, 1.0),
-    Op.HARD_SIGMOID: (0.0, 1.0),
-    Op.SOFTMAX: (0.0, 1.0),
-    Op.TANH: (-1.0, 1.0),
-}
+from hepinfer.ops import hook
+from hepinfer.ops.bounds import Bounds, Interval, cast, full
 
 
-def _dense(node: Node, x: Interval) -> Interval:
-    w, b = node.weights["kernel"], node.weights["bias"]
-    wp, wn = np.maximum(w, 0), np.minimum(w, 0)
-    lo, hi = x
-    return lo @ wp + hi @ wn + b, hi @ wp + lo @ wn + b
+def node_interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """Element-wise bounds of `node`'s stored output: its op's `interval` rule on the input
+    bounds, then the cast to its result type (when configured).
+    """
+    iv: Interval = hook(node.op, "interval")(node, inputs)
+    return cast(node.precision.result, iv)
 
 
-def _batchnorm(node: Node, x: Interval) -> Interval:
-    s, t = node.weights["scale"], node.weights["bias"]
-    a, c = x[0] * s + t, x[1] * s + t
-    return np.minimum(a, c), np.maximum(a, c)
-
-
-_RULES: dict[Op, Callable[[Node, Interval], Interval]] = {
-    Op.DENSE: _dense,
-    Op.BATCHNORM: _batchnorm,
-    Op.RELU: lambda _, x: (np.maximum(x[0], 0), np.maximum(x[1], 0)),
-    Op.FLATTEN: lambda _, x: (x[0].reshape(-1), x[1].reshape(-1)),
-    Op.RESHAPE: lambda n, x: (x[0].reshape(n.out.shape), x[1].reshape(n.out.shape)),
-}
+def node_bounds(node: Node, inputs: Sequence[Bounds], fixed: FixedType | None) -> Bounds:
+    """`node_interval` with the type of the output (`fixed`), as its readers see it."""
+    lo, hi = node_interval(node, inputs)
+    return Bounds(lo, hi, fixed)
 
 
 def interval_ranges(
-    graph: Graph, input_ranges: dict[str, tuple[float, float]]
-) -> dict[str, Interval]:
-    """Element-wise (lo, hi) of every node, given (lo, hi) of each input."""
-    out: dict[str, Interval] = {}
+    graph: Graph, input_ranges: Mapping[str, tuple[float, float]]
+) -> dict[str, Bounds]:
+    """Element-wise (lo, hi) of every node, given (lo, hi) of the data fed to each input."""
+    out: dict[str, Bounds] = {}
     for node in graph.nodes:
-        if node.op is Op.INPUT:
-            lo, hi = input_ranges[node.name]
-            out[node.name] = (np.full(node.out.shape, lo), np.full(node.out.shape, hi))
-        elif node.op in _BOUNDED:
-            lo, hi = _BOUNDED[node.op]
-            out[node.name] = (np.full(node.out.shape, lo), np.full(node.out.shape, hi))
-        elif node.op in _RULES:
-            out[node.name] = _RULES[node.op](node, out[node.inputs[0]])
+        if node.inputs:
+            ins = [out[i] for i in node.inputs]
         else:
-            srcs = [out[i] for i in node.inputs]
-            lo = min(float(s[0].min()) for s in srcs)
-            hi = max(float(s[1].max()) for s in srcs)
-            mag = max(abs(lo), abs(hi)) * max(1, len(srcs))
-            out[node.name] = (np.full(node.out.shape, -mag), np.full(node.out.shape, mag))
+            ins = [Bounds(*full(node.out.shape, *input_ranges[node.name]))]
+        out[node.name] = node_bounds(node, ins, node.out.fixed)
     return out
 
 

@@ -1,0 +1,177 @@
+"""Small graphs of every operator (single ops and short chains), random weights and attributes.
+
+Shared by the type-inference, value-range, HLS-hook and coverage tests. `single(op, rng)`
+gives a graph whose output is one `op` node fed by fresh inputs (plus what the op needs in
+front of it); `chain(ops, rng)` strings element-wise-compatible ops one after another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.ir.graph import Graph
+from hepinfer.ir.op import Op
+
+Rng = np.random.Generator
+
+
+def _weights(rng: Rng, shape: tuple[int, ...], scale: float) -> np.ndarray:
+    """Random weights on a 2**-5 grid (so weight types hold them exactly or nearly)."""
+    return np.round(rng.normal(size=shape) * scale * 32) / 32
+
+
+def _conv(b: GraphBuilder, src: str, rng: Rng, rank: int, depthwise: bool = False) -> str:
+    c_in = b.shape(src)[-1]
+    spatial = b.shape(src)[:rank]
+    k = tuple(min(int(v), spatial[i]) for i, v in enumerate(rng.integers(1, 4, size=rank)))
+    c_out = 1 if depthwise else int(rng.integers(1, 4))
+    kernel = _weights(rng, (*k, c_in, c_out), float(rng.choice([0.25, 1.0, 3.0])))
+    bias = _weights(rng, (c_in if depthwise else c_out,), 1.0)
+    pads = tuple(int(v) for v in rng.integers(0, 2, size=2 * rank))
+    strides = tuple(int(v) for v in rng.integers(1, 3, size=rank))
+    op = Op.DEPTHWISE_CONV2D if depthwise else (Op.CONV1D if rank == 1 else Op.CONV2D)
+    attrs = {"pads": pads, "strides": strides}
+    return b.add("conv", op, [src], attrs, {"kernel": kernel, "bias": bias})
+
+
+def _pool(b: GraphBuilder, src: str, rng: Rng, op: Op) -> str:
+    rank = len(b.shape(src)) - 1
+    if op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+        return b.add("pool", op, [src])
+    spatial = b.shape(src)[:rank]
+    pool = tuple(min(int(v), spatial[i]) for i, v in enumerate(rng.integers(1, 3, size=rank)))
+    pads = tuple(int(v) for v in rng.integers(0, 2, size=2 * rank))
+    pads = tuple(min(p, pool[i % rank] - 1) for i, p in enumerate(pads))
+    attrs: dict[str, Any] = {"pool": pool, "strides": pool, "pads": pads}
+    if op is Op.AVGPOOL:
+        attrs["count_pad"] = bool(rng.integers(0, 2))
+    return b.add("pool", op, [src], attrs)
+
+
+def _quant(rng: Rng) -> dict[str, Any]:
+    bits = int(rng.integers(3, 10))
+    return {
+        "bitwidth": bits,
+        "signed": bool(rng.integers(0, 2)),
+        "narrow": bool(rng.integers(0, 2)),
+        "scale": 2.0 ** int(rng.integers(-5, 1)),
+        "zeropt": 0.0,
+        "rounding_mode": str(rng.choice(["ROUND", "FLOOR"])),
+    }
+
+
+def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
+    """Append one `op` node reading `src` (and, for merges, a second branch of `src`)."""
+    shape = b.shape(src)
+    if op is Op.DENSE:
+        flat = b.add("flat", Op.FLATTEN, [src]) if len(shape) > 1 else src
+        n_in, n_out = b.shape(flat)[0], int(rng.integers(1, 6))
+        scale = float(rng.choice([0.25, 1.0, 3.0]))
+        weights = {
+            "kernel": _weights(rng, (n_in, n_out), scale),
+            "bias": _weights(rng, (n_out,), 1),
+        }
+        return b.add("dense", op, [flat], weights=weights)
+    if op in (Op.CONV1D, Op.CONV2D, Op.DEPTHWISE_CONV2D):
+        return _conv(b, src, rng, 1 if op is Op.CONV1D else 2, op is Op.DEPTHWISE_CONV2D)
+    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+        return _pool(b, src, rng, op)
+    if op is Op.BATCHNORM:
+        c = shape[-1]
+        w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
+        return b.add("bn", op, [src], weights=w)
+    if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT):
+        other = b.add("branch", Op.RELU if rng.integers(0, 2) else Op.LINEAR, [src])
+        attrs = {"axis": int(rng.integers(-len(shape), len(shape)))} if op is Op.CONCAT else {}
+        pair = [src, other] if rng.integers(0, 2) else [other, src]
+        return b.add(op.value.lower(), op, pair, attrs)
+    if op is Op.FLATTEN:
+        return b.add("flatten", op, [src])
+    if op is Op.RESHAPE:
+        return b.add("reshape", op, [src], {"shape": (-1, shape[-1])})
+    if op is Op.TRANSPOSE:
+        perm = tuple(int(p) for p in rng.permutation(len(shape)))
+        return b.add("transpose", op, [src], {"perm": perm})
+    if op is Op.QUANT:
+        return b.add("quant", op, [src], _quant(rng))
+    if op is Op.SOFTMAX:
+        impl = str(rng.choice(["stable", "latency", "argmax"]))
+        return b.add("softmax", op, [src], {"implementation": impl})
+    attrs = {
+        Op.LEAKY_RELU: {"alpha": float(rng.choice([0.1, 0.3, 1.5]))},
+        Op.ELU: {"alpha": float(rng.choice([0.5, 1.0, 2.0]))},
+        Op.HARD_SIGMOID: {"slope": float(rng.choice([0.2, 0.5])), "shift": 0.5},
+    }.get(op, {})
+    return b.add(op.value.lower(), op, [src], attrs)
+
+
+#: per-sample input shape each op works on
+def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
+    if op is Op.CONV1D:
+        return (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
+    if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE):
+        return (int(rng.integers(2, 5)), int(rng.integers(2, 5)), int(rng.integers(1, 4)))
+    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+        rank = int(rng.integers(1, 3))
+        return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
+    if op in (Op.RESHAPE, Op.CONCAT):
+        return (int(rng.integers(1, 4)), int(rng.integers(1, 5)))
+    return (int(rng.integers(1, 7)),)
+
+
+#: every operator but the graph input
+OPS: tuple[Op, ...] = tuple(op for op in Op if op is not Op.INPUT)
+
+
+def single(op: Op, rng: Rng) -> Graph:
+    """A graph computing one `op` on a fresh input (Dense flattens first)."""
+    b = GraphBuilder(f"single_{op.value}")
+    x = b.input("x", input_shape(op, rng))
+    return b.build([apply_op(b, op, x, rng)])
+
+
+#: ops that keep any input shape (usable anywhere in a chain)
+ANY_SHAPE = (
+    Op.DENSE,
+    Op.BATCHNORM,
+    Op.LINEAR,
+    Op.RELU,
+    Op.LEAKY_RELU,
+    Op.ELU,
+    Op.SIGMOID,
+    Op.TANH,
+    Op.HARD_SIGMOID,
+    Op.SOFTMAX,
+    Op.ADD,
+    Op.MULTIPLY,
+    Op.CONCAT,
+    Op.FLATTEN,
+    Op.QUANT,
+)
+
+
+def chain(first: Op, rest: Sequence[Op], rng: Rng) -> Graph:
+    """`first` on a fresh input, then each of `rest` (ops that take any shape) in turn."""
+    b = GraphBuilder(f"chain_{first.value}")
+    x = b.input("x", input_shape(first, rng))
+    y = apply_op(b, first, x, rng)
+    for op in rest:
+        y = apply_op(b, op, y, rng)
+    return b.build([y])
+
+
+def uniform_inputs(graph: Graph, rng: Rng, n: int = 64) -> dict[str, np.ndarray]:
+    """Inputs drawn anywhere inside each input node's type (configured graphs)."""
+    out = {}
+    for node in graph.inputs:
+        t = node.out.fixed
+        assert t is not None
+        out[node.name] = rng.uniform(t.min, t.max, size=(n, *node.out.shape))
+    return out
+
+
+Builder = Callable[[Rng], Graph]

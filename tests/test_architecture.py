@@ -73,7 +73,6 @@ LAZY_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("config", "ops"): "config_from_model asks the op registry (to move out of config.py)",
     ("ir", "ops"): "the verifier asks each op for its shape rule",
     ("passes", "emulate"): "calibration runs the float emulator on the user's data",
-    ("hls", "emulate"): "tensor types learnt by running the emulator (being removed)",
 }
 
 

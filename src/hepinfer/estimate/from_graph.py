@@ -44,25 +44,20 @@ __all__ = [
 
 
 def _tensor_type(graph: Graph, name: str, default: FixedType) -> FixedType:
-    """The type of the tensor node `name` produces.
+    """The type of the tensor node `name` produces: its ``out.fixed``, set by type inference.
 
-    Its ``out.fixed`` when type inference has set it; until then derived: a Quant's type,
-    else the node's configured result type, else (wiring: Flatten, Reshape, Transpose) the
-    type of its first input, else `default`.
+    `default` serves only for a graph input left without a type.
     """
     node = graph.node(name)
-    while True:
-        if node.out.fixed is not None:
-            return node.out.fixed
-        if node.op is Op.QUANT:
-            from hepinfer.ops.quant import fixed_type
-
-            return fixed_type(node.attrs)
-        if node.precision.result is not None:
-            return node.precision.result
-        if not node.inputs:
-            return default
-        node = graph.node(node.inputs[0])
+    if node.out.fixed is not None:
+        return node.out.fixed
+    if node.op is Op.INPUT:
+        return default
+    msg = (
+        f"tensor {name!r} ({node.op.value}) has no fixed-point type: estimate a configured "
+        "graph (hepinfer.compile, or hepinfer.passes.apply_config, which infers every type)"
+    )
+    raise EstimateError(msg)
 
 
 def input_types(graph: Graph, node: Node, default: FixedType) -> tuple[FixedType, ...]:

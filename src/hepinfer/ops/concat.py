@@ -12,8 +12,10 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
 from hepinfer.ops.bounds import Bounds, Interval
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, sizes, unsupported
 
@@ -88,12 +90,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 
 
 SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops import convnd
+from hepinfer.ops import convnd, costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 
@@ -47,12 +48,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 SPEC = OpSpec(
     Op.CONV1D, shape, run_float, run_fixed, ("weight", "bias", "accum", "result"), "Conv1D"
 )
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -33,9 +33,10 @@ from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops import native
+from hepinfer.ops import costing, native
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
+from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
@@ -298,12 +299,6 @@ SPEC = OpSpec(
     precisions=("weight", "bias", "accum", "result"),
     hls_name="Dense",
 )
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -13,10 +13,11 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops import convnd
+from hepinfer.ops import convnd, costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, accumulated, one
 from hepinfer.ops.conv import geometry, patches
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
@@ -96,12 +97,6 @@ SPEC = OpSpec(
     ("weight", "bias", "accum", "result"),
     "DepthwiseConv2D",
 )
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -12,8 +12,10 @@ import numpy as np
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
@@ -100,12 +102,6 @@ def table_values(size: int) -> FloatArray:
 
 
 SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "table"), "ELU")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops import pooling
+from hepinfer.ops import costing, pooling
 from hepinfer.ops.base import OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import Lowering
 
 
@@ -37,13 +38,6 @@ SPEC = OpSpec(
     ("accum", "result"),
     "GlobalMaxPooling",
 )
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ir.graph import Node
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -9,6 +9,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, unsupported
 
@@ -46,11 +47,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 
 
 SPEC = OpSpec(Op.INPUT, shape, run_float, run_fixed, ("result",), "InputLayer")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

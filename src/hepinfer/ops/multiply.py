@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops import merge
+from hepinfer.ops import costing, merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, corners, two
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 
@@ -38,12 +39,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 
 
 SPEC = OpSpec(Op.MULTIPLY, merge.shape, run_float, merge.mul_fixed, ("result",), "Merge")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

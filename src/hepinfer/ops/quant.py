@@ -17,8 +17,10 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, cast, one
+from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
@@ -95,12 +97,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 
 
 SPEC = OpSpec(Op.QUANT, same_shape, run_float, run_fixed, (), "Quant")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

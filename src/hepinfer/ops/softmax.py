@@ -23,8 +23,10 @@ from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, full, one
+from hepinfer.ops.cost import LayerCost, NodeContext, PoolCost
 from hepinfer.ops.fxarray import FxArray, IntArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
@@ -243,12 +245,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops import costing
-from hepinfer.ops.cost import LayerCost, NodeContext, PoolCost
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

@@ -10,6 +10,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes, unsupported
 
@@ -63,11 +64,6 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 
 
 SPEC = OpSpec(Op.TRANSPOSE, shape, run_float, run_fixed, (), "Transpose")
-
-
-# ---------------------------------------------------------------------------- cost (estimate)
-# Target hooks are appended below SPEC (one home per operator, hepinfer.ops.hook).
-from hepinfer.ops.cost import LayerCost, NodeContext
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:

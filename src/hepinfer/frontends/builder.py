@@ -15,7 +15,10 @@ from hepinfer.ir.op import Op
 from hepinfer.ir.verify import verify
 from hepinfer.ops import spec
 
-#: activation names (Keras / ONNX / torch spellings, lower case) -> Op
+#: activation names (Keras / ONNX / torch spellings, lower case) -> Op. Every frontend looks
+#: element-wise activations up here (Keras `activation=` and `Activation`, an ONNX node of that
+#: op type, a torch module or function of that name), so a new activation without attributes
+#: is one line here.
 ACTIVATIONS: dict[str, Op] = {
     "linear": Op.LINEAR,
     "identity": Op.LINEAR,

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
-from hepinfer.frontends.builder import GraphBuilder
-from hepinfer.frontends.onnx_nodes import CONVERTERS, OnnxContext
+from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
+from hepinfer.frontends.onnx_nodes import CONVERTERS, OnnxContext, activation_converter
 from hepinfer.ir.graph import Graph
 
 
@@ -53,10 +53,13 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
     for node in graph.node:
         op_type = str(node.op_type)
         converter = CONVERTERS.get(op_type)
+        if converter is None and op_type.lower() in ACTIVATIONS:
+            converter = activation_converter(op_type.lower())
         if converter is None:
             msg = (
                 f"ONNX node {node.name or node.output[0]!r} of type {op_type!r} is not supported; "
-                f"supported types: {', '.join(sorted(CONVERTERS))}"
+                f"supported types: {', '.join(sorted(CONVERTERS))} and the activations "
+                f"{', '.join(sorted(ACTIVATIONS))}"
             )
             raise FrontendError(msg)
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}

@@ -154,6 +154,11 @@ def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, ir)
 
 
+def activation_converter(kind: str) -> Converter:
+    """The converter of an element-wise activation `kind` (a name of builder.ACTIVATIONS)."""
+    return _activation(kind)
+
+
 def _activation(kind: str) -> Converter:
     def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         params: dict[str, Any] = {}

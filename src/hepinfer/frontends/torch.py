@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
-from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
@@ -26,7 +26,7 @@ from hepinfer.ops.conv import same_pads
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
     "to 1, ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
-    "Dropout, Identity"
+    "Dropout, Identity, and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
 
 
@@ -201,8 +201,22 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         return b.add(name, Op.FLATTEN, [src]) if len(b.shape(src)) > 1 else src
     if isinstance(m, nn.Dropout | nn.Identity):
         return src
+    kind = type(m).__name__.lower()
+    if kind in ACTIVATIONS and _default_module(m):
+        return lay.keep(src, b.activation(name, kind, src))
     msg = f"PyTorch module {name!r} of type {type(m).__name__!r} is not supported; supported: {_MODULES}"
     raise FrontendError(msg)
+
+
+def _default_module(m: Any) -> bool:
+    """Whether an activation module has its default settings (an element-wise activation
+    whose settings differ, e.g. ``Softplus(beta=2)``, needs its own converter).
+    """
+    try:
+        default = type(m)()
+    except TypeError:
+        return False
+    return bool(m.extra_repr() == default.extra_repr())
 
 
 _FUNCTIONS: dict[str, Op] = {
@@ -243,6 +257,8 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
             args = [values[a.name] for a in node.args if hasattr(a, "name")]
             if fname in _FUNCTIONS:
                 values[name] = lay.keep(args[0], b.add(name, _FUNCTIONS[fname], args[:1]))
+            elif fname in ACTIVATIONS and len(args) == 1 and not node.kwargs:
+                values[name] = lay.keep(args[0], b.activation(name, fname, args[0]))
             elif node.target in (operator.add, torch.add, operator.mul, torch.mul) or fname in (
                 "add",
                 "mul",

@@ -143,6 +143,7 @@ ANY_SHAPE = (
     Op.LEAKY_RELU,
     Op.ELU,
     Op.SIGMOID,
+    Op.SOFTPLUS,
     Op.TANH,
     Op.HARD_SIGMOID,
     Op.SOFTMAX,

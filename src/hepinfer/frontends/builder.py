@@ -31,6 +31,7 @@ ACTIVATIONS: dict[str, Op] = {
     "leaky_relu": Op.LEAKY_RELU,
     "leakyrelu": Op.LEAKY_RELU,
     "elu": Op.ELU,
+    "softplus": Op.SOFTPLUS,
 }
 
 

@@ -19,6 +19,7 @@ class Op(Enum):
     LEAKY_RELU = "LeakyReLU"
     ELU = "ELU"
     SIGMOID = "Sigmoid"
+    SOFTPLUS = "Softplus"
     TANH = "TanH"
     HARD_SIGMOID = "HardSigmoid"
     SOFTMAX = "Softmax"

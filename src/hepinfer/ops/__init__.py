@@ -35,6 +35,7 @@ from hepinfer.ops import (
     reshape,
     sigmoid,
     softmax,
+    softplus,
     tanh,
     transpose,
 )
@@ -64,6 +65,7 @@ _MODULES: tuple[ModuleType, ...] = (
     reshape,
     sigmoid,
     softmax,
+    softplus,
     tanh,
     transpose,
 )

@@ -1,0 +1,53 @@
+"""Run hls4ml's C simulation of a small Keras 3 model built from a layer list (hls4ml's python).
+
+Usage: python hls4ml_layer_runner.py SPEC.json
+SPEC: {"input_shape": [...], "layers": [{"class": "Dense", "config": {...}, "weights": [npy,
+       ...]}, ...], "hls_config": {...HLSConfig...}, "x": X.npy, "y": out.npy, "out_dir": dir,
+       optional "io_type"}. Builds the model with keras (KERAS_BACKEND from the environment),
+sets each layer's weights from the .npy files, converts it with
+`hls4ml.converters.convert_from_keras_model`, compiles, and writes `predict()` (float64) to
+"y". This is the oracle for one layer at a time: the test builds the same model on its side
+with the same weights and compares bits. Kept out of pytest's collection (no test_ prefix).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    import hls4ml
+    import keras
+
+    inputs = keras.Input(tuple(spec["input_shape"]), name="x_in")
+    h = inputs
+    layers = []
+    for entry in spec["layers"]:
+        layer = getattr(keras.layers, entry["class"])(**entry["config"])
+        h = layer(h)
+        layers.append((layer, entry.get("weights", [])))
+    model = keras.Model(inputs, h)
+    for layer, weights in layers:
+        if weights:
+            layer.set_weights([np.load(w) for w in weights])
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model,
+        hls_config=spec["hls_config"],
+        output_dir=spec["out_dir"],
+        project_name="oracle",
+        backend="Vitis",
+        part="xcu250-figd2104-2L-e",
+        io_type=spec.get("io_type", "io_parallel"),
+    )
+    hls_model.compile()
+    x = np.load(spec["x"]).astype(np.float64)
+    y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
+    np.save(spec["y"], y.reshape(len(x), -1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

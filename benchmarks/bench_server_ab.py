@@ -64,6 +64,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--stability",
+        type=int,
+        default=20,
+        help="perf_analyzer -s (percent; raise it on a busy machine)",
+    )
     args = parser.parse_args()
     pa = peers_dir() / "bin" / "perf_analyzer"
     samples: dict[tuple[str, str, int], list[dict[str, float]]] = {}
@@ -80,7 +86,7 @@ def main() -> int:
                         for which in (
                             ("before", "after") if round_ % 2 == 0 else ("after", "before")
                         ):
-                            r = perf(pa, urls[which], model, c, args.seconds, 20)
+                            r = perf(pa, urls[which], model, c, args.seconds, args.stability)
                             samples.setdefault((which, model, c), []).append(r)
                             print(f"round {round_ + 1} {which:6} {model:8} c={c:<3} "
                                   f"{r['throughput']:9.0f} infer/s  p99 {r['p99'] / 1000:.2f} ms",

@@ -75,28 +75,45 @@ def hepinfer_repo(root: Path, onnx_path: Path, names: tuple[str, str]) -> Path:
 
 
 @contextmanager
-def hepinfer_server(repo: Path, frontend: str = "auto") -> Iterator[str]:
+def serve_process(
+    repo: Path, *extra: str, src: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`hepinfer serve REPO` (gRPC only) in its own process on a free port, with `extra`
+    arguments and, when given, the package from `src` first on the path; yields (process,
+    gRPC url) once the server is ready and stops it (SIGINT) afterwards.
+    """
+    import tritonclient.grpc as grpcclient
+
     port = free_port()
     command = [
         sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
-        "--http-port", "-1", "--metrics-port", "-1", "--grpc-frontend", frontend,
+        "--http-port", "-1", "--metrics-port", "-1", *extra,
     ]  # fmt: skip
-    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
+    url = f"127.0.0.1:{port}"
     try:
-        url = f"127.0.0.1:{port}"
-        import tritonclient.grpc as grpcclient
-
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
                 if grpcclient.InferenceServerClient(url).is_server_ready():
                     break
             except Exception:  # noqa: BLE001 - not listening yet
                 time.sleep(0.2)
-        yield url
+        else:
+            msg = f"hepinfer serve did not become ready: {' '.join(command)}"
+            raise RuntimeError(msg)
+        yield proc, url
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+
+
+@contextmanager
+def hepinfer_server(repo: Path, frontend: str = "auto") -> Iterator[str]:
+    """The gRPC url of `hepinfer serve` on `repo` with the given gRPC front end."""
+    with serve_process(repo, "--grpc-frontend", frontend) as (_, url):
+        yield url
 
 
 def perf(

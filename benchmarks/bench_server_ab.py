@@ -12,50 +12,17 @@ so the machine's load hits both alike. Prints throughput and p99 with after / be
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from bench_server import JET_ONNX, hepinfer_repo, jet_onnx, perf
-from triton_peer import free_port, peers_dir
-
-
-@contextmanager
-def server(repo: Path, src: Path) -> Iterator[str]:
-    """`hepinfer serve` with the package from `src` first on the path."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    command = [
-        sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
-        "--http-port", "-1", "--metrics-port", "-1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
-    url = f"127.0.0.1:{port}"
-    try:
-        import tritonclient.grpc as grpcclient
-
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if grpcclient.InferenceServerClient(url).is_server_ready():
-                    break
-            except Exception:  # noqa: BLE001 - not listening yet
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+from bench_server import JET_ONNX, hepinfer_repo, jet_onnx, perf, serve_process
+from triton_peer import peers_dir
 
 
 def main() -> int:
@@ -78,7 +45,10 @@ def main() -> int:
         onnx_path = tmp / "jet.onnx"
         repo = hepinfer_repo(tmp / "repo", onnx_path, jet_onnx(JET_ONNX, onnx_path))
         srcs = {"before": args.before.resolve() / "src", "after": REPO / "src"}
-        with server(repo, srcs["before"]) as before, server(repo, srcs["after"]) as after:
+        with (
+            serve_process(repo, src=srcs["before"]) as (_, before),
+            serve_process(repo, src=srcs["after"]) as (_, after),
+        ):
             urls = {"before": before, "after": after}
             for round_ in range(args.rounds):
                 for c in args.concurrency:

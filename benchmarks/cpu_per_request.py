@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from bench_server import JET_ONNX, hepinfer_repo, jet_onnx
-from triton_peer import free_port, peers_dir
+from bench_server import JET_ONNX, hepinfer_repo, jet_onnx, serve_process
+from triton_peer import peers_dir
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,29 +43,6 @@ def served(url: str, model: str) -> int:
     return int(stats["model_stats"][0]["inference_stats"]["success"].get("count", 0))
 
 
-def start(repo: Path, src: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import tritonclient.grpc as grpcclient
-
-    port = free_port()
-    command = [
-        sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
-        "--http-port", "-1", "--metrics-port", "-1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(src)}
-    )
-    url = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if grpcclient.InferenceServerClient(url).is_server_ready():
-                return proc, url
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(0.2)
-    msg = "server did not start"
-    raise RuntimeError(msg)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True)
@@ -81,11 +56,11 @@ def main() -> int:
         tmp = Path(tmp_name)
         onnx_path = tmp / "jet.onnx"
         repo = hepinfer_repo(tmp / "repo", onnx_path, jet_onnx(JET_ONNX, onnx_path))
-        servers = {
-            "before": start(repo, args.before.resolve() / "src"),
-            "after": start(repo, REPO / "src"),
-        }
-        try:
+        with (
+            serve_process(repo, src=args.before.resolve() / "src") as before,
+            serve_process(repo, src=REPO / "src") as after,
+        ):
+            servers = {"before": before, "after": after}
             for round_ in range(args.rounds):
                 for model in ("jet", "jet_dyn"):
                     order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
@@ -104,10 +79,6 @@ def main() -> int:
                         results.setdefault((which, model), []).append(us)
                         print(f"round {round_ + 1} {which:6} {model:8} {n1 - n0:7d} requests "
                               f"{us:6.1f} us CPU/request", flush=True)  # fmt: skip
-        finally:
-            for proc, _ in servers.values():
-                proc.send_signal(signal.SIGINT)
-                proc.wait(30)
     print()
     print(f"| model | before (us CPU/request) | after | after/before |  (c={args.concurrency})")
     print("|---|---:|---:|---:|")

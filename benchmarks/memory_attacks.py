@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import queue
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +30,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 
-from triton_peer import free_port
+from bench_server import serve_process
 
 WIDTH = 335_544  # float32 elements: 1.28 MiB per request
 
@@ -66,29 +64,6 @@ class Sampler(threading.Thread):
         while not self.stop.is_set():
             self.peak = max(self.peak, rss_mib(self.pid))
             time.sleep(0.05)
-
-
-def start_server(repo: Path, budget_mb: int) -> tuple[subprocess.Popen[bytes], str]:
-    """`hepinfer serve` on a free port; (process, gRPC url) once it is ready."""
-    import tritonclient.grpc as grpcclient
-
-    port = free_port()
-    command = [
-        sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
-        "--http-port", "-1", "--metrics-port", "-1", "--max-queued-mb", str(budget_mb),
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    url = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if grpcclient.InferenceServerClient(url).is_server_ready():
-                return proc, url
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(0.2)
-    proc.kill()
-    msg = "the server did not start"
-    raise RuntimeError(msg)
 
 
 def stream_flood(url: str, n: int) -> Counter[str]:
@@ -149,8 +124,7 @@ def main() -> int:
         repo = Path(tmp) / "repo"
         scale_model(repo / "big" / "1" / "model.onnx", 2.0, width=WIDTH)
         (repo / "big" / "config.pbtxt").write_text(CONFIG)
-        proc, url = start_server(repo, args.budget_mb)
-        try:
+        with serve_process(repo, "--max-queued-mb", str(args.budget_mb)) as (proc, url):
             base = rss_mib(proc.pid)
             sampler = Sampler(proc.pid)
             sampler.start()
@@ -162,9 +136,6 @@ def main() -> int:
             sampler.stop.set()
             sampler.join()
             after = rss_mib(proc.pid)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(30)
     print(f"server RSS at start {base:.0f} MiB; budget for queued requests {args.budget_mb} MiB")
     print(
         f"stream flood: {args.requests} x 1.28 MiB in {seconds:.1f} s: "

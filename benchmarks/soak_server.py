@@ -11,8 +11,6 @@ Markdown table (time, infer/s, p50, p99, RSS) and writes a PNG plot of RSS and p
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,8 +19,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_server import JET_ONNX, hepinfer_repo, jet_onnx, perf
-from triton_peer import free_port, peers_dir
+from bench_server import JET_ONNX, hepinfer_repo, jet_onnx, perf, serve_process
+from triton_peer import peers_dir
 
 
 def rss_mib(pid: int) -> float:
@@ -72,23 +70,7 @@ def main() -> int:
         onnx_path = tmp / "jet.onnx"
         names = jet_onnx(JET_ONNX, onnx_path)
         repo = hepinfer_repo(tmp / "repo", onnx_path, names)
-        port = free_port()
-        command = [
-            sys.executable, "-m", "hepinfer", "serve", str(repo), "--grpc-port", str(port),
-            "--http-port", "-1", "--metrics-port", "-1",
-        ]  # fmt: skip
-        server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-        url = f"127.0.0.1:{port}"
-        try:
-            import tritonclient.grpc as grpcclient
-
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if grpcclient.InferenceServerClient(url).is_server_ready():
-                        break
-                except Exception:  # noqa: BLE001 - not listening yet
-                    time.sleep(0.2)
+        with serve_process(repo) as (server, url):
             start = time.monotonic()
             print("| minute | infer/s | p50 (ms) | p99 (ms) | server RSS (MiB) |")
             print("|---:|---:|---:|---:|---:|")
@@ -101,9 +83,6 @@ def main() -> int:
                     f"| {r['p99'] / 1000:.2f} | {row['rss']:.0f} |",
                     flush=True,
                 )
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(30)
     rss = [r["rss"] for r in rows]
     print(f"\nRSS first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, max {max(rss):.0f} MiB")
     if args.output:

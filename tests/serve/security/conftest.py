@@ -7,23 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from hepinfer.serve import InferenceServer, ServerOptions
+from hepinfer.serve import InferenceServer
 from tests.serve.models import build_repository
+from tests.serve.security.servers import options_for
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     """A server over its own repository (attacks must not disturb other modules' servers)."""
     repo = build_repository(tmp_path_factory.mktemp("repo"))
-    options = ServerOptions(
-        [repo],
-        grpc_port=0,
-        http_port=0,
-        metrics_port=None,
-        model_control_mode="explicit",  # the attacks load and unload models
-        load_models=("*",),
-        exit_on_error=False,  # the repository has a broken model on purpose
-    )
+    # the attacks load and unload models
+    options = options_for(repo, model_control_mode="explicit", load_models=("*",))
     with InferenceServer(options) as srv:
         yield srv
 

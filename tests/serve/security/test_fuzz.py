@@ -16,8 +16,9 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2 as pb
 
-from hepinfer.serve import InferenceServer, ServerOptions
+from hepinfer.serve import InferenceServer
 from tests.serve.models import build_repository
+from tests.serve.security.servers import options_for
 
 ROUNDS_GRPC = 1200
 ROUNDS_HTTP = 1000
@@ -27,14 +28,7 @@ SERVICE = "/inference.GRPCInferenceService/"
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     repo = build_repository(tmp_path_factory.mktemp("repo"))
-    options = ServerOptions(
-        [repo],
-        grpc_port=0,
-        http_port=0,
-        metrics_port=None,
-        max_message_bytes=1 << 20,
-        exit_on_error=False,  # the test repository holds a broken model on purpose
-    )
+    options = options_for(repo, max_message_bytes=1 << 20)
     with InferenceServer(options) as srv:
         yield srv
 

@@ -12,22 +12,15 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from hepinfer.serve import InferenceServer, ServerOptions
+from hepinfer.serve import InferenceServer
 from tests.serve.models import build_repository
+from tests.serve.security.servers import options_for
 
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     repo = build_repository(tmp_path_factory.mktemp("repo"))
-    options = ServerOptions(
-        [repo],
-        grpc_port=None,
-        http_port=0,
-        metrics_port=None,
-        http_header_timeout_s=1.5,
-        http_body_timeout_s=1.0,
-        exit_on_error=False,  # the test repository holds a broken model on purpose
-    )
+    options = options_for(repo, grpc_port=None, http_header_timeout_s=1.5, http_body_timeout_s=1.0)
     with InferenceServer(options) as srv:
         yield srv
 

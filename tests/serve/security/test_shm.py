@@ -16,8 +16,9 @@ import tritonclient.http as httpclient
 import tritonclient.utils.shared_memory as shm
 from tritonclient.utils import InferenceServerException
 
-from hepinfer.serve import InferenceServer, ServerOptions
+from hepinfer.serve import InferenceServer
 from tests.serve.models import build_repository
+from tests.serve.security.servers import options_for
 
 PREFIX = "hepinfer_sec_"
 SHM = Path("/dev/shm")
@@ -27,15 +28,7 @@ pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="needs POSIX shared mem
 @pytest.fixture(scope="module")
 def shm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceServer]:
     repo = build_repository(tmp_path_factory.mktemp("repo"))
-    options = ServerOptions(
-        [repo],
-        grpc_port=0,
-        http_port=0,
-        metrics_port=None,
-        enable_shm=True,
-        shm_prefix=PREFIX,
-        exit_on_error=False,  # the test repository holds a broken model on purpose
-    )
+    options = options_for(repo, enable_shm=True, shm_prefix=PREFIX)
     with InferenceServer(options) as srv:
         yield srv
 

@@ -58,7 +58,14 @@ def test_compiled_dir_table_and_outputs(
     text = capsys.readouterr().out
     assert "total" in text
     assert "% of xcvu9p" in text
-    assert {p.name for p in out.iterdir()} == {"estimate.txt", "estimate.json", "estimate.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "estimate.txt",
+        "estimate.json",
+        "estimate.png",
+        "config.yml",
+    }
+    assert "semantics: hepinfer" in (out / "estimate.txt").read_text()
+    assert (out / "config.yml").read_text().startswith("Semantics: hepinfer")
     est = Estimate.from_json(out / "estimate.json")
     assert est.clock_period == 4.0
     assert est.part.name.startswith("xcvu9p")

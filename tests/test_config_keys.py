@@ -175,7 +175,9 @@ def test_check_layers_names_and_types() -> None:
         Config.from_dict({"LayerType": {"Dens": {"ReuseFactor": 2}}}).check_layers(layers)
     notes = Config.from_dict({"LayerType": {"Conv2D": {"ReuseFactor": 2}}}).check_layers(layers)
     assert notes == ["LayerType 'Conv2D': this model has no such layer; entry unused"]
-    assert Config.from_dict({"LayerName": {"FC1": {"ReuseFactor": 2}}}).check_layers(layers) == []
+    upper = Config.from_dict({"LayerName": {"FC1": {"ReuseFactor": 2}}})
+    assert upper.check_layers(layers) == []  # hls4ml matches names case-insensitively
+    assert upper.setting("fc1", "Dense", "reuse_factor") == 2
 
 
 def test_compile_rejects_a_misspelt_layer_name(tmp_path: Path) -> None:

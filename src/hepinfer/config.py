@@ -430,8 +430,12 @@ class Config:
     def _levels(self, name: str, op_type: str | Sequence[str]) -> list[LevelConfig]:
         types = {op_type.lower()} if isinstance(op_type, str) else {t.lower() for t in op_type}
         levels = []
-        if name in self.layer_name:
-            levels.append(self.layer_name[name])
+        named = self.layer_name.get(name)
+        if named is None:  # hls4ml matches layer names case-insensitively
+            low = name.lower()
+            named = next((v for k, v in self.layer_name.items() if k.lower() == low), None)
+        if named is not None:
+            levels.append(named)
         levels += [level for key, level in self.layer_type.items() if key.lower() in types]
         levels.append(self.model)
         return levels

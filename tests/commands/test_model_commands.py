@@ -129,6 +129,15 @@ def test_convert_takes_an_hls4ml_yaml(
     saved = hepinfer.config.Config.load(prj / "config.yml")
     assert saved.semantics == "hls4ml"
     assert saved.clock_period == 4.0
+    # after synthesis: `hepinfer report` puts the saved estimate next to the vendor's figures
+    from tests.estimate.test_synthesis import CSYNTH
+
+    (prj / "jets_csynth.xml").write_text(CSYNTH)
+    assert main(["report", str(prj)]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("semantics: hls4ml")
+    assert "estimate" in report
+    assert "hls (jets_csynth.xml)" in report
 
 
 def test_convert_without_a_model_is_an_error(

@@ -40,5 +40,10 @@ def run(args: argparse.Namespace) -> int:
         estimate = model.estimate()
     elif args.estimate or (project / "estimate.json").is_file():
         estimate = Estimate.from_json(Path(args.estimate or project / "estimate.json"))
+        saved = Path(args.estimate).parent if args.estimate else project
+        if (saved / "config.yml").is_file():  # written with it by `hepinfer convert`
+            from hepinfer.config import Config
+
+            sys.stdout.write(Config.load(saved / "config.yml").describe() + "\n")
     sys.stdout.write(compare_table(estimate, reports) + "\n")
     return 0

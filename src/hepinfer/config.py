@@ -498,8 +498,12 @@ class Config:
         notes: list[str] = []
         for key in [k for k in data if k in keys.TOP_NO_EFFECT]:
             _note(notes, "config", key, data.pop(key), keys.TOP_NO_EFFECT[key])
-        for key in keys.CONVERT_KEYS:
-            data.pop(key, None)  # model and project of `hepinfer convert` (hepinfer.commands)
+        for key in [k for k in keys.CONVERT_KEYS if k in data]:  # read by `hepinfer convert`
+            notes.append(
+                f"config.{key} = {data.pop(key)!r}: read by `hepinfer convert`; "
+                "compile/estimate/hls use the model they are given"
+            )
+            _log.info("%s", notes[-1])
         unknown = set(data) - known
         if unknown:
             allowed = [*known, "HLSConfig", *keys.TOP_NO_EFFECT, *keys.CONVERT_KEYS]

@@ -184,3 +184,16 @@ def test_readme_quickstart_from_the_wheel(venv: Path, tmp_path: Path) -> None:
     assert (tmp_path / "compiled" / "graph.json").is_file()
     assert "semantics: hepinfer" in (tmp_path / "compiled" / "types.txt").read_text()
     assert (tmp_path / "prj" / "build.tcl").is_file()
+
+
+def test_without_grpc_cpp_the_error_names_the_debian_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without gRPC C++ the server falls back to grpc.aio, logging this reason (serve.server)."""
+    pytest.importorskip("grpc")
+    from hepinfer.errors import NativeBuildError
+    from hepinfer.serve.native.build import build_library
+
+    monkeypatch.setenv("CXX", "no-such-compiler-here")
+    with pytest.raises(NativeBuildError, match=r"apt-get install g\+\+ pkg-config libgrpc\+\+-dev"):
+        build_library()

@@ -21,9 +21,12 @@ from hepinfer.errors import HepinferError
 #: subcommand name -> module under hepinfer.commands (kept in the order `--help` shows)
 COMMANDS: dict[str, str] = {
     "compile": "compile",
+    "convert": "convert",
     "emulate": "emulate",
     "hls": "hls",
+    "csim": "csim",
     "estimate": "estimate",
+    "report": "report",
     "serve": "serve",
     "serve-lb": "serve_lb",
     "bench": "bench",
@@ -45,6 +48,30 @@ def _load(module: str) -> _Command:
     return cast(_Command, importlib.import_module(f"hepinfer.commands.{module}"))
 
 
+def _add_global(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more log output (-vv for debug); before or after the subcommand",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=default,
+        help="less log output: errors only (-qq: nothing but the results)",
+    )
+
+
+def log_level(verbose: int, quiet: int) -> int:
+    """The logging level of `-v`/`-q` counts: WARNING by default."""
+    if quiet:
+        return logging.ERROR if quiet == 1 else logging.CRITICAL + 1
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
@@ -55,13 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"hepinfer {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
-    )
+    _add_global(parser, argparse.SUPPRESS)
+    parser.set_defaults(verbose=0, quiet=0)
+    # the same flags after the subcommand (`hepinfer serve repo/ -v`); SUPPRESS keeps a flag
+    # given before the subcommand when the subcommand's parser does not see it again
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         command = _load(module)
-        sp = sub.add_parser(name, help=command.HELP, description=command.HELP)
+        sp = sub.add_parser(name, help=command.HELP, description=command.HELP, parents=[common])
         command.configure(sp)
         sp.set_defaults(_run=command.run)
     return parser
@@ -71,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hepinfer` console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    if args.verbose and args.quiet:
+        parser.error("-v/--verbose and -q/--quiet exclude each other")
+    level = log_level(args.verbose, args.quiet)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()

@@ -168,7 +168,12 @@ def compile(
         keys = (node.op.value, spec(node.op).hls_name)
         return cfg.precision(node.name, keys, "result") == AUTO
 
-    graph = run_passes(load_model(model, input_shape), [lambda g: fold_batchnorm(g, may_fold)])
+    loaded = load_model(model, input_shape)
+    layers = {n.name: (n.op.value, spec(n.op).hls_name) for n in loaded.nodes}
+    unused = cfg.check_layers(layers)  # a misspelt LayerName/LayerType is an error
+    if unused:
+        cfg = cfg.replace(notes=(*cfg.notes, *unused))
+    graph = run_passes(loaded, [lambda g: fold_batchnorm(g, may_fold)])
     graph = run_passes(graph, [lambda g: apply_config(g, cfg, calibration)])
     return CompiledModel(graph, cfg)
 

@@ -49,25 +49,30 @@ Dict/YAML form (the hls4ml spelling)::
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from hepinfer import config_keys as keys
 from hepinfer.errors import ConfigError, HepinferError
 from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.ir.op import Op
 from hepinfer.knobs import IOType, Strategy
 
 __all__ = [
     "AUTO",
     "DEFAULT_PRECISION",
     "DEFAULT_RESULT",
+    "SEMANTICS",
     "VARIABLES",
     "Config",
     "IOType",
     "LevelConfig",
     "Precision",
+    "Semantics",
     "Strategy",
     "TypeSpec",
     "config_from_model",
@@ -83,6 +88,29 @@ _NO_DEFAULT_FALLBACK = ("table",)
 DEFAULT_PRECISION = "ap_fixed<16,6>"
 #: the result type of hepinfer's default configuration (see the module docstring)
 DEFAULT_RESULT = "ap_fixed<16,6,AP_RND,AP_SAT>"
+#: what a precision string means (module docstring): `hepinfer` expands a model-level type
+#: like `Config.default`, `hls4ml` applies it to every variable as written
+Semantics = Literal["hepinfer", "hls4ml"]
+SEMANTICS: tuple[Semantics, ...] = ("hepinfer", "hls4ml")
+_log = logging.getLogger("hepinfer.config")
+_OP_TYPES = frozenset(op.value.lower() for op in Op)
+
+
+def _note(notes: list[str] | None, where: str, key: str, value: object, reason: str) -> None:
+    """Record (and log) that an hls4ml key has no effect here: INFO when its value is the one
+    hls4ml writes by default (nothing lost), WARNING when it asks for something hepinfer does
+    not do.
+    """
+    text = f"{where}.{key} = {value!r} has no effect in hepinfer: {reason}"
+    if isinstance(value, bool) or value is None:
+        harmless = not value
+    elif isinstance(value, int | float):
+        harmless = value in (0, 1) or value >= 1e9
+    else:
+        harmless = str(value) in ("", "auto", "LineBuffer", "Vivado", "Vitis")
+    _log.log(logging.INFO if harmless else logging.WARNING, "%s", text)
+    if notes is not None:
+        notes.append(text)
 
 
 def parse_type(value: object, where: str) -> TypeSpec:
@@ -111,17 +139,48 @@ class Precision:
     table: TypeSpec | None = None
 
     @classmethod
-    def from_dict(cls, data: object, where: str) -> Precision:
+    def from_dict(cls, data: object, where: str, notes: list[str] | None = None) -> Precision:
+        """hls4ml's `Precision` entry: a type string, or a mapping by variable. hls4ml's other
+        names are applied (`scale` is the BatchNorm `weight`; Softmax's `exp_table`,
+        `inv_table` and `inv_inp` are hepinfer's single `table` type, so they must agree);
+        variables of layers hepinfer lacks (`config_keys.NO_EFFECT_PRECISIONS`) are noted.
+        """
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
             return cls(default=parse_type(data, where))
-        data = {("weight" if k == "scale" else k): v for k, v in data.items()}  # hls4ml's BN name
-        unknown = set(data) - {"default", *VARIABLES}
+        known = {"default", *VARIABLES}
+        values: dict[str, TypeSpec] = {}
+        origin: dict[str, str] = {}
+        unknown = []
+        for key, value in data.items():
+            name = keys.PRECISION_ALIASES.get(str(key), str(key))
+            if name in keys.NO_EFFECT_PRECISIONS and name not in known:
+                _note(notes, where, name, value, keys.NO_EFFECT_PRECISIONS[name])
+                continue
+            if name not in known:
+                unknown.append(str(key))
+                continue
+            if value is None:
+                continue
+            t = parse_type(value, f"{where}.{key}")
+            if name in values and values[name] != t:
+                msg = (
+                    f"{where}: {origin[name]} = {values[name]} and {key} = {t} differ, but "
+                    f"hepinfer's Softmax uses one type for hls4ml's table, exp_table, inv_table "
+                    f"and inv_inp; give them the same type"
+                )
+                raise ConfigError(msg)
+            values[name], origin[name] = t, str(key)
         if unknown:
-            msg = f"{where}: unknown precision variable(s) {sorted(unknown)}; use default, {', '.join(VARIABLES)}"
+            allowed = [*known, *keys.PRECISION_ALIASES, *keys.NO_EFFECT_PRECISIONS]
+            hints = "".join(keys.suggest(u, allowed) for u in unknown)
+            msg = (
+                f"{where}: unknown precision variable(s) {sorted(unknown)}{hints}; use default, "
+                f"{', '.join(VARIABLES)} (or hls4ml's {', '.join(keys.PRECISION_ALIASES)})"
+            )
             raise ConfigError(msg)
-        return cls(**{k: parse_type(v, f"{where}.{k}") for k, v in data.items() if v is not None})
+        return cls(**values)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -165,20 +224,38 @@ class LevelConfig:
             raise ConfigError(msg)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> LevelConfig:
-        known = {"Precision", "ReuseFactor", "Strategy", "Implementation", "TableSize", "Trace"}
-        unknown = set(data) - known
-        if unknown:
-            msg = f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
+    def from_dict(cls, data: object, where: str, notes: list[str] | None = None) -> LevelConfig:
+        """One level of an hls4ml configuration. Keys are matched as hls4ml does (CamelCase or
+        snake_case: `TableSize` = `table_size`); keys hls4ml reads that change nothing here
+        (`config_keys.NO_EFFECT`, e.g. `Trace`, `BramFactor`) are noted; others are errors.
+        """
+        if not isinstance(data, Mapping):
+            msg = f"{where}: {data!r} must be a mapping of settings (Precision, ReuseFactor, ...)"
             raise ConfigError(msg)
-        strategy = data.get("Strategy")
-        impl = data.get("Implementation")
+        found: dict[str, Any] = {}
+        unknown = []
+        for key, value in data.items():
+            name = keys.snake(str(key))
+            if name in keys.APPLIED:
+                found[name] = value
+            elif name in keys.NO_EFFECT:
+                _note(notes, where, str(key), value, keys.NO_EFFECT[name])
+            else:
+                unknown.append(str(key))
+        if unknown:
+            camel = ["Precision", "ReuseFactor", "Strategy", "Implementation", "TableSize"]
+            allowed = camel + ["".join(p.title() for p in k.split("_")) for k in keys.NO_EFFECT]
+            hints = "".join(keys.suggest(u, allowed) for u in unknown)
+            msg = f"{where}: unknown key(s) {sorted(unknown)}{hints}; known: {sorted(camel)}"
+            raise ConfigError(msg)
+        strategy = found.get("strategy")
+        impl = found.get("implementation")
         return cls(
-            precision=Precision.from_dict(data.get("Precision"), f"{where}.Precision"),
-            reuse_factor=None if data.get("ReuseFactor") is None else int(data["ReuseFactor"]),
+            precision=Precision.from_dict(found.get("precision"), f"{where}.Precision", notes),
+            reuse_factor=_int(found.get("reuse_factor"), f"{where}.ReuseFactor"),
             strategy=None if strategy is None else Strategy.parse(strategy, f"{where}.Strategy"),
             implementation=None if impl is None else str(impl).lower(),
-            table_size=None if data.get("TableSize") is None else int(data["TableSize"]),
+            table_size=_int(found.get("table_size"), f"{where}.TableSize"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,6 +344,9 @@ class Config:
     clock_period: float = 5.0
     fold_batchnorm: bool | None = True
     softmax_input: FixedType | None = None
+    semantics: Semantics = "hepinfer"
+    #: what was accepted without effect (hls4ml keys hepinfer does not use), one line each
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def default(cls, precision: str | FixedType = DEFAULT_PRECISION, **changes: Any) -> Config:
@@ -289,6 +369,7 @@ class Config:
         """hls4ml's model-level configuration: `precision` for every variable, WRAP/TRN as
         written, BatchNorm folded only into `auto` results (bit-exact with hls4ml).
         """
+        changes.setdefault("semantics", "hls4ml")
         return cls(model=hls4ml_model(precision), fold_batchnorm=None, **changes)
 
     def __post_init__(self) -> None:
@@ -297,6 +378,51 @@ class Config:
         if self.model.precision.default is None:
             msg = "the model level needs a default precision (Model.Precision.default)"
             raise ConfigError(msg)
+        if self.semantics not in SEMANTICS:
+            msg = f"semantics {self.semantics!r} must be 'hepinfer' or 'hls4ml'"
+            raise ConfigError(msg)
+
+    def describe(self) -> str:
+        """One line: the semantics and the model-level types it gave, e.g. for tables."""
+        p = self.model.precision
+        types = ", ".join(f"{v} {p.get(v)}" for v in ("result", "accum", "weight", "bias"))
+        meaning = {
+            "hepinfer": "hepinfer's meaning: rounded, saturating results; weights sized to "
+            "their range; exact accumulators",
+            "hls4ml": "hls4ml's meaning: every variable as written",
+        }[self.semantics]
+        return f"semantics: {self.semantics} ({meaning}); model level: {types}"
+
+    def check_layers(self, layers: Mapping[str, Sequence[str]]) -> list[str]:
+        """Check the LayerName / LayerType entries against a model's layers (name -> the op
+        type names it answers to). A name or type the model lacks is a ConfigError listing
+        the model's names/types with the closest match, except a type that is another hls4ml
+        layer class (a generic configuration): that is returned as a note.
+        """
+        names = {n.lower(): n for n in layers}
+        for key in self.layer_name:
+            if key.lower() not in names:
+                msg = (
+                    f"LayerName {key!r} is not a layer of this model"
+                    f"{keys.suggest(key, list(layers))}; its layers: {', '.join(layers)}"
+                )
+                raise ConfigError(msg)
+        types = {t.lower(): t for ts in layers.values() for t in ts if t}
+        notes = []
+        for key in self.layer_type:
+            if key.lower() in types:
+                continue
+            if key in keys.HLS4ML_LAYER_CLASSES or key.lower() in _OP_TYPES:
+                notes.append(f"LayerType {key!r}: this model has no such layer; entry unused")
+                _log.info("%s", notes[-1])
+                continue
+            msg = (
+                f"LayerType {key!r} is neither a layer type of this model nor an hls4ml layer "
+                f"class or hepinfer op type{keys.suggest(key, list(types.values()))}; this model's types: "
+                f"{', '.join(sorted(set(types.values())))}"
+            )
+            raise ConfigError(msg)
+        return notes
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -304,8 +430,12 @@ class Config:
     def _levels(self, name: str, op_type: str | Sequence[str]) -> list[LevelConfig]:
         types = {op_type.lower()} if isinstance(op_type, str) else {t.lower() for t in op_type}
         levels = []
-        if name in self.layer_name:
-            levels.append(self.layer_name[name])
+        named = self.layer_name.get(name)
+        if named is None:  # hls4ml matches layer names case-insensitively
+            low = name.lower()
+            named = next((v for k, v in self.layer_name.items() if k.lower() == low), None)
+        if named is not None:
+            levels.append(named)
         levels += [level for key, level in self.layer_type.items() if key.lower() in types]
         levels.append(self.model)
         return levels
@@ -345,6 +475,15 @@ class Config:
         if not isinstance(data, Mapping):
             msg = f"a configuration must be a mapping, got {type(data).__name__}"
             raise ConfigError(msg)
+        data = dict(data)
+        hls_config = data.pop("HLSConfig", None)  # an `hls4ml convert` YAML: HLSConfig nested
+        if hls_config is not None:
+            if not isinstance(hls_config, Mapping):
+                msg = (
+                    f"HLSConfig must be a mapping (Model, LayerType, LayerName), got {hls_config!r}"
+                )
+                raise ConfigError(msg)
+            data = {**dict(hls_config), **data}
         known = {
             "Model",
             "LayerType",
@@ -354,15 +493,43 @@ class Config:
             "ClockPeriod",
             "FoldBatchNorm",
             "SoftmaxInput",
+            "Semantics",
         }
+        notes: list[str] = []
+        for key in [k for k in data if k in keys.TOP_NO_EFFECT]:
+            _note(notes, "config", key, data.pop(key), keys.TOP_NO_EFFECT[key])
+        for key in [k for k in keys.CONVERT_KEYS if k in data]:  # read by `hepinfer convert`
+            notes.append(
+                f"config.{key} = {data.pop(key)!r}: read by `hepinfer convert`; "
+                "compile/estimate/hls use the model they are given"
+            )
+            _log.info("%s", notes[-1])
         unknown = set(data) - known
         if unknown:
+            allowed = [*known, "HLSConfig", *keys.TOP_NO_EFFECT, *keys.CONVERT_KEYS]
+            hints = "".join(keys.suggest(str(u), allowed) for u in sorted(unknown))
             msg = (
-                f"unknown top-level configuration key(s) {sorted(unknown)}; known: {sorted(known)}"
+                f"unknown top-level configuration key(s) {sorted(unknown)}{hints}; "
+                f"known: {sorted(known)}"
             )
             raise ConfigError(msg)
+        semantics = str(data.get("Semantics", "hls4ml")).lower()
+        if semantics not in SEMANTICS:
+            msg = f"Semantics: {data['Semantics']!r} must be 'hls4ml' or 'hepinfer'"
+            raise ConfigError(msg)
         model_data = dict(data.get("Model") or {})
-        model = LevelConfig.from_dict(model_data, "Model")
+        model = LevelConfig.from_dict(model_data, "Model", notes)
+        layer_type = {
+            str(k): LevelConfig.from_dict(v or {}, f"LayerType.{k}", notes)
+            for k, v in (data.get("LayerType") or {}).items()
+        }
+        expand = semantics == "hepinfer" and not isinstance(model_data.get("Precision"), Mapping)
+        softmax_input = _softmax_input(data.get("SoftmaxInput"))
+        if expand:  # hepinfer's meaning of a model-level type string (Config.default)
+            wide = cls.default(model.precision.default or DEFAULT_PRECISION)
+            model = dataclasses.replace(model, precision=wide.model.precision)
+            layer_type = {**wide.layer_type, **layer_type}
+            softmax_input = softmax_input or wide.softmax_input
         base = hls4ml_model()
         if model.precision.default is None:
             model = dataclasses.replace(
@@ -374,25 +541,29 @@ class Config:
             reuse_factor=model.reuse_factor or 1,
             strategy=model.strategy or Strategy.LATENCY,
         )
+        fold = _fold(data.get("FoldBatchNorm"))
         return cls(
             model=model,
-            layer_type={
-                k: LevelConfig.from_dict(v or {}, f"LayerType.{k}")
-                for k, v in (data.get("LayerType") or {}).items()
-            },
+            layer_type=layer_type,
             layer_name={
-                k: LevelConfig.from_dict(v or {}, f"LayerName.{k}")
+                str(k): LevelConfig.from_dict(v or {}, f"LayerName.{k}", notes)
                 for k, v in (data.get("LayerName") or {}).items()
             },
             io_type=IOType.parse(data.get("IOType", "io_parallel"), "IOType"),
             part=str(data.get("Part", "xcu250-figd2104-2L-e")),
             clock_period=float(data.get("ClockPeriod", 5.0)),
-            fold_batchnorm=_fold(data.get("FoldBatchNorm")),
-            softmax_input=_softmax_input(data.get("SoftmaxInput")),
+            fold_batchnorm=True if fold is None and semantics == "hepinfer" else fold,
+            softmax_input=softmax_input,
+            semantics=semantics,
+            notes=tuple(notes),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"Model": self.model.to_dict(), "IOType": self.io_type.value}
+        out: dict[str, Any] = {
+            "Semantics": self.semantics,
+            "Model": self.model.to_dict(),
+            "IOType": self.io_type.value,
+        }
         if self.layer_type:
             out["LayerType"] = {k: v.to_dict() for k, v in self.layer_type.items()}
         if self.layer_name:
@@ -428,6 +599,18 @@ class Config:
         p = Path(path)
         p.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return p
+
+
+def _int(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            return int(value)
+    except ValueError:
+        pass
+    msg = f"{where}: {value!r} is not an integer"
+    raise ConfigError(msg)
 
 
 def _fold(value: object) -> bool | None:
@@ -471,18 +654,18 @@ def config_from_model(
     )
     gran = granularity.lower()
     if gran == "model":
-        return Config(model=base, fold_batchnorm=None)
+        return Config(model=base, fold_batchnorm=None, semantics="hls4ml")
     if gran == "type":
         types = {
             spec(n.op).hls_name or n.op.value: LevelConfig(Precision(default=prec))
             for n in graph.nodes
         }
-        return Config(model=base, layer_type=types, fold_batchnorm=None)
+        return Config(model=base, layer_type=types, fold_batchnorm=None, semantics="hls4ml")
     if gran == "name":
         names = {}
         for n in graph.nodes:
             variables = [v for v in spec(n.op).precisions if v != "table"]
             names[n.name] = LevelConfig(Precision(**dict.fromkeys(variables, AUTO)))
-        return Config(model=base, layer_name=names, fold_batchnorm=None)
+        return Config(model=base, layer_name=names, fold_batchnorm=None, semantics="hls4ml")
     msg = f"granularity {granularity!r} must be 'model', 'type' or 'name'"
     raise ConfigError(msg)

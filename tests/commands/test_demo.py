@@ -45,6 +45,8 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert report.startswith("# hepinfer demo: from a trained model to firmware and a service")
     assert "**0 differing outputs**" in report
+    assert "`semantics: hls4ml (" in report  # the meaning of the demo's precision, stated
+    assert (out / "estimate.txt").read_text().startswith("semantics: hls4ml")
     for png in ("profile.png", "estimate.png", "scan_jet_onnx.png", "scan_jet_firmware.png"):
         assert f"]({png})" in report
         data = (out / png).read_bytes()

@@ -58,14 +58,22 @@ def test_compiled_dir_table_and_outputs(
     text = capsys.readouterr().out
     assert "total" in text
     assert "% of xcvu9p" in text
-    assert {p.name for p in out.iterdir()} == {"estimate.txt", "estimate.json", "estimate.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "estimate.txt",
+        "estimate.json",
+        "estimate.png",
+        "config.yml",
+    }
+    assert "semantics: hepinfer" in (out / "estimate.txt").read_text()
+    assert (out / "config.yml").read_text().startswith("Semantics: hepinfer")
     est = Estimate.from_json(out / "estimate.json")
     assert est.clock_period == 4.0
     assert est.part.name.startswith("xcvu9p")
     # the same numbers as the Python API on the same model
     expected = hepinfer.load(compiled_dir).estimate(part="xcvu9p", clock_period=4.0)
     assert est == expected
-    assert (out / "estimate.txt").read_text() == expected.to_table() + "\n"
+    # estimate.txt: the semantics and layer types, then the table
+    assert (out / "estimate.txt").read_text().endswith("\n\n" + expected.to_table() + "\n")
     assert (out / "estimate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -4,7 +4,11 @@ weights file with h5py; Keras 3 objects against keras itself.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,7 @@ import pytest
 from hepinfer.emulate import emulate_float
 from hepinfer.errors import FrontendError
 from hepinfer.frontends import load_model
-from hepinfer.frontends.keras import convert_config
+from hepinfer.frontends.keras import BACKENDS, convert_config
 from hepinfer.ir import Op
 
 
@@ -183,3 +187,69 @@ def test_keras3_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     x = np.random.default_rng(0).standard_normal((20, 5)).astype(np.float32)
     expected = np.asarray(model.predict(x, verbose=0))
     np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' own numpy 2 warnings
+@pytest.mark.filterwarnings("ignore::UserWarning")  # keras: "HDF5 is a legacy format"
+def test_full_model_h5_matches_keras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input((5,), name="features")
+    h = keras.layers.Dense(7, activation="relu", name="d1")(inputs)
+    out = keras.layers.Dense(3, activation="softmax", name="d2")(h)
+    model = keras.Model(inputs, out)
+    model.save(tmp_path / "m.h5")
+    x = np.random.default_rng(4).standard_normal((40, 5)).astype(np.float32)
+    graph = load_model(tmp_path / "m.h5")
+    assert [n.name for n in graph.nodes] == ["features", "d1", "d1_relu", "d2", "d2_softmax"]
+    expected = np.asarray(model.predict(x, verbose=0))
+    np.testing.assert_allclose(emulate_float(graph, x)[graph.outputs[0]], expected, atol=1e-5)
+
+
+def test_weights_only_h5_is_explained(tmp_path: Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        f.create_group("d1")
+    with pytest.raises(FrontendError, match="holds weights only"):
+        load_model(tmp_path / "w.h5")
+
+
+def _run_clean(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter without KERAS_BACKEND (keras not yet imported)."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_keras_backend_is_chosen_when_unset() -> None:
+    pytest.importorskip("keras")
+    installed = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+    if not installed:
+        pytest.skip("no Keras backend installed")
+    proc = _run_clean(
+        "from hepinfer.frontends.keras import import_keras\n"
+        "import os\n"
+        "print(import_keras().backend.backend(), os.environ['KERAS_BACKEND'])\n"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [installed[0], installed[0]]
+
+
+def test_missing_keras_backend_is_named() -> None:
+    pytest.importorskip("keras")
+    proc = _run_clean(
+        "import importlib.util\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, *a: None if n in ('torch', 'jax', 'tensorflow') "
+        "else real(n, *a)\n"
+        "from hepinfer.errors import FrontendError\n"
+        "from hepinfer.frontends.keras import import_keras\n"
+        "try:\n"
+        "    import_keras()\n"
+        "except FrontendError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "none of its backends (torch, jax, tensorflow) is" in proc.stdout
+    assert "pip install 'hepinfer[torch]'" in proc.stdout

@@ -10,13 +10,12 @@ HELP = "compile a Keras/ONNX/PyTorch model to a configured fixed-point model (em
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model file: .onnx, .json (+ _weights.h5), .keras, .pt")
+    from hepinfer.commands.common import add_model_options
+
     parser.add_argument(
-        "-c",
-        "--config",
-        help="YAML configuration (default: hepinfer's 16-bit types that never wrap, "
-        "see hepinfer.config; hls4ml's meaning: a YAML with Model: {Precision: ap_fixed<16,6>})",
+        "model", help="model file: .onnx, .json (+ _weights.h5), .h5, .keras, .pt (--input-shape)"
     )
+    add_model_options(parser)
     parser.add_argument("-o", "--output", required=True, help="output directory")
     parser.add_argument(
         "--granularity",
@@ -33,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import hepinfer
+    from hepinfer.commands.common import header, resolve_config
     from hepinfer.config import config_from_model
     from hepinfer.errors import HepinferError
 
@@ -41,14 +41,17 @@ def run(args: argparse.Namespace) -> int:
         msg = "use either -c/--config or --granularity, not both"
         raise HepinferError(msg)
     config = (
-        config_from_model(args.model, granularity=args.granularity)
+        config_from_model(args.model, granularity=args.granularity, input_shape=args.input_shape)
         if args.granularity
-        else args.config
+        else None
     )
     calibration = np.load(args.calibration) if args.calibration else None
-    model = hepinfer.compile(args.model, config, calibration=calibration)
+    cfg = config if config is not None else resolve_config(args.config, args.semantics)
+    model = hepinfer.compile(args.model, cfg, calibration=calibration, input_shape=args.input_shape)
     model.save(out)
     (out / "graph.txt").write_text(str(model) + "\n")
+    (out / "types.txt").write_text(header(model.config, model.graph, notes=True))
+    sys.stdout.write(header(model.config, model.graph, notes=True))
     if args.profile_data:
         from hepinfer.profiling import format_table, plot, profile
 

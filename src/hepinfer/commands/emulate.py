@@ -10,7 +10,12 @@ HELP = "run a compiled model (from `hepinfer compile`) bit-exactly on inputs fro
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="directory written by `hepinfer compile`")
+    from hepinfer.commands.common import add_model_options
+
+    parser.add_argument(
+        "model", help="directory written by `hepinfer compile`, or a model file (compiled here)"
+    )
+    add_model_options(parser)
     parser.add_argument("-i", "--input", required=True, help="inputs, .npy, batch first")
     parser.add_argument("-o", "--output", required=True, help="outputs, .npy (float64)")
     parser.add_argument("--float", action="store_true", help="run the float reference instead")
@@ -25,12 +30,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     import numpy as np
 
     import hepinfer
+    from hepinfer.commands.common import compile_model
     from hepinfer.errors import HepinferError
 
-    model = hepinfer.load(args.model)
+    model = hepinfer.load(args.model) if Path(args.model).is_dir() else compile_model(args)
     try:
         x = np.load(args.input)
     except (OSError, ValueError) as exc:
@@ -46,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
         out = model.predict(x, mode=mode, engine=args.engine)
         y = out if isinstance(out, np.ndarray) else out[model.graph.outputs[0]]
     np.save(args.output, y)
-    sys.stdout.write(f"{len(y)} samples -> {args.output}\n")
+    sys.stdout.write(f"{model.config.describe()}\n{len(y)} samples -> {args.output}\n")
     return 0

@@ -12,6 +12,7 @@ configuration to the compiled graph; its `auto` types are then inferred again, f
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL_OR_COMPILED_DIR",
         help="model file (.onnx, .json + _weights.h5, .keras, .pt) or a `hepinfer compile` output directory",
     )
-    parser.add_argument("-c", "--config", help="YAML configuration (hls4ml-style)")
+    from hepinfer.commands.common import add_model_options
+
+    add_model_options(parser)
     parser.add_argument(
         "--part", help="FPGA part, e.g. xcu250, xcvu9p, xcku115 (default: the configuration's)"
     )
@@ -63,7 +66,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="{latency,resource}",
         help="model-level strategy",
     )
-    parser.add_argument("--precision", help="model-level default type, e.g. 'ap_fixed<16,6>'")
+    parser.add_argument(
+        "--precision",
+        help="model-level type, e.g. 'ap_fixed<16,6>', with the --semantics meaning (printed)",
+    )
     parser.add_argument(
         "--io-type",
         type=_io_type,
@@ -100,15 +106,21 @@ def with_knobs(config: Config, args: argparse.Namespace) -> Config:
         model = dataclasses.replace(model, reuse_factor=args.reuse_factor)
     if args.strategy is not None:
         model = dataclasses.replace(model, strategy=args.strategy)
+    changes: dict[str, Any] = {}
     if args.precision is not None:
+        from hepinfer.config import Config
+        from hepinfer.fixed import FixedType
+
         t = parse_type(args.precision, "--precision")
-        if t == AUTO:
+        if t == AUTO or not isinstance(t, FixedType):
             msg = "--precision auto: the model-level default must be a type, e.g. ap_fixed<16,6>"
             raise ConfigError(msg)
-        model = dataclasses.replace(
-            model, precision=dataclasses.replace(model.precision, default=t)
-        )
-    changes: dict[str, Any] = {"model": model}
+        # the configuration's semantics decides what the type means, as in a YAML Model level
+        new = Config.default(t) if config.semantics == "hepinfer" else Config.hls4ml(t)
+        model = dataclasses.replace(model, precision=new.model.precision)
+        changes["layer_type"] = {**new.layer_type, **config.layer_type}
+        changes["softmax_input"] = config.softmax_input or new.softmax_input
+    changes["model"] = model
     if args.io_type is not None:
         changes["io_type"] = args.io_type
     return config.replace(**changes)
@@ -119,7 +131,8 @@ def load_configured(args: argparse.Namespace) -> CompiledModel:
     import numpy as np
 
     import hepinfer
-    from hepinfer.compiled import CompiledModel, as_config
+    from hepinfer.commands.common import resolve_config
+    from hepinfer.compiled import CompiledModel
     from hepinfer.errors import HepinferError
 
     calibration = None
@@ -135,16 +148,21 @@ def load_configured(args: argparse.Namespace) -> CompiledModel:
             msg = f"{path} is a directory but not a `hepinfer compile` output (no graph.json)"
             raise HepinferError(msg)
         compiled = hepinfer.load(path)
-        if args.config is None and not _knobs(args) and calibration is None:
+        if args.config is None and not _knobs(args) and calibration is None and not args.semantics:
             return compiled
         from hepinfer.passes import run_passes
         from hepinfer.passes.apply_config import apply_config
 
-        config = with_knobs(as_config(args.config) if args.config else compiled.config, args)
+        base = (
+            resolve_config(args.config, args.semantics)
+            if args.config or args.semantics
+            else compiled.config
+        )
+        config = with_knobs(base, args)
         graph = run_passes(compiled.graph, [lambda g: apply_config(g, config, calibration)])
         return CompiledModel(graph, config)
-    config = with_knobs(as_config(args.config), args)
-    return hepinfer.compile(path, config, calibration=calibration)
+    config = with_knobs(resolve_config(args.config, args.semantics), args)
+    return hepinfer.compile(path, config, calibration=calibration, input_shape=args.input_shape)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,9 +181,17 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning is also in the estimate itself
         est = model.estimate(part=args.part, clock_period=args.clock_period)
-    table = est.to_table()
+    from hepinfer.commands.common import header
+
+    table = header(model.config, model.graph) + "\n" + est.to_table()
     if args.json:
-        sys.stdout.write(est.to_json() + "\n")
+        data = est.to_dict()
+        data["semantics"] = model.config.semantics
+        data["config"] = model.config.to_dict()
+        data["types"] = {
+            n.name: {v: str(t) for v, t in n.precision.items()} for n in model.graph.nodes
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         for warning in est.warnings:
             logging.getLogger("hepinfer.estimate").warning("%s", warning)
     else:
@@ -175,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "estimate.txt").write_text(table + "\n", encoding="utf-8")
         est.to_json(out / "estimate.json")
+        model.config.save(out / "config.yml")
         est.plot(out / "estimate.png")
         if not args.json:
-            sys.stdout.write(f"wrote {out}/estimate.txt, estimate.json, estimate.png\n")
+            sys.stdout.write(f"wrote {out}/estimate.txt, estimate.json, estimate.png, config.yml\n")
     return 0

@@ -15,7 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a directory written by `hepinfer compile`, or a model file (.onnx, .json, ...)",
     )
     parser.add_argument("-o", "--output", required=True, help="output directory of the project")
-    parser.add_argument("-c", "--config", help="YAML configuration (for a model file)")
+    from hepinfer.commands.common import add_model_options
+
+    add_model_options(parser)
     parser.add_argument("--project", default="myproject", help="top function name (myproject)")
     parser.add_argument("--part", help="FPGA part (default: the configuration's)")
     parser.add_argument("--clock-period", type=float, help="clock period in ns")
@@ -29,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import hepinfer
+    from hepinfer.commands.common import compile_model, header
 
     path = Path(args.model)
-    model = hepinfer.load(path) if path.is_dir() else hepinfer.compile(path, args.config)
+    model = hepinfer.load(path) if path.is_dir() else compile_model(args)
+    sys.stdout.write(header(model.config, model.graph))
     x = np.load(args.test_inputs) if args.test_inputs else None
     out = model.write_hls(
         args.output,

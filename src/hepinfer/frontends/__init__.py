@@ -9,14 +9,15 @@ from typing import Any
 from hepinfer.errors import FrontendError
 from hepinfer.ir.graph import Graph
 
-SUFFIXES = (".onnx", ".json", ".keras", ".pt", ".pth")
+SUFFIXES = (".onnx", ".json", ".h5", ".keras", ".pt", ".pth")
 
 
 def load_model(model: Any, input_shape: Sequence[int] | None = None) -> Graph:
     """Convert a model object or file to a (verified) IR graph.
 
     Files: `.onnx` (ONNX/QONNX), `.json` (Keras 2 architecture; weights from `X_weights.h5`
-    or `X.h5` next to it; or pass a `(json, h5)` tuple), `.keras` (Keras 3), `.pt`/`.pth` (whole PyTorch module).
+    or `X.h5` next to it; or pass a `(json, h5)` tuple), `.h5` (a whole Keras model saved
+    as HDF5), `.keras` (Keras 3), `.pt`/`.pth` (whole PyTorch module).
     Objects: `onnx.ModelProto`, `torch.nn.Module`, Keras models, or a `Graph` (returned as is).
     """
     if isinstance(model, Graph):
@@ -40,6 +41,10 @@ def load_model(model: Any, input_shape: Sequence[int] | None = None) -> Graph:
             from hepinfer.frontends.keras import find_weights, load_json_h5
 
             return load_json_h5(path, find_weights(path))
+        if suffix in (".h5", ".hdf5"):
+            from hepinfer.frontends.keras import load_h5_model
+
+            return load_h5_model(path)
         if suffix == ".keras":
             from hepinfer.frontends.keras import load_keras_file
 

@@ -185,21 +185,93 @@ def from_keras_model(model: Any) -> Graph:
     return graph
 
 
-def load_keras_file(path: str | Path) -> Graph:
-    """Convert a Keras 3 `.keras` file (loaded with keras)."""
+#: Keras 3 backends, in the order one is chosen when KERAS_BACKEND is unset
+BACKENDS = ("torch", "jax", "tensorflow")
+_EXTRA = {"torch": "torch", "tensorflow": "tf", "jax": "keras"}
+
+
+def import_keras(feature: str = "loading .keras files") -> Any:
+    """Import Keras 3 with a backend that is installed.
+
+    Keras defaults to TensorFlow and fails to import without it, although `pip install
+    keras` does not install it. When `KERAS_BACKEND` is unset and Keras is not imported yet,
+    the first installed of torch, jax, tensorflow is chosen (logged); when none is, the error
+    names the missing backend.
+    """
+    import importlib.util
+    import logging
+    import os
+    import sys
+
+    if importlib.util.find_spec("keras") is None:
+        msg = "keras"
+        raise MissingDependencyError(msg, "keras", feature)
+    backend = os.environ.get("KERAS_BACKEND")
+    if "keras" not in sys.modules and not backend:
+        found = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+        if not found:
+            msg = (
+                f"{feature}: Keras 3 is installed but none of its backends ({', '.join(BACKENDS)}) "
+                "is; install one, e.g. pip install 'hepinfer[torch]' (or jax, tensorflow), "
+                "or set KERAS_BACKEND to an installed one"
+            )
+            raise FrontendError(msg)
+        backend = os.environ["KERAS_BACKEND"] = found[0]
+        logging.getLogger(__name__).info("KERAS_BACKEND unset: using the %s backend", backend)
     try:
         import keras
     except ImportError as exc:
-        msg = "keras"
-        raise MissingDependencyError(msg, "keras", "loading .keras files") from exc
+        missing = backend or "tensorflow"
+        raise MissingDependencyError(
+            missing, _EXTRA.get(missing, "keras"), f"{feature} (Keras backend {missing!r})"
+        ) from exc
+    return keras
+
+
+def load_keras_file(path: str | Path) -> Graph:
+    """Convert a Keras 3 `.keras` file (loaded with keras)."""
+    keras = import_keras()
     model = keras.models.load_model(str(path), compile=False)
     return from_keras_model(model)
 
 
+def load_h5_model(path: str | Path) -> Graph:
+    """Convert a full-model Keras HDF5 file (`model.save('m.h5')`, Keras 2 or 3's legacy
+    format): the architecture from its `model_config` attribute, the weights from
+    `model_weights`, read with h5py (no Keras, no backend needed).
+    """
+    p = Path(path)
+    if not p.is_file():
+        msg = f"Keras model file {p} does not exist"
+        raise FrontendError(msg)
+    try:
+        import h5py
+    except ImportError as exc:
+        msg = "h5py"
+        raise MissingDependencyError(msg, "compile", "reading Keras HDF5 models") from exc
+    try:
+        with h5py.File(p, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError as exc:
+        msg = f"{p} is not an HDF5 file ({exc})"
+        raise FrontendError(msg) from exc
+    if raw is None:
+        msg = (
+            f"{p} holds weights only (no model_config); pass the architecture JSON next to it "
+            f"(X.json with X_weights.h5 or X.h5), or save the whole model with model.save('m.h5')"
+        )
+        raise FrontendError(msg)
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return convert_config(json.loads(text), _h5_weights(p))
+
+
 __all__ = [
+    "BACKENDS",
     "convert_config",
     "find_weights",
     "from_keras_model",
+    "import_keras",
+    "load_h5_model",
     "load_json_h5",
     "load_keras_file",
 ]

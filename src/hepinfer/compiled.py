@@ -14,7 +14,7 @@ import numpy.typing as npt
 from hepinfer.config import Config
 from hepinfer.errors import ConfigError, HepinferError
 from hepinfer.ir.graph import Graph
-from hepinfer.ir.printer import format_graph
+from hepinfer.ir.printer import format_graph, types_table
 
 if TYPE_CHECKING:
     from hepinfer.estimate.parts import Part
@@ -213,3 +213,11 @@ def load(directory: str | Path) -> CompiledModel:
     if any(n.out.fixed is None for n in graph.nodes):  # saved before types were IR data
         graph = infer_types(graph)
     return CompiledModel(verify(graph), Config.load(d / "config.yml"))
+
+
+def describe(config: Config, graph: Graph, notes: bool = False) -> str:
+    """The semantics line, every layer's types and (`notes`) the keys accepted without effect:
+    what every command and report prints about a configured model.
+    """
+    text = "".join(f"note: {n}\n" for n in config.notes) if notes else ""
+    return f"{config.describe()}\n{text}{types_table(graph)}\n"

@@ -90,24 +90,8 @@ def compile_model(args: argparse.Namespace, config: Config | None = None) -> Com
     return hepinfer.compile(args.model, cfg, input_shape=args.input_shape)
 
 
-def types_table(graph: Graph) -> str:
-    """Every layer's fixed-point types (result, accum, weight, bias, table), one row each."""
-    variables = ("result", "accum", "weight", "bias", "table")
-    rows: list[tuple[str, ...]] = [("layer", "op", *variables)]
-    for node in graph.nodes:
-        types = dict(node.precision.items())
-        if node.out.fixed is not None and "result" not in types:
-            types["result"] = node.out.fixed
-        rows.append(
-            (node.name, node.op.value, *(str(types[v]) if v in types else "-" for v in variables))
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def header(config: Config, graph: Graph, notes: bool = False) -> str:
     """The semantics line, the types table and (`notes`) the keys accepted without effect."""
-    text = "".join(f"note: {n}\n" for n in config.notes) if notes else ""
-    return f"{config.describe()}\n{text}{types_table(graph)}\n"
+    from hepinfer.compiled import describe
+
+    return describe(config, graph, notes)

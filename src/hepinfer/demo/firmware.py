@@ -88,10 +88,10 @@ def build_firmware(
     profile_table = model.profile(x_test[:5000], png=out / "profile.png")
     (out / "profile.txt").write_text(profile_table + "\n")
     estimate = model.estimate(part=part, clock_period=clock_period)
-    from hepinfer.commands.common import header
+    from hepinfer.compiled import describe
 
     (out / "estimate.txt").write_text(
-        header(model.config, model.graph) + "\n" + estimate.to_table() + "\n"
+        describe(model.config, model.graph) + "\n" + estimate.to_table() + "\n"
     )
     estimate.to_json(out / "estimate.json")
     estimate.plot(out / "estimate.png")

@@ -35,3 +35,20 @@ def format_graph(graph: Graph) -> str:
     lines.append(f"  return {', '.join('%' + o for o in graph.outputs)}")
     lines.append("}")
     return "\n".join(lines)
+
+
+def types_table(graph: Graph) -> str:
+    """Every layer's fixed-point types (result, accum, weight, bias, table), one row each."""
+    variables = ("result", "accum", "weight", "bias", "table")
+    rows: list[tuple[str, ...]] = [("layer", "op", *variables)]
+    for node in graph.nodes:
+        types = dict(node.precision.items())
+        if node.out.fixed is not None and "result" not in types:
+            types["result"] = node.out.fixed
+        rows.append(
+            (node.name, node.op.value, *(str(types[v]) if v in types else "-" for v in variables))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

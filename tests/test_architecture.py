@@ -75,8 +75,6 @@ LAZY_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("client", "serve"): "the fallback server is an in-process hepinfer server (serve extra)",
     ("serve", "compiled"): "the firmware backend serves a compiled model (compile extra)",
     ("serve", "emulate"): "the firmware backend runs the emulator's engine",
-    ("config", "frontends"): "config_from_model reads a model (to move out of config.py)",
-    ("config", "ops"): "config_from_model asks the op registry (to move out of config.py)",
     ("ir", "ops"): "the verifier asks each op for its shape rule",
     ("passes", "emulate"): "calibration runs the float emulator on the user's data",
 }

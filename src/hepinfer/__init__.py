@@ -12,15 +12,15 @@ from hepinfer._version import __version__
 from hepinfer.errors import HepinferError
 
 if TYPE_CHECKING:
-    from hepinfer.compiled import CompiledModel, compile, load
-    from hepinfer.config import Config, config_from_model
+    from hepinfer.compiled import CompiledModel, compile, config_from_model, load
+    from hepinfer.config import Config
 
 _LAZY = {
     "compile": "hepinfer.compiled",
     "load": "hepinfer.compiled",
     "CompiledModel": "hepinfer.compiled",
     "Config": "hepinfer.config",
-    "config_from_model": "hepinfer.config",
+    "config_from_model": "hepinfer.compiled",
 }
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.config import Config
+from hepinfer.config import DEFAULT_PRECISION, Config
 from hepinfer.errors import ConfigError, HepinferError
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.printer import format_graph, types_table
@@ -221,3 +221,45 @@ def describe(config: Config, graph: Graph, notes: bool = False) -> str:
     """
     text = "".join(f"note: {n}\n" for n in config.notes) if notes else ""
     return f"{config.describe()}\n{text}{types_table(graph)}\n"
+
+
+def config_from_model(
+    model: Any,
+    granularity: str = "model",
+    default_precision: str = DEFAULT_PRECISION,
+    default_reuse_factor: int = 1,
+    input_shape: Sequence[int] | None = None,
+) -> Config:
+    """A starting configuration for `model` (a model, path or IR graph), like hls4ml's
+    `config_from_*_model`: `model` granularity sets only the model level; `type` adds an
+    entry per op type; `name` adds an entry per layer with every variable it uses set to
+    `auto` (inferred without flattening the output; see `hepinfer.passes.auto_precision`).
+    """
+    from hepinfer.config import AUTO, LevelConfig, Precision
+    from hepinfer.fixed import FixedType
+    from hepinfer.frontends import load_model
+    from hepinfer.knobs import Strategy
+    from hepinfer.ops import spec
+
+    graph = load_model(model, input_shape)
+    prec = FixedType.parse(default_precision)
+    base = LevelConfig(
+        Precision(default=prec), reuse_factor=default_reuse_factor, strategy=Strategy.LATENCY
+    )
+    gran = granularity.lower()
+    if gran == "model":
+        return Config(model=base, fold_batchnorm=None, semantics="hls4ml")
+    if gran == "type":
+        types = {
+            spec(n.op).hls_name or n.op.value: LevelConfig(Precision(default=prec))
+            for n in graph.nodes
+        }
+        return Config(model=base, layer_type=types, fold_batchnorm=None, semantics="hls4ml")
+    if gran == "name":
+        names = {}
+        for n in graph.nodes:
+            variables = [v for v in spec(n.op).precisions if v != "table"]
+            names[n.name] = LevelConfig(Precision(**dict.fromkeys(variables, AUTO)))
+        return Config(model=base, layer_name=names, fold_batchnorm=None, semantics="hls4ml")
+    msg = f"granularity {granularity!r} must be 'model', 'type' or 'name'"
+    raise ConfigError(msg)

@@ -75,7 +75,6 @@ __all__ = [
     "Semantics",
     "Strategy",
     "TypeSpec",
-    "config_from_model",
     "default_model",
     "hls4ml_model",
     "parse_type",
@@ -630,42 +629,3 @@ def _softmax_input(value: object) -> FixedType | None:
         )
         raise ConfigError(msg)
     return t
-
-
-def config_from_model(
-    model: Any,
-    granularity: str = "model",
-    default_precision: str = DEFAULT_PRECISION,
-    default_reuse_factor: int = 1,
-    input_shape: Sequence[int] | None = None,
-) -> Config:
-    """A starting configuration for `model` (a model, path or IR graph), like hls4ml's
-    `config_from_*_model`: `model` granularity sets only the model level; `type` adds an
-    entry per op type; `name` adds an entry per layer with every variable it uses set to
-    `auto` (inferred without flattening the output; see `hepinfer.passes.auto_precision`).
-    """
-    from hepinfer.frontends import load_model
-    from hepinfer.ops import spec
-
-    graph = load_model(model, input_shape)
-    prec = FixedType.parse(default_precision)
-    base = LevelConfig(
-        Precision(default=prec), reuse_factor=default_reuse_factor, strategy=Strategy.LATENCY
-    )
-    gran = granularity.lower()
-    if gran == "model":
-        return Config(model=base, fold_batchnorm=None, semantics="hls4ml")
-    if gran == "type":
-        types = {
-            spec(n.op).hls_name or n.op.value: LevelConfig(Precision(default=prec))
-            for n in graph.nodes
-        }
-        return Config(model=base, layer_type=types, fold_batchnorm=None, semantics="hls4ml")
-    if gran == "name":
-        names = {}
-        for n in graph.nodes:
-            variables = [v for v in spec(n.op).precisions if v != "table"]
-            names[n.name] = LevelConfig(Precision(**dict.fromkeys(variables, AUTO)))
-        return Config(model=base, layer_name=names, fold_batchnorm=None, semantics="hls4ml")
-    msg = f"granularity {granularity!r} must be 'model', 'type' or 'name'"
-    raise ConfigError(msg)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     import hepinfer
     from hepinfer.commands.common import header, resolve_config
-    from hepinfer.config import config_from_model
+    from hepinfer.compiled import config_from_model
     from hepinfer.errors import HepinferError
 
     out = Path(args.output)

@@ -8,7 +8,7 @@ from pathlib import Path
 #: initialize args and model_config, get_output_config_by_name, triton_string_to_numpy,
 #: get_input_tensor_by_name, Tensor (as_numpy, name, to_dlpack/from_dlpack),
 #: InferenceResponse with outputs or a TritonError, BLS (InferenceRequest.exec), Logger
-ALL_APIS = '''
+ALL_APIS = """
 import json
 
 import numpy as np
@@ -74,7 +74,7 @@ class TritonPythonModel:
 
     def finalize(self):
         pb_utils.Logger.log_info("finalized")
-'''
+"""
 
 ALL_APIS_CONFIG = """
 backend: "python"
@@ -82,7 +82,7 @@ parameters: {{ key: "bls_model" value: {{ string_value: "{bls}" }} }}
 """
 
 #: the BLS target: SCALED = 2 * X (a python model too, so Triton serves it as well)
-SCALE = '''
+SCALE = """
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
@@ -94,7 +94,7 @@ class TritonPythonModel:
                 "SCALED", 2 * pb_utils.get_input_tensor_by_name(r, "X").as_numpy())])
             for r in requests
         ]
-'''
+"""
 
 SCALE_CONFIG = """
 backend: "python"
@@ -104,7 +104,7 @@ output [{ name: "SCALED" data_type: TYPE_FP32 dims: [4] }]
 """
 
 #: the cheapest python model: OUTPUT0 = INPUT0 (the overhead benchmark's model)
-IDENTITY = '''
+IDENTITY = """
 import triton_python_backend_utils as pb_utils
 
 
@@ -115,7 +115,7 @@ class TritonPythonModel:
                 [pb_utils.Tensor("OUTPUT0", pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy())])
             for r in requests
         ]
-'''
+"""
 
 IDENTITY_CONFIG = """
 backend: "python"

@@ -23,7 +23,8 @@ class EnsembleBackend:
     """Resolves ``platform: "ensemble"``; ensembles are scheduled, never loaded as instances."""
 
     platforms: tuple[str, ...] = (ENSEMBLE_PLATFORM,)
-    default_filename = ""
+    #: ensembles have no file; a name no model file has (auto-detection never picks it)
+    default_filename = "(ensemble)"
 
     def load(self, path: Path, config: mc.ModelConfig) -> ModelInstance:
         """Ensembles have no instances (the repository builds an `EnsembleModel`)."""

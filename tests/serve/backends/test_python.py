@@ -47,7 +47,7 @@ class TritonPythonModel:
                 "args": self.args,
                 "shared": isinstance(base, mmap.mmap),
                 "batch": len(requests),
-                "outputs": r.requested_output_names(),
+                "outputs": sorted(r.requested_output_names()),
                 "request_id": r.request_id(),
             }
             text = np.array([json.dumps(info).encode()], dtype=np.object_)

@@ -103,6 +103,7 @@ class Stub:
         self.module: Any = None
         self.model: Any = None
         self.decoupled = False
+        self.instance = model_py.parent.parent.name
         self._requests: dict[int, int] = {}  # id(InferenceRequest) -> request index
         pb_utils._HOOKS["bls"] = self.bls
         pb_utils._HOOKS["send"] = self.send
@@ -167,6 +168,7 @@ class Stub:
         self.decoupled = pb_utils.using_decoupled_model_transaction_policy(
             json.loads(args["model_config"])
         )
+        self.instance = args.get("model_instance_name", self.instance)
         self.model = cls()
         if hasattr(self.model, "initialize"):
             self.model.initialize(args)
@@ -192,7 +194,10 @@ class Stub:
             else:
                 results = self._results(requests, responses)
         except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error
-            text = f"Failed to process the request(s) for model '{self.model_py.parent.parent.name}', message: {_error_text(exc)}"
+            text = (
+                f"Failed to process the request(s) for model '{self.instance}', "
+                f"message: {_error_text(exc)}"
+            )
             results = [("error", text)] * len(requests)
         del pb_requests
         self.conn.send(("done", results))
@@ -241,7 +246,7 @@ class Stub:
                 request.model_name(),
                 request.model_version(),
                 inline(tensors),
-                request.requested_output_names(),
+                sorted(request.requested_output_names()),
                 request.parameters(),
             )
         )

@@ -240,9 +240,9 @@ class InferenceRequest:
         """The input tensors."""
         return self._inputs
 
-    def requested_output_names(self) -> list[str]:
-        """The outputs the client asked for."""
-        return self._outputs
+    def requested_output_names(self) -> set[str]:
+        """The outputs the client asked for (a set, as in Triton 2.51)."""
+        return set(self._outputs)
 
     def request_id(self) -> str:
         """The client's request id."""

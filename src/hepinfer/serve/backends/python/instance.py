@@ -8,6 +8,7 @@ while it waits, and calls ``finalize`` on close.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -35,6 +36,12 @@ STOP_TIMEOUT_S = 30.0
 
 #: a BLS call: (model, version "" = latest, inputs, outputs wanted, parameters JSON) -> outputs
 Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.ndarray]]
+#: the answer to a BLS call: (outputs, None) or (None, error text)
+BlsReply = Callable[[dict[str, np.ndarray] | None, str | None], None]
+#: a BLS call started on the event loop; it calls the reply when done
+AsyncBls = Callable[[str, str, dict[str, np.ndarray], list[str], str, BlsReply], None]
+#: per-request results of a batch (outputs, or error text), or the batch's error
+Done = Callable[[list[dict[str, np.ndarray] | str] | None, Exception | None], None]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,9 @@ class PythonInstance:
         finally:
             os.close(fd)
         self.conn = ours
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: Done | None = None
+        self._async_bls: AsyncBls | None = None
 
     def call(self, message: tuple[Any, ...], timeout_s: float, what: str) -> Any:
         """Send a control message; return the reply's payload (raises on an error reply)."""
@@ -138,6 +148,77 @@ class PythonInstance:
                 else:
                     text = f"unexpected message {msg[0]!r} from the python instance process"
                     raise ServeError(text)
+
+    # ------------------------------------------------------------ event-loop path
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the process's messages on `loop` (the asynchronous path, `submit`)."""
+        if self._loop is None:
+            loop.add_reader(self.conn.fileno(), self._on_readable)
+            self._loop = loop
+
+    def unwatch(self) -> None:
+        """Stop reading on the event loop (call on the loop, before `close`)."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.conn.fileno())
+            self._loop = None
+
+    def submit(self, requests: Sequence[PyRequest], done: Done, bls: AsyncBls | None) -> None:
+        """Start ``execute`` on a batch without waiting (on the loop, after `watch`).
+
+        `done` gets the per-request results (or an error) on the loop; BLS calls the model
+        makes meanwhile go to `bls`, whose answers are sent back from the loop.
+        """
+        flat = [(n, a) for r in requests for n, a in r.inputs.items()]
+        descs = iter(self.arena.pack(flat, second_half=False))
+        batch = [
+            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs)) for r in requests
+        ]
+        self._done = done
+        self._async_bls = bls
+        self.conn.send(("exec", batch))
+
+    def _on_readable(self) -> None:
+        while self._loop is not None and self.conn.poll():
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                self.unwatch()
+                code = self.process.wait()
+                self._finish(
+                    None,
+                    ServeError(
+                        f"the python instance process for {self.model_py} exited with code "
+                        f"{code} (see the server's stderr for the model's traceback)"
+                    ),
+                )
+                return
+            if msg[0] == "done":
+                self._finish([self._result(r) for r in msg[1]], None)
+            elif msg[0] == "bls":
+                self._start_bls(msg)
+
+    def _finish(
+        self, results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None
+    ) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(results, exc)
+
+    def _start_bls(self, msg: tuple[Any, ...]) -> None:
+        _, model, version, descs, outputs, parameters = msg
+        bls = self._async_bls
+        if bls is None:
+            self.conn.send(("error", "BLS calls are not available in this server"))
+            return
+
+        def reply(out: dict[str, np.ndarray] | None, error: str | None) -> None:
+            if out is None:
+                self.conn.send(("error", error))
+            else:
+                self.conn.send(("ok", _pb_stub.inline(out.items())))
+
+        inputs = {n: a for n, _, _, _, a in descs}
+        bls(model, "" if version <= 0 else str(version), inputs, outputs, parameters, reply)
 
     def _result(self, result: Any) -> dict[str, np.ndarray] | str:
         if result is None:

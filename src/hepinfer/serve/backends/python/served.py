@@ -2,14 +2,14 @@
 
 The dynamic batcher groups requests as for any model, but a python-backend instance gets
 the *list* of requests (each with its own tensors) rather than one concatenated batch, and
-answers each request on its own: one request's error does not fail the others. BLS calls
-the model makes while it runs go to the server's other models through their own schedulers
-(on the event loop, awaited from the instance's thread).
+answers each request on its own: one request's error does not fail the others. The event
+loop sends a batch to the instance process and reads its answer (no thread hand-off); BLS
+calls the model makes while it runs go to the server's other models through their own
+schedulers, from the loop, and their answers back to the waiting process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -23,10 +23,10 @@ from hepinfer.protocol.dtypes import wire_datatype
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
-from hepinfer.serve.backends.python.instance import PyRequest
+from hepinfer.serve.backends.python.instance import BlsReply, PyRequest
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
-from hepinfer.serve.model import ServedModel, _Pending, _Result
+from hepinfer.serve.model import ServedModel, _Instance, _Pending
 
 
 class _Failed(dict[str, np.ndarray]):
@@ -52,28 +52,56 @@ class PythonModel(ServedModel):
     ) -> None:
         super().__init__(config, version, instances, labels, path, budget)
         self._resolver = resolver
-        # the instance thread may wait on the loop (BLS): never run on the loop itself
-        self._inline_ok = False
-        self._force_inline = False
 
-    def _execute(self, backend: ModelInstance, group: list[_Pending]) -> _Result:
-        """Runs in the instance's thread: one ``execute`` call for the group's requests."""
-        t0 = time.monotonic_ns()
+    def _launch(self, instance: _Instance, group: list[_Pending]) -> None:
+        """Send the group to the instance process; its answer completes it on the loop.
+
+        No thread hand-off: the instance's socket is read by the event loop.
+        """
+        now = time.monotonic_ns()
+        for p in group:
+            self.stats.queue.add(now - p.enqueued)
+        backend = instance.backend
+        assert isinstance(backend, PythonModelInstance)
+        loop = self._loop
+        assert loop is not None
+        process = backend.process
         requests = [
             PyRequest(
                 p.request.id,
-                json.dumps(dict(p.request.parameters), default=str),
+                json.dumps(dict(p.request.parameters), default=str)
+                if p.request.parameters
+                else "{}",
                 p.arrays,
                 [o.name for o in p.wanted],
             )
             for p in group
         ]
-        assert isinstance(backend, PythonModelInstance)
+        total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
-        results = backend.execute(requests, self._bls)
-        t2 = time.monotonic_ns()
-        per_request = [r if isinstance(r, dict) else _Failed(r) for r in results]
-        return per_request, sum(p.batch for p in group), t1 - t0, t2 - t1, 0
+
+        def done(results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None) -> None:
+            if exc is not None or results is None:
+                self._complete(instance, group, None, exc)
+                return
+            t2 = time.monotonic_ns()
+            per_request = [r if isinstance(r, dict) else _Failed(r) for r in results]
+            self._complete(instance, group, (per_request, total, t1 - now, t2 - t1, 0), None)
+
+        try:
+            process.watch(loop)
+            process.submit(requests, done, self._bls)
+        except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
+            self._complete(instance, group, None, exc)
+            return
+
+    async def finish(self, timeout_s: float = 30.0) -> None:
+        """Answer what was accepted, then stop reading the instance processes on the loop."""
+        await super().finish(timeout_s)
+        for inst in self._instances:
+            backend = inst.backend
+            if isinstance(backend, PythonModelInstance):
+                backend.process.unwatch()
 
     def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
         if isinstance(results, _Failed):
@@ -96,24 +124,31 @@ class PythonModel(ServedModel):
         inputs: dict[str, np.ndarray],
         outputs: list[str],
         parameters: str,
-    ) -> dict[str, np.ndarray]:
-        """Run a BLS request on the server (called from the instance's thread)."""
-        loop = self._loop
+        reply: BlsReply,
+    ) -> None:
+        """Start a BLS request on the server (on the loop); `reply` gets its outputs."""
         resolver = self._resolver
-        if loop is None or resolver is None:
-            msg = f"model '{self.name}': BLS needs a running server with a model repository"
-            raise ServeError(msg)
-        request = InferRequest(
-            model,
-            version,
-            "",
-            tuple(InferInput(n, wire_datatype(a.dtype), a.shape, a) for n, a in inputs.items()),
-            tuple(RequestedOutput(o) for o in outputs),
-            json.loads(parameters) if parameters else {},
-        )
+        if resolver is None:
+            reply(None, f"model '{self.name}': BLS needs a server with a model repository")
+            return
+        try:
+            request = InferRequest(
+                model,
+                version,
+                "",
+                tuple(InferInput(n, wire_datatype(a.dtype), a.shape, a) for n, a in inputs.items()),
+                tuple(RequestedOutput(o) for o in outputs),
+                json.loads(parameters) if parameters else {},
+            )
+            target = resolver(model, version)
+        except Exception as exc:  # noqa: BLE001 - the model gets the error in its response
+            reply(None, str(exc))
+            return
 
-        async def call() -> InferResponse:
-            return await resolver(model, version).infer(request, None)
+        def done(response: InferResponse | None, exc: Exception | None) -> None:
+            if response is None:
+                reply(None, str(exc))
+            else:
+                reply({o.name: o.data for o in response.outputs}, None)
 
-        response = asyncio.run_coroutine_threadsafe(call(), loop).result()
-        return {o.name: o.data for o in response.outputs}
+        target.submit(request, None, done)

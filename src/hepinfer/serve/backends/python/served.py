@@ -26,7 +26,7 @@ from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.instance import BlsReply, PyRequest
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
-from hepinfer.serve.model import ServedModel, _Instance, _Pending
+from hepinfer.serve.model import ServedModel, _Instance, _Pending, _Result
 
 
 class _Failed(dict[str, np.ndarray]):
@@ -102,6 +102,33 @@ class PythonModel(ServedModel):
             backend = inst.backend
             if isinstance(backend, PythonModelInstance):
                 backend.process.unwatch()
+
+    def _complete(
+        self,
+        instance: _Instance,
+        group: list[_Pending],
+        result: _Result | None,
+        exc: BaseException | None,
+    ) -> None:
+        """As `ServedModel._complete`, but the next batch goes to the process first.
+
+        The instance process then runs it while the loop encodes this batch's responses (the
+        outputs were already copied out of the arena, so it may be reused at once).
+        """
+        self._free.append(instance)
+        self.stats.pending -= len(group)
+        self._dispatch()
+        if exc is not None or result is None:
+            error = (
+                exc if isinstance(exc, ServeError) else ServeError(f"model '{self.name}': {exc}")
+            )
+            for p in group:
+                self._fail(p, error)
+            return
+        per_request, total, t_in, t_infer, t_out = result
+        self.stats.record_batch(total, len(group), t_in, t_infer, t_out)
+        for p, res in zip(group, per_request, strict=True):
+            self._answer(p, res)
 
     def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
         if isinstance(results, _Failed):

@@ -232,7 +232,7 @@ class InferenceRequest:
         self._flags = flags
         self._timeout = timeout
         if isinstance(parameters, str):
-            parameters = json.loads(parameters) if parameters else {}
+            parameters = json.loads(parameters) if parameters not in ("", "{}") else {}
         self._parameters: dict[str, Any] = dict(parameters or {})
         self._sender: InferenceResponseSender | None = None
 

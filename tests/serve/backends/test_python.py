@@ -99,6 +99,12 @@ def pb_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_python_model(repo, "finalize", FINALIZE, IDENTITY_CONFIG)
     write_python_model(repo, "identity", IDENTITY, IDENTITY_CONFIG)
     write_python_model(repo, "syntax_error", "class TritonPythonModel(:\n", IDENTITY_CONFIG)
+    write_python_model(
+        repo,
+        "decoupled",
+        IDENTITY,
+        IDENTITY_CONFIG + "model_transaction_policy { decoupled: true }",
+    )
     return repo
 
 
@@ -229,6 +235,14 @@ def test_a_model_that_does_not_import_is_unavailable_with_the_reason(
     assert not client.is_model_ready("syntax_error")
     index = {m.name: m for m in client.get_model_repository_index().models}
     assert "SyntaxError" in index["syntax_error"].reason
+
+
+def test_decoupled_models_are_refused_with_the_reason(
+    client: grpcclient.InferenceServerClient,
+) -> None:
+    index = {m.name: m for m in client.get_model_repository_index().models}
+    assert not client.is_model_ready("decoupled")
+    assert "decoupled python models" in index["decoupled"].reason
 
 
 def test_unload_runs_finalize(client: grpcclient.InferenceServerClient, pb_repo: Path) -> None:

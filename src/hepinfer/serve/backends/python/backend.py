@@ -91,6 +91,13 @@ class PythonBackend:
         if not path.is_file():
             msg = f"model {config.name!r}: python-backend model file {path} does not exist"
             raise ServeError(msg)
+        if config.model_transaction_policy.decoupled:
+            msg = (
+                f"model {config.name!r}: decoupled python models (model_transaction_policy "
+                "{ decoupled: true }) are not served yet: hepinfer's ModelStreamInfer sends one "
+                "response per request; remove the policy or serve the model with Triton"
+            )
+            raise ServeError(msg)
         index = next(_COUNTER)
         name = f"{config.name}_0_{index}"
         process = PythonInstance(path.resolve(), _arena_bytes(config))

@@ -71,6 +71,15 @@ class TritonPythonModel:
         raise ValueError("the model is out of order")
 """
 
+CRASHES = """
+import os
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        os._exit(3)
+"""
+
 FINALIZE = """
 import os
 
@@ -97,6 +106,7 @@ def pb_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_python_model(repo, "inspect", INSPECT, INSPECT_CONFIG)
     write_python_model(repo, "raises", RAISES, IDENTITY_CONFIG)
     write_python_model(repo, "finalize", FINALIZE, IDENTITY_CONFIG)
+    write_python_model(repo, "crashes", CRASHES, IDENTITY_CONFIG)
     write_python_model(repo, "identity", IDENTITY, IDENTITY_CONFIG)
     write_python_model(repo, "syntax_error", "class TritonPythonModel(:\n", IDENTITY_CONFIG)
     write_python_model(
@@ -227,6 +237,17 @@ def test_a_raising_model_reports_the_exception(client: grpcclient.InferenceServe
         client.infer("identity", [_input("INPUT0", np.ones(2, np.float32))]).as_numpy("OUTPUT0"),
         np.ones(2, np.float32),
     )
+
+
+def test_a_crashing_instance_process_fails_its_requests(
+    client: grpcclient.InferenceServerClient,
+) -> None:
+    one = [_input("INPUT0", np.ones(2, np.float32))]
+    with pytest.raises(InferenceServerException, match="exited with code 3"):
+        client.infer("crashes", one)
+    with pytest.raises(InferenceServerException):  # the instance is gone: later requests fail
+        client.infer("crashes", one)
+    np.testing.assert_array_equal(client.infer("identity", one).as_numpy("OUTPUT0"), np.ones(2))
 
 
 def test_a_model_that_does_not_import_is_unavailable_with_the_reason(

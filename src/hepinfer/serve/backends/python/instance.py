@@ -178,24 +178,27 @@ class PythonInstance:
         self.conn.send(("exec", batch))
 
     def _on_readable(self) -> None:
-        while self._loop is not None and self.conn.poll():
-            try:
-                msg = self.conn.recv()
-            except (EOFError, OSError):
-                self.unwatch()
-                code = self.process.wait()
-                self._finish(
-                    None,
-                    ServeError(
-                        f"the python instance process for {self.model_py} exited with code "
-                        f"{code} (see the server's stderr for the model's traceback)"
-                    ),
-                )
-                return
-            if msg[0] == "done":
-                self._finish([self._result(r) for r in msg[1]], None)
-            elif msg[0] == "bls":
-                self._start_bls(msg)
+        # one message per call: the loop calls again while more is buffered (a poll here
+        # would cost a system call per message)
+        if self._loop is None:
+            return
+        try:
+            msg = self.conn.recv()
+        except (EOFError, OSError):
+            self.unwatch()
+            code = self.process.wait()
+            self._finish(
+                None,
+                ServeError(
+                    f"the python instance process for {self.model_py} exited with code "
+                    f"{code} (see the server's stderr for the model's traceback)"
+                ),
+            )
+            return
+        if msg[0] == "done":
+            self._finish([self._result(r) for r in msg[1]], None)
+        elif msg[0] == "bls":
+            self._start_bls(msg)
 
     def _finish(
         self, results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None

@@ -71,6 +71,21 @@ class TritonPythonModel:
         raise ValueError("the model is out of order")
 """
 
+SLOW = """
+import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep(0.05)
+        return [pb_utils.InferenceResponse([
+            pb_utils.Tensor("OUTPUT0", pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
+                            * 0 + len(requests))]) for r in requests]
+"""
+
 CRASHES = """
 import os
 
@@ -107,6 +122,9 @@ def pb_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_python_model(repo, "raises", RAISES, IDENTITY_CONFIG)
     write_python_model(repo, "finalize", FINALIZE, IDENTITY_CONFIG)
     write_python_model(repo, "crashes", CRASHES, IDENTITY_CONFIG)
+    write_python_model(repo, "slow", SLOW, IDENTITY_CONFIG)
+    one_at_a_time = 'parameters { key: "execute_max_requests" value: { string_value: "1" } }'
+    write_python_model(repo, "slow_single", SLOW, IDENTITY_CONFIG + one_at_a_time)
     write_python_model(repo, "identity", IDENTITY, IDENTITY_CONFIG)
     write_python_model(repo, "syntax_error", "class TritonPythonModel(:\n", IDENTITY_CONFIG)
     write_python_model(
@@ -237,6 +255,21 @@ def test_a_raising_model_reports_the_exception(client: grpcclient.InferenceServe
         client.infer("identity", [_input("INPUT0", np.ones(2, np.float32))]).as_numpy("OUTPUT0"),
         np.ones(2, np.float32),
     )
+
+
+@pytest.mark.parametrize(("model", "grouped"), [("slow", True), ("slow_single", False)])
+def test_waiting_requests_of_an_unbatched_model_share_an_execute_call(
+    client: grpcclient.InferenceServerClient, model: str, grouped: bool
+) -> None:
+    xs = [np.arange(i + 1, dtype=np.float32) for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda x: client.infer(model, [_input("INPUT0", x)]), xs))
+    sizes = []
+    for x, result in zip(xs, results, strict=True):
+        out = result.as_numpy("OUTPUT0")
+        assert out.shape == x.shape  # each request got its own answer
+        sizes.append(int(out[0]))
+    assert (max(sizes) > 1) == grouped
 
 
 def test_a_crashing_instance_process_fails_its_requests(

@@ -28,6 +28,9 @@ from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
 from hepinfer.serve.model import ServedModel, _Instance, _Pending, _Result
 
+#: requests of an unbatched model given to one ``execute`` call, at most (by default)
+MAX_REQUESTS = 64
+
 
 class _Failed(dict[str, np.ndarray]):
     """The result of a request the model answered with an error."""
@@ -52,6 +55,27 @@ class PythonModel(ServedModel):
     ) -> None:
         super().__init__(config, version, instances, labels, path, budget)
         self._resolver = resolver
+        key = "execute_max_requests"
+        text = config.parameters[key].string_value if key in config.parameters else ""
+        if text and (not text.isdigit() or int(text) < 1):
+            msg = f"model '{self.name}': parameter {key} = {text!r} must be an integer >= 1"
+            raise ServeError(msg)
+        self._max_requests = int(text) if text else MAX_REQUESTS
+
+    def _dispatch_ready(self) -> None:
+        """Without batching, every waiting request (at most `_max_requests`) goes to one
+        ``execute`` call, as a list: one round trip to the process for all of them.
+
+        Triton hands such a model one request per call; ``execute`` takes a list either way,
+        and the ``execute_max_requests`` config parameter set to 1 restores that behaviour.
+        """
+        if self._batching:
+            super()._dispatch_ready()
+            return
+        queue = self._queue
+        while self._free and queue:
+            group = [queue.popleft() for _ in range(min(len(queue), self._max_requests))]
+            self._launch(self._free.pop(), group)
 
     def _launch(self, instance: _Instance, group: list[_Pending]) -> None:
         """Send the group to the instance process; its answer completes it on the loop.

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -117,7 +117,13 @@ def hepinfer_server(repo: Path, frontend: str = "auto") -> Iterator[str]:
 
 
 def perf(
-    pa: Path, url: str, model: str, concurrency: int, seconds: float, stability: int
+    pa: Path,
+    url: str,
+    model: str,
+    concurrency: int,
+    seconds: float,
+    stability: int,
+    extra: Sequence[str] = (),
 ) -> dict[str, float]:
     """One perf_analyzer measurement: infer/s and latencies (us) from its CSV."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +132,7 @@ def perf(
             str(pa), "-m", model, "-u", url, "-i", "grpc", "-b", "1",
             "--concurrency-range", f"{concurrency}:{concurrency}",
             "-p", str(int(seconds * 1000)), "--max-trials", "10", "-s", str(stability),
-            "-f", str(out),
+            "-f", str(out), *extra,
         ]  # fmt: skip
         for _ in range(3):  # a shared, noisy machine may not stabilise at once
             result = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -27,8 +27,11 @@ from hepinfer.errors import (
     ServeError,
     UnsafePathError,
 )
+from hepinfer.serve.backends.ensemble import ENSEMBLE_PLATFORM
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.config import load_config, model_path, version_dirs
+from hepinfer.serve.ensemble import EnsembleModel, Resolver
+from hepinfer.serve.kinds import served_model
 from hepinfer.serve.model import ServedModel
 from hepinfer.serve.paths import (
     check_model_name,
@@ -99,11 +102,15 @@ def _labels(model_dir: Path, config: mc.ModelConfig) -> dict[str, list[str]]:
 
 
 def load_model(
-    model_dir: Path, config_override: str | None = None, budget: MemoryBudget | None = None
+    model_dir: Path,
+    config_override: str | None = None,
+    budget: MemoryBudget | None = None,
+    resolver: Resolver | None = None,
 ) -> dict[int, ServedModel]:
     """Load every version the policy selects (blocking: call from a worker thread).
 
-    `config_override` (JSON) is used instead of the folder's ``config.pbtxt``.
+    `config_override` (JSON) is used instead of the folder's ``config.pbtxt``; `resolver`
+    finds the other served models (ensemble steps, python-backend BLS calls).
     """
     config, _, backend = load_config(model_dir, config_override)
     available = version_dirs(model_dir)
@@ -115,12 +122,15 @@ def load_model(
     count = sum(g.count if g.count > 0 else 1 for g in config.instance_group) or 1
     loaded: dict[int, ServedModel] = {}
     for v in versions:
+        if config.platform == ENSEMBLE_PLATFORM:
+            loaded[v] = EnsembleModel(config, v, labels, available[v], budget, resolver)
+            continue
         path = model_path(model_dir, available[v], config, backend)
         if not path.exists():
             msg = f"model {config.name!r} version {v}: model file {path} does not exist"
             raise ServeError(msg)
         instances = [backend.load(path, config) for _ in range(count)]
-        loaded[v] = ServedModel(config, v, instances, labels, path, budget)
+        loaded[v] = served_model(config, v, instances, labels, path, budget, resolver)
     return loaded
 
 
@@ -269,7 +279,9 @@ class ModelRepository:
             self._set_state(name, "LOADING")
             loop = asyncio.get_running_loop()
             try:
-                loaded = await loop.run_in_executor(None, load_model, folder, config, self.budget)
+                loaded = await loop.run_in_executor(
+                    None, load_model, folder, config, self.budget, self.get
+                )
             except Exception as exc:
                 if name in self._models and previous is not None:
                     # Triton keeps serving the loaded versions when a reload fails

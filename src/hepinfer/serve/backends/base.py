@@ -77,8 +77,10 @@ def _builtin() -> None:
     if _BUILTINS:
         return
     _BUILTINS.append(True)
+    from hepinfer.serve.backends.ensemble import EnsembleBackend
     from hepinfer.serve.backends.firmware import FirmwareBackend
     from hepinfer.serve.backends.onnxruntime import OnnxRuntimeBackend
+    from hepinfer.serve.backends.python import PythonBackend
     from hepinfer.serve.backends.pytorch import PyTorchBackend
     from hepinfer.serve.backends.tensorflow import TensorFlowBackend
 
@@ -86,6 +88,8 @@ def _builtin() -> None:
     _REGISTRY.setdefault("pytorch", PyTorchBackend())
     _REGISTRY.setdefault("tensorflow", TensorFlowBackend())
     _REGISTRY.setdefault("hepinfer", FirmwareBackend())
+    _REGISTRY.setdefault("python", PythonBackend())
+    _REGISTRY.setdefault("ensemble", EnsembleBackend())
     load_entry_points()
 
 

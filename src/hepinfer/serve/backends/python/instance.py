@@ -1,0 +1,263 @@
+"""One python-backend model instance: its process, its shared-memory arena, its messages.
+
+The server side of `runtime._pb_stub`: `PythonInstance` starts the instance process with a
+socket pair and a memfd arena (inherited file descriptors, nothing left in /dev/shm), calls
+``initialize``, runs batches of requests through ``execute`` and serves the model's BLS calls
+while it waits, and calls ``finalize`` on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing import Pipe
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepinfer.errors import ServeError
+from hepinfer.serve.backends.python.runtime import _pb_stub
+
+STUB = Path(_pb_stub.__file__)
+
+#: arena size when the config gives no ``shm-default-byte-size`` parameter (memfd pages are
+#: only allocated when touched)
+DEFAULT_ARENA_BYTES = 64 * 1024 * 1024
+#: seconds to wait for initialize / finalize
+START_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 30.0
+
+#: a BLS call: (model, version "" = latest, inputs, outputs wanted, parameters JSON) -> outputs
+Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.ndarray]]
+#: the answer to a BLS call: (outputs, None) or (None, error text)
+BlsReply = Callable[[dict[str, np.ndarray] | None, str | None], None]
+#: a BLS call started on the event loop; it calls the reply when done
+AsyncBls = Callable[[str, str, dict[str, np.ndarray], list[str], str, BlsReply], None]
+#: per-request results of a batch (outputs, or error text), or the batch's error
+Done = Callable[[list[dict[str, np.ndarray] | str] | None, Exception | None], None]
+
+
+@dataclass(frozen=True)
+class PyRequest:
+    """One request of a batch handed to ``execute``."""
+
+    id: str
+    parameters: str  #: JSON
+    inputs: Mapping[str, np.ndarray]
+    outputs: Sequence[str]
+
+
+class PythonInstance:
+    """A running instance process of a python-backend model."""
+
+    def __init__(self, model_py: Path, arena_bytes: int = DEFAULT_ARENA_BYTES) -> None:
+        self.model_py = model_py
+        self._lock = threading.Lock()
+        fd = os.memfd_create("hepinfer-python-backend", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, arena_bytes)
+            self.arena = _pb_stub.Arena(fd, arena_bytes)
+            ours, theirs = Pipe(duplex=True)
+            try:
+                self.process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(STUB),
+                        str(theirs.fileno()),
+                        str(fd),
+                        str(arena_bytes),
+                        str(model_py),
+                    ],
+                    pass_fds=(theirs.fileno(), fd),
+                    stdin=subprocess.DEVNULL,
+                    cwd=str(model_py.parent),
+                )
+            finally:
+                theirs.close()
+        finally:
+            os.close(fd)
+        self.conn = ours
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: Done | None = None
+        self._async_bls: AsyncBls | None = None
+
+    def call(self, message: tuple[Any, ...], timeout_s: float, what: str) -> Any:
+        """Send a control message; return the reply's payload (raises on an error reply)."""
+        with self._lock:
+            self.conn.send(message)
+            status, payload = self._recv(timeout_s, what)
+        if status != "ok":
+            msg = f"{what}: {payload}"
+            raise ServeError(msg)
+        return payload
+
+    def _recv(self, timeout_s: float | None, what: str) -> Any:
+        if timeout_s is not None and not self.conn.poll(timeout_s):
+            self.kill()
+            msg = f"{what}: the python instance process did not answer in {timeout_s:.0f} s"
+            raise ServeError(msg)
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            code = self.process.wait()
+            msg = (
+                f"{what}: the python instance process for {self.model_py} exited with code "
+                f"{code} (see the server's stderr for the model's traceback)"
+            )
+            raise ServeError(msg) from None
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Create the model object and run its ``initialize(args)``."""
+        self.call(("init", args), START_TIMEOUT_S, f"initialize of {self.model_py}")
+
+    def autocomplete(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Run ``auto_complete_config`` on a configuration (JSON form)."""
+        text = self.call(
+            ("autocomplete", json.dumps(config)),
+            START_TIMEOUT_S,
+            f"auto_complete_config of {self.model_py}",
+        )
+        result: dict[str, Any] = json.loads(text)
+        return result
+
+    def execute(
+        self, requests: Sequence[PyRequest], bls: Bls | None
+    ) -> list[dict[str, np.ndarray] | str]:
+        """Run ``execute`` on a batch; per request its outputs, or its error text."""
+        flat = [(n, a) for r in requests for n, a in r.inputs.items()]
+        with self._lock:
+            descs = iter(self.arena.pack(flat, second_half=False))
+            batch = [
+                (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs))
+                for r in requests
+            ]
+            self.conn.send(("exec", batch))
+            while True:
+                msg = self._recv(None, f"execute of {self.model_py}")
+                if msg[0] == "done":
+                    return [self._result(r) for r in msg[1]]
+                if msg[0] == "bls":
+                    self._bls(bls, msg)
+                else:
+                    text = f"unexpected message {msg[0]!r} from the python instance process"
+                    raise ServeError(text)
+
+    # ------------------------------------------------------------ event-loop path
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the process's messages on `loop` (the asynchronous path, `submit`)."""
+        if self._loop is None:
+            loop.add_reader(self.conn.fileno(), self._on_readable)
+            self._loop = loop
+
+    def unwatch(self) -> None:
+        """Stop reading on the event loop (call on the loop, before `close`)."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.conn.fileno())
+            self._loop = None
+
+    def submit(self, requests: Sequence[PyRequest], done: Done, bls: AsyncBls | None) -> None:
+        """Start ``execute`` on a batch without waiting (on the loop, after `watch`).
+
+        `done` gets the per-request results (or an error) on the loop; BLS calls the model
+        makes meanwhile go to `bls`, whose answers are sent back from the loop.
+        """
+        flat = [(n, a) for r in requests for n, a in r.inputs.items()]
+        descs = iter(self.arena.pack(flat, second_half=False))
+        batch = [
+            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs)) for r in requests
+        ]
+        self._done = done
+        self._async_bls = bls
+        self.conn.send(("exec", batch))
+
+    def _on_readable(self) -> None:
+        # one message per call: the loop calls again while more is buffered (a poll here
+        # would cost a system call per message)
+        if self._loop is None:
+            return
+        try:
+            msg = self.conn.recv()
+        except (EOFError, OSError):
+            self.unwatch()
+            code = self.process.wait()
+            self._finish(
+                None,
+                ServeError(
+                    f"the python instance process for {self.model_py} exited with code "
+                    f"{code} (see the server's stderr for the model's traceback)"
+                ),
+            )
+            return
+        if msg[0] == "done":
+            self._finish([self._result(r) for r in msg[1]], None)
+        elif msg[0] == "bls":
+            self._start_bls(msg)
+
+    def _finish(
+        self, results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None
+    ) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(results, exc)
+
+    def _start_bls(self, msg: tuple[Any, ...]) -> None:
+        _, model, version, descs, outputs, parameters = msg
+        bls = self._async_bls
+        if bls is None:
+            self.conn.send(("error", "BLS calls are not available in this server"))
+            return
+
+        def reply(out: dict[str, np.ndarray] | None, error: str | None) -> None:
+            if out is None:
+                self.conn.send(("error", error))
+            else:
+                self.conn.send(("ok", _pb_stub.inline(out.items())))
+
+        inputs = {n: a for n, _, _, _, a in descs}
+        bls(model, "" if version <= 0 else str(version), inputs, outputs, parameters, reply)
+
+    def _result(self, result: Any) -> dict[str, np.ndarray] | str:
+        if result is None:
+            return "the model's execute gave no response for the request"
+        status, payload = result
+        if status != "ok":
+            return str(payload)
+        return dict(self.arena.unpack(payload, copy=True))
+
+    def _bls(self, bls: Bls | None, msg: tuple[Any, ...]) -> None:
+        _, model, version, descs, outputs, parameters = msg
+        if bls is None:
+            self.conn.send(("error", "BLS calls are not available in this server"))
+            return
+        inputs = {n: a for n, _, _, _, a in descs}
+        try:
+            out = bls(model, "" if version <= 0 else str(version), inputs, outputs, parameters)
+        except Exception as exc:  # noqa: BLE001 - the model gets the error in its response
+            self.conn.send(("error", str(exc)))
+            return
+        self.conn.send(("ok", _pb_stub.inline(out.items())))
+
+    def kill(self) -> None:
+        """Stop the process now."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        """Run ``finalize`` and stop the process."""
+        try:
+            if self.process.poll() is None:
+                self.call(("fini",), STOP_TIMEOUT_S, f"finalize of {self.model_py}")
+                self.process.wait(STOP_TIMEOUT_S)
+        except (ServeError, subprocess.TimeoutExpired, OSError):
+            self.kill()
+        finally:
+            self.conn.close()
+            self.arena.close()

@@ -1,0 +1,271 @@
+"""The instance process of a python-backend model, and the tensor transport both sides use.
+
+Run as a script (``python _pb_stub.py CONN_FD SHM_FD SHM_BYTES MODEL_PY``) by the server, one
+process per model instance, as Triton's ``triton_python_backend_stub``. Its folder is then
+first on ``sys.path``, so ``model.py`` imports ``triton_python_backend_utils`` from here, and
+it imports nothing of hepinfer (fast start, no server state in the model's process).
+
+Messages (pickled, over a socket pair) carry tensor *descriptors*; numeric tensor data lives
+in one shared-memory arena per instance (a memfd both processes map): the server writes a
+batch's inputs into the first half, the model reads them in place (its ``as_numpy()``
+arrays are views of the arena, no copy), and its outputs are written into the second half,
+where the server reads them. BYTES tensors and tensors that do not fit travel in the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import json
+import logging
+import mmap
+import sys
+import traceback
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    from . import triton_python_backend_utils as pb_utils
+except ImportError:  # run as a script: the same module model.py imports
+    import triton_python_backend_utils as pb_utils  # type: ignore[no-redef,import-not-found]
+
+#: (name, dtype str, shape, arena offset or -1, the array itself when offset is -1)
+Desc = tuple[str, str, tuple[int, ...], int, Any]
+
+_ALIGN = 64
+
+
+class Arena:
+    """A shared-memory region mapped by the server and one instance process."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.size = size
+        self.half = (size // 2) // _ALIGN * _ALIGN
+        self.map = mmap.mmap(fd, size)
+
+    def pack(self, tensors: Iterable[tuple[str, np.ndarray]], second_half: bool) -> list[Desc]:
+        """Write tensors into one half of the arena; return their descriptors."""
+        pos, end = (self.half, self.size) if second_half else (0, self.half)
+        out: list[Desc] = []
+        for name, array in tensors:
+            a = np.asarray(array)
+            if a.dtype.kind in "OSUV" or pos + a.nbytes > end:
+                out.append((name, a.dtype.str, a.shape, -1, a))
+                continue
+            np.ndarray(a.shape, a.dtype, buffer=self.map, offset=pos)[...] = a
+            out.append((name, a.dtype.str, a.shape, pos, None))
+            pos += (a.nbytes + _ALIGN - 1) // _ALIGN * _ALIGN
+        return out
+
+    def unpack(self, descs: Iterable[Desc], copy: bool) -> list[tuple[str, np.ndarray]]:
+        """The arrays of descriptors (views of the arena unless `copy`)."""
+        out = []
+        for name, dtype, shape, offset, inline in descs:
+            if offset < 0:
+                out.append((name, inline))
+                continue
+            view = np.ndarray(shape, np.dtype(dtype), buffer=self.map, offset=offset)
+            out.append((name, view.copy() if copy else view))
+        return out
+
+    def close(self) -> None:
+        """Unmap (arrays still viewing the arena must be gone)."""
+        with contextlib.suppress(BufferError):  # a view still lives: goes with the process
+            self.map.close()
+
+
+def inline(tensors: Iterable[tuple[str, np.ndarray]]) -> list[Desc]:
+    """Descriptors carrying the arrays themselves (BLS calls, small messages)."""
+    return [
+        (n, np.asarray(a).dtype.str, np.asarray(a).shape, -1, np.asarray(a)) for n, a in tensors
+    ]
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, pb_utils.TritonError):
+        return exc.message()
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Stub:
+    """The model's side: loads model.py and answers the server's messages."""
+
+    def __init__(self, conn: Connection, arena: Arena, model_py: Path) -> None:
+        self.conn = conn
+        self.arena = arena
+        self.model_py = model_py
+        self.module: Any = None
+        self.model: Any = None
+        self.decoupled = False
+        self.instance = model_py.parent.parent.name
+        self._requests: dict[int, int] = {}  # id(InferenceRequest) -> request index
+        pb_utils._HOOKS["bls"] = self.bls
+        pb_utils._HOOKS["send"] = self.send
+        pb_utils._HOOKS["sender_key"] = lambda r: self._requests.get(id(r), -1)
+
+    def load_module(self) -> Any:
+        """Import model.py (its folder first on sys.path, as Triton does)."""
+        if self.module is None:
+            sys.path.insert(0, str(self.model_py.parent))
+            spec = importlib.util.spec_from_file_location("model", self.model_py)
+            if spec is None or spec.loader is None:
+                msg = f"cannot import {self.model_py}"
+                raise ImportError(msg)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["model"] = module
+            spec.loader.exec_module(module)
+            if not hasattr(module, "TritonPythonModel"):
+                msg = f"{self.model_py} defines no class TritonPythonModel"
+                raise AttributeError(msg)
+            self.module = module
+        return self.module
+
+    def serve(self) -> None:
+        """Answer messages until told to finish (or the server goes away)."""
+        while True:
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                return
+            kind = msg[0]
+            try:
+                if kind == "exec":
+                    self.execute(msg[1])
+                    continue
+                if kind == "init":
+                    self.initialize(msg[1])
+                    reply: Any = ("ok", None)
+                elif kind == "autocomplete":
+                    reply = ("ok", self.autocomplete(msg[1]))
+                elif kind == "fini":
+                    if self.model is not None and hasattr(self.model, "finalize"):
+                        self.model.finalize()
+                    self.conn.send(("ok", None))
+                    return
+                else:
+                    reply = ("error", f"unknown message {kind!r}")
+            except Exception as exc:  # noqa: BLE001 - the server reports the model's error
+                reply = ("error", f"{_error_text(exc)}\n{traceback.format_exc()}")
+            self.conn.send(reply)
+
+    def autocomplete(self, config_json: str) -> str:
+        """Run ``TritonPythonModel.auto_complete_config`` on the configuration."""
+        cls = self.load_module().TritonPythonModel
+        config = pb_utils.ModelConfig(config_json)
+        if hasattr(cls, "auto_complete_config"):
+            config = cls.auto_complete_config(config)
+        return json.dumps(config.as_dict())
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Create the model object and call its ``initialize(args)``."""
+        cls = self.load_module().TritonPythonModel
+        self.decoupled = pb_utils.using_decoupled_model_transaction_policy(
+            json.loads(args["model_config"])
+        )
+        self.instance = args.get("model_instance_name", self.instance)
+        self.model = cls()
+        if hasattr(self.model, "initialize"):
+            self.model.initialize(args)
+
+    def execute(self, requests: list[tuple[str, str, list[Desc], list[str]]]) -> None:
+        """Run ``execute`` on a batch of requests; send one result per request."""
+        self._requests.clear()
+        pb_requests = []
+        for i, (request_id, parameters, descs, wanted) in enumerate(requests):
+            tensors = [pb_utils.Tensor(n, a) for n, a in self.arena.unpack(descs, copy=False)]
+            req = pb_utils.InferenceRequest(
+                "", tensors, wanted, request_id=request_id, parameters=parameters
+            )
+            self._requests[id(req)] = i
+            pb_requests.append(req)
+        results: list[Any]
+        try:
+            responses = self.model.execute(pb_requests)
+            if inspect.iscoroutine(responses):
+                responses = asyncio.run(responses)
+            if self.decoupled:
+                results = [None] * len(requests)  # answered through the senders
+            else:
+                results = self._results(requests, responses)
+        except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error
+            text = (
+                f"Failed to process the request(s) for model '{self.instance}', "
+                f"message: {_error_text(exc)}"
+            )
+            results = [("error", text)] * len(requests)
+        del pb_requests
+        self.conn.send(("done", results))
+
+    def _results(self, requests: list[Any], responses: Any) -> list[Any]:
+        if responses is None or len(responses) != len(requests):
+            got = "None" if responses is None else str(len(responses))
+            msg = f"execute returned {got} responses for {len(requests)} requests; return one per request"
+            raise pb_utils.TritonModelException(msg)
+        pairs: list[tuple[int, list[tuple[str, np.ndarray]]]] = []
+        results: list[Any] = []
+        for i, response in enumerate(responses):
+            if response.has_error():
+                results.append(("error", response.error().message()))
+                continue
+            wanted = set(requests[i][3])
+            tensors = [
+                (t.name(), t.as_numpy()) for t in response.output_tensors() if t.name() in wanted
+            ]
+            pairs.append((i, tensors))
+            results.append(None)
+        flat = [t for _, ts in pairs for t in ts]
+        descs = iter(self.arena.pack(flat, second_half=True))
+        for i, ts in pairs:
+            results[i] = ("ok", [next(descs) for _ in ts])
+        return results
+
+    def send(self, request_index: int, response: Any, flags: int) -> None:
+        """Send one response of a decoupled model's request to the server."""
+        outputs = (
+            []
+            if response is None
+            else [(t.name(), t.as_numpy()) for t in response.output_tensors()]
+        )
+        error = (
+            response.error().message() if response is not None and response.has_error() else None
+        )
+        self.conn.send(("response", request_index, inline(outputs), error, flags))
+
+    def bls(self, request: Any, decoupled: bool) -> Any:
+        """Run a BLS request on the server and wait for its response."""
+        tensors = [(t.name(), t.as_numpy()) for t in request.inputs()]
+        self.conn.send(
+            (
+                "bls",
+                request.model_name(),
+                request.model_version(),
+                inline(tensors),
+                sorted(request.requested_output_names()),
+                request.parameters(),
+            )
+        )
+        status, payload = self.conn.recv()
+        if status != "ok":
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(payload))
+        response = pb_utils.InferenceResponse([pb_utils.Tensor(n, a) for n, _, _, _, a in payload])
+        return iter([response]) if decoupled else response
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of the instance process."""
+    conn_fd, shm_fd, shm_size, model_py = int(argv[0]), int(argv[1]), int(argv[2]), Path(argv[3])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    conn = Connection(conn_fd)
+    arena = Arena(shm_fd, shm_size)
+    Stub(conn, arena, model_py).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import hepinfer
+from hepinfer.emulate import native
 from hepinfer.emulate.fuse import dense_chains
-from hepinfer.ops import native
 
 TYPES = [
     "ap_fixed<16,6>",

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     model.save(out)
     (out / "graph.txt").write_text(str(model) + "\n")
     if args.profile_data:
-        from hepinfer.profiling import format_table, plot, profile
+        from hepinfer.emulate.profiling import format_table, plot, profile
 
         rows = profile(model.graph, np.load(args.profile_data))
         (out / "profile.txt").write_text(format_table(rows) + "\n")

@@ -14,8 +14,9 @@ Exactness rule for the vectorised int64 kernel:
   stays within 53, where every partial sum is an exact float64 integer.
 - otherwise each product is quantised on its own: products are exact in int64 when
   `width(x) + width(w) <= 64` (in int32 when they fit: 16 x 16 bits signed do); the batch is
-  processed in cache-sized chunks (spread over threads by the emulator's runtime). With a saturating accumulator the sum is formed in the kernel's order
-  (saturating at each step). Wider products fall back to Python integers (exact, slow).
+  processed in cache-sized chunks (spread over threads by the emulator's runtime). With a
+  saturating accumulator the sum is formed in the kernel's order (saturating at each step).
+  Wider products fall back to Python integers (exact, slow).
 
 Inside the emulator, `accumulate` and `run_fixed` first offer the whole sum to the runtime
 (`hepinfer.ops.runtime`: the native C++ kernel where the engine and the types allow it),

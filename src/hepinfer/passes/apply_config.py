@@ -2,8 +2,9 @@
 
 `auto` types are inferred here:
 - weight/bias: the model default's width, with the integer bits the largest |value| needs;
-- accum (Dense, convolutions, pooling: ops with an `accumulated_terms` hook): exact, like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias),
-  capped at 64 bits by dropping fractional bits;
+- accum (Dense, convolutions, pooling: the ops with an `accumulated_terms` hook): exact,
+  like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias), capped at 64 bits by
+  dropping fractional bits;
 - result (and the input): the integer bits the node's value range needs (calibration data
   when given, with one guard bit, else sound interval analysis from the input type: each
   op's `interval` hook, computed node by node with the node's weight/bias/accum types), and

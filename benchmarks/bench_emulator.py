@@ -93,7 +93,7 @@ def run_hls4ml(
 def native_build_time() -> float | None:
     """Seconds to build the native kernel from scratch (one time per machine; cached after)."""
     code = (
-        "import time; from hepinfer.ops import native; t = time.perf_counter(); "
+        "import time; from hepinfer.emulate import native; t = time.perf_counter(); "
         "ok = native.library() is not None; print(time.perf_counter() - t if ok else -1)"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +112,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import hepinfer
-    from hepinfer.ops import native
+    from hepinfer.emulate import native
 
     x = np.random.default_rng(0).standard_normal((args.n, 16))
     configs = {

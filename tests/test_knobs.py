@@ -1,4 +1,6 @@
-"""`Strategy` and `IOType`: one enum each, parsed from their spellings only at the edge."""
+"""`Strategy`, `IOType`, `Engine`, `Mode`, `Headers`: one enum each, parsed from their
+spellings only at the edge.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import pytest
 
 from hepinfer import config, estimate
 from hepinfer.errors import ConfigError
-from hepinfer.knobs import IOType, Strategy
+from hepinfer.knobs import Engine, Headers, IOType, Mode, Strategy
 from hepinfer.ops import cost
 
 
@@ -49,3 +51,31 @@ def test_members_write_as_hls4ml_spells_them() -> None:
     assert (c.model.strategy, c.io_type) == (Strategy.RESOURCE, IOType.STREAM)
     assert c.to_dict()["Model"]["Strategy"] == "Resource"
     assert c.to_dict()["IOType"] == "io_stream"
+
+
+@pytest.mark.parametrize(
+    ("text", "member"),
+    [
+        ("auto", Engine.AUTO),
+        ("NumPy", Engine.NUMPY),
+        (Engine.NATIVE, Engine.NATIVE),
+        ("float", Mode.FLOAT),
+        ("FIXED", Mode.FIXED),
+        ("xilinx", Headers.XILINX),
+        (" hepinfer", Headers.HEPINFER),
+    ],
+)
+def test_emulator_and_csim_knobs_parse(text: object, member: object) -> None:
+    assert type(member).parse(text) is member  # type: ignore[attr-defined]
+
+
+def test_the_emulator_knobs_reach_the_code_as_enums() -> None:
+    """`predict` takes a member or a spelling; inside, the engine in effect is the enum."""
+    from hepinfer.emulate import native
+
+    with native.use_engine(Engine.parse("numpy", "engine")):
+        assert native.current_engine() is Engine.NUMPY
+    with pytest.raises(ConfigError, match="engine: 'gpu' is not one of"):
+        native.check_engine("gpu")
+    with pytest.raises(ConfigError, match="headers: 'vivado' is not one of"):
+        Headers.parse("vivado", "headers")

@@ -15,6 +15,7 @@ from hepinfer.config import DEFAULT_PRECISION, Config
 from hepinfer.errors import ConfigError, HepinferError
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.printer import format_graph, types_table
+from hepinfer.knobs import Engine, Headers, Mode
 
 if TYPE_CHECKING:
     from hepinfer.estimate.parts import Part
@@ -32,15 +33,16 @@ class CompiledModel:
     config: Config
 
     def predict(
-        self, x: Any, mode: str = "fixed", engine: str | None = None
+        self, x: Any, mode: Mode | str = Mode.FIXED, engine: Engine | str | None = None
     ) -> FloatArray | dict[str, FloatArray]:
         """What the firmware outputs for inputs `x` (batch first), as float64.
 
-        `mode='float'` runs the float reference instead. A single-output model returns an
+        `mode='float'` (`hepinfer.knobs.Mode.FLOAT`) runs the float reference instead. A single-output model returns an
         array, otherwise a dict by output name. `engine`: 'auto' (default: the native C++
         Dense kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
-        error when the kernel cannot be built); all give the same bits
-        (`hepinfer.ops.native`; `$HEPINFER_ENGINE` sets the default).
+        error when the kernel cannot be built), or a `hepinfer.knobs.Engine`; all give the
+        same bits
+        (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default).
         """
         from hepinfer.emulate.run import emulate
 
@@ -48,7 +50,7 @@ class CompiledModel:
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 
     def trace(
-        self, x: Any, mode: str = "fixed", engine: str | None = None
+        self, x: Any, mode: Mode | str = Mode.FIXED, engine: Engine | str | None = None
     ) -> dict[str, FloatArray]:
         """Every node's output for inputs `x`, by node name (in graph order)."""
         from hepinfer.emulate.run import emulate
@@ -57,7 +59,7 @@ class CompiledModel:
 
     def profile(self, x: Any, png: str | Path | None = None) -> str:
         """hls4ml-style numerical profile on inputs `x` as a text table (and a PNG plot)."""
-        from hepinfer.profiling import format_table, plot, profile
+        from hepinfer.emulate.profiling import format_table, plot, profile
 
         rows = profile(self.graph, x)
         if png is not None:
@@ -103,12 +105,13 @@ class CompiledModel:
         )
 
     def csim(
-        self, x: Any, *, io_type: str | None = None, headers: str = "auto"
+        self, x: Any, *, io_type: str | None = None, headers: Headers | str = Headers.AUTO
     ) -> FloatArray | dict[str, FloatArray]:
         """C simulation of the HLS project on inputs `x`: equals `predict(x)` bit for bit.
 
         Built once with g++ (cached by content hash); `headers`: 'auto' (Xilinx's ap_types
-        when found, else hepinfer's own), 'xilinx' or 'hepinfer'.
+        when found, else hepinfer's own), 'xilinx' or 'hepinfer' (or a
+        `hepinfer.knobs.Headers`).
         """
         from hepinfer.hls import csim
 
@@ -116,7 +119,7 @@ class CompiledModel:
             self.graph,
             x,
             io_type=io_type or self.config.io_type.value,
-            headers=headers,  # type: ignore[arg-type]
+            headers=Headers.parse(headers, "headers"),
         )
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 

@@ -1,7 +1,8 @@
-"""hls4ml's implementation knobs as enums, defined once: `Strategy` and `IOType`.
+"""hepinfer's knobs as enums, defined once: hls4ml's `Strategy` and `IOType`, and the
+emulator's `Engine` and `Mode` and the C simulation's `Headers`.
 
 The configuration (`hepinfer.config`), the operators' cost hooks (`hepinfer.ops.cost`), the
-estimator and the command line all use these enums. Their spellings ("Latency", "resource",
+estimator, the emulator, the C simulation and the command line all use these enums. Their spellings ("Latency", "resource",
 "io_stream", ...) are read only at the I/O edge (YAML and hls4ml-style dicts, the command
 line, node attributes and reports loaded from JSON) through `parse`, which accepts the value
 or the member name in any case. Members are `StrEnum` members whose value is hls4ml's
@@ -18,7 +19,7 @@ from typing import Self
 
 from hepinfer.errors import ConfigError
 
-__all__ = ["IOType", "Strategy"]
+__all__ = ["Engine", "Headers", "IOType", "Mode", "Strategy"]
 
 
 class _Knob(StrEnum):
@@ -30,6 +31,8 @@ class _Knob(StrEnum):
         """
         if isinstance(value, cls):
             return value
+        if isinstance(value, str) and value in cls._value2member_map_:  # the exact spelling
+            return cls(value)
         text = str(value).strip().lower()
         for member in cls:
             if text in (str(member.value).lower(), member.name.lower()):
@@ -60,3 +63,37 @@ class IOType(_Knob):
 
     PARALLEL = "io_parallel"
     STREAM = "io_stream"
+
+
+class Engine(_Knob):
+    """The emulator's engine for the fixed-point kernels (every engine gives the same bits).
+
+    ``AUTO``: the native C++ Dense kernel where a layer's types allow it and g++ is there,
+    numpy otherwise; ``NUMPY``: numpy only; ``NATIVE``: like ``AUTO``, but a missing compiler
+    or a failed build is an error instead of a silent fallback.
+    """
+
+    AUTO = "auto"
+    NUMPY = "numpy"
+    NATIVE = "native"
+
+
+class Mode(_Knob):
+    """What the emulator computes: ``FIXED``, the firmware's bits; ``FLOAT``, the float64
+    reference (the framework's maths).
+    """
+
+    FIXED = "fixed"
+    FLOAT = "float"
+
+
+class Headers(_Knob):
+    """The ``ap_types`` headers the C simulation compiles with.
+
+    ``AUTO``: Xilinx's where found (``$XILINX_HLS``, or the copy in the hls4ml wheel), else
+    hepinfer's; ``XILINX``: Xilinx's or an error; ``HEPINFER``: hepinfer's own.
+    """
+
+    AUTO = "auto"
+    XILINX = "xilinx"
+    HEPINFER = "hepinfer"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import hepinfer
+from hepinfer.emulate import native
 from hepinfer.emulate.fuse import dense_chains
-from hepinfer.ops import native
 
 TYPES = [
     "ap_fixed<16,6>",
@@ -73,3 +73,23 @@ def test_chains_stop_at_branches_outputs_and_other_ops(shared_data: Path) -> Non
     chains = dense_chains(cut)
     assert [n.name for n in chains["fc1_relu"]][-1] == "fc2_relu_relu"
     assert [n.name for n in chains["fc3_relu"]] == ["fc3_relu", "fc3_relu_relu", "output_softmax"]
+
+
+def test_a_single_dense_is_a_chain_of_one_and_runs_natively(shared_data: Path) -> None:
+    model = hepinfer.compile(shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json")
+    cut = model.graph.replace(outputs=("fc1_relu", "output_softmax_softmax"))
+    chains = dense_chains(cut)
+    assert [n.name for n in chains["fc1_relu"]] == ["fc1_relu"]
+    x = np.random.default_rng(2).standard_normal((300, 16))
+    from hepinfer.emulate.fuse import run_chain
+    from hepinfer.emulate.run import emulate_fixed
+    from hepinfer.knobs import Engine
+
+    slow = emulate_fixed(cut, x, engine=Engine.NUMPY)
+    fast = emulate_fixed(cut, x, engine=Engine.AUTO)
+    for name in cut.outputs:
+        np.testing.assert_array_equal(fast[name].m, slow[name].m)
+    if native.library() is not None:
+        with native.use_engine(Engine.NATIVE):
+            inputs = emulate_fixed(cut.replace(outputs=("input_1",)), x)
+            assert run_chain(chains["fc1_relu"], inputs["input_1"]) is not None

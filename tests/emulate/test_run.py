@@ -43,7 +43,7 @@ def test_single_sample_and_bad_shapes(tagger: hepinfer.CompiledModel) -> None:
         HepinferError, match=r"input 'input_1' has shape \(4, 15\); expected \(batch, 16\)"
     ):
         tagger.predict(np.ones((4, 15)))
-    with pytest.raises(HepinferError, match="emulation mode 'double'"):
+    with pytest.raises(HepinferError, match="emulation mode: 'double' is not one of"):
         emulate(tagger.graph, np.ones((1, 16)), mode="double")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import hepinfer
-from hepinfer.errors import HlsError
+from hepinfer.errors import ConfigError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls import csim as hls_csim
 from tests.hls.onnx_models import (
@@ -182,7 +182,7 @@ def test_models_differing_in_weights_share_the_build(tmp_path: Path) -> None:
 
 def test_bad_headers_and_inputs(small_model: Path) -> None:
     graph = hepinfer.compile(small_model).graph
-    with pytest.raises(HlsError, match="headers="):
+    with pytest.raises(ConfigError, match="headers: 'vivado' is not one of"):
         hls_csim(graph, np.zeros((2, 10)), headers="vivado")  # type: ignore[arg-type]
     with pytest.raises(hepinfer.HepinferError, match="shape"):
         hls_csim(graph, np.zeros((2, 9)), headers="hepinfer")

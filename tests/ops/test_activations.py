@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir import Node, NodePrecision, Op, TensorType
 from hepinfer.ops import spec
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lut import table_index
 
 T16 = FixedType.parse("ap_fixed<16,6>")

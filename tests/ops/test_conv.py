@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir import Node, NodePrecision, Op, TensorType
 from hepinfer.ops import spec
 from hepinfer.ops.conv import same_pads
-from hepinfer.ops.fxarray import FxArray
 from tests.ops.test_dense import reference as dense_reference
 
 

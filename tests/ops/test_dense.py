@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir import Node, NodePrecision, Op, TensorType
 from hepinfer.ops.dense import SPEC
-from hepinfer.ops.fxarray import FxArray
 
 
 def _cast(m: int, src_frac: int, t: FixedType) -> int:

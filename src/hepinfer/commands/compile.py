@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "types.txt").write_text(header(model.config, model.graph, notes=True))
     sys.stdout.write(header(model.config, model.graph, notes=True))
     if args.profile_data:
-        from hepinfer.profiling import format_table, plot, profile
+        from hepinfer.emulate.profiling import format_table, plot, profile
 
         rows = profile(model.graph, np.load(args.profile_data))
         (out / "profile.txt").write_text(format_table(rows) + "\n")

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from hepinfer.knobs import Engine, Mode
+
 HELP = "run a compiled model (from `hepinfer compile`) bit-exactly on inputs from a .npy file"
 
 
@@ -22,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", help="also write every layer's output to this .npz")
     parser.add_argument(
         "--engine",
-        choices=("auto", "numpy", "native"),
+        choices=[e.value for e in Engine],
         default=None,
         help="fixed-point kernels: auto (native C++ Dense kernel when g++ is there; default, "
         "or $HEPINFER_ENGINE), numpy, native (fail without g++); all give the same bits",
@@ -44,14 +46,15 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         msg = f"cannot read inputs {args.input}: {exc}"
         raise HepinferError(msg) from exc
-    mode = "float" if args.float else "fixed"
+    mode = Mode.FLOAT if args.float else Mode.FIXED
+    engine = None if args.engine is None else Engine.parse(args.engine, "--engine")
     if args.trace:
-        values = model.trace(x, mode=mode, engine=args.engine)
+        values = model.trace(x, mode=mode, engine=engine)
         savez: Any = np.savez  # numpy's stub confuses **arrays with allow_pickle
         savez(args.trace, **values)
         y = values[model.graph.outputs[0]]
     else:
-        out = model.predict(x, mode=mode, engine=args.engine)
+        out = model.predict(x, mode=mode, engine=engine)
         y = out if isinstance(out, np.ndarray) else out[model.graph.outputs[0]]
     np.save(args.output, y)
     sys.stdout.write(f"{model.config.describe()}\n{len(y)} samples -> {args.output}\n")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hepinfer.knobs import Mode
+
 if TYPE_CHECKING:
     from hepinfer.compiled import CompiledModel
     from hepinfer.estimate.report import Estimate
@@ -77,7 +79,7 @@ def build_firmware(
     model = hepinfer.compile(model_path, config, calibration=calibration, input_shape=input_shape)
     compile_seconds = time.perf_counter() - start
 
-    y_float = _as_2d(model.predict(x_test, mode="float"))
+    y_float = _as_2d(model.predict(x_test, mode=Mode.FLOAT))
     y_fixed = _as_2d(model.predict(x_test))
     agree = float((y_float.argmax(1) == y_fixed.argmax(1)).mean())
     float_acc = fixed_acc = None

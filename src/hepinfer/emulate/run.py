@@ -7,18 +7,23 @@ reference kernels (the framework's maths, for comparison).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.emulate.fuse import dense_chains
-from hepinfer.errors import HepinferError
+from hepinfer.emulate import native
+from hepinfer.emulate.fuse import dense_chains, run_chain
+from hepinfer.emulate.native import current_engine, use_engine
+from hepinfer.emulate.threads import parallel_map
+from hepinfer.fixed.array import FxArray, IntArray
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.inputs import Inputs, bind_inputs
 from hepinfer.ir.op import Op
-from hepinfer.ops import spec
-from hepinfer.ops.dense import run_chain
-from hepinfer.ops.fxarray import FxArray
-from hepinfer.ops.native import check_engine, current_engine, use_engine
+from hepinfer.knobs import Engine, Mode
+from hepinfer.ops import runtime, spec
+from hepinfer.ops.base import need
+from hepinfer.ops.runtime import DenseTypes
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -36,22 +41,43 @@ def emulate_float(graph: Graph, x: Inputs, trace: bool = False) -> dict[str, Flo
     return dict(keep)
 
 
+class EmulatorRuntime:
+    """What the emulator lends the ops' kernels (`hepinfer.ops.runtime.Runtime`): its thread
+    pool, and the native Dense kernel where the engine in effect allows it.
+    """
+
+    def map(self, fn: Callable[[int], None], items: Sequence[int]) -> None:
+        """Spread the chunks over the emulator's thread pool."""
+        parallel_map(fn, items)
+
+    def dense(
+        self, xm: IntArray, wm: IntArray, bias: IntArray, types: DenseTypes
+    ) -> IntArray | None:
+        """The native kernel's sums (None: numpy engine, or types it cannot hold exactly)."""
+        return native.dense(xm, wm, bias, types)
+
+
+_RUNTIME = EmulatorRuntime()
+
+
 def emulate_fixed(
-    graph: Graph, x: Inputs, trace: bool = False, engine: str | None = None
+    graph: Graph, x: Inputs, trace: bool = False, engine: Engine | str | None = None
 ) -> dict[str, FxArray]:
     """Bit-exact run; returns outputs (or every node's output) as mantissas with types.
 
-    `engine`: 'auto', 'numpy' or 'native' (see `hepinfer.ops.native`); None keeps the one in
-    effect (`$HEPINFER_ENGINE`, default 'auto'). Every engine gives the same bits.
+    `engine` (`hepinfer.knobs.Engine` or its spelling: 'auto', 'numpy', 'native'; see
+    `hepinfer.emulate.native`); None keeps the one in effect (`$HEPINFER_ENGINE`, default
+    'auto'). Every engine gives the same bits.
     """
-    with use_engine(engine):
+    chosen = None if engine is None else Engine.parse(engine, "engine")
+    with use_engine(chosen), runtime.installed(_RUNTIME):
         return _emulate_fixed(graph, x, trace)
 
 
 def _emulate_fixed(graph: Graph, x: Inputs, trace: bool) -> dict[str, FxArray]:
     values: dict[str, FxArray] = {}
     inputs = bind_inputs(graph, x)
-    chains = {} if trace or current_engine() == "numpy" else dense_chains(graph)
+    chains = {} if trace or current_engine() is Engine.NUMPY else dense_chains(graph)
     skip: set[str] = set()
     for node in graph.nodes:
         if node.name in skip:
@@ -65,8 +91,6 @@ def _emulate_fixed(graph: Graph, x: Inputs, trace: bool) -> dict[str, FxArray]:
                 continue
         kernel = spec(node.op).run_fixed
         if node.op is Op.INPUT:
-            from hepinfer.ops.base import need
-
             values[node.name] = FxArray.from_float(inputs[node.name], need(node, "result"))
         else:
             values[node.name] = kernel(node, [values[i] for i in node.inputs])
@@ -78,17 +102,14 @@ def emulate(
     graph: Graph,
     x: Inputs,
     trace: bool = False,
-    mode: str = "fixed",
-    engine: str | None = None,
+    mode: Mode | str = Mode.FIXED,
+    engine: Engine | str | None = None,
 ) -> dict[str, FloatArray]:
-    """Run the graph and return float64 arrays; `mode` is `fixed` (bit-exact) or `float`;
-    `engine` picks the fixed-point kernels (see `emulate_fixed`).
+    """Run the graph and return float64 arrays; `mode` (`hepinfer.knobs.Mode` or its
+    spelling) is `fixed` (bit-exact) or `float`; `engine` picks the fixed-point kernels (see
+    `emulate_fixed`). Spellings are checked at once (ConfigError naming the bad value).
     """
-    if engine is not None:
-        check_engine(engine)
-    if mode == "float":
+    chosen = None if engine is None else Engine.parse(engine, "engine")
+    if Mode.parse(mode, "emulation mode") is Mode.FLOAT:
         return emulate_float(graph, x, trace)
-    if mode != "fixed":
-        msg = f"emulation mode {mode!r} is not 'fixed' or 'float'"
-        raise HepinferError(msg)
-    return {k: v.to_float() for k, v in emulate_fixed(graph, x, trace, engine).items()}
+    return {k: v.to_float() for k, v in emulate_fixed(graph, x, trace, chosen).items()}

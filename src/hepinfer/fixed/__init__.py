@@ -9,6 +9,7 @@
 """
 
 from hepinfer.fixed.arith import add_type, mul_type, sub_type
+from hepinfer.fixed.array import FxArray
 from hepinfer.fixed.fit import fit_type
 from hepinfer.fixed.modes import Overflow, Quant
 from hepinfer.fixed.parse import parse_type
@@ -18,6 +19,7 @@ __all__ = [
     "MAX_ABS_FRAC",
     "MAX_WIDTH",
     "FixedType",
+    "FxArray",
     "Overflow",
     "Quant",
     "add_type",

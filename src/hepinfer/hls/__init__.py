@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import HlsError
-from hepinfer.hls.csim import Headers, build, run
+from hepinfer.hls.csim import build, run
 from hepinfer.hls.writer import Project, render, write_test_vectors
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.inputs import bind_inputs
+from hepinfer.knobs import Headers
 
 
 def write_hls(
@@ -58,12 +59,16 @@ def csim(
     x: Any,
     *,
     io_type: str = "io_parallel",
-    headers: Headers = "auto",
+    headers: Headers | str = Headers.AUTO,
 ) -> dict[str, np.ndarray]:
-    """C simulation of `graph` on inputs `x` (as `emulate` takes them), by output name."""
+    """C simulation of `graph` on inputs `x` (as `emulate` takes them), by output name.
+
+    `headers`: a `hepinfer.knobs.Headers` or its spelling ('auto', 'xilinx', 'hepinfer').
+    """
+    chosen = Headers.parse(headers, "headers")
     proj = render(graph, io_type=io_type)
     bound = bind_inputs(graph, x)
-    outs = run(proj, [bound[n.name] for n in graph.inputs], headers)
+    outs = run(proj, [bound[n.name] for n in graph.inputs], chosen)
     return dict(zip(graph.outputs, outs, strict=True))
 
 

@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +23,9 @@ from hepinfer.cache import cache_dir, cached_build, compiler_id
 from hepinfer.errors import HlsError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.hls.writer import Project, templates_dir
+from hepinfer.knobs import Headers
 
 FloatArray = npt.NDArray[np.float64]
-Headers = Literal["auto", "xilinx", "hepinfer"]
 CXXFLAGS = ("-O2", "-DNDEBUG", "-std=c++14", "-fPIC", "-shared", "-DHEPINFER_LOAD_WEIGHTS")
 
 _LOCK = threading.Lock()
@@ -34,22 +33,19 @@ _LIBS: dict[Path, tuple[ctypes.CDLL, threading.Lock]] = {}
 _LOADED: dict[Path, str] = {}
 
 
-def header_dir(headers: Headers) -> tuple[str, Path]:
-    """(kind, folder) of the ap_types headers to compile with."""
-    if headers not in ("auto", "xilinx", "hepinfer"):
-        msg = f"headers={headers!r} is not 'auto', 'xilinx' or 'hepinfer'"
-        raise HlsError(msg)
-    if headers != "hepinfer":
+def header_dir(headers: Headers) -> tuple[Headers, Path]:
+    """(kind: XILINX or HEPINFER, folder) of the ap_types headers to compile with."""
+    if headers is not Headers.HEPINFER:
         found = find_ap_types_headers()
         if found is not None:
-            return "xilinx", found
-        if headers == "xilinx":
+            return Headers.XILINX, found
+        if headers is Headers.XILINX:
             msg = (
                 "Xilinx's ap_types headers were not found: set XILINX_HLS to a Vitis HLS "
                 "installation or `pip install hls4ml` (it vendors them), or use headers='hepinfer'"
             )
             raise HlsError(msg)
-    return "hepinfer", templates_dir() / "ap_types_lite"
+    return Headers.HEPINFER, templates_dir() / "ap_types_lite"
 
 
 def _compiler() -> str:
@@ -60,7 +56,7 @@ def _compiler() -> str:
     return cxx
 
 
-def code_hash(project: Project, kind: str, folder: Path, cxx: str) -> str:
+def code_hash(project: Project, kind: Headers, folder: Path, cxx: str) -> str:
     """Hash of everything the shared library depends on (not the weight values)."""
     h = hashlib.sha256()
     for rel in sorted(project.text):
@@ -71,7 +67,7 @@ def code_hash(project: Project, kind: str, folder: Path, cxx: str) -> str:
     return h.hexdigest()[:24]
 
 
-def build(project: Project, headers: Headers = "auto") -> Path:
+def build(project: Project, headers: Headers = Headers.AUTO) -> Path:
     """The cached shared library of `project` (compiled once per code hash)."""
     kind, folder = header_dir(headers)
     cxx = _compiler()
@@ -133,7 +129,9 @@ def weights_dir(project: Project) -> Path:
     return folder
 
 
-def run(project: Project, inputs: list[FloatArray], headers: Headers = "auto") -> list[FloatArray]:
+def run(
+    project: Project, inputs: list[FloatArray], headers: Headers = Headers.AUTO
+) -> list[FloatArray]:
     """Run the C simulation on a batch (batch first per input); outputs as float64."""
     lib = build(project, headers)
     dll, lock = _library(lib)

@@ -5,11 +5,12 @@ Registration is explicit (no import side effects): add the module to `_MODULES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 from hepinfer.errors import GraphError
+from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import (
     add,
@@ -103,4 +104,37 @@ def hook(op: Op, target: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-__all__ = ["MODULES", "REGISTRY", "OpSpec", "hook", "spec"]
+def optional(op: Op, name: str) -> Any:
+    """The module attribute `name` of operator `op` that only some ops define (a hook such
+    as ``accumulated_terms`` or a constant such as ``TABLE_INPUT_BITS``), or None.
+    """
+    module = MODULES.get(op)
+    return getattr(module, name, None) if module is not None else None
+
+
+def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int | None:
+    """How many values one accumulator of `node` sums (its op's ``accumulated_terms`` hook),
+    or None when the op has no accumulator whose `auto` type is inferred from that count.
+    """
+    fn = optional(node.op, "accumulated_terms")
+    return None if fn is None else int(fn(node, input_shapes))
+
+
+def table_input_bits(op: Op) -> int | None:
+    """The integer bits that cover the useful input range of a table-based activation (its
+    module's ``TABLE_INPUT_BITS``), or None for an op that reads no table by its input.
+    """
+    bits = optional(op, "TABLE_INPUT_BITS")
+    return None if bits is None else int(bits)
+
+
+__all__ = [
+    "MODULES",
+    "REGISTRY",
+    "OpSpec",
+    "accumulated_terms",
+    "hook",
+    "optional",
+    "spec",
+    "table_input_bits",
+]

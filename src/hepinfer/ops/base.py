@@ -10,9 +10,9 @@ import numpy.typing as npt
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, NodePrecision, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops.fxarray import FxArray
 
 FloatArray = npt.NDArray[np.float64]
 #: what an op's `infer_types` hook returns: (output type, the node's complete precision)

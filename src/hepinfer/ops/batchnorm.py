@@ -14,13 +14,13 @@ import numpy as np
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.cost import BatchNormCost, LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 

@@ -128,3 +128,21 @@ def two(node: Node, inputs: Sequence[Bounds]) -> tuple[Bounds, Bounds]:
         msg = f"node {node.name!r} ({node.op.value}) takes 2 inputs, got {len(inputs)} intervals"
         raise GraphError(msg)
     return inputs[0], inputs[1]
+
+
+def integer_bits(lo: float, hi: float, signed: bool = True) -> int:
+    """The fewest integer bits (sign included when signed) that hold every value in [lo, hi]."""
+    bits = 1 if signed else 0
+    if hi > 0:
+        bits = max(bits, int(np.floor(np.log2(hi))) + 1 + int(signed))
+    if lo < 0:
+        bits = max(bits, int(np.ceil(np.log2(-lo))) + 1)
+    return bits
+
+
+def unsigned_result(default: FixedType, hi: float | None) -> FixedType:
+    """An unsigned type of the default's width with the integer bits that hold [0, hi]
+    (at least 1; `hi` None: values up to 1).
+    """
+    top = 1.0 if hi is None else hi
+    return FixedType(default.width, max(1, integer_bits(0, top, signed=False)), False)

@@ -4,16 +4,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd, costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 
 
@@ -44,6 +45,16 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     """`conv`: see `hepinfer.ops.convnd.lowering`."""
     return convnd.lowering(node, inputs)
 
+
+def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
+    """Each output sums one product per kernel tap and input channel."""
+    del input_shapes
+    return math.prod(int(d) for d in node.weights["kernel"].shape[:-1])
+
+
+#: a BatchNormalization reading only this node folds into its kernel and bias (output
+#: channels last; `hepinfer.passes.fold_batchnorm`)
+FOLDS_BATCHNORM = True
 
 SPEC = OpSpec(
     Op.CONV1D, shape, run_float, run_fixed, ("weight", "bias", "accum", "result"), "Conv1D"

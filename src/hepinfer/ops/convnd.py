@@ -11,13 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need, weight
 from hepinfer.ops.bounds import Interval, Pair, weighted_sum
 from hepinfer.ops.conv import conv_shape, geometry, line_buffer, patches
 from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.dense import lowering as dense_lowering
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count
 
 

@@ -13,36 +13,37 @@ Exactness rule for the vectorised int64 kernel:
   The matrix product runs in float64 BLAS when `W_x + W_w + log2(n_in)` (magnitude bits)
   stays within 53, where every partial sum is an exact float64 integer.
 - otherwise each product is quantised on its own: products are exact in int64 when
-  `width(x) + width(w) <= 64` (in int32 when they fit: 16 x 16 bits signed do); the batch is processed in cache-sized
-  chunks over threads. With a saturating accumulator the sum is formed in the kernel's order
-  (saturating at each step). Wider products fall back to Python integers (exact, slow).
+  `width(x) + width(w) <= 64` (in int32 when they fit: 16 x 16 bits signed do); the batch is
+  processed in cache-sized chunks (spread over threads by the emulator's runtime). With a
+  saturating accumulator the sum is formed in the kernel's order (saturating at each step).
+  Wider products fall back to Python integers (exact, slow).
+
+Inside the emulator, `accumulate` and `run_fixed` first offer the whole sum to the runtime
+(`hepinfer.ops.runtime`: the native C++ kernel where the engine and the types allow it),
+which gives the same bits; the emulator runs chains of Dense (+ ReLU / Linear) nodes in one
+native call itself (`hepinfer.emulate.fuse`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow
+from hepinfer.fixed.array import FxArray, IntArray, product_type, wide_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.ops import costing, native
+from hepinfer.ops import costing, runtime
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
 from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray, IntArray, product_type, wide_type
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 _CHUNK_ELEMENTS = 1 << 21
 _CACHE_ELEMENTS = 1 << 17
-_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
@@ -93,7 +94,7 @@ def accumulate(
     xm: IntArray, wm: IntArray, tx: FixedType, tw: FixedType, ta: FixedType, bias: IntArray
 ) -> IntArray:
     """Sum of the products cast to `ta`, plus bias (already in `ta`), cast to `ta`."""
-    fast = native.dense(xm, wm, bias, (tx, tw, ta, None))
+    fast = runtime.current().dense(xm, wm, bias, (tx, tw, ta, None))
     if fast is not None:
         return fast
     shift = ta.frac - (tx.frac + tw.frac)
@@ -131,8 +132,9 @@ def accumulate(
 
 def _truncated_sums(xm: IntArray, wm: IntArray, bits: int, k: int) -> IntArray:
     """`sum_i (x_i * w_ij) >> k` (each product floored on its own; TRN), products of at most
-    `bits` magnitude bits, chunked over the batch so each chunk's products stay in cache, int32 when the products fit, and the chunks
-    spread over threads (numpy releases the GIL in its loops).
+    `bits` magnitude bits, chunked over the batch so each chunk's products stay in cache, int32
+    when the products fit; the runtime may spread the chunks over threads (numpy releases the
+    GIL in its loops).
     """
     dtype = np.int32 if bits <= 30 else np.int64  # |product| <= 2**bits
     x = xm.astype(dtype)
@@ -146,18 +148,8 @@ def _truncated_sums(xm: IntArray, wm: IntArray, bits: int, k: int) -> IntArray:
         np.right_shift(buf, k, out=buf)
         buf.sum(axis=2, dtype=np.int64, out=out[start : start + rows])
 
-    starts = range(0, xm.shape[0], rows)
-    if len(starts) > 1 and _THREADS > 1:
-        list(_pool().map(chunk, starts))
-    else:
-        for start in starts:
-            chunk(start)
+    runtime.current().map(chunk, range(0, xm.shape[0], rows))
     return out
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="hepinfer-dense")
 
 
 def _sum_objects(prod: np.ndarray, pfrac: int, ta: FixedType, bias: IntArray) -> IntArray:
@@ -193,45 +185,21 @@ def _sum_products(prod: IntArray, pt: FixedType, ta: FixedType, bias: IntArray) 
     return acc
 
 
-def _mantissas(node: Node) -> tuple[IntArray, IntArray]:
+def mantissas(node: Node) -> tuple[IntArray, IntArray]:
     """The kernel in the weight type and the bias cast to the accumulator type."""
     tw, tb, ta = (need(node, v) for v in ("weight", "bias", "accum"))
     wm = tw.to_mantissa(weight(node, "kernel"))
     return wm, ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
 
 
-def run_chain(nodes: Sequence[Node], x: FxArray) -> FxArray | None:
-    """A chain of Dense nodes, each optionally followed by one ReLU or Linear node (see
-    `hepinfer.emulate.fuse`), in one native call; None when the native kernel cannot run it
-    (then the nodes run one by one, with the same bits).
-    """
-    layers: list[native.Layer] = []
-    tx = x.t
-    for node in nodes:
-        if node.op is Op.DENSE:
-            wm, bias = _mantissas(node)
-            tr = need(node, "result")
-            layers.append(native.Layer(wm, bias, tx, need(node, "weight"), need(node, "accum"), tr))
-        elif layers and layers[-1].relu is None:
-            tr = need(node, "result")
-            layers[-1] = dataclasses.replace(layers[-1], relu=tr, linear=node.op is Op.LINEAR)
-        else:
-            return None
-        tx = tr
-    out = native.chain(x.m.reshape(-1, layers[0].weight.shape[0]), layers)
-    if out is None:
-        return None
-    return FxArray(out.reshape(*x.m.shape[:-1], out.shape[-1]), tx)
-
-
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     tw, ta, tr = (need(node, v) for v in ("weight", "accum", "result"))
     kernel = weight(node, "kernel")
-    wm, bias = _mantissas(node)
+    wm, bias = mantissas(node)
     lead = x.m.shape[:-1]
     xm = x.m.reshape(-1, kernel.shape[0])
-    out = native.dense(xm, wm, bias, (x.t, tw, ta, tr))  # sums and result cast in one call
+    out = runtime.current().dense(xm, wm, bias, (x.t, tw, ta, tr))  # sums and result cast
     if out is None:
         out = tr.cast_mantissa(accumulate(xm, wm, x.t, tw, ta, bias), ta)
     return FxArray(out.reshape(*lead, kernel.shape[1]), tr)
@@ -290,6 +258,16 @@ def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
     )
     return Lowering("dense", consts, {"weight_t": tw, "bias_t": tb, "accum_t": ta}, arrays)
 
+
+def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
+    """Each output sums one product per input feature (the `auto` accumulator's size)."""
+    del input_shapes
+    return int(weight(node, "kernel").shape[0])
+
+
+#: a BatchNormalization reading only this node folds into its kernel and bias (output
+#: channels last; `hepinfer.passes.fold_batchnorm`)
+FOLDS_BATCHNORM = True
 
 SPEC = OpSpec(
     op=Op.DENSE,

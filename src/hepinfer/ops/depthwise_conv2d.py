@@ -5,12 +5,14 @@ Per channel, exactly the Dense arithmetic of `hepinfer.ops.dense` over the windo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd, costing
@@ -19,7 +21,6 @@ from hepinfer.ops.bounds import Bounds, Interval, accumulated, one
 from hepinfer.ops.conv import geometry, patches
 from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.dense import accumulate, held_weights
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 
 
@@ -87,6 +88,12 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     """`depthwise`: see `hepinfer.ops.convnd.lowering`."""
     return convnd.lowering(node, inputs, depthwise=True)
+
+
+def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
+    """Each output sums one product per kernel tap (its own channel only)."""
+    del input_shapes
+    return math.prod(int(d) for d in node.weights["kernel"].shape[:2])
 
 
 SPEC = OpSpec(

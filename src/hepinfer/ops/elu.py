@@ -10,13 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
@@ -28,6 +29,12 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     """`pool`: see `hepinfer.ops.pooling.lowering`."""
     return pooling.lowering(node, inputs, is_max=False, is_global=True)
+
+
+def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
+    """Each output reads every position of its channel."""
+    del node
+    return math.prod(int(d) for d in input_shapes[0][:-1])
 
 
 SPEC = OpSpec(

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
+from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one, unsigned_result
 from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
@@ -67,6 +67,13 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     tw = need(node, "weight")
     arrays = (HlsArray("p", "weight", tw, tw.to_mantissa(weight_values(node))),)
     return Lowering("hard_sigmoid", sizes(node, inputs), {"weight_t": tw}, arrays, same_width=True)
+
+
+def auto_result(default: FixedType, hi: float | None) -> FixedType:
+    """The `auto` result type: non-negative and bounded, so unsigned with the integer bits
+    its upper bound `hi` needs (1 without an interval), the default's width.
+    """
+    return unsigned_result(default, hi)
 
 
 SPEC = OpSpec(

@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FloatArray, FxArray, IntArray
 from hepinfer.ir.graph import Node, TensorType
-from hepinfer.ops.fxarray import FloatArray, FxArray, IntArray
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 DEFAULT_TABLE = FixedType(18, 8)

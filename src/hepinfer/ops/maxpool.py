@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
@@ -28,6 +29,12 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     """`pool`: see `hepinfer.ops.pooling.lowering`."""
     return pooling.lowering(node, inputs, is_max=True, is_global=False)
+
+
+def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
+    """Each output reads one value per pooling window position."""
+    del input_shapes
+    return math.prod(int(d) for d in node.attrs.get("pool", (2,)))
 
 
 SPEC = OpSpec(

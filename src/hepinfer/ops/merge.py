@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import n_inputs, need
-from hepinfer.ops.fxarray import FxArray, product_type
 
 
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:

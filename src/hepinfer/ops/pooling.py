@@ -15,11 +15,11 @@ import numpy as np
 
 from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray, IntArray, wide_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ops.base import FloatArray, n_inputs, need
 from hepinfer.ops.bounds import Interval, Pair, cast
 from hepinfer.ops.conv import geometry, ints, line_buffer, patches
-from hepinfer.ops.fxarray import FxArray, IntArray, wide_type
 from hepinfer.ops.lowering import Lowering, fixed, inputs_count, need_exact
 
 

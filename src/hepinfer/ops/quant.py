@@ -15,13 +15,13 @@ import numpy as np
 
 from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, cast, one
 from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes
 
 _ROUNDING = {"ROUND": Quant.RND_CONV, "FLOOR": Quant.TRN, "ROUND_TO_ZERO": Quant.TRN_ZERO}

@@ -10,13 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
-from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.bounds import Bounds, Interval, one, unsigned_result
 from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
 
@@ -58,6 +58,18 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     """`lut`: the table of `sigmoid32` over [-SPAN / 2, SPAN / 2)."""
     return lowering(node, inputs, _sigmoid32, SPAN)
+
+
+#: integer bits that cover the whole useful input range of this table (the table spans [-8, 8)): an `auto`
+#: result read only by table activations keeps just these, saturating
+TABLE_INPUT_BITS = 4
+
+
+def auto_result(default: FixedType, hi: float | None) -> FixedType:
+    """The `auto` result type: non-negative and bounded, so unsigned with the integer bits
+    its upper bound `hi` needs (1 without an interval), the default's width.
+    """
+    return unsigned_result(default, hi)
 
 
 SPEC = OpSpec(Op.SIGMOID, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

@@ -21,13 +21,13 @@ import numpy as np
 
 from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.fixed.array import FxArray, IntArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
-from hepinfer.ops.bounds import Bounds, Interval, full, one
+from hepinfer.ops.bounds import Bounds, Interval, full, one, unsigned_result
 from hepinfer.ops.cost import LayerCost, NodeContext, PoolCost
-from hepinfer.ops.fxarray import FxArray, IntArray, product_type
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax")
@@ -242,6 +242,18 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     }
     arrays = (HlsArray("exp", "table", table, exp_tab), HlsArray("inv", "table", table, inv_tab))
     return Lowering("softmax", consts, typedefs, arrays, pixel_input=True)
+
+
+#: integer bits that cover the whole useful input range of this table (differences beyond 16 give exp(-16) ~ 1e-7): an `auto`
+#: result read only by table activations keeps just these, saturating
+TABLE_INPUT_BITS = 5
+
+
+def auto_result(default: FixedType, hi: float | None) -> FixedType:
+    """The `auto` result type: non-negative and bounded, so unsigned with the integer bits
+    its upper bound `hi` needs (1 without an interval), the default's width.
+    """
+    return unsigned_result(default, hi)
 
 
 SPEC = OpSpec(Op.SOFTMAX, same_shape, run_float, run_fixed, ("result", "table", "accum"), "Softmax")

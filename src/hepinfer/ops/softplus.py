@@ -16,13 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
 

@@ -10,13 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.fxarray import FxArray
 from hepinfer.ops.lowering import Lowering
 from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
 
@@ -55,6 +55,17 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     """`lut`: the table of `tanh32` over [-SPAN / 2, SPAN / 2)."""
     return lowering(node, inputs, _tanh32, SPAN)
+
+
+#: integer bits that cover the whole useful input range of this table (the table spans [-4, 4)): an `auto`
+#: result read only by table activations keeps just these, saturating
+TABLE_INPUT_BITS = 3
+
+
+def auto_result(default: FixedType, hi: float | None) -> FixedType:
+    """The `auto` result type: tanh is within (-1, 1), so two integer bits (sign included)."""
+    del hi
+    return FixedType(default.width, 2)
 
 
 SPEC = OpSpec(Op.TANH, same_shape, run_float, run_fixed, ("result", "table"), "Activation")

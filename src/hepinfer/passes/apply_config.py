@@ -2,15 +2,18 @@
 
 `auto` types are inferred here:
 - weight/bias: the model default's width, with the integer bits the largest |value| needs;
-- accum (Dense): exact, like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias),
-  capped at 64 bits by dropping fractional bits;
+- accum (Dense, convolutions, pooling: the ops with an `accumulated_terms` hook): exact,
+  like hls4ml (`W_x + W_w + ceil(log2 n_in)` bits, plus the bias), capped at 64 bits by
+  dropping fractional bits;
 - result (and the input): the integer bits the node's value range needs (calibration data
   when given, with one guard bit, else sound interval analysis from the input type: each
   op's `interval` hook, computed node by node with the node's weight/bias/accum types), and
-  the model default's fractional bits. Bounded activations (softmax, sigmoid, hard sigmoid)
-  get `ap_ufixed<W,I>` with the integer bits their interval needs (1, except table-based
-  softmax kernels whose truncated sums can exceed 1, e.g. `latency`), tanh `ap_fixed<W,2>`. A result read only by table-based activations keeps
-  just the integer bits their tables cover, saturating (softmax 5, sigmoid 4, tanh 3). So
+  the model default's fractional bits. Bounded activations choose their own (their op
+  module's `auto_result`: softmax, sigmoid, hard sigmoid get `ap_ufixed<W,I>` with the
+  integer bits their interval needs (1, except table-based softmax kernels whose truncated
+  sums can exceed 1, e.g. `latency`), tanh `ap_fixed<W,2>`). A result read only by
+  table-based activations keeps just the integer bits their tables cover, saturating (each
+  op module's `TABLE_INPUT_BITS`: softmax 5, sigmoid 4, tanh 3). So
   `auto` never widens a softmax input to the accumulator's width, which is how hls4ml's auto
   types feed a softmax a value whose top bits never move, making its output constant.
 """
@@ -28,13 +31,12 @@ from hepinfer.config import AUTO, Config, TypeSpec
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph, Node, NodePrecision
 from hepinfer.ir.op import Op
-from hepinfer.ops import hook, spec
-from hepinfer.ops.bounds import Bounds, full
+from hepinfer.ops import accumulated_terms, hook, optional, spec, table_input_bits
+from hepinfer.ops.bounds import Bounds, full, integer_bits
 from hepinfer.passes.infer_types import infer_types, node_types
-from hepinfer.passes.ranges import integer_bits, node_bounds, node_interval, observed_ranges
+from hepinfer.passes.ranges import node_bounds, node_interval, observed_ranges
 
 _MAX_WIDTH = 64
-_UNIT_RANGE = {Op.SOFTMAX, Op.SIGMOID, Op.HARD_SIGMOID}
 
 
 def _sized(integer: int, frac: int, signed: bool = True) -> FixedType:
@@ -63,21 +65,6 @@ def _stored(node: Node, var: str) -> npt.NDArray[np.float64]:
     return values
 
 
-def _terms(graph: Graph, node: Node) -> int | None:
-    """How many values an accumulator of `node` sums (None: no accumulator to infer)."""
-    if node.op is Op.DENSE:
-        return int(node.weights["kernel"].shape[0])
-    if node.op in (Op.CONV1D, Op.CONV2D):
-        return int(np.prod(node.weights["kernel"].shape[:-1]))
-    if node.op is Op.DEPTHWISE_CONV2D:
-        return int(np.prod(node.weights["kernel"].shape[:2]))
-    if node.op in (Op.MAXPOOL, Op.AVGPOOL):
-        return int(np.prod(node.attrs.get("pool", (2,))))
-    if node.op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
-        return int(np.prod(graph.node(node.inputs[0]).out.shape[:-1]))
-    return None
-
-
 def _auto_accum(
     graph: Graph,
     node: Node,
@@ -86,7 +73,7 @@ def _auto_accum(
     default: FixedType,
 ) -> FixedType | None:
     """Exact accumulators: weighted sums like hls4ml's inference, sums of inputs for pooling."""
-    n = _terms(graph, node)
+    n = accumulated_terms(node, [graph.node(i).out.shape for i in node.inputs])
     if n is None:
         return None  # e.g. softmax: hls4ml's defaults apply in the kernel
     tx = types[node.inputs[0]]
@@ -104,11 +91,6 @@ def _accum_type(n: int, tx: FixedType, tw: FixedType, tb: FixedType) -> FixedTyp
     return _sized(integer, frac)
 
 
-#: integer bits that cover the whole useful input range of table-based activations
-#: (softmax: differences beyond 16 give exp(-16) ~ 1e-7; sigmoid table [-8, 8); tanh [-4, 4))
-_TABLE_INPUT_BITS = {Op.SOFTMAX: 5, Op.SIGMOID: 4, Op.TANH: 3}
-
-
 def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
     """Narrow an auto type that only feeds table-based activations, saturating.
 
@@ -116,10 +98,10 @@ def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
     leaves the index constant (hls4ml's flat softmax); saturation keeps large values at the
     table's end instead of wrapping.
     """
-    readers = graph.consumers(node.name)
-    if not readers or any(r.op not in _TABLE_INPUT_BITS for r in readers):
+    caps = [table_input_bits(r.op) for r in graph.consumers(node.name)]
+    if not caps or any(c is None for c in caps):
         return t
-    cap = min(_TABLE_INPUT_BITS[r.op] for r in readers)
+    cap = min(c for c in caps if c is not None)
     if t.integer <= cap:
         return t
     return FixedType(cap + t.frac, cap, True, t.quant, Overflow.SAT)
@@ -229,11 +211,9 @@ def apply_config(
             raw = node_interval(node.replace(precision=NodePrecision(**partial)), ins)
         result = chosen.get("result")
         if result == AUTO:
-            if node.op in _UNIT_RANGE:  # non-negative: unsigned, the integer bits it needs
-                hi = float(raw[1].max()) if intervals is not None else 1.0
-                result = FixedType(default.width, max(1, integer_bits(0, hi, signed=False)), False)
-            elif node.op is Op.TANH:
-                result = FixedType(default.width, 2)
+            own = optional(node.op, "auto_result")  # bounded activations
+            if own is not None:
+                result = own(default, float(raw[1].max()) if intervals is not None else None)
             else:
                 if observed is not None:
                     lo, hi = observed[node.name]

@@ -1,7 +1,8 @@
 """Fold a BatchNormalization into the Dense or Conv layer before it (when BN is its only reader).
 
 `y = (x W + b) * s + t = x (W * s) + (b * s + t)`: the Dense keeps its name; the BN node
-disappears and its readers read the Dense. BNs that follow anything else stay standalone.
+disappears and its readers read the Dense. BNs that follow anything else stay standalone (the ops that fold one say so in their
+module: `FOLDS_BATCHNORM = True`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from collections.abc import Callable
 
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
-
-_FOLDABLE = (Op.DENSE, Op.CONV1D, Op.CONV2D)  # kernels with output channels last
+from hepinfer.ops import optional
 
 
 def fold_batchnorm(graph: Graph, may_fold: Callable[[Node], bool] | None = None) -> Graph:
@@ -30,7 +30,7 @@ def fold_batchnorm(graph: Graph, may_fold: Callable[[Node], bool] | None = None)
             readers = [n for n in nodes if node.inputs[0] in n.inputs]
             if (
                 prev is not None
-                and prev.op in _FOLDABLE
+                and optional(prev.op, "FOLDS_BATCHNORM")  # kernels with channels last
                 and len(readers) == 1
                 and node.inputs[0] not in graph.outputs
                 and (may_fold is None or may_fold(prev))

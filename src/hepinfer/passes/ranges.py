@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
@@ -52,13 +51,3 @@ def observed_ranges(graph: Graph, data: npt.ArrayLike) -> dict[str, tuple[float,
 
     values = emulate_float(graph, data, trace=True)
     return {k: (float(v.min()), float(v.max())) for k, v in values.items()}
-
-
-def integer_bits(lo: float, hi: float, signed: bool = True) -> int:
-    """The fewest integer bits (sign included when signed) that hold every value in [lo, hi]."""
-    bits = 1 if signed else 0
-    if hi > 0:
-        bits = max(bits, int(np.floor(np.log2(hi))) + 1 + int(signed))
-    if lo < 0:
-        bits = max(bits, int(np.ceil(np.log2(-lo))) + 1)
-    return bits

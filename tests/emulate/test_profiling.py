@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import hepinfer
-from hepinfer.profiling import format_table, profile
+from hepinfer.emulate.profiling import format_table, profile
 
 
 def test_profile_flags_overflow_and_underflow(shared_data: Path, tmp_path: Path) -> None:

@@ -1,11 +1,14 @@
 """The native Dense kernel (`native_dense.cpp`): the emulator's Dense arithmetic in C++.
 
-`hepinfer.ops.dense` computes every product cast to the accumulator type, the sums and the
-result cast either with numpy or with this kernel; both give the same bits (tests compare
-them on random types of every quantisation and overflow mode). The kernel takes a whole
+`hepinfer.ops.dense` defines every product cast to the accumulator type, the sums and the
+result cast in numpy; this kernel computes the same bits (tests compare them on random
+types of every quantisation and overflow mode). The emulator runs Dense nodes and chains of
+Dense (+ ReLU / Linear) nodes here (`hepinfer.emulate.fuse`), and lends the kernel to the
+other ops' Dense sums (convolutions) through `hepinfer.ops.runtime`. The kernel takes a whole
 batch in one ctypes call (the GIL is released), splits it over threads and skips zero inputs.
 
-Engines (`CompiledModel.predict(x, engine=...)`, or `$HEPINFER_ENGINE` as the default):
+Engines (`hepinfer.knobs.Engine`; `CompiledModel.predict(x, engine=...)`, or
+`$HEPINFER_ENGINE` as the default):
 
 - `auto` (default): the native kernel where a layer's types allow it and g++ is there,
   numpy otherwise;
@@ -41,9 +44,9 @@ import numpy as np
 from hepinfer.cache import cached_build, compiler_id
 from hepinfer.errors import HepinferError
 from hepinfer.fixed import FixedType, Overflow, Quant
-from hepinfer.ops.fxarray import IntArray
+from hepinfer.fixed.array import IntArray
+from hepinfer.knobs import Engine
 
-ENGINES = ("auto", "numpy", "native")
 SOURCE = Path(__file__).with_name("native_dense.cpp")
 CXXFLAGS = ("-O3", "-DNDEBUG", "-std=c++17", "-fPIC", "-shared", "-pthread")
 ISA_FLAGS = {
@@ -57,7 +60,7 @@ _THREADS = max(1, min(8, os.cpu_count() or 1))
 
 log = logging.getLogger(__name__)
 
-_engine: ContextVar[str | None] = ContextVar("hepinfer_engine", default=None)
+_engine: ContextVar[Engine | None] = ContextVar("hepinfer_engine", default=None)
 _LOCK = threading.Lock()
 _LIB: list[ctypes.CDLL | None] = []  # [] not tried yet; [None] unavailable
 _REASON: list[str] = []
@@ -67,29 +70,27 @@ class NativeError(HepinferError):
     """The native kernel was asked for (engine='native') but cannot be built or loaded."""
 
 
-def check_engine(name: str) -> str:
-    """`name` if it is a known engine, else HepinferError."""
-    if name not in ENGINES:
-        msg = f"engine {name!r} is not one of {', '.join(ENGINES)}"
-        raise HepinferError(msg)
-    return name
+def check_engine(name: Engine | str) -> Engine:
+    """The `Engine` named by `name` (a member or its spelling), else ConfigError."""
+    return Engine.parse(name, "engine")
 
 
-def current_engine() -> str:
+def current_engine() -> Engine:
     """The engine in effect: the innermost `use_engine`, else `$HEPINFER_ENGINE`, else auto."""
-    name = _engine.get()
-    if name is None:
-        name = os.environ.get("HEPINFER_ENGINE", "auto") or "auto"
-    return check_engine(name)
+    engine = _engine.get()
+    if engine is None:
+        name = os.environ.get("HEPINFER_ENGINE", "") or Engine.AUTO
+        return Engine.parse(name, "$HEPINFER_ENGINE")
+    return engine
 
 
 @contextlib.contextmanager
-def use_engine(name: str | None) -> Iterator[None]:
-    """Run the enclosed emulation with engine `name` (None: keep the current one)."""
-    if name is None:
+def use_engine(engine: Engine | None) -> Iterator[None]:
+    """Run the enclosed emulation with `engine` (None: keep the current one)."""
+    if engine is None:
         yield
         return
-    token = _engine.set(check_engine(name))
+    token = _engine.set(engine)
     try:
         yield
     finally:
@@ -166,7 +167,7 @@ def instruction_set() -> str | None:
 
 def _require() -> ctypes.CDLL | None:
     dll = library()
-    if dll is None and current_engine() == "native":
+    if dll is None and current_engine() is Engine.NATIVE:
         reason = _REASON[0] if _REASON else "unknown reason"
         msg = f"engine='native' asked for, but the native kernel is unavailable: {reason}; use engine='auto' or 'numpy'"
         raise NativeError(msg)
@@ -275,7 +276,7 @@ def chain(xm: IntArray, layers: Sequence[Layer]) -> IntArray | None:
     native call, or None when the numpy engine is in effect or some layer cannot run
     natively (then nothing was computed). `xm`: batch x n_in mantissas of `layers[0].tx`.
     """
-    if current_engine() == "numpy" or not layers:
+    if current_engine() is Engine.NUMPY or not layers:
         return None
     rows = [_describe(layer) for layer in layers]
     if any(r is None for r in rows):

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hepinfer.emulate import native
 from hepinfer.errors import HepinferError
 from hepinfer.fixed import FixedType, Overflow, Quant
-from hepinfer.ops import native
+from hepinfer.knobs import Engine
 from hepinfer.ops.dense import accumulate
 
 pytestmark = pytest.mark.skipif(native.library() is None, reason="no C++ compiler here")
@@ -42,7 +43,7 @@ def _numpy_layer(
     ta: FixedType,
     tr: FixedType | None,
 ) -> np.ndarray:
-    with native.use_engine("numpy"):
+    with native.use_engine(Engine.NUMPY):
         acc = accumulate(xm, wm, tx, tw, ta, bias)
     return acc if tr is None else tr.cast_mantissa(acc, ta)
 
@@ -127,10 +128,10 @@ def test_chain_with_activations_equals_layer_by_layer() -> None:
 
 
 def test_engine_names() -> None:
-    with pytest.raises(HepinferError, match="engine 'gpu'"):
+    with pytest.raises(HepinferError, match="engine: 'gpu' is not one of"):
         native.check_engine("gpu")
-    with native.use_engine("numpy"):
-        assert native.current_engine() == "numpy"
+    with native.use_engine(Engine.NUMPY):
+        assert native.current_engine() is Engine.NUMPY
         t16 = FixedType.parse("ap_fixed<16,6>")
         x = np.zeros((2, 3), dtype=np.int64)
         assert (
@@ -148,11 +149,12 @@ def test_without_compiler_auto_falls_back_and_native_fails(tmp_path: Path) -> No
         "from hepinfer.errors import HepinferError\n"
         "from hepinfer.ir import Graph\n"
         "from hepinfer.fixed import FixedType\n"
-        "from hepinfer.ops import native\n"
+        "from hepinfer.emulate import native\n"
         "t = FixedType.parse('ap_fixed<16,6>')\n"
         "x = np.ones((4, 3), np.int64)\n"
         "assert native.dense(x, x.T.copy(), np.zeros(4, np.int64), (t, t, t, None)) is None\n"
-        "with native.use_engine('native'):\n"
+        "from hepinfer.knobs import Engine\n"
+        "with native.use_engine(Engine.NATIVE):\n"
         "    try:\n"
         "        native.dense(x, x.T.copy(), np.zeros(4, np.int64), (t, t, t, None))\n"
         "    except native.NativeError as exc:\n"
@@ -190,3 +192,23 @@ def test_build_follows_the_cap() -> None:
     if cap is None:
         pytest.skip("only meaningful with HEPINFER_NATIVE_ISA set")
     assert native.instruction_set() == _ISA_NAMES[cap]
+
+
+def test_the_emulator_lends_the_kernel_to_ops_with_the_same_bits() -> None:
+    """`ops.dense.accumulate` (convolutions' sums) gives numpy's bits with the emulator's
+    runtime installed (native kernel, thread pool), and the kernel really ran there.
+    """
+    from hepinfer.emulate.run import EmulatorRuntime
+    from hepinfer.ops import runtime
+
+    rng = np.random.default_rng(11)
+    tx, tw = FixedType.parse("ap_fixed<12,4>"), FixedType.parse("ap_fixed<10,2,RND,SAT>")
+    ta = FixedType.parse("ap_fixed<20,9,RND_CONV,SAT>")
+    xm, wm = _mantissas(rng, tx, (5000, 27)), _mantissas(rng, tw, (27, 8))
+    bias = _mantissas(rng, ta, (8,))
+    serial = accumulate(xm, wm, tx, tw, ta, bias)
+    lent = EmulatorRuntime()
+    assert lent.dense(xm, wm, bias, (tx, tw, ta, None)) is not None
+    for engine in Engine:
+        with native.use_engine(engine), runtime.installed(lent):
+            np.testing.assert_array_equal(accumulate(xm, wm, tx, tw, ta, bias), serial)

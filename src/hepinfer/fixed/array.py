@@ -1,4 +1,4 @@
-"""Fixed-point arrays for the emulator kernels: int64 mantissas plus their `FixedType`.
+"""Fixed-point arrays, the value type of the emulator: int64 mantissas plus their `FixedType`.
 
 A value is `m * 2**-t.frac`. Arithmetic between mantissas is exact in int64 as long as the
 bit counts allow (each kernel documents its rule); the only lossy step is `cast`, which
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.fixed import FixedType
+from hepinfer.fixed.types import FixedType
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

@@ -8,14 +8,14 @@
 // accumulator also its overflow mode), A applies the accumulator's overflow mode after every
 // addition (WRAP: a modular sum wrapped once at the end, which is the same), R is the
 // optional cast to the result type and C the optional ReLU's cast to its own type. The Python
-// side (hepinfer.ops.native) only calls this when every intermediate provably fits the lane
+// side (hepinfer.emulate.native) only calls this when every intermediate provably fits the lane
 // type (int32 or int64), so no step overflows.
 //
 // The batch is processed in tiles of TILE rows that pass through every layer of the chain
 // while they sit in cache; inside a layer the innermost loop runs over the tile's rows (a
 // fixed count, so the accumulators live in vector registers).
 //
-// Built per machine and cached by content hash (hepinfer.ops.native). Portable: the baseline
+// Built per machine and cached by content hash (hepinfer.emulate.native). Portable: the baseline
 // library (HEPINFER_ISA=0, no -m flags) tells which instruction set the CPU runs
 // (hepinfer_native_isa); a separate library built with -mavx2 (1) or -mavx512* (2) is then
 // loaded. Separate libraries, so no inline function compiled for a wider instruction set can
@@ -121,7 +121,7 @@ void cast_block_any(int64_t* v, int64_t count, int sh, const Type& t) {
 }
 
 // ------------------------------------------------------------------ one layer
-constexpr int64_t FIELDS = 20;  // descriptor fields per layer (see hepinfer.ops.native)
+constexpr int64_t FIELDS = 20;  // descriptor fields per layer (see hepinfer.emulate.native)
 
 struct Layer {
   int64_t n_in = 0, n_out = 0, lanes = 64;

@@ -1,0 +1,85 @@
+"""Every operator is read by every frontend, or listed here with the reason it is not.
+
+An op counts as mapped by a frontend when the frontend's converters name it (`Op.X` in its
+modules) or find it by name through `builder.ACTIVATIONS` (all three frontends look
+element-wise activations up there), and graph inputs come from `GraphBuilder.input`.
+The lists below are what the frontends do today: a new op must be mapped or listed, and a
+listed op that a frontend starts mapping must leave the list (both fail this test).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import hepinfer.frontends
+from hepinfer.frontends.builder import ACTIVATIONS
+from hepinfer.ir.op import Op
+
+FRONTENDS = Path(hepinfer.frontends.__file__).parent
+#: frontend -> its converter modules
+MODULES = {
+    "keras": ("keras.py", "keras_layers.py"),
+    "onnx": ("onnx.py", "onnx_nodes.py"),
+    "torch": ("torch.py",),
+}
+#: ops the framework has no layer for, by frontend, with the reason
+NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
+    "keras": {
+        Op.QUANT: "Keras has no quantiser layer: QKeras quantisers become the types of the "
+        "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
+    },
+    "onnx": {},
+    "torch": {
+        Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
+        "(Quant nodes, read by the ONNX frontend)",
+    },
+}
+#: ops the framework can express but the frontend does not convert yet (gaps, with reason)
+NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
+    "keras": {},
+    "onnx": {},
+    "torch": {
+        Op.CONCAT: "torch.cat is not converted (no traced model in the tests uses it)",
+        Op.RESHAPE: "view/reshape convert only as flatten (to one axis); other shapes are refused",
+    },
+}
+
+
+def _mapped(frontend: str) -> set[Op]:
+    names = set()
+    for module in MODULES[frontend]:
+        tree = ast.parse((FRONTENDS / module).read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "Op"
+            ):
+                names.add(node.attr)
+    return {Op[n] for n in names} | set(ACTIVATIONS.values()) | {Op.INPUT}
+
+
+@pytest.mark.parametrize("frontend", list(MODULES))
+@pytest.mark.parametrize("op", list(Op), ids=[op.value for op in Op])
+def test_every_op_is_mapped_or_listed(frontend: str, op: Op) -> None:
+    mapped = op in _mapped(frontend)
+    listed = op in NOT_EXPRESSIBLE[frontend] or op in NOT_CONVERTED_YET[frontend]
+    assert mapped != listed, f"{op.value} in the {frontend} frontend: " + (
+        "mapped, remove it from the lists" if mapped else "neither mapped nor listed"
+    )
+
+
+def test_the_activation_table_is_used_by_every_frontend() -> None:
+    """The premise of `_mapped`: each frontend reaches `builder.ACTIVATIONS`."""
+    for frontend, modules in MODULES.items():
+        text = "".join((FRONTENDS / m).read_text() for m in modules)
+        assert ".activation(" in text or "ACTIVATIONS" in text, frontend
+
+
+def test_every_reason_is_given() -> None:
+    for table in (NOT_EXPRESSIBLE, NOT_CONVERTED_YET):
+        for reasons in table.values():
+            assert all(len(r) > 20 for r in reasons.values())

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hepinfer.config import AUTO, Config, Strategy, config_from_model
+from hepinfer.compiled import config_from_model
+from hepinfer.config import AUTO, Config, Strategy
 from hepinfer.errors import ConfigError
 from hepinfer.fixed import FixedType
 

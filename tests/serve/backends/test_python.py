@@ -138,7 +138,15 @@ def pb_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pb_server(pb_repo: Path) -> Iterator[InferenceServer]:
-    options = ServerOptions([pb_repo], grpc_port=0, http_port=0, metrics_port=0)
+    options = ServerOptions(
+        [pb_repo],
+        grpc_port=0,
+        http_port=0,
+        metrics_port=0,
+        exit_on_error=False,  # the repository holds models that fail to load on purpose
+        model_control_mode="explicit",  # test_unload_runs_finalize unloads a model
+        load_models=("*",),
+    )
     with InferenceServer(options) as srv:
         yield srv
 

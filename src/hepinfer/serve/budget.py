@@ -24,7 +24,7 @@ def request_bytes(arrays: Mapping[str, np.ndarray]) -> int:
     total = 0
     for a in arrays.values():
         total += a.nbytes
-        if a.dtype == np.object_:
+        if a.dtype.hasobject:
             total += sum(len(x) for x in a.flat if isinstance(x, bytes | str))
     return total
 

@@ -134,6 +134,7 @@ class ServedModel:
         self._timeout_ns = policy.default_timeout_microseconds * 1000 if self._batching else 0
         self._timeout_override = self._batching and policy.allow_timeout_override
         self._delay_on_timeout = policy.timeout_action == mc.ModelQueuePolicy.DELAY
+        self._timeouts = bool(self._timeout_ns or self._timeout_override)
         self._delayed: deque[_Pending] = deque()  # timed out, DELAY action: served last
         self._ragged = [s.name for s in self.inputs.values() if s.ragged]
         self._scatter = {
@@ -215,7 +216,7 @@ class ServedModel:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
-        deadline = self._deadline(request, start)
+        deadline = self._deadline(request, start) if self._timeouts else 0
         self._queue.append(
             _Pending(arrays, batch, key, request, wanted, shm, done, start, nbytes, deadline)
         )
@@ -348,7 +349,7 @@ class ServedModel:
             self._dispatching = False
 
     def _dispatch_ready(self) -> None:
-        if self._timeout_ns or self._timeout_override:
+        if self._timeouts:
             self._expire(time.monotonic_ns())
         if not self._queue and self._delayed:
             self._queue, self._delayed = self._delayed, self._queue

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+from hls4ml_common import dense_keras_model, predict_to
 
 #: concrete types for hls4ml's 'auto' entries (its auto types flatten this model's softmax);
 #: per variable, so that the type and name levels are visible in the result
@@ -37,27 +37,6 @@ def pin(config: dict) -> dict:
     return config
 
 
-def keras_model(spec: dict):
-    """KERAS_3layer (Dense-only Keras 2 JSON + h5) rebuilt in Keras 3 with its weights."""
-    import h5py
-    import keras
-
-    arch = json.loads(Path(spec["json"]).read_text())
-    layers = arch["config"]["layers"]
-    inputs = keras.Input(
-        tuple(layers[0]["config"]["batch_input_shape"][1:]), name=layers[0]["config"]["name"]
-    )
-    h = inputs
-    with h5py.File(spec["h5"], "r") as f:
-        for layer in layers[1:]:
-            cfg = layer["config"]
-            dense = keras.layers.Dense(cfg["units"], activation=cfg["activation"], name=cfg["name"])
-            h = dense(h)
-            g = f[cfg["name"]][cfg["name"]]
-            dense.set_weights([g["kernel:0"][()], g["bias:0"][()]])
-    return keras.Model(inputs, h)
-
-
 def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
     import hls4ml
@@ -71,7 +50,7 @@ def main() -> int:
             hls_model = hls4ml.converters.keras_v2_to_hls(yaml_config)
         used = {}
     else:
-        model = keras_model(spec)
+        model = dense_keras_model(spec)
         config = pin(hls4ml.utils.config_from_keras_model(model, granularity=spec["granularity"]))
         used = json.loads(json.dumps(config))  # before hls4ml adds its own entries
         hls_model = hls4ml.converters.convert_from_keras_model(
@@ -82,10 +61,7 @@ def main() -> int:
             io_type="io_parallel",
             part="xcu250-figd2104-2L-e",
         )
-    hls_model.compile()
-    x = np.load(spec["x"]).astype(np.float64)
-    y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
-    np.save(spec["y"], y.reshape(len(x), -1))
+    predict_to(hls_model, spec)
     Path(spec["config_out"]).write_text(json.dumps(used))
     return 0
 

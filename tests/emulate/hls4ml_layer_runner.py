@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from hls4ml_common import predict_to
 
 
 def main() -> int:
@@ -42,11 +43,7 @@ def main() -> int:
         part="xcu250-figd2104-2L-e",
         io_type=spec.get("io_type", "io_parallel"),
     )
-    hls_model.compile()
-    x = np.load(spec["x"]).astype(np.float64)
-    y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
-    np.save(spec["y"], y.reshape(len(x), -1))
-    return 0
+    return predict_to(hls_model, spec)
 
 
 if __name__ == "__main__":

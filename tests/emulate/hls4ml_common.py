@@ -1,0 +1,40 @@
+"""What the hls4ml runner scripts share (imported by them inside hls4ml's python; the runners
+put this folder on sys.path as scripts do; not collected by pytest).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def dense_keras_model(spec: dict):
+    """A Dense-only Keras 2 JSON + h5 model (spec "json", "h5") rebuilt in Keras 3 with its
+    weights: hls4ml's config_from_keras_model needs a model object.
+    """
+    import h5py
+    import keras
+
+    arch = json.loads(Path(spec["json"]).read_text())
+    layers = arch["config"]["layers"]
+    inputs = keras.Input(
+        tuple(layers[0]["config"]["batch_input_shape"][1:]), name=layers[0]["config"]["name"]
+    )
+    h = inputs
+    with h5py.File(spec["h5"], "r") as f:
+        for layer in layers[1:]:
+            cfg = layer["config"]
+            dense = keras.layers.Dense(cfg["units"], activation=cfg["activation"], name=cfg["name"])
+            h = dense(h)
+            g = f[cfg["name"]][cfg["name"]]
+            dense.set_weights([g["kernel:0"][()], g["bias:0"][()]])
+    return keras.Model(inputs, h)
+
+
+def predict_to(hls_model, spec: dict) -> int:
+    """Compile `hls_model`, predict the inputs of spec "x" and save them (float64) to "y"."""
+    hls_model.compile()
+    x = np.load(spec["x"]).astype(np.float64)
+    y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
+    np.save(spec["y"], y.reshape(len(x), -1))
+    return 0

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,44 +20,28 @@ import tritonclient.grpc as grpcclient
 from tests.serve.models import build_repository
 
 
-def test_serve_command(tmp_path: Path) -> None:
-    repo = build_repository(tmp_path / "repo")
+@contextmanager
+def _serve(*args: str) -> Iterator[tuple[int, list[str]]]:
+    """`hepinfer -v serve ARGS` in its own process; yields (gRPC port, stderr lines so far)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hepinfer",
-            "-v",
-            "serve",
-            str(repo),
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--metrics-port",
-            "-1",
-            "--exit-on-error=false",  # the repository has a broken model on purpose
-        ],
+        [sys.executable, "-m", "hepinfer", "-v", "serve", *args, "--metrics-port", "-1"],
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert proc.stderr is not None
+        lines: list[str] = []
         deadline = time.monotonic() + 60
         port = None
         while time.monotonic() < deadline and port is None:
             line = proc.stderr.readline()
             if not line:
                 break
-            if match := re.search(r"gRPC (\d+), HTTP (\d+), metrics None", line):
+            lines.append(line)
+            if match := re.search(r"gRPC (\d+), HTTP (\S+), metrics None", line):
                 port = int(match[1])
-        assert port, "the server did not report its ports"
-        client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
-        inp = grpcclient.InferInput("INPUT0", [1, 4], "FP32")
-        inp.set_data_from_numpy(np.ones((1, 4), np.float32))
-        np.testing.assert_array_equal(
-            client.infer("scale", [inp]).as_numpy("OUTPUT0"), 2 * np.ones((1, 4))
-        )
+        assert port, "the server did not report its ports:\n" + "".join(lines[-20:])
+        yield port, lines
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:
@@ -64,6 +50,43 @@ def test_serve_command(tmp_path: Path) -> None:
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def _infer_scale(port: int) -> None:
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+    inp = grpcclient.InferInput("INPUT0", [1, 4], "FP32")
+    inp.set_data_from_numpy(np.ones((1, 4), np.float32))
+    np.testing.assert_array_equal(
+        client.infer("scale", [inp]).as_numpy("OUTPUT0"), 2 * np.ones((1, 4))
+    )
+
+
+def test_serve_command(tmp_path: Path) -> None:
+    repo = build_repository(tmp_path / "repo")
+    # the repository has a broken model on purpose
+    with _serve(str(repo), "--grpc-port", "0", "--http-port", "0", "--exit-on-error=false") as (
+        port,
+        _,
+    ):
+        _infer_scale(port)
+
+
+def test_serve_takes_tritonserver_flags(tmp_path: Path) -> None:
+    """`--model-repository=PATH` and `--log-verbose=1`, as tritonserver takes them."""
+    repo = build_repository(tmp_path / "repo")
+    args = (f"--model-repository={repo}", "--log-verbose=1", "--grpc-port=0", "--http-port=-1")
+    with _serve(*args, "--exit-on-error=false") as (port, lines):
+        _infer_scale(port)
+        assert any(" DEBUG " in line for line in lines)
+    result = subprocess.run(
+        [sys.executable, "-m", "hepinfer", "serve", "--grpc-port", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "no model repository" in result.stderr
 
 
 def test_serve_bad_repository(tmp_path: Path) -> None:

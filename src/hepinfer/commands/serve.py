@@ -15,7 +15,23 @@ HELP = "serve a Triton model repository over gRPC and HTTP (Triton/KServe v2 pro
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the serve options."""
     parser.add_argument(
-        "repository", nargs="+", help="model repository folder(s) in Triton's layout"
+        "repository", nargs="*", help="model repository folder(s) in Triton's layout"
+    )
+    parser.add_argument(
+        "--model-repository",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a model repository folder, as tritonserver takes it (repeatable; adds to the "
+        "positional folders)",
+    )
+    parser.add_argument(
+        "--log-verbose",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tritonserver's verbose logging level: 0 (default) as -v's absence, 1 or more "
+        "logs every request's path at DEBUG level",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (-1: off)")
@@ -185,8 +201,14 @@ def run(args: argparse.Namespace) -> int:
 
     from hepinfer.serve.server import ServerOptions, install_uvloop, serve_forever
 
+    repositories = [*args.repository, *args.model_repository]
+    if not repositories:
+        from hepinfer.errors import ServeError
+
+        msg = "no model repository: give a folder (hepinfer serve models/) or --model-repository"
+        raise ServeError(msg)
     options = ServerOptions(
-        repositories=args.repository,
+        repositories=repositories,
         host=args.host,
         grpc_port=_port(args.grpc_port),
         http_port=_port(args.http_port),
@@ -209,7 +231,9 @@ def run(args: argparse.Namespace) -> int:
         grpc_restricted=tuple(args.grpc_restricted_protocol),
         http_restricted=tuple(args.http_restricted_api),
     )
-    if not getattr(args, "verbose", 0):
+    if args.log_verbose > 0:
+        logging.getLogger().setLevel(logging.DEBUG)  # tritonserver --log-verbose=1
+    elif not getattr(args, "verbose", 0):
         # a server says where it listens and which models loaded, even without -v
         logging.getLogger("hepinfer.serve").setLevel(logging.INFO)
     if not args.no_uvloop:

@@ -276,6 +276,12 @@ class ModelRepository:
             if temp is None:
                 self._fingerprints[name] = _fingerprint(folder)
             previous = self._state.get(name)
+            log.debug(
+                "loading model %s from %s%s",
+                name,
+                folder,
+                " with a configuration override" if config is not None else "",
+            )
             self._set_state(name, "LOADING")
             loop = asyncio.get_running_loop()
             try:

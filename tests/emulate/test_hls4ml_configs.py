@@ -10,8 +10,6 @@ in its own virtual environment; the tests skip when it or the example models are
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +18,13 @@ import pytest
 
 import hepinfer
 from hepinfer.cli import main
+from tests.emulate.test_hls4ml_oracle import run_script
 
 RUNNER = Path(__file__).with_name("hls4ml_config_runner.py")
 
 
 def run_runner(python: Path, spec: dict[str, Any], work: Path) -> tuple[np.ndarray, Any]:
-    (work / "spec.json").write_text(json.dumps(spec))
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    proc = subprocess.run(
-        [str(python), str(RUNNER), str(work / "spec.json")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    run_script(python, RUNNER, spec, work)
     return np.load(spec["y"]), json.loads(Path(spec["config_out"]).read_text())
 
 

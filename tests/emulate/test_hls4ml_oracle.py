@@ -111,10 +111,16 @@ def run_hls4ml(
         "out_dir": str(work / "prj"),
         "io_type": io_type,
     }
+    run_script(python, RUNNER, spec, work)
+    return np.load(work / "y.npy")
+
+
+def run_script(python: Path, runner: Path, spec: dict[str, Any], work: Path) -> None:
+    """Run an hls4ml runner script on `spec` with hls4ml's python (Keras on torch)."""
     (work / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     proc = subprocess.run(
-        [str(python), str(RUNNER), str(work / "spec.json")],
+        [str(python), str(runner), str(work / "spec.json")],
         capture_output=True,
         text=True,
         env=env,
@@ -122,7 +128,6 @@ def run_hls4ml(
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return np.load(work / "y.npy")
 
 
 @pytest.mark.oracle

@@ -4,9 +4,7 @@ simulation, estimate, interval rule, and bit-exactness with hls4ml's C simulatio
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.op import Op
 from hepinfer.ops import softplus
 from tests.conftest import peers_dir
+from tests.emulate.test_hls4ml_oracle import run_script
 
 RUNNER = Path(__file__).parents[1] / "emulate" / "hls4ml_layer_runner.py"
 MODEL_LEVEL = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
@@ -162,16 +161,7 @@ def test_bit_exact_against_hls4ml(weights: tuple, onnx_model: Path, tmp_path: Pa
         "y": str(tmp_path / "y.npy"),
         "out_dir": str(tmp_path / "prj"),
     }
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [str(python), str(RUNNER), str(tmp_path / "spec.json")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "torch"},
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    run_script(python, RUNNER, spec, tmp_path)
     theirs = np.load(tmp_path / "y.npy")
     assert "softplus" in (tmp_path / "prj" / "firmware" / "oracle.cpp").read_text()
     ours = np.asarray(hepinfer.compile(onnx_model, MODEL_LEVEL).predict(x)).reshape(len(x), -1)

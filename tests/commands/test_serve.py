@@ -165,3 +165,21 @@ def test_serve_control_flags(tmp_path: Path) -> None:
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+@pytest.mark.parametrize("flag", ["--strict-model-config=true", "--disable-auto-complete-config"])
+def test_serve_strict_model_config(tmp_path: Path, flag: str) -> None:
+    """--strict-model-config=true: the model without config.pbtxt fails, the others serve."""
+    repo = build_repository(tmp_path / "repo")
+    args = (str(repo), "--grpc-port=0", "--http-port=-1", "--exit-on-error=false", flag)
+    with _serve(*args) as (port, _):
+        _infer_scale(port)
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+        assert not client.is_model_ready("auto")
+        index = {m.name: m.reason for m in client.get_model_repository_index().models}
+        assert index["auto"].startswith("failed to open text file for read ")
+    with _serve(str(repo), "--grpc-port=0", "--http-port=-1", "--exit-on-error=false") as (
+        port,
+        _,
+    ):
+        assert grpcclient.InferenceServerClient(f"127.0.0.1:{port}").is_model_ready("auto")

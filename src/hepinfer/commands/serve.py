@@ -114,6 +114,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "false the server serves the others",
     )
     parser.add_argument(
+        "--strict-model-config",
+        choices=("true", "false"),
+        default="false",
+        help="as Triton: with false (default) a missing config.pbtxt, or its missing inputs "
+        "and outputs, are completed from the model file; with true a model needs a complete "
+        "config.pbtxt",
+    )
+    parser.add_argument(
+        "--disable-auto-complete-config",
+        action="store_true",
+        help="as Triton: the same as --strict-model-config=true",
+    )
+    parser.add_argument(
         "--grpc-restricted-protocol",
         action="append",
         default=[],
@@ -230,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
         exit_on_error=args.exit_on_error == "true",
         grpc_restricted=tuple(args.grpc_restricted_protocol),
         http_restricted=tuple(args.http_restricted_api),
+        strict_model_config=args.strict_model_config == "true" or args.disable_auto_complete_config,
     )
     if args.log_verbose > 0:
         logging.getLogger().setLevel(logging.DEBUG)  # tritonserver --log-verbose=1

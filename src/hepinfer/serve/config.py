@@ -1,8 +1,11 @@
 """Model configurations: ``config.pbtxt`` parsed with protobuf text_format into ``ModelConfig``.
 
 A model folder without ``config.pbtxt`` gets its configuration auto-completed from the model
-file (Triton's ``--strict-model-config=false``), which onnxruntime and hepinfer-compiled
-models support.
+file (Triton's ``--strict-model-config=false``, its default), which onnxruntime, TorchScript,
+TensorFlow, python-backend and hepinfer-compiled models support. With ``strict=True``
+(``--strict-model-config=true`` / ``--disable-auto-complete-config``) nothing is completed: a
+folder without ``config.pbtxt`` fails to load with Triton's message, and a configuration
+that declares no inputs or outputs fails (python-backend models excepted, as in Triton).
 """
 
 from __future__ import annotations
@@ -80,12 +83,22 @@ def model_path(
     return relative_file(model_dir, f"{version_dir.name}/{name}", what)
 
 
+def missing_config_message(path: Path) -> str:
+    """Triton 2.51's reason for a model folder without config.pbtxt in strict mode, and the fix."""
+    return (
+        f"failed to open text file for read {path}: No such file or directory (write a "
+        "config.pbtxt, or serve with --strict-model-config=false to complete it from the "
+        "model file)"
+    )
+
+
 def load_config(
-    model_dir: Path, override: str | None = None
+    model_dir: Path, override: str | None = None, strict: bool = False
 ) -> tuple[mc.ModelConfig, str, Backend]:
     """Read (or auto-complete) and validate the configuration of the model in `model_dir`.
 
     `override`, a configuration in JSON, replaces ``config.pbtxt`` (Triton's load override).
+    `strict` (Triton's ``--strict-model-config=true``): complete nothing from the model file.
     """
     path = model_dir / CONFIG_FILE
     if override is not None:
@@ -93,6 +106,8 @@ def load_config(
     elif path.is_file():
         text = inside(path, model_dir, CONFIG_FILE).read_text()
         config = parse_config(text, str(path))
+    elif strict:
+        raise ServeError(missing_config_message(path))
     else:
         config = mc.ModelConfig()
     if not config.name:
@@ -117,7 +132,17 @@ def load_config(
             raise ServeError(msg)
         name, backend = match
         config.platform = backend.platforms[0]
-    if not config.input or not config.output:
+    if strict and (not config.input or not config.output) and name != "python":
+        missing = " and ".join(
+            kind for kind, t in (("input", config.input), ("output", config.output)) if not t
+        )
+        msg = (
+            f"{path}: model {config.name!r} declares no {missing} tensors, and strict model "
+            "configuration (--strict-model-config=true) does not complete them from the model "
+            "file; list them in config.pbtxt or serve with --strict-model-config=false"
+        )
+        raise ServeError(msg)
+    if (not config.input or not config.output) and not strict:
         latest = max(versions) if versions else None
         if latest is None:
             msg = f"{model_dir}: no numeric version folder (e.g. {model_dir}/1/)"

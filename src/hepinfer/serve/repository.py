@@ -106,13 +106,15 @@ def load_model(
     config_override: str | None = None,
     budget: MemoryBudget | None = None,
     resolver: Resolver | None = None,
+    strict_config: bool = False,
 ) -> dict[int, ServedModel]:
     """Load every version the policy selects (blocking: call from a worker thread).
 
     `config_override` (JSON) is used instead of the folder's ``config.pbtxt``; `resolver`
-    finds the other served models (ensemble steps, python-backend BLS calls).
+    finds the other served models (ensemble steps, python-backend BLS calls);
+    `strict_config` is Triton's ``--strict-model-config=true`` (no auto-complete).
     """
-    config, _, backend = load_config(model_dir, config_override)
+    config, _, backend = load_config(model_dir, config_override, strict_config)
     available = version_dirs(model_dir)
     versions = select_versions(config, list(available))
     if not versions:
@@ -137,9 +139,16 @@ def load_model(
 class ModelRepository:
     """The models of one or more repository folders, and their load state."""
 
-    def __init__(self, paths: Sequence[Path], budget: MemoryBudget | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        budget: MemoryBudget | None = None,
+        strict_config: bool = False,
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self.budget = budget or MemoryBudget()
+        #: Triton's --strict-model-config=true: configurations are not auto-completed
+        self.strict_config = strict_config
         for p in self.paths:
             if not p.is_dir():
                 msg = f"model repository {p} is not a folder"
@@ -286,7 +295,13 @@ class ModelRepository:
             loop = asyncio.get_running_loop()
             try:
                 loaded = await loop.run_in_executor(
-                    None, load_model, folder, config, self.budget, self.get
+                    None,
+                    load_model,
+                    folder,
+                    config,
+                    self.budget,
+                    self.get,
+                    self.strict_config,
                 )
             except Exception as exc:
                 if name in self._models and previous is not None:

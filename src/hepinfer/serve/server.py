@@ -98,6 +98,9 @@ class ServerOptions:
     grpc_restricted: tuple[str, ...] = ()
     #: Triton's --http-restricted-api: same syntax
     http_restricted: tuple[str, ...] = ()
+    #: Triton's --strict-model-config (--disable-auto-complete-config): True completes no
+    #: model configuration from its model file; a folder without config.pbtxt fails to load
+    strict_model_config: bool = False
 
     def __post_init__(self) -> None:
         if not self.repositories:
@@ -155,7 +158,9 @@ class InferenceServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.repository = ModelRepository(
-            [Path(p) for p in options.repositories], MemoryBudget(options.max_queued_bytes)
+            [Path(p) for p in options.repositories],
+            MemoryBudget(options.max_queued_bytes),
+            options.strict_model_config,
         )
         self.core = ServerCore(
             self.repository,

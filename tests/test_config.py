@@ -135,3 +135,16 @@ def test_wide_default_round_trips(tmp_path: Path) -> None:
     assert Config.default() == Config()
     with pytest.raises(ConfigError, match="SoftmaxInput: 'auto' is not allowed"):
         Config.from_dict({"SoftmaxInput": "auto"})
+
+
+def test_auto_rule_follows_semantics_unless_set() -> None:
+    """`auto` is hls4ml's rule in hls4ml configurations; `Auto: hepinfer` asks for ours."""
+    theirs = Config.from_dict({"Model": {"Precision": "ap_fixed<16,6>"}})
+    assert theirs.auto_rule == "hls4ml"
+    ours = Config.from_dict({"Model": {"Precision": "ap_fixed<16,6>"}, "Auto": "hepinfer"})
+    assert ours.auto_rule == "hepinfer"
+    assert ours.semantics == "hls4ml"
+    assert Config.from_dict(ours.to_dict()).auto_rule == "hepinfer"
+    assert Config().auto_rule == "hepinfer"
+    with pytest.raises(ConfigError, match="Auto: 'both' must be"):
+        Config.from_dict({"Model": {"Precision": "ap_fixed<16,6>"}, "Auto": "both"})

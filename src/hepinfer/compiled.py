@@ -236,7 +236,8 @@ def config_from_model(
     """A starting configuration for `model` (a model, path or IR graph), like hls4ml's
     `config_from_*_model`: `model` granularity sets only the model level; `type` adds an
     entry per op type; `name` adds an entry per layer with every variable it uses set to
-    `auto` (inferred without flattening the output; see `hepinfer.passes.auto_precision`).
+    `auto` with hepinfer's rule (`Auto: hepinfer`: inferred without flattening the output; see
+    `hepinfer.passes.apply_config`).
     """
     from hepinfer.config import AUTO, LevelConfig, Precision
     from hepinfer.fixed import FixedType
@@ -263,6 +264,8 @@ def config_from_model(
         for n in graph.nodes:
             variables = [v for v in spec(n.op).precisions if v != "table"]
             names[n.name] = LevelConfig(Precision(**dict.fromkeys(variables, AUTO)))
-        return Config(model=base, layer_name=names, fold_batchnorm=None, semantics="hls4ml")
+        return Config(
+            model=base, layer_name=names, fold_batchnorm=None, semantics="hls4ml", auto="hepinfer"
+        )
     msg = f"granularity {granularity!r} must be 'model', 'type' or 'name'"
     raise ConfigError(msg)

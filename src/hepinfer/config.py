@@ -25,8 +25,10 @@ accumulator biases sums by up to n_in * 2**-16, and the tables step by 1/64 or c
 
 A precision variable of a node (`result`, `accum`, `weight`, `bias`, `table`) is looked up
 like hls4ml does: layer name (variable, then `default`), op type (variable, then `default`),
-model (variable, then `default`). A value is a fixed-point type or `auto` (inferred by
-`hepinfer.passes.auto_precision` from the weights, value ranges and calibration data).
+model (variable, then `default`). A value is a fixed-point type or `auto`: with hls4ml's
+semantics hls4ml 1.3's own inference (`hepinfer.ops.hls4ml_auto`), with hepinfer's (or
+`Auto: hepinfer`) inferred by `hepinfer.passes.apply_config` from the weights, value ranges
+and calibration data.
 Table types and the Softmax accumulator do not fall back to `default`: unless set, they take
 hls4ml's defaults (`ap_fixed<18,8,AP_RND,AP_SAT>` tables).
 
@@ -344,6 +346,10 @@ class Config:
     fold_batchnorm: bool | None = True
     softmax_input: FixedType | None = None
     semantics: Semantics = "hepinfer"
+    #: which rule `auto` types follow: "hls4ml" (hls4ml 1.3's InferPrecisionTypes, bit-exact
+    #: with its configurations), "hepinfer" (range-based, never flattens a softmax), None:
+    #: the semantics' own (YAML key `Auto`)
+    auto: Semantics | None = None
     #: what was accepted without effect (hls4ml keys hepinfer does not use), one line each
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -380,6 +386,14 @@ class Config:
         if self.semantics not in SEMANTICS:
             msg = f"semantics {self.semantics!r} must be 'hepinfer' or 'hls4ml'"
             raise ConfigError(msg)
+        if self.auto is not None and self.auto not in SEMANTICS:
+            msg = f"auto {self.auto!r} must be 'hepinfer', 'hls4ml' or None (the semantics')"
+            raise ConfigError(msg)
+
+    @property
+    def auto_rule(self) -> Semantics:
+        """The rule `auto` types follow: `auto` when set, else the semantics."""
+        return self.auto or self.semantics
 
     def describe(self) -> str:
         """One line: the semantics and the model-level types it gave, e.g. for tables."""
@@ -493,6 +507,7 @@ class Config:
             "FoldBatchNorm",
             "SoftmaxInput",
             "Semantics",
+            "Auto",
         }
         notes: list[str] = []
         for key in [k for k in data if k in keys.TOP_NO_EFFECT]:
@@ -515,6 +530,12 @@ class Config:
         semantics = str(data.get("Semantics", "hls4ml")).lower()
         if semantics not in SEMANTICS:
             msg = f"Semantics: {data['Semantics']!r} must be 'hls4ml' or 'hepinfer'"
+            raise ConfigError(msg)
+        auto = str(data["Auto"]).lower() if data.get("Auto") is not None else None
+        if auto is not None and auto not in SEMANTICS:
+            msg = (
+                f"Auto: {data['Auto']!r} must be 'hls4ml' or 'hepinfer' (which rule 'auto' follows)"
+            )
             raise ConfigError(msg)
         model_data = dict(data.get("Model") or {})
         model = LevelConfig.from_dict(model_data, "Model", notes)
@@ -554,12 +575,14 @@ class Config:
             fold_batchnorm=True if fold is None and semantics == "hepinfer" else fold,
             softmax_input=softmax_input,
             semantics=semantics,
+            auto=auto,
             notes=tuple(notes),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "Semantics": self.semantics,
+            **({"Auto": self.auto} if self.auto is not None else {}),
             "Model": self.model.to_dict(),
             "IOType": self.io_type.value,
         }

@@ -87,6 +87,7 @@ def test_granularity_writes_auto_config(tagger: Path, tmp_path: Path) -> None:
     text = (tmp_path / "o" / "config.yml").read_text()
     assert "fc1_relu:" in text
     assert "accum: auto" in text
+    assert "Auto: hepinfer" in text  # its autos are hepinfer's rule when read back
 
 
 def test_errors_exit_1_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,15 @@ def dense_keras_model(spec: dict):
 
 
 def predict_to(hls_model, spec: dict) -> int:
-    """Compile `hls_model`, predict the inputs of spec "x" and save them (float64) to "y"."""
+    """Compile `hls_model`, predict the inputs of spec "x" and save them (float64) to "y";
+    with spec "types_out", also write every layer's types ({layer: {"result_t": ...}}, JSON).
+    """
+    if "types_out" in spec:
+        types = {
+            layer.name: {k: str(v.precision) for k, v in layer.types.items()}
+            for layer in hls_model.get_layers()
+        }
+        Path(spec["types_out"]).write_text(json.dumps(types))
     hls_model.compile()
     x = np.load(spec["x"]).astype(np.float64)
     y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)

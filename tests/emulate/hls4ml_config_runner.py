@@ -2,8 +2,9 @@
 
 Usage: python hls4ml_config_runner.py SPEC.json
 SPEC: {"json", "h5", "x", "y", "out_dir", "config_out", and either "granularity" (hls4ml's
-config_from_keras_model of that granularity, every 'auto' pinned by `pin`) or "yaml" (an
-`hls4ml convert` YAML, converted by hls4ml.converters.convert_from_config)}.
+config_from_keras_model of that granularity, every 'auto' pinned by `pin` unless "pin" is
+false) or "yaml" (an `hls4ml convert` YAML, converted by hls4ml.converters.convert_from_config);
+optional "types_out" (every layer's types as hls4ml set them, JSON)}.
 Writes hls4ml's predict() output (float64) to "y" and the exact HLSConfig it used to
 "config_out" (JSON), for hepinfer to compile unchanged.
 """
@@ -51,7 +52,9 @@ def main() -> int:
         used = {}
     else:
         model = dense_keras_model(spec)
-        config = pin(hls4ml.utils.config_from_keras_model(model, granularity=spec["granularity"]))
+        config = hls4ml.utils.config_from_keras_model(model, granularity=spec["granularity"])
+        if spec.get("pin", True):
+            config = pin(config)
         used = json.loads(json.dumps(config))  # before hls4ml adds its own entries
         hls_model = hls4ml.converters.convert_from_keras_model(
             model,

@@ -2,9 +2,11 @@
 
 For the KERAS_3layer jet tagger: the output of hls4ml's `config_from_keras_model` at
 granularity model, type and name (every key it writes: BramFactor, TraceOutput, Trace, ...;
-its 'auto' entries pinned to concrete types, see hls4ml_config_runner.PINS, because hepinfer's
-'auto' is its own range-based inference), and a complete `hls4ml convert` YAML. hls4ml runs
-in its own virtual environment; the tests skip when it or the example models are absent.
+its 'auto' entries pinned to concrete types, see hls4ml_config_runner.PINS, so that the
+softmax output stays informative), the same with every 'auto' left in (hls4ml's own auto rule,
+types compared layer by layer), 'auto' Conv1D and BatchNormalization types, and a complete
+`hls4ml convert` YAML. hls4ml runs in its own virtual environment; the tests skip when it or
+the example models are absent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pytest
 
 import hepinfer
 from hepinfer.cli import main
+from hepinfer.fixed import FixedType
+from hepinfer.ir.op import Op
 from tests.emulate.test_hls4ml_oracle import run_script
 
 RUNNER = Path(__file__).with_name("hls4ml_config_runner.py")
@@ -124,3 +128,85 @@ def test_hls4ml_convert_yaml_is_bit_exact(
     args = ["csim", str(tagger[0]), "-c", str(yaml_path), "-i", str(tmp_path / "x.npy")]
     assert main([*args, "-o", str(tmp_path / "y_csim.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "y_csim.npy"), expected[:500])
+
+
+def _their_types(path: Path) -> dict[str, dict[str, FixedType]]:
+    """hls4ml's types per layer (result, accum, weight, bias), parsed as hepinfer types."""
+    names = {"result_t": "result", "accum_t": "accum", "weight_t": "weight", "bias_t": "bias"}
+    return {
+        layer: {names[k]: FixedType.parse(v) for k, v in types.items() if k in names}
+        for layer, types in json.loads(path.read_text()).items()
+    }
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+def test_auto_is_hls4mls_own_rule(
+    hls4ml_python: Path, tagger: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """config_from_keras_model(granularity='name') as written, every 'auto' left in: each
+    layer gets the types hls4ml 1.3's InferPrecisionTypes gives (Dense results of 37-39 bits
+    from its weighted-sum rule, the default elsewhere) and the outputs are its bits.
+    """
+    x = np.random.default_rng(13).standard_normal((3000, 16)) * 4
+    spec = {
+        **_spec(tagger, x, tmp_path),
+        "granularity": "name",
+        "pin": False,
+        "types_out": str(tmp_path / "types.json"),
+    }
+    expected, config = run_runner(hls4ml_python, spec, tmp_path)
+    assert config["LayerName"]["fc1_relu"]["Precision"]["result"] == "auto"
+    theirs = _their_types(tmp_path / "types.json")
+    model = hepinfer.compile(tagger, config)
+    assert model.config.semantics == "hls4ml"
+    compared = 0
+    for node in model.graph.nodes:
+        for var, want in theirs[node.name].items():
+            if var == "accum" and node.op is not Op.DENSE:
+                continue  # the softmax accumulator is the kernel's own (checked bit-exactly)
+            assert getattr(node.precision, var) == want, (node.name, var)
+            compared += 1
+    assert compared >= 4 * 4 + 5
+    assert {str(n.precision.result) for n in model.graph.nodes if n.op is Op.DENSE} != {
+        "ap_fixed<16,6>"
+    }
+    ours = model.predict(x)
+    assert isinstance(ours, np.ndarray)
+    assert int(np.count_nonzero(ours != expected)) == 0
+
+
+AUTO_LAYERS: dict[str, Any] = {
+    "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+    "LayerType": {
+        "Conv1D": {"Precision": {"result": "auto", "accum": "auto", "weight": "auto"}},
+        "BatchNormalization": {"Precision": {"result": "auto", "bias": "auto"}},
+        "Dense": {"Precision": {"accum": "auto", "bias": "auto", "result": "ap_fixed<16,6>"}},
+    },
+}
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "shape"), [("KERAS_conv1d_small", (10, 4)), ("KERAS_3layer_batch_norm", (16,))]
+)
+def test_auto_conv_and_batchnorm_follow_hls4ml(
+    hls4ml_python: Path, shared_data: Path, tmp_path: Path, name: str, shape: tuple[int, ...]
+) -> None:
+    """'auto' Conv1D results/accumulators and BatchNormalization results are hls4ml's types."""
+    from tests.emulate.test_hls4ml_oracle import run_hls4ml
+
+    keras_dir = shared_data / "hls4ml-example-models" / "keras"
+    model = (keras_dir / f"{name}.json", keras_dir / f"{name}_weights.h5")
+    x = np.random.default_rng(14).standard_normal((2000, *shape))
+    expected = run_hls4ml(hls4ml_python, model, AUTO_LAYERS, x, tmp_path)
+    compiled = hepinfer.compile(model, AUTO_LAYERS)
+    auto = [n for n in compiled.graph.nodes if n.op in (Op.CONV1D, Op.BATCHNORM)]
+    assert auto
+    assert all(n.precision.result is not None and n.precision.result.width > 16 for n in auto)
+    ours = compiled.predict(x)
+    assert isinstance(ours, np.ndarray)
+    ours = ours.reshape(len(x), -1)
+    assert int(np.count_nonzero(ours != expected)) == 0
+    assert np.unique(ours, axis=0).shape[0] > 100

@@ -43,6 +43,7 @@ def test_auto_rules(shared_data: Path) -> None:
     graph = load_model(shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json")
     auto = Config.from_dict(
         {
+            "Auto": "hepinfer",  # hepinfer's rule (an hls4ml configuration's default is hls4ml's)
             "Model": {
                 "Precision": {
                     "default": "ap_fixed<16,6>",
@@ -50,7 +51,7 @@ def test_auto_rules(shared_data: Path) -> None:
                     "accum": "auto",
                     "result": "auto",
                 }
-            }
+            },
         }
     )
     typed = apply_config(graph, auto)
@@ -67,6 +68,25 @@ def test_auto_rules(shared_data: Path) -> None:
     assert (head.integer, head.overflow) == (5, Overflow.SAT)  # narrowed for the softmax table
     sm = typed.node("output_softmax_softmax").precision.result
     assert sm == FixedType(16, 1, signed=False)
+
+
+def test_hls4ml_auto_rule(shared_data: Path) -> None:
+    """Without `Auto: hepinfer`, an hls4ml configuration's 'auto' is hls4ml 1.3's rule:
+    weights the default, a Dense result ``W_x + W_w + ceil(log2 n_in)`` bits plus one for the
+    bias (infer_precision.py), activations the default (bit-exactness: tests/emulate).
+    """
+    graph = load_model(shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json")
+    auto = {"default": "ap_fixed<16,6>", "weight": "auto", "accum": "auto", "result": "auto"}
+    typed = apply_config(graph, Config.from_dict({"Model": {"Precision": auto}}))
+    default = T("ap_fixed<16,6>")
+    fc1 = typed.node("fc1_relu")
+    assert fc1.precision.weight == fc1.precision.bias == default
+    n_in = fc1.weights["kernel"].shape[0]
+    grow = int(np.ceil(np.log2(n_in)))
+    assert fc1.precision.result == FixedType(16 + 16 + grow + 1, 6 + 6 + grow + 1)
+    assert fc1.precision.accum == fc1.precision.result
+    assert typed.node("fc1_relu_relu").precision.result == default
+    assert typed.node("input_1").precision.result == default
 
 
 def test_precise_tables_and_softmax_input_follow_a_wide_default(shared_data: Path) -> None:

@@ -20,9 +20,12 @@ from hepinfer.passes.apply_config import apply_config
 from hepinfer.passes.ranges import interval_ranges
 from tests.op_models import ANY_SHAPE, OPS, chain, single, uniform_inputs
 
-#: every variable inferred: no calibration data, so value ranges come from interval analysis
+#: every variable inferred by hepinfer's rule (`Auto: hepinfer`; an hls4ml configuration's
+#: 'auto' is otherwise hls4ml's rule): no calibration data, so value ranges come from
+#: interval analysis
 ALL_AUTO = Config.from_dict(
     {
+        "Auto": "hepinfer",
         "Model": {
             "Precision": {
                 "default": "ap_fixed<16,6>",
@@ -31,7 +34,7 @@ ALL_AUTO = Config.from_dict(
                 "weight": "auto",
                 "bias": "auto",
             }
-        }
+        },
     }
 )
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing, pooling
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -50,3 +51,14 @@ SPEC = OpSpec(
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """Average pooling of a (w, c) or (h, w, c) input."""
     return costing.pool(node, ctx, "average", global_=False)
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` types: a wider accumulator, the input's type as result."""
+    del stored
+    return {
+        "accum": rules.average_accum(inputs[0], accumulated_terms(node, ())),
+        "result": inputs[0],
+    }

@@ -8,7 +8,7 @@ precision plus `bias` (in `bias_t`), assigned to `result_t`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.cost import BatchNormCost, LayerCost, NodeContext
@@ -105,3 +106,11 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
             io_type=ctx.io_type,
         )
     ]
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` result: its scale-and-shift rule."""
+    del node
+    return {"result": rules.scale_shift(inputs[0], stored["weight"], stored["bias"])}

@@ -4,7 +4,7 @@ assigned to `result_t`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
 from hepinfer.ops.bounds import Bounds, Interval
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -95,3 +96,11 @@ SPEC = OpSpec(Op.CONCAT, shape, run_float, run_fixed, ("result",), "Concatenate"
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A concatenation of the inputs: wiring, and FIFOs in io_stream."""
     return costing.merge(node, ctx, "concatenate")
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` result: a type both inputs fit in."""
+    del node, stored
+    return {"result": rules.concatenate(inputs[0], inputs[1])}

@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd, costing
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -64,3 +65,11 @@ SPEC = OpSpec(
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A Conv2D: its products, adder trees and weight storage (`costing.conv`)."""
     return costing.conv(node, ctx)
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
+    t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
+    return {"accum": t, "result": t}

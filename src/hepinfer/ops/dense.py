@@ -27,7 +27,7 @@ native call itself (`hepinfer.emulate.fuse`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from hepinfer.fixed.array import FxArray, IntArray, product_type, wide_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing, runtime
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
 from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
@@ -294,3 +295,11 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     return [
         ConvCost(in_width=pixels, n_chan=n_in, n_filt=n_out, filt_width=1, weights=kernel, **fields)
     ]
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
+    t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
+    return {"accum": t, "result": t}

@@ -6,7 +6,7 @@ Per channel, exactly the Dense arithmetic of `hepinfer.ops.dense` over the windo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import convnd, costing
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, accumulated, one
 from hepinfer.ops.conv import geometry, patches
@@ -109,3 +110,11 @@ SPEC = OpSpec(
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A depthwise Conv2D (one input channel per filter): its products, adder trees and weight storage (`costing.conv`)."""
     return costing.conv(node, ctx)
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
+    t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
+    return {"accum": t, "result": t}

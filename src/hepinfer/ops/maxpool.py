@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
@@ -50,3 +50,11 @@ SPEC = OpSpec(
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """Max pooling of a (w, c) or (h, w, c) input."""
     return costing.pool(node, ctx, "max", global_=False)
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` types: the input's type (a maximum needs no more bits)."""
+    del node, stored
+    return {"accum": inputs[0], "result": inputs[0]}

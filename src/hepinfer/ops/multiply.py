@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import costing, merge
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, corners, two
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -44,3 +45,11 @@ SPEC = OpSpec(Op.MULTIPLY, merge.shape, run_float, merge.mul_fixed, ("result",),
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """An element-wise product of the inputs, costed at the widest input type."""
     return costing.merge(node, ctx, "multiply")
+
+
+def hls4ml_auto(
+    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` result of a two-input product (its Merge rule)."""
+    del node, stored
+    return {"result": rules.multiply(inputs[0], inputs[1])}

@@ -16,6 +16,14 @@
   op module's `TABLE_INPUT_BITS`: softmax 5, sigmoid 4, tanh 3). So
   `auto` never widens a softmax input to the accumulator's width, which is how hls4ml's auto
   types feed a softmax a value whose top bits never move, making its output constant.
+
+With hls4ml's semantics (`Config.auto_rule == "hls4ml"`: every hls4ml configuration, unless
+its `Auto: hepinfer` key or hepinfer's `config_from_model` asks for the rule above) `auto`
+is hls4ml 1.3's own rule instead, so that its configurations give its bits: weights and
+biases without a quantiser get the model default; the accumulator and result of the layers
+hls4ml's ``InferPrecisionTypes`` covers get its type from the input and weight types (each op
+module's ``hls4ml_auto`` hook, rules in `hepinfer.ops.hls4ml_auto`); every other `auto` is
+the model default.
 """
 
 from __future__ import annotations
@@ -149,6 +157,23 @@ def _auto_result(node: Node, config: Config) -> bool:
     return "result" in s.precisions and config.precision(node.name, keys, "result") == AUTO
 
 
+def _hls4ml_auto(
+    node: Node,
+    chosen: Mapping[str, TypeSpec | None],
+    resolved: Mapping[str, FixedType | None],
+    types: Mapping[str, FixedType],
+) -> dict[str, FixedType]:
+    """hls4ml's `auto` accumulator/result of `node` (its op's ``hls4ml_auto`` hook), when it
+    has one and a variable asks for it; empty otherwise (the model default then applies).
+    """
+    rule = optional(node.op, "hls4ml_auto")
+    if rule is None or not node.inputs or AUTO not in (chosen.get("accum"), chosen.get("result")):
+        return {}
+    stored = {k: v for k, v in resolved.items() if v is not None}
+    out: dict[str, FixedType] = rule(node, [types[i] for i in node.inputs], stored)
+    return out
+
+
 def _input_intervals(node: Node, intervals: dict[str, Bounds], default: FixedType) -> list[Bounds]:
     """The bounds a node reads: its inputs' (a graph input reads data in the default type's
     range; its own type then applies).
@@ -172,7 +197,8 @@ def apply_config(
     # sound element-wise bounds of every node's stored values, when an `auto` result needs
     # them and no calibration data is given
     intervals: dict[str, Bounds] | None = None
-    if observed is None and any(_auto_result(n, config) for n in graph.nodes):
+    hls4ml = config.auto_rule == "hls4ml"
+    if observed is None and not hls4ml and any(_auto_result(n, config) for n in graph.nodes):
         intervals = {}
     for original in graph.nodes:
         node = original
@@ -186,10 +212,15 @@ def apply_config(
         for var in ("weight", "bias"):
             if var in chosen:
                 t = chosen[var]
-                resolved[var] = _weight_type(_stored(node, var), default) if t == AUTO else t
+                if t == AUTO:
+                    t = default if hls4ml else _weight_type(_stored(node, var), default)
+                resolved[var] = t
+        theirs = _hls4ml_auto(node, chosen, resolved, types) if hls4ml else {}
         if "accum" in chosen:
             t = chosen["accum"]
-            if t == AUTO:
+            if t == AUTO and hls4ml:
+                t = theirs.get("accum", default)
+            elif t == AUTO:
                 t = _auto_accum(graph, node, types, resolved, default)
             resolved["accum"] = t
         if "table" in chosen:
@@ -210,7 +241,9 @@ def apply_config(
             ins = _input_intervals(node, intervals, default)
             raw = node_interval(node.replace(precision=NodePrecision(**partial)), ins)
         result = chosen.get("result")
-        if result == AUTO:
+        if result == AUTO and hls4ml:
+            result = theirs.get("result", default)
+        elif result == AUTO:
             own = optional(node.op, "auto_result")  # bounded activations
             if own is not None:
                 result = own(default, float(raw[1].max()) if intervals is not None else None)

@@ -28,6 +28,7 @@ MODEL_CONTROL_REFUSAL = "explicit model load / unload is not allowed if polling 
 #: Triton extensions this server implements (reported by ServerMetadata)
 EXTENSIONS = (
     "classification",
+    "sequence",
     "model_repository",
     "model_repository(unload_dependents)",
     "schedule_policy",

@@ -28,6 +28,7 @@ from hepinfer.protocol.messages import InferOutput, InferRequest, InferResponse,
 from hepinfer.protocol.tensors import encode_raw
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.budget import MemoryBudget, request_bytes
+from hepinfer.serve.sequence import LiveSequence, SequenceBatcher
 from hepinfer.serve.shm import SharedMemoryManager
 from hepinfer.serve.stats import ModelStats
 from hepinfer.serve.validate import TensorSpec, check_byte_size, validate_inputs
@@ -53,6 +54,7 @@ class _Pending:
     enqueued: int
     nbytes: int
     deadline: int  #: monotonic ns after which the queue policy times it out (0: never)
+    seq: LiveSequence | None = None  #: its sequence (sequence batching)
 
 
 #: per-request outputs, batch size, compute input/infer/output ns
@@ -136,6 +138,20 @@ class ServedModel:
         self._delay_on_timeout = policy.timeout_action == mc.ModelQueuePolicy.DELAY
         self._timeouts = bool(self._timeout_ns or self._timeout_override)
         self._delayed: deque[_Pending] = deque()  # timed out, DELAY action: served last
+        self._sequences: SequenceBatcher | None = None
+        self._run_outputs = self.output_names
+        if config.HasField("sequence_batching"):
+            self._sequences = SequenceBatcher(config, path.parent.parent)
+            if self._sequences.states and config.backend == "python":
+                msg = (
+                    f"model '{self.name}': implicit state (sequence_batching state) is not "
+                    "supported for python-backend models; keep the state in the model"
+                )
+                raise ServeError(msg)
+            self._run_outputs = [*self.output_names, *self._sequences.state_outputs]
+            self._delay_ns = self._sequences.delay_ns
+            self._preferred = self._sequences.preferred
+            self._target = max(self._preferred) if self._preferred else self.max_batch_size
         self._ragged = [s.name for s in self.inputs.values() if s.ragged]
         self._scatter = {
             target: bo.source_input[0]
@@ -208,6 +224,13 @@ class ServedModel:
             wanted = self._wanted_outputs(request)
             nbytes = request_bytes(arrays)
             self._budget.take(nbytes, self.name)
+            seq = None
+            if self._sequences is not None:
+                try:
+                    seq = self._sequences.admit(request, arrays, batch)
+                except Exception:
+                    self._budget.give(nbytes)
+                    raise
         except Exception as exc:
             self.stats.fail.add(time.monotonic_ns() - start)
             done(None, exc)
@@ -218,10 +241,10 @@ class ServedModel:
         key = tuple(a.shape[1:] for n, a in arrays.items() if n not in self._ragged)
         deadline = self._deadline(request, start) if self._timeouts else 0
         self._queue.append(
-            _Pending(arrays, batch, key, request, wanted, shm, done, start, nbytes, deadline)
+            _Pending(arrays, batch, key, request, wanted, shm, done, start, nbytes, deadline, seq)
         )
         self.stats.pending += 1
-        if not self._batching:
+        if not self._batching and self._sequences is None:
             self._dispatch()  # run now if an instance is free, else queue
         elif not self._soon:
             # batch what arrives in this loop iteration (a burst the gRPC front end hands
@@ -276,9 +299,12 @@ class ServedModel:
         _call(p.done, InferResponse(self.name, self.version_str, p.request.id, outputs), None)
 
     def _settle(self, p: _Pending) -> None:
-        """Give the request's bytes back to the budget (once)."""
+        """Give the request's bytes back to the budget, and count it out of its sequence (once)."""
         self._budget.give(p.nbytes)
         p.nbytes = 0
+        if p.seq is not None:
+            p.seq.pending -= 1
+            p.seq = None
 
     def _fail(self, p: _Pending, exc: Exception) -> None:
         self._settle(p)
@@ -348,7 +374,57 @@ class ServedModel:
         finally:
             self._dispatching = False
 
+    def _dispatch_sequences(self, sequences: SequenceBatcher) -> None:
+        """Sequence batching: a batch holds at most one request per sequence, a sequence's
+        requests run one after the other (each reads the state the one before wrote), and
+        requests of different sequences are batched (up to max_batch_size, preferred sizes,
+        the strategy's max_queue_delay_microseconds).
+        """
+        queue = self._queue
+        limit = max(self.max_batch_size, 1)
+        while self._free and queue:
+            group: list[_Pending] = []
+            seen: set[int] = set()
+            total = 0
+            for p in queue:
+                seq = p.seq
+                key = id(seq)
+                if seq is None or seq.busy or key in seen:
+                    seen.add(key)  # its later requests wait for it too
+                    continue
+                seen.add(key)
+                if group and (p.key != group[0].key or total + p.batch > limit):
+                    continue
+                group.append(p)
+                total += p.batch
+                if total >= limit:
+                    break
+            if not group:
+                return
+            ready = (
+                limit == 1
+                or total >= self._target
+                or total in self._preferred
+                or self._delay_ns == 0
+                or self._finishing
+            )
+            if not ready:
+                waited = time.monotonic_ns() - group[0].enqueued
+                if waited < self._delay_ns:
+                    self._arm_timer((self._delay_ns - waited) / 1e9)
+                    return
+            chosen = {id(p) for p in group}
+            self._queue = queue = deque(p for p in queue if id(p) not in chosen)
+            for p in group:
+                assert p.seq is not None
+                p.seq.busy = True
+                sequences.feed_state(p.seq, p.arrays, p.batch)
+            self._launch(self._free.pop(), group)
+
     def _dispatch_ready(self) -> None:
+        if self._sequences is not None:
+            self._dispatch_sequences(self._sequences)
+            return
         if self._timeouts:
             self._expire(time.monotonic_ns())
         if not self._queue and self._delayed:
@@ -446,7 +522,7 @@ class ServedModel:
             feed = {n: (a.reshape(-1) if n in self._ragged else a) for n, a in feed.items()}
         total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
-        result = backend.run(feed, self.output_names)
+        result = backend.run(feed, self._run_outputs)
         t2 = time.monotonic_ns()
         per_request = self._scatter_outputs(group, result)
         t3 = time.monotonic_ns()
@@ -484,6 +560,10 @@ class ServedModel:
     ) -> None:
         self._free.append(instance)
         self.stats.pending -= len(group)
+        if self._sequences is not None:
+            problem = self._sequence_results(group, result)
+            if problem is not None:
+                exc, result = problem, None
         if exc is not None or result is None:
             if isinstance(exc, ServeError | ProtocolError):
                 error: Exception = exc
@@ -499,6 +579,23 @@ class ServedModel:
             for p, res in zip(group, per_request, strict=True):
                 self._answer(p, res)
         self._dispatch()
+
+    def _sequence_results(self, group: list[_Pending], result: _Result | None) -> Exception | None:
+        """Free the group's sequences and keep their new state (before answering); the
+        error when the model did not produce a state output.
+        """
+        assert self._sequences is not None
+        problem: Exception | None = None
+        for i, p in enumerate(group):
+            if p.seq is None:
+                continue
+            p.seq.busy = False
+            if result is not None and self._sequences.states:
+                try:
+                    self._sequences.keep_state(p.seq, result[0][i])
+                except ServeError as exc:
+                    problem = exc
+        return problem
 
     # ------------------------------------------------------------------ life cycle
     @property

@@ -39,6 +39,7 @@ from hepinfer.serve.paths import (
     relative_file,
     remove_stale_temp_folders,
 )
+from hepinfer.serve.warmup import run_warmup
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,13 @@ def load_model(
             msg = f"model {config.name!r} version {v}: model file {path} does not exist"
             raise ServeError(msg)
         instances = [backend.load(path, config) for _ in range(count)]
-        loaded[v] = served_model(config, v, instances, labels, path, budget, resolver)
+        try:
+            run_warmup(config, instances, model_dir)  # READY only once warmed up
+            loaded[v] = served_model(config, v, instances, labels, path, budget, resolver)
+        except BaseException:
+            for instance in instances:
+                instance.close()
+            raise
     return loaded
 
 

@@ -68,17 +68,21 @@ struct Loader {
   std::atomic<uint64_t> next{0};
   std::atomic<int> in_flight{0};
   std::mutex mu;
+  std::mutex ctx_mu;
   std::vector<Record> done;
   uint64_t last_bytes = 0;
   std::string last_error;
 
+  // No deadline per call (a timer per call costs; perf_analyzer sets none either): hb_stop
+  // cancels the calls still open `timeout_s` after it was asked to stop.
   void start_call(Slot* s) {
     uint64_t k = next.fetch_add(1, std::memory_order_relaxed);
     s->payload = int32_t(k % payloads.size());
     s->start = now_ns();
-    s->ctx = std::make_unique<grpc::ClientContext>();
-    s->ctx->set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::microseconds(int64_t(timeout_s * 1e6)));
+    {
+      std::lock_guard<std::mutex> lock(ctx_mu);
+      s->ctx = std::make_unique<grpc::ClientContext>();
+    }
     grpc::ByteBuffer request(&payloads[s->payload], 1);
     s->reader = stub->PrepareUnaryCall(s->ctx.get(), method, request, s->cq);
     s->reader->StartCall();
@@ -139,6 +143,8 @@ void* hb_open(const char* target, const char* method, const char* const* payload
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(max_message);
   args.SetMaxSendMessageSize(max_message);
+  // no retry machinery on the hot path (it buffers every message for a possible retry)
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   auto loader = std::make_unique<Loader>();
   loader->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
   auto deadline = std::chrono::system_clock::now() +
@@ -212,7 +218,17 @@ void hb_last_error(void* handle, char* err, size_t err_size) {
 void hb_stop(void* handle) {
   auto* l = static_cast<Loader*>(handle);
   l->stop = true;
-  while (l->in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  auto give_up = std::chrono::steady_clock::now() +
+                 std::chrono::microseconds(int64_t(l->timeout_s * 1e6));
+  bool cancelled = false;
+  while (l->in_flight.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (!cancelled && std::chrono::steady_clock::now() > give_up) {
+      std::lock_guard<std::mutex> lock(l->ctx_mu);
+      for (auto& s : l->slots) s->ctx->TryCancel();  // a server that never answers
+      cancelled = true;
+    }
+  }
   for (auto& cq : l->cqs) cq->Shutdown();
   for (auto& t : l->threads) t.join();
   l->threads.clear();

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,12 +47,14 @@ def command(
 
 
 def measure(cmd: Sequence[str], out: Path) -> dict[str, float] | None:
-    """Run one tool and read its CSV; None when it fails twice (perf_analyzer exits 1 when
-    its windows do not stabilise, which happens on a busy shared machine).
+    """Run one tool and read its CSV (plus the CPU seconds the tool used); None when it fails
+    twice (perf_analyzer exits 1 when its windows do not stabilise, as on a busy machine).
     """
     for _ in range(2):
         out.unlink(missing_ok=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode == 0:
             with out.open() as f:
                 row = next(csv.DictReader(f))
@@ -59,9 +62,28 @@ def measure(cmd: Sequence[str], out: Path) -> dict[str, float] | None:
                 "throughput": float(row["Inferences/Second"]),
                 "p50": float(row["p50 latency"]),
                 "p99": float(row["p99 latency"]),
+                "cpu_s": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime,
             }
     print(f"failed twice: {' '.join(cmd)}\n{result.stdout[-500:]}", file=sys.stderr)
     return None
+
+
+def cpu_per_request(pa: Path, url: str, c: int, args: argparse.Namespace, tmp: Path) -> str:
+    """Each tool's CPU time per request, start-up excluded: the difference between a run of
+    3 windows of W ms and one of 3 windows of 3W ms (with -s 1000 both stop at 3 windows).
+    """
+    cells = []
+    for tool in TOOLS:
+        runs = []
+        for window in (args.window_ms, 3 * args.window_ms):
+            opts = argparse.Namespace(**{**vars(args), "window_ms": window, "stability": 1000})
+            r = measure(command(tool, pa, url, c, opts, tmp / "cpu.csv"), tmp / "cpu.csv")
+            if r is None:
+                return f"| {c} | failed | |"
+            runs.append((r["cpu_s"], r["throughput"] * 3 * window / 1000))
+        (cpu1, n1), (cpu3, n3) = runs
+        cells.append(f"{(cpu3 - cpu1) / max(n3 - n1, 1.0) * 1e6:.1f} us")
+    return f"| {c} | {cells[0]} | {cells[1]} |"
 
 
 def main() -> int:
@@ -74,6 +96,10 @@ def main() -> int:
     parser.add_argument(
         "--nice", type=int, default=0,
         help="scheduling priority of the whole run (server and both tools), e.g. -10 (root)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cpu", action="store_true",
+        help="also measure each tool's CPU time per request (start-up excluded)",
     )  # fmt: skip
     parser.add_argument(
         "--bench-args", nargs=argparse.REMAINDER, default=[],
@@ -116,6 +142,11 @@ def main() -> int:
                         for tool, r in results.items():
                             assert r is not None
                             rows.setdefault((tool, c), []).append(r)
+            cpu_rows = (
+                [cpu_per_request(pa, url, c, args, tmp) for c in args.concurrency]
+                if args.cpu
+                else []
+            )
     print("| c | perf_analyzer: infer/s, p50, p99 | hepinfer bench: infer/s, p50, p99 | "
           "ratio bench/pa: throughput (median; per round) |")  # fmt: skip
     print("|---|---|---|---|")
@@ -141,6 +172,10 @@ def main() -> int:
         ratio = med["hepinfer bench"]["throughput"] / med["perf_analyzer"]["throughput"]
         rounds = ", ".join(f"{r:.2f}" for r in per_round)
         print(f"| {c} | {cells[0]} | {cells[1]} | **{ratio:.2f}x** ({rounds}) |")
+    if cpu_rows:
+        print("\n| c | perf_analyzer: CPU per request | hepinfer bench: CPU per request |")
+        print("|---|---|---|")
+        print("\n".join(cpu_rows))
     return 0
 
 

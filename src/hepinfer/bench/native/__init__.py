@@ -10,6 +10,7 @@ cached under ``$HEPINFER_CACHE/bench``; `native_available()` says whether it can
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepinfer.cache import cached_build, compiler_id
+from hepinfer.cache import cache_dir, cached_build, compiler_id
 from hepinfer.errors import BenchError
 
 SOURCE = Path(__file__).with_name("loadgen.cc")
@@ -66,12 +67,43 @@ def build_library() -> Path:
     return cached_build("bench", h.hexdigest()[:24], LIBRARY, command, fail)
 
 
+@functools.cache
+def _pointer() -> Path:
+    """A file naming the library last built from this source with this compiler: asking
+    pkg-config for gRPC's flags takes seconds, which every `hepinfer bench` would pay.
+    """
+    cxx = os.environ.get("CXX", "g++")
+    h = hashlib.sha256(SOURCE.read_bytes())
+    h.update(f"{compiler_id(cxx) if shutil.which(cxx) else cxx}\0{' '.join(CXXFLAGS)}".encode())
+    return cache_dir() / "bench" / f"latest-{h.hexdigest()[:24]}"
+
+
+def _open(path: Path) -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        return None
+
+
 def load_library() -> ctypes.CDLL:
     """The library, loaded once per process, with its C signatures declared."""
-    path = build_library()
+    pointer = _pointer()
+    known = Path(pointer.read_text().strip()) if pointer.is_file() else None
+    with _LOCK:
+        if known is not None and known in _LOADED:
+            return _LOADED[known]
+    dll = _open(known) if known is not None and known.is_file() else None
+    path = known
+    if dll is None:  # first use, or the system's gRPC changed under the built library
+        path = build_library()
+        dll = _open(path)
+        if dll is None:
+            msg = f"the native load loop {path} does not load: {_FIX}"
+            raise BenchError(msg)
+        pointer.write_text(f"{path}\n")
+    assert path is not None
     with _LOCK:
         if path not in _LOADED:
-            dll = ctypes.CDLL(str(path))
             c = ctypes
             dll.hb_open.argtypes = [
                 c.c_char_p,
@@ -102,8 +134,9 @@ def load_library() -> ctypes.CDLL:
         return _LOADED[path]
 
 
+@functools.cache
 def native_available() -> bool:
-    """Whether the native loop can be built (or is built) here."""
+    """Whether the native loop can be built (or is built) here (asked once per process)."""
     try:
         load_library()
     except BenchError:

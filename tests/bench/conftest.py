@@ -24,11 +24,18 @@ def bench_repository(root: Path) -> Path:
     return root
 
 
-def start_server(repo: Path) -> InferenceServer:
-    """A hepinfer server (gRPC only) on a free 127.0.0.1 port, in a thread."""
+def start_server(repo: Path, *, http: bool = False, shm: bool = False) -> InferenceServer:
+    """A hepinfer server (gRPC; HTTP and system shared memory when asked) on free
+    127.0.0.1 ports, in a thread.
+    """
     options = ServerOptions(
-        [repo], grpc_port=0, http_port=None, metrics_port=None, exit_on_error=False
-    )  # the repository has a broken model on purpose
+        [repo],
+        grpc_port=0,
+        http_port=0 if http else None,
+        metrics_port=None,
+        exit_on_error=False,  # the repository has a broken model on purpose
+        enable_shm=shm,
+    )
     srv = InferenceServer(options)
     srv.start_in_thread()
     return srv

@@ -53,3 +53,29 @@ def test_is_stable() -> None:
     fewer = [*same[:2], _window([100] * 30)]
     assert not is_stable(fewer, 10, 1)
     assert is_stable(fewer, 60, 1)
+
+
+def test_is_stable_on_a_percentile() -> None:
+    # the same average latency (100 us) in every window, but a tail that moves: stable on the
+    # average, not on p95; and the other way round
+    tails = [_window([90] * 90 + [190] * 10), _window([95] * 90 + [145] * 10)]
+    windows = [tails[0], tails[1], tails[0]]
+    assert is_stable(windows, 10, 1)
+    assert not is_stable(windows, 10, 1, percentile=95)
+    assert is_stable(windows, 10, 1, percentile=50)
+    shifted = [_window([100] * 95 + [300] * 5), _window([100] * 95 + [300] * 5)]
+    slow_head = _window([140] * 50 + [100] * 45 + [300] * 5)
+    assert not is_stable([*shifted, slow_head], 10, 1)
+    assert is_stable([*shifted, slow_head], 10, 1, percentile=99)
+
+
+def test_summarize_reports_the_percentile() -> None:
+    w = _window(list(range(1, 101)))
+    m = summarize(
+        [w], mode="concurrency", setting=1, batch_size=1, trials=1, stable=False, percentile=80
+    )
+    assert m.percentile == 80
+    assert m.percentile_us == 80.0
+    plain = summarize([w], mode="concurrency", setting=1, batch_size=1, trials=1, stable=False)
+    assert plain.percentile is None
+    assert plain.percentile_us == 0.0

@@ -29,7 +29,12 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["bench", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--concurrency-range", "--request-rate-range", "--scan", "--event-rate"):
+    flags = (
+        "--concurrency-range", "--request-rate-range", "--scan", "--event-rate", "--input-data",
+        "--shared-memory", "--percentile", "--measurement-mode", "--measurement-request-count",
+        "--max-trials", "--engine",
+    )  # fmt: skip
+    for flag in flags:
         assert flag in out
 
 

@@ -8,7 +8,8 @@ Definitions follow perf_analyzer's so the CSV columns mean the same:
   model's ModelStatistics counters over the window (differences of two readings).
 - Network+Server Send/Recv: the average latency minus all of the above (gRPC, the network,
   the server's front end), never below 0.
-- p50 ... p99: latency percentiles of the answered requests (nearest rank).
+- p50 ... p99: latency percentiles of the answered requests (nearest rank); with
+  --percentile P also pP, which then replaces the average in the stability rule.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Measurement:
     server_inferences_per_s: float
     trials: int
     stable: bool
+    #: the latency percentile asked for (--percentile; None: the average is used)
+    percentile: int | None = None
+    #: that percentile's latency (0 when percentile is None)
+    percentile_us: float = 0.0
 
     @property
     def percentiles_us(self) -> tuple[float, float, float, float]:
@@ -77,6 +82,7 @@ def summarize(
     batch_size: int,
     trials: int,
     stable: bool,
+    percentile: int | None = None,
 ) -> Measurement:
     """Merge windows (the last, stable ones) into one Measurement."""
     samples = [s for w in windows for s in w.samples]
@@ -88,11 +94,16 @@ def summarize(
     if ok:
         lat = np.array([s.latency_ns for s in ok], dtype=np.float64) / 1e3
         pcts = [float(np.percentile(lat, q, method="inverted_cdf")) for q in PERCENTILES]
+        chosen = (
+            float(np.percentile(lat, percentile, method="inverted_cdf"))
+            if percentile is not None
+            else 0.0
+        )
         avg = float(lat.mean())
         send = float(np.mean([s.send_ns for s in ok])) / 1e3
         recv = float(np.mean([s.recv_ns for s in ok])) / 1e3
     else:
-        pcts, avg, send, recv = [0.0] * 4, 0.0, 0.0, 0.0
+        pcts, avg, send, recv, chosen = [0.0] * 4, 0.0, 0.0, 0.0, 0.0
     queue = _avg(server.queue_ns, server.queue_count)
     c_in = _avg(server.input_ns, server.input_count)
     c_inf = _avg(server.infer_ns, server.infer_count)
@@ -122,12 +133,16 @@ def summarize(
         server_inferences_per_s=server.inference_count * per_s,
         trials=trials,
         stable=stable,
+        percentile=percentile,
+        percentile_us=chosen,
     )
 
 
-def is_stable(windows: Sequence[Window], percentage: float, batch_size: int) -> bool:
-    """perf_analyzer's rule: the last 3 windows' throughput and average latency each lie
-    within `percentage` % of their mean.
+def is_stable(
+    windows: Sequence[Window], percentage: float, batch_size: int, percentile: int | None = None
+) -> bool:
+    """perf_analyzer's rule: the last 3 windows' throughput and latency (the average, or the
+    `percentile` latency when given: --percentile) each lie within `percentage` % of their mean.
     """
     if len(windows) < 3:
         return False
@@ -139,7 +154,10 @@ def is_stable(windows: Sequence[Window], percentage: float, batch_size: int) -> 
         if not ok:
             return False
         throughput.append(len(ok) * batch_size / w.duration_s)
-        latency.append(float(np.mean(ok)))
+        if percentile is None:
+            latency.append(float(np.mean(ok)))
+        else:
+            latency.append(float(np.percentile(ok, percentile, method="inverted_cdf")))
     for values in (throughput, latency):
         mean = float(np.mean(values))
         if mean <= 0 or max(abs(v - mean) for v in values) > mean * percentage / 100:

@@ -16,11 +16,53 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the bench options (names as perf_analyzer's where they exist)."""
     parser.add_argument("-m", "--model", required=True, help="model name on the server")
     parser.add_argument("-x", "--model-version", default="", help="model version (default: latest)")
-    parser.add_argument("-u", "--url", default="127.0.0.1:8001", help="server gRPC host:port")
     parser.add_argument(
-        "-i", "--protocol", default="grpc", choices=["grpc"], help="protocol (gRPC only)"
+        "-u",
+        "--url",
+        help="server host:port (default 127.0.0.1:8001 for gRPC, 127.0.0.1:8000 for HTTP)",
+    )
+    parser.add_argument(
+        "-i",
+        "--protocol",
+        default="grpc",
+        type=str.lower,
+        choices=["grpc", "http"],
+        help="protocol: grpc (default here; perf_analyzer's default is http) or http",
     )
     parser.add_argument("-b", "--batch-size", type=int, default=1, help="rows per request")
+    parser.add_argument(
+        "--input-data",
+        default="random",
+        metavar="zero|random|PATH",
+        help="request data: zero, random (default), a directory with one raw file per input, "
+        "or a perf_analyzer JSON file (data, optional validation_data)",
+    )
+    parser.add_argument(
+        "--shared-memory",
+        default="none",
+        choices=["none", "system", "cuda"],
+        help="inputs in system shared memory registered with the server (same machine; the "
+        "server needs --enable-shm); cuda is refused (no GPU client)",
+    )
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "native", "python"],
+        help="request loop: native (gRPC C++, concurrency mode), python (asyncio), auto "
+        "(native where it runs; default)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="completion-queue threads of the native loop (default 1)",
+    )
+    parser.add_argument(
+        "-a", "--async", dest="async_mode", action="store_true", help="accepted (always async)"
+    )
+    parser.add_argument(
+        "--sync", action="store_true", help="accepted for perf_analyzer compatibility (no effect)"
+    )
     tls = parser.add_argument_group("TLS (perf_analyzer's flags)")
     tls.add_argument(
         "--ssl-grpc-use-ssl", action="store_true", help="connect to the server over TLS"
@@ -76,6 +118,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="measurement window in ms (default 5000)",
     )
     parser.add_argument(
+        "--measurement-mode",
+        default="time_windows",
+        choices=["time_windows", "count_windows"],
+        help="windows of -p ms (time_windows, default) or of at least "
+        "--measurement-request-count requests (count_windows)",
+    )
+    parser.add_argument(
+        "--measurement-request-count",
+        type=int,
+        default=50,
+        help="requests per window in count_windows mode (default 50)",
+    )
+    parser.add_argument(
         "-s",
         "--stability-percentage",
         type=float,
@@ -83,7 +138,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the last 3 windows must agree within this percentage (default 10)",
     )
     parser.add_argument(
-        "--max-trials", type=int, default=10, help="windows per setting at most (default 10)"
+        "-r",
+        "--max-trials",
+        type=int,
+        default=10,
+        help="windows per setting at most (default 10)",
+    )
+    parser.add_argument(
+        "--percentile",
+        type=int,
+        default=-1,
+        help="latency percentile (1-99) used for stability and reported; -1 (default): "
+        "the average latency",
     )
     parser.add_argument("-f", "--latency-report-file", help="write perf_analyzer's CSV here")
     scan = parser.add_argument_group("scaling scan (--scan)")
@@ -173,18 +239,26 @@ def run(args: argparse.Namespace) -> int:
         write_csv,
         write_scan_csv,
     )
+    from hepinfer.bench.load import choose_engine, settings_lines
     from hepinfer.bench.scan import parse_clients
     from hepinfer.errors import BenchError
 
+    if args.shared_memory == "cuda":
+        msg = "--shared-memory cuda needs a GPU client, which hepinfer bench is not; use system"
+        raise BenchError(msg)
+    url = args.url or ("127.0.0.1:8000" if args.protocol == "http" else "127.0.0.1:8001")
     shapes = parse_shapes(args.shape)
     target = Target(
-        args.url,
+        url,
         args.model,
         version=args.model_version,
         batch_size=args.batch_size,
         shapes=shapes,
         timeout_s=args.timeout,
         tls=_tls(args),
+        protocol=args.protocol,
+        input_data=args.input_data,
+        shared_memory=args.shared_memory,
     )
     if args.scan:
         base = QUICK if args.quick else ScanOptions()
@@ -217,21 +291,38 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(asyncio.run(do_scan()) + "\n")
         return 0
 
+    if args.percentile != -1 and not 1 <= args.percentile <= 99:
+        msg = f"--percentile {args.percentile} must be from 1 to 99, or -1 (the average)"
+        raise BenchError(msg)
     load = LoadOptions(
         measurement_interval_s=args.measurement_interval / 1000.0,
         stability_percentage=args.stability_percentage,
         max_trials=args.max_trials,
         distribution=args.request_distribution,
+        measurement_mode=args.measurement_mode,
+        measurement_request_count=args.measurement_request_count,
+        percentile=None if args.percentile == -1 else args.percentile,
+        engine=args.engine,
+        threads=args.threads,
     )
+    live = not args.quiet
+
+    def report(line: str) -> None:
+        if live:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
     async def do_load() -> list[Measurement]:
         try:
             await target.connect()
+            mode = "request_rate" if args.request_rate_range else "concurrency"
+            for line in settings_lines(target, load, choose_engine(target, load, mode)):
+                report(line)
             if args.request_rate_range:
                 rates = parse_range(args.request_rate_range, "--request-rate-range")
-                return await rate_sweep(target, rates, load)
+                return await rate_sweep(target, rates, load, report)
             levels = parse_range(args.concurrency_range or "1", "--concurrency-range")
-            return await concurrency_sweep(target, levels, load)
+            return await concurrency_sweep(target, levels, load, report)
         finally:
             await target.close()
 

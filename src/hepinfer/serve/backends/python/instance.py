@@ -1,7 +1,7 @@
 """One python-backend model instance: its process, its shared-memory arena, its messages.
 
 The server side of `runtime._pb_stub`: `PythonInstance` starts the instance process with a
-socket pair and a memfd arena (inherited file descriptors, nothing left in /dev/shm), calls
+Unix socket pair (`_pb_stub.Channel` messages) and a memfd arena (inherited file descriptors, nothing left in /dev/shm), calls
 ``initialize``, runs batches of requests through ``execute`` and serves the model's BLS calls
 while it waits, and calls ``finalize`` on close.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class PythonInstance:
         try:
             os.ftruncate(fd, arena_bytes)
             self.arena = _pb_stub.Arena(fd, arena_bytes)
-            ours, theirs = Pipe(duplex=True)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 self.process = subprocess.Popen(
                     [
@@ -83,7 +84,7 @@ class PythonInstance:
                 theirs.close()
         finally:
             os.close(fd)
-        self.conn = ours
+        self.conn = _pb_stub.Channel(ours)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: Done | None = None
         self._async_bls: AsyncBls | None = None
@@ -99,12 +100,12 @@ class PythonInstance:
         return payload
 
     def _recv(self, timeout_s: float | None, what: str) -> Any:
-        if timeout_s is not None and not self.conn.poll(timeout_s):
+        try:
+            return self.conn.recv(timeout_s=timeout_s)
+        except TimeoutError:
             self.kill()
             msg = f"{what}: the python instance process did not answer in {timeout_s:.0f} s"
-            raise ServeError(msg)
-        try:
-            return self.conn.recv()
+            raise ServeError(msg) from None
         except (EOFError, OSError):
             code = self.process.wait()
             msg = (
@@ -162,11 +163,20 @@ class PythonInstance:
             self._loop.remove_reader(self.conn.fileno())
             self._loop = None
 
-    def submit(self, requests: Sequence[PyRequest], done: Done, bls: AsyncBls | None) -> None:
-        """Start ``execute`` on a batch without waiting (on the loop, after `watch`).
+    def submit(
+        self,
+        requests: Sequence[PyRequest],
+        done: Done,
+        bls: AsyncBls | None,
+        wait_s: float = 0.0,
+    ) -> None:
+        """Start ``execute`` on a batch (on the loop, after `watch`).
 
         `done` gets the per-request results (or an error) on the loop; BLS calls the model
-        makes meanwhile go to `bls`, whose answers are sent back from the loop.
+        makes meanwhile go to `bls`, whose answers are sent back from the loop. With `wait_s`
+        the loop polls for the answer that long before it goes back to its other work (a
+        fast model's answer then costs no wake-up of the loop); `done` may so run before
+        `submit` returns.
         """
         flat = [(n, a) for r in requests for n, a in r.inputs.items()]
         descs = iter(self.arena.pack(flat, second_half=False))
@@ -176,25 +186,45 @@ class PythonInstance:
         self._done = done
         self._async_bls = bls
         self.conn.send(("exec", batch))
+        if wait_s <= 0:
+            return
+        end = time.perf_counter() + wait_s
+        poll = self.conn.poll
+        while True:
+            try:
+                ready, msg = poll()
+            except (EOFError, OSError):
+                self._on_readable()  # reports the exit
+                return
+            if ready:
+                self._handle(msg)
+                if msg[0] != "response":
+                    return  # done, or a BLS call started: the rest comes through the loop
+            elif time.perf_counter() > end:
+                return
 
     def _on_readable(self) -> None:
-        # one message per call: the loop calls again while more is buffered (a poll here
-        # would cost a system call per message)
         if self._loop is None:
             return
-        try:
-            msg = self.conn.recv()
-        except (EOFError, OSError):
-            self.unwatch()
-            code = self.process.wait()
-            self._finish(
-                None,
-                ServeError(
-                    f"the python instance process for {self.model_py} exited with code "
-                    f"{code} (see the server's stderr for the model's traceback)"
-                ),
-            )
-            return
+        while True:
+            try:
+                ready, msg = self.conn.poll()
+            except (EOFError, OSError):
+                self.unwatch()
+                code = self.process.wait()
+                self._finish(
+                    None,
+                    ServeError(
+                        f"the python instance process for {self.model_py} exited with code "
+                        f"{code} (see the server's stderr for the model's traceback)"
+                    ),
+                )
+                return
+            if not ready:
+                return
+            self._handle(msg)
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "done":
             self._finish([self._result(r) for r in msg[1]], None)
         elif msg[0] == "bls":

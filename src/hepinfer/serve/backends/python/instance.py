@@ -41,8 +41,12 @@ Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.n
 BlsReply = Callable[[dict[str, np.ndarray] | None, str | None], None]
 #: a BLS call started on the event loop; it calls the reply when done
 AsyncBls = Callable[[str, str, dict[str, np.ndarray], list[str], str, BlsReply], None]
-#: per-request results of a batch (outputs, or error text), or the batch's error
-Done = Callable[[list[dict[str, np.ndarray] | str] | None, Exception | None], None]
+#: per-request results of a batch (outputs, or error text; None for a decoupled model's
+#: requests, answered through `OnResponse`), or the batch's error
+Done = Callable[[list[dict[str, np.ndarray] | str | None] | None, Exception | None], None]
+#: a decoupled model's response: (request token, outputs or None for the flag alone, error
+#: text or None, flags)
+OnResponse = Callable[[int, dict[str, np.ndarray] | None, str | None, int], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class PyRequest:
     parameters: str  #: JSON
     inputs: Mapping[str, np.ndarray]
     outputs: Sequence[str]
+    token: int = 0  #: names the request in a decoupled model's responses
 
 
 class PythonInstance:
@@ -88,6 +93,14 @@ class PythonInstance:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: Done | None = None
         self._async_bls: AsyncBls | None = None
+        self.on_response: OnResponse | None = None
+        #: called on the loop when the process is found dead (after the batch in flight failed)
+        self.on_exit: Callable[[], None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process.poll() is None
 
     def call(self, message: tuple[Any, ...], timeout_s: float, what: str) -> Any:
         """Send a control message; return the reply's payload (raises on an error reply)."""
@@ -136,7 +149,7 @@ class PythonInstance:
         with self._lock:
             descs = iter(self.arena.pack(flat, second_half=False))
             batch = [
-                (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs))
+                (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs), r.token)
                 for r in requests
             ]
             self.conn.send(("exec", batch))
@@ -146,7 +159,7 @@ class PythonInstance:
                     return [self._result(r) for r in msg[1]]
                 if msg[0] == "bls":
                     self._bls(bls, msg)
-                else:
+                elif msg[0] != "response":
                     text = f"unexpected message {msg[0]!r} from the python instance process"
                     raise ServeError(text)
 
@@ -181,7 +194,8 @@ class PythonInstance:
         flat = [(n, a) for r in requests for n, a in r.inputs.items()]
         descs = iter(self.arena.pack(flat, second_half=False))
         batch = [
-            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs)) for r in requests
+            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs), r.token)
+            for r in requests
         ]
         self._done = done
         self._async_bls = bls
@@ -219,19 +233,27 @@ class PythonInstance:
                         f"{code} (see the server's stderr for the model's traceback)"
                     ),
                 )
+                if self.on_exit is not None:
+                    self.on_exit()
                 return
             if not ready:
                 return
             self._handle(msg)
 
     def _handle(self, msg: tuple[Any, ...]) -> None:
-        if msg[0] == "done":
-            self._finish([self._result(r) for r in msg[1]], None)
-        elif msg[0] == "bls":
+        kind = msg[0]
+        if kind == "response":
+            _, token, descs, error, flags = msg
+            if self.on_response is not None:
+                outputs = None if descs is None else {n: a for n, _, _, _, a in descs}
+                self.on_response(token, outputs, error, flags)
+        elif kind == "done":
+            self._finish([None if r is None else self._result(r) for r in msg[1]], None)
+        elif kind == "bls":
             self._start_bls(msg)
 
     def _finish(
-        self, results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None
+        self, results: list[dict[str, np.ndarray] | str | None] | None, exc: Exception | None
     ) -> None:
         done, self._done = self._done, None
         if done is not None:

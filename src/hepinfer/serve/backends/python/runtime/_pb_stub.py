@@ -27,6 +27,7 @@ import pickle
 import select
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -60,6 +61,7 @@ class Channel:
         self.sock = sock
         self._buf = bytearray()
         self._ready: deque[Any] = deque()
+        self._send_lock = threading.Lock()  # a decoupled model may send from its threads
 
     def fileno(self) -> int:
         """The socket's file descriptor (for event loops)."""
@@ -68,7 +70,8 @@ class Channel:
     def send(self, message: Any) -> None:
         """Send one message (blocks only while the socket's buffer is full)."""
         data = pickle.dumps(message, 5)
-        self.sock.sendall(len(data).to_bytes(4, "little") + data)
+        with self._send_lock:
+            self.sock.sendall(len(data).to_bytes(4, "little") + data)
 
     def _read(self, block: bool) -> bool:
         """Read what the socket holds and decode the whole messages; False when it held nothing.
@@ -188,10 +191,10 @@ class Stub:
         self.model: Any = None
         self.decoupled = False
         self.instance = model_py.parent.parent.name
-        self._requests: dict[int, int] = {}  # id(InferenceRequest) -> request index
         pb_utils._HOOKS["bls"] = self.bls
         pb_utils._HOOKS["send"] = self.send
-        pb_utils._HOOKS["sender_key"] = lambda r: self._requests.get(id(r), -1)
+        # a decoupled response names its request by the token the server gave it
+        pb_utils._HOOKS["sender_key"] = lambda r: r._token
 
     def load_module(self) -> Any:
         """Import model.py (its folder first on sys.path, as Triton does)."""
@@ -257,16 +260,19 @@ class Stub:
         if hasattr(self.model, "initialize"):
             self.model.initialize(args)
 
-    def execute(self, requests: list[tuple[str, str, list[Desc], list[str]]]) -> None:
-        """Run ``execute`` on a batch of requests; send one result per request."""
-        self._requests.clear()
+    def execute(self, requests: list[tuple[str, str, list[Desc], list[str], int]]) -> None:
+        """Run ``execute`` on a batch of requests; send one result per request.
+
+        A decoupled model's results are None: its responses went (or go, from its threads)
+        through the requests' senders.
+        """
         pb_requests = []
-        for i, (request_id, parameters, descs, wanted) in enumerate(requests):
+        for request_id, parameters, descs, wanted, token in requests:
             tensors = [pb_utils.Tensor(n, a) for n, a in self.arena.unpack(descs, copy=False)]
             req = pb_utils.InferenceRequest(
                 "", tensors, wanted, request_id=request_id, parameters=parameters
             )
-            self._requests[id(req)] = i
+            req._token = token
             pb_requests.append(req)
         results: list[Any]
         try:
@@ -309,17 +315,17 @@ class Stub:
             results[i] = ("ok", [next(descs) for _ in ts])
         return results
 
-    def send(self, request_index: int, response: Any, flags: int) -> None:
-        """Send one response of a decoupled model's request to the server."""
+    def send(self, token: int, response: Any, flags: int) -> None:
+        """Send one response (None: the FINAL flag alone) of a decoupled request to the server."""
         outputs = (
-            []
+            None
             if response is None
-            else [(t.name(), t.as_numpy()) for t in response.output_tensors()]
+            else inline((t.name(), t.as_numpy()) for t in response.output_tensors())
         )
         error = (
             response.error().message() if response is not None and response.has_error() else None
         )
-        self.conn.send(("response", request_index, inline(outputs), error, flags))
+        self.conn.send(("response", token, outputs, error, flags))
 
     def bls(self, request: Any, decoupled: bool) -> Any:
         """Run a BLS request on the server and wait for its response."""

@@ -20,6 +20,7 @@ from hepinfer.protocol.grpc_codec import decode_request, encode_response
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.restrict import GRPC_METHOD_GROUPS, Restrictions
 from hepinfer.serve.status import classify_error
+from hepinfer.serve.streams import stream_submit
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +34,6 @@ def _fail(context: grpc.aio.ServicerContext, exc: Exception, empty: Callable[[],
     context.set_code(code)
     context.set_details(str(exc))
     return empty()
-
-
-async def stream_answer(
-    core: ServerCore, request: pb.ModelInferRequest
-) -> pb.ModelStreamInferResponse:
-    """The answer to one request of a ModelStreamInfer stream (errors go in the message)."""
-    try:
-        response = encode_response(await core.infer(decode_request(request)))
-    except Exception as exc:
-        if not isinstance(exc, HepinferError):
-            log.exception("internal error in a streamed request", exc_info=exc)
-        empty = pb.ModelInferResponse(
-            id=request.id, model_name=request.model_name, model_version=request.model_version
-        )
-        return pb.ModelStreamInferResponse(error_message=str(exc), infer_response=empty)
-    return pb.ModelStreamInferResponse(infer_response=response)
 
 
 #: requests of one ModelStreamInfer stream read and not yet answered, at most
@@ -104,17 +89,31 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Any
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests of a stream run concurrently; each answer (or error) is sent when ready.
+        """Requests of a stream run concurrently; each answer (or error) is sent when ready,
+        and each response of a decoupled model as its model sends it (`streams`).
 
         Flow control: at most `STREAM_WINDOW` requests of one stream are read and not yet
-        answered; past that the stream is not read, so HTTP/2 flow control holds the client
+        complete; past that the stream is not read, so HTTP/2 flow control holds the client
         back instead of the server's memory growing.
         """
         answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
         window = asyncio.Semaphore(STREAM_WINDOW)
+        loop = asyncio.get_running_loop()
 
         async def one(request: pb.ModelInferRequest) -> None:
-            answers.put_nowait(await stream_answer(self.core, request))
+            complete: asyncio.Future[None] = loop.create_future()
+
+            def emit(message: pb.ModelStreamInferResponse | None, final: bool) -> None:
+                if message is not None:
+                    answers.put_nowait(message)
+                if final and not complete.done():
+                    complete.set_result(None)
+
+            stream_submit(self.core.submit, request, emit)
+            try:
+                await complete
+            finally:
+                window.release()
 
         async def read() -> None:
             tasks: set[asyncio.Task[None]] = set()
@@ -138,7 +137,6 @@ class GrpcService(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignor
         try:
             while (answer := await answers.get()) is not None:
                 yield answer
-                window.release()
         finally:
             if not reader.done():
                 reader.cancel()

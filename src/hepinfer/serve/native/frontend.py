@@ -23,10 +23,11 @@ from hepinfer.errors import HepinferError, ServeError
 from hepinfer.protocol.grpc_codec import decode_request, encode_response
 from hepinfer.protocol.messages import InferResponse
 from hepinfer.serve.core import ServerCore
-from hepinfer.serve.grpc_service import GrpcService, stream_answer
+from hepinfer.serve.grpc_service import GrpcService
 from hepinfer.serve.native.build import load_library
 from hepinfer.serve.restrict import GRPC_METHOD_GROUPS, Restrictions
 from hepinfer.serve.status import classify_error
+from hepinfer.serve.streams import stream_submit
 from hepinfer.serve.tls import ServerTls
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ STREAM_METHOD = "ModelStreamInfer"
 TAKE = 256
 #: calls each completion queue keeps posted to accept new ones (kPosted in the C++ source)
 POSTED_CALLS = 16
+#: answer codes of stream messages (kMore, kDoneSilent in the C++ source): a response with
+#: more to follow, and a request complete with nothing to write (decoupled models)
+_MORE = -1
+_DONE_SILENT = -2
 
 _Handler = Callable[[int, bytes], None]
 
@@ -280,7 +285,7 @@ class NativeGrpcFrontend:
         if name == "ModelInfer":
             return self._model_infer
         if name == STREAM_METHOD:
-            return lambda call, payload: self._spawn(self._stream_one(call, payload))
+            return self._stream_one
         method = getattr(self._service, name)
 
         async def unary(call: int, payload: bytes) -> None:
@@ -319,8 +324,16 @@ class NativeGrpcFrontend:
 
         self.core.submit(decoded, done)
 
-    async def _stream_one(self, call: int, payload: bytes) -> None:
+    def _stream_one(self, call: int, payload: bytes) -> None:
+        """One request of a stream, without a task: each response is written when it comes."""
         request = self._parse(call, STREAM_METHOD, pb.ModelInferRequest, payload)
         if request is None:
             return
-        self._send(call, await stream_answer(self.core, request))
+
+        def emit(message: pb.ModelStreamInferResponse | None, final: bool) -> None:
+            if message is None:
+                self._answer(call, _DONE_SILENT, None, b"")
+            else:
+                self._answer(call, 0 if final else _MORE, None, message.SerializeToString())
+
+        stream_submit(self.core.submit, request, emit)

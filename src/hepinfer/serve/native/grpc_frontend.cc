@@ -37,6 +37,9 @@ constexpr int kPosted = 16;  // calls posted per completion queue, ready to be a
 // Flow control of a stream: at most this many of its requests are read and not yet written
 // back; past it the stream is not read, so HTTP/2 flow control holds the client back
 constexpr size_t kStreamWindow = 64;
+// answer codes below 0 (streams only): see deliver()
+constexpr int kMore = -1;
+constexpr int kDoneSilent = -2;
 
 struct Server;
 struct Call;
@@ -312,9 +315,13 @@ void deliver(Server* srv, Response& r) {
     call = it->second;
   }
   std::unique_lock<std::mutex> lock(call->mu);
-  if (call->waiting > 0) call->waiting--;
-  grpc::Status status = r.code == 0 ? grpc::Status::OK
-                                  : grpc::Status(static_cast<grpc::StatusCode>(r.code), r.details);
+  // stream answers of decoupled requests: kMore writes a response and more follow (the
+  // request stays waiting); kDoneSilent completes the request without writing anything
+  const bool more = r.code == kMore;
+  const bool silent = r.code == kDoneSilent;
+  if (!more && call->waiting > 0) call->waiting--;
+  grpc::Status status = r.code <= 0 ? grpc::Status::OK
+                                    : grpc::Status(static_cast<grpc::StatusCode>(r.code), r.details);
   if (!call->streaming) {
     if (call->finish_started) {
       maybe_release(call, lock);
@@ -331,10 +338,10 @@ void deliver(Server* srv, Response& r) {
     }
     return;
   }
-  if (r.code != 0) {
+  if (r.code > 0) {
     call->final_status = status;
     call->read_done = true;  // an error ends the stream once the queued answers are out
-  } else if (!call->broken) {
+  } else if (!call->broken && !silent) {
     grpc::Slice slice(r.data.data(), r.data.size());
     call->writes.emplace_back(&slice, 1);
   }

@@ -54,11 +54,33 @@ def _arena_bytes(config: mc.ModelConfig) -> int:
 
 
 class PythonModelInstance:
-    """A `ModelInstance` backed by one instance process."""
+    """A `ModelInstance` backed by one instance process (started again if it dies)."""
 
-    def __init__(self, process: PythonInstance, name: str) -> None:
+    def __init__(
+        self, process: PythonInstance, name: str, args: dict[str, str], arena_bytes: int
+    ) -> None:
         self.process = process
         self.name = name
+        self.args = args
+        self.arena_bytes = arena_bytes
+        self.restarts = 0
+
+    def restart(self) -> None:
+        """Start a new process in place of the dead one and ``initialize`` it (blocks).
+
+        Raises ServeError when the new process fails to initialize.
+        """
+        old = self.process
+        old.kill()
+        old.close()
+        process = PythonInstance(old.model_py, self.arena_bytes)
+        try:
+            process.initialize(self.args)
+        except BaseException:
+            process.close()
+            raise
+        self.process = process
+        self.restarts += 1
 
     def run(
         self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
@@ -91,16 +113,10 @@ class PythonBackend:
         if not path.is_file():
             msg = f"model {config.name!r}: python-backend model file {path} does not exist"
             raise ServeError(msg)
-        if config.model_transaction_policy.decoupled:
-            msg = (
-                f"model {config.name!r}: decoupled python models (model_transaction_policy "
-                "{ decoupled: true }) are not served yet: hepinfer's ModelStreamInfer sends one "
-                "response per request; remove the policy or serve the model with Triton"
-            )
-            raise ServeError(msg)
         index = next(_COUNTER)
         name = f"{config.name}_0_{index}"
-        process = PythonInstance(path.resolve(), _arena_bytes(config))
+        arena_bytes = _arena_bytes(config)
+        process = PythonInstance(path.resolve(), arena_bytes)
         args = {
             "model_config": json.dumps(config_json(config)),
             "model_instance_kind": "CPU",
@@ -115,7 +131,7 @@ class PythonBackend:
         except BaseException:
             process.close()
             raise
-        return PythonModelInstance(process, name)
+        return PythonModelInstance(process, name, args, arena_bytes)
 
     def autocomplete(self, path: Path, config: mc.ModelConfig) -> None:
         """Fill the configuration with the model's ``auto_complete_config``."""

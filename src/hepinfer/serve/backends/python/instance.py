@@ -1,7 +1,7 @@
 """One python-backend model instance: its process, its shared-memory arena, its messages.
 
 The server side of `runtime._pb_stub`: `PythonInstance` starts the instance process with a
-socket pair and a memfd arena (inherited file descriptors, nothing left in /dev/shm), calls
+Unix socket pair (`_pb_stub.Channel` messages) and a memfd arena (inherited file descriptors, nothing left in /dev/shm), calls
 ``initialize``, runs batches of requests through ``execute`` and serves the model's BLS calls
 while it waits, and calls ``finalize`` on close.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,12 @@ Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.n
 BlsReply = Callable[[dict[str, np.ndarray] | None, str | None], None]
 #: a BLS call started on the event loop; it calls the reply when done
 AsyncBls = Callable[[str, str, dict[str, np.ndarray], list[str], str, BlsReply], None]
-#: per-request results of a batch (outputs, or error text), or the batch's error
-Done = Callable[[list[dict[str, np.ndarray] | str] | None, Exception | None], None]
+#: per-request results of a batch (outputs, or error text; None for a decoupled model's
+#: requests, answered through `OnResponse`), or the batch's error
+Done = Callable[[list[dict[str, np.ndarray] | str | None] | None, Exception | None], None]
+#: a decoupled model's response: (request token, outputs or None for the flag alone, error
+#: text or None, flags)
+OnResponse = Callable[[int, dict[str, np.ndarray] | None, str | None, int], None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class PyRequest:
     parameters: str  #: JSON
     inputs: Mapping[str, np.ndarray]
     outputs: Sequence[str]
+    token: int = 0  #: names the request in a decoupled model's responses
 
 
 class PythonInstance:
@@ -64,7 +70,7 @@ class PythonInstance:
         try:
             os.ftruncate(fd, arena_bytes)
             self.arena = _pb_stub.Arena(fd, arena_bytes)
-            ours, theirs = Pipe(duplex=True)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 self.process = subprocess.Popen(
                     [
@@ -83,10 +89,18 @@ class PythonInstance:
                 theirs.close()
         finally:
             os.close(fd)
-        self.conn = ours
+        self.conn = _pb_stub.Channel(ours)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: Done | None = None
         self._async_bls: AsyncBls | None = None
+        self.on_response: OnResponse | None = None
+        #: called on the loop when the process is found dead (after the batch in flight failed)
+        self.on_exit: Callable[[], None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process.poll() is None
 
     def call(self, message: tuple[Any, ...], timeout_s: float, what: str) -> Any:
         """Send a control message; return the reply's payload (raises on an error reply)."""
@@ -99,12 +113,12 @@ class PythonInstance:
         return payload
 
     def _recv(self, timeout_s: float | None, what: str) -> Any:
-        if timeout_s is not None and not self.conn.poll(timeout_s):
+        try:
+            return self.conn.recv(timeout_s=timeout_s)
+        except TimeoutError:
             self.kill()
             msg = f"{what}: the python instance process did not answer in {timeout_s:.0f} s"
-            raise ServeError(msg)
-        try:
-            return self.conn.recv()
+            raise ServeError(msg) from None
         except (EOFError, OSError):
             code = self.process.wait()
             msg = (
@@ -135,7 +149,7 @@ class PythonInstance:
         with self._lock:
             descs = iter(self.arena.pack(flat, second_half=False))
             batch = [
-                (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs))
+                (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs), r.token)
                 for r in requests
             ]
             self.conn.send(("exec", batch))
@@ -145,7 +159,7 @@ class PythonInstance:
                     return [self._result(r) for r in msg[1]]
                 if msg[0] == "bls":
                     self._bls(bls, msg)
-                else:
+                elif msg[0] != "response":
                     text = f"unexpected message {msg[0]!r} from the python instance process"
                     raise ServeError(text)
 
@@ -162,46 +176,84 @@ class PythonInstance:
             self._loop.remove_reader(self.conn.fileno())
             self._loop = None
 
-    def submit(self, requests: Sequence[PyRequest], done: Done, bls: AsyncBls | None) -> None:
-        """Start ``execute`` on a batch without waiting (on the loop, after `watch`).
+    def submit(
+        self,
+        requests: Sequence[PyRequest],
+        done: Done,
+        bls: AsyncBls | None,
+        wait_s: float = 0.0,
+    ) -> None:
+        """Start ``execute`` on a batch (on the loop, after `watch`).
 
         `done` gets the per-request results (or an error) on the loop; BLS calls the model
-        makes meanwhile go to `bls`, whose answers are sent back from the loop.
+        makes meanwhile go to `bls`, whose answers are sent back from the loop. With `wait_s`
+        the loop polls for the answer that long before it goes back to its other work (a
+        fast model's answer then costs no wake-up of the loop); `done` may so run before
+        `submit` returns.
         """
         flat = [(n, a) for r in requests for n, a in r.inputs.items()]
         descs = iter(self.arena.pack(flat, second_half=False))
         batch = [
-            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs)) for r in requests
+            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs), r.token)
+            for r in requests
         ]
         self._done = done
         self._async_bls = bls
         self.conn.send(("exec", batch))
+        if wait_s <= 0:
+            return
+        end = time.perf_counter() + wait_s
+        poll = self.conn.poll
+        while True:
+            try:
+                ready, msg = poll()
+            except (EOFError, OSError):
+                self._on_readable()  # reports the exit
+                return
+            if ready:
+                self._handle(msg)
+                if msg[0] != "response":
+                    return  # done, or a BLS call started: the rest comes through the loop
+            elif time.perf_counter() > end:
+                return
 
     def _on_readable(self) -> None:
-        # one message per call: the loop calls again while more is buffered (a poll here
-        # would cost a system call per message)
         if self._loop is None:
             return
-        try:
-            msg = self.conn.recv()
-        except (EOFError, OSError):
-            self.unwatch()
-            code = self.process.wait()
-            self._finish(
-                None,
-                ServeError(
-                    f"the python instance process for {self.model_py} exited with code "
-                    f"{code} (see the server's stderr for the model's traceback)"
-                ),
-            )
-            return
-        if msg[0] == "done":
-            self._finish([self._result(r) for r in msg[1]], None)
-        elif msg[0] == "bls":
+        while True:
+            try:
+                ready, msg = self.conn.poll()
+            except (EOFError, OSError):
+                self.unwatch()
+                code = self.process.wait()
+                self._finish(
+                    None,
+                    ServeError(
+                        f"the python instance process for {self.model_py} exited with code "
+                        f"{code} (see the server's stderr for the model's traceback)"
+                    ),
+                )
+                if self.on_exit is not None:
+                    self.on_exit()
+                return
+            if not ready:
+                return
+            self._handle(msg)
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "response":
+            _, token, descs, error, flags = msg
+            if self.on_response is not None:
+                outputs = None if descs is None else {n: a for n, _, _, _, a in descs}
+                self.on_response(token, outputs, error, flags)
+        elif kind == "done":
+            self._finish([None if r is None else self._result(r) for r in msg[1]], None)
+        elif kind == "bls":
             self._start_bls(msg)
 
     def _finish(
-        self, results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None
+        self, results: list[dict[str, np.ndarray] | str | None] | None, exc: Exception | None
     ) -> None:
         done, self._done = self._done, None
         if done is not None:

@@ -6,11 +6,21 @@ answers each request on its own: one request's error does not fail the others. T
 loop sends a batch to the instance process and reads its answer (no thread hand-off); BLS
 calls the model makes while it runs go to the server's other models through their own
 schedulers, from the loop, and their answers back to the waiting process.
+
+A decoupled model (``model_transaction_policy { decoupled: true }``) answers through its
+requests' response senders, any number of responses per request, the last flagged
+``TRITONSERVER_RESPONSE_COMPLETE_FINAL``, also after ``execute`` has returned; such models
+are served on ModelStreamInfer only, as in Triton. An instance process that dies fails its
+requests (the batch in ``execute`` and the decoupled requests still open) and is started
+again, off the loop; the model stays available and queued requests wait for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
-from hepinfer.errors import ServeError
+from hepinfer.errors import ProtocolError, ServeError
 from hepinfer.protocol.dtypes import wire_datatype
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
 from hepinfer.serve.backends.base import ModelInstance
@@ -26,10 +36,21 @@ from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.instance import BlsReply, PyRequest
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
-from hepinfer.serve.model import ServedModel, _Instance, _Pending, _Result
+from hepinfer.serve.model import Done, ServedModel, _Instance, _Pending, _Result
+from hepinfer.serve.shm import SharedMemoryManager
+from hepinfer.serve.streams import ResponseStream
+
+log = logging.getLogger(__name__)
 
 #: requests of an unbatched model given to one ``execute`` call, at most (by default)
 MAX_REQUESTS = 64
+#: a model with one instance whose round trips take less than this (moving average) is
+#: waited for on the loop, polling, for up to this long: no sleep and wake-up of the loop
+INLINE_WAIT_NS = 300_000
+#: seconds between attempts to start a dead instance process again when a start fails
+RESTART_RETRY_S = 1.0
+#: TRITONSERVER_RESPONSE_COMPLETE_FINAL
+_FINAL = 1
 
 
 class _Failed(dict[str, np.ndarray]):
@@ -38,6 +59,10 @@ class _Failed(dict[str, np.ndarray]):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class _Open(dict[str, np.ndarray]):
+    """The result of a decoupled model's request: its responses come through its sender."""
 
 
 class PythonModel(ServedModel):
@@ -61,6 +86,29 @@ class PythonModel(ServedModel):
             msg = f"model '{self.name}': parameter {key} = {text!r} must be an integer >= 1"
             raise ServeError(msg)
         self._max_requests = int(text) if text else MAX_REQUESTS
+        inline = (
+            config.parameters["execute_inline"].string_value
+            if "execute_inline" in config.parameters
+            else "auto"
+        )
+        self._wait_inline = len(instances) == 1 and inline != "false"
+        self._round_trip_ema_ns = 0
+        self._decoupled = config.model_transaction_policy.decoupled
+        self._tokens = itertools.count(1)
+        #: decoupled requests not final yet: token -> (request, the instance that ran it)
+        self._open: dict[int, tuple[_Pending, _Instance]] = {}
+
+    def submit(self, request: InferRequest, shm: SharedMemoryManager | None, done: Done) -> None:
+        """As `ServedModel.submit`; a decoupled model takes only streamed requests."""
+        if self._decoupled and not isinstance(done, ResponseStream):
+            msg = (
+                f"ModelInfer RPC doesn't support models with decoupled transaction policy: "
+                f"model '{self.name}' answers with any number of responses; send the request "
+                "on ModelStreamInfer (tritonclient: start_stream + async_stream_infer)"
+            )
+            done(None, ProtocolError(msg))
+            return
+        super().submit(request, shm, done)
 
     def _dispatch_ready(self) -> None:
         """Without batching, every waiting request (at most `_max_requests`) goes to one
@@ -90,6 +138,7 @@ class PythonModel(ServedModel):
         loop = self._loop
         assert loop is not None
         process = backend.process
+        tokens = [next(self._tokens) if self._decoupled else 0 for _ in group]
         requests = [
             PyRequest(
                 p.request.id,
@@ -98,30 +147,153 @@ class PythonModel(ServedModel):
                 else "{}",
                 p.arrays,
                 [o.name for o in p.wanted],
+                token,
             )
-            for p in group
+            for p, token in zip(group, tokens, strict=True)
         ]
+        process.on_exit = lambda: self._on_exit(instance)
+        if self._decoupled:
+            process.on_response = self._on_response
+            for p, token in zip(group, tokens, strict=True):
+                self._open[token] = (p, instance)
         total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
 
-        def done(results: list[dict[str, np.ndarray] | str] | None, exc: Exception | None) -> None:
+        def done(
+            results: list[dict[str, np.ndarray] | str | None] | None, exc: Exception | None
+        ) -> None:
+            if self._decoupled:  # requests failed here are answered by _complete
+                for token, r in zip(tokens, results or [""] * len(tokens), strict=True):
+                    if r is not None:
+                        self._open.pop(token, None)
             if exc is not None or results is None:
                 self._complete(instance, group, None, exc)
                 return
             t2 = time.monotonic_ns()
-            per_request = [r if isinstance(r, dict) else _Failed(r) for r in results]
+            self._round_trip_ema_ns += (t2 - t1 - self._round_trip_ema_ns) // 8
+            per_request = [self._per_request(r) for r in results]
             self._complete(instance, group, (per_request, total, t1 - now, t2 - t1, 0), None)
 
+        # waiting only pays for a lone request: under load the loop has other work meanwhile
+        wait_s = (
+            INLINE_WAIT_NS / 1e9
+            if self._wait_inline
+            and len(group) == 1
+            and not self._queue
+            and self._round_trip_ema_ns < INLINE_WAIT_NS
+            else 0.0
+        )
         try:
             process.watch(loop)
-            process.submit(requests, done, self._bls)
+            process.submit(requests, done, self._bls, wait_s)
         except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
             self._complete(instance, group, None, exc)
             return
 
+    def _per_request(self, result: dict[str, np.ndarray] | str | None) -> dict[str, np.ndarray]:
+        if isinstance(result, dict):
+            return result
+        if result is None:
+            if self._decoupled:
+                return _Open()
+            return _Failed("the model's execute gave no response for the request")
+        return _Failed(result)
+
+    def _on_response(
+        self, token: int, outputs: dict[str, np.ndarray] | None, error: str | None, flags: int
+    ) -> None:
+        """One response of a decoupled request (on the loop): to its stream."""
+        final = bool(flags & _FINAL)
+        entry = self._open.pop(token, None) if final else self._open.get(token)
+        if entry is None:
+            return  # the request already failed (its process died, or it was unloaded)
+        p, _ = entry
+        stream = p.done
+        assert isinstance(stream, ResponseStream)
+        response: InferResponse | None = None
+        exc: Exception | None = None
+        if error is not None:
+            exc = ServeError(error)
+        elif outputs is not None:
+            try:
+                made = tuple(
+                    self._make_output(o, outputs, p.shm) for o in p.wanted if o.name in outputs
+                )
+            except Exception as problem:  # noqa: BLE001 - the client gets it in the stream
+                exc = problem
+            else:
+                response = InferResponse(self.name, self.version_str, p.request.id, made)
+        if final:
+            self._settle(p)
+            stat = self.stats.fail if exc is not None else self.stats.success
+            stat.add(time.monotonic_ns() - p.enqueued)
+        try:
+            stream.emit(response, exc, final)
+        except Exception:
+            log.exception("a streamed response's callback failed")
+
+    def _fail_open(self, instance: _Instance | None, error: ServeError) -> None:
+        """End the decoupled requests still open (those `instance` ran; all for None)."""
+        for token, (p, inst) in list(self._open.items()):
+            if instance is None or inst is instance:
+                del self._open[token]
+                self._fail(p, error)
+
+    def _on_exit(self, instance: _Instance) -> None:
+        """An idle instance's process died (a decoupled model's thread may have been at work)."""
+        if instance in self._free:
+            self._free.remove(instance)
+            self._release(instance)
+
+    def _release(self, instance: _Instance) -> None:
+        """Give the instance back, or start its process again when it died (off the loop)."""
+        backend = instance.backend
+        assert isinstance(backend, PythonModelInstance)
+        if backend.process.alive:
+            self._free.append(instance)
+            return
+        backend.process.unwatch()
+        code = backend.process.process.returncode
+        self._fail_open(
+            instance,
+            ServeError(
+                f"model '{self.name}': instance process {backend.name} died (exit code {code}) "
+                "with the request open; the process is being restarted, send the request again"
+            ),
+        )
+        if self._finishing or self._loop is None:
+            return
+        log.warning(
+            "model %s: instance process %s died (exit code %s); starting it again",
+            self.name,
+            backend.name,
+            code,
+        )
+        future = self._loop.run_in_executor(instance.executor, backend.restart)
+        future.add_done_callback(lambda f: self._restarted(instance, f))
+
+    def _restarted(self, instance: _Instance, future: asyncio.Future[None]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            log.error(
+                "model %s: restarting instance %s failed (%s); trying again in %.0f s",
+                self.name,
+                instance.name,
+                exc,
+                RESTART_RETRY_S,
+            )
+            if self._loop is not None and not self._finishing:
+                self._loop.call_later(RESTART_RETRY_S, self._release, instance)
+            return
+        self._free.append(instance)
+        self._dispatch()
+
     async def finish(self, timeout_s: float = 30.0) -> None:
         """Answer what was accepted, then stop reading the instance processes on the loop."""
         await super().finish(timeout_s)
+        self._fail_open(
+            None, ServeError(f"model '{self.name}' was unloaded while the request was open")
+        )
         for inst in self._instances:
             backend = inst.backend
             if isinstance(backend, PythonModelInstance):
@@ -139,7 +311,7 @@ class PythonModel(ServedModel):
         The instance process then runs it while the loop encodes this batch's responses (the
         outputs were already copied out of the arena, so it may be reused at once).
         """
-        self._free.append(instance)
+        self._release(instance)
         self.stats.pending -= len(group)
         self._dispatch()
         if exc is not None or result is None:
@@ -155,6 +327,8 @@ class PythonModel(ServedModel):
             self._answer(p, res)
 
     def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
+        if isinstance(results, _Open):
+            return  # answered through its response sender
         if isinstance(results, _Failed):
             self._fail(p, ServeError(results.error))
             return

@@ -1,11 +1,12 @@
 """The instance process of a python-backend model, and the tensor transport both sides use.
 
-Run as a script (``python _pb_stub.py CONN_FD SHM_FD SHM_BYTES MODEL_PY``) by the server, one
+Run as a script (``python _pb_stub.py SOCK_FD SHM_FD SHM_BYTES MODEL_PY``) by the server, one
 process per model instance, as Triton's ``triton_python_backend_stub``. Its folder is then
 first on ``sys.path``, so ``model.py`` imports ``triton_python_backend_utils`` from here, and
 it imports nothing of hepinfer (fast start, no server state in the model's process).
 
-Messages (pickled, over a socket pair) carry tensor *descriptors*; numeric tensor data lives
+Messages (`Channel`: length-prefixed pickles over a Unix socket pair, one system call per
+message each way, no `multiprocessing` framing) carry tensor *descriptors*; numeric tensor data lives
 in one shared-memory arena per instance (a memfd both processes map): the server writes a
 batch's inputs into the first half, the model reads them in place (its ``as_numpy()``
 arrays are views of the arena, no copy), and its outputs are written into the second half,
@@ -21,10 +22,16 @@ import inspect
 import json
 import logging
 import mmap
+import os
+import pickle
+import select
+import socket
 import sys
+import threading
+import time
 import traceback
+from collections import deque
 from collections.abc import Iterable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,86 @@ except ImportError:  # run as a script: the same module model.py imports
 Desc = tuple[str, str, tuple[int, ...], int, Any]
 
 _ALIGN = 64
+#: bytes asked of the socket per read (a message that fits arrives with one read)
+_READ = 1 << 16
+
+
+class Channel:
+    """Length-prefixed pickled messages over a connected stream socket (both processes).
+
+    A message is a 4-byte little-endian length and a pickle (protocol 5): one ``send`` and,
+    when it fits `_READ`, one ``recv``. Messages that arrive together are kept in order.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = bytearray()
+        self._ready: deque[Any] = deque()
+        self._send_lock = threading.Lock()  # a decoupled model may send from its threads
+
+    def fileno(self) -> int:
+        """The socket's file descriptor (for event loops)."""
+        return self.sock.fileno()
+
+    def send(self, message: Any) -> None:
+        """Send one message (blocks only while the socket's buffer is full)."""
+        data = pickle.dumps(message, 5)
+        with self._send_lock:
+            self.sock.sendall(len(data).to_bytes(4, "little") + data)
+
+    def _read(self, block: bool) -> bool:
+        """Read what the socket holds and decode the whole messages; False when it held nothing.
+
+        Raises EOFError when the other process has closed its end (or died).
+        """
+        try:
+            chunk = self.sock.recv(_READ, 0 if block else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            raise EOFError
+        buf = self._buf
+        if not buf and int.from_bytes(chunk[:4], "little") == len(chunk) - 4:
+            self._ready.append(pickle.loads(memoryview(chunk)[4:]))  # exactly one message
+            return True
+        buf += chunk
+        while len(buf) >= 4:
+            n = int.from_bytes(buf[:4], "little")
+            if len(buf) < 4 + n:
+                break
+            self._ready.append(pickle.loads(bytes(buf[4 : 4 + n])))
+            del buf[: 4 + n]
+        return True
+
+    def poll(self) -> tuple[bool, Any]:
+        """(True, message) if one was buffered or can be read without waiting, else (False, None)."""
+        ready = self._ready
+        while not ready and self._read(block=False):
+            pass
+        if ready:
+            return True, ready.popleft()
+        return False, None
+
+    def recv(self, timeout_s: float | None = None) -> Any:
+        """The next message, waiting for it (up to `timeout_s` seconds when given).
+
+        Raises EOFError when the other side is gone, TimeoutError after `timeout_s`.
+        """
+        ready, message = self.poll()
+        if ready:
+            return message
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self._ready:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                    raise TimeoutError
+            self._read(block=True)
+        return self._ready.popleft()
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
 
 
 class Arena:
@@ -96,7 +183,7 @@ def _error_text(exc: BaseException) -> str:
 class Stub:
     """The model's side: loads model.py and answers the server's messages."""
 
-    def __init__(self, conn: Connection, arena: Arena, model_py: Path) -> None:
+    def __init__(self, conn: Channel, arena: Arena, model_py: Path) -> None:
         self.conn = conn
         self.arena = arena
         self.model_py = model_py
@@ -104,10 +191,10 @@ class Stub:
         self.model: Any = None
         self.decoupled = False
         self.instance = model_py.parent.parent.name
-        self._requests: dict[int, int] = {}  # id(InferenceRequest) -> request index
         pb_utils._HOOKS["bls"] = self.bls
         pb_utils._HOOKS["send"] = self.send
-        pb_utils._HOOKS["sender_key"] = lambda r: self._requests.get(id(r), -1)
+        # a decoupled response names its request by the token the server gave it
+        pb_utils._HOOKS["sender_key"] = lambda r: r._token
 
     def load_module(self) -> Any:
         """Import model.py (its folder first on sys.path, as Triton does)."""
@@ -173,16 +260,19 @@ class Stub:
         if hasattr(self.model, "initialize"):
             self.model.initialize(args)
 
-    def execute(self, requests: list[tuple[str, str, list[Desc], list[str]]]) -> None:
-        """Run ``execute`` on a batch of requests; send one result per request."""
-        self._requests.clear()
+    def execute(self, requests: list[tuple[str, str, list[Desc], list[str], int]]) -> None:
+        """Run ``execute`` on a batch of requests; send one result per request.
+
+        A decoupled model's results are None: its responses went (or go, from its threads)
+        through the requests' senders.
+        """
         pb_requests = []
-        for i, (request_id, parameters, descs, wanted) in enumerate(requests):
+        for request_id, parameters, descs, wanted, token in requests:
             tensors = [pb_utils.Tensor(n, a) for n, a in self.arena.unpack(descs, copy=False)]
             req = pb_utils.InferenceRequest(
                 "", tensors, wanted, request_id=request_id, parameters=parameters
             )
-            self._requests[id(req)] = i
+            req._token = token
             pb_requests.append(req)
         results: list[Any]
         try:
@@ -225,17 +315,17 @@ class Stub:
             results[i] = ("ok", [next(descs) for _ in ts])
         return results
 
-    def send(self, request_index: int, response: Any, flags: int) -> None:
-        """Send one response of a decoupled model's request to the server."""
+    def send(self, token: int, response: Any, flags: int) -> None:
+        """Send one response (None: the FINAL flag alone) of a decoupled request to the server."""
         outputs = (
-            []
+            None
             if response is None
-            else [(t.name(), t.as_numpy()) for t in response.output_tensors()]
+            else inline((t.name(), t.as_numpy()) for t in response.output_tensors())
         )
         error = (
             response.error().message() if response is not None and response.has_error() else None
         )
-        self.conn.send(("response", request_index, inline(outputs), error, flags))
+        self.conn.send(("response", token, outputs, error, flags))
 
     def bls(self, request: Any, decoupled: bool) -> Any:
         """Run a BLS request on the server and wait for its response."""
@@ -261,8 +351,9 @@ def main(argv: list[str]) -> int:
     """Entry point of the instance process."""
     conn_fd, shm_fd, shm_size, model_py = int(argv[0]), int(argv[1]), int(argv[2]), Path(argv[3])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    conn = Connection(conn_fd)
+    conn = Channel(socket.socket(fileno=conn_fd))
     arena = Arena(shm_fd, shm_size)
+    os.close(shm_fd)  # mapped: the descriptor is no longer needed
     Stub(conn, arena, model_py).serve()
     return 0
 

@@ -235,6 +235,7 @@ class InferenceRequest:
             parameters = json.loads(parameters) if parameters not in ("", "{}") else {}
         self._parameters: dict[str, Any] = dict(parameters or {})
         self._sender: InferenceResponseSender | None = None
+        self._token = -1  #: set by the instance process: names the request to the server
 
     def inputs(self) -> list[Tensor]:
         """The input tensors."""

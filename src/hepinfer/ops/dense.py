@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_
 from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
 from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
+from hepinfer.ops.reuse import ReuseSchedule
 
 _CHUNK_ELEMENTS = 1 << 21
 _CACHE_ELEMENTS = 1 << 17
@@ -235,7 +237,25 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
             f"Dense {node.name!r} on a {inputs[0].shape} tensor: the HLS writer needs a flat input"
         )
         raise HlsError(msg)
-    return lowering(node, sizes(node, inputs), kernel)
+    low = lowering(node, sizes(node, inputs), kernel)
+    if low.consts["strategy"] != "hepinfer::resource":
+        return low
+    # the Resource kernel reads one ROM word per reuse iteration (`hepinfer.ops.reuse`)
+    n_in, n_out = (int(d) for d in kernel.shape)
+    schedule = ReuseSchedule(n_in, n_out, int(low.consts["reuse_factor"]))
+    rom = {"constant": "hepinfer::rom_constant", "lutram": "hepinfer::rom_lutram"}
+    consts = {
+        **low.consts,
+        "multiplier_limit": str(schedule.lanes),
+        "n_weights": str(schedule.stored),
+        "rows": str(schedule.rows),
+        "group": str(schedule.group),
+        "n_iter": str(schedule.iterations),
+        "weight_rom": rom.get(schedule.storage, "hepinfer::rom_bram"),
+    }
+    w, b = low.arrays
+    arrays = (replace(w, mantissas=schedule.layout(w.mantissas)), b)
+    return replace(low, consts=consts, arrays=arrays)
 
 
 def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
@@ -290,7 +310,7 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     pixels = int(np.prod(ctx.shape[:-1], dtype=np.int64))
     fields = costing.matmul_fields(node, ctx)
     if pixels == 1:
-        return [DenseCost(n_in=n_in, n_out=n_out, weights=kernel, **fields)]
+        return [DenseCost(n_in=n_in, n_out=n_out, weights=kernel, kernel="hepinfer", **fields)]
     return [
         ConvCost(in_width=pixels, n_chan=n_in, n_filt=n_out, filt_width=1, weights=kernel, **fields)
     ]

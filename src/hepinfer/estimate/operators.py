@@ -21,7 +21,10 @@ the function is pipelined with II = R and latency ``R - 1 +`` one product-plus-t
 ``ceil(P/R)`` products per iteration into the accumulators; weights are read from block RAM
 (``ceil(P/R) * weight_width`` bits wide, R deep; BRAM or URAM) when R > 1 and are constants at
 R = 1. Latency = ``R - 1 +`` iteration depth (BRAM read, product, accumulation) ``+ 1``;
-II = R. Zero weights still occupy multipliers (they are stored, not removed).
+II = R. Zero weights still occupy multipliers (they are stored, not removed). A layer whose
+``DenseCost.kernel`` is ``"hepinfer"`` is costed as the loop hepinfer's HLS writer generates
+(`hepinfer.ops.reuse.ReuseSchedule`): ``lanes`` multipliers, II = its trip count, its ROM in
+LUTRAM (up to 64 words) or block RAM.
 
 **Convolution, io_parallel**: the im2col kernel computes ``parallelization_factor`` output
 pixels per partition, the partitions one after another: II = partitions x R and latency =

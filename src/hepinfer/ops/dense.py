@@ -237,29 +237,18 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
             f"Dense {node.name!r} on a {inputs[0].shape} tensor: the HLS writer needs a flat input"
         )
         raise HlsError(msg)
-    low = lowering(node, sizes(node, inputs), kernel)
-    if low.consts["strategy"] != "hepinfer::resource":
-        return low
-    # the Resource kernel reads one ROM word per reuse iteration (`hepinfer.ops.reuse`)
-    n_in, n_out = (int(d) for d in kernel.shape)
-    schedule = ReuseSchedule(n_in, n_out, int(low.consts["reuse_factor"]))
-    rom = {"constant": "hepinfer::rom_constant", "lutram": "hepinfer::rom_lutram"}
-    consts = {
-        **low.consts,
-        "multiplier_limit": str(schedule.lanes),
-        "n_weights": str(schedule.stored),
-        "rows": str(schedule.rows),
-        "group": str(schedule.group),
-        "n_iter": str(schedule.iterations),
-        "weight_rom": rom.get(schedule.storage, "hepinfer::rom_bram"),
-    }
-    w, b = low.arrays
-    arrays = (replace(w, mantissas=schedule.layout(w.mantissas)), b)
-    return replace(low, consts=consts, arrays=arrays)
+    return lowering(node, sizes(node, inputs), kernel)
 
 
-def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
-    """The `dense` kernel call of `kernel` (n_in, n_out) with the node's bias and types."""
+def lowering(
+    node: Node, base: dict[str, str], kernel: FloatArray, *, reuse_rom: bool = True
+) -> Lowering:
+    """The `dense` kernel call of `kernel` (n_in, n_out) with the node's bias and types.
+
+    With the Resource strategy and `reuse_rom` (callers whose kernel runs `hepinfer::dense`:
+    Dense and Conv), the weights are the ROM of `hepinfer.ops.reuse.ReuseSchedule`, one word
+    per reuse iteration, and the config carries the schedule.
+    """
     tw, tb, ta = need(node, "weight"), need(node, "bias"), need(node, "accum")
     n_in, n_out = kernel.shape
     reuse = int(node.attrs.get("reuse_factor", 1))
@@ -276,7 +265,28 @@ def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
         HlsArray("w", "weight", tw, tw.to_mantissa(kernel)),
         HlsArray("b", "bias", tb, tb.to_mantissa(weight(node, "bias"))),
     )
-    return Lowering("dense", consts, {"weight_t": tw, "bias_t": tb, "accum_t": ta}, arrays)
+    low = Lowering("dense", consts, {"weight_t": tw, "bias_t": tb, "accum_t": ta}, arrays)
+    return _reuse_rom(low, int(n_in), int(n_out)) if strategy == "resource" and reuse_rom else low
+
+
+def _reuse_rom(low: Lowering, n_in: int, n_out: int) -> Lowering:
+    """`low` with its weights laid out as the Resource kernel's ROM and the schedule's
+    constants (`hepinfer.ops.reuse`).
+    """
+    schedule = ReuseSchedule(n_in, n_out, int(low.consts["reuse_factor"]))
+    rom = {"constant": "hepinfer::rom_constant", "lutram": "hepinfer::rom_lutram"}
+    consts = {
+        **low.consts,
+        "multiplier_limit": str(schedule.lanes),
+        "n_weights": str(schedule.stored),
+        "rows": str(schedule.rows),
+        "group": str(schedule.group),
+        "n_iter": str(schedule.iterations),
+        "weight_rom": rom.get(schedule.storage, "hepinfer::rom_bram"),
+    }
+    w, b = low.arrays
+    arrays = (replace(w, mantissas=schedule.layout(w.mantissas.reshape(n_in, n_out))), b)
+    return replace(low, consts=consts, arrays=arrays)
 
 
 def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:

@@ -40,6 +40,18 @@ CASES = {
             "IOType": "io_stream",
         },
     ),
+    # Resource in io_parallel: DATAFLOW top; RF 12 > n_in (fc0: 2 output groups of 4)
+    "mlp_parallel_resource": (
+        ((6, 8, 4), ("Relu", "Softmax")),
+        {
+            "Model": {
+                "Precision": {"default": "ap_fixed<12,5>", "accum": "ap_fixed<16,6,AP_RND,AP_SAT>"},
+                "ReuseFactor": 12,
+                "Strategy": "Resource",
+            },
+            "IOType": "io_parallel",
+        },
+    ),
     # Conv1D 'same' stride 2 with line buffers, MaxPool, Conv1D, Dense over the pixels
     "conv1d_stream": (
         ((), ()),
@@ -88,8 +100,13 @@ def test_golden(case: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("case", "load_weights"),
-    [("mlp_parallel", True), ("mlp_parallel", False), ("conv1d_stream", False)],
-    ids=["bin-weights", "header-weights", "stream-conv"],
+    [
+        ("mlp_parallel", True),
+        ("mlp_parallel", False),
+        ("conv1d_stream", False),
+        ("mlp_parallel_resource", False),
+    ],
+    ids=["bin-weights", "header-weights", "stream-conv", "resource-header-weights"],
 )
 def test_written_project_runs_its_testbench(tmp_path: Path, case: str, load_weights: bool) -> None:
     """The project as a user gets it: the testbench compiles with g++ (weights read from the

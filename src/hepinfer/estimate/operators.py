@@ -21,7 +21,10 @@ the function is pipelined with II = R and latency ``R - 1 +`` one product-plus-t
 ``ceil(P/R)`` products per iteration into the accumulators; weights are read from block RAM
 (``ceil(P/R) * weight_width`` bits wide, R deep; BRAM or URAM) when R > 1 and are constants at
 R = 1. Latency = ``R - 1 +`` iteration depth (BRAM read, product, accumulation) ``+ 1``;
-II = R. Zero weights still occupy multipliers (they are stored, not removed).
+II = R. Zero weights still occupy multipliers (they are stored, not removed). A layer whose
+``DenseCost.kernel`` is ``"hepinfer"`` is costed as the loop hepinfer's HLS writer generates
+(`hepinfer.ops.reuse.ReuseSchedule`): ``lanes`` multipliers, II = its trip count, its ROM in
+LUTRAM (up to 64 words) or block RAM.
 
 **Convolution, io_parallel**: the im2col kernel computes ``parallelization_factor`` output
 pixels per partition, the partitions one after another: II = partitions x R and latency =
@@ -69,6 +72,7 @@ from hepinfer.estimate.report import LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing, tree_depth
 from hepinfer.fixed import FixedType
 from hepinfer.knobs import IOType, Strategy
+from hepinfer.ops.reuse import LUTRAM_MAX_DEPTH, ReuseSchedule
 
 __all__ = ["Context", "estimate_layer", "valid_reuse_factors"]
 
@@ -131,6 +135,7 @@ class _MatMul:
     zero_fraction: float
     weights: Any
     weight_storage: str = "bram"
+    schedule: ReuseSchedule | None = None  # hepinfer's Resource kernel (`hepinfer.ops.reuse`)
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,8 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
     else:
         if m.strategy is Strategy.LATENCY:
             n_mult = math.ceil(products / rf) - zeros // rf
+        elif m.schedule is not None:
+            n_mult = m.schedule.lanes  # the kernel's ALLOCATION limit
         else:
             n_mult = math.ceil(products / rf)
         if m.weight_kind == "general":
@@ -215,7 +222,7 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
             lut += n_mult * m.weight.width * math.ceil(math.log(max(2, rf), 4))
         if not any_dsp:
             lut += n_mult * m.accum.width  # accumulators outside DSP post-adders
-        unrolled = math.ceil(products / rf) if m.strategy is Strategy.RESOURCE else products
+        unrolled = n_mult if m.strategy is Strategy.RESOURCE else products
         details["multipliers"] = n_mult * m.copies
     # Timing of one product plus its adder tree (or one loop iteration).
     if any_dsp:
@@ -235,7 +242,20 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
     depth = ctx.cycles(comb)
     # Weight storage (Resource strategy at R > 1 keeps weights in block RAM or URAM).
     bram = uram = 0
-    if m.strategy is Strategy.RESOURCE and rf > 1:
+    if m.strategy is Strategy.RESOURCE and m.schedule is not None and not constants:
+        # hepinfer's ROM: one word of `lanes` weights per iteration, bound by its depth
+        s = m.schedule
+        width_bits = s.lanes * m.weight.width
+        if m.weight_storage == "uram":
+            uram = _uram(width_bits, s.iterations)
+        elif s.storage == "bram":
+            bram = _bram18(width_bits, s.iterations)
+        elif s.storage == "lutram":
+            lut += width_bits * math.ceil(s.iterations / LUTRAM_MAX_DEPTH)
+        details["weight_memory_bits"] = width_bits * s.iterations
+        details["weight_rom"] = "uram" if m.weight_storage == "uram" else s.storage
+        details["iterations"] = s.iterations
+    elif m.strategy is Strategy.RESOURCE and rf > 1:
         width_bits = math.ceil(products / rf) * m.weight.width
         if m.weight_storage == "uram":
             uram = _uram(width_bits, rf)
@@ -313,6 +333,9 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
     inp = as_fixed(layer.input)
     out = fixed_or(layer.output, inp)
     acc = fixed_or(layer.accum, out)
+    hepinfer_resource = layer.kernel == "hepinfer" and layer.strategy is Strategy.RESOURCE
+    rf = min(layer.reuse_factor, layer.n_in * layer.n_out)
+    schedule = ReuseSchedule(layer.n_in, layer.n_out, rf) if hepinfer_resource else None
     m = _MatMul(
         layer.name,
         "dense",
@@ -328,11 +351,11 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
         layer.zero_fraction,
         layer.weights,
         layer.weight_storage,
+        schedule,
     )
     c = _matmul(m, ctx)
     _check_unroll(layer.name, c.unrolled, ctx, "use the Resource strategy or a larger reuse factor")
-    rf = min(layer.reuse_factor, layer.n_in * layer.n_out)
-    if layer.strategy is Strategy.RESOURCE and rf > 1:
+    if layer.strategy is Strategy.RESOURCE and rf > 1 and schedule is None:
         _check_reuse(layer.name, layer.n_in, layer.n_out, rf, ctx)
     res = Resources(c.dsp, c.lut, c.ff, c.bram18k, c.uram)
     stream = layer.io_type is IOType.STREAM
@@ -355,14 +378,20 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
             fill_cycles=latency,
             details=c.details,
         )
-    read = ctx.timing.table_read_cycles if layer.strategy is Strategy.RESOURCE and rf > 1 else 0
-    latency = rf - 1 + read + c.depth_cycles + 1
+    if schedule is not None:
+        # the generated loop: `iterations` at II = 1 after a ROM read (LUTRAM: 1 cycle)
+        ii = schedule.iterations
+        read = {"bram": ctx.timing.table_read_cycles, "lutram": 1}.get(schedule.storage, 0)
+    else:
+        ii = rf
+        read = ctx.timing.table_read_cycles if layer.strategy is Strategy.RESOURCE and rf > 1 else 0
+    latency = ii - 1 + read + c.depth_cycles + 1
     return LayerEstimate(
         layer.name,
         "dense",
         res,
         latency,
-        rf,
+        ii,
         layer.io_type,
         fixed_cycles=latency,
         registered=True,

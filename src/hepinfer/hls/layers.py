@@ -111,6 +111,11 @@ class Model:
     def arrays(self) -> tuple[Array, ...]:
         return tuple(a for layer in self.layers for a in layer.arrays)
 
+    @property
+    def resource(self) -> bool:
+        """Whether a layer uses the Resource strategy (io_parallel's top is then a DATAFLOW)."""
+        return any(layer.consts.get("strategy") == "hepinfer::resource" for layer in self.layers)
+
 
 def build_model(graph: Graph, project: str) -> Model:
     """The template values for `graph`; HlsError for operators the writer does not cover."""

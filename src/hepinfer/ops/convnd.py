@@ -100,7 +100,7 @@ def lowering(node: Node, inputs: Sequence[TensorType], depthwise: bool = False) 
     else:
         flat = kernel.reshape(-1, kernel.shape[-1])
     base = {"n_in": str(flat.shape[0]), "n_out": str(flat.shape[1])}
-    dense = dense_lowering(node, base, flat)
+    dense = dense_lowering(node, base, flat, reuse_rom=not depthwise)  # depthwise: own loop
     consts = {**dense.consts, **{k: str(int(v)) for k, v in geo.items()}}
     kind = "depthwise" if depthwise else "conv"
     return Lowering(kind, consts, dense.types, dense.arrays, pixel_input=True)

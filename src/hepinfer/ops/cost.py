@@ -202,6 +202,9 @@ class DenseCost:
     ``weights`` (optional) is the kernel with ``n_in * n_out`` values in ``[n_in, n_out]``
     order (Keras layout); with it, zero / power-of-two / narrow constants are counted one by
     one. Without it, ``zero_fraction`` (the pruned share) and ``weight_kind`` describe them.
+    ``kernel`` is whose Resource-strategy kernel the firmware runs: hls4ml's
+    ``dense_resource`` (R iterations, weights in block RAM) or hepinfer's (the loop and weight
+    ROM of `hepinfer.ops.reuse.ReuseSchedule`, as the HLS writer generates it).
     """
 
     name: str
@@ -218,6 +221,7 @@ class DenseCost:
     zero_fraction: float = 0.0
     weight_kind: WeightKind = "general"
     weight_storage: Literal["bram", "uram"] = "bram"
+    kernel: Literal["hls4ml", "hepinfer"] = "hls4ml"
     weights: npt.NDArray[np.float64] | None = field(
         default=None, compare=False, hash=False, repr=False
     )
@@ -227,6 +231,9 @@ class DenseCost:
         _positive(self, "n_out", self.n_out)
         _normalise(self)
         _weights_shape(self, self.weights, self.n_in * self.n_out)
+        if self.kernel not in ("hls4ml", "hepinfer"):
+            msg = f"DenseCost {self.name!r}: kernel {self.kernel!r} is not 'hls4ml' or 'hepinfer'"
+            raise EstimateError(msg)
 
 
 @dataclass(frozen=True, kw_only=True)

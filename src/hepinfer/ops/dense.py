@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_
 from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
 from hepinfer.ops.cost import ConvCost, DenseCost, LayerCost, NodeContext
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
+from hepinfer.ops.reuse import ReuseSchedule
 
 _CHUNK_ELEMENTS = 1 << 21
 _CACHE_ELEMENTS = 1 << 17
@@ -239,8 +241,15 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     return lowering(node, sizes(node, inputs), kernel)
 
 
-def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
-    """The `dense` kernel call of `kernel` (n_in, n_out) with the node's bias and types."""
+def lowering(
+    node: Node, base: dict[str, str], kernel: FloatArray, *, reuse_rom: bool = True
+) -> Lowering:
+    """The `dense` kernel call of `kernel` (n_in, n_out) with the node's bias and types.
+
+    With the Resource strategy and `reuse_rom` (callers whose kernel runs `hepinfer::dense`:
+    Dense and Conv), the weights are the ROM of `hepinfer.ops.reuse.ReuseSchedule`, one word
+    per reuse iteration, and the config carries the schedule.
+    """
     tw, tb, ta = need(node, "weight"), need(node, "bias"), need(node, "accum")
     n_in, n_out = kernel.shape
     reuse = int(node.attrs.get("reuse_factor", 1))
@@ -257,7 +266,28 @@ def lowering(node: Node, base: dict[str, str], kernel: FloatArray) -> Lowering:
         HlsArray("w", "weight", tw, tw.to_mantissa(kernel)),
         HlsArray("b", "bias", tb, tb.to_mantissa(weight(node, "bias"))),
     )
-    return Lowering("dense", consts, {"weight_t": tw, "bias_t": tb, "accum_t": ta}, arrays)
+    low = Lowering("dense", consts, {"weight_t": tw, "bias_t": tb, "accum_t": ta}, arrays)
+    return _reuse_rom(low, int(n_in), int(n_out)) if strategy == "resource" and reuse_rom else low
+
+
+def _reuse_rom(low: Lowering, n_in: int, n_out: int) -> Lowering:
+    """`low` with its weights laid out as the Resource kernel's ROM and the schedule's
+    constants (`hepinfer.ops.reuse`).
+    """
+    schedule = ReuseSchedule(n_in, n_out, int(low.consts["reuse_factor"]))
+    rom = {"constant": "hepinfer::rom_constant", "lutram": "hepinfer::rom_lutram"}
+    consts = {
+        **low.consts,
+        "multiplier_limit": str(schedule.lanes),
+        "n_weights": str(schedule.stored),
+        "rows": str(schedule.rows),
+        "group": str(schedule.group),
+        "n_iter": str(schedule.iterations),
+        "weight_rom": rom.get(schedule.storage, "hepinfer::rom_bram"),
+    }
+    w, b = low.arrays
+    arrays = (replace(w, mantissas=schedule.layout(w.mantissas.reshape(n_in, n_out))), b)
+    return replace(low, consts=consts, arrays=arrays)
 
 
 def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
@@ -291,7 +321,7 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     pixels = int(np.prod(ctx.shape[:-1], dtype=np.int64))
     fields = costing.matmul_fields(node, ctx)
     if pixels == 1:
-        return [DenseCost(n_in=n_in, n_out=n_out, weights=kernel, **fields)]
+        return [DenseCost(n_in=n_in, n_out=n_out, weights=kernel, kernel="hepinfer", **fields)]
     return [
         ConvCost(in_width=pixels, n_chan=n_in, n_filt=n_out, filt_width=1, weights=kernel, **fields)
     ]

@@ -14,7 +14,7 @@ namespace hepinfer {
 template <class data_T, class res_T, typename CONFIG_T>
 void conv_2d_cl(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                 res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_filt],
-                const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+                const typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
                 const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
 Rows:
     for (int oh = 0; oh < CONFIG_T::out_height; oh++) {

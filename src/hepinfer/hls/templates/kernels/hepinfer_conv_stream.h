@@ -16,7 +16,7 @@ namespace hepinfer {
 template <class data_T, class res_T, typename CONFIG_T>
 void conv_2d_cl_stream(hls::stream<packet<data_T, CONFIG_T::n_chan> > &in,
                        hls::stream<packet<res_T, CONFIG_T::n_filt> > &out,
-                       const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+                       const typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
                        const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
     data_T lines[CONFIG_T::line_rows][CONFIG_T::grid_width][CONFIG_T::n_chan];
     #pragma HLS ARRAY_PARTITION variable = lines complete dim = 1

@@ -84,7 +84,7 @@ void concat_word(hls::stream<packet<data_T, W> > &in, packet<res_T, W_OUT> &out)
 // flattened tensor); one word of n_out values out. The arithmetic is dense()'s.
 template <class data_T, class res_T, typename CONFIG_T, int W>
 void dense_stream(hls::stream<packet<data_T, W> > &in, hls::stream<packet<res_T, CONFIG_T::n_out> > &out,
-                  const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+                  const typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
                   const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
     data_T data[CONFIG_T::n_in];
     #pragma HLS ARRAY_PARTITION variable = data complete

@@ -7,7 +7,7 @@
 
 #ifdef HEPINFER_LOAD_WEIGHTS
 #include "hepinfer/hepinfer_weights.h"
-fc0_weight_t w1[30];
+fc0_weight_t w1[36];
 fc0_bias_t b1[6];
 tanh0_table_t table2[1024];
 fc1_weight_t w3[18];
@@ -16,7 +16,7 @@ sigmoid1_table_t table4[1024];
 
 bool myproject_load_weights(const char *dir) {
     bool ok = true;
-    ok = ok && hepinfer::load_array(dir, "w1.bin", w1, 30);
+    ok = ok && hepinfer::load_array(dir, "w1.bin", w1, 36);
     ok = ok && hepinfer::load_array(dir, "b1.bin", b1, 6);
     ok = ok && hepinfer::load_array(dir, "table2.bin", table2, 1024);
     ok = ok && hepinfer::load_array(dir, "w3.bin", w3, 18);

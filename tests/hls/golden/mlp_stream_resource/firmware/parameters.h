@@ -14,7 +14,7 @@
 // Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS (C simulation)
 // they are read at run time from weights/*.bin by myproject_load_weights().
 #ifdef HEPINFER_LOAD_WEIGHTS
-extern fc0_weight_t w1[30];
+extern fc0_weight_t w1[36];
 extern fc0_bias_t b1[6];
 extern tanh0_table_t table2[1024];
 extern fc1_weight_t w3[18];
@@ -35,8 +35,12 @@ struct config1 {
     static const int n_out = 6;
     static const int reuse_factor = 2;
     static const hepinfer::strategy strategy = hepinfer::resource;
-    static const int multiplier_limit = 15;
-    static const int n_weights = 30;
+    static const int multiplier_limit = 18;
+    static const int n_weights = 36;
+    static const int rows = 3;
+    static const int group = 6;
+    static const int n_iter = 2;
+    static const hepinfer::rom weight_rom = hepinfer::rom_lutram;
     typedef fc0_weight_t weight_t;
     typedef fc0_bias_t bias_t;
     typedef fc0_accum_t accum_t;
@@ -62,6 +66,10 @@ struct config3 {
     static const hepinfer::strategy strategy = hepinfer::resource;
     static const int multiplier_limit = 9;
     static const int n_weights = 18;
+    static const int rows = 3;
+    static const int group = 3;
+    static const int n_iter = 2;
+    static const hepinfer::rom weight_rom = hepinfer::rom_lutram;
     typedef fc1_weight_t weight_t;
     typedef fc1_bias_t bias_t;
     typedef fc1_accum_t accum_t;

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "workflow": "workflow",
     "fixed": "fixed",
     "demo": "demo",
+    "hls-lint": "hls_lint",
 }
 
 

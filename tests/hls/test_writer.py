@@ -20,6 +20,7 @@ from hepinfer._version import __version__
 from hepinfer.errors import HlsError
 from hepinfer.hls.csim import header_dir
 from hepinfer.hls.writer import render
+from hepinfer.knobs import Headers
 from tests.hls.onnx_models import convnet, mlp
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -155,3 +156,97 @@ def test_errors(tmp_path: Path) -> None:
         render(graph, io_type="io_serial")
     with pytest.raises(HlsError, match="C identifier"):
         render(graph, project="my-project")
+
+
+def _build_testbench(root: Path, exe: Path, *flags: str) -> None:
+    _, headers = header_dir(Headers.HEPINFER)  # Xilinx's open-source copy refuses __SYNTHESIS__
+    cmd = [
+        "g++", "-O1", "-DNDEBUG", "-std=c++14", *flags,
+        f"-I{root / 'firmware'}", f"-I{headers}",
+        str(root / "tb" / "myproject_test.cpp"), str(root / "firmware" / "myproject.cpp"),
+        "-o", str(exe),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+
+
+@pytest.mark.parametrize("case", ["mlp_parallel", "conv1d_stream"])
+def test_without_test_inputs_the_testbench_runs_one_zero_sample(tmp_path: Path, case: str) -> None:
+    """A project written without test vectors has tb_data/ and its testbench runs the design
+    once on zeros (as hls4ml's), writing the emulator's output for a zero input.
+    """
+    model = _compiled(case, tmp_path)
+    root = model.write_hls(tmp_path / "prj")
+    assert (root / "tb_data").is_dir()
+    assert not (root / "tb_data" / "tb_input_features.dat").exists()
+    _build_testbench(root, tmp_path / "tb")
+    proc = subprocess.run(
+        [str(tmp_path / "tb")], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 samples" in proc.stdout
+    got = np.loadtxt(root / "tb_data" / "csim_results.log", ndmin=2)
+    zero = np.zeros((1, *model.graph.inputs[0].out.shape))
+    np.testing.assert_array_equal(got, np.asarray(model.predict(zero)).reshape(1, -1))
+
+
+def test_a_testbench_that_reads_no_sample_fails(tmp_path: Path) -> None:
+    model = _compiled("mlp_parallel", tmp_path)
+    root = model.write_hls(tmp_path / "prj")
+    (root / "tb_data" / "tb_input_features.dat").write_text("")
+    _build_testbench(root, tmp_path / "tb")
+    proc = subprocess.run(
+        [str(tmp_path / "tb")], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode != 0
+    assert "no sample" in proc.stderr
+
+
+def test_cosimulation_writes_its_own_log_and_synthesis_never_loads_weights(tmp_path: Path) -> None:
+    """Built as co-simulation builds it (-DRTL_SIM) the testbench writes
+    rtl_cosim_results.log, not csim_results.log; with __SYNTHESIS__ defined the run-time
+    weight loader is compiled out even when HEPINFER_LOAD_WEIGHTS is set (no .bin is read:
+    the weights come from the headers) and the outputs still equal the emulator's.
+    """
+    model = _compiled("mlp_parallel", tmp_path)
+    x = np.random.default_rng(1).normal(size=(20, 6)) * 2
+    root = model.write_hls(tmp_path / "prj", test_inputs=x)
+    for weights in (root / "firmware" / "weights").glob("*.bin"):
+        weights.unlink()
+    flags = ("-DRTL_SIM", "-DHEPINFER_LOAD_WEIGHTS", "-D__SYNTHESIS__")
+    _build_testbench(root, tmp_path / "tb", *flags)
+    proc = subprocess.run(
+        [str(tmp_path / "tb")], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "20 samples, 0 outputs differ" in proc.stdout
+    assert not (root / "tb_data" / "csim_results.log").exists()
+    got = np.loadtxt(root / "tb_data" / "rtl_cosim_results.log")
+    np.testing.assert_array_equal(got, np.asarray(model.predict(x)).reshape(20, -1))
+
+
+def test_build_script_has_hls4ml_settings_and_a_vitis_run_variant(tmp_path: Path) -> None:
+    files = _generated("mlp_parallel", tmp_path)
+    tcl = files["build.tcl"]
+    for line in (
+        "config_compile -name_max_length 80",
+        "config_schedule -enable_dsp_full_reg=false",
+        "set_clock_uncertainty $clock_uncertainty default",
+        "set clock_uncertainty 27%",
+        "vitis-run --mode hls --tcl build.tcl",
+        "file mkdir tb_data",
+        '-cflags "-std=c++14 -Ifirmware -DRTL_SIM"',
+        "source [file join $tcldir build_opt.tcl]",
+    ):
+        assert line in tcl
+    assert "array set opt {csim 1 synth 1 cosim 0 export 0}" in files["build_opt.tcl"]
+    assert "tb_data/README.txt" in files
+
+
+def test_io_parallel_top_has_one_port_per_array(tmp_path: Path) -> None:
+    """hls4ml's interface: each array reshaped into one port, one ap_vld pragma for all."""
+    top = _generated("mlp_parallel", tmp_path)["firmware/myproject.cpp"]
+    assert "#pragma HLS ARRAY_RESHAPE variable = x complete dim = 0" in top
+    assert "#pragma HLS ARRAY_RESHAPE variable = softmax1_out complete dim = 0" in top
+    assert top.count("#pragma HLS INTERFACE ap_vld") == 1
+    assert "#pragma HLS INTERFACE ap_vld port = x,softmax1_out" in top
+    assert "ARRAY_PARTITION variable = x " not in top

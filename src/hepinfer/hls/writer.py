@@ -9,8 +9,11 @@ Layout of the project (`project` defaults to `myproject`, like hls4ml)::
     firmware/weights/<name>.h, <name>.bin   weights and tables: headers (synthesis) and
                                             exact float64 files read at run time (C simulation)
     tb/<project>_test.cpp, tb_data/         C++ testbench and (optional) emulator test vectors
+                                            (tb_data/ always, with a README; without vectors
+                                            the testbench runs one all-zero sample)
     csim/bridge.cpp                         C ABI used by `CompiledModel.csim`
-    build.tcl                               Vitis HLS: csim, csynth, cosim, export IP
+    build.tcl, build_opt.tcl                Vitis HLS (vitis_hls -f, or vitis-run --mode hls
+                                            --tcl from 2024.2): csim, csynth, cosim, export IP
     hepinfer.json                           what was written (inputs, outputs, settings)
 """
 
@@ -100,8 +103,12 @@ def render(
     io_type: str = "io_parallel",
     part: str = "xcu250-figd2104-2L-e",
     clock_period: float = 5.0,
+    clock_uncertainty: str = "27%",
 ) -> Project:
-    """Render the project for `graph` in memory (nothing written)."""
+    """Render the project for `graph` in memory (nothing written).
+
+    `clock_uncertainty`: Vitis HLS's `set_clock_uncertainty` (hls4ml's Vitis default, 27%).
+    """
     if io_type not in IO_TYPES:
         msg = f"io_type {io_type!r} is not one of {IO_TYPES}"
         raise HlsError(msg)
@@ -116,10 +123,10 @@ def render(
         "io_type": io_type,
         "part": part,
         "clock_period": clock_period,
+        "clock_uncertainty": clock_uncertainty,
         "version": __version__,
         "guard": project.upper(),
-        "bool_consts": ("exact_scale", "has_accum", "count_pad"),
-        "double_consts": ("scale", "data_min"),
+        "bool_consts": ("has_accum", "count_pad"),
     }
     text: dict[str, str] = {
         f"firmware/{project}.cpp": env.get_template("project.cpp.j2").render(ctx),
@@ -129,6 +136,8 @@ def render(
         f"tb/{project}_test.cpp": env.get_template("testbench.cpp.j2").render(ctx),
         "csim/bridge.cpp": env.get_template("bridge.cpp.j2").render(ctx),
         "build.tcl": env.get_template("build.tcl.j2").render(ctx),
+        "build_opt.tcl": env.get_template("build_opt.tcl.j2").render(ctx),
+        "tb_data/README.txt": env.get_template("tb_data_readme.j2").render(ctx),
     }
     weights_tpl = env.get_template("weights.h.j2")
     binary: dict[str, bytes] = {}

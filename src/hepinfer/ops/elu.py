@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hepinfer.errors import HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
@@ -84,7 +85,12 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     need_exact(x, f"the input of {node.name!r}")
     tw, tt = need(node, "weight"), table_type(node)
     size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
-    consts = {**sizes(node, inputs), "table_size": str(size), "data_frac": str(x.frac)}
+    if size & (size - 1):
+        msg = f"ELU {node.name!r}: table_size {size} must be a power of two for the HLS kernel"
+        raise HlsError(msg)
+    # int(x * size / -SPAN): -x's mantissa shifted down (the emulator divides by SPAN << frac)
+    down = int(SPAN).bit_length() - 1 + max(x.frac, 0) - (size.bit_length() - 1)
+    consts = {**sizes(node, inputs), "table_size": str(size), "index_shift": str(down)}
     arrays = (
         HlsArray("a", "weight", tw, tw.to_mantissa(weight_values(node))),
         HlsArray("table", "table", tt, tt.to_mantissa(table_values(size))),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.errors import HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FloatArray, FxArray, IntArray
 from hepinfer.ir.graph import Node, TensorType
@@ -28,16 +29,34 @@ def table_type(node: Node) -> FixedType:
     return node.precision.table or DEFAULT_TABLE
 
 
+def dyadic_scale(size: int, span: float) -> tuple[int, int]:
+    """`size / span` as the exact `(num, shift)` with value `num * 2**-shift` (every float is)."""
+    num, den = (size / span).as_integer_ratio()
+    return num, den.bit_length() - 1
+
+
+def exact_index(t: FixedType, size: int, span: float) -> bool:
+    """Whether the index of `t`'s values is formed in integers (`t`'s mantissa times the
+    scale's numerator fits in 62 bits): always, for power-of-two table sizes and spans.
+    """
+    num, _ = dyadic_scale(size, span)
+    return num.bit_length() + t.width + 1 <= 62
+
+
 def table_index(x: FxArray, size: int, span: float) -> IntArray:
-    """`int(x * size / span) + size / 2` clipped to [0, size - 1] (truncation toward zero)."""
-    scale = size / span
-    num = x.m * np.int64(round(scale * 256)) if scale * 256 == round(scale * 256) else None
-    if num is not None:
-        den = np.int64(256) << x.t.frac if x.t.frac >= 0 else np.int64(256) >> -x.t.frac
-        q = np.abs(num) // den
-        idx = np.where(num < 0, -q, q)
+    """`int(x * size / span) + size / 2` clipped to [0, size - 1] (truncation toward zero).
+
+    With the exact scale `num * 2**-shift`: `|m| * num` shifted down by `shift + frac`, signed
+    (what the C++ forms by bit slicing and shifts).
+    """
+    num, shift = dyadic_scale(size, span)
+    if exact_index(x.t, size, span):
+        mag = np.abs(x.m) * np.int64(num)
+        down = shift + x.t.frac
+        q = mag >> down if down >= 0 else mag << -down
+        idx = np.where(x.m < 0, -q, q)
     else:
-        idx = np.trunc(x.to_float() * scale).astype(np.int64)
+        idx = np.trunc(x.to_float() * (size / span)).astype(np.int64)
     out: IntArray = np.clip(idx + size // 2, 0, size - 1).astype(np.int64)
     return out
 
@@ -101,17 +120,21 @@ def lowering(
     size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
     table_t = table_type(node)
     table = build_table(fn, size, span, table_t)
-    scale = size / span
-    exact = scale * 256 == round(scale * 256)
     x = fixed(node, inputs[0])
     need_exact(x, f"the input of {node.name!r}")
+    if not exact_index(x, size, span):
+        msg = (
+            f"{node.op.value} {node.name!r}: table_size {size} over span {span} with input type "
+            f"{x} needs a table index wider than 62 bits; use a power-of-two table_size"
+        )
+        raise HlsError(msg)
+    num, shift = dyadic_scale(size, span)
     consts = {
         **sizes(node, inputs),
         "table_size": str(size),
-        "exact_scale": "true" if exact else "false",
-        "scale256": str(round(scale * 256)) if exact else "0",
-        "scale": repr(float(scale)),
-        "data_frac": str(x.frac),
+        "scale_num": str(num),
+        "scale_bits": str(num.bit_length()),
+        "index_shift": str(shift + x.frac),
     }
     arrays = (HlsArray("table", "table", table_t, table),)
     return Lowering("lut", consts, {"table_t": table_t}, arrays, same_width=True)

@@ -210,8 +210,9 @@ def lowering(node: Node, inputs: Sequence[TensorType], is_max: bool, is_global: 
         "op": "hepinfer::pool_max" if is_max else "hepinfer::pool_average",
         "has_accum": "true" if accum is not None else "false",
         "count_pad": "true" if node.attrs.get("count_pad", False) else "false",
-        "accum_frac": str(ta.frac),
-        "data_min": repr(float(x.min)),
+        "count_bits": str((k[0] * k[1]).bit_length()),
     }
-    types = {"accum_t": ta, "wide_t": wide_type(ta.frac)}
+    # the exact sum of a window's accum_t values: accum_t with the bits its count needs
+    grow = (k[0] * k[1] - 1).bit_length()
+    types = {"accum_t": ta, "wide_t": FixedType(ta.width + grow, ta.integer + grow, ta.signed)}
     return Lowering("pool", consts, types, pixel_input=True)

@@ -192,12 +192,12 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     need_exact(x, f"the input of {node.name!r}")
     table, accum, inv_inp = types(node, x)
     base = sizes(node, inputs)
-    wide = FixedType(64, 64 - accum.frac)
+    # the exact sum of a row of accum_t values: accum_t with ceil(log2(n)) more integer bits
+    grow = math.ceil(math.log2(node.out.shape[-1])) if node.out.shape[-1] > 1 else 0
+    wide = FixedType(accum.width + grow, accum.integer + grow, accum.signed)
     if impl == "argmax":
         consts = {**base, "implementation": "hepinfer::softmax_argmax"}
-        for key in ("exp_size", "inv_size", "exp_src_width", "exp_src_frac", "exp_bits"):
-            consts[key] = "1"
-        for key in ("inv_src_width", "inv_src_frac", "inv_bits"):
+        for key in ("exp_size", "inv_size", "exp_bits", "inv_bits"):
             consts[key] = "1"
         typedefs = {"table_t": table, "accum_t": accum, "inv_in_t": table, "norm_t": x}
         zero = np.zeros(1, dtype=np.int64)
@@ -226,11 +226,7 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
         "implementation": f"hepinfer::softmax_{impl}",
         "exp_size": str(size_exp),
         "inv_size": str(size_inv),
-        "exp_src_width": str(data_t.width),
-        "exp_src_frac": str(data_t.frac),
         "exp_bits": str(size_exp.bit_length() - 1),
-        "inv_src_width": str(inv_inp.width),
-        "inv_src_frac": str(inv_inp.frac),
         "inv_bits": str(size_inv.bit_length() - 1),
     }
     typedefs = {

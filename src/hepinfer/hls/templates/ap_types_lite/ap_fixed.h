@@ -172,6 +172,21 @@ struct ap_fixed_base {
     int to_int() const { return (int)(((ap_lite::i128)V) >> (W - I > 0 ? W - I : 0)); }
     long long to_int64() const { return (long long)to_int(); }
 
+    // Bits [hi, lo] of the two's complement pattern as an unsigned integer (Xilinx's
+    // x.range(hi, lo) / x(hi, lo), read only); range(): all W bits.
+    ap_fixed_base<W, W, false> range(int hi, int lo) const {
+        const int n = hi - lo + 1;
+        ap_lite::u128 bits = ((ap_lite::u128)(ap_lite::i128)V) >> lo;
+        if (n < 128) bits &= (((ap_lite::u128)1) << n) - 1;
+        return ap_fixed_base<W, W, false>::from_raw((ap_lite::i128)bits);
+    }
+    ap_fixed_base<W, W, false> range() const { return range(W - 1, 0); }
+    ap_fixed_base<W, W, false> operator()(int hi, int lo) const { return range(hi, lo); }
+    // Shifts of the bit pattern within the type (Xilinx's operator>> / operator<<).
+    ap_fixed_base operator>>(int n) const { return from_raw(ap_lite::wrap_bits<ap_lite::i128, ap_lite::u128>((ap_lite::u128)((ap_lite::i128)V >> n), W, S)); }
+    ap_fixed_base operator<<(int n) const { return from_raw(ap_lite::wrap_bits<ap_lite::i128, ap_lite::u128>(((ap_lite::u128)(ap_lite::i128)V) << n, W, S)); }
+    unsigned to_uint() const { return (unsigned)to_int(); }
+
     template <class T> ap_fixed_base &operator+=(const T &x) { *this = *this + x; return *this; }
     template <class T> ap_fixed_base &operator-=(const T &x) { *this = *this - x; return *this; }
     template <class T> ap_fixed_base &operator*=(const T &x) { *this = *this * x; return *this; }
@@ -213,6 +228,13 @@ inline typename ap_rtype<AP_LITE_A, AP_LITE_B>::minus operator-(const AP_LITE_A 
     typedef typename ap_rtype<AP_LITE_A, AP_LITE_B>::minus R;
     const int f = R::frac;
     return R::from_raw(((ap_lite::i128)a.V << (f - (W1 - I1))) - ((ap_lite::i128)b.V << (f - (W2 - I2))));
+}
+
+// Integer division (ap_int / ap_uint only), truncating toward zero: Xilinx's result type.
+template <AP_LITE_T1, AP_LITE_T2>
+inline ap_fixed_base<W1 + S2, W1 + S2, S1 || S2> operator/(const AP_LITE_A &a, const AP_LITE_B &b) {
+    static_assert(W1 == I1 && W2 == I2, "hepinfer's ap_types_lite divides integers only");
+    return ap_fixed_base<W1 + S2, W1 + S2, S1 || S2>::from_raw((ap_lite::i128)a.V / (ap_lite::i128)b.V);
 }
 
 template <AP_LITE_T1>

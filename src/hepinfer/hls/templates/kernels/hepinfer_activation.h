@@ -29,22 +29,23 @@ void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
 }
 
 // Table index of hls4ml's activation tables: int(x * table_size / span) + table_size / 2
-// (truncation toward zero), clipped to the table. With `exact_scale` the product is formed
-// in integers: x's mantissa times scale256 = table_size * 256 / span, divided by 256 * 2**frac.
+// (truncation toward zero), clipped to the table. The scale table_size / span is the exact
+// dyadic scale_num * 2**-scale_shift: the product is x's mantissa times scale_num (an integer
+// of scale_bits bits), shifted down by index_shift = scale_shift + x's fractional bits.
 template <typename CONFIG_T, class data_T> inline int lut_index(const data_T &x) {
-    long long q;
-    if (CONFIG_T::exact_scale) {
-        long long num = mantissa(x, CONFIG_T::data_frac) * CONFIG_T::scale256;
-        long long den = CONFIG_T::data_frac >= 0 ? (256LL << CONFIG_T::data_frac) : (256LL >> -CONFIG_T::data_frac);
-        long long mag = (num < 0 ? -num : num) / den;
-        q = num < 0 ? -mag : mag;
+    #pragma HLS INLINE
+    enum { M = mantissa_bits<data_T>::value };
+    const int half = CONFIG_T::table_size / 2;
+    ap_int<M + CONFIG_T::scale_bits> num = mantissa(x) * (ap_uint<CONFIG_T::scale_bits>)CONFIG_T::scale_num;
+    ap_uint<M + CONFIG_T::scale_bits> mag = magnitude<M + CONFIG_T::scale_bits>(num);
+    const auto q = shift_down<CONFIG_T::index_shift, M + CONFIG_T::scale_bits>(mag);
+    int idx;
+    if (num < 0) {
+        idx = q > half ? 0 : half - q.to_int();
     } else {
-        q = (long long)std::trunc(x.to_double() * CONFIG_T::scale);
+        idx = q >= half ? CONFIG_T::table_size - 1 : half + q.to_int();
     }
-    long long idx = q + CONFIG_T::table_size / 2;
-    if (idx < 0) idx = 0;
-    if (idx > CONFIG_T::table_size - 1) idx = CONFIG_T::table_size - 1;
-    return (int)idx;
+    return idx;
 }
 
 // Table-based activation (sigmoid, tanh): res = (res_T) table[index(x)].

@@ -2,23 +2,109 @@
 #ifndef HEPINFER_COMMON_H
 #define HEPINFER_COMMON_H
 
-#include <cmath>
+#include "ap_fixed.h"
+#include "ap_int.h"
 
 namespace hepinfer {
 
 enum strategy { latency, resource };
 
-// The mantissa (raw integer) of a fixed-point value with `frac` fractional bits.
-// Exact for widths up to 53 bits (the writer checks every type it indexes a table with).
-template <class T> inline long long mantissa(const T &x, int frac) {
-    return (long long)std::ldexp(x.to_double(), frac);
+// Whether a fixed-point or integer type is signed (Xilinx's ap_fixed_base has no flag for it).
+template <class T> struct is_signed;
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_signed<ap_fixed<W, I, Q, O, N> > {
+    enum { value = 1 };
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_signed<ap_ufixed<W, I, Q, O, N> > {
+    enum { value = 0 };
+};
+template <int W> struct is_signed<ap_int<W> > {
+    enum { value = 1 };
+};
+template <int W> struct is_signed<ap_uint<W> > {
+    enum { value = 0 };
+};
+
+// Bits an integer type needs to hold every value of a fixed-point type T as an integer
+// (its mantissa): T's width, one more for an unsigned type.
+template <class T> struct mantissa_bits {
+    enum { value = T::width + (is_signed<T>::value ? 0 : 1) };
+};
+
+// The mantissa (raw integer) of a fixed-point value: its bit pattern, a free bit slice.
+template <class T> inline ap_int<mantissa_bits<T>::value> mantissa(const T &x) {
+    #pragma HLS INLINE
+    ap_uint<T::width> bits = x.range(T::width - 1, 0);
+    ap_int<T::width> as_signed = bits;  // the same bits, read as two's complement
+    ap_int<mantissa_bits<T>::value> m;
+    if (is_signed<T>::value) {
+        m = as_signed;
+    } else {
+        m = bits;
+    }
+    return m;
 }
 
-// The top `bits` bits of the `width`-bit two's complement pattern of mantissa `m`.
-inline unsigned top_bits(long long m, int width, int bits) {
-    unsigned long long pattern = (unsigned long long)m & ((width >= 64) ? ~0ULL : ((1ULL << width) - 1));
-    int shift = width - bits;
-    return (unsigned)(shift >= 0 ? pattern >> shift : pattern << -shift);
+// The top BITS bits of the bit pattern of x (zeros below when x is narrower): a bit slice.
+template <int BITS, class T> inline unsigned top_bits(const T &x) {
+    #pragma HLS INLINE
+    ap_uint<T::width> bits = x.range(T::width - 1, 0);
+    if (T::width >= BITS) {
+        ap_uint<T::width> top = bits >> (T::width >= BITS ? T::width - BITS : 0);
+        return top.to_uint();
+    }
+    ap_uint<BITS> wide = bits;
+    ap_uint<BITS> low = wide << (T::width >= BITS ? 0 : BITS - T::width);
+    return low.to_uint();
+}
+
+// v * 2**-S: truncated (a right shift) for S >= 0, exact (a left shift, wider) for S < 0.
+template <int S, int W> inline ap_uint<(S < 0 ? W - S : W)> shift_down(const ap_uint<W> &v) {
+    #pragma HLS INLINE
+    ap_uint<(S < 0 ? W - S : W)> r = v;
+    if (S >= 0) {
+        r = r >> (S >= 0 ? S : 0);
+    } else {
+        r = r << (S < 0 ? -S : 0);
+    }
+    return r;
+}
+
+// The value of type T whose mantissa is m (m in T's range): the integer m with its binary
+// point moved by T's fractional bits, a shift.
+template <class T, int W> inline T from_mantissa(const ap_int<W> &m) {
+    #pragma HLS INLINE
+    enum { F = T::width - T::iwidth, P = F > 0 ? F : 0, N = F < 0 ? -F : 0 };
+    ap_fixed<W + P + N, W + N> v = m;
+    if (F >= 0) {
+        v = v >> P;
+    } else {
+        v = v << N;
+    }
+    return (T)v;
+}
+
+// The most negative value of type T (0 when unsigned): the bit pattern 10...0 or 0...0.
+template <class T> inline T lowest() {
+    #pragma HLS INLINE
+    enum { M = mantissa_bits<T>::value };
+    ap_int<M> m = 0;
+    if (is_signed<T>::value) {
+        ap_int<M> one = 1;
+        m = one << (M - 1);
+    }
+    return from_mantissa<T>(m);
+}
+
+// |m| as an unsigned integer of the same width (exact: -2**(W-1) fits in W unsigned bits).
+template <int W> inline ap_uint<W> magnitude(const ap_int<W> &m) {
+    #pragma HLS INLINE
+    ap_uint<W> r;
+    if (m < 0) {
+        r = -m;
+    } else {
+        r = m;
+    }
+    return r;
 }
 
 // A vector of N values carried by one stream word (io_stream).

@@ -45,7 +45,7 @@ void hard_sigmoid(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
         if (data[i] * params[0] + params[1] < 0) {
             res[i] = (res_T)0;
         } else if (data[i] * params[0] + params[1] > 1) {
-            res[i] = (res_T)1.0;
+            res[i] = (res_T)1;
         } else {
             res[i] = (res_T)(data[i] * params[0] + params[1]);
         }
@@ -63,12 +63,12 @@ void elu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
         if (data[i] >= 0) {
             res[i] = (res_T)data[i];
         } else {
-            long long num = -mantissa(data[i], CONFIG_T::data_frac) * CONFIG_T::table_size;
-            long long den = CONFIG_T::data_frac >= 0 ? (8LL << CONFIG_T::data_frac) : 8LL;
-            long long mag = (num < 0 ? -num : num) / den;
-            long long idx = num < 0 ? -mag : mag;
-            if (idx < 0) idx = 0;
-            if (idx > CONFIG_T::table_size - 1) idx = CONFIG_T::table_size - 1;
+            // int(x * table_size / -8) clipped to the table: -x's mantissa shifted down by
+            // index_shift = 3 + x's fractional bits - log2(table_size)
+            enum { M = mantissa_bits<data_T>::value };
+            ap_uint<M> mag = magnitude<M>(mantissa(data[i]));
+            const auto q = shift_down<CONFIG_T::index_shift, M>(mag);
+            const int idx = q >= CONFIG_T::table_size ? CONFIG_T::table_size - 1 : q.to_int();
             res[i] = (res_T)(table[idx] * alpha[0]);
         }
     }

@@ -3,12 +3,11 @@
 //
 // Max: padding holds data_T's minimum; the maximum is assigned to accum_t (when the layer has
 // one) and then to res_T. Average: values assigned to accum_t, summed exactly and assigned to
-// accum_t once, divided by the count (real positions, or the whole window with count_pad) with
-// truncation toward zero at accum_t's fractional bits, assigned to res_T.
+// accum_t once (in wide_t: accum_t with the bits the window's count of terms needs), divided
+// by the count (real positions, or the whole window with count_pad) with truncation toward
+// zero at accum_t's fractional bits, in integers, assigned to res_T.
 #ifndef HEPINFER_POOLING_H
 #define HEPINFER_POOLING_H
-
-#include <cmath>
 
 #include "hepinfer_common.h"
 
@@ -23,11 +22,27 @@ res_T pool_result(const data_T &best, const typename CONFIG_T::wide_t &total, in
     #pragma HLS INLINE
     typedef typename CONFIG_T::accum_t accum_t;
     if (CONFIG_T::op == pool_max) return CONFIG_T::has_accum ? (res_T)(accum_t)best : (res_T)best;
-    const int n = CONFIG_T::count_pad ? CONFIG_T::pool_height * CONFIG_T::pool_width : count;
+    const int full = CONFIG_T::pool_height * CONFIG_T::pool_width;
+    const int n = CONFIG_T::count_pad ? full : count;
     accum_t sum = (accum_t)total;
-    long long m = mantissa(sum, CONFIG_T::accum_frac);
-    long long q = (m < 0 ? -m : m) / n;
-    accum_t mean = (accum_t)std::ldexp((double)(m < 0 ? -q : q), -CONFIG_T::accum_frac);
+    // the mean truncated toward zero at accum_t's fractional bits, on the mantissa's magnitude:
+    // a division by the constant window size (a smaller divider only where padding cuts the
+    // window short)
+    enum { M = mantissa_bits<accum_t>::value };
+    ap_uint<M> mag = magnitude<M>(mantissa(sum));
+    ap_uint<M> q;
+    if (n == full) {
+        q = mag / (ap_uint<CONFIG_T::count_bits>)full;
+    } else {
+        q = mag / (ap_uint<CONFIG_T::count_bits>)n;
+    }
+    ap_int<M + 1> signed_q;
+    if (sum < 0) {
+        signed_q = -q;
+    } else {
+        signed_q = q;
+    }
+    accum_t mean = from_mantissa<accum_t>(signed_q);
     return (res_T)mean;
 }
 
@@ -37,7 +52,7 @@ template <class data_T, class res_T, typename CONFIG_T>
 res_T pool_window(const data_T taps[CONFIG_T::pool_height][CONFIG_T::pool_width], int oh, int ow) {
     #pragma HLS INLINE
     typedef typename CONFIG_T::accum_t accum_t;
-    data_T best = (data_T)CONFIG_T::data_min;
+    data_T best = lowest<data_T>();
     typename CONFIG_T::wide_t total = 0;
     int count = 0;
     for (int kh = 0; kh < CONFIG_T::pool_height; kh++) {

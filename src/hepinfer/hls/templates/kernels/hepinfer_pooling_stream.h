@@ -63,7 +63,7 @@ void global_pool_stream(hls::stream<packet<data_T, CONFIG_T::n_chan> > &in,
     #pragma HLS ARRAY_PARTITION variable = total complete
     for (int c = 0; c < CONFIG_T::n_chan; c++) {
         #pragma HLS UNROLL
-        best[c] = (data_T)CONFIG_T::data_min;
+        best[c] = lowest<data_T>();
         total[c] = 0;
     }
 Pixels:

@@ -1,8 +1,9 @@
 // hepinfer kernel library: table-based softmax (hls4ml's latency / stable / argmax forms).
 //
 // A table index is the top bits of the bit pattern of the input (stable: of max - x in
-// norm_t); exp_table holds exp of the value those bits encode, inv_table 1 / value of the
-// exponent sum's top bits. Sums are formed in wide_t and assigned to accum_t once.
+// norm_t), a bit slice; exp_table holds exp of the value those bits encode, inv_table 1 /
+// value of the exponent sum's top bits. Sums are formed in wide_t (accum_t with the bits n
+// terms need) and assigned to accum_t once.
 #ifndef HEPINFER_SOFTMAX_H
 #define HEPINFER_SOFTMAX_H
 
@@ -25,7 +26,7 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
         }
         for (int i = 0; i < n; i++) {
             #pragma HLS UNROLL
-            res[i] = (i == best) ? (res_T)1.0 : (res_T)0.0;
+            res[i] = (i == best) ? (res_T)1 : (res_T)0;
         }
         return;
     }
@@ -39,21 +40,19 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     }
     for (int i = 0; i < n; i++) {
         #pragma HLS UNROLL
-        long long m;
+        unsigned idx;
         if (CONFIG_T::implementation == softmax_stable) {
             typename CONFIG_T::norm_t d = x_max - data[i];
-            m = mantissa(d, CONFIG_T::exp_src_frac);
+            idx = top_bits<CONFIG_T::exp_bits>(d);
         } else {
-            m = mantissa(data[i], CONFIG_T::exp_src_frac);
+            idx = top_bits<CONFIG_T::exp_bits>(data[i]);
         }
-        unsigned idx = top_bits(m, CONFIG_T::exp_src_width, CONFIG_T::exp_bits);
         exp_res[i] = (typename CONFIG_T::accum_t)exp_table[idx];
         total += exp_res[i];
     }
     typename CONFIG_T::accum_t sum = (typename CONFIG_T::accum_t)total;
     typename CONFIG_T::inv_in_t exp_sum = (typename CONFIG_T::inv_in_t)sum;
-    unsigned inv_idx = top_bits(mantissa(exp_sum, CONFIG_T::inv_src_frac), CONFIG_T::inv_src_width,
-                                CONFIG_T::inv_bits);
+    unsigned inv_idx = top_bits<CONFIG_T::inv_bits>(exp_sum);
     typename CONFIG_T::table_t inv = inv_table[inv_idx];
     for (int i = 0; i < n; i++) {
         #pragma HLS UNROLL

@@ -43,13 +43,61 @@ Words:
 }
 
 // Words of W_IN values -> words of W_OUT values in the same order (after a Reshape, for a
-// layer that reads one pixel per word). The sample is buffered whole.
+// layer that reads one pixel per word), word by word: one output word gathers W_OUT / W_IN
+// input words, or one input word gives W_IN / W_OUT output words; otherwise one value moves
+// per step between one buffered input word and the output word being filled.
 template <class T, int W_IN, int W_OUT, int N>
 void repack(hls::stream<packet<T, W_IN> > &in, hls::stream<packet<T, W_OUT> > &out) {
-    T buffer[N];
-    #pragma HLS ARRAY_PARTITION variable = buffer complete
-    unpack_words<T, W_IN, N>(in, buffer);
-    pack_words<T, W_OUT, N>(buffer, out);
+    if (W_OUT % W_IN == 0) {
+    Gather:
+        for (int i = 0; i < N / W_OUT; i++) {
+            #pragma HLS PIPELINE II = W_OUT / W_IN
+            packet<T, W_OUT> q;
+            #pragma HLS ARRAY_PARTITION variable = q.data complete
+            for (int k = 0; k < W_OUT / W_IN; k++) {
+                packet<T, W_IN> p = in.read();
+                for (int j = 0; j < W_IN; j++) {
+                    #pragma HLS UNROLL
+                    q[k * W_IN + j] = p[j];
+                }
+            }
+            out.write(q);
+        }
+    } else if (W_IN % W_OUT == 0) {
+    Scatter:
+        for (int i = 0; i < N / W_IN; i++) {
+            #pragma HLS PIPELINE II = W_IN / W_OUT
+            packet<T, W_IN> p = in.read();
+            for (int k = 0; k < W_IN / W_OUT; k++) {
+                packet<T, W_OUT> q;
+                #pragma HLS ARRAY_PARTITION variable = q.data complete
+                for (int j = 0; j < W_OUT; j++) {
+                    #pragma HLS UNROLL
+                    q[j] = p[k * W_OUT + j];
+                }
+                out.write(q);
+            }
+        }
+    } else {
+        packet<T, W_IN> p;
+        #pragma HLS ARRAY_PARTITION variable = p.data complete
+        packet<T, W_OUT> q;
+        #pragma HLS ARRAY_PARTITION variable = q.data complete
+        int i_in = 0, i_out = 0;
+    Values:
+        for (int v = 0; v < N; v++) {
+            #pragma HLS PIPELINE
+            if (i_in == 0) p = in.read();
+            q[i_out] = p[i_in];
+            i_in = (i_in + 1 == W_IN) ? 0 : i_in + 1;
+            if (i_out + 1 == W_OUT) {
+                out.write(q);
+                i_out = 0;
+            } else {
+                i_out++;
+            }
+        }
+    }
 }
 
 // WORDS words copied from in to out, each value cast to res_T (Concatenate off the last axis).

@@ -30,7 +30,7 @@ typedef ap_fixed<12,4> c1_weight_t;
 typedef ap_fixed<12,4> c1_bias_t;
 typedef ap_fixed<12,4> c1_accum_t;
 typedef ap_fixed<12,4> m1_accum_t;
-typedef ap_fixed<64,56> m1_wide_t;
+typedef ap_fixed<13,5> m1_wide_t;
 typedef ap_fixed<12,4> c2_weight_t;
 typedef ap_fixed<12,4> c2_bias_t;
 typedef ap_fixed<12,4> c2_accum_t;
@@ -41,6 +41,6 @@ typedef ap_fixed<18,8,AP_RND,AP_SAT> y_table_t;
 typedef ap_fixed<21,11> y_accum_t;
 typedef ap_fixed<18,8,AP_RND,AP_SAT> y_inv_in_t;
 typedef ap_ufixed<11,3> y_norm_t;
-typedef ap_fixed<64,54> y_wide_t;
+typedef ap_fixed<24,14> y_wide_t;
 
 #endif

@@ -12,7 +12,7 @@ void myproject(
     hls::stream<hepinfer::packet<y_t, 5> > &y_stream  // y: 1 word of 5
 );
 
-#ifdef HEPINFER_LOAD_WEIGHTS
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 // Read the weights and tables from `dir`/*.bin (float64, exact values); false on error.
 bool myproject_load_weights(const char *dir);
 #endif

@@ -11,9 +11,10 @@
 #include "hepinfer/hepinfer_pooling.h"
 #include "hepinfer/hepinfer_softmax.h"
 
-// Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS (C simulation)
-// they are read at run time from weights/*.bin by myproject_load_weights().
-#ifdef HEPINFER_LOAD_WEIGHTS
+// Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS in C simulation
+// (never in synthesis, which defines __SYNTHESIS__) they are read at run time from
+// weights/*.bin by myproject_load_weights().
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 extern c1_weight_t w1[36];
 extern c1_bias_t b1[4];
 extern c2_weight_t w4[24];
@@ -95,8 +96,7 @@ struct config3 {
     static const hepinfer::pool_op op = hepinfer::pool_max;
     static const bool has_accum = true;
     static const bool count_pad = false;
-    static const int accum_frac = 8;
-    static constexpr double data_min = -8.0;
+    static const int count_bits = 2;
     typedef m1_accum_t accum_t;
     typedef m1_wide_t wide_t;
 };
@@ -159,11 +159,7 @@ struct config7 {
     static const hepinfer::softmax_implementation implementation = hepinfer::softmax_stable;
     static const int exp_size = 1024;
     static const int inv_size = 1024;
-    static const int exp_src_width = 11;
-    static const int exp_src_frac = 8;
     static const int exp_bits = 10;
-    static const int inv_src_width = 18;
-    static const int inv_src_frac = 10;
     static const int inv_bits = 10;
     typedef y_table_t table_t;
     typedef y_accum_t accum_t;

@@ -30,6 +30,6 @@ typedef ap_fixed<18,8,AP_RND,AP_SAT> softmax1_table_t;
 typedef ap_fixed<20,10> softmax1_accum_t;
 typedef ap_fixed<18,8,AP_RND,AP_SAT> softmax1_inv_in_t;
 typedef ap_ufixed<11,4> softmax1_norm_t;
-typedef ap_fixed<64,54> softmax1_wide_t;
+typedef ap_fixed<22,12> softmax1_wide_t;
 
 #endif

@@ -2,7 +2,7 @@
 #include "myproject.h"
 #include "parameters.h"
 
-#ifdef HEPINFER_LOAD_WEIGHTS
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 #include "hepinfer/hepinfer_weights.h"
 fc0_weight_t w1[48];
 fc0_bias_t b1[8];
@@ -27,10 +27,9 @@ void myproject(
     const x_t x[6],
     softmax1_t softmax1_out[4]
 ) {
-    #pragma HLS ARRAY_PARTITION variable = x complete dim = 0
-    #pragma HLS ARRAY_PARTITION variable = softmax1_out complete dim = 0
-    #pragma HLS INTERFACE ap_vld port = x
-    #pragma HLS INTERFACE ap_vld port = softmax1_out
+    #pragma HLS ARRAY_RESHAPE variable = x complete dim = 0
+    #pragma HLS ARRAY_RESHAPE variable = softmax1_out complete dim = 0
+    #pragma HLS INTERFACE ap_vld port = x,softmax1_out
     // Resource strategy: each layer a process, so its reuse loop stays a loop (a pipelined
     // top would unroll it)
     #pragma HLS DATAFLOW

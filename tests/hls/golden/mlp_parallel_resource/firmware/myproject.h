@@ -9,7 +9,7 @@ void myproject(
     softmax1_t softmax1_out[4]
 );
 
-#ifdef HEPINFER_LOAD_WEIGHTS
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 // Read the weights and tables from `dir`/*.bin (float64, exact values); false on error.
 bool myproject_load_weights(const char *dir);
 #endif

@@ -11,9 +11,10 @@
 #include "hepinfer/hepinfer_pooling.h"
 #include "hepinfer/hepinfer_softmax.h"
 
-// Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS (C simulation)
-// they are read at run time from weights/*.bin by myproject_load_weights().
-#ifdef HEPINFER_LOAD_WEIGHTS
+// Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS in C simulation
+// (never in synthesis, which defines __SYNTHESIS__) they are read at run time from
+// weights/*.bin by myproject_load_weights().
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 extern fc0_weight_t w1[48];
 extern fc0_bias_t b1[8];
 extern fc1_weight_t w3[32];
@@ -76,11 +77,7 @@ struct config4 {
     static const hepinfer::softmax_implementation implementation = hepinfer::softmax_stable;
     static const int exp_size = 1024;
     static const int inv_size = 1024;
-    static const int exp_src_width = 11;
-    static const int exp_src_frac = 7;
     static const int exp_bits = 10;
-    static const int inv_src_width = 18;
-    static const int inv_src_frac = 10;
     static const int inv_bits = 10;
     typedef softmax1_table_t table_t;
     typedef softmax1_accum_t accum_t;

@@ -5,7 +5,7 @@
 #include "hepinfer/hepinfer_pooling_stream.h"
 #include "hepinfer/hepinfer_stream.h"
 
-#ifdef HEPINFER_LOAD_WEIGHTS
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 #include "hepinfer/hepinfer_weights.h"
 fc0_weight_t w1[36];
 fc0_bias_t b1[6];

@@ -12,7 +12,7 @@ void myproject(
     hls::stream<hepinfer::packet<sigmoid1_t, 3> > &sigmoid1_stream  // sigmoid1: 1 word of 3
 );
 
-#ifdef HEPINFER_LOAD_WEIGHTS
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 // Read the weights and tables from `dir`/*.bin (float64, exact values); false on error.
 bool myproject_load_weights(const char *dir);
 #endif

@@ -11,9 +11,10 @@
 #include "hepinfer/hepinfer_pooling.h"
 #include "hepinfer/hepinfer_softmax.h"
 
-// Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS (C simulation)
-// they are read at run time from weights/*.bin by myproject_load_weights().
-#ifdef HEPINFER_LOAD_WEIGHTS
+// Weights and tables: C headers for synthesis; with HEPINFER_LOAD_WEIGHTS in C simulation
+// (never in synthesis, which defines __SYNTHESIS__) they are read at run time from
+// weights/*.bin by myproject_load_weights().
+#if defined(HEPINFER_LOAD_WEIGHTS) && !defined(__SYNTHESIS__)
 extern fc0_weight_t w1[36];
 extern fc0_bias_t b1[6];
 extern tanh0_table_t table2[1024];
@@ -51,10 +52,9 @@ struct config2 {
     static const int n_in = 6;
     static const int n_out = 6;
     static const int table_size = 1024;
-    static const bool exact_scale = true;
-    static const long long scale256 = 32768;
-    static constexpr double scale = 128.0;
-    static const int data_frac = 6;
+    static const long long scale_num = 128;
+    static const int scale_bits = 8;
+    static const int index_shift = 6;
     typedef tanh0_table_t table_t;
 };
 
@@ -80,10 +80,9 @@ struct config4 {
     static const int n_in = 3;
     static const int n_out = 3;
     static const int table_size = 1024;
-    static const bool exact_scale = true;
-    static const long long scale256 = 16384;
-    static constexpr double scale = 64.0;
-    static const int data_frac = 6;
+    static const long long scale_num = 64;
+    static const int scale_bits = 7;
+    static const int index_shift = 6;
     typedef sigmoid1_table_t table_t;
 };
 

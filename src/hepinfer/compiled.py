@@ -20,6 +20,7 @@ from hepinfer.knobs import Engine, Headers, Mode
 if TYPE_CHECKING:
     from hepinfer.estimate.parts import Part
     from hepinfer.estimate.report import Estimate
+    from hepinfer.rtl import RtlDesign, RtlSimResult, SynthReport
 
 FloatArray = npt.NDArray[np.float64]
 FORMAT_VERSION = 1
@@ -122,6 +123,67 @@ class CompiledModel:
             headers=Headers.parse(headers, "headers"),
         )
         return out[self.graph.outputs[0]] if len(out) == 1 else out
+
+    def write_verilog(
+        self,
+        out_dir: str | Path,
+        *,
+        top: str = "hepinfer_top",
+        clock_period: float | None = None,
+        pipeline: int | None = None,
+    ) -> RtlDesign:
+        """Write synthesisable Verilog of this model (io_parallel, fully unrolled, II 1).
+
+        Pipeline registers follow a delay model to meet `clock_period` (ns; default the
+        configuration's), or `pipeline` asks for about that many stages. Writes
+        `<top>.v`, a testbench, `files.f` and `manifest.json` (latency in cycles, ports,
+        types); returns the design (`hepinfer.rtl.RtlDesign`).
+        """
+        from hepinfer.rtl import build, write
+
+        design = build(
+            self.graph,
+            top=top,
+            clock_period=clock_period or self.config.clock_period,
+            pipeline=pipeline,
+        )
+        write(design, out_dir)
+        return design
+
+    def rtlsim(
+        self, x: Any, *, clock_period: float | None = None, pipeline: int | None = None
+    ) -> RtlSimResult:
+        """Cycle-accurate simulation of the Verilog (Verilator) on inputs `x`: outputs equal
+        `predict(x)` bit for bit; the result also has the measured latency and II.
+        """
+        from hepinfer.ir.inputs import bind_inputs
+        from hepinfer.rtl import build, simulate
+
+        design = build(
+            self.graph, clock_period=clock_period or self.config.clock_period, pipeline=pipeline
+        )
+        data = bind_inputs(self.graph, x)
+        mantissas = {
+            node.name: np.asarray(node.out.fixed.to_mantissa(data[node.name]))
+            for node in self.graph.inputs
+            if node.out.fixed is not None
+        }
+        return simulate(design, mantissas)
+
+    def synth(
+        self,
+        part: str | None = None,
+        *,
+        clock_period: float | None = None,
+        pipeline: int | None = None,
+    ) -> SynthReport:
+        """Synthesise the Verilog with Yosys (`synth_xilinx` for the part's family)."""
+        from hepinfer.rtl import build, synthesise
+
+        design = build(
+            self.graph, clock_period=clock_period or self.config.clock_period, pipeline=pipeline
+        )
+        return synthesise(design, part or self.config.part)
 
     def __str__(self) -> str:
         return format_graph(self.graph)

@@ -36,6 +36,7 @@ from hepinfer.fixed import FixedType, Overflow
 from hepinfer.fixed.array import FxArray, IntArray, product_type, wide_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing, runtime
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, held, one, weighted_sum
@@ -294,3 +295,33 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     return [
         ConvCost(in_width=pixels, n_chan=n_in, n_filt=n_out, filt_width=1, weights=kernel, **fields)
     ]
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+) -> list[Val]:
+    """Constant products (shift-add or DSP, `Netlist.rule`), per-product casts to `accum_t`
+    where they change bits, an adder tree per output from the bias, and the cast to
+    `result_t`: the arithmetic of `run_fixed`.
+
+    A wrapping accumulator sums exactly and wraps once (the same bits as wrapping at each
+    addition); a saturating one adds in the kernel's order, saturating at each step.
+    """
+    del types
+    tw, ta, tr = (need(node, v) for v in ("weight", "accum", "result"))
+    wm, bias = mantissas(node)
+    x = xs[0]
+    n_in, n_out = wm.shape
+    outs = []
+    for j in range(n_out):
+        products = [arith.cmul(net, x[i], int(wm[i, j]), tw.frac) for i in range(n_in) if wm[i, j]]
+        start = net.const(int(bias[j]), ta.frac)
+        if ta.overflow is Overflow.WRAP:
+            terms = [arith.quantise(net, p, ta.frac, ta.quant) for p in products]
+            acc = arith.overflow(net, net.total([start, *terms], "acc"), ta)
+        else:
+            acc = start
+            for p in products:
+                acc = arith.cast(net, net.add(acc, arith.cast(net, p, ta), "acc"), ta)
+        outs.append(arith.cast(net, acc, tr))
+    return outs

@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hepinfer.errors import RtlError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FloatArray, FxArray, IntArray
 from hepinfer.ir.graph import Node, TensorType
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 DEFAULT_TABLE = FixedType(18, 8)
@@ -115,3 +117,37 @@ def lowering(
     }
     arrays = (HlsArray("table", "table", table_t, table),)
     return Lowering("lut", consts, {"table_t": table_t}, arrays, same_width=True)
+
+
+def lut_rtl(
+    node: Node,
+    net: Netlist,
+    xs: Sequence[Val],
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+    result: FixedType,
+) -> list[Val]:
+    """The table activation as logic: the index `trunc(x * size / span) + size / 2` (a constant
+    product and a shift truncating toward zero), clipped to the table, reads a ROM that holds
+    the table already cast to `result` (the same bits as `lut_fixed`).
+    """
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    table = build_table(fn, size, span, table_type(node))
+    rom = result.cast_mantissa(table, table_type(node))
+    scale256 = size / span * 256
+    if scale256 != round(scale256):
+        msg = (
+            f"node {node.name!r} ({node.op.value}): table_size / span = {size / span} is not a "
+            "multiple of 1/256, which the RTL index arithmetic needs; use a power-of-two "
+            "table_size"
+        )
+        raise RtlError(msg)
+    outs = []
+    for v in xs:
+        num, shift = round(scale256), 8 + v.frac
+        while num % 2 == 0 and shift > 0:
+            num, shift = num // 2, shift - 1
+        idx = arith.trunc_scale(net, v, num, shift)
+        idx = arith.clip(net, net.add(idx, net.const(size // 2, 0), "idx"), 0, size - 1)
+        outs.append(net.rom(idx, [int(r) for r in rom], result.frac, "lut"))
+    return outs

@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"protocol", "client"},
     "serve": {"protocol"},
     "workflows": {"client"},
-    "demo": {"compiled", "estimate", "serve", "client", "bench", "__init__"},
+    "demo": {"compiled", "estimate", "serve", "client", "bench", "__init__", "rtl"},
     "commands": {
         "fixed",
         "ir",

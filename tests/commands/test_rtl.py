@@ -31,11 +31,11 @@ def test_rtl_check_and_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert synth["longest_path_cells"] > 0
 
 
-def test_rtl_refuses_a_convolution(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.hls.onnx_models import conv2d
+def test_rtl_refuses_average_pooling(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.hls.onnx_models import pooling
 
-    model = conv2d(tmp_path / "c.onnx")
+    model = pooling(tmp_path / "p.onnx")
     assert main(["rtl", str(model), "-o", str(tmp_path / "rtl")]) != 0
     err = capsys.readouterr().err
-    assert "Conv2D" in err
+    assert "AveragePooling" in err
     assert "write_hls" in err

@@ -14,7 +14,7 @@ import pytest
 import hepinfer
 from hepinfer.errors import RtlError
 from hepinfer.rtl import build
-from tests.hls.onnx_models import conv2d, mlp
+from tests.hls.onnx_models import mlp, pooling
 from tests.rtl.conftest import need
 
 N = 10_000
@@ -105,8 +105,13 @@ def test_write_verilog_files(small: Path, tmp_path: Path) -> None:
 
 def test_dsp_rule(small: Path) -> None:
     """Low-bit weights are all shift-add; wide weights with many CSD digits use DSPs."""
+    argmax = {"softmax2": {"Implementation": "argmax"}}  # the table softmax multiplies
     low = hepinfer.compile(
-        small, {"Model": {"Precision": {"default": "ap_fixed<12,5>", "weight": "ap_fixed<3,1>"}}}
+        small,
+        {
+            "Model": {"Precision": {"default": "ap_fixed<12,5>", "weight": "ap_fixed<3,1>"}},
+            "LayerName": argmax,
+        },
     )
     assert build(low.graph).counts["dsp_multipliers"] == 0
     wide = hepinfer.compile(small, {"Model": {"Precision": "ap_fixed<18,6>"}})
@@ -116,8 +121,8 @@ def test_dsp_rule(small: Path) -> None:
 
 
 def test_unsupported_op_is_a_clear_error(tmp_path: Path) -> None:
-    model = hepinfer.compile(conv2d(tmp_path / "conv.onnx"))
-    with pytest.raises(RtlError, match=r"cannot lower node.*Conv2D.*supports.*Dense"):
+    model = hepinfer.compile(pooling(tmp_path / "pool.onnx"))
+    with pytest.raises(RtlError, match=r"cannot lower node.*AveragePooling.*supports.*Dense"):
         build(model.graph)
 
 
@@ -127,3 +132,20 @@ def test_bad_settings(small: Path) -> None:
         build(model.graph, pipeline=-1)
     with pytest.raises(RtlError, match="clock period"):
         build(model.graph, clock_period=0)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_convolutions(tmp_path: Path, depth: int) -> None:
+    """Conv1D (ReLU, max pooling, Dense) and Conv2D ('same' padding, stride, pooling)."""
+    need("verilator")
+    from tests.rtl.conv_models import conv1d_net, conv2d_net
+
+    source = conv1d_net() if depth == 1 else conv2d_net(tmp_path / "c.onnx")
+    model = hepinfer.compile(source, {"Model": {"Precision": "ap_fixed<12,4>"}})
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(2).normal(scale=1.5, size=(2_000, *shape))
+    result = model.rtlsim(x)
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    out = result.outputs[model.graph.outputs[0]]
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)

@@ -11,6 +11,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import convnd, costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
@@ -64,3 +65,10 @@ SPEC = OpSpec(
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A Conv1D: its products, adder trees and weight storage (`costing.conv`)."""
     return costing.conv(node, ctx)
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Every output pixel as Dense logic on its window (`convnd.rtl`)."""
+    return convnd.rtl(node, net, xs, inputs, 1)

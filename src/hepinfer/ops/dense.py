@@ -298,19 +298,30 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 def rtl(
-    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
 ) -> list[Val]:
-    """Constant products (shift-add or DSP, `Netlist.rule`), per-product casts to `accum_t`
-    where they change bits, an adder tree per output from the bias, and the cast to
-    `result_t`: the arithmetic of `run_fixed`.
-
-    A wrapping accumulator sums exactly and wraps once (the same bits as wrapping at each
-    addition); a saturating one adds in the kernel's order, saturating at each step.
-    """
-    del types
+    """The arithmetic of `run_fixed` as logic (`rtl_matmul`)."""
+    del inputs
     tw, ta, tr = (need(node, v) for v in ("weight", "accum", "result"))
     wm, bias = mantissas(node)
-    x = xs[0]
+    return rtl_matmul(net, xs[0], wm, bias, (tw, ta, tr))
+
+
+def rtl_matmul(
+    net: Netlist,
+    x: Sequence[Val],
+    wm: IntArray,
+    bias: IntArray,
+    types: tuple[FixedType, FixedType, FixedType],
+) -> list[Val]:
+    """`x @ wm + bias` (mantissas; bias already in `accum_t`) cast to `result_t`.
+
+    Constant products (shift-add or DSP, `Netlist.rule`), per-product casts to `accum_t`
+    where they change bits, an adder tree per output from the bias: a wrapping accumulator
+    sums exactly and wraps once (the same bits as wrapping at each addition); a saturating
+    one adds in the kernel's order, saturating at each step.
+    """
+    tw, ta, tr = types
     n_in, n_out = wm.shape
     outs = []
     for j in range(n_out):

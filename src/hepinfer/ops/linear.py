@@ -58,9 +58,9 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 def rtl(
-    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
 ) -> list[Val]:
     """The input cast to `result_t`."""
-    del types
+    del inputs
     tr = need(node, "result")
     return [arith.cast(net, v, tr) for v in xs[0]]

@@ -116,9 +116,9 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 def rtl(
-    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
 ) -> list[Val]:
     """The input cast to the quantiser's type (`fixed_type`)."""
-    del types
+    del inputs
     t = fixed_type(node.attrs)
     return [arith.cast(net, v, t) for v in xs[0]]

@@ -61,9 +61,9 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 def rtl(
-    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
 ) -> list[Val]:
     """`max(x, 0)` (the sign bit gates the value), cast to `result_t`."""
-    del types
+    del inputs
     tr = need(node, "result")
     return [arith.cast(net, arith.relu(net, v), tr) for v in xs[0]]

@@ -82,8 +82,8 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 def rtl(
-    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
 ) -> list[Val]:
     """The table as a ROM behind hls4ml's index arithmetic (`lut.lut_rtl`)."""
-    del types
+    del inputs
     return lut_rtl(node, net, xs[0], _sigmoid32, SPAN, need(node, "result"))

@@ -282,13 +282,13 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 def rtl(
-    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], types: Sequence[FixedType]
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
 ) -> list[Val]:
     """`run_fixed` as logic, row by row over the last axis: a comparison tree for the
     maximum (stable, argmax), table indices as bit slices, ROMs for the exponential and
     inverse tables, an adder tree for the sum and one DSP product per output.
     """
-    x_t = types[0]
+    x_t = fixed(node, inputs[0])
     tr = need(node, "result")
     impl = str(node.attrs.get("implementation", "stable"))
     n = node.out.shape[-1]

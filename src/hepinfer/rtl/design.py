@@ -195,8 +195,10 @@ def _lower(graph: Graph, net: Netlist, ports: dict[str, Port]) -> dict[str, list
             ]
             continue
         fn = optional(node.op, "rtl")
-        types = [_type(graph.node(i).out.fixed, i) for i in node.inputs]
-        out = fn(node, net, [values[i] for i in node.inputs], types)
+        tensors = [graph.node(i).out for i in node.inputs]
+        for name, tensor in zip(node.inputs, tensors, strict=True):
+            _type(tensor.fixed, name)
+        out = fn(node, net, [values[i] for i in node.inputs], tensors)
         if len(out) != node.out.size:
             msg = (
                 f"internal error: the RTL of {node.name!r} ({node.op.value}) gave {len(out)} "

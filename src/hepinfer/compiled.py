@@ -68,16 +68,43 @@ class CompiledModel:
         return format_table(rows)
 
     def estimate(
-        self, part: str | Part | None = None, clock_period: float | None = None
+        self,
+        part: str | Part | None = None,
+        clock_period: float | None = None,
+        *,
+        synthesise: bool = False,
     ) -> Estimate:
         """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
 
         `part` (a name such as 'xcu250', or a `hepinfer.estimate.Part`) and `clock_period`
-        (ns) default to the configuration's. See `hepinfer.estimate.from_graph`.
+        (ns) default to the configuration's. See `hepinfer.estimate.from_graph`. With
+        `synthesise`, the model's Verilog is also synthesised by Yosys and its cells join the
+        estimate as the `synthesised` column (io_parallel models the RTL generator supports).
         """
-        from hepinfer.estimate.from_graph import estimate_graph
+        import dataclasses
 
-        return estimate_graph(self.graph, self.config, part, clock_period)
+        from hepinfer.estimate.from_graph import estimate_graph
+        from hepinfer.estimate.report import Synthesised
+
+        est = estimate_graph(self.graph, self.config, part, clock_period)
+        if not synthesise:
+            return est
+        from hepinfer.rtl import build
+        from hepinfer.rtl import synthesise as run_yosys
+
+        design = build(self.graph, clock_period=est.clock_period)
+        report = run_yosys(design, est.part.name)
+        syn = Synthesised(
+            tool=report.tool or "yosys",
+            lut=report.luts,
+            ff=report.ffs,
+            dsp=report.dsps,
+            bram18k=2 * report.brams,
+            carry=report.carries,
+            latency_cycles=design.latency,
+            longest_path_cells=report.longest_path_cells,
+        )
+        return dataclasses.replace(est, synthesised=syn)
 
     def write_hls(
         self,

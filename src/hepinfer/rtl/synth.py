@@ -18,14 +18,13 @@ from pathlib import Path
 from hepinfer.errors import RtlError
 from hepinfer.rtl.design import RtlDesign
 
-#: part name prefix -> synth_xilinx -family
+#: part name pattern -> synth_xilinx -family (UltraScale+ parts end their size in "p")
 _FAMILIES = (
-    ("xczu", "xcup"),
-    ("xcvu", "xcup"),
-    ("xcu", "xcup"),
-    ("xcku", "xcup"),
-    ("xck", "xcup"),
-    ("xc7", "xc7"),
+    (r"xczu", "xcup"),
+    (r"xcu\d", "xcup"),  # Alveo cards (U250: a VU13P)
+    (r"xc(ku|vu)\d+p", "xcup"),
+    (r"xc(ku|vu)\d+", "xcu"),
+    (r"xc7", "xc7"),
 )
 
 
@@ -62,11 +61,13 @@ class SynthReport:
 def family(part: str) -> str:
     """The `synth_xilinx -family` of a Xilinx part name."""
     low = part.lower()
-    for prefix, fam in _FAMILIES:
-        if low.startswith(prefix):
+    for pattern, fam in _FAMILIES:
+        if re.match(pattern, low):
             return fam
-    known = ", ".join(p for p, _ in _FAMILIES)
-    msg = f"part {part!r}: Yosys synthesis knows Xilinx families starting with {known}"
+    msg = (
+        f"part {part!r}: Yosys synthesis knows the Xilinx 7 series (xc7...), UltraScale "
+        "(xcku/xcvu...) and UltraScale+ (xcku/xcvu...p, xczu..., Alveo xcu...) parts"
+    )
     raise RtlError(msg)
 
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "emulate": "emulate",
     "hls": "hls",
     "csim": "csim",
+    "rtl": "rtl",
     "estimate": "estimate",
     "report": "report",
     "serve": "serve",

@@ -20,6 +20,7 @@ from hepinfer.knobs import Engine, Headers, Mode
 if TYPE_CHECKING:
     from hepinfer.estimate.parts import Part
     from hepinfer.estimate.report import Estimate
+    from hepinfer.rtl import RtlDesign, RtlSimResult, SynthReport
 
 FloatArray = npt.NDArray[np.float64]
 FORMAT_VERSION = 1
@@ -67,16 +68,43 @@ class CompiledModel:
         return format_table(rows)
 
     def estimate(
-        self, part: str | Part | None = None, clock_period: float | None = None
+        self,
+        part: str | Part | None = None,
+        clock_period: float | None = None,
+        *,
+        synthesise: bool = False,
     ) -> Estimate:
         """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
 
         `part` (a name such as 'xcu250', or a `hepinfer.estimate.Part`) and `clock_period`
-        (ns) default to the configuration's. See `hepinfer.estimate.from_graph`.
+        (ns) default to the configuration's. See `hepinfer.estimate.from_graph`. With
+        `synthesise`, the model's Verilog is also synthesised by Yosys and its cells join the
+        estimate as the `synthesised` column (io_parallel models the RTL generator supports).
         """
-        from hepinfer.estimate.from_graph import estimate_graph
+        import dataclasses
 
-        return estimate_graph(self.graph, self.config, part, clock_period)
+        from hepinfer.estimate.from_graph import estimate_graph
+        from hepinfer.estimate.report import Synthesised
+
+        est = estimate_graph(self.graph, self.config, part, clock_period)
+        if not synthesise:
+            return est
+        from hepinfer.rtl import build
+        from hepinfer.rtl import synthesise as run_yosys
+
+        design = build(self.graph, clock_period=est.clock_period)
+        report = run_yosys(design, est.part.name)
+        syn = Synthesised(
+            tool=report.tool or "yosys",
+            lut=report.luts,
+            ff=report.ffs,
+            dsp=report.dsps,
+            bram18k=2 * report.brams,
+            carry=report.carries,
+            latency_cycles=design.latency,
+            longest_path_cells=report.longest_path_cells,
+        )
+        return dataclasses.replace(est, synthesised=syn)
 
     def write_hls(
         self,
@@ -122,6 +150,67 @@ class CompiledModel:
             headers=Headers.parse(headers, "headers"),
         )
         return out[self.graph.outputs[0]] if len(out) == 1 else out
+
+    def write_verilog(
+        self,
+        out_dir: str | Path,
+        *,
+        top: str = "hepinfer_top",
+        clock_period: float | None = None,
+        pipeline: int | None = None,
+    ) -> RtlDesign:
+        """Write synthesisable Verilog of this model (io_parallel, fully unrolled, II 1).
+
+        Pipeline registers follow a delay model to meet `clock_period` (ns; default the
+        configuration's), or `pipeline` asks for about that many stages. Writes
+        `<top>.v`, a testbench, `files.f` and `manifest.json` (latency in cycles, ports,
+        types); returns the design (`hepinfer.rtl.RtlDesign`).
+        """
+        from hepinfer.rtl import build, write
+
+        design = build(
+            self.graph,
+            top=top,
+            clock_period=clock_period or self.config.clock_period,
+            pipeline=pipeline,
+        )
+        write(design, out_dir)
+        return design
+
+    def rtlsim(
+        self, x: Any, *, clock_period: float | None = None, pipeline: int | None = None
+    ) -> RtlSimResult:
+        """Cycle-accurate simulation of the Verilog (Verilator) on inputs `x`: outputs equal
+        `predict(x)` bit for bit; the result also has the measured latency and II.
+        """
+        from hepinfer.ir.inputs import bind_inputs
+        from hepinfer.rtl import build, simulate
+
+        design = build(
+            self.graph, clock_period=clock_period or self.config.clock_period, pipeline=pipeline
+        )
+        data = bind_inputs(self.graph, x)
+        mantissas = {
+            node.name: np.asarray(node.out.fixed.to_mantissa(data[node.name]))
+            for node in self.graph.inputs
+            if node.out.fixed is not None
+        }
+        return simulate(design, mantissas)
+
+    def synth(
+        self,
+        part: str | None = None,
+        *,
+        clock_period: float | None = None,
+        pipeline: int | None = None,
+    ) -> SynthReport:
+        """Synthesise the Verilog with Yosys (`synth_xilinx` for the part's family)."""
+        from hepinfer.rtl import build, synthesise
+
+        design = build(
+            self.graph, clock_period=clock_period or self.config.clock_period, pipeline=pipeline
+        )
+        return synthesise(design, part or self.config.part)
 
     def __str__(self) -> str:
         return format_graph(self.graph)

@@ -100,3 +100,7 @@ class HlsError(HepinferError):
 
 class NativeBuildError(ServeError):
     """hepinfer's native gRPC front end cannot be built here (no g++ or gRPC C++ headers)."""
+
+
+class RtlError(HepinferError):
+    """A model or setting the RTL (Verilog) generator, simulator or synthesis cannot handle."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
+        timeout=1200,  # includes a Verilator build and a Yosys synthesis of the tagger
     )
     assert done.returncode == 0, done.stderr
     assert "[5/5] direct done" in done.stdout
@@ -27,6 +28,13 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["csim_differing"] == 0
     assert summary["csim_samples"] == 1000
+    if shutil.which("verilator") and shutil.which("yosys"):  # installed by make demo/test
+        open_fw = summary["open_firmware"]
+        assert open_fw["differing"] == 0
+        assert open_fw["samples"] == 1000
+        assert open_fw["latency_cycles"] == open_fw["manifest_latency_cycles"]
+        assert open_fw["luts"] > 0
+        assert "Verilog (Verilator) vs emulator" in done.stdout
     assert summary["float_accuracy"] > 0.5  # 5 classes: chance is 0.2
     assert summary["fixed_accuracy"] > 0.5
     assert summary["argmax_agreement"] > 0.95
@@ -75,6 +83,7 @@ def test_demo_on_a_users_keras_model(tmp_path: Path, shared_data: Path) -> None:
     model = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
     out = tmp_path / "demo"
     options = ["--precision", "ap_fixed<14,6>", "--reuse-factor", "2", "-o", str(out)]
+    options.append("--no-open-firmware")  # the first test covers it
     done = subprocess.run(
         [sys.executable, "-m", "hepinfer", "demo", "--quick", "--model", str(model), *options],
         capture_output=True,

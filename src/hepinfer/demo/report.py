@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hepinfer.bench.scan import ScanResult
-    from hepinfer.demo.firmware import FirmwareResult
+    from hepinfer.demo.firmware import FirmwareResult, OpenFirmware
     from hepinfer.demo.service import DirectResult, ServedCheck
     from hepinfer.estimate.report import Estimate
 
@@ -66,6 +66,7 @@ def summary_rows(r: DemoResults) -> list[tuple[str, str]]:
             f"{est.latency_cycles} cycles = {est.latency_ns:g} ns, II {est.ii}",
         ),
         ("resources", _resources(est)),
+        *_open_rows(fw.open_firmware),
     ]
     rows += [
         (f"served {c.model} vs direct", f"{c.differing} differing outputs ({c.samples} events)")
@@ -129,6 +130,36 @@ def format_summary(r: DemoResults) -> str:
     return "\n".join([line, *(f"{a:<{w}}  {b}" for a, b in rows), line])
 
 
+def _open_rows(of: OpenFirmware | None) -> list[tuple[str, str]]:
+    """The "open firmware" rows: Verilator against the emulator and Yosys' cells."""
+    if of is None:
+        return []
+    rows = []
+    if of.samples:
+        rows.append(
+            (
+                "Verilog (Verilator) vs emulator",
+                (
+                    f"{of.differing} differing outputs ({of.samples} events); latency "
+                    f"{of.latency} cycles (manifest {of.manifest_latency}), II 1"
+                ),
+            )
+        )
+    if of.luts is not None:
+        rows.append(
+            (
+                "Yosys synth_xilinx",
+                (
+                    f"{of.luts:,} LUT, {of.ffs:,} FF, {of.dsps:,} DSP, {of.carries:,} CARRY; "
+                    f"longest path {of.longest_path_cells} cells"
+                ),
+            )
+        )
+    if of.note:
+        rows.append(("open firmware", of.note))
+    return rows
+
+
 def summary_dict(r: DemoResults) -> dict[str, Any]:
     """The headline figures, for `summary.json` (machines, tests)."""
     fw = r.firmware
@@ -163,6 +194,24 @@ def summary_dict(r: DemoResults) -> dict[str, Any]:
             for d in r.direct
         },
         "step_seconds": r.step_seconds,
+        "open_firmware": _open_dict(fw.open_firmware),
+    }
+
+
+def _open_dict(of: OpenFirmware | None) -> dict[str, Any] | None:
+    if of is None:
+        return None
+    return {
+        "samples": of.samples,
+        "differing": of.differing,
+        "latency_cycles": of.latency,
+        "manifest_latency_cycles": of.manifest_latency,
+        "luts": of.luts,
+        "ffs": of.ffs,
+        "dsps": of.dsps,
+        "carries": of.carries,
+        "longest_path_cells": of.longest_path_cells,
+        "note": of.note,
     }
 
 

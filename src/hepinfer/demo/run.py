@@ -32,6 +32,8 @@ class DemoOptions:
     #: processes the scan's client jobs run in (None: 1 with --quick, else 2, so that the
     #: clients do not share the in-process server's interpreter lock)
     client_processes: int | None = None
+    #: write the Verilog, simulate it with Verilator and synthesise it with Yosys
+    open_firmware: bool = True
 
     @property
     def clients(self) -> tuple[int, ...]:
@@ -120,7 +122,9 @@ def run_demo(options: DemoOptions, argv: list[str], stream: TextIO = sys.stdout)
     steps = Steps(5, stream)
     with steps.step("model", "model: generate jets, train the MLP, export ONNX"):
         info, x_test, y_test, calibration = prepare_model(options)
-    with steps.step("firmware", "firmware: compile, profile, estimate, HLS project, C simulation"):
+    with steps.step(
+        "firmware", "firmware: compile, profile, estimate, HLS project, C simulation, Verilog"
+    ):
         fw = build_firmware(
             info.path,
             x_test,
@@ -133,6 +137,7 @@ def run_demo(options: DemoOptions, argv: list[str], stream: TextIO = sys.stdout)
             calibration=calibration,
             csim_samples=1_000 if options.quick else 5_000,
             input_shape=options.input_shape,
+            open_firmware=options.open_firmware,
         )
     results = DemoResults(
         command=" ".join(["hepinfer", "demo", *argv]),

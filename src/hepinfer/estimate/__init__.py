@@ -42,7 +42,7 @@ from hepinfer.estimate.model import compose_latency, estimate_layers
 from hepinfer.estimate.multipliers import MultiplierModel
 from hepinfer.estimate.operators import valid_reuse_factors
 from hepinfer.estimate.parts import Part, get_part, list_parts
-from hepinfer.estimate.report import Estimate, LayerEstimate, Resources
+from hepinfer.estimate.report import Estimate, LayerEstimate, Resources, Synthesised
 from hepinfer.estimate.timing import Timing
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "Resources",
     "ReuseFactorWarning",
     "Strategy",
+    "Synthesised",
     "Timing",
     "UnrollLimitWarning",
     "as_fixed",

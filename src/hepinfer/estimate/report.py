@@ -4,6 +4,7 @@ and a PNG bar plot.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -103,8 +104,32 @@ class LayerEstimate:
 
 
 @dataclass(frozen=True)
+class Synthesised:
+    """Cells of a real netlist beside the analytic estimate (the Verilog of `hepinfer.rtl`
+    synthesised by Yosys `synth_xilinx`), and the RTL's latency in cycles.
+    """
+
+    tool: str
+    lut: int
+    ff: int
+    dsp: int
+    bram18k: int
+    carry: int
+    latency_cycles: int
+    longest_path_cells: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class Estimate:
-    """Resources, latency and initiation interval of a whole model on one part."""
+    """Resources, latency and initiation interval of a whole model on one part.
+
+    `synthesised`: the same model's Verilog after open synthesis, when it was run
+    (`CompiledModel.estimate(synthesise=True)`), shown as its own row and bar group.
+    """
 
     layers: tuple[LayerEstimate, ...]
     part: Part
@@ -113,6 +138,7 @@ class Estimate:
     latency_cycles: int
     ii: int
     warnings: tuple[str, ...] = ()
+    synthesised: Synthesised | None = None
 
     @property
     def latency_ns(self) -> float:
@@ -180,6 +206,13 @@ class Estimate:
 
         sep = "  ".join("-" * w for w in widths)
         lines = [fmt(head), sep, *(fmt(r) for r in rows[:-2]), sep, fmt(rows[-2]), fmt(rows[-1])]
+        syn = self.synthesised
+        if syn is not None:
+            lines.append(
+                f"synthesised ({syn.tool}): DSP {syn.dsp:,}, LUT {syn.lut:,}, FF {syn.ff:,}, "
+                f"BRAM18K {syn.bram18k:,}, CARRY {syn.carry:,}; RTL latency "
+                f"{syn.latency_cycles} cycles, longest path {syn.longest_path_cells} cells"
+            )
         lines.append(f"clock {self.clock_period:g} ns; II {self.ii} cycles")
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
@@ -199,6 +232,7 @@ class Estimate:
             },
             "layers": [lay.to_dict() for lay in self.layers],
             "warnings": list(self.warnings),
+            "synthesised": None if self.synthesised is None else self.synthesised.to_dict(),
         }
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
@@ -220,6 +254,9 @@ class Estimate:
                 latency_cycles=int(data["latency_cycles"]),
                 ii=int(data["ii"]),
                 warnings=tuple(str(w) for w in data.get("warnings", ())),
+                synthesised=(
+                    Synthesised(**data["synthesised"]) if data.get("synthesised") else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"estimate data is not in the form Estimate.to_dict writes: {exc!r}"
@@ -254,9 +291,15 @@ class Estimate:
             2, 1, figsize=(max(6.0, 0.8 * len(names) + 3), 7), constrained_layout=True
         )
         width = 0.8 / len(keys)
+        syn = self.synthesised
+        if syn is not None:
+            names.append(f"synthesised\n({syn.tool})")
+            x = np.arange(len(names))
         for i, key in enumerate(keys):
             values = [100.0 * getattr(lay.resources, key) / capacity[key] for lay in self.layers]
             values.append(self.utilisation[key])
+            if syn is not None:
+                values.append(100.0 * getattr(syn, key, 0) / capacity[key])
             ax_res.bar(x + (i - (len(keys) - 1) / 2) * width, values, width, label=key.upper())
         ax_res.axhline(100.0, color="red", linewidth=1, linestyle="--")
         ax_res.set_ylabel(f"% of {self.part.name}")
@@ -267,6 +310,8 @@ class Estimate:
             f"({self.latency_ns:g} ns at {self.clock_period:g} ns), II {self.ii}"
         )
         lat = [lay.latency_cycles for lay in self.layers] + [self.latency_cycles]
+        if syn is not None:
+            lat.append(syn.latency_cycles)
         ax_lat.bar(x, lat, color="tab:gray")
         ax_lat.set_ylabel("latency (cycles)")
         ax_lat.set_xticks(x, names, rotation=30, ha="right")

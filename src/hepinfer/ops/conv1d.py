@@ -11,6 +11,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import convnd, costing
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
@@ -73,3 +74,10 @@ def hls4ml_auto(
     """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
     t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
     return {"accum": t, "result": t}
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Every output pixel as Dense logic on its window (`convnd.rtl`)."""
+    return convnd.rtl(node, net, xs, inputs, 1)

@@ -13,12 +13,13 @@ import numpy as np
 
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops.base import FloatArray, n_inputs, need, weight
 from hepinfer.ops.bounds import Interval, Pair, weighted_sum
 from hepinfer.ops.conv import conv_shape, geometry, line_buffer, patches
-from hepinfer.ops.dense import accumulate, held_weights
+from hepinfer.ops.dense import accumulate, held_weights, rtl_matmul
 from hepinfer.ops.dense import lowering as dense_lowering
-from hepinfer.ops.lowering import Lowering, inputs_count
+from hepinfer.ops.lowering import Lowering, fixed, inputs_count
 
 
 def shape(node: Node, inputs: Sequence[TensorType], rank: int) -> tuple[int, ...]:
@@ -104,3 +105,28 @@ def lowering(node: Node, inputs: Sequence[TensorType], depthwise: bool = False) 
     consts = {**dense.consts, **{k: str(int(v)) for k, v in geo.items()}}
     kind = "depthwise" if depthwise else "conv"
     return Lowering(kind, consts, dense.types, dense.arrays, pixel_input=True)
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType], rank: int
+) -> list[Val]:
+    """Fully unrolled: every output pixel is the Dense logic (`dense.rtl_matmul`) on its
+    window of input values (padding is the constant 0), outputs pixel-major, filters last.
+    """
+    x, tx = xs[0], fixed(node, inputs[0])
+    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
+    kernel = weight(node, "kernel")
+    spatial = inputs[0].shape[:rank]
+    strides, dilations, pads, _ = geometry(node, spatial, kernel.shape[:rank])
+    index = np.arange(1, len(x) + 1).reshape(1, *spatial, kernel.shape[-2])
+    cols = patches(index, kernel.shape[:rank], strides, dilations, pads).reshape(
+        -1, int(np.prod(kernel.shape[:-1]))
+    )
+    wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[-1]))
+    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
+    zero = net.const(0, tx.frac)
+    outs: list[Val] = []
+    for row in cols:
+        window = [x[i - 1] if i else zero for i in row]
+        outs.extend(rtl_matmul(net, window, wm, bias, (tw, ta, tr)))
+    return outs

@@ -37,6 +37,7 @@ from hepinfer.fixed import FixedType, Overflow
 from hepinfer.fixed.array import FxArray, IntArray, product_type, wide_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing, runtime
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
@@ -333,3 +334,44 @@ def hls4ml_auto(
     """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
     t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
     return {"accum": t, "result": t}
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The arithmetic of `run_fixed` as logic (`rtl_matmul`)."""
+    del inputs
+    tw, ta, tr = (need(node, v) for v in ("weight", "accum", "result"))
+    wm, bias = mantissas(node)
+    return rtl_matmul(net, xs[0], wm, bias, (tw, ta, tr))
+
+
+def rtl_matmul(
+    net: Netlist,
+    x: Sequence[Val],
+    wm: IntArray,
+    bias: IntArray,
+    types: tuple[FixedType, FixedType, FixedType],
+) -> list[Val]:
+    """`x @ wm + bias` (mantissas; bias already in `accum_t`) cast to `result_t`.
+
+    Constant products (shift-add or DSP, `Netlist.rule`), per-product casts to `accum_t`
+    where they change bits, an adder tree per output from the bias: a wrapping accumulator
+    sums exactly and wraps once (the same bits as wrapping at each addition); a saturating
+    one adds in the kernel's order, saturating at each step.
+    """
+    tw, ta, tr = types
+    n_in, n_out = wm.shape
+    outs = []
+    for j in range(n_out):
+        products = [arith.cmul(net, x[i], int(wm[i, j]), tw.frac) for i in range(n_in) if wm[i, j]]
+        start = net.const(int(bias[j]), ta.frac)
+        if ta.overflow is Overflow.WRAP:
+            terms = [arith.quantise(net, p, ta.frac, ta.quant) for p in products]
+            acc = arith.overflow(net, net.total([start, *terms], "acc"), ta)
+        else:
+            acc = start
+            for p in products:
+                acc = arith.cast(net, net.add(acc, arith.cast(net, p, ta), "acc"), ta)
+        outs.append(arith.cast(net, acc, tr))
+    return outs

@@ -8,6 +8,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, pass_through_types
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -54,3 +55,11 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """Wiring only in hls4ml-style firmware (a reordering of wires): no resources, no cycles."""
     del node, ctx
     return []
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Wiring: the elements keep their row-major order."""
+    del node, net, inputs
+    return list(xs[0])

@@ -12,6 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, one
@@ -54,3 +55,12 @@ SPEC = OpSpec(Op.LINEAR, same_shape, run_float, run_fixed, ("result",), "Activat
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A linear per output element: comparators and multiplexers, no tables."""
     return costing.activation(node, ctx, "linear")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The input cast to `result_t`."""
+    del inputs
+    tr = need(node, "result")
+    return [arith.cast(net, v, tr) for v in xs[0]]

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.errors import HlsError
+from hepinfer.errors import HlsError, RtlError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FloatArray, FxArray, IntArray
 from hepinfer.ir.graph import Node, TensorType
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 
 DEFAULT_TABLE = FixedType(18, 8)
@@ -138,3 +139,35 @@ def lowering(
     }
     arrays = (HlsArray("table", "table", table_t, table),)
     return Lowering("lut", consts, {"table_t": table_t}, arrays, same_width=True)
+
+
+def lut_rtl(
+    node: Node,
+    net: Netlist,
+    xs: Sequence[Val],
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+    result: FixedType,
+) -> list[Val]:
+    """The table activation as logic: the index `trunc(x * size / span) + size / 2` (a constant
+    product by the scale's numerator and a shift truncating toward zero, `table_index`),
+    clipped to the table, reads a ROM that holds the table already cast to `result` (the same
+    bits as `lut_fixed`).
+    """
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    table = build_table(fn, size, span, table_type(node))
+    rom = result.cast_mantissa(table, table_type(node))
+    num, shift = dyadic_scale(size, span)
+    if num.bit_length() > 48:
+        msg = (
+            f"node {node.name!r} ({node.op.value}): table_size / span = {size / span} has a "
+            f"{num.bit_length()}-bit numerator, too wide for the RTL index; use a power-of-two "
+            "table_size"
+        )
+        raise RtlError(msg)
+    outs = []
+    for v in xs:
+        idx = arith.trunc_scale(net, v, num, shift + v.frac)
+        idx = arith.clip(net, net.add(idx, net.const(size // 2, 0), "idx"), 0, size - 1)
+        outs.append(net.rom(idx, [int(r) for r in rom], result.frac, "lut"))
+    return outs

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, pooling
 from hepinfer.ops.base import OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
@@ -58,3 +59,10 @@ def hls4ml_auto(
     """hls4ml's `auto` types: the input's type (a maximum needs no more bits)."""
     del node, stored
     return {"accum": inputs[0], "result": inputs[0]}
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Comparison trees over each window (`pooling.max_rtl`)."""
+    return pooling.max_rtl(node, net, xs, inputs)

@@ -17,6 +17,7 @@ from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, IntArray, wide_type
 from hepinfer.ir.graph import Node, TensorType
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops.base import FloatArray, n_inputs, need
 from hepinfer.ops.bounds import Interval, Pair, cast
 from hepinfer.ops.conv import geometry, ints, line_buffer, patches
@@ -216,3 +217,51 @@ def lowering(node: Node, inputs: Sequence[TensorType], is_max: bool, is_global: 
     grow = (k[0] * k[1] - 1).bit_length()
     types = {"accum_t": ta, "wide_t": FixedType(ta.width + grow, ta.integer + grow, ta.signed)}
     return Lowering("pool", consts, types, pixel_input=True)
+
+
+def max_rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Max pooling as comparison trees over each window (padding: the input type's minimum),
+    then the accumulator and result casts of `_finish`.
+    """
+    shape = inputs[0].shape
+    t = inputs[0].fixed
+    if t is None:
+        msg = f"{node.name!r}: the input has no fixed-point type"
+        raise GraphError(msg)
+    rank = len(shape) - 1
+    index = np.arange(1, len(xs[0]) + 1).reshape(1, *shape)
+    k = window(node, rank)
+    strides, _, pads, _ = geometry(node, shape[:rank], k)
+    cols = patches(index, k, strides, (1,) * rank, pads, 0)
+    cols = cols.reshape(-1, int(np.prod(k)), shape[-1])
+    return _max_windows(node, net, xs[0], cols, t)
+
+
+def global_max_rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Global max pooling: one comparison tree per channel over every position."""
+    shape = inputs[0].shape
+    t = inputs[0].fixed
+    if t is None:
+        msg = f"{node.name!r}: the input has no fixed-point type"
+        raise GraphError(msg)
+    cols = np.arange(1, len(xs[0]) + 1).reshape(1, -1, shape[-1])
+    return _max_windows(node, net, xs[0], cols, t)
+
+
+def _max_windows(
+    node: Node, net: Netlist, x: Sequence[Val], cols: np.ndarray, t: FixedType
+) -> list[Val]:
+    pad = net.const(t.min_mantissa, t.frac)
+    outs = []
+    for win in cols:  # (positions, channels) of 1-based indices, 0 = padding
+        for c in range(win.shape[-1]):
+            vals = [x[i - 1] if i else pad for i in win[:, c]]
+            best = net.tree(vals, lambda a, b: net.select(a, b, larger=True))
+            if node.precision.accum is not None:
+                best = arith.cast(net, best, node.precision.accum)
+            outs.append(arith.cast(net, best, need(node, "result")))
+    return outs

@@ -18,6 +18,7 @@ from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, cast, one
@@ -112,3 +113,12 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
             io_type=ctx.io_type,
         )
     ]
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The input cast to the quantiser's type (`fixed_type`)."""
+    del inputs
+    t = fixed_type(node.attrs)
+    return [arith.cast(net, v, t) for v in xs[0]]

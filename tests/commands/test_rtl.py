@@ -1,0 +1,41 @@
+"""`hepinfer rtl`: Verilog, the Verilator check against the emulator and Yosys' report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hepinfer.cli import main
+from tests.hls.onnx_models import mlp
+from tests.rtl.conftest import need
+
+
+def test_rtl_check_and_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need("verilator")
+    need("yosys")
+    model = mlp(tmp_path / "m.onnx", (6, 8, 4), ("Relu", "Softmax"))
+    out = tmp_path / "rtl"
+    args = ["rtl", str(model), "-o", str(out), "--check", "300", "--synth", "--part", "xcvu13p"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "0 of 1,200 outputs differ from the emulator" in text
+    assert "Yosys synth_xilinx -family xcup" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["check"]["differing_outputs"] == 0
+    assert manifest["check"]["latency_cycles"] == manifest["latency_cycles"]
+    synth = manifest["synthesis"]
+    assert synth["luts"] > 0
+    assert synth["ffs"] > 0
+    assert synth["longest_path_cells"] > 0
+
+
+def test_rtl_refuses_average_pooling(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.hls.onnx_models import pooling
+
+    model = pooling(tmp_path / "p.onnx")
+    assert main(["rtl", str(model), "-o", str(tmp_path / "rtl")]) != 0
+    err = capsys.readouterr().err
+    assert "AveragePooling" in err
+    assert "write_hls" in err

@@ -1,0 +1,151 @@
+"""Verilator simulation of the generated Verilog equals the emulator bit for bit, and the
+latency it measures equals the manifest's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import hepinfer
+from hepinfer.errors import RtlError
+from hepinfer.rtl import build
+from tests.hls.onnx_models import mlp, pooling
+from tests.rtl.conftest import need
+
+N = 10_000
+
+
+def _inputs(n_in: int, scale: float, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(scale=scale, size=(N, n_in))
+
+
+def _assert_exact(model: hepinfer.CompiledModel, x: np.ndarray, **kw: Any) -> int:
+    result = model.rtlsim(x, **kw)
+    expected = model.predict(x)
+    out = result.outputs[model.graph.outputs[0]]
+    assert isinstance(expected, np.ndarray)
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)
+    design = build(model.graph, clock_period=model.config.clock_period, **kw)
+    assert result.latency == design.latency
+    assert (result.ii_min, result.ii_max) == (1, 1)
+    return result.latency
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sizes, acts = (10, 12, 8, 5), ("Relu", "Tanh", "Softmax")
+    return mlp(tmp_path_factory.mktemp("onnx") / "small.onnx", sizes, acts)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # hepinfer's default: exact accumulators, rounding and saturating results
+        {"Model": {"Precision": "ap_fixed<12,5>"}},
+        {
+            "Model": {
+                "Precision": {
+                    "default": "ap_fixed<14,5>",
+                    "accum": "ap_fixed<16,6,AP_RND,AP_SAT>",
+                    "weight": "ap_fixed<6,2,AP_RND_CONV>",
+                }
+            },
+            "LayerName": {"softmax2": {"Implementation": "latency", "TableSize": 256}},
+        },
+        {"LayerName": {"softmax2": {"Implementation": "argmax"}}},
+    ],
+    ids=["default", "model_12_5", "mixed_sat_latency", "argmax"],
+)
+def test_small_mlp(small: Path, config: dict[str, Any]) -> None:
+    need("verilator")
+    model = hepinfer.compile(small, config)
+    _assert_exact(model, _inputs(10, 2.0))
+
+
+def test_sigmoid_model(tmp_path: Path) -> None:
+    need("verilator")
+    path = mlp(tmp_path / "sig.onnx", (6, 3), ("Sigmoid",), seed=3)
+    model = hepinfer.compile(path, {"Model": {"Precision": "ap_fixed<16,6>"}})
+    _assert_exact(model, _inputs(6, 3.0))
+
+
+def test_pipeline_settings_change_latency_not_bits(small: Path) -> None:
+    need("verilator")
+    model = hepinfer.compile(small)
+    x = _inputs(10, 2.0)[:500]
+    combinational = model.rtlsim(x, pipeline=0)
+    assert combinational.latency == 2  # the input and the output registers only
+    deep = model.rtlsim(x, clock_period=1.0)
+    assert deep.latency > combinational.latency
+    np.testing.assert_array_equal(deep.outputs["softmax2"], combinational.outputs["softmax2"])
+
+
+def test_jet_tagger(shared_data: Path) -> None:
+    need("verilator")
+    path = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
+    model = hepinfer.compile(path, {"Model": {"Precision": "ap_fixed<16,6>"}})
+    _assert_exact(model, _inputs(16, 1.5))
+
+
+def test_write_verilog_files(small: Path, tmp_path: Path) -> None:
+    model = hepinfer.compile(small)
+    design = model.write_verilog(tmp_path / "rtl", top="tagger")
+    names = sorted(p.name for p in (tmp_path / "rtl").iterdir())
+    assert names == ["files.f", "manifest.json", "tagger.v", "tagger_tb.v"]
+    manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
+    assert manifest["latency_cycles"] == design.latency
+    assert manifest["inputs"][0]["bits"] == 10 * manifest["inputs"][0]["element_bits"]
+    assert "module tagger" in design.verilog
+
+
+def test_dsp_rule(small: Path) -> None:
+    """Low-bit weights are all shift-add; wide weights with many CSD digits use DSPs."""
+    argmax = {"softmax2": {"Implementation": "argmax"}}  # the table softmax multiplies
+    low = hepinfer.compile(
+        small,
+        {
+            "Model": {"Precision": {"default": "ap_fixed<12,5>", "weight": "ap_fixed<3,1>"}},
+            "LayerName": argmax,
+        },
+    )
+    assert build(low.graph).counts["dsp_multipliers"] == 0
+    wide = hepinfer.compile(small, {"Model": {"Precision": "ap_fixed<18,6>"}})
+    counts = build(wide.graph).counts
+    assert counts["dsp_multipliers"] > 0
+    assert counts["shift_add_multipliers"] > 0
+
+
+def test_unsupported_op_is_a_clear_error(tmp_path: Path) -> None:
+    model = hepinfer.compile(pooling(tmp_path / "pool.onnx"))
+    with pytest.raises(RtlError, match=r"cannot lower node.*AveragePooling.*supports.*Dense"):
+        build(model.graph)
+
+
+def test_bad_settings(small: Path) -> None:
+    model = hepinfer.compile(small)
+    with pytest.raises(RtlError, match="pipeline=-1"):
+        build(model.graph, pipeline=-1)
+    with pytest.raises(RtlError, match="clock period"):
+        build(model.graph, clock_period=0)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_convolutions(tmp_path: Path, depth: int) -> None:
+    """Conv1D (ReLU, max pooling, Dense) and Conv2D ('same' padding, stride, pooling)."""
+    need("verilator")
+    from tests.rtl.conv_models import conv1d_net, conv2d_net
+
+    source = conv1d_net() if depth == 1 else conv2d_net(tmp_path / "c.onnx")
+    model = hepinfer.compile(source, {"Model": {"Precision": "ap_fixed<12,4>"}})
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(2).normal(scale=1.5, size=(2_000, *shape))
+    result = model.rtlsim(x)
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    out = result.outputs[model.graph.outputs[0]]
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)

@@ -28,12 +28,13 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["csim_differing"] == 0
     assert summary["csim_samples"] == 1000
-    if shutil.which("verilator") and shutil.which("yosys"):  # installed by make demo/test
+    if shutil.which("verilator"):  # installed by make demo/test
         open_fw = summary["open_firmware"]
         assert open_fw["differing"] == 0
         assert open_fw["samples"] == 1000
         assert open_fw["latency_cycles"] == open_fw["manifest_latency_cycles"]
-        assert open_fw["luts"] > 0
+        assert open_fw["luts"] is None  # --quick skips Yosys; tests/rtl covers synthesis
+        assert "skipped (--quick)" in open_fw["note"]
         assert "Verilog (Verilator) vs emulator" in done.stdout
     assert summary["float_accuracy"] > 0.5  # 5 classes: chance is 0.2
     assert summary["fixed_accuracy"] > 0.5

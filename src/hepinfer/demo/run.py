@@ -138,6 +138,7 @@ def run_demo(options: DemoOptions, argv: list[str], stream: TextIO = sys.stdout)
             csim_samples=1_000 if options.quick else 5_000,
             input_shape=options.input_shape,
             open_firmware=options.open_firmware,
+            synthesise=not options.quick,  # Yosys on the full run only
         )
     results = DemoResults(
         command=" ".join(["hepinfer", "demo", *argv]),

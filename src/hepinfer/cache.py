@@ -4,10 +4,12 @@ gRPC front end), and the one way it builds a shared library into that cache.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -57,3 +59,50 @@ def cached_build(
             if not lib.is_file():  # another process won the race: use its library
                 raise
     return lib
+
+
+def grpc_toolchain(fail: Callable[[str], Exception], fix: str) -> tuple[str, list[str], str]:
+    """(compiler, gRPC C++ compile and link flags from pkg-config, a text identifying both);
+    `fail(message)` is raised, with `fix` appended, when a tool or gRPC C++ is missing.
+    """
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        msg = f"C++ compiler {cxx!r} not found: {fix}"
+        raise fail(msg)
+    if shutil.which("pkg-config") is None:
+        msg = f"pkg-config not found (it locates gRPC C++): {fix}"
+        raise fail(msg)
+
+    def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    flags = run(["pkg-config", "--cflags", "--libs", "grpc++"])
+    if flags.returncode != 0:
+        msg = f"gRPC C++ (pkg-config grpc++) not found: {flags.stderr.strip()}; {fix}"
+        raise fail(msg)
+    version = run(["pkg-config", "--modversion", "grpc++"])
+    return cxx, flags.stdout.split(), f"{compiler_id(cxx)}\0grpc++ {version.stdout.strip()}"
+
+
+def build_grpc_library(
+    area: str,
+    source: Path,
+    library: str,
+    cxxflags: Sequence[str],
+    fail: Callable[[str], Exception],
+    fix: str,
+) -> Path:
+    """A shared library of one C++ `source` linked against gRPC C++, built once into
+    `$HEPINFER_CACHE/<area>/<hash of the source, compiler, flags>/<library>`.
+    """
+    cxx, flags, ident = grpc_toolchain(fail, fix)
+    h = hashlib.sha256(source.read_bytes())
+    h.update(f"{ident}\0{' '.join(cxxflags)}\0{' '.join(flags)}".encode())
+
+    def command(_: Path, output: Path) -> list[str]:
+        return [cxx, *cxxflags, str(source), "-o", str(output), *flags]
+
+    def failed(stderr: str) -> Exception:
+        return fail(f"g++ failed building {source.name}:\n{stderr}\n{fix}")
+
+    return cached_build(area, h.hexdigest()[:24], library, command, failed)

@@ -14,14 +14,13 @@ import functools
 import hashlib
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from hepinfer.cache import cache_dir, cached_build, compiler_id
+from hepinfer.cache import build_grpc_library, cache_dir, compiler_id
 from hepinfer.errors import BenchError
 
 SOURCE = Path(__file__).with_name("loadgen.cc")
@@ -38,33 +37,9 @@ _i64 = ctypes.POINTER(ctypes.c_int64)
 _i32 = ctypes.POINTER(ctypes.c_int32)
 
 
-def _toolchain() -> tuple[str, list[str], str]:
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None or shutil.which("pkg-config") is None:
-        msg = f"C++ compiler {cxx!r} or pkg-config not found for the native load loop: {_FIX}"
-        raise BenchError(msg)
-    run = subprocess.run
-    flags = run(["pkg-config", "--cflags", "--libs", "grpc++"], capture_output=True, text=True)
-    if flags.returncode != 0:
-        msg = f"gRPC C++ (pkg-config grpc++) not found: {flags.stderr.strip()}; {_FIX}"
-        raise BenchError(msg)
-    version = run(["pkg-config", "--modversion", "grpc++"], capture_output=True, text=True)
-    return cxx, flags.stdout.split(), f"{compiler_id(cxx)}\0grpc++ {version.stdout.strip()}"
-
-
 def build_library() -> Path:
     """The cached shared library (compiled on first use)."""
-    cxx, flags, ident = _toolchain()
-    h = hashlib.sha256(SOURCE.read_bytes())
-    h.update(f"{ident}\0{' '.join(CXXFLAGS)}\0{' '.join(flags)}".encode())
-
-    def command(_: Path, output: Path) -> list[str]:
-        return [cxx, *CXXFLAGS, str(SOURCE), "-o", str(output), *flags]
-
-    def fail(stderr: str) -> BenchError:
-        return BenchError(f"g++ failed building the native load loop:\n{stderr}\n{_FIX}")
-
-    return cached_build("bench", h.hexdigest()[:24], LIBRARY, command, fail)
+    return build_grpc_library("bench", SOURCE, LIBRARY, CXXFLAGS, BenchError, _FIX)
 
 
 @functools.cache

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
 import threading
 from pathlib import Path
 
-from hepinfer.cache import cached_build, compiler_id
+from hepinfer.cache import build_grpc_library
 from hepinfer.errors import NativeBuildError
 
 SOURCE = Path(__file__).with_name("grpc_frontend.cc")
@@ -25,41 +21,9 @@ _LOCK = threading.Lock()
 _LOADED: dict[Path, ctypes.CDLL] = {}
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
-
-
-def _toolchain() -> tuple[str, list[str], str]:
-    """(compiler, gRPC compile and link flags, a text identifying both)."""
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None:
-        msg = f"C++ compiler {cxx!r} not found for the native gRPC front end: {_FIX}"
-        raise NativeBuildError(msg)
-    if shutil.which("pkg-config") is None:
-        msg = f"pkg-config not found (it locates gRPC C++): {_FIX}"
-        raise NativeBuildError(msg)
-    flags = _run(["pkg-config", "--cflags", "--libs", "grpc++"])
-    version = _run(["pkg-config", "--modversion", "grpc++"])
-    if flags.returncode != 0:
-        msg = f"gRPC C++ (pkg-config grpc++) not found: {flags.stderr.strip()}; {_FIX}"
-        raise NativeBuildError(msg)
-    ident = f"{compiler_id(cxx)}\0grpc++ {version.stdout.strip()}"
-    return cxx, flags.stdout.split(), ident
-
-
 def build_library() -> Path:
     """The cached shared library (compiled on first use, about 5 s)."""
-    cxx, flags, ident = _toolchain()
-    h = hashlib.sha256(SOURCE.read_bytes())
-    h.update(f"{ident}\0{' '.join(CXXFLAGS)}\0{' '.join(flags)}".encode())
-
-    def command(_: Path, output: Path) -> list[str]:
-        return [cxx, *CXXFLAGS, str(SOURCE), "-o", str(output), *flags]
-
-    def fail(stderr: str) -> NativeBuildError:
-        return NativeBuildError(f"g++ failed building the native gRPC front end:\n{stderr}\n{_FIX}")
-
-    return cached_build("grpc", h.hexdigest()[:24], LIBRARY, command, fail)
+    return build_grpc_library("grpc", SOURCE, LIBRARY, CXXFLAGS, NativeBuildError, _FIX)
 
 
 def load_library() -> ctypes.CDLL:

@@ -44,9 +44,14 @@ class CompiledModel:
         same bits
         (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default).
         """
-        from hepinfer.emulate.run import emulate
+        if mode is Mode.FIXED and engine is None:  # the plan bound at the first call
+            from hepinfer.emulate.plan import predict
 
-        out = emulate(self.graph, x, mode=mode, engine=engine)
+            out = predict(self.graph, x)
+        else:
+            from hepinfer.emulate.run import emulate
+
+            out = emulate(self.graph, x, mode=mode, engine=engine)
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 
     def trace(

@@ -53,11 +53,38 @@ def _mlp(rng: np.random.Generator, softmax: str) -> Graph:
     return b.build([b.add("softmax", Op.SOFTMAX, [y], {"implementation": softmax})])
 
 
+def _convnet(rng: np.random.Generator, rank: int) -> Graph:
+    """Input -> Conv -> ReLU -> Conv -> Flatten -> Dense -> Softmax, random geometry."""
+    b = GraphBuilder(f"conv{rank}d")
+    spatial = tuple(int(v) for v in rng.integers(3, 9, size=rank))
+    y = b.input("x", (*spatial, int(rng.integers(1, 4))))
+    for i in range(2):
+        shape = b.shape(y)
+        k = tuple(int(v) for v in rng.integers(1, 4, size=rank))
+        dil = tuple(int(v) for v in rng.integers(1, 3, size=rank))
+        k = tuple(max(1, min(k[j], (shape[j] - 1) // dil[j] + 1)) for j in range(rank))
+        kernel = np.round(rng.normal(size=(*k, shape[-1], int(rng.integers(1, 5)))) * 16) / 16
+        attrs = {
+            "pads": tuple(int(v) for v in rng.integers(0, 2, size=2 * rank)),
+            "strides": tuple(int(v) for v in rng.integers(1, 3, size=rank)),
+            "dilations": dil,
+        }
+        weights = {"kernel": kernel, "bias": np.round(rng.normal(size=kernel.shape[-1]) * 16) / 16}
+        y = b.add(f"conv{i}", Op.CONV1D if rank == 1 else Op.CONV2D, [y], attrs, weights)
+        if i == 0:
+            y = b.add("act0", Op.RELU, [y])
+    y = b.add("flat", Op.FLATTEN, [y])
+    n = b.shape(y)[0]
+    w = {"kernel": np.round(rng.normal(size=(n, 4)) * 16) / 16, "bias": np.zeros(4)}
+    y = b.add("dense2", Op.DENSE, [y], weights=w)
+    return b.build([b.add("softmax", Op.SOFTMAX, [y])])
+
+
 def _config(graph: Graph, rng: np.random.Generator, quant: Quant, over: Overflow) -> dict[str, Any]:
     layers: dict[str, Any] = {}
     for node in graph.nodes:
         prec = {"result": _type(rng, quant, over)}
-        if node.op is Op.DENSE:
+        if node.op in (Op.DENSE, Op.CONV1D, Op.CONV2D):
             prec |= {"weight": _any_type(rng, 14), "bias": _any_type(rng, 14)}
             prec["accum"] = _type(rng, quant, over, 40)
         if node.op is Op.SOFTMAX:
@@ -66,8 +93,8 @@ def _config(graph: Graph, rng: np.random.Generator, quant: Quant, over: Overflow
     return {"Model": {"Precision": "ap_fixed<16,6>"}, "LayerName": layers}
 
 
-def _inputs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    x = rng.standard_normal((size, n)) * float(rng.choice([0.5, 4.0, 100.0]))
+def _inputs(rng: np.random.Generator, shape: tuple[int, ...], size: int) -> np.ndarray:
+    x = rng.standard_normal((size, *shape)) * float(rng.choice([0.5, 4.0, 100.0]))
     x[rng.random(x.shape) < 0.1] = 0.0
     special = [np.nan, np.inf, -np.inf, 1e300, -1e300, -1e-300, 0.5, -0.5, 2.5, -2.5]
     flat = x.reshape(-1)
@@ -80,20 +107,25 @@ def _inputs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 @pytest.mark.parametrize("quant", list(Quant))
 def test_random_types_every_mode_bit_exact(quant: Quant, over: Overflow) -> None:
     rng = np.random.default_rng([list(Quant).index(quant), list(Overflow).index(over), 15])
-    single = 0
-    for case in range(6):
-        graph = _mlp(rng, "stable" if case % 2 == 0 else "latency")
+    single = conv_single = 0
+    for case in range(8):
+        if case < 4:
+            graph = _mlp(rng, "stable" if case % 2 == 0 else "latency")
+        else:
+            graph = _convnet(rng, 1 + case % 2)
         model = hepinfer.compile(graph, _config(graph, rng, quant, over))
         plan = Plan(model.graph)
         single += plan.single is not None
-        x = _inputs(rng, graph.inputs[0].out.shape[0], max(BATCHES))
+        conv_single += case >= 4 and plan.single is not None
+        x = _inputs(rng, graph.inputs[0].out.shape, max(BATCHES))
         want = emulate(model.graph, x, engine=Engine.NUMPY)["softmax"]
         for batch in BATCHES:
             got = plan.run(x[:batch])["softmax"]
             np.testing.assert_array_equal(got, want[:batch], err_msg=f"case {case} batch {batch}")
             fixed = plan.run_fixed(x[:batch])["softmax"]
             np.testing.assert_array_equal(fixed.to_float(), want[:batch])
-    assert single >= 3, "most random graphs should be one native program"
+    assert single >= 4, "most random graphs should be one native program"
+    assert conv_single >= 2, "convolutions should run in the native program"
 
 
 @pytest.mark.parametrize("over", list(Overflow))

@@ -229,6 +229,7 @@ struct Scratch {
   std::vector<int64_t> acc;   // width x TILE
   std::vector<int32_t> x32;   // width x TILE
   std::vector<int64_t> x64;
+  std::vector<int64_t> cols, pix;  // programs' convolutions: TILE patches, TILE pixels out
 };
 
 // the accumulators' wrap, the result cast and the fused activation, in place
@@ -405,11 +406,15 @@ int64_t from_double(double x, double scale, int frac, const Type& t) {
 // Steps act on one row (one sample) or a tile of rows, in order; each reads the previous
 // step's output. Descriptor: PROGRAM_FIELDS int64 per step (see hepinfer.emulate.program).
 constexpr int64_t PROGRAM_FIELDS = 40;
-enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3 };
+enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3, K_CONV = 4 };
 
 struct Step {
   int64_t kind = 0, n_in = 0, n_out = 0;
-  Layer layer;  // K_DENSE
+  Layer layer;  // K_DENSE, K_CONV (the Dense kernel of one output pixel)
+  // K_CONV geometry (channels last; Conv1D as height 1): input, kernel, strides, dilations,
+  // padding (top, left), output; the patch of one output pixel is (k_h, k_w, c) in order
+  int64_t in_h = 0, in_w = 0, chan = 0, k_h = 0, k_w = 0, st_h = 0, st_w = 0, dl_h = 0,
+          dl_w = 0, pad_t = 0, pad_l = 0, out_h = 0, out_w = 0;
   // K_CAST: optional max(v, 0), then the cast of v (shift more fractional bits) to t
   int64_t relu = 0;
   int shift = 0;
@@ -423,6 +428,8 @@ struct Step {
 
 struct Program {
   int64_t n_in = 0, n_out = 0, width = 0;
+  int64_t tile = TILE;    // samples per tile (fewer where one sample is large)
+  int64_t lwidth = 0;     // the widest Dense / convolution kernel side
   int64_t in_double = 0, out_double = 0;  // doubles in (cast to in_t) / doubles out
   int in_frac = 0, out_frac = 0;
   double in_scale = 1, out_scale = 1;
@@ -456,9 +463,47 @@ void softmax_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) 
   }
 }
 
+// one sample's convolution: im2col patches of TILE output pixels at a time, each block
+// through the tiled Dense kernel (a short last block padded with zero patches)
+void conv_sample(const Step& S, const int64_t* x, int64_t* y, Scratch& s) {
+  const Layer& L = S.layer;
+  const int64_t K = L.n_in, m = L.n_out, n_pix = S.out_h * S.out_w;
+  int64_t* cols = s.cols.data();
+  for (int64_t p0 = 0; p0 < n_pix; p0 += TILE) {
+    const int64_t count = std::min(TILE, n_pix - p0);
+    for (int64_t t = 0; t < TILE; ++t) {
+      int64_t* col = cols + t * K;
+      if (t >= count) {
+        std::fill(col, col + K, 0);
+        continue;
+      }
+      const int64_t oy = (p0 + t) / S.out_w, ox = (p0 + t) % S.out_w;
+      for (int64_t ky = 0; ky < S.k_h; ++ky) {
+        const int64_t iy = oy * S.st_h + ky * S.dl_h - S.pad_t;
+        for (int64_t kx = 0; kx < S.k_w; ++kx) {
+          const int64_t ix = ox * S.st_w + kx * S.dl_w - S.pad_l;
+          int64_t* dst = col + (ky * S.k_w + kx) * S.chan;
+          if (iy < 0 || iy >= S.in_h || ix < 0 || ix >= S.in_w)
+            std::fill(dst, dst + S.chan, 0);
+          else
+            std::copy_n(x + (iy * S.in_w + ix) * S.chan, S.chan, dst);
+        }
+      }
+    }
+    if (count == TILE) {
+      layer_tile(L, cols, y + p0 * m, s);
+    } else {
+      layer_tile(L, cols, s.pix.data(), s);
+      std::copy_n(s.pix.data(), count * m, y + p0 * m);
+    }
+  }
+}
+
 // rows of the program's current values: in (rows x n_in) -> out (rows x n_out)
 void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scratch& s) {
-  if (S.kind == K_DENSE) {
+  if (S.kind == K_CONV) {
+    for (int64_t r = 0; r < rows; ++r) conv_sample(S, in + r * S.n_in, out + r * S.n_out, s);
+  } else if (S.kind == K_DENSE) {
     if (rows == TILE) return layer_tile(S.layer, in, out, s);
     for (int64_t r = 0; r < rows; ++r)
       layer_row(S.layer, in + r * S.n_in, out + r * S.n_out, s);
@@ -474,25 +519,30 @@ void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scra
   }
 }
 
-void ensure(Scratch& s, int64_t width) {
-  const size_t size = size_t(TILE * width);
-  if (s.a.size() >= size) return;
-  s.a.assign(size, 0);
-  s.b.assign(size, 0);
-  s.acc.assign(size, 0);
-  s.x32.assign(size, 0);
-  s.x64.assign(size, 0);
+void ensure(Scratch& s, const Program& P) {
+  const size_t values = size_t(P.tile * P.width), kernel = size_t(TILE * P.lwidth);
+  if (s.a.size() < values) {
+    s.a.assign(values, 0);
+    s.b.assign(values, 0);
+  }
+  if (s.acc.size() < kernel) {
+    s.acc.assign(kernel, 0);
+    s.x32.assign(kernel, 0);
+    s.x64.assign(kernel, 0);
+    s.cols.assign(kernel, 0);
+    s.pix.assign(kernel, 0);
+  }
 }
 
 void program_rows(const Program& P, const void* x, void* y, int64_t b0, int64_t b1) {
   thread_local Scratch s;
-  ensure(s, P.width);
+  ensure(s, P);
   const int64_t n0 = P.n_in, m = P.n_out;
-  for (int64_t r = b0; r < b1; r += TILE) {
+  for (int64_t r = b0; r < b1; r += P.tile) {
     // a whole tile through the tiled kernels; a short tail row by row (up to 8 rows), or
     // padded with zero rows to a tile
-    const int64_t rows = std::min(TILE, b1 - r);
-    const int64_t run = rows > 8 ? TILE : rows;
+    const int64_t rows = std::min(P.tile, b1 - r);
+    const int64_t run = rows > 8 ? P.tile : rows;
     int64_t* a = s.a.data();
     if (P.in_double) {
       const double* xd = static_cast<const double*>(x) + r * n0;
@@ -572,8 +622,14 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
     S.kind = d[0];
     S.n_in = d[1];
     S.n_out = d[2];
-    if (S.kind == K_DENSE) {
+    if (S.kind == K_DENSE || S.kind == K_CONV) {
       S.layer = make_layer(d + 3, a[k], nullptr);
+      if (S.kind == K_CONV) {
+        const int64_t* g = d + 3 + FIELDS;
+        S.in_h = g[0], S.in_w = g[1], S.chan = g[2], S.k_h = g[3], S.k_w = g[4];
+        S.st_h = g[5], S.st_w = g[6], S.dl_h = g[7], S.dl_w = g[8], S.pad_t = g[9];
+        S.pad_l = g[10], S.out_h = g[11], S.out_w = g[12];
+      }
       Layer& L = S.layer;
       const int64_t n = L.n_in * L.n_out;
       if (L.lanes == 32)
@@ -605,7 +661,11 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
       S.inv_tab.assign(b[k], b[k] + d[30]);
     }
     P->width = std::max({P->width, S.n_in, S.n_out});
+    if (S.kind == K_DENSE || S.kind == K_CONV)
+      P->lwidth = std::max({P->lwidth, S.layer.n_in, S.layer.n_out});
   }
+  // samples per tile: a tile of values stays within ~1 MiB (large images: fewer samples)
+  P->tile = std::max<int64_t>(1, std::min<int64_t>(TILE, (int64_t(1) << 17) / P->width));
   P->n_out = n_steps ? P->steps.back().n_out : P->n_in;
   return P;
 }

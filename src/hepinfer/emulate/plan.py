@@ -100,7 +100,7 @@ class Plan:
         t_in = source.out.fixed
         if t_in is None or t_in.width > 62:
             return None
-        first = step(node, t_in, None)
+        first = step(node, t_in, None, source.out.shape)
         if first is None:
             return None
         n = int(np.prod(source.out.shape))
@@ -114,7 +114,7 @@ class Plan:
         if node.op is Op.FLATTEN:
             run.nodes.append(node)
             return True
-        st = step(node, run.t, run.steps[-1] if run.steps else None)
+        st = step(node, run.t, run.steps[-1] if run.steps else None, last.out.shape)
         if st is None:
             return False
         if node.op in (Op.RELU, Op.LINEAR) and st.layer is not None:

@@ -27,12 +27,12 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import IntArray, product_type
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops import softmax
+from hepinfer.ops import conv, softmax
 from hepinfer.ops.base import need
 from hepinfer.ops.dense import mantissas
 
 FIELDS = 40  # descriptor fields per step (PROGRAM_FIELDS in native_dense.cpp)
-K_DENSE, K_CAST, K_SOFTMAX = 1, 2, 3
+K_DENSE, K_CAST, K_SOFTMAX, K_CONV = 1, 2, 3, 4
 _EMPTY = np.zeros(1, dtype=np.int64)
 
 
@@ -45,7 +45,8 @@ class Step:
     b: IntArray
     n_out: int
     t: FixedType  # the output's type
-    layer: native.Layer | None = None  # a Dense step's layer (a following cast may fuse in)
+    layer: native.Layer | None = None  # a Dense / Conv step's layer (a cast may fuse in)
+    geometry: tuple[int, ...] = ()  # a Conv step's window geometry
 
 
 def _size(node: Node) -> int:
@@ -57,11 +58,47 @@ def _row(kind: int, n_in: int, n_out: int, fields: Sequence[int]) -> tuple[int, 
     return tuple(row + [0] * (FIELDS - len(row)))
 
 
-def _dense(layer: native.Layer) -> tuple[int, ...] | None:
+def _layer_row(
+    layer: native.Layer, n_in: int, n_out: int, geometry: tuple[int, ...]
+) -> tuple[int, ...] | None:
     fields = native.describe(layer)
     if fields is None:
         return None
-    return _row(K_DENSE, layer.weight.shape[0], layer.weight.shape[1], fields)
+    return _row(K_CONV if geometry else K_DENSE, n_in, n_out, [*fields, *geometry])
+
+
+def _conv(node: Node, tx: FixedType, in_shape: tuple[int, ...]) -> Step | None:
+    """A Conv1D / Conv2D (channels last) as im2col patches through the Dense kernel."""
+    kernel = node.weights["kernel"]
+    rank = kernel.ndim - 2
+    shape = node.out.shape  # (*out, c_out)
+    n_in = math.prod(in_shape)
+    strides, dilations, pads, out = conv.geometry(node, in_shape[:rank], kernel.shape[:rank])
+    if rank == 1:  # a Conv2D of height 1
+        in_shape, k = (1, *in_shape), (1, kernel.shape[0])
+        strides, dilations, out = (1, *strides), (1, *dilations), (1, *out)
+        pads = (0, pads[0], 0, pads[1])
+    else:
+        k = kernel.shape[:2]
+    geometry = (
+        *in_shape,
+        *k,
+        *strides,
+        *dilations,
+        pads[0],
+        pads[1],
+        *out,
+    )
+    wm, bias = mantissas(node)
+    wm = wm.reshape(-1, kernel.shape[-1])
+    tr = need(node, "result")
+    layer = native.Layer(wm, bias, tx, need(node, "weight"), need(node, "accum"), tr)
+    row = _layer_row(layer, n_in, math.prod(shape), geometry)
+    if row is None:
+        return None
+    w = np.ascontiguousarray(wm, dtype=np.int64)
+    b = np.ascontiguousarray(bias, dtype=np.int64)
+    return Step(row, w, b, math.prod(shape), tr, layer, geometry)
 
 
 def _cast(node: Node, tx: FixedType, n: int, relu: bool) -> Step | None:
@@ -132,9 +169,12 @@ def _softmax(node: Node, tx: FixedType) -> Step | None:
     return Step(_row(K_SOFTMAX, n, n, fields), a, b, n, tr)
 
 
-def step(node: Node, tx: FixedType, previous: Step | None) -> Step | None:
-    """The native step of `node` reading values of type `tx` (None: it has none). A ReLU or
-    Linear right after a Dense step comes back as that Dense step with the cast fused in.
+def step(
+    node: Node, tx: FixedType, previous: Step | None, in_shape: tuple[int, ...]
+) -> Step | None:
+    """The native step of `node` reading values of type `tx` and per-sample shape
+    `in_shape` (None: it has none). A ReLU or Linear right after a Dense or convolution step
+    comes back as that step with the cast fused in.
     """
     n = _size(node)
     if node.op is Op.DENSE:
@@ -143,7 +183,7 @@ def step(node: Node, tx: FixedType, previous: Step | None) -> Step | None:
         wm, bias = mantissas(node)
         tr = need(node, "result")
         layer = native.Layer(wm, bias, tx, need(node, "weight"), need(node, "accum"), tr)
-        row = _dense(layer)
+        row = _layer_row(layer, wm.shape[0], wm.shape[1], ())
         if row is None:
             return None
         w = np.ascontiguousarray(wm, dtype=np.int64)
@@ -153,12 +193,14 @@ def step(node: Node, tx: FixedType, previous: Step | None) -> Step | None:
         linear = node.op is Op.LINEAR
         if previous is not None and previous.layer is not None and previous.layer.relu is None:
             fused = dataclasses.replace(previous.layer, relu=need(node, "result"), linear=linear)
-            row = _dense(fused)
+            row = _layer_row(fused, previous.row[1], previous.row[2], previous.geometry)
             if row is not None:
                 return dataclasses.replace(previous, row=row, t=need(node, "result"), layer=fused)
         return _cast(node, tx, n, relu=not linear)
     if node.op is Op.SOFTMAX:
         return _softmax(node, tx)
+    if node.op in (Op.CONV1D, Op.CONV2D):
+        return _conv(node, tx, in_shape)
     return None
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float64]
 FORMAT_VERSION = 1
+
+
+@functools.cache
+def _plan_predict() -> Callable[[Graph, Any], dict[str, FloatArray]]:
+    """`hepinfer.emulate.plan.predict`, imported once (the compiler is imported lazily)."""
+    from hepinfer.emulate.plan import predict
+
+    return predict
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,9 +54,7 @@ class CompiledModel:
         (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default).
         """
         if mode is Mode.FIXED and engine is None:  # the plan bound at the first call
-            from hepinfer.emulate.plan import predict
-
-            out = predict(self.graph, x)
+            out = _plan_predict()(self.graph, x)
         else:
             from hepinfer.emulate.run import emulate
 

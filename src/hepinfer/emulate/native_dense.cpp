@@ -463,21 +463,24 @@ void softmax_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) 
   }
 }
 
-// one sample's convolution: im2col patches of TILE output pixels at a time, each block
-// through the tiled Dense kernel (a short last block padded with zero patches)
-void conv_sample(const Step& S, const int64_t* x, int64_t* y, Scratch& s) {
+// the convolution of `rows` samples: im2col patches of TILE (sample, output pixel) pairs at a
+// time, each block through the tiled Dense kernel (a short last block padded with zero
+// patches); the outputs of pair q lie at y + q * c_out for every sample
+void conv_rows(const Step& S, const int64_t* x, int64_t* y, int64_t rows, Scratch& s) {
   const Layer& L = S.layer;
-  const int64_t K = L.n_in, m = L.n_out, n_pix = S.out_h * S.out_w;
+  const int64_t K = L.n_in, m = L.n_out, n_pix = S.out_h * S.out_w, total = rows * n_pix;
   int64_t* cols = s.cols.data();
-  for (int64_t p0 = 0; p0 < n_pix; p0 += TILE) {
-    const int64_t count = std::min(TILE, n_pix - p0);
+  for (int64_t q0 = 0; q0 < total; q0 += TILE) {
+    const int64_t count = std::min(TILE, total - q0);
     for (int64_t t = 0; t < TILE; ++t) {
       int64_t* col = cols + t * K;
       if (t >= count) {
         std::fill(col, col + K, 0);
         continue;
       }
-      const int64_t oy = (p0 + t) / S.out_w, ox = (p0 + t) % S.out_w;
+      const int64_t r = (q0 + t) / n_pix, p = (q0 + t) % n_pix;
+      const int64_t* xr = x + r * S.n_in;
+      const int64_t oy = p / S.out_w, ox = p % S.out_w;
       for (int64_t ky = 0; ky < S.k_h; ++ky) {
         const int64_t iy = oy * S.st_h + ky * S.dl_h - S.pad_t;
         for (int64_t kx = 0; kx < S.k_w; ++kx) {
@@ -486,15 +489,15 @@ void conv_sample(const Step& S, const int64_t* x, int64_t* y, Scratch& s) {
           if (iy < 0 || iy >= S.in_h || ix < 0 || ix >= S.in_w)
             std::fill(dst, dst + S.chan, 0);
           else
-            std::copy_n(x + (iy * S.in_w + ix) * S.chan, S.chan, dst);
+            std::copy_n(xr + (iy * S.in_w + ix) * S.chan, S.chan, dst);
         }
       }
     }
     if (count == TILE) {
-      layer_tile(L, cols, y + p0 * m, s);
+      layer_tile(L, cols, y + q0 * m, s);
     } else {
       layer_tile(L, cols, s.pix.data(), s);
-      std::copy_n(s.pix.data(), count * m, y + p0 * m);
+      std::copy_n(s.pix.data(), count * m, y + q0 * m);
     }
   }
 }
@@ -502,7 +505,7 @@ void conv_sample(const Step& S, const int64_t* x, int64_t* y, Scratch& s) {
 // rows of the program's current values: in (rows x n_in) -> out (rows x n_out)
 void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scratch& s) {
   if (S.kind == K_CONV) {
-    for (int64_t r = 0; r < rows; ++r) conv_sample(S, in + r * S.n_in, out + r * S.n_out, s);
+    conv_rows(S, in, out, rows, s);
   } else if (S.kind == K_DENSE) {
     if (rows == TILE) return layer_tile(S.layer, in, out, s);
     for (int64_t r = 0; r < rows; ++r)

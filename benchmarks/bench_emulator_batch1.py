@@ -60,15 +60,19 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-def per_call_us(fn: Callable[[np.ndarray], Any], x: np.ndarray, calls: int) -> float:
-    """Microseconds per call of `fn` on one sample, over distinct samples (best of 3 loops)."""
-    best = float("inf")
+def per_call_us(fn: Callable[[np.ndarray], Any], x: np.ndarray, calls: int) -> tuple[float, float]:
+    """Microseconds per call of `fn` on one sample, over distinct samples (best of 3 loops):
+    wall-clock time and this process's CPU time (which other load on the machine inflates
+    less).
+    """
+    wall = cpu = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(calls):
             fn(x[i : i + 1])
-        best = min(best, (time.perf_counter() - t0) / calls * 1e6)
-    return best
+        wall = min(wall, (time.perf_counter() - t0) / calls * 1e6)
+        cpu = min(cpu, (time.process_time() - c0) / calls * 1e6)
+    return wall, cpu
 
 
 def rate(fn: Callable[[np.ndarray], Any], x: np.ndarray, repeat: int = 3) -> float:
@@ -82,7 +86,7 @@ def rate(fn: Callable[[np.ndarray], Any], x: np.ndarray, repeat: int = 3) -> flo
 
 
 def onnxruntime_fn(path: Path, shape: tuple[int, ...], batch: int) -> Callable[[np.ndarray], Any]:
-    """onnxruntime (one thread) on the model, its batch axis made free where the export fixed
+    """Onnxruntime (one thread) on the model, its batch axis made free where the export fixed
     it to 1; where the graph still needs batch 1 (a fixed Reshape), batches run sample by
     sample.
     """
@@ -161,6 +165,7 @@ def bench_model(label: str, paths: dict[str, Any], args: Any, work: Path) -> dic
     ours = model.predict(x)
     row: dict[str, Any] = {
         "hepinfer_single_us": per_call_us(model.predict, singles, args.calls),
+        "load_average": os.getloadavg()[0],
         "hepinfer_batch_rate": rate(model.predict, x),
         "hepinfer_numpy_batch_rate": rate(lambda v: model.predict(v, engine="numpy"), x, 1),
         "engines_identical": bool(np.array_equal(model.predict(x, engine="numpy"), ours)),
@@ -188,7 +193,8 @@ def bench_model(label: str, paths: dict[str, Any], args: Any, work: Path) -> dic
 
 def report(results: dict[str, Any]) -> None:
     head = (
-        "| model | hepinfer 1/call (us) | onnxruntime 1/call (us) | hls4ml 1/call (us) "
+        "| model | hepinfer 1/call wall (CPU) us | onnxruntime 1/call wall (CPU) us "
+        "| hls4ml 1/call wall (CPU) us "
         "| hepinfer batch (/s) | onnxruntime batch (/s) | hls4ml batch (/s) | x ORT | x hls4ml "
         "| bit-identical (numpy engine / hls4ml) |"
     )
@@ -202,8 +208,10 @@ def report(results: dict[str, Any]) -> None:
         ort_rate = r.get("onnxruntime_batch_rate")
         h_rate = h.get("batch_rate")
         lines.append(
-            f"| {label} | {r['hepinfer_single_us']:.1f} | {r.get('onnxruntime_single_us', float('nan')):.1f} "
-            f"| {h.get('single_us', float('nan')):.0f} | {r['hepinfer_batch_rate']:,.0f} "
+            f"| {label} | {r['hepinfer_single_us'][0]:.1f} ({r['hepinfer_single_us'][1]:.1f}) "
+            f"| {r['onnxruntime_single_us'][0]:.1f} ({r['onnxruntime_single_us'][1]:.1f}) "
+            f"| {h.get('single_us', float('nan')):.0f} ({h.get('single_cpu_us', float('nan')):.0f}) "
+            f"| {r['hepinfer_batch_rate']:,.0f} "
             f"| {ort_rate or float('nan'):,.0f} | {h_rate or float('nan'):,.0f} "
             f"| {r['hepinfer_batch_rate'] / ort_rate if ort_rate else float('nan'):.2f} "
             f"| {r['hepinfer_batch_rate'] / h_rate if h_rate else float('nan'):.0f} "

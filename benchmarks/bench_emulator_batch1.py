@@ -12,7 +12,8 @@ a batch, with the numpy engine's batch rate for reference and both checked bit-i
 onnxruntime float32 on one thread (intra- and inter-op) the same two ways; hls4ml 1.3.0
 `predict()` (its venv, a subprocess) the same two ways, its outputs compared with hepinfer's.
 
-Run: python benchmarks/bench_emulator_batch1.py [--calls 20000] [--batch 1024] [--json out.json]
+Run: python benchmarks/bench_emulator_batch1.py [--calls 20000] [--batch 1024] [--only TEXT]
+     [--json out.json]
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="one-sample calls per loop")
     parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--only", default="", help="only the models whose label has this text")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
@@ -237,6 +239,8 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         for label, paths in MODELS.items():
+            if args.only not in label:
+                continue
             results["models"][label] = bench_model(label, paths, args, Path(tmp))
             sys.stderr.write(f"{label}: {results['models'][label]}\n")
     report(results)

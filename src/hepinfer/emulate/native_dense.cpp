@@ -415,6 +415,7 @@ struct Step {
   // padding (top, left), output; the patch of one output pixel is (k_h, k_w, c) in order
   int64_t in_h = 0, in_w = 0, chan = 0, k_h = 0, k_w = 0, st_h = 0, st_w = 0, dl_h = 0,
           dl_w = 0, pad_t = 0, pad_l = 0, out_h = 0, out_w = 0;
+  std::vector<int32_t> patch;  // per output pixel, its K input offsets (-1: padding), if small
   // K_CAST: optional max(v, 0), then the cast of v (shift more fractional bits) to t
   int64_t relu = 0;
   int shift = 0;
@@ -480,6 +481,11 @@ void conv_rows(const Step& S, const int64_t* x, int64_t* y, int64_t rows, Scratc
       }
       const int64_t r = (q0 + t) / n_pix, p = (q0 + t) % n_pix;
       const int64_t* xr = x + r * S.n_in;
+      if (!S.patch.empty()) {
+        const int32_t* off = S.patch.data() + p * K;
+        for (int64_t k = 0; k < K; ++k) col[k] = off[k] < 0 ? 0 : xr[off[k]];
+        continue;
+      }
       const int64_t oy = p / S.out_w, ox = p % S.out_w;
       for (int64_t ky = 0; ky < S.k_h; ++ky) {
         const int64_t iy = oy * S.st_h + ky * S.dl_h - S.pad_t;
@@ -632,6 +638,22 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
         S.in_h = g[0], S.in_w = g[1], S.chan = g[2], S.k_h = g[3], S.k_w = g[4];
         S.st_h = g[5], S.st_w = g[6], S.dl_h = g[7], S.dl_w = g[8], S.pad_t = g[9];
         S.pad_l = g[10], S.out_h = g[11], S.out_w = g[12];
+        const int64_t K = S.layer.n_in, n_pix = S.out_h * S.out_w;
+        if (n_pix * K <= (int64_t(1) << 22) && S.n_in < (int64_t(1) << 31)) {
+          S.patch.resize(size_t(n_pix * K));
+          for (int64_t p = 0; p < n_pix; ++p) {
+            const int64_t oy = p / S.out_w, ox = p % S.out_w;
+            for (int64_t ky = 0; ky < S.k_h; ++ky)
+              for (int64_t kx = 0; kx < S.k_w; ++kx)
+                for (int64_t c = 0; c < S.chan; ++c) {
+                  const int64_t iy = oy * S.st_h + ky * S.dl_h - S.pad_t;
+                  const int64_t ix = ox * S.st_w + kx * S.dl_w - S.pad_l;
+                  const bool pad = iy < 0 || iy >= S.in_h || ix < 0 || ix >= S.in_w;
+                  S.patch[size_t(p * K + (ky * S.k_w + kx) * S.chan + c)] =
+                      pad ? -1 : int32_t((iy * S.in_w + ix) * S.chan + c);
+                }
+          }
+        }
       }
       Layer& L = S.layer;
       const int64_t n = L.n_in * L.n_out;

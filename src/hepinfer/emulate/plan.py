@@ -117,8 +117,8 @@ class Plan:
         st = step(node, run.t, run.steps[-1] if run.steps else None, last.out.shape)
         if st is None:
             return False
-        if node.op in (Op.RELU, Op.LINEAR) and st.layer is not None:
-            run.steps[-1] = st  # the cast fused into the Dense step before it
+        if st.fused:
+            run.steps[-1] = st  # the cast fused into the Dense / Conv step before it
         else:
             run.steps.append(st)
         run.nodes.append(node)

@@ -49,6 +49,7 @@ class Step:
     t: FixedType  # the output's type
     layer: native.Layer | None = None  # a Dense / Conv step's layer (a cast may fuse in)
     geometry: tuple[int, ...] = ()  # a Conv step's window geometry
+    fused: bool = False  # this step replaces the previous one (a cast fused into it)
 
 
 def _size(node: Node) -> int:
@@ -197,7 +198,8 @@ def step(
             fused = dataclasses.replace(previous.layer, relu=need(node, "result"), linear=linear)
             row = _layer_row(fused, previous.row[1], previous.row[2], previous.geometry)
             if row is not None:
-                return dataclasses.replace(previous, row=row, t=need(node, "result"), layer=fused)
+                t = need(node, "result")
+                return dataclasses.replace(previous, row=row, t=t, layer=fused, fused=True)
         return _cast(node, tx, n, relu=not linear)
     if node.op is Op.SOFTMAX:
         return _softmax(node, tx)

@@ -48,10 +48,13 @@ class CompiledModel:
 
         `mode='float'` (`hepinfer.knobs.Mode.FLOAT`) runs the float reference instead. A single-output model returns an
         array, otherwise a dict by output name. `engine`: 'auto' (default: the native C++
-        Dense kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
+        kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
         error when the kernel cannot be built), or a `hepinfer.knobs.Engine`; all give the
         same bits
-        (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default).
+        (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default). With a native
+        engine the first call binds the graph's plan (`hepinfer.emulate.plan`: its native
+        programs, weights and tables), kept for later calls: a model whose every node has a
+        native step, such as the jet taggers, costs one native call per `predict`.
         """
         if mode is Mode.FIXED and engine is None:  # the plan bound at the first call
             out = _plan_predict()(self.graph, x)

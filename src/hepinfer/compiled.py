@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,14 @@ FloatArray = npt.NDArray[np.float64]
 FORMAT_VERSION = 1
 
 
+@functools.cache
+def _plan_predict() -> Callable[[Graph, Any], dict[str, FloatArray]]:
+    """`hepinfer.emulate.plan.predict`, imported once (the compiler is imported lazily)."""
+    from hepinfer.emulate.plan import predict
+
+    return predict
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
     """A configured model: its IR graph (with every type chosen) and the configuration."""
@@ -40,14 +49,20 @@ class CompiledModel:
 
         `mode='float'` (`hepinfer.knobs.Mode.FLOAT`) runs the float reference instead. A single-output model returns an
         array, otherwise a dict by output name. `engine`: 'auto' (default: the native C++
-        Dense kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
+        kernel where g++ is available, numpy otherwise), 'numpy' or 'native' (an
         error when the kernel cannot be built), or a `hepinfer.knobs.Engine`; all give the
         same bits
-        (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default).
+        (`hepinfer.emulate.native`; `$HEPINFER_ENGINE` sets the default). With a native
+        engine the first call binds the graph's plan (`hepinfer.emulate.plan`: its native
+        programs, weights and tables), kept for later calls: a model whose every node has a
+        native step, such as the jet taggers, costs one native call per `predict`.
         """
-        from hepinfer.emulate.run import emulate
+        if mode is Mode.FIXED and engine is None:  # the plan bound at the first call
+            out = _plan_predict()(self.graph, x)
+        else:
+            from hepinfer.emulate.run import emulate
 
-        out = emulate(self.graph, x, mode=mode, engine=engine)
+            out = emulate(self.graph, x, mode=mode, engine=engine)
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 
     def trace(

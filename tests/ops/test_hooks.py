@@ -119,6 +119,7 @@ def _op_tables(tree: ast.AST) -> list[tuple[int, str]]:
 #: modules allowed to name a collection of ops (never a dict keyed by Op), with the reason
 OP_COLLECTIONS = {
     "emulate/fuse.py": "the activations the native C++ kernel fuses: its capability, not the ops'",
+    "emulate/program.py": "the ops the native C++ program has steps for: its capability, not the ops'",
 }
 
 

@@ -56,7 +56,7 @@ ISA_FLAGS = {
 }
 _QUANT = {q: i for i, q in enumerate(Quant)}  # the C++ enum follows Quant's order
 _OVERFLOW = {Overflow.WRAP: 0, Overflow.SAT: 1, Overflow.SAT_ZERO: 2, Overflow.SAT_SYM: 3}
-_THREADS = max(1, min(8, os.cpu_count() or 1))
+THREADS = max(1, min(8, os.cpu_count() or 1))
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,12 @@ def _load(path: Path) -> ctypes.CDLL:
     dll.hepinfer_dense_chain.restype = ctypes.c_int
     dll.hepinfer_native_isa.restype = ctypes.c_int
     dll.hepinfer_native_build_isa.restype = ctypes.c_int
+    dll.hepinfer_program_new.argtypes = [ptr, ptr, ptr, ptr]
+    dll.hepinfer_program_new.restype = ptr
+    dll.hepinfer_program_free.argtypes = [ptr]
+    dll.hepinfer_program_free.restype = None
+    dll.hepinfer_program_run.argtypes = [ptr, ptr, i64, i64, ptr]
+    dll.hepinfer_program_run.restype = ctypes.c_int
     return dll
 
 
@@ -165,7 +171,8 @@ def instruction_set() -> str | None:
     return {2: "avx512", 1: "avx2"}.get(int(dll.hepinfer_native_build_isa()), "baseline")
 
 
-def _require() -> ctypes.CDLL | None:
+def require() -> ctypes.CDLL | None:
+    """The library, or None (engine `auto`); NativeError where engine `native` is in effect."""
     dll = library()
     if dll is None and current_engine() is Engine.NATIVE:
         reason = _REASON[0] if _REASON else "unknown reason"
@@ -208,7 +215,7 @@ def _lanes_ok(lanes: int, pbits: int, k: int, ta: FixedType) -> bool:
 
 def plan(tx: FixedType, tw: FixedType, ta: FixedType, tr: FixedType | None) -> Plan | None:
     """The kernel's plan for a layer with these types, or None when it cannot be exact."""
-    if ta.sat_bits or ta.width > 62 or (tr is not None and not _cast_ok(ta, tr)):
+    if ta.sat_bits or ta.width > 62 or (tr is not None and not cast_ok(ta, tr)):
         return None
     res_shift = 0 if tr is None else ta.frac - tr.frac
     pbits = _mag(tx) + _mag(tw)
@@ -219,13 +226,14 @@ def plan(tx: FixedType, tw: FixedType, ta: FixedType, tr: FixedType | None) -> P
     return None
 
 
-def _type_row(t: FixedType | None) -> list[int]:
+def type_row(t: FixedType | None) -> list[int]:
+    """A type's four descriptor fields (width, signed, quantisation, overflow; None: unused)."""
     if t is None:
         return [1, 1, 0, 0]
     return [t.width, int(t.signed), _QUANT[t.quant], _OVERFLOW[t.overflow]]
 
 
-def _cast_ok(src: FixedType, dst: FixedType) -> bool:
+def cast_ok(src: FixedType, dst: FixedType) -> bool:
     """Whether the kernel can cast exact `src` values to `dst` in int64 without overflow."""
     if dst.sat_bits or dst.width > 62 or src.width > 62:
         return False
@@ -249,26 +257,26 @@ class Layer:
     linear: bool = False  # the fused activation is linear (a cast), not ReLU
 
 
-def _describe(layer: Layer) -> list[int] | None:
+def describe(layer: Layer) -> list[int] | None:
     """The layer's row of the kernel's descriptor table, or None if it cannot run there."""
     p = plan(layer.tx, layer.tw, layer.ta, layer.tr)
     if p is None:
         return None
-    row = [*layer.weight.shape, p.lanes, p.shift, *_type_row(layer.ta)]
+    row = [*layer.weight.shape, p.lanes, p.shift, *type_row(layer.ta)]
     if layer.tr is None:
-        return [*row, 0, 0, *_type_row(None), 0, 0, *_type_row(None)]
-    row += [1, p.res_shift, *_type_row(layer.tr)]
+        return [*row, 0, 0, *type_row(None), 0, 0, *type_row(None)]
+    row += [1, p.res_shift, *type_row(layer.tr)]
     if layer.relu is None:
-        return [*row, 0, 0, *_type_row(None)]
-    if not _cast_ok(layer.tr, layer.relu):
+        return [*row, 0, 0, *type_row(None)]
+    if not cast_ok(layer.tr, layer.relu):
         return None
     kind = 2 if layer.linear else 1
-    return [*row, kind, layer.tr.frac - layer.relu.frac, *_type_row(layer.relu)]
+    return [*row, kind, layer.tr.frac - layer.relu.frac, *type_row(layer.relu)]
 
 
 def supports(layers: Sequence[Layer]) -> bool:
     """Whether the kernel can run these layers exactly (bit widths permitting)."""
-    return all(_describe(layer) is not None for layer in layers)
+    return all(describe(layer) is not None for layer in layers)
 
 
 def chain(xm: IntArray, layers: Sequence[Layer]) -> IntArray | None:
@@ -278,10 +286,10 @@ def chain(xm: IntArray, layers: Sequence[Layer]) -> IntArray | None:
     """
     if current_engine() is Engine.NUMPY or not layers:
         return None
-    rows = [_describe(layer) for layer in layers]
+    rows = [describe(layer) for layer in layers]
     if any(r is None for r in rows):
         return None
-    dll = _require()
+    dll = require()
     if dll is None:
         return None
     desc = np.ascontiguousarray(rows, dtype=np.int64)
@@ -302,7 +310,7 @@ def chain(xm: IntArray, layers: Sequence[Layer]) -> IntArray | None:
         desc.ctypes.data,
         weights,
         biases,
-        _THREADS,
+        THREADS,
         out.ctypes.data,
     )
     if rc != 0:

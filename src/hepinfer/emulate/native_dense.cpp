@@ -21,6 +21,7 @@
 // loaded. Separate libraries, so no inline function compiled for a wider instruction set can
 // leak into the baseline code through the linker.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <thread>
 #include <type_traits>
@@ -135,6 +136,9 @@ struct Layer {
   const int64_t* bias = nullptr;  // n_out, in the accumulator type
   std::vector<int32_t> w32;       // n_out x n_in (transposed), in the lane type
   std::vector<int64_t> w64;
+  std::vector<int32_t> r32;       // n_in x n_out (as given), for single rows (programs only)
+  std::vector<int64_t> r64;
+  std::vector<int64_t> own_bias;  // a program's copy of the bias
 };
 
 Layer make_layer(const int64_t* d, const int64_t* w, const int64_t* bias) {
@@ -225,7 +229,20 @@ struct Scratch {
   std::vector<int64_t> acc;   // width x TILE
   std::vector<int32_t> x32;   // width x TILE
   std::vector<int64_t> x64;
+  std::vector<int64_t> cols, pix;  // programs' convolutions: TILE patches, TILE pixels out
 };
+
+// the accumulators' wrap, the result cast and the fused activation, in place
+void finish(const Layer& L, int64_t* acc, int64_t count) {
+  if (L.acc.overflow == WRAP)  // the modular sum, wrapped to the accumulator's width
+    for (int64_t e = 0; e < count; ++e) acc[e] = wrap(acc[e], L.acc.width, L.acc.is_signed);
+  if (L.has_res) cast_block_any(acc, count, L.res_shift, L.res);
+  if (L.has_relu) {
+    if (L.relu_kind == 1)
+      for (int64_t e = 0; e < count; ++e) acc[e] = std::max<int64_t>(acc[e], 0);
+    cast_block_any(acc, count, L.relu_shift, L.relu);
+  }
+}
 
 // one layer on a tile: in (TILE x n_in) -> out (TILE x n_out)
 void layer_tile(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
@@ -242,15 +259,7 @@ void layer_tile(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
     sums_any<int64_t>(L, L.w64.data(), xt, s.acc.data());
   }
   int64_t* acc = s.acc.data();
-  const int64_t count = m * TILE;
-  if (L.acc.overflow == WRAP)  // the modular sum, wrapped to the accumulator's width
-    for (int64_t e = 0; e < count; ++e) acc[e] = wrap(acc[e], L.acc.width, L.acc.is_signed);
-  if (L.has_res) cast_block_any(acc, count, L.res_shift, L.res);
-  if (L.has_relu) {
-    if (L.relu_kind == 1)
-      for (int64_t e = 0; e < count; ++e) acc[e] = std::max<int64_t>(acc[e], 0);
-    cast_block_any(acc, count, L.relu_shift, L.relu);
-  }
+  finish(L, acc, m * TILE);
   for (int64_t t = 0; t < TILE; ++t)
     for (int64_t c = 0; c < m; ++c) out[t * m + c] = acc[c * TILE + t];
 }
@@ -275,6 +284,294 @@ void run_rows(const std::vector<Layer>& layers, const int64_t* x, int64_t* y, in
       std::swap(s.a, s.b);
     }
     std::copy(s.a.data(), s.a.data() + rows * m_last, y + r * m_last);
+  }
+}
+
+
+// ------------------------------------------------------------------ one row at a time
+// The same sums for a single row (a batch of one, a short tail): the outputs are the vector
+// lanes instead of the rows. acc[c] starts from the bias; the input order i is the same.
+template <typename T, int Q, int O>
+void row_sums(const Layer& L, const T* w, const int64_t* x, T* __restrict acc) {
+  using U = std::make_unsigned_t<T>;
+  const int64_t n = L.n_in, m = L.n_out;
+  const T lo = T(L.acc.lo), hi = T(L.acc.hi);
+  const int k = L.shift;
+  for (int64_t c = 0; c < m; ++c) acc[c] = T(L.bias[c]);
+  for (int64_t i = 0; i < n; ++i) {
+    const T xv = T(x[i]);
+    if (O == WRAP && xv == 0) continue;  // adds quantise(0) = 0
+    const T* __restrict wi = w + i * m;
+    for (int64_t c = 0; c < m; ++c) {
+      const T p = T(xv * wi[c]);
+      if (O == WRAP) {
+        const U q = Q == LEFT ? U(U(p) << -k) : U(quantise<Q>(p, k));
+        acc[c] = T(U(U(acc[c]) + q));
+      } else {
+        const T q = overflow<O>(Q == LEFT ? T(U(p) << -k) : quantise<Q>(p, k), lo, hi);
+        acc[c] = overflow<O>(T(acc[c] + q), lo, hi);
+      }
+    }
+  }
+}
+
+template <typename T, int Q>
+void row_sums_o(const Layer& L, const T* w, const int64_t* x, T* acc) {
+  switch (L.acc.overflow) {
+    case WRAP: return row_sums<T, Q, WRAP>(L, w, x, acc);
+    case SAT_ZERO: return row_sums<T, Q, SAT_ZERO>(L, w, x, acc);
+    default: return row_sums<T, Q, SAT>(L, w, x, acc);
+  }
+}
+
+template <typename T>
+void row_sums_any(const Layer& L, const T* w, const int64_t* x, T* acc) {
+  if (L.shift <= 0) return row_sums_o<T, LEFT>(L, w, x, acc);
+  switch (L.acc.quant) {
+    case TRN: return row_sums_o<T, TRN>(L, w, x, acc);
+    case TRN_ZERO: return row_sums_o<T, TRN_ZERO>(L, w, x, acc);
+    case RND: return row_sums_o<T, RND>(L, w, x, acc);
+    case RND_ZERO: return row_sums_o<T, RND_ZERO>(L, w, x, acc);
+    case RND_INF: return row_sums_o<T, RND_INF>(L, w, x, acc);
+    case RND_MIN_INF: return row_sums_o<T, RND_MIN_INF>(L, w, x, acc);
+    default: return row_sums_o<T, RND_CONV>(L, w, x, acc);
+  }
+}
+
+// one layer on one row: in (n_in) -> out (n_out)
+void layer_row(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
+  const int64_t m = L.n_out;
+  if (L.lanes == 32) {
+    int32_t* acc = s.x32.data();
+    row_sums_any<int32_t>(L, L.r32.data(), in, acc);
+    for (int64_t c = 0; c < m; ++c) out[c] = acc[c];
+  } else {
+    row_sums_any<int64_t>(L, L.r64.data(), in, out);
+  }
+  finish(L, out, m);
+}
+
+// ------------------------------------------------------------------ scalar casts
+// the exact value v (sh more fractional bits than t) cast to t
+int64_t cast_one(int64_t v, int sh, const Type& t) {
+  cast_block_any(&v, 1, sh, t);
+  return v;
+}
+
+// ap_fixed(double): x * scale (= 2**frac) quantised and overflowed exactly in double, as
+// hepinfer.fixed.cast's float kernel (t.width <= 53, no saturation bits)
+int64_t from_double(double x, double scale, int frac, const Type& t) {
+  double s = x * scale;
+  if (!std::isfinite(s)) s = std::copysign(0x1p1000, s);  // NaN, inf: huge of their sign
+  if (frac < 0 && t.quant == TRN && s == 0.0 && x < 0.0) s = -0.25;
+  const double lo = double(t.lo), hi = double(t.hi);
+  if (t.overflow == SAT || t.overflow == SAT_SYM) s = std::min(std::max(s, lo), hi);
+  switch (t.quant) {
+    case TRN: s = std::floor(s); break;
+    case TRN_ZERO: s = std::trunc(s); break;
+    case RND_CONV: s = std::nearbyint(s); break;
+    default: {
+      const double r = std::nearbyint(s), e = s - r;  // both exact, |e| <= 1/2
+      double q = r;
+      if (t.quant == RND) {
+        if (e == 0.5) q += 1;
+      } else if (t.quant == RND_MIN_INF) {
+        if (e == -0.5) q -= 1;
+      } else if (t.quant == RND_ZERO) {
+        if (e == 0.5 && r < 0) q += 1;
+        if (e == -0.5 && r > 0) q -= 1;
+      } else {  // RND_INF
+        if (e == 0.5 && r >= 0) q += 1;
+        if (e == -0.5 && r <= 0) q -= 1;
+      }
+      s = q;
+    }
+  }
+  if (s < lo || s > hi) {
+    if (t.overflow == WRAP) {
+      const double mod = std::ldexp(1.0, int(t.width));
+      double r = std::fmod(s, mod);
+      if (r < 0) r += mod;
+      if (t.is_signed && r >= std::ldexp(1.0, int(t.width - 1))) r -= mod;
+      s = r;
+    } else if (t.overflow == SAT_ZERO) {
+      s = 0.0;
+    }
+  }
+  return int64_t(s);
+}
+
+// ------------------------------------------------------------------ programs
+// A program: the whole graph (or a linear run of its nodes) bound once, run many times.
+// Steps act on one row (one sample) or a tile of rows, in order; each reads the previous
+// step's output. Descriptor: PROGRAM_FIELDS int64 per step (see hepinfer.emulate.program).
+constexpr int64_t PROGRAM_FIELDS = 40;
+enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3, K_CONV = 4 };
+
+struct Step {
+  int64_t kind = 0, n_in = 0, n_out = 0;
+  Layer layer;  // K_DENSE, K_CONV (the Dense kernel of one output pixel)
+  // K_CONV geometry (channels last; Conv1D as height 1): input, kernel, strides, dilations,
+  // padding (top, left), output; the patch of one output pixel is (k_h, k_w, c) in order
+  int64_t in_h = 0, in_w = 0, chan = 0, k_h = 0, k_w = 0, st_h = 0, st_w = 0, dl_h = 0,
+          dl_w = 0, pad_t = 0, pad_l = 0, out_h = 0, out_w = 0;
+  std::vector<int32_t> patch;  // per output pixel, its K input offsets (-1: padding), if small
+  // K_CAST: optional max(v, 0), then the cast of v (shift more fractional bits) to t
+  int64_t relu = 0;
+  int shift = 0;
+  Type t;
+  // K_SOFTMAX (hepinfer.ops.softmax): row length n, stable or latency
+  int64_t stable = 0, exp_w = 0, exp_bits = 0, inv_w = 0, inv_bits = 0;
+  int norm_shift = 0, acc_shift = 0, inv_shift = 0, out_shift = 0;
+  Type norm, acc, inv, out;
+  std::vector<int64_t> exp_tab, inv_tab;
+};
+
+struct Program {
+  int64_t n_in = 0, n_out = 0, width = 0;
+  int64_t tile = TILE;    // samples per tile (fewer where one sample is large)
+  int64_t lwidth = 0;     // the widest Dense / convolution kernel side
+  int64_t in_double = 0, out_double = 0;  // doubles in (cast to in_t) / doubles out
+  int in_frac = 0, out_frac = 0;
+  double in_scale = 1, out_scale = 1;
+  Type in_t;
+  std::vector<Step> steps;
+};
+
+inline int64_t index_bits(int64_t m, int64_t width, int64_t bits) {
+  const int64_t pattern = m & int64_t((uint64_t(1) << width) - 1);
+  const int64_t shift = width - bits;
+  return shift >= 0 ? pattern >> shift : pattern << -shift;
+}
+
+void softmax_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) {
+  const int64_t n = S.n_in;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t* x = in + r * n;
+    int64_t* y = out + r * n;
+    int64_t top = x[0];
+    for (int64_t j = 1; j < n; ++j) top = std::max(top, x[j]);
+    int64_t total = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t d = S.stable ? cast_one(top - x[j], S.norm_shift, S.norm) : x[j];
+      const int64_t e = cast_one(S.exp_tab[index_bits(d, S.exp_w, S.exp_bits)], S.acc_shift, S.acc);
+      y[j] = e;
+      total += e;
+    }
+    const int64_t sum = cast_one(cast_one(total, 0, S.acc), S.inv_shift, S.inv);
+    const int64_t inv = S.inv_tab[index_bits(sum, S.inv_w, S.inv_bits)];
+    for (int64_t j = 0; j < n; ++j) y[j] = cast_one(y[j] * inv, S.out_shift, S.out);
+  }
+}
+
+// the convolution of `rows` samples: im2col patches of TILE (sample, output pixel) pairs at a
+// time, each block through the tiled Dense kernel (a short last block padded with zero
+// patches); the outputs of pair q lie at y + q * c_out for every sample
+void conv_rows(const Step& S, const int64_t* x, int64_t* y, int64_t rows, Scratch& s) {
+  const Layer& L = S.layer;
+  const int64_t K = L.n_in, m = L.n_out, n_pix = S.out_h * S.out_w, total = rows * n_pix;
+  int64_t* cols = s.cols.data();
+  for (int64_t q0 = 0; q0 < total; q0 += TILE) {
+    const int64_t count = std::min(TILE, total - q0);
+    for (int64_t t = 0; t < TILE; ++t) {
+      int64_t* col = cols + t * K;
+      if (t >= count) {
+        std::fill(col, col + K, 0);
+        continue;
+      }
+      const int64_t r = (q0 + t) / n_pix, p = (q0 + t) % n_pix;
+      const int64_t* xr = x + r * S.n_in;
+      if (!S.patch.empty()) {
+        const int32_t* off = S.patch.data() + p * K;
+        for (int64_t k = 0; k < K; ++k) col[k] = off[k] < 0 ? 0 : xr[off[k]];
+        continue;
+      }
+      const int64_t oy = p / S.out_w, ox = p % S.out_w;
+      for (int64_t ky = 0; ky < S.k_h; ++ky) {
+        const int64_t iy = oy * S.st_h + ky * S.dl_h - S.pad_t;
+        for (int64_t kx = 0; kx < S.k_w; ++kx) {
+          const int64_t ix = ox * S.st_w + kx * S.dl_w - S.pad_l;
+          int64_t* dst = col + (ky * S.k_w + kx) * S.chan;
+          if (iy < 0 || iy >= S.in_h || ix < 0 || ix >= S.in_w)
+            std::fill(dst, dst + S.chan, 0);
+          else
+            std::copy_n(xr + (iy * S.in_w + ix) * S.chan, S.chan, dst);
+        }
+      }
+    }
+    if (count == TILE) {
+      layer_tile(L, cols, y + q0 * m, s);
+    } else {
+      layer_tile(L, cols, s.pix.data(), s);
+      std::copy_n(s.pix.data(), count * m, y + q0 * m);
+    }
+  }
+}
+
+// rows of the program's current values: in (rows x n_in) -> out (rows x n_out)
+void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scratch& s) {
+  if (S.kind == K_CONV) {
+    conv_rows(S, in, out, rows, s);
+  } else if (S.kind == K_DENSE) {
+    if (rows == TILE) return layer_tile(S.layer, in, out, s);
+    for (int64_t r = 0; r < rows; ++r)
+      layer_row(S.layer, in + r * S.n_in, out + r * S.n_out, s);
+  } else if (S.kind == K_CAST) {
+    const int64_t count = rows * S.n_in;
+    if (S.relu)
+      for (int64_t e = 0; e < count; ++e) out[e] = std::max<int64_t>(in[e], 0);
+    else
+      std::copy(in, in + count, out);
+    cast_block_any(out, count, S.shift, S.t);
+  } else {
+    softmax_rows(S, in, out, rows);
+  }
+}
+
+void ensure(Scratch& s, const Program& P) {
+  const size_t values = size_t(P.tile * P.width), kernel = size_t(TILE * P.lwidth);
+  if (s.a.size() < values) {
+    s.a.assign(values, 0);
+    s.b.assign(values, 0);
+  }
+  if (s.acc.size() < kernel) {
+    s.acc.assign(kernel, 0);
+    s.x32.assign(kernel, 0);
+    s.x64.assign(kernel, 0);
+    s.cols.assign(kernel, 0);
+    s.pix.assign(kernel, 0);
+  }
+}
+
+void program_rows(const Program& P, const void* x, void* y, int64_t b0, int64_t b1) {
+  thread_local Scratch s;
+  ensure(s, P);
+  const int64_t n0 = P.n_in, m = P.n_out;
+  for (int64_t r = b0; r < b1; r += P.tile) {
+    // a whole tile through the tiled kernels; a short tail row by row (up to 8 rows), or
+    // padded with zero rows to a tile
+    const int64_t rows = std::min(P.tile, b1 - r);
+    const int64_t run = rows > 8 ? P.tile : rows;
+    int64_t* a = s.a.data();
+    if (P.in_double) {
+      const double* xd = static_cast<const double*>(x) + r * n0;
+      for (int64_t e = 0; e < rows * n0; ++e) a[e] = from_double(xd[e], P.in_scale, P.in_frac, P.in_t);
+    } else {
+      const int64_t* xm = static_cast<const int64_t*>(x) + r * n0;
+      std::copy(xm, xm + rows * n0, a);
+    }
+    if (run > rows) std::fill(a + rows * n0, a + run * n0, 0);
+    for (const Step& S : P.steps) {
+      run_step(S, s.a.data(), s.b.data(), run, s);
+      std::swap(s.a, s.b);
+    }
+    const int64_t* v = s.a.data();
+    if (P.out_double) {
+      double* yd = static_cast<double*>(y) + r * m;
+      for (int64_t e = 0; e < rows * m; ++e) yd[e] = double(v[e]) * P.out_scale;
+    } else {
+      std::copy(v, v + rows * m, static_cast<int64_t*>(y) + r * m);
+    }
   }
 }
 
@@ -306,6 +603,118 @@ int hepinfer_dense_chain(const int64_t* x, int64_t batch, int64_t n_layers, cons
     if (b0 < b1) pool.emplace_back([&layers, x, y, b0, b1] { run_rows(layers, x, y, b0, b1); });
   }
   run_rows(layers, x, y, 0, std::min(batch, step));
+  for (auto& t : pool) t.join();
+  return 0;
+}
+
+// A program from its descriptor (see hepinfer.emulate.program): head = {n_steps, n_in, in_double,
+// in_frac, in type {4}, out_double, out_frac}; desc: PROGRAM_FIELDS per step; a[s], b[s]: the
+// step's arrays (Dense: weights n_in x n_out, bias n_out; Softmax: exp and inv tables), copied.
+// Returns an opaque handle for hepinfer_program_run, freed with hepinfer_program_free.
+void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64_t* const* a,
+                           const int64_t* const* b) {
+  auto* P = new Program();
+  const int64_t n_steps = head[0];
+  P->n_in = head[1];
+  P->in_double = head[2];
+  P->in_frac = int(head[3]);
+  P->in_t = make_type(head + 4);
+  P->out_double = head[8];
+  P->out_frac = int(head[9]);
+  P->in_scale = std::ldexp(1.0, P->in_frac);
+  P->out_scale = std::ldexp(1.0, -P->out_frac);
+  P->width = P->n_in;
+  P->steps.resize(size_t(n_steps));
+  for (int64_t k = 0; k < n_steps; ++k) {
+    const int64_t* d = desc + k * PROGRAM_FIELDS;
+    Step& S = P->steps[size_t(k)];
+    S.kind = d[0];
+    S.n_in = d[1];
+    S.n_out = d[2];
+    if (S.kind == K_DENSE || S.kind == K_CONV) {
+      S.layer = make_layer(d + 3, a[k], nullptr);
+      if (S.kind == K_CONV) {
+        const int64_t* g = d + 3 + FIELDS;
+        S.in_h = g[0], S.in_w = g[1], S.chan = g[2], S.k_h = g[3], S.k_w = g[4];
+        S.st_h = g[5], S.st_w = g[6], S.dl_h = g[7], S.dl_w = g[8], S.pad_t = g[9];
+        S.pad_l = g[10], S.out_h = g[11], S.out_w = g[12];
+        const int64_t K = S.layer.n_in, n_pix = S.out_h * S.out_w;
+        if (n_pix * K <= (int64_t(1) << 22) && S.n_in < (int64_t(1) << 31)) {
+          S.patch.resize(size_t(n_pix * K));
+          for (int64_t p = 0; p < n_pix; ++p) {
+            const int64_t oy = p / S.out_w, ox = p % S.out_w;
+            for (int64_t ky = 0; ky < S.k_h; ++ky)
+              for (int64_t kx = 0; kx < S.k_w; ++kx)
+                for (int64_t c = 0; c < S.chan; ++c) {
+                  const int64_t iy = oy * S.st_h + ky * S.dl_h - S.pad_t;
+                  const int64_t ix = ox * S.st_w + kx * S.dl_w - S.pad_l;
+                  const bool pad = iy < 0 || iy >= S.in_h || ix < 0 || ix >= S.in_w;
+                  S.patch[size_t(p * K + (ky * S.k_w + kx) * S.chan + c)] =
+                      pad ? -1 : int32_t((iy * S.in_w + ix) * S.chan + c);
+                }
+          }
+        }
+      }
+      Layer& L = S.layer;
+      const int64_t n = L.n_in * L.n_out;
+      if (L.lanes == 32)
+        L.r32.assign(a[k], a[k] + n);
+      else
+        L.r64.assign(a[k], a[k] + n);
+      L.own_bias.assign(b[k], b[k] + L.n_out);
+      L.bias = L.own_bias.data();
+      L.w = nullptr;
+    } else if (S.kind == K_CAST) {
+      S.relu = d[3];
+      S.shift = int(d[4]);
+      S.t = make_type(d + 5);
+    } else {
+      S.stable = d[4];
+      S.norm_shift = int(d[5]);
+      S.norm = make_type(d + 6);
+      S.exp_w = d[10];
+      S.exp_bits = d[11];
+      S.acc_shift = int(d[12]);
+      S.acc = make_type(d + 13);
+      S.inv_shift = int(d[17]);
+      S.inv = make_type(d + 18);
+      S.inv_w = d[22];
+      S.inv_bits = d[23];
+      S.out_shift = int(d[24]);
+      S.out = make_type(d + 25);
+      S.exp_tab.assign(a[k], a[k] + d[29]);
+      S.inv_tab.assign(b[k], b[k] + d[30]);
+    }
+    P->width = std::max({P->width, S.n_in, S.n_out});
+    if (S.kind == K_DENSE || S.kind == K_CONV)
+      P->lwidth = std::max({P->lwidth, S.layer.n_in, S.layer.n_out});
+  }
+  // samples per tile: a tile of values stays within ~1 MiB (large images: fewer samples)
+  P->tile = std::max<int64_t>(1, std::min<int64_t>(TILE, (int64_t(1) << 17) / P->width));
+  P->n_out = n_steps ? P->steps.back().n_out : P->n_in;
+  return P;
+}
+
+void hepinfer_program_free(void* handle) { delete static_cast<Program*>(handle); }
+
+// x: batch x n_in (doubles or mantissas), y: batch x n_out (doubles or mantissas)
+int hepinfer_program_run(const void* handle, const void* x, int64_t batch, int64_t threads,
+                         void* y) {
+  if (handle == nullptr || batch < 0) return 1;
+  const Program& P = *static_cast<const Program*>(handle);
+  const int64_t tiles = (batch + TILE - 1) / TILE;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, tiles / 16));
+  if (parts == 1) {
+    program_rows(P, x, y, 0, batch);
+    return 0;
+  }
+  const int64_t step = (tiles + parts - 1) / parts * TILE;
+  std::vector<std::thread> pool;
+  for (int64_t p = 1; p < parts; ++p) {
+    const int64_t b0 = p * step, b1 = std::min(batch, b0 + step);
+    if (b0 < b1) pool.emplace_back([&P, x, y, b0, b1] { program_rows(P, x, y, b0, b1); });
+  }
+  program_rows(P, x, y, 0, std::min(batch, step));
   for (auto& t : pool) t.join();
   return 0;
 }

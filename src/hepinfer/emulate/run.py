@@ -15,6 +15,7 @@ import numpy.typing as npt
 from hepinfer.emulate import native
 from hepinfer.emulate.fuse import dense_chains, run_chain
 from hepinfer.emulate.native import current_engine, use_engine
+from hepinfer.emulate.plan import plan_for
 from hepinfer.emulate.threads import parallel_map
 from hepinfer.fixed.array import FxArray, IntArray
 from hepinfer.ir.graph import Graph
@@ -71,6 +72,9 @@ def emulate_fixed(
     """
     chosen = None if engine is None else Engine.parse(engine, "engine")
     with use_engine(chosen), runtime.installed(_RUNTIME):
+        bound = None if trace else plan_for(graph)
+        if bound is not None:
+            return bound.run_fixed(x)
         return _emulate_fixed(graph, x, trace)
 
 
@@ -112,4 +116,9 @@ def emulate(
     chosen = None if engine is None else Engine.parse(engine, "engine")
     if Mode.parse(mode, "emulation mode") is Mode.FLOAT:
         return emulate_float(graph, x, trace)
+    if not trace:
+        with use_engine(chosen), runtime.installed(_RUNTIME):
+            bound = plan_for(graph)
+            if bound is not None:
+                return bound.run(x)
     return {k: v.to_float() for k, v in emulate_fixed(graph, x, trace, chosen).items()}

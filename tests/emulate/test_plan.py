@@ -1,0 +1,217 @@
+"""The compiled plan (native programs bound once per graph) gives the numpy emulator's bits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import hepinfer
+from hepinfer.emulate import native
+from hepinfer.emulate.plan import Plan, Segment, plan_for
+from hepinfer.emulate.run import emulate, emulate_fixed
+from hepinfer.fixed import FixedType, Overflow, Quant
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.ir.graph import Graph
+from hepinfer.ir.op import Op
+from hepinfer.knobs import Engine
+
+pytestmark = pytest.mark.skipif(native.library() is None, reason="no C++ compiler here")
+
+BATCHES = (1, 3, 9, 32, 70)  # one row, short tails row by row, a padded tile, whole tiles
+
+
+def _type(rng: np.random.Generator, quant: Quant, over: Overflow, max_width: int = 20) -> str:
+    width = int(rng.integers(3, max_width + 1))
+    integer = int(rng.integers(-2, width + 3))
+    signed = rng.random() < 0.8
+    name = "ap_fixed" if signed else "ap_ufixed"
+    return f"{name}<{width},{integer},{quant.value},{over.value}>"
+
+
+def _any_type(rng: np.random.Generator, max_width: int = 20) -> str:
+    quant = list(Quant)[int(rng.integers(len(Quant)))]
+    over = list(Overflow)[int(rng.integers(len(Overflow)))]
+    return _type(rng, quant, over, max_width)
+
+
+def _mlp(rng: np.random.Generator, softmax: str) -> Graph:
+    """Input -> Dense -> ReLU -> Dense -> Linear -> Dense -> Softmax (random weights)."""
+    b = GraphBuilder("mlp")
+    dims = [int(v) for v in rng.integers(1, 12, size=4)]
+    y = b.input("x", (dims[0],))
+    for i, op in enumerate((Op.RELU, Op.LINEAR, None)):
+        w = {
+            "kernel": np.round(rng.normal(size=(dims[i], dims[i + 1])) * 32) / 32,
+            "bias": np.round(rng.normal(size=dims[i + 1]) * 32) / 32,
+        }
+        y = b.add(f"dense{i}", Op.DENSE, [y], weights=w)
+        if op is not None:
+            y = b.add(f"act{i}", op, [y])
+    return b.build([b.add("softmax", Op.SOFTMAX, [y], {"implementation": softmax})])
+
+
+def _convnet(rng: np.random.Generator, rank: int) -> Graph:
+    """Input -> Conv -> ReLU -> Conv -> Flatten -> Dense -> Softmax, random geometry."""
+    b = GraphBuilder(f"conv{rank}d")
+    spatial = tuple(int(v) for v in rng.integers(3, 9, size=rank))
+    y = b.input("x", (*spatial, int(rng.integers(1, 4))))
+    for i in range(2):
+        shape = b.shape(y)
+        k = tuple(int(v) for v in rng.integers(1, 4, size=rank))
+        dil = tuple(int(v) for v in rng.integers(1, 3, size=rank))
+        k = tuple(max(1, min(k[j], (shape[j] - 1) // dil[j] + 1)) for j in range(rank))
+        kernel = np.round(rng.normal(size=(*k, shape[-1], int(rng.integers(1, 5)))) * 16) / 16
+        attrs = {
+            "pads": tuple(int(v) for v in rng.integers(0, 2, size=2 * rank)),
+            "strides": tuple(int(v) for v in rng.integers(1, 3, size=rank)),
+            "dilations": dil,
+        }
+        weights = {"kernel": kernel, "bias": np.round(rng.normal(size=kernel.shape[-1]) * 16) / 16}
+        y = b.add(f"conv{i}", Op.CONV1D if rank == 1 else Op.CONV2D, [y], attrs, weights)
+        if i == 0:
+            y = b.add("act0", Op.RELU, [y])
+    y = b.add("flat", Op.FLATTEN, [y])
+    n = b.shape(y)[0]
+    w = {"kernel": np.round(rng.normal(size=(n, 4)) * 16) / 16, "bias": np.zeros(4)}
+    y = b.add("dense2", Op.DENSE, [y], weights=w)
+    return b.build([b.add("softmax", Op.SOFTMAX, [y])])
+
+
+def _config(graph: Graph, rng: np.random.Generator, quant: Quant, over: Overflow) -> dict[str, Any]:
+    layers: dict[str, Any] = {}
+    for node in graph.nodes:
+        prec = {"result": _type(rng, quant, over)}
+        if node.op in (Op.DENSE, Op.CONV1D, Op.CONV2D):
+            prec |= {"weight": _any_type(rng, 14), "bias": _any_type(rng, 14)}
+            prec["accum"] = _type(rng, quant, over, 40)
+        if node.op is Op.SOFTMAX:
+            prec |= {"table": _type(rng, quant, over, 18), "accum": _type(rng, quant, over, 24)}
+        layers[node.name] = {"Precision": prec}
+    return {"Model": {"Precision": "ap_fixed<16,6>"}, "LayerName": layers}
+
+
+def _inputs(rng: np.random.Generator, shape: tuple[int, ...], size: int) -> np.ndarray:
+    x = rng.standard_normal((size, *shape)) * float(rng.choice([0.5, 4.0, 100.0]))
+    x[rng.random(x.shape) < 0.1] = 0.0
+    special = [np.nan, np.inf, -np.inf, 1e300, -1e300, -1e-300, 0.5, -0.5, 2.5, -2.5]
+    flat = x.reshape(-1)
+    picks = rng.integers(0, flat.size, size=min(len(special), flat.size // 4))
+    flat[picks] = special[: len(picks)]
+    return x
+
+
+@pytest.mark.parametrize("over", list(Overflow))
+@pytest.mark.parametrize("quant", list(Quant))
+def test_random_types_every_mode_bit_exact(quant: Quant, over: Overflow) -> None:
+    rng = np.random.default_rng([list(Quant).index(quant), list(Overflow).index(over), 15])
+    single = conv_single = 0
+    for case in range(8):
+        if case < 4:
+            graph = _mlp(rng, "stable" if case % 2 == 0 else "latency")
+        else:
+            graph = _convnet(rng, 1 + case % 2)
+        model = hepinfer.compile(graph, _config(graph, rng, quant, over))
+        plan = Plan(model.graph)
+        single += plan.single is not None
+        conv_single += case >= 4 and plan.single is not None
+        x = _inputs(rng, graph.inputs[0].out.shape, max(BATCHES))
+        want = emulate(model.graph, x, engine=Engine.NUMPY)["softmax"]
+        for batch in BATCHES:
+            got = plan.run(x[:batch])["softmax"]
+            np.testing.assert_array_equal(got, want[:batch], err_msg=f"case {case} batch {batch}")
+            fixed = plan.run_fixed(x[:batch])["softmax"]
+            np.testing.assert_array_equal(fixed.to_float(), want[:batch])
+    assert single >= 4, "most random graphs should be one native program"
+    assert conv_single >= 2, "convolutions should run in the native program"
+
+
+@pytest.mark.parametrize("over", list(Overflow))
+@pytest.mark.parametrize("quant", list(Quant))
+def test_input_cast_of_special_values(quant: Quant, over: Overflow) -> None:
+    """The native float -> fixed cast of the graph input equals `FixedType.to_mantissa`."""
+    rng = np.random.default_rng([list(Quant).index(quant), list(Overflow).index(over)])
+    values = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e300, -1e300, 1e-300, -1e-300, 5e-324]
+    values += [k / 8 for k in range(-40, 41)] + list(rng.standard_normal(200) * 50)
+    x = np.array(values)[:, None]
+    for _ in range(8):
+        t = FixedType.parse(_type(rng, quant, over, 53))
+        b = GraphBuilder("cast")
+        y = b.input("x", (1,))
+        graph = b.build([b.add("out", Op.LINEAR, [y])])
+        config = {
+            "LayerName": {
+                "x": {"Precision": {"result": str(t)}},
+                "out": {"Precision": {"result": str(t)}},
+            }
+        }
+        model = hepinfer.compile(graph, config)
+        plan = Plan(model.graph)
+        assert plan.single is not None, t
+        got = plan.run(x)["out"][:, 0]
+        np.testing.assert_array_equal(got, t.from_mantissa(t.to_mantissa(x[:, 0])), err_msg=str(t))
+
+
+def test_unsupported_nodes_split_the_graph_and_keep_the_bits() -> None:
+    """A node without a native step (Sigmoid) runs in numpy between two native programs."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("split")
+    y = b.input("x", (6,))
+    w = {"kernel": rng.normal(size=(6, 4)), "bias": rng.normal(size=4)}
+    y = b.add("d0", Op.DENSE, [y], weights=w)
+    y = b.add("sig", Op.SIGMOID, [y])
+    y = b.add("d1", Op.DENSE, [y], weights={"kernel": rng.normal(size=(4, 3)), "bias": np.zeros(3)})
+    y = b.add("relu", Op.RELU, [y])
+    model = hepinfer.compile(b.build([y]))
+    plan = Plan(model.graph)
+    kinds = [type(item).__name__ for item in plan.items]
+    assert kinds == ["Segment", "Node", "Segment"]
+    assert plan.single is None
+    x = rng.standard_normal((50, 6)) * 3
+    np.testing.assert_array_equal(
+        model.predict(x), model.predict(x, engine="numpy"), err_msg=str(kinds)
+    )
+
+
+def test_outputs_in_the_middle_end_a_program() -> None:
+    rng = np.random.default_rng(6)
+    graph = _mlp(rng, "stable")
+    model = hepinfer.compile(graph.replace(outputs=("act0", "softmax")))
+    plan = Plan(model.graph)
+    assert all(isinstance(item, Segment) for item in plan.items)
+    assert [item.nodes[-1].name for item in plan.items if isinstance(item, Segment)] == [
+        "act0",
+        "softmax",
+    ]
+    x = rng.standard_normal((40, graph.inputs[0].out.shape[0]))
+    fast = emulate_fixed(model.graph, x, engine=Engine.NATIVE)
+    slow = emulate_fixed(model.graph, x, engine=Engine.NUMPY)
+    for name in ("act0", "softmax"):
+        np.testing.assert_array_equal(fast[name].m, slow[name].m)
+        assert fast[name].t == slow[name].t
+
+
+def test_the_plan_is_bound_once_per_graph_and_not_for_numpy(shared_data: Path) -> None:
+    path = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
+    model = hepinfer.compile(path)
+    x = np.random.default_rng(0).standard_normal((5, 16))
+    first = model.predict(x[0])  # a single sample without its batch axis
+    assert first.shape == (1, 5)
+    plan = plan_for(model.graph)
+    assert plan is not None
+    assert plan_for(model.graph) is plan
+    assert plan.single is not None, "the jet tagger is one native program"
+    with native.use_engine(Engine.NUMPY):
+        assert plan_for(model.graph) is None
+    np.testing.assert_array_equal(model.predict(x), model.predict(x, engine="numpy"))
+    np.testing.assert_array_equal(model.predict(x[:1]), model.predict(x[:1], engine="numpy"))
+    # inputs that need binding (a list, float32, non-contiguous) take the same path
+    np.testing.assert_array_equal(model.predict(x.tolist()), model.predict(x, engine="numpy"))
+    np.testing.assert_array_equal(
+        model.predict(np.asfortranarray(x.astype(np.float32))),
+        model.predict(x.astype(np.float32), engine="numpy"),
+    )
+    with pytest.raises(hepinfer.HepinferError, match="expected"):
+        model.predict(np.zeros((2, 15)))

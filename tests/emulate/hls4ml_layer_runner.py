@@ -3,10 +3,10 @@
 Usage: python hls4ml_layer_runner.py SPEC.json
 SPEC: {"input_shape": [...], "layers": [{"class": "Dense", "config": {...}, "weights": [npy,
        ...]}, ...], "hls_config": {...HLSConfig...}, "x": X.npy, "y": out.npy, "out_dir": dir,
-       optional "io_type"}. Builds the model with keras (KERAS_BACKEND from the environment),
+       optional "io_type", optional "trace": npz path}. Builds the model with keras (KERAS_BACKEND from the environment),
 sets each layer's weights from the .npy files, converts it with
 `hls4ml.converters.convert_from_keras_model`, compiles, and writes `predict()` (float64) to
-"y". This is the oracle for one layer at a time: the test builds the same model on its side
+"y" (with "trace": every layer's output for the first 300 inputs, by hls4ml layer name). This is the oracle for one layer at a time: the test builds the same model on its side
 with the same weights and compares bits. Kept out of pytest's collection (no test_ prefix).
 """
 
@@ -43,7 +43,14 @@ def main() -> int:
         part="xcu250-figd2104-2L-e",
         io_type=spec.get("io_type", "io_parallel"),
     )
-    return predict_to(hls_model, spec)
+    predict_to(hls_model, spec)
+    if "trace" in spec:
+        for layer in hls_model.get_layers():
+            layer.set_attr("trace", True)  # trace() writes and compiles again
+        x = np.ascontiguousarray(np.load(spec["x"]).astype(np.float64)[:300])
+        _, trace = hls_model.trace(x)
+        np.savez(spec["trace"], **{k: np.asarray(v, dtype=np.float64) for k, v in trace.items()})
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 `oracle(...)` runs `tests/emulate/hls4ml_layer_runner.py` in the hls4ml peer's python on a
 layer list; `keras_file(...)` builds the same model (same weights) in this environment's Keras
 and saves it as a `.keras` file for hepinfer. Layers are `{"class", "config", "weights"}` with
-weights as numpy arrays (written to .npy files here).
+weights as numpy arrays (written to .npy files here) and optional "inputs" (names of earlier
+layers, "x_in" for the model input) for merges.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def hls4ml_python() -> Path:
     return python
 
 
-def _import_keras() -> Any:
+def import_keras() -> Any:
+    """Keras 3 on torch (unless KERAS_BACKEND says otherwise); skips when absent."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     return pytest.importorskip("keras")
 
@@ -41,13 +43,16 @@ def keras_file(
     input_shape: tuple[int, ...], layers: list[dict[str, Any]], path: Path, name: str = "x_in"
 ) -> Path:
     """The layer list as a Keras 3 functional model with its weights, saved to `path`."""
-    keras = _import_keras()
+    keras = import_keras()
     inputs = keras.Input(input_shape, name=name)
     h = inputs
     built = []
+    outputs = {name: inputs}  # by layer name, for entries with "inputs" (merges)
     for entry in layers:
         layer = getattr(keras.layers, entry["class"])(**entry["config"])
-        h = layer(h)
+        srcs = [outputs[n] for n in entry.get("inputs", [])]
+        h = layer(h if not srcs else srcs[0] if len(srcs) == 1 else srcs)
+        outputs[layer.name] = h
         built.append((layer, entry.get("weights", [])))
     model = keras.Model(inputs, h)
     for layer, weights in built:
@@ -77,7 +82,7 @@ def oracle(
         for j, w in enumerate(entry.get("weights", [])):
             np.save(work / f"w{i}_{j}.npy", np.asarray(w, np.float32))
             files.append(str(work / f"w{i}_{j}.npy"))
-        entries.append({"class": entry["class"], "config": entry["config"], "weights": files})
+        entries.append({**entry, "weights": files})
     np.save(work / "x.npy", x)
     spec: dict[str, Any] = {
         "input_shape": list(input_shape),

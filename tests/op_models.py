@@ -84,7 +84,7 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         c = shape[-1]
         w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
         return b.add("bn", op, [src], weights=w)
-    if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT):
+    if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.SUBTRACT, Op.AVERAGE, Op.MAXIMUM, Op.MINIMUM):
         other = b.add("branch", Op.RELU if rng.integers(0, 2) else Op.LINEAR, [src])
         attrs = {"axis": int(rng.integers(-len(shape), len(shape)))} if op is Op.CONCAT else {}
         pair = [src, other] if rng.integers(0, 2) else [other, src]
@@ -98,6 +98,8 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return b.add("transpose", op, [src], {"perm": perm})
     if op is Op.QUANT:
         return b.add("quant", op, [src], _quant(rng))
+    if op is Op.PRELU:
+        return b.add("prelu", op, [src], weights={"alpha": _weights(rng, shape, 0.5)})
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -105,6 +107,7 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         Op.LEAKY_RELU: {"alpha": float(rng.choice([0.1, 0.3, 1.5]))},
         Op.ELU: {"alpha": float(rng.choice([0.5, 1.0, 2.0]))},
         Op.HARD_SIGMOID: {"slope": float(rng.choice([0.2, 0.5])), "shift": 0.5},
+        Op.THRESHOLDED_RELU: {"theta": float(rng.choice([-0.5, 0.0, 0.75, 2.0]))},
     }.get(op, {})
     return b.add(op.value.lower(), op, [src], attrs)
 
@@ -144,11 +147,19 @@ ANY_SHAPE = (
     Op.ELU,
     Op.SIGMOID,
     Op.SOFTPLUS,
+    Op.SOFTSIGN,
+    Op.SELU,
+    Op.THRESHOLDED_RELU,
+    Op.PRELU,
     Op.TANH,
     Op.HARD_SIGMOID,
     Op.SOFTMAX,
     Op.ADD,
     Op.MULTIPLY,
+    Op.SUBTRACT,
+    Op.AVERAGE,
+    Op.MAXIMUM,
+    Op.MINIMUM,
     Op.CONCAT,
     Op.FLATTEN,
     Op.QUANT,

@@ -84,9 +84,11 @@ NO_EFFECT = {
 
 #: precision variables hls4ml names differently; hepinfer's Softmax uses one `table` type for
 #: its exponential table, its inverse table and the inverse-table index (all three default to
-#: hls4ml's ap_fixed<18,8,AP_RND,AP_SAT>)
+#: hls4ml's ap_fixed<18,8,AP_RND,AP_SAT>); a parametrised activation's `param` (LeakyReLU,
+#: ELU, ThresholdedReLU, PReLU) is its `weight` here
 PRECISION_ALIASES = {
     "scale": "weight",
+    "param": "weight",
     "exp_table": "table",
     "inv_table": "table",
     "inv_inp": "table",
@@ -95,7 +97,6 @@ PRECISION_ALIASES = {
 #: precision variables of layers hepinfer does not implement (accepted, noted)
 NO_EFFECT_PRECISIONS = {
     "maximum": "the cap of hls4ml's 'auto' bit growth; hepinfer's 'auto' never overflows",
-    "param": "parametrised activations take their parameter as `weight` here",
     "slope": "HardActivation's slope is fixed here",
     "shift": "HardActivation's shift is fixed here",
     "recurrent_weight": "recurrent layers are not supported by hepinfer",

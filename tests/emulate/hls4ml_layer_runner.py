@@ -3,10 +3,10 @@
 Usage: python hls4ml_layer_runner.py SPEC.json
 SPEC: {"input_shape": [...], "layers": [{"class": "Dense", "config": {...}, "weights": [npy,
        ...]}, ...], "hls_config": {...HLSConfig...}, "x": X.npy, "y": out.npy, "out_dir": dir,
-       optional "io_type"}. Builds the model with keras (KERAS_BACKEND from the environment),
+       optional "io_type", optional "trace": npz path; a layer may name its "inputs" (earlier layer names, "x_in")}. Builds the model with keras (KERAS_BACKEND from the environment),
 sets each layer's weights from the .npy files, converts it with
 `hls4ml.converters.convert_from_keras_model`, compiles, and writes `predict()` (float64) to
-"y". This is the oracle for one layer at a time: the test builds the same model on its side
+"y" (with "trace": every layer's output for the first 300 inputs, by hls4ml layer name). This is the oracle for one layer at a time: the test builds the same model on its side
 with the same weights and compares bits. Kept out of pytest's collection (no test_ prefix).
 """
 
@@ -26,9 +26,12 @@ def main() -> int:
     inputs = keras.Input(tuple(spec["input_shape"]), name="x_in")
     h = inputs
     layers = []
+    outputs = {"x_in": inputs}  # by layer name, for entries with "inputs" (merges)
     for entry in spec["layers"]:
         layer = getattr(keras.layers, entry["class"])(**entry["config"])
-        h = layer(h)
+        srcs = [outputs[n] for n in entry.get("inputs", [])]
+        h = layer(h if not srcs else srcs[0] if len(srcs) == 1 else srcs)
+        outputs[layer.name] = h
         layers.append((layer, entry.get("weights", [])))
     model = keras.Model(inputs, h)
     for layer, weights in layers:
@@ -43,7 +46,14 @@ def main() -> int:
         part="xcu250-figd2104-2L-e",
         io_type=spec.get("io_type", "io_parallel"),
     )
-    return predict_to(hls_model, spec)
+    predict_to(hls_model, spec)
+    if "trace" in spec:
+        for layer in hls_model.get_layers():
+            layer.set_attr("trace", True)  # trace() writes and compiles again
+        x = np.ascontiguousarray(np.load(spec["x"]).astype(np.float64)[:300])
+        _, trace = hls_model.trace(x)
+        np.savez(spec["trace"], **{k: np.asarray(v, dtype=np.float64) for k, v in trace.items()})
+    return 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ def _w(*shape: int) -> np.ndarray:
     return RNG.normal(0.0, 0.3, shape)
 
 
+MERGES = (Op.SUBTRACT, Op.AVERAGE, Op.MAXIMUM, Op.MINIMUM)
+
+
 def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
     """(input shape, a small node of `op` named 'n' reading input 'x' (and 'y'))."""
     spec: dict[Op, tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], dict[str, Any]]] = {
@@ -50,10 +53,15 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.FLATTEN: ((4, 2), (8,), {}, {}),
         Op.RESHAPE: ((8,), (2, 4), {"shape": (2, 4)}, {}),
         Op.TRANSPOSE: ((2, 4), (4, 2), {"perm": (1, 0)}, {}),
+        Op.PRELU: ((8,), (8,), {}, {"alpha": _w(8)}),
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise
     inputs = (
-        () if op is Op.INPUT else ("x", "y") if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT) else ("x",)
+        ()
+        if op is Op.INPUT
+        else ("x", "y")
+        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, *MERGES)
+        else ("x",)
     )
     return in_shape, Node("n", op, inputs, TensorType(out_shape), attrs, weights)
 

@@ -31,8 +31,12 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.QUANT: "Keras has no quantiser layer: QKeras quantisers become the types of the "
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
     },
-    "onnx": {},
+    "onnx": {
+        Op.AVERAGE: "ONNX has no two-input average operator (Mean is N-ary; hls4ml converts "
+        "neither)",
+    },
     "torch": {
+        Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
         "(Quant nodes, read by the ONNX frontend)",
     },

@@ -32,6 +32,8 @@ ACTIVATIONS: dict[str, Op] = {
     "leakyrelu": Op.LEAKY_RELU,
     "elu": Op.ELU,
     "softplus": Op.SOFTPLUS,
+    "softsign": Op.SOFTSIGN,
+    "selu": Op.SELU,
 }
 
 

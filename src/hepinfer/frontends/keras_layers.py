@@ -37,6 +37,30 @@ class LayerInfo:
 
 Converter = Callable[[GraphBuilder, LayerInfo], str]
 
+#: Keras 3's `Random*` image augmentation layers that are identities at inference
+#: (RandomCrop is not: it centre-crops at inference, so it is refused)
+RANDOM_AUGMENTATIONS = (
+    "Brightness",
+    "ColorDegeneration",
+    "ColorJitter",
+    "Contrast",
+    "ElasticTransform",
+    "Erasing",
+    "Flip",
+    "GaussianBlur",
+    "Grayscale",
+    "Hue",
+    "Invert",
+    "Perspective",
+    "Posterization",
+    "Rotation",
+    "Saturation",
+    "Sharpness",
+    "Shear",
+    "Translation",
+    "Zoom",
+)
+
 
 def dense(b: GraphBuilder, layer: LayerInfo) -> str:
     kernel = layer.weight(0, "kernel")
@@ -77,7 +101,36 @@ def activation(b: GraphBuilder, layer: LayerInfo) -> str:
 
 
 def relu(b: GraphBuilder, layer: LayerInfo) -> str:
+    """ReLU, or as hls4ml reads its settings: a negative slope is a LeakyReLU, a threshold a
+    ThresholdedReLU; a max_value, or both a slope and a threshold, are refused (as by hls4ml).
+    """
+    cfg = layer.config
+    slope = float(cfg.get("negative_slope") or 0.0)
+    threshold = float(cfg.get("threshold") or 0.0)
+    if cfg.get("max_value") not in (None, float("inf")) or (slope and threshold):
+        msg = (
+            f"Keras layer {layer.name!r} (ReLU): max_value={cfg.get('max_value')}, "
+            f"negative_slope={slope}, threshold={threshold} is not supported; supported: no "
+            "max_value, and a negative_slope or a threshold (not both)"
+        )
+        raise FrontendError(msg)
+    if slope:
+        return b.add(layer.name, Op.LEAKY_RELU, layer.sources, {"alpha": slope})
+    if threshold:
+        return b.add(layer.name, Op.THRESHOLDED_RELU, layer.sources, {"theta": threshold})
     return b.add(layer.name, Op.RELU, layer.sources)
+
+
+def thresholded_relu(b: GraphBuilder, layer: LayerInfo) -> str:
+    theta = float(layer.config.get("theta", 1.0))
+    return b.add(layer.name, Op.THRESHOLDED_RELU, layer.sources, {"theta": theta})
+
+
+def prelu(b: GraphBuilder, layer: LayerInfo) -> str:
+    """PReLU: alpha broadcast over the shared axes to the input's shape."""
+    shape = b.shape(layer.sources[0])
+    alpha = np.broadcast_to(layer.weight(0, "alpha"), shape)
+    return b.add(layer.name, Op.PRELU, layer.sources, {}, {"alpha": np.array(alpha)})
 
 
 def softmax(b: GraphBuilder, layer: LayerInfo) -> str:
@@ -249,6 +302,10 @@ CONVERTERS: dict[str, Converter] = {
     "GlobalAveragePooling2D": _simple(Op.GLOBAL_AVGPOOL),
     "Add": _simple(Op.ADD),
     "Multiply": _simple(Op.MULTIPLY),
+    "Subtract": _simple(Op.SUBTRACT),
+    "Average": _simple(Op.AVERAGE),
+    "Maximum": _simple(Op.MAXIMUM),
+    "Minimum": _simple(Op.MINIMUM),
     "Concatenate": concatenate,
     "LeakyReLU": leaky_relu,
     "ELU": elu,
@@ -259,8 +316,22 @@ CONVERTERS: dict[str, Converter] = {
     "Activation": activation,
     "QActivation": qactivation,
     "ReLU": relu,
+    "ThresholdedReLU": thresholded_relu,
+    "PReLU": prelu,
     "Softmax": softmax,
     "Flatten": flatten,
     "Reshape": reshape,
     "Dropout": dropout,
+    # identities at inference (hls4ml 1.3's Keras 3 handler skips them the same way)
+    **dict.fromkeys(
+        (
+            "AlphaDropout",
+            "GaussianDropout",
+            "SpatialDropout1D",
+            "SpatialDropout2D",
+            "SpatialDropout3D",
+            *(f"Random{kind}" for kind in RANDOM_AUGMENTATIONS),
+        ),
+        dropout,
+    ),
 }

@@ -175,6 +175,47 @@ def _activation(kind: str) -> Converter:
     return convert
 
 
+def selu(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """Selu with its default alpha and gamma (hls4ml's kernel has them built in)."""
+    alpha, gamma = (
+        float(attrs.get("alpha", 1.67326319217681884765625)),
+        float(attrs.get("gamma", 1.05070102214813232421875)),
+    )
+    if abs(alpha - 1.6732632423543772) > 1e-6 or abs(gamma - 1.0507009873554805) > 1e-6:
+        msg = (
+            f"Selu {ctx.name(node)!r} with alpha={alpha}, gamma={gamma} is not supported; "
+            "supported: the default alpha 1.6733 and gamma 1.0507 (hls4ml's SELU)"
+        )
+        raise FrontendError(msg)
+    ctx.set(node, ctx.builder.activation(ctx.name(node), "selu", ctx.src(node)))
+
+
+def thresholded_relu(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    theta = {"theta": float(attrs.get("alpha", 1.0))}
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.THRESHOLDED_RELU, [ctx.src(node)], theta))
+
+
+def prelu(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """PRelu with a constant slope, broadcast to the input (in the IR's channels-last order)."""
+    del attrs
+    slope = ctx.const(node, 1)
+    if slope is None:
+        msg = f"PRelu {ctx.name(node)!r}: the slope must be a constant (an initializer)"
+        raise FrontendError(msg)
+    src = ctx.src(node)
+    shape = ctx.builder.shape(src)
+    onnx_shape = (shape[-1], *shape[:-1]) if ctx.is_cl(node) else tuple(shape)
+    try:
+        alpha = np.broadcast_to(slope, (1, *onnx_shape))[0]
+    except ValueError:
+        msg = f"PRelu {ctx.name(node)!r}: slope {slope.shape} does not broadcast to {onnx_shape}"
+        raise FrontendError(msg) from None
+    if ctx.is_cl(node):
+        alpha = np.moveaxis(alpha, 0, -1)
+    ir = ctx.builder.add(ctx.name(node), Op.PRELU, [src], {}, {"alpha": np.array(alpha)})
+    ctx.set(node, ir)
+
+
 def softmax(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     src = ctx.src(node)
     rank = len(ctx.builder.shape(src)) + 1
@@ -349,6 +390,27 @@ def mul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, ir)
 
 
+def _binary(op: Op) -> Converter:
+    """Sub, Max, Min of two tensors of one shape and layout."""
+
+    def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+        del attrs
+        if len(node.input) != 2 or ctx.const(node, 0) is not None or ctx.const(node, 1) is not None:
+            msg = (
+                f"{node.op_type} {ctx.name(node)!r}: only two non-constant inputs of one shape "
+                f"are supported, got inputs {list(node.input)}"
+            )
+            raise FrontendError(msg)
+        if ctx.is_cl(node, 0) != ctx.is_cl(node, 1):
+            msg = (
+                f"{node.op_type} {ctx.name(node)!r}: inputs in different layouts are not supported"
+            )
+            raise FrontendError(msg)
+        ctx.set(node, ctx.builder.add(ctx.name(node), op, [ctx.src(node, 0), ctx.src(node, 1)]))
+
+    return convert
+
+
 def concat(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     axis = int(attrs.get("axis", 1))
     srcs = [ctx.src(node, i) for i in range(len(node.input))]
@@ -436,6 +498,10 @@ CONVERTERS: dict[str, Converter] = {
     "LeakyRelu": _activation("leaky_relu"),
     "Elu": _activation("elu"),
     "HardSigmoid": _activation("hard_sigmoid"),
+    "Softsign": _activation("softsign"),
+    "Selu": selu,
+    "ThresholdedRelu": thresholded_relu,
+    "PRelu": prelu,
     "Softmax": softmax,
     "BatchNormalization": batchnorm,
     "Identity": identity,
@@ -452,6 +518,9 @@ CONVERTERS: dict[str, Converter] = {
     "GlobalAveragePool": _global_pool(Op.GLOBAL_AVGPOOL),
     "Mul": mul,
     "Concat": concat,
+    "Sub": _binary(Op.SUBTRACT),
+    "Max": _binary(Op.MAXIMUM),
+    "Min": _binary(Op.MINIMUM),
     "Reshape": reshape,
     "Constant": constant,
 }

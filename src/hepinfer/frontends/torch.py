@@ -25,7 +25,7 @@ from hepinfer.ops.conv import same_pads
 
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
-    "to 1, ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
+    "to 1, ReLU, LeakyReLU, ELU, PReLU, Threshold (value 0), Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
     "Dropout, Identity, and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
 
@@ -179,6 +179,16 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         return lay.keep(src, b.add(name, Op.LEAKY_RELU, [src], {"alpha": float(m.negative_slope)}))
     if isinstance(m, nn.ELU):
         return lay.keep(src, b.add(name, Op.ELU, [src], {"alpha": float(m.alpha)}))
+    if isinstance(m, nn.PReLU):
+        src = lay.last(src)  # one alpha per channel (torch's dim 1), the IR's last axis
+        alpha = np.broadcast_to(_np(m.weight), b.shape(src))
+        return lay.keep(src, b.add(name, Op.PRELU, [src], {}, {"alpha": np.array(alpha)}))
+    if isinstance(m, nn.Threshold):
+        if float(m.value) != 0.0:
+            msg = f"Threshold {name!r} with value={m.value} is not supported; supported: value=0 (ThresholdedReLU)"
+            raise FrontendError(msg)
+        theta = {"theta": float(m.threshold)}
+        return lay.keep(src, b.add(name, Op.THRESHOLDED_RELU, [src], theta))
     if isinstance(m, nn.Hardsigmoid):
         out = b.add(name, Op.HARD_SIGMOID, [src], {"slope": 1 / 6, "shift": 0.5})
         return lay.keep(src, out)
@@ -218,6 +228,16 @@ def _default_module(m: Any) -> bool:
         return False
     return bool(m.extra_repr() == default.extra_repr())
 
+
+#: two-tensor functions (operator.sub, torch.sub / maximum / minimum, Tensor methods)
+_BINARY: dict[str, Op] = {
+    "sub": Op.SUBTRACT,
+    "subtract": Op.SUBTRACT,
+    "maximum": Op.MAXIMUM,
+    "fmax": Op.MAXIMUM,
+    "minimum": Op.MINIMUM,
+    "fmin": Op.MINIMUM,
+}
 
 _FUNCTIONS: dict[str, Op] = {
     "relu": Op.RELU,
@@ -271,12 +291,16 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
                     else Op.MULTIPLY
                 )
                 values[name] = lay.keep(args[0], b.add(name, op, args))
+            elif fname in _BINARY and len(args) == 2 and not node.kwargs:
+                if len({a in lay.cl for a in args}) > 1:
+                    args = [lay.first(a) for a in args]
+                values[name] = lay.keep(args[0], b.add(name, _BINARY[fname], args))
             elif fname in ("flatten", "view", "reshape") and len(b.shape(args[0])) > 1:
                 values[name] = b.add(name, Op.FLATTEN, [lay.first(args[0])])
             elif fname in ("flatten", "view", "reshape"):
                 values[name] = args[0]
             else:
-                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, flatten"
+                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten"
                 raise FrontendError(msg)
         elif node.op == "output":
             res = node.args[0]

@@ -52,6 +52,8 @@ KERNEL_FILES = (
     "hepinfer_conv_stream.h",
     "hepinfer_pooling_stream.h",
     "hepinfer_weights.h",
+    "hepinfer_activation_param.h",
+    "hepinfer_merge_extra.h",
 )
 
 

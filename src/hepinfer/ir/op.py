@@ -34,6 +34,14 @@ class Op(Enum):
     MULTIPLY = "Multiply"
     CONCAT = "Concatenate"
     QUANT = "Quant"
+    SOFTSIGN = "Softsign"
+    SELU = "Selu"
+    THRESHOLDED_RELU = "ThresholdedReLU"
+    PRELU = "PReLU"
+    SUBTRACT = "Subtract"
+    AVERAGE = "Average"
+    MAXIMUM = "Maximum"
+    MINIMUM = "Minimum"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -179,7 +179,9 @@ def pool(
 
 
 def merge(
-    node: Node, ctx: NodeContext, op: Literal["add", "multiply", "concatenate"]
+    node: Node,
+    ctx: NodeContext,
+    op: Literal["add", "subtract", "multiply", "maximum", "minimum", "average", "concatenate"],
 ) -> list[LayerCost]:
     """An element-wise ``op`` of the inputs, costed at the widest input type."""
     widest = max(ctx.input_types, key=lambda t: (t.width, t.integer))

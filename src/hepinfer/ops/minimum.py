@@ -1,0 +1,55 @@
+"""Minimum of two tensors of one shape, like hls4ml's `nnet::minimum` (arithmetic in
+`hepinfer.ops.merge`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepinfer.fixed import FixedType
+from hepinfer.fixed.array import FxArray
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.op import Op
+from hepinfer.ops import costing, merge
+from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
+from hepinfer.ops.bounds import Bounds, Interval, two
+from hepinfer.ops.cost import LayerCost, NodeContext
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    del node
+    out: FloatArray = np.asarray(np.minimum(xs[0], xs[1]), dtype=np.float64)
+    return out
+
+
+def _fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    return merge.select_fixed(node, xs, larger=False)
+
+
+def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
+    """The output and internal types: `result_t` and the configured result."""
+    del inputs
+    return result_types(node)
+
+
+def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
+    """The element-wise minimum of the bounds."""
+    a, b = two(node, inputs)
+    return np.minimum(a[0], b[0]), np.minimum(a[1], b[1])
+
+
+def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+    """`minimum` of two tensors of one shape."""
+    inputs_count(node, inputs, 2, "HLS")
+    return Lowering("minimum", sizes(node, inputs), pixel_input=True)
+
+
+SPEC = OpSpec(Op.MINIMUM, merge.shape, run_float, _fixed, ("result",), "Merge")
+
+
+def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """An element-wise minimum of the inputs, costed at the widest input type."""
+    return costing.merge(node, ctx, "minimum")

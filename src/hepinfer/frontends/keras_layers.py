@@ -235,6 +235,48 @@ def permute(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.TRANSPOSE, layer.sources, {"perm": perm})
 
 
+def _activation_name(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    return str(value if isinstance(value, str) else value.get("config", value)).lower()
+
+
+def recurrent(b: GraphBuilder, layer: LayerInfo) -> str:
+    """SimpleRNN, LSTM, GRU: kernel, recurrent kernel and bias(es) in Keras' gate order."""
+    cfg = layer.config
+    op = Op(layer.cls.removeprefix("Q"))
+    for key in ("return_state", "go_backwards", "stateful"):
+        if cfg.get(key, False):
+            msg = f"Keras layer {layer.name!r} ({layer.cls}) with {key}=True is not supported"
+            raise FrontendError(msg)
+    kernel = layer.weight(0, "kernel")
+    rkernel = layer.weight(1, "recurrent_kernel")
+    n_out = kernel.shape[1]
+    bias: FloatArray = np.zeros(n_out)
+    rbias: FloatArray = np.zeros(n_out)
+    if cfg.get("use_bias", True):
+        raw = np.asarray(layer.weight(2, "bias"))
+        if raw.ndim == 2:  # GRU reset_after: input and recurrent biases
+            bias, rbias = raw[0], raw[1]
+        else:
+            bias = raw
+    attrs: dict[str, Any] = {
+        "units": int(cfg["units"]),
+        "activation": _activation_name(cfg.get("activation"), "tanh"),
+        "recurrent_activation": _activation_name(cfg.get("recurrent_activation"), "sigmoid"),
+        "return_sequences": bool(cfg.get("return_sequences", False)),
+    }
+    if op.value == "SimpleRNN":
+        del attrs["recurrent_activation"]
+    if op.value == "GRU":
+        attrs["reset_after"] = bool(cfg.get("reset_after", True))
+    weights = {"kernel": kernel, "recurrent_kernel": rkernel, "bias": bias, "recurrent_bias": rbias}
+    return b.add(layer.name, op, layer.sources, attrs, weights)
+
+
+#: Keras recurrent layer classes: their `activation` is part of the layer, not split off
+RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+
 CONVERTERS: dict[str, Converter] = {
     "Conv1D": conv,
     "Conv2D": conv,
@@ -263,4 +305,6 @@ CONVERTERS: dict[str, Converter] = {
     "Flatten": flatten,
     "Reshape": reshape,
     "Dropout": dropout,
+    "LSTM": recurrent,
+    "GRU": recurrent,
 }

@@ -48,6 +48,7 @@ KERNEL_FILES = (
     "hepinfer_stream.h",
     "hepinfer_conv_stream.h",
     "hepinfer_pooling_stream.h",
+    "hepinfer_recurrent.h",
     "hepinfer_weights.h",
 )
 
@@ -118,7 +119,7 @@ def render(
         "clock_period": clock_period,
         "version": __version__,
         "guard": project.upper(),
-        "bool_consts": ("exact_scale", "has_accum", "count_pad"),
+        "bool_consts": ("exact_scale", "has_accum", "count_pad", "use_static", "reset_after"),
         "double_consts": ("scale", "data_min"),
     }
     text: dict[str, str] = {

@@ -34,6 +34,8 @@ class Op(Enum):
     MULTIPLY = "Multiply"
     CONCAT = "Concatenate"
     QUANT = "Quant"
+    LSTM = "LSTM"
+    GRU = "GRU"
 
     @classmethod
     def parse(cls, name: str) -> Op:

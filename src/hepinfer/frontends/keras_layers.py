@@ -307,4 +307,5 @@ CONVERTERS: dict[str, Converter] = {
     "Dropout": dropout,
     "LSTM": recurrent,
     "GRU": recurrent,
+    "SimpleRNN": recurrent,
 }

@@ -36,6 +36,7 @@ class Op(Enum):
     QUANT = "Quant"
     LSTM = "LSTM"
     GRU = "GRU"
+    SIMPLE_RNN = "SimpleRNN"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -88,6 +88,11 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     return recurrent.infer_types(node, inputs)
 
 
+def stored_values(node: Node, var: str) -> FloatArray:
+    """Both kernels share `weight_t`, both biases `bias_t` (the `auto` types hold them all)."""
+    return recurrent.stored_values(node, var)
+
+
 def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """The datapath's bounds, step by step from zero states (see `recurrent.Bounder`)."""
     bd = recurrent.Bounder(node)

@@ -97,6 +97,12 @@ def auto_accum(node: Node, tx: FixedType, tr: FixedType, tw: FixedType) -> Fixed
     return FixedType(30, min(integer, 30))
 
 
+def stored_values(node: Node, var: str) -> FloatArray:
+    """Every value kept in the `var` type: both kernels (`weight`) or both biases (`bias`)."""
+    keys = ("bias", "recurrent_bias") if var == "bias" else ("kernel", "recurrent_kernel")
+    return np.concatenate([weight(node, k).ravel() for k in keys])
+
+
 def units(node: Node) -> int:
     """The state size."""
     return int(node.attrs["units"])
@@ -216,14 +222,17 @@ class Fixed:
         total = sum((m << (frac - f) for m, f in terms), np.zeros((), dtype=np.int64))
         return t.cast_mantissa(np.asarray(total, dtype=np.int64), wide_type(frac))
 
-    def act(self, kind: str, m: IntArray, t_in: FixedType) -> IntArray:
-        """hls4ml's `nnet::activation::<kind>` from `t_in` into `accum`."""
+    def act(
+        self, kind: str, m: IntArray, t_in: FixedType, out: FixedType | None = None
+    ) -> IntArray:
+        """hls4ml's `nnet::activation::<kind>` from `t_in` into `out` (default `accum`)."""
+        t_out = out or self.accum
         if kind == "relu":
-            return self.accum.cast_mantissa(np.maximum(m, 0), t_in)
+            return t_out.cast_mantissa(np.maximum(m, 0), t_in)
         fn, span = TABLES[kind]
         table = build_table(fn, self.table_size, span, self.table)
         idx = table_index(FxArray(m, t_in), self.table_size, span)
-        return self.accum.cast_mantissa(table[idx], self.table)
+        return t_out.cast_mantissa(table[idx], self.table)
 
 
 def check_sequence(node: Node, x: npt.NDArray[Any]) -> None:
@@ -252,8 +261,8 @@ class Bounder:
     def add(self, a: Interval, b: Interval, t: FixedType | None) -> Interval:
         return cast(t, (a[0] + b[0], a[1] + b[1]))
 
-    def act(self, kind: str, iv: Interval) -> Interval:
-        accum = accum_type(self.node)
+    def act(self, kind: str, iv: Interval, out: FixedType | None = None) -> Interval:
+        accum = out or accum_type(self.node)
         if kind == "relu":
             return cast(accum, (np.maximum(iv[0], 0.0), np.maximum(iv[1], 0.0)))
         fn, span = TABLES[kind]

@@ -46,19 +46,18 @@ template <int TABLE_SIZE, int SPAN, class data_T> inline int rnn_table_index(con
     return (int)idx;
 }
 
-// nnet::activation::<kind> of N values into accum_t.
-template <typename CONFIG_T, int KIND, int N, class data_T>
-void rnn_activation(const data_T data[N], typename CONFIG_T::accum_t res[N],
-                    const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
+// nnet::activation::<kind> of N values into out_T (accum_t; the state for a SimpleRNN).
+template <typename CONFIG_T, int KIND, int N, class data_T, class out_T>
+void rnn_activation(const data_T data[N], out_T res[N], const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
     #pragma HLS INLINE
     for (int i = 0; i < N; i++) {
         #pragma HLS UNROLL
         if (KIND == 0) {
-            res[i] = data[i] > 0 ? (typename CONFIG_T::accum_t)data[i] : (typename CONFIG_T::accum_t)0;
+            res[i] = data[i] > 0 ? (out_T)data[i] : (out_T)0;
         } else if (KIND == 1) {
-            res[i] = (typename CONFIG_T::accum_t)table[rnn_table_index<CONFIG_T::table_size, 16>(data[i])];
+            res[i] = (out_T)table[rnn_table_index<CONFIG_T::table_size, 16>(data[i])];
         } else {
-            res[i] = (typename CONFIG_T::accum_t)table[rnn_table_index<CONFIG_T::table_size, 8>(data[i])];
+            res[i] = (out_T)table[rnn_table_index<CONFIG_T::table_size, 8>(data[i])];
         }
     }
 }
@@ -151,7 +150,7 @@ void gru_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], const 
     }
 }
 
-// One SimpleRNN step: h = act(x W + b + h R + br).
+// One SimpleRNN step: h = act(x W + b + h R + br), the activation writing the state's type.
 template <class data_T, class res_T, typename CONFIG_T>
 void simple_rnn_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state],
                      const typename CONFIG_T::weight_t w[], const typename CONFIG_T::weight_t wr[],
@@ -160,18 +159,14 @@ void simple_rnn_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state],
     #pragma HLS INLINE
     const int N = CONFIG_T::n_state;
     typedef typename CONFIG_T::accum_t accum_t;
-    accum_t ax[N], ah[N], a[N], act[N];
+    accum_t ax[N], ah[N], a[N];
     dense_latency<data_T, accum_t, rnn_dense_config<CONFIG_T, CONFIG_T::n_in, N> >(x, ax, w, b);
     dense_latency<res_T, accum_t, rnn_dense_config<CONFIG_T, N, N> >(h, ah, wr, br);
     for (int i = 0; i < N; i++) {
         #pragma HLS UNROLL
         a[i] = ax[i] + ah[i];
     }
-    rnn_activation<CONFIG_T, CONFIG_T::act, N>(a, act, table_act);
-    for (int i = 0; i < N; i++) {
-        #pragma HLS UNROLL
-        h[i] = act[i];
-    }
+    rnn_activation<CONFIG_T, CONFIG_T::act, N>(a, h, table_act);
 }
 
 // The sequence: zero states, one step per time step, the states written out.

@@ -238,3 +238,37 @@ def test_bit_exact_against_hls4ml(first: str, second: str, config: dict, tmp_pat
     ours = np.asarray(model.predict(x)).reshape(theirs.shape)
     assert int(np.count_nonzero(ours != theirs)) == 0
     assert np.unique(ours).size > 200  # the datapath is really exercised
+
+
+def test_pytorch_frontend_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from hepinfer.errors import FrontendError
+    from hepinfer.frontends.torch import from_torch_module
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 4, batch_first=True)
+            self.gru = torch.nn.GRU(4, 5, batch_first=True)
+            self.rnn = torch.nn.RNN(5, 3, batch_first=True, nonlinearity="relu")
+            self.fc = torch.nn.Linear(3, 2)
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.lstm(x)
+            seq, _ = self.gru(out)
+            y, hn = self.rnn(seq)
+            return self.fc(y[:, -1, :]) + self.fc(hn[-1])
+
+    net = Net().eval()
+    graph = from_torch_module(net, (STEPS, FEATURES))
+    kinds = [(n.op.value, n.attrs.get("return_sequences")) for n in graph.nodes[1:4]]
+    assert kinds == [("LSTM", True), ("GRU", True), ("SimpleRNN", False)]
+    x = _inputs(200, 5)
+    with torch.no_grad():
+        ref = net(torch.tensor(x, dtype=torch.float32)).numpy().astype(np.float64)
+    ours = np.asarray(hepinfer.compile(graph, MODEL_LEVEL).predict(x, mode="float"))
+    assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
+    with pytest.raises(FrontendError, match="batch_first=True"):
+        from_torch_module(torch.nn.Sequential(torch.nn.GRU(3, 2)), (STEPS, FEATURES))

@@ -42,13 +42,20 @@ def _keras() -> Any:
 
 
 def _model(layers: list[tuple[str, dict, list]]) -> Any:
-    """A Keras 3 model: a (STEPS, FEATURES) input through `layers` (class, config, weights)."""
+    """A Keras 3 model: a (STEPS, FEATURES) input through `layers` (class, config, weights;
+    a Bidirectional wraps the layer its config names under "layer": (class, config)).
+    """
     keras = _keras()
     inputs = keras.Input((STEPS, FEATURES), name="x_in")
     h = inputs
     built = []
     for cls, config, weights in layers:
-        layer = getattr(keras.layers, cls)(**config)
+        if cls == "Bidirectional":
+            (inner, inner_config), rest = config["layer"], config.copy()
+            del rest["layer"]
+            layer = keras.layers.Bidirectional(getattr(keras.layers, inner)(**inner_config), **rest)
+        else:
+            layer = getattr(keras.layers, cls)(**config)
         h = layer(h)
         built.append((layer, weights))
     for layer, weights in built:
@@ -176,7 +183,12 @@ def _oracle(layers: list[tuple[str, dict, list]], config: dict, x: np.ndarray, t
         for j, w in enumerate(weights):
             np.save(tmp / f"w{i}_{j}.npy", w)
             files.append(str(tmp / f"w{i}_{j}.npy"))
-        entries.append({"class": cls, "config": cfg, "weights": files})
+        entry: dict[str, Any] = {"class": cls, "config": cfg, "weights": files}
+        if cls == "Bidirectional":
+            inner, inner_config = cfg["layer"]
+            entry["config"] = {k: v for k, v in cfg.items() if k != "layer"}
+            entry["inner"] = {"class": inner, "config": inner_config}
+        entries.append(entry)
     np.save(tmp / "x.npy", x)
     spec = {
         "input_shape": [STEPS, FEATURES],
@@ -272,3 +284,51 @@ def test_pytorch_frontend_matches_torch() -> None:
     assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
     with pytest.raises(FrontendError, match="batch_first=True"):
         from_torch_module(torch.nn.Sequential(torch.nn.GRU(3, 2)), (STEPS, FEATURES))
+
+
+def _bidirectional(kind: str, units: int, n_in: int, seq: bool, name: str, seed: int) -> tuple:
+    weights = _weights(kind, units, n_in, seed) + _weights(kind, units, n_in, seed + 1)
+    inner = (kind, {"units": units, "return_sequences": seq})
+    return ("Bidirectional", {"layer": inner, "name": name}, weights)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_bidirectional_float_and_csim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
+    layers = [
+        _bidirectional("GRU", 3, FEATURES, True, "bi1", 31),
+        _bidirectional("SimpleRNN", 2, 6, True, "bi2", 33),
+        _bidirectional("LSTM", 2, 4, False, "bi3", 35),
+    ]
+    keras_model = _model(layers)
+    model = hepinfer.compile(keras_model, MODEL_LEVEL)
+    ops = [(n.op.value, n.attrs.get("backward", False)) for n in model.graph.nodes[1:4]]
+    assert ops == [("GRU", False), ("GRU", True), ("Concatenate", False)]
+    x = _inputs(300, 8)
+    ref = np.asarray(keras_model.predict(x, verbose=0), dtype=np.float64)
+    ours = np.asarray(model.predict(x, mode="float")).reshape(ref.shape)
+    assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
+    want = np.asarray(model.predict(x)).reshape(len(x), -1)
+    for io_type in ("io_parallel", "io_stream"):
+        got = np.asarray(model.csim(x, io_type=io_type)).reshape(len(x), -1)
+        np.testing.assert_array_equal(got, want, err_msg=io_type)
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_bidirectional_bit_exact_against_hls4ml(tmp_path: Path) -> None:
+    """Bidirectional(LSTM) both ways of return_sequences (hls4ml 1.3's Keras 3 handler cannot
+    convert a Bidirectional GRU: it looks for a GRU bias pair on the cell and finds none).
+    """
+    layers = [
+        _bidirectional("LSTM", 3, FEATURES, True, "bi1", 41),
+        _bidirectional("LSTM", 2, 6, False, "bi2", 43),
+    ]
+    x = _inputs(2000, 9)
+    theirs = _oracle(layers, MODEL_LEVEL, x, tmp_path)
+    assert "bidirectional_stack" in (tmp_path / "prj" / "firmware" / "oracle.cpp").read_text()
+    ours = np.asarray(hepinfer.compile(_model(layers), MODEL_LEVEL).predict(x))
+    ours = ours.reshape(theirs.shape)
+    assert int(np.count_nonzero(ours != theirs)) == 0
+    assert np.unique(ours).size > 200

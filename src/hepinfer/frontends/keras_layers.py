@@ -241,8 +241,10 @@ def _activation_name(value: Any, default: str) -> str:
     return str(value if isinstance(value, str) else value.get("config", value)).lower()
 
 
-def recurrent(b: GraphBuilder, layer: LayerInfo) -> str:
-    """SimpleRNN, LSTM, GRU: kernel, recurrent kernel and bias(es) in Keras' gate order."""
+def recurrent(b: GraphBuilder, layer: LayerInfo, backward: bool = False) -> str:
+    """SimpleRNN, LSTM, GRU: kernel, recurrent kernel and bias(es) in Keras' gate order
+    (`backward`: the backward half of a Bidirectional layer).
+    """
     cfg = layer.config
     op = Op(layer.cls.removeprefix("Q"))
     for key in ("return_state", "go_backwards", "stateful"):
@@ -270,12 +272,39 @@ def recurrent(b: GraphBuilder, layer: LayerInfo) -> str:
         del attrs["recurrent_activation"]
     if op.value == "GRU":
         attrs["reset_after"] = bool(cfg.get("reset_after", True))
+    if backward:
+        attrs["backward"] = True
     weights = {"kernel": kernel, "recurrent_kernel": rkernel, "bias": bias, "recurrent_bias": rbias}
     return b.add(layer.name, op, layer.sources, attrs, weights)
 
 
+def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
+    """A forward and a backward recurrent layer, their outputs concatenated (`concat`)."""
+    cfg = layer.config
+    if cfg.get("merge_mode", "concat") != "concat":
+        msg = (
+            f"Keras layer {layer.name!r} (Bidirectional) with merge_mode "
+            f"{cfg.get('merge_mode')!r} is not supported; hls4ml's and hepinfer's use 'concat'"
+        )
+        raise FrontendError(msg)
+    fwd = cfg["layer"]
+    bwd = cfg.get("backward_layer") or fwd
+    if fwd["config"].get("go_backwards", False):
+        fwd, bwd = bwd, fwd  # hls4ml's order: the forward layer first
+    n = len(layer.weights) // 2
+    halves = []
+    for half, (inner, weights) in (
+        ("forward", (fwd, layer.weights[:n])),
+        ("backward", (bwd, layer.weights[n:])),
+    ):
+        icfg = {**inner["config"], "go_backwards": False}
+        info = LayerInfo(f"{layer.name}_{half}", inner["class_name"], icfg, layer.sources, weights)
+        halves.append(recurrent(b, info, backward=half == "backward"))
+    return b.add(layer.name, Op.CONCAT, halves, {"axis": -1})
+
+
 #: Keras recurrent layer classes: their `activation` is part of the layer, not split off
-RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
 CONVERTERS: dict[str, Converter] = {
     "Conv1D": conv,
@@ -308,4 +337,5 @@ CONVERTERS: dict[str, Converter] = {
     "LSTM": recurrent,
     "GRU": recurrent,
     "SimpleRNN": recurrent,
+    "Bidirectional": bidirectional,
 }

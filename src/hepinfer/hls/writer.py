@@ -119,7 +119,14 @@ def render(
         "clock_period": clock_period,
         "version": __version__,
         "guard": project.upper(),
-        "bool_consts": ("exact_scale", "has_accum", "count_pad", "use_static", "reset_after"),
+        "bool_consts": (
+            "exact_scale",
+            "has_accum",
+            "count_pad",
+            "use_static",
+            "reset_after",
+            "backward",
+        ),
         "double_consts": ("scale", "data_min"),
     }
     text: dict[str, str] = {

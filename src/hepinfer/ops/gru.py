@@ -43,7 +43,7 @@ def reset_after(node: Node) -> bool:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    x = xs[0]
+    x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x)
     n = recurrent.units(node)
     rec = recurrent.activation(node, "recurrent_activation")
@@ -75,7 +75,7 @@ def _one_minus(z: IntArray, t: FixedType) -> tuple[IntArray, int]:
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    x = xs[0]
+    x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x.m)
     fx = recurrent.Fixed.of(node, x.t)
     ta, tr, tw = fx.accum, fx.result, fx.weight

@@ -33,7 +33,7 @@ def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    x = xs[0]
+    x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x)
     n = recurrent.units(node)
     rec = recurrent.activation(node, "recurrent_activation")
@@ -58,7 +58,7 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    x = xs[0]
+    x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x.m)
     fx = recurrent.Fixed.of(node, x.t)
     ta, tr = fx.accum, fx.result

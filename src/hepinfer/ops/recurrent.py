@@ -162,11 +162,28 @@ def act_float(kind: str, x: FloatArray) -> FloatArray:
     return np.tanh(x)
 
 
+def backward(node: Node) -> bool:
+    """The layer reads the sequence from its last step to its first (the backward half of
+    a Bidirectional layer; its output sequence is aligned with the input's steps again).
+    """
+    return bool(node.attrs.get("backward", False))
+
+
+def ordered(node: Node, x: Any) -> Any:
+    """The input batch in the order the steps run (reversed for a `backward` layer)."""
+    if not backward(node):
+        return x
+    if isinstance(x, FxArray):
+        return FxArray(np.ascontiguousarray(x.m[:, ::-1]), x.t)
+    return np.ascontiguousarray(x[:, ::-1])
+
+
 def output(node: Node, states: list[Any]) -> Any:
     """The layer's output from the states after each step: all of them stacked on axis 1
-    (`return_sequences`) or the last one.
+    (`return_sequences`; in input order for a `backward` layer) or the last one.
     """
     if node.attrs.get("return_sequences", False):
+        states = states[::-1] if backward(node) else states
         if isinstance(states[0], FxArray):
             return FxArray(np.stack([s.m for s in states], axis=1), states[0].t)
         return np.stack(states, axis=1)
@@ -285,9 +302,11 @@ def sequence_interval(
     n = units(node)
     state: Interval = (np.zeros(n), np.zeros(n))
     seen = []
-    for t in range(lo.shape[0]):
+    steps = range(lo.shape[0])
+    for t in reversed(steps) if backward(node) else steps:
         state = step((lo[t], hi[t]), state)
         seen.append(state)
+    seen = seen[::-1] if backward(node) else seen
     if node.attrs.get("return_sequences", False):
         return np.stack([s[0] for s in seen]), np.stack([s[1] for s in seen])
     return state
@@ -324,6 +343,7 @@ def lowering(node: Node, inputs: Sequence[TensorType], kernel: str, gates: int) 
         "act": str(ACTIVATION_CODES[kinds[1]]),
         "use_static": "true" if node.attrs.get("static", True) else "false",
         "reset_after": "true" if node.attrs.get("reset_after", True) else "false",
+        "backward": "true" if backward(node) else "false",
     }
     arrays = [
         HlsArray("w", "weight", f.weight, f.weight.to_mantissa(weight(node, "kernel"))),

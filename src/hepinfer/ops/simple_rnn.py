@@ -33,7 +33,7 @@ def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    x = xs[0]
+    x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x)
     act = recurrent.activation(node, "activation")
     k, r = weight(node, "kernel"), weight(node, "recurrent_kernel")
@@ -48,7 +48,7 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    x = xs[0]
+    x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x.m)
     fx = recurrent.Fixed.of(node, x.t)
     ta, tr = fx.accum, fx.result

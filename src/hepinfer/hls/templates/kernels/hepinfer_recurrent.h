@@ -9,7 +9,7 @@
 // state starting at zero; the output is every step's state (n_sequence_out > 1) or the last.
 //
 // CONFIG_T: n_in, n_state, n_gates, n_sequence, n_sequence_out, reuse_factor, table_size,
-// recr_act / act (0 relu, 1 sigmoid, 2 tanh), use_static, reset_after; weight_t, bias_t,
+// recr_act / act (0 relu, 1 sigmoid, 2 tanh), use_static, reset_after, backward; weight_t, bias_t,
 // accum_t, table_t. Arrays: kernel (n_in, gates * n_state) and recurrent kernel
 // (n_state, gates * n_state) row-major, the two biases, the recurrent and the candidate
 // activation's tables.
@@ -169,7 +169,8 @@ void simple_rnn_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state],
     rnn_activation<CONFIG_T, CONFIG_T::act, N>(a, h, table_act);
 }
 
-// The sequence: zero states, one step per time step, the states written out.
+// The sequence: zero states, one step per time step (last to first when backward), the
+// states written out at their step's position.
 template <class data_T, class res_T, typename CONFIG_T>
 void recurrent_stack(const data_T data[CONFIG_T::n_sequence * CONFIG_T::n_in],
                      res_T res[CONFIG_T::n_sequence_out * CONFIG_T::n_state], const typename CONFIG_T::weight_t w[],
@@ -188,7 +189,8 @@ void recurrent_stack(const data_T data[CONFIG_T::n_sequence * CONFIG_T::n_in],
         s[i] = 0;
     }
 Steps:
-    for (int t = 0; t < CONFIG_T::n_sequence; t++) {
+    for (int step = 0; step < CONFIG_T::n_sequence; step++) {
+        const int t = CONFIG_T::backward ? CONFIG_T::n_sequence - 1 - step : step;
         for (int j = 0; j < CONFIG_T::n_in; j++) {
             #pragma HLS UNROLL
             x[j] = data[t * CONFIG_T::n_in + j];

@@ -246,7 +246,7 @@ def recurrent(b: GraphBuilder, layer: LayerInfo, backward: bool = False) -> str:
     (`backward`: the backward half of a Bidirectional layer).
     """
     cfg = layer.config
-    op = Op(layer.cls.removeprefix("Q"))
+    op = {"SimpleRNN": Op.SIMPLE_RNN, "LSTM": Op.LSTM, "GRU": Op.GRU}[layer.cls]
     for key in ("return_state", "go_backwards", "stateful"):
         if cfg.get(key, False):
             msg = f"Keras layer {layer.name!r} ({layer.cls}) with {key}=True is not supported"
@@ -268,9 +268,9 @@ def recurrent(b: GraphBuilder, layer: LayerInfo, backward: bool = False) -> str:
         "recurrent_activation": _activation_name(cfg.get("recurrent_activation"), "sigmoid"),
         "return_sequences": bool(cfg.get("return_sequences", False)),
     }
-    if op.value == "SimpleRNN":
+    if op is Op.SIMPLE_RNN:
         del attrs["recurrent_activation"]
-    if op.value == "GRU":
+    if op is Op.GRU:
         attrs["reset_after"] = bool(cfg.get("reset_after", True))
     if backward:
         attrs["backward"] = True
@@ -291,6 +291,13 @@ def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
     bwd = cfg.get("backward_layer") or fwd
     if fwd["config"].get("go_backwards", False):
         fwd, bwd = bwd, fwd  # hls4ml's order: the forward layer first
+    for inner in (fwd, bwd):
+        if inner["class_name"] not in ("SimpleRNN", "LSTM", "GRU"):
+            msg = (
+                f"Keras layer {layer.name!r} (Bidirectional) wraps a {inner['class_name']!r}; "
+                "supported: SimpleRNN, LSTM, GRU"
+            )
+            raise FrontendError(msg)
     n = len(layer.weights) // 2
     halves = []
     for half, (inner, weights) in (

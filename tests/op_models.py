@@ -64,6 +64,26 @@ def _quant(rng: Rng) -> dict[str, Any]:
     }
 
 
+#: recurrent layers (by value: each reads a sequence (n_timesteps, n_in)) and their gates
+RECURRENT = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+def _recurrent(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
+    seq = src if len(b.shape(src)) == 2 else b.add("seq", Op.RESHAPE, [src], {"shape": (-1, 1)})
+    n_in, n = b.shape(seq)[-1], int(rng.integers(1, 4))
+    g = RECURRENT[op.value] * n
+    weights = {
+        "kernel": _weights(rng, (n_in, g), 0.5),
+        "recurrent_kernel": _weights(rng, (n, g), 0.5),
+        "bias": _weights(rng, (g,), 0.5),
+        "recurrent_bias": _weights(rng, (g,), 0.5),
+    }
+    attrs: dict[str, Any] = {"units": n, "return_sequences": bool(rng.integers(0, 2))}
+    if op.value == "GRU":
+        attrs["reset_after"] = bool(rng.integers(0, 2))
+    return b.add(op.value.lower(), op, [seq], attrs, weights)
+
+
 def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     """Append one `op` node reading `src` (and, for merges, a second branch of `src`)."""
     shape = b.shape(src)
@@ -100,6 +120,8 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return b.add("quant", op, [src], _quant(rng))
     if op is Op.PRELU:
         return b.add("prelu", op, [src], weights={"alpha": _weights(rng, shape, 0.5)})
+    if op.value in RECURRENT:
+        return _recurrent(b, op, src, rng)
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -121,7 +143,7 @@ def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
     if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
         rank = int(rng.integers(1, 3))
         return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
-    if op in (Op.RESHAPE, Op.CONCAT):
+    if op in (Op.RESHAPE, Op.CONCAT) or op.value in RECURRENT:
         return (int(rng.integers(1, 4)), int(rng.integers(1, 5)))
     return (int(rng.integers(1, 7)),)
 

@@ -18,6 +18,14 @@ import numpy as np
 from hls4ml_common import predict_to
 
 
+def _layer(keras, entry):
+    """A Keras layer from its entry; a wrapper (Bidirectional) takes its `inner` entry."""
+    cls = getattr(keras.layers, entry["class"])
+    if "inner" in entry:
+        return cls(_layer(keras, entry["inner"]), **entry["config"])
+    return cls(**entry["config"])
+
+
 def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
     import hls4ml
@@ -28,7 +36,7 @@ def main() -> int:
     layers = []
     outputs = {"x_in": inputs}  # by layer name, for entries with "inputs" (merges)
     for entry in spec["layers"]:
-        layer = getattr(keras.layers, entry["class"])(**entry["config"])
+        layer = _layer(keras, entry)
         srcs = [outputs[n] for n in entry.get("inputs", [])]
         h = layer(h if not srcs else srcs[0] if len(srcs) == 1 else srcs)
         outputs[layer.name] = h

@@ -21,6 +21,7 @@ from hepinfer.estimate.from_graph import graph_layers, node_context
 from hepinfer.estimate.layers import LayerCost
 from hepinfer.ir import Graph, Node, Op, TensorType
 from hepinfer.ops import MODULES, hook
+from tests.op_models import RECURRENT
 
 #: wiring only in hls4ml-style firmware: costs nothing, left out of the estimate
 WIRING = {Op.INPUT, Op.FLATTEN, Op.RESHAPE, Op.TRANSPOSE}
@@ -54,6 +55,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.RESHAPE: ((8,), (2, 4), {"shape": (2, 4)}, {}),
         Op.TRANSPOSE: ((2, 4), (4, 2), {"perm": (1, 0)}, {}),
         Op.PRELU: ((8,), (8,), {}, {"alpha": _w(8)}),
+        **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise
     inputs = (
@@ -64,6 +66,15 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         else ("x",)
     )
     return in_shape, Node("n", op, inputs, TensorType(out_shape), attrs, weights)
+
+
+def _recurrent(op: Op) -> tuple[tuple[int, ...], tuple[int, ...], dict, dict]:
+    """A 4-step sequence of 3 features into 2 units."""
+    g = 2 * RECURRENT[op.value]
+    rng = np.random.default_rng(0)
+    w = {"kernel": rng.normal(size=(3, g)), "recurrent_kernel": rng.normal(size=(2, g))}
+    w |= {"bias": np.zeros(g), "recurrent_bias": np.zeros(g)}
+    return (4, 3), (2,), {"units": 2}, w
 
 
 def _configured(op: Op) -> Graph:

@@ -102,12 +102,13 @@ def test_unsupported_layer_names_layer_type_and_supported_list() -> None:
                     "class_name": "InputLayer",
                     "config": {"name": "in", "batch_input_shape": [None, 4]},
                 },
-                {"class_name": "LSTM", "config": {"name": "lstm_1"}},
+                {"class_name": "ConvLSTM1D", "config": {"name": "lstm_1"}},
             ],
         },
     }
     with pytest.raises(
-        FrontendError, match=r"'lstm_1' of type 'LSTM' is not supported; supported types: .*Dense"
+        FrontendError,
+        match=r"'lstm_1' of type 'ConvLSTM1D' is not supported; supported types: .*Dense",
     ):
         convert_config(config, lambda _: [])
 

@@ -63,6 +63,7 @@ from hepinfer.estimate.layers import (
     DenseCost,
     ElementwiseCost,
     PoolCost,
+    RecurrentCost,
     as_fixed,
     fixed_or,
 )
@@ -710,6 +711,90 @@ def _elementwise(layer: ElementwiseCost, ctx: Context) -> LayerEstimate:
     )
 
 
+def _recurrent(layer: RecurrentCost, ctx: Context) -> LayerEstimate:
+    """One step's parts costed by their own models, held once; the steps run in sequence.
+
+    Step latency: the two Dense products (in parallel), the gate activations, the candidate
+    activation, the state update (a multiply-add, one cycle) and, for an LSTM, the cell
+    state's activation and the output product (one more cycle).
+    """
+    out = fixed_or(layer.output, as_fixed(layer.input))
+    acc = fixed_or(layer.accum, out)
+    g, n = layer.gates, layer.n_state
+    common: dict[str, Any] = {
+        "weight": layer.weight,
+        "bias": layer.bias,
+        "accum": acc,
+        "output": acc,
+        "reuse_factor": layer.reuse_factor,
+    }
+    products = [
+        _dense(
+            DenseCost(
+                name=f"{layer.name}_x",
+                n_in=layer.n_in,
+                n_out=g * n,
+                input=layer.input,
+                weights=layer.weights,
+                **common,
+            ),
+            ctx,
+        ),
+        _dense(
+            DenseCost(
+                name=f"{layer.name}_h",
+                n_in=n,
+                n_out=g * n,
+                input=out,
+                weights=layer.recurrent_weights,
+                **common,
+            ),
+            ctx,
+        ),
+    ]
+    acts = [(layer.activation, n * (2 if g == 4 else 1))]
+    if g > 1:
+        acts.append((layer.recurrent_activation, (g - 1) * n))
+    activations = [
+        _activation(
+            ActivationCost(
+                name=f"{layer.name}_{kind}",
+                kind=kind,
+                n=count,
+                input=acc,
+                output=acc,
+                table_size=layer.table_size,
+                table_bits=layer.table_bits,
+            ),
+            ctx,
+        )
+        for kind, count in acts
+    ]
+    mults = ctx.multipliers.variable_product(acc.width, out.width)
+    update = Resources(
+        dsp=2 * n * mults.dsp, lut=2 * n * (mults.lut + out.width), ff=2 * n * out.width
+    )
+    resources = sum((e.resources for e in (*products, *activations)), update)
+    step = (
+        max(e.latency_cycles for e in products)
+        + sum(e.latency_cycles for e in activations)
+        + (3 if g == 4 else 2)
+    )
+    latency = layer.n_timesteps * max(step, 1)
+    return LayerEstimate(
+        layer.name,
+        "recurrent",
+        resources,
+        latency,
+        latency,
+        layer.io_type,
+        fixed_cycles=latency,
+        registered=True,
+        fill_cycles=latency,
+        details={"step_cycles": max(step, 1), "n_timesteps": layer.n_timesteps},
+    )
+
+
 _DISPATCH: dict[type, Callable[[Any, Context], LayerEstimate]] = {
     DenseCost: _dense,
     ConvCost: _conv,
@@ -717,6 +802,7 @@ _DISPATCH: dict[type, Callable[[Any, Context], LayerEstimate]] = {
     PoolCost: _pool,
     BatchNormCost: _batchnorm,
     ElementwiseCost: _elementwise,
+    RecurrentCost: _recurrent,
 }
 
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder
-from hepinfer.frontends.keras_layers import CONVERTERS, LayerInfo
+from hepinfer.frontends.keras_layers import CONVERTERS, RECURRENT, LayerInfo
 from hepinfer.ir.graph import Graph
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -110,7 +110,7 @@ def convert_config(
         info = LayerInfo(lname, cls, dict(config), sources, weights(lname))
         out = converter(builder, info)
         activation = config.get("activation")
-        split = cls not in ("Activation", "QActivation") and isinstance(activation, str)
+        split = cls not in ("Activation", "QActivation", *RECURRENT) and isinstance(activation, str)
         if split and activation != "linear":
             out = builder.activation(f"{lname}_{activation}", str(activation), out)
         previous = produced[lname] = out

@@ -288,6 +288,84 @@ def permute(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.TRANSPOSE, layer.sources, {"perm": perm})
 
 
+def _activation_name(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    return str(value if isinstance(value, str) else value.get("config", value)).lower()
+
+
+def recurrent(b: GraphBuilder, layer: LayerInfo, backward: bool = False) -> str:
+    """SimpleRNN, LSTM, GRU: kernel, recurrent kernel and bias(es) in Keras' gate order
+    (`backward`: the backward half of a Bidirectional layer).
+    """
+    cfg = layer.config
+    op = {"SimpleRNN": Op.SIMPLE_RNN, "LSTM": Op.LSTM, "GRU": Op.GRU}[layer.cls]
+    for key in ("return_state", "go_backwards", "stateful"):
+        if cfg.get(key, False):
+            msg = f"Keras layer {layer.name!r} ({layer.cls}) with {key}=True is not supported"
+            raise FrontendError(msg)
+    kernel = layer.weight(0, "kernel")
+    rkernel = layer.weight(1, "recurrent_kernel")
+    n_out = kernel.shape[1]
+    bias: FloatArray = np.zeros(n_out)
+    rbias: FloatArray = np.zeros(n_out)
+    if cfg.get("use_bias", True):
+        raw = np.asarray(layer.weight(2, "bias"))
+        if raw.ndim == 2:  # GRU reset_after: input and recurrent biases
+            bias, rbias = raw[0], raw[1]
+        else:
+            bias = raw
+    attrs: dict[str, Any] = {
+        "units": int(cfg["units"]),
+        "activation": _activation_name(cfg.get("activation"), "tanh"),
+        "recurrent_activation": _activation_name(cfg.get("recurrent_activation"), "sigmoid"),
+        "return_sequences": bool(cfg.get("return_sequences", False)),
+    }
+    if op is Op.SIMPLE_RNN:
+        del attrs["recurrent_activation"]
+    if op is Op.GRU:
+        attrs["reset_after"] = bool(cfg.get("reset_after", True))
+    if backward:
+        attrs["backward"] = True
+    weights = {"kernel": kernel, "recurrent_kernel": rkernel, "bias": bias, "recurrent_bias": rbias}
+    return b.add(layer.name, op, layer.sources, attrs, weights)
+
+
+def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
+    """A forward and a backward recurrent layer, their outputs concatenated (`concat`)."""
+    cfg = layer.config
+    if cfg.get("merge_mode", "concat") != "concat":
+        msg = (
+            f"Keras layer {layer.name!r} (Bidirectional) with merge_mode "
+            f"{cfg.get('merge_mode')!r} is not supported; hls4ml's and hepinfer's use 'concat'"
+        )
+        raise FrontendError(msg)
+    fwd = cfg["layer"]
+    bwd = cfg.get("backward_layer") or fwd
+    if fwd["config"].get("go_backwards", False):
+        fwd, bwd = bwd, fwd  # hls4ml's order: the forward layer first
+    for inner in (fwd, bwd):
+        if inner["class_name"] not in ("SimpleRNN", "LSTM", "GRU"):
+            msg = (
+                f"Keras layer {layer.name!r} (Bidirectional) wraps a {inner['class_name']!r}; "
+                "supported: SimpleRNN, LSTM, GRU"
+            )
+            raise FrontendError(msg)
+    n = len(layer.weights) // 2
+    halves = []
+    for half, (inner, weights) in (
+        ("forward", (fwd, layer.weights[:n])),
+        ("backward", (bwd, layer.weights[n:])),
+    ):
+        icfg = {**inner["config"], "go_backwards": False}
+        info = LayerInfo(f"{layer.name}_{half}", inner["class_name"], icfg, layer.sources, weights)
+        halves.append(recurrent(b, info, backward=half == "backward"))
+    return b.add(layer.name, Op.CONCAT, halves, {"axis": -1})
+
+
+#: Keras recurrent layer classes: their `activation` is part of the layer, not split off
+RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+
 CONVERTERS: dict[str, Converter] = {
     "Conv1D": conv,
     "Conv2D": conv,
@@ -334,4 +412,8 @@ CONVERTERS: dict[str, Converter] = {
         ),
         dropout,
     ),
+    "LSTM": recurrent,
+    "GRU": recurrent,
+    "SimpleRNN": recurrent,
+    "Bidirectional": bidirectional,
 }

@@ -26,7 +26,7 @@ from hepinfer.ops.conv import same_pads
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
     "to 1, ReLU, LeakyReLU, ELU, PReLU, Threshold (value 0), Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
-    "Dropout, Identity, and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
+    "Dropout, Identity, LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
 
 
@@ -247,6 +247,85 @@ _FUNCTIONS: dict[str, Op] = {
 }
 
 
+#: torch's gate blocks in Keras' order (GRU: r, z, n -> z, r, n; LSTM: i, f, g, o as Keras)
+_GATE_ORDER = {"LSTM": (0, 1, 2, 3), "GRU": (1, 0, 2), "RNN": (0,)}
+
+
+class _Recurrent:
+    """A traced nn.LSTM / nn.GRU / nn.RNN call: its IR nodes are made on first use, one
+    returning the sequence (`output`) and one the last state (`h_n[-1]`, `output[:, -1]`).
+    """
+
+    def __init__(self, b: GraphBuilder, name: str, m: Any, src: str) -> None:
+        kind = type(m).__name__
+        if not m.batch_first or m.num_layers != 1 or m.bidirectional or getattr(m, "proj_size", 0):
+            msg = (
+                f"PyTorch {kind} {name!r}: hepinfer converts batch_first=True, num_layers=1, "
+                "unidirectional layers without projection"
+            )
+            raise FrontendError(msg)
+        order = _GATE_ORDER[kind]
+        n = int(m.hidden_size)
+
+        def keras(w: np.ndarray) -> np.ndarray:
+            return np.concatenate([w[k * n : (k + 1) * n] for k in order])
+
+        g = len(order) * n
+        has_bias = bool(m.bias)
+        self.weights = {
+            "kernel": keras(_np(m.weight_ih_l0)).T,
+            "recurrent_kernel": keras(_np(m.weight_hh_l0)).T,
+            "bias": keras(_np(m.bias_ih_l0)) if has_bias else np.zeros(g),
+            "recurrent_bias": keras(_np(m.bias_hh_l0)) if has_bias else np.zeros(g),
+        }
+        self.attrs: dict[str, Any] = {"units": n}
+        if kind == "RNN":
+            self.attrs["activation"] = str(m.nonlinearity)
+        if kind == "GRU":
+            self.attrs["reset_after"] = True
+        self.op = {"LSTM": Op.LSTM, "GRU": Op.GRU, "RNN": Op.SIMPLE_RNN}[kind]
+        self.b, self.name, self.src = b, name, src
+        self.made: dict[bool, str] = {}
+
+    def node(self, sequences: bool) -> str:
+        if sequences not in self.made:
+            name = self.name if sequences else f"{self.name}_last"
+            attrs = {**self.attrs, "return_sequences": sequences}
+            self.made[sequences] = self.b.add(name, self.op, [self.src], attrs, self.weights)
+        return self.made[sequences]
+
+
+def _last_step(index: Any) -> bool:
+    """`[:, -1]` or `[:, -1, :]` (the last time step of a batch-first sequence)."""
+    full = slice(None)
+    return (
+        isinstance(index, tuple)
+        and len(index) in (2, 3)
+        and index[0] == full
+        and (index[1] == -1 and all(i == full for i in index[2:]))
+    )
+
+
+def _recurrent_item(rnn: _Recurrent, path: tuple[Any, ...]) -> str | tuple[Any, ...]:
+    """The IR tensor for indexing path `path` into an RNN call's result, or the path so far."""
+    lstm = rnn.op is Op.LSTM
+    if path == (0,):
+        return path  # the sequence: a node once it is used whole or sliced
+    if path[:1] == (0,) and _last_step(path[1]):
+        return rnn.node(False)
+    state = path[1:]
+    if path[:1] == (1,) and (not lstm or state[:1] == (0,)):
+        rest = state[1:] if lstm else state
+        if not rest:
+            return path
+        if rest[0] in (-1, 0):
+            return rnn.node(False)
+    if path[:1] == (1,) and len(path) < (3 if lstm else 2):
+        return path
+    msg = f"PyTorch {rnn.op.value} {rnn.name!r}: the use {path} of its outputs is not supported"
+    raise FrontendError(msg)
+
+
 def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> Graph:
     """Trace `module` with torch.fx and convert it."""
     torch = _torch()
@@ -261,20 +340,40 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
     b = GraphBuilder(type(module).__name__)
     lay = _Layout(b)
     values: dict[str, str] = {}
+    rnns: dict[str, tuple[_Recurrent, tuple[Any, ...]]] = {}  # RNN results not yet indexed
     outputs: list[str] = []
     modules = dict(traced.named_modules())
+
+    def get(arg: str) -> str:
+        if arg in rnns and rnns[arg][1] == (0,):  # the whole sequence
+            values[arg] = rnns[arg][0].node(True)
+        if arg not in values:
+            msg = f"PyTorch value {arg!r} (a recurrent layer's state tuple) cannot be used whole"
+            raise FrontendError(msg)
+        return values[arg]
+
     for node in traced.graph.nodes:
         name = str(node.name)
         if node.op == "placeholder":
             shape = tuple(input_shape) if input_shape is not None else _guess_shape(module)
             values[name] = b.input(name, shape)
+        elif node.op == "call_module" and type(modules[node.target]).__name__ in _GATE_ORDER:
+            src = get(node.args[0].name)
+            rnns[name] = (_Recurrent(b, str(node.target), modules[node.target], src), ())
         elif node.op == "call_module":
             values[name] = _module_node(
-                lay, str(node.target), modules[node.target], values[node.args[0].name]
+                lay, str(node.target), modules[node.target], get(node.args[0].name)
             )
+        elif node.target is operator.getitem and node.args[0].name in rnns:
+            rnn, path = rnns[node.args[0].name]
+            got = _recurrent_item(rnn, (*path, node.args[1]))
+            if isinstance(got, str):
+                values[name] = got
+            else:
+                rnns[name] = (rnn, got)
         elif node.op in ("call_function", "call_method"):
             fname = getattr(node.target, "__name__", str(node.target))
-            args = [values[a.name] for a in node.args if hasattr(a, "name")]
+            args = [get(a.name) for a in node.args if hasattr(a, "name")]
             if fname in _FUNCTIONS:
                 values[name] = lay.keep(args[0], b.add(name, _FUNCTIONS[fname], args[:1]))
             elif fname in ACTIVATIONS and len(args) == 1 and not node.kwargs:
@@ -305,7 +404,7 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
         elif node.op == "output":
             res = node.args[0]
             outs = res if isinstance(res, tuple | list) else (res,)
-            outputs = [values[o.name] for o in outs]
+            outputs = [get(o.name) for o in outs]
     return b.build(outputs)
 
 

@@ -51,6 +51,7 @@ KERNEL_FILES = (
     "hepinfer_stream.h",
     "hepinfer_conv_stream.h",
     "hepinfer_pooling_stream.h",
+    "hepinfer_recurrent.h",
     "hepinfer_weights.h",
     "hepinfer_activation_param.h",
     "hepinfer_merge_extra.h",
@@ -128,7 +129,7 @@ def render(
         "clock_uncertainty": clock_uncertainty,
         "version": __version__,
         "guard": project.upper(),
-        "bool_consts": ("has_accum", "count_pad"),
+        "bool_consts": ("has_accum", "count_pad", "use_static", "reset_after", "backward"),
     }
     text: dict[str, str] = {
         f"firmware/{project}.cpp": env.get_template("project.cpp.j2").render(ctx),

@@ -42,6 +42,9 @@ class Op(Enum):
     AVERAGE = "Average"
     MAXIMUM = "Maximum"
     MINIMUM = "Minimum"
+    LSTM = "LSTM"
+    GRU = "GRU"
+    SIMPLE_RNN = "SimpleRNN"
 
     @classmethod
     def parse(cls, name: str) -> Op:

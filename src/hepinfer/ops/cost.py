@@ -50,6 +50,7 @@ __all__ = [
     "LayerCost",
     "NodeContext",
     "PoolCost",
+    "RecurrentCost",
     "Strategy",
     "WeightKind",
     "as_fixed",
@@ -423,4 +424,56 @@ class ElementwiseCost:
         _normalise(self)
 
 
-LayerCost = DenseCost | ConvCost | ActivationCost | PoolCost | BatchNormCost | ElementwiseCost
+@dataclass(frozen=True, kw_only=True)
+class RecurrentCost:
+    """A recurrent layer (hls4ml's ``lstm_stack`` / ``gru_stack`` / ``simple_rnn``): over
+    ``n_timesteps`` steps, one step computes two Dense products (``n_in`` and ``n_state``
+    inputs, ``gates * n_state`` outputs each), the gate activations ``recurrent_activation``
+    over ``(gates - 1) * n_state`` values (``activation`` alone when ``gates`` is 1) and
+    ``activation`` over ``n_state`` values (twice for an LSTM, ``gates`` 4), and the state
+    update. The steps run one after another on the same hardware: the layer's latency and
+    initiation interval are ``n_timesteps`` times the step's.
+    """
+
+    name: str
+    n_timesteps: int
+    n_in: int
+    n_state: int
+    gates: int
+    input: FixedLike = DEFAULT_PRECISION
+    weight: FixedLike = DEFAULT_PRECISION
+    bias: FixedLike = DEFAULT_PRECISION
+    accum: FixedLike | None = None
+    output: FixedLike | None = None
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    reuse_factor: int = 1
+    table_size: int = DEFAULT_TABLE_SIZE
+    table_bits: int = DEFAULT_TABLE.width
+    io_type: IOType = IOType.PARALLEL
+    weights: npt.NDArray[np.float64] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+    recurrent_weights: npt.NDArray[np.float64] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        for key in ("n_timesteps", "n_in", "n_state", "gates", "reuse_factor", "table_size"):
+            _positive(self, key, getattr(self, key))
+        for key in ("activation", "recurrent_activation"):
+            if getattr(self, key) not in ACTIVATIONS:
+                msg = f"{key} {getattr(self, key)!r} is invalid; use one of {sorted(ACTIVATIONS)}"
+                raise EstimateError(msg)
+        _normalise(self)
+
+
+LayerCost = (
+    DenseCost
+    | ConvCost
+    | ActivationCost
+    | PoolCost
+    | BatchNormCost
+    | ElementwiseCost
+    | RecurrentCost
+)

@@ -62,15 +62,20 @@ def _weight_type(values: npt.NDArray[np.float64], default: FixedType) -> FixedTy
 
 def _stored(node: Node, var: str) -> npt.NDArray[np.float64]:
     """The values a node keeps in its `var` type (weight or bias): its kernel (or scale) and
-    bias arrays, or the parameters its op holds in `weight_t` (LeakyReLU's alpha, ...).
+    bias arrays, or the parameters its op holds in `weight_t` (LeakyReLU's alpha, ...); an op
+    that keeps several arrays in one type says which (its `stored_values` hook).
     """
+    own = optional(node.op, "stored_values")
+    if own is not None:
+        values: npt.NDArray[np.float64] = own(node, var)
+        return values
     if var == "bias":
         return node.weights["bias"]
     for key in ("kernel", "scale"):
         if key in node.weights:
             return node.weights[key]
-    values: npt.NDArray[np.float64] = hook(node.op, "weight_values")(node)
-    return values
+    held: npt.NDArray[np.float64] = hook(node.op, "weight_values")(node)
+    return held
 
 
 def _auto_accum(

@@ -210,9 +210,14 @@ def main() -> int:
     parser.add_argument("--part", default="xcvu13p", help="part for Yosys (family xcup)")
     parser.add_argument("--samples", type=int, default=10_000, help="Verilator samples")
     parser.add_argument("-o", "--output", type=Path, help="write the figures as JSON")
+    parser.add_argument(
+        "--only", help="run only the cases whose name contains this text (e.g. QONNX)"
+    )
     args = parser.parse_args()
     rows: dict[str, Any] = {}
     for name, model in cases(args.data).items():
+        if args.only and args.only.lower() not in name.lower():
+            continue
         chain = dense_chain(model.graph)
         _, ours = run_hepinfer(model, chain, args.part, args.samples)
         est = model.estimate()

@@ -40,10 +40,14 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def negative_index(x: FxArray, size: int) -> IntArray:
-    """hls4ml's `int(x * N / -8)` (truncation toward zero), clipped to [0, size - 1]."""
+    """hls4ml's `int(x * N / -8)` (truncation toward zero), clipped to [0, size - 1]: the
+    mantissa times N, negated, shifted down by log2(8) + x's fractional bits (exact for every
+    F, also negative; the C++ forms it by the same shifts).
+    """
     num = -x.m * size
-    den = SPAN << x.t.frac if x.t.frac >= 0 else SPAN
-    q = np.abs(num) // den
+    down = SPAN.bit_length() - 1 + x.t.frac
+    mag = np.abs(num)
+    q = mag >> down if down >= 0 else mag << -down
     out: IntArray = np.clip(np.where(num < 0, -q, q), 0, size - 1)
     return out
 

@@ -16,13 +16,15 @@ void subtract(const a_T a[CONFIG_T::n_in], const b_T b[CONFIG_T::n_in], res_T re
     }
 }
 
-// (a + b) * 0.5 with the half as ap_ufixed<1,0>, as hls4ml writes it.
+// (a + b) * 0.5 with the half as ap_ufixed<1,0>, as hls4ml writes it (built from its mantissa
+// 1, so no floating-point literal reaches synthesis).
 template <class a_T, class b_T, class res_T, typename CONFIG_T>
 void average(const a_T a[CONFIG_T::n_in], const b_T b[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
+    const ap_ufixed<1, 0> half = from_mantissa<ap_ufixed<1, 0> >(ap_int<2>(1));
     #pragma HLS PIPELINE
     for (int i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS UNROLL
-        res[i] = (res_T)((a[i] + b[i]) * ap_ufixed<1, 0>(0.5));
+        res[i] = (res_T)((a[i] + b[i]) * half);
     }
 }
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
@@ -68,12 +68,8 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     return costing.conv(node, ctx)
 
 
-def hls4ml_auto(
-    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
-) -> dict[str, FixedType]:
-    """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
-    t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
-    return {"accum": t, "result": t}
+#: hls4ml's `auto` accumulator and result: its weighted-sum rule over `accumulated_terms`
+hls4ml_auto = rules.weighted_sum_hook(accumulated_terms)
 
 
 def rtl(

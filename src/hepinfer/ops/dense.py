@@ -27,7 +27,7 @@ native call itself (`hepinfer.emulate.fuse`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -328,12 +328,8 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     ]
 
 
-def hls4ml_auto(
-    node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
-) -> dict[str, FixedType]:
-    """hls4ml's `auto` accumulator and result: its weighted-sum rule."""
-    t = rules.weighted_sum(inputs[0], stored["weight"], stored["bias"], accumulated_terms(node, ()))
-    return {"accum": t, "result": t}
+#: hls4ml's `auto` accumulator and result: its weighted-sum rule over `accumulated_terms`
+hls4ml_auto = rules.weighted_sum_hook(accumulated_terms)
 
 
 def rtl(

@@ -17,8 +17,13 @@ softmax fed a 38-bit result reads a constant; hepinfer's own `auto` avoids that)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from hepinfer.fixed import FixedType, Overflow, Quant
+
+if TYPE_CHECKING:
+    from hepinfer.ir.graph import Node
 
 
 def _fixed(width: int, integer: int, signed: bool) -> FixedType:
@@ -85,3 +90,21 @@ def concatenate(a: FixedType, b: FixedType) -> FixedType:
     overflow = a.overflow if a.overflow is not Overflow.WRAP else b.overflow
     sat_bits = a.sat_bits if a.sat_bits != 0 else b.sat_bits
     return FixedType(width, integer, signed, quant, overflow, sat_bits)
+
+
+AutoHook = Callable[["Node", Sequence[FixedType], Mapping[str, FixedType]], dict[str, FixedType]]
+
+
+def weighted_sum_hook(terms: Callable[[Node, Sequence[tuple[int, ...]]], int]) -> AutoHook:
+    """The `hls4ml_auto` hook of a weighted sum (Dense, convolutions): accumulator and result
+    by `weighted_sum` over the `terms(node, ...)` products one output adds.
+    """
+
+    def hook(
+        node: Node, inputs: Sequence[FixedType], stored: Mapping[str, FixedType]
+    ) -> dict[str, FixedType]:
+        t = weighted_sum(inputs[0], stored["weight"], stored["bias"], terms(node, ()))
+        return {"accum": t, "result": t}
+
+    hook.__doc__ = "hls4ml's `auto` accumulator and result: its weighted-sum rule."
+    return hook

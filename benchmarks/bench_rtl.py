@@ -32,7 +32,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.rtl import RtlDesign, build, simulate, synthesise
-from hepinfer.rtl.synth import SynthReport, family, parse_stat, yosys
+from hepinfer.rtl.synth import SynthReport, synthesise_files
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HERE = Path(__file__).resolve().parent
@@ -99,39 +99,6 @@ def da4ml_spec(graph: Graph, clock_period: float) -> tuple[dict[str, Any], dict[
     return spec, weights
 
 
-def yosys_files(files: list[str], top: str, part: str) -> SynthReport:
-    """Yosys synth_xilinx on Verilog files (the same script as hepinfer.rtl.synth)."""
-    import re
-
-    with tempfile.TemporaryDirectory() as tmp:
-        script = (
-            f"read_verilog -sv {' '.join(files)}; synth_xilinx -family {family(part)} -top {top} "
-            f"-flatten; tee -o {tmp}/stat.txt stat; tee -o {tmp}/ltp.txt ltp -noff"
-        )
-        start = time.perf_counter()
-        subprocess.run([*yosys(), "-q", "-p", script], check=True, capture_output=True)
-        seconds = time.perf_counter() - start
-        cells = parse_stat(Path(tmp, "stat.txt").read_text())
-        m = re.search(r"length=(\d+)", Path(tmp, "ltp.txt").read_text())
-
-    def total(pattern: str) -> int:
-        return sum(v for k, v in cells.items() if re.fullmatch(pattern, k))
-
-    return SynthReport(
-        part,
-        family(part),
-        total(r"LUT[1-6]"),
-        total(r"FD[A-Z]*"),
-        total(r"DSP48E\d?"),
-        total(r"CARRY\d"),
-        total(r"RAMB\d+E\d?"),
-        int(m.group(1)) if m else 0,
-        cells,
-        "yosys",
-        seconds,
-    )
-
-
 def run_da4ml(python: str, graph: Graph, clock_period: float, part: str) -> dict[str, Any]:
     """da4ml's Verilog of the chain, synthesised by Yosys."""
     spec, weights = da4ml_spec(graph, clock_period)
@@ -155,7 +122,7 @@ def run_da4ml(python: str, graph: Graph, clock_period: float, part: str) -> dict
         gen = time.perf_counter() - start
         info = json.loads(done.stdout.strip().splitlines()[-1])
         files = [f for f in info["files"] if "lookup_table" not in f and "wrapper" not in f]
-        report = yosys_files(files, info["top"], part)
+        report = synthesise_files(files, info["top"], part)
     # da4ml registers the input and every stage's input, and the output: stages + 1 cycles
     return {"generate_s": gen, "latency_cycles": info["stages"] + 1, "synth": report}
 

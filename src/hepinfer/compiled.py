@@ -166,6 +166,27 @@ class CompiledModel:
         )
         return out[self.graph.outputs[0]] if len(out) == 1 else out
 
+    def rtl_design(
+        self,
+        *,
+        top: str = "hepinfer_top",
+        clock_period: float | None = None,
+        pipeline: int | None = None,
+    ) -> RtlDesign:
+        """The Verilog of this model (io_parallel, fully unrolled, II 1) as an
+        `hepinfer.rtl.RtlDesign`: pipeline registers follow a delay model to meet
+        `clock_period` (ns; default the configuration's), or `pipeline` asks for about that
+        many stages. `write_verilog`, `rtlsim` and `synth` take it to build it only once.
+        """
+        from hepinfer.rtl import build
+
+        return build(
+            self.graph,
+            top=top,
+            clock_period=clock_period or self.config.clock_period,
+            pipeline=pipeline,
+        )
+
     def write_verilog(
         self,
         out_dir: str | Path,
@@ -174,36 +195,32 @@ class CompiledModel:
         clock_period: float | None = None,
         pipeline: int | None = None,
     ) -> RtlDesign:
-        """Write synthesisable Verilog of this model (io_parallel, fully unrolled, II 1).
-
-        Pipeline registers follow a delay model to meet `clock_period` (ns; default the
-        configuration's), or `pipeline` asks for about that many stages. Writes
-        `<top>.v`, a testbench, `files.f` and `manifest.json` (latency in cycles, ports,
-        types); returns the design (`hepinfer.rtl.RtlDesign`).
+        """Write synthesisable Verilog of this model (`rtl_design`): `<top>.v`, a testbench,
+        `files.f` and `manifest.json` (latency in cycles, ports, types); returns the design.
         """
-        from hepinfer.rtl import build, write
+        from hepinfer.rtl import write
 
-        design = build(
-            self.graph,
-            top=top,
-            clock_period=clock_period or self.config.clock_period,
-            pipeline=pipeline,
-        )
+        design = self.rtl_design(top=top, clock_period=clock_period, pipeline=pipeline)
         write(design, out_dir)
         return design
 
     def rtlsim(
-        self, x: Any, *, clock_period: float | None = None, pipeline: int | None = None
+        self,
+        x: Any,
+        *,
+        clock_period: float | None = None,
+        pipeline: int | None = None,
+        design: RtlDesign | None = None,
     ) -> RtlSimResult:
         """Cycle-accurate simulation of the Verilog (Verilator) on inputs `x`: outputs equal
-        `predict(x)` bit for bit; the result also has the measured latency and II.
+        `predict(x)` bit for bit; the result also has the measured latency and II. `design`:
+        one already built (`rtl_design`, `write_verilog`), else built from the settings.
         """
         from hepinfer.ir.inputs import bind_inputs
-        from hepinfer.rtl import build, simulate
+        from hepinfer.rtl import simulate
 
-        design = build(
-            self.graph, clock_period=clock_period or self.config.clock_period, pipeline=pipeline
-        )
+        if design is None:
+            design = self.rtl_design(clock_period=clock_period, pipeline=pipeline)
         data = bind_inputs(self.graph, x)
         mantissas = {
             node.name: np.asarray(node.out.fixed.to_mantissa(data[node.name]))
@@ -218,13 +235,15 @@ class CompiledModel:
         *,
         clock_period: float | None = None,
         pipeline: int | None = None,
+        design: RtlDesign | None = None,
     ) -> SynthReport:
-        """Synthesise the Verilog with Yosys (`synth_xilinx` for the part's family)."""
-        from hepinfer.rtl import build, synthesise
+        """Synthesise the Verilog with Yosys (`synth_xilinx` for the part's family);
+        `design` as in `rtlsim`.
+        """
+        from hepinfer.rtl import synthesise
 
-        design = build(
-            self.graph, clock_period=clock_period or self.config.clock_period, pipeline=pipeline
-        )
+        if design is None:
+            design = self.rtl_design(clock_period=clock_period, pipeline=pipeline)
         return synthesise(design, part or self.config.part)
 
     def __str__(self) -> str:

@@ -96,7 +96,7 @@ def test_write_verilog_files(small: Path, tmp_path: Path) -> None:
     model = hepinfer.compile(small)
     design = model.write_verilog(tmp_path / "rtl", top="tagger")
     names = sorted(p.name for p in (tmp_path / "rtl").iterdir())
-    assert names == ["files.f", "manifest.json", "tagger.v", "tagger_tb.v"]
+    assert names == ["files.f", "manifest.json", "tagger.v", "tagger_tb.v", "tb_input.hex"]
     manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
     assert manifest["latency_cycles"] == design.latency
     assert manifest["inputs"][0]["bits"] == 10 * manifest["inputs"][0]["element_bits"]

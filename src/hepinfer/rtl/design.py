@@ -278,6 +278,7 @@ def _render(graph: Graph, net: Netlist, top: str, clock_period: float) -> RtlDes
         "shift_add_multipliers": net.counts.shift_add_multipliers,
         "adders": net.counts.adders,
         "pipeline_register_bits": net.counts.registers_bits,
+        "rom_bits": net.counts.rom_bits,
     }
     return RtlDesign(
         top=top,
@@ -310,7 +311,9 @@ def render(name: str, **values: Any) -> str:
 
 
 def write(design: RtlDesign, out_dir: str | Path) -> Path:
-    """Write the Verilog, the testbench, the file list and the manifest into `out_dir`."""
+    """Write the Verilog, the testbench (with `tb_input.hex`: one all-zero sample), the file
+    list and the manifest into `out_dir`.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{design.top}.v").write_text(design.verilog)
@@ -329,6 +332,8 @@ def write(design: RtlDesign, out_dir: str | Path) -> Path:
         half_period=design.clock_period / 2,
     )
     (out / f"{design.top}_tb.v").write_text(tb)
+    # the testbench's input: one all-zero sample (replace it with your own, one line each)
+    (out / "tb_input.hex").write_text("0" * -(-in_bits // 4) + "\n")
     (out / "files.f").write_text(f"{design.top}.v\n")
     (out / "manifest.json").write_text(json.dumps(design.manifest(), indent=1) + "\n")
     return out

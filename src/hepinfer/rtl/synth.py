@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,15 +97,27 @@ def parse_stat(text: str) -> dict[str, int]:
 
 def synthesise(design: RtlDesign, part: str = "xcvu13p", timeout: float = 1800.0) -> SynthReport:
     """Run `synth_xilinx` on the design; the report of what it mapped."""
+    with tempfile.TemporaryDirectory(prefix="hepinfer-yosys-") as tmp:
+        top = Path(tmp) / "top.v"
+        top.write_text(design.verilog)
+        return synthesise_files([top], design.top, part, timeout)
+
+
+def synthesise_files(
+    files: Sequence[Path | str], top: str, part: str = "xcvu13p", timeout: float = 1800.0
+) -> SynthReport:
+    """Run `synth_xilinx` on Verilog `files` with module `top` (any generator's: the
+    benchmarks put other tools' designs through the same script).
+    """
     import time
 
     fam = family(part)
     cmd = yosys()
     with tempfile.TemporaryDirectory(prefix="hepinfer-yosys-") as tmp:
         work = Path(tmp)
-        (work / "top.v").write_text(design.verilog)
+        sources = " ".join(str(Path(f).resolve()) for f in files)
         script = (
-            f"read_verilog -sv top.v; synth_xilinx -family {fam} -top {design.top} -flatten; "
+            f"read_verilog -sv {sources}; synth_xilinx -family {fam} -top {top} -flatten; "
             "tee -o stat.txt stat; tee -o ltp.txt ltp -noff"
         )
         start = time.perf_counter()
@@ -118,11 +131,11 @@ def synthesise(design: RtlDesign, part: str = "xcvu13p", timeout: float = 1800.0
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            msg = f"Yosys did not finish synthesising {design.top} within {timeout:.0f} s"
+            msg = f"Yosys did not finish synthesising {top} within {timeout:.0f} s"
             raise RtlError(msg) from exc
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
-            msg = f"Yosys failed on {design.top}:\n{(proc.stderr or proc.stdout)[-3000:]}"
+            msg = f"Yosys failed on {top}:\n{(proc.stderr or proc.stdout)[-3000:]}"
             raise RtlError(msg)
         stat = (work / "stat.txt").read_text()
         ltp = (work / "ltp.txt").read_text()

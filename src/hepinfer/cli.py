@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "serve": "serve",
     "serve-lb": "serve_lb",
+    "autoscale": "autoscale",
     "bench": "bench",
     "workflow": "workflow",
     "fixed": "fixed",

@@ -8,6 +8,7 @@ prefix folder (pid, logs and temp folders inside), waits until it listens, and s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -317,6 +318,61 @@ class NginxBalancer:
         if self._own_prefix and self.prefix is not None:
             shutil.rmtree(self.prefix, ignore_errors=True)
             self.prefix = None
+
+    def workers(self) -> frozenset[int]:
+        """Process ids of nginx's worker processes now (Linux /proc; empty elsewhere)."""
+        if self._process is None:
+            return frozenset()
+        pid = self._process.pid
+        try:
+            text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except OSError:
+            return frozenset()
+        return frozenset(int(p) for p in text.split())
+
+    def reload(self, config: BalancerConfig, drain_timeout: float = 30.0) -> bool:
+        """Switch the running nginx to `config`'s backends without dropping a request.
+
+        The new configuration keeps the listening ports; it is checked with `nginx -t`
+        first (the old one stays on error). nginx then gets SIGHUP: new workers take new
+        connections while the old ones finish the requests they have in flight and exit.
+        Returns once the old workers are gone (True), so a backend left out is drained and
+        can be stopped, or after `drain_timeout` seconds (False: old workers still busy).
+        """
+        if self._process is None or self._process.poll() is not None:
+            msg = "this balancer is not running; start() it before reload()"
+            raise ServeError(msg)
+        if config.host != self.config.host:
+            msg = f"reload cannot move nginx from {self.config.host} to {config.host}; restart it"
+            raise ServeError(msg)
+        config = dataclasses.replace(
+            config,
+            grpc_port=self.grpc_port,
+            http_port=self.http_port if self.http_port is not None else config.http_port,
+        )
+        if bool(config.http_backends) != (self.http_port is not None):
+            msg = "reload cannot add or remove the REST listener; restart the balancer"
+            raise ServeError(msg)
+        previous = self.config_path.read_text()
+        old_workers, old_config = self.workers(), self.config
+        self.config = config
+        try:
+            self.write_config()
+        except ServeError:
+            self.config = old_config
+            self.config_path.write_text(previous)
+            raise
+        self._process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + drain_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                msg = f"nginx exited during a reload; its log: {self._error_log()}"
+                raise ServeError(msg)
+            workers = self.workers()
+            if workers and not workers & old_workers:
+                return True
+            time.sleep(0.02)
+        return False
 
     def wait(self) -> int:
         """Wait until nginx exits; its exit status."""

@@ -116,3 +116,37 @@ output [{ name: "TEXT_OUT" data_type: TYPE_STRING dims: [2] }]
         SCALE_CONFIG.format(name="broken", extra="").replace(' label_filename: "labels.txt"', "")
     )
     return root
+
+
+SLOW_WIDTH = 256
+#: no dynamic batching, one instance: requests wait in the queue while one executes
+SLOW_CONFIG = f"""name: "slow"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [{{ name: "X" data_type: TYPE_FP32 dims: [{SLOW_WIDTH}] }}]
+output [{{ name: "Y" data_type: TYPE_FP32 dims: [{SLOW_WIDTH}] }}]
+instance_group [{{ count: 1 kind: KIND_CPU }}]
+"""
+
+
+def slow_repository(root: Path, layers: int = 8) -> Path:
+    """A chain of SLOW_WIDTH x SLOW_WIDTH MatMul + Tanh: a few hundred µs per request on one core."""
+    rng = np.random.default_rng(0)
+    nodes, inits, name = [], [], "X"
+    for i in range(layers):
+        w = (rng.standard_normal((SLOW_WIDTH, SLOW_WIDTH)) / np.sqrt(SLOW_WIDTH)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [name, f"w{i}"], [f"m{i}"]))
+        name = "Y" if i == layers - 1 else f"t{i}"
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [name]))
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", SLOW_WIDTH])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", SLOW_WIDTH])
+    model = helper.make_model(
+        helper.make_graph(nodes, "slow", [x], [y], inits),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    model.ir_version = 10
+    (root / "slow" / "1").mkdir(parents=True)
+    onnx.save(model, str(root / "slow" / "1" / "model.onnx"))
+    (root / "slow" / "config.pbtxt").write_text(SLOW_CONFIG)
+    return root

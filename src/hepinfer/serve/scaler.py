@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -153,9 +153,13 @@ class Replica:
 
 @dataclass(frozen=True, slots=True)
 class ScaleEvent:
-    """One control step: when (s since start), replicas serving after it, the metric, why."""
+    """One control step (times in s since start): when it decided, when the change was done
+    (a new replica is ready, a leaving one drained and stopped), replicas serving after it,
+    the metric, the proportional recommendation and why.
+    """
 
     time_s: float
+    applied_s: float
     replicas: int
     queue_ms: float | None
     recommended: int
@@ -165,8 +169,10 @@ class ScaleEvent:
 class Autoscaler:
     """Replicas behind nginx, scaled on queue time. Use as a context manager.
 
-    `step()` runs one scrape-and-decide cycle; `run_in_thread()` / `stop_thread()` repeat it
-    every `interval_s`. `events` records every step; `grpc_url` is where clients connect.
+    `scrape()` reads every serving replica's counters (Prometheus' part); `step()` scrapes,
+    then decides and applies (KEDA's part). `run_in_thread()` / `stop_thread()` repeat both
+    every `interval_s` in two threads, so scrapes go on while a replica starts or drains.
+    `events` records every decision; `grpc_url` is where clients connect.
     """
 
     def __init__(self, options: AutoscaleOptions) -> None:
@@ -177,10 +183,12 @@ class Autoscaler:
         self._series: dict[str, list[Scrape]] = {}
         self._state = ScaleState()
         self._count = 0
-        self._t0 = time.monotonic()
+        #: `time.monotonic()` at start(); event times count from it
+        self.t0 = time.monotonic()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._series_lock = threading.Lock()
 
     @property
     def grpc_url(self) -> str:
@@ -213,7 +221,7 @@ class Autoscaler:
 
     def start(self) -> None:
         """Start `min_replicas` replicas and nginx in front of them."""
-        self._t0 = time.monotonic()
+        self.t0 = time.monotonic()
         self.replicas = self._launch(self.options.policy.min_replicas)
         self.balancer = NginxBalancer(self._config())
         self.balancer.start()
@@ -223,7 +231,7 @@ class Autoscaler:
         """Start or drain-and-stop replicas until `n` serve (newest stopped first)."""
         assert self.balancer is not None
         if n > len(self.replicas):
-            self.replicas.extend(self._launch(n - len(self.replicas)))
+            self.replicas = [*self.replicas, *self._launch(n - len(self.replicas))]
             self.balancer.reload(self._config(), self.options.drain_timeout_s)
         elif n < len(self.replicas):
             leaving = self.replicas[n:]
@@ -238,17 +246,26 @@ class Autoscaler:
             for replica in leaving:
                 replica.stop()
 
-    def step(self) -> Decision:
-        """Scrape every replica, compute the queue time, decide and apply the decision."""
-        with self._lock:
-            now = time.monotonic() - self._t0
-            for replica in self.replicas:
-                sample = replica.scrape(self.options.model, now)
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def scrape(self) -> None:
+        """Append every serving replica's counters now to its series (gone ones age out)."""
+        now = self._now()
+        samples = [(r.name, r.scrape(self.options.model, now)) for r in list(self.replicas)]
+        with self._series_lock:
+            for name, sample in samples:
                 if sample is not None:
-                    self._series.setdefault(replica.name, []).append(sample)
+                    self._series.setdefault(name, []).append(sample)
+            self._series = prune(self._series, self.options.policy.window_s, now)
+
+    def decide_and_apply(self) -> Decision:
+        """Compute the queue time from the series, decide, and start or stop replicas."""
+        with self._lock:
+            now = self._now()
             policy = self.options.policy
-            self._series = prune(self._series, policy.window_s, now)
-            metric = queue_time_ms(self._series, policy.window_s, now)
+            with self._series_lock:
+                metric = queue_time_ms(self._series, policy.window_s, now)
             decision = decide(policy, self._state, len(self.replicas), metric, now)
             self._state = decision.state
             if decision.replicas != len(self.replicas):
@@ -258,7 +275,8 @@ class Autoscaler:
                 log.debug("autoscaler: %s", decision.reason)
             self.events.append(
                 ScaleEvent(
-                    time.monotonic() - self._t0,
+                    now,
+                    self._now(),
                     len(self.replicas),
                     metric,
                     decision.recommended,
@@ -267,26 +285,40 @@ class Autoscaler:
             )
             return decision
 
-    def _loop(self) -> None:
+    def step(self) -> Decision:
+        """One scrape, then one decision."""
+        self.scrape()
+        return self.decide_and_apply()
+
+    def _loop(self, action: Callable[[], object]) -> None:
         while not self._stop.wait(self.options.interval_s):
-            self.step()
+            action()
 
     def run_in_thread(self) -> None:
-        """Repeat `step` every `interval_s` in a background thread."""
+        """Scrape and decide every `interval_s`, in two background threads."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="hepinfer-autoscaler", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(action,), name=name, daemon=True)
+            for action, name in (
+                (self.scrape, "hepinfer-autoscaler-scrape"),
+                (self.decide_and_apply, "hepinfer-autoscaler"),
+            )
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def run(self) -> None:
-        """Repeat `step` every `interval_s` in this thread until `stop_thread` or Ctrl-C."""
-        self._loop()
+        """`run_in_thread`, and wait here until `stop_thread` or Ctrl-C."""
+        self.run_in_thread()
+        while not self._stop.wait(1.0):
+            pass
 
     def stop_thread(self) -> None:
-        """End the control loop (after the step in progress)."""
+        """End the control loops (after the step in progress)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def stop(self) -> None:
         """Stop the control loop, nginx and every replica."""

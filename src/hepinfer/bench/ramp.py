@@ -77,10 +77,12 @@ class RampResult:
         return self.stages[-1].concurrency
 
     def per_second(self) -> list[RampSecond]:
-        """Requests and latencies binned by the second they finished in."""
-        total = sum(s.seconds for s in self.stages)
+        """Requests and latencies binned by the second they finished in (every request)."""
+        bins = int(np.ceil(sum(s.seconds for s in self.stages)))
+        if self.ends_s.size:  # requests in flight at the end finish after the last stage
+            bins = max(bins, int(self.ends_s.max()) + 1)
         out = []
-        for second in range(int(np.ceil(total))):
+        for second in range(bins):
             inside = (self.ends_s >= second) & (self.ends_s < second + 1)
             good = self.latencies_us[inside & self.ok]
             p50, p99 = (

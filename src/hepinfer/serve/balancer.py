@@ -337,7 +337,8 @@ class NginxBalancer:
         first (the old one stays on error). nginx then gets SIGHUP: new workers take new
         connections while the old ones finish the requests they have in flight and exit.
         Returns once the old workers are gone (True), so a backend left out is drained and
-        can be stopped, or after `drain_timeout` seconds (False: old workers still busy).
+        can be stopped, or after `drain_timeout` seconds (False: old workers still busy, or
+        no Linux /proc to watch them).
         """
         if self._process is None or self._process.poll() is not None:
             msg = "this balancer is not running; start() it before reload()"
@@ -363,6 +364,9 @@ class NginxBalancer:
             self.config_path.write_text(previous)
             raise
         self._process.send_signal(signal.SIGHUP)
+        if not old_workers:  # no /proc to watch the workers: give nginx a moment
+            time.sleep(min(1.0, drain_timeout))
+            return False
         deadline = time.monotonic() + drain_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -229,3 +229,85 @@ def test_image_builds_and_serves(tmp_path: Path) -> None:
         timeout=300,
     )
     assert "--model-repository" in result.stdout
+
+
+KEDA = DEPLOY / "kubernetes" / "keda" / "scaledobject.yaml"
+
+
+def _check_scaled_object(doc: dict[str, Any]) -> None:
+    """KEDA's ScaledObject spec (keda.sh/v1alpha1), field by field: its CRD schema is not
+    among kubernetes-validate's, so the fields KEDA requires and their types are checked here
+    and the HPA behaviour it passes through is validated against the Kubernetes schema.
+    """
+    assert doc["apiVersion"] == "keda.sh/v1alpha1"
+    assert doc["kind"] == "ScaledObject"
+    spec = doc["spec"]
+    known = {
+        "scaleTargetRef", "minReplicaCount", "maxReplicaCount", "idleReplicaCount",
+        "pollingInterval", "cooldownPeriod", "initialCooldownPeriod", "triggers", "advanced",
+        "fallback",
+    }  # fmt: skip
+    assert set(spec) <= known, f"unknown ScaledObject fields {set(spec) - known}"
+    assert isinstance(spec["scaleTargetRef"]["name"], str)
+    for key in ("minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod"):
+        assert isinstance(spec[key], int), key
+        assert spec[key] >= 0, key
+    assert spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["triggers"], "a ScaledObject needs at least one trigger"
+    for trigger in spec["triggers"]:
+        assert isinstance(trigger["type"], str)
+        metadata = trigger["metadata"]
+        assert all(isinstance(v, str) for v in metadata.values()), "metadata values are strings"
+        if trigger["type"] == "prometheus":
+            assert {"serverAddress", "query", "threshold"} <= set(metadata)
+            float(metadata["threshold"])
+    behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "keda-behavior"},
+        "spec": {
+            "scaleTargetRef": spec["scaleTargetRef"],
+            "maxReplicas": spec["maxReplicaCount"],
+            "behavior": behavior,
+        },
+    }
+    _validate([hpa])
+
+
+def test_keda_scaled_object_follows_kedas_spec_and_the_hpa() -> None:
+    (doc,) = _documents(KEDA.read_text())
+    _check_scaled_object(doc)
+    (trigger,) = doc["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert QUEUE_TIME.search(trigger["metadata"]["query"])
+    plain = [d for m in MANIFESTS for d in _documents(m.read_text())]
+    server = next(
+        d for d in _by_kind(plain, "Deployment") if d["metadata"]["name"].endswith("-server")
+    )
+    assert doc["spec"]["scaleTargetRef"]["name"] == server["metadata"]["name"]
+    (hpa,) = _by_kind(plain, "HorizontalPodAutoscaler")
+    assert doc["spec"]["minReplicaCount"] == hpa["spec"]["minReplicas"]
+    assert doc["spec"]["maxReplicaCount"] == hpa["spec"]["maxReplicas"]
+    threshold = hpa["spec"]["metrics"][0]["external"]["target"]["value"]
+    assert float(trigger["metadata"]["threshold"]) == float(threshold)
+    behavior = doc["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior == hpa["spec"]["behavior"]
+
+
+def test_keda_check_catches_a_broken_scaled_object() -> None:
+    (doc,) = _documents(KEDA.read_text())
+    broken = yaml.safe_load(yaml.safe_dump(doc))
+    broken["spec"]["triggers"][0]["metadata"]["threshold"] = 10
+    with pytest.raises(AssertionError):
+        _check_scaled_object(broken)
+    broken = yaml.safe_load(yaml.safe_dump(doc))
+    broken["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["policies"][
+        0
+    ]["type"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _check_scaled_object(broken)
+    broken = yaml.safe_load(yaml.safe_dump(doc))
+    broken["spec"]["maxReplica"] = 4
+    with pytest.raises(AssertionError):
+        _check_scaled_object(broken)

@@ -137,6 +137,14 @@ def _softmax_input(graph: Graph, node: Node, config: Config) -> bool:
 _QUANTIZER_ATTRS = {"weight": "kernel_quantizer", "bias": "bias_quantizer", "result": "quantizer"}
 
 
+def _xnor(given: FixedType, q: Any) -> bool:
+    """hls4ml's `XnorPrecisionType` of binary (+-1) weights: a 1-bit unsigned integer whose
+    0 stands for -1; the weights keep their own 2-bit type (the products are the same).
+    """
+    binary = q is not None and int(q["bitwidth"]) == 2 and bool(q["signed"]) and q["scale"] == 1
+    return binary and given.width == 1 and not given.signed and given.integer == 1
+
+
 def _quantizer_types(
     node: Node, config: Config, variables: tuple[str, ...]
 ) -> dict[str, FixedType]:
@@ -149,7 +157,8 @@ def _quantizer_types(
     out = {}
     for var in variables:
         q = node.attrs.get(_QUANTIZER_ATTRS.get(var, ""))
-        explicit = level is not None and isinstance(level.precision.get(var), FixedType)
+        given = None if level is None else level.precision.get(var)
+        explicit = isinstance(given, FixedType) and not _xnor(given, q)
         if q is None or explicit:  # `auto` defers to the model's own quantiser
             continue
         out[var] = fixed_type(q)

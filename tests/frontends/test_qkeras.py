@@ -4,7 +4,8 @@ Unit tests of the quantiser parser and of QKeras's weight quantisation need no p
 oracle tests build QKeras models with random weights in the qkeras peer
 (`tests/frontends/qkeras_runner.py`, QKeras 0.9.0 on TensorFlow 2.14.1), convert them with
 that peer's hls4ml 1.3 and compare hepinfer with its C simulation bit for bit on 2,000
-inputs, and hepinfer's float mode with QKeras's own output.
+inputs, and hepinfer's float mode with QKeras's own output; hepinfer's own C simulation
+equals its emulator on these models (io_parallel and io_stream).
 
 Tolerance against QKeras: QKeras applies its quantisers in float32 to float32 sums, hepinfer's
 float mode applies the same quantisers in float64 to the same quantised weights. Inputs on a
@@ -159,6 +160,42 @@ def test_qactivation_strings_become_typed_activations(tmp_path: Path) -> None:
     np.testing.assert_array_equal(y, s)
 
 
+def test_a_quantiser_given_as_activation_is_split_off(tmp_path: Path) -> None:
+    """QDense(activation='quantized_relu(4,2)'): hls4ml's `<layer>_<quantiser>` node, typed."""
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(3)
+    kernel, bias = rng.uniform(-1, 1, (4, 3)), rng.uniform(-1, 1, 3)
+    layers = [
+        {
+            "class_name": "QDense",
+            "config": {
+                "name": "fc",
+                "units": 3,
+                "activation": "quantized_relu(4,2)",
+                "kernel_quantizer": "quantized_bits(4,0,alpha=1)",
+                "bias_quantizer": {
+                    "class_name": "quantized_bits",
+                    "config": {"bits": 6, "integer": 2},
+                },
+            },
+        }
+    ]
+    json_path, h5_path = _json_model(tmp_path, layers, [4])
+    with h5py.File(h5_path, "w") as f:
+        group = f.create_group("fc")
+        group.attrs["weight_names"] = [b"fc/kernel:0", b"fc/bias:0"]
+        group.create_dataset("fc/kernel:0", data=kernel.astype(np.float32))
+        group.create_dataset("fc/bias:0", data=bias.astype(np.float32))
+    graph = load_model((json_path, h5_path))
+    assert [n.name for n in graph.nodes][-2:] == ["fc", "fc_quantized_relu"]
+    model = hepinfer.compile((json_path, h5_path), MODEL_LEVEL)
+    x = np.round(rng.uniform(-2, 2, (64, 4)) * 32) / 32
+    kq = np.clip(np.round(kernel.astype(np.float32) * 8), -8, 7) / 8
+    bq = np.clip(np.round(bias.astype(np.float32) * 8), -32, 31) / 8
+    expected = np.clip(np.round((x @ kq + bq) * 4), 0, 15) / 4
+    np.testing.assert_array_equal(model.predict(x), expected)
+
+
 @pytest.mark.parametrize("cls", ["QSeparableConv2D", "QLSTM"])
 def test_unconverted_q_layers_are_refused_by_name(tmp_path: Path, cls: str) -> None:
     layers = [{"class_name": cls, "config": {"name": "sep_7"}}]
@@ -223,6 +260,10 @@ def test_bit_exact_against_hls4ml_csim(qkeras_python: Path, tmp_path: Path, name
     differing = int(np.count_nonzero(ours != expected))
     assert differing == 0, f"{differing} of {ours.size} outputs differ from hls4ml's C simulation"
     assert len(np.unique(ours)) > 16  # not a constant output
+    if name == "conv1d":  # hepinfer's own HLS project in io_stream: C simulation == emulator
+        compiled = hepinfer.compile(files, config)
+        csim = np.asarray(compiled.csim(x[:200], io_type="io_stream")).reshape(200, -1)
+        np.testing.assert_array_equal(csim, ours[:200])
     if name != "binary_ternary":  # those are plain Dense layers in Keras: no QKeras reference
         qk = np.load(out / "y_qkeras.npy").reshape(len(x), -1)
         model = hepinfer.compile(files, MODEL_LEVEL)
@@ -249,3 +290,5 @@ def test_scaled_and_po2_quantisers_equal_qkeras(qkeras_python: Path, tmp_path: P
     fixed = np.asarray(model.predict(x)).reshape(qk.shape)
     _agree_with_qkeras(fixed, qk)
     assert len(np.unique(fixed)) > 16
+    # the alpha nodes' unsigned power-of-two scale types and po2 weights in C++ (io_parallel)
+    np.testing.assert_array_equal(np.asarray(model.csim(x[:200])).reshape(200, -1), fixed[:200])

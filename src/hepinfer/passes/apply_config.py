@@ -145,6 +145,13 @@ def _xnor(given: FixedType, q: Any) -> bool:
     return binary and given.width == 1 and not given.signed and given.integer == 1
 
 
+def _has_xnor(node: Node, config: Config) -> bool:
+    """Whether the layer's name-level weight type is hls4ml's Xnor type of binary weights."""
+    level = config.layer_name.get(node.name)
+    given = None if level is None else level.precision.get("weight")
+    return isinstance(given, FixedType) and _xnor(given, node.attrs.get("kernel_quantizer"))
+
+
 def _quantizer_types(
     node: Node, config: Config, variables: tuple[str, ...]
 ) -> dict[str, FixedType]:
@@ -229,7 +236,12 @@ def apply_config(
                 if t == AUTO:
                     t = default if hls4ml else _weight_type(_stored(node, var), default)
                 resolved[var] = t
-        theirs = _hls4ml_auto(node, chosen, resolved, types) if hls4ml else {}
+        # hls4ml infers no type from its Xnor (binary) weights: the defaults then apply
+        theirs = (
+            _hls4ml_auto(node, chosen, resolved, types)
+            if hls4ml and not _has_xnor(node, config)
+            else {}
+        )
         if "accum" in chosen:
             t = chosen["accum"]
             if t == AUTO and hls4ml:

@@ -7,11 +7,13 @@ SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hl
 Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
 (QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
 simulation of config_from_keras_model(granularity='name') at model precision ap_fixed<16,6>)
-and hls4ml_config.json (that configuration, for hepinfer to compile unchanged).
+hls4ml_config.json (that configuration, for hepinfer to compile unchanged) and timing.json
+(seconds of hls4ml's predict()).
 """
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -173,7 +175,10 @@ def main() -> int:
         part="xcu250-figd2104-2L-e",
     )
     hls_model.compile()
+    start = time.perf_counter()
     y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
+    seconds = time.perf_counter() - start
+    (out / "timing.json").write_text(json.dumps({"hls4ml_predict_s": seconds, "n": len(x)}))
     np.save(out / "y_hls4ml.npy", y.reshape(len(x), -1))
     (out / "hls4ml_config.json").write_text(json.dumps(used, indent=1))
     if spec.get("trace"):  # per-layer outputs of the first 300 inputs, and the layers' types

@@ -49,6 +49,18 @@ MODEL_LEVEL: dict[str, Any] = {
         ("binary", {"use_01": False, "alpha": None}),
         ("ternary(alpha='auto_po2')", {"alpha": "auto_po2", "threshold": None}),
         ({"class_name": "quantized_tanh", "config": {"bits": 5}}, {"bits": 5, "symmetric": False}),
+        (  # training switches and later QKeras versions' unset options are accepted
+            {
+                "class_name": "quantized_bits",
+                "config": {
+                    "bits": 4,
+                    "var_name": "q_1",
+                    "use_ste": True,
+                    "elements_per_scale": None,
+                },
+            },
+            {"bits": 4, "integer": 0},
+        ),
     ],
 )
 def test_quantisers_parse_from_strings_and_objects(spec: Any, expected: dict[str, Any]) -> None:
@@ -64,6 +76,10 @@ def test_quantisers_parse_from_strings_and_objects(spec: Any, expected: dict[str
         ("quantized_bits(6, bogus=1)", r"unknown arguments \['bogus'\]"),
         ("quantized_bits(os.getcwd())", "not a literal"),
         ("quantized_bits(4, use_stochastic_rounding=True)", "stochastic rounding"),
+        (
+            "quantized_bits(4, elements_per_scale=[2])",
+            r"unknown arguments \['elements_per_scale'\]",
+        ),
     ],
 )
 def test_bad_quantisers_are_refused_by_name(spec: str, match: str) -> None:

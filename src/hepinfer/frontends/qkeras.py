@@ -88,6 +88,18 @@ SIGNATURES: dict[str, tuple[tuple[str, Any], ...]] = {
     ),
 }
 
+#: config keys that do not change inference at these values (training switches; per-scale
+#: options of QKeras after 0.9.0 left unset)
+_NEUTRAL = (
+    "var_name",
+    "use_ste",
+    "use_variables",
+    "elements_per_scale",
+    "min_po2_exponent",
+    "max_po2_exponent",
+    "post_training_scale",
+)
+
 EPSILON = np.float32(1e-7)  # Keras's backend epsilon, as QKeras adds it
 
 
@@ -169,7 +181,11 @@ def parse(layer: str, spec: Any) -> QKerasQuantizer:
         raise FrontendError(msg)
     values = dict(signature)
     values.update(zip([k for k, _ in signature], args, strict=False))
-    unknown = sorted(set(kwargs) - set(values) - {"var_name", "use_ste", "use_variables"})
+    # training-only arguments, and those of later QKeras versions when left at their defaults
+    neutral = {
+        k for k, v in kwargs.items() if k == "var_name" or (k in _NEUTRAL and v in (None, 0, 1))
+    }
+    unknown = sorted(set(kwargs) - set(values) - neutral)
     if unknown:
         msg = f"QKeras quantiser {name} of layer {layer!r}: unknown arguments {unknown}"
         raise FrontendError(msg)

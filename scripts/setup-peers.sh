@@ -3,12 +3,14 @@
 #   PREFIX/hls4ml  hls4ml 1.3.0 (Keras 3 on the torch CPU backend, ONNX)  the compiler peer
 #   PREFIX/triton  NVIDIA Triton 2.51 from nvidia-pytriton 0.7.0 (python backend + onnxruntime)
 #   PREFIX/pa      perf_analyzer 2.41 from tritonclient 2.41.0
+#   PREFIX/qkeras  QKeras 0.9.0 on TensorFlow 2.14.1 (CPU, Keras 2) with hls4ml 1.3.0: the
+#                  QKeras models' own framework and hls4ml's Keras 2 path
 # plus wrappers PREFIX/bin/tritonserver and PREFIX/bin/perf_analyzer that set the library paths,
 # and PREFIX/NOTES.md saying how to use them. Each peer is checked end to end, then gets a
 # marker PREFIX/READY-<peer>; a peer whose marker exists and that still imports is skipped.
 #
 # Usage: scripts/setup-peers.sh [PREFIX] [PEER...]   (PREFIX default <repo>/peers; PEERs among
-#        triton pa hls4ml, default all).  PEERS_PYTHON picks the interpreter (default python3),
+#        triton pa hls4ml qkeras, default all).  PEERS_PYTHON picks the interpreter (default python3),
 #        PEERS_FORCE=1 re-installs and re-checks everything.
 set -euo pipefail
 
@@ -16,7 +18,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${1:-$REPO/peers}"
 shift || true
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml)
+[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras)
 PYTHON="${PEERS_PYTHON:-python3}"
 FORCE="${PEERS_FORCE:-0}"
 
@@ -176,13 +178,32 @@ setup_hls4ml() {
   log "hls4ml: $((SECONDS - start)) s"
 }
 
+# ---------------------------------------------------------------- QKeras (TensorFlow, Keras 2)
+qkeras_quick() { "$PREFIX/qkeras/bin/python" -c 'import qkeras, hls4ml' 2>/dev/null; }
+
+setup_qkeras() {
+  skip_if_ready qkeras qkeras_quick && return 0
+  local start=$SECONDS
+  log "installing QKeras 0.9.0 + TensorFlow 2.14.1 (CPU) + hls4ml 1.3.0 into $PREFIX/qkeras"
+  # TensorFlow <= 2.14.1 is hls4ml 1.3's own pin for its qkeras extra (tf.keras is Keras 2 there;
+  # tf_keras is the same Keras 2 for code that imports it by name); QKeras 0.9.0 imports
+  # pyparsing without declaring it.
+  make_venv qkeras "tensorflow-cpu==2.14.1" "tf_keras==2.14.1" "qkeras==0.9.0" \
+    "tensorflow-model-optimization==0.7.5" "hls4ml==1.3.0" pyparsing
+  log "checking QKeras + hls4ml end to end (QDense/QActivation -> Vitis C++ -> compile -> predict)"
+  "$PREFIX/qkeras/bin/python" "$REPO/scripts/peer_checks/check_qkeras.py" \
+    "$PREFIX/logs/check-qkeras" || die "QKeras check failed (see output above)"
+  mark_ready qkeras "QKeras 0.9.0 + TensorFlow 2.14.1 + hls4ml 1.3.0: $PREFIX/qkeras/bin/python"
+  log "qkeras: $((SECONDS - start)) s"
+}
+
 write_notes() {
   sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peer_checks/NOTES.md.in" \
     >"$PREFIX/NOTES.md"
 }
 
 write_notes
-for peer in triton pa hls4ml; do
+for peer in triton pa hls4ml qkeras; do
   if wanted "$peer"; then
     CURRENT="$peer"
     "setup_$peer"

@@ -1,7 +1,7 @@
 """Shared fixtures: where the real models/data and the peer tools live, skipping when absent.
 
 - Real models and data: `$HEPINFER_TEST_DATA`, default `<repo>/../shared/data`.
-- Peer tools (hls4ml, Triton, perf_analyzer) in their own virtual environments:
+- Peer tools (hls4ml, QKeras, Triton, perf_analyzer) in their own virtual environments:
   `$HEPINFER_PEERS`, default `<repo>/peers` (made by `scripts/setup-peers.sh`).
 """
 
@@ -57,6 +57,12 @@ def _peer(marker: str, *parts: str) -> Path:
 def hls4ml_python() -> Path:
     """The python of the hls4ml 1.3.0 venv (run it with `KERAS_BACKEND=torch`)."""
     return _peer("hls4ml", "hls4ml", "bin", "python")
+
+
+@pytest.fixture(scope="session")
+def qkeras_python() -> Path:
+    """The python of the QKeras 0.9.0 venv (TensorFlow 2.14.1, Keras 2, hls4ml 1.3.0)."""
+    return _peer("qkeras", "qkeras", "bin", "python")
 
 
 @pytest.fixture(scope="session")

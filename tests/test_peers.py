@@ -138,6 +138,24 @@ def test_hls4ml_compiles_and_predicts_like_keras(hls4ml_python: Path, tmp_path: 
     assert (tmp_path / "hls4ml_prj" / "firmware" / "myproject.cpp").is_file()
 
 
+@pytest.mark.slow
+@pytest.mark.oracle
+def test_qkeras_peer_converts_with_hls4ml_exactly(qkeras_python: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(qkeras_python), str(REPO / "scripts/peer_checks/check_qkeras.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"max \|hls4ml - qkeras\| = ([0-9.e+-]+)", result.stdout)
+    assert match, result.stdout
+    assert float(match.group(1)) == 0.0
+    assert (tmp_path / "model.json").is_file()
+    assert (tmp_path / "model_weights.h5").is_file()
+
+
 @pytest.fixture(scope="module")
 def triton(
     tritonserver_bin: Path, tmp_path_factory: pytest.TempPathFactory

@@ -414,7 +414,10 @@ class Config:
         """
         names = {n.lower(): n for n in layers}
         for key in self.layer_name:
-            if key.lower() not in names:
+            # hls4ml names the linear activation it splits off a layer `<layer>_linear`
+            # (QKeras layers write activation='linear'); hepinfer adds no node for it
+            linear = key.lower().endswith("_linear") and key.lower()[: -len("_linear")] in names
+            if key.lower() not in names and not linear:
                 msg = (
                     f"LayerName {key!r} is not a layer of this model"
                     f"{keys.suggest(key, list(layers))}; its layers: {', '.join(layers)}"

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.frontends.keras_layers import CONVERTERS, RECURRENT, LayerInfo
+from hepinfer.frontends.keras_qlayers import QKERAS_CONVERTERS, QKERAS_REFUSED, split_activation
 from hepinfer.ir.graph import Graph
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -100,15 +101,21 @@ def convert_config(
             sources = [previous]
         else:
             sources = [produced[s] for s in _inbound(layer)]
-        converter = CONVERTERS.get(cls)
+        converter = QKERAS_CONVERTERS.get(cls) or CONVERTERS.get(cls)
+        if cls in QKERAS_REFUSED:
+            msg = f"Keras layer {lname!r} of type {cls!r} is not supported: {QKERAS_REFUSED[cls]}"
+            raise FrontendError(msg)
         if converter is None:
             msg = (
                 f"Keras layer {lname!r} of type {cls!r} is not supported; supported types: "
-                f"InputLayer, {', '.join(sorted(CONVERTERS))}"
+                f"InputLayer, {', '.join(sorted({*CONVERTERS, *QKERAS_CONVERTERS}))}"
             )
             raise FrontendError(msg)
         info = LayerInfo(lname, cls, dict(config), sources, weights(lname))
         out = converter(builder, info)
+        if cls != "QActivation" and (quantised := split_activation(builder, info, out)):
+            previous = produced[lname] = quantised
+            continue
         activation = config.get("activation")
         split = cls not in ("Activation", "QActivation", *RECURRENT) and isinstance(activation, str)
         if split and activation != "linear":

@@ -13,7 +13,6 @@ from hepinfer.errors import FrontendError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
-from hepinfer.ops.quant import quantize_float
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -66,14 +65,7 @@ def dense(b: GraphBuilder, layer: LayerInfo) -> str:
     kernel = layer.weight(0, "kernel")
     use_bias = layer.config.get("use_bias", True)
     bias = layer.weight(1, "bias") if use_bias else np.zeros(kernel.shape[1])
-    attrs: dict[str, Any] = {}
-    weights = {"kernel": kernel, "bias": bias}
-    for key, wname in (("kernel_quantizer", "kernel"), ("bias_quantizer", "bias")):
-        if layer.config.get(key):
-            q = qkeras_quantizer(layer.name, layer.config[key])
-            attrs[key] = q
-            weights[wname] = quantize_float(np.asarray(weights[wname], dtype=np.float64), q)
-    return b.add(layer.name, Op.DENSE, layer.sources, attrs, weights)
+    return b.add(layer.name, Op.DENSE, layer.sources, {}, {"kernel": kernel, "bias": bias})
 
 
 def batchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
@@ -150,43 +142,6 @@ def reshape(b: GraphBuilder, layer: LayerInfo) -> str:
 def dropout(b: GraphBuilder, layer: LayerInfo) -> str:
     del b
     return layer.sources[0]
-
-
-def qkeras_quantizer(layer: str, q: Any) -> dict[str, Any]:
-    """A QKeras `quantized_bits` / `quantized_relu` config as a QONNX-style quantiser dict
-    (scale, zeropt, bitwidth, signed, narrow, rounding_mode); QKeras rounds half to even.
-    """
-    name = str(q.get("class_name", "")) if isinstance(q, dict) else str(q)
-    cfg = dict(q.get("config", {})) if isinstance(q, dict) else {}
-    alpha = cfg.get("alpha", 1)
-    if alpha not in (1, 1.0, None) or name not in ("quantized_bits", "quantized_relu"):
-        msg = (
-            f"QKeras quantiser {name}(alpha={alpha}) of layer {layer!r} is not supported; "
-            "supported: quantized_bits and quantized_relu with alpha=1"
-        )
-        raise FrontendError(msg)
-    bits, integer = int(cfg.get("bits", 8)), int(cfg.get("integer", 0))
-    signed = name == "quantized_bits" and bool(cfg.get("keep_negative", True))
-    return {
-        "scale": 2.0 ** -(bits - integer - int(signed)),
-        "zeropt": 0.0,
-        "bitwidth": bits,
-        "signed": signed,
-        "narrow": bool(cfg.get("symmetric", 0)),
-        "rounding_mode": "ROUND",
-    }
-
-
-def qactivation(b: GraphBuilder, layer: LayerInfo) -> str:
-    act = layer.config["activation"]
-    name = str(act.get("class_name", "")) if isinstance(act, dict) else str(act)
-    if name == "quantized_relu":
-        q = qkeras_quantizer(layer.name, act)
-        return b.add(layer.name, Op.RELU, layer.sources, {"quantizer": q})
-    if name == "quantized_bits":
-        q = qkeras_quantizer(layer.name, act)
-        return b.add(layer.name, Op.LINEAR, layer.sources, {"quantizer": q})
-    return b.activation(layer.name, name, layer.sources[0])
 
 
 def _padding(
@@ -389,10 +344,8 @@ CONVERTERS: dict[str, Converter] = {
     "ELU": elu,
     "Permute": permute,
     "Dense": dense,
-    "QDense": dense,
     "BatchNormalization": batchnorm,
     "Activation": activation,
-    "QActivation": qactivation,
     "ReLU": relu,
     "ThresholdedReLU": thresholded_relu,
     "PReLU": prelu,

@@ -17,6 +17,7 @@ from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, sam
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one, unsigned_result
 from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
+from hepinfer.ops.quant import quantize_float
 
 
 def _params(node: Node) -> tuple[float, float]:
@@ -25,7 +26,9 @@ def _params(node: Node) -> tuple[float, float]:
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     slope, shift = _params(node)
-    return np.clip(slope * xs[0] + shift, 0.0, 1.0)
+    out: FloatArray = np.clip(slope * xs[0] + shift, 0.0, 1.0)
+    quantizer = node.attrs.get("quantizer")  # QKeras quantized_sigmoid
+    return out if quantizer is None else quantize_float(out, quantizer)
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:

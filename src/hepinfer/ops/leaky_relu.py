@@ -17,6 +17,7 @@ from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, sam
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
+from hepinfer.ops.quant import quantize_float
 
 
 def _alpha(node: Node) -> float:
@@ -25,7 +26,9 @@ def _alpha(node: Node) -> float:
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     x = xs[0]
-    return np.where(x > 0, x, _alpha(node) * x)
+    out: FloatArray = np.where(x > 0, x, _alpha(node) * x)
+    quantizer = node.attrs.get("quantizer")  # QKeras quantized_relu(negative_slope=...)
+    return out if quantizer is None else quantize_float(out, quantizer)
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:

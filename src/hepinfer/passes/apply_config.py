@@ -137,6 +137,21 @@ def _softmax_input(graph: Graph, node: Node, config: Config) -> bool:
 _QUANTIZER_ATTRS = {"weight": "kernel_quantizer", "bias": "bias_quantizer", "result": "quantizer"}
 
 
+def _xnor(given: FixedType, q: Any) -> bool:
+    """hls4ml's `XnorPrecisionType` of binary (+-1) weights: a 1-bit unsigned integer whose
+    0 stands for -1; the weights keep their own 2-bit type (the products are the same).
+    """
+    binary = q is not None and int(q["bitwidth"]) == 2 and bool(q["signed"]) and q["scale"] == 1
+    return binary and given.width == 1 and not given.signed and given.integer == 1
+
+
+def _has_xnor(node: Node, config: Config) -> bool:
+    """Whether the layer's name-level weight type is hls4ml's Xnor type of binary weights."""
+    level = config.layer_name.get(node.name)
+    given = None if level is None else level.precision.get("weight")
+    return isinstance(given, FixedType) and _xnor(given, node.attrs.get("kernel_quantizer"))
+
+
 def _quantizer_types(
     node: Node, config: Config, variables: tuple[str, ...]
 ) -> dict[str, FixedType]:
@@ -149,7 +164,8 @@ def _quantizer_types(
     out = {}
     for var in variables:
         q = node.attrs.get(_QUANTIZER_ATTRS.get(var, ""))
-        explicit = level is not None and isinstance(level.precision.get(var), FixedType)
+        given = None if level is None else level.precision.get(var)
+        explicit = isinstance(given, FixedType) and not _xnor(given, q)
         if q is None or explicit:  # `auto` defers to the model's own quantiser
             continue
         out[var] = fixed_type(q)
@@ -220,7 +236,12 @@ def apply_config(
                 if t == AUTO:
                     t = default if hls4ml else _weight_type(_stored(node, var), default)
                 resolved[var] = t
-        theirs = _hls4ml_auto(node, chosen, resolved, types) if hls4ml else {}
+        # hls4ml infers no type from its Xnor (binary) weights: the defaults then apply
+        theirs = (
+            _hls4ml_auto(node, chosen, resolved, types)
+            if hls4ml and not _has_xnor(node, config)
+            else {}
+        )
         if "accum" in chosen:
             t = chosen["accum"]
             if t == AUTO and hls4ml:

@@ -14,11 +14,19 @@ from hepinfer.ir.op import Op
 from hepinfer.ops import optional
 
 
+def _quantised(node: Node) -> bool:
+    """Whether the model's own quantisers fix the node's weight or bias types (QKeras, QONNX):
+    folded weights would leave their grid (hls4ml does not fold into them either).
+    """
+    return any(node.attrs.get(k) for k in ("kernel_quantizer", "bias_quantizer"))
+
+
 def fold_batchnorm(graph: Graph, may_fold: Callable[[Node], bool] | None = None) -> Graph:
     """The graph with every foldable BatchNormalization merged into its producer.
 
     `may_fold(producer)` restricts folding (hls4ml folds only when the producer's result type
     is left to inference: a fixed result type makes BN a separate layer with its own types).
+    Nothing folds into a layer whose weights the model's own quantisers typed.
     """
     nodes = list(graph.nodes)
     rename: dict[str, str] = {}
@@ -33,6 +41,7 @@ def fold_batchnorm(graph: Graph, may_fold: Callable[[Node], bool] | None = None)
                 and optional(prev.op, "FOLDS_BATCHNORM")  # kernels with channels last
                 and len(readers) == 1
                 and node.inputs[0] not in graph.outputs
+                and not _quantised(prev)
                 and (may_fold is None or may_fold(prev))
             ):
                 s, t = node.weights["scale"], node.weights["bias"]

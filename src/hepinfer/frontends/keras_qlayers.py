@@ -1,0 +1,213 @@
+"""Converters of QKeras layers and of the binary/ternary Keras layers (by class name).
+
+Quantised weights keep their values (`hepinfer.frontends.qkeras.quantize_weights`, as QKeras
+computes them) and get the quantiser's type through the `kernel_quantizer` /
+`bias_quantizer` attributes; a per-channel power-of-two scale (`alpha='auto_po2'`) becomes a
+node `<layer>_alpha` after the layer that multiplies by it and adds the bias (as hls4ml's
+`ApplyAlpha`). Activation quantisers become the activation with its result type (a
+`quantizer` attribute): `quantized_bits` and `quantized_tanh` a cast (hard tanh saturates
+where the type does), `quantized_relu` ReLU or LeakyReLU, `quantized_sigmoid` hls4ml's hard
+sigmoid (slope 0.5, shift 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hepinfer.errors import FrontendError
+from hepinfer.frontends import keras_layers as kl
+from hepinfer.frontends import qkeras
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.frontends.keras_layers import Converter, FloatArray, LayerInfo
+from hepinfer.ir.op import Op
+
+
+def activation_node(b: GraphBuilder, name: str, layer: str, spec: Any, source: str) -> str:
+    """An activation quantiser (object or string) as its activation node with its type."""
+    q = qkeras.parse(layer, spec)
+    quantizer = qkeras.activation_quantizer(q)
+    if q.name == "quantized_relu" and float(q.get("negative_slope")) != 0.0:
+        attrs = {"alpha": float(q.get("negative_slope")), "quantizer": quantizer}
+        return b.add(name, Op.LEAKY_RELU, [source], attrs)
+    if q.name == "quantized_relu":
+        return b.add(name, Op.RELU, [source], {"quantizer": quantizer})
+    if q.name == "quantized_sigmoid":
+        attrs = {"slope": 0.5, "shift": 0.5, "quantizer": quantizer}
+        return b.add(name, Op.HARD_SIGMOID, [source], attrs)
+    return b.add(name, Op.LINEAR, [source], {"quantizer": quantizer})
+
+
+def qactivation(b: GraphBuilder, layer: LayerInfo) -> str:
+    act = layer.config["activation"]
+    if qkeras.is_quantizer(act):
+        return activation_node(b, layer.name, layer.name, act, layer.sources[0])
+    name = str(act.get("class_name", "")) if isinstance(act, dict) else str(act)
+    return b.activation(layer.name, name, layer.sources[0])
+
+
+def split_activation(b: GraphBuilder, layer: LayerInfo, out: str) -> str | None:
+    """A Q layer's own `activation` given as a quantiser: its node `<layer>_<quantiser>`
+    (hls4ml's name); None when the activation is not a quantiser.
+    """
+    act = layer.config.get("activation")
+    if not qkeras.is_quantizer(act):
+        return None
+    q = qkeras.parse(layer.name, act)
+    return activation_node(b, f"{layer.name}_{q.name}", layer.name, act, out)
+
+
+def _quantised(
+    layer: LayerInfo, key: str, w: FloatArray
+) -> tuple[FloatArray, dict[str, Any] | None, FloatArray | None]:
+    """Weights through the layer's `key` quantiser: values, type dict, po2 channel scale."""
+    spec = layer.config.get(key)
+    if not spec:
+        return w, None, None
+    q = qkeras.parse(layer.name, spec)
+    values, scale = qkeras.quantize_weights(q, w)
+    qtype = qkeras.weight_quantizer(q) or qkeras.exact_type(values)
+    return values, qtype, scale
+
+
+def _weighted(
+    b: GraphBuilder, layer: LayerInfo, kernel_index: int, kernel_key: str, build: Converter
+) -> str:
+    """Quantise kernel and bias, build the float layer with `build`, set the types and add
+    the `<layer>_alpha` scaling node for a power-of-two channel scale.
+    """
+    weights = [np.asarray(w) for w in layer.weights]
+    kernel, ktype, scale = _quantised(layer, kernel_key, layer.weight(kernel_index, "kernel"))
+    weights[kernel_index] = kernel
+    has_bias = layer.config.get("use_bias", True)
+    bias: FloatArray | None = None
+    btype = None
+    if has_bias:
+        bias, btype, bscale = _quantised(
+            layer, "bias_quantizer", layer.weight(kernel_index + 1, "bias")
+        )
+        if bscale is not None:
+            msg = f"QKeras layer {layer.name!r}: an 'auto_po2' bias quantiser is not supported; use alpha=1"
+            raise FrontendError(msg)
+        weights[kernel_index + 1] = np.zeros_like(bias) if scale is not None else bias
+    plain = {k: v for k, v in layer.config.items() if not k.endswith("_quantizer")}
+    info = LayerInfo(layer.name, layer.cls, plain, layer.sources, weights)
+    out = build(b, info)
+    node = b.node(out)
+    attrs = dict(node.attrs)
+    if ktype is not None:
+        attrs["kernel_quantizer"] = ktype
+    if btype is not None and scale is None:
+        attrs["bias_quantizer"] = btype
+    b.replace(node.replace(attrs=attrs))
+    if scale is None:
+        return out
+    channels = b.shape(out)[-1]
+    per_channel = np.broadcast_to(np.asarray(scale, dtype=np.float64).ravel(), (channels,))
+    shift = np.zeros(channels) if bias is None else np.asarray(bias, dtype=np.float64)
+    alpha_attrs: dict[str, Any] = {"kernel_quantizer": qkeras.exact_type(per_channel)}
+    if btype is not None:
+        alpha_attrs["bias_quantizer"] = btype
+    return b.add(
+        f"{layer.name}_alpha",
+        Op.BATCHNORM,
+        [out],
+        alpha_attrs,
+        {"scale": np.array(per_channel), "bias": shift},
+    )
+
+
+def qdense(b: GraphBuilder, layer: LayerInfo) -> str:
+    return _weighted(b, layer, 0, "kernel_quantizer", kl.dense)
+
+
+def qconv(b: GraphBuilder, layer: LayerInfo) -> str:
+    return _weighted(b, layer, 0, "kernel_quantizer", kl.conv)
+
+
+def qdepthwise(b: GraphBuilder, layer: LayerInfo) -> str:
+    return _weighted(b, layer, 0, "depthwise_quantizer", kl.depthwise)
+
+
+def qbatchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
+    """QBatchNormalization: gamma, beta, mean and variance through their quantisers (as
+    QKeras computes at inference; `alpha=None` of gamma/variance becomes 'auto_po2', as
+    QKeras's constructor sets it), then folded like BatchNormalization.
+    """
+    cfg = layer.config
+    keys = []
+    if cfg.get("scale", True):
+        keys.append("gamma_quantizer")
+    if cfg.get("center", True):
+        keys.append("beta_quantizer")
+    keys += ["mean_quantizer", "variance_quantizer"]
+    weights = [np.asarray(w) for w in layer.weights]
+    for i, key in enumerate(keys):
+        spec = cfg.get(key)
+        if not spec or i >= len(weights):
+            continue
+        q = qkeras.parse(layer.name, spec)
+        trainable = key in ("gamma_quantizer", "variance_quantizer")
+        if (
+            trainable
+            and q.name in ("quantized_bits", "binary", "ternary")
+            and q.get("alpha") is None
+        ):
+            extra = {"symmetric": True} if q.name == "quantized_bits" else {}
+            q = qkeras.QKerasQuantizer(
+                q.name, tuple({**dict(q.args), "alpha": "auto_po2", **extra}.items()), q.layer
+            )
+        values, scale = qkeras.quantize_weights(q, weights[i])
+        weights[i] = values if scale is None else values * scale.ravel()
+    info = LayerInfo(layer.name, layer.cls, cfg, layer.sources, weights)
+    return kl.batchnorm(b, info)
+
+
+def _binary_ternary(kind: str) -> Converter:
+    """hls4ml's BinaryDense / TernaryDense (read by class name, the class is not needed):
+    kernel and bias binarised (`>= 0` -> 1, else -1) or ternarised (`> 0.5` -> 1,
+    `<= -0.5` -> -1, else 0) as hls4ml's Binary/TernaryQuantizer do, in a 2-bit type.
+    """
+
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        weights: list[FloatArray] = [np.asarray(w, dtype=np.float64) for w in layer.weights]
+        for i in range(min(2, len(weights))):
+            w = weights[i]
+            if kind == "binary":
+                weights[i] = np.where(w >= 0, 1.0, -1.0)
+            else:
+                weights[i] = np.where(w > 0.5, 1.0, np.where(w <= -0.5, -1.0, 0.0))
+        info = LayerInfo(layer.name, layer.cls, layer.config, layer.sources, weights)
+        out = kl.dense(b, info)
+        node = b.node(out)
+        two_bit = qkeras.exact_type([-1.0, 1.0])
+        attrs = {**node.attrs, "kernel_quantizer": two_bit, "bias_quantizer": two_bit}
+        b.replace(node.replace(attrs=attrs))
+        return out
+
+    return convert
+
+
+QKERAS_CONVERTERS: dict[str, Converter] = {
+    "QDense": qdense,
+    "QConv1D": qconv,
+    "QConv2D": qconv,
+    "QDepthwiseConv2D": qdepthwise,
+    "QBatchNormalization": qbatchnorm,
+    "QActivation": qactivation,
+    "BinaryDense": _binary_ternary("binary"),
+    "TernaryDense": _binary_ternary("ternary"),
+}
+
+#: QKeras layers that are not converted, with the reason (their error names layer and type)
+QKERAS_REFUSED: dict[str, str] = {
+    "QSeparableConv1D": "hepinfer has no separable convolution yet (issue 13)",
+    "QSeparableConv2D": "hepinfer has no separable convolution yet (issue 13)",
+    "QConv2DBatchnorm": "fold the batch normalisation into QConv2D before saving",
+    "QSimpleRNN": "quantised recurrent layers are not converted yet (issue 13)",
+    "QLSTM": "quantised recurrent layers are not converted yet (issue 13)",
+    "QGRU": "quantised recurrent layers are not converted yet (issue 13)",
+}
+
+__all__ = ["QKERAS_CONVERTERS", "QKERAS_REFUSED", "activation_node", "split_activation"]

@@ -1,0 +1,196 @@
+"""Build QKeras models and run them through QKeras and hls4ml 1.3 (run with the qkeras peer's
+python, not collected by pytest).
+
+Usage: python qkeras_runner.py SPEC.json
+SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hls4ml": bool,
+"pins": {layer: result type} replacing hls4ml's 'auto' results, "trace": bool}.
+Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
+(QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
+simulation of config_from_keras_model(granularity='name') at model precision ap_fixed<16,6>)
+hls4ml_config.json (that configuration, for hepinfer to compile unchanged) and timing.json
+(seconds of hls4ml's predict()).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _models():
+    import qkeras
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    rnd = tf.keras.initializers.RandomUniform(-1.0, 1.0, seed=3)
+
+    def conv2d():
+        x_in = tf.keras.Input((8, 8, 2), name="x_in")
+        h = qkeras.QConv2D(
+            4,
+            3,
+            kernel_quantizer="quantized_bits(6,0,alpha=1)",
+            bias_quantizer="quantized_bits(6,2,alpha=1)",
+            bias_initializer=rnd,
+            name="qconv",
+        )(x_in)
+        h = qkeras.QActivation("quantized_relu(4,2)", name="qrelu")(h)
+        h = qkeras.QDepthwiseConv2D(
+            3,
+            depthwise_quantizer=qkeras.quantized_bits(5, 0, alpha=1),
+            bias_quantizer=qkeras.quantized_bits(8, 3, alpha=1),
+            bias_initializer=rnd,
+            name="qdw",
+        )(h)
+        h = qkeras.QActivation(qkeras.quantized_bits(8, 2, alpha=1), name="qbits")(h)
+        h = layers.Flatten(name="flat")(h)
+        h = qkeras.QDense(
+            5,
+            kernel_quantizer=qkeras.quantized_bits(7, 1, alpha=1),
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc",
+        )(h)
+        out = qkeras.QActivation("quantized_tanh(6)", name="qtanh")(h)
+        return tf.keras.Model(x_in, out)
+
+    def conv1d():
+        x_in = tf.keras.Input((16, 3), name="x_in")
+        h = qkeras.QConv1D(
+            6,
+            3,
+            strides=2,
+            padding="same",
+            kernel_quantizer="binary(alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qconv1",
+        )(x_in)
+        h = qkeras.QBatchNormalization(
+            gamma_quantizer=None,
+            beta_quantizer=None,
+            mean_quantizer=None,
+            variance_quantizer=None,
+            name="qbn",
+            beta_initializer=rnd,
+            moving_mean_initializer=rnd,
+            moving_variance_initializer=tf.keras.initializers.RandomUniform(0.5, 2.0, seed=4),
+        )(h)
+        h = qkeras.QActivation("quantized_relu(8,4,negative_slope=0.25)", name="qleaky")(h)
+        h = layers.Flatten(name="flat")(h)
+        h = qkeras.QDense(
+            4,
+            kernel_quantizer="ternary(alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc",
+        )(h)
+        out = qkeras.QActivation("quantized_sigmoid(6)", name="qsig")(h)
+        return tf.keras.Model(x_in, out)
+
+    def scaled():
+        x_in = tf.keras.Input((16,), name="x_in")
+        h = qkeras.QDense(
+            8,
+            kernel_quantizer=qkeras.quantized_bits(6, 0, alpha="auto_po2"),
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc1",
+        )(x_in)
+        h = qkeras.QActivation("quantized_relu(6,2)", name="qrelu")(h)
+        h = qkeras.QDense(
+            6,
+            kernel_quantizer="quantized_po2(4)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc2",
+        )(h)
+        h = qkeras.QActivation("quantized_bits(8,3,keep_negative=False)", name="qpos")(h)
+        h = qkeras.QDense(
+            4,
+            kernel_quantizer="ternary(alpha='auto_po2')",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc3",
+        )(h)
+        out = qkeras.QActivation("quantized_bits(10,4,symmetric=1)", name="qout")(h)
+        return tf.keras.Model(x_in, out)
+
+    def binary_ternary():
+        class BinaryDense(layers.Dense):
+            pass
+
+        class TernaryDense(layers.Dense):
+            pass
+
+        x_in = tf.keras.Input((16,), name="x_in")
+        h = BinaryDense(8, bias_initializer=rnd, name="bdense")(x_in)
+        h = layers.Activation("relu", name="relu1")(h)
+        h = TernaryDense(5, bias_initializer=rnd, name="tdense")(h)
+        return tf.keras.Model(x_in, h)
+
+    return {"conv2d": conv2d, "conv1d": conv1d, "scaled": scaled, "binary_ternary": binary_ternary}
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(int(spec["seed"]))
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    model = _models()[spec["model"]]()
+    (out / "model.json").write_text(model.to_json())
+    model.save_weights(str(out / "model_weights.h5"))
+    x = np.load(spec["x"]).astype(np.float32)
+    np.save(out / "y_qkeras.npy", np.asarray(model.predict(x, verbose=0), dtype=np.float64))
+    if spec.get("trace"):  # QKeras's per-layer outputs of the first 300 inputs
+        probe = tf.keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
+        outs = probe.predict(x[:300], verbose=0)
+        names = [layer.name for layer in model.layers[1:]]
+        np.savez(
+            out / "qkeras_trace.npz",
+            **{n: o.reshape(300, -1) for n, o in zip(names, outs, strict=False)},
+        )
+    if not spec.get("hls4ml", True):
+        return 0
+    import hls4ml
+
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name")
+    config["Model"]["Precision"] = "ap_fixed<16,6>"
+    for name, result in spec.get("pins", {}).items():
+        config["LayerName"][name]["Precision"]["result"] = result
+    used = json.loads(json.dumps(config, default=str))
+    if spec.get("trace"):
+        for level in config["LayerName"].values():
+            level["Trace"] = True
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model,
+        hls_config=config,
+        backend="Vitis",
+        io_type="io_parallel",
+        output_dir=str(out / "hls4ml_prj"),
+        part="xcu250-figd2104-2L-e",
+    )
+    hls_model.compile()
+    start = time.perf_counter()
+    y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
+    seconds = time.perf_counter() - start
+    (out / "timing.json").write_text(json.dumps({"hls4ml_predict_s": seconds, "n": len(x)}))
+    np.save(out / "y_hls4ml.npy", y.reshape(len(x), -1))
+    (out / "hls4ml_config.json").write_text(json.dumps(used, indent=1))
+    if spec.get("trace"):  # per-layer outputs of the first 300 inputs, and the layers' types
+        _, traced = hls_model.trace(np.ascontiguousarray(x[:300]))
+        np.savez(out / "trace.npz", **{k: v.reshape(300, -1) for k, v in traced.items()})
+        types = {
+            layer.name: {k: str(v.precision) for k, v in layer.types.items()}
+            for layer in hls_model.get_layers()
+        }
+        (out / "hls4ml_types.json").write_text(json.dumps(types, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

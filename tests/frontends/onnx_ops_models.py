@@ -1,0 +1,130 @@
+"""ONNX models built in the tests with `onnx.helper` (random weights), and onnxruntime runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+CL_DOMAIN = "qonnx.custom_op.channels_last"
+
+
+def model(
+    nodes: Sequence[Any],
+    inits: dict[str, np.ndarray],
+    in_shape: Sequence[int | str],
+    out: str,
+    opset: int = 13,
+) -> Any:
+    """A model with input `x` of `in_shape` (batch first) and output `out`."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        list(nodes),
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in inits.items()],
+    )
+    opsets = [helper.make_opsetid("", opset), helper.make_opsetid(CL_DOMAIN, 1)]
+    m = helper.make_model(graph, opset_imports=opsets)
+    m.ir_version = 10
+    return m
+
+
+def run_ort(m: Any, x: np.ndarray) -> np.ndarray:
+    """The output onnxruntime computes for model `m` on `x` (float32)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    out: np.ndarray = session.run(None, {"x": x.astype(np.float32)})[0]
+    return out
+
+
+def node(op: str, inputs: Sequence[str], output: str, **attrs: Any) -> Any:
+    """One node named after its output."""
+    from onnx import helper
+
+    domain = attrs.pop("domain", "")
+    return helper.make_node(op, list(inputs), [output], name=output, domain=domain, **attrs)
+
+
+def grouped_conv(rank: int, group: int, channels: int, filters: int, seed: int = 0) -> Any:
+    """NHWC input -> Transpose -> Conv(group) -> Relu -> Conv(group 1) -> Flatten."""
+    rng = np.random.default_rng(seed)
+    k = (3,) * rank
+    spatial = (9, 7)[:rank]
+    w1 = rng.normal(size=(filters, channels // group, *k)) * 0.5
+    w2 = rng.normal(size=(3, filters, *(2,) * rank)) * 0.5
+    to_first = [0, rank + 1, *range(1, rank + 1)]
+    nodes = [
+        node("Transpose", ["x"], "xt", perm=to_first),
+        node("Conv", ["xt", "w1", "b1"], "c1", group=group, pads=[1] * (2 * rank)),
+        node("Relu", ["c1"], "r1"),
+        node("Conv", ["r1", "w2", "b2"], "c2", strides=[2] * rank),
+        node("Flatten", ["c2"], "y"),
+    ]
+    inits = {"w1": w1, "b1": rng.normal(size=filters) * 0.3, "w2": w2, "b2": np.zeros(3)}
+    return model(nodes, inits, ["N", *spatial, channels], "y")
+
+
+def keras2onnx_batchnorm(seed: int = 0) -> Any:
+    """Gemm -> Transpose [1, 0] -> Unsqueeze(0) -> BN -> Squeeze(0) -> Transpose [1, 0] -> Relu."""
+    rng = np.random.default_rng(seed)
+    nodes = [
+        node("Gemm", ["x", "w", "b"], "d"),
+        node("Transpose", ["d"], "dt", perm=[1, 0]),
+        node("Unsqueeze", ["dt", "ax"], "du"),
+        node("BatchNormalization", ["du", "g", "be", "m", "v"], "bn"),
+        node("Squeeze", ["bn", "ax"], "bs"),
+        node("Transpose", ["bs"], "bt", perm=[1, 0]),
+        node("Relu", ["bt"], "y"),
+    ]
+    inits = {
+        "w": rng.normal(size=(6, 5)),
+        "b": rng.normal(size=5),
+        "g": rng.uniform(0.5, 2, size=5),
+        "be": rng.normal(size=5),
+        "m": rng.normal(size=5),
+        "v": rng.uniform(0.5, 2, size=5),
+        "ax": np.array([0]),
+    }
+    from onnx import numpy_helper
+
+    m = model(nodes, {k: v for k, v in inits.items() if k != "ax"}, ["N", 6], "y")
+    m.graph.initializer.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "ax"))
+    return m
+
+
+def channels_last_convnet(qonnx_form: bool, seed: int = 0) -> Any:
+    """NCHW input -> Conv -> BN -> Relu -> MaxPool -> Flatten -> Gemm; with `qonnx_form`, the
+    form QONNX's channels-last conversion writes (Transpose to NHWC, channels-last Conv, BN
+    and MaxPool, Transpose back before Flatten).
+    """
+    rng = np.random.default_rng(seed)
+    inits = {
+        "w": rng.normal(size=(4, 3, 3, 3)) * 0.5,
+        "b": rng.normal(size=4) * 0.3,
+        "g": rng.uniform(0.5, 2, size=4),
+        "be": rng.normal(size=4),
+        "m": rng.normal(size=4),
+        "v": rng.uniform(0.5, 2, size=4),
+        "wd": rng.normal(size=(4 * 3 * 4, 5)) * 0.3,
+        "bd": rng.normal(size=5),
+    }
+    d = {"domain": CL_DOMAIN} if qonnx_form else {}
+    first = "xl" if qonnx_form else "x"
+    nodes = [node("Transpose", ["x"], "xl", perm=[0, 2, 3, 1])] if qonnx_form else []
+    nodes += [
+        node("Conv", [first, "w", "b"], "c", pads=[1, 1, 1, 1], **d),
+        node("BatchNormalization", ["c", "g", "be", "m", "v"], "bn", **d),
+        node("Relu", ["bn"], "r"),
+        node("MaxPool", ["r"], "p", kernel_shape=[2, 2], strides=[2, 2], **d),
+    ]
+    last = "p"
+    if qonnx_form:
+        nodes.append(node("Transpose", ["p"], "pt", perm=[0, 3, 1, 2]))
+        last = "pt"
+    nodes += [node("Flatten", [last], "f"), node("Gemm", ["f", "wd", "bd"], "y")]
+    return model(nodes, inits, ["N", 3, 6, 8], "y")

@@ -128,3 +128,72 @@ def channels_last_convnet(qonnx_form: bool, seed: int = 0) -> Any:
         last = "pt"
     nodes += [node("Flatten", [last], "f"), node("Gemm", ["f", "wd", "bd"], "y")]
     return model(nodes, inits, ["N", 3, 6, 8], "y")
+
+
+def int64(m: Any, name: str, values: Sequence[int]) -> None:
+    """Add an int64 initializer (pads, axes, sizes) to model `m`."""
+    from onnx import numpy_helper
+
+    m.graph.initializer.append(numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+
+
+def arithmetic(seed: int = 0) -> Any:
+    """(N, 3, 5, 4) input: Div by a scalar, Sub per channel, Conv, Mul per channel, Add scalar,
+    c - x, Clip, Sum of three, Relu-like Clip(0), Flatten, Gemm, Mul of a scalar after it.
+    """
+    rng = np.random.default_rng(seed)
+    inits = {
+        "d": np.array(3.0),
+        "mean": rng.normal(size=(3, 1, 1)),
+        "w": rng.normal(size=(4, 3, 3, 3)) * 0.4,
+        "b": rng.normal(size=4) * 0.2,
+        "s": rng.uniform(0.5, 1.5, size=(1, 4, 1, 1)),
+        "t": np.array([0.25]),
+        "lo": np.array(-1.0),
+        "hi": np.array(1.5),
+        "zero": np.array(0.0),
+        "wd": rng.normal(size=(4 * 3 * 1, 3)) * 0.3,
+        "k": np.array(0.75),
+    }
+    nodes = [
+        node("Div", ["x", "d"], "x1"),
+        node("Sub", ["x1", "mean"], "x2"),
+        node("Conv", ["x2", "w", "b"], "c", strides=[1, 2]),
+        node("Mul", ["c", "s"], "m"),
+        node("Add", ["t", "m"], "a"),
+        node("Sub", ["t", "a"], "n"),
+        node("Clip", ["n", "lo", "hi"], "cl"),
+        node("Sum", ["cl", "a", "m"], "sm"),
+        node("Clip", ["sm", "zero", ""], "r"),
+        node("Flatten", ["r"], "f"),
+        node("MatMul", ["f", "wd"], "g"),
+        node("Mul", ["g", "k"], "y"),
+    ]
+    return model(nodes, inits, ["N", 3, 5, 4], "y")
+
+
+def pad_resize(fold: bool, seed: int = 0) -> Any:
+    """(N, 2, 4, 5): Pad -> Conv (folded) or Pad -> MaxPool (a layer), Resize x(2, 3), Conv."""
+    rng = np.random.default_rng(seed)
+    inits = {
+        "w": rng.normal(size=(3, 2, 3, 3)) * 0.5,
+        "b": rng.normal(size=3) * 0.2,
+        "w2": rng.normal(size=(2, 3 if fold else 2, 2, 2)) * 0.5,
+        "b2": rng.normal(size=2) * 0.2,
+        "scales": np.array([1, 1, 2, 3]),
+    }
+    first = (
+        [node("Conv", ["p", "w", "b"], "c", pads=[0, 1, 0, 0])]
+        if fold
+        else [node("MaxPool", ["p"], "c0", kernel_shape=[2, 2]), node("Relu", ["c0"], "c")]
+    )
+    nodes = [
+        node("Pad", ["x", "pads"], "p"),
+        *first,
+        node("Resize", ["c", "", "scales"], "u", mode="nearest"),
+        node("Conv", ["u", "w2", "b2"], "c2", strides=[2, 2]),
+        node("Flatten", ["c2"], "y"),
+    ]
+    m = model(nodes, inits, ["N", 2, 4, 5], "y")
+    int64(m, "pads", [0, 0, 1, 2, 0, 0, 2, 0])
+    return m

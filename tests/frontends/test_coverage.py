@@ -22,7 +22,7 @@ FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
     "keras": ("keras.py", "keras_layers.py"),
-    "onnx": ("onnx.py", "onnx_nodes.py"),
+    "onnx": ("onnx.py", "onnx_nodes.py", "onnx_arith.py", "onnx_shape.py"),
     "torch": ("torch.py",),
 }
 #: ops the framework has no layer for, by frontend, with the reason
@@ -43,7 +43,11 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)
 NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
-    "keras": {},
+    "keras": {
+        Op.CLIP: "ReLU(max_value=...) could become a Clip: not converted yet (hls4ml refuses it too)",
+        Op.ZERO_PAD: "ZeroPadding1D/2D not converted yet (issue 13, Keras layers)",
+        Op.RESIZE: "UpSampling1D/2D not converted yet (issue 13, Keras layers)",
+    },
     "onnx": {
         Op.LSTM: "ONNX LSTM (time-major, gates i, o, f, c) is not converted yet",
         Op.GRU: "ONNX GRU is not converted yet",
@@ -52,6 +56,9 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
     "torch": {
         Op.CONCAT: "torch.cat is not converted (no traced model in the tests uses it)",
         Op.RESHAPE: "view/reshape convert only as flatten (to one axis); other shapes are refused",
+        Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",
+        Op.ZERO_PAD: "nn.ConstantPad1d/2d are not converted yet (issue 13)",
+        Op.RESIZE: "nn.Upsample (nearest) is not converted yet (issue 13)",
     },
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import hepinfer
 from hepinfer.emulate import emulate_float
 from hepinfer.errors import FrontendError
 from hepinfer.frontends import load_model
@@ -93,3 +94,72 @@ def test_qonnx_channels_last_form_equals_the_standard_model() -> None:
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     # the same IR: the input to NHWC, and back to NCHW before the Flatten
     assert [n.op for n in cl.nodes] == [n.op for n in std.nodes]
+
+
+def test_arithmetic_with_constants_sum_and_clip_match_onnxruntime() -> None:
+    m = om.arithmetic()
+    x = np.random.default_rng(4).normal(size=(300, 3, 5, 4)) * 3
+    ops = _check(m, x)
+    assert ops.count(Op.BATCHNORM) == 6  # Div, Sub, Mul, Add, c - x, Mul after the MatMul
+    assert ops.count(Op.CLIP) == 1
+    assert ops.count(Op.RELU) == 1  # Clip(0, inf)
+    assert ops.count(Op.ADD) == 2  # Sum of three
+
+
+def test_a_constant_varying_along_two_axes_is_refused() -> None:
+    m = om.arithmetic()
+    s = next(i for i in m.graph.initializer if i.name == "s")
+    from onnx import numpy_helper
+
+    s.CopyFrom(numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(1, 4, 3, 1), "s"))
+    with pytest.raises(FrontendError, match=r"varies along more than the channel axis"):
+        load_model(m)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_pad_and_resize_match_onnxruntime(fold: bool) -> None:
+    m = om.pad_resize(fold)
+    x = np.random.default_rng(5).normal(size=(300, 2, 4, 5))
+    ops = _check(m, x)
+    assert Op.RESIZE in ops
+    assert Op.ZERO_PAD in ops
+    compiled = hepinfer.compile(m)  # before a Conv the Pad becomes its padding
+    assert any(n.op is Op.ZERO_PAD for n in compiled.graph.nodes) is not fold
+    y = emulate_float(compiled.graph, x)[compiled.graph.outputs[0]]
+    np.testing.assert_allclose(y, om.run_ort(m, x).reshape(y.shape), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("coord", "rounding", "ok"),
+    [
+        ("half_pixel", "round_prefer_floor", True),
+        ("asymmetric", "floor", True),
+        ("asymmetric", "round_prefer_ceil", False),
+        ("align_corners", "round_prefer_floor", False),
+    ],
+)
+def test_resize_modes_that_repeat_pixels(coord: str, rounding: str, ok: bool) -> None:
+    m = om.pad_resize(True)
+    resize = next(n for n in m.graph.node if n.op_type == "Resize")
+    from onnx import helper
+
+    resize.attribute.extend(
+        [
+            helper.make_attribute("coordinate_transformation_mode", coord),
+            helper.make_attribute("nearest_mode", rounding),
+        ]
+    )
+    x = np.random.default_rng(6).normal(size=(50, 2, 4, 5))
+    if ok:
+        _check(m, x)
+    else:
+        with pytest.raises(FrontendError, match=r"does not repeat each pixel"):
+            load_model(m)
+
+
+def test_pad_of_the_channel_axis_is_refused() -> None:
+    m = om.pad_resize(True)
+    pads = next(i for i in m.graph.initializer if i.name == "pads")
+    pads.raw_data = np.array([0, 1, 1, 2, 0, 0, 2, 0], dtype=np.int64).tobytes()
+    with pytest.raises(FrontendError, match=r"pad the batch or channel axis"):
+        load_model(m)

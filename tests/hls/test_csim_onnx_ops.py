@@ -79,3 +79,38 @@ def test_keras2onnx_batchnorm_and_qonnx_channels_last(config: dict[str, Any]) ->
     assert_csim_equals_emulator(om.keras2onnx_batchnorm(), config, x)
     x = np.random.default_rng(3).normal(size=(N, 3, 6, 8))
     assert_csim_equals_emulator(om.channels_last_convnet(qonnx_form=True), config, x, "io_stream")
+
+
+@pytest.mark.parametrize(
+    ("config", "io", "headers"),
+    [
+        (MODEL, "io_parallel", "hepinfer"),
+        (MODEL, "io_stream", "xilinx"),
+        (
+            mixed(
+                cl={"weight": "ap_fixed<8,3>", "result": "ap_fixed<10,4,AP_RND,AP_SAT>"},
+                m={"weight": "ap_fixed<10,2,AP_RND>", "result": "ap_fixed<12,5>"},
+            ),
+            "io_parallel",
+            "hepinfer",
+        ),
+    ],
+)
+def test_arithmetic_with_constants_sum_and_clip(
+    config: dict[str, Any], io: str, headers: str
+) -> None:
+    x = np.random.default_rng(4).normal(size=(N, 3, 5, 4)) * 3
+    assert_csim_equals_emulator(om.arithmetic(), config, x, io, headers)
+
+
+@pytest.mark.parametrize(
+    ("fold", "config", "io", "headers"),
+    [
+        (True, MODEL, "io_parallel", "hepinfer"),
+        (False, MODEL, "io_parallel", "xilinx"),
+        (False, mixed(c2={"accum": "ap_fixed<16,6,AP_TRN,AP_SAT>"}), "io_stream", "hepinfer"),
+    ],
+)
+def test_pad_and_resize(fold: bool, config: dict[str, Any], io: str, headers: str) -> None:
+    x = np.random.default_rng(5).normal(size=(N, 2, 4, 5)) * 2
+    assert_csim_equals_emulator(om.pad_resize(fold), config, x, io, headers)

@@ -16,9 +16,18 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
+from hepinfer.frontends import onnx_arith, onnx_shape
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
-from hepinfer.frontends.onnx_nodes import CONVERTERS, OnnxContext, activation_converter
+from hepinfer.frontends.onnx_nodes import CONVERTERS as NODE_CONVERTERS
+from hepinfer.frontends.onnx_nodes import (
+    OnnxContext,
+    activation_converter,
+    channels_last_domain,
+)
 from hepinfer.ir.graph import Graph
+
+#: ONNX op type -> converter (the later modules extend or wrap the earlier ones)
+CONVERTERS = {**NODE_CONVERTERS, **onnx_arith.CONVERTERS, **onnx_shape.CONVERTERS}
 
 
 def _onnx() -> Any:
@@ -38,6 +47,7 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
     graph = model.graph
     builder = GraphBuilder(graph.name or name)
     ctx = OnnxContext(builder)
+    ctx.channels_last_model = any(channels_last_domain(n) for n in graph.node)
     for init in graph.initializer:
         ctx.consts[init.name] = numpy_helper.to_array(init).astype(np.float64)
     for inp in graph.input:

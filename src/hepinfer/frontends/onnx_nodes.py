@@ -29,6 +29,8 @@ class OnnxContext:
     layout: dict[str, str] = field(default_factory=dict)
     #: ONNX tensor -> quantiser description when it is a Quant'd constant
     quant: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the model has QONNX channels-last nodes: its 4D/3D tensors are NHWC / NWC in ONNX
+    channels_last_model: bool = False
 
     def src(self, node: Any, i: int = 0) -> str:
         name = str(node.input[i])
@@ -80,7 +82,7 @@ def _all_const(ctx: OnnxContext, node: Any) -> bool:
     return all(not i or i in ctx.consts for i in node.input)
 
 
-def _const_fold(ctx: OnnxContext, node: Any, fn: Callable[..., FloatArray]) -> bool:
+def const_fold(ctx: OnnxContext, node: Any, fn: Callable[..., FloatArray]) -> bool:
     if not _all_const(ctx, node):
         return False
     ctx.consts[str(node.output[0])] = np.asarray(fn(*[ctx.consts[i] for i in node.input if i]))
@@ -120,7 +122,7 @@ def gemm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 def matmul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, np.matmul):
+    if const_fold(ctx, node, np.matmul):
         return
     w = ctx.const(node, 1)
     if w is None:
@@ -131,7 +133,7 @@ def matmul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, np.add):
+    if const_fold(ctx, node, np.add):
         return
     c = ctx.const(node, 1)
     if c is not None:
@@ -258,14 +260,14 @@ def batchnorm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 def identity(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, lambda x, *_: x):
+    if const_fold(ctx, node, lambda x, *_: x):
         return
     ctx.set(node, ctx.src(node))
 
 
 def squeeze_like(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """Unsqueeze/Squeeze of size-1 axes: a no-op on the per-sample data (e.g. around BN)."""
-    if _const_fold(ctx, node, lambda x, *_: x):
+    if const_fold(ctx, node, lambda x, *_: x):
         return
     src = ctx.src(node)
     shape = ctx.builder.shape(src)
@@ -465,7 +467,7 @@ def _global_pool(op: Op) -> Converter:
 
 def mul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, np.multiply):
+    if const_fold(ctx, node, np.multiply):
         return
     if ctx.is_cl(node, 0) != ctx.is_cl(node, 1):
         msg = f"Mul {ctx.name(node)!r}: inputs in different layouts are not supported"

@@ -45,6 +45,9 @@ class Op(Enum):
     LSTM = "LSTM"
     GRU = "GRU"
     SIMPLE_RNN = "SimpleRNN"
+    CLIP = "Clip"
+    ZERO_PAD = "ZeroPadding"
+    RESIZE = "Resize"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -17,6 +17,7 @@ from hepinfer.ops import (
     average,
     avgpool,
     batchnorm,
+    clip,
     concat,
     conv1d,
     conv2d,
@@ -40,6 +41,7 @@ from hepinfer.ops import (
     quant,
     relu,
     reshape,
+    resize,
     selu,
     sigmoid,
     simple_rnn,
@@ -50,6 +52,7 @@ from hepinfer.ops import (
     tanh,
     thresholded_relu,
     transpose,
+    zero_pad,
 )
 from hepinfer.ops.base import OpSpec
 
@@ -58,6 +61,7 @@ _MODULES: tuple[ModuleType, ...] = (
     average,
     avgpool,
     batchnorm,
+    clip,
     concat,
     conv1d,
     conv2d,
@@ -91,6 +95,8 @@ _MODULES: tuple[ModuleType, ...] = (
     tanh,
     thresholded_relu,
     transpose,
+    zero_pad,
+    resize,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

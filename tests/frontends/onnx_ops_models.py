@@ -197,3 +197,69 @@ def pad_resize(fold: bool, seed: int = 0) -> Any:
     m = model(nodes, inits, ["N", 2, 4, 5], "y")
     int64(m, "pads", [0, 0, 1, 2, 0, 0, 2, 0])
     return m
+
+
+QONNX = "qonnx.custom_op.general"
+
+
+def qonnx_binary(seed: int = 0) -> tuple[Any, Any]:
+    """(model, its QONNX reference in numpy): Quant -> MatMul(BipolarQuant weights) -> Trunc ->
+    IntQuant -> BipolarQuant activation -> MatMul(1-bit IntQuant weights).
+    """
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.normal(size=(8, 6)), rng.normal(size=(6, 3))
+    inits = {
+        "w1f": w1,
+        "w2f": w2,
+        "s0": np.array(0.125),
+        "s1": np.array(0.5),
+        "z": np.array(0.0),
+        "b6": np.array(6.0),
+        "b1": np.array(1.0),
+        "s_h": np.array(0.0625),
+        "in_b": np.array(12.0),
+        "s_t": np.array(0.5),
+        "out_b": np.array(4.0),
+        "s_i": np.array(0.25),
+        "b5": np.array(5.0),
+        "one": np.array(1.0),
+    }
+    q = {"domain": QONNX}
+    nodes = [
+        node("Quant", ["x", "s0", "z", "b6"], "q0", signed=1, narrow=0, rounding_mode="ROUND", **q),
+        node("BipolarQuant", ["w1f", "s1"], "w1", **q),
+        node("MatMul", ["q0", "w1"], "h1"),
+        node(
+            "Trunc",
+            ["h1", "s_h", "z", "in_b", "s_t", "z", "out_b"],
+            "t",
+            rounding_mode="FLOOR",
+            signed=1,
+            narrow=0,
+            **q,
+        ),
+        node(
+            "IntQuant",
+            ["t", "s_i", "z", "b5"],
+            "iq",
+            signed=1,
+            narrow=1,
+            rounding_mode="ROUND",
+            **q,
+        ),
+        node("BipolarQuant", ["iq", "one"], "a", **q),
+        node("IntQuant", ["w2f", "s1", "z", "b1"], "w2", signed=1, narrow=0, **q),
+        node("MatMul", ["a", "w2"], "y"),
+    ]
+    m = model(nodes, inits, ["N", 8], "y")
+
+    def reference(x: np.ndarray) -> np.ndarray:
+        q0 = np.clip(np.round(x / 0.125), -32, 31) * 0.125
+        h1 = q0 @ (np.where(w1 >= 0, 1.0, -1.0) * 0.5)
+        t = np.floor(np.clip(np.round(h1 / 0.0625) / 8, -8, 7)) * 0.5
+        iq = np.round(np.clip(t / 0.25, -15, 15)) * 0.25
+        a = np.where(iq >= 0, 1.0, -1.0)
+        out: np.ndarray = a @ (np.where(w2 >= 0, 1.0, -1.0) * 0.5)
+        return out
+
+    return m, reference

@@ -22,7 +22,7 @@ FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
     "keras": ("keras.py", "keras_layers.py"),
-    "onnx": ("onnx.py", "onnx_nodes.py", "onnx_arith.py", "onnx_shape.py"),
+    "onnx": ("onnx.py", "onnx_nodes.py", "onnx_arith.py", "onnx_shape.py", "onnx_qonnx.py"),
     "torch": ("torch.py",),
 }
 #: ops the framework has no layer for, by frontend, with the reason
@@ -30,6 +30,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
     "keras": {
         Op.QUANT: "Keras has no quantiser layer: QKeras quantisers become the types of the "
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
+        Op.BIPOLAR_QUANT: "as Quant (QKeras `binary` quantisers are types)",
     },
     "onnx": {
         Op.AVERAGE: "ONNX has no two-input average operator (Mean is N-ary; hls4ml converts "
@@ -39,6 +40,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
         "(Quant nodes, read by the ONNX frontend)",
+        Op.BIPOLAR_QUANT: "as Quant (Brevitas binary layers reach hepinfer as QONNX)",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)

@@ -163,3 +163,26 @@ def test_pad_of_the_channel_axis_is_refused() -> None:
     pads.raw_data = np.array([0, 1, 1, 2, 0, 0, 2, 0], dtype=np.int64).tobytes()
     with pytest.raises(FrontendError, match=r"pad the batch or channel axis"):
         load_model(m)
+
+
+def test_qonnx_bipolar_trunc_and_intquant_match_the_qonnx_formulas() -> None:
+    """QONNX's reference semantics (round, clamp, floor as its custom ops execute them)."""
+    m, reference = om.qonnx_binary()
+    graph = load_model(m)
+    x = np.random.default_rng(7).normal(size=(2000, 8)) * 2
+    got = emulate_float(graph, x)[graph.outputs[0]]
+    np.testing.assert_allclose(got, reference(x), rtol=1e-12, atol=1e-12)
+    ops = [n.op for n in graph.nodes]
+    assert ops.count(Op.BIPOLAR_QUANT) == 1
+    assert ops.count(Op.QUANT) == 4  # Quant, Trunc (two), IntQuant
+    dense = [n for n in graph.nodes if n.op is Op.DENSE]
+    assert {tuple(np.unique(d.weights["kernel"])) for d in dense} == {(-0.5, 0.5)}
+    assert all(d.attrs["kernel_quantizer"]["bitwidth"] in (1, 2) for d in dense)
+
+
+def test_trunc_with_a_scale_ratio_not_a_power_of_two_is_refused() -> None:
+    m, _ = om.qonnx_binary()
+    s_t = next(i for i in m.graph.initializer if i.name == "s_t")
+    s_t.raw_data = np.array(0.3, dtype=np.float32).tobytes()
+    with pytest.raises(FrontendError, match=r"is not a power of two"):
+        load_model(m)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
-from hepinfer.frontends import onnx_arith, onnx_shape
+from hepinfer.frontends import onnx_arith, onnx_qonnx, onnx_shape
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
 from hepinfer.frontends.onnx_nodes import CONVERTERS as NODE_CONVERTERS
 from hepinfer.frontends.onnx_nodes import (
@@ -27,7 +27,12 @@ from hepinfer.frontends.onnx_nodes import (
 from hepinfer.ir.graph import Graph
 
 #: ONNX op type -> converter (the later modules extend or wrap the earlier ones)
-CONVERTERS = {**NODE_CONVERTERS, **onnx_arith.CONVERTERS, **onnx_shape.CONVERTERS}
+CONVERTERS = {
+    **NODE_CONVERTERS,
+    **onnx_arith.CONVERTERS,
+    **onnx_shape.CONVERTERS,
+    **onnx_qonnx.CONVERTERS,
+}
 
 
 def _onnx() -> Any:

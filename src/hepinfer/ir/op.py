@@ -48,6 +48,7 @@ class Op(Enum):
     CLIP = "Clip"
     ZERO_PAD = "ZeroPadding"
     RESIZE = "Resize"
+    BIPOLAR_QUANT = "BipolarQuant"
 
     @classmethod
     def parse(cls, name: str) -> Op:

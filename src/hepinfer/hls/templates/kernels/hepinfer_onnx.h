@@ -68,6 +68,18 @@ void resize_nearest(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out
     }
 }
 
+// res = data >= 0 ? values[0] : values[1] (QONNX BipolarQuant: +scale / -scale, held in
+// weight_t, which is res_T).
+template <class data_T, class res_T, typename CONFIG_T>
+void bipolar(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+             const typename CONFIG_T::weight_t values[2]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        res[i] = data[i] >= 0 ? (res_T)values[0] : (res_T)values[1];
+    }
+}
+
 }  // namespace hepinfer
 
 #endif

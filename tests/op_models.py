@@ -132,6 +132,10 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return b.add(
             "resize", op, [src], {"scales": tuple(int(v) for v in rng.integers(1, 4, rank))}
         )
+    if op is Op.MULTITHRESHOLD:
+        thr = np.sort(_weights(rng, (shape[-1], int(rng.integers(1, 5))), 1.0), axis=1)
+        attrs = {"out_scale": float(rng.choice([0.5, 1.0])), "out_bias": -0.5}
+        return b.add("mt", op, [src], attrs, {"thresholds": thr})
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})

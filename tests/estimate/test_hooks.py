@@ -58,6 +58,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.ZERO_PAD: ((4, 2), (7, 2), {"pads": (1, 2)}, {}),
         Op.RESIZE: ((2, 3, 2), (4, 3, 2), {"scales": (2, 1)}, {}),
         Op.CLIP: ((8,), (8,), {"min": -1.0, "max": 2.0}, {}),
+        Op.MULTITHRESHOLD: ((8,), (8,), {"out_scale": 0.5}, {"thresholds": _w(8, 3)}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise

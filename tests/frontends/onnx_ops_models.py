@@ -263,3 +263,46 @@ def qonnx_binary(seed: int = 0) -> tuple[Any, Any]:
         return out
 
     return m, reference
+
+
+def multithreshold(seed: int = 0) -> tuple[Any, Any]:
+    """(model, numpy reference): Conv -> MultiThreshold (per channel, NCHW) -> Flatten -> Gemm."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32  # the model stores float32: the reference uses the same values
+    w = (rng.normal(size=(3, 2, 2, 2)) * 0.5).astype(f32).astype(float)
+    thr = np.sort(rng.normal(size=(3, 5)), axis=1).astype(f32).astype(float)
+    wd = (rng.normal(size=(3 * 3 * 4, 4)) * 0.3).astype(f32).astype(float)
+    nodes = [
+        node("Conv", ["x", "w"], "c"),
+        node(
+            "MultiThreshold",
+            ["c", "thr"],
+            "mt",
+            domain=QONNX,
+            out_scale=0.5,
+            out_bias=-1.0,
+            out_dtype="INT4",
+        ),
+        node("Flatten", ["mt"], "f"),
+        node("MatMul", ["f", "wd"], "y"),
+    ]
+    m = model(nodes, {"w": w, "thr": thr, "wd": wd}, ["N", 2, 4, 5], "y")
+
+    def reference(x: np.ndarray) -> np.ndarray:
+        c = om_conv(x, w)
+        k = (c[..., None] >= thr[None, :, None, None, :]).sum(axis=-1)
+        out: np.ndarray = (0.5 * k - 1.0).reshape(len(x), -1) @ wd
+        return out
+
+    return m, reference
+
+
+def om_conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """A valid, stride-1 NCHW convolution (the reference for `multithreshold`)."""
+    f, _, kh, kw = w.shape
+    h, wd = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    out = np.zeros((len(x), f, h, wd))
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("nchw,fc->nfhw", x[:, :, i : i + h, j : j + wd], w[:, :, i, j])
+    return out

@@ -31,6 +31,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.QUANT: "Keras has no quantiser layer: QKeras quantisers become the types of the "
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
         Op.BIPOLAR_QUANT: "as Quant (QKeras `binary` quantisers are types)",
+        Op.MULTITHRESHOLD: "a QONNX/FINN operator; Keras has no thresholding layer",
     },
     "onnx": {
         Op.AVERAGE: "ONNX has no two-input average operator (Mean is N-ary; hls4ml converts "
@@ -41,6 +42,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
         "(Quant nodes, read by the ONNX frontend)",
         Op.BIPOLAR_QUANT: "as Quant (Brevitas binary layers reach hepinfer as QONNX)",
+        Op.MULTITHRESHOLD: "a QONNX/FINN operator; PyTorch has no thresholding module",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)

@@ -186,3 +186,13 @@ def test_trunc_with_a_scale_ratio_not_a_power_of_two_is_refused() -> None:
     s_t.raw_data = np.array(0.3, dtype=np.float32).tobytes()
     with pytest.raises(FrontendError, match=r"is not a power of two"):
         load_model(m)
+
+
+def test_qonnx_multithreshold_matches_the_qonnx_formula() -> None:
+    m, reference = om.multithreshold()
+    graph = load_model(m)
+    x = np.random.default_rng(8).normal(size=(500, 2, 4, 5))
+    got = emulate_float(graph, x)[graph.outputs[0]]
+    np.testing.assert_allclose(got, reference(x), rtol=1e-9, atol=1e-9)
+    assert len(np.unique(got)) > 100
+    assert Op.MULTITHRESHOLD in [n.op for n in graph.nodes]

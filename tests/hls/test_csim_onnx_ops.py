@@ -132,3 +132,20 @@ def test_qonnx_bipolar_trunc_intquant(config: dict[str, Any], io: str, headers: 
     m, _ = om.qonnx_binary()
     x = np.random.default_rng(7).normal(size=(N, 8)) * 2
     assert_csim_equals_emulator(m, config, x, io, headers, min_distinct=8)
+
+
+@pytest.mark.parametrize(
+    ("config", "io", "headers"),
+    [
+        (MODEL, "io_parallel", "xilinx"),
+        (
+            mixed(mt={"weight": "ap_fixed<8,3>", "result": "ap_fixed<6,3,AP_RND,AP_SAT>"}),
+            "io_stream",
+            "hepinfer",
+        ),
+    ],
+)
+def test_qonnx_multithreshold(config: dict[str, Any], io: str, headers: str) -> None:
+    m, _ = om.multithreshold()
+    x = np.random.default_rng(8).normal(size=(N, 2, 4, 5))
+    assert_csim_equals_emulator(m, config, x, io, headers)

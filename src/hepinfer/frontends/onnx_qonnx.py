@@ -101,7 +101,32 @@ def trunc(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, ctx.builder.add(name, Op.QUANT, [first], out))
 
 
+def multithreshold(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """MultiThreshold(x, thresholds (C or 1, steps)): per-channel step activation."""
+    thr = ctx.const(node, 1)
+    if thr is None or thr.ndim != 2:
+        msg = f"MultiThreshold {ctx.name(node)!r}: thresholds must be a constant (C, steps) matrix"
+        raise FrontendError(msg)
+    layout = attrs.get("data_layout", b"NCHW")
+    layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+    src = ctx.src(node)
+    rank = len(ctx.builder.shape(src))
+    out_layout = ctx.layout.get(str(node.input[0]), "ir")
+    if rank > 1 and layout == "NCHW" and out_layout == "ir":
+        src, out_layout = ctx.channels_last(node), "cl"
+    elif rank > 1 and layout == "NHWC" and out_layout == "cl":
+        msg = f"MultiThreshold {ctx.name(node)!r}: data_layout NHWC on an NCHW tensor"
+        raise FrontendError(msg)
+    params = {
+        "out_scale": float(attrs.get("out_scale", 1.0)),
+        "out_bias": float(attrs.get("out_bias", 0.0)),
+    }
+    ir = ctx.builder.add(ctx.name(node), Op.MULTITHRESHOLD, [src], params, {"thresholds": thr})
+    ctx.set(node, ir, out_layout)
+
+
 CONVERTERS: dict[str, Converter] = {
+    "MultiThreshold": multithreshold,
     "BipolarQuant": bipolar_quant,
     "IntQuant": int_quant,
     "Trunc": trunc,

@@ -49,6 +49,7 @@ class Op(Enum):
     ZERO_PAD = "ZeroPadding"
     RESIZE = "Resize"
     BIPOLAR_QUANT = "BipolarQuant"
+    MULTITHRESHOLD = "MultiThreshold"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -80,6 +80,28 @@ void bipolar(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     }
 }
 
+// res = sb[0] * #{t : data >= thr[c][t]} + sb[1] per channel c (the last axis): QONNX
+// MultiThreshold; the count times the scale plus the bias is exact in bias_t's arithmetic.
+template <class data_T, class res_T, typename CONFIG_T>
+void multithreshold(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+                    const typename CONFIG_T::weight_t thr[CONFIG_T::n_chan * CONFIG_T::n_steps],
+                    const typename CONFIG_T::bias_t sb[2]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        const int c = i % CONFIG_T::n_chan;
+        int count = 0;
+        for (int t = 0; t < CONFIG_T::n_steps; t++) {
+            #pragma HLS UNROLL
+            if (data[i] >= thr[c * CONFIG_T::n_steps + t]) {
+                count++;
+            }
+        }
+        const ap_int<16> k = count;
+        res[i] = (res_T)(sb[0] * k + sb[1]);
+    }
+}
+
 }  // namespace hepinfer
 
 #endif

@@ -122,6 +122,20 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return b.add("prelu", op, [src], weights={"alpha": _weights(rng, shape, 0.5)})
     if op.value in RECURRENT:
         return _recurrent(b, op, src, rng)
+    if op is Op.ZERO_PAD:
+        rank = len(shape) - 1
+        return b.add(
+            "pad", op, [src], {"pads": tuple(int(v) for v in rng.integers(0, 3, 2 * rank))}
+        )
+    if op is Op.RESIZE:
+        rank = len(shape) - 1
+        return b.add(
+            "resize", op, [src], {"scales": tuple(int(v) for v in rng.integers(1, 4, rank))}
+        )
+    if op is Op.MULTITHRESHOLD:
+        thr = np.sort(_weights(rng, (shape[-1], int(rng.integers(1, 5))), 1.0), axis=1)
+        attrs = {"out_scale": float(rng.choice([0.5, 1.0])), "out_bias": -0.5}
+        return b.add("mt", op, [src], attrs, {"thresholds": thr})
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -130,6 +144,10 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         Op.ELU: {"alpha": float(rng.choice([0.5, 1.0, 2.0]))},
         Op.HARD_SIGMOID: {"slope": float(rng.choice([0.2, 0.5])), "shift": 0.5},
         Op.THRESHOLDED_RELU: {"theta": float(rng.choice([-0.5, 0.0, 0.75, 2.0]))},
+        Op.CLIP: {
+            "min": [None, -0.5, 0.0][int(rng.integers(0, 3))],
+            "max": [None, 0.75, 2.0][int(rng.integers(0, 3))],
+        },
     }.get(op, {})
     return b.add(op.value.lower(), op, [src], attrs)
 
@@ -140,7 +158,7 @@ def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
         return (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
     if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE):
         return (int(rng.integers(2, 5)), int(rng.integers(2, 5)), int(rng.integers(1, 4)))
-    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL, Op.ZERO_PAD, Op.RESIZE):
         rank = int(rng.integers(1, 3))
         return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
     if op in (Op.RESHAPE, Op.CONCAT) or op.value in RECURRENT:
@@ -185,6 +203,7 @@ ANY_SHAPE = (
     Op.CONCAT,
     Op.FLATTEN,
     Op.QUANT,
+    Op.CLIP,
 )
 
 

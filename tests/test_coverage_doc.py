@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import hepinfer.frontends
-from hepinfer.frontends import keras_layers, keras_qlayers, onnx_nodes
+from hepinfer.frontends import keras_layers, keras_qlayers
+from hepinfer.frontends import onnx as onnx_frontend
 from hepinfer.frontends.builder import ACTIVATIONS
 from tests.conftest import REPO, peers_dir
 
@@ -85,7 +86,7 @@ def test_yes_rows_are_converted() -> None:
     for name, state in _rows("keras").items():
         if state == "yes":
             assert name in keras or name == "InputLayer", name
-    onnx = set(onnx_nodes.CONVERTERS)
+    onnx = set(onnx_frontend.CONVERTERS)
     for name, state in _rows("onnx").items():
         if state == "yes":
             assert name in onnx or name.lower() in ACTIVATIONS, name

@@ -285,6 +285,7 @@ def compile(
     from hepinfer.passes import run_passes
     from hepinfer.passes.apply_config import apply_config
     from hepinfer.passes.fold_batchnorm import fold_batchnorm
+    from hepinfer.passes.fold_zero_pad import fold_zero_pad
 
     cfg = as_config(config)
 
@@ -299,7 +300,7 @@ def compile(
     unused = cfg.check_layers(layers)  # a misspelt LayerName/LayerType is an error
     if unused:
         cfg = cfg.replace(notes=(*cfg.notes, *unused))
-    graph = run_passes(loaded, [lambda g: fold_batchnorm(g, may_fold)])
+    graph = run_passes(loaded, [fold_zero_pad, lambda g: fold_batchnorm(g, may_fold)])
     graph = run_passes(graph, [lambda g: apply_config(g, cfg, calibration)])
     return CompiledModel(graph, cfg)
 

@@ -24,7 +24,7 @@ from hepinfer.ops import MODULES, hook
 from tests.op_models import RECURRENT
 
 #: wiring only in hls4ml-style firmware: costs nothing, left out of the estimate
-WIRING = {Op.INPUT, Op.FLATTEN, Op.RESHAPE, Op.TRANSPOSE}
+WIRING = {Op.INPUT, Op.FLATTEN, Op.RESHAPE, Op.TRANSPOSE, Op.ZERO_PAD, Op.RESIZE}
 QUANT = {"scale": 0.25, "zeropt": 0.0, "bitwidth": 6, "signed": True, "narrow": False}
 RNG = np.random.default_rng(7)
 
@@ -55,6 +55,10 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.RESHAPE: ((8,), (2, 4), {"shape": (2, 4)}, {}),
         Op.TRANSPOSE: ((2, 4), (4, 2), {"perm": (1, 0)}, {}),
         Op.PRELU: ((8,), (8,), {}, {"alpha": _w(8)}),
+        Op.ZERO_PAD: ((4, 2), (7, 2), {"pads": (1, 2)}, {}),
+        Op.RESIZE: ((2, 3, 2), (4, 3, 2), {"scales": (2, 1)}, {}),
+        Op.CLIP: ((8,), (8,), {"min": -1.0, "max": 2.0}, {}),
+        Op.MULTITHRESHOLD: ((8,), (8,), {"out_scale": 0.5}, {"thresholds": _w(8, 3)}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise

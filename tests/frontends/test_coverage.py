@@ -22,7 +22,7 @@ FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
     "keras": ("keras.py", "keras_layers.py"),
-    "onnx": ("onnx.py", "onnx_nodes.py"),
+    "onnx": ("onnx.py", "onnx_nodes.py", "onnx_arith.py", "onnx_shape.py", "onnx_qonnx.py"),
     "torch": ("torch.py",),
 }
 #: ops the framework has no layer for, by frontend, with the reason
@@ -30,6 +30,8 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
     "keras": {
         Op.QUANT: "Keras has no quantiser layer: QKeras quantisers become the types of the "
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
+        Op.BIPOLAR_QUANT: "as Quant (QKeras `binary` quantisers are types)",
+        Op.MULTITHRESHOLD: "a QONNX/FINN operator; Keras has no thresholding layer",
     },
     "onnx": {
         Op.AVERAGE: "ONNX has no two-input average operator (Mean is N-ary; hls4ml converts "
@@ -39,11 +41,17 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
         "(Quant nodes, read by the ONNX frontend)",
+        Op.BIPOLAR_QUANT: "as Quant (Brevitas binary layers reach hepinfer as QONNX)",
+        Op.MULTITHRESHOLD: "a QONNX/FINN operator; PyTorch has no thresholding module",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)
 NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
-    "keras": {},
+    "keras": {
+        Op.CLIP: "ReLU(max_value=...) could become a Clip: not converted yet (hls4ml refuses it too)",
+        Op.ZERO_PAD: "ZeroPadding1D/2D not converted yet (issue 13, Keras layers)",
+        Op.RESIZE: "UpSampling1D/2D not converted yet (issue 13, Keras layers)",
+    },
     "onnx": {
         Op.LSTM: "ONNX LSTM (time-major, gates i, o, f, c) is not converted yet",
         Op.GRU: "ONNX GRU is not converted yet",
@@ -52,6 +60,9 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
     "torch": {
         Op.CONCAT: "torch.cat is not converted (no traced model in the tests uses it)",
         Op.RESHAPE: "view/reshape convert only as flatten (to one axis); other shapes are refused",
+        Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",
+        Op.ZERO_PAD: "nn.ConstantPad1d/2d are not converted yet (issue 13)",
+        Op.RESIZE: "nn.Upsample (nearest) is not converted yet (issue 13)",
     },
 }
 

@@ -16,9 +16,23 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
+from hepinfer.frontends import onnx_arith, onnx_qonnx, onnx_shape
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
-from hepinfer.frontends.onnx_nodes import CONVERTERS, OnnxContext, activation_converter
+from hepinfer.frontends.onnx_nodes import CONVERTERS as NODE_CONVERTERS
+from hepinfer.frontends.onnx_nodes import (
+    OnnxContext,
+    activation_converter,
+    channels_last_domain,
+)
 from hepinfer.ir.graph import Graph
+
+#: ONNX op type -> converter (the later modules extend or wrap the earlier ones)
+CONVERTERS = {
+    **NODE_CONVERTERS,
+    **onnx_arith.CONVERTERS,
+    **onnx_shape.CONVERTERS,
+    **onnx_qonnx.CONVERTERS,
+}
 
 
 def _onnx() -> Any:
@@ -38,6 +52,7 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
     graph = model.graph
     builder = GraphBuilder(graph.name or name)
     ctx = OnnxContext(builder)
+    ctx.channels_last_model = any(channels_last_domain(n) for n in graph.node)
     for init in graph.initializer:
         ctx.consts[init.name] = numpy_helper.to_array(init).astype(np.float64)
     for inp in graph.input:
@@ -63,14 +78,41 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
             )
             raise FrontendError(msg)
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        _check_batch_moved(ctx, node)
         converter(ctx, node, attrs)
     outputs = []
     for out in graph.output:
+        if ctx.layout.get(out.name) in BATCH_MOVED:
+            msg = (
+                f"ONNX output {out.name!r} has its batch axis moved by a Transpose (perm [1, 0]); "
+                "supported: a later Transpose perm [1, 0] that moves it back"
+            )
+            raise FrontendError(msg)
         if out.name not in ctx.tensors:
             msg = f"ONNX output {out.name!r} is not computed from the inputs (constant output?)"
             raise FrontendError(msg)
         outputs.append(ctx.tensors[out.name])
     return builder.build(outputs)
+
+
+#: layouts of tensors whose batch axis a Transpose moved (see onnx_nodes.transpose)
+BATCH_MOVED = ("bt", "bt1")
+#: node types that may read such a tensor (element-wise along the batch, or undoing the move)
+_ON_BATCH_MOVED = {"Transpose", "Unsqueeze", "Squeeze", "BatchNormalization", "Identity"}
+
+
+def _check_batch_moved(ctx: OnnxContext, node: Any) -> None:
+    moved = [i for i in node.input if ctx.layout.get(str(i)) in BATCH_MOVED]
+    op_type = str(node.op_type)
+    elementwise = op_type.lower() in ACTIVATIONS and op_type != "Softmax"
+    if not moved or op_type in _ON_BATCH_MOVED or elementwise:
+        return
+    msg = (
+        f"ONNX node {node.name or node.output[0]!r} of type {op_type!r} reads {moved[0]!r}, "
+        "whose batch axis a Transpose moved; supported there: "
+        f"{', '.join(sorted(_ON_BATCH_MOVED))} and element-wise activations"
+    )
+    raise FrontendError(msg)
 
 
 def load_onnx(path: str | Path) -> Graph:

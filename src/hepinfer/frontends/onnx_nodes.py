@@ -29,6 +29,8 @@ class OnnxContext:
     layout: dict[str, str] = field(default_factory=dict)
     #: ONNX tensor -> quantiser description when it is a Quant'd constant
     quant: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the model has QONNX channels-last nodes: its 4D/3D tensors are NHWC / NWC in ONNX
+    channels_last_model: bool = False
 
     def src(self, node: Any, i: int = 0) -> str:
         name = str(node.input[i])
@@ -80,7 +82,7 @@ def _all_const(ctx: OnnxContext, node: Any) -> bool:
     return all(not i or i in ctx.consts for i in node.input)
 
 
-def _const_fold(ctx: OnnxContext, node: Any, fn: Callable[..., FloatArray]) -> bool:
+def const_fold(ctx: OnnxContext, node: Any, fn: Callable[..., FloatArray]) -> bool:
     if not _all_const(ctx, node):
         return False
     ctx.consts[str(node.output[0])] = np.asarray(fn(*[ctx.consts[i] for i in node.input if i]))
@@ -120,7 +122,7 @@ def gemm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 def matmul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, np.matmul):
+    if const_fold(ctx, node, np.matmul):
         return
     w = ctx.const(node, 1)
     if w is None:
@@ -131,7 +133,7 @@ def matmul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, np.add):
+    if const_fold(ctx, node, np.add):
         return
     c = ctx.const(node, 1)
     if c is not None:
@@ -233,34 +235,73 @@ def batchnorm(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         raise FrontendError(msg)
     gamma, beta, mean, var = (np.asarray(p) for p in params)
     scale = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+    layout = ctx.layout.get(str(node.input[0]), "ir")
+    if layout == "bt":
+        msg = (
+            f"BatchNormalization {ctx.name(node)!r} normalises the batch axis (its input was "
+            "transposed with perm [1, 0]); supported: that transpose, an Unsqueeze to "
+            "(1, C, N), the BatchNormalization, and the way back"
+        )
+        raise FrontendError(msg)
+    src = ctx.src(node)
+    if channels_last_domain(node):  # QONNX channels-last: NHWC in ONNX, as in the IR
+        src, layout = ctx.channels_first(node), "ir"
+    elif layout == "ir" and len(ctx.builder.shape(src)) > 1:  # NCHW: channels to the end
+        src, layout = ctx.channels_last(node), "cl"
     ir = ctx.builder.add(
         ctx.name(node),
         Op.BATCHNORM,
-        [ctx.src(node)],
+        [src],
         {},
         {"scale": scale, "bias": beta - mean * scale},
     )
-    ctx.set(node, ir)
+    ctx.set(node, ir, layout)
 
 
 def identity(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, lambda x, *_: x):
+    if const_fold(ctx, node, lambda x, *_: x):
         return
     ctx.set(node, ctx.src(node))
 
 
 def squeeze_like(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """Unsqueeze/Squeeze of size-1 axes: a no-op on the per-sample data (e.g. around BN)."""
-    del attrs
-    if _const_fold(ctx, node, lambda x, *_: x):
+    if const_fold(ctx, node, lambda x, *_: x):
         return
     src = ctx.src(node)
     shape = ctx.builder.shape(src)
+    layout = ctx.layout.get(str(node.input[0]), "ir")
+    if layout in ("bt", "bt1"):
+        _batch_moved_squeeze(ctx, node, attrs, layout)
+        return
     if len(shape) != 1:
         msg = f"{node.op_type} {ctx.name(node)!r} on a tensor of shape {shape} is not supported"
         raise FrontendError(msg)
     ctx.set(node, src)
+
+
+def _axes(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> list[int]:
+    if "axes" in attrs:
+        return [int(a) for a in attrs["axes"]]
+    axes = ctx.const(node, 1)
+    return [] if axes is None else [int(a) for a in axes.reshape(-1)]
+
+
+def _batch_moved_squeeze(ctx: OnnxContext, node: Any, attrs: dict[str, Any], layout: str) -> None:
+    """(C, N) <-> (1, C, N): the keras2onnx BatchNormalization pattern with the batch moved."""
+    axes = _axes(ctx, node, attrs)
+    if node.op_type == "Unsqueeze" and layout == "bt" and axes == [0]:
+        ctx.set(node, ctx.src(node), "bt1")
+        return
+    if node.op_type == "Squeeze" and layout == "bt1" and axes in ([0], []):
+        ctx.set(node, ctx.src(node), "bt")
+        return
+    msg = (
+        f"{node.op_type} {ctx.name(node)!r} with axes {axes} on a tensor whose batch axis was "
+        "moved by a Transpose; supported: Unsqueeze axes [0] to (1, C, N) and Squeeze back"
+    )
+    raise FrontendError(msg)
 
 
 def flatten(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
@@ -280,8 +321,17 @@ def transpose(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     src = ctx.src(node)
     rank = len(ctx.builder.shape(src))
     perm = [int(p) for p in attrs.get("perm", range(rank, -1, -1))]
-    if perm[0] != 0:
-        msg = f"Transpose {ctx.name(node)!r} moves the batch axis (perm {perm}); not supported"
+    layout = ctx.layout.get(str(node.input[0]), "ir")
+    if perm == [1, 0] and layout in ("ir", "bt") and rank == 1:
+        # keras2onnx around a BatchNormalization of (N, C): (N, C) -> (C, N) and back; the
+        # IR keeps one C-vector per sample, the layout remembers where ONNX has the batch
+        ctx.set(node, src, "ir" if layout == "bt" else "bt")
+        return
+    if perm[0] != 0 or layout not in ("ir", "cl"):
+        msg = (
+            f"Transpose {ctx.name(node)!r} moves the batch axis (perm {perm}); supported: "
+            "perm [1, 0] of an (N, C) tensor undone by a later perm [1, 0]"
+        )
         raise FrontendError(msg)
     p = tuple(q - 1 for q in perm[1:])
     to_first = (rank - 1, *range(rank - 1))
@@ -321,41 +371,77 @@ def _spatial(
     return {"strides": strides, "dilations": dilations, "pads": pads}
 
 
+def grouped_kernel(w: FloatArray, group: int) -> FloatArray:
+    """The dense `(*k, C, F)` kernel of an ONNX grouped kernel `(F, C / group, *k)`.
+
+    Filter f of group g = f // (F / group) reads input channels g * C / group ... ; every
+    other tap is 0. With zero products adding exact zeros, the block-diagonal convolution
+    computes each output bit for bit as the grouped one (same non-zero terms, same order).
+    """
+    f, c_group = int(w.shape[0]), int(w.shape[1])
+    f_group = f // group
+    dense = np.zeros((f, c_group * group, *w.shape[2:]))
+    for g in range(group):
+        rows = slice(g * f_group, (g + 1) * f_group)
+        dense[rows, g * c_group : (g + 1) * c_group] = w[rows]
+    return np.moveaxis(dense, (0, 1), (-1, -2))
+
+
 def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     w = ctx.const(node, 1)
     if w is None:
         msg = f"Conv {ctx.name(node)!r}: weights must be constant"
         raise FrontendError(msg)
-    src = ctx.channels_last(node)
-    in_shape = ctx.builder.shape(src)
     rank = w.ndim - 2
+    if rank not in (1, 2):
+        msg = f"Conv {ctx.name(node)!r}: {rank}D convolutions are not supported (1D, 2D)"
+        raise FrontendError(msg)
+    # QONNX's channels-last Conv reads and writes NHWC tensors (weights stay (F, C, *k))
+    src = ctx.channels_first(node) if channels_last_domain(node) else ctx.channels_last(node)
+    in_shape = ctx.builder.shape(src)
     kernel = np.moveaxis(w, (0, 1), (-1, -2))  # (F, C, *k) -> (*k, C, F)
     b = ctx.const(node, 2)
     bias = np.zeros(w.shape[0]) if b is None else b
     geo = _spatial(ctx, node, attrs, tuple(w.shape[2:]), in_shape[:rank])
     group = int(attrs.get("group", 1))
+    channels = int(in_shape[-1])
+    op = Op.CONV1D if rank == 1 else Op.CONV2D
     if group == 1:
-        op = Op.CONV1D if rank == 1 else Op.CONV2D
-    elif rank == 2 and group == in_shape[-1] == w.shape[0] and w.shape[1] == 1:
+        pass
+    elif rank == 2 and group == channels == w.shape[0] and w.shape[1] == 1:
         op = Op.DEPTHWISE_CONV2D
         kernel = (
             np.moveaxis(w, 0, -1)
             .transpose(1, 2, 3, 0)[..., :1]
             .reshape(*w.shape[2:], w.shape[0], 1)
         )
+    elif group > 1 and channels % group == 0 and w.shape[0] % group == 0:
+        if w.shape[1] * group != channels:
+            msg = (
+                f"Conv {ctx.name(node)!r}: weight {w.shape} with group={group} expects "
+                f"{w.shape[1] * group} input channels, the input has {channels}"
+            )
+            raise FrontendError(msg)
+        kernel = grouped_kernel(w, group)
     else:
-        msg = f"Conv {ctx.name(node)!r}: group={group} is not supported (1, or depthwise)"
-        raise FrontendError(msg)
-    if rank not in (1, 2):
-        msg = f"Conv {ctx.name(node)!r}: {rank}D convolutions are not supported (1D, 2D)"
+        msg = (
+            f"Conv {ctx.name(node)!r}: group={group} does not divide the {channels} input "
+            f"channels and the {w.shape[0]} filters; supported: a group count dividing both"
+        )
         raise FrontendError(msg)
     ir = ctx.builder.add(ctx.name(node), op, [src], geo, {"kernel": kernel, "bias": bias})
-    ctx.set(node, ir, "cl")
+    ctx.set(node, ir, "ir" if channels_last_domain(node) else "cl")
+
+
+def channels_last_domain(node: Any) -> bool:
+    """True for QONNX's channels-last ops (domain `qonnx.custom_op.channels_last`)."""
+    return str(getattr(node, "domain", "")).startswith("qonnx.custom_op.channels_last")
 
 
 def _pool(op: Op) -> Converter:
     def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
-        src = ctx.channels_last(node)
+        cl_domain = channels_last_domain(node)
+        src = ctx.channels_first(node) if cl_domain else ctx.channels_last(node)
         in_shape = ctx.builder.shape(src)
         k = tuple(int(v) for v in attrs["kernel_shape"])
         geo = _spatial(ctx, node, attrs, k, in_shape[: len(k)])
@@ -365,7 +451,7 @@ def _pool(op: Op) -> Converter:
         geo["pool"] = k
         if op is Op.AVGPOOL:
             geo["count_pad"] = bool(attrs.get("count_include_pad", 0))
-        ctx.set(node, ctx.builder.add(ctx.name(node), op, [src], geo), "cl")
+        ctx.set(node, ctx.builder.add(ctx.name(node), op, [src], geo), "ir" if cl_domain else "cl")
 
     return convert
 
@@ -373,7 +459,7 @@ def _pool(op: Op) -> Converter:
 def _global_pool(op: Op) -> Converter:
     def convert(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         del attrs
-        src = ctx.channels_last(node)
+        src = ctx.channels_first(node) if channels_last_domain(node) else ctx.channels_last(node)
         ctx.set(node, ctx.builder.add(ctx.name(node), op, [src]), "ir")
 
     return convert
@@ -381,7 +467,7 @@ def _global_pool(op: Op) -> Converter:
 
 def mul(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     del attrs
-    if _const_fold(ctx, node, np.multiply):
+    if const_fold(ctx, node, np.multiply):
         return
     if ctx.is_cl(node, 0) != ctx.is_cl(node, 1):
         msg = f"Mul {ctx.name(node)!r}: inputs in different layouts are not supported"

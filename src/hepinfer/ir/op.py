@@ -45,6 +45,11 @@ class Op(Enum):
     LSTM = "LSTM"
     GRU = "GRU"
     SIMPLE_RNN = "SimpleRNN"
+    CLIP = "Clip"
+    ZERO_PAD = "ZeroPadding"
+    RESIZE = "Resize"
+    BIPOLAR_QUANT = "BipolarQuant"
+    MULTITHRESHOLD = "MultiThreshold"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -17,6 +17,8 @@ from hepinfer.ops import (
     average,
     avgpool,
     batchnorm,
+    bipolar_quant,
+    clip,
     concat,
     conv1d,
     conv2d,
@@ -36,10 +38,12 @@ from hepinfer.ops import (
     maxpool,
     minimum,
     multiply,
+    multithreshold,
     prelu,
     quant,
     relu,
     reshape,
+    resize,
     selu,
     sigmoid,
     simple_rnn,
@@ -50,6 +54,7 @@ from hepinfer.ops import (
     tanh,
     thresholded_relu,
     transpose,
+    zero_pad,
 )
 from hepinfer.ops.base import OpSpec
 
@@ -58,6 +63,8 @@ _MODULES: tuple[ModuleType, ...] = (
     average,
     avgpool,
     batchnorm,
+    bipolar_quant,
+    clip,
     concat,
     conv1d,
     conv2d,
@@ -77,6 +84,7 @@ _MODULES: tuple[ModuleType, ...] = (
     maxpool,
     minimum,
     multiply,
+    multithreshold,
     quant,
     prelu,
     relu,
@@ -91,6 +99,8 @@ _MODULES: tuple[ModuleType, ...] = (
     tanh,
     thresholded_relu,
     transpose,
+    zero_pad,
+    resize,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -57,6 +57,8 @@ def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> in
 #: a BatchNormalization reading only this node folds into its kernel and bias (output
 #: channels last; `hepinfer.passes.fold_batchnorm`)
 FOLDS_BATCHNORM = True
+#: a ZeroPadding read only by this convolution becomes its padding (passes.fold_zero_pad)
+FOLDS_ZERO_PAD = True
 
 SPEC = OpSpec(
     Op.CONV2D, shape, run_float, run_fixed, ("weight", "bias", "accum", "result"), "Conv2D"

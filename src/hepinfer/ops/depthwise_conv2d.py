@@ -97,6 +97,9 @@ def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> in
     return math.prod(int(d) for d in node.weights["kernel"].shape[:2])
 
 
+#: a ZeroPadding read only by this convolution becomes its padding (passes.fold_zero_pad)
+FOLDS_ZERO_PAD = True
+
 SPEC = OpSpec(
     Op.DEPTHWISE_CONV2D,
     shape,

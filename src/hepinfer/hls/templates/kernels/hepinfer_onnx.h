@@ -1,0 +1,107 @@
+// hepinfer kernel library: layers of ONNX models without a Keras twin in hls4ml's library
+// (Clip) and the shape layers zero padding and nearest-neighbour resize. Values are only
+// compared, selected and copied; the one cast is the assignment to res_T.
+#ifndef HEPINFER_ONNX_H
+#define HEPINFER_ONNX_H
+
+#include "hepinfer_common.h"
+
+namespace hepinfer {
+
+// res = min(max(data, bounds[0]), bounds[1]) on the closed sides (has_min, has_max); the
+// comparisons are exact between data_T and weight_t.
+template <class data_T, class res_T, typename CONFIG_T>
+void clip(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+          const typename CONFIG_T::weight_t bounds[2]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        if (CONFIG_T::has_min && data[i] < bounds[0]) {
+            res[i] = (res_T)bounds[0];
+        } else if (CONFIG_T::has_max && data[i] > bounds[1]) {
+            res[i] = (res_T)bounds[1];
+        } else {
+            res[i] = (res_T)data[i];
+        }
+    }
+}
+
+// Channels-last (height, width, channels) input placed at (pad_top, pad_left) of a zero
+// (out_height, out_width, channels) output; 1D layers have height 1.
+template <class data_T, class res_T, typename CONFIG_T>
+void zero_pad(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_out; i++) {
+        #pragma HLS UNROLL
+        res[i] = (res_T)0;
+    }
+    for (int h = 0; h < CONFIG_T::in_height; h++) {
+        #pragma HLS UNROLL
+        for (int w = 0; w < CONFIG_T::in_width; w++) {
+            #pragma HLS UNROLL
+            for (int c = 0; c < CONFIG_T::n_chan; c++) {
+                #pragma HLS UNROLL
+                const int o = ((h + CONFIG_T::pad_top) * CONFIG_T::out_width + w + CONFIG_T::pad_left) *
+                                  CONFIG_T::n_chan + c;
+                res[o] = (res_T)data[(h * CONFIG_T::in_width + w) * CONFIG_T::n_chan + c];
+            }
+        }
+    }
+}
+
+// Nearest-neighbour upsampling by integer factors: output pixel (h, w) copies input pixel
+// (h / scale_height, w / scale_width).
+template <class data_T, class res_T, typename CONFIG_T>
+void resize_nearest(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out]) {
+    #pragma HLS PIPELINE
+    for (int h = 0; h < CONFIG_T::out_height; h++) {
+        #pragma HLS UNROLL
+        for (int w = 0; w < CONFIG_T::out_width; w++) {
+            #pragma HLS UNROLL
+            for (int c = 0; c < CONFIG_T::n_chan; c++) {
+                #pragma HLS UNROLL
+                const int src = ((h / CONFIG_T::scale_height) * CONFIG_T::in_width + w / CONFIG_T::scale_width) *
+                                    CONFIG_T::n_chan + c;
+                res[(h * CONFIG_T::out_width + w) * CONFIG_T::n_chan + c] = (res_T)data[src];
+            }
+        }
+    }
+}
+
+// res = data >= 0 ? values[0] : values[1] (QONNX BipolarQuant: +scale / -scale, held in
+// weight_t, which is res_T).
+template <class data_T, class res_T, typename CONFIG_T>
+void bipolar(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+             const typename CONFIG_T::weight_t values[2]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        res[i] = data[i] >= 0 ? (res_T)values[0] : (res_T)values[1];
+    }
+}
+
+// res = sb[0] * #{t : data >= thr[c][t]} + sb[1] per channel c (the last axis): QONNX
+// MultiThreshold; the count times the scale plus the bias is exact in bias_t's arithmetic.
+template <class data_T, class res_T, typename CONFIG_T>
+void multithreshold(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+                    const typename CONFIG_T::weight_t thr[CONFIG_T::n_chan * CONFIG_T::n_steps],
+                    const typename CONFIG_T::bias_t sb[2]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        const int c = i % CONFIG_T::n_chan;
+        int count = 0;
+        for (int t = 0; t < CONFIG_T::n_steps; t++) {
+            #pragma HLS UNROLL
+            if (data[i] >= thr[c * CONFIG_T::n_steps + t]) {
+                count++;
+            }
+        }
+        const ap_int<16> k = count;
+        res[i] = (res_T)(sb[0] * k + sb[1]);
+    }
+}
+
+}  // namespace hepinfer
+
+#endif

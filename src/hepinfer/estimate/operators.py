@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,7 @@ from hepinfer.estimate.multipliers import MultiplierModel, ProductKind
 from hepinfer.estimate.parts import Part
 from hepinfer.estimate.report import LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing, tree_depth
+from hepinfer.estimate.tools import ToolRules, tool_rules
 from hepinfer.fixed import FixedType
 from hepinfer.knobs import IOType, Strategy
 from hepinfer.ops.reuse import LUTRAM_MAX_DEPTH, ReuseSchedule
@@ -89,6 +90,7 @@ class Context:
     timing: Timing
     multipliers: MultiplierModel
     notes: list[tuple[str, type[Warning]]]
+    tool: ToolRules = field(default_factory=tool_rules)
 
     def warn(self, message: str, category: type[Warning] = EstimateWarning) -> None:
         """Record a warning; `estimate_layers` emits it at the caller's line."""
@@ -241,6 +243,14 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         terms = per_iteration + 1  # into the accumulator
     comb = ctx.scaled(t_prod + tree_depth(terms) * t.add_ns(m.accum.width))
     depth = ctx.cycles(comb)
+    if ctx.tool.register_tree_levels and (constants or m.strategy is Strategy.LATENCY):
+        # every DSP pipeline stage and every adder-tree level is a register stage
+        # (set at 5 ns: a longer clock holds more levels and fewer DSP stages)
+        usable = t.usable_ns(ctx.clock_period)
+        per_cycle = max(1, math.floor(usable / (2 * ctx.scaled(t.add_ns(m.accum.width)))))
+        dsp_stages = math.ceil(ctx.tool.dsp_stages * min(1.0, 5.0 / ctx.clock_period))
+        stages = dsp_stages if any_dsp else (1 if t_prod > 0 else 0)
+        depth = max(depth, stages + math.ceil(tree_depth(terms) / per_cycle))
     # Weight storage (Resource strategy at R > 1 keeps weights in block RAM or URAM).
     bram = uram = 0
     if m.strategy is Strategy.RESOURCE and m.schedule is not None and not constants:
@@ -366,6 +376,20 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
         latency = c.depth_cycles if registered else max(0, c.depth_cycles - 1)
         if not registered:  # inlined: no output registers of its own
             res = Resources(c.dsp, c.lut, max(0, c.ff - layer.n_out * acc.width), 0, 0)
+        if ctx.tool.register_tree_levels:  # register stages, nothing left to chain
+            latency = c.depth_cycles
+            return LayerEstimate(
+                layer.name,
+                "dense",
+                Resources(c.dsp, c.lut, c.ff, 0, 0),
+                latency,
+                1,
+                layer.io_type,
+                fixed_cycles=latency,
+                registered=True,
+                fill_cycles=latency,
+                details=c.details,
+            )
         return LayerEstimate(
             layer.name,
             "dense",

@@ -48,6 +48,9 @@ def compose_latency(
         latency = layers[slowest].latency_cycles + sum(
             lay.fill_cycles for i, lay in enumerate(layers) if i != slowest
         )
+        if rules.stream_loop_ii:
+            # pixel loops are processes that are not pipelined across calls
+            ii = max(ii, *(lay.latency_cycles + 1 for lay in layers if lay.ii > 1), 1)
         if rules.stream_process_ii:
             # a dataflow process starts again only once it has finished
             latency += rules.stream_handshake_cycles

@@ -368,8 +368,12 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
     _check_unroll(layer.name, c.unrolled, ctx, "use the Resource strategy or a larger reuse factor")
     if layer.strategy is Strategy.RESOURCE and rf > 1 and schedule is None:
         _check_reuse(layer.name, layer.n_in, layer.n_out, rf, ctx)
-    res = Resources(c.dsp, c.lut, c.ff, c.bram18k, c.uram)
     stream = layer.io_type is IOType.STREAM
+    srl = stream and ctx.tool.stream_fifo_in_srl
+    # one-word output FIFO (as for activations, `_activation`)
+    fifo_lut = (2 if srl else 1) * layer.n_out * out.width if stream else 0
+    fifo_ff = layer.n_out * acc.width if srl else 0  # the output registers become SRLs
+    res = Resources(c.dsp, c.lut + fifo_lut, max(0, c.ff - fifo_ff), c.bram18k, c.uram)
     if layer.strategy is Strategy.LATENCY and rf == 1:
         small = layer.n_in * layer.n_out <= ctx.timing.inline_products
         registered = not small or stream
@@ -381,7 +385,7 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
             return LayerEstimate(
                 layer.name,
                 "dense",
-                Resources(c.dsp, c.lut, c.ff, 0, 0),
+                res,
                 latency,
                 1,
                 layer.io_type,
@@ -546,8 +550,14 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
         comb, chainable = 0.0, False
     elif layer.kind in TABLE_ACTIVATIONS:
         bram, lut = _table_brams(lanes, layer.table_size, layer.table_bits)
-        lut += 3 * lanes * inp.width  # index scaling, range clipping, output select
-        ff = lanes * out.width
+        # index scaling, range clipping, output select; sigmoid and tanh index both signs
+        # (a constant multiply by size/range, clipped at both ends): 9 LUTs per input bit,
+        # 3 for the one-sided tables (fit on hls4ml's Dense(1 -> 64) + table baselines)
+        per_bit = 9 if layer.kind in ("sigmoid", "tanh") else 3
+        lut += per_bit * lanes * inp.width
+        # io_parallel ELU/SELU also register the linear branch beside the table read
+        both = layer.kind in ("elu", "selu") and not stream
+        ff = (2 if both else 1) * lanes * out.width
         depth = t.table_read_cycles
         comb, chainable = 0.0, False
     else:
@@ -555,12 +565,13 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
             lut = lanes * (inp.width + 2)  # constant slope: shift-and-add
             comb = ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
         else:
-            lut = lanes * math.ceil(out.width / 2)
+            lut = lanes * out.width  # a comparator and a multiplexer per bit
             comb = ctx.scaled(t.compare_ns)
         depth = 0
         chainable = not stream
+    srl = ctx.tool.stream_fifo_in_srl
     if stream:
-        ff += lanes * out.width
+        ff += 0 if srl and pixels == 1 else lanes * out.width
         if pixels > 1:
             latency = pixels + t.stream_overhead_cycles + depth
             fill = t.stream_overhead_cycles + depth
@@ -568,6 +579,9 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
             lut, ff, bram = lut + fifo.lut, ff + fifo.ff, bram + fifo.bram18k
         else:
             latency = fill = depth
+            # the one-word output FIFO: Vivado HLS holds its data in shift-register LUTs
+            # (two per bit, no flip-flops), Vitis in flip-flops with one LUT per bit
+            lut += (2 if srl else 1) * lanes * out.width
         ii = pixels
     else:
         latency = fill = depth

@@ -35,6 +35,12 @@ class ToolRules:
     - ``stream_process_ii``: io_stream dataflow processes do not overlap with themselves
       (Vitis): a layer's II is at least its latency plus one handshake cycle, and the model
       latency gains ``stream_handshake_cycles``;
+    - ``stream_loop_ii``: an io_stream layer that loops over its pixels (II > 1) is a
+      dataflow process that is not pipelined across calls: its II is its latency plus one
+      (Vivado HLS 2020.1's pixel loops: a 1,027-cycle convolution gives II 1,028);
+    - ``stream_fifo_in_srl``: io_stream's one-word FIFOs between layers hold their data in
+      shift-register LUTs (Vivado HLS: two LUTs per bit, no flip-flops) instead of
+      flip-flops (Vitis);
     - ``register_tree_levels``: every adder-tree level and the DSP's ``dsp_stages`` pipeline
       registers take a cycle each (Vitis 2025), instead of chaining them by delay.
     """
@@ -45,6 +51,8 @@ class ToolRules:
     table_read_cycles: int = 2
     stream_process_ii: bool = False
     stream_handshake_cycles: int = 0
+    stream_loop_ii: bool = False
+    stream_fifo_in_srl: bool = False
     register_tree_levels: bool = False
     dsp_stages: int = 3
 
@@ -83,8 +91,20 @@ TOOLS: dict[str, ToolRules] = {
             stream_process_ii=True,
             stream_handshake_cycles=1,
         ),
-        ToolRules("vivado-hls-2020", "Vivado HLS 2020.1", delay_scale=0.45),
-        ToolRules("vivado-hls-2019", "Vivado HLS 2019.2", delay_scale=0.45),
+        ToolRules(
+            "vivado-hls-2020",
+            "Vivado HLS 2020.1",
+            delay_scale=0.45,
+            stream_loop_ii=True,
+            stream_fifo_in_srl=True,
+        ),
+        ToolRules(
+            "vivado-hls-2019",
+            "Vivado HLS 2019.2",
+            delay_scale=0.45,
+            stream_loop_ii=True,
+            stream_fifo_in_srl=True,
+        ),
         # the hls4ml paper's Vivado HLS 2017-2018: the generic chaining (one anchor only)
         ToolRules("vivado-hls-2018", "Vivado HLS 2017.2-2018.2"),
     )

@@ -95,3 +95,23 @@ def test_rules_are_frozen_and_shared() -> None:
     assert tool_rules(rules) is rules
     with pytest.raises(AttributeError):
         rules.table_read_cycles = 1  # type: ignore[misc]
+
+
+def test_vivado_chains_the_tree_of_a_latency_layer_with_reuse() -> None:
+    """Issue 20: Vivado HLS 2019.2 gives the jet tagger at R = 2 in 12 cycles, about its
+    R = 1 latency, where the generic rule adds R - 1 + tree + 1 cycles per layer.
+    """
+    jet = mlp([16, 64, 32, 32, 5])
+    shared = [
+        DenseCost(name=lay.name, n_in=lay.n_in, n_out=lay.n_out, reuse_factor=2)
+        if isinstance(lay, DenseCost)
+        else lay
+        for lay in jet
+    ]
+    vivado = est(shared, "vivado-hls-2019")
+    generic = est(shared, "vivado-hls-2018")
+    assert vivado.ii == generic.ii == 2
+    assert vivado.total.dsp == generic.total.dsp
+    rf1 = est(jet, "vivado-hls-2019").latency_cycles
+    assert rf1 <= vivado.latency_cycles < generic.latency_cycles
+    assert vivado.latency_cycles - rf1 <= 4  # one cycle per shared layer

@@ -407,6 +407,21 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
             fill_cycles=latency,
             details=c.details,
         )
+    if layer.strategy is Strategy.LATENCY and ctx.tool.latency_reuse_chained and not stream:
+        # the shared products take R - 1 more cycles; their adder tree chains like R = 1's
+        return LayerEstimate(
+            layer.name,
+            "dense",
+            res,
+            rf - 1 + c.depth_cycles,
+            rf,
+            layer.io_type,
+            comb_ns=c.comb_ns,
+            fixed_cycles=rf - 1,
+            registered=True,
+            fill_cycles=rf - 1 + c.depth_cycles,
+            details=c.details,
+        )
     if schedule is not None:
         # the generated loop: `iterations` at II = 1 after a ROM read (LUTRAM: 1 cycle)
         ii = schedule.iterations

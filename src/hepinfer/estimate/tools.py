@@ -41,6 +41,10 @@ class ToolRules:
     - ``stream_fifo_in_srl``: io_stream's one-word FIFOs between layers hold their data in
       shift-register LUTs (Vivado HLS: two LUTs per bit, no flip-flops) instead of
       flip-flops (Vitis);
+    - ``latency_reuse_chained``: a Latency-strategy dense layer with R > 1 in io_parallel
+      takes R - 1 cycles for its shared products and chains its adder tree with its
+      neighbours like an R = 1 layer (Vivado HLS 2019.2: the jet tagger at R = 2 in 12
+      cycles, fewer than the generic R - 1 + tree + 1 per layer);
     - ``register_tree_levels``: every adder-tree level and the DSP's ``dsp_stages`` pipeline
       registers take a cycle each (Vitis 2025), instead of chaining them by delay.
     """
@@ -53,6 +57,7 @@ class ToolRules:
     stream_handshake_cycles: int = 0
     stream_loop_ii: bool = False
     stream_fifo_in_srl: bool = False
+    latency_reuse_chained: bool = False
     register_tree_levels: bool = False
     dsp_stages: int = 3
 
@@ -97,6 +102,7 @@ TOOLS: dict[str, ToolRules] = {
             delay_scale=0.45,
             stream_loop_ii=True,
             stream_fifo_in_srl=True,
+            latency_reuse_chained=True,
         ),
         ToolRules(
             "vivado-hls-2019",
@@ -104,6 +110,7 @@ TOOLS: dict[str, ToolRules] = {
             delay_scale=0.45,
             stream_loop_ii=True,
             stream_fifo_in_srl=True,
+            latency_reuse_chained=True,
         ),
         # the hls4ml paper's Vivado HLS 2017-2018: the generic chaining (one anchor only)
         ToolRules("vivado-hls-2018", "Vivado HLS 2017.2-2018.2"),

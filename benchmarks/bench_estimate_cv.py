@@ -41,7 +41,7 @@ from hepinfer.estimate.anchors import Anchor, load_all_anchors
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "## Estimates on held-out synthesis results (issue 20)"
-COMMAND = ".venv/bin/python benchmarks/bench_estimate_cv.py --write"
+COMMAND = ".venv/bin/python benchmarks/bench_estimate_cv.py --write --rule4ml /tmp/r4ml/bin/python"
 METRICS = ("dsp", "lut", "ff", "latency_cycles", "ii")
 LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "latency_cycles": "latency", "ii": "II"}
 BOUNDS = {
@@ -175,23 +175,35 @@ def quoted_rows() -> list[str]:
 # -- rule4ml (optional peer) --------------------------------------------------------------
 
 RULE4ML_SCRIPT = r"""
-import json, sys, warnings
+import json, os, sys, warnings
 warnings.simplefilter("ignore")
-from rule4ml.models.estimators import MultiModelEstimator
+import keras
+import rule4ml
+from rule4ml.models.wrappers import KerasModelWrapper
+weights = os.path.join(os.path.dirname(rule4ml.__file__), "models", "weights", "v2", "mlp")
 cases = json.load(sys.stdin)
-est = MultiModelEstimator()
-est.load_default_models()
-out = []
-for case in cases:
-    import keras
-    layers = [keras.layers.Input(shape=(case["n_in"],))]
-    for n, act in case["layers"]:
-        layers.append(keras.layers.Dense(n, activation=act))
-    model = keras.Sequential(layers)
-    df = est.predict(model, hls_configs=[case["config"]])
-    out.append(df.to_dict(orient="records")[0])
-print(json.dumps(out, default=str))
+out = [{} for _ in cases]
+for target in ("DSP", "LUT", "FF", "CYCLES", "INTERVAL"):
+    wrapper = KerasModelWrapper()
+    wrapper.load(os.path.join(weights, f"{target}.config.json"),
+                 os.path.join(weights, f"{target}.weights.h5"))
+    for i, case in enumerate(cases):
+        layers = [keras.layers.Input(shape=(case["n_in"],))]
+        layers += [keras.layers.Dense(n, activation=act) for n, act in case["layers"]]
+        pred = wrapper.predict([keras.Sequential(layers)], [case["config"]], [None], [None])
+        out[i][target] = float(pred.flatten()[0])
+print(json.dumps(out))
 """
+
+
+R4ML_ACTIVATIONS = ("relu", "sigmoid", "softmax", "elu", "tanh")
+# rule4ml's boards: the nearest to each anchor's part (xcvu13p is the U250's die class)
+BOARDS = {
+    "xc7z020": "pynq-z2",
+    "xczu9eg": "zcu102",
+    "xcu250": "alveo-u250",
+    "xcvu13p": "alveo-u250",
+}
 
 
 def dense_only(anchor: Anchor) -> bool:
@@ -212,7 +224,7 @@ def rule4ml_predict(python: str, anchors: list[Anchor]) -> dict[str, dict[str, f
             if isinstance(lay, DenseCost):
                 nxt = acts.get(i + 1)
                 kind = getattr(nxt, "kind", None) if nxt is not None else None
-                layers.append((lay.n_out, kind if kind in ("relu", "sigmoid", "softmax") else None))
+                layers.append((lay.n_out, kind if kind in R4ML_ACTIVATIONS else None))
         first = dense[0]
         cases.append(
             {
@@ -225,7 +237,7 @@ def rule4ml_predict(python: str, anchors: list[Anchor]) -> dict[str, dict[str, f
                         "reuse_factor": first.reuse_factor,
                         "strategy": first.strategy.value.capitalize(),
                     },
-                    "board": "pynq-z2" if anchor.part.startswith("xc7z020") else "zcu102",
+                    "board": BOARDS.get(anchor.part, "alveo-u250"),
                 },
             }
         )
@@ -235,23 +247,13 @@ def rule4ml_predict(python: str, anchors: list[Anchor]) -> dict[str, dict[str, f
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")},
+        env={**os.environ, "KERAS_BACKEND": "torch"},  # TensorFlow 2.21 segfaults here
     )
     records = json.loads(proc.stdout.strip().splitlines()[-1])
     out: dict[str, dict[str, float]] = {}
+    names = {"DSP": "dsp", "LUT": "lut", "FF": "ff", "CYCLES": "latency_cycles", "INTERVAL": "ii"}
     for case, rec in zip(cases, records, strict=True):
-        pick = {str(k).lower(): v for k, v in rec.items()}
-        out[case["id"]] = {
-            m: float(pick[k])
-            for m, k in (
-                ("dsp", "dsp"),
-                ("lut", "lut"),
-                ("ff", "ff"),
-                ("latency_cycles", "cycles"),
-                ("ii", "interval"),
-            )
-            if k in pick
-        }
+        out[case["id"]] = {names[k]: round(float(v)) for k, v in rec.items() if k in names}
     return out
 
 
@@ -326,7 +328,24 @@ def report(rule4ml_python: str | None = None) -> str:
     ]
     if rule4ml_python:
         dense_held = [a for a, _ in held if dense_only(a)]
-        lines += ["", "### rule4ml on the same held-out Dense anchors (same run)", ""]
+        version = subprocess.run(
+            [rule4ml_python, "-c", "import rule4ml; print(rule4ml.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        lines += [
+            "",
+            "### rule4ml on the same held-out Dense anchors (same run)",
+            "",
+            (
+                f"rule4ml {version or '?'} from PyPI in its own virtual environment (`--rule4ml "
+                "PYTHON`; Keras 3 on torch), its v2 MLP estimators of DSP, LUT, FF, cycles and "
+                "interval; board: the nearest it supports (alveo-u250 for xcvu13p and xcu250); "
+                "its models take no tool version. hepinfer: each anchor's own tool rules."
+            ),
+            "",
+        ]
         try:
             peer = rule4ml_predict(rule4ml_python, dense_held)
         except (OSError, subprocess.CalledProcessError, ValueError, KeyError) as exc:

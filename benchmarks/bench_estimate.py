@@ -103,7 +103,7 @@ def pruned_anchor_through_compiler() -> tuple[str, list[tuple[str, float, float]
         return None
     config = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
     config |= {"Part": anchor.part, "ClockPeriod": anchor.clock_period}
-    est = hepinfer.compile(files, config).estimate()
+    est = hepinfer.compile(files, config).estimate(tool=anchor.tool)
     published = float(anchor.published["latency_cycles"])
     return anchor.id, [("latency_cycles", published, float(est.latency_cycles))]
 

@@ -88,6 +88,7 @@ class CompiledModel:
         clock_period: float | None = None,
         *,
         synthesise: bool = False,
+        tool: str | None = None,
     ) -> Estimate:
         """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
 
@@ -95,13 +96,15 @@ class CompiledModel:
         (ns) default to the configuration's. See `hepinfer.estimate.from_graph`. With
         `synthesise`, the model's Verilog is also synthesised by Yosys and its cells join the
         estimate as the `synthesised` column (io_parallel models the RTL generator supports).
+        `tool`: the HLS generation whose rules apply (`hepinfer.estimate.tools.TOOLS`; default
+        the current Vitis).
         """
         import dataclasses
 
         from hepinfer.estimate.from_graph import estimate_graph
         from hepinfer.estimate.report import Synthesised
 
-        est = estimate_graph(self.graph, self.config, part, clock_period)
+        est = estimate_graph(self.graph, self.config, part, clock_period, tool=tool)
         if not synthesise:
             return est
         from hepinfer.rtl import build

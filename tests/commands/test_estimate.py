@@ -43,6 +43,8 @@ def test_help_lists_the_knobs(capsys: pytest.CaptureFixture[str]) -> None:
     for option in ("--part", "--clock-period", "--reuse-factor", "--strategy", "--precision"):
         assert option in out
     assert "--io-type" in out
+    assert "--tool" in out
+    assert "vivado-hls-2020" in out
     assert "--json" in out
     assert "-o" in out
 
@@ -98,6 +100,11 @@ def test_knobs_reconfigure_a_compiled_dir(
     assert "weight_rom" not in rf4.layers[0].details
     assert narrow.total.dsp < base.total.dsp
     assert {lay.io_type for lay in stream.layers} == {"io_stream"}
+    assert base.tool == "vitis-2025"  # the default: the current Vitis
+    vivado = run("--tool", "vivado-hls-2019")
+    assert vivado.tool == "vivado-hls-2019"
+    assert vivado.total.dsp == base.total.dsp
+    assert vivado.latency_cycles <= base.latency_cycles
 
 
 def test_auto_types_with_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

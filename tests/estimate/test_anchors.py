@@ -78,7 +78,8 @@ def test_real_pruned_jet_tagger(shared_data: Path) -> None:
         layers.append(DenseCost(name=f"fc{i}", n_in=w.shape[0], n_out=w.shape[1], weights=w))
         kind = "softmax" if i == 3 else "relu"
         layers.append(ActivationCost(name=f"act{i}", kind=kind, n=w.shape[1]))
-    est = estimate_layers(layers, part="xcku115", clock_period=5.0)
+    # the paper's Vivado HLS 2017.2 (the anchor's tool)
+    est = estimate_layers(layers, part="xcku115", clock_period=5.0, tool="vivado-hls-2018")
     assert abs(est.latency_cycles - 22) <= 3
     zero_share = sum(int(np.sum(np.floor(w * 1024) == 0)) for w in kernels) / sum(
         w.size for w in kernels
@@ -86,3 +87,50 @@ def test_real_pruned_jet_tagger(shared_data: Path) -> None:
     assert zero_share > 0.6
     products = sum(w.size for w in kernels)
     assert est.total.dsp < (1 - zero_share) * products + 5  # zeros and shifts removed
+
+
+def test_published_anchors_name_their_report_tool_and_split() -> None:
+    """anchors_published.yaml (issue 20): at least 25 more reports, each with its
+    repository, commit, path, tool generation and a fixed fit/holdout split.
+    """
+    from importlib import resources
+
+    import yaml
+
+    from hepinfer.estimate.anchors import PUBLISHED, load_all_anchors
+    from hepinfer.estimate.tools import TOOLS
+
+    published = load_anchors(PUBLISHED)
+    assert len(published) >= 25
+    raw = yaml.safe_load(
+        resources.files("hepinfer.estimate").joinpath(PUBLISHED).read_text("utf-8")
+    )["anchors"]
+    for item, anchor in zip(raw, published, strict=True):
+        src = item["source"]
+        assert len(src["commit"]) == 40
+        assert src["path"]
+        assert "/" in src["repository"]
+        assert src["commit"] in anchor.source_url
+        assert src["path"] in anchor.source_url
+        assert anchor.tool in TOOLS
+        assert anchor.split in ("fit", "holdout")
+    every = load_all_anchors()
+    assert len({a.id for a in every}) == len(every)  # ids unique across both files
+    holdout = [a for a in every if a.split == "holdout"]
+    assert len(holdout) >= 15
+    assert {a.tool for a in holdout} >= {"vivado-hls-2020", "vitis-2024"}
+
+
+def test_unknown_split_or_tool_is_reported(tmp_path: Path) -> None:
+    base = (
+        "anchors:\n- id: x\n  source: {url: 'https://x'}\n  part: xcu250\n"
+        "  clock_period: 5\n  layers: [{type: activation, name: r, kind: relu, n: 4}]\n"
+        "  published: {latency_cycles: 0}\n"
+    )
+    bad = tmp_path / "a.yaml"
+    bad.write_text(base + "  split: test\n")
+    with pytest.raises(EstimateError, match="split 'test' is unknown"):
+        load_anchors(bad)
+    bad.write_text(base + "  tool: vivado-2016\n")
+    with pytest.raises(EstimateError, match="tool 'vivado-2016' is unknown"):
+        load_anchors(bad)

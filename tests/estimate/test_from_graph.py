@@ -59,7 +59,10 @@ def estimate(graph: Graph, config: Mapping[str, Any] | None = None, **model: Any
     cfg: dict[str, Any] = {"Model": {"Precision": "ap_fixed<16,6>", **model}, **(config or {})}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return hepinfer.compile(graph, cfg).estimate(part="xcu250", clock_period=5.0)
+        # the generic rules (tests/estimate/test_tools.py checks each tool generation)
+        return hepinfer.compile(graph, cfg).estimate(
+            part="xcu250", clock_period=5.0, tool="vivado-hls-2018"
+        )
 
 
 def dense_dsp(est: Estimate) -> int:
@@ -317,9 +320,9 @@ def test_io_stream_makes_a_dataflow_of_fifos() -> None:
         node("conv", Op.CONV1D, ("x",), (8, 4), weights={"kernel": kernel, "bias": np.zeros(4)}),
         node("relu", Op.RELU, ("conv",), (8, 4)),
     ]
-    conv_par = compiled(nodes, ("relu",)).estimate()
+    conv_par = compiled(nodes, ("relu",)).estimate(tool="vivado-hls-2018")
     conv_stream = compiled(nodes, ("relu",), IOType="io_stream", Model={"ReuseFactor": 2})
-    est = conv_stream.estimate()
+    est = conv_stream.estimate(tool="vivado-hls-2018")  # a pipelined dataflow
     assert conv_par.layers[0].ii == 8  # io_parallel: one output pixel after the other
     assert est.layers[0].ii == 10 * 2
     assert est.ii == 20
@@ -360,7 +363,7 @@ def test_pruned_jet_tagger_through_the_full_pipeline(shared_data: Path) -> None:
         "ClockPeriod": anchor.clock_period,
     }
     model = hepinfer.compile((folder / "KERAS_3layer.json", weights), config)
-    est = model.estimate()
+    est = model.estimate(tool=anchor.tool)
     assert est.part.name.startswith("xcku115")
     assert est.latency_cycles == anchor.published["latency_cycles"] == 22
     # the zeros of the real pruned kernels are seen: ~70 % of the products vanish
@@ -374,7 +377,7 @@ def test_pruned_jet_tagger_through_the_full_pipeline(shared_data: Path) -> None:
         by_hand.append(DenseCost(name=f"fc{i}", n_in=w.shape[0], n_out=w.shape[1], weights=w))
         kind = "softmax" if i == 3 else "relu"
         by_hand.append(ActivationCost(name=f"a{i}", kind=kind, n=w.shape[1]))
-    ref = estimate_layers(by_hand, part="xcku115", clock_period=5.0)
+    ref = estimate_layers(by_hand, part="xcku115", clock_period=5.0, tool=anchor.tool)
     assert (est.total, est.latency_cycles, est.ii) == (ref.total, ref.latency_cycles, ref.ii)
 
 

@@ -25,9 +25,15 @@ from hepinfer.estimate import (
 from hepinfer.estimate.layers import LayerCost
 from hepinfer.estimate.report import Estimate
 
+# The operator mechanisms below are those of the generic rules (no tool-specific register
+# stages, pipelined dataflow); tests/estimate/test_tools.py checks each generation's rules.
+GENERIC = "vivado-hls-2018"
 
-def est(*layers: LayerCost, part: str = "xcvu13p", clock: float = 5.0) -> Estimate:
-    return estimate_layers(layers, part=part, clock_period=clock)
+
+def est(
+    *layers: LayerCost, part: str = "xcvu13p", clock: float = 5.0, tool: str = GENERIC
+) -> Estimate:
+    return estimate_layers(layers, part=part, clock_period=clock, tool=tool)
 
 
 def dense(**kw: object) -> DenseCost:

@@ -58,6 +58,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clock-period", type=float, help="clock period in ns (default: the configuration's)"
     )
+    from hepinfer.estimate.tools import DEFAULT_TOOL, TOOLS
+
+    parser.add_argument(
+        "--tool",
+        choices=list(TOOLS),
+        default=DEFAULT_TOOL,
+        help=f"HLS tool generation whose scheduling rules the estimate models (default: {DEFAULT_TOOL})",
+    )
     parser.add_argument("--reuse-factor", type=int, help="model-level reuse factor")
     parser.add_argument(
         "--strategy",
@@ -185,7 +193,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_configured(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning is also in the estimate itself
-        est = model.estimate(part=args.part, clock_period=args.clock_period, synthesise=args.synth)
+        est = model.estimate(
+            part=args.part, clock_period=args.clock_period, synthesise=args.synth, tool=args.tool
+        )
     from hepinfer.commands.common import header
 
     table = header(model.config, model.graph) + "\n" + est.to_table()

@@ -44,9 +44,12 @@ from hepinfer.estimate.operators import valid_reuse_factors
 from hepinfer.estimate.parts import Part, get_part, list_parts
 from hepinfer.estimate.report import Estimate, LayerEstimate, Resources, Synthesised
 from hepinfer.estimate.timing import Timing
+from hepinfer.estimate.tools import DEFAULT_TOOL, TOOLS, ToolRules, tool_rules
 
 __all__ = [
     "DEFAULT_PRECISION",
+    "DEFAULT_TOOL",
+    "TOOLS",
     "ActivationCost",
     "BatchNormCost",
     "ConvCost",
@@ -67,11 +70,13 @@ __all__ = [
     "Strategy",
     "Synthesised",
     "Timing",
+    "ToolRules",
     "UnrollLimitWarning",
     "as_fixed",
     "compose_latency",
     "estimate_layers",
     "get_part",
     "list_parts",
+    "tool_rules",
     "valid_reuse_factors",
 ]

@@ -35,9 +35,18 @@ from hepinfer.estimate.layers import (
 )
 from hepinfer.estimate.model import estimate_layers
 from hepinfer.estimate.report import Estimate
+from hepinfer.estimate.tools import tool_rules
 from hepinfer.knobs import IOType, Strategy
 
-__all__ = ["Anchor", "AnchorCheck", "check_anchor", "check_anchors", "load_anchors"]
+__all__ = [
+    "PUBLISHED",
+    "Anchor",
+    "AnchorCheck",
+    "check_anchor",
+    "check_anchors",
+    "load_all_anchors",
+    "load_anchors",
+]
 
 _TYPES: dict[str, Any] = {
     "dense": DenseCost,
@@ -47,6 +56,9 @@ _TYPES: dict[str, Any] = {
     "batchnorm": BatchNormCost,
     "elementwise": ElementwiseCost,
 }
+SHIPPED = ("anchors.yaml", "anchors_published.yaml")
+PUBLISHED = "anchors_published.yaml"
+SPLITS = ("fit", "holdout")
 _ACCEPT = {"dsp": ("rel", 0.15, 0.0)}
 _LATENCY_LIKE = ("rel", 0.20, 3.0)
 _INFO = ("info", 0.0, 0.0)
@@ -64,6 +76,8 @@ class Anchor:
     clock_period: float
     layers: tuple[LayerCost, ...]
     published: dict[str, Any]
+    tool: str | None = None  # the HLS generation of the report (hepinfer.estimate.tools)
+    split: str = "fit"  # "fit" or "holdout" (benchmarks/bench_estimate_cv.py)
 
 
 @dataclass(frozen=True)
@@ -122,10 +136,30 @@ def _build(entry: dict[str, Any], defaults: dict[str, Any], rng: np.random.Gener
     return cls(**kwargs)
 
 
+def _tool_of(item: dict[str, Any]) -> str | None:
+    tool = item.get("tool")
+    if tool is None:
+        return None
+    return tool_rules(str(tool)).name  # unknown names raise EstimateError here
+
+
+def _split_of(item: dict[str, Any]) -> str:
+    split = str(item.get("split", "fit"))
+    if split not in SPLITS:
+        msg = f"anchor {item.get('id')!r}: split {split!r} is unknown; use 'fit' or 'holdout'"
+        raise EstimateError(msg)
+    return split
+
+
 def load_anchors(path: str | Path | None = None) -> list[Anchor]:
-    """Read the anchors (default: the ``anchors.yaml`` shipped with the package)."""
-    if path is None:
-        text = resources.files("hepinfer.estimate").joinpath("anchors.yaml").read_text("utf-8")
+    """Read the anchors (default: the ``anchors.yaml`` shipped with the package).
+
+    ``path`` may also name another file shipped with the package, such as
+    ``"anchors_published.yaml"`` (`PUBLISHED`).
+    """
+    if path is None or str(path) in SHIPPED:
+        name = "anchors.yaml" if path is None else str(path)
+        text = resources.files("hepinfer.estimate").joinpath(name).read_text("utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
@@ -144,9 +178,16 @@ def load_anchors(path: str | Path | None = None) -> list[Anchor]:
                 clock_period=float(item["clock_period"]),
                 layers=layers,
                 published=dict(item["published"]),
+                tool=_tool_of(item),
+                split=_split_of(item),
             )
         )
     return anchors
+
+
+def load_all_anchors() -> list[Anchor]:
+    """Every shipped anchor: ``anchors.yaml`` then ``anchors_published.yaml``."""
+    return load_anchors() + load_anchors(PUBLISHED)
 
 
 def _range(value: Any) -> tuple[float, float]:
@@ -175,7 +216,9 @@ def check_anchor(anchor: Anchor) -> tuple[Estimate, list[AnchorCheck]]:
     """Estimate one anchor's model and compare every published metric."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = estimate_layers(anchor.layers, part=anchor.part, clock_period=anchor.clock_period)
+        est = estimate_layers(
+            anchor.layers, part=anchor.part, clock_period=anchor.clock_period, tool=anchor.tool
+        )
     values = {**est.total.as_dict(), "latency_cycles": est.latency_cycles, "ii": est.ii}
     checks = []
     for metric, published in anchor.published.items():
@@ -196,10 +239,11 @@ def check_anchor(anchor: Anchor) -> tuple[Estimate, list[AnchorCheck]]:
 
 def check_anchors(
     path: str | Path | None = None,
+    anchors: list[Anchor] | None = None,
 ) -> list[tuple[Anchor, Estimate, list[AnchorCheck]]]:
-    """Estimate and compare every anchor."""
+    """Estimate and compare every anchor (of ``anchors``, else those read from ``path``)."""
     out = []
-    for anchor in load_anchors(path):
+    for anchor in load_anchors(path) if anchors is None else anchors:
         est, checks = check_anchor(anchor)
         out.append((anchor, est, checks))
     return out

@@ -117,9 +117,12 @@ def estimate_graph(
     config: Config | None = None,
     part: str | Part | None = None,
     clock_period: float | None = None,
+    *,
+    tool: str | None = None,
 ) -> Estimate:
     """Estimate a configured graph on `part` (default: the configuration's part) at
-    `clock_period` ns (default: the configuration's).
+    `clock_period` ns (default: the configuration's), with the rules of HLS generation
+    `tool` (default: the current Vitis, `hepinfer.estimate.tools.DEFAULT_TOOL`).
     """
     from hepinfer.config import Config
     from hepinfer.estimate.model import estimate_layers
@@ -129,4 +132,5 @@ def estimate_graph(
         graph_layers(graph, cfg),
         part=cfg.part if part is None else part,
         clock_period=cfg.clock_period if clock_period is None else clock_period,
+        tool=tool,
     )

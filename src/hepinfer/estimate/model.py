@@ -25,16 +25,21 @@ from hepinfer.estimate.operators import Context, estimate_layer
 from hepinfer.estimate.parts import Part, get_part
 from hepinfer.estimate.report import RESOURCE_KEYS, Estimate, LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing
+from hepinfer.estimate.tools import ToolRules, tool_rules
 from hepinfer.knobs import IOType
 
 __all__ = ["compose_latency", "estimate_layers"]
 
 
 def compose_latency(
-    layers: Sequence[LayerEstimate], clock_period: float, timing: Timing | None = None
+    layers: Sequence[LayerEstimate],
+    clock_period: float,
+    timing: Timing | None = None,
+    tool: str | ToolRules | None = None,
 ) -> tuple[int, int]:
     """Model latency (cycles) and II from per-layer estimates (module docstring)."""
     timing = timing or Timing()
+    rules = tool_rules(tool)
     if not layers:
         return 0, 1
     ii = max(1, *(lay.ii for lay in layers))
@@ -43,6 +48,14 @@ def compose_latency(
         latency = layers[slowest].latency_cycles + sum(
             lay.fill_cycles for i, lay in enumerate(layers) if i != slowest
         )
+        if rules.stream_loop_ii:
+            # pixel loops are processes that are not pipelined across calls
+            ii = max(ii, *(lay.latency_cycles + 1 for lay in layers if lay.ii > 1), 1)
+        if rules.stream_process_ii:
+            # a dataflow process starts again only once it has finished
+            latency += rules.stream_handshake_cycles
+            ii = max(ii, *(lay.latency_cycles + 1 for lay in layers))
+            ii = min(ii, latency)
         return latency, ii
     total = 0
     comb = 0.0
@@ -65,7 +78,7 @@ def compose_latency(
 def _group_cycles(
     comb: float, fixed: int, registered: bool, clock_period: float, timing: Timing
 ) -> int:
-    spans = timing.cycles(comb, clock_period)
+    spans = timing.cycles(comb * timing.delay_scale, clock_period)
     return fixed + (spans if registered else max(0, spans - 1))
 
 
@@ -77,19 +90,23 @@ def estimate_layers(
     clock_uncertainty: float | None = None,
     timing: Timing | None = None,
     multipliers: MultiplierModel | None = None,
+    tool: str | ToolRules | None = None,
 ) -> Estimate:
     """Estimate DSP, LUT, FF, BRAM18K, URAM, latency and II of a model on ``part``.
 
     ``layers`` are the model's layer descriptions in execution order
     (`hepinfer.estimate.layers`); ``clock_period`` is in ns. Warnings
     (`UnrollLimitWarning`, `OverUtilisationWarning`) are emitted with the ``warnings``
-    module and also recorded in `Estimate.warnings`.
+    module and also recorded in `Estimate.warnings`. ``tool`` is the HLS generation whose
+    scheduling rules apply (`hepinfer.estimate.tools.TOOLS`; default `DEFAULT_TOOL`, the
+    current Vitis); the estimate records it.
     """
     if not clock_period > 0:
         msg = f"clock_period {clock_period!r} ns is invalid; give a positive period in ns"
         raise EstimateError(msg)
     device = get_part(part)
-    timing = timing or Timing()
+    rules = tool_rules(tool)
+    timing = rules.timing(timing)
     if clock_uncertainty is not None:
         if not 0.0 <= clock_uncertainty < 1.0:
             msg = f"clock_uncertainty {clock_uncertainty!r} must be a fraction in [0, 1)"
@@ -97,12 +114,12 @@ def estimate_layers(
         timing = Timing(**{**timing.__dict__, "clock_uncertainty": clock_uncertainty})
     mults = multipliers or MultiplierModel(dsp_slice=device.dsp_slice)
     notes: list[tuple[str, type[Warning]]] = []
-    ctx = Context(device, clock_period, timing, mults, notes)
+    ctx = Context(device, clock_period, timing, mults, notes, rules)
     estimates = tuple(estimate_layer(layer, ctx) for layer in layers)
     total = Resources()
     for lay in estimates:
         total = total + lay.resources
-    latency, ii = compose_latency(estimates, clock_period, timing)
+    latency, ii = compose_latency(estimates, clock_period, timing, rules)
     capacity = device.capacity()
     used = total.as_dict()
     for key in RESOURCE_KEYS:
@@ -124,4 +141,5 @@ def estimate_layers(
         latency_cycles=latency,
         ii=ii,
         warnings=tuple(message for message, _ in notes),
+        tool=rules.name,
     )

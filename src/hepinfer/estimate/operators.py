@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,7 @@ from hepinfer.estimate.multipliers import MultiplierModel, ProductKind
 from hepinfer.estimate.parts import Part
 from hepinfer.estimate.report import LayerEstimate, Resources
 from hepinfer.estimate.timing import Timing, tree_depth
+from hepinfer.estimate.tools import ToolRules, tool_rules
 from hepinfer.fixed import FixedType
 from hepinfer.knobs import IOType, Strategy
 from hepinfer.ops.reuse import LUTRAM_MAX_DEPTH, ReuseSchedule
@@ -89,6 +90,7 @@ class Context:
     timing: Timing
     multipliers: MultiplierModel
     notes: list[tuple[str, type[Warning]]]
+    tool: ToolRules = field(default_factory=tool_rules)
 
     def warn(self, message: str, category: type[Warning] = EstimateWarning) -> None:
         """Record a warning; `estimate_layers` emits it at the caller's line."""
@@ -241,6 +243,14 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         terms = per_iteration + 1  # into the accumulator
     comb = ctx.scaled(t_prod + tree_depth(terms) * t.add_ns(m.accum.width))
     depth = ctx.cycles(comb)
+    if ctx.tool.register_tree_levels and (constants or m.strategy is Strategy.LATENCY):
+        # every DSP pipeline stage and every adder-tree level is a register stage
+        # (set at 5 ns: a longer clock holds more levels and fewer DSP stages)
+        usable = t.usable_ns(ctx.clock_period)
+        per_cycle = max(1, math.floor(usable / (2 * ctx.scaled(t.add_ns(m.accum.width)))))
+        dsp_stages = math.ceil(ctx.tool.dsp_stages * min(1.0, 5.0 / ctx.clock_period))
+        stages = dsp_stages if any_dsp else (1 if t_prod > 0 else 0)
+        depth = max(depth, stages + math.ceil(tree_depth(terms) / per_cycle))
     # Weight storage (Resource strategy at R > 1 keeps weights in block RAM or URAM).
     bram = uram = 0
     if m.strategy is Strategy.RESOURCE and m.schedule is not None and not constants:
@@ -358,14 +368,32 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
     _check_unroll(layer.name, c.unrolled, ctx, "use the Resource strategy or a larger reuse factor")
     if layer.strategy is Strategy.RESOURCE and rf > 1 and schedule is None:
         _check_reuse(layer.name, layer.n_in, layer.n_out, rf, ctx)
-    res = Resources(c.dsp, c.lut, c.ff, c.bram18k, c.uram)
     stream = layer.io_type is IOType.STREAM
+    srl = stream and ctx.tool.stream_fifo_in_srl
+    # one-word output FIFO (as for activations, `_activation`)
+    fifo_lut = (2 if srl else 1) * layer.n_out * out.width if stream else 0
+    fifo_ff = layer.n_out * acc.width if srl else 0  # the output registers become SRLs
+    res = Resources(c.dsp, c.lut + fifo_lut, max(0, c.ff - fifo_ff), c.bram18k, c.uram)
     if layer.strategy is Strategy.LATENCY and rf == 1:
         small = layer.n_in * layer.n_out <= ctx.timing.inline_products
         registered = not small or stream
         latency = c.depth_cycles if registered else max(0, c.depth_cycles - 1)
         if not registered:  # inlined: no output registers of its own
             res = Resources(c.dsp, c.lut, max(0, c.ff - layer.n_out * acc.width), 0, 0)
+        if ctx.tool.register_tree_levels:  # register stages, nothing left to chain
+            latency = c.depth_cycles
+            return LayerEstimate(
+                layer.name,
+                "dense",
+                res,
+                latency,
+                1,
+                layer.io_type,
+                fixed_cycles=latency,
+                registered=True,
+                fill_cycles=latency,
+                details=c.details,
+            )
         return LayerEstimate(
             layer.name,
             "dense",
@@ -377,6 +405,21 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
             registered=registered,
             chainable=not registered,
             fill_cycles=latency,
+            details=c.details,
+        )
+    if layer.strategy is Strategy.LATENCY and ctx.tool.latency_reuse_chained and not stream:
+        # the shared products take R - 1 more cycles; their adder tree chains like R = 1's
+        return LayerEstimate(
+            layer.name,
+            "dense",
+            res,
+            rf - 1 + c.depth_cycles,
+            rf,
+            layer.io_type,
+            comb_ns=c.comb_ns,
+            fixed_cycles=rf - 1,
+            registered=True,
+            fill_cycles=rf - 1 + c.depth_cycles,
             details=c.details,
         )
     if schedule is not None:
@@ -522,8 +565,14 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
         comb, chainable = 0.0, False
     elif layer.kind in TABLE_ACTIVATIONS:
         bram, lut = _table_brams(lanes, layer.table_size, layer.table_bits)
-        lut += 3 * lanes * inp.width  # index scaling, range clipping, output select
-        ff = lanes * out.width
+        # index scaling, range clipping, output select; sigmoid and tanh index both signs
+        # (a constant multiply by size/range, clipped at both ends): 9 LUTs per input bit,
+        # 3 for the one-sided tables (fit on hls4ml's Dense(1 -> 64) + table baselines)
+        per_bit = 9 if layer.kind in ("sigmoid", "tanh") else 3
+        lut += per_bit * lanes * inp.width
+        # io_parallel ELU/SELU also register the linear branch beside the table read
+        both = layer.kind in ("elu", "selu") and not stream
+        ff = (2 if both else 1) * lanes * out.width
         depth = t.table_read_cycles
         comb, chainable = 0.0, False
     else:
@@ -531,12 +580,13 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
             lut = lanes * (inp.width + 2)  # constant slope: shift-and-add
             comb = ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
         else:
-            lut = lanes * math.ceil(out.width / 2)
+            lut = lanes * out.width  # a comparator and a multiplexer per bit
             comb = ctx.scaled(t.compare_ns)
         depth = 0
         chainable = not stream
+    srl = ctx.tool.stream_fifo_in_srl
     if stream:
-        ff += lanes * out.width
+        ff += 0 if srl and pixels == 1 else lanes * out.width
         if pixels > 1:
             latency = pixels + t.stream_overhead_cycles + depth
             fill = t.stream_overhead_cycles + depth
@@ -544,6 +594,9 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
             lut, ff, bram = lut + fifo.lut, ff + fifo.ff, bram + fifo.bram18k
         else:
             latency = fill = depth
+            # the one-word output FIFO: Vivado HLS holds its data in shift-register LUTs
+            # (two per bit, no flip-flops), Vitis in flip-flops with one LUT per bit
+            lut += (2 if srl else 1) * lanes * out.width
         ii = pixels
     else:
         latency = fill = depth

@@ -139,6 +139,7 @@ class Estimate:
     ii: int
     warnings: tuple[str, ...] = ()
     synthesised: Synthesised | None = None
+    tool: str = "vitis-2025"  # the HLS generation whose rules the estimate models
 
     @property
     def latency_ns(self) -> float:
@@ -213,7 +214,9 @@ class Estimate:
                 f"BRAM18K {syn.bram18k:,}, CARRY {syn.carry:,}; RTL latency "
                 f"{syn.latency_cycles} cycles, longest path {syn.longest_path_cells} cells"
             )
-        lines.append(f"clock {self.clock_period:g} ns; II {self.ii} cycles")
+        lines.append(
+            f"clock {self.clock_period:g} ns; II {self.ii} cycles; modelled tool {self.tool}"
+        )
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -222,6 +225,7 @@ class Estimate:
         return {
             "part": self.part.to_dict(),
             "clock_period_ns": self.clock_period,
+            "tool": self.tool,
             "latency_cycles": self.latency_cycles,
             "latency_ns": self.latency_ns,
             "ii": self.ii,
@@ -257,6 +261,7 @@ class Estimate:
                 synthesised=(
                     Synthesised(**data["synthesised"]) if data.get("synthesised") else None
                 ),
+                tool=str(data.get("tool", "vitis-2025")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"estimate data is not in the form Estimate.to_dict writes: {exc!r}"
@@ -307,7 +312,7 @@ class Estimate:
         ax_res.legend(ncol=len(keys), fontsize="small")
         ax_res.set_title(
             f"hepinfer estimate: {self.latency_cycles} cycles "
-            f"({self.latency_ns:g} ns at {self.clock_period:g} ns), II {self.ii}"
+            f"({self.latency_ns:g} ns at {self.clock_period:g} ns), II {self.ii}, {self.tool}"
         )
         lat = [lay.latency_cycles for lay in self.layers] + [self.latency_cycles]
         if syn is not None:

@@ -12,7 +12,10 @@ The constants were set once against the whole anchor set (``anchors.yaml``), not
 - an adder of ``w`` bits (carry chain plus routing): ``add_base_ns + add_ns_per_bit * w``
   (0.9 + 0.06 w ns: 1.86 ns at 16 bits);
 - a comparator plus multiplexer (ReLU, max pooling): ``compare_ns`` (0.4 ns);
-- a lookup table in block RAM: ``table_read_cycles`` (2: registered address and data).
+- a lookup table in block RAM: ``table_read_cycles`` (2: registered address and data);
+- ``delay_scale``: a factor on the chained delays of an io_parallel top function before
+  they are cut into cycles, set by the tool generation (`hepinfer.estimate.tools`: Vivado
+  HLS chains more logic into a cycle).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Timing:
     stream_overhead_cycles: int = 2
     inline_products: int = 128
     unroll_limit: int = 4096
+    delay_scale: float = 1.0  # io_parallel chaining of the tool generation (estimate.tools)
 
     def add_ns(self, width: int) -> float:
         """Delay of one adder of ``width`` bits."""

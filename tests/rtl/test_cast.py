@@ -70,3 +70,40 @@ def test_csd_digits_rebuild_the_value(value: int) -> None:
     # canonical: no two adjacent nonzero digits
     shifts = [k for k, _ in digits]
     assert all(b - a >= 2 for a, b in itertools.pairwise(shifts))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_casts_after_a_saturation_equal_the_emulator(relu: bool) -> None:
+    """A saturating cast (or ReLU) of a saturated value narrows the first clip from its
+    source (`arith.cast`): every rounding mode, SAT and SAT_SYM, wider and narrower limits.
+    """
+    need("verilator")
+    src = FixedType(12, 5)
+    first = FixedType(10, 4, True, Quant.RND, Overflow.SAT)
+    targets = [
+        FixedType(w, i, s, q, o)
+        for q in Quant
+        for o in (Overflow.SAT, Overflow.SAT_SYM)
+        for (w, i, s) in ((6, 1, True), (6, 0, False), (7, 3, True), (12, 6, True))
+    ]
+    b = GraphBuilder(f"chains_{relu}")
+    x = b.input("x", (1,))
+    mid = b.add("sat", Op.LINEAR, [x])
+    if relu:
+        mid = b.add("relu", Op.RELU, [mid])
+    outs = [b.add(f"c{i}", Op.LINEAR, [mid]) for i in range(len(targets))]
+    graph = b.build(outs)
+    layers = {o: {"Precision": {"result": str(t)}} for o, t in zip(outs, targets, strict=True)}
+    model = hepinfer.compile(
+        graph,
+        {
+            "Model": {"Precision": str(first)},
+            "LayerName": {x: {"Precision": str(src)}, **layers},
+        },
+    )
+    values = src.from_mantissa(np.arange(src.min_mantissa, src.max_mantissa + 1))[:, None]
+    result = model.rtlsim(values)
+    expected = model.predict(values)
+    assert isinstance(expected, dict)
+    for name in outs:
+        np.testing.assert_array_equal(result.outputs[name], expected[name], err_msg=name)

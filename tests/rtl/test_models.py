@@ -149,3 +149,47 @@ def test_convolutions(tmp_path: Path, depth: int) -> None:
     assert isinstance(expected, np.ndarray)
     out = result.outputs[model.graph.outputs[0]]
     np.testing.assert_array_equal(out.reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "precision", "shared"),
+    [
+        # exact wrapping accumulators, low-bit weights (all shift-add)
+        ("mlp", {"weight": "ap_fixed<6,2>", "accum": "ap_fixed<32,12>"}, True),
+        ("mlp", {"default": "ap_fixed<10,4>", "accum": "ap_fixed<32,12,AP_TRN,AP_SAT>"}, True),
+        ("mlp", {"default": "ap_fixed<10,4>", "accum": "ap_fixed<15,3,AP_TRN,AP_SAT>"}, False),
+        ("conv1d", {"weight": "ap_fixed<6,2>", "accum": "ap_fixed<32,12>"}, True),
+    ],
+    ids=["wrap", "sat_never_overflows", "sat_may_overflow", "conv1d"],
+)
+def test_shared_subexpressions(
+    tmp_path: Path, source: str, precision: dict[str, str], shared: bool
+) -> None:
+    """Where the accumulation is exact the layer shares subexpressions across its outputs
+    (fewer adders, no more latency) and Verilator still equals the emulator; a saturating
+    accumulator that may overflow keeps the per-output chains (the same logic either way).
+    """
+    need("verilator")
+    from hepinfer.netlist.core import MultiplierRule
+    from tests.rtl.conv_models import conv1d_net
+
+    path = mlp(tmp_path / "m.onnx", (16, 24, 12, 5), ("Relu", "Relu", ""), seed=4)
+    model = hepinfer.compile(
+        conv1d_net() if source == "conv1d" else path,
+        {"Model": {"Precision": precision}},
+    )
+    plain = build(model.graph, rule=MultiplierRule(share=False))
+    design = build(model.graph, rule=MultiplierRule(share=True))
+    if shared:
+        assert design.counts["adders"] < plain.counts["adders"]
+        assert design.latency <= plain.latency
+    else:
+        assert design.counts == plain.counts
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(5).normal(scale=2.0, size=(2_000, *shape))
+    result = model.rtlsim(x, design=design)
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    out = result.outputs[model.graph.outputs[0]]
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)
+    assert result.latency == design.latency

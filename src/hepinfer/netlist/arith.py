@@ -158,7 +158,11 @@ def overflow(n: Netlist, q: Val, t: FixedType) -> Val:
         if q.hi > hi:
             expr = f"{over} ? {literal(hi)} : {expr}"
         out_lo, out_hi = max(q.lo, low_limit), min(q.hi, hi)
-    elif mode is Overflow.SAT_ZERO:
+        out = n.wire(expr, out_lo, out_hi, t.frac, stage, ready + n.delays.compare(q.width), "c")
+        if out.const is None:
+            n.clips[out.name] = (q, low_limit, hi)
+        return out
+    if mode is Overflow.SAT_ZERO:
         expr = f"({over} | {under}) ? {literal(0)} : {name}"
         out_lo, out_hi = max(min(q.lo, 0), lo), min(max(q.hi, 0), hi)
     else:  # AP_WRAP with N saturation bits: on overflow the N top bits saturate
@@ -184,8 +188,44 @@ def overflow(n: Netlist, q: Val, t: FixedType) -> Val:
 
 
 def cast(n: Netlist, v: Val, t: FixedType) -> Val:
-    """`v` assigned to a variable of type `t` (quantisation, then overflow)."""
-    return overflow(n, quantise(n, v, t.frac, t.quant), t)
+    """`v` assigned to a variable of type `t` (quantisation, then overflow).
+
+    When `v` is itself a saturation `min(max(q, lo), hi)` and `t` saturates, the limits are
+    first narrowed to where `t`'s saturation takes over (rounding is monotone, so a value
+    beyond them gives `t`'s limit either way), and the narrower clip is built from `q`.
+    """
+    return overflow(n, quantise(n, _narrow(n, v, t), t.frac, t.quant), t)
+
+
+def _narrow(n: Netlist, v: Val, t: FixedType) -> Val:
+    """`v`, or a narrower clip of the value it saturates (see `cast`)."""
+    hit = n.clips.get(v.name) if v.const is None else None
+    if hit is None or t.overflow not in (Overflow.SAT, Overflow.SAT_SYM):
+        return v
+    q, lo, hi = hit
+    sh = v.frac - t.frac
+
+    def rounded(m: int) -> int:
+        return quantise_int(m, sh, t.quant) if sh > 0 else m << -sh
+
+    top = t.max_mantissa
+    bottom = -top if symmetric(t) else t.min_mantissa
+    new_hi, new_lo = hi, lo
+    if rounded(hi) >= top:  # the smallest value that rounds to >= top
+        a, b = lo, hi
+        while a < b:
+            mid = (a + b) // 2
+            a, b = (a, mid) if rounded(mid) >= top else (mid + 1, b)
+        new_hi = a
+    if rounded(lo) <= bottom:  # the largest value that rounds to <= bottom
+        a, b = lo, hi
+        while a < b:
+            mid = (a + b + 1) // 2
+            a, b = (mid, b) if rounded(mid) <= bottom else (a, mid - 1)
+        new_lo = a
+    if (new_lo, new_hi) == (lo, hi) or new_lo > new_hi:
+        return v
+    return clip(n, q, new_lo, new_hi)
 
 
 def fits(v: Val, t: FixedType) -> bool:
@@ -234,6 +274,9 @@ def relu(n: Netlist, v: Val) -> Val:
         return v
     if v.const is not None or v.hi <= 0:
         return n.const(max(v.const or 0, 0), v.frac)
+    hit = n.clips.get(v.name)
+    if hit is not None:  # max(min(max(q, lo), hi), 0): one clip of q
+        return clip(n, hit[0], 0, hit[2])
     (x,), stage, ready = n.schedule((v,), n.delays.lut)
     return n.wire(
         f"{x.name}[{v.width - 1}] ? {literal(0)} : {x.name}",
@@ -258,7 +301,7 @@ def clip(n: Netlist, v: Val, lo: int, hi: int) -> Val:
         expr = f"({x.name} < {literal(lo)}) ? {literal(lo)} : {expr}"
     if v.hi > hi:
         expr = f"({x.name} > {literal(hi)}) ? {literal(hi)} : {expr}"
-    return n.wire(
+    out = n.wire(
         expr,
         max(v.lo, lo) if v.hi >= lo else lo,
         min(v.hi, hi) if v.lo <= hi else hi,
@@ -267,6 +310,9 @@ def clip(n: Netlist, v: Val, lo: int, hi: int) -> Val:
         ready + n.delays.compare(v.width),
         "clip",
     )
+    if out.const is None:
+        n.clips[out.name] = (v, lo, hi)
+    return out
 
 
 def top_bits(n: Netlist, v: Val, width: int, bits: int) -> Val:

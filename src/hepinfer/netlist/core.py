@@ -107,11 +107,16 @@ class MultiplierRule:
     """When a constant product is built from shifts and adds rather than a DSP multiplier.
 
     `max_adders`: the most adders a shift-add product may use (CSD digits - 1); `min_dsp_width`:
-    inputs narrower than this never use a DSP (a DSP48 is wasted on them).
+    inputs narrower than this never use a DSP (a DSP48 is wasted on them). `share` and
+    `share_depth`: common subexpressions across outputs (`hepinfer.netlist.cmvm`).
     """
 
     max_adders: int = 2
     min_dsp_width: int = 6
+    #: share common subexpressions across a layer's outputs where the sum is exact
+    #: (`hepinfer.netlist.cmvm`), each shared variable at most `share_depth` adders deep
+    share: bool = True
+    share_depth: int = 3
 
     def use_dsp(self, width: int, weight: int) -> bool:
         """True when `x * weight` goes to a DSP slice."""
@@ -143,6 +148,9 @@ class Netlist:
     _names: dict[str, int] = field(default_factory=dict)
     _delayed: dict[tuple[str, int], Val] = field(default_factory=dict)
     _roms: dict[tuple[int, ...], str] = field(default_factory=dict)
+    #: wires that are `min(max(q, lo), hi)` of another value: name -> (q, lo, hi)
+    #: (`arith` narrows a later saturating cast or ReLU of them from `q` itself)
+    clips: dict[str, tuple[Val, int, int]] = field(default_factory=dict)
     max_stage: int = 0
 
     # ------------------------------------------------------------------ names and wires

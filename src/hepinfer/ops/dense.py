@@ -26,6 +26,7 @@ native call itself (`hepinfer.emulate.fuse`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,11 +34,11 @@ from dataclasses import replace
 import numpy as np
 
 from hepinfer.errors import GraphError, HlsError
-from hepinfer.fixed import FixedType, Overflow
+from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.fixed.array import FxArray, IntArray, product_type, wide_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
-from hepinfer.netlist import Netlist, Val, arith
+from hepinfer.netlist import Netlist, Val, arith, cmvm
 from hepinfer.ops import costing, runtime
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
@@ -351,13 +352,18 @@ def rtl_matmul(
 ) -> list[Val]:
     """`x @ wm + bias` (mantissas; bias already in `accum_t`) cast to `result_t`.
 
-    Constant products (shift-add or DSP, `Netlist.rule`), per-product casts to `accum_t`
-    where they change bits, an adder tree per output from the bias: a wrapping accumulator
-    sums exactly and wraps once (the same bits as wrapping at each addition); a saturating
-    one adds in the kernel's order, saturating at each step.
+    Where the sum is exact (`_shared_sums`), the layer is one constant-matrix multiplier
+    sharing subexpressions across its outputs (`hepinfer.netlist.cmvm`). Otherwise constant
+    products (shift-add or DSP, `Netlist.rule`), per-product casts to `accum_t` where they
+    change bits, an adder tree per output from the bias: a wrapping accumulator sums exactly
+    and wraps once (the same bits as wrapping at each addition); a saturating one adds in the
+    kernel's order, saturating at each step.
     """
     tw, ta, tr = types
     n_in, n_out = wm.shape
+    shared = _shared_sums(net, x, wm, bias, types) if net.rule.share else None
+    if shared is not None:
+        return shared
     outs = []
     for j in range(n_out):
         products = [arith.cmul(net, x[i], int(wm[i, j]), tw.frac) for i in range(n_in) if wm[i, j]]
@@ -370,4 +376,90 @@ def rtl_matmul(
             for p in products:
                 acc = arith.cast(net, net.add(acc, arith.cast(net, p, ta), "acc"), ta)
         outs.append(arith.cast(net, acc, tr))
+    return outs
+
+
+@functools.lru_cache(maxsize=16)
+def _decompose(w: tuple[tuple[int, ...], ...], depth: int) -> cmvm.Decomposition:
+    """The shared form of `w` (cached: a convolution decomposes its kernel once)."""
+    return cmvm.decompose(w, depth)
+
+
+def _shared_sums(
+    net: Netlist,
+    x: Sequence[Val],
+    wm: IntArray,
+    bias: IntArray,
+    types: tuple[FixedType, FixedType, FixedType],
+) -> list[Val] | None:
+    """`bias + x @ wm` in `accum_t` through one shared constant-matrix multiplier, cast to
+    `result_t`, or None where the accumulation is not exact: products need no quantisation in
+    `accum_t`, and the accumulator wraps (the sum wraps once: the same bits) or provably never
+    saturates (no product and no partial sum in any order leaves `accum_t`).
+
+    Products for which `Netlist.rule` picks a DSP stay DSP multipliers, added in the same
+    delay-aware trees; constant inputs (padding) fold into the bias. Where the sum fits
+    `accum_t` and `result_t` rounds with TRN or RND, the bias and the rounding's half are one
+    constant added before the truncation (one adder instead of two).
+    """
+    tw, ta, tr = types
+    live = [i for i, v in enumerate(x) if v.const is None]
+    if not live:
+        return None
+    frac = max(x[i].frac for i in live)
+    pfrac = frac + tw.frac
+    if ta.frac < pfrac:
+        return None
+    up = ta.frac - pfrac
+    n_in, n_out = wm.shape
+    # every weight scaled to the common input scaling 2**-frac
+    w = [[int(wm[i, j]) << (frac - x[i].frac) for j in range(n_out)] for i in range(n_in)]
+    start = [int(b) for b in bias]
+    for i in range(n_in):
+        c = x[i].const
+        if c is not None:
+            for j in range(n_out):
+                start[j] += (c * w[i][j]) << up
+                w[i][j] = 0
+    if not (ta.overflow is Overflow.WRAP and ta.sat_bits == 0):
+        low = ta.min_mantissa + 1 if arith.symmetric(ta) else ta.min_mantissa
+        for j in range(n_out):
+            prods = [sorted((x[i].lo * w[i][j] << up, x[i].hi * w[i][j] << up)) for i in live]
+            if any(lo < low or hi > ta.max_mantissa for lo, hi in prods):
+                return None
+            if start[j] + sum(min(lo, 0) for lo, _ in prods) < low:
+                return None
+            if start[j] + sum(max(hi, 0) for _, hi in prods) > ta.max_mantissa:
+                return None
+    extra: list[list[tuple[Val, dict[int, int]]]] = [[] for _ in range(n_out)]
+    for i in live:
+        for j in range(n_out):
+            if w[i][j] and net.rule.use_dsp(x[i].width, w[i][j]):
+                xi = Val(x[i].name, x[i].lo, x[i].hi, frac, x[i].stage, x[i].delay)
+                extra[j].append((arith.cmul(net, xi, w[i][j], tw.frac), {i: w[i][j]}))
+                w[i][j] = 0
+    dec = _decompose(tuple(tuple(row) for row in w), net.rule.share_depth)
+    sums = cmvm.build(net, x, dec, pfrac, extra, "cm")
+    low = ta.min_mantissa + 1 if arith.symmetric(ta) else ta.min_mantissa
+    sh = ta.frac - tr.frac
+    outs = []
+    for j, got in enumerate(sums):
+        if got is None:
+            outs.append(arith.cast(net, arith.overflow(net, net.const(start[j], ta.frac), ta), tr))
+            continue
+        val, sign, _ = got
+        val = net.rescale(val, ta.frac)
+        ends = (start[j] + sign * val.lo, start[j] + sign * val.hi)
+        if (
+            sh > 0
+            and tr.quant in (Quant.TRN, Quant.RND)
+            and low <= min(ends) <= max(ends) <= ta.max_mantissa
+        ):
+            # RND: floor((acc + half) / 2**sh), the half folded into the bias
+            half = 1 << (sh - 1) if tr.quant is Quant.RND else 0
+            acc = net.add(net.const(start[j] + half, ta.frac), val, "acc", subtract=sign < 0)
+            outs.append(arith.cast(net, acc, replace(tr, quant=Quant.TRN)))
+            continue
+        acc = net.add(net.const(start[j], ta.frac), val, "acc", subtract=sign < 0)
+        outs.append(arith.cast(net, arith.overflow(net, acc, ta), tr))
     return outs

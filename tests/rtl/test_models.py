@@ -85,11 +85,36 @@ def test_pipeline_settings_change_latency_not_bits(small: Path) -> None:
     np.testing.assert_array_equal(deep.outputs["softmax2"], combinational.outputs["softmax2"])
 
 
-def test_jet_tagger(shared_data: Path) -> None:
+#: the jet taggers of ../shared/data: (model file, weights file or None, configuration)
+TAGGERS: dict[str, tuple[str, str | None, Any]] = {
+    "3layer_16_6": ("KERAS_3layer.json", None, {"Model": {"Precision": "ap_fixed<16,6>"}}),
+    # hepinfer's default: exact accumulators, AP_RND/AP_SAT results (wide products: DSPs)
+    "3layer_default": ("KERAS_3layer.json", None, None),
+    # the 70 %-pruned tagger at hls4ml's configuration (config_from_model: ap_fixed<16,6>)
+    "3layer_pruned70": (
+        "KERAS_3layer.json",
+        "KERAS_3layer_70pruned_retrained_weights.h5",
+        "config_from_model",
+    ),
+    # 10 features -> 32 (ReLU) -> 1 (sigmoid ROM), hepinfer's default
+    "1layer_sigmoid": ("KERAS_1layer.json", None, None),
+}
+
+
+@pytest.mark.parametrize("name", list(TAGGERS))
+def test_jet_taggers(shared_data: Path, name: str) -> None:
     need("verilator")
-    path = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
-    model = hepinfer.compile(path, {"Model": {"Precision": "ap_fixed<16,6>"}})
-    _assert_exact(model, _inputs(16, 1.5))
+    folder = shared_data / "hls4ml-example-models" / "keras"
+    model_file, weights, config = TAGGERS[name]
+    source: Path | tuple[Path, Path] = folder / model_file
+    if weights is not None:
+        source = (folder / model_file, folder / weights)
+    if config == "config_from_model":
+        config = hepinfer.config_from_model(source)
+    model = hepinfer.compile(source, config)
+    n_in = model.graph.inputs[0].out.size
+    latency = _assert_exact(model, _inputs(n_in, 1.5))
+    assert latency >= 3  # the input and output registers and at least one datapath stage
 
 
 def test_write_verilog_files(small: Path, tmp_path: Path) -> None:

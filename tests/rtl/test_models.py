@@ -121,7 +121,17 @@ def test_write_verilog_files(small: Path, tmp_path: Path) -> None:
     model = hepinfer.compile(small)
     design = model.write_verilog(tmp_path / "rtl", top="tagger")
     names = sorted(p.name for p in (tmp_path / "rtl").iterdir())
-    assert names == ["files.f", "manifest.json", "tagger.v", "tagger_tb.v", "tb_input.hex"]
+    assert names == [
+        "files.f",
+        "manifest.json",
+        "tagger.v",
+        "tagger_tb.v",
+        "tb_expected.hex",
+        "tb_input.hex",
+    ]
+    # the default vectors: one all-zero sample and the emulator's outputs for it
+    assert set((tmp_path / "rtl" / "tb_input.hex").read_text().strip()) == {"0"}
+    assert len((tmp_path / "rtl" / "tb_expected.hex").read_text().split()) == 1
     manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
     assert manifest["latency_cycles"] == design.latency
     assert manifest["inputs"][0]["bits"] == 10 * manifest["inputs"][0]["element_bits"]
@@ -145,10 +155,22 @@ def test_dsp_rule(small: Path) -> None:
     assert counts["shift_add_multipliers"] > 0
 
 
-def test_unsupported_op_is_a_clear_error(tmp_path: Path) -> None:
-    model = hepinfer.compile(pooling(tmp_path / "pool.onnx"))
-    with pytest.raises(RtlError, match=r"cannot lower node.*AveragePooling.*supports.*Dense"):
-        build(model.graph)
+def test_average_pooling_2d(tmp_path: Path) -> None:
+    """Conv2D, MaxPool 2x2, AveragePool 3x3 stride 2 with padding (not counted: the edge
+    windows divide by 4 or 6, the others by 9), GlobalAveragePool, Dense.
+    """
+    need("verilator")
+    model = hepinfer.compile(
+        pooling(tmp_path / "pool.onnx"), {"Model": {"Precision": "ap_fixed<12,4>"}}
+    )
+    assert {n.op.value for n in model.graph.nodes} >= {"AveragePooling", "GlobalAveragePooling"}
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(4).normal(scale=1.5, size=(2_000, *shape))
+    result = model.rtlsim(x)
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    out = result.outputs[model.graph.outputs[0]]
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)
 
 
 def test_bad_settings(small: Path) -> None:

@@ -1,10 +1,12 @@
 """hepinfer's Verilog against da4ml's for the same quantised Dense networks, both synthesised by
 the same Yosys (synth_xilinx), plus the analytic estimate, generation time and the Verilator
-simulation throughput beside the C simulation and the emulator.
+simulation throughput beside the C simulation, the emulator and hls4ml 1.3's `predict()` (the
+peer in $HEPINFER_PEERS/hls4ml, the Keras jet tagger converted at the same configuration).
 
 usage:
     python -m venv /tmp/da4ml && /tmp/da4ml/bin/pip install da4ml==0.6.0
     python benchmarks/bench_rtl.py --da4ml-python /tmp/da4ml/bin/python [-o rtl_bench.json]
+    python benchmarks/bench_rtl.py --only "jet tagger" --no-synth    # the speeds only
 
 Cases: the KERAS_3layer jet tagger (../shared/data) at ap_fixed<16,6> and the QKeras/QONNX
 jet tagger with 6-bit weights. The comparison with da4ml uses the Dense/ReLU chain (da4ml has
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ from hepinfer.rtl.synth import SynthReport, synthesise_files
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HERE = Path(__file__).resolve().parent
+PEERS = Path(os.environ.get("HEPINFER_PEERS", HERE.parent / "peers"))
 
 
 def cases(data: Path) -> dict[str, CompiledModel]:
@@ -128,13 +132,13 @@ def run_da4ml(python: str, graph: Graph, clock_period: float, part: str) -> dict
 
 
 def run_hepinfer(
-    model: CompiledModel, graph: Graph, part: str, n: int
+    model: CompiledModel, graph: Graph, part: str, n: int, synth: bool = True
 ) -> tuple[RtlDesign, dict[str, Any]]:
     """Hepinfer's Verilog of `graph`: generation time, Yosys, Verilator check and speed."""
     start = time.perf_counter()
     design = build(graph, clock_period=model.config.clock_period)
     gen = time.perf_counter() - start
-    report = synthesise(design, part)
+    report = synthesise(design, part) if synth else None
     sub = dataclasses.replace(model, graph=graph)
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1.5, size=(n, graph.inputs[0].out.size))
@@ -158,21 +162,76 @@ def run_hepinfer(
 
 
 def speeds(model: CompiledModel, n: int) -> dict[str, float]:
-    """Samples per second of the C simulation and the emulator (build excluded)."""
+    """Samples per second of the full model (with its softmax) in Verilator, the C simulation
+    and the emulator (builds excluded), and Verilator's disagreements with the emulator.
+    """
     x = np.random.default_rng(1).normal(0, 1.5, size=(n, model.graph.inputs[0].out.size))
+    design = model.rtl_design()
+    model.rtlsim(x[:10], design=design)
+    start = time.perf_counter()
+    result = model.rtlsim(x, design=design)
+    verilator = n / (time.perf_counter() - start)
     model.csim(x[:10])
     start = time.perf_counter()
     model.csim(x)
     csim = n / (time.perf_counter() - start)
     start = time.perf_counter()
-    model.predict(x)
+    expected = model.predict(x)
     emu = n / (time.perf_counter() - start)
-    return {"csim_per_s": csim, "emulator_per_s": emu}
+    got = result.outputs[model.graph.outputs[0]].reshape(np.shape(expected))
+    return {
+        "verilator_full_per_s": verilator,
+        "verilator_full_differing": int(np.count_nonzero(got != expected)),
+        "csim_per_s": csim,
+        "emulator_per_s": emu,
+    }
+
+
+def hls4ml_speed(python: Path, data: Path, model: CompiledModel, n: int) -> dict[str, Any]:
+    """hls4ml 1.3's `predict()` (its compiled C++ bridge) on the Keras jet tagger converted at
+    the same configuration (ap_fixed<16,6>, Latency, reuse 1, io_parallel), run by the peer's
+    python through `_hls4ml_jet_tagger.py`; also how many outputs differ from hepinfer's.
+    """
+    keras = data / "hls4ml-example-models" / "keras"
+    x = np.random.default_rng(1).normal(0, 1.5, size=(n, model.graph.inputs[0].out.size))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        np.save(work / "x.npy", x)
+        spec = {
+            "json": str(keras / "KERAS_3layer.json"),
+            "h5": str(keras / "KERAS_3layer_weights.h5"),
+            "hls_config": {
+                "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}
+            },
+            "x": str(work / "x.npy"),
+            "y": str(work / "y.npy"),
+            "out_dir": str(work / "prj"),
+            "result": str(work / "result.json"),
+        }
+        (work / "spec.json").write_text(json.dumps(spec))
+        subprocess.run(
+            [str(python), str(HERE / "_hls4ml_jet_tagger.py"), str(work / "spec.json")],
+            check=True,
+            env={**os.environ, "KERAS_BACKEND": "torch"},
+            capture_output=True,
+        )
+        result: dict[str, Any] = json.loads((work / "result.json").read_text())
+        theirs = np.load(work / "y.npy")
+    ours = np.asarray(model.predict(x)).reshape(theirs.shape)
+    result["differing_from_hepinfer"] = int(np.count_nonzero(ours != theirs))
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--da4ml-python", help="python of an environment with da4ml 0.6.0")
+    parser.add_argument(
+        "--hls4ml-python",
+        type=Path,
+        default=PEERS / "hls4ml" / "bin" / "python",
+        help="python of the hls4ml peer (default $HEPINFER_PEERS/hls4ml/bin/python)",
+    )
+    parser.add_argument("--no-synth", action="store_true", help="skip Yosys (speeds only)")
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     parser.add_argument("--part", default="xcvu13p", help="part for Yosys (family xcup)")
     parser.add_argument("--samples", type=int, default=10_000, help="Verilator samples")
@@ -186,7 +245,7 @@ def main() -> int:
         if args.only and args.only.lower() not in name.lower():
             continue
         chain = dense_chain(model.graph)
-        _, ours = run_hepinfer(model, chain, args.part, args.samples)
+        _, ours = run_hepinfer(model, chain, args.part, args.samples, synth=not args.no_synth)
         est = model.estimate()
         row: dict[str, Any] = {
             "hepinfer": ours,
@@ -198,6 +257,8 @@ def main() -> int:
             },
             **speeds(model, args.samples),
         }
+        if name.startswith("jet tagger") and args.hls4ml_python.exists():
+            row["hls4ml"] = hls4ml_speed(args.hls4ml_python, args.data, model, args.samples)
         if args.da4ml_python:
             row["da4ml"] = run_da4ml(args.da4ml_python, chain, model.config.clock_period, args.part)
         rows[name] = row
@@ -226,27 +287,43 @@ def main() -> int:
 def format_row(name: str, row: dict[str, Any]) -> str:
     """One case as text."""
     ours = row["hepinfer"]
-    s: SynthReport = ours["synth"]
+    s: SynthReport | None = ours["synth"]
+    synth = (
+        f"{s.luts:,} LUT, {s.ffs:,} FF, {s.dsps} DSP, {s.carries:,} CARRY, path "
+        f"{s.longest_path_cells} cells, Yosys {s.seconds:.0f} s; "
+        if s is not None
+        else ""
+    )
     lines = [
         f"## {name} (Dense/ReLU chain)",
         (
-            f"hepinfer: {s.luts:,} LUT, {s.ffs:,} FF, {s.dsps} DSP, {s.carries:,} CARRY, latency "
-            f"{ours['latency_cycles']} cycles (measured {ours['measured_latency']}), path "
-            f"{s.longest_path_cells} cells; generated in {ours['generate_s']:.2f} s, Yosys "
-            f"{s.seconds:.0f} s; Verilator {ours['verilator_per_s']:,.0f} samples/s, "
-            f"{ours['differing']} outputs differ from the emulator"
+            f"hepinfer: {synth}latency {ours['latency_cycles']} cycles (measured "
+            f"{ours['measured_latency']}); generated in {ours['generate_s']:.2f} s; Verilator "
+            f"{ours['verilator_per_s']:,.0f} samples/s, {ours['differing']} outputs differ "
+            "from the emulator"
         ),
         f"analytic estimate (full model): {row['estimate']}",
-        f"C simulation {row['csim_per_s']:,.0f}/s, emulator {row['emulator_per_s']:,.0f}/s",
+        (
+            f"full model, samples/s: Verilator {row['verilator_full_per_s']:,.0f} "
+            f"({row['verilator_full_differing']} outputs differ from the emulator), "
+            f"C simulation {row['csim_per_s']:,.0f}, emulator {row['emulator_per_s']:,.0f}"
+        ),
     ]
+    if "hls4ml" in row:
+        h = row["hls4ml"]
+        lines.append(
+            f"hls4ml 1.3 predict() (same config): {h['predict_rate']:,.0f} samples/s, "
+            f"{h['differing_from_hepinfer']} outputs differ from hepinfer's emulator "
+            f"(convert {h['convert_s']:.1f} s, compile {h['compile_s']:.1f} s)"
+        )
     if "da4ml" in row:
         d = row["da4ml"]
         ds: SynthReport = d["synth"]
         lines.append(
             f"da4ml 0.6.0: {ds.luts:,} LUT, {ds.ffs:,} FF, {ds.dsps} DSP, {ds.carries:,} CARRY, "
             f"latency {d['latency_cycles']} cycles, path {ds.longest_path_cells} cells; "
-            f"generated in {d['generate_s']:.2f} s, Yosys {ds.seconds:.0f} s; LUT ratio "
-            f"hepinfer/da4ml {s.luts / max(ds.luts, 1):.2f}"
+            f"generated in {d['generate_s']:.2f} s, Yosys {ds.seconds:.0f} s"
+            + (f"; LUT ratio hepinfer/da4ml {s.luts / max(ds.luts, 1):.2f}" if s else "")
         )
     return "\n".join(lines)
 

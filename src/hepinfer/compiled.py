@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.config import DEFAULT_PRECISION, Config
-from hepinfer.errors import ConfigError, HepinferError
+from hepinfer.errors import ConfigError, HepinferError, RtlError
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.printer import format_graph, types_table
 from hepinfer.knobs import Engine, Headers, Mode
@@ -181,8 +181,16 @@ class CompiledModel:
         `clock_period` (ns; default the configuration's), or `pipeline` asks for about that
         many stages. `write_verilog`, `rtlsim` and `synth` take it to build it only once.
         """
+        from hepinfer.knobs import IOType
         from hepinfer.rtl import build
 
+        if self.config.io_type is not IOType.PARALLEL:
+            msg = (
+                f"IOType {self.config.io_type.value}: the RTL generator writes io_parallel "
+                "logic only (whole tensors as wires, II 1); compile with IOType io_parallel, "
+                "or use write_hls() for an io_stream project"
+            )
+            raise RtlError(msg)
         return build(
             self.graph,
             top=top,
@@ -197,15 +205,38 @@ class CompiledModel:
         top: str = "hepinfer_top",
         clock_period: float | None = None,
         pipeline: int | None = None,
+        x: Any = None,
     ) -> RtlDesign:
-        """Write synthesisable Verilog of this model (`rtl_design`): `<top>.v`, a testbench,
-        `files.f` and `manifest.json` (latency in cycles, ports, types); returns the design.
+        """Write synthesisable Verilog of this model (`rtl_design`): `<top>.v`, a
+        self-checking testbench with its vectors (`tb_input.hex`: the inputs `x`, default one
+        all-zero sample; `tb_expected.hex`: the emulator's outputs for them), `files.f` and
+        `manifest.json` (latency in cycles, ports, types); returns the design.
         """
         from hepinfer.rtl import write
 
         design = self.rtl_design(top=top, clock_period=clock_period, pipeline=pipeline)
-        write(design, out_dir)
+        if x is None:
+            x = {n.name: np.zeros((1, *n.out.shape)) for n in self.graph.inputs}
+        inputs = self._input_mantissas(x)
+        out = self.predict(x)
+        values = out if isinstance(out, dict) else {self.graph.outputs[0]: out}
+        expected = {}
+        for name in self.graph.outputs:
+            t = self.graph.node(name).out.fixed
+            if t is not None:
+                expected[name] = np.asarray(t.to_mantissa(values[name]), dtype=np.int64)
+        write(design, out_dir, inputs, expected)
         return design
+
+    def _input_mantissas(self, x: Any) -> dict[str, Any]:
+        from hepinfer.ir.inputs import bind_inputs
+
+        data = bind_inputs(self.graph, x)
+        return {
+            node.name: np.asarray(node.out.fixed.to_mantissa(data[node.name]))
+            for node in self.graph.inputs
+            if node.out.fixed is not None
+        }
 
     def rtlsim(
         self,
@@ -219,18 +250,11 @@ class CompiledModel:
         `predict(x)` bit for bit; the result also has the measured latency and II. `design`:
         one already built (`rtl_design`, `write_verilog`), else built from the settings.
         """
-        from hepinfer.ir.inputs import bind_inputs
         from hepinfer.rtl import simulate
 
         if design is None:
             design = self.rtl_design(clock_period=clock_period, pipeline=pipeline)
-        data = bind_inputs(self.graph, x)
-        mantissas = {
-            node.name: np.asarray(node.out.fixed.to_mantissa(data[node.name]))
-            for node in self.graph.inputs
-            if node.out.fixed is not None
-        }
-        return simulate(design, mantissas)
+        return simulate(design, self._input_mantissas(x))
 
     def synth(
         self,

@@ -31,11 +31,11 @@ def test_rtl_check_and_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert synth["longest_path_cells"] > 0
 
 
-def test_rtl_refuses_average_pooling(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.hls.onnx_models import pooling
-
-    model = pooling(tmp_path / "p.onnx")
-    assert main(["rtl", str(model), "-o", str(tmp_path / "rtl")]) != 0
+def test_rtl_refuses_io_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = mlp(tmp_path / "m.onnx", (6, 8, 4), ("Relu", "Softmax"))
+    config = tmp_path / "stream.yml"
+    config.write_text("IOType: io_stream\n")
+    assert main(["rtl", str(model), "-c", str(config), "-o", str(tmp_path / "rtl")]) != 0
     err = capsys.readouterr().err
-    assert "AveragePooling" in err
+    assert "io_stream" in err
     assert "write_hls" in err

@@ -85,18 +85,53 @@ def test_pipeline_settings_change_latency_not_bits(small: Path) -> None:
     np.testing.assert_array_equal(deep.outputs["softmax2"], combinational.outputs["softmax2"])
 
 
-def test_jet_tagger(shared_data: Path) -> None:
+#: the jet taggers of ../shared/data: (model file, weights file or None, configuration)
+TAGGERS: dict[str, tuple[str, str | None, Any]] = {
+    "3layer_16_6": ("KERAS_3layer.json", None, {"Model": {"Precision": "ap_fixed<16,6>"}}),
+    # hepinfer's default: exact accumulators, AP_RND/AP_SAT results (wide products: DSPs)
+    "3layer_default": ("KERAS_3layer.json", None, None),
+    # the 70 %-pruned tagger at hls4ml's configuration (config_from_model: ap_fixed<16,6>)
+    "3layer_pruned70": (
+        "KERAS_3layer.json",
+        "KERAS_3layer_70pruned_retrained_weights.h5",
+        "config_from_model",
+    ),
+    # 10 features -> 32 (ReLU) -> 1 (sigmoid ROM), hepinfer's default
+    "1layer_sigmoid": ("KERAS_1layer.json", None, None),
+}
+
+
+@pytest.mark.parametrize("name", list(TAGGERS))
+def test_jet_taggers(shared_data: Path, name: str) -> None:
     need("verilator")
-    path = shared_data / "hls4ml-example-models" / "keras" / "KERAS_3layer.json"
-    model = hepinfer.compile(path, {"Model": {"Precision": "ap_fixed<16,6>"}})
-    _assert_exact(model, _inputs(16, 1.5))
+    folder = shared_data / "hls4ml-example-models" / "keras"
+    model_file, weights, config = TAGGERS[name]
+    source: Path | tuple[Path, Path] = folder / model_file
+    if weights is not None:
+        source = (folder / model_file, folder / weights)
+    if config == "config_from_model":
+        config = hepinfer.config_from_model(source)
+    model = hepinfer.compile(source, config)
+    n_in = model.graph.inputs[0].out.size
+    latency = _assert_exact(model, _inputs(n_in, 1.5))
+    assert latency >= 3  # the input and output registers and at least one datapath stage
 
 
 def test_write_verilog_files(small: Path, tmp_path: Path) -> None:
     model = hepinfer.compile(small)
     design = model.write_verilog(tmp_path / "rtl", top="tagger")
     names = sorted(p.name for p in (tmp_path / "rtl").iterdir())
-    assert names == ["files.f", "manifest.json", "tagger.v", "tagger_tb.v", "tb_input.hex"]
+    assert names == [
+        "files.f",
+        "manifest.json",
+        "tagger.v",
+        "tagger_tb.v",
+        "tb_expected.hex",
+        "tb_input.hex",
+    ]
+    # the default vectors: one all-zero sample and the emulator's outputs for it
+    assert set((tmp_path / "rtl" / "tb_input.hex").read_text().strip()) == {"0"}
+    assert len((tmp_path / "rtl" / "tb_expected.hex").read_text().split()) == 1
     manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
     assert manifest["latency_cycles"] == design.latency
     assert manifest["inputs"][0]["bits"] == 10 * manifest["inputs"][0]["element_bits"]
@@ -120,10 +155,22 @@ def test_dsp_rule(small: Path) -> None:
     assert counts["shift_add_multipliers"] > 0
 
 
-def test_unsupported_op_is_a_clear_error(tmp_path: Path) -> None:
-    model = hepinfer.compile(pooling(tmp_path / "pool.onnx"))
-    with pytest.raises(RtlError, match=r"cannot lower node.*AveragePooling.*supports.*Dense"):
-        build(model.graph)
+def test_average_pooling_2d(tmp_path: Path) -> None:
+    """Conv2D, MaxPool 2x2, AveragePool 3x3 stride 2 with padding (not counted: the edge
+    windows divide by 4 or 6, the others by 9), GlobalAveragePool, Dense.
+    """
+    need("verilator")
+    model = hepinfer.compile(
+        pooling(tmp_path / "pool.onnx"), {"Model": {"Precision": "ap_fixed<12,4>"}}
+    )
+    assert {n.op.value for n in model.graph.nodes} >= {"AveragePooling", "GlobalAveragePooling"}
+    shape = model.graph.inputs[0].out.shape
+    x = np.random.default_rng(4).normal(scale=1.5, size=(2_000, *shape))
+    result = model.rtlsim(x)
+    expected = model.predict(x)
+    assert isinstance(expected, np.ndarray)
+    out = result.outputs[model.graph.outputs[0]]
+    np.testing.assert_array_equal(out.reshape(expected.shape), expected)
 
 
 def test_bad_settings(small: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, two
@@ -48,3 +49,11 @@ SPEC = OpSpec(Op.AVERAGE, merge.shape, run_float, merge.average_fixed, ("result"
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """An element-wise average of the inputs, costed at the widest input type."""
     return costing.merge(node, ctx, "average")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The exact half sum, cast to `result_t` (`merge.average_rtl`)."""
+    del inputs
+    return merge.average_rtl(node, net, xs)

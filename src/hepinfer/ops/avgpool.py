@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, pooling
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import OpSpec, Types, result_types
@@ -62,3 +63,10 @@ def hls4ml_auto(
         "accum": rules.average_accum(inputs[0], accumulated_terms(node, ())),
         "result": inputs[0],
     }
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Adder trees, the division by each window's count and the casts (`pooling.avg_rtl`)."""
+    return pooling.avg_rtl(node, net, xs, inputs)

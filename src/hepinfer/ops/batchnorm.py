@@ -17,6 +17,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape, weight
@@ -114,3 +115,24 @@ def hls4ml_auto(
     """hls4ml's `auto` result: its scale-and-shift rule."""
     del node
     return {"result": rules.scale_shift(inputs[0], stored["weight"], stored["bias"])}
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """`run_fixed` as logic: per element its channel's constant product `x * scale` (shifts
+    and adds or a DSP, as Dense's), plus the bias constant, cast to `result_t`.
+    """
+    tw, tb, tr = need(node, "weight"), need(node, "bias"), need(node, "result")
+    shape = inputs[0].shape
+    scale = np.broadcast_to(tw.to_mantissa(weight(node, "scale")), shape).ravel()
+    bias = np.broadcast_to(tb.to_mantissa(weight(node, "bias")), shape).ravel()
+    outs = []
+    for x, s, b in zip(xs[0], scale.tolist(), bias.tolist(), strict=True):
+        prod = arith.cmul(net, x, int(s), tw.frac)
+        frac = max(prod.frac, tb.frac)
+        total = net.add(
+            net.rescale(prod, frac), net.rescale(net.const(int(b), tb.frac), frac), "bn"
+        )
+        outs.append(arith.cast(net, total, tr))
+    return outs

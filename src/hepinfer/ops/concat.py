@@ -13,6 +13,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types
@@ -104,3 +105,17 @@ def hls4ml_auto(
     """hls4ml's `auto` result: a type both inputs fit in."""
     del node, stored
     return {"result": rules.concatenate(inputs[0], inputs[1])}
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Each input cast to `result_t`, then wiring: the elements in the concatenated order."""
+    tr = need(node, "result")
+    axis = _axis(node, len(inputs[0].shape))
+    parts = []
+    for vals, t in zip(xs, inputs, strict=True):
+        block = np.empty(len(vals), dtype=object)
+        block[:] = [arith.cast(net, v, tr) for v in vals]
+        parts.append(block.reshape(t.shape))
+    return list(np.concatenate(parts, axis=axis).ravel())

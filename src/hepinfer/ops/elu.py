@@ -9,15 +9,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hepinfer.errors import HlsError
+from hepinfer.errors import HlsError, RtlError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
 from hepinfer.ops.cost import LayerCost, NodeContext
+from hepinfer.ops.leaky_relu import sign_select
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact, sizes
 from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, table_type
 
@@ -113,3 +115,31 @@ SPEC = OpSpec(Op.ELU, same_shape, run_float, run_fixed, ("weight", "result", "ta
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A elu table lookup per output element (table size and type from the node)."""
     return costing.activation(node, ctx, "elu")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """`run_fixed` as logic: the index `trunc(-x * N / SPAN)` (a constant product and a shift
+    truncating toward zero) clipped to the table addresses a ROM holding `alpha * table`
+    already cast to `result_t`; the sign of `x` selects it or `x` cast to `result_t`.
+    """
+    tr, tt, tw = need(node, "result"), table_type(node), need(node, "weight")
+    tx = fixed(node, inputs[0])
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    table = tt.to_mantissa(table_values(size))
+    alpha = int(tw.to_mantissa(np.array([_alpha(node)]))[0])
+    rom = tr.cast_mantissa(table * alpha, product_type(tt, tw))
+    span = int(SPAN)
+    outs = []
+    den = span << tx.frac if tx.frac >= 0 else span
+    for v in xs[0]:
+        x = net.rescale(v, tx.frac)  # the index is formed on the mantissa of the input type
+        if den & (den - 1):
+            msg = f"ELU {node.name!r}: the RTL index needs a power-of-two span, not {SPAN}"
+            raise RtlError(msg)
+        idx = arith.trunc_scale(net, x, -size, den.bit_length() - 1)
+        idx = arith.clip(net, idx, 0, size - 1)
+        neg = net.rom(idx, [int(r) for r in rom], tr.frac, "elu")
+        outs.append(sign_select(net, x, arith.cast(net, x, tr), neg, strict=False))
+    return outs

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, pooling
 from hepinfer.ops.base import OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, one
@@ -50,3 +51,10 @@ SPEC = OpSpec(
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """Global average pooling of a (w, c) or (h, w, c) input."""
     return costing.pool(node, ctx, "average", global_=True)
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """One adder tree and division per channel (`pooling.global_avg_rtl`)."""
+    return pooling.global_avg_rtl(node, net, xs, inputs)

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hepinfer.errors import RtlError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val, arith
+from hepinfer.netlist.core import literal
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
@@ -75,3 +78,43 @@ SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "resul
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A leaky_relu per output element: comparators and multiplexers, no tables."""
     return costing.activation(node, ctx, "leaky_relu")
+
+
+def sign_select(net: Netlist, x: Val, positive: Val, negative: Val, strict: bool) -> Val:
+    """`positive` where `x > 0` (`strict`) or `x >= 0`, else `negative` (same scaling): a
+    comparison with zero (or the sign bit) and a multiplexer.
+    """
+    if positive.frac != negative.frac:
+        msg = "internal error: selecting between values of different scaling"
+        raise RtlError(msg)
+    if x.const is not None:
+        return positive if (x.const > 0 if strict else x.const >= 0) else negative
+    cost = net.delays.compare(x.width) if strict else net.delays.lut
+    (x2, p2, n2), stage, ready = net.schedule((x, positive, negative), cost)
+    cond = f"({x2.ref} > {literal(0)})" if strict else f"~{x2.name}[{x.width - 1}]"
+    return net.wire(
+        f"{cond} ? {p2.ref} : {n2.ref}",
+        min(positive.lo, negative.lo),
+        max(positive.hi, negative.hi),
+        positive.frac,
+        stage,
+        ready + cost,
+        "sel",
+    )
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """`run_fixed` as logic: `x` and `x * alpha` (a constant product), a multiplexer on
+    `x > 0`, the cast to `result_t`.
+    """
+    del inputs
+    tw, tr = need(node, "weight"), need(node, "result")
+    alpha = int(tw.to_mantissa(np.array([_alpha(node)]))[0])
+    outs = []
+    for x in xs[0]:
+        pos = net.rescale(x, x.frac + tw.frac)
+        neg = arith.cmul(net, x, alpha, tw.frac)
+        outs.append(arith.cast(net, sign_select(net, x, pos, neg, strict=True), tr))
+    return outs

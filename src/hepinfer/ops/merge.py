@@ -12,6 +12,7 @@ from hepinfer.errors import GraphError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, product_type
 from hepinfer.ir.graph import Node, TensorType
+from hepinfer.netlist import Netlist, Val, arith
 from hepinfer.ops.base import n_inputs, need
 
 
@@ -69,3 +70,70 @@ def select_fixed(node: Node, xs: Sequence[FxArray], larger: bool) -> FxArray:
 def _negated(t: FixedType) -> FixedType:
     """A signed type holding the negation of every value of `t`."""
     return FixedType(t.width + 1, t.integer + 1, True)
+
+
+# ---------------------------------------------------------------------------- RTL
+def _pairs(xs: Sequence[Sequence[Val]]) -> list[tuple[Val, Val]]:
+    return list(zip(xs[0], xs[1], strict=True))
+
+
+def _aligned(net: Netlist, a: Val, b: Val) -> tuple[Val, Val]:
+    frac = max(a.frac, b.frac)
+    return net.rescale(a, frac), net.rescale(b, frac)
+
+
+def add_rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], subtract: bool = False
+) -> list[Val]:
+    """`add_fixed` / `sub_fixed` as logic: the exact sum (difference), cast to `result_t`."""
+    tr = need(node, "result")
+    return [
+        arith.cast(net, net.add(*_aligned(net, a, b), "m", subtract=subtract), tr)
+        for a, b in _pairs(xs)
+    ]
+
+
+def mul_rtl(node: Node, net: Netlist, xs: Sequence[Sequence[Val]]) -> list[Val]:
+    """`mul_fixed` as logic: the exact product (a DSP multiplier), cast to `result_t`."""
+    tr = need(node, "result")
+    return [arith.cast(net, net.mul(a, b), tr) for a, b in _pairs(xs)]
+
+
+def average_rtl(node: Node, net: Netlist, xs: Sequence[Sequence[Val]]) -> list[Val]:
+    """`average_fixed` as logic: the exact sum with one more fractional bit (the half is
+    wiring), cast to `result_t`.
+    """
+    tr = need(node, "result")
+    outs = []
+    for a, b in _pairs(xs):
+        s = net.add(*_aligned(net, a, b), "m")
+        outs.append(
+            arith.cast(net, Val(s.name, s.lo, s.hi, s.frac + 1, s.stage, s.delay, s.const), tr)
+        )
+    return outs
+
+
+def select_rtl(node: Node, net: Netlist, xs: Sequence[Sequence[Val]], larger: bool) -> list[Val]:
+    """`select_fixed` as logic: the inputs compared exactly, the chosen one's cast to
+    `result_t` (each input cast on its own, as the emulator: a wrapping cast is not monotone).
+    """
+    tr = need(node, "result")
+    outs = []
+    for a, b in _pairs(xs):
+        a_s, b_s = _aligned(net, a, b)
+        ca, cb = arith.cast(net, a, tr), arith.cast(net, b, tr)
+        cost = net.delays.compare(max(a_s.width, b_s.width))
+        (a2, b2, ca2, cb2), stage, ready = net.schedule((a_s, b_s, ca, cb), cost)
+        op = ">" if larger else "<"
+        outs.append(
+            net.wire(
+                f"({a2.ref} {op} {b2.ref}) ? {ca2.ref} : {cb2.ref}",
+                min(ca.lo, cb.lo),
+                max(ca.hi, cb.hi),
+                tr.frac,
+                stage,
+                ready + cost,
+                "mx",
+            )
+        )
+    return outs

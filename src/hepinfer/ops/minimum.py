@@ -12,6 +12,7 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, two
@@ -53,3 +54,11 @@ SPEC = OpSpec(Op.MINIMUM, merge.shape, run_float, _fixed, ("result",), "Merge")
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """An element-wise minimum of the inputs, costed at the widest input type."""
     return costing.merge(node, ctx, "minimum")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """A comparison and a multiplexer of the cast inputs (`merge.select_rtl`)."""
+    del inputs
+    return merge.select_rtl(node, net, xs, larger=False)

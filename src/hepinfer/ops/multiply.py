@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
 from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
@@ -53,3 +54,11 @@ def hls4ml_auto(
     """hls4ml's `auto` result of a two-input product (its Merge rule)."""
     del node, stored
     return {"result": rules.multiply(inputs[0], inputs[1])}
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The exact product (a DSP), cast to `result_t` (`merge.mul_rtl`)."""
+    del inputs
+    return merge.mul_rtl(node, net, xs)

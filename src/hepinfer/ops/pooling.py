@@ -265,3 +265,56 @@ def _max_windows(
                 best = arith.cast(net, best, node.precision.accum)
             outs.append(arith.cast(net, best, need(node, "result")))
     return outs
+
+
+def avg_rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Average pooling as `avg_fixed`: each value cast to `accum_t`, an adder tree per window
+    (padding adds nothing), the sum cast to `accum_t`, the division by the window's count
+    truncating toward zero (`divide_trunc`), the cast to `result_t`.
+    """
+    shape = inputs[0].shape
+    rank = len(shape) - 1
+    index = np.arange(1, len(xs[0]) + 1).reshape(1, *shape)
+    k = window(node, rank)
+    strides, _, pads, _ = geometry(node, shape[:rank], k)
+    cols = patches(index, k, strides, (1,) * rank, pads, 0)
+    cols = cols.reshape(-1, int(np.prod(k)), shape[-1])
+    return _avg_windows(node, net, xs[0], cols, bool(node.attrs.get("count_pad", False)))
+
+
+def global_avg_rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """Global average pooling: one adder tree and one division per channel."""
+    cols = np.arange(1, len(xs[0]) + 1).reshape(1, -1, inputs[0].shape[-1])
+    return _avg_windows(node, net, xs[0], cols, count_pad=True)
+
+
+def _avg_windows(
+    node: Node, net: Netlist, x: Sequence[Val], cols: np.ndarray, count_pad: bool
+) -> list[Val]:
+    ta, tr = need(node, "accum"), need(node, "result")
+    cast = [arith.cast(net, v, ta) for v in x]
+    outs = []
+    for win in cols:  # (positions, channels) of 1-based indices, 0 = padding
+        for c in range(win.shape[-1]):
+            vals = [cast[i - 1] for i in win[:, c] if i]
+            total = arith.cast(net, net.total(vals, "pool"), ta)
+            count = win.shape[0] if count_pad else len(vals)
+            outs.append(arith.cast(net, divide_trunc(net, total, count), tr))
+    return outs
+
+
+def divide_trunc(net: Netlist, v: Val, n: int) -> Val:
+    """`v / n` truncated toward zero at `v`'s scaling (ap_fixed division by a constant), as a
+    product by `c = ceil(2**k / n)` and a shift by `k` (exact for every `|v| < 2**(k -
+    ceil(log2 n))`: the product's error `|v| (c n - 2**k) / (n 2**k)` stays below `1 / n`).
+    """
+    if n == 1:
+        return v
+    big = max(abs(v.lo), abs(v.hi)).bit_length() + (n - 1).bit_length()
+    c = -(-(1 << big) // n)
+    q = arith.trunc_scale(net, v, c, big)
+    return Val(q.name, q.lo, q.hi, v.frac, q.stage, q.delay, q.const)

@@ -19,12 +19,13 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import Lowering
-from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, table_type
+from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, lut_rtl, table_type
 
 #: the table covers inputs in [-SPAN / 2, SPAN / 2) (hls4ml's range)
 SPAN = 16.0
@@ -73,3 +74,11 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
 
 
 SPEC = OpSpec(Op.SOFTSIGN, same_shape, run_float, run_fixed, ("result", "table"), "Activation")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The table as a ROM behind hls4ml's index arithmetic (`lut.lut_rtl`)."""
+    del inputs
+    return lut_rtl(node, net, xs[0], softsign_table_fn, SPAN, need(node, "result"))

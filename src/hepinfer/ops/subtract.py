@@ -11,6 +11,7 @@ import numpy as np
 from hepinfer.fixed import FixedType
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
+from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, two
@@ -48,3 +49,11 @@ SPEC = OpSpec(Op.SUBTRACT, merge.shape, run_float, merge.sub_fixed, ("result",),
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """An element-wise subtract of the inputs, costed at the widest input type."""
     return costing.merge(node, ctx, "subtract")
+
+
+def rtl(
+    node: Node, net: Netlist, xs: Sequence[Sequence[Val]], inputs: Sequence[TensorType]
+) -> list[Val]:
+    """The exact difference, cast to `result_t` (`merge.add_rtl`)."""
+    del inputs
+    return merge.add_rtl(node, net, xs, subtract=True)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
+import numpy.typing as npt
 
 from hepinfer._version import __version__
 from hepinfer.errors import RtlError
@@ -159,7 +161,21 @@ def build(
     if missing:
         msg = (
             f"the RTL generator cannot lower node(s) {', '.join(missing)} yet; it supports "
-            f"{', '.join(supported_ops())} (io_parallel). Use write_hls() for this model"
+            f"{', '.join(supported_ops())} (io_parallel, Latency strategy). Use write_hls() "
+            "for this model"
+        )
+        raise RtlError(msg)
+    resource = [
+        f"{n.name!r} ({n.op.value})"
+        for n in graph.nodes
+        if str(n.attrs.get("strategy", "")).lower() == "resource"
+    ]
+    if resource:
+        msg = (
+            f"node(s) {', '.join(resource)} use the Resource strategy (a loop of reuse_factor "
+            "iterations over weights in memory), which the RTL generator does not build: it "
+            "writes fully unrolled io_parallel logic (Latency strategy, II 1). Set Strategy: "
+            "Latency for them, or use write_hls() for this model"
         )
         raise RtlError(msg)
     period = clock_period
@@ -310,30 +326,68 @@ def render(name: str, **values: Any) -> str:
     return _TEMPLATES.get_template(name).render(**values)
 
 
-def write(design: RtlDesign, out_dir: str | Path) -> Path:
-    """Write the Verilog, the testbench (with `tb_input.hex`: one all-zero sample), the file
-    list and the manifest into `out_dir`.
+def hex_lines(ports: Sequence[Port], values: dict[str, npt.NDArray[np.int64]]) -> list[str]:
+    """One hex line per sample: every port's mantissas packed as the testbench reads them
+    (`width` bits per element, element 0 and the first port in the low bits).
+    """
+    n = next(iter(values.values())).shape[0] if values else 0
+    digits = max(1, -(-sum(p.bits for p in ports) // 4))
+    rows = []
+    for p in ports:
+        m = np.asarray(values[p.name], dtype=np.int64).reshape(n, p.elements)
+        rows.append((p, (m & ((1 << p.width) - 1)).tolist()))
+    lines = []
+    for i in range(n):
+        word = 0
+        for p, m in rows:
+            for e, v in enumerate(m[i]):
+                word |= v << (p.bit_offset + e * p.width)
+        lines.append(f"{word:0{digits}x}")
+    return lines
+
+
+def write(
+    design: RtlDesign,
+    out_dir: str | Path,
+    inputs: dict[str, npt.NDArray[np.int64]] | None = None,
+    expected: dict[str, npt.NDArray[np.int64]] | None = None,
+) -> Path:
+    """Write the Verilog, the testbench, the file list and the manifest into `out_dir`.
+
+    The testbench's vectors: `inputs` (mantissas by input name, (samples, elements)) go to
+    `tb_input.hex`, `expected` (the emulator's output mantissas by output name) to
+    `tb_expected.hex`; without `inputs`, one all-zero sample; without `expected`, the
+    testbench checks only the latency.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{design.top}.v").write_text(design.verilog)
+    if inputs is None:
+        inputs = {p.name: np.zeros((1, p.elements), dtype=np.int64) for p in design.inputs}
+    in_lines = hex_lines(design.inputs, inputs)
     in_bits = sum(p.bits for p in design.inputs)
+    out_bits = sum(p.bits for p in design.outputs)
     concat = ", ".join(p.port for p in reversed(design.outputs))
     tb = render(
         "tb.v.j2",
         top=design.top,
-        samples=1,
+        samples=len(in_lines),
         in_bits=in_bits,
         in_hex=-(-in_bits // 4),
+        out_bits=out_bits,
+        out_hex=-(-out_bits // 4),
         inputs=[_fields(p) for p in design.inputs],
         outputs=[_fields(p) for p in design.outputs],
         out_concat=concat,
         latency=design.latency,
+        check=expected is not None,
         half_period=design.clock_period / 2,
     )
     (out / f"{design.top}_tb.v").write_text(tb)
-    # the testbench's input: one all-zero sample (replace it with your own, one line each)
-    (out / "tb_input.hex").write_text("0" * -(-in_bits // 4) + "\n")
+    (out / "tb_input.hex").write_text("".join(f"{line}\n" for line in in_lines))
+    if expected is not None:
+        lines = hex_lines(design.outputs, expected)
+        (out / "tb_expected.hex").write_text("".join(f"{line}\n" for line in lines))
     (out / "files.f").write_text(f"{design.top}.v\n")
     (out / "manifest.json").write_text(json.dumps(design.manifest(), indent=1) + "\n")
     return out

@@ -44,6 +44,8 @@ class SynthReport:
     cells: dict[str, int] = field(default_factory=dict)
     tool: str = ""
     seconds: float = 0.0
+    #: Yosys' own CPU time (user + system): what a run on an idle machine takes
+    cpu_seconds: float = 0.0
 
     def table(self) -> str:
         """The report as text."""
@@ -121,6 +123,7 @@ def synthesise_files(
             "tee -o stat.txt stat; tee -o ltp.txt ltp -noff"
         )
         start = time.perf_counter()
+        cpu = _child_cpu()
         try:
             proc = subprocess.run(
                 [*cmd, "-q", "-p", script],
@@ -134,6 +137,7 @@ def synthesise_files(
             msg = f"Yosys did not finish synthesising {top} within {timeout:.0f} s"
             raise RtlError(msg) from exc
         seconds = time.perf_counter() - start
+        cpu = _child_cpu() - cpu
         if proc.returncode != 0:
             msg = f"Yosys failed on {top}:\n{(proc.stderr or proc.stdout)[-3000:]}"
             raise RtlError(msg)
@@ -158,4 +162,13 @@ def synthesise_files(
         cells=cells,
         tool=version.stdout.strip().split(" (")[0],
         seconds=seconds,
+        cpu_seconds=cpu,
     )
+
+
+def _child_cpu() -> float:
+    """CPU seconds of this process's finished children (user + system)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -84,6 +84,20 @@ def _recurrent(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     return b.add(op.value.lower(), op, [seq], attrs, weights)
 
 
+def _resample(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
+    """ZeroPadding, Cropping or UpSampling of every spatial axis of a channels-last `src`."""
+    spatial = b.shape(src)[:-1]
+    if op is Op.UPSAMPLING:
+        scale = tuple(int(v) for v in rng.integers(1, 4, size=len(spatial)))
+        return b.add("upsampling", op, [src], {"scale": scale})
+    if op is Op.CROPPING:
+        begin = [int(rng.integers(0, n)) for n in spatial]
+        end = [int(rng.integers(0, n - c)) for n, c in zip(spatial, begin, strict=True)]
+        return b.add("cropping", op, [src], {"crops": (*begin, *end)})
+    pads = tuple(int(v) for v in rng.integers(0, 3, size=2 * len(spatial)))
+    return b.add("zeropadding", op, [src], {"pads": pads})
+
+
 def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     """Append one `op` node reading `src` (and, for merges, a second branch of `src`)."""
     shape = b.shape(src)
@@ -122,6 +136,8 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return b.add("prelu", op, [src], weights={"alpha": _weights(rng, shape, 0.5)})
     if op.value in RECURRENT:
         return _recurrent(b, op, src, rng)
+    if op in (Op.ZERO_PADDING, Op.CROPPING, Op.UPSAMPLING):
+        return _resample(b, op, src, rng)
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -138,9 +154,9 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
 def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
     if op is Op.CONV1D:
         return (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
-    if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE):
+    if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE, Op.ZERO_PADDING, Op.CROPPING):
         return (int(rng.integers(2, 5)), int(rng.integers(2, 5)), int(rng.integers(1, 4)))
-    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
+    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL, Op.UPSAMPLING):
         rank = int(rng.integers(1, 3))
         return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
     if op in (Op.RESHAPE, Op.CONCAT) or op.value in RECURRENT:

@@ -24,7 +24,15 @@ from hepinfer.ops import MODULES, hook
 from tests.op_models import RECURRENT
 
 #: wiring only in hls4ml-style firmware: costs nothing, left out of the estimate
-WIRING = {Op.INPUT, Op.FLATTEN, Op.RESHAPE, Op.TRANSPOSE}
+WIRING = {
+    Op.INPUT,
+    Op.FLATTEN,
+    Op.RESHAPE,
+    Op.TRANSPOSE,
+    Op.ZERO_PADDING,
+    Op.CROPPING,
+    Op.UPSAMPLING,
+}
 QUANT = {"scale": 0.25, "zeropt": 0.0, "bitwidth": 6, "signed": True, "narrow": False}
 RNG = np.random.default_rng(7)
 
@@ -55,6 +63,9 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.RESHAPE: ((8,), (2, 4), {"shape": (2, 4)}, {}),
         Op.TRANSPOSE: ((2, 4), (4, 2), {"perm": (1, 0)}, {}),
         Op.PRELU: ((8,), (8,), {}, {"alpha": _w(8)}),
+        Op.ZERO_PADDING: ((4, 4, 2), (5, 7, 2), {"pads": (1, 2, 0, 1)}, {}),
+        Op.CROPPING: ((4, 4, 2), (3, 1, 2), {"crops": (1, 2, 0, 1)}, {}),
+        Op.UPSAMPLING: ((4, 2), (8, 2), {"scale": (2,)}, {}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise

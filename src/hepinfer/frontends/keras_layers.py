@@ -363,6 +363,58 @@ def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.CONCAT, halves, {"axis": -1})
 
 
+def _begin_end(layer: LayerInfo, key: str, rank: int) -> tuple[int, ...]:
+    """A Keras padding/cropping setting as (begin per axis..., end per axis...): an int is
+    the same everywhere; in 1D a pair is (begin, end); in 2D a pair of ints is symmetric per
+    axis and a pair of pairs is ((top, bottom), (left, right)).
+    """
+    value = layer.config.get(key, 1)
+    if layer.config.get("data_format", "channels_last") not in (None, "channels_last"):
+        msg = f"Keras layer {layer.name!r} ({layer.cls}): only data_format='channels_last' is supported"
+        raise FrontendError(msg)
+    if isinstance(value, int):
+        pairs = [(value, value)] * rank
+    elif rank == 1:
+        pairs = [(int(value[0]), int(value[1]))]
+    else:
+        pairs = [(int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1])) for v in value]
+    return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+
+
+def _zero_padding(rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        pads = _begin_end(layer, "padding", rank)
+        return b.add(layer.name, Op.ZERO_PADDING, layer.sources, {"pads": pads})
+
+    return convert
+
+
+def _cropping(rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        crops = _begin_end(layer, "cropping", rank)
+        return b.add(layer.name, Op.CROPPING, layer.sources, {"crops": crops})
+
+    return convert
+
+
+def _upsampling(rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        cfg = layer.config
+        if str(cfg.get("interpolation", "nearest")) != "nearest" or cfg.get(
+            "data_format", "channels_last"
+        ) not in (None, "channels_last"):
+            msg = (
+                f"Keras layer {layer.name!r} ({layer.cls}) with interpolation="
+                f"{cfg.get('interpolation')!r}, data_format={cfg.get('data_format')!r} is not "
+                "supported; supported: interpolation='nearest', data_format='channels_last'"
+            )
+            raise FrontendError(msg)
+        scale = _tuple(cfg.get("size", 2), rank)
+        return b.add(layer.name, Op.UPSAMPLING, layer.sources, {"scale": scale})
+
+    return convert
+
+
 #: Keras recurrent layer classes: their `activation` is part of the layer, not split off
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
@@ -416,4 +468,10 @@ CONVERTERS: dict[str, Converter] = {
     "GRU": recurrent,
     "SimpleRNN": recurrent,
     "Bidirectional": bidirectional,
+    "ZeroPadding1D": _zero_padding(1),
+    "ZeroPadding2D": _zero_padding(2),
+    "Cropping1D": _cropping(1),
+    "Cropping2D": _cropping(2),
+    "UpSampling1D": _upsampling(1),
+    "UpSampling2D": _upsampling(2),
 }

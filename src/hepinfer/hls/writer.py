@@ -55,6 +55,7 @@ KERNEL_FILES = (
     "hepinfer_weights.h",
     "hepinfer_activation_param.h",
     "hepinfer_merge_extra.h",
+    "hepinfer_resample.h",
 )
 
 

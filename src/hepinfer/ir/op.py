@@ -45,6 +45,9 @@ class Op(Enum):
     LSTM = "LSTM"
     GRU = "GRU"
     SIMPLE_RNN = "SimpleRNN"
+    ZERO_PADDING = "ZeroPadding"
+    CROPPING = "Cropping"
+    UPSAMPLING = "UpSampling"
 
     @classmethod
     def parse(cls, name: str) -> Op:

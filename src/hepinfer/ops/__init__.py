@@ -20,6 +20,7 @@ from hepinfer.ops import (
     concat,
     conv1d,
     conv2d,
+    cropping,
     dense,
     depthwise_conv2d,
     elu,
@@ -50,6 +51,8 @@ from hepinfer.ops import (
     tanh,
     thresholded_relu,
     transpose,
+    upsampling,
+    zero_padding,
 )
 from hepinfer.ops.base import OpSpec
 
@@ -91,6 +94,9 @@ _MODULES: tuple[ModuleType, ...] = (
     tanh,
     thresholded_relu,
     transpose,
+    cropping,
+    upsampling,
+    zero_padding,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

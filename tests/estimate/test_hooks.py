@@ -52,6 +52,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.CONV1D: ((8, 2), (6, 4), {}, {"kernel": _w(3, 2, 4), "bias": _w(4)}),
         Op.CONV2D: ((6, 6, 2), (4, 4, 4), {}, {"kernel": _w(3, 3, 2, 4), "bias": _w(4)}),
         Op.DEPTHWISE_CONV2D: ((6, 6, 2), (4, 4, 2), {}, {"kernel": _w(3, 3, 2, 1), "bias": _w(2)}),
+        Op.DEPTHWISE_CONV1D: ((8, 2), (6, 2), {}, {"kernel": _w(3, 2, 1), "bias": _w(2)}),
         Op.BATCHNORM: ((8,), (8,), {}, {"scale": _w(8), "bias": _w(8)}),
         Op.QUANT: ((8,), (8,), {**QUANT, "rounding_mode": "ROUND"}, {}),
         Op.MAXPOOL: ((4, 4, 2), (2, 2, 2), {"pool": (2, 2), "strides": (2, 2)}, {}),
@@ -66,6 +67,8 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.ZERO_PADDING: ((4, 4, 2), (5, 7, 2), {"pads": (1, 2, 0, 1)}, {}),
         Op.CROPPING: ((4, 4, 2), (3, 1, 2), {"crops": (1, 2, 0, 1)}, {}),
         Op.UPSAMPLING: ((4, 2), (8, 2), {"scale": (2,)}, {}),
+        Op.EMBEDDING: ((8,), (8, 3), {}, {"embeddings": _w(5, 3)}),
+        Op.DOT: ((8,), (1,), {}, {}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise
@@ -73,7 +76,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         ()
         if op is Op.INPUT
         else ("x", "y")
-        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, *MERGES)
+        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.DOT, *MERGES)
         else ("x",)
     )
     return in_shape, Node("n", op, inputs, TensorType(out_shape), attrs, weights)

@@ -51,8 +51,13 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.ZERO_PADDING: "ONNX Pad is not converted yet (issue 13)",
         Op.CROPPING: "ONNX Slice and negative Pad are not converted yet (issue 13)",
         Op.UPSAMPLING: "ONNX Resize (nearest) is not converted yet (issue 13)",
+        Op.DEPTHWISE_CONV1D: "ONNX Conv with group = channels in 1D is not converted yet (issue 13)",
+        Op.EMBEDDING: "ONNX Gather of a constant table is not converted yet (hls4ml 1.3: none)",
+        Op.DOT: "ONNX MatMul of two computed 1D tensors is not converted yet (hls4ml 1.3: none)",
     },
-    "torch": {},
+    "torch": {
+        Op.DOT: "torch.dot / matmul of two computed tensors is not converted yet (hls4ml 1.3: none)",
+    },
 }
 
 

@@ -26,7 +26,7 @@ from hepinfer.ops.conv import same_pads
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
     "to 1, ReLU, LeakyReLU, ELU, PReLU, Threshold (value 0), Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
-    "Dropout, Identity, ConstantPad1d/2d (value 0), Upsample/UpsamplingNearest2d (nearest, integer factors), LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
+    "Dropout, Identity, Embedding, ConstantPad1d/2d (value 0), Upsample/UpsamplingNearest2d (nearest, integer factors), LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
 
 
@@ -109,11 +109,11 @@ def _conv(lay: _Layout, name: str, m: Any, src: str) -> str:
     if m.groups == 1:
         kernel = np.moveaxis(w, (0, 1), (-1, -2))
         op = Op.CONV1D if rank == 1 else Op.CONV2D
-    elif rank == 2 and m.groups == m.in_channels == m.out_channels:
-        kernel = np.moveaxis(w[:, 0], 0, -1)[..., None]  # (kh, kw, C, 1)
-        op = Op.DEPTHWISE_CONV2D
+    elif m.groups == m.in_channels == m.out_channels:
+        kernel = np.moveaxis(w[:, 0], 0, -1)[..., None]  # (*k, C, 1)
+        op = Op.DEPTHWISE_CONV2D if rank == 2 else Op.DEPTHWISE_CONV1D
     else:
-        msg = f"Conv {name!r}: groups={m.groups} is not supported (1, or depthwise 2D)"
+        msg = f"Conv {name!r}: groups={m.groups} is not supported (1, or depthwise: groups = in = out channels)"
         raise FrontendError(msg)
     out = lay.b.add(name, op, [src], attrs, {"kernel": kernel, "bias": bias})
     lay.cl.add(out)
@@ -259,6 +259,11 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         return b.add(name, Op.FLATTEN, [src]) if len(b.shape(src)) > 1 else src
     if isinstance(m, nn.Dropout | nn.Identity):
         return src
+    if isinstance(m, nn.Embedding):
+        if m.max_norm is not None:
+            msg = f"Embedding {name!r} with max_norm={m.max_norm} is not supported (no max_norm)"
+            raise FrontendError(msg)
+        return b.add(name, Op.EMBEDDING, [lay.first(src)], {}, {"embeddings": _np(m.weight)})
     if isinstance(m, nn.ConstantPad1d | nn.ConstantPad2d):
         return _constant_pad(lay, name, m, src)
     if isinstance(m, nn.Upsample):  # UpsamplingNearest2d is one

@@ -48,6 +48,9 @@ class Op(Enum):
     ZERO_PADDING = "ZeroPadding"
     CROPPING = "Cropping"
     UPSAMPLING = "UpSampling"
+    DEPTHWISE_CONV1D = "DepthwiseConv1D"
+    EMBEDDING = "Embedding"
+    DOT = "Dot"
 
     @classmethod
     def parse(cls, name: str) -> Op:

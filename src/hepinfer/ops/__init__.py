@@ -22,8 +22,11 @@ from hepinfer.ops import (
     conv2d,
     cropping,
     dense,
+    depthwise_conv1d,
     depthwise_conv2d,
+    dot,
     elu,
+    embedding,
     flatten,
     global_avgpool,
     global_maxpool,
@@ -97,6 +100,9 @@ _MODULES: tuple[ModuleType, ...] = (
     cropping,
     upsampling,
     zero_padding,
+    depthwise_conv1d,
+    embedding,
+    dot,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -33,7 +33,10 @@ def _conv(b: GraphBuilder, src: str, rng: Rng, rank: int, depthwise: bool = Fals
     bias = _weights(rng, (c_in if depthwise else c_out,), 1.0)
     pads = tuple(int(v) for v in rng.integers(0, 2, size=2 * rank))
     strides = tuple(int(v) for v in rng.integers(1, 3, size=rank))
-    op = Op.DEPTHWISE_CONV2D if depthwise else (Op.CONV1D if rank == 1 else Op.CONV2D)
+    if depthwise:
+        op = Op.DEPTHWISE_CONV1D if rank == 1 else Op.DEPTHWISE_CONV2D
+    else:
+        op = Op.CONV1D if rank == 1 else Op.CONV2D
     attrs = {"pads": pads, "strides": strides}
     return b.add("conv", op, [src], attrs, {"kernel": kernel, "bias": bias})
 
@@ -84,6 +87,20 @@ def _recurrent(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     return b.add(op.value.lower(), op, [seq], attrs, weights)
 
 
+def _resample(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
+    """ZeroPadding, Cropping or UpSampling of every spatial axis of a channels-last `src`."""
+    spatial = b.shape(src)[:-1]
+    if op is Op.UPSAMPLING:
+        scale = tuple(int(v) for v in rng.integers(1, 4, size=len(spatial)))
+        return b.add("upsampling", op, [src], {"scale": scale})
+    if op is Op.CROPPING:
+        begin = [int(rng.integers(0, n)) for n in spatial]
+        end = [int(rng.integers(0, n - c)) for n, c in zip(spatial, begin, strict=True)]
+        return b.add("cropping", op, [src], {"crops": (*begin, *end)})
+    pads = tuple(int(v) for v in rng.integers(0, 3, size=2 * len(spatial)))
+    return b.add("zeropadding", op, [src], {"pads": pads})
+
+
 def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     """Append one `op` node reading `src` (and, for merges, a second branch of `src`)."""
     shape = b.shape(src)
@@ -96,8 +113,9 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
             "bias": _weights(rng, (n_out,), 1),
         }
         return b.add("dense", op, [flat], weights=weights)
-    if op in (Op.CONV1D, Op.CONV2D, Op.DEPTHWISE_CONV2D):
-        return _conv(b, src, rng, 1 if op is Op.CONV1D else 2, op is Op.DEPTHWISE_CONV2D)
+    if op in (Op.CONV1D, Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.DEPTHWISE_CONV1D):
+        rank = 1 if op in (Op.CONV1D, Op.DEPTHWISE_CONV1D) else 2
+        return _conv(b, src, rng, rank, op in (Op.DEPTHWISE_CONV2D, Op.DEPTHWISE_CONV1D))
     if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
         return _pool(b, src, rng, op)
     if op is Op.BATCHNORM:
@@ -122,20 +140,19 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return b.add("prelu", op, [src], weights={"alpha": _weights(rng, shape, 0.5)})
     if op.value in RECURRENT:
         return _recurrent(b, op, src, rng)
-    if op is Op.ZERO_PAD:
-        rank = len(shape) - 1
-        return b.add(
-            "pad", op, [src], {"pads": tuple(int(v) for v in rng.integers(0, 3, 2 * rank))}
-        )
-    if op is Op.RESIZE:
-        rank = len(shape) - 1
-        return b.add(
-            "resize", op, [src], {"scales": tuple(int(v) for v in rng.integers(1, 4, rank))}
-        )
     if op is Op.MULTITHRESHOLD:
         thr = np.sort(_weights(rng, (shape[-1], int(rng.integers(1, 5))), 1.0), axis=1)
         attrs = {"out_scale": float(rng.choice([0.5, 1.0])), "out_bias": -0.5}
         return b.add("mt", op, [src], attrs, {"thresholds": thr})
+    if op in (Op.ZERO_PADDING, Op.CROPPING, Op.UPSAMPLING):
+        return _resample(b, op, src, rng)
+    if op is Op.DOT:
+        flat = b.add("flat", Op.FLATTEN, [src]) if len(shape) > 1 else src
+        other = b.add("branch", Op.RELU if rng.integers(0, 2) else Op.LINEAR, [flat])
+        return b.add("dot", op, [flat, other])
+    if op is Op.EMBEDDING:
+        table = _weights(rng, (int(rng.integers(1, 6)), int(rng.integers(1, 4))), 1.0)
+        return b.add("embedding", op, [src], weights={"embeddings": table})
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -154,11 +171,11 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
 
 #: per-sample input shape each op works on
 def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
-    if op is Op.CONV1D:
+    if op in (Op.CONV1D, Op.DEPTHWISE_CONV1D):
         return (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
-    if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE):
+    if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE, Op.ZERO_PADDING, Op.CROPPING):
         return (int(rng.integers(2, 5)), int(rng.integers(2, 5)), int(rng.integers(1, 4)))
-    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL, Op.ZERO_PAD, Op.RESIZE):
+    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL, Op.UPSAMPLING):
         rank = int(rng.integers(1, 3))
         return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
     if op in (Op.RESHAPE, Op.CONCAT) or op.value in RECURRENT:

@@ -324,6 +324,10 @@ def compile(
 
     loaded = load_model(model, input_shape)
     layers = {n.name: (n.op.value, spec(n.op).hls_name) for n in loaded.nodes}
+    for n in loaded.nodes:  # a separable convolution's parts answer to its name too
+        if "separable" in n.attrs:
+            rank = n.weights["kernel"].ndim - 2
+            layers.setdefault(str(n.attrs["separable"]), ("", f"SeparableConv{rank}D"))
     unused = cfg.check_layers(layers)  # a misspelt LayerName/LayerType is an error
     if unused:
         cfg = cfg.replace(notes=(*cfg.notes, *unused))
@@ -414,7 +418,8 @@ def config_from_model(
         names = {}
         for n in graph.nodes:
             variables = [v for v in spec(n.op).precisions if v != "table"]
-            names[n.name] = LevelConfig(Precision(**dict.fromkeys(variables, AUTO)))
+            auto: dict[str, Any] = dict.fromkeys(variables, AUTO)
+            names[n.name] = LevelConfig(Precision(**auto))
         return Config(
             model=base, layer_name=names, fold_batchnorm=None, semantics="hls4ml", auto="hepinfer"
         )

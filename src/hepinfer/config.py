@@ -138,6 +138,9 @@ class Precision:
     weight: TypeSpec | None = None
     bias: TypeSpec | None = None
     table: TypeSpec | None = None
+    #: hls4ml's separable-convolution variables (`depthwise`, `pointwise_accum`, ...): they
+    #: become the `weight` / `accum` / `result` of the depthwise or pointwise part (`part`)
+    separable: tuple[tuple[str, TypeSpec], ...] = ()
 
     @classmethod
     def from_dict(cls, data: object, where: str, notes: list[str] | None = None) -> Precision:
@@ -154,8 +157,13 @@ class Precision:
         values: dict[str, TypeSpec] = {}
         origin: dict[str, str] = {}
         unknown = []
+        separable: list[tuple[str, TypeSpec]] = []
         for key, value in data.items():
             name = keys.PRECISION_ALIASES.get(str(key), str(key))
+            if name in SEPARABLE_PRECISIONS:
+                if value is not None:
+                    separable.append((name, parse_type(value, f"{where}.{key}")))
+                continue
             if name in keys.NO_EFFECT_PRECISIONS and name not in known:
                 _note(notes, where, name, value, keys.NO_EFFECT_PRECISIONS[name])
                 continue
@@ -181,20 +189,44 @@ class Precision:
                 f"{', '.join(VARIABLES)} (or hls4ml's {', '.join(keys.PRECISION_ALIASES)})"
             )
             raise ConfigError(msg)
-        return cls(**values)
+        return cls(**values, separable=tuple(separable))
 
     def to_dict(self) -> dict[str, str]:
-        return {
+        out = {
             f.name: str(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) is not None
+            if f.name != "separable" and getattr(self, f.name) is not None
         }
+        return out | {k: str(v) for k, v in self.separable}
+
+    def part(self, role: str) -> Precision:
+        """The precision hls4ml 1.3 gives the `role` ("depthwise" or "pointwise") part of a
+        separable convolution: this level's variables, with `<role>` as the weight,
+        `<role>_accum` as the accumulator and `<role>_result` as the result
+        (hls4ml's `SeparableToDepthwiseAndConv`).
+        """
+        renamed = {"": "weight", "_accum": "accum", "_result": "result"}
+        values = {renamed[k[len(role) :]]: v for k, v in self.separable if k.startswith(role)}
+        return dataclasses.replace(self, separable=(), **values)
 
     def get(self, var: str, fallback: bool = True) -> TypeSpec | None:
         value: TypeSpec | None = getattr(self, var)
         if value is None and fallback:
             return self.default
         return value
+
+
+#: hls4ml's precision variables of a SeparableConv1D/2D layer (see `Precision.part`)
+SEPARABLE_PRECISIONS = (
+    "depthwise",
+    "depthwise_accum",
+    "depthwise_result",
+    "pointwise",
+    "pointwise_accum",
+    "pointwise_result",
+)
+#: the name suffixes of a separable convolution's parts (hls4ml's `<name>_depthwise`, ...)
+SEPARABLE_PARTS = ("depthwise", "pointwise")
 
 
 @dataclass(frozen=True)
@@ -443,13 +475,23 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
+    def _named(self, name: str) -> LevelConfig | None:
+        """The LayerName level of `name` (hls4ml matches names case-insensitively)."""
+        named = self.layer_name.get(name)
+        if named is None:
+            low = name.lower()
+            named = next((v for k, v in self.layer_name.items() if k.lower() == low), None)
+        return named
+
     def _levels(self, name: str, op_type: str | Sequence[str]) -> list[LevelConfig]:
         types = {op_type.lower()} if isinstance(op_type, str) else {t.lower() for t in op_type}
         levels = []
-        named = self.layer_name.get(name)
-        if named is None:  # hls4ml matches layer names case-insensitively
-            low = name.lower()
-            named = next((v for k, v in self.layer_name.items() if k.lower() == low), None)
+        named = self._named(name)
+        for role in SEPARABLE_PARTS:  # a separable convolution's part: its layer's settings
+            if named is None and name.lower().endswith(f"_{role}"):
+                whole = self._named(name[: -len(role) - 1])
+                if whole is not None:
+                    named = dataclasses.replace(whole, precision=whole.precision.part(role))
         if named is not None:
             levels.append(named)
         levels += [level for key, level in self.layer_type.items() if key.lower() in types]

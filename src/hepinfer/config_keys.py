@@ -77,8 +77,8 @@ NO_EFFECT = {
     "algorithm": "UpSampling/Resize layers are not supported by hepinfer",
     "table_range_power2": "LayerNormalization is not supported by hepinfer",
     "time_step_loop_parallelism": "TimeDistributed is not supported by hepinfer",
-    "depthwise_reuse_factor": "separable convolutions are not supported by hepinfer",
-    "pointwise_reuse_factor": "separable convolutions are not supported by hepinfer",
+    "depthwise_reuse_factor": "both parts of a separable convolution use its ReuseFactor",
+    "pointwise_reuse_factor": "both parts of a separable convolution use its ReuseFactor",
     "channels_last_conversion": "hepinfer's PyTorch frontend keeps PyTorch's layout itself",
     "transpose_outputs": "outputs keep the model's layout here",
     "input_shape": "give the input shape with --input-shape / compile(input_shape=...)",
@@ -91,6 +91,7 @@ NO_EFFECT = {
 PRECISION_ALIASES = {
     "scale": "weight",
     "param": "weight",
+    "embeddings": "weight",
     "exp_table": "table",
     "inv_table": "table",
     "inv_inp": "table",
@@ -103,12 +104,6 @@ NO_EFFECT_PRECISIONS = {
     "shift": "HardActivation's shift is fixed here",
     "recurrent_weight": "recurrent layers store the recurrent kernel in their `weight` type",
     "recurrent_bias": "recurrent layers store the recurrent bias in their `bias` type",
-    "depthwise": "separable convolutions are not supported by hepinfer",
-    "pointwise": "separable convolutions are not supported by hepinfer",
-    "depthwise_accum": "separable convolutions are not supported by hepinfer",
-    "pointwise_accum": "separable convolutions are not supported by hepinfer",
-    "depthwise_result": "separable convolutions are not supported by hepinfer",
-    "embeddings": "Embedding is not supported by hepinfer",
 }
 
 #: top-level keys of an hls4ml configuration that do nothing here, with the reason

@@ -24,7 +24,15 @@ from hepinfer.ops import MODULES, hook
 from tests.op_models import RECURRENT
 
 #: wiring only in hls4ml-style firmware: costs nothing, left out of the estimate
-WIRING = {Op.INPUT, Op.FLATTEN, Op.RESHAPE, Op.TRANSPOSE, Op.ZERO_PAD, Op.RESIZE}
+WIRING = {
+    Op.INPUT,
+    Op.FLATTEN,
+    Op.RESHAPE,
+    Op.TRANSPOSE,
+    Op.ZERO_PADDING,
+    Op.CROPPING,
+    Op.UPSAMPLING,
+}
 QUANT = {"scale": 0.25, "zeropt": 0.0, "bitwidth": 6, "signed": True, "narrow": False}
 RNG = np.random.default_rng(7)
 
@@ -44,6 +52,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.CONV1D: ((8, 2), (6, 4), {}, {"kernel": _w(3, 2, 4), "bias": _w(4)}),
         Op.CONV2D: ((6, 6, 2), (4, 4, 4), {}, {"kernel": _w(3, 3, 2, 4), "bias": _w(4)}),
         Op.DEPTHWISE_CONV2D: ((6, 6, 2), (4, 4, 2), {}, {"kernel": _w(3, 3, 2, 1), "bias": _w(2)}),
+        Op.DEPTHWISE_CONV1D: ((8, 2), (6, 2), {}, {"kernel": _w(3, 2, 1), "bias": _w(2)}),
         Op.BATCHNORM: ((8,), (8,), {}, {"scale": _w(8), "bias": _w(8)}),
         Op.QUANT: ((8,), (8,), {**QUANT, "rounding_mode": "ROUND"}, {}),
         Op.MAXPOOL: ((4, 4, 2), (2, 2, 2), {"pool": (2, 2), "strides": (2, 2)}, {}),
@@ -55,8 +64,11 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.RESHAPE: ((8,), (2, 4), {"shape": (2, 4)}, {}),
         Op.TRANSPOSE: ((2, 4), (4, 2), {"perm": (1, 0)}, {}),
         Op.PRELU: ((8,), (8,), {}, {"alpha": _w(8)}),
-        Op.ZERO_PAD: ((4, 2), (7, 2), {"pads": (1, 2)}, {}),
-        Op.RESIZE: ((2, 3, 2), (4, 3, 2), {"scales": (2, 1)}, {}),
+        Op.ZERO_PADDING: ((4, 4, 2), (5, 7, 2), {"pads": (1, 2, 0, 1)}, {}),
+        Op.CROPPING: ((4, 4, 2), (3, 1, 2), {"crops": (1, 2, 0, 1)}, {}),
+        Op.UPSAMPLING: ((4, 2), (8, 2), {"scale": (2,)}, {}),
+        Op.EMBEDDING: ((8,), (8, 3), {}, {"embeddings": _w(5, 3)}),
+        Op.DOT: ((8,), (1,), {}, {}),
         Op.CLIP: ((8,), (8,), {"min": -1.0, "max": 2.0}, {}),
         Op.MULTITHRESHOLD: ((8,), (8,), {"out_scale": 0.5}, {"thresholds": _w(8, 3)}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
@@ -66,7 +78,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         ()
         if op is Op.INPUT
         else ("x", "y")
-        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, *MERGES)
+        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.DOT, *MERGES)
         else ("x",)
     )
     return in_shape, Node("n", op, inputs, TensorType(out_shape), attrs, weights)

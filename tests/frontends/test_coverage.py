@@ -49,20 +49,19 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
 NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
     "keras": {
         Op.CLIP: "ReLU(max_value=...) could become a Clip: not converted yet (hls4ml refuses it too)",
-        Op.ZERO_PAD: "ZeroPadding1D/2D not converted yet (issue 13, Keras layers)",
-        Op.RESIZE: "UpSampling1D/2D not converted yet (issue 13, Keras layers)",
     },
     "onnx": {
         Op.LSTM: "ONNX LSTM (time-major, gates i, o, f, c) is not converted yet",
         Op.GRU: "ONNX GRU is not converted yet",
         Op.SIMPLE_RNN: "ONNX RNN is not converted yet",
+        Op.CROPPING: "ONNX Slice and negative Pad are not converted yet (issue 13)",
+        Op.DEPTHWISE_CONV1D: "ONNX Conv with group = channels in 1D converts as a block-diagonal Conv1D",
+        Op.EMBEDDING: "ONNX Gather of a constant table is not converted yet (hls4ml 1.3: none)",
+        Op.DOT: "ONNX MatMul of two computed 1D tensors is not converted yet (hls4ml 1.3: none)",
     },
     "torch": {
-        Op.CONCAT: "torch.cat is not converted (no traced model in the tests uses it)",
-        Op.RESHAPE: "view/reshape convert only as flatten (to one axis); other shapes are refused",
         Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",
-        Op.ZERO_PAD: "nn.ConstantPad1d/2d are not converted yet (issue 13)",
-        Op.RESIZE: "nn.Upsample (nearest) is not converted yet (issue 13)",
+        Op.DOT: "torch.dot / matmul of two computed tensors is not converted yet (hls4ml 1.3: none)",
     },
 }
 

@@ -187,19 +187,53 @@ def conv(b: GraphBuilder, layer: LayerInfo) -> str:
 
 
 def depthwise(b: GraphBuilder, layer: LayerInfo) -> str:
+    """DepthwiseConv1D / DepthwiseConv2D (depth multiplier 1)."""
     kernel = layer.weight(0, "depthwise_kernel")
     if kernel.shape[-1] != 1:
         msg = f"Keras layer {layer.name!r}: depth_multiplier {kernel.shape[-1]} is not supported (1 only)"
         raise FrontendError(msg)
+    rank = kernel.ndim - 2
     bias = (
-        layer.weight(1, "bias") if layer.config.get("use_bias", True) else np.zeros(kernel.shape[2])
+        layer.weight(1, "bias")
+        if layer.config.get("use_bias", True)
+        else np.zeros(kernel.shape[-2])
     )
-    strides = _tuple(layer.config.get("strides", 1), 2)
-    dilations = _tuple(layer.config.get("dilation_rate", 1), 2)
-    pads = _padding(b, layer, kernel.shape[:2], strides, dilations)
+    strides = _tuple(layer.config.get("strides", 1), rank)
+    dilations = _tuple(layer.config.get("dilation_rate", 1), rank)
+    pads = _padding(b, layer, kernel.shape[:rank], strides, dilations)
     attrs = {"strides": strides, "dilations": dilations, "pads": pads}
+    op = Op.DEPTHWISE_CONV1D if rank == 1 else Op.DEPTHWISE_CONV2D
+    return b.add(layer.name, op, layer.sources, attrs, {"kernel": kernel, "bias": bias})
+
+
+def separable(b: GraphBuilder, layer: LayerInfo) -> str:
+    """SeparableConv1D/2D as hls4ml 1.3 computes it: a depthwise convolution without bias
+    (`<name>_depthwise`) then a 1x1 convolution with the bias (`<name>_pointwise`); a
+    per-layer configuration of `<name>` reaches both (`hepinfer.config.Precision.part`).
+    """
+    kernel = layer.weight(0, "depthwise_kernel")
+    pointwise = layer.weight(1, "pointwise_kernel")
+    rank = kernel.ndim - 2
+    if kernel.shape[-1] != 1:
+        msg = f"Keras layer {layer.name!r} ({layer.cls}): depth_multiplier {kernel.shape[-1]} is not supported (1 only)"
+        raise FrontendError(msg)
+    use_bias = layer.config.get("use_bias", True)
+    bias = layer.weight(2, "bias") if use_bias else np.zeros(pointwise.shape[-1])
+    strides = _tuple(layer.config.get("strides", 1), rank)
+    dilations = _tuple(layer.config.get("dilation_rate", 1), rank)
+    pads = _padding(b, layer, kernel.shape[:rank], strides, dilations)
+    attrs = {"strides": strides, "dilations": dilations, "pads": pads, "separable": layer.name}
+    dw_op = Op.DEPTHWISE_CONV1D if rank == 1 else Op.DEPTHWISE_CONV2D
+    dw_weights = {"kernel": kernel, "bias": np.zeros(kernel.shape[-2])}
+    dw = b.add(f"{layer.name}_depthwise", dw_op, layer.sources, attrs, dw_weights)
+    pw_attrs = {"strides": (1,) * rank, "dilations": (1,) * rank, "pads": (0,) * (2 * rank)}
+    pw_op = Op.CONV1D if rank == 1 else Op.CONV2D
     return b.add(
-        layer.name, Op.DEPTHWISE_CONV2D, layer.sources, attrs, {"kernel": kernel, "bias": bias}
+        f"{layer.name}_pointwise",
+        pw_op,
+        [dw],
+        {**pw_attrs, "separable": layer.name},
+        {"kernel": pointwise, "bias": bias},
     )
 
 
@@ -318,6 +352,79 @@ def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.CONCAT, halves, {"axis": -1})
 
 
+def _begin_end(layer: LayerInfo, key: str, rank: int) -> tuple[int, ...]:
+    """A Keras padding/cropping setting as (begin per axis..., end per axis...): an int is
+    the same everywhere; in 1D a pair is (begin, end); in 2D a pair of ints is symmetric per
+    axis and a pair of pairs is ((top, bottom), (left, right)).
+    """
+    value = layer.config.get(key, 1)
+    if layer.config.get("data_format", "channels_last") not in (None, "channels_last"):
+        msg = f"Keras layer {layer.name!r} ({layer.cls}): only data_format='channels_last' is supported"
+        raise FrontendError(msg)
+    if isinstance(value, int):
+        pairs = [(value, value)] * rank
+    elif rank == 1:
+        pairs = [(int(value[0]), int(value[1]))]
+    else:
+        pairs = [(int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1])) for v in value]
+    return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+
+
+def _zero_padding(rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        pads = _begin_end(layer, "padding", rank)
+        return b.add(layer.name, Op.ZERO_PADDING, layer.sources, {"pads": pads})
+
+    return convert
+
+
+def _cropping(rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        crops = _begin_end(layer, "cropping", rank)
+        return b.add(layer.name, Op.CROPPING, layer.sources, {"crops": crops})
+
+    return convert
+
+
+def _upsampling(rank: int) -> Converter:
+    def convert(b: GraphBuilder, layer: LayerInfo) -> str:
+        cfg = layer.config
+        if str(cfg.get("interpolation", "nearest")) != "nearest" or cfg.get(
+            "data_format", "channels_last"
+        ) not in (None, "channels_last"):
+            msg = (
+                f"Keras layer {layer.name!r} ({layer.cls}) with interpolation="
+                f"{cfg.get('interpolation')!r}, data_format={cfg.get('data_format')!r} is not "
+                "supported; supported: interpolation='nearest', data_format='channels_last'"
+            )
+            raise FrontendError(msg)
+        scale = _tuple(cfg.get("size", 2), rank)
+        return b.add(layer.name, Op.UPSAMPLING, layer.sources, {"scale": scale})
+
+    return convert
+
+
+def embedding(b: GraphBuilder, layer: LayerInfo) -> str:
+    """Embedding: the table of `input_dim` rows of `output_dim` values."""
+    table = layer.weight(0, "embeddings")
+    return b.add(layer.name, Op.EMBEDDING, layer.sources, {}, {"embeddings": table})
+
+
+def dot(b: GraphBuilder, layer: LayerInfo) -> str:
+    """Dot of two rank-1 inputs (hls4ml's Dot): `axes` must name that axis, no `normalize`."""
+    axes = layer.config.get("axes", -1)
+    axes = [axes, axes] if isinstance(axes, int) else list(axes)
+    ranks = [len(b.shape(s)) for s in layer.sources]
+    if layer.config.get("normalize") or ranks != [1, 1] or any(a not in (1, -1) for a in axes):
+        msg = (
+            f"Keras layer {layer.name!r} (Dot) with axes={layer.config.get('axes')}, "
+            f"normalize={layer.config.get('normalize')} on inputs of ranks {ranks} is not "
+            "supported; supported (as hls4ml): two rank-1 inputs, axes=1, normalize=False"
+        )
+        raise FrontendError(msg)
+    return b.add(layer.name, Op.DOT, layer.sources)
+
+
 #: Keras recurrent layer classes: their `activation` is part of the layer, not split off
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
@@ -325,6 +432,9 @@ CONVERTERS: dict[str, Converter] = {
     "Conv1D": conv,
     "Conv2D": conv,
     "DepthwiseConv2D": depthwise,
+    "DepthwiseConv1D": depthwise,
+    "SeparableConv1D": separable,
+    "SeparableConv2D": separable,
     "MaxPooling1D": _pool(Op.MAXPOOL, 1),
     "MaxPooling2D": _pool(Op.MAXPOOL, 2),
     "AveragePooling1D": _pool(Op.AVGPOOL, 1),
@@ -369,4 +479,12 @@ CONVERTERS: dict[str, Converter] = {
     "GRU": recurrent,
     "SimpleRNN": recurrent,
     "Bidirectional": bidirectional,
+    "ZeroPadding1D": _zero_padding(1),
+    "ZeroPadding2D": _zero_padding(2),
+    "Cropping1D": _cropping(1),
+    "Cropping2D": _cropping(2),
+    "UpSampling1D": _upsampling(1),
+    "UpSampling2D": _upsampling(2),
+    "Embedding": embedding,
+    "Dot": dot,
 }

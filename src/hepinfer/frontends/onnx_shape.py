@@ -67,7 +67,11 @@ def pad(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     if not any(ir_pads):
         ctx.set(node, src, layout)
         return
-    ctx.set(node, ctx.builder.add(ctx.name(node), Op.ZERO_PAD, [src], {"pads": ir_pads}), layout)
+    ctx.set(
+        node,
+        ctx.builder.add(ctx.name(node), Op.ZERO_PADDING, [src], {"pads": ir_pads, "fold": True}),
+        layout,
+    )
 
 
 def _nearest_sources(mode: str, rounding: str, out_len: int, scale: int) -> list[int] | None:
@@ -144,7 +148,7 @@ def resize(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
             )
             raise FrontendError(msg)
     scales_ir = tuple(round(f) for f in factors)
-    ir = ctx.builder.add(ctx.name(node), Op.RESIZE, [src], {"scales": scales_ir})
+    ir = ctx.builder.add(ctx.name(node), Op.UPSAMPLING, [src], {"scale": scales_ir})
     ctx.set(node, ir, layout)
 
 

@@ -26,7 +26,7 @@ from hepinfer.ops.conv import same_pads
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
     "to 1, ReLU, LeakyReLU, ELU, PReLU, Threshold (value 0), Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
-    "Dropout, Identity, LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
+    "Dropout, Identity, Embedding, ConstantPad1d/2d (value 0), Upsample/UpsamplingNearest2d (nearest, integer factors), LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
 
 
@@ -109,11 +109,11 @@ def _conv(lay: _Layout, name: str, m: Any, src: str) -> str:
     if m.groups == 1:
         kernel = np.moveaxis(w, (0, 1), (-1, -2))
         op = Op.CONV1D if rank == 1 else Op.CONV2D
-    elif rank == 2 and m.groups == m.in_channels == m.out_channels:
-        kernel = np.moveaxis(w[:, 0], 0, -1)[..., None]  # (kh, kw, C, 1)
-        op = Op.DEPTHWISE_CONV2D
+    elif m.groups == m.in_channels == m.out_channels:
+        kernel = np.moveaxis(w[:, 0], 0, -1)[..., None]  # (*k, C, 1)
+        op = Op.DEPTHWISE_CONV2D if rank == 2 else Op.DEPTHWISE_CONV1D
     else:
-        msg = f"Conv {name!r}: groups={m.groups} is not supported (1, or depthwise 2D)"
+        msg = f"Conv {name!r}: groups={m.groups} is not supported (1, or depthwise: groups = in = out channels)"
         raise FrontendError(msg)
     out = lay.b.add(name, op, [src], attrs, {"kernel": kernel, "bias": bias})
     lay.cl.add(out)
@@ -139,6 +139,54 @@ def _pool(lay: _Layout, name: str, m: Any, src: str) -> str:
     else:
         op = Op.MAXPOOL
     out = lay.b.add(name, op, [src], attrs)
+    lay.cl.add(out)
+    return out
+
+
+def _constant_pad(lay: _Layout, name: str, m: Any, src: str) -> str:
+    """ConstantPad1d/2d with value 0: a Cropping for negative pads, then a ZeroPadding."""
+    rank = 1 if isinstance(m, _torch().nn.ConstantPad1d) else 2
+    if float(m.value) != 0.0 or len(lay.b.shape(src)) != rank + 1:
+        msg = (
+            f"{type(m).__name__} {name!r} with value={m.value} on a per-sample shape "
+            f"{lay.b.shape(src)} is not supported; supported: value=0 on (C, L) for "
+            "ConstantPad1d and (C, H, W) for ConstantPad2d"
+        )
+        raise FrontendError(msg)
+    src = lay.last(src)
+    torch_pads = [int(p) for p in m.padding]  # last axis first: (left, right[, top, bottom])
+    pairs = [(torch_pads[2 * k], torch_pads[2 * k + 1]) for k in reversed(range(rank))]
+    pads = tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+    out = src
+    if any(p < 0 for p in pads):
+        crops = tuple(max(-p, 0) for p in pads)
+        crop_name = f"{name}_crop" if any(p > 0 for p in pads) else name
+        out = lay.b.add(crop_name, Op.CROPPING, [out], {"crops": crops})
+    if any(p > 0 for p in pads):
+        out = lay.b.add(name, Op.ZERO_PADDING, [out], {"pads": tuple(max(p, 0) for p in pads)})
+    return lay.keep(src, out)
+
+
+def _upsample(lay: _Layout, name: str, m: Any, src: str) -> str:
+    """Upsample / UpsamplingNearest2d (nearest, integer factors) as an UpSampling."""
+    shape = lay.b.shape(src)
+    if src in lay.cl:
+        shape = (shape[-1], *shape[:-1])  # torch's (C, L) or (C, H, W)
+    rank = len(shape) - 1
+    if m.size is not None:
+        size = _pair(m.size, rank)
+        factors = [s / d for s, d in zip(size, shape[1:], strict=True)]
+    else:
+        sf = m.scale_factor
+        factors = [float(f) for f in (sf if isinstance(sf, tuple | list) else (sf,) * rank)]
+    if m.mode != "nearest" or rank not in (1, 2) or any(f != int(f) or f < 1 for f in factors):
+        msg = (
+            f"{type(m).__name__} {name!r} (mode {m.mode!r}, factors {factors}, input {shape}) is "
+            "not supported; supported: mode='nearest' with integer factors on (C, L) or (C, H, W)"
+        )
+        raise FrontendError(msg)
+    src = lay.last(src)
+    out = lay.b.add(name, Op.UPSAMPLING, [src], {"scale": tuple(int(f) for f in factors)})
     lay.cl.add(out)
     return out
 
@@ -211,6 +259,15 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         return b.add(name, Op.FLATTEN, [src]) if len(b.shape(src)) > 1 else src
     if isinstance(m, nn.Dropout | nn.Identity):
         return src
+    if isinstance(m, nn.Embedding):
+        if m.max_norm is not None:
+            msg = f"Embedding {name!r} with max_norm={m.max_norm} is not supported (no max_norm)"
+            raise FrontendError(msg)
+        return b.add(name, Op.EMBEDDING, [lay.first(src)], {}, {"embeddings": _np(m.weight)})
+    if isinstance(m, nn.ConstantPad1d | nn.ConstantPad2d):
+        return _constant_pad(lay, name, m, src)
+    if isinstance(m, nn.Upsample):  # UpsamplingNearest2d is one
+        return _upsample(lay, name, m, src)
     kind = type(m).__name__.lower()
     if kind in ACTIVATIONS and _default_module(m):
         return lay.keep(src, b.activation(name, kind, src))
@@ -326,6 +383,41 @@ def _recurrent_item(rnn: _Recurrent, path: tuple[Any, ...]) -> str | tuple[Any, 
     raise FrontendError(msg)
 
 
+def _cat(lay: _Layout, name: str, tensors: list[str], dim: int) -> str:
+    """torch.cat along `dim` (batch-first torch axes) as a Concat (channels-last when every
+    input is, so convolutions around it need no transposes).
+    """
+    rank = len(lay.b.shape(tensors[0]))
+    axis = dim - 1 if dim > 0 else rank + dim
+    if dim == 0 or not 0 <= axis < rank:
+        msg = f"torch.cat {name!r} along dim {dim} is not supported; concatenate per-sample axes (dim >= 1)"
+        raise FrontendError(msg)
+    if all(t in lay.cl for t in tensors):
+        out = lay.b.add(name, Op.CONCAT, tensors, {"axis": rank - 1 if axis == 0 else axis - 1})
+        lay.cl.add(out)
+        return out
+    return lay.b.add(name, Op.CONCAT, [lay.first(t) for t in tensors], {"axis": axis})
+
+
+def _squeeze(lay: _Layout, name: str, fname: str, src: str, dim: Any) -> str:
+    """Squeeze or unsqueeze a per-sample axis (torch order) as a Reshape."""
+    src = lay.first(src)
+    shape = list(lay.b.shape(src))
+    if fname == "unsqueeze":
+        at = int(dim) - 1 if int(dim) > 0 else len(shape) + 1 + int(dim)
+        if int(dim) == 0 or not 0 <= at <= len(shape):
+            msg = f"unsqueeze {name!r} at dim {dim} is not supported (a per-sample axis, dim >= 1)"
+            raise FrontendError(msg)
+        shape.insert(at, 1)
+    else:
+        dims = range(1, len(shape) + 1) if dim is None else [int(d) for d in np.atleast_1d(dim)]
+        drop = {d - 1 if d > 0 else len(shape) + d for d in dims}
+        shape = [n for i, n in enumerate(shape) if i not in drop or n != 1]
+    if tuple(shape) == lay.b.shape(src):
+        return src
+    return lay.b.add(name, Op.RESHAPE, [src], {"shape": tuple(shape) or (1,)})
+
+
 def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> Graph:
     """Trace `module` with torch.fx and convert it."""
     torch = _torch()
@@ -374,7 +466,13 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
         elif node.op in ("call_function", "call_method"):
             fname = getattr(node.target, "__name__", str(node.target))
             args = [get(a.name) for a in node.args if hasattr(a, "name")]
-            if fname in _FUNCTIONS:
+            if fname in ("cat", "concat", "concatenate"):
+                dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+                values[name] = _cat(lay, name, [get(a.name) for a in node.args[0]], int(dim))
+            elif fname in ("squeeze", "unsqueeze"):
+                dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+                values[name] = _squeeze(lay, name, fname, args[0], dim)
+            elif fname in _FUNCTIONS:
                 values[name] = lay.keep(args[0], b.add(name, _FUNCTIONS[fname], args[:1]))
             elif fname in ACTIVATIONS and len(args) == 1 and not node.kwargs:
                 values[name] = lay.keep(args[0], b.activation(name, fname, args[0]))
@@ -399,7 +497,7 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
             elif fname in ("flatten", "view", "reshape"):
                 values[name] = args[0]
             else:
-                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten"
+                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten, cat, squeeze, unsqueeze"
                 raise FrontendError(msg)
         elif node.op == "output":
             res = node.args[0]

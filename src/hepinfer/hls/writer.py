@@ -56,6 +56,9 @@ KERNEL_FILES = (
     "hepinfer_activation_param.h",
     "hepinfer_merge_extra.h",
     "hepinfer_onnx.h",
+    "hepinfer_resample.h",
+    "hepinfer_embedding.h",
+    "hepinfer_dot.h",
 )
 
 

@@ -46,10 +46,14 @@ class Op(Enum):
     GRU = "GRU"
     SIMPLE_RNN = "SimpleRNN"
     CLIP = "Clip"
-    ZERO_PAD = "ZeroPadding"
-    RESIZE = "Resize"
     BIPOLAR_QUANT = "BipolarQuant"
     MULTITHRESHOLD = "MultiThreshold"
+    ZERO_PADDING = "ZeroPadding"
+    CROPPING = "Cropping"
+    UPSAMPLING = "UpSampling"
+    DEPTHWISE_CONV1D = "DepthwiseConv1D"
+    EMBEDDING = "Embedding"
+    DOT = "Dot"
 
     @classmethod
     def parse(cls, name: str) -> Op:

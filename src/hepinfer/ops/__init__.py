@@ -22,9 +22,13 @@ from hepinfer.ops import (
     concat,
     conv1d,
     conv2d,
+    cropping,
     dense,
+    depthwise_conv1d,
     depthwise_conv2d,
+    dot,
     elu,
+    embedding,
     flatten,
     global_avgpool,
     global_maxpool,
@@ -43,7 +47,6 @@ from hepinfer.ops import (
     quant,
     relu,
     reshape,
-    resize,
     selu,
     sigmoid,
     simple_rnn,
@@ -54,7 +57,8 @@ from hepinfer.ops import (
     tanh,
     thresholded_relu,
     transpose,
-    zero_pad,
+    upsampling,
+    zero_padding,
 )
 from hepinfer.ops.base import OpSpec
 
@@ -99,8 +103,12 @@ _MODULES: tuple[ModuleType, ...] = (
     tanh,
     thresholded_relu,
     transpose,
-    zero_pad,
-    resize,
+    cropping,
+    upsampling,
+    zero_padding,
+    depthwise_conv1d,
+    embedding,
+    dot,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -115,7 +115,10 @@ def fixed_or(value: FixedLike | None, default: FixedType) -> FixedType:
     return default if value is None else as_fixed(value)
 
 
-TABLE_ACTIVATIONS = frozenset({"sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "exp"})
+#: (``embedding``: a lookup of one row of an Embedding's table per input element)
+TABLE_ACTIVATIONS = frozenset(
+    {"sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "exp", "embedding"}
+)
 SIMPLE_ACTIVATIONS = frozenset(
     {
         "linear",

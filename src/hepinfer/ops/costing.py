@@ -114,8 +114,10 @@ def _geometry(
     return tuple((out[i] - 1) * strides[i] + window[i] for i in range(rank)), strides, "valid"
 
 
-def conv(node: Node, ctx: NodeContext) -> list[LayerCost]:
-    """A Conv1D, Conv2D or depthwise Conv2D (channels last, kernel ``(*window, c, f)``)."""
+def conv(node: Node, ctx: NodeContext, depthwise: bool | None = None) -> list[LayerCost]:
+    """A Conv1D, Conv2D or depthwise convolution (channels last, kernel ``(*window, c, f)``;
+    `depthwise`: one input channel per filter, by default for a DepthwiseConv2D node).
+    """
     kernel = node.weights["kernel"]
     rank = kernel.ndim - 2
     window = tuple(int(d) for d in kernel.shape[:rank])
@@ -123,7 +125,8 @@ def conv(node: Node, ctx: NodeContext) -> list[LayerCost]:
     height, width = (1, *in_size) if rank == 1 else in_size
     f_h, f_w = (1, *window) if rank == 1 else window
     s_h, s_w = (1, *strides) if rank == 1 else strides
-    depthwise = node.op is Op.DEPTHWISE_CONV2D
+    if depthwise is None:
+        depthwise = node.op is Op.DEPTHWISE_CONV2D
     n_chan = 1 if depthwise else int(kernel.shape[rank])
     n_filt = int(kernel.shape[rank]) if depthwise else int(kernel.shape[-1])
     return [

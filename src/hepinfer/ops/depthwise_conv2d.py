@@ -1,6 +1,8 @@
 """Depthwise Conv2D (depth multiplier 1), channels-last: kernel `(kh, kw, c, 1)`.
 
-Per channel, exactly the Dense arithmetic of `hepinfer.ops.dense` over the window.
+Per channel, exactly the Dense arithmetic of `hepinfer.ops.dense` over the window. The
+functions work for any number of spatial axes (the kernel's rank minus 2):
+`hepinfer.ops.depthwise_conv1d` uses them with kernel `(k, c, 1)`.
 """
 
 from __future__ import annotations
@@ -28,25 +30,27 @@ from hepinfer.ops.lowering import Lowering
 def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
     n_inputs(node, inputs, 1)
     kernel = weight(node, "kernel")
+    rank = kernel.ndim - 2
     in_shape = inputs[0].shape
-    if len(in_shape) != 3 or kernel.shape[2] != in_shape[-1] or kernel.shape[3] != 1:
-        msg = f"DepthwiseConv2D {node.name!r}: kernel {kernel.shape} does not fit input {in_shape} (depth multiplier must be 1)"
+    if len(in_shape) != rank + 1 or kernel.shape[rank] != in_shape[-1] or kernel.shape[-1] != 1:
+        msg = f"{node.op.value} {node.name!r}: kernel {kernel.shape} does not fit input {in_shape} (depth multiplier must be 1)"
         raise GraphError(msg)
-    _, _, _, out = geometry(node, in_shape[:2], kernel.shape[:2])
+    _, _, _, out = geometry(node, in_shape[:rank], kernel.shape[:rank])
     return (*out, in_shape[-1])
 
 
 def _windows(node: Node, x: np.ndarray) -> np.ndarray:
     kernel = weight(node, "kernel")
-    strides, dilations, pads, _ = geometry(node, x.shape[1:3], kernel.shape[:2])
-    p = patches(x, kernel.shape[:2], strides, dilations, pads)
-    return p.reshape(*p.shape[:3], -1, p.shape[-1])  # (batch, oh, ow, kh*kw, c)
+    rank = kernel.ndim - 2
+    strides, dilations, pads, _ = geometry(node, x.shape[1 : rank + 1], kernel.shape[:rank])
+    p = patches(x, kernel.shape[:rank], strides, dilations, pads)
+    return p.reshape(*p.shape[: rank + 1], -1, p.shape[-1])  # (batch, *out, taps, c)
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     kernel = weight(node, "kernel")
     p = _windows(node, xs[0])
-    out: FloatArray = (p * kernel.reshape(-1, kernel.shape[2])).sum(axis=-2) + weight(node, "bias")
+    out: FloatArray = (p * kernel.reshape(-1, kernel.shape[-2])).sum(axis=-2) + weight(node, "bias")
     return out
 
 
@@ -54,13 +58,13 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
     kernel = weight(node, "kernel")
-    wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[2]))
+    wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[-2]))
     bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
     p = _windows(node, x.m)
-    lead = p.shape[:3]
+    lead = p.shape[:-2]
     cols = [
         accumulate(
-            p[..., c].reshape(-1, p.shape[3]), wm[:, c : c + 1], x.t, tw, ta, bias[c : c + 1]
+            p[..., c].reshape(-1, p.shape[-2]), wm[:, c : c + 1], x.t, tw, ta, bias[c : c + 1]
         )
         for c in range(p.shape[-1])
     ]
@@ -78,8 +82,8 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     """Per channel, the Dense rule over the window (padding contributes 0)."""
     lo, hi = one(node, inputs)
     kernel = weight(node, "kernel")
-    w, bias = held_weights(node, kernel.reshape(-1, kernel.shape[2]))
-    p_lo, p_hi = _windows(node, lo[None])[0], _windows(node, hi[None])[0]  # (oh, ow, k, c)
+    w, bias = held_weights(node, kernel.reshape(-1, kernel.shape[-2]))
+    p_lo, p_hi = _windows(node, lo[None])[0], _windows(node, hi[None])[0]  # (*out, taps, c)
     wp, wn = np.maximum(w, 0.0), np.minimum(w, 0.0)
     out_lo = (p_lo * wp + p_hi * wn).sum(axis=-2) + bias
     out_hi = (p_hi * wp + p_lo * wn).sum(axis=-2) + bias
@@ -94,7 +98,7 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
 def accumulated_terms(node: Node, input_shapes: Sequence[tuple[int, ...]]) -> int:
     """Each output sums one product per kernel tap (its own channel only)."""
     del input_shapes
-    return math.prod(int(d) for d in node.weights["kernel"].shape[:2])
+    return math.prod(int(d) for d in node.weights["kernel"].shape[:-2])
 
 
 #: a ZeroPadding read only by this convolution becomes its padding (passes.fold_zero_pad)
@@ -112,7 +116,7 @@ SPEC = OpSpec(
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     """A depthwise Conv2D (one input channel per filter): its products, adder trees and weight storage (`costing.conv`)."""
-    return costing.conv(node, ctx)
+    return costing.conv(node, ctx, depthwise=True)
 
 
 def hls4ml_auto(

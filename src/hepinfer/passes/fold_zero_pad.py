@@ -3,7 +3,8 @@
 `conv(pad(x, p), pads=q) == conv(x, pads=p + q)`: the padded zeros are the convolution's own
 zero padding, so every output is the same sum (bit for bit). Folded when the pad's only
 reader is an op whose module says `FOLDS_ZERO_PAD = True` (the convolutions) and the pad is
-not a graph output; before anything else (e.g. MaxPooling, which pads with -inf) the pad
+not a graph output. Only pads marked `fold` are folded (ONNX `Pad`); a Keras ZeroPadding stays
+the layer hls4ml makes of it, so per-layer configurations and traces keep its name. Before anything else (e.g. MaxPooling, which pads with -inf) the pad
 stays a layer.
 """
 
@@ -20,7 +21,7 @@ def _takes_zero_pad(node: Node) -> bool:
 
 def fold_zero_pad(graph: Graph) -> Graph:
     """The graph with each foldable ZeroPadding merged into its reader's `pads`."""
-    pads = {n.name: n for n in graph.nodes if n.op is Op.ZERO_PAD}
+    pads = {n.name: n for n in graph.nodes if n.op is Op.ZERO_PADDING and n.attrs.get("fold")}
     drop: set[str] = set()
     out: list[Node] = []
     for node in graph.nodes:

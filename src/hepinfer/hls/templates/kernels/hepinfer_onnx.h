@@ -1,6 +1,7 @@
 // hepinfer kernel library: layers of ONNX models without a Keras twin in hls4ml's library
-// (Clip) and the shape layers zero padding and nearest-neighbour resize. Values are only
-// compared, selected and copied; the one cast is the assignment to res_T.
+// (Clip) and QONNX's BipolarQuant and MultiThreshold. Values are only compared, selected and
+// copied; the one cast is the assignment to res_T. (ONNX Pad and Resize use the resample
+// kernels of hepinfer_resample.h, as Keras' ZeroPadding and UpSampling.)
 #ifndef HEPINFER_ONNX_H
 #define HEPINFER_ONNX_H
 
@@ -22,48 +23,6 @@ void clip(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
             res[i] = (res_T)bounds[1];
         } else {
             res[i] = (res_T)data[i];
-        }
-    }
-}
-
-// Channels-last (height, width, channels) input placed at (pad_top, pad_left) of a zero
-// (out_height, out_width, channels) output; 1D layers have height 1.
-template <class data_T, class res_T, typename CONFIG_T>
-void zero_pad(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out]) {
-    #pragma HLS PIPELINE
-    for (int i = 0; i < CONFIG_T::n_out; i++) {
-        #pragma HLS UNROLL
-        res[i] = (res_T)0;
-    }
-    for (int h = 0; h < CONFIG_T::in_height; h++) {
-        #pragma HLS UNROLL
-        for (int w = 0; w < CONFIG_T::in_width; w++) {
-            #pragma HLS UNROLL
-            for (int c = 0; c < CONFIG_T::n_chan; c++) {
-                #pragma HLS UNROLL
-                const int o = ((h + CONFIG_T::pad_top) * CONFIG_T::out_width + w + CONFIG_T::pad_left) *
-                                  CONFIG_T::n_chan + c;
-                res[o] = (res_T)data[(h * CONFIG_T::in_width + w) * CONFIG_T::n_chan + c];
-            }
-        }
-    }
-}
-
-// Nearest-neighbour upsampling by integer factors: output pixel (h, w) copies input pixel
-// (h / scale_height, w / scale_width).
-template <class data_T, class res_T, typename CONFIG_T>
-void resize_nearest(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out]) {
-    #pragma HLS PIPELINE
-    for (int h = 0; h < CONFIG_T::out_height; h++) {
-        #pragma HLS UNROLL
-        for (int w = 0; w < CONFIG_T::out_width; w++) {
-            #pragma HLS UNROLL
-            for (int c = 0; c < CONFIG_T::n_chan; c++) {
-                #pragma HLS UNROLL
-                const int src = ((h / CONFIG_T::scale_height) * CONFIG_T::in_width + w / CONFIG_T::scale_width) *
-                                    CONFIG_T::n_chan + c;
-                res[(h * CONFIG_T::out_width + w) * CONFIG_T::n_chan + c] = (res_T)data[src];
-            }
         }
     }
 }

@@ -1,0 +1,110 @@
+"""Shared by ZeroPadding, Cropping and UpSampling: each output element copies one input
+element or is 0, by a per-axis index map (no arithmetic, so exact in every mode).
+
+Every axis of a channels-last tensor (the spatial axes and the channel axis) is an `Axis`:
+output position `o` reads input position `(o - pad) // rep + off` when `0 <= o - pad <
+rep * cnt`, else the output is 0. Zero padding sets `pad`, cropping `off` and `cnt`,
+nearest upsampling `rep`; the channel axis is the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from hepinfer.errors import GraphError
+from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.lowering import Lowering, inputs_count, sizes, unsupported
+
+IntArray = npt.NDArray[np.int64]
+G = TypeVar("G", bound=np.generic)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The index map of one axis: zeros before (`pad`), first input read (`off`), repeats
+    per input value (`rep`), input values read (`cnt`); the output length follows.
+    """
+
+    pad: int
+    off: int
+    rep: int
+    cnt: int
+    after: int = 0
+
+    @property
+    def out(self) -> int:
+        return self.pad + self.rep * self.cnt + self.after
+
+    def sources(self) -> IntArray:
+        """The input position each output position reads (-1: a zero)."""
+        t = np.arange(self.out, dtype=np.int64) - self.pad
+        inside = (t >= 0) & (t < self.rep * self.cnt)
+        return np.where(inside, t // max(self.rep, 1) + self.off, -1)
+
+
+def identity(n: int) -> Axis:
+    """An axis copied unchanged (the channel axis)."""
+    return Axis(0, 0, 1, n)
+
+
+def spatial_rank(node: Node, inputs: Sequence[TensorType], per_axis: int, key: str) -> int:
+    """The number of spatial axes of `node` (its attribute `key` holds `per_axis` entries per
+    spatial axis); GraphError unless the input has those axes and a channel axis.
+    """
+    if len(inputs) != 1:
+        msg = f"node {node.name!r} ({node.op.value}) takes 1 input, got {len(inputs)}"
+        raise GraphError(msg)
+    values = tuple(node.attrs[key])
+    rank = len(values) // per_axis
+    shape = inputs[0].shape
+    if rank < 1 or len(values) != rank * per_axis or len(shape) != rank + 1:
+        msg = (
+            f"{node.op.value} {node.name!r}: {key}={values} does not fit input shape {shape}; "
+            f"give {per_axis} value(s) per spatial axis of a channels-last (spatial..., channels) input"
+        )
+        raise GraphError(msg)
+    return rank
+
+
+def gather(x: npt.NDArray[G], axes: Sequence[Axis]) -> npt.NDArray[G]:
+    """`x` (batch first) mapped axis by axis; zeros where an axis reads nothing."""
+    out: npt.NDArray[G] = x
+    for k, axis in enumerate(axes):
+        src = axis.sources()
+        out = np.take(out, np.maximum(src, 0), axis=k + 1)
+        if np.any(src < 0):
+            mask = (src >= 0).reshape((1,) * (k + 1) + (-1,) + (1,) * (len(axes) - k - 1))
+            out = cast("npt.NDArray[G]", np.where(mask, out, np.zeros((), dtype=out.dtype)))
+    return out
+
+
+def interval(node: Node, inputs: Sequence[Bounds], axes: Sequence[Axis]) -> Interval:
+    """The input's bounds moved to where they are read; padded elements are exactly 0."""
+    lo, hi = one(node, inputs)
+    return gather(lo[None], axes)[0], gather(hi[None], axes)[0]
+
+
+def lowering(node: Node, inputs: Sequence[TensorType], axes: Sequence[Axis]) -> Lowering:
+    """`resample`: the index map of up to three axes (leading identity axes for fewer)."""
+    inputs_count(node, inputs, 1, "HLS")
+    if len(axes) > 3:
+        raise unsupported(node, "HLS", f"it maps {len(axes)} axes; the writer handles up to 3")
+    full = [identity(1)] * (3 - len(axes)) + list(axes)
+    dims = [1] * (3 - len(axes)) + list(inputs[0].shape)
+    consts = sizes(node, inputs)
+    for k, (a, d) in enumerate(zip(full, dims, strict=True)):
+        consts |= {
+            f"d{k}": str(d),
+            f"o{k}": str(a.out),
+            f"pad{k}": str(a.pad),
+            f"off{k}": str(a.off),
+            f"rep{k}": str(a.rep),
+            f"cnt{k}": str(a.cnt),
+        }
+    return Lowering("resample", consts)

@@ -79,6 +79,9 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     return Lowering("dot", sizes(node, inputs), {"accum_t": need(node, "accum")}, pixel_input=True)
 
 
+#: its accumulator sums products of its two inputs: an `auto` accum grows by both input types
+ACCUMULATES_PRODUCTS = True
+
 SPEC = OpSpec(Op.DOT, shape, run_float, run_fixed, ("accum", "result"), "Dot")
 
 

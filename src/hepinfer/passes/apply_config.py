@@ -90,6 +90,9 @@ def _auto_accum(
     if n is None:
         return None  # e.g. softmax: hls4ml's defaults apply in the kernel
     tx = types[node.inputs[0]]
+    if optional(node.op, "ACCUMULATES_PRODUCTS") and len(node.inputs) == 2:
+        # products of two computed inputs (Dot): the second input plays the weight's part
+        return _accum_type(n, tx, types[node.inputs[1]], tx)
     if "weight" in resolved:
         return _accum_type(n, tx, resolved["weight"] or default, resolved.get("bias") or default)
     grow = math.ceil(math.log2(n)) if n > 1 else 0

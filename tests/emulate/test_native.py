@@ -108,8 +108,9 @@ def _extreme_mantissas(
 @pytest.mark.parametrize("quant", list(Quant))
 def test_int16_lanes_bit_exact(quant: Quant) -> None:
     """The 16-bit lanes (WRAP accumulators of <= 16 bits, 2..16-bit inputs and weights): every
-    quantisation for exact left shifts, TRN and RND for shifts of 1..15 bits, random result
-    types of every mode, extreme / zero / negative values, batches around the tile size.
+    quantisation for exact left shifts, TRN and RND for shifts of 1..15 bits (weights small
+    enough for one multiply and the others), random result types of every mode, extreme /
+    zero / negative values, batches around the tile size.
     """
     rng = np.random.default_rng([17, list(Quant).index(quant)])
     shifts = list(range(-12, 1)) if quant not in (Quant.TRN, Quant.RND) else list(range(-12, 16))
@@ -125,6 +126,11 @@ def test_int16_lanes_bit_exact(quant: Quant) -> None:
         n_in, n_out = int(rng.integers(1, 70)), int(rng.integers(1, 40))
         xm = _extreme_mantissas(rng, tx, (batch, n_in))
         wm = _extreme_mantissas(rng, tw, (n_in, n_out))
+        if case % 3 == 1:  # mostly small weights: most sums take the one-multiply path
+            wm[rng.random(wm.shape) < 0.9] >>= tw.width // 2
+        if case % 5 == 2:  # inputs and outputs without weights
+            wm[:, : n_out // 2] = 0
+            wm[: n_in // 2] = 0
         bias = _extreme_mantissas(rng, ta, (n_out,))
         got = native.dense(xm, wm, bias, (tx, tw, ta, tr))
         assert got is not None

@@ -22,7 +22,8 @@ flag, cached by a hash of source, flags and compiler under `$HEPINFER_CACHE/nati
 (default `~/.cache/hepinfer`). A baseline build reports the CPU's instruction set; where the
 CPU has AVX2 or AVX-512, a second build with those flags is loaded instead (a separate
 library, so the baseline code never contains wider instructions); `$HEPINFER_NATIVE_ISA`
-(0 baseline, 1 AVX2, 2 AVX-512) caps the level.
+(0 baseline, 1 AVX2, 2 AVX-512) caps the level. A batch is split over up to
+`$HEPINFER_NATIVE_THREADS` threads (default: the CPU count, at most 8).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ ISA_FLAGS = {
 }
 _QUANT = {q: i for i, q in enumerate(Quant)}  # the C++ enum follows Quant's order
 _OVERFLOW = {Overflow.WRAP: 0, Overflow.SAT: 1, Overflow.SAT_ZERO: 2, Overflow.SAT_SYM: 3}
-THREADS = max(1, min(8, os.cpu_count() or 1))
+_THREADS_ENV = os.environ.get("HEPINFER_NATIVE_THREADS", "")
+THREADS = int(_THREADS_ENV) if _THREADS_ENV.isdigit() and int(_THREADS_ENV) > 0 else 0
+THREADS = THREADS or max(1, min(8, os.cpu_count() or 1))
 
 log = logging.getLogger(__name__)
 

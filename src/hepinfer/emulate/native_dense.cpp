@@ -138,7 +138,12 @@ struct Layer {
   const int64_t* w = nullptr;     // n_in x n_out
   const int64_t* bias = nullptr;  // n_out, in the accumulator type
   std::vector<int32_t> w32;       // n_out x n_in (transposed), in the lane type
-  std::vector<int16_t> w16;       // lanes 16: blocks of NB outputs, (block, i, output) order
+  // lanes 16: per block of NB outputs, its entries (an input i and its NB weights, each
+  // weight twice: a 32-bit broadcast fills the lanes): first those whose weights all allow
+  // one multiply (pre-shifted, see narrow_layer), then the others; all-zero ones dropped
+  std::vector<uint32_t> w16;
+  std::vector<int32_t> i16;       // each entry's input
+  std::vector<int64_t> e16;       // per block: first entry, first two-multiply entry, end
   bool fast = false;  // lanes 16: the result / activation casts are identities (see narrow_fast)
   bool next16 = false;  // lanes 16 in a program: the next step is a lanes-16 Dense too
   std::vector<int64_t> w64;
@@ -169,6 +174,7 @@ constexpr int VBYTES = 16, VREGS = 16;  // portable: GCC vector extensions (SSE2
 #endif
 typedef uint16_t u16v __attribute__((vector_size(VBYTES)));
 typedef int16_t i16v __attribute__((vector_size(VBYTES)));
+typedef uint32_t u32v __attribute__((vector_size(VBYTES)));
 typedef uint16_t u16v_unaligned __attribute__((vector_size(VBYTES), aligned(2)));
 constexpr int64_t VLANES = VBYTES / 2;
 constexpr int64_t NVEC = TILE / VLANES;  // vectors per tile of samples
@@ -188,6 +194,19 @@ inline u16v mulhi(u16v a, u16v b) {
 #endif
 }
 
+// the rounded high halves, floor((a b + 2**14) / 2**15) mod 2**16
+inline u16v mulhrs(u16v a, u16v b) {
+#if HEPINFER_ISA >= 2 && defined(__AVX512BW__)
+  return u16v(_mm512_mulhrs_epi16(__m512i(a), __m512i(b)));
+#elif HEPINFER_ISA >= 1 && defined(__AVX2__)
+  return u16v(_mm256_mulhrs_epi16(__m256i(a), __m256i(b)));
+#else
+  typedef int32_t i32v __attribute__((vector_size(VBYTES * 2)));
+  const i32v p = __builtin_convertvector(i16v(a), i32v) * __builtin_convertvector(i16v(b), i32v);
+  return u16v(__builtin_convertvector((p + (1 << 14)) >> 15, i16v));
+#endif
+}
+
 inline int narrow_mode(const Layer& L) {
   if (L.shift <= 0) return N_LEFT;
   return L.acc.quant == RND ? N_RND : N_TRN;
@@ -196,7 +215,7 @@ inline int narrow_mode(const Layer& L) {
 // outputs per block: their sums (NVEC vectors each, one sum per term) stay in registers
 constexpr int64_t narrow_block_of(int mode) {
   const int64_t terms = mode == N_LEFT ? 1 : mode == N_TRN ? 2 : 3;
-  const int64_t nb = (VREGS / 2) / (NVEC * terms);
+  const int64_t nb = (VREGS / 4) / (NVEC * terms);
   return nb < 1 ? 1 : nb > 8 ? 8 : nb;
 }
 
@@ -213,6 +232,47 @@ bool narrow_fast(const Layer& L) {
   if (!L.has_res || L.relu_shift != 0) return false;
   const int64_t lo = L.relu_kind == 1 ? std::max<int64_t>(L.acc.lo, 0) : L.acc.lo;
   return contains(L.relu, lo, L.acc.hi);
+}
+
+// A weight w allows one multiply when its product cast is the high half of x * (w << up),
+// exact in 32 bits: TRN: mulhi(x, w << (16 - k)) = floor(x w / 2**k); RND (the rounding
+// high half, (x w' + 2**14) >> 15): mulhrs(x, w << (15 - k)) = floor((x w + 2**(k-1)) / 2**k)
+inline int narrow_up(const Layer& L) {
+  const int mode = narrow_mode(L);
+  return mode == N_TRN ? 16 - L.shift : mode == N_RND ? 15 - L.shift : -1;
+}
+
+void narrow_layer(Layer& L, const int64_t* w) {
+  const int64_t n = L.n_in, m = L.n_out, nb = narrow_block(L), blocks = (m + nb - 1) / nb;
+  const int up = narrow_up(L);
+  auto pair = [](int64_t v) { return uint32_t(uint16_t(v)) * 0x10001u; };
+  L.w16.clear();
+  L.i16.clear();
+  L.e16.clear();
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    std::vector<int64_t> one, two;  // the inputs of each kind
+    for (int64_t i = 0; i < n; ++i) {
+      bool zero = true, small = up >= 0;
+      for (int64_t c = blk * nb; c < std::min(m, blk * nb + nb); ++c) {
+        const int64_t v = w[i * m + c];
+        zero &= v == 0;
+        small &= up >= 0 && v >= -(int64_t(1) << (15 - up)) && v < (int64_t(1) << (15 - up));
+      }
+      if (!zero) (small ? one : two).push_back(i);
+    }
+    L.e16.push_back(int64_t(L.i16.size()));
+    L.e16.push_back(int64_t(L.i16.size() + one.size()));
+    for (int kind = 0; kind < 2; ++kind)
+      for (int64_t i : kind == 0 ? one : two) {
+        L.i16.push_back(int32_t(i));
+        for (int64_t j = 0; j < nb; ++j) {
+          const int64_t c = blk * nb + j;
+          const int64_t v = c < m ? w[i * m + c] : 0;  // the last block padded with zeros
+          L.w16.push_back(pair(kind == 0 ? v * (int64_t(1) << up) : v));
+        }
+      }
+  }
+  L.e16.push_back(int64_t(L.i16.size()));
 }
 
 Layer make_layer(const int64_t* d, const int64_t* w, const int64_t* bias) {
@@ -233,11 +293,7 @@ Layer make_layer(const int64_t* d, const int64_t* w, const int64_t* bias) {
   L.bias = bias;
   const int64_t n = L.n_in, m = L.n_out;
   if (L.lanes == 16) {
-    const int64_t nb = narrow_block(L), blocks = (m + nb - 1) / nb;
-    L.w16.assign(size_t(blocks * n * nb), 0);  // the last block padded with zero weights
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t c = 0; c < m; ++c)
-        L.w16[size_t(((c / nb) * n + i) * nb + c % nb)] = int16_t(w[i * m + c]);
+    narrow_layer(L, w);
     L.fast = narrow_fast(L);
   } else if (L.lanes == 32) {
     L.w32.resize(n * m);
@@ -313,20 +369,37 @@ template <int MODE>
 void narrow_sums(const Layer& L, const int16_t* __restrict xt, int64_t* __restrict acc_out,
                  int16_t* __restrict out16) {
   constexpr int64_t NB = narrow_block_of(MODE);
-  const int64_t n = L.n_in, m = L.n_out;
+  const int64_t m = L.n_out;
   const int k = L.shift;
-  const int16_t* wb = L.w16.data();
+  const uint32_t* wb = L.w16.data();
   for (int64_t c0 = 0; c0 < m; c0 += NB) {
     u16v hs[NB][NVEC], a[NB][NVEC], b[NB][NVEC];  // sums of hi, lo >> k, lo >> (k - 1)
     for (int64_t j = 0; j < NB; ++j)
       for (int64_t v = 0; v < NVEC; ++v) hs[j][v] = a[j][v] = b[j][v] = u16v{};
-    const int16_t* wc = wb + (c0 / NB) * n * NB;
-    for (int64_t i = 0; i < n; ++i) {
+    const int64_t blk = c0 / NB, e0 = L.e16[size_t(2 * blk)], e1 = L.e16[size_t(2 * blk + 1)];
+    const int64_t e2 = L.e16[size_t(2 * blk + 2)];
+    for (int64_t e = e0; e < e1; ++e) {  // one multiply: the product cast is its high half
+      const int16_t* xi = xt + int64_t(L.i16[size_t(e)]) * TILE;
       u16v x[NVEC];
       for (int64_t v = 0; v < NVEC; ++v)
-        x[v] = *reinterpret_cast<const u16v_unaligned*>(xt + i * TILE + v * VLANES);
+        x[v] = *reinterpret_cast<const u16v_unaligned*>(xi + v * VLANES);
       for (int64_t j = 0; j < NB; ++j) {
-        const u16v w = u16v{} + uint16_t(wc[i * NB + j]);
+        const u16v w = u16v(u32v{} + wb[e * NB + j]);
+        for (int64_t v = 0; v < NVEC; ++v) {
+          if (MODE == N_RND)
+            b[j][v] += mulhrs(x[v], w);
+          else
+            a[j][v] += mulhi(x[v], w);
+        }
+      }
+    }
+    for (int64_t e = e1; e < e2; ++e) {
+      const int16_t* xi = xt + int64_t(L.i16[size_t(e)]) * TILE;
+      u16v x[NVEC];
+      for (int64_t v = 0; v < NVEC; ++v)
+        x[v] = *reinterpret_cast<const u16v_unaligned*>(xi + v * VLANES);
+      for (int64_t j = 0; j < NB; ++j) {
+        const u16v w = u16v(u32v{} + wb[e * NB + j]);
         for (int64_t v = 0; v < NVEC; ++v) {
           const u16v lo = x[v] * w;
           if (MODE == N_LEFT) {
@@ -765,29 +838,50 @@ void ensure(Scratch& s, const Program& P) {
   }
 }
 
-// from_double on a block: where every value is finite and below 2**62 after scaling, TRN or
-// RND_CONV (floor, nearest-even) and WRAP or SAT in one vectorisable pass (the same bits)
+// from_double on a block where every value is finite and below 2**62 after scaling: TRN
+// (floor) or RND_CONV (nearest even), then WRAP or SAT (clamped in double first, as
+// from_double), in one vectorisable pass with the same bits
+template <bool NEAREST, bool SAT>
+void from_doubles_fast(const double* __restrict x, int64_t* __restrict m, int64_t count,
+                       double scale, const Type& t) {
+  const double lo = double(t.lo), hi = double(t.hi);
+  const int sh = int(64 - t.width);
+  // the wrap: signed, shift up then arithmetic shift down; unsigned: mask
+  const int down = t.is_signed ? sh : 0;
+  const uint64_t mask = t.is_signed ? ~uint64_t(0) : (~uint64_t(0) >> sh);
+  for (int64_t e = 0; e < count; ++e) {
+    double v = x[e] * scale;
+    if (SAT) v = std::min(std::max(v, lo), hi);
+    int64_t q;
+    if (NEAREST) {
+      q = int64_t(std::nearbyint(v));
+    } else {  // floor: truncate, one less where that rounded up (exact: |v| < 2**62)
+      q = int64_t(v);
+      q -= int64_t(double(q) > v);
+    }
+    m[e] = SAT ? q : int64_t(uint64_t(int64_t((uint64_t(q) << down)) >> down) & mask);
+  }
+}
+
 void from_doubles(const double* x, int64_t* m, int64_t count, const Program& P) {
   const Type& t = P.in_t;
   const double scale = P.in_scale;
   bool fast = P.in_frac >= 0 && (t.quant == TRN || t.quant == RND_CONV) && t.overflow != SAT_ZERO;
   if (fast) {
-    bool small = true;
-    for (int64_t e = 0; e < count; ++e) small &= std::fabs(x[e] * scale) < 0x1p62;
-    fast = small;  // false also for NaN
+    int64_t bad = 0;  // NaN, infinities, huge values: from_double's path
+    for (int64_t e = 0; e < count; ++e) bad += !(std::fabs(x[e] * scale) < 0x1p62);
+    fast = bad == 0;
   }
   if (!fast) {
     for (int64_t e = 0; e < count; ++e) m[e] = from_double(x[e], scale, P.in_frac, t);
     return;
   }
-  const bool sat = t.overflow != WRAP;  // SAT, SAT_SYM: clamp in double first, as from_double
-  const double lo = double(t.lo), hi = double(t.hi);
-  for (int64_t e = 0; e < count; ++e) {
-    double v = x[e] * scale;
-    if (sat) v = std::min(std::max(v, lo), hi);
-    v = t.quant == TRN ? std::floor(v) : std::nearbyint(v);
-    m[e] = sat ? int64_t(v) : wrap(int64_t(v), t.width, t.is_signed);
-  }
+  const bool sat = t.overflow != WRAP;
+  if (t.quant == TRN)
+    return sat ? from_doubles_fast<false, true>(x, m, count, scale, t)
+               : from_doubles_fast<false, false>(x, m, count, scale, t);
+  return sat ? from_doubles_fast<true, true>(x, m, count, scale, t)
+             : from_doubles_fast<true, false>(x, m, count, scale, t);
 }
 
 void program_rows(const Program& P, const void* x, void* y, int64_t b0, int64_t b1) {

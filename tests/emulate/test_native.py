@@ -138,6 +138,50 @@ def test_int16_lanes_bit_exact(quant: Quant) -> None:
         np.testing.assert_array_equal(got, want, err_msg=f"{tx} {tw} {ta} {tr} batch {batch}")
 
 
+def test_int16_lane_chain_equals_layer_by_layer() -> None:
+    """A chain of int16-lane layers (int16 values passed between them; identity casts and
+    ReLU in the lanes, other casts in int64) gives the layer-by-layer numpy bits.
+    """
+    rng = np.random.default_rng(29)
+    for case in range(8):
+        quant = Quant.TRN if case % 2 == 0 else Quant.RND
+        dims = [int(v) for v in rng.integers(1, 40, size=4)]
+        t_in = FixedType(16, int(rng.integers(2, 10)))
+        layers = []
+        tx = t_in
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
+            tw = FixedType(int(rng.integers(4, 17)), int(rng.integers(0, 4)))
+            frac = tx.frac + tw.frac - int(rng.integers(-4, 16))  # a shift of -4..15 bits
+            ta = FixedType(16, 16 - frac, True, quant, Overflow.WRAP)
+            same = case % 4 < 2  # result and activation types equal to the accumulator's
+            t_res = FixedType(
+                int(rng.integers(6, 17)),
+                int(rng.integers(2, 8)),
+                True,
+                Quant.RND_CONV,
+                Overflow.SAT,
+            )
+            tr = ta if same else t_res
+            t_act = None if i == len(dims) - 2 else (tr if same else FixedType(15, 5))
+            wm = _extreme_mantissas(rng, tw, (a, b))
+            wm[rng.random(wm.shape) < 0.7] >>= tw.width // 2
+            layers.append(native.Layer(wm, _mantissas(rng, ta, (b,)), tx, tw, ta, tr, t_act))
+            tx = t_act if t_act is not None else tr
+        assert all(native.plan(x.tx, x.tw, x.ta, x.tr).lanes == 16 for x in layers)  # type: ignore[union-attr]
+        x = _extreme_mantissas(rng, t_in, (1025, dims[0]))
+        got = native.chain(x, layers)
+        assert got is not None
+        want = x
+        for layer in layers:
+            assert layer.tr is not None
+            want = _numpy_layer(
+                want, layer.weight, layer.bias, layer.tx, layer.tw, layer.ta, layer.tr
+            )
+            if layer.relu is not None:
+                want = layer.relu.cast_mantissa(np.maximum(want, 0), layer.tr)
+        np.testing.assert_array_equal(got, want, err_msg=f"case {case}")
+
+
 def test_int16_lanes_only_where_exact() -> None:
     """Saturating or wider accumulators, other roundings of a shifted product and operands
     wider than int16 keep the int32 / int64 lanes.

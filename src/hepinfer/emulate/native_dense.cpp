@@ -9,7 +9,8 @@
 // addition (WRAP: a modular sum wrapped once at the end, which is the same), R is the
 // optional cast to the result type and C the optional ReLU's cast to its own type. The Python
 // side (hepinfer.emulate.native) only calls this when every intermediate provably fits the lane
-// type (int32 or int64), so no step overflows.
+// type (int32 or int64), so no step overflows; or, for WRAP accumulators of <= 16 bits, sums
+// mod 2**16 in int16 lanes (see "16-bit lanes" below).
 //
 // The batch is processed in tiles of TILE rows that pass through every layer of the chain
 // while they sit in cache; inside a layer the innermost loop runs over the tile's rows (a

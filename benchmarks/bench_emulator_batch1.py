@@ -12,8 +12,11 @@ a batch, with the numpy engine's batch rate for reference and both checked bit-i
 onnxruntime float32 on one thread (intra- and inter-op) the same two ways; hls4ml 1.3.0
 `predict()` (its venv, a subprocess) the same two ways, its outputs compared with hepinfer's.
 
+Batch rates: hepinfer and onnxruntime interleaved, best of `--repeat` rounds; hepinfer's
+native kernel on `--threads` threads (default 1, as onnxruntime).
+
 Run: python benchmarks/bench_emulator_batch1.py [--calls 20000] [--batch 1024] [--only TEXT]
-     [--json out.json]
+     [--repeat 20] [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -84,6 +87,21 @@ def rate(fn: Callable[[np.ndarray], Any], x: np.ndarray, repeat: int = 3) -> flo
         fn(x)
         best = min(best, time.perf_counter() - t0)
     return len(x) / best
+
+
+def interleaved_rates(
+    fns: dict[str, Callable[[np.ndarray], Any]], xs: dict[str, np.ndarray], repeat: int
+) -> dict[str, float]:
+    """Samples per second of each function on its batch, best of `repeat` rounds in which
+    every function runs once in turn (so a change in the machine's load hits all alike).
+    """
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(xs[name])
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: len(xs[name]) / t for name, t in best.items()}
 
 
 def onnxruntime_fn(path: Path, shape: tuple[int, ...], batch: int) -> Callable[[np.ndarray], Any]:
@@ -167,14 +185,20 @@ def bench_model(label: str, paths: dict[str, Any], args: Any, work: Path) -> dic
     row: dict[str, Any] = {
         "hepinfer_single_us": per_call_us(model.predict, singles, args.calls),
         "load_average": os.getloadavg()[0],
-        "hepinfer_batch_rate": rate(model.predict, x),
         "hepinfer_numpy_batch_rate": rate(lambda v: model.predict(v, engine="numpy"), x, 1),
         "engines_identical": bool(np.array_equal(model.predict(x, engine="numpy"), ours)),
     }
     ort_run = onnxruntime_fn(paths["onnx"], shape, args.batch)
     x32, s32 = x.astype(np.float32), singles.astype(np.float32)
     row["onnxruntime_single_us"] = per_call_us(ort_run, s32, args.calls)
-    row["onnxruntime_batch_rate"] = rate(ort_run, x32)
+    rates = interleaved_rates(
+        {"hepinfer": model.predict, "onnxruntime": ort_run},
+        {"hepinfer": x, "onnxruntime": x32},
+        args.repeat,
+    )
+    row["hepinfer_batch_rate"] = rates["hepinfer"]
+    row["onnxruntime_batch_rate"] = rates["onnxruntime"]
+    row["load_average_after"] = os.getloadavg()[0]
     if (PEERS / "READY-hls4ml").exists():
         sub = work / label.split(maxsplit=1)[0].lower()
         sub.mkdir()
@@ -200,7 +224,12 @@ def report(results: dict[str, Any]) -> None:
         "| bit-identical (numpy engine / hls4ml) |"
     )
     lines = [
-        f"calls {results['calls']}, batch {results['batch']}, isa {results['instruction_set']}",
+        f"calls {results['calls']}, batch {results['batch']}, isa {results['instruction_set']}, "
+        f"hepinfer threads {results['threads']}, load average "
+        + ", ".join(
+            f"{r['load_average']:.1f}-{r['load_average_after']:.1f}"
+            for r in results["models"].values()
+        ),
         head,
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -227,7 +256,17 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--only", default="", help="only the models whose label has this text")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--repeat", type=int, default=20, help="batch timings: interleaved rounds (best of)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="hepinfer's native kernel threads ($HEPINFER_NATIVE_THREADS); onnxruntime runs on one",
+    )
     args = parser.parse_args()
+    os.environ["HEPINFER_NATIVE_THREADS"] = str(args.threads)
 
     from hepinfer.emulate import native
 
@@ -235,6 +274,7 @@ def main() -> int:
         "calls": args.calls,
         "batch": args.batch,
         "instruction_set": native.instruction_set(),
+        "threads": native.THREADS,
         "models": {},
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -79,11 +79,138 @@ def test_random_layers_bit_exact(quant: Quant, over: Overflow) -> None:
     assert ran >= 8
 
 
+def _narrow_types(
+    rng: np.random.Generator, quant: Quant, k: int
+) -> tuple[FixedType, FixedType, FixedType]:
+    """Input, weight and WRAP accumulator types of 2..16 bits whose product cast shifts by k."""
+
+    def operand() -> FixedType:
+        signed = bool(rng.random() < 0.8)
+        width = int(rng.integers(2, 17 if signed else 16))
+        return FixedType(width, int(rng.integers(-4, width + 5)), signed)
+
+    tx, tw = operand(), operand()
+    wa = int(rng.integers(2, 17))
+    frac = tx.frac + tw.frac - k
+    return tx, tw, FixedType(wa, wa - frac, bool(rng.random() < 0.85), quant, Overflow.WRAP)
+
+
+def _extreme_mantissas(
+    rng: np.random.Generator, t: FixedType, shape: tuple[int, ...]
+) -> np.ndarray:
+    m = _mantissas(rng, t, shape)
+    pick = rng.random(shape)
+    m[pick < 0.1] = t.min_mantissa
+    m[(pick >= 0.1) & (pick < 0.2)] = t.max_mantissa
+    return m
+
+
+@pytest.mark.parametrize("quant", list(Quant))
+def test_int16_lanes_bit_exact(quant: Quant) -> None:
+    """The 16-bit lanes (WRAP accumulators of <= 16 bits, 2..16-bit inputs and weights): every
+    quantisation for exact left shifts, TRN and RND for shifts of 1..15 bits (weights small
+    enough for one multiply and the others), random result types of every mode, extreme /
+    zero / negative values, batches around the tile size.
+    """
+    rng = np.random.default_rng([17, list(Quant).index(quant)])
+    shifts = list(range(-12, 1)) if quant not in (Quant.TRN, Quant.RND) else list(range(-12, 16))
+    for case, batch in enumerate([1, 7, 1024, 1025, 31, 33, 64, 65] * 3):
+        k = shifts[case % len(shifts)] if case < len(shifts) else int(rng.choice(shifts))
+        tx, tw, ta = _narrow_types(rng, quant, k)
+        r_quant = list(Quant)[int(rng.integers(len(Quant)))]
+        r_over = list(Overflow)[int(rng.integers(len(Overflow)))]
+        tr = None if case % 4 == 0 else _random_type(rng, 16, r_quant, r_over)
+        plan = native.plan(tx, tw, ta, tr)
+        assert plan is not None, f"{tx} {tw} {ta} {tr}"
+        assert (plan.lanes, plan.shift) == (16, k), f"{tx} {tw} {ta} {tr}"
+        n_in, n_out = int(rng.integers(1, 70)), int(rng.integers(1, 40))
+        xm = _extreme_mantissas(rng, tx, (batch, n_in))
+        wm = _extreme_mantissas(rng, tw, (n_in, n_out))
+        if case % 3 == 1:  # mostly small weights: most sums take the one-multiply path
+            wm[rng.random(wm.shape) < 0.9] >>= tw.width // 2
+        if case % 5 == 2:  # inputs and outputs without weights
+            wm[:, : n_out // 2] = 0
+            wm[: n_in // 2] = 0
+        bias = _extreme_mantissas(rng, ta, (n_out,))
+        got = native.dense(xm, wm, bias, (tx, tw, ta, tr))
+        assert got is not None
+        want = _numpy_layer(xm, wm, bias, tx, tw, ta, tr)
+        np.testing.assert_array_equal(got, want, err_msg=f"{tx} {tw} {ta} {tr} batch {batch}")
+
+
+def test_int16_lane_chain_equals_layer_by_layer() -> None:
+    """A chain of int16-lane layers (int16 values passed between them; identity casts and
+    ReLU in the lanes, other casts in int64) gives the layer-by-layer numpy bits.
+    """
+    rng = np.random.default_rng(29)
+    for case in range(8):
+        quant = Quant.TRN if case % 2 == 0 else Quant.RND
+        dims = [int(v) for v in rng.integers(1, 40, size=4)]
+        t_in = FixedType(16, int(rng.integers(2, 10)))
+        layers = []
+        tx = t_in
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
+            tw = FixedType(int(rng.integers(4, 17)), int(rng.integers(0, 4)))
+            frac = tx.frac + tw.frac - int(rng.integers(-4, 16))  # a shift of -4..15 bits
+            ta = FixedType(16, 16 - frac, True, quant, Overflow.WRAP)
+            same = case % 4 < 2  # result and activation types equal to the accumulator's
+            t_res = FixedType(
+                int(rng.integers(6, 17)),
+                int(rng.integers(2, 8)),
+                True,
+                Quant.RND_CONV,
+                Overflow.SAT,
+            )
+            tr = ta if same else t_res
+            t_act = None if i == len(dims) - 2 else (tr if same else FixedType(15, 5))
+            wm = _extreme_mantissas(rng, tw, (a, b))
+            wm[rng.random(wm.shape) < 0.7] >>= tw.width // 2
+            layers.append(native.Layer(wm, _mantissas(rng, ta, (b,)), tx, tw, ta, tr, t_act))
+            tx = t_act if t_act is not None else tr
+        assert all(native.plan(x.tx, x.tw, x.ta, x.tr).lanes == 16 for x in layers)  # type: ignore[union-attr]
+        x = _extreme_mantissas(rng, t_in, (1025, dims[0]))
+        got = native.chain(x, layers)
+        assert got is not None
+        want = x
+        for layer in layers:
+            assert layer.tr is not None
+            want = _numpy_layer(
+                want, layer.weight, layer.bias, layer.tx, layer.tw, layer.ta, layer.tr
+            )
+            if layer.relu is not None:
+                want = layer.relu.cast_mantissa(np.maximum(want, 0), layer.tr)
+        np.testing.assert_array_equal(got, want, err_msg=f"case {case}")
+
+
+def test_int16_lanes_only_where_exact() -> None:
+    """Saturating or wider accumulators, other roundings of a shifted product and operands
+    wider than int16 keep the int32 / int64 lanes.
+    """
+    t16 = FixedType.parse("ap_fixed<16,6>")
+    assert native.plan(t16, t16, t16, t16).lanes == 16  # type: ignore[union-attr]
+    others = [
+        (t16, t16, FixedType.parse("ap_fixed<16,6,TRN,SAT>")),
+        (t16, t16, FixedType.parse("ap_fixed<17,6>")),
+        (t16, t16, FixedType.parse("ap_fixed<16,6,RND_CONV>")),
+        (t16, t16, FixedType.parse("ap_fixed<16,6,TRN_ZERO>")),
+        (FixedType.parse("ap_ufixed<16,6>"), t16, t16),
+        (t16, FixedType.parse("ap_fixed<17,6>"), t16),
+        (t16, t16, FixedType.parse("ap_fixed<16,16>")),  # a shift of 20 bits
+    ]
+    for tx, tw, ta in others:
+        plan = native.plan(tx, tw, ta, None)
+        assert plan is not None, (tx, tw, ta)
+        assert plan.lanes in (32, 64), (tx, tw, ta)
+    left = native.plan(t16, t16, FixedType.parse("ap_fixed<16,-6,RND_CONV>"), None)
+    assert left is not None
+    assert (left.lanes, left.shift) == (16, -2)  # an exact left shift: any rounding
+
+
 def test_lanes_follow_bit_widths() -> None:
     t16 = FixedType.parse("ap_fixed<16,6>")
     plan = native.plan(t16, t16, t16, t16)
     assert plan is not None
-    assert (plan.lanes, plan.shift, plan.res_shift) == (32, 10, 0)
+    assert (plan.lanes, plan.shift, plan.res_shift) == (16, 10, 0)
     wide = FixedType.parse("ap_fixed<32,16>")
     assert native.plan(wide, wide, FixedType.parse("ap_fixed<60,20>"), wide).lanes == 64  # type: ignore[union-attr]
     assert native.plan(FixedType.parse("ap_fixed<40,8>"), wide, wide, None) is None  # > 62 bits

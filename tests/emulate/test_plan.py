@@ -215,3 +215,68 @@ def test_the_plan_is_bound_once_per_graph_and_not_for_numpy(shared_data: Path) -
     )
     with pytest.raises(hepinfer.HepinferError, match="expected"):
         model.predict(np.zeros((2, 15)))
+
+
+def _narrow_type(rng: np.random.Generator, quant: Quant) -> str:
+    width = int(rng.integers(4, 17))
+    return f"ap_fixed<{width},{int(rng.integers(1, width))},{quant.value},{Overflow.WRAP.value}>"
+
+
+@pytest.mark.parametrize("quant", [Quant.TRN, Quant.RND])
+def test_int16_lane_programs_bit_exact(quant: Quant) -> None:
+    """Dense chains in int16 lanes inside a program (int16 values passed from layer to layer,
+    the wrap and ReLU in the lanes where the casts are identities, other casts in int64):
+    random result / activation types of every mode, batches 1, 7, 1024, 1025.
+    """
+    rng = np.random.default_rng([23, list(Quant).index(quant)])
+    narrow = 0
+    for case in range(6):
+        graph = _mlp(rng, "stable" if case % 2 == 0 else "latency")
+        layers: dict[str, Any] = {}
+        for node in graph.nodes:
+            if node.op is Op.DENSE:
+                t = _narrow_type(rng, quant)
+                # half the cases: result and activation types equal to the accumulator's
+                result = t if case % 2 == 0 else _any_type(rng, 16)
+                prec = {"weight": _narrow_type(rng, Quant.RND), "bias": t, "accum": t}
+                layers[node.name] = {"Precision": {**prec, "result": result}}
+                act = node.name.replace("dense", "act")
+                if any(n.name == act for n in graph.nodes):
+                    layers[act] = {"Precision": {"result": result}}
+        layers["x"] = {"Precision": {"result": _narrow_type(rng, Quant.TRN)}}
+        model = hepinfer.compile(
+            graph, {"Model": {"Precision": "ap_fixed<16,6>"}, "LayerName": layers}
+        )
+        plan = Plan(model.graph)
+        assert plan.single is not None
+        narrow += sum(s.row[0] == 1 and s.row[5] == 16 for s in plan.single[0].steps)
+        x = rng.standard_normal((1025, graph.inputs[0].out.shape[0])) * 4
+        want = emulate(model.graph, x, engine=Engine.NUMPY)["softmax"]
+        for batch in (1, 7, 1024, 1025):
+            np.testing.assert_array_equal(plan.run(x[:batch])["softmax"], want[:batch])
+    assert narrow >= 12, "most Dense steps should run in int16 lanes"
+
+
+@pytest.mark.parametrize("over", [Overflow.WRAP, Overflow.SAT, Overflow.SAT_SYM])
+@pytest.mark.parametrize("quant", [Quant.TRN, Quant.RND_CONV])
+def test_input_cast_of_finite_values(quant: Quant, over: Overflow) -> None:
+    """The vectorised float -> fixed input cast (finite values, TRN / RND_CONV, WRAP / SAT)."""
+    rng = np.random.default_rng([list(Quant).index(quant), list(Overflow).index(over), 3])
+    ties = [k / 8 for k in range(-40, 41)] + [-(2.0**61), 2.0**61 - 1024, 1e15, -1e15]
+    for _ in range(6):
+        t = FixedType.parse(_type(rng, quant, over, 40))
+        if t.frac < 0:
+            continue
+        x = np.array(ties + list(rng.standard_normal(300) * float(rng.choice([1.0, 1e3, 1e9]))))
+        b = GraphBuilder("cast")
+        y = b.input("x", (1,))
+        graph = b.build([b.add("out", Op.LINEAR, [y])])
+        config = {
+            "LayerName": {
+                "x": {"Precision": {"result": str(t)}},
+                "out": {"Precision": {"result": str(t)}},
+            }
+        }
+        plan = Plan(hepinfer.compile(graph, config).graph)
+        got = plan.run(x[:, None])["out"][:, 0]
+        np.testing.assert_array_equal(got, t.from_mantissa(t.to_mantissa(x)), err_msg=str(t))

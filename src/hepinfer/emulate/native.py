@@ -22,7 +22,8 @@ flag, cached by a hash of source, flags and compiler under `$HEPINFER_CACHE/nati
 (default `~/.cache/hepinfer`). A baseline build reports the CPU's instruction set; where the
 CPU has AVX2 or AVX-512, a second build with those flags is loaded instead (a separate
 library, so the baseline code never contains wider instructions); `$HEPINFER_NATIVE_ISA`
-(0 baseline, 1 AVX2, 2 AVX-512) caps the level.
+(0 baseline, 1 AVX2, 2 AVX-512) caps the level. A batch is split over up to
+`$HEPINFER_NATIVE_THREADS` threads (default: the CPU count, at most 8).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ ISA_FLAGS = {
 }
 _QUANT = {q: i for i, q in enumerate(Quant)}  # the C++ enum follows Quant's order
 _OVERFLOW = {Overflow.WRAP: 0, Overflow.SAT: 1, Overflow.SAT_ZERO: 2, Overflow.SAT_SYM: 3}
-THREADS = max(1, min(8, os.cpu_count() or 1))
+_THREADS_ENV = os.environ.get("HEPINFER_NATIVE_THREADS", "")
+THREADS = int(_THREADS_ENV) if _THREADS_ENV.isdigit() and int(_THREADS_ENV) > 0 else 0
+THREADS = THREADS or max(1, min(8, os.cpu_count() or 1))
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +189,7 @@ def require() -> ctypes.CDLL | None:
 class Plan:
     """How the kernel runs one layer: lane width and the two fractional-bit shifts."""
 
-    lanes: int  # 32 or 64
+    lanes: int  # 16 (tiles in int16 lanes, single rows in int32), 32 or 64
     shift: int  # product frac - accumulator frac (> 0: quantise; <= 0: exact left shift)
     res_shift: int  # accumulator frac - result frac
 
@@ -213,6 +216,23 @@ def _lanes_ok(lanes: int, pbits: int, k: int, ta: FixedType) -> bool:
     return ta.width <= lanes - 2
 
 
+def _fits_int16(t: FixedType) -> bool:
+    return t.width <= (16 if t.signed else 15)
+
+
+def _narrow_ok(tx: FixedType, tw: FixedType, ta: FixedType, k: int) -> bool:
+    """Whether int16 lanes compute the layer's sums exactly (see `native_dense.cpp`, 16-bit
+    lanes): inputs and weights fit int16 (so a product is exact in 32 bits), the accumulator
+    WRAPs at <= 16 bits (so its sums may be taken mod 2**16), and each product's cast to it
+    is an exact left shift or TRN / RND with a shift of 1..15 bits.
+    """
+    if not (_fits_int16(tx) and _fits_int16(tw)):
+        return False
+    if ta.overflow is not Overflow.WRAP or ta.width > 16:
+        return False
+    return k <= 0 or (k <= 15 and ta.quant in (Quant.TRN, Quant.RND))
+
+
 def plan(tx: FixedType, tw: FixedType, ta: FixedType, tr: FixedType | None) -> Plan | None:
     """The kernel's plan for a layer with these types, or None when it cannot be exact."""
     if ta.sat_bits or ta.width > 62 or (tr is not None and not cast_ok(ta, tr)):
@@ -220,6 +240,8 @@ def plan(tx: FixedType, tw: FixedType, ta: FixedType, tr: FixedType | None) -> P
     res_shift = 0 if tr is None else ta.frac - tr.frac
     pbits = _mag(tx) + _mag(tw)
     k = tx.frac + tw.frac - ta.frac
+    if _narrow_ok(tx, tw, ta, k) and _lanes_ok(32, pbits, k, ta):  # rows run in int32
+        return Plan(16, k, res_shift)
     for lanes in (32, 64):
         if _lanes_ok(lanes, pbits, k, ta):
             return Plan(lanes, k, res_shift)

@@ -9,7 +9,8 @@
 // addition (WRAP: a modular sum wrapped once at the end, which is the same), R is the
 // optional cast to the result type and C the optional ReLU's cast to its own type. The Python
 // side (hepinfer.emulate.native) only calls this when every intermediate provably fits the lane
-// type (int32 or int64), so no step overflows.
+// type (int32 or int64), so no step overflows; or, for WRAP accumulators of <= 16 bits, sums
+// mod 2**16 in int16 lanes (see "16-bit lanes" below).
 //
 // The batch is processed in tiles of TILE rows that pass through every layer of the chain
 // while they sit in cache; inside a layer the innermost loop runs over the tile's rows (a
@@ -26,6 +27,9 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -135,11 +139,142 @@ struct Layer {
   const int64_t* w = nullptr;     // n_in x n_out
   const int64_t* bias = nullptr;  // n_out, in the accumulator type
   std::vector<int32_t> w32;       // n_out x n_in (transposed), in the lane type
+  // lanes 16: per block of NB outputs, its entries (an input i and its NB weights, each
+  // weight twice: a 32-bit broadcast fills the lanes): first those whose weights all allow
+  // one multiply (pre-shifted, see narrow_layer), then the others; all-zero ones dropped
+  std::vector<uint32_t> w16;
+  std::vector<int32_t> i16;       // each entry's input
+  std::vector<int64_t> e16;       // per block: first entry, first two-multiply entry, end
+  bool fast = false;  // lanes 16: the result / activation casts are identities (see narrow_fast)
+  bool next16 = false;  // lanes 16 in a program: the next step is a lanes-16 Dense too
   std::vector<int64_t> w64;
   std::vector<int32_t> r32;       // n_in x n_out (as given), for single rows (programs only)
   std::vector<int64_t> r64;
   std::vector<int64_t> own_bias;  // a program's copy of the bias
 };
+
+// ------------------------------------------------------------------ 16-bit lanes
+// A layer whose inputs and weights fit int16 and whose accumulator WRAPs at <= 16 bits runs
+// in int16 lanes (hepinfer.emulate.native.plan: lanes 16). A product p = x * w is exact in
+// 32 bits: hi = floor(p / 2**16) (a signed high-half multiply) and lo = p mod 2**16 (the low
+// half). Its cast to the accumulator, shifted by k = product frac - accumulator frac, is
+//   k <= 0:      p * 2**-k                     = lo << -k                      (mod 2**16)
+//   TRN, k > 0:  floor(p / 2**k)               = (hi << (16 - k)) + (lo >> k)  (exactly)
+//   RND, k > 0:  floor((p + 2**(k-1)) / 2**k)  = floor(p / 2**(k-1)) - floor(p / 2**k)
+// and the accumulator keeps only its value mod 2**W (W <= 16), so every term can be summed
+// mod 2**16: the kernel sums hi, lo >> k and lo >> (k - 1) separately in wrapping int16
+// lanes (one vector of 16-bit lanes holds many samples) and combines them once per output,
+// in int64, with the bias; `finish` then wraps the sum to W bits. Other quantisation modes
+// and saturating accumulators stay on the int32 / int64 lanes.
+#if HEPINFER_ISA >= 2 && defined(__AVX512BW__)
+constexpr int VBYTES = 64, VREGS = 32;
+#elif HEPINFER_ISA >= 1 && defined(__AVX2__)
+constexpr int VBYTES = 32, VREGS = 16;
+#else
+constexpr int VBYTES = 16, VREGS = 16;  // portable: GCC vector extensions (SSE2 on x86-64)
+#endif
+typedef uint16_t u16v __attribute__((vector_size(VBYTES)));
+typedef int16_t i16v __attribute__((vector_size(VBYTES)));
+typedef uint32_t u32v __attribute__((vector_size(VBYTES)));
+typedef uint16_t u16v_unaligned __attribute__((vector_size(VBYTES), aligned(2)));
+constexpr int64_t VLANES = VBYTES / 2;
+constexpr int64_t NVEC = TILE / VLANES;  // vectors per tile of samples
+
+enum NarrowMode { N_LEFT = 0, N_TRN = 1, N_RND = 2 };
+
+// the high halves of the signed 16 x 16-bit products
+inline u16v mulhi(u16v a, u16v b) {
+#if HEPINFER_ISA >= 2 && defined(__AVX512BW__)
+  return u16v(_mm512_mulhi_epi16(__m512i(a), __m512i(b)));
+#elif HEPINFER_ISA >= 1 && defined(__AVX2__)
+  return u16v(_mm256_mulhi_epi16(__m256i(a), __m256i(b)));
+#else
+  typedef int32_t i32v __attribute__((vector_size(VBYTES * 2)));
+  const i32v p = __builtin_convertvector(i16v(a), i32v) * __builtin_convertvector(i16v(b), i32v);
+  return u16v(__builtin_convertvector(p >> 16, i16v));
+#endif
+}
+
+// the rounded high halves, floor((a b + 2**14) / 2**15) mod 2**16
+inline u16v mulhrs(u16v a, u16v b) {
+#if HEPINFER_ISA >= 2 && defined(__AVX512BW__)
+  return u16v(_mm512_mulhrs_epi16(__m512i(a), __m512i(b)));
+#elif HEPINFER_ISA >= 1 && defined(__AVX2__)
+  return u16v(_mm256_mulhrs_epi16(__m256i(a), __m256i(b)));
+#else
+  typedef int32_t i32v __attribute__((vector_size(VBYTES * 2)));
+  const i32v p = __builtin_convertvector(i16v(a), i32v) * __builtin_convertvector(i16v(b), i32v);
+  return u16v(__builtin_convertvector((p + (1 << 14)) >> 15, i16v));
+#endif
+}
+
+inline int narrow_mode(const Layer& L) {
+  if (L.shift <= 0) return N_LEFT;
+  return L.acc.quant == RND ? N_RND : N_TRN;
+}
+
+// outputs per block: their sums (NVEC vectors each, one sum per term) stay in registers
+constexpr int64_t narrow_block_of(int mode) {
+  const int64_t terms = mode == N_LEFT ? 1 : mode == N_TRN ? 2 : 3;
+  const int64_t nb = (VREGS / 4) / (NVEC * terms);
+  return nb < 1 ? 1 : nb > 8 ? 8 : nb;
+}
+
+inline int64_t narrow_block(const Layer& L) { return narrow_block_of(narrow_mode(L)); }
+
+// whether the wrapped sums are the layer's outputs up to a ReLU: the result cast and the
+// activation's cast change no value of the accumulator's range, which fits int16
+inline bool contains(const Type& t, int64_t lo, int64_t hi) { return t.lo <= lo && hi <= t.hi; }
+
+bool narrow_fast(const Layer& L) {
+  if (!L.acc.is_signed && L.acc.width > 15) return false;
+  if (L.has_res && (L.res_shift != 0 || !contains(L.res, L.acc.lo, L.acc.hi))) return false;
+  if (!L.has_relu) return true;
+  if (!L.has_res || L.relu_shift != 0) return false;
+  const int64_t lo = L.relu_kind == 1 ? std::max<int64_t>(L.acc.lo, 0) : L.acc.lo;
+  return contains(L.relu, lo, L.acc.hi);
+}
+
+// A weight w allows one multiply when its product cast is the high half of x * (w << up),
+// exact in 32 bits: TRN: mulhi(x, w << (16 - k)) = floor(x w / 2**k); RND (the rounding
+// high half, (x w' + 2**14) >> 15): mulhrs(x, w << (15 - k)) = floor((x w + 2**(k-1)) / 2**k)
+inline int narrow_up(const Layer& L) {
+  const int mode = narrow_mode(L);
+  return mode == N_TRN ? 16 - L.shift : mode == N_RND ? 15 - L.shift : -1;
+}
+
+void narrow_layer(Layer& L, const int64_t* w) {
+  const int64_t n = L.n_in, m = L.n_out, nb = narrow_block(L), blocks = (m + nb - 1) / nb;
+  const int up = narrow_up(L);
+  auto pair = [](int64_t v) { return uint32_t(uint16_t(v)) * 0x10001u; };
+  L.w16.clear();
+  L.i16.clear();
+  L.e16.clear();
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    std::vector<int64_t> one, two;  // the inputs of each kind
+    for (int64_t i = 0; i < n; ++i) {
+      bool zero = true, small = up >= 0;
+      for (int64_t c = blk * nb; c < std::min(m, blk * nb + nb); ++c) {
+        const int64_t v = w[i * m + c];
+        zero &= v == 0;
+        small &= up >= 0 && v >= -(int64_t(1) << (15 - up)) && v < (int64_t(1) << (15 - up));
+      }
+      if (!zero) (small ? one : two).push_back(i);
+    }
+    L.e16.push_back(int64_t(L.i16.size()));
+    L.e16.push_back(int64_t(L.i16.size() + one.size()));
+    for (int kind = 0; kind < 2; ++kind)
+      for (int64_t i : kind == 0 ? one : two) {
+        L.i16.push_back(int32_t(i));
+        for (int64_t j = 0; j < nb; ++j) {
+          const int64_t c = blk * nb + j;
+          const int64_t v = c < m ? w[i * m + c] : 0;  // the last block padded with zeros
+          L.w16.push_back(pair(kind == 0 ? v * (int64_t(1) << up) : v));
+        }
+      }
+  }
+  L.e16.push_back(int64_t(L.i16.size()));
+}
 
 Layer make_layer(const int64_t* d, const int64_t* w, const int64_t* bias) {
   Layer L;
@@ -158,7 +293,10 @@ Layer make_layer(const int64_t* d, const int64_t* w, const int64_t* bias) {
   L.w = w;
   L.bias = bias;
   const int64_t n = L.n_in, m = L.n_out;
-  if (L.lanes == 32) {
+  if (L.lanes == 16) {
+    narrow_layer(L, w);
+    L.fast = narrow_fast(L);
+  } else if (L.lanes == 32) {
     L.w32.resize(n * m);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t c = 0; c < m; ++c) L.w32[c * n + i] = int32_t(w[i * m + c]);
@@ -224,12 +362,115 @@ void sums_any(const Layer& L, const T* wt, const T* xt, int64_t* acc_out) {
   }
 }
 
+// The sums of a tile of int16 inputs xt (n_in x TILE), NB outputs at a time (see above).
+// Into acc_out[c * TILE + t] (int64, bias included, not yet wrapped) when out16 is null;
+// else finished (`Layer::fast`: the wrap to W bits and a ReLU; the casts are identities)
+// into out16[c * TILE + t].
+template <int MODE>
+void narrow_sums(const Layer& L, const int16_t* __restrict xt, int64_t* __restrict acc_out,
+                 int16_t* __restrict out16) {
+  constexpr int64_t NB = narrow_block_of(MODE);
+  const int64_t m = L.n_out;
+  const int k = L.shift;
+  const uint32_t* wb = L.w16.data();
+  for (int64_t c0 = 0; c0 < m; c0 += NB) {
+    u16v hs[NB][NVEC], a[NB][NVEC], b[NB][NVEC];  // sums of hi, lo >> k, lo >> (k - 1)
+    for (int64_t j = 0; j < NB; ++j)
+      for (int64_t v = 0; v < NVEC; ++v) hs[j][v] = a[j][v] = b[j][v] = u16v{};
+    const int64_t blk = c0 / NB, e0 = L.e16[size_t(2 * blk)], e1 = L.e16[size_t(2 * blk + 1)];
+    const int64_t e2 = L.e16[size_t(2 * blk + 2)];
+    for (int64_t e = e0; e < e1; ++e) {  // one multiply: the product cast is its high half
+      const int16_t* xi = xt + int64_t(L.i16[size_t(e)]) * TILE;
+      u16v x[NVEC];
+      for (int64_t v = 0; v < NVEC; ++v)
+        x[v] = *reinterpret_cast<const u16v_unaligned*>(xi + v * VLANES);
+      for (int64_t j = 0; j < NB; ++j) {
+        const u16v w = u16v(u32v{} + wb[e * NB + j]);
+        for (int64_t v = 0; v < NVEC; ++v) {
+          if (MODE == N_RND)
+            b[j][v] += mulhrs(x[v], w);
+          else
+            a[j][v] += mulhi(x[v], w);
+        }
+      }
+    }
+    for (int64_t e = e1; e < e2; ++e) {
+      const int16_t* xi = xt + int64_t(L.i16[size_t(e)]) * TILE;
+      u16v x[NVEC];
+      for (int64_t v = 0; v < NVEC; ++v)
+        x[v] = *reinterpret_cast<const u16v_unaligned*>(xi + v * VLANES);
+      for (int64_t j = 0; j < NB; ++j) {
+        const u16v w = u16v(u32v{} + wb[e * NB + j]);
+        for (int64_t v = 0; v < NVEC; ++v) {
+          const u16v lo = x[v] * w;
+          if (MODE == N_LEFT) {
+            a[j][v] += lo;
+          } else {
+            hs[j][v] += mulhi(x[v], w);
+            a[j][v] += lo >> k;
+            if (MODE == N_RND) b[j][v] += lo >> (k - 1);
+          }
+        }
+      }
+    }
+    for (int64_t j = 0; j < NB && c0 + j < m; ++j) {
+      if (out16 != nullptr) {  // the wrapping sums, the wrap to W bits and the ReLU in lanes
+        const u16v bias = u16v{} + uint16_t(L.bias[c0 + j]);
+        const int up = int(16 - L.acc.width);
+        for (int64_t v = 0; v < NVEC; ++v) {
+          u16v sum;
+          if (MODE == N_LEFT)
+            sum = -k >= 16 ? u16v{} : u16v(a[j][v] << -k);
+          else if (MODE == N_TRN)
+            sum = (hs[j][v] << (16 - k)) + a[j][v];
+          else
+            sum = (hs[j][v] << (16 - k)) + b[j][v] - a[j][v];
+          sum += bias;
+          i16v r = L.acc.is_signed ? i16v(sum << up) >> up : i16v((sum << up) >> up);
+          if (L.relu_kind == 1) r = r > 0 ? r : i16v{};
+          *reinterpret_cast<u16v_unaligned*>(out16 + (c0 + j) * TILE + v * VLANES) = u16v(r);
+        }
+        continue;
+      }
+      alignas(64) int16_t hv[TILE], av[TILE], bv[TILE];
+      for (int64_t v = 0; v < NVEC; ++v) {
+        *reinterpret_cast<u16v_unaligned*>(hv + v * VLANES) = hs[j][v];
+        *reinterpret_cast<u16v_unaligned*>(av + v * VLANES) = a[j][v];
+        *reinterpret_cast<u16v_unaligned*>(bv + v * VLANES) = b[j][v];
+      }
+      const int64_t bias = L.bias[c0 + j];
+      int64_t* o = acc_out + (c0 + j) * TILE;
+      for (int64_t t = 0; t < TILE; ++t) {
+        const uint64_t h = uint64_t(int64_t(hv[t])), lo_k = uint64_t(int64_t(av[t]));
+        uint64_t sum;
+        if (MODE == N_LEFT)
+          sum = lo_k << -k;  // -k < 32 (the plan)
+        else if (MODE == N_TRN)
+          sum = (h << (16 - k)) + lo_k;
+        else
+          sum = (h << (16 - k)) + uint64_t(int64_t(bv[t])) - lo_k;
+        o[t] = int64_t(uint64_t(bias) + sum);  // congruent mod 2**16: `finish` wraps it
+      }
+    }
+  }
+}
+
+void narrow_sums_any(const Layer& L, const int16_t* xt, int64_t* acc_out, int16_t* out16) {
+  switch (narrow_mode(L)) {
+    case N_LEFT: return narrow_sums<N_LEFT>(L, xt, acc_out, out16);
+    case N_TRN: return narrow_sums<N_TRN>(L, xt, acc_out, out16);
+    default: return narrow_sums<N_RND>(L, xt, acc_out, out16);
+  }
+}
+
 struct Scratch {
   std::vector<int64_t> a, b;  // TILE x width, row-major (layer inputs / outputs)
   std::vector<int64_t> acc;   // width x TILE
   std::vector<int32_t> x32;   // width x TILE
+  std::vector<int16_t> x16, y16, p16, q16;  // lanes 16: width x TILE inputs, outputs
   std::vector<int64_t> x64;
   std::vector<int64_t> cols, pix;  // programs' convolutions: TILE patches, TILE pixels out
+  std::vector<int64_t> rows = std::vector<int64_t>(TILE);  // one value per row (softmax sums)
 };
 
 // the accumulators' wrap, the result cast and the fused activation, in place
@@ -244,9 +485,40 @@ void finish(const Layer& L, int64_t* acc, int64_t count) {
   }
 }
 
+// a lanes-16 layer on a tile: from in64 (TILE x n_in) or, if null, in16 (n_in x TILE, int16),
+// to out64 (TILE x n_out) or, if null, out16 (n_out x TILE, int16: the outputs fit)
+void narrow_layer_tile(const Layer& L, const int64_t* in64, const int16_t* in16, int64_t* out64,
+                       int16_t* out16, Scratch& s) {
+  const int64_t n = L.n_in, m = L.n_out;
+  if (in64 != nullptr) {
+    int16_t* xt = s.x16.data();
+    for (int64_t t = 0; t < TILE; ++t)
+      for (int64_t i = 0; i < n; ++i) xt[i * TILE + t] = int16_t(in64[t * n + i]);
+    in16 = xt;
+  }
+  if (L.fast) {
+    int16_t* yt = out16 != nullptr ? out16 : s.y16.data();
+    narrow_sums_any(L, in16, nullptr, yt);
+    if (out64 != nullptr)
+      for (int64_t t = 0; t < TILE; ++t)
+        for (int64_t c = 0; c < m; ++c) out64[t * m + c] = yt[c * TILE + t];
+    return;
+  }
+  int64_t* acc = s.acc.data();
+  narrow_sums_any(L, in16, acc, nullptr);
+  finish(L, acc, m * TILE);
+  if (out16 != nullptr) {
+    for (int64_t e = 0; e < m * TILE; ++e) out16[e] = int16_t(acc[e]);
+  } else {
+    for (int64_t t = 0; t < TILE; ++t)
+      for (int64_t c = 0; c < m; ++c) out64[t * m + c] = acc[c * TILE + t];
+  }
+}
+
 // one layer on a tile: in (TILE x n_in) -> out (TILE x n_out)
 void layer_tile(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
   const int64_t n = L.n_in, m = L.n_out;
+  if (L.lanes == 16) return narrow_layer_tile(L, in, nullptr, out, nullptr, s);
   if (L.lanes == 32) {
     int32_t* xt = s.x32.data();
     for (int64_t t = 0; t < TILE; ++t)
@@ -264,6 +536,15 @@ void layer_tile(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
     for (int64_t c = 0; c < m; ++c) out[t * m + c] = acc[c * TILE + t];
 }
 
+// a lanes-16 layer on the tile in s.a (or s.p16 if in16): to s.q16, swapped into s.p16, when
+// next16 (returns true), else to s.b (returns false)
+bool tile16(const Layer& L, bool next16, bool in16, Scratch& s) {
+  narrow_layer_tile(L, in16 ? nullptr : s.a.data(), in16 ? s.p16.data() : nullptr,
+                    next16 ? nullptr : s.b.data(), next16 ? s.q16.data() : nullptr, s);
+  if (next16) std::swap(s.p16, s.q16);
+  return next16;
+}
+
 void run_rows(const std::vector<Layer>& layers, const int64_t* x, int64_t* y, int64_t b0,
               int64_t b1) {
   int64_t width = 0;
@@ -273,14 +554,23 @@ void run_rows(const std::vector<Layer>& layers, const int64_t* x, int64_t* y, in
   s.b.assign(TILE * width, 0);
   s.acc.assign(TILE * width, 0);
   s.x32.assign(TILE * width, 0);
+  for (auto* v : {&s.x16, &s.y16, &s.p16, &s.q16}) v->assign(TILE * width, 0);
   s.x64.assign(TILE * width, 0);
   const int64_t n0 = layers.front().n_in, m_last = layers.back().n_out;
   for (int64_t r = b0; r < b1; r += TILE) {
     const int64_t rows = std::min(TILE, b1 - r);
     std::copy(x + r * n0, x + (r + rows) * n0, s.a.data());
     if (rows < TILE) std::fill(s.a.data() + rows * n0, s.a.data() + TILE * n0, 0);
-    for (const Layer& L : layers) {
-      layer_tile(L, s.a.data(), s.b.data(), s);
+    bool in16 = false;  // the values are in s.p16 (int16, n x TILE), not s.a
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const Layer& L = layers[l];
+      if (L.lanes == 16) {  // consecutive lanes-16 layers pass int16 (n x TILE) values
+        const bool next16 = l + 1 < layers.size() && layers[l + 1].lanes == 16;
+        in16 = tile16(L, next16, in16, s);
+        if (in16) continue;
+      } else {
+        layer_tile(L, s.a.data(), s.b.data(), s);
+      }
       std::swap(s.a, s.b);
     }
     std::copy(s.a.data(), s.a.data() + rows * m_last, y + r * m_last);
@@ -341,7 +631,7 @@ void row_sums_any(const Layer& L, const T* w, const int64_t* x, T* acc) {
 // one layer on one row: in (n_in) -> out (n_out)
 void layer_row(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
   const int64_t m = L.n_out;
-  if (L.lanes == 32) {
+  if (L.lanes != 64) {  // lanes 16: single rows in int32 lanes (the plan checks they fit)
     int32_t* acc = s.x32.data();
     row_sums_any<int32_t>(L, L.r32.data(), in, acc);
     for (int64_t c = 0; c < m; ++c) out[c] = acc[c];
@@ -352,12 +642,6 @@ void layer_row(const Layer& L, const int64_t* in, int64_t* out, Scratch& s) {
 }
 
 // ------------------------------------------------------------------ scalar casts
-// the exact value v (sh more fractional bits than t) cast to t
-int64_t cast_one(int64_t v, int sh, const Type& t) {
-  cast_block_any(&v, 1, sh, t);
-  return v;
-}
-
 // ap_fixed(double): x * scale (= 2**frac) quantised and overflowed exactly in double, as
 // hepinfer.fixed.cast's float kernel (t.width <= 53, no saturation bits)
 int64_t from_double(double x, double scale, int frac, const Type& t) {
@@ -402,6 +686,9 @@ int64_t from_double(double x, double scale, int frac, const Type& t) {
 }
 
 // ------------------------------------------------------------------ programs
+struct Program;
+void from_doubles(const double* x, int64_t* m, int64_t count, const Program& P);
+
 // A program: the whole graph (or a linear run of its nodes) bound once, run many times.
 // Steps act on one row (one sample) or a tile of rows, in order; each reads the previous
 // step's output. Descriptor: PROGRAM_FIELDS int64 per step (see hepinfer.emulate.program).
@@ -444,24 +731,32 @@ inline int64_t index_bits(int64_t m, int64_t width, int64_t bits) {
   return shift >= 0 ? pattern >> shift : pattern << -shift;
 }
 
-void softmax_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) {
-  const int64_t n = S.n_in;
+// block by block (one cast call per block of values, not per value): the same casts, in the
+// same order, as hepinfer.ops.softmax
+void softmax_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scratch& s) {
+  const int64_t n = S.n_in, count = rows * n;
+  int64_t* y = out;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t* x = in + r * n;
-    int64_t* y = out + r * n;
     int64_t top = x[0];
     for (int64_t j = 1; j < n; ++j) top = std::max(top, x[j]);
-    int64_t total = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t d = S.stable ? cast_one(top - x[j], S.norm_shift, S.norm) : x[j];
-      const int64_t e = cast_one(S.exp_tab[index_bits(d, S.exp_w, S.exp_bits)], S.acc_shift, S.acc);
-      y[j] = e;
-      total += e;
-    }
-    const int64_t sum = cast_one(cast_one(total, 0, S.acc), S.inv_shift, S.inv);
-    const int64_t inv = S.inv_tab[index_bits(sum, S.inv_w, S.inv_bits)];
-    for (int64_t j = 0; j < n; ++j) y[j] = cast_one(y[j] * inv, S.out_shift, S.out);
+    for (int64_t j = 0; j < n; ++j) y[r * n + j] = S.stable ? top - x[j] : x[j];
   }
+  if (S.stable) cast_block_any(y, count, S.norm_shift, S.norm);
+  for (int64_t e = 0; e < count; ++e) y[e] = S.exp_tab[index_bits(y[e], S.exp_w, S.exp_bits)];
+  cast_block_any(y, count, S.acc_shift, S.acc);
+  int64_t* inv = s.rows.data();
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t total = 0;
+    for (int64_t j = 0; j < n; ++j) total += y[r * n + j];
+    inv[r] = total;
+  }
+  cast_block_any(inv, rows, 0, S.acc);
+  cast_block_any(inv, rows, S.inv_shift, S.inv);
+  for (int64_t r = 0; r < rows; ++r) inv[r] = S.inv_tab[index_bits(inv[r], S.inv_w, S.inv_bits)];
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) y[r * n + j] *= inv[r];
+  cast_block_any(y, count, S.out_shift, S.out);
 }
 
 // the convolution of `rows` samples: im2col patches of TILE (sample, output pixel) pairs at a
@@ -524,7 +819,7 @@ void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scra
       std::copy(in, in + count, out);
     cast_block_any(out, count, S.shift, S.t);
   } else {
-    softmax_rows(S, in, out, rows);
+    softmax_rows(S, in, out, rows, s);
   }
 }
 
@@ -537,10 +832,57 @@ void ensure(Scratch& s, const Program& P) {
   if (s.acc.size() < kernel) {
     s.acc.assign(kernel, 0);
     s.x32.assign(kernel, 0);
+    for (auto* v : {&s.x16, &s.y16, &s.p16, &s.q16}) v->assign(kernel, 0);
     s.x64.assign(kernel, 0);
     s.cols.assign(kernel, 0);
     s.pix.assign(kernel, 0);
   }
+}
+
+// from_double on a block where every value is finite and below 2**62 after scaling: TRN
+// (floor) or RND_CONV (nearest even), then WRAP or SAT (clamped in double first, as
+// from_double), in one vectorisable pass with the same bits
+template <bool NEAREST, bool SAT>
+void from_doubles_fast(const double* __restrict x, int64_t* __restrict m, int64_t count,
+                       double scale, const Type& t) {
+  const double lo = double(t.lo), hi = double(t.hi);
+  const int sh = int(64 - t.width);
+  // the wrap: signed, shift up then arithmetic shift down; unsigned: mask
+  const int down = t.is_signed ? sh : 0;
+  const uint64_t mask = t.is_signed ? ~uint64_t(0) : (~uint64_t(0) >> sh);
+  for (int64_t e = 0; e < count; ++e) {
+    double v = x[e] * scale;
+    if (SAT) v = std::min(std::max(v, lo), hi);
+    int64_t q;
+    if (NEAREST) {
+      q = int64_t(std::nearbyint(v));
+    } else {  // floor: truncate, one less where that rounded up (exact: |v| < 2**62)
+      q = int64_t(v);
+      q -= int64_t(double(q) > v);
+    }
+    m[e] = SAT ? q : int64_t(uint64_t(int64_t((uint64_t(q) << down)) >> down) & mask);
+  }
+}
+
+void from_doubles(const double* x, int64_t* m, int64_t count, const Program& P) {
+  const Type& t = P.in_t;
+  const double scale = P.in_scale;
+  bool fast = P.in_frac >= 0 && (t.quant == TRN || t.quant == RND_CONV) && t.overflow != SAT_ZERO;
+  if (fast) {
+    int64_t bad = 0;  // NaN, infinities, huge values: from_double's path
+    for (int64_t e = 0; e < count; ++e) bad += !(std::fabs(x[e] * scale) < 0x1p62);
+    fast = bad == 0;
+  }
+  if (!fast) {
+    for (int64_t e = 0; e < count; ++e) m[e] = from_double(x[e], scale, P.in_frac, t);
+    return;
+  }
+  const bool sat = t.overflow != WRAP;
+  if (t.quant == TRN)
+    return sat ? from_doubles_fast<false, true>(x, m, count, scale, t)
+               : from_doubles_fast<false, false>(x, m, count, scale, t);
+  return sat ? from_doubles_fast<true, true>(x, m, count, scale, t)
+             : from_doubles_fast<true, false>(x, m, count, scale, t);
 }
 
 void program_rows(const Program& P, const void* x, void* y, int64_t b0, int64_t b1) {
@@ -554,15 +896,20 @@ void program_rows(const Program& P, const void* x, void* y, int64_t b0, int64_t 
     const int64_t run = rows > 8 ? P.tile : rows;
     int64_t* a = s.a.data();
     if (P.in_double) {
-      const double* xd = static_cast<const double*>(x) + r * n0;
-      for (int64_t e = 0; e < rows * n0; ++e) a[e] = from_double(xd[e], P.in_scale, P.in_frac, P.in_t);
+      from_doubles(static_cast<const double*>(x) + r * n0, a, rows * n0, P);
     } else {
       const int64_t* xm = static_cast<const int64_t*>(x) + r * n0;
       std::copy(xm, xm + rows * n0, a);
     }
     if (run > rows) std::fill(a + rows * n0, a + run * n0, 0);
+    bool in16 = false;  // the values are in s.p16 (int16, n x TILE), not s.a
     for (const Step& S : P.steps) {
-      run_step(S, s.a.data(), s.b.data(), run, s);
+      if (run == TILE && S.kind == K_DENSE && S.layer.lanes == 16) {
+        in16 = tile16(S.layer, S.layer.next16, in16, s);
+        if (in16) continue;
+      } else {
+        run_step(S, s.a.data(), s.b.data(), run, s);
+      }
       std::swap(s.a, s.b);
     }
     const int64_t* v = s.a.data();
@@ -580,7 +927,7 @@ void program_rows(const Program& P, const void* x, void* y, int64_t b0, int64_t 
 extern "C" {
 
 // x: batch x n_in of the first layer (mantissas); y: batch x n_out of the last layer.
-// desc: FIELDS int64 per layer: n_in, n_out, lanes (32/64), shift, acc {width, signed, quant,
+// desc: FIELDS int64 per layer: n_in, n_out, lanes (16/32/64), shift, acc {width, signed, quant,
 // overflow}, has_res, res_shift, res {4}, act (0 none, 1 ReLU, 2 linear), act_shift, act {4}.
 // weights[l]: n_in x n_out mantissas; biases[l]: n_out mantissas of the accumulator type.
 int hepinfer_dense_chain(const int64_t* x, int64_t batch, int64_t n_layers, const int64_t* desc,
@@ -657,7 +1004,7 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
       }
       Layer& L = S.layer;
       const int64_t n = L.n_in * L.n_out;
-      if (L.lanes == 32)
+      if (L.lanes != 64)
         L.r32.assign(a[k], a[k] + n);
       else
         L.r64.assign(a[k], a[k] + n);
@@ -688,6 +1035,11 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
     P->width = std::max({P->width, S.n_in, S.n_out});
     if (S.kind == K_DENSE || S.kind == K_CONV)
       P->lwidth = std::max({P->lwidth, S.layer.n_in, S.layer.n_out});
+  }
+  for (size_t k = 0; k + 1 < P->steps.size(); ++k) {
+    const Step &S = P->steps[k], &next = P->steps[k + 1];
+    P->steps[k].layer.next16 = S.kind == K_DENSE && S.layer.lanes == 16 &&
+                               next.kind == K_DENSE && next.layer.lanes == 16;
   }
   // samples per tile: a tile of values stays within ~1 MiB (large images: fewer samples)
   P->tile = std::max<int64_t>(1, std::min<int64_t>(TILE, (int64_t(1) << 17) / P->width));

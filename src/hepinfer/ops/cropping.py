@@ -9,15 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hepinfer.errors import GraphError
-from hepinfer.fixed import FixedType
-from hepinfer.fixed.array import FxArray
-from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.ops import resample
-from hepinfer.ops.base import FloatArray, OpSpec, Types, pass_through_types
-from hepinfer.ops.bounds import Bounds, Interval
-from hepinfer.ops.cost import LayerCost, NodeContext
-from hepinfer.ops.lowering import Lowering
+from hepinfer.ops.base import OpSpec, pass_through_types
 
 
 def axes(node: Node, in_shape: Sequence[int]) -> list[resample.Axis]:
@@ -37,40 +32,14 @@ def axes(node: Node, in_shape: Sequence[int]) -> list[resample.Axis]:
     return [*spatial, resample.identity(int(in_shape[-1]))]
 
 
-def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
-    resample.spatial_rank(node, inputs, 2, "crops")
-    return tuple(a.out for a in axes(node, inputs[0].shape))
-
-
-def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    out: FloatArray = resample.gather(xs[0], axes(node, xs[0].shape[1:]))
-    return out
-
-
-def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    x = xs[0]
-    return FxArray(resample.gather(x.m, axes(node, x.m.shape[1:])), x.t)
-
-
-def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
-    """The input's type: the values move unchanged (hls4ml: the input's precision)."""
-    return pass_through_types(node, inputs)
-
-
-def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
-    """The bounds of the elements kept."""
-    return resample.interval(node, inputs, axes(node, inputs[0].lo.shape))
-
-
-def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
-    """`resample` (see `hepinfer.ops.resample`)."""
-    return resample.lowering(node, inputs, axes(node, inputs[0].shape))
-
+_HOOKS = resample.hooks(axes, "crops", 2)
+shape = _HOOKS.shape
+run_float = _HOOKS.run_float
+run_fixed = _HOOKS.run_fixed
+#: the input's type: the values move unchanged (hls4ml: the input's precision)
+infer_types = pass_through_types
+interval = _HOOKS.interval
+hls = _HOOKS.hls
+cost = resample.wiring_cost
 
 SPEC = OpSpec(Op.CROPPING, shape, run_float, run_fixed, (), "Cropping2D")
-
-
-def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
-    """Wiring only in hls4ml-style firmware (a subset of the wires): no resources, no cycles."""
-    del node, ctx
-    return []

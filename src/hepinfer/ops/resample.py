@@ -9,7 +9,7 @@ nearest upsampling `rep`; the channel axis is the identity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
@@ -17,8 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.errors import GraphError
+from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
+from hepinfer.ops.base import FloatArray
 from hepinfer.ops.bounds import Bounds, Interval, one
+from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import Lowering, inputs_count, sizes, unsupported
 
 IntArray = npt.NDArray[np.int64]
@@ -108,3 +111,53 @@ def lowering(node: Node, inputs: Sequence[TensorType], axes: Sequence[Axis]) -> 
             f"cnt{k}": str(a.cnt),
         }
     return Lowering("resample", consts)
+
+
+#: an op's index map: (node, input shape without batch) -> one `Axis` per axis
+AxesOf = Callable[[Node, Sequence[int]], list[Axis]]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The hooks of an op that is one index map, for its module to export by name."""
+
+    shape: Callable[[Node, Sequence[TensorType]], tuple[int, ...]]
+    run_float: Callable[[Node, Sequence[FloatArray]], FloatArray]
+    run_fixed: Callable[[Node, Sequence[FxArray]], FxArray]
+    interval: Callable[[Node, Sequence[Bounds]], Interval]
+    hls: Callable[[Node, Sequence[TensorType]], Lowering]
+
+
+def hooks(axes_of: AxesOf, key: str, per_axis: int) -> Hooks:
+    """Shape, emulation (float and fixed: values move, types unchanged), bounds and the HLS
+    lowering of an op given by `axes_of`, whose attribute `key` holds `per_axis` entries per
+    spatial axis.
+    """
+
+    def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
+        spatial_rank(node, inputs, per_axis, key)
+        return tuple(a.out for a in axes_of(node, inputs[0].shape))
+
+    def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+        out: FloatArray = gather(xs[0], axes_of(node, xs[0].shape[1:]))
+        return out
+
+    def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+        x = xs[0]
+        return FxArray(gather(x.m, axes_of(node, x.m.shape[1:])), x.t)
+
+    def bounds(node: Node, inputs: Sequence[Bounds]) -> Interval:
+        return interval(node, inputs, axes_of(node, inputs[0].lo.shape))
+
+    def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
+        return lowering(node, inputs, axes_of(node, inputs[0].shape))
+
+    return Hooks(shape, run_float, run_fixed, bounds, hls)
+
+
+def wiring_cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
+    """Wiring only in hls4ml-style firmware (wires, fan-out, constant zeros): no resources,
+    no cycles.
+    """
+    del node, ctx
+    return []

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hepinfer.errors import RtlError
-from hepinfer.netlist.core import Netlist, Val, csd, range_bits
+from hepinfer.netlist.core import Netlist, Val, csd, range_bits, sum_expr
 
 #: a term of an output: (variable, left shift, sign +1 or -1)
 Term = tuple[int, int, int]
@@ -199,11 +199,9 @@ def _add(net: Netlist, xs: Sequence[Val], a: _Item, b: _Item, frac: int, prefix:
         return _Item(net.const(lo, frac), m, a.sign, coef)
     cost = net.delays.add(range_bits(lo, hi))
     (a2, b2), stage, ready = net.schedule((a.val, b.val), cost)
-    ea = a2.ref if a.shift == m else f"({a2.ref} <<< {a.shift - m})"
-    eb = b2.ref if b.shift == m else f"({b2.ref} <<< {b.shift - m})"
     net.counts.adders += 1
-    op = "-" if subtract else "+"
-    out = net.wire(f"{ea} {op} {eb}", lo, hi, frac, stage, ready + cost, prefix)
+    expr = sum_expr(a2, b2, lo, hi, subtract, a.shift - m, b.shift - m)
+    out = net.wire(expr, lo, hi, frac, stage, ready + cost, prefix)
     return _Item(out, m, a.sign, coef)
 
 

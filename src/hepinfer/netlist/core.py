@@ -39,6 +39,43 @@ def literal(value: int) -> str:
     return f"-{text}" if value < 0 else text
 
 
+def unsigned_bits(v: Val, n: int, shift: int = 0) -> str:
+    """The low `n` bits of `v * 2**shift` as an unsigned Verilog vector: a value that is never
+    negative is read without its sign bit (zero-extended), so synthesis sees no carry into it.
+    """
+    if shift >= n:
+        return f"{n}'d0"
+    m = n - shift
+    zeros = f", {shift}'d0" if shift else ""
+    if v.const is not None:
+        return f"{{{m}'d{v.const % (1 << m)}{zeros}}}"
+    if v.lo >= 0:
+        ub = max(1, v.hi.bit_length())
+        bits = f"{v.name}[{m - 1}:0]" if ub >= m else f"{{{m - ub}'d0, {v.name}[{ub - 1}:0]}}"
+    elif v.width >= m:
+        bits = f"{v.name}[{m - 1}:0]"
+    else:
+        bits = f"{{{{{m - v.width}{{{v.name}[{v.width - 1}]}}}}, {v.name}}}"
+    return f"{{{bits}{zeros}}}" if shift else bits
+
+
+def sum_expr(
+    a: Val, b: Val, lo: int, hi: int, subtract: bool, shift_a: int = 0, shift_b: int = 0
+) -> str:
+    """`(a << shift_a) ± (b << shift_b)` for a result in `[lo, hi]`. A result that is never
+    negative is computed modulo 2**bits(hi) on unsigned operands (exact: it fits) and
+    zero-extended, one adder bit fewer than the signed form.
+    """
+    op = "-" if subtract else "+"
+    if lo >= 0:
+        n = hi.bit_length()
+        ea, eb = unsigned_bits(a, n, shift_a), unsigned_bits(b, n, shift_b)
+        return f"$signed({{1'b0, {ea} {op} {eb}}})"
+    ea = a.ref if not shift_a else f"({a.ref} <<< {shift_a})"
+    eb = b.ref if not shift_b else f"({b.ref} <<< {shift_b})"
+    return f"{ea} {op} {eb}"
+
+
 @dataclass(frozen=True)
 class Val:
     """An exact integer signal: `name` (a wire) or `const`, in `[lo, hi]`, scaled by 2**-frac."""
@@ -236,9 +273,8 @@ class Netlist:
         width = range_bits(lo, hi)
         (a2, b2), stage, ready = self.schedule((a, b), self.delays.add(width))
         self.counts.adders += 1
-        op = "-" if subtract else "+"
         return self.wire(
-            f"{a2.ref} {op} {b2.ref}",
+            sum_expr(a2, b2, lo, hi, subtract),
             lo,
             hi,
             a.frac,

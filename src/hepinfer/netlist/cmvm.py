@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hepinfer.errors import RtlError
-from hepinfer.netlist.core import Netlist, Val, csd, range_bits, sum_expr
+from hepinfer.netlist.core import Netlist, Val, csd, range_bits
 
 #: a term of an output: (variable, left shift, sign +1 or -1)
 Term = tuple[int, int, int]
@@ -200,8 +200,9 @@ def _add(net: Netlist, xs: Sequence[Val], a: _Item, b: _Item, frac: int, prefix:
     cost = net.delays.add(range_bits(lo, hi))
     (a2, b2), stage, ready = net.schedule((a.val, b.val), cost)
     net.counts.adders += 1
-    expr = sum_expr(a2, b2, lo, hi, subtract, a.shift - m, b.shift - m)
-    out = net.wire(expr, lo, hi, frac, stage, ready + cost, prefix)
+    out = net.sum_wire(
+        a2, b2, subtract, lo, hi, frac, stage, ready + cost, prefix, a.shift - m, b.shift - m
+    )
     return _Item(out, m, a.sign, coef)
 
 

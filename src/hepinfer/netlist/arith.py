@@ -81,6 +81,30 @@ def symmetric(t: FixedType) -> bool:
 
 
 # ---------------------------------------------------------------------------- casts
+def greater(name: str, width: int, c: int) -> str:
+    """`name > c` for a signed `width`-bit value: a sign/overflow-bit test where `c + 1` is 0
+    or a power of two (no comparator), else a comparison with the constant.
+    """
+    k = (c + 1).bit_length() - 1
+    if c == -1:
+        return f"~{name}[{width - 1}]"
+    if c >= 0 and c + 1 == 1 << k and 0 < k < width - 1:
+        return f"(~{name}[{width - 1}] & (|{name}[{width - 2}:{k}]))"
+    return f"({name} > {literal(c)})"
+
+
+def less(name: str, width: int, c: int) -> str:
+    """`name < c` for a signed `width`-bit value: a sign/overflow-bit test where `c` is 0 or
+    minus a power of two (no comparator), else a comparison with the constant.
+    """
+    k = (-c).bit_length() - 1
+    if c == 0:
+        return f"{name}[{width - 1}]"
+    if c < 0 and -c == 1 << k and k < width - 1:
+        return f"({name}[{width - 1}] & ~(&{name}[{width - 2}:{k}]))"
+    return f"({name} < {literal(c)})"
+
+
 def low_bits(v: Val, width: int) -> str:
     """The low `width` bits of `v` as an unsigned Verilog vector (sign-extended if narrower)."""
     w = v.width
@@ -149,7 +173,7 @@ def overflow(n: Netlist, q: Val, t: FixedType) -> Val:
         return n.wire(expr, lo, hi, t.frac, q.stage, q.delay, "w")
     (q2,), stage, ready = n.schedule((q,), n.delays.compare(q.width))
     name = q2.name
-    over, under = f"({name} > {literal(hi)})", f"({name} < {literal(safe_lo)})"
+    over, under = greater(name, q.width, hi), less(name, q.width, safe_lo)
     if mode in (Overflow.SAT, Overflow.SAT_SYM):
         low_limit = -hi if symmetric(t) else lo
         expr = name
@@ -223,7 +247,13 @@ def _narrow(n: Netlist, v: Val, t: FixedType) -> Val:
             mid = (a + b + 1) // 2
             a, b = (mid, b) if rounded(mid) <= bottom else (a, mid - 1)
         new_lo = a
-    if (new_lo, new_hi) == (lo, hi) or new_lo > new_hi:
+    if new_lo > new_hi:
+        return v
+    # any limit between the narrowed one and the old one gives the same result: take the
+    # one tested by sign/overflow bits (2**k - 1 above; 0 or -2**k below), no comparator
+    new_hi = min(hi, (1 << new_hi.bit_length()) - 1) if new_hi >= 0 else new_hi
+    new_lo = max(lo, 0) if new_lo >= 0 else max(lo, -(1 << (-new_lo - 1).bit_length()))
+    if (new_lo, new_hi) == (lo, hi):
         return v
     return clip(n, q, new_lo, new_hi)
 
@@ -298,9 +328,9 @@ def clip(n: Netlist, v: Val, lo: int, hi: int) -> Val:
     (x,), stage, ready = n.schedule((v,), n.delays.compare(v.width))
     expr = x.name
     if v.lo < lo:
-        expr = f"({x.name} < {literal(lo)}) ? {literal(lo)} : {expr}"
+        expr = f"{less(x.name, v.width, lo)} ? {literal(lo)} : {expr}"
     if v.hi > hi:
-        expr = f"({x.name} > {literal(hi)}) ? {literal(hi)} : {expr}"
+        expr = f"{greater(x.name, v.width, hi)} ? {literal(hi)} : {expr}"
     out = n.wire(
         expr,
         max(v.lo, lo) if v.hi >= lo else lo,

@@ -199,11 +199,10 @@ def _add(net: Netlist, xs: Sequence[Val], a: _Item, b: _Item, frac: int, prefix:
         return _Item(net.const(lo, frac), m, a.sign, coef)
     cost = net.delays.add(range_bits(lo, hi))
     (a2, b2), stage, ready = net.schedule((a.val, b.val), cost)
-    ea = a2.ref if a.shift == m else f"({a2.ref} <<< {a.shift - m})"
-    eb = b2.ref if b.shift == m else f"({b2.ref} <<< {b.shift - m})"
     net.counts.adders += 1
-    op = "-" if subtract else "+"
-    out = net.wire(f"{ea} {op} {eb}", lo, hi, frac, stage, ready + cost, prefix)
+    out = net.sum_wire(
+        a2, b2, subtract, lo, hi, frac, stage, ready + cost, prefix, a.shift - m, b.shift - m
+    )
     return _Item(out, m, a.sign, coef)
 
 

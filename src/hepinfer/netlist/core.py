@@ -39,6 +39,26 @@ def literal(value: int) -> str:
     return f"-{text}" if value < 0 else text
 
 
+def unsigned_bits(v: Val, n: int, shift: int = 0) -> str:
+    """The low `n` bits of `v * 2**shift` as an unsigned Verilog vector: a value that is never
+    negative is read without its sign bit (zero-extended), so synthesis sees no carry into it.
+    """
+    if shift >= n:
+        return f"{n}'d0"
+    m = n - shift
+    zeros = f", {shift}'d0" if shift else ""
+    if v.const is not None:
+        return f"{{{m}'d{v.const % (1 << m)}{zeros}}}"
+    if v.lo >= 0:
+        ub = max(1, v.hi.bit_length())
+        bits = f"{v.name}[{m - 1}:0]" if ub >= m else f"{{{m - ub}'d0, {v.name}[{ub - 1}:0]}}"
+    elif v.width >= m:
+        bits = f"{v.name}[{m - 1}:0]"
+    else:
+        bits = f"{{{{{m - v.width}{{{v.name}[{v.width - 1}]}}}}, {v.name}}}"
+    return f"{{{bits}{zeros}}}" if shift else bits
+
+
 @dataclass(frozen=True)
 class Val:
     """An exact integer signal: `name` (a wire) or `const`, in `[lo, hi]`, scaled by 2**-frac."""
@@ -236,9 +256,10 @@ class Netlist:
         width = range_bits(lo, hi)
         (a2, b2), stage, ready = self.schedule((a, b), self.delays.add(width))
         self.counts.adders += 1
-        op = "-" if subtract else "+"
-        return self.wire(
-            f"{a2.ref} {op} {b2.ref}",
+        return self.sum_wire(
+            a2,
+            b2,
+            subtract,
             lo,
             hi,
             a.frac,
@@ -246,6 +267,43 @@ class Netlist:
             ready + self.delays.add(width),
             prefix,
         )
+
+    def sum_wire(
+        self,
+        a: Val,
+        b: Val,
+        subtract: bool,
+        lo: int,
+        hi: int,
+        frac: int,
+        stage: int,
+        delay: float,
+        prefix: str,
+        shift_a: int = 0,
+        shift_b: int = 0,
+    ) -> Val:
+        """`(a << shift_a) ± (b << shift_b)`, in `[lo, hi]`, as its own adder.
+
+        The sum is computed one bit wider than it needs, on operands extended explicitly, and
+        sliced: Yosys' `alumacc` then cannot merge chained adders into one multi-operand
+        `$macc` (which it maps to LUT3-6 compressor trees instead of carry chains). A sum that
+        is never negative is computed on unsigned operands (no sign bit to carry) and
+        zero-extended. The result fits, so the modular sum is exact.
+        """
+        if lo == hi:
+            return self.const(lo, frac)
+        op = "-" if subtract else "+"
+        n = hi.bit_length() if lo >= 0 else range_bits(lo, hi)
+        ea, eb = unsigned_bits(a, n, shift_a), unsigned_bits(b, n, shift_b)
+        name = self.fresh(f"{prefix}_s")
+        if lo >= 0:
+            self.lines.append(f"wire [{n}:0] {name} = {{1'b0, {ea}}} {op} {{1'b0, {eb}}};")
+            expr = f"$signed({{1'b0, {name}[{n - 1}:0]}})"
+        else:
+            ea, eb = unsigned_bits(a, n + 1, shift_a), unsigned_bits(b, n + 1, shift_b)
+            self.lines.append(f"wire [{n}:0] {name} = {ea} {op} {eb};")
+            expr = f"$signed({name}[{n - 1}:0])"
+        return self.wire(expr, lo, hi, frac, stage, delay, prefix)
 
     def total(self, vals: Sequence[Val], prefix: str = "t") -> Val:
         """The exact sum of `vals` (same scaling) as an adder tree that always adds the two

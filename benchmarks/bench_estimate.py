@@ -237,12 +237,13 @@ def report() -> tuple[str, bool]:
     return "\n".join(lines), ok_all
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace (or append) the RESULTS.md section that starts with `section` by `text`."""
     path = REPO / "benchmarks" / "RESULTS.md"
     content = path.read_text(encoding="utf-8")
-    start = content.find(SECTION)
+    start = content.find(section)
     if start >= 0:
-        nxt = content.find("\n## ", start + len(SECTION))
+        nxt = content.find("\n## ", start + len(section))
         rest = content[nxt + 1 :] if nxt >= 0 else ""
         content = content[:start].rstrip() + "\n\n" + text + ("\n" + rest if rest else "")
     else:

@@ -369,16 +369,11 @@ def report(rule4ml_python: str | None = None) -> str:
 
 
 def write_section(text: str) -> None:
-    path = REPO / "benchmarks" / "RESULTS.md"
-    content = path.read_text(encoding="utf-8")
-    start = content.find(SECTION)
-    if start >= 0:
-        nxt = content.find("\n## ", start + len(SECTION))
-        rest = content[nxt + 1 :] if nxt >= 0 else ""
-        content = content[:start].rstrip() + "\n\n" + text + ("\n" + rest if rest else "")
-    else:
-        content = content.rstrip() + "\n\n" + text
-    path.write_text(content, encoding="utf-8")
+    """This benchmark's RESULTS.md section, replaced by `text` (bench_estimate's writer)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_estimate import write_section as write
+
+    write(text, SECTION)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,11 +95,12 @@ def validate_inputs(
                 )
                 raise ProtocolError(msg)
             dims = shape[1:]
-            full = "[-1" + ("," if spec.dims else "") + _shape(spec.dims)[1:]
         else:
             dims = shape
-            full = _shape(spec.dims)
         if not spec.matches(dims):
+            full = _shape(spec.dims)
+            if max_batch_size > 0:
+                full = "[-1" + ("," if spec.dims else "") + full[1:]
             msg = (
                 f"unexpected shape for input '{name}' for model '{model}'. Expected {full}, "
                 f"got {_shape(shape)}"

@@ -49,6 +49,7 @@ class TritonPythonModel:
                 "batch": len(requests),
                 "outputs": sorted(r.requested_output_names()),
                 "request_id": r.request_id(),
+                "parameters": json.loads(r.parameters()),
             }
             text = np.array([json.dumps(info).encode()], dtype=np.object_)
             out.append(pb_utils.InferenceResponse([
@@ -254,6 +255,17 @@ def test_requested_outputs_reach_execute(client: grpcclient.InferenceServerClien
     )
     assert json.loads(result.as_numpy("INFO")[0])["outputs"] == ["INFO"]
     assert result.as_numpy("OUTPUT0") is None
+
+
+def test_request_parameters_reach_execute_with_their_types(
+    client: grpcclient.InferenceServerClient,
+) -> None:
+    x = np.arange(3, dtype=np.float32)
+    sent = {"flag": True, "count": 7, "label": "jets", "scale": 0.5}
+    result = client.infer("inspect", [_input("INPUT0", x)], parameters=sent)
+    assert json.loads(result.as_numpy("INFO")[0])["parameters"] == sent
+    result = client.infer("inspect", [_input("INPUT0", x)])
+    assert json.loads(result.as_numpy("INFO")[0])["parameters"] == {}
 
 
 def test_a_raising_model_reports_the_exception(client: grpcclient.InferenceServerClient) -> None:

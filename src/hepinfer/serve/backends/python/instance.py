@@ -54,7 +54,9 @@ class PyRequest:
     """One request of a batch handed to ``execute``."""
 
     id: str
-    parameters: str  #: JSON
+    #: JSON text, or the parameters themselves (plain values, pickled to the process as
+    #: they are: no JSON encoding per request on the event loop)
+    parameters: str | Mapping[str, Any]
     inputs: Mapping[str, np.ndarray]
     outputs: Sequence[str]
     token: int = 0  #: names the request in a decoupled model's responses
@@ -208,7 +210,7 @@ class PythonInstance:
             try:
                 ready, msg = poll()
             except (EOFError, OSError):
-                self._on_readable()  # reports the exit
+                self._exited()
                 return
             if ready:
                 self._handle(msg)
@@ -216,29 +218,40 @@ class PythonInstance:
                     return  # done, or a BLS call started: the rest comes through the loop
             elif time.perf_counter() > end:
                 return
+            else:
+                # on a busy machine the instance process may be waiting for this CPU
+                os.sched_yield()
 
     def _on_readable(self) -> None:
         if self._loop is None:
             return
+        conn = self.conn
+        try:
+            conn.fill()  # one read: the loop found the socket readable
+        except (EOFError, OSError):
+            self._exited()
+            return
         while True:
-            try:
-                ready, msg = self.conn.poll()
-            except (EOFError, OSError):
-                self.unwatch()
-                code = self.process.wait()
-                self._finish(
-                    None,
-                    ServeError(
-                        f"the python instance process for {self.model_py} exited with code "
-                        f"{code} (see the server's stderr for the model's traceback)"
-                    ),
-                )
-                if self.on_exit is not None:
-                    self.on_exit()
-                return
+            # a message's handling may start the next batch, which may read (and handle)
+            # later messages itself: take them one at a time from the shared buffer
+            ready, msg = conn.buffered()
             if not ready:
                 return
             self._handle(msg)
+
+    def _exited(self) -> None:
+        """The process closed its end: fail the batch in flight and report the exit."""
+        self.unwatch()
+        code = self.process.wait()
+        self._finish(
+            None,
+            ServeError(
+                f"the python instance process for {self.model_py} exited with code "
+                f"{code} (see the server's stderr for the model's traceback)"
+            ),
+        )
+        if self.on_exit is not None:
+            self.on_exit()
 
     def _handle(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]

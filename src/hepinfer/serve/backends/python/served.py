@@ -22,8 +22,9 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
@@ -51,6 +52,22 @@ INLINE_WAIT_NS = 300_000
 RESTART_RETRY_S = 1.0
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
 _FINAL = 1
+
+
+def _plain(parameters: Mapping[str, Any]) -> dict[str, Any] | str:
+    """A request's parameters as the instance process gets them (`PyRequest.parameters`).
+
+    Values that came from the wire (bool, int, float, str) travel as they are, in a dict;
+    anything else as JSON text, with values JSON cannot hold written as strings.
+    """
+    if not parameters:
+        return "{}"
+    if all(type(v) in _WIRE_TYPES for v in parameters.values()):
+        return dict(parameters)
+    return json.dumps(dict(parameters), default=str)
+
+
+_WIRE_TYPES = frozenset((bool, int, float, str))
 
 
 class _Failed(dict[str, np.ndarray]):
@@ -142,16 +159,15 @@ class PythonModel(ServedModel):
         requests = [
             PyRequest(
                 p.request.id,
-                json.dumps(dict(p.request.parameters), default=str)
-                if p.request.parameters
-                else "{}",
+                _plain(p.request.parameters),
                 p.arrays,
                 [o.name for o in p.wanted],
                 token,
             )
             for p, token in zip(group, tokens, strict=True)
         ]
-        process.on_exit = lambda: self._on_exit(instance)
+        if process.on_exit is None:
+            process.on_exit = lambda: self._on_exit(instance)
         if self._decoupled:
             process.on_response = self._on_response
             for p, token in zip(group, tokens, strict=True):

@@ -62,6 +62,10 @@ class Channel:
         self._buf = bytearray()
         self._ready: deque[Any] = deque()
         self._send_lock = threading.Lock()  # a decoupled model may send from its threads
+        # asks the kernel whether a message waits without raising (a non-blocking recv on an
+        # empty socket raises BlockingIOError, whose message formatting costs microseconds)
+        self._poller = select.poll()
+        self._poller.register(sock.fileno(), select.POLLIN)
 
     def fileno(self) -> int:
         """The socket's file descriptor (for event loops)."""
@@ -98,10 +102,30 @@ class Channel:
         return True
 
     def poll(self) -> tuple[bool, Any]:
-        """(True, message) if one was buffered or can be read without waiting, else (False, None)."""
+        """(True, message) if one was buffered or can be read without waiting, else (False, None).
+
+        Raises EOFError when the other process has closed its end (or died).
+        """
         ready = self._ready
-        while not ready and self._read(block=False):
+        while not ready and self._poller.poll(0) and self._read(block=False):
             pass
+        if ready:
+            return True, ready.popleft()
+        return False, None
+
+    def fill(self) -> None:
+        """Read what the socket holds if no message is buffered (one system call at most).
+
+        For a reader that the event loop calls because the socket is readable: the messages
+        are then taken with `buffered`, with no second system call to find the socket empty.
+        Raises EOFError when the other side is gone.
+        """
+        if not self._ready:
+            self._read(block=False)
+
+    def buffered(self) -> tuple[bool, Any]:
+        """(True, message) if one is buffered, else (False, None); never reads the socket."""
+        ready = self._ready
         if ready:
             return True, ready.popleft()
         return False, None
@@ -135,19 +159,24 @@ class Arena:
         self.size = size
         self.half = (size // 2) // _ALIGN * _ALIGN
         self.map = mmap.mmap(fd, size)
+        self._bytes = memoryview(self.map)
 
     def pack(self, tensors: Iterable[tuple[str, np.ndarray]], second_half: bool) -> list[Desc]:
         """Write tensors into one half of the arena; return their descriptors."""
         pos, end = (self.half, self.size) if second_half else (0, self.half)
         out: list[Desc] = []
         for name, array in tensors:
-            a = np.asarray(array)
-            if a.dtype.kind in "OSUV" or pos + a.nbytes > end:
+            a = array if type(array) is np.ndarray else np.asarray(array)
+            n = a.nbytes
+            if a.dtype.kind in "OSUV" or pos + n > end:
                 out.append((name, a.dtype.str, a.shape, -1, a))
                 continue
-            np.ndarray(a.shape, a.dtype, buffer=self.map, offset=pos)[...] = a
+            if n and a.ndim and a.flags.c_contiguous and a.dtype.kind in "biuf":
+                self._bytes[pos : pos + n] = a.data.cast("B")  # a plain byte copy
+            else:
+                np.ndarray(a.shape, a.dtype, buffer=self.map, offset=pos)[...] = a
             out.append((name, a.dtype.str, a.shape, pos, None))
-            pos += (a.nbytes + _ALIGN - 1) // _ALIGN * _ALIGN
+            pos += (n + _ALIGN - 1) // _ALIGN * _ALIGN
         return out
 
     def unpack(self, descs: Iterable[Desc], copy: bool) -> list[tuple[str, np.ndarray]]:
@@ -163,6 +192,7 @@ class Arena:
 
     def close(self) -> None:
         """Unmap (arrays still viewing the arena must be gone)."""
+        self._bytes.release()
         with contextlib.suppress(BufferError):  # a view still lives: goes with the process
             self.map.close()
 
@@ -267,8 +297,9 @@ class Stub:
         through the requests' senders.
         """
         pb_requests = []
+        unpack, tensor = self.arena.unpack, pb_utils.Tensor
         for request_id, parameters, descs, wanted, token in requests:
-            tensors = [pb_utils.Tensor(n, a) for n, a in self.arena.unpack(descs, copy=False)]
+            tensors = [tensor(n, a) for n, a in unpack(descs, copy=False)]
             req = pb_utils.InferenceRequest(
                 "", tensors, wanted, request_id=request_id, parameters=parameters
             )
@@ -297,22 +328,28 @@ class Stub:
             got = "None" if responses is None else str(len(responses))
             msg = f"execute returned {got} responses for {len(requests)} requests; return one per request"
             raise pb_utils.TritonModelException(msg)
-        pairs: list[tuple[int, list[tuple[str, np.ndarray]]]] = []
+        flat: list[tuple[str, np.ndarray]] = []
+        counts: list[int] = []  # per request: its outputs in `flat` (-1: an error)
         results: list[Any] = []
-        for i, response in enumerate(responses):
+        for request, response in zip(requests, responses, strict=True):
             if response.has_error():
                 results.append(("error", response.error().message()))
+                counts.append(-1)
                 continue
-            wanted = set(requests[i][3])
-            tensors = [
-                (t.name(), t.as_numpy()) for t in response.output_tensors() if t.name() in wanted
-            ]
-            pairs.append((i, tensors))
+            wanted = request[3]  # a few names: a list is searched faster than a set is built
+            before = len(flat)
+            for t in response.output_tensors():
+                name = t.name()
+                if name in wanted:
+                    flat.append((name, t.as_numpy()))
+            counts.append(len(flat) - before)
             results.append(None)
-        flat = [t for _, ts in pairs for t in ts]
-        descs = iter(self.arena.pack(flat, second_half=True))
-        for i, ts in pairs:
-            results[i] = ("ok", [next(descs) for _ in ts])
+        descs = self.arena.pack(flat, second_half=True)
+        pos = 0
+        for i, n in enumerate(counts):
+            if n >= 0:
+                results[i] = ("ok", descs[pos : pos + n])
+                pos += n
         return results
 
     def send(self, token: int, response: Any, flags: int) -> None:

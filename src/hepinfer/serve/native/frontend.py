@@ -22,6 +22,7 @@ from tritonclient.grpc import service_pb2 as pb
 from hepinfer.errors import HepinferError, ServeError
 from hepinfer.protocol.grpc_codec import decode_request, encode_response
 from hepinfer.protocol.messages import InferResponse
+from hepinfer.serve import arrivals
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.grpc_service import GrpcService
 from hepinfer.serve.native.build import load_library
@@ -92,6 +93,7 @@ class NativeGrpcFrontend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd = -1
         self._tasks: set[asyncio.Task[None]] = set()
+        self._arrivals: arrivals.Probe | None = None
         methods = _methods()
         self._names = [name for name, _ in methods]
         self._handlers: list[_Handler] = [self._handler(n, cls) for n, cls in methods]
@@ -157,6 +159,9 @@ class NativeGrpcFrontend:
         self._handle = handle
         self._fd = self._lib.hepinfer_grpc_fd(handle)
         self._loop.add_reader(self._fd, self._on_readable)
+        received = self._lib.hepinfer_grpc_received
+        self._arrivals = lambda: int(received(handle))
+        arrivals.register(self._loop, self._arrivals)
         self.port = chosen.value
         return chosen.value
 
@@ -187,6 +192,9 @@ class NativeGrpcFrontend:
             None, self._lib.hepinfer_grpc_shutdown, handle, int(grace * 1000)
         )
         loop.remove_reader(self._fd)
+        if self._arrivals is not None:
+            arrivals.unregister(loop, self._arrivals)
+            self._arrivals = None
         self._handle = None
         self._lib.hepinfer_grpc_destroy(handle)
         for task in list(self._tasks):

@@ -184,6 +184,7 @@ class PythonInstance:
         done: Done,
         bls: AsyncBls | None,
         wait_s: float = 0.0,
+        arrivals: Callable[[], int] | None = None,
     ) -> None:
         """Start ``execute`` on a batch (on the loop, after `watch`).
 
@@ -191,7 +192,8 @@ class PythonInstance:
         makes meanwhile go to `bls`, whose answers are sent back from the loop. With `wait_s`
         the loop polls for the answer that long before it goes back to its other work (a
         fast model's answer then costs no wake-up of the loop); `done` may so run before
-        `submit` returns.
+        `submit` returns. The wait also ends as soon as `arrivals` (a count of the requests
+        the server received) moves: the loop then takes them while the process works.
         """
         flat = [(n, a) for r in requests for n, a in r.inputs.items()]
         descs = iter(self.arena.pack(flat, second_half=False))
@@ -206,6 +208,7 @@ class PythonInstance:
             return
         end = time.perf_counter() + wait_s
         poll = self.conn.poll
+        seen = arrivals() if arrivals is not None else 0
         while True:
             try:
                 ready, msg = poll()
@@ -216,7 +219,7 @@ class PythonInstance:
                 self._handle(msg)
                 if msg[0] != "response":
                     return  # done, or a BLS call started: the rest comes through the loop
-            elif time.perf_counter() > end:
+            elif time.perf_counter() > end or (arrivals is not None and arrivals() != seen):
                 return
             else:
                 # on a busy machine the instance process may be waiting for this CPU

@@ -22,7 +22,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from hepinfer.errors import ProtocolError, ServeError
 from hepinfer.protocol.dtypes import wire_datatype
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
+from hepinfer.serve.arrivals import arrivals
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.instance import BlsReply, PyRequest
@@ -110,6 +111,8 @@ class PythonModel(ServedModel):
         )
         self._wait_inline = len(instances) == 1 and inline != "false"
         self._round_trip_ema_ns = 0
+        #: the front ends' count of received requests (ends an inline wait), once looked up
+        self._arrivals: Callable[[], int] | None = None
         self._decoupled = config.model_transaction_policy.decoupled
         self._tokens = itertools.count(1)
         #: decoupled requests not final yet: token -> (request, the instance that ran it)
@@ -199,9 +202,11 @@ class PythonModel(ServedModel):
             and self._round_trip_ema_ns < INLINE_WAIT_NS
             else 0.0
         )
+        if wait_s and self._arrivals is None:
+            self._arrivals = arrivals(loop)  # None until a front end counts on this loop
         try:
             process.watch(loop)
-            process.submit(requests, done, self._bls, wait_s)
+            process.submit(requests, done, self._bls, wait_s, self._arrivals)
         except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
             self._complete(instance, group, None, exc)
             return

@@ -1,0 +1,43 @@
+"""Per event loop: a count of the requests a front end has received (for polling waits).
+
+A backend that waits on the loop for a fast answer (the python backend's inline wait) stops
+waiting as soon as the front end has received anything new, so the loop can take those
+requests while the instance process works (they then share its next ``execute``), instead
+of leaving them queued behind the wait. Front ends that can count cheaply register a probe
+for their loop; without one, waits end only on the answer or their time limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+
+#: the number of messages received so far (any monotonic count)
+Probe = Callable[[], int]
+
+_PROBES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Probe]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def register(loop: asyncio.AbstractEventLoop, probe: Probe) -> None:
+    """Count `probe`'s messages as arrivals on `loop` (a front end, when it starts)."""
+    _PROBES.setdefault(loop, []).append(probe)
+
+
+def unregister(loop: asyncio.AbstractEventLoop, probe: Probe) -> None:
+    """Stop counting `probe` (a front end, when it stops)."""
+    probes = _PROBES.get(loop, [])
+    if probe in probes:
+        probes.remove(probe)
+
+
+def arrivals(loop: asyncio.AbstractEventLoop) -> Probe | None:
+    """A count of every registered front end's arrivals on `loop`; None when none counts."""
+    probes = _PROBES.get(loop)
+    if not probes:
+        return None
+    if len(probes) == 1:
+        return probes[0]
+    return lambda: sum(p() for p in probes)

@@ -218,7 +218,12 @@ class PythonInstance:
             if ready:
                 self._handle(msg)
                 if msg[0] != "response":
-                    return  # done, or a BLS call started: the rest comes through the loop
+                    # done, or a BLS call started: the rest comes through the loop, also
+                    # what this read already buffered (a decoupled model's later responses
+                    # may have come with "done"; the socket will not wake the loop for them)
+                    if self.conn.has_buffered and self._loop is not None:
+                        self._loop.call_soon(self._on_readable)
+                    return
             elif time.perf_counter() > end or (arrivals is not None and arrivals() != seen):
                 return
             else:

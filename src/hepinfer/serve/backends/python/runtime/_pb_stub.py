@@ -123,6 +123,11 @@ class Channel:
         if not self._ready:
             self._read(block=False)
 
+    @property
+    def has_buffered(self) -> bool:
+        """Whether messages were read from the socket and not taken yet."""
+        return bool(self._ready)
+
     def buffered(self) -> tuple[bool, Any]:
         """(True, message) if one is buffered, else (False, None); never reads the socket."""
         ready = self._ready

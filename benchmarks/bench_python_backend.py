@@ -144,7 +144,11 @@ def main() -> int:
                 for model in ("identity", "identity_dyn"):
                     for server, (pid, stats_url, url) in servers.items():
                         cpu0, n0 = tree_cpu(pid), answered(stats_url, model)
-                        r = perf(pa, url, model, c, args.seconds, args.stability, extra)
+                        try:
+                            r = perf(pa, url, model, c, args.seconds, args.stability, extra)
+                        except RuntimeError:  # never stable on a loaded machine: no sample
+                            print(f"round {round_ + 1} {server} {model} c={c}: no stable window")
+                            continue
                         cpu1, n1 = tree_cpu(pid), answered(stats_url, model)
                         used = sum(t - cpu0.get(p, 0.0) for p, t in cpu1.items())
                         r["cpu_us"] = used / max(1, n1 - n0) * 1e6
@@ -163,11 +167,14 @@ def main() -> int:
     print("|---|---:|" + "---|" * len(names) + "---|")
     for c in args.concurrency:
         for model in ("identity", "identity_dyn"):
+            nan = {"throughput": float("nan"), "p50": float("nan"), "cpu_us": float("nan")}
             med = {
                 n: {
                     k: statistics.median(s[k] for s in samples[(n, model, c)])
                     for k in ("throughput", "p50", "cpu_us")
                 }
+                if samples.get((n, model, c))
+                else nan
                 for n in names
             }
             cells = " | ".join(

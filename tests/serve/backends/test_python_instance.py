@@ -1,17 +1,20 @@
-"""`PythonInstance`: the inline wait for a fast answer, and what ends it early."""
+"""The inline wait for an instance's answer: what ends it early, and when it is taken."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.serve.backends.python.instance import PyRequest, PythonInstance
+from hepinfer.serve.backends.python.served import PythonModel
 from tests.serve.backends.pb_models import IDENTITY, IDENTITY_CONFIG, write_python_model
 
 #: answers 50 ms late: long enough that a wait that ended early has visibly not seen it
@@ -104,3 +107,42 @@ def test_without_arrivals_the_wait_takes_the_answer_itself(
     assert exc is None
     assert isinstance(outputs, list)
     np.testing.assert_array_equal(outputs[0]["OUTPUT0"], x)
+
+
+def _model(inline: str, load: float) -> PythonModel:
+    config = mc.ModelConfig(name="m", backend="python")
+    config.parameters["execute_inline"].string_value = inline
+    model = PythonModel(config, 1, [_NoInstance()], {}, Path("m/1/model.py"), None, None)
+    model._loadavg = lambda: (load, load, load)
+    return model
+
+
+class _NoInstance:
+    """Stands in for the one instance (the wait policy never runs it)."""
+
+    def run(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Never called here."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+@pytest.mark.parametrize(
+    ("inline", "load", "waits"),
+    [
+        ("auto", 0.0, True),  # idle CPUs: the loop may hold one while the process works
+        ("auto", 4.0 * (os.cpu_count() or 1), False),  # CPUs busy: answer through the loop
+        ("true", 4.0 * (os.cpu_count() or 1), True),  # asked for: always
+    ],
+)
+def test_the_inline_wait_is_taken_only_with_cpus_to_spare(
+    inline: str, load: float, waits: bool
+) -> None:
+    model = _model(inline, load)
+    try:
+        assert model._cpu_to_spare() is waits
+    finally:
+        model.release()

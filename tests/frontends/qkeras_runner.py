@@ -154,7 +154,7 @@ def _models():
             bias_initializer=rnd,
             name="qsep",
         )(x_in)
-        h = qkeras.QActivation("quantized_relu(6,2)", name="qrelu")(h)
+        h = qkeras.QActivation("binary", name="qbin")(h)
         h = layers.Flatten(name="flat")(h)
         out = qkeras.QDense(
             5,

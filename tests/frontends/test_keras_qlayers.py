@@ -128,6 +128,23 @@ def test_recurrent_quantisers_without_a_type_are_refused_by_name(
         load_model(_json_model(tmp_path, _layer(cls, **config), [6, 3]))
 
 
+def test_binary_activations_are_bipolar(tmp_path: Path) -> None:
+    """QActivation(binary): `x >= 0 ? +alpha : -alpha` (QKeras's sign of 0 is +1)."""
+    layers = [
+        {"class_name": "QActivation", "config": {"name": "b1", "activation": "binary"}},
+        {"class_name": "QActivation", "config": {"name": "b2", "activation": "binary(alpha=2)"}},
+    ]
+    graph = load_model(_json_model(tmp_path, layers, [3]))
+    assert [n.op for n in graph.nodes][-2:] == [Op.BIPOLAR_QUANT, Op.BIPOLAR_QUANT]
+    model = hepinfer.compile(_json_model(tmp_path, layers[:1], [3]), MODEL_LEVEL)
+    x = np.array([[-1.5, 0.0, 0.25], [2.0, -0.03125, -0.0]])
+    np.testing.assert_array_equal(model.predict(x), np.where(x >= 0, 1.0, -1.0))
+    for spec in ("binary(use_01=True)", "binary(alpha=3)", "binary(alpha='auto_po2')"):
+        bad = [{"class_name": "QActivation", "config": {"name": "b3", "activation": spec}}]
+        with pytest.raises(FrontendError, match="b3"):
+            load_model(_json_model(tmp_path, bad, [3]))
+
+
 # ------------------------------------------------------------------ against QKeras and hls4ml
 
 

@@ -7,7 +7,8 @@ node `<layer>_alpha` after the layer that multiplies by it and adds the bias (as
 `ApplyAlpha`). Activation quantisers become the activation with its result type (a
 `quantizer` attribute): `quantized_bits` and `quantized_tanh` a cast (hard tanh saturates
 where the type does), `quantized_relu` ReLU or LeakyReLU, `quantized_sigmoid` hls4ml's hard
-sigmoid (slope 0.5, shift 0.5).
+sigmoid (slope 0.5, shift 0.5), `binary` a BipolarQuant (`x >= 0 ? +alpha : -alpha`, hls4ml's
+`binary_tanh`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from hepinfer.ir.op import Op
 def activation_node(b: GraphBuilder, name: str, layer: str, spec: Any, source: str) -> str:
     """An activation quantiser (object or string) as its activation node with its type."""
     q = qkeras.parse(layer, spec)
+    if q.name == "binary":
+        return b.add(name, Op.BIPOLAR_QUANT, [source], {"scale": qkeras.binary_scale(q)})
     quantizer = qkeras.activation_quantizer(q)
     if q.name == "quantized_relu" and float(q.get("negative_slope")) != 0.0:
         attrs = {"alpha": float(q.get("negative_slope")), "quantizer": quantizer}

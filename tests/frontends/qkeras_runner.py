@@ -3,7 +3,9 @@ python, not collected by pytest).
 
 Usage: python qkeras_runner.py SPEC.json
 SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hls4ml": bool,
-"pins": {layer: result type} replacing hls4ml's 'auto' results, "trace": bool}.
+"granularity" (of config_from_keras_model, default "name"), "pins": {layer: result type}
+replacing hls4ml's 'auto' results, "trace": bool}, or {"jobs": [SPEC, ...]} to run several
+models in one TensorFlow start.
 Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
 (QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
 simulation of config_from_keras_model(granularity='name') at model precision ap_fixed<16,6>)
@@ -22,6 +24,14 @@ import numpy as np
 def _models():
     import qkeras
     import tensorflow as tf
+    from tensorflow.python.ops import array_ops
+    from tensorflow.python.util import nest
+
+    # QKeras 0.9.0's QSimpleRNN/QGRU call names that TensorFlow 2.14 moved
+    if not hasattr(nest, "is_sequence"):
+        nest.is_sequence = nest.is_nested
+    if not hasattr(array_ops, "unstack"):
+        array_ops.unstack = tf.unstack
 
     layers = tf.keras.layers
     rnd = tf.keras.initializers.RandomUniform(-1.0, 1.0, seed=3)
@@ -131,11 +141,152 @@ def _models():
         h = TernaryDense(5, bias_initializer=rnd, name="tdense")(h)
         return tf.keras.Model(x_in, h)
 
-    return {"conv2d": conv2d, "conv1d": conv1d, "scaled": scaled, "binary_ternary": binary_ternary}
+    def separable2d():
+        # hls4ml 1.3's nnet_sepconv1d_latency.h has the include guard of the 2D one: a model
+        # with both SeparableConv1D and SeparableConv2D does not compile, so two models
+        x_in = tf.keras.Input((8, 8, 2), name="x_in")
+        h = qkeras.QSeparableConv2D(
+            4,
+            3,
+            depthwise_quantizer="quantized_bits(6,0,alpha=1)",
+            pointwise_quantizer=qkeras.quantized_bits(5, 1, alpha=1),
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qsep",
+        )(x_in)
+        h = qkeras.QActivation("binary", name="qbin")(h)
+        h = layers.Flatten(name="flat")(h)
+        out = qkeras.QDense(
+            5,
+            kernel_quantizer="quantized_bits(6,0,alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc",
+        )(h)
+        return tf.keras.Model(x_in, out)
+
+    def separable1d():
+        x_in = tf.keras.Input((16, 3), name="x_in")
+        h = qkeras.QSeparableConv1D(
+            4,
+            3,
+            strides=2,
+            padding="same",
+            depthwise_quantizer=qkeras.quantized_bits(4, 0, alpha=1),
+            pointwise_quantizer="quantized_bits(6,0,alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            activation="quantized_tanh(8)",
+            name="qsep",
+        )(x_in)
+        h = layers.Flatten(name="flat")(h)
+        out = qkeras.QDense(
+            5,
+            kernel_quantizer="quantized_bits(6,0,alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc",
+        )(h)
+        return tf.keras.Model(x_in, out)
+
+    def rnn_quantisers():
+        return {
+            "kernel_quantizer": "quantized_bits(6,0,alpha=1)",
+            "recurrent_quantizer": "quantized_bits(6,0,alpha=1)",
+            "bias_quantizer": "quantized_bits(8,3,alpha=1)",
+        }
+
+    def on_grid(model):
+        """Random recurrent weights on their quantisers' grids.
+
+        Kernels: 2**-5 in [-1, 1), biases: 2**-4 in [-1, 1]. hls4ml 1.3 does not apply a
+        recurrent layer's quantisers to its weights (it truncates the float weights into
+        their types, QKeras rounds), so only weights that both leave unchanged compare the
+        datapaths; QLSTM's unit_forget_bias initialiser also fails with a RandomUniform one.
+        """
+        rng = np.random.default_rng(7)
+        for layer in model.layers:
+            if layer.__class__.__name__ in ("QSimpleRNN", "QLSTM", "QGRU"):
+                w = [
+                    np.round(rng.uniform(-1, 1, v.shape) * 2**f) / 2**f
+                    for v, f in zip(layer.get_weights(), (5, 5, 4), strict=True)
+                ]
+                w[0], w[1] = np.minimum(w[0], 31 / 32), np.minimum(w[1], 31 / 32)
+                layer.set_weights([v.astype(np.float32) for v in w])
+        return model
+
+    def lstm_gru():
+        x_in = tf.keras.Input((8, 4), name="x_in")
+        h = qkeras.QLSTM(
+            6,
+            activation="tanh",
+            recurrent_activation="sigmoid",
+            return_sequences=True,
+            name="qlstm",
+            **rnn_quantisers(),
+        )(x_in)
+        h = qkeras.QGRU(
+            5,
+            activation="tanh",
+            recurrent_activation="sigmoid",
+            reset_after=True,
+            name="qgru",
+            **rnn_quantisers(),
+        )(h)
+        out = qkeras.QDense(
+            3,
+            kernel_quantizer="quantized_bits(6,0,alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc",
+        )(h)
+        return on_grid(tf.keras.Model(x_in, out))
+
+    def gru_lstm():
+        x_in = tf.keras.Input((8, 4), name="x_in")
+        h = qkeras.QGRU(
+            6,
+            activation="tanh",
+            recurrent_activation="sigmoid",
+            reset_after=True,
+            return_sequences=True,
+            name="qgru",
+            **rnn_quantisers(),
+        )(x_in)
+        h = qkeras.QLSTM(
+            4, activation="tanh", recurrent_activation="sigmoid", name="qlstm", **rnn_quantisers()
+        )(h)
+        return on_grid(tf.keras.Model(x_in, h))
+
+    def simple_rnn():
+        x_in = tf.keras.Input((8, 4), name="x_in")
+        h = qkeras.QSimpleRNN(
+            6, activation="relu", return_sequences=True, name="qrnn1", **rnn_quantisers()
+        )(x_in)
+        h = qkeras.QSimpleRNN(4, activation="tanh", name="qrnn2", **rnn_quantisers())(h)
+        return on_grid(tf.keras.Model(x_in, h))
+
+    return {
+        "lstm_gru": lstm_gru,
+        "gru_lstm": gru_lstm,
+        "simple_rnn": simple_rnn,
+        "conv2d": conv2d,
+        "conv1d": conv1d,
+        "scaled": scaled,
+        "binary_ternary": binary_ternary,
+        "separable2d": separable2d,
+        "separable1d": separable1d,
+    }
 
 
 def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
+    for job in spec.get("jobs", [spec]):  # several models in one TensorFlow start
+        run(job)
+    return 0
+
+
+def run(spec):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(int(spec["seed"]))
@@ -155,13 +306,16 @@ def main() -> int:
             **{n: o.reshape(300, -1) for n, o in zip(names, outs, strict=False)},
         )
     if not spec.get("hls4ml", True):
-        return 0
+        return
     import hls4ml
 
-    config = hls4ml.utils.config_from_keras_model(model, granularity="name")
+    config = hls4ml.utils.config_from_keras_model(
+        model, granularity=spec.get("granularity", "name")
+    )
     config["Model"]["Precision"] = "ap_fixed<16,6>"
-    for name, result in spec.get("pins", {}).items():
-        config["LayerName"][name]["Precision"]["result"] = result
+    for name, result in spec.get("pins", {}).items():  # a result type, or types by variable
+        pins = result if isinstance(result, dict) else {"result": result}
+        config["LayerName"][name]["Precision"].update(pins)
     used = json.loads(json.dumps(config, default=str))
     if spec.get("trace"):
         for level in config["LayerName"].values():
@@ -189,7 +343,6 @@ def main() -> int:
             for layer in hls_model.get_layers()
         }
         (out / "hls4ml_types.json").write_text(json.dumps(types, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

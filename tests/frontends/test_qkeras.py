@@ -212,7 +212,7 @@ def test_a_quantiser_given_as_activation_is_split_off(tmp_path: Path) -> None:
     np.testing.assert_array_equal(model.predict(x), expected)
 
 
-@pytest.mark.parametrize("cls", ["QSeparableConv2D", "QLSTM"])
+@pytest.mark.parametrize("cls", ["QConv2DBatchnorm"])
 def test_unconverted_q_layers_are_refused_by_name(tmp_path: Path, cls: str) -> None:
     layers = [{"class_name": cls, "config": {"name": "sep_7"}}]
     with pytest.raises(FrontendError, match=f"'sep_7' of type '{cls}' is not supported"):

@@ -19,7 +19,12 @@ import numpy.typing as npt
 from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.frontends.keras_layers import CONVERTERS, RECURRENT, LayerInfo
-from hepinfer.frontends.keras_qlayers import QKERAS_CONVERTERS, QKERAS_REFUSED, split_activation
+from hepinfer.frontends.keras_qlayers import (
+    QKERAS_CONVERTERS,
+    QKERAS_RECURRENT,
+    QKERAS_REFUSED,
+    split_activation,
+)
 from hepinfer.ir.graph import Graph
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -117,7 +122,8 @@ def convert_config(
             previous = produced[lname] = quantised
             continue
         activation = config.get("activation")
-        split = cls not in ("Activation", "QActivation", *RECURRENT) and isinstance(activation, str)
+        unsplit = ("Activation", "QActivation", *RECURRENT, *QKERAS_RECURRENT)
+        split = cls not in unsplit and isinstance(activation, str)
         if split and activation != "linear":
             out = builder.activation(f"{lname}_{activation}", str(activation), out)
         previous = produced[lname] = out

@@ -7,7 +7,8 @@ node `<layer>_alpha` after the layer that multiplies by it and adds the bias (as
 `ApplyAlpha`). Activation quantisers become the activation with its result type (a
 `quantizer` attribute): `quantized_bits` and `quantized_tanh` a cast (hard tanh saturates
 where the type does), `quantized_relu` ReLU or LeakyReLU, `quantized_sigmoid` hls4ml's hard
-sigmoid (slope 0.5, shift 0.5).
+sigmoid (slope 0.5, shift 0.5), `binary` a BipolarQuant (`x >= 0 ? +alpha : -alpha`, hls4ml's
+`binary_tanh`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from hepinfer.ir.op import Op
 def activation_node(b: GraphBuilder, name: str, layer: str, spec: Any, source: str) -> str:
     """An activation quantiser (object or string) as its activation node with its type."""
     q = qkeras.parse(layer, spec)
+    if q.name == "binary":
+        return b.add(name, Op.BIPOLAR_QUANT, [source], {"scale": qkeras.binary_scale(q)})
     quantizer = qkeras.activation_quantizer(q)
     if q.name == "quantized_relu" and float(q.get("negative_slope")) != 0.0:
         attrs = {"alpha": float(q.get("negative_slope")), "quantizer": quantizer}
@@ -130,6 +133,44 @@ def qdepthwise(b: GraphBuilder, layer: LayerInfo) -> str:
     return _weighted(b, layer, 0, "depthwise_quantizer", kl.depthwise)
 
 
+def qseparable(b: GraphBuilder, layer: LayerInfo) -> str:
+    """QSeparableConv1D/2D: depthwise kernel, pointwise kernel and bias through their
+    quantisers, then the Keras separable convolution (`<layer>_depthwise` without bias,
+    `<layer>_pointwise` with it, as hls4ml 1.3 splits it), each part typed by its quantiser.
+    """
+    weights = [np.asarray(w) for w in layer.weights]
+    roles = [
+        (0, "depthwise_quantizer", "depthwise_kernel"),
+        (1, "pointwise_quantizer", "pointwise_kernel"),
+    ]
+    if layer.config.get("use_bias", True):
+        roles.append((2, "bias_quantizer", "bias"))
+    types: dict[str, dict[str, Any] | None] = {}
+    for index, key, what in roles:
+        values, qtype, scale = _quantised(layer, key, layer.weight(index, what))
+        if scale is not None:
+            msg = (
+                f"QKeras layer {layer.name!r} ({layer.cls}): {key} with alpha='auto_po2' is not "
+                "supported (a per-channel scale inside a separable convolution); use alpha=1"
+            )
+            raise FrontendError(msg)
+        weights[index], types[key] = values, qtype
+    plain = {k: v for k, v in layer.config.items() if not k.endswith("_quantizer")}
+    out = kl.separable(b, LayerInfo(layer.name, layer.cls, plain, layer.sources, weights))
+    parts = {
+        f"{layer.name}_depthwise": {"kernel_quantizer": types["depthwise_quantizer"]},
+        out: {
+            "kernel_quantizer": types["pointwise_quantizer"],
+            "bias_quantizer": types.get("bias_quantizer"),
+        },
+    }
+    for name, extra in parts.items():
+        node = b.node(name)
+        given = {k: v for k, v in extra.items() if v is not None}
+        b.replace(node.replace(attrs={**node.attrs, **given}))
+    return out
+
+
 def qbatchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
     """QBatchNormalization: gamma, beta, mean and variance through their quantisers (as
     QKeras computes at inference; `alpha=None` of gamma/variance becomes 'auto_po2', as
@@ -164,6 +205,96 @@ def qbatchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
     return kl.batchnorm(b, info)
 
 
+def _refuse_recurrent(layer: LayerInfo, what: str, why: str, supported: str) -> FrontendError:
+    msg = f"QKeras layer {layer.name!r} of type {layer.cls!r}: {what} is not supported ({why}); {supported}"
+    return FrontendError(msg)
+
+
+def _same_quantizer(layer: LayerInfo) -> None:
+    """Both kernels must have one quantiser: hepinfer's recurrent layers keep them in one
+    `weight` type (hls4ml 1.3 has a `recurrent_weight` type too).
+    """
+    kspec, rspec = layer.config.get("kernel_quantizer"), layer.config.get("recurrent_quantizer")
+    k = None if not kspec else qkeras.parse(layer.name, kspec).args
+    r = None if not rspec else qkeras.parse(layer.name, rspec).args
+    if k != r:
+        raise _refuse_recurrent(
+            layer,
+            f"kernel_quantizer {kspec!r} with recurrent_quantizer {rspec!r}",
+            "hepinfer keeps both kernels in the layer's one weight type",
+            "give kernel_quantizer and recurrent_quantizer the same quantiser",
+        )
+    if layer.cls == "QGRU" and r is None:
+        raise _refuse_recurrent(
+            layer,
+            "recurrent_quantizer=None",
+            "QKeras 0.9.0's QGRU then multiplies the state by the input kernel",
+            "set recurrent_quantizer (the same as kernel_quantizer)",
+        )
+
+
+def qrecurrent(b: GraphBuilder, layer: LayerInfo) -> str:
+    """QSimpleRNN, QLSTM, QGRU: kernel, recurrent kernel and bias (both GRU bias rows)
+    through their quantisers as QKeras 0.9.0 applies them (once per call, on the weights),
+    then the Keras recurrent layer typed by them. The quantisers QKeras applies inside each
+    step are refused: `state_quantizer` (QKeras rounds the states before every step, hls4ml
+    1.3 makes its type the accumulator) and activation quantisers (QKeras applies them as
+    the activation, hls4ml 1.3 makes them the result type of a float activation).
+    """
+    cfg = layer.config
+    if cfg.get("state_quantizer"):
+        raise _refuse_recurrent(
+            layer,
+            f"state_quantizer {cfg['state_quantizer']!r}",
+            "QKeras rounds the states before every step, hls4ml 1.3 makes its type the "
+            "accumulator: neither is a type of hepinfer's recurrent datapath",
+            "use state_quantizer=None and set the layer's result/accum precision",
+        )
+    for key in ("activation", "recurrent_activation"):
+        if qkeras.is_quantizer(cfg.get(key)):
+            raise _refuse_recurrent(
+                layer,
+                f"{key} {cfg[key]!r}",
+                "QKeras applies the quantiser inside every step, hls4ml 1.3 reads it as the "
+                "result type of a float activation",
+                f"give {key} as 'tanh', 'sigmoid' or 'relu' (the result type comes from the "
+                "configuration)",
+            )
+    _same_quantizer(layer)
+    weights = [np.asarray(w) for w in layer.weights]
+    roles = [(0, "kernel_quantizer", "kernel"), (1, "recurrent_quantizer", "recurrent_kernel")]
+    if cfg.get("use_bias", True):
+        roles.append((2, "bias_quantizer", "bias"))
+    types: dict[str, dict[str, Any] | None] = {}
+    for index, key, what in roles:
+        values, qtype, scale = _quantised(layer, key, layer.weight(index, what))
+        if scale is not None:
+            raise _refuse_recurrent(
+                layer,
+                f"{key} with alpha='auto_po2'",
+                "a per-channel scale inside the recurrence is not a type",
+                "use alpha=1",
+            )
+        weights[index], types[key] = values, qtype
+    if cfg.get("kernel_quantizer") and types["kernel_quantizer"] is None:
+        # values-typed quantisers (po2, binary, ternary): one type holds both kernels
+        both = np.concatenate([weights[0].ravel(), weights[1].ravel()])
+        types["kernel_quantizer"] = qkeras.exact_type(both)
+    plain = {k: v for k, v in cfg.items() if not k.endswith("_quantizer")}
+    info = LayerInfo(layer.name, layer.cls[1:], plain, layer.sources, weights)
+    out = kl.recurrent(b, info)
+    node = b.node(out)
+    attrs = dict(node.attrs)
+    for attr, key in (
+        ("kernel_quantizer", "kernel_quantizer"),
+        ("bias_quantizer", "bias_quantizer"),
+    ):
+        if types.get(key) is not None:
+            attrs[attr] = types[key]
+    b.replace(node.replace(attrs=attrs))
+    return out
+
+
 def _binary_ternary(kind: str) -> Converter:
     """hls4ml's BinaryDense / TernaryDense (read by class name, the class is not needed):
     kernel and bias binarised (`>= 0` -> 1, else -1) or ternarised (`> 0.5` -> 1,
@@ -194,7 +325,12 @@ QKERAS_CONVERTERS: dict[str, Converter] = {
     "QConv1D": qconv,
     "QConv2D": qconv,
     "QDepthwiseConv2D": qdepthwise,
+    "QSeparableConv1D": qseparable,
+    "QSeparableConv2D": qseparable,
     "QBatchNormalization": qbatchnorm,
+    "QSimpleRNN": qrecurrent,
+    "QLSTM": qrecurrent,
+    "QGRU": qrecurrent,
     "QActivation": qactivation,
     "BinaryDense": _binary_ternary("binary"),
     "TernaryDense": _binary_ternary("ternary"),
@@ -202,12 +338,16 @@ QKERAS_CONVERTERS: dict[str, Converter] = {
 
 #: QKeras layers that are not converted, with the reason (their error names layer and type)
 QKERAS_REFUSED: dict[str, str] = {
-    "QSeparableConv1D": "hepinfer has no separable convolution yet (issue 13)",
-    "QSeparableConv2D": "hepinfer has no separable convolution yet (issue 13)",
     "QConv2DBatchnorm": "fold the batch normalisation into QConv2D before saving",
-    "QSimpleRNN": "quantised recurrent layers are not converted yet (issue 13)",
-    "QLSTM": "quantised recurrent layers are not converted yet (issue 13)",
-    "QGRU": "quantised recurrent layers are not converted yet (issue 13)",
 }
 
-__all__ = ["QKERAS_CONVERTERS", "QKERAS_REFUSED", "activation_node", "split_activation"]
+#: QKeras recurrent layers: their `activation` is part of the layer, not split off
+QKERAS_RECURRENT = ("QSimpleRNN", "QLSTM", "QGRU")
+
+__all__ = [
+    "QKERAS_CONVERTERS",
+    "QKERAS_RECURRENT",
+    "QKERAS_REFUSED",
+    "activation_node",
+    "split_activation",
+]

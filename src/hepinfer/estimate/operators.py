@@ -575,14 +575,6 @@ def _stream_pixels(n: int, n_chan: int | None) -> tuple[int, int]:
     return chan, math.ceil(n / chan)
 
 
-SELECT_LUT_PER_BIT = 2.4
-"""LUTs per output bit of a ReLU-like select (``x > 0 ? x : 0``: a comparator on the input
-and a multiplexer per output bit, as HLS reports them). Fit on the ``split: fit`` pairs of
-hls4ml's Vitis HLS 2023.1 baselines: Dense(1 -> 64) + ReLU minus Dense(1 -> 64) +
-LeakyReLU(alpha=1), an identity, is 2,459 LUTs in io_parallel and 2,453 in io_stream for
-64 x 16 output bits (2.40 per bit both)."""
-
-
 def _slope_kind(layer: ActivationCost) -> str:
     """How HLS builds the negative side of a constant-slope activation."""
     slope = layer.slope
@@ -605,7 +597,7 @@ def _select(
     kind = _slope_kind(layer)
     if kind == "identity":
         return 0, 0.0
-    lut = lanes * math.ceil(SELECT_LUT_PER_BIT * out.width)
+    lut = lanes * math.ceil(ctx.tool.select_lut_per_bit * out.width)
     if kind == "general":  # constant slope: shift-and-add
         return lut + lanes * (inp.width + 2), ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
     if kind == "shift" and layer.slope is not None and layer.slope < 0:
@@ -690,8 +682,8 @@ def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
     outputs = layer.out_height * layer.out_width * layer.n_chan
     stream = layer.io_type is IOType.STREAM
     lanes = layer.n_chan if stream else outputs
-    if layer.op == "max":
-        lut = lanes * (window - 1) * inp.width
+    if layer.op == "max":  # a tree of compare-and-select, each one ReLU-like select
+        lut = lanes * (window - 1) * math.ceil(ctx.tool.select_lut_per_bit * inp.width)
         comb = ctx.scaled(tree_depth(window) * (t.add_ns(inp.width) * 0.5 + t.compare_ns))
     else:
         lut = lanes * (window - 1) * (inp.width + tree_depth(window))
@@ -718,10 +710,10 @@ def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
             fill_cycles=fill,
             details={"output_fifo": {"lut": fifo.lut, "bram18k": fifo.bram18k}},
         )
-    return LayerEstimate(
+    return LayerEstimate(  # inlined and unregistered: the next stage holds its outputs
         layer.name,
         f"{layer.op}_pool",
-        Resources(0, lut, lanes * inp.width, 0, 0),
+        Resources(0, lut, 0, 0, 0),
         max(0, depth - 1),
         1,
         layer.io_type,

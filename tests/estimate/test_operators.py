@@ -392,3 +392,13 @@ def test_invalid_resource_reuse_factor_warns_with_the_closest_valid_one() -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est(dense(n_in=64, n_out=32, reuse_factor=3))  # Latency strategy: any factor
+
+
+def test_the_io_parallel_top_registers_its_inputs_only_at_ii_1() -> None:
+    pipelined = est(dense(n_in=64, n_out=32)).layers[0]
+    assert pipelined.details["input_register_ff"] == 64 * 16 + 2
+    looped = est(dense(n_in=64, n_out=32, strategy=Strategy.RESOURCE, reuse_factor=4))
+    assert looped.ii == 4
+    assert "input_register_ff" not in looped.layers[0].details
+    streamed = est(dense(n_in=64, n_out=32, io_type=IOType.STREAM)).layers[0]
+    assert "input_register_ff" not in streamed.details  # its input is a FIFO port

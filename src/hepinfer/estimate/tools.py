@@ -39,8 +39,8 @@ class ToolRules:
       dataflow process that is not pipelined across calls: its II is its latency plus one
       (Vivado HLS 2020.1's pixel loops: a 1,027-cycle convolution gives II 1,028);
     - ``stream_fifo_in_srl``: io_stream's one-word FIFOs between layers hold their data in
-      shift-register LUTs (Vivado HLS: two LUTs per bit, no flip-flops) instead of
-      flip-flops (Vitis);
+      shift-register LUTs (Vivado HLS: ``operators.SRL_FIFO_LUT_PER_BIT`` per bit, no
+      flip-flops) instead of flip-flops (Vitis);
     - ``latency_reuse_chained``: a Latency-strategy dense layer with R > 1 in io_parallel
       takes R - 1 cycles for its shared products and chains its adder tree with its
       neighbours like an R = 1 layer (Vivado HLS 2019.2: the jet tagger at R = 2 in 12

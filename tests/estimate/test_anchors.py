@@ -134,3 +134,24 @@ def test_unknown_split_or_tool_is_reported(tmp_path: Path) -> None:
     bad.write_text(base + "  tool: vivado-2016\n")
     with pytest.raises(EstimateError, match="tool 'vivado-2016' is unknown"):
         load_anchors(bad)
+
+
+def test_encoded_cnn_report_gives_its_ii_and_window_memories() -> None:
+    """The held-out unpruned SVHN CNN (hls4ml 0.5's encoded convolutions): each convolution
+    one cycle deeper than the line-buffer one, II 1,029, 27 + 144 window-FIFO blocks.
+    """
+    from hepinfer.estimate.anchors import PUBLISHED
+
+    by_id = {a.id: a for a in load_anchors(PUBLISHED)}
+    encoded, _ = check_anchor(by_id["svhn_cnn_reference_stream"])
+    line, _ = check_anchor(next(a for a in ANCHORS if a.id == "svhn_cnn_pruned_stream"))
+    assert encoded.ii == 1029
+    assert line.ii == 1028
+    published = by_id["svhn_cnn_reference_stream"].published["layer_latency_cycles"]
+    for name in ("conv1", "conv2", "conv3"):
+        lay = {x.name: x for x in encoded.layers}[name]
+        assert lay.latency_cycles == published[name]
+        assert lay.latency_cycles == {x.name: x for x in line.layers}[name].latency_cycles + 1
+    windows = {x.name: x.details.get("window_bram18k") for x in encoded.layers}
+    assert (windows["conv1"], windows["conv2"], windows["conv3"]) == (27, 144, 0)
+    assert encoded.total.bram18k == 273

@@ -449,3 +449,37 @@ def test_weight_constants_are_counted_as_the_firmware_stores_them() -> None:
         zeros[quant] = est.layers[0].details["zero_weights"]
         assert zeros[quant] == int(np.sum(stored == 0))
     assert zeros == {"AP_TRN": 24, "AP_RND": 0}
+
+
+def test_leaky_relu_is_costed_from_its_slope_as_the_firmware_holds_it() -> None:
+    def leaky(alpha: float) -> ActivationCost:
+        nodes = (
+            Node("x", Op.INPUT, (), TensorType((8,)), {"shape": (8,)}),
+            Node("a", Op.LEAKY_RELU, ("x",), TensorType((8,)), {"alpha": alpha}),
+        )
+        graph = Graph("leaky", nodes, ("a",))
+        cfg = {"Model": {"Precision": "ap_fixed<16,6>"}}
+        costs = graph_layers(hepinfer.compile(graph, cfg).graph)
+        (act,) = (c for c in costs if isinstance(c, ActivationCost))
+        return act
+
+    assert leaky(1.0).slope == 1.0
+    assert leaky(0.5).slope == 0.5
+    assert leaky(0.3).slope == pytest.approx(0.3, abs=2**-10)  # as ap_fixed<16,6> holds it
+    lut = [estimate_layers([leaky(a)], tool="vivado-hls-2018").total.lut for a in (1.0, 0.5, 0.3)]
+    assert lut[0] == 0 < lut[1] < lut[2]
+
+
+def test_prelu_with_one_shared_alpha_has_that_slope() -> None:
+    def prelu(alpha: np.ndarray) -> ActivationCost:
+        nodes = (
+            Node("x", Op.INPUT, (), TensorType((8,)), {"shape": (8,)}),
+            Node("p", Op.PRELU, ("x",), TensorType((8,)), {}, {"alpha": alpha}),
+        )
+        cfg = {"Model": {"Precision": "ap_fixed<16,6>"}}
+        costs = graph_layers(hepinfer.compile(Graph("prelu", nodes, ("p",)), cfg).graph)
+        (act,) = (c for c in costs if isinstance(c, ActivationCost))
+        return act
+
+    assert prelu(np.zeros(8)).slope == 0.0  # Keras's default alpha_initializer: a ReLU
+    assert prelu(np.linspace(0.1, 0.8, 8)).slope is None  # one alpha per element

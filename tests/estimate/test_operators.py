@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from hepinfer.errors import EstimateError
 from hepinfer.estimate import (
     ActivationCost,
     BatchNormCost,
@@ -269,7 +270,9 @@ def test_batchnorm_pool_and_merge_layers() -> None:
     assert bn_rf.ii == 4
     pool = est(PoolCost(name="p", in_height=8, in_width=8, n_chan=4, pool_height=2, pool_width=2))
     assert pool.total.dsp == 0
-    assert pool.total.lut == 16 * 4 * 3 * 16
+    assert pool.total.lut == 16 * 4 * 3 * math.ceil(2.4 * 16)  # 3 compare-and-selects
+    # combinational and inlined: only the io_parallel top's input register (and 2 control)
+    assert pool.layers[0].resources.ff == 8 * 8 * 4 * 16 + 2
     assert est(ElementwiseCost(name="m", op="multiply", n=8)).total.dsp == 8
     assert est(ElementwiseCost(name="a", op="add", n=8)).total.dsp == 0
     assert est(ElementwiseCost(name="c", op="concatenate", n=8)).total.lut == 0
@@ -291,12 +294,87 @@ def test_unroll_limit_warning_for_large_latency_layers() -> None:
         est(dense(n_in=128, n_out=64, reuse_factor=2))
 
 
+def _relu_after(c: ConvCost) -> ActivationCost:
+    n = c.out_height * c.out_width * c.n_filt
+    return ActivationCost(name="r", kind="relu", n=n, n_chan=c.n_filt, io_type=IOType.STREAM)
+
+
 def test_stream_fifos_deeper_than_32_take_block_ram() -> None:
-    deep = est(conv(io_type=IOType.STREAM))  # 14 x 14 = 196 pixels per output channel
-    shallow = est(conv(io_type=IOType.STREAM, in_height=6, in_width=6))  # 16 pixels
-    assert deep.total.bram18k == 8  # one 18 Kb block per channel FIFO
+    deep_conv = conv(io_type=IOType.STREAM)  # 14 x 14 = 196 pixels per output channel
+    shallow_conv = conv(io_type=IOType.STREAM, in_height=6, in_width=6)  # 16 pixels
+    deep = est(deep_conv, _relu_after(deep_conv))
+    shallow = est(shallow_conv, _relu_after(shallow_conv))
+    assert deep.layers[0].resources.bram18k == 8  # one 18 Kb block per channel FIFO
+    assert deep.total.bram18k == 8  # the relu writes the output port: no FIFO
     assert shallow.total.bram18k == 0
     assert est(conv()).total.bram18k == 0  # io_parallel: no FIFOs
+
+
+def test_the_last_stream_layer_writes_the_output_port_not_a_fifo() -> None:
+    c = conv(io_type=IOType.STREAM)
+    alone = est(c).layers[0].resources
+    inside = est(c, _relu_after(c)).layers[0].resources
+    assert alone.bram18k == 0
+    assert inside.bram18k == 8
+    assert inside.lut > alone.lut
+    assert inside.ff == alone.ff
+    d = dense(n_in=1, n_out=64, io_type=IOType.STREAM)
+    r = ActivationCost(name="r", kind="relu", n=64, io_type=IOType.STREAM)
+    for tool, per_bit in (("vitis-2023", 1.0), ("vivado-hls-2020", 3.5)):
+        two = est(d, r, tool=tool)
+        one_fifo = math.ceil(per_bit * 64 * 16)
+        assert two.layers[1].resources.lut == est(r, tool=tool).layers[0].resources.lut
+        assert two.layers[0].resources.lut - est(d, tool=tool).layers[0].resources.lut == (one_fifo)
+
+
+def test_encoded_convolution_reads_its_window_from_fifos() -> None:
+    # hls4ml 0.5's encoded io_stream convolution: a FIFO per tap and channel, filt_height
+    # output rows deep, read back in the iteration that writes it (one more stage)
+    line = conv(io_type=IOType.STREAM, in_height=32, in_width=32)
+    enc = conv(io_type=IOType.STREAM, in_height=32, in_width=32, implementation="encoded")
+    a, b = est(line).layers[0], est(enc).layers[0]
+    assert b.latency_cycles == a.latency_cycles + 1
+    assert b.ii == a.ii == 32 * 32
+    assert b.resources.bram18k == 3 * 3 * 3  # 27 FIFOs of 3 x 30 words: one block each
+    assert a.resources.bram18k == 0  # the line buffer is shift registers
+    small = conv(io_type=IOType.STREAM, in_height=6, in_width=6, implementation="encoded")
+    assert est(small).total.bram18k == 0  # 12-word window FIFOs: shift registers
+    with pytest.raises(EstimateError, match="implementation"):
+        conv(implementation="systolic")
+
+
+@pytest.mark.parametrize(
+    ("slope", "zero_luts"),
+    [(1.0, True), (0.0, False), (0.5, False), (-2.0, False), (0.3, False)],
+)
+def test_constant_slopes_are_built_from_their_value(slope: float, zero_luts: bool) -> None:
+    def lut(kind: str, slope: float | None = None) -> int:
+        return est(ActivationCost(name="a", kind=kind, n=64, slope=slope)).total.lut
+
+    relu = lut("relu")
+    assert relu == 64 * math.ceil(2.4 * 16)  # the generic (and Vitis) select
+    got = lut("leaky_relu", slope)
+    if zero_luts:
+        assert got == 0  # x > 0 ? x : 1 * x is x
+    elif slope == 0.0:
+        assert got == relu == lut("prelu", slope)
+    elif slope == 0.5:
+        assert got == relu  # a shift is wiring
+    else:  # a negation or a shift-and-add on top of the select
+        assert relu < got <= lut("leaky_relu")
+
+
+def test_one_adder_per_output_goes_into_the_dsp() -> None:
+    # Dense(1 -> n): one DSP product plus the bias per output; the DSP's post-adder adds the
+    # bias, so no adder LUTs remain (constants of many CSD digits: DSP products)
+    w = np.full((1, 8), 0.7109375)  # 0.1011011 in binary: 5 digits, a DSP product
+    one = est(dense(n_in=1, n_out=8, weights=w)).total
+    assert one.dsp == 8
+    assert one.lut == 0
+    w4 = np.full((4, 8), 0.7109375)  # four products: three adders, one of them in the DSP
+    four = est(dense(n_in=4, n_out=8, weights=w4)).total
+    assert four.dsp == 32
+    assert four.lut == 8 * 3 * 16
 
 
 def test_valid_reuse_factors_follow_the_resource_kernel_rules() -> None:
@@ -314,3 +392,13 @@ def test_invalid_resource_reuse_factor_warns_with_the_closest_valid_one() -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est(dense(n_in=64, n_out=32, reuse_factor=3))  # Latency strategy: any factor
+
+
+def test_the_io_parallel_top_registers_its_inputs_only_at_ii_1() -> None:
+    pipelined = est(dense(n_in=64, n_out=32)).layers[0]
+    assert pipelined.details["input_register_ff"] == 64 * 16 + 2
+    looped = est(dense(n_in=64, n_out=32, strategy=Strategy.RESOURCE, reuse_factor=4))
+    assert looped.ii == 4
+    assert "input_register_ff" not in looped.layers[0].details
+    streamed = est(dense(n_in=64, n_out=32, io_type=IOType.STREAM)).layers[0]
+    assert "input_register_ff" not in streamed.details  # its input is a FIFO port

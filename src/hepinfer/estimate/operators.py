@@ -199,9 +199,12 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
             any_dsp |= kind is ProductKind.DSP and count > 0
             any_lut_mult |= kind is ProductKind.LUT and count > 0
             any_shift_add |= kind is ProductKind.SHIFT_ADD and count > 0
-        # adder trees: one adder per non-zero product (the bias included); HLS counts them
-        # in LUTs even where Vivado later packs one into a DSP post-adder
-        lut += nonzero * m.accum.width
+        # adder trees: one adder per non-zero product (the bias included), in LUTs, except
+        # one per output that has a DSP product: the DSP computes A * B + C, the bias
+        # entering its C port (a Dense(1 -> 64) layer of DSP products reports no adders)
+        dsp_products = classes.get(ProductKind.DSP, (0, 0, 0))[0]
+        absorbed = min(m.n_out, dsp_products)
+        lut += (nonzero - absorbed) * m.accum.width
         unrolled = products
     else:
         if m.strategy is Strategy.LATENCY:
@@ -371,9 +374,11 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
     stream = layer.io_type is IOType.STREAM
     srl = stream and ctx.tool.stream_fifo_in_srl
     # one-word output FIFO (as for activations, `_activation`)
-    fifo_lut = (2 if srl else 1) * layer.n_out * out.width if stream else 0
+    fifo_lut = _one_word_fifo_lut(srl, layer.n_out * out.width) if stream else 0
     fifo_ff = layer.n_out * acc.width if srl else 0  # the output registers become SRLs
     res = Resources(c.dsp, c.lut + fifo_lut, max(0, c.ff - fifo_ff), c.bram18k, c.uram)
+    if stream:
+        c.details["output_fifo"] = {"lut": fifo_lut, "bram18k": 0}
     if layer.strategy is Strategy.LATENCY and rf == 1:
         small = layer.n_in * layer.n_out <= ctx.timing.inline_products
         registered = not small or stream
@@ -484,15 +489,27 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
     if stream:
         in_pixels = layer.in_height * layer.in_width
         ii = in_pixels * rf
+        if layer.implementation == "encoded":
+            # hls4ml 0.5's window: one FIFO per tap and channel, filt_height output rows
+            # deep; each pixel is written into it and its window read back in the same
+            # pipelined iteration, and a stream read is one more pipeline stage
+            window = _fifo(
+                layer.kernel_size * layer.n_chan, layer.filt_height * layer.out_width, inp.width
+            )
+            lut, ff = lut + window.lut, ff + window.ff
+            details["window_bram18k"] = window.bram18k
+            depth += 1
+        else:
+            # line buffer: (filt_height - 1) rows of the input in shift registers / SRL
+            buffer_bits = (layer.filt_height - 1) * layer.in_width * layer.n_chan * inp.width
+            lut += math.ceil(buffer_bits / 32)  # SRL32
+            ff += layer.kernel_size * layer.n_chan * inp.width
         latency = ii + depth
         fill = depth + ctx.timing.stream_overhead_cycles
-        # line buffer: (filt_height - 1) rows of the input in shift registers / SRL
-        buffer_bits = (layer.filt_height - 1) * layer.in_width * layer.n_chan * inp.width
-        lut += math.ceil(buffer_bits / 32)  # SRL32
-        ff += layer.kernel_size * layer.n_chan * inp.width
         fifo = _fifo(layer.n_filt, out_pixels, out.width)
         lut, ff = lut + fifo.lut, ff + fifo.ff
         details["fifo_bram18k"] = fifo.bram18k
+        details["output_fifo"] = {"lut": fifo.lut, "bram18k": fifo.bram18k}
     else:
         partitions = math.ceil(out_pixels / pixels_at_once)
         ii = partitions * rf
@@ -502,7 +519,7 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
             levels = math.ceil(math.log(partitions, 4))
             lut += n_in * pixels_at_once * inp.width * levels
         details["partitions"] = partitions
-    fifo_bram = int(details.get("fifo_bram18k", 0))
+    fifo_bram = int(details.get("fifo_bram18k", 0)) + int(details.get("window_bram18k", 0))
     res = Resources(c.dsp, lut, ff, c.bram18k + fifo_bram, c.uram)
     return LayerEstimate(
         layer.name,
@@ -539,9 +556,53 @@ def _fifo(lanes: int, depth: int, width: int) -> Resources:
     return Resources(lut=lanes * width, ff=lanes * 8)
 
 
+SRL_FIFO_LUT_PER_BIT = 3.5
+"""LUTs per bit of a one-word io_stream FIFO that Vivado HLS builds in shift registers (data,
+write and read control). Fit on the ``split: fit`` pair of Vivado HLS 2020.1 baselines:
+Dense(1 -> 64) + ReLU is 3,649 LUTs more in io_stream than in io_parallel, one 64 x 16-bit
+FIFO plus two layers' stream control (`STREAM_CONTROL`): (3,649 - 120) / 1,024 = 3.45."""
+
+
+def _one_word_fifo_lut(srl: bool, bits: int) -> int:
+    """LUTs of a one-word output FIFO of ``bits``: Vivado HLS holds its data in shift-register
+    LUTs (`SRL_FIFO_LUT_PER_BIT`, no flip-flops), Vitis in flip-flops with one LUT per bit.
+    """
+    return math.ceil(SRL_FIFO_LUT_PER_BIT * bits) if srl else bits
+
+
 def _stream_pixels(n: int, n_chan: int | None) -> tuple[int, int]:
     chan = n if n_chan is None else min(n_chan, n)
     return chan, math.ceil(n / chan)
+
+
+def _slope_kind(layer: ActivationCost) -> str:
+    """How HLS builds the negative side of a constant-slope activation."""
+    slope = layer.slope
+    if layer.kind not in ("leaky_relu", "prelu") or slope is None:
+        return "general" if layer.kind in ("leaky_relu", "prelu", "elu", "selu") else "select"
+    if slope == 1.0:
+        return "identity"  # x > 0 ? x : 1 * x is x: HLS removes the select
+    if slope == 0.0:
+        return "select"  # a ReLU
+    if math.frexp(abs(slope))[0] == 0.5:
+        return "shift"  # a power of two: wiring and, for a negative slope, a negation
+    return "general"
+
+
+def _select(
+    layer: ActivationCost, inp: FixedType, out: FixedType, lanes: int, ctx: Context
+) -> tuple[int, float]:
+    """(LUTs, delay) of a ReLU-like activation: selects, and a constant product for slopes."""
+    t = ctx.timing
+    kind = _slope_kind(layer)
+    if kind == "identity":
+        return 0, 0.0
+    lut = lanes * math.ceil(ctx.tool.select_lut_per_bit * out.width)
+    if kind == "general":  # constant slope: shift-and-add
+        return lut + lanes * (inp.width + 2), ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
+    if kind == "shift" and layer.slope is not None and layer.slope < 0:
+        return lut + lanes * inp.width, ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
+    return lut, ctx.scaled(t.compare_ns)
 
 
 def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
@@ -566,37 +627,34 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
     elif layer.kind in TABLE_ACTIVATIONS:
         bram, lut = _table_brams(lanes, layer.table_size, layer.table_bits)
         # index scaling, range clipping, output select; sigmoid and tanh index both signs
-        # (a constant multiply by size/range, clipped at both ends): 9 LUTs per input bit,
-        # 3 for the one-sided tables (fit on hls4ml's Dense(1 -> 64) + table baselines)
-        per_bit = 9 if layer.kind in ("sigmoid", "tanh") else 3
-        lut += per_bit * lanes * inp.width
+        # (a constant multiply by size/range, clipped at both ends): 10 LUTs per input bit,
+        # 4.5 for the one-sided tables (ELU: a ReLU-like select, a shift and one clip). Fit
+        # on the `split: fit` Dense(1 -> 64) + table baselines of Vivado HLS 2020.1 and
+        # Vitis HLS 2023.1 (sigmoid 9.6 and 10.6, ELU 4.45 and 4.5 LUTs per bit)
+        per_bit = 10.0 if layer.kind in ("sigmoid", "tanh") else 4.5
+        lut += math.ceil(per_bit * lanes * inp.width)
         # io_parallel ELU/SELU also register the linear branch beside the table read
         both = layer.kind in ("elu", "selu") and not stream
         ff = (2 if both else 1) * lanes * out.width
         depth = t.table_read_cycles
         comb, chainable = 0.0, False
     else:
-        if layer.kind in ("leaky_relu", "prelu", "elu", "selu"):
-            lut = lanes * (inp.width + 2)  # constant slope: shift-and-add
-            comb = ctx.scaled(t.add_ns(inp.width) + t.compare_ns)
-        else:
-            lut = lanes * out.width  # a comparator and a multiplexer per bit
-            comb = ctx.scaled(t.compare_ns)
+        lut, comb = _select(layer, inp, out, lanes, ctx)
         depth = 0
         chainable = not stream
     srl = ctx.tool.stream_fifo_in_srl
+    details: dict[str, Any] = {"lanes": lanes, "pixels": pixels}
     if stream:
         ff += 0 if srl and pixels == 1 else lanes * out.width
         if pixels > 1:
             latency = pixels + t.stream_overhead_cycles + depth
             fill = t.stream_overhead_cycles + depth
             fifo = _fifo(lanes, pixels, out.width)
-            lut, ff, bram = lut + fifo.lut, ff + fifo.ff, bram + fifo.bram18k
         else:
             latency = fill = depth
-            # the one-word output FIFO: Vivado HLS holds its data in shift-register LUTs
-            # (two per bit, no flip-flops), Vitis in flip-flops with one LUT per bit
-            lut += (2 if srl else 1) * lanes * out.width
+            fifo = Resources(lut=_one_word_fifo_lut(srl, lanes * out.width))
+        lut, ff, bram = lut + fifo.lut, ff + fifo.ff, bram + fifo.bram18k
+        details["output_fifo"] = {"lut": fifo.lut, "bram18k": fifo.bram18k}
         ii = pixels
     else:
         latency = fill = depth
@@ -613,7 +671,7 @@ def _activation(layer: ActivationCost, ctx: Context) -> LayerEstimate:
         registered=not chainable,
         chainable=chainable,
         fill_cycles=fill,
-        details={"lanes": lanes, "pixels": pixels},
+        details=details,
     )
 
 
@@ -624,8 +682,8 @@ def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
     outputs = layer.out_height * layer.out_width * layer.n_chan
     stream = layer.io_type is IOType.STREAM
     lanes = layer.n_chan if stream else outputs
-    if layer.op == "max":
-        lut = lanes * (window - 1) * inp.width
+    if layer.op == "max":  # a tree of compare-and-select, each one ReLU-like select
+        lut = lanes * (window - 1) * math.ceil(ctx.tool.select_lut_per_bit * inp.width)
         comb = ctx.scaled(tree_depth(window) * (t.add_ns(inp.width) * 0.5 + t.compare_ns))
     else:
         lut = lanes * (window - 1) * (inp.width + tree_depth(window))
@@ -650,11 +708,12 @@ def _pool(layer: PoolCost, ctx: Context) -> LayerEstimate:
             fixed_cycles=latency,
             registered=True,
             fill_cycles=fill,
+            details={"output_fifo": {"lut": fifo.lut, "bram18k": fifo.bram18k}},
         )
-    return LayerEstimate(
+    return LayerEstimate(  # inlined and unregistered: the next stage holds its outputs
         layer.name,
         f"{layer.op}_pool",
-        Resources(0, lut, lanes * inp.width, 0, 0),
+        Resources(0, lut, 0, 0, 0),
         max(0, depth - 1),
         1,
         layer.io_type,

@@ -39,14 +39,20 @@ class ToolRules:
       dataflow process that is not pipelined across calls: its II is its latency plus one
       (Vivado HLS 2020.1's pixel loops: a 1,027-cycle convolution gives II 1,028);
     - ``stream_fifo_in_srl``: io_stream's one-word FIFOs between layers hold their data in
-      shift-register LUTs (Vivado HLS: two LUTs per bit, no flip-flops) instead of
-      flip-flops (Vitis);
+      shift-register LUTs (Vivado HLS: ``operators.SRL_FIFO_LUT_PER_BIT`` per bit, no
+      flip-flops) instead of flip-flops (Vitis);
     - ``latency_reuse_chained``: a Latency-strategy dense layer with R > 1 in io_parallel
       takes R - 1 cycles for its shared products and chains its adder tree with its
       neighbours like an R = 1 layer (Vivado HLS 2019.2: the jet tagger at R = 2 in 12
       cycles, fewer than the generic R - 1 + tree + 1 per layer);
     - ``register_tree_levels``: every adder-tree level and the DSP's ``dsp_stages`` pipeline
-      registers take a cycle each (Vitis 2025), instead of chaining them by delay.
+      registers take a cycle each (Vitis 2025), instead of chaining them by delay;
+    - ``select_lut_per_bit``: LUTs per output bit of a compare-and-select (ReLU, one max of a
+      max pooling), as HLS reports them. Vitis: 2.4, from the ``split: fit`` pairs of Vitis
+      HLS 2023.1 baselines (Dense(1 -> 64) + ReLU minus Dense(1 -> 64) + LeakyReLU(alpha=1),
+      an identity: 2,459 LUTs in io_parallel, 2,453 in io_stream, for 64 x 16 bits); Vivado
+      HLS: 2.1, from the fit anchor ``dense_1x64_relu_parallel`` (2,224 LUTs less the
+      modelled Dense, over 1,024 bits).
     """
 
     name: str
@@ -60,6 +66,7 @@ class ToolRules:
     latency_reuse_chained: bool = False
     register_tree_levels: bool = False
     dsp_stages: int = 3
+    select_lut_per_bit: float = 2.4
 
     def timing(self, base: Timing | None = None) -> Timing:
         """The operator timing of this generation (``base``'s constants, this tool's rules)."""
@@ -103,6 +110,7 @@ TOOLS: dict[str, ToolRules] = {
             stream_loop_ii=True,
             stream_fifo_in_srl=True,
             latency_reuse_chained=True,
+            select_lut_per_bit=2.1,
         ),
         ToolRules(
             "vivado-hls-2019",
@@ -111,6 +119,7 @@ TOOLS: dict[str, ToolRules] = {
             stream_loop_ii=True,
             stream_fifo_in_srl=True,
             latency_reuse_chained=True,
+            select_lut_per_bit=2.1,
         ),
         # the hls4ml paper's Vivado HLS 2017-2018: the generic chaining (one anchor only)
         ToolRules("vivado-hls-2018", "Vivado HLS 2017.2-2018.2"),

@@ -59,6 +59,7 @@ __all__ = [
 
 WeightKind = Literal["general", "binary", "ternary", "po2"]
 Padding = Literal["valid", "same"]
+ConvImplementation = Literal["linebuffer", "encoded"]
 
 DEFAULT_PRECISION = FixedType(16, 6)
 """hls4ml's default ``ap_fixed<16,6>``."""
@@ -246,6 +247,8 @@ class ConvCost:
 
     ``weights`` (optional) is the kernel, ``filt_height * filt_width * n_chan * n_filt``
     values. ``parallelization_factor`` is how many output pixels io_parallel computes at once.
+    ``implementation`` is hls4ml's ``ConvImplementation`` of io_stream convolutions:
+    ``linebuffer`` (the default since hls4ml 0.6) or ``encoded`` (hls4ml 0.5's window FIFOs).
     """
 
     name: str
@@ -272,8 +275,15 @@ class ConvCost:
     weights: npt.NDArray[np.float64] | None = field(
         default=None, compare=False, hash=False, repr=False
     )
+    implementation: ConvImplementation = "linebuffer"
 
     def __post_init__(self) -> None:
+        if self.implementation not in ("linebuffer", "encoded"):
+            msg = (
+                f"ConvCost {self.name!r}: implementation {self.implementation!r} is unknown; "
+                "use 'linebuffer' (hls4ml's default) or 'encoded'"
+            )
+            raise EstimateError(msg)
         for name in ("in_width", "in_height", "n_chan", "n_filt", "filt_width", "filt_height"):
             _positive(self, name, getattr(self, name))
         for name in ("stride_width", "stride_height", "parallelization_factor"):
@@ -318,7 +328,9 @@ class ActivationCost:
     hard_sigmoid, hard_tanh, binary_tanh, ternary_tanh`` (comparators and multiplexers),
     ``sigmoid, tanh, elu, selu, softplus, softsign, exp`` (lookup tables of ``table_size``
     entries of ``table_bits`` bits, by default hls4ml's 1024-entry ``ap_fixed<18,8>`` tables of
-    `hepinfer.ops.lut`) or ``softmax``.
+    `hepinfer.ops.lut`) or ``softmax``. ``slope`` is the constant negative-side slope of
+    ``leaky_relu`` / ``prelu`` when it is known (one value for every element; None: a general
+    constant).
     """
 
     name: str
@@ -330,6 +342,7 @@ class ActivationCost:
     table_bits: int = DEFAULT_TABLE.width
     io_type: IOType = IOType.PARALLEL
     n_chan: int | None = None
+    slope: float | None = None
 
     def __post_init__(self) -> None:
         _positive(self, "n", self.n)

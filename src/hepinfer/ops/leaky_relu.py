@@ -5,6 +5,7 @@ the product at full precision, assigned to `result_t`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from hepinfer.netlist.core import literal
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, same_shape
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
-from hepinfer.ops.cost import LayerCost, NodeContext
+from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 from hepinfer.ops.quant import quantize_float
 
@@ -76,8 +77,12 @@ SPEC = OpSpec(Op.LEAKY_RELU, same_shape, run_float, run_fixed, ("weight", "resul
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
-    """A leaky_relu per output element: comparators and multiplexers, no tables."""
-    return costing.activation(node, ctx, "leaky_relu")
+    """A leaky_relu per output element: selects and its constant slope (alpha as `weight_t`
+    holds it: 1 is an identity, 0 a ReLU, a power of two a shift), no tables.
+    """
+    slope = float(held(weight_values(node), node.precision.weight)[0])
+    costs = costing.activation(node, ctx, "leaky_relu")
+    return [replace(c, slope=slope) if isinstance(c, ActivationCost) else c for c in costs]
 
 
 def sign_select(net: Netlist, x: Val, positive: Val, negative: Val, strict: bool) -> Val:

@@ -8,6 +8,7 @@ frontend, as hls4ml's kernel reads one alpha per element).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from hepinfer.ir.op import Op
 from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, envelope, held, one
-from hepinfer.ops.cost import LayerCost, NodeContext
+from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
@@ -82,5 +83,12 @@ SPEC = OpSpec(Op.PRELU, shape, run_float, run_fixed, ("weight", "result"), "PReL
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
-    """A multiplier, comparator and multiplexer per output element."""
-    return costing.activation(node, ctx, "prelu")
+    """A select per output element and a constant product by its alpha; one alpha shared by
+    every element (as `weight_t` holds it) is the activation's slope (0: a ReLU).
+    """
+    held_alpha = held(weight(node, "alpha"), node.precision.weight)
+    costs = costing.activation(node, ctx, "prelu")
+    if held_alpha.size == 0 or not np.all(held_alpha == held_alpha.flat[0]):
+        return costs
+    slope = float(held_alpha.flat[0])
+    return [replace(c, slope=slope) if isinstance(c, ActivationCost) else c for c in costs]

@@ -233,7 +233,7 @@ def _round_then_clip(n: Netlist, v: Val, t: FixedType) -> Val | None:
     on the narrow rounded value (a ReLU and a saturating cast are one multiplexer level
     after the rounding), not on the wide sum.
     """
-    hit = n.clips.get(v.name) if v.const is None else None
+    hit = clip_of(n, v)
     if hit is None or t.overflow not in (Overflow.SAT, Overflow.SAT_SYM):
         return None
     q, lo, hi = hit
@@ -254,7 +254,7 @@ def _round_then_clip(n: Netlist, v: Val, t: FixedType) -> Val | None:
 
 def _narrow(n: Netlist, v: Val, t: FixedType) -> Val:
     """`v`, or a narrower clip of the value it saturates (see `cast`)."""
-    hit = n.clips.get(v.name) if v.const is None else None
+    hit = clip_of(n, v)
     if hit is None or t.overflow not in (Overflow.SAT, Overflow.SAT_SYM):
         return v
     q, lo, hi = hit
@@ -287,6 +287,17 @@ def _narrow(n: Netlist, v: Val, t: FixedType) -> Val:
     if (new_lo, new_hi) == (lo, hi):
         return v
     return clip(n, q, new_lo, new_hi)
+
+
+def clip_of(n: Netlist, v: Val) -> tuple[Val, int, int] | None:
+    """`(q, lo, hi)` where the wire of `v` is `min(max(q, lo), hi)` (mantissas), `q` read with
+    `v`'s scaling (a wire may be read with another scaling, e.g. as a product by 1), or None.
+    """
+    hit = n.clips.get(v.name) if v.const is None else None
+    if hit is None:
+        return None
+    q, lo, hi = hit
+    return Val(q.name, q.lo, q.hi, v.frac, q.stage, q.delay, q.const), lo, hi
 
 
 def fits(v: Val, t: FixedType) -> bool:
@@ -335,7 +346,7 @@ def relu(n: Netlist, v: Val) -> Val:
         return v
     if v.const is not None or v.hi <= 0:
         return n.const(max(v.const or 0, 0), v.frac)
-    hit = n.clips.get(v.name)
+    hit = clip_of(n, v)
     if hit is not None:  # max(min(max(q, lo), hi), 0): one clip of q
         return clip(n, hit[0], 0, hit[2])
     (x,), stage, ready = n.schedule((v,), n.delays.lut)

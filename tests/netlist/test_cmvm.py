@@ -43,7 +43,10 @@ def test_shared_form_is_exactly_x_at_w(
     w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=shape)
     w[rng.random(shape) < zeros] = 0
     w[:, 0] = 0  # an output with no terms
-    dec = decompose(w.tolist())
+    ranges = [(-(1 << 15), (1 << 15) - 1)] * (shape[0] // 2) + [(0, 63)] * (
+        shape[0] - shape[0] // 2
+    )
+    dec = decompose(w.tolist(), ranges=ranges if seed % 2 else None)
     x = rng.integers(-(1 << 15), 1 << 15, size=(50, shape[0]))
     for row in x:
         assert dec.evaluate(row.tolist()) == (row @ w).tolist()
@@ -100,3 +103,28 @@ def test_build_ranges_are_exact() -> None:
         hi = sum(max(-8 * c, 7 * c) for c in w[:, j])
         assert sorted((sign * val.lo, sign * val.hi)) == [lo, hi]
     assert net.counts.adders == dec.adders
+
+
+def test_patterns_are_weighed_by_the_adder_bits_they_save() -> None:
+    """Without ranges the most frequent pattern is shared first; with them, a wide pattern
+    occurring twice (one 18-bit adder saved) goes before a 2-bit one occurring three times
+    (two 2-bit adders saved).
+    """
+    w = [[1, 1, 1, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 1, 1], [0, 0, 0, 1, 1]]
+    narrow, wide = (0, 1), (-(1 << 16), 1 << 16)
+    assert decompose(w).exprs[0] == (0, 1, 0, 1)
+    weighed = decompose(w, ranges=[narrow, narrow, wide, wide])
+    assert weighed.exprs[0] == (2, 3, 0, 1)
+    assert weighed.evaluate([1, 0, -5, 7]) == [1, 1, 1, 2, 2]
+
+
+def test_shifted_operand_low_bits_are_wiring() -> None:
+    """`a - (b << 3)`: the low 3 bits are `a`'s; the adder covers only the bits above."""
+    net = Netlist(period=5.0)
+    a, b = Val("a", -100, 100, 0), Val("b", 0, 63, 0)
+    out = net.sum_wire(a, b, True, -100 - 63 * 8, 100, 0, 0, 0.0, "t", 0, 3)
+    adder = next(line for line in net.lines if "_s_" in line.split("=")[0])
+    n = out.width  # 11 bits signed; the adder computes bits [10:3] one bit wider
+    assert adder.startswith(f"wire [{n - 3}:0] ")
+    assert out.name in net.lines[-1]
+    assert net.lines[-1].endswith("a[2:0]});")

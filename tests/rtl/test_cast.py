@@ -72,10 +72,11 @@ def test_csd_digits_rebuild_the_value(value: int) -> None:
     assert all(b - a >= 2 for a, b in itertools.pairwise(shifts))
 
 
-@pytest.mark.parametrize("relu", [False, True])
-def test_casts_after_a_saturation_equal_the_emulator(relu: bool) -> None:
-    """A saturating cast (or ReLU) of a saturated value narrows the first clip from its
-    source (`arith.cast`): every rounding mode, SAT and SAT_SYM, wider and narrower limits.
+@pytest.mark.parametrize(("relu", "saturate"), [(False, True), (True, True), (True, False)])
+def test_casts_after_a_saturation_equal_the_emulator(relu: bool, saturate: bool) -> None:
+    """A saturating cast of a saturated value, of a ReLU of one, or of a ReLU alone, is one
+    clip of the rounded source (`arith.cast`): every rounding mode, SAT and SAT_SYM, wider and
+    narrower limits.
     """
     need("verilator")
     src = FixedType(12, 5)
@@ -86,9 +87,9 @@ def test_casts_after_a_saturation_equal_the_emulator(relu: bool) -> None:
         for o in (Overflow.SAT, Overflow.SAT_SYM)
         for (w, i, s) in ((6, 1, True), (6, 0, False), (7, 3, True), (12, 6, True))
     ]
-    b = GraphBuilder(f"chains_{relu}")
+    b = GraphBuilder(f"chains_{relu}_{saturate}")
     x = b.input("x", (1,))
-    mid = b.add("sat", Op.LINEAR, [x])
+    mid = b.add("sat", Op.LINEAR, [x]) if saturate else x
     if relu:
         mid = b.add("relu", Op.RELU, [mid])
     outs = [b.add(f"c{i}", Op.LINEAR, [mid]) for i in range(len(targets))]

@@ -117,6 +117,17 @@ def test_jet_taggers(shared_data: Path, name: str) -> None:
     assert latency >= 3  # the input and output registers and at least one datapath stage
 
 
+def test_qonnx_low_bit_tagger(shared_data: Path) -> None:
+    """The QKeras/QONNX jet tagger (6-bit weights and activations, shared CMVM logic, softmax):
+    Verilator equals the emulator on 10,000 inputs and measures the manifest's latency.
+    """
+    need("verilator")
+    model = hepinfer.compile(shared_data / "qonnx" / "qkeras_jettagging.onnx")
+    n_in = model.graph.inputs[0].out.size
+    latency = _assert_exact(model, _inputs(n_in, 1.5))
+    assert latency >= 3
+
+
 def test_write_verilog_files(small: Path, tmp_path: Path) -> None:
     model = hepinfer.compile(small)
     design = model.write_verilog(tmp_path / "rtl", top="tagger")

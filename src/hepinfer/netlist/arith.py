@@ -218,12 +218,43 @@ def cast(n: Netlist, v: Val, t: FixedType) -> Val:
     first narrowed to where `t`'s saturation takes over (rounding is monotone, so a value
     beyond them gives `t`'s limit either way), and the narrower clip is built from `q`.
     """
+    through = _round_then_clip(n, v, t)
+    if through is not None:
+        return through
     return overflow(n, quantise(n, _narrow(n, v, t), t.frac, t.quant), t)
+
+
+def _round_then_clip(n: Netlist, v: Val, t: FixedType) -> Val | None:
+    """`v = min(max(q, lo), hi)` cast to a saturating `t`, built as one clip of the rounded
+    `q`, or None where `v` is no such clip or `t` wraps.
+
+    Rounding is monotone, so `round(clip(q, lo, hi)) = clip(round(q), round(lo), round(hi))`,
+    and saturating a clipped value is one clip to the intersected limits: the comparisons run
+    on the narrow rounded value (a ReLU and a saturating cast are one multiplexer level
+    after the rounding), not on the wide sum.
+    """
+    hit = clip_of(n, v)
+    if hit is None or t.overflow not in (Overflow.SAT, Overflow.SAT_SYM):
+        return None
+    q, lo, hi = hit
+    sh = v.frac - t.frac
+    if sh < 0:
+        return None
+
+    def rounded(m: int) -> int:
+        return quantise_int(m, sh, t.quant) if sh > 0 else m
+
+    top = t.max_mantissa
+    bottom = -top if symmetric(t) else t.min_mantissa
+    new_lo, new_hi = max(rounded(lo), bottom), min(rounded(hi), top)
+    if new_lo > new_hi:
+        return None
+    return clip(n, quantise(n, q, t.frac, t.quant), new_lo, new_hi)
 
 
 def _narrow(n: Netlist, v: Val, t: FixedType) -> Val:
     """`v`, or a narrower clip of the value it saturates (see `cast`)."""
-    hit = n.clips.get(v.name) if v.const is None else None
+    hit = clip_of(n, v)
     if hit is None or t.overflow not in (Overflow.SAT, Overflow.SAT_SYM):
         return v
     q, lo, hi = hit
@@ -256,6 +287,17 @@ def _narrow(n: Netlist, v: Val, t: FixedType) -> Val:
     if (new_lo, new_hi) == (lo, hi):
         return v
     return clip(n, q, new_lo, new_hi)
+
+
+def clip_of(n: Netlist, v: Val) -> tuple[Val, int, int] | None:
+    """`(q, lo, hi)` where the wire of `v` is `min(max(q, lo), hi)` (mantissas), `q` read with
+    `v`'s scaling (a wire may be read with another scaling, e.g. as a product by 1), or None.
+    """
+    hit = n.clips.get(v.name) if v.const is None else None
+    if hit is None:
+        return None
+    q, lo, hi = hit
+    return Val(q.name, q.lo, q.hi, v.frac, q.stage, q.delay, q.const), lo, hi
 
 
 def fits(v: Val, t: FixedType) -> bool:
@@ -304,11 +346,11 @@ def relu(n: Netlist, v: Val) -> Val:
         return v
     if v.const is not None or v.hi <= 0:
         return n.const(max(v.const or 0, 0), v.frac)
-    hit = n.clips.get(v.name)
+    hit = clip_of(n, v)
     if hit is not None:  # max(min(max(q, lo), hi), 0): one clip of q
         return clip(n, hit[0], 0, hit[2])
     (x,), stage, ready = n.schedule((v,), n.delays.lut)
-    return n.wire(
+    out = n.wire(
         f"{x.name}[{v.width - 1}] ? {literal(0)} : {x.name}",
         0,
         v.hi,
@@ -317,6 +359,8 @@ def relu(n: Netlist, v: Val) -> Val:
         ready + n.delays.lut,
         "r",
     )
+    n.clips[out.name] = (v, 0, v.hi)  # a saturating cast of it clips the rounded `v`
+    return out
 
 
 def clip(n: Netlist, v: Val, lo: int, hi: int) -> Val:

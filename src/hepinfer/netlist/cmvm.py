@@ -74,12 +74,20 @@ def _pattern(t: Term, u: Term) -> tuple[Pattern, Term]:
     return (t[0], u[0], u[1] - t[1], t[2] * u[2]), (-1, t[1], t[2])
 
 
-def decompose(w: Sequence[Sequence[int]], max_depth: int = 3) -> Decomposition:
+def decompose(
+    w: Sequence[Sequence[int]],
+    max_depth: int = 3,
+    ranges: Sequence[tuple[int, int]] | None = None,
+) -> Decomposition:
     """Greedy common-subexpression elimination over the CSD digits of `w` (n_in rows).
 
-    Patterns are counted across all outputs (pairs of terms of one output); the most frequent
-    one whose variable stays within `max_depth` adder levels of the inputs is extracted first
-    (ties: the shallower, then the first found), while it occurs at least twice.
+    Patterns are counted across all outputs (pairs of terms of one output). Without `ranges`
+    the most frequent one is extracted first; with `ranges` (each input's `(lo, hi)`) each
+    pattern is weighed by what it saves: its occurrences beyond the first, each an adder as
+    wide as the pattern's own (the bits of its exact range above the shift of its upper
+    term: those below pass through as wiring). Ties: the shallower, then the first found. A
+    pattern is extracted while it occurs at least twice and its variable stays within
+    `max_depth` adder levels of the inputs.
     """
     n_in = len(w)
     n_out = len(w[0]) if n_in else 0
@@ -89,9 +97,31 @@ def decompose(w: Sequence[Sequence[int]], max_depth: int = 3) -> Decomposition:
             for k, d in csd(int(value)):
                 outputs[j].add((i, k, d))
     depth = [0] * n_in
+    coefs: list[dict[int, int]] = [{i: 1} for i in range(n_in)]
     exprs: list[Pattern] = []
     count: dict[Pattern, int] = defaultdict(int)
     where: dict[Pattern, set[int]] = defaultdict(set)
+    widths: dict[Pattern, int] = {}
+
+    def _level(key: Pattern) -> int:
+        return max(depth[key[0]], depth[key[1]]) + 1
+
+    def _coef(key: Pattern) -> dict[int, int]:
+        a, b, d, s = key
+        return _combine(coefs[a], 1, {i: c << d for i, c in coefs[b].items()}, s)
+
+    def score(key: Pattern) -> int:
+        if ranges is None:
+            return count[key]
+        bits = widths.get(key)
+        if bits is None:
+            lo = hi = 0
+            for i, c in _coef(key).items():
+                ends = (c * ranges[i][0], c * ranges[i][1])
+                lo, hi = lo + min(ends), hi + max(ends)
+            full = hi.bit_length() if lo >= 0 else range_bits(lo, hi)
+            bits = widths[key] = max(full - key[2], 1)
+        return (count[key] - 1) * bits
 
     def pairs(j: int, t: Term, sign: int) -> None:
         for u in outputs[j]:
@@ -100,13 +130,9 @@ def decompose(w: Sequence[Sequence[int]], max_depth: int = 3) -> Decomposition:
                 count[key] += sign
                 if sign > 0:
                     where[key].add(j)
-                    if count[key] >= 2:
-                        heapq.heappush(heap, (-count[key], _level(key), key))
+                if count[key] >= 2:
+                    heapq.heappush(heap, (-score(key), _level(key), key))
 
-    def _level(key: Pattern) -> int:
-        return max(depth[key[0]], depth[key[1]]) + 1
-
-    heap: list[tuple[int, int, Pattern]] = []
     for j in range(n_out):
         terms = sorted(outputs[j])
         for x, t in enumerate(terms):
@@ -114,16 +140,21 @@ def decompose(w: Sequence[Sequence[int]], max_depth: int = 3) -> Decomposition:
                 key = _pattern(t, u)[0]
                 count[key] += 1
                 where[key].add(j)
-    heap = [(-c, _level(k), k) for k, c in count.items() if c >= 2]
+    heap: list[tuple[int, int, Pattern]] = [
+        (-score(k), _level(k), k) for k, c in count.items() if c >= 2
+    ]
     heapq.heapify(heap)
     while heap:
         neg, _, key = heapq.heappop(heap)
-        if count[key] != -neg or _level(key) > max_depth or (key[0] == key[1] and key[2] == 0):
+        if count[key] < 2 or score(key) != -neg or _level(key) > max_depth:
+            continue
+        if key[0] == key[1] and key[2] == 0:
             continue
         var = n_in + len(exprs)
         a, b, d, s = key
         exprs.append(key)
         depth.append(_level(key))
+        coefs.append(_coef(key))
         used = 0
         for j in sorted(where[key]):
             # non-overlapping occurrences in output j, lowest terms first
@@ -145,6 +176,7 @@ def decompose(w: Sequence[Sequence[int]], max_depth: int = 3) -> Decomposition:
         if used == 0:  # pair counts over-count overlapping occurrences
             exprs.pop()
             depth.pop()
+            coefs.pop()
     return Decomposition(
         n_in, tuple(exprs), tuple(tuple(sorted(t, key=lambda t: (t[1], t[0]))) for t in outputs)
     )

@@ -59,6 +59,28 @@ def unsigned_bits(v: Val, n: int, shift: int = 0) -> str:
     return f"{{{bits}{zeros}}}" if shift else bits
 
 
+def high_bits(v: Val, n: int, d: int) -> str:
+    """Bits `[n-1:d]` of `v`'s `n`-bit two's complement pattern, an unsigned vector of
+    `n - d` bits (`d < n`); a value that is never negative is read without its sign bit.
+    """
+    m = n - d
+    if v.const is not None:
+        return f"{m}'d{(v.const >> d) % (1 << m)}"
+    if v.lo >= 0:
+        ub = max(1, v.hi.bit_length())
+        if ub <= d:
+            return f"{m}'d0"
+        top = min(ub, n)
+        bits = f"{v.name}[{top - 1}:{d}]"
+        return bits if top == n else f"{{{n - top}'d0, {bits}}}"
+    w = v.width
+    if w >= n:
+        return f"{v.name}[{n - 1}:{d}]"
+    if d >= w:
+        return f"{{{m}{{{v.name}[{w - 1}]}}}}"
+    return f"{{{{{n - w}{{{v.name}[{w - 1}]}}}}, {v.name}[{w - 1}:{d}]}}"
+
+
 @dataclass(frozen=True)
 class Val:
     """An exact integer signal: `name` (a wire) or `const`, in `[lo, hi]`, scaled by 2**-frac."""
@@ -294,6 +316,10 @@ class Netlist:
             return self.const(lo, frac)
         op = "-" if subtract else "+"
         n = hi.bit_length() if lo >= 0 else range_bits(lo, hi)
+        if shift_a == 0 and 0 < shift_b < n:
+            return self._pass_low(a, b, subtract, lo, hi, frac, stage, delay, prefix, shift_b)
+        if shift_b == 0 and 0 < shift_a < n and not subtract:
+            return self._pass_low(b, a, subtract, lo, hi, frac, stage, delay, prefix, shift_a)
         ea, eb = unsigned_bits(a, n, shift_a), unsigned_bits(b, n, shift_b)
         name = self.fresh(f"{prefix}_s")
         if lo >= 0:
@@ -303,6 +329,36 @@ class Netlist:
             ea, eb = unsigned_bits(a, n + 1, shift_a), unsigned_bits(b, n + 1, shift_b)
             self.lines.append(f"wire [{n}:0] {name} = {ea} {op} {eb};")
             expr = f"$signed({name}[{n - 1}:0])"
+        return self.wire(expr, lo, hi, frac, stage, delay, prefix)
+
+    def _pass_low(
+        self,
+        a: Val,
+        b: Val,
+        subtract: bool,
+        lo: int,
+        hi: int,
+        frac: int,
+        stage: int,
+        delay: float,
+        prefix: str,
+        d: int,
+    ) -> Val:
+        """`a ± (b << d)` (0 < d < its width): the low `d` bits are `a`'s (the shifted
+        operand's are zero, so neither a carry nor a borrow leaves them), wiring; only the
+        bits above are an adder, `(a >> d) ± b`.
+        """
+        op = "-" if subtract else "+"
+        name = self.fresh(f"{prefix}_s")
+        if lo >= 0:  # unsigned, zero-extended (as `sum_wire`)
+            n = hi.bit_length()
+            ha, hb = f"{{1'b0, {high_bits(a, n, d)}}}", f"{{1'b0, {unsigned_bits(b, n - d)}}}"
+            sign = "1'b0, "
+        else:
+            n = range_bits(lo, hi)
+            ha, hb, sign = high_bits(a, n + 1, d), unsigned_bits(b, n + 1 - d), ""
+        self.lines.append(f"wire [{n - d}:0] {name} = {ha} {op} {hb};")
+        expr = f"$signed({{{sign}{name}[{n - d - 1}:0], {unsigned_bits(a, d)}}})"
         return self.wire(expr, lo, hi, frac, stage, delay, prefix)
 
     def total(self, vals: Sequence[Val], prefix: str = "t") -> Val:

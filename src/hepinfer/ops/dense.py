@@ -380,9 +380,11 @@ def rtl_matmul(
 
 
 @functools.lru_cache(maxsize=16)
-def _decompose(w: tuple[tuple[int, ...], ...], depth: int) -> cmvm.Decomposition:
+def _decompose(
+    w: tuple[tuple[int, ...], ...], depth: int, ranges: tuple[tuple[int, int], ...]
+) -> cmvm.Decomposition:
     """The shared form of `w` (cached: a convolution decomposes its kernel once)."""
-    return cmvm.decompose(w, depth)
+    return cmvm.decompose(w, depth, ranges)
 
 
 def _shared_sums(
@@ -438,7 +440,8 @@ def _shared_sums(
                 xi = Val(x[i].name, x[i].lo, x[i].hi, frac, x[i].stage, x[i].delay)
                 extra[j].append((arith.cmul(net, xi, w[i][j], tw.frac), {i: w[i][j]}))
                 w[i][j] = 0
-    dec = _decompose(tuple(tuple(row) for row in w), net.rule.share_depth)
+    ranges = tuple((v.lo, v.hi) for v in x)
+    dec = _decompose(tuple(tuple(row) for row in w), net.rule.share_depth, ranges)
     sums = cmvm.build(net, x, dec, pfrac, extra, "cm")
     low = ta.min_mantissa + 1 if arith.symmetric(ta) else ta.min_mantissa
     sh = ta.frac - tr.frac

@@ -15,7 +15,16 @@ With `--io-type io_stream` both tools write io_stream firmware (hepinfer: one pi
 stream word, line-buffer Conv1D) for the jet tagger and the KERAS_conv1d_small example
 (Conv1D 'same' 10x4 -> Flatten -> Dense), instead of the two dense models.
 
-Run: python benchmarks/bench_hls.py [--n 20000] [--io-type io_parallel|io_stream] [--json out.json]
+`--models all` (io_parallel) runs every shared example model (keras/*.json, qkeras_3layer
+through hls4ml's QKeras support, onnx/conv2d_small_keras.onnx: hls4ml gets it rebuilt in
+Keras from its arrays) and issue 15's two models, built with random weights in the hls4ml
+peer's Keras 3 and saved as `.keras` files for both tools: the Conv2D jet-image tagger
+(`conv2d_jet`) and the MLP 16x500x500x500x500x500x5 (`mlp500`, 2,000 inputs). Rates are
+also given per CPU second of the process (hepinfer's C call and hls4ml's `predict()` both run
+on one thread), which other load on a shared machine inflates less than wall-clock time.
+
+Run: python benchmarks/bench_hls.py [--n 20000] [--io-type io_parallel|io_stream]
+     [--models all|NAME,NAME...] [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,10 +45,25 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("HEPINFER_TEST_DATA", REPO.parent / "shared" / "data"))
 PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
 KERAS = DATA / "hls4ml-example-models" / "keras"
+ONNX = DATA / "hls4ml-example-models" / "onnx"
 MODELS = {
     "io_parallel": ("KERAS_3layer", "KERAS_dense_16x100x100x100x100x100x5"),
     "io_stream": ("KERAS_3layer", "KERAS_conv1d_small"),
 }
+#: `--models all`: every shared example model and issue 15's two (io_parallel)
+ALL = (
+    "KERAS_1layer",
+    "KERAS_3layer",
+    "KERAS_3layer_batch_norm",
+    "KERAS_conv1d_small",
+    "KERAS_dense_16x100x100x100x100x100x5",
+    "qkeras_3layer",
+    "conv2d_small_keras",
+    "conv2d_jet",
+    "mlp500",
+)
+MADE = ("conv2d_jet", "mlp500")  # built in the hls4ml peer (random weights)
+MAX_N = {"mlp500": 2_000}  # hls4ml's predict() runs ~100 of these per second
 CONFIG = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
 
 
@@ -57,13 +81,23 @@ def hls4ml_config(model: Any) -> dict[str, Any]:
     return {**CONFIG, "LayerName": layers}
 
 
+def peer_python(name: str) -> Path:
+    """The python of the peer that converts `name` (QKeras models: the qkeras peer)."""
+    peer = "qkeras" if name.startswith("qkeras") else "hls4ml"
+    return PEERS / peer / "bin" / "python"
+
+
 def run_hls4ml(
-    name: str, config: dict[str, Any], x_path: Path, work: Path, io_type: str
+    name: str,
+    source: dict[str, str],
+    config: dict[str, Any],
+    x_path: Path,
+    work: Path,
+    io_type: str,
 ) -> dict[str, Any]:
     spec = {
         "io_type": io_type,
-        "json": str(KERAS / f"{name}.json"),
-        "h5": str(KERAS / f"{name}_weights.h5"),
+        **source,
         "hls_config": config,
         "x": str(x_path),
         "y": str(work / "y.npy"),
@@ -72,10 +106,11 @@ def run_hls4ml(
     }
     (work / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "KERAS_BACKEND": "torch"}
+    if name.startswith("qkeras"):
+        env.pop("KERAS_BACKEND")  # the qkeras peer is Keras 2 on TensorFlow
     helper = Path(__file__).with_name("_hls4ml_jet_tagger.py")
-    python = PEERS / "hls4ml" / "bin" / "python"
     proc = subprocess.run(
-        [str(python), str(helper), str(work / "spec.json")],
+        [str(peer_python(name)), str(helper), str(work / "spec.json")],
         env=env,
         capture_output=True,
         text=True,
@@ -88,6 +123,37 @@ def run_hls4ml(
     return result
 
 
+def make_models(names: list[str], work: Path) -> None:
+    """Write the `.keras` files of MADE models (and conv2d_small_keras's Keras rebuild)."""
+    import hepinfer
+
+    spec: dict[str, Any] = {"out": str(work), "models": names}
+    if "conv2d_small_keras" in names:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_emulator_batch1 import conv2d_arrays
+
+        conv2d_arrays(hepinfer.compile(ONNX / "conv2d_small_keras.onnx", CONFIG), work / "c2.npz")
+        spec["conv2d_npz"] = str(work / "c2.npz")
+    (work / "make.json").write_text(json.dumps(spec))
+    helper = Path(__file__).with_name("_hls4ml_make_models.py")
+    subprocess.run(
+        [str(PEERS / "hls4ml" / "bin" / "python"), str(helper), str(work / "make.json")],
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        check=True,
+    )
+
+
+def sources(name: str, work: Path) -> tuple[Any, dict[str, str]]:
+    """What hepinfer compiles and what hls4ml converts, for model `name`."""
+    if name in MADE:
+        path = work / f"{name}.keras"
+        return path, {"keras_file": str(path)}
+    if name == "conv2d_small_keras":
+        return ONNX / f"{name}.onnx", {"keras_file": str(work / f"{name}.keras")}
+    files = (KERAS / f"{name}.json", KERAS / f"{name}_weights.h5")
+    return files, {"json": str(files[0]), "h5": str(files[1])}
+
+
 def bench_hepinfer(
     model: Any, x: np.ndarray, headers: str, cache: Path, io_type: str
 ) -> dict[str, Any]:
@@ -98,42 +164,71 @@ def bench_hepinfer(
     t0 = time.perf_counter()
     model.csim(x[:1], headers=headers, io_type=io_type)
     cached = time.perf_counter() - t0
-    rates, y = [], None
+    rates, cpu_rates, y = [], [], None
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         y = model.csim(x, headers=headers, io_type=io_type)
         rates.append(len(x) / (time.perf_counter() - t0))
-    return {"build_s": build, "cached_s": cached, "rate": max(rates), "y": y}
+        cpu_rates.append(len(x) / (time.process_time() - c0))
+    return {
+        "build_s": build,
+        "cached_s": cached,
+        "rate": max(rates),
+        "cpu_rate": max(cpu_rates),
+        "y": y,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--io-type", choices=sorted(MODELS), default="io_parallel")
+    parser.add_argument(
+        "--models", help=f"'all' or names separated by commas (default: two); all: {', '.join(ALL)}"
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
     import hepinfer
 
     io_type = args.io_type
-    results: dict[str, Any] = {"n": args.n, "io_type": io_type, "models": {}}
+    names = list(MODELS[io_type])
+    if args.models:
+        names = list(ALL) if args.models == "all" else args.models.split(",")
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {', '.join(ALL)}")
+    hls4ml_ready = (PEERS / "READY-hls4ml").exists()
+    results: dict[str, Any] = {
+        "n": args.n,
+        "io_type": io_type,
+        "load_average": list(os.getloadavg()),
+        "models": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in MODELS[io_type]:
-            model = hepinfer.compile((KERAS / f"{name}.json", KERAS / f"{name}_weights.h5"), CONFIG)
+        made = [n for n in names if n in MADE or n == "conv2d_small_keras"]
+        if made:
+            make_models(made, work)
+        for name in names:
+            source, theirs_from = sources(name, work)
+            model = hepinfer.compile(source, CONFIG)
             shape = model.graph.inputs[0].out.shape
-            x = np.random.default_rng(0).standard_normal((args.n, *shape))
+            n = min(args.n, MAX_N.get(name, args.n))
+            x = np.random.default_rng(0).standard_normal((n, *shape))
             np.save(work / f"x-{name}.npy", x)
             emulator = model.predict(x)
-            row: dict[str, Any] = {}
+            row: dict[str, Any] = {"n": n, "load_average": os.getloadavg()[0]}
             for headers in ("hepinfer", "xilinx"):
                 r = bench_hepinfer(model, x, headers, work / f"cache-{name}-{headers}", io_type)
                 r["equals_emulator"] = bool(np.array_equal(r.pop("y"), emulator))
                 row[headers] = r
-            if (PEERS / "READY-hls4ml").exists():
+            if hls4ml_ready and peer_python(name).exists():
                 sub = work / f"hls4ml-{name}"
                 sub.mkdir()
-                h = run_hls4ml(name, hls4ml_config(model), work / f"x-{name}.npy", sub, io_type)
+                # per-layer types from hepinfer's names; the ONNX model's names are not Keras's
+                config = CONFIG if name == "conv2d_small_keras" else hls4ml_config(model)
+                h = run_hls4ml(name, theirs_from, config, work / f"x-{name}.npy", sub, io_type)
                 if "y" in h:
                     theirs = h.pop("y")
                     h["equals_hepinfer"] = bool(
@@ -142,6 +237,7 @@ def main() -> int:
                 row["hls4ml"] = h
             results["models"][name] = row
             sys.stderr.write(f"{name}: {json.dumps(row)}\n")
+    results["load_average_after"] = list(os.getloadavg())
     report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
@@ -150,31 +246,36 @@ def main() -> int:
 
 def report(r: dict[str, Any]) -> None:
     out = sys.stdout
-    out.write(f"C simulation, {r['n']:,} inputs, ap_fixed<16,6> Latency RF1 {r['io_type']}\n\n")
+    out.write(
+        f"C simulation, up to {r['n']:,} inputs, ap_fixed<16,6> Latency RF1 {r['io_type']}, "
+        f"load average {r['load_average'][0]:.1f} -> {r['load_average_after'][0]:.1f}\n\n"
+    )
     out.write(
         "| model | tool | build (s) | build vs hls4ml | cached call (s) | samples/s | "
-        "rate vs hls4ml | bit-exact |\n|---|---|---:|---:|---:|---:|---:|---|\n"
+        "rate vs hls4ml | samples per CPU s | CPU rate vs hls4ml | bit-exact |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
     )
     for name, row in r["models"].items():
         h = row.get("hls4ml", {})
-        hb, hr = h.get("compile_s"), h.get("predict_rate")
+        hb, hr, hc = h.get("compile_s"), h.get("predict_rate"), h.get("predict_cpu_rate")
         for headers in ("hepinfer", "xilinx"):
             e = row[headers]
             vs_b = f"{hb / e['build_s']:.1f}x faster" if hb else "-"
             vs_r = f"{e['rate'] / hr:.1f}x" if hr else "-"
+            vs_c = f"{e['cpu_rate'] / hc:.1f}x" if hc else "-"
             out.write(
                 f"| {name} | hepinfer csim ({headers} headers) | {e['build_s']:.2f} | {vs_b} | "
-                f"{e['cached_s']:.3f} | {e['rate']:,.0f} | {vs_r} | "
-                f"{'yes' if e['equals_emulator'] else 'NO'} (emulator) |\n"
+                f"{e['cached_s']:.3f} | {e['rate']:,.0f} | {vs_r} | {e['cpu_rate']:,.0f} | "
+                f"{vs_c} | {'yes' if e['equals_emulator'] else 'NO'} (emulator) |\n"
             )
         if hb:
             same = "yes" if h.get("equals_hepinfer") else "NO"
             out.write(
                 f"| {name} | hls4ml compile()/predict() | {hb:.2f} | 1.0x | - | {hr:,.0f} | "
-                f"1.0x | {same} (vs hepinfer) |\n"
+                f"1.0x | {hc:,.0f} | 1.0x | {same} (vs hepinfer) |\n"
             )
         elif "error" in h:
-            out.write(f"| {name} | hls4ml failed: {h['error'][-200:]!r} | | | | | | |\n")
+            out.write(f"| {name} | hls4ml failed: {h['error'][-200:]!r} | | | | | | | | |\n")
 
 
 if __name__ == "__main__":

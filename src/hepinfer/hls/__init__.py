@@ -7,6 +7,7 @@ through a C ABI. Outputs equal the emulator's bit for bit.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,17 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import HlsError
-from hepinfer.hls.csim import build, run
+from hepinfer.hls.csim import Prepared, build, prepare, run, run_prepared
 from hepinfer.hls.writer import Project, render, write_test_vectors
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.inputs import bind_inputs
 from hepinfer.knobs import Headers
+
+#: the C simulation of each graph, by io_type and headers: rendered, built and its weights
+#: written once (a call is then one C call over the batch)
+_PREPARED: weakref.WeakKeyDictionary[Graph, dict[tuple[str, Headers], Prepared]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def write_hls(
@@ -66,9 +73,12 @@ def csim(
     `headers`: a `hepinfer.knobs.Headers` or its spelling ('auto', 'xilinx', 'hepinfer').
     """
     chosen = Headers.parse(headers, "headers")
-    proj = render(graph, io_type=io_type)
+    per_graph = _PREPARED.setdefault(graph, {})
+    key = (io_type, chosen)
+    if key not in per_graph:  # weight headers are for synthesis: C simulation reads .bin
+        per_graph[key] = prepare(render(graph, io_type=io_type, weight_headers=False), chosen)
     bound = bind_inputs(graph, x)
-    outs = run(proj, [bound[n.name] for n in graph.inputs], chosen)
+    outs = run_prepared(per_graph[key], [bound[n.name] for n in graph.inputs])
     return dict(zip(graph.outputs, outs, strict=True))
 
 

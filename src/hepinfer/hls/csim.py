@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,35 +130,59 @@ def weights_dir(project: Project) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A project ready to run: its shared library, weights folder and port sizes."""
+
+    lib: Path
+    weights: Path
+    inputs: tuple[tuple[str, int, tuple[int, ...]], ...]  # (name, values per sample, shape)
+    outputs: tuple[tuple[str, int, tuple[int, ...]], ...]
+
+
+def prepare(project: Project, headers: Headers = Headers.AUTO) -> Prepared:
+    """Build (or find in the cache) the library of `project` and write its weights."""
+    model = project.model
+    return Prepared(
+        build(project, headers),
+        weights_dir(project),
+        tuple((t.name, t.size, t.shape) for t in model.inputs),
+        tuple((t.name, t.size, t.shape) for t in model.outputs),
+    )
+
+
 def run(
     project: Project, inputs: list[FloatArray], headers: Headers = Headers.AUTO
 ) -> list[FloatArray]:
     """Run the C simulation on a batch (batch first per input); outputs as float64."""
-    lib = build(project, headers)
-    dll, lock = _library(lib)
-    model = project.model
-    if len(inputs) != len(model.inputs):
-        msg = f"got {len(inputs)} input arrays; the model takes {len(model.inputs)}"
+    return run_prepared(prepare(project, headers), inputs)
+
+
+def run_prepared(prepared: Prepared, inputs: list[FloatArray]) -> list[FloatArray]:
+    """Run a prepared C simulation on a batch (batch first per input); outputs as float64."""
+    dll, lock = _library(prepared.lib)
+    if len(inputs) != len(prepared.inputs):
+        msg = f"got {len(inputs)} input arrays; the model takes {len(prepared.inputs)}"
         raise HlsError(msg)
     n = inputs[0].shape[0]
     xs = []
-    for t, x in zip(model.inputs, inputs, strict=True):
+    for (name, size, shape), x in zip(prepared.inputs, inputs, strict=True):
         arr = np.ascontiguousarray(x, dtype=np.float64).reshape(x.shape[0], -1)
-        if arr.shape != (n, t.size):
-            msg = f"input {t.name!r} has shape {x.shape}; expected (batch, {t.shape})"
+        if arr.shape != (n, size):
+            msg = f"input {name!r} has shape {x.shape}; expected (batch, {shape})"
             raise HlsError(msg)
         xs.append(arr)
-    ys = [np.empty((n, t.size), dtype=np.float64) for t in model.outputs]
+    ys = [np.empty((n, size), dtype=np.float64) for _, size, _ in prepared.outputs]
     in_ptrs = (ctypes.c_void_p * len(xs))(*[a.ctypes.data for a in xs])
     out_ptrs = (ctypes.c_void_p * len(ys))(*[a.ctypes.data for a in ys])
-    wdir = str(weights_dir(project))
+    wdir = str(prepared.weights)
     with lock:
-        if _LOADED.get(lib) != wdir:
+        if _LOADED.get(prepared.lib) != wdir:
             if dll.hepinfer_load(wdir.encode()) != 0:
                 msg = f"the C simulation could not read its weights from {wdir}"
                 raise HlsError(msg)
-            _LOADED[lib] = wdir
+            _LOADED[prepared.lib] = wdir
         if dll.hepinfer_run(in_ptrs, out_ptrs, n) != 0:
             msg = "the C simulation returned an error"
             raise HlsError(msg)
-    return [y.reshape(n, *t.shape) for y, t in zip(ys, model.outputs, strict=True)]
+    return [y.reshape(n, *shape) for y, (_, _, shape) in zip(ys, prepared.outputs, strict=True)]

@@ -59,6 +59,7 @@ KERNEL_FILES = (
     "hepinfer_resample.h",
     "hepinfer_embedding.h",
     "hepinfer_dot.h",
+    "hepinfer_fast.h",
 )
 
 
@@ -111,10 +112,13 @@ def render(
     part: str = "xcu250-figd2104-2L-e",
     clock_period: float = 5.0,
     clock_uncertainty: str = "27%",
+    weight_headers: bool = True,
 ) -> Project:
     """Render the project for `graph` in memory (nothing written).
 
     `clock_uncertainty`: Vitis HLS's `set_clock_uncertainty` (hls4ml's Vitis default, 27%).
+    `weight_headers=False` leaves out `firmware/weights/*.h` (the values as C literals, which
+    synthesis needs and C simulation does not: it reads the `.bin` files).
     """
     if io_type not in IO_TYPES:
         msg = f"io_type {io_type!r} is not one of {IO_TYPES}"
@@ -149,7 +153,8 @@ def render(
     weights_tpl = env.get_template("weights.h.j2")
     binary: dict[str, bytes] = {}
     for array in model.arrays:
-        text[f"firmware/weights/{array.name}.h"] = weights_tpl.render(ctx, array=array)
+        if weight_headers:
+            text[f"firmware/weights/{array.name}.h"] = weights_tpl.render(ctx, array=array)
         binary[f"firmware/weights/{array.name}.bin"] = array.values.astype("<f8").tobytes()
     kernels = templates_dir() / "kernels"
     for name in KERNEL_FILES:

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <type_traits>
 
@@ -123,6 +124,15 @@ __attribute__((always_inline)) inline i128 cast(i128 v, int sw, int sf, int w, i
 
 // Exact mantissa and scale of a double: d = m * 2**-f.
 inline void split_double(double d, i128 &m, int &f) {
+    unsigned long long bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    const int field = (int)((bits >> 52) & 0x7ff);
+    if (field != 0 && field != 0x7ff) {  // normal: d = +-(2**52 + fraction) * 2**(field - 1075)
+        const long long mag = (long long)((bits & 0xfffffffffffffULL) | (1ULL << 52));
+        m = (bits >> 63) ? -mag : mag;
+        f = 1075 - field;
+        return;
+    }
     if (d == 0.0 || std::isnan(d)) { m = 0; f = 0; return; }
     int e;
     double fr = std::frexp(d, &e);           // d = fr * 2**e, 0.5 <= |fr| < 1

@@ -9,6 +9,16 @@ namespace hepinfer {
 
 enum strategy { latency, resource };
 
+#ifndef __SYNTHESIS__
+// C simulation: bumped whenever weights are read at run time (hepinfer_weights.h), so that
+// the fast paths of hepinfer_fast.h convert them again. Static: one counter per translation
+// unit, never shared between the libraries of two models.
+static inline unsigned &weights_generation() {
+    static unsigned generation = 0;
+    return generation;
+}
+#endif
+
 // Whether a fixed-point or integer type is signed (Xilinx's ap_fixed_base has no flag for it).
 template <class T> struct is_signed;
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_signed<ap_fixed<W, I, Q, O, N> > {

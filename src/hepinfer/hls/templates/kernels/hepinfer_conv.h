@@ -16,6 +16,9 @@ void conv_2d_cl(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CON
                 res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_filt],
                 const typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
                 const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+#if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
+    if (fast::conv_2d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases)) return;  // C simulation
+#endif
 Rows:
     for (int oh = 0; oh < CONFIG_T::out_height; oh++) {
     Columns:

@@ -13,6 +13,7 @@
 #define HEPINFER_DENSE_H
 
 #include "hepinfer_common.h"
+#include "hepinfer_fast.h"
 
 namespace hepinfer {
 
@@ -180,6 +181,9 @@ void dense(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
            const typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
            const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
     #pragma HLS INLINE
+#if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
+    if (fast::dense<data_T, res_T, CONFIG_T>(data, res, weights, biases)) return;  // C simulation
+#endif
     dense_strategy<CONFIG_T::strategy>::template run<data_T, res_T, CONFIG_T>(data, res, weights, biases);
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "hepinfer_common.h"
+
 namespace hepinfer {
 
 template <class T> bool load_array(const char *dir, const char *file, T *out, int n) {
@@ -24,6 +26,7 @@ template <class T> bool load_array(const char *dir, const char *file, T *out, in
         return false;
     }
     for (int i = 0; i < n; i++) out[i] = (T)buf[i];
+    weights_generation()++;
     return true;
 }
 

@@ -153,6 +153,10 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     if op is Op.EMBEDDING:
         table = _weights(rng, (int(rng.integers(1, 6)), int(rng.integers(1, 4))), 1.0)
         return b.add("embedding", op, [src], weights={"embeddings": table})
+    if op is Op.LAYERNORM:
+        c = shape[-1]
+        w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
+        return b.add("layernorm", op, [src], {"epsilon": 1e-3}, w)
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -221,6 +225,7 @@ ANY_SHAPE = (
     Op.FLATTEN,
     Op.QUANT,
     Op.CLIP,
+    Op.LAYERNORM,
 )
 
 

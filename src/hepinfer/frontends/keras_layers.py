@@ -425,6 +425,44 @@ def dot(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.DOT, layer.sources)
 
 
+def layernorm(b: GraphBuilder, layer: LayerInfo) -> str:
+    """LayerNormalization over the last axis (hls4ml 1.3: a (seq, features) input, axis 2)."""
+    cfg = layer.config
+    rank = len(b.shape(layer.sources[0]))
+    axis = cfg.get("axis", -1)
+    axes = [int(a) for a in axis] if isinstance(axis, list | tuple) else [int(axis)]
+    if axes not in ([-1], [rank]) or cfg.get("rms_scaling", False):
+        msg = (
+            f"Keras layer {layer.name!r} (LayerNormalization) with axis={axis}, "
+            f"rms_scaling={cfg.get('rms_scaling', False)} on an input of rank {rank} is not "
+            "supported; supported: the last axis (-1), no rms_scaling"
+        )
+        raise FrontendError(msg)
+    n = b.shape(layer.sources[0])[-1]
+    i = 0
+    gamma: FloatArray = np.ones(n)
+    beta: FloatArray = np.zeros(n)
+    if cfg.get("scale", True):
+        gamma, i = layer.weight(i, "gamma"), i + 1
+    if cfg.get("center", True):
+        beta = layer.weight(i, "beta")
+    epsilon = float(cfg.get("epsilon", 1e-3))
+    attrs = layernorm_attrs(layer.name, epsilon)
+    return b.add(layer.name, Op.LAYERNORM, layer.sources, attrs, {"scale": gamma, "bias": beta})
+
+
+def layernorm_attrs(name: str, epsilon: float) -> dict[str, Any]:
+    """`epsilon` and hls4ml's `epsilon_power_of_10` (`-round(log10(epsilon))`, positive)."""
+    power = -round(np.log10(epsilon)) if epsilon > 0 else 0
+    if power <= 0:
+        msg = (
+            f"layer {name!r} (LayerNormalization): epsilon={epsilon} is not supported; hls4ml's "
+            "kernel starts its table at 10**-p: use an epsilon in (0, 0.1]"
+        )
+        raise FrontendError(msg)
+    return {"epsilon": epsilon, "epsilon_power_of_10": int(power)}
+
+
 #: Keras recurrent layer classes: their `activation` is part of the layer, not split off
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
@@ -487,4 +525,5 @@ CONVERTERS: dict[str, Converter] = {
     "UpSampling2D": _upsampling(2),
     "Embedding": embedding,
     "Dot": dot,
+    "LayerNormalization": layernorm,
 }

@@ -59,6 +59,7 @@ KERNEL_FILES = (
     "hepinfer_resample.h",
     "hepinfer_embedding.h",
     "hepinfer_dot.h",
+    "hepinfer_layernorm.h",
 )
 
 

@@ -54,6 +54,7 @@ class Op(Enum):
     DEPTHWISE_CONV1D = "DepthwiseConv1D"
     EMBEDDING = "Embedding"
     DOT = "Dot"
+    LAYERNORM = "LayerNormalization"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -35,6 +35,7 @@ from hepinfer.ops import (
     gru,
     hard_sigmoid,
     input_layer,
+    layernorm,
     leaky_relu,
     linear,
     lstm,
@@ -109,6 +110,7 @@ _MODULES: tuple[ModuleType, ...] = (
     depthwise_conv1d,
     embedding,
     dot,
+    layernorm,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -1,7 +1,8 @@
-"""LayerNormalization: semantics, frontends (Keras 3, Keras 2 JSON, PyTorch), HLS C simulation
-== emulator (io_parallel, io_stream, both header sets), estimate, and bit-exactness with
+"""LayerNormalization: semantics, frontends (Keras 3, Keras 2 JSON, PyTorch) and bit-exactness with
 hls4ml 1.3's C simulation on a Keras 3 model with random gamma/beta, on a (seq, features)
-input (hls4ml's only form) and, row by row, on a 1D input.
+input (hls4ml's only form) and, row by row, on a 1D input. HLS C simulation == emulator
+(io_parallel, io_stream, both header sets) and the estimate: `test_time_distributed.py`, whose
+project holds this layer too (one set of C simulation builds for both).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import hepinfer
 from hepinfer.errors import FrontendError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
-from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.frontends.keras import load_json_h5
 from hepinfer.ir import Node, NodePrecision, Op, TensorType
 from hepinfer.ops import layernorm, spec
@@ -140,24 +140,6 @@ def test_keras_and_torch_float_mode(keras_model: tuple[Path, Path, list], tmp_pa
     ref = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
     ours = hepinfer.compile(graph, MODEL_LEVEL).predict(x, mode="float")
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
-
-
-def test_csim_equals_emulator_and_estimate(
-    keras_model: tuple[Path, Path, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
-    model = hepinfer.compile(keras_model[0], MIXED)
-    x = np.concatenate(
-        [inputs(200, 6), np.random.default_rng(6).normal(0, 20, size=(50, SEQ, DIM))]
-    )
-    want = np.asarray(model.predict(x)).reshape(len(x), -1)
-    for io_type in ("io_parallel", "io_stream"):
-        for headers in ("xilinx", "hepinfer"):  # Xilinx's ap_types (skips if absent), our own
-            if headers == "xilinx" and find_ap_types_headers() is None:
-                continue
-            ours = np.asarray(model.csim(x, io_type=io_type, headers=headers))
-            np.testing.assert_array_equal(ours.reshape(len(x), -1), want)
-    assert "ln" in {layer.name for layer in model.estimate().layers}
 
 
 @pytest.mark.oracle

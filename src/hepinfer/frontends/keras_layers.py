@@ -463,6 +463,51 @@ def layernorm_attrs(name: str, epsilon: float) -> dict[str, Any]:
     return {"epsilon": epsilon, "epsilon_power_of_10": int(power)}
 
 
+#: layers that act on the last axis alone, so that on a (time, ...) input they already act
+#: on each time step: what TimeDistributed may wrap
+PER_STEP = (
+    "Dense",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
+    "ThresholdedReLU",
+    "Softmax",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Dropout",
+)
+
+
+def time_distributed(b: GraphBuilder, layer: LayerInfo) -> str:
+    """TimeDistributed(inner): `inner` applied to every time step. hls4ml 1.3 loops over the
+    steps around the inner layer (named by its own name) with copies of unchanged type; a
+    layer of `PER_STEP` on the (time, ...) input computes the same, so it becomes that
+    layer's node (named by the inner name, marked with the wrapper's name). The inner
+    layer's activation is split off as for any layer (hls4ml 1.3 drops it; Keras applies it).
+    """
+    inner = layer.config.get("layer", {})
+    cls = str(inner.get("class_name", ""))
+    if cls not in PER_STEP or len(b.shape(layer.sources[0])) < 2:
+        msg = (
+            f"Keras layer {layer.name!r} (TimeDistributed) wraps a {cls!r} on an input of "
+            f"shape {b.shape(layer.sources[0])}; supported: a (time, ...) input and a layer "
+            f"acting on the last axis: {', '.join(PER_STEP)}"
+        )
+        raise FrontendError(msg)
+    cfg = dict(inner.get("config", {}))
+    name = str(cfg.get("name", f"{layer.name}_inner"))
+    out = CONVERTERS[cls](b, LayerInfo(name, cls, cfg, layer.sources, layer.weights))
+    if out not in layer.sources:  # (a Dropout adds no node)
+        node = b.node(out)
+        b.replace(node.replace(attrs={**node.attrs, "time_distributed": layer.name}))
+    activation = cfg.get("activation")
+    if cls != "Activation" and isinstance(activation, str) and activation != "linear":
+        out = b.activation(f"{name}_{activation}", activation, out)
+    return out
+
+
 #: Keras recurrent layer classes: their `activation` is part of the layer, not split off
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
@@ -526,4 +571,5 @@ CONVERTERS: dict[str, Converter] = {
     "Embedding": embedding,
     "Dot": dot,
     "LayerNormalization": layernorm,
+    "TimeDistributed": time_distributed,
 }

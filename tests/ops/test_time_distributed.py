@@ -1,6 +1,6 @@
 """TimeDistributed: Keras 3 and Keras 2 JSON models, float mode equal to Keras, HLS C
-simulation == emulator (both io types and header sets, with LayerNormalization in the same
-project), estimate, and bit-exactness with
+simulation == emulator (both io types and header sets, with LayerNormalization and
+EinsumDense in the same project), estimate, and bit-exactness with
 hls4ml 1.3's C simulation (through its Keras 2 JSON + HDF5 path: its Keras 3 handler fails on
 TimeDistributed) at model level and with mixed per-layer types.
 """
@@ -18,6 +18,7 @@ from hepinfer.errors import FrontendError
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.frontends.keras import load_json_h5
 from tests.ops.keras_oracle import MODEL_LEVEL, import_keras, keras2_files, oracle_json
+from tests.ops.test_einsum_dense import MIXED as EIN_CONFIGS
 from tests.ops.test_layernorm import MIXED as LN_CONFIGS
 
 #: keras' own numpy 2 warnings (keras is used to build the models)
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SEQ, DIM, UNITS = 4, 5, 6
 LN_MIXED = LN_CONFIGS["LayerName"]["ln"]
+EIN_MIXED = EIN_CONFIGS["LayerName"]["ein"]
 MIXED: dict[str, Any] = {
     "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
     "LayerName": {
@@ -47,6 +49,9 @@ def _weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "kernel": rng.normal(0, 0.7, size=(DIM, UNITS)),
         "bias": rng.normal(0, 0.5, size=UNITS),
         "out_kernel": rng.normal(0, 0.4, size=(SEQ * UNITS, 3)),
+        "ein_kernel": rng.normal(0, 0.5, size=(SEQ, UNITS, 3)),
+        "ein_bias": rng.normal(0, 0.5, size=3),
+        "ein_out_kernel": rng.normal(0, 0.4, size=(SEQ * 3, 3)),
         "out_bias": rng.normal(0, 0.5, size=3),
         "gamma": rng.normal(1, 0.5, size=UNITS),
         "beta": rng.normal(0, 0.5, size=UNITS),
@@ -60,11 +65,13 @@ def _keras3(w: dict[str, np.ndarray], activation: str, path: Path) -> Path:
     inner = keras.layers.Dense(UNITS, activation=activation, name="inner")
     td = keras.layers.TimeDistributed(inner, name="td")
     ln = keras.layers.LayerNormalization(axis=2, name="ln")
+    ein = keras.layers.EinsumDense("abc,bcd->abd", (SEQ, 3), bias_axes="d", name="ein")
     out = keras.layers.Dense(3, name="out")
-    model = keras.Model(inp, out(keras.layers.Flatten(name="flat")(ln(td(inp)))))
+    model = keras.Model(inp, out(keras.layers.Flatten(name="flat")(ein(ln(td(inp))))))
     td.set_weights([w["kernel"].astype(np.float32), w["bias"].astype(np.float32)])
     ln.set_weights([w["gamma"].astype(np.float32), w["beta"].astype(np.float32)])
-    out.set_weights([w["out_kernel"].astype(np.float32), w["out_bias"].astype(np.float32)])
+    ein.set_weights([w["ein_kernel"].astype(np.float32), w["ein_bias"].astype(np.float32)])
+    out.set_weights([w["ein_out_kernel"].astype(np.float32), w["out_bias"].astype(np.float32)])
     model.save(path)
     return path
 
@@ -149,11 +156,11 @@ def test_refused_wrapped_layers_name_the_layer() -> None:
 def test_csim_equals_emulator_and_estimate(
     models: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """TimeDistributed(Dense) and LayerNormalization (mixed types; one project per io type
-    and header set for both new kernels) in C simulation equal the emulator.
+    """TimeDistributed(Dense), LayerNormalization and EinsumDense (mixed types; one project
+    per io type and header set for the three new kernels) in C simulation equal the emulator.
     """
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
-    names = {**MIXED["LayerName"], "td": {}, "ln": LN_MIXED}
+    names = {**MIXED["LayerName"], "td": {}, "ln": LN_MIXED, "ein": EIN_MIXED}
     model = hepinfer.compile(models["relu"], {**MIXED, "LayerName": names})
     x = np.concatenate([inputs(150, 6), inputs(50, 8) * 10])  # sums that saturate too
     want = np.asarray(model.predict(x))
@@ -163,7 +170,7 @@ def test_csim_equals_emulator_and_estimate(
                 continue
             ours = np.asarray(model.csim(x, io_type=io_type, headers=headers))
             np.testing.assert_array_equal(ours.reshape(len(x), -1), want)
-    assert {"inner", "ln", "out"} <= {layer.name for layer in model.estimate().layers}
+    assert {"inner", "ln", "ein", "out"} <= {layer.name for layer in model.estimate().layers}
 
 
 @pytest.mark.oracle

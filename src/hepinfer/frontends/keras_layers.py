@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.errors import FrontendError
+from hepinfer.errors import FrontendError, GraphError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
+from hepinfer.ops.einsum_dense import node_data
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -463,6 +464,29 @@ def layernorm_attrs(name: str, epsilon: float) -> dict[str, Any]:
     return {"epsilon": epsilon, "epsilon_power_of_10": int(power)}
 
 
+def einsum_dense(b: GraphBuilder, layer: LayerInfo) -> str:
+    """EinsumDense: hls4ml 1.3's plan of the equation (`hepinfer.ops.einsum_dense.recipe`)."""
+    cfg = layer.config
+    equation = str(cfg.get("equation", ""))
+    ins, _, out = equation.partition("->")
+    in0 = ins.split(",")[0]
+    if not in0 or not out or in0[0] != out[0] or in0.startswith("."):
+        msg = (
+            f"Keras layer {layer.name!r} (EinsumDense) with equation {equation!r} is not "
+            "supported; supported: the batch axis first in the input and the output, no '...'"
+        )
+        raise FrontendError(msg)
+    stripped = f"{in0[1:]},{ins.split(',')[1]}->{out[1:]}"
+    kernel = layer.weight(0, "kernel")
+    bias = layer.weight(1, "bias") if cfg.get("bias_axes") else None
+    try:
+        attrs, weights = node_data(stripped, b.shape(layer.sources[0]), kernel, bias)
+    except GraphError as exc:
+        msg = f"Keras layer {layer.name!r} (EinsumDense): {exc}"
+        raise FrontendError(msg) from exc
+    return b.add(layer.name, Op.EINSUM_DENSE, layer.sources, attrs, weights)
+
+
 #: layers that act on the last axis alone, so that on a (time, ...) input they already act
 #: on each time step: what TimeDistributed may wrap
 PER_STEP = (
@@ -572,4 +596,5 @@ CONVERTERS: dict[str, Converter] = {
     "Dot": dot,
     "LayerNormalization": layernorm,
     "TimeDistributed": time_distributed,
+    "EinsumDense": einsum_dense,
 }

@@ -60,6 +60,7 @@ KERNEL_FILES = (
     "hepinfer_embedding.h",
     "hepinfer_dot.h",
     "hepinfer_layernorm.h",
+    "hepinfer_einsum_dense.h",
 )
 
 

@@ -55,6 +55,7 @@ class Op(Enum):
     EMBEDDING = "Embedding"
     DOT = "Dot"
     LAYERNORM = "LayerNormalization"
+    EINSUM_DENSE = "EinsumDense"
 
     @classmethod
     def parse(cls, name: str) -> Op:

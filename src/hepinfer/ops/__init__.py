@@ -27,6 +27,7 @@ from hepinfer.ops import (
     depthwise_conv1d,
     depthwise_conv2d,
     dot,
+    einsum_dense,
     elu,
     embedding,
     flatten,
@@ -111,6 +112,7 @@ _MODULES: tuple[ModuleType, ...] = (
     embedding,
     dot,
     layernorm,
+    einsum_dense,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -153,6 +153,18 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
     if op is Op.EMBEDDING:
         table = _weights(rng, (int(rng.integers(1, 6)), int(rng.integers(1, 4))), 1.0)
         return b.add("embedding", op, [src], weights={"embeddings": table})
+    if op is Op.EINSUM_DENSE:  # a Dense per inplace group over the last axis
+        from hepinfer.ops.einsum_dense import node_data
+
+        seq = b.add("seq", Op.RESHAPE, [src], {"shape": (1, -1)}) if len(shape) == 1 else src
+        n, c, d = b.shape(seq)[0], b.shape(seq)[-1], int(rng.integers(1, 4))
+        kernel, bias = _weights(rng, (n, c, d), 1.0), _weights(rng, (d,), 1.0)
+        attrs, w = node_data("bc,bcd->bd", (n, c), kernel, bias)
+        return b.add("einsum", op, [seq], attrs, w)
+    if op is Op.LAYERNORM:
+        c = shape[-1]
+        w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
+        return b.add("layernorm", op, [src], {"epsilon": 1e-3}, w)
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})
@@ -221,6 +233,7 @@ ANY_SHAPE = (
     Op.FLATTEN,
     Op.QUANT,
     Op.CLIP,
+    Op.LAYERNORM,
 )
 
 

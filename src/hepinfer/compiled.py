@@ -328,6 +328,9 @@ def compile(
         if "separable" in n.attrs:
             rank = n.weights["kernel"].ndim - 2
             layers.setdefault(str(n.attrs["separable"]), ("", f"SeparableConv{rank}D"))
+        if "time_distributed" in n.attrs:  # hls4ml's wrapper and end marker: typed copies
+            for alias in (str(n.attrs["time_distributed"]), f"{n.attrs['time_distributed']}_end"):
+                layers.setdefault(alias, ("", "TimeDistributed"))
     unused = cfg.check_layers(layers)  # a misspelt LayerName/LayerType is an error
     if unused:
         cfg = cfg.replace(notes=(*cfg.notes, *unused))

@@ -238,6 +238,8 @@ class LevelConfig:
     strategy: Strategy | None = None
     implementation: str | None = None
     table_size: int | None = None
+    #: LayerNormalization: its inverse-square-root table spans 2**-table_range_power2
+    table_range_power2: int | None = None
 
     def __post_init__(self) -> None:
         if self.reuse_factor is not None and self.reuse_factor < 1:
@@ -276,7 +278,14 @@ class LevelConfig:
             else:
                 unknown.append(str(key))
         if unknown:
-            camel = ["Precision", "ReuseFactor", "Strategy", "Implementation", "TableSize"]
+            camel = [
+                "Precision",
+                "ReuseFactor",
+                "Strategy",
+                "Implementation",
+                "TableSize",
+                "TableRangePower2",
+            ]
             allowed = camel + ["".join(p.title() for p in k.split("_")) for k in keys.NO_EFFECT]
             hints = "".join(keys.suggest(u, allowed) for u in unknown)
             msg = f"{where}: unknown key(s) {sorted(unknown)}{hints}; known: {sorted(camel)}"
@@ -289,6 +298,7 @@ class LevelConfig:
             strategy=None if strategy is None else Strategy.parse(strategy, f"{where}.Strategy"),
             implementation=None if impl is None else str(impl).lower(),
             table_size=_int(found.get("table_size"), f"{where}.TableSize"),
+            table_range_power2=_int(found.get("table_range_power2"), f"{where}.TableRangePower2"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,6 +314,8 @@ class LevelConfig:
             out["Implementation"] = self.implementation
         if self.table_size is not None:
             out["TableSize"] = self.table_size
+        if self.table_range_power2 is not None:
+            out["TableRangePower2"] = self.table_range_power2
         return out
 
 

@@ -49,6 +49,7 @@ APPLIED = {
     "strategy": "strategy",
     "implementation": "implementation",
     "table_size": "table_size",
+    "table_range_power2": "table_range_power2",
 }
 
 _TRACE = "hls4ml's trace output (its per-layer debugging aid); use CompiledModel.trace instead"
@@ -75,8 +76,8 @@ NO_EFFECT = {
     "recurrent_reuse_factor": "the recurrent product uses the layer's ReuseFactor (as hls4ml's "
     "Vivado backend sets it)",
     "algorithm": "UpSampling/Resize layers are not supported by hepinfer",
-    "table_range_power2": "LayerNormalization is not supported by hepinfer",
-    "time_step_loop_parallelism": "TimeDistributed is not supported by hepinfer",
+    "time_step_loop_parallelism": "a TimeDistributed layer is its inner layer on every step "
+    "at once here (the steps unrolled in io_parallel, one after another in io_stream)",
     "depthwise_reuse_factor": "both parts of a separable convolution use its ReuseFactor",
     "pointwise_reuse_factor": "both parts of a separable convolution use its ReuseFactor",
     "channels_last_conversion": "hepinfer's PyTorch frontend keeps PyTorch's layout itself",

@@ -58,10 +58,15 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.DEPTHWISE_CONV1D: "ONNX Conv with group = channels in 1D converts as a block-diagonal Conv1D",
         Op.EMBEDDING: "ONNX Gather of a constant table is not converted yet (hls4ml 1.3: none)",
         Op.DOT: "ONNX MatMul of two computed 1D tensors is not converted yet (hls4ml 1.3: none)",
+        Op.LAYERNORM: "ONNX LayerNormalization (opset 17) is not converted yet (hls4ml 1.3: none)",
+        Op.EINSUM_DENSE: "ONNX Einsum with a constant operand is not converted yet (hls4ml 1.3: "
+        "its ONNX frontend has no Einsum)",
     },
     "torch": {
         Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",
         Op.DOT: "torch.dot / matmul of two computed tensors is not converted yet (hls4ml 1.3: none)",
+        Op.EINSUM_DENSE: "torch.einsum with a parameter operand is not converted yet (hls4ml 1.3's "
+        "torch einsum is its two-input Einsum)",
     },
 }
 

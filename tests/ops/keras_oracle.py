@@ -111,6 +111,7 @@ KERAS2_WEIGHTS = {
     "SeparableConv1D": ("depthwise_kernel", "pointwise_kernel", "bias"),
     "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
     "Embedding": ("embeddings",),
+    "LayerNormalization": ("gamma", "beta"),
 }
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.errors import FrontendError
+from hepinfer.errors import FrontendError, GraphError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
+from hepinfer.ops.einsum_dense import node_data
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -425,6 +426,112 @@ def dot(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.DOT, layer.sources)
 
 
+def layernorm(b: GraphBuilder, layer: LayerInfo) -> str:
+    """LayerNormalization over the last axis (hls4ml 1.3: a (seq, features) input, axis 2)."""
+    cfg = layer.config
+    rank = len(b.shape(layer.sources[0]))
+    axis = cfg.get("axis", -1)
+    axes = [int(a) for a in axis] if isinstance(axis, list | tuple) else [int(axis)]
+    if axes not in ([-1], [rank]) or cfg.get("rms_scaling", False):
+        msg = (
+            f"Keras layer {layer.name!r} (LayerNormalization) with axis={axis}, "
+            f"rms_scaling={cfg.get('rms_scaling', False)} on an input of rank {rank} is not "
+            "supported; supported: the last axis (-1), no rms_scaling"
+        )
+        raise FrontendError(msg)
+    n = b.shape(layer.sources[0])[-1]
+    i = 0
+    gamma: FloatArray = np.ones(n)
+    beta: FloatArray = np.zeros(n)
+    if cfg.get("scale", True):
+        gamma, i = layer.weight(i, "gamma"), i + 1
+    if cfg.get("center", True):
+        beta = layer.weight(i, "beta")
+    epsilon = float(cfg.get("epsilon", 1e-3))
+    attrs = layernorm_attrs(layer.name, epsilon)
+    return b.add(layer.name, Op.LAYERNORM, layer.sources, attrs, {"scale": gamma, "bias": beta})
+
+
+def layernorm_attrs(name: str, epsilon: float) -> dict[str, Any]:
+    """`epsilon` and hls4ml's `epsilon_power_of_10` (`-round(log10(epsilon))`, positive)."""
+    power = -round(np.log10(epsilon)) if epsilon > 0 else 0
+    if power <= 0:
+        msg = (
+            f"layer {name!r} (LayerNormalization): epsilon={epsilon} is not supported; hls4ml's "
+            "kernel starts its table at 10**-p: use an epsilon in (0, 0.1]"
+        )
+        raise FrontendError(msg)
+    return {"epsilon": epsilon, "epsilon_power_of_10": int(power)}
+
+
+def einsum_dense(b: GraphBuilder, layer: LayerInfo) -> str:
+    """EinsumDense: hls4ml 1.3's plan of the equation (`hepinfer.ops.einsum_dense.recipe`)."""
+    cfg = layer.config
+    equation = str(cfg.get("equation", ""))
+    ins, _, out = equation.partition("->")
+    in0 = ins.split(",")[0]
+    if not in0 or not out or in0[0] != out[0] or in0.startswith("."):
+        msg = (
+            f"Keras layer {layer.name!r} (EinsumDense) with equation {equation!r} is not "
+            "supported; supported: the batch axis first in the input and the output, no '...'"
+        )
+        raise FrontendError(msg)
+    stripped = f"{in0[1:]},{ins.split(',')[1]}->{out[1:]}"
+    kernel = layer.weight(0, "kernel")
+    bias = layer.weight(1, "bias") if cfg.get("bias_axes") else None
+    try:
+        attrs, weights = node_data(stripped, b.shape(layer.sources[0]), kernel, bias)
+    except GraphError as exc:
+        msg = f"Keras layer {layer.name!r} (EinsumDense): {exc}"
+        raise FrontendError(msg) from exc
+    return b.add(layer.name, Op.EINSUM_DENSE, layer.sources, attrs, weights)
+
+
+#: layers that act on the last axis alone, so that on a (time, ...) input they already act
+#: on each time step: what TimeDistributed may wrap
+PER_STEP = (
+    "Dense",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
+    "ThresholdedReLU",
+    "Softmax",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Dropout",
+)
+
+
+def time_distributed(b: GraphBuilder, layer: LayerInfo) -> str:
+    """TimeDistributed(inner): `inner` applied to every time step. hls4ml 1.3 loops over the
+    steps around the inner layer (named by its own name) with copies of unchanged type; a
+    layer of `PER_STEP` on the (time, ...) input computes the same, so it becomes that
+    layer's node (named by the inner name, marked with the wrapper's name). The inner
+    layer's activation is split off as for any layer (hls4ml 1.3 drops it; Keras applies it).
+    """
+    inner = layer.config.get("layer", {})
+    cls = str(inner.get("class_name", ""))
+    if cls not in PER_STEP or len(b.shape(layer.sources[0])) < 2:
+        msg = (
+            f"Keras layer {layer.name!r} (TimeDistributed) wraps a {cls!r} on an input of "
+            f"shape {b.shape(layer.sources[0])}; supported: a (time, ...) input and a layer "
+            f"acting on the last axis: {', '.join(PER_STEP)}"
+        )
+        raise FrontendError(msg)
+    cfg = dict(inner.get("config", {}))
+    name = str(cfg.get("name", f"{layer.name}_inner"))
+    out = CONVERTERS[cls](b, LayerInfo(name, cls, cfg, layer.sources, layer.weights))
+    if out not in layer.sources:  # (a Dropout adds no node)
+        node = b.node(out)
+        b.replace(node.replace(attrs={**node.attrs, "time_distributed": layer.name}))
+    activation = cfg.get("activation")
+    if cls != "Activation" and isinstance(activation, str) and activation != "linear":
+        out = b.activation(f"{name}_{activation}", activation, out)
+    return out
+
+
 #: Keras recurrent layer classes: their `activation` is part of the layer, not split off
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
@@ -487,4 +594,7 @@ CONVERTERS: dict[str, Converter] = {
     "UpSampling2D": _upsampling(2),
     "Embedding": embedding,
     "Dot": dot,
+    "LayerNormalization": layernorm,
+    "TimeDistributed": time_distributed,
+    "EinsumDense": einsum_dense,
 }

@@ -19,6 +19,7 @@ import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
+from hepinfer.frontends.keras_layers import layernorm_attrs
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
@@ -26,7 +27,7 @@ from hepinfer.ops.conv import same_pads
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
     "to 1, ReLU, LeakyReLU, ELU, PReLU, Threshold (value 0), Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
-    "Dropout, Identity, Embedding, ConstantPad1d/2d (value 0), Upsample/UpsamplingNearest2d (nearest, integer factors), LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
+    "Dropout, Identity, Embedding, LayerNorm (last axis), ConstantPad1d/2d (value 0), Upsample/UpsamplingNearest2d (nearest, integer factors), LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
 
 
@@ -264,6 +265,8 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
             msg = f"Embedding {name!r} with max_norm={m.max_norm} is not supported (no max_norm)"
             raise FrontendError(msg)
         return b.add(name, Op.EMBEDDING, [lay.first(src)], {}, {"embeddings": _np(m.weight)})
+    if isinstance(m, nn.LayerNorm):
+        return _layernorm(lay, name, m, src)
     if isinstance(m, nn.ConstantPad1d | nn.ConstantPad2d):
         return _constant_pad(lay, name, m, src)
     if isinstance(m, nn.Upsample):  # UpsamplingNearest2d is one
@@ -273,6 +276,22 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         return lay.keep(src, b.activation(name, kind, src))
     msg = f"PyTorch module {name!r} of type {type(m).__name__!r} is not supported; supported: {_MODULES}"
     raise FrontendError(msg)
+
+
+def _layernorm(lay: _Layout, name: str, m: Any, src: str) -> str:
+    """nn.LayerNorm over the last axis (torch's layout, as nn.Linear reads it)."""
+    src = lay.first(src)
+    n = lay.b.shape(src)[-1]
+    if tuple(m.normalized_shape) != (n,):
+        msg = (
+            f"LayerNorm {name!r} over normalized_shape={tuple(m.normalized_shape)} is not "
+            f"supported; supported: the last axis only, normalized_shape=({n},)"
+        )
+        raise FrontendError(msg)
+    gamma = _np(m.weight) if m.weight is not None else np.ones(n)
+    beta = _np(m.bias) if getattr(m, "bias", None) is not None else np.zeros(n)
+    attrs = layernorm_attrs(name, float(m.eps))
+    return lay.b.add(name, Op.LAYERNORM, [src], attrs, {"scale": gamma, "bias": beta})
 
 
 def _default_module(m: Any) -> bool:

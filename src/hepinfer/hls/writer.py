@@ -60,6 +60,8 @@ KERNEL_FILES = (
     "hepinfer_embedding.h",
     "hepinfer_dot.h",
     "hepinfer_fast.h",
+    "hepinfer_layernorm.h",
+    "hepinfer_einsum_dense.h",
 )
 
 

@@ -54,6 +54,8 @@ class Op(Enum):
     DEPTHWISE_CONV1D = "DepthwiseConv1D"
     EMBEDDING = "Embedding"
     DOT = "Dot"
+    LAYERNORM = "LayerNormalization"
+    EINSUM_DENSE = "EinsumDense"
 
     @classmethod
     def parse(cls, name: str) -> Op:

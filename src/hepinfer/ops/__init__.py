@@ -27,6 +27,7 @@ from hepinfer.ops import (
     depthwise_conv1d,
     depthwise_conv2d,
     dot,
+    einsum_dense,
     elu,
     embedding,
     flatten,
@@ -35,6 +36,7 @@ from hepinfer.ops import (
     gru,
     hard_sigmoid,
     input_layer,
+    layernorm,
     leaky_relu,
     linear,
     lstm,
@@ -109,6 +111,8 @@ _MODULES: tuple[ModuleType, ...] = (
     depthwise_conv1d,
     embedding,
     dot,
+    layernorm,
+    einsum_dense,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -232,15 +232,24 @@ def held_weights(node: Node, kernel: FloatArray) -> tuple[FloatArray, FloatArray
 
 
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
-    """`dense`: weights, biases, accumulator type, reuse factor and strategy (flat input)."""
+    """`dense`: weights, biases, accumulator type, reuse factor and strategy. On a flat
+    input one call; on a (steps, ..., n_in) input (Keras' Dense on the last axis, e.g. a
+    TimeDistributed Dense) one call per step (`n_steps`), reading one pixel per io_stream word.
+    """
     inputs_count(node, inputs, 1, "HLS")
     kernel = weight(node, "kernel")
-    if inputs[0].size != kernel.shape[0]:
+    if inputs[0].size == kernel.shape[0]:
+        return lowering(node, sizes(node, inputs), kernel)
+    if len(inputs[0].shape) < 2 or inputs[0].shape[-1] != kernel.shape[0]:
         msg = (
-            f"Dense {node.name!r} on a {inputs[0].shape} tensor: the HLS writer needs a flat input"
+            f"Dense {node.name!r} on a {inputs[0].shape} tensor: the HLS writer needs a flat "
+            f"input or one whose last axis is the kernel's {kernel.shape[0]} inputs"
         )
         raise HlsError(msg)
-    return lowering(node, sizes(node, inputs), kernel)
+    per_step = {"n_in": str(kernel.shape[0]), "n_out": str(kernel.shape[1])}
+    low = lowering(node, per_step, kernel)
+    steps = str(inputs[0].size // kernel.shape[0])
+    return replace(low, consts={**low.consts, "n_steps": steps}, pixel_input=True)
 
 
 def lowering(

@@ -256,12 +256,18 @@ def apply_config(
             t = chosen["table"]
             resolved["table"] = None if t == AUTO else t
         attrs = dict(node.attrs)
-        for attr in ("reuse_factor", "strategy", "implementation", "table_size"):
+        for attr in (
+            "reuse_factor",
+            "strategy",
+            "implementation",
+            "table_size",
+            "table_range_power2",
+        ):
             value = config.setting(node.name, keys, attr)
             if value is not None and (
-                attr not in ("implementation", "table_size")
+                attr not in ("implementation", "table_size", "table_range_power2")
                 or node.op is Op.SOFTMAX
-                or (attr == "table_size" and "table" in s.precisions)
+                or (attr.startswith("table_") and "table" in s.precisions)
             ):
                 attrs[attr] = value.value if hasattr(value, "value") else value
         node = original.replace(attrs=attrs)

@@ -45,7 +45,9 @@ def test_ramp_scales_up_and_drains_down_without_a_failure(tmp_path: Path) -> Non
         cooldown_s=2.0,
     )
     options = AutoscaleOptions(
-        repositories=(slow_repository(tmp_path / "repo"),),
+        # 64 layers: ~330 us per request on an idle core (8 layers took ~40 us, and c=8 then
+        # queued under the 1 ms threshold on a fast machine), so c=8 queues ~2 ms anywhere
+        repositories=(slow_repository(tmp_path / "repo", layers=64),),
         policy=policy,
         interval_s=0.5,
         grpc_port=0,

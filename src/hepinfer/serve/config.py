@@ -17,6 +17,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.errors import ProtocolError, ServeError, UnsafePathError
 from hepinfer.serve.backends.base import Backend, backend_for_file, resolve_backend
+from hepinfer.serve.devices import GpuBackend, default_instance_group, visible_gpus
 from hepinfer.serve.paths import inside, relative_file
 
 CONFIG_FILE = "config.pbtxt"
@@ -149,8 +150,7 @@ def load_config(
             raise ServeError(msg)
         backend.autocomplete(model_path(model_dir, versions[latest], config, backend), config)
     validate_config(config, str(path))
-    if not config.instance_group:
-        config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
+    default_instance_group(config, isinstance(backend, GpuBackend), visible_gpus())
     if not config.HasField("version_policy"):
         config.version_policy.latest.num_versions = 1
     return config, name, backend

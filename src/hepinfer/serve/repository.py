@@ -27,9 +27,11 @@ from hepinfer.errors import (
     ServeError,
     UnsafePathError,
 )
+from hepinfer.serve.backends.base import Backend, ModelInstance
 from hepinfer.serve.backends.ensemble import ENSEMBLE_PLATFORM
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.config import load_config, model_path, version_dirs
+from hepinfer.serve.devices import Device, GpuBackend, placements, visible_gpus
 from hepinfer.serve.ensemble import EnsembleModel, Resolver
 from hepinfer.serve.kinds import served_model
 from hepinfer.serve.model import ServedModel
@@ -122,7 +124,11 @@ def load_model(
         msg = f"model {config.name!r}: no version folders (e.g. {model_dir}/1/) to load"
         raise ServeError(msg)
     labels = _labels(model_dir, config)
-    count = sum(g.count if g.count > 0 else 1 for g in config.instance_group) or 1
+    devices = (
+        []
+        if config.platform == ENSEMBLE_PLATFORM
+        else placements(config, visible_gpus(), isinstance(backend, GpuBackend))
+    )
     loaded: dict[int, ServedModel] = {}
     for v in versions:
         if config.platform == ENSEMBLE_PLATFORM:
@@ -132,8 +138,11 @@ def load_model(
         if not path.exists():
             msg = f"model {config.name!r} version {v}: model file {path} does not exist"
             raise ServeError(msg)
-        instances = [backend.load(path, config) for _ in range(count)]
+        instances: list[ModelInstance] = []
         try:
+            for device in devices:
+                # one at a time: those loaded before a failure are closed below
+                instances.append(_load_instance(backend, path, config, device))  # noqa: PERF401
             run_warmup(config, instances, model_dir)  # READY only once warmed up
             loaded[v] = served_model(config, v, instances, labels, path, budget, resolver)
         except BaseException:
@@ -141,6 +150,21 @@ def load_model(
                 instance.close()
             raise
     return loaded
+
+
+def _load_instance(
+    backend: Backend, path: Path, config: mc.ModelConfig, device: Device
+) -> ModelInstance:
+    """One instance of `config`'s model on `device` (`hepinfer.serve.devices`)."""
+    if device.kind == "cpu":
+        return backend.load(path, config)
+    if isinstance(backend, GpuBackend):
+        return backend.load_on(path, config, device)
+    msg = (
+        f"model {config.name!r}: its backend runs on the CPU only, so instance_group kind "
+        f"KIND_GPU cannot place an instance on {device}; use kind: KIND_CPU (or KIND_AUTO)"
+    )
+    raise ServeError(msg)
 
 
 class ModelRepository:

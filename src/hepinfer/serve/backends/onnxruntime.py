@@ -16,6 +16,7 @@ import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from hepinfer.errors import MissingDependencyError, ProtocolError, ServeError
+from hepinfer.serve.devices import CPU, Device
 
 #: onnx TensorProto element type -> model-config data type
 _ONNX_TO_CONFIG = {
@@ -125,11 +126,41 @@ def _to_bytes(array: np.ndarray) -> np.ndarray:
     return out
 
 
-class OnnxRuntimeInstance:
-    """One onnxruntime session."""
+def execution_providers(
+    config: mc.ModelConfig, device: Device, available: Sequence[str]
+) -> list[str | tuple[str, dict[str, Any]]]:
+    """The onnxruntime execution providers of an instance on `device`, as Triton's
+    onnxruntime backend picks them: the CPU provider on the CPU; on a GPU, TensorRT first
+    where ``optimization { execution_accelerators { gpu_execution_accelerator [{ name:
+    "tensorrt" }] } }`` asks for it, then CUDA, on that device, with the CPU provider last for
+    the nodes the GPU providers do not take.
+    """
+    if device.kind == "cpu":
+        return ["CPUExecutionProvider"]
+    options = {"device_id": device.index}
+    wanted: list[str | tuple[str, dict[str, Any]]] = []
+    names = [a.name for a in config.optimization.execution_accelerators.gpu_execution_accelerator]
+    if "tensorrt" in names:
+        wanted.append(("TensorrtExecutionProvider", dict(options)))
+    wanted.append(("CUDAExecutionProvider", dict(options)))
+    missing = [w[0] for w in wanted if isinstance(w, tuple) and w[0] not in available]
+    if missing:
+        msg = (
+            f"model {config.name!r}: an instance on {device} needs onnxruntime's "
+            f"{' and '.join(missing)}, which this onnxruntime does not have (available: "
+            f"{', '.join(available)}); install onnxruntime-gpu in place of onnxruntime, or "
+            "use instance_group kind: KIND_CPU"
+        )
+        raise ServeError(msg)
+    return [*wanted, "CPUExecutionProvider"]
 
-    def __init__(self, path: Path, config: mc.ModelConfig) -> None:
+
+class OnnxRuntimeInstance:
+    """One onnxruntime session (on the CPU, or on a GPU through CUDA / TensorRT)."""
+
+    def __init__(self, path: Path, config: mc.ModelConfig, device: Device = CPU) -> None:
         ort = _ort()
+        providers = execution_providers(config, device, ort.get_available_providers())
         options = ort.SessionOptions()
         options.intra_op_num_threads = _param(config, "intra_op_thread_count", 1)
         options.inter_op_num_threads = _param(config, "inter_op_thread_count", 1)
@@ -140,7 +171,7 @@ class OnnxRuntimeInstance:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                str(path), sess_options=options, providers=providers
             )
         except Exception as exc:
             msg = f"model {config.name!r}: onnxruntime cannot load {path}: {exc}"
@@ -170,13 +201,16 @@ class OnnxRuntimeInstance:
 
 
 class OnnxRuntimeBackend:
-    """Serves ``model.onnx`` files with onnxruntime on the CPU."""
+    """Serves ``model.onnx`` files with onnxruntime on the CPU or a GPU."""
 
     platforms: tuple[str, ...] = ("onnxruntime_onnx",)
     default_filename = "model.onnx"
 
     def load(self, path: Path, config: mc.ModelConfig) -> OnnxRuntimeInstance:
         return OnnxRuntimeInstance(path, config)
+
+    def load_on(self, path: Path, config: mc.ModelConfig, device: Device) -> OnnxRuntimeInstance:
+        return OnnxRuntimeInstance(path, config, device)
 
     def autocomplete(self, path: Path, config: mc.ModelConfig) -> None:
         """Fill inputs, outputs and max_batch_size from the ONNX graph (strict config off)."""

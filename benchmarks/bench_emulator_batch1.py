@@ -61,6 +61,22 @@ MODELS: dict[str, dict[str, Any]] = {
         "onnx": EXAMPLES / "onnx/conv2d_small_keras.onnx",
         "hls4ml": "conv2d",
     },
+    # the other shared Keras examples (no ONNX export of the same weights: no onnxruntime column)
+    **{
+        f"{name} (dense)": {
+            "hepinfer": (EXAMPLES / f"keras/{name}.json", EXAMPLES / f"keras/{name}_weights.h5"),
+            "onnx": None,
+            "hls4ml": "keras",
+            # QKeras layers: hls4ml runs in the qkeras peer (QKeras on TensorFlow)
+            "peer": "qkeras" if name.startswith("qkeras") else "hls4ml",
+        }
+        for name in (
+            "KERAS_1layer",
+            "KERAS_3layer_batch_norm",
+            "KERAS_dense_16x100x100x100x100x100x5",
+            "qkeras_3layer",
+        )
+    },
 }
 
 
@@ -146,7 +162,9 @@ def conv2d_arrays(model: Any, path: Path) -> None:
     )
 
 
-def run_hls4ml(kind: str, spec_in: dict[str, Any], work: Path, calls: int) -> dict[str, Any]:
+def run_hls4ml(
+    kind: str, spec_in: dict[str, Any], work: Path, calls: int, peer: str = "hls4ml"
+) -> dict[str, Any]:
     spec = {
         **spec_in,
         "model": kind,
@@ -157,9 +175,9 @@ def run_hls4ml(kind: str, spec_in: dict[str, Any], work: Path, calls: int) -> di
         "n_single": calls,
     }
     (work / "spec.json").write_text(json.dumps(spec))
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    env = {**os.environ, "KERAS_BACKEND": "torch"} if peer == "hls4ml" else dict(os.environ)
     helper = Path(__file__).with_name("_hls4ml_predict.py")
-    python = PEERS / "hls4ml" / "bin" / "python"
+    python = PEERS / peer / "bin" / "python"
     proc = subprocess.run(
         [str(python), str(helper), str(work / "spec.json")],
         env=env,
@@ -188,19 +206,20 @@ def bench_model(label: str, paths: dict[str, Any], args: Any, work: Path) -> dic
         "hepinfer_numpy_batch_rate": rate(lambda v: model.predict(v, engine="numpy"), x, 1),
         "engines_identical": bool(np.array_equal(model.predict(x, engine="numpy"), ours)),
     }
-    ort_run = onnxruntime_fn(paths["onnx"], shape, args.batch)
-    x32, s32 = x.astype(np.float32), singles.astype(np.float32)
-    row["onnxruntime_single_us"] = per_call_us(ort_run, s32, args.calls)
-    rates = interleaved_rates(
-        {"hepinfer": model.predict, "onnxruntime": ort_run},
-        {"hepinfer": x, "onnxruntime": x32},
-        args.repeat,
-    )
+    fns: dict[str, Callable[[np.ndarray], Any]] = {"hepinfer": model.predict}
+    xs = {"hepinfer": x}
+    if paths["onnx"] is not None:
+        ort_run = onnxruntime_fn(paths["onnx"], shape, args.batch)
+        x32, s32 = x.astype(np.float32), singles.astype(np.float32)
+        row["onnxruntime_single_us"] = per_call_us(ort_run, s32, args.calls)
+        fns["onnxruntime"], xs["onnxruntime"] = ort_run, x32
+    rates = interleaved_rates(fns, xs, args.repeat)
     row["hepinfer_batch_rate"] = rates["hepinfer"]
-    row["onnxruntime_batch_rate"] = rates["onnxruntime"]
+    row["onnxruntime_batch_rate"] = rates.get("onnxruntime")
     row["load_average_after"] = os.getloadavg()[0]
-    if (PEERS / "READY-hls4ml").exists():
-        sub = work / label.split(maxsplit=1)[0].lower()
+    peer = paths.get("peer", "hls4ml")
+    if (PEERS / f"READY-{peer}").exists():
+        sub = work / label.split(" (", 1)[0].replace(" ", "_").lower()
         sub.mkdir()
         np.save(sub / "x.npy", x)
         spec: dict[str, Any] = {"x": str(sub / "x.npy")}
@@ -209,7 +228,7 @@ def bench_model(label: str, paths: dict[str, Any], args: Any, work: Path) -> dic
         else:
             conv2d_arrays(model, sub / "weights.npz")
             spec["npz"] = str(sub / "weights.npz")
-        h = run_hls4ml(paths["hls4ml"], spec, sub, min(args.calls, 2000))
+        h = run_hls4ml(paths["hls4ml"], spec, sub, min(args.calls, 2000), peer)
         if "y" in h:
             h["identical_to_hepinfer"] = bool(np.array_equal(h.pop("y"), ours.reshape(len(x), -1)))
         row["hls4ml"] = h
@@ -233,13 +252,15 @@ def report(results: dict[str, Any]) -> None:
         head,
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for label, r in results["models"].items():
         h = r.get("hls4ml", {})
         ort_rate = r.get("onnxruntime_batch_rate")
         h_rate = h.get("batch_rate")
         lines.append(
             f"| {label} | {r['hepinfer_single_us'][0]:.1f} ({r['hepinfer_single_us'][1]:.1f}) "
-            f"| {r['onnxruntime_single_us'][0]:.1f} ({r['onnxruntime_single_us'][1]:.1f}) "
+            f"| {r.get('onnxruntime_single_us', (nan, nan))[0]:.1f} "
+            f"({r.get('onnxruntime_single_us', (nan, nan))[1]:.1f}) "
             f"| {h.get('single_us', float('nan')):.0f} ({h.get('single_cpu_us', float('nan')):.0f}) "
             f"| {r['hepinfer_batch_rate']:,.0f} "
             f"| {ort_rate or float('nan'):,.0f} | {h_rate or float('nan'):,.0f} "

@@ -17,6 +17,7 @@ from hepinfer.errors import (
     ServeError,
 )
 from hepinfer.protocol.messages import InferRequest, InferResponse
+from hepinfer.serve.model import RawDone
 from hepinfer.serve.repository import ModelRepository
 from hepinfer.serve.shm import SharedMemoryManager
 
@@ -125,6 +126,16 @@ class ServerCore:
             done(None, exc)
             return
         model.submit(request, self.shm, done)
+
+    def submit_raw(self, request: pb.ModelInferRequest, done: RawDone) -> bool:
+        """Hand an undecoded ModelInfer request to its model, if the model takes it that way
+        (`ServedModel.submit_raw`); False: decode it and `submit` it (errors come from there).
+        """
+        try:
+            model = self.repository.get(request.model_name, request.model_version)
+        except (HepinferError, LookupError):
+            return False
+        return model.submit_raw(request, done)
 
     def require_shm(self) -> SharedMemoryManager:
         """The shared-memory manager, or FeatureDisabledError when shm is off."""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
+from tritonclient.grpc import service_pb2 as pb
 
 from hepinfer.errors import ProtocolError, QueueFullError, ServeError
 from hepinfer.protocol.dtypes import numpy_dtype
@@ -40,6 +41,9 @@ _BATCH_SCATTER = mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE
 
 #: called once with the response, or with the error, of a submitted request
 Done = Callable[[InferResponse | None, Exception | None], None]
+#: as `Done` for `ServedModel.submit_raw`: the response may come already serialized (bytes of
+#: an ``inference.ModelInferResponse``)
+RawDone = Callable[[bytes | InferResponse | None, Exception | None], None]
 
 
 @dataclass(slots=True)
@@ -252,6 +256,12 @@ class ServedModel:
             # then waits for more
             self._soon = True
             loop.call_soon(self._dispatch_soon)
+
+    def submit_raw(self, request: pb.ModelInferRequest, done: RawDone) -> bool:  # noqa: ARG002
+        """Take a ModelInfer request undecoded, if this model can (the python backend can);
+        False leaves it to `submit`, after decoding (so every error comes from there).
+        """
+        return False
 
     def _deadline(self, request: InferRequest, start: int) -> int:
         """When the queue policy times the request out (monotonic ns; 0: never)."""

@@ -7,6 +7,15 @@ loop sends a batch to the instance process and reads its answer (no thread hand-
 calls the model makes while it runs go to the server's other models through their own
 schedulers, from the loop, and their answers back to the waiting process.
 
+The raw path (`PythonModel.submit_raw`): a ModelInfer request from the native gRPC front end
+whose inputs are all raw, numeric and exactly what the configuration asks is not decoded on
+the loop. Its ``raw_input_contents`` bytes go into the instance's arena as they are, and the
+instance process sends back the serialized ModelInferResponse, which the front end writes
+out: the loop only checks names, datatypes, shapes and sizes, queues and routes bytes. Any
+other request (shared memory, classification, typed contents, BYTES tensors, a sequence or
+decoupled model, a request with something wrong in it) takes the decoded path, so every
+error message comes from the same place as before.
+
 A decoupled model (``model_transaction_policy { decoupled: true }``) answers through its
 requests' response senders, any number of responses per request, the last flagged
 ``TRITONSERVER_RESPONSE_COMPLETE_FINAL``, also after ``execute`` has returned; such models
@@ -24,24 +33,29 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
+from tritonclient.grpc import service_pb2 as pb
 
-from hepinfer.errors import ProtocolError, ServeError
-from hepinfer.protocol.dtypes import wire_datatype
+from hepinfer.errors import HepinferError, ProtocolError, ServeError
+from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype, wire_datatype
+from hepinfer.protocol.grpc_codec import parameters_dict
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
 from hepinfer.serve.arrivals import arrivals
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
-from hepinfer.serve.backends.python.instance import BlsReply, PyRequest
+from hepinfer.serve.backends.python.instance import BlsReply, PyRequest, Result
+from hepinfer.serve.backends.python.runtime._pb_stub import RawTensor
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
-from hepinfer.serve.model import Done, ServedModel, _Instance, _Pending, _Result
+from hepinfer.serve.model import Done, RawDone, ServedModel, _Instance, _Pending, _Result
 from hepinfer.serve.shm import SharedMemoryManager
 from hepinfer.serve.streams import ResponseStream
+from hepinfer.serve.validate import TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +100,22 @@ class _Open(dict[str, np.ndarray]):
     """The result of a decoupled model's request: its responses come through its sender."""
 
 
+class _Encoded(dict[str, np.ndarray]):
+    """The result of a raw-path request: its serialized ModelInferResponse."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data = data
+
+
+@dataclass(slots=True)
+class _RawPending(_Pending):
+    """A raw-path request: its inputs as the wire's bytes, its answer serialized bytes."""
+
+    raw: list[RawTensor] = field(default_factory=list)
+    answer: RawDone | None = None
+
+
 class PythonModel(ServedModel):
     """A python-backend model version: requests go to ``execute`` as a list."""
 
@@ -125,6 +155,124 @@ class PythonModel(ServedModel):
         self._tokens = itertools.count(1)
         #: decoupled requests not final yet: token -> (request, the instance that ran it)
         self._open: dict[int, tuple[_Pending, _Instance]] = {}
+        #: the raw path: per input (spec, bytes per element, numpy dtype str); None when the
+        #: model cannot take raw requests (decoupled, sequences, BYTES or ragged tensors)
+        self._raw_inputs = self._raw_specs()
+        #: requests taken undecoded (`submit_raw`) so far
+        self.raw_requests = 0
+        self._all_wanted = tuple(RequestedOutput(n) for n in self.output_names)
+
+    def _raw_specs(self) -> dict[str, tuple[TensorSpec, int, str]] | None:
+        if self._decoupled or self._sequences is not None:
+            return None
+        specs = [*self.inputs.values(), *self.outputs.values()]
+        if not self.inputs or any(s.datatype not in WIRE_ITEMSIZE or s.ragged for s in specs):
+            return None
+        return {
+            n: (s, WIRE_ITEMSIZE[s.datatype], numpy_dtype(s.datatype).str)
+            for n, s in self.inputs.items()
+        }
+
+    def submit_raw(self, request: pb.ModelInferRequest, done: RawDone) -> bool:
+        """Queue a ModelInfer request undecoded when it is exactly what the model takes.
+
+        Every input raw, of the configured datatype and shape, its bytes the shape's size, no
+        parameters on any tensor (shared memory, classification), outputs the configured
+        ones: the inputs go to the instance as bytes and `done` gets the serialized response.
+        Anything else returns False (and the decoded path answers it, errors included).
+        """
+        specs = self._raw_inputs
+        if specs is None:
+            return False
+        raw = request.raw_input_contents
+        tensors = request.inputs
+        n = len(specs)
+        if len(tensors) != n or len(raw) != n:
+            return False
+        if self._max_queue and self.queue_length >= self._max_queue:
+            return False
+        start = time.monotonic_ns()
+        batched = self.max_batch_size > 0
+        batch = 0
+        items: list[RawTensor] = []
+        key: list[tuple[int, ...]] = []
+        names: set[str] = set()
+        nbytes = 0
+        for t, data in zip(tensors, raw, strict=True):
+            name = t.name
+            entry = specs.get(name)
+            if entry is None or t.datatype != entry[0].datatype or t.parameters:
+                return False
+            if t.HasField("contents"):
+                return False
+            shape = tuple(t.shape)
+            count = 1
+            for d in shape:
+                if d < 0:
+                    return False
+                count *= d
+            if batched:
+                if not shape or (batch and shape[0] != batch):
+                    return False
+                batch = shape[0]
+                dims = shape[1:]
+            else:
+                dims = shape
+            spec, itemsize, dtype = entry
+            if not spec.matches(dims) or len(data) != count * itemsize:
+                return False
+            names.add(name)
+            items.append((name, dtype, shape, data))
+            key.append(dims)
+            nbytes += len(data)
+        if len(names) != n or (batched and not 1 <= batch <= self.max_batch_size):
+            return False
+        if request.outputs:
+            outputs = self.outputs
+            wanted: tuple[RequestedOutput, ...] = tuple(
+                RequestedOutput(o.name) for o in request.outputs
+            )
+            if any(o.name not in outputs or o.parameters for o in request.outputs):
+                return False
+        else:
+            wanted = self._all_wanted
+        try:
+            self._budget.take(nbytes, self.name)
+        except HepinferError:
+            return False  # the decoded path refuses it with the same error
+        params = parameters_dict(request.parameters) if request.parameters else {}
+        decoded = InferRequest(
+            request.model_name, request.model_version, request.id, (), wanted, params
+        )
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = self._deadline(decoded, start) if self._timeouts else 0
+        self._queue.append(
+            _RawPending(
+                {},
+                batch or 1,
+                tuple(key),
+                decoded,
+                wanted,
+                None,
+                done,
+                start,
+                nbytes,
+                deadline,
+                None,
+                items,
+                done,
+            )
+        )
+        self.stats.pending += 1
+        self.raw_requests += 1
+        if not self._batching:
+            self._dispatch()
+        elif not self._soon:
+            self._soon = True
+            loop.call_soon(self._dispatch_soon)
+        return True
 
     def submit(self, request: InferRequest, shm: SharedMemoryManager | None, done: Done) -> None:
         """As `ServedModel.submit`; a decoupled model takes only streamed requests."""
@@ -174,6 +322,7 @@ class PythonModel(ServedModel):
                 p.arrays,
                 [o.name for o in p.wanted],
                 token,
+                p.raw if isinstance(p, _RawPending) else None,
             )
             for p, token in zip(group, tokens, strict=True)
         ]
@@ -186,9 +335,7 @@ class PythonModel(ServedModel):
         total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
 
-        def done(
-            results: list[dict[str, np.ndarray] | str | None] | None, exc: Exception | None
-        ) -> None:
+        def done(results: list[Result] | None, exc: Exception | None) -> None:
             if self._decoupled:  # requests failed here are answered by _complete
                 for token, r in zip(tokens, results or [""] * len(tokens), strict=True):
                     if r is not None:
@@ -236,9 +383,11 @@ class PythonModel(ServedModel):
             self._spare = self._loadavg()[0] <= (os.cpu_count() or 1) / 2
         return self._spare
 
-    def _per_request(self, result: dict[str, np.ndarray] | str | None) -> dict[str, np.ndarray]:
+    def _per_request(self, result: Result) -> dict[str, np.ndarray]:
         if isinstance(result, dict):
             return result
+        if isinstance(result, bytes):
+            return _Encoded(result)
         if result is None:
             if self._decoupled:
                 return _Open()
@@ -373,6 +522,17 @@ class PythonModel(ServedModel):
             self._answer(p, res)
 
     def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
+        if isinstance(results, _Encoded):
+            self._settle(p)
+            self.stats.success.add(time.monotonic_ns() - p.enqueued)
+            self.stats.last_inference_ms = time.time_ns() // 1_000_000
+            assert isinstance(p, _RawPending)
+            assert p.answer is not None
+            try:
+                p.answer(results.data, None)
+            except Exception:
+                log.exception("a request's completion callback failed")
+            return
         if isinstance(results, _Open):
             return  # answered through its response sender
         if isinstance(results, _Failed):

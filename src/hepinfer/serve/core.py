@@ -17,6 +17,7 @@ from hepinfer.errors import (
     ServeError,
 )
 from hepinfer.protocol.messages import InferRequest, InferResponse
+from hepinfer.serve.backends.python.raw import peek_model
 from hepinfer.serve.model import RawDone
 from hepinfer.serve.repository import ModelRepository
 from hepinfer.serve.shm import SharedMemoryManager
@@ -127,15 +128,19 @@ class ServerCore:
             return
         model.submit(request, self.shm, done)
 
-    def submit_raw(self, request: pb.ModelInferRequest, done: RawDone) -> bool:
-        """Hand an undecoded ModelInfer request to its model, if the model takes it that way
-        (`ServedModel.submit_raw`); False: decode it and `submit` it (errors come from there).
+    def submit_raw(self, payload: bytes, done: RawDone) -> bool:
+        """Hand a serialized ModelInferRequest to its model undecoded, if the model takes it
+        that way (`ServedModel.submit_raw`); False: decode it and `submit` it (errors come
+        from there).
         """
+        route = peek_model(payload)
+        if route is None:
+            return False
         try:
-            model = self.repository.get(request.model_name, request.model_version)
+            model = self.repository.get(*route)
         except (HepinferError, LookupError):
             return False
-        return model.submit_raw(request, done)
+        return model.submit_raw(payload, done)
 
     def require_shm(self) -> SharedMemoryManager:
         """The shared-memory manager, or FeatureDisabledError when shm is off."""

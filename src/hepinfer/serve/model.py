@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
-from tritonclient.grpc import service_pb2 as pb
 
 from hepinfer.errors import ProtocolError, QueueFullError, ServeError
 from hepinfer.protocol.dtypes import numpy_dtype
@@ -257,9 +256,9 @@ class ServedModel:
             self._soon = True
             loop.call_soon(self._dispatch_soon)
 
-    def submit_raw(self, request: pb.ModelInferRequest, done: RawDone) -> bool:  # noqa: ARG002
-        """Take a ModelInfer request undecoded, if this model can (the python backend can);
-        False leaves it to `submit`, after decoding (so every error comes from there).
+    def submit_raw(self, payload: bytes, done: RawDone) -> bool:  # noqa: ARG002
+        """Take a serialized ModelInferRequest undecoded, if this model can (the python
+        backend can); False leaves it to `submit`, after decoding (errors come from there).
         """
         return False
 

@@ -18,6 +18,7 @@ from tritonclient.grpc import service_pb2 as pb
 from hepinfer.protocol.grpc_codec import encode_response
 from hepinfer.protocol.messages import InferOutput, InferResponse
 from hepinfer.serve import InferenceServer, ServerOptions
+from hepinfer.serve.backends.python.raw import peek_model, scan
 from hepinfer.serve.backends.python.runtime._pb_stub import ResponseEncoder
 from hepinfer.serve.backends.python.served import PythonModel
 from tests.serve.backends.pb_models import (
@@ -143,6 +144,37 @@ def _both(
     raw = _call(channel, _request(model, x, True, **kw))  # type: ignore[arg-type]
     assert served.raw_requests == before + 1
     return raw, decoded
+
+
+def test_scan_reads_what_protobuf_reads() -> None:
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    request = _request("mixed", x, True, ("OUT_I", "OUT_F"), add=5, bls=True, tag="é")
+    request.model_version = "1"
+    request.inputs.add(name="Y", datatype="INT64", shape=[1]).parameters["p"].int64_param = 1
+    request.raw_input_contents.append(b"12345678")
+    payload = request.SerializeToString()
+    got = scan(payload)
+    assert got is not None
+    assert (got.model, got.version, got.id) == ("mixed", "1", "id-mixed")
+    assert peek_model(payload) == ("mixed", "1")
+    assert [pb.ModelInferRequest.InferInputTensor.FromString(b) for b in got.inputs] == list(
+        request.inputs
+    )
+    assert [
+        o.name for o in map(pb.ModelInferRequest.InferRequestedOutputTensor.FromString, got.outputs)
+    ] == ["OUT_I", "OUT_F"]
+    assert [bytes(r) for r in got.raw] == list(request.raw_input_contents)
+    assert pb.ModelInferRequest.FromString(got.parameters).parameters == request.parameters
+    # cut anywhere, it never raises: a message it cannot read whole is left to protobuf
+    for end in range(len(payload)):
+        cut = scan(payload[:end])
+        assert cut is None or len(cut.raw) + len(cut.inputs) < 4 or end == len(payload)
+    # typed contents (a varint field inside a tensor is fine; an unknown top-level one is not)
+    assert scan(payload + b"\x40\x01") is None
+    assert scan(_request("mixed", x, False).SerializeToString()) is not None
+    twice = pb.ModelInferRequest(model_name="a").SerializeToString() * 2
+    assert scan(twice) is None
+    assert peek_model(b"\x12\x01a") is None
 
 
 @pytest.mark.parametrize(

@@ -315,9 +315,6 @@ class NativeGrpcFrontend:
 
     def _model_infer(self, call: int, payload: bytes) -> None:
         """ModelInfer without a task: queued now, answered from the batch's completion."""
-        request = self._parse(call, "ModelInfer", pb.ModelInferRequest, payload)
-        if request is None:
-            return
 
         def done(response: bytes | InferResponse | None, exc: Exception | None) -> None:
             if isinstance(response, bytes):  # serialized by the model's instance process
@@ -327,7 +324,10 @@ class NativeGrpcFrontend:
             else:
                 self._send(call, encode_response(response))
 
-        if self.core.submit_raw(request, done):
+        if self.core.submit_raw(payload, done):
+            return
+        request = self._parse(call, "ModelInfer", pb.ModelInferRequest, payload)
+        if request is None:
             return
         try:
             decoded = decode_request(request)

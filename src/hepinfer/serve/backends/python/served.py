@@ -35,9 +35,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.grpc import service_pb2 as pb
 
@@ -49,6 +51,7 @@ from hepinfer.serve.arrivals import arrivals
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.instance import BlsReply, PyRequest, Result
+from hepinfer.serve.backends.python.raw import scan
 from hepinfer.serve.backends.python.runtime._pb_stub import RawTensor
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
@@ -70,6 +73,23 @@ LOAD_CHECK_S = 1.0
 RESTART_RETRY_S = 1.0
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
 _FINAL = 1
+#: distinct tensor descriptions (and parameter sets) a model keeps checked for the raw path
+MAX_PLANS = 256
+_INPUT = pb.ModelInferRequest.InferInputTensor
+_OUTPUT = pb.ModelInferRequest.InferRequestedOutputTensor
+_UNKNOWN = object()
+_NO_PARAMETERS: Mapping[str, Any] = MappingProxyType({})
+
+
+class _Plan(NamedTuple):
+    """The raw path's view of one form of request (its tensor descriptions, checked)."""
+
+    #: per input: name, numpy dtype str, shape, bytes its raw contents must have
+    inputs: tuple[tuple[str, str, tuple[int, ...], int], ...]
+    key: tuple[tuple[int, ...], ...]  #: the batcher's key (shapes without batch)
+    batch: int
+    wanted: tuple[RequestedOutput, ...]
+    nbytes: int
 
 
 def _plain(parameters: Mapping[str, Any]) -> dict[str, Any] | str:
@@ -160,6 +180,9 @@ class PythonModel(ServedModel):
         self._raw_inputs = self._raw_specs()
         #: requests taken undecoded (`submit_raw`) so far
         self.raw_requests = 0
+        #: the raw path's checked tensor descriptions, and request parameters, by their bytes
+        self._plans: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], _Plan | None] = {}
+        self._params_seen: dict[bytes, Mapping[str, Any]] = {}
         self._all_wanted = tuple(RequestedOutput(n) for n in self.output_names)
 
     def _raw_specs(self) -> dict[str, tuple[TensorSpec, int, str]] | None:
@@ -173,92 +196,67 @@ class PythonModel(ServedModel):
             for n, s in self.inputs.items()
         }
 
-    def submit_raw(self, request: pb.ModelInferRequest, done: RawDone) -> bool:
-        """Queue a ModelInfer request undecoded when it is exactly what the model takes.
+    def submit_raw(self, payload: bytes, done: RawDone) -> bool:
+        """Queue a serialized ModelInfer request undecoded when it is exactly what the model takes.
 
         Every input raw, of the configured datatype and shape, its bytes the shape's size, no
         parameters on any tensor (shared memory, classification), outputs the configured
         ones: the inputs go to the instance as bytes and `done` gets the serialized response.
-        Anything else returns False (and the decoded path answers it, errors included).
+        Anything else returns False (and the decoded path answers it, errors included). The
+        tensor descriptions are checked once per distinct form (`_plan`).
         """
-        specs = self._raw_inputs
-        if specs is None:
-            return False
-        raw = request.raw_input_contents
-        tensors = request.inputs
-        n = len(specs)
-        if len(tensors) != n or len(raw) != n:
-            return False
-        if self._max_queue and self.queue_length >= self._max_queue:
+        if self._raw_inputs is None:
             return False
         start = time.monotonic_ns()
-        batched = self.max_batch_size > 0
-        batch = 0
-        items: list[RawTensor] = []
-        key: list[tuple[int, ...]] = []
-        names: set[str] = set()
-        nbytes = 0
-        for t, data in zip(tensors, raw, strict=True):
-            name = t.name
-            entry = specs.get(name)
-            if entry is None or t.datatype != entry[0].datatype or t.parameters:
-                return False
-            if t.HasField("contents"):
-                return False
-            shape = tuple(t.shape)
-            count = 1
-            for d in shape:
-                if d < 0:
-                    return False
-                count *= d
-            if batched:
-                if not shape or (batch and shape[0] != batch):
-                    return False
-                batch = shape[0]
-                dims = shape[1:]
-            else:
-                dims = shape
-            spec, itemsize, dtype = entry
-            if not spec.matches(dims) or len(data) != count * itemsize:
-                return False
-            names.add(name)
-            items.append((name, dtype, shape, data))
-            key.append(dims)
-            nbytes += len(data)
-        if len(names) != n or (batched and not 1 <= batch <= self.max_batch_size):
+        scanned = scan(payload)
+        if scanned is None:
             return False
-        if request.outputs:
-            outputs = self.outputs
-            wanted: tuple[RequestedOutput, ...] = tuple(
-                RequestedOutput(o.name) for o in request.outputs
-            )
-            if any(o.name not in outputs or o.parameters for o in request.outputs):
+        plans = self._plans
+        plan_key = (scanned.inputs, scanned.outputs)
+        plan = plans.get(plan_key, _UNKNOWN)
+        if plan is _UNKNOWN:
+            if len(plans) >= MAX_PLANS:
+                plans.clear()
+            plan = plans[plan_key] = self._plan(scanned.inputs, scanned.outputs)
+        if plan is None:
+            return False
+        assert isinstance(plan, _Plan)
+        raw = scanned.raw
+        if len(raw) != len(plan.inputs):
+            return False
+        for (_, _, _, n), data in zip(plan.inputs, raw, strict=True):
+            if len(data) != n:
                 return False
-        else:
-            wanted = self._all_wanted
+        if self._max_queue and self.queue_length >= self._max_queue:
+            return False
         try:
-            self._budget.take(nbytes, self.name)
+            self._budget.take(plan.nbytes, self.name)
         except HepinferError:
             return False  # the decoded path refuses it with the same error
-        params = parameters_dict(request.parameters) if request.parameters else {}
-        decoded = InferRequest(
-            request.model_name, request.model_version, request.id, (), wanted, params
-        )
+        params = self._parameters(scanned.parameters) if scanned.parameters else _NO_PARAMETERS
+        if params is None:
+            self._budget.give(plan.nbytes)
+            return False
+        decoded = InferRequest(scanned.model, scanned.version, scanned.id, (), plan.wanted, params)
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         deadline = self._deadline(decoded, start) if self._timeouts else 0
+        items: list[RawTensor] = [
+            (name, dtype, shape, data)
+            for (name, dtype, shape, _), data in zip(plan.inputs, raw, strict=True)
+        ]
         self._queue.append(
             _RawPending(
                 {},
-                batch or 1,
-                tuple(key),
+                plan.batch,
+                plan.key,
                 decoded,
-                wanted,
+                plan.wanted,
                 None,
                 done,
                 start,
-                nbytes,
+                plan.nbytes,
                 deadline,
                 None,
                 items,
@@ -273,6 +271,70 @@ class PythonModel(ServedModel):
             self._soon = True
             loop.call_soon(self._dispatch_soon)
         return True
+
+    def _parameters(self, data: bytes) -> Mapping[str, Any] | None:
+        """A request's parameters from their serialized map entries (the same ones: once);
+        None when they do not parse (the decoded path then gives the error).
+        """
+        params = self._params_seen.get(data)
+        if params is None:
+            try:
+                message = pb.ModelInferRequest.FromString(data)
+            except DecodeError:
+                return None
+            params = MappingProxyType(parameters_dict(message.parameters))
+            if len(self._params_seen) >= MAX_PLANS:
+                self._params_seen.clear()
+            self._params_seen[data] = params
+        return params
+
+    def _plan(self, inputs: tuple[bytes, ...], outputs: tuple[bytes, ...]) -> _Plan | None:
+        """What requests with these tensor descriptions need, or None when they cannot take
+        the raw path (each check as the decoded path's, which then gives the error).
+        """
+        specs = self._raw_inputs
+        assert specs is not None
+        if len(inputs) != len(specs):
+            return None
+        try:
+            tensors = [_INPUT.FromString(b) for b in inputs]
+            requested = [_OUTPUT.FromString(b) for b in outputs]
+        except DecodeError:
+            return None
+        batched = self.max_batch_size > 0
+        batch = 0
+        items: list[tuple[str, str, tuple[int, ...], int]] = []
+        key: list[tuple[int, ...]] = []
+        for t in tensors:
+            entry = specs.get(t.name)
+            if entry is None or t.datatype != entry[0].datatype or t.parameters:
+                return None
+            if t.HasField("contents"):
+                return None
+            shape = tuple(t.shape)
+            if any(d < 0 for d in shape):
+                return None
+            if batched:
+                if not shape or (batch and shape[0] != batch):
+                    return None
+                batch = shape[0]
+                dims = shape[1:]
+            else:
+                dims = shape
+            spec, itemsize, dtype = entry
+            if not spec.matches(dims):
+                return None
+            items.append((t.name, dtype, shape, int(np.prod(shape, dtype=np.int64)) * itemsize))
+            key.append(dims)
+        if len({t.name for t in tensors}) != len(specs):
+            return None
+        if batched and not 1 <= batch <= self.max_batch_size:
+            return None
+        if any(o.name not in self.outputs or o.parameters for o in requested):
+            return None
+        wanted = tuple(RequestedOutput(o.name) for o in requested) or self._all_wanted
+        nbytes = sum(n for _, _, _, n in items)
+        return _Plan(tuple(items), tuple(key), batch or 1, wanted, nbytes)
 
     def submit(self, request: InferRequest, shm: SharedMemoryManager | None, done: Done) -> None:
         """As `ServedModel.submit`; a decoupled model takes only streamed requests."""
@@ -506,7 +568,10 @@ class PythonModel(ServedModel):
         The instance process then runs it while the loop encodes this batch's responses (the
         outputs were already copied out of the arena, so it may be reused at once).
         """
-        self._release(instance)
+        if result is not None:
+            self._free.append(instance)  # it just answered (a death later reads as EOF)
+        else:
+            self._release(instance)
         self.stats.pending -= len(group)
         self._dispatch()
         if exc is not None or result is None:

@@ -50,7 +50,7 @@ except ImportError:  # run as a script: the same module model.py imports
 #: (name, dtype str, shape, arena offset or -1, the array itself when offset is -1)
 Desc = tuple[str, str, tuple[int, ...], int, Any]
 #: a raw-path input: (name, numpy dtype str, shape, its raw little-endian bytes)
-RawTensor = tuple[str, str, tuple[int, ...], bytes]
+RawTensor = tuple[str, str, tuple[int, ...], bytes | memoryview]
 
 _ALIGN = 64
 #: bytes asked of the socket per read (a message that fits arrives with one read)
@@ -147,17 +147,21 @@ class Channel:
 
         Raises EOFError when the other side is gone, TimeoutError after `timeout_s`.
         """
-        ready, message = self.poll()
-        if ready:
+        ready = self._ready
+        if timeout_s is None:  # one blocking read: no poll or select system call first
+            while not ready:
+                self._read(block=True)
+            return ready.popleft()
+        got, message = self.poll()
+        if got:
             return message
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while not self._ready:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self.sock], [], [], left)[0]:
-                    raise TimeoutError
+        deadline = time.monotonic() + timeout_s
+        while not ready:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise TimeoutError
             self._read(block=True)
-        return self._ready.popleft()
+        return ready.popleft()
 
     def close(self) -> None:
         """Close the socket."""

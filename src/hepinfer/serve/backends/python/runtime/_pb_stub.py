@@ -495,15 +495,17 @@ class Stub:
         assert encoder is not None
         wanted = request[3]
         made = {t.name(): t for t in response.output_tensors()}
-        missing = [n for n in wanted if n not in made]
-        if missing:
+        try:
+            tensors = [(n, made[n].as_numpy()) for n in wanted]
+        except KeyError:
+            missing = [n for n in wanted if n not in made]
             text = (
                 f"model '{self.model_name}': the response of execute lacks the requested "
                 f"output(s) {missing}; return a pb_utils.Tensor for each"
             )
             return ("error", text)
         try:
-            data = encoder.encode(request[0], [(n, made[n].as_numpy()) for n in wanted])
+            data = encoder.encode(request[0], tensors)
         except Exception as exc:  # noqa: BLE001 - e.g. an output that is no number
             return ("error", f"model '{self.model_name}': output {_error_text(exc)}")
         return ("bytes", data)

@@ -17,6 +17,8 @@ from hepinfer.errors import (
     ServeError,
 )
 from hepinfer.protocol.messages import InferRequest, InferResponse
+from hepinfer.serve.backends.python.raw import peek_model
+from hepinfer.serve.model import RawDone
 from hepinfer.serve.repository import ModelRepository
 from hepinfer.serve.shm import SharedMemoryManager
 
@@ -125,6 +127,20 @@ class ServerCore:
             done(None, exc)
             return
         model.submit(request, self.shm, done)
+
+    def submit_raw(self, payload: bytes, done: RawDone) -> bool:
+        """Hand a serialized ModelInferRequest to its model undecoded, if the model takes it
+        that way (`ServedModel.submit_raw`); False: decode it and `submit` it (errors come
+        from there).
+        """
+        route = peek_model(payload)
+        if route is None:
+            return False
+        try:
+            model = self.repository.get(*route)
+        except (HepinferError, LookupError):
+            return False
+        return model.submit_raw(payload, done)
 
     def require_shm(self) -> SharedMemoryManager:
         """The shared-memory manager, or FeatureDisabledError when shm is off."""

@@ -40,6 +40,9 @@ _BATCH_SCATTER = mc.BatchOutput.BATCH_SCATTER_WITH_INPUT_SHAPE
 
 #: called once with the response, or with the error, of a submitted request
 Done = Callable[[InferResponse | None, Exception | None], None]
+#: as `Done` for `ServedModel.submit_raw`: the response may come already serialized (bytes of
+#: an ``inference.ModelInferResponse``)
+RawDone = Callable[[bytes | InferResponse | None, Exception | None], None]
 
 
 @dataclass(slots=True)
@@ -252,6 +255,12 @@ class ServedModel:
             # then waits for more
             self._soon = True
             loop.call_soon(self._dispatch_soon)
+
+    def submit_raw(self, payload: bytes, done: RawDone) -> bool:  # noqa: ARG002
+        """Take a serialized ModelInferRequest undecoded, if this model can (the python
+        backend can); False leaves it to `submit`, after decoding (errors come from there).
+        """
+        return False
 
     def _deadline(self, request: InferRequest, start: int) -> int:
         """When the queue policy times the request out (monotonic ns; 0: never)."""

@@ -315,6 +315,17 @@ class NativeGrpcFrontend:
 
     def _model_infer(self, call: int, payload: bytes) -> None:
         """ModelInfer without a task: queued now, answered from the batch's completion."""
+
+        def done(response: bytes | InferResponse | None, exc: Exception | None) -> None:
+            if isinstance(response, bytes):  # serialized by the model's instance process
+                self._answer(call, 0, None, response)
+            elif exc is not None or response is None:
+                self._fail(call, exc or ServeError("no response"))
+            else:
+                self._send(call, encode_response(response))
+
+        if self.core.submit_raw(payload, done):
+            return
         request = self._parse(call, "ModelInfer", pb.ModelInferRequest, payload)
         if request is None:
             return
@@ -323,13 +334,6 @@ class NativeGrpcFrontend:
         except Exception as exc:
             self._fail(call, exc)
             return
-
-        def done(response: InferResponse | None, exc: Exception | None) -> None:
-            if exc is not None or response is None:
-                self._fail(call, exc or ServeError("no response"))
-            else:
-                self._send(call, encode_response(response))
-
         self.core.submit(decoded, done)
 
     def _stream_one(self, call: int, payload: bytes) -> None:

@@ -24,6 +24,7 @@ from hepinfer.serve.backends.python.instance import (
     Bls,
     PyRequest,
     PythonInstance,
+    Result,
 )
 
 _COUNTER = itertools.count()
@@ -87,13 +88,11 @@ class PythonModelInstance:
     ) -> dict[str, np.ndarray]:
         """Run one request (the `ModelInstance` interface; `PythonModel` uses `execute`)."""
         (result,) = self.process.execute([PyRequest("", "{}", inputs, outputs)], None)
-        if isinstance(result, str):
-            raise ServeError(result)
+        if not isinstance(result, dict):
+            raise ServeError(str(result))
         return result
 
-    def execute(
-        self, requests: Sequence[PyRequest], bls: Bls | None
-    ) -> list[dict[str, np.ndarray] | str]:
+    def execute(self, requests: Sequence[PyRequest], bls: Bls | None) -> list[Result]:
         """Run a list of requests through ``execute``; per request outputs or error text."""
         return self.process.execute(requests, bls)
 

@@ -17,9 +17,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,17 +40,20 @@ Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.n
 BlsReply = Callable[[dict[str, np.ndarray] | None, str | None], None]
 #: a BLS call started on the event loop; it calls the reply when done
 AsyncBls = Callable[[str, str, dict[str, np.ndarray], list[str], str, BlsReply], None]
-#: per-request results of a batch (outputs, or error text; None for a decoupled model's
-#: requests, answered through `OnResponse`), or the batch's error
-Done = Callable[[list[dict[str, np.ndarray] | str | None] | None, Exception | None], None]
+#: one request's result: its outputs, its error text, the serialized ModelInferResponse of a
+#: raw-path request, or None for a decoupled model's request (answered through `OnResponse`)
+Result = dict[str, np.ndarray] | str | bytes | None
+#: per-request results of a batch, or the batch's error
+Done = Callable[[list[Result] | None, Exception | None], None]
 #: a decoupled model's response: (request token, outputs or None for the flag alone, error
 #: text or None, flags)
 OnResponse = Callable[[int, dict[str, np.ndarray] | None, str | None, int], None]
 
 
-@dataclass(frozen=True)
-class PyRequest:
-    """One request of a batch handed to ``execute``."""
+class PyRequest(NamedTuple):
+    """One request of a batch handed to ``execute`` (a NamedTuple: one per request on the
+    event loop, several times cheaper to build than a frozen dataclass).
+    """
 
     id: str
     #: JSON text, or the parameters themselves (plain values, pickled to the process as
@@ -60,6 +62,9 @@ class PyRequest:
     inputs: Mapping[str, np.ndarray]
     outputs: Sequence[str]
     token: int = 0  #: names the request in a decoupled model's responses
+    #: the raw path: the inputs as the wire's bytes (`inputs` unused), and the answer is the
+    #: serialized ModelInferResponse (`outputs` in the response's order)
+    raw: Sequence[_pb_stub.RawTensor] | None = None
 
 
 class PythonInstance:
@@ -143,18 +148,26 @@ class PythonInstance:
         result: dict[str, Any] = json.loads(text)
         return result
 
-    def execute(
-        self, requests: Sequence[PyRequest], bls: Bls | None
-    ) -> list[dict[str, np.ndarray] | str]:
-        """Run ``execute`` on a batch; per request its outputs, or its error text."""
-        flat = [(n, a) for r in requests for n, a in r.inputs.items()]
+    def _batch(self, requests: Sequence[PyRequest]) -> list[tuple[Any, ...]]:
+        """The ``exec`` message's requests, their inputs written into the arena."""
+        arena = self.arena
+        pos = 0
+        batch = []
+        for r in requests:
+            if r.raw is None:
+                descs = arena.pack(r.inputs.items(), False, pos)
+            else:
+                descs = arena.place(r.raw, pos)
+            pos = arena.packed_to
+            batch.append((r.id, r.parameters, descs, list(r.outputs), r.token, r.raw is not None))
+        return batch
+
+    def execute(self, requests: Sequence[PyRequest], bls: Bls | None) -> list[Result]:
+        """Run ``execute`` on a batch; per request its outputs, or its error text (a raw-path
+        request: its serialized response).
+        """
         with self._lock:
-            descs = iter(self.arena.pack(flat, second_half=False))
-            batch = [
-                (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs), r.token)
-                for r in requests
-            ]
-            self.conn.send(("exec", batch))
+            self.conn.send(("exec", self._batch(requests)))
             while True:
                 msg = self._recv(None, f"execute of {self.model_py}")
                 if msg[0] == "done":
@@ -195,12 +208,7 @@ class PythonInstance:
         `submit` returns. The wait also ends as soon as `arrivals` (a count of the requests
         the server received) moves: the loop then takes them while the process works.
         """
-        flat = [(n, a) for r in requests for n, a in r.inputs.items()]
-        descs = iter(self.arena.pack(flat, second_half=False))
-        batch = [
-            (r.id, r.parameters, [next(descs) for _ in r.inputs], list(r.outputs), r.token)
-            for r in requests
-        ]
+        batch = self._batch(requests)
         self._done = done
         self._async_bls = bls
         self.conn.send(("exec", batch))
@@ -273,9 +281,7 @@ class PythonInstance:
         elif kind == "bls":
             self._start_bls(msg)
 
-    def _finish(
-        self, results: list[dict[str, np.ndarray] | str | None] | None, exc: Exception | None
-    ) -> None:
+    def _finish(self, results: list[Result] | None, exc: Exception | None) -> None:
         done, self._done = self._done, None
         if done is not None:
             done(results, exc)
@@ -296,10 +302,12 @@ class PythonInstance:
         inputs = {n: a for n, _, _, _, a in descs}
         bls(model, "" if version <= 0 else str(version), inputs, outputs, parameters, reply)
 
-    def _result(self, result: Any) -> dict[str, np.ndarray] | str:
+    def _result(self, result: Any) -> dict[str, np.ndarray] | str | bytes:
         if result is None:
             return "the model's execute gave no response for the request"
         status, payload = result
+        if status == "bytes":
+            return bytes(payload)
         if status != "ok":
             return str(payload)
         return dict(self.arena.unpack(payload, copy=True))

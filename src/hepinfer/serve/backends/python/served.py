@@ -7,6 +7,15 @@ loop sends a batch to the instance process and reads its answer (no thread hand-
 calls the model makes while it runs go to the server's other models through their own
 schedulers, from the loop, and their answers back to the waiting process.
 
+The raw path (`PythonModel.submit_raw`): a ModelInfer request from the native gRPC front end
+whose inputs are all raw, numeric and exactly what the configuration asks is not decoded on
+the loop. Its ``raw_input_contents`` bytes go into the instance's arena as they are, and the
+instance process sends back the serialized ModelInferResponse, which the front end writes
+out: the loop only checks names, datatypes, shapes and sizes, queues and routes bytes. Any
+other request (shared memory, classification, typed contents, BYTES tensors, a sequence or
+decoupled model, a request with something wrong in it) takes the decoded path, so every
+error message comes from the same place as before.
+
 A decoupled model (``model_transaction_policy { decoupled: true }``) answers through its
 requests' response senders, any number of responses per request, the last flagged
 ``TRITONSERVER_RESPONSE_COMPLETE_FINAL``, also after ``execute`` has returned; such models
@@ -24,24 +33,32 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import model_config_pb2 as mc
+from tritonclient.grpc import service_pb2 as pb
 
-from hepinfer.errors import ProtocolError, ServeError
-from hepinfer.protocol.dtypes import wire_datatype
+from hepinfer.errors import HepinferError, ProtocolError, ServeError
+from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype, wire_datatype
+from hepinfer.protocol.grpc_codec import parameters_dict
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
 from hepinfer.serve.arrivals import arrivals
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
-from hepinfer.serve.backends.python.instance import BlsReply, PyRequest
+from hepinfer.serve.backends.python.instance import BlsReply, PyRequest, Result
+from hepinfer.serve.backends.python.raw import scan
+from hepinfer.serve.backends.python.runtime._pb_stub import RawTensor
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
-from hepinfer.serve.model import Done, ServedModel, _Instance, _Pending, _Result
+from hepinfer.serve.model import Done, RawDone, ServedModel, _Instance, _Pending, _Result
 from hepinfer.serve.shm import SharedMemoryManager
 from hepinfer.serve.streams import ResponseStream
+from hepinfer.serve.validate import TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +73,23 @@ LOAD_CHECK_S = 1.0
 RESTART_RETRY_S = 1.0
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
 _FINAL = 1
+#: distinct tensor descriptions (and parameter sets) a model keeps checked for the raw path
+MAX_PLANS = 256
+_INPUT = pb.ModelInferRequest.InferInputTensor
+_OUTPUT = pb.ModelInferRequest.InferRequestedOutputTensor
+_UNKNOWN = object()
+_NO_PARAMETERS: Mapping[str, Any] = MappingProxyType({})
+
+
+class _Plan(NamedTuple):
+    """The raw path's view of one form of request (its tensor descriptions, checked)."""
+
+    #: per input: name, numpy dtype str, shape, bytes its raw contents must have
+    inputs: tuple[tuple[str, str, tuple[int, ...], int], ...]
+    key: tuple[tuple[int, ...], ...]  #: the batcher's key (shapes without batch)
+    batch: int
+    wanted: tuple[RequestedOutput, ...]
+    nbytes: int
 
 
 def _plain(parameters: Mapping[str, Any]) -> dict[str, Any] | str:
@@ -84,6 +118,22 @@ class _Failed(dict[str, np.ndarray]):
 
 class _Open(dict[str, np.ndarray]):
     """The result of a decoupled model's request: its responses come through its sender."""
+
+
+class _Encoded(dict[str, np.ndarray]):
+    """The result of a raw-path request: its serialized ModelInferResponse."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data = data
+
+
+@dataclass(slots=True)
+class _RawPending(_Pending):
+    """A raw-path request: its inputs as the wire's bytes, its answer serialized bytes."""
+
+    raw: list[RawTensor] = field(default_factory=list)
+    answer: RawDone | None = None
 
 
 class PythonModel(ServedModel):
@@ -125,6 +175,166 @@ class PythonModel(ServedModel):
         self._tokens = itertools.count(1)
         #: decoupled requests not final yet: token -> (request, the instance that ran it)
         self._open: dict[int, tuple[_Pending, _Instance]] = {}
+        #: the raw path: per input (spec, bytes per element, numpy dtype str); None when the
+        #: model cannot take raw requests (decoupled, sequences, BYTES or ragged tensors)
+        self._raw_inputs = self._raw_specs()
+        #: requests taken undecoded (`submit_raw`) so far
+        self.raw_requests = 0
+        #: the raw path's checked tensor descriptions, and request parameters, by their bytes
+        self._plans: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], _Plan | None] = {}
+        self._params_seen: dict[bytes, Mapping[str, Any]] = {}
+        self._all_wanted = tuple(RequestedOutput(n) for n in self.output_names)
+
+    def _raw_specs(self) -> dict[str, tuple[TensorSpec, int, str]] | None:
+        if self._decoupled or self._sequences is not None:
+            return None
+        specs = [*self.inputs.values(), *self.outputs.values()]
+        if not self.inputs or any(s.datatype not in WIRE_ITEMSIZE or s.ragged for s in specs):
+            return None
+        return {
+            n: (s, WIRE_ITEMSIZE[s.datatype], numpy_dtype(s.datatype).str)
+            for n, s in self.inputs.items()
+        }
+
+    def submit_raw(self, payload: bytes, done: RawDone) -> bool:
+        """Queue a serialized ModelInfer request undecoded when it is exactly what the model takes.
+
+        Every input raw, of the configured datatype and shape, its bytes the shape's size, no
+        parameters on any tensor (shared memory, classification), outputs the configured
+        ones: the inputs go to the instance as bytes and `done` gets the serialized response.
+        Anything else returns False (and the decoded path answers it, errors included). The
+        tensor descriptions are checked once per distinct form (`_plan`).
+        """
+        if self._raw_inputs is None:
+            return False
+        start = time.monotonic_ns()
+        scanned = scan(payload)
+        if scanned is None:
+            return False
+        plans = self._plans
+        plan_key = (scanned.inputs, scanned.outputs)
+        plan = plans.get(plan_key, _UNKNOWN)
+        if plan is _UNKNOWN:
+            if len(plans) >= MAX_PLANS:
+                plans.clear()
+            plan = plans[plan_key] = self._plan(scanned.inputs, scanned.outputs)
+        if plan is None:
+            return False
+        assert isinstance(plan, _Plan)
+        raw = scanned.raw
+        if len(raw) != len(plan.inputs):
+            return False
+        for (_, _, _, n), data in zip(plan.inputs, raw, strict=True):
+            if len(data) != n:
+                return False
+        if self._max_queue and self.queue_length >= self._max_queue:
+            return False
+        try:
+            self._budget.take(plan.nbytes, self.name)
+        except HepinferError:
+            return False  # the decoded path refuses it with the same error
+        params = self._parameters(scanned.parameters) if scanned.parameters else _NO_PARAMETERS
+        if params is None:
+            self._budget.give(plan.nbytes)
+            return False
+        decoded = InferRequest(scanned.model, scanned.version, scanned.id, (), plan.wanted, params)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = self._deadline(decoded, start) if self._timeouts else 0
+        items: list[RawTensor] = [
+            (name, dtype, shape, data)
+            for (name, dtype, shape, _), data in zip(plan.inputs, raw, strict=True)
+        ]
+        self._queue.append(
+            _RawPending(
+                {},
+                plan.batch,
+                plan.key,
+                decoded,
+                plan.wanted,
+                None,
+                done,
+                start,
+                plan.nbytes,
+                deadline,
+                None,
+                items,
+                done,
+            )
+        )
+        self.stats.pending += 1
+        self.raw_requests += 1
+        if not self._batching:
+            self._dispatch()
+        elif not self._soon:
+            self._soon = True
+            loop.call_soon(self._dispatch_soon)
+        return True
+
+    def _parameters(self, data: bytes) -> Mapping[str, Any] | None:
+        """A request's parameters from their serialized map entries (the same ones: once);
+        None when they do not parse (the decoded path then gives the error).
+        """
+        params = self._params_seen.get(data)
+        if params is None:
+            try:
+                message = pb.ModelInferRequest.FromString(data)
+            except DecodeError:
+                return None
+            params = MappingProxyType(parameters_dict(message.parameters))
+            if len(self._params_seen) >= MAX_PLANS:
+                self._params_seen.clear()
+            self._params_seen[data] = params
+        return params
+
+    def _plan(self, inputs: tuple[bytes, ...], outputs: tuple[bytes, ...]) -> _Plan | None:
+        """What requests with these tensor descriptions need, or None when they cannot take
+        the raw path (each check as the decoded path's, which then gives the error).
+        """
+        specs = self._raw_inputs
+        assert specs is not None
+        if len(inputs) != len(specs):
+            return None
+        try:
+            tensors = [_INPUT.FromString(b) for b in inputs]
+            requested = [_OUTPUT.FromString(b) for b in outputs]
+        except DecodeError:
+            return None
+        batched = self.max_batch_size > 0
+        batch = 0
+        items: list[tuple[str, str, tuple[int, ...], int]] = []
+        key: list[tuple[int, ...]] = []
+        for t in tensors:
+            entry = specs.get(t.name)
+            if entry is None or t.datatype != entry[0].datatype or t.parameters:
+                return None
+            if t.HasField("contents"):
+                return None
+            shape = tuple(t.shape)
+            if any(d < 0 for d in shape):
+                return None
+            if batched:
+                if not shape or (batch and shape[0] != batch):
+                    return None
+                batch = shape[0]
+                dims = shape[1:]
+            else:
+                dims = shape
+            spec, itemsize, dtype = entry
+            if not spec.matches(dims):
+                return None
+            items.append((t.name, dtype, shape, int(np.prod(shape, dtype=np.int64)) * itemsize))
+            key.append(dims)
+        if len({t.name for t in tensors}) != len(specs):
+            return None
+        if batched and not 1 <= batch <= self.max_batch_size:
+            return None
+        if any(o.name not in self.outputs or o.parameters for o in requested):
+            return None
+        wanted = tuple(RequestedOutput(o.name) for o in requested) or self._all_wanted
+        nbytes = sum(n for _, _, _, n in items)
+        return _Plan(tuple(items), tuple(key), batch or 1, wanted, nbytes)
 
     def submit(self, request: InferRequest, shm: SharedMemoryManager | None, done: Done) -> None:
         """As `ServedModel.submit`; a decoupled model takes only streamed requests."""
@@ -174,6 +384,7 @@ class PythonModel(ServedModel):
                 p.arrays,
                 [o.name for o in p.wanted],
                 token,
+                p.raw if isinstance(p, _RawPending) else None,
             )
             for p, token in zip(group, tokens, strict=True)
         ]
@@ -186,9 +397,7 @@ class PythonModel(ServedModel):
         total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
 
-        def done(
-            results: list[dict[str, np.ndarray] | str | None] | None, exc: Exception | None
-        ) -> None:
+        def done(results: list[Result] | None, exc: Exception | None) -> None:
             if self._decoupled:  # requests failed here are answered by _complete
                 for token, r in zip(tokens, results or [""] * len(tokens), strict=True):
                     if r is not None:
@@ -236,9 +445,11 @@ class PythonModel(ServedModel):
             self._spare = self._loadavg()[0] <= (os.cpu_count() or 1) / 2
         return self._spare
 
-    def _per_request(self, result: dict[str, np.ndarray] | str | None) -> dict[str, np.ndarray]:
+    def _per_request(self, result: Result) -> dict[str, np.ndarray]:
         if isinstance(result, dict):
             return result
+        if isinstance(result, bytes):
+            return _Encoded(result)
         if result is None:
             if self._decoupled:
                 return _Open()
@@ -357,7 +568,10 @@ class PythonModel(ServedModel):
         The instance process then runs it while the loop encodes this batch's responses (the
         outputs were already copied out of the arena, so it may be reused at once).
         """
-        self._release(instance)
+        if result is not None:
+            self._free.append(instance)  # it just answered (a death later reads as EOF)
+        else:
+            self._release(instance)
         self.stats.pending -= len(group)
         self._dispatch()
         if exc is not None or result is None:
@@ -373,6 +587,17 @@ class PythonModel(ServedModel):
             self._answer(p, res)
 
     def _answer(self, p: _Pending, results: dict[str, np.ndarray]) -> None:
+        if isinstance(results, _Encoded):
+            self._settle(p)
+            self.stats.success.add(time.monotonic_ns() - p.enqueued)
+            self.stats.last_inference_ms = time.time_ns() // 1_000_000
+            assert isinstance(p, _RawPending)
+            assert p.answer is not None
+            try:
+                p.answer(results.data, None)
+            except Exception:
+                log.exception("a request's completion callback failed")
+            return
         if isinstance(results, _Open):
             return  # answered through its response sender
         if isinstance(results, _Failed):

@@ -11,6 +11,11 @@ in one shared-memory arena per instance (a memfd both processes map): the server
 batch's inputs into the first half, the model reads them in place (its ``as_numpy()``
 arrays are views of the arena, no copy), and its outputs are written into the second half,
 where the server reads them. BYTES tensors and tensors that do not fit travel in the message.
+
+The raw path (a ModelInfer request that the server's gRPC front end passed on undecoded):
+the server writes the request's ``raw_input_contents`` bytes into the arena as they came, and
+the model's answer goes back as the serialized ``inference.ModelInferResponse`` itself
+(`ResponseEncoder`), so the server only routes bytes.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ except ImportError:  # run as a script: the same module model.py imports
 
 #: (name, dtype str, shape, arena offset or -1, the array itself when offset is -1)
 Desc = tuple[str, str, tuple[int, ...], int, Any]
+#: a raw-path input: (name, numpy dtype str, shape, its raw little-endian bytes)
+RawTensor = tuple[str, str, tuple[int, ...], bytes | memoryview]
 
 _ALIGN = 64
 #: bytes asked of the socket per read (a message that fits arrives with one read)
@@ -140,17 +147,21 @@ class Channel:
 
         Raises EOFError when the other side is gone, TimeoutError after `timeout_s`.
         """
-        ready, message = self.poll()
-        if ready:
+        ready = self._ready
+        if timeout_s is None:  # one blocking read: no poll or select system call first
+            while not ready:
+                self._read(block=True)
+            return ready.popleft()
+        got, message = self.poll()
+        if got:
             return message
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while not self._ready:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self.sock], [], [], left)[0]:
-                    raise TimeoutError
+        deadline = time.monotonic() + timeout_s
+        while not ready:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise TimeoutError
             self._read(block=True)
-        return self._ready.popleft()
+        return ready.popleft()
 
     def close(self) -> None:
         """Close the socket."""
@@ -165,10 +176,18 @@ class Arena:
         self.half = (size // 2) // _ALIGN * _ALIGN
         self.map = mmap.mmap(fd, size)
         self._bytes = memoryview(self.map)
+        #: the offset after the last tensor written by `pack` or `place`
+        self.packed_to = 0
 
-    def pack(self, tensors: Iterable[tuple[str, np.ndarray]], second_half: bool) -> list[Desc]:
-        """Write tensors into one half of the arena; return their descriptors."""
+    def pack(
+        self, tensors: Iterable[tuple[str, np.ndarray]], second_half: bool, start: int = -1
+    ) -> list[Desc]:
+        """Write tensors into one half of the arena (from `start` when given, an offset that
+        `packed_to` gave); return their descriptors. `packed_to` is then the next free offset.
+        """
         pos, end = (self.half, self.size) if second_half else (0, self.half)
+        if start >= 0:
+            pos = start
         out: list[Desc] = []
         for name, array in tensors:
             a = array if type(array) is np.ndarray else np.asarray(array)
@@ -182,6 +201,26 @@ class Arena:
                 np.ndarray(a.shape, a.dtype, buffer=self.map, offset=pos)[...] = a
             out.append((name, a.dtype.str, a.shape, pos, None))
             pos += (n + _ALIGN - 1) // _ALIGN * _ALIGN
+        self.packed_to = pos
+        return out
+
+    def place(self, raw: Iterable[RawTensor], start: int = 0) -> list[Desc]:
+        """Write raw tensor bytes (the wire's, little-endian) into the first half, as `pack`.
+
+        Each item is (name, numpy dtype str, shape, bytes), the bytes already checked to hold
+        the shape; what does not fit travels in the message as an array.
+        """
+        pos, end = start, self.half
+        out: list[Desc] = []
+        for name, dtype, shape, data in raw:
+            n = len(data)
+            if pos + n > end:
+                out.append((name, dtype, shape, -1, np.frombuffer(data, dtype).reshape(shape)))
+                continue
+            self._bytes[pos : pos + n] = data
+            out.append((name, dtype, shape, pos, None))
+            pos += (n + _ALIGN - 1) // _ALIGN * _ALIGN
+        self.packed_to = pos
         return out
 
     def unpack(self, descs: Iterable[Desc], copy: bool) -> list[tuple[str, np.ndarray]]:
@@ -209,6 +248,87 @@ def inline(tensors: Iterable[tuple[str, np.ndarray]]) -> list[Desc]:
     ]
 
 
+def _varint(n: int) -> bytes:
+    """A protobuf varint (n >= 0)."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field (strings, bytes, sub-messages, packed numbers)."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+#: most tensor headers (name, datatype, shape) `ResponseEncoder` keeps ready
+_HEADERS = 1024
+
+
+class ResponseEncoder:
+    """Serializes ``inference.ModelInferResponse`` messages without protobuf (raw path).
+
+    The bytes are those protobuf writes for the message the server would build: model name,
+    version and request id, one ``outputs`` entry (name, datatype, shape) per output in the
+    order given, the data in ``raw_output_contents``. An output whose dtype is not the
+    configured one is converted, as the server does.
+    """
+
+    def __init__(self, model: str, version: str, outputs: dict[str, tuple[str, Any]]) -> None:
+        #: output name -> (wire datatype, numpy dtype)
+        self.outputs = outputs
+        self._head = b"".join(
+            _field(n, text.encode()) for n, text in ((1, model), (2, version)) if text
+        )
+        self._headers: dict[tuple[str, tuple[int, ...]], bytes] = {}
+
+    def _tensor(self, name: str, shape: tuple[int, ...]) -> bytes:
+        header = self._headers.get((name, shape))
+        if header is None:
+            dims = b"".join(_varint(d) for d in shape)
+            body = _field(1, name.encode()) + _field(2, self.outputs[name][0].encode())
+            header = _field(5, body + (_field(3, dims) if shape else b""))
+            if len(self._headers) >= _HEADERS:
+                self._headers.clear()
+            self._headers[(name, shape)] = header
+        return header
+
+    def encode(self, request_id: str, tensors: Iterable[tuple[str, np.ndarray]]) -> bytes:
+        """The serialized response with these (name, array) outputs, in this order."""
+        parts = [self._head]
+        if request_id:
+            parts.append(_field(3, request_id.encode()))
+        data = []
+        outputs = self.outputs
+        for name, array in tensors:
+            dtype = outputs[name][1]
+            a = array if type(array) is np.ndarray else np.asarray(array)
+            if a.dtype != dtype:
+                a = a.astype(dtype)
+            parts.append(self._tensor(name, a.shape))
+            data.append(_field(6, a.tobytes()))
+        parts += data
+        return b"".join(parts)
+
+
+def _output_types(config: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Output name -> (wire datatype, numpy dtype) from a configuration in JSON form."""
+    out = {}
+    for o in config.get("output", []):
+        code = str(o.get("data_type", "TYPE_INVALID"))
+        dtype = pb_utils.TRITON_STRING_TO_NUMPY.get(code)
+        if dtype is not None:
+            out[o["name"]] = ("BYTES" if code == "TYPE_STRING" else code[5:], np.dtype(dtype))
+    return out
+
+
+def _version_text(version: str) -> str:
+    """A version folder's name as the server writes it in responses ("001" -> "1")."""
+    return str(int(version)) if version.isdigit() else version
+
+
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, pb_utils.TritonError):
         return exc.message()
@@ -226,6 +346,8 @@ class Stub:
         self.model: Any = None
         self.decoupled = False
         self.instance = model_py.parent.parent.name
+        self.encoder: ResponseEncoder | None = None  # set by initialize (raw path)
+        self.model_name = self.instance
         pb_utils._HOOKS["bls"] = self.bls
         pb_utils._HOOKS["send"] = self.send
         # a decoupled response names its request by the token the server gave it
@@ -287,23 +409,29 @@ class Stub:
     def initialize(self, args: dict[str, str]) -> None:
         """Create the model object and call its ``initialize(args)``."""
         cls = self.load_module().TritonPythonModel
-        self.decoupled = pb_utils.using_decoupled_model_transaction_policy(
-            json.loads(args["model_config"])
-        )
+        config = json.loads(args["model_config"])
+        self.decoupled = pb_utils.using_decoupled_model_transaction_policy(config)
         self.instance = args.get("model_instance_name", self.instance)
+        self.model_name = args.get("model_name", self.model_name)
+        self.encoder = ResponseEncoder(
+            args.get("model_name", config.get("name", "")),
+            _version_text(args.get("model_version", "")),
+            _output_types(config),
+        )
         self.model = cls()
         if hasattr(self.model, "initialize"):
             self.model.initialize(args)
 
-    def execute(self, requests: list[tuple[str, str, list[Desc], list[str], int]]) -> None:
+    def execute(self, requests: list[tuple[str, str, list[Desc], list[str], int, bool]]) -> None:
         """Run ``execute`` on a batch of requests; send one result per request.
 
         A decoupled model's results are None: its responses went (or go, from its threads)
-        through the requests' senders.
+        through the requests' senders. A raw-path request's result is its serialized
+        ModelInferResponse, ``("bytes", data)``.
         """
         pb_requests = []
         unpack, tensor = self.arena.unpack, pb_utils.Tensor
-        for request_id, parameters, descs, wanted, token in requests:
+        for request_id, parameters, descs, wanted, token, _ in requests:
             tensors = [tensor(n, a) for n, a in unpack(descs, copy=False)]
             req = pb_utils.InferenceRequest(
                 "", tensors, wanted, request_id=request_id, parameters=parameters
@@ -341,6 +469,10 @@ class Stub:
                 results.append(("error", response.error().message()))
                 counts.append(-1)
                 continue
+            if request[5]:
+                results.append(self._encode(request, response))
+                counts.append(-1)
+                continue
             wanted = request[3]  # a few names: a list is searched faster than a set is built
             before = len(flat)
             for t in response.output_tensors():
@@ -356,6 +488,27 @@ class Stub:
                 results[i] = ("ok", descs[pos : pos + n])
                 pos += n
         return results
+
+    def _encode(self, request: Any, response: Any) -> tuple[str, Any]:
+        """A raw-path request's answer: ("bytes", the serialized response) or ("error", text)."""
+        encoder = self.encoder
+        assert encoder is not None
+        wanted = request[3]
+        made = {t.name(): t for t in response.output_tensors()}
+        try:
+            tensors = [(n, made[n].as_numpy()) for n in wanted]
+        except KeyError:
+            missing = [n for n in wanted if n not in made]
+            text = (
+                f"model '{self.model_name}': the response of execute lacks the requested "
+                f"output(s) {missing}; return a pb_utils.Tensor for each"
+            )
+            return ("error", text)
+        try:
+            data = encoder.encode(request[0], tensors)
+        except Exception as exc:  # noqa: BLE001 - e.g. an output that is no number
+            return ("error", f"model '{self.model_name}': output {_error_text(exc)}")
+        return ("bytes", data)
 
     def send(self, token: int, response: Any, flags: int) -> None:
         """Send one response (None: the FINAL flag alone) of a decoupled request to the server."""

@@ -73,6 +73,16 @@ class CompiledModel:
 
         return emulate(self.graph, x, trace=True, mode=mode, engine=engine)
 
+    def plan_fallbacks(self) -> list[tuple[str, str]] | None:
+        """The nodes `predict` runs through their op's numpy kernel instead of the native
+        plan, as (name, op) pairs (empty: every node is in a native program), or None where
+        `predict` uses no plan (the numpy engine in effect, or no native kernel).
+        """
+        from hepinfer.emulate.plan import plan_for
+
+        plan = plan_for(self.graph)
+        return None if plan is None else [(n.name, n.op.value) for n in plan.fallbacks]
+
     def profile(self, x: Any, png: str | Path | None = None) -> str:
         """hls4ml-style numerical profile on inputs `x` as a text table (and a PNG plot)."""
         from hepinfer.emulate.profiling import format_table, plot, profile

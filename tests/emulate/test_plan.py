@@ -155,13 +155,13 @@ def test_input_cast_of_special_values(quant: Quant, over: Overflow) -> None:
 
 
 def test_unsupported_nodes_split_the_graph_and_keep_the_bits() -> None:
-    """A node without a native step (Sigmoid) runs in numpy between two native programs."""
+    """A node without a native step (ELU) runs in numpy between two native programs."""
     rng = np.random.default_rng(5)
     b = GraphBuilder("split")
     y = b.input("x", (6,))
     w = {"kernel": rng.normal(size=(6, 4)), "bias": rng.normal(size=4)}
     y = b.add("d0", Op.DENSE, [y], weights=w)
-    y = b.add("sig", Op.SIGMOID, [y])
+    y = b.add("elu", Op.ELU, [y])
     y = b.add("d1", Op.DENSE, [y], weights={"kernel": rng.normal(size=(4, 3)), "bias": np.zeros(3)})
     y = b.add("relu", Op.RELU, [y])
     model = hepinfer.compile(b.build([y]))
@@ -280,3 +280,110 @@ def test_input_cast_of_finite_values(quant: Quant, over: Overflow) -> None:
         plan = Plan(hepinfer.compile(graph, config).graph)
         got = plan.run(x[:, None])["out"][:, 0]
         np.testing.assert_array_equal(got, t.from_mantissa(t.to_mantissa(x)), err_msg=str(t))
+
+
+TABLE_OPS = (Op.SIGMOID, Op.TANH, Op.SOFTPLUS, Op.SOFTSIGN)
+
+
+def _scale_shift_net(rng: np.random.Generator) -> Graph:
+    """Input -> BatchNorm -> table act -> Dense -> BatchNorm -> table act (random weights)."""
+    b = GraphBuilder("bn_lut")
+    n, m = (int(v) for v in rng.integers(1, 9, size=2))
+    y = b.input("x", (n,))
+    acts = [TABLE_OPS[int(i)] for i in rng.integers(len(TABLE_OPS), size=2)]
+    for i, (width, act) in enumerate(zip((n, m), acts, strict=True)):
+        if i == 1:
+            w = {"kernel": rng.normal(size=(n, m)), "bias": rng.normal(size=m)}
+            y = b.add("dense", Op.DENSE, [y], weights=w)
+        scale = rng.normal(size=width) * float(rng.choice([0.1, 1.0, 8.0]))
+        w = {"scale": scale, "bias": rng.normal(size=width) * 2}
+        y = b.add(f"bn{i}", Op.BATCHNORM, [y], weights=w)
+        attrs = {"table_size": int(rng.choice([256, 1024, 4096]))}
+        y = b.add(f"act{i}", act, [y], attrs)
+    return b.build([y])
+
+
+@pytest.mark.parametrize("over", list(Overflow))
+@pytest.mark.parametrize("quant", list(Quant))
+def test_batchnorm_and_table_activations_bit_exact(quant: Quant, over: Overflow) -> None:
+    """BatchNorm (scale and shift) and the table activations (sigmoid, tanh, softplus,
+    softsign) as native steps: random result, weight, bias and table types of every mode,
+    batches 1 and 1,025, bit for bit the numpy engine's; the graphs are one program.
+    """
+    rng = np.random.default_rng([list(Quant).index(quant), list(Overflow).index(over), 115])
+    single = 0
+    for case in range(2):
+        graph = _scale_shift_net(rng)
+        layers: dict[str, Any] = {}
+        for node in graph.nodes:
+            prec: dict[str, str] = {"result": _type(rng, quant, over)}
+            if node.op in (Op.BATCHNORM, Op.DENSE):
+                prec |= {"weight": _type(rng, quant, over, 14), "bias": _any_type(rng, 14)}
+            if node.op is Op.DENSE:
+                prec["accum"] = _type(rng, quant, over, 32)
+            if node.op in TABLE_OPS:
+                prec["table"] = _type(rng, quant, over, 18)
+            layers[node.name] = {"Precision": prec}
+        config = {"Model": {"Precision": "ap_fixed<16,6>"}, "LayerName": layers}
+        model = hepinfer.compile(graph, config)
+        plan = Plan(model.graph)
+        single += plan.single is not None
+        x = _inputs(rng, graph.inputs[0].out.shape, 1025)
+        want = emulate_fixed(model.graph, x, engine=Engine.NUMPY)["act1"]
+        for batch in (1, 1025):
+            got = plan.run_fixed(x[:batch])["act1"]
+            np.testing.assert_array_equal(got.m, want.m[:batch], err_msg=f"case {case} {batch}")
+            assert got.t == want.t
+            fl = plan.run(x[:batch])["act1"]
+            np.testing.assert_array_equal(fl, want.to_float()[:batch], err_msg=f"case {case}")
+    assert single >= 1, "BatchNorm and table activations should run in the native program"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["keras/KERAS_1layer.json", "keras/KERAS_3layer_batch_norm.json", "onnx/two_layer_keras.onnx"],
+)
+def test_shared_models_with_batchnorm_and_sigmoid_are_one_program(
+    shared_data: Path, name: str
+) -> None:
+    """The shared examples with a sigmoid output or BatchNorm layers: no node falls back to
+    numpy, and one sample per call gives the numpy engine's bits.
+    """
+    path = shared_data / "hls4ml-example-models" / name
+    model = hepinfer.compile(path)
+    assert model.plan_fallbacks() == []
+    plan = plan_for(model.graph)
+    assert plan is not None
+    assert plan.single is not None
+    x = np.random.default_rng(2).standard_normal((1025, *model.graph.inputs[0].out.shape)) * 2
+    want = model.predict(x, engine="numpy")
+    np.testing.assert_array_equal(model.predict(x), want)
+    np.testing.assert_array_equal(model.predict(x[:1]), want[:1])
+    with native.use_engine(Engine.NUMPY):
+        assert model.plan_fallbacks() is None
+
+
+def test_batchnorm_and_tables_too_wide_for_the_kernel_fall_back() -> None:
+    """A BatchNorm whose sum, shifted to the result's fractional bits, may pass 62 bits and a
+    table whose index may: the plan leaves them to numpy (listed in `fallbacks`), and the
+    bits stay the numpy engine's.
+    """
+    rng = np.random.default_rng(9)
+    b = GraphBuilder("wide")
+    y = b.input("x", (3,))
+    w = {"scale": np.array([7.9, -7.5, 3.0]), "bias": rng.normal(size=3)}
+    y = b.add("bn", Op.BATCHNORM, [y], weights=w)
+    y = b.add("sig", Op.SIGMOID, [y])
+    wide, narrow = "ap_fixed<40,20>", "ap_fixed<12,4>"
+    layers = {
+        "x": {"Precision": {"result": wide}},
+        "bn": {"Precision": {"result": "ap_fixed<58,10>", "weight": "ap_fixed<24,4>"}},
+        "sig": {"Precision": {"result": narrow}},
+    }
+    model = hepinfer.compile(b.build([y]), {"Model": {"Precision": wide}, "LayerName": layers})
+    plan = Plan(model.graph)
+    assert [n.name for n in plan.fallbacks] == ["bn", "sig"]
+    x = rng.standard_normal((40, 3)) * 100
+    np.testing.assert_array_equal(
+        plan.run(x)["sig"], emulate(model.graph, x, engine="numpy")["sig"]
+    )

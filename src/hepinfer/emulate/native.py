@@ -194,8 +194,8 @@ class Plan:
     res_shift: int  # accumulator frac - result frac
 
 
-def _mag(t: FixedType) -> int:
-    """|mantissa| <= 2**_mag(t)."""
+def magnitude_bits(t: FixedType) -> int:
+    """|mantissa| <= 2**magnitude_bits(t) for every value of `t`."""
     return t.width - int(t.signed)
 
 
@@ -238,7 +238,7 @@ def plan(tx: FixedType, tw: FixedType, ta: FixedType, tr: FixedType | None) -> P
     if ta.sat_bits or ta.width > 62 or (tr is not None and not cast_ok(ta, tr)):
         return None
     res_shift = 0 if tr is None else ta.frac - tr.frac
-    pbits = _mag(tx) + _mag(tw)
+    pbits = magnitude_bits(tx) + magnitude_bits(tw)
     k = tx.frac + tw.frac - ta.frac
     if _narrow_ok(tx, tw, ta, k) and _lanes_ok(32, pbits, k, ta):  # rows run in int32
         return Plan(16, k, res_shift)
@@ -261,8 +261,8 @@ def cast_ok(src: FixedType, dst: FixedType) -> bool:
         return False
     sh = src.frac - dst.frac
     if sh > 0:
-        return (1 << _mag(src)) + (1 << sh) <= 1 << 63  # the rounding addition
-    return _mag(src) - sh <= 62
+        return (1 << magnitude_bits(src)) + (1 << sh) <= 1 << 63  # the rounding addition
+    return magnitude_bits(src) - sh <= 62
 
 
 @dataclass(frozen=True)

@@ -693,7 +693,7 @@ void from_doubles(const double* x, int64_t* m, int64_t count, const Program& P);
 // Steps act on one row (one sample) or a tile of rows, in order; each reads the previous
 // step's output. Descriptor: PROGRAM_FIELDS int64 per step (see hepinfer.emulate.program).
 constexpr int64_t PROGRAM_FIELDS = 40;
-enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3, K_CONV = 4 };
+enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3, K_CONV = 4, K_LUT = 5, K_SCALE = 6 };
 
 struct Step {
   int64_t kind = 0, n_in = 0, n_out = 0;
@@ -712,6 +712,11 @@ struct Step {
   int norm_shift = 0, acc_shift = 0, inv_shift = 0, out_shift = 0;
   Type norm, acc, inv, out;
   std::vector<int64_t> exp_tab, inv_tab;
+  // K_LUT (hepinfer.ops.lut): index sign(m) * (|m| * num >> down) + size / 2, clipped, into
+  // exp_tab (the table already cast to the result type)
+  int64_t num = 0, down = 0, size = 0;
+  // K_SCALE (hepinfer.ops.batchnorm): (m * exp_tab[j] << shift) + inv_tab[j] (the bias at the
+  // sum's fractional bits), cast to t (out_shift more fractional bits) per element j of a row
 };
 
 struct Program {
@@ -803,6 +808,29 @@ void conv_rows(const Step& S, const int64_t* x, int64_t* y, int64_t rows, Scratc
   }
 }
 
+// a table activation on `count` values (the index arithmetic of hepinfer.ops.lut.table_index)
+void lut_values(const Step& S, const int64_t* in, int64_t* out, int64_t count) {
+  const uint64_t num = uint64_t(S.num);
+  const int64_t half = S.size / 2, last = S.size - 1;
+  const int64_t* tab = S.exp_tab.data();
+  for (int64_t e = 0; e < count; ++e) {
+    const int64_t m = in[e];
+    const uint64_t mag = uint64_t(m < 0 ? -m : m) * num;
+    const int64_t q = int64_t(S.down >= 0 ? mag >> S.down : mag << -S.down);
+    out[e] = tab[std::min(std::max((m < 0 ? -q : q) + half, int64_t(0)), last)];
+  }
+}
+
+// BatchNormalization's scale and shift on `rows` rows, then the result cast
+void scale_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) {
+  const int64_t n = S.n_in;
+  const int64_t *s = S.exp_tab.data(), *b = S.inv_tab.data();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j)
+      out[r * n + j] = int64_t(uint64_t(in[r * n + j] * s[j]) << S.shift) + b[j];
+  cast_block_any(out, rows * n, S.out_shift, S.t);
+}
+
 // rows of the program's current values: in (rows x n_in) -> out (rows x n_out)
 void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scratch& s) {
   if (S.kind == K_CONV) {
@@ -818,6 +846,10 @@ void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scra
     else
       std::copy(in, in + count, out);
     cast_block_any(out, count, S.shift, S.t);
+  } else if (S.kind == K_LUT) {
+    lut_values(S, in, out, rows * S.n_in);
+  } else if (S.kind == K_SCALE) {
+    scale_rows(S, in, out, rows);
   } else {
     softmax_rows(S, in, out, rows, s);
   }
@@ -956,7 +988,8 @@ int hepinfer_dense_chain(const int64_t* x, int64_t batch, int64_t n_layers, cons
 
 // A program from its descriptor (see hepinfer.emulate.program): head = {n_steps, n_in, in_double,
 // in_frac, in type {4}, out_double, out_frac}; desc: PROGRAM_FIELDS per step; a[s], b[s]: the
-// step's arrays (Dense: weights n_in x n_out, bias n_out; Softmax: exp and inv tables), copied.
+// step's arrays (Dense: weights n_in x n_out, bias n_out; Softmax: exp and inv tables; table
+// activations: the table; BatchNormalization: scale and shifted bias per element), copied.
 // Returns an opaque handle for hepinfer_program_run, freed with hepinfer_program_free.
 void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64_t* const* a,
                            const int64_t* const* b) {
@@ -1015,6 +1048,17 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
       S.relu = d[3];
       S.shift = int(d[4]);
       S.t = make_type(d + 5);
+    } else if (S.kind == K_LUT) {
+      S.num = d[3];
+      S.down = d[4];
+      S.size = d[5];
+      S.exp_tab.assign(a[k], a[k] + S.size);
+    } else if (S.kind == K_SCALE) {
+      S.shift = int(d[3]);
+      S.out_shift = int(d[4]);
+      S.t = make_type(d + 5);
+      S.exp_tab.assign(a[k], a[k] + S.n_in);
+      S.inv_tab.assign(b[k], b[k] + S.n_in);
     } else {
       S.stable = d[4];
       S.norm_shift = int(d[5]);

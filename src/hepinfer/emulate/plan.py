@@ -9,10 +9,13 @@ taggers), a call is one native call from the float64 inputs to the float64 outpu
 
 The plan gives the bits of the node-by-node numpy run (tested); it is used for every
 non-traced run with the `auto` or `native` engine where the native kernel is available.
+`Plan.fallbacks` names the nodes that run through numpy (also logged at DEBUG level when the
+plan is bound); `CompiledModel.plan_fallbacks()` asks it of a compiled model.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections import Counter
@@ -34,6 +37,8 @@ from hepinfer.ops import spec
 from hepinfer.ops.base import need
 
 FloatArray = npt.NDArray[np.float64]
+
+log = logging.getLogger(__name__)
 
 _PLANS: weakref.WeakKeyDictionary[Graph, Plan] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -86,6 +91,17 @@ class Plan:
         if run is not None:
             self._flush(run)
         self.single = self._single()
+        if self.fallbacks:
+            names = ", ".join(f"{n.name} ({n.op.value})" for n in self.fallbacks)
+            log.debug("plan of graph %r: nodes run in numpy: %s", graph.name, names)
+
+    @property
+    def fallbacks(self) -> tuple[Node, ...]:
+        """The nodes that run through their op's numpy kernel, not a native program (none:
+        every node is in a native program; a graph input whose type the native cast cannot
+        take is listed as its INPUT node).
+        """
+        return tuple(item for item in self.items if isinstance(item, Node))
 
     def _start(self, node: Node) -> _Run | None:
         if node.op is Op.INPUT:

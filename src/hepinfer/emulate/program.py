@@ -28,12 +28,12 @@ from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import IntArray, product_type
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops import conv, softmax
-from hepinfer.ops.base import need
+from hepinfer.ops import conv, optional, softmax
+from hepinfer.ops.base import need, weight
 from hepinfer.ops.dense import mantissas
 
 FIELDS = 40  # descriptor fields per step (PROGRAM_FIELDS in native_dense.cpp)
-K_DENSE, K_CAST, K_SOFTMAX, K_CONV = 1, 2, 3, 4
+K_DENSE, K_CAST, K_SOFTMAX, K_CONV, K_LUT, K_SCALE = 1, 2, 3, 4, 5, 6
 _EMPTY = np.zeros(1, dtype=np.int64)
 SMALL = 8  # batches up to this size run through preallocated buffers
 
@@ -172,6 +172,54 @@ def _softmax(node: Node, tx: FixedType) -> Step | None:
     return Step(_row(K_SOFTMAX, n, n, fields), a, b, n, tr)
 
 
+def _lut(node: Node, tx: FixedType, n: int) -> Step | None:
+    """A table activation: its module's `native_lut` (index arithmetic and the table cast
+    to the result type, from the op's own table function).
+    """
+    hook = optional(node.op, "native_lut")
+    if hook is None:
+        return None
+    tr = need(node, "result")
+    if not _index_ok(tr):
+        return None
+    found = hook(node, tx)
+    if found is None:
+        return None
+    num, down, size, rom = found
+    row = _row(K_LUT, n, n, [num, down, size])
+    return Step(row, np.ascontiguousarray(rom, dtype=np.int64), _EMPTY, n, tr)
+
+
+def _scale_shift(node: Node, tx: FixedType, n: int) -> Step | None:
+    """BatchNormalization as `hepinfer.ops.batchnorm.run_fixed` computes it: the exact
+    `x * scale` (scale in `weight_t`) and `bias` (in `bias_t`) at their common fractional
+    bits, then the cast to `result_t`; None where that sum (and the cast's rounding
+    addition or left shift) could leave 62 bits for some input of type `tx`.
+    """
+    tw, tb, tr = need(node, "weight"), need(node, "bias"), need(node, "result")
+    if tx.width > 62 or not _index_ok(tr):
+        return None
+    try:
+        scale = np.broadcast_to(tw.to_mantissa(weight(node, "scale")), node.out.shape)
+        bias = np.broadcast_to(tb.to_mantissa(weight(node, "bias")), node.out.shape)
+    except ValueError:
+        return None
+    p_frac = tx.frac + tw.frac  # the exact product's (`product_type`)
+    frac = max(p_frac, tb.frac)
+    lp, lb, sh = frac - p_frac, frac - tb.frac, frac - tr.frac
+    s_max = int(np.abs(scale).max(initial=0))
+    b_max = int(np.abs(bias).max(initial=0))
+    bound = ((s_max << native.magnitude_bits(tx)) << lp) + (b_max << lb)
+    bound = bound + (1 << sh) if sh > 0 else bound << -sh
+    if bound >= 1 << 62:
+        return None
+    shifted = [int(v) << lb for v in bias.reshape(-1).tolist()]
+    a = np.ascontiguousarray(scale.reshape(-1), dtype=np.int64)
+    b = np.array(shifted, dtype=np.int64)
+    row = _row(K_SCALE, n, n, [lp, sh, *native.type_row(tr)])
+    return Step(row, a, b, n, tr)
+
+
 def step(
     node: Node, tx: FixedType, previous: Step | None, in_shape: tuple[int, ...]
 ) -> Step | None:
@@ -205,7 +253,9 @@ def step(
         return _softmax(node, tx)
     if node.op in (Op.CONV1D, Op.CONV2D):
         return _conv(node, tx, in_shape)
-    return None
+    if node.op is Op.BATCHNORM:
+        return _scale_shift(node, tx, n)
+    return _lut(node, tx, n)
 
 
 class Program:

@@ -171,3 +171,26 @@ def lut_rtl(
         idx = arith.clip(net, net.add(idx, net.const(size // 2, 0), "idx"), 0, size - 1)
         outs.append(net.rom(idx, [int(r) for r in rom], result.frac, "lut"))
     return outs
+
+
+def lut_native(
+    node: Node,
+    x: FixedType,
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    span: float,
+    result: FixedType,
+) -> tuple[int, int, int, IntArray] | None:
+    """The table activation as a step of the native program (`hepinfer.emulate.program`):
+    `(num, down, size, rom)` where the index of a mantissa `m` of `x` is `sign(m) * (|m| *
+    num >> down)` (`<< -down` when negative) plus `size / 2`, clipped, and `rom` is the table
+    of `build_table` already cast to `result` (as `lut_rtl`'s ROM: the same bits as
+    `lut_fixed`). None where the index would not be formed exactly in 62 bits.
+    """
+    size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
+    num, shift = dyadic_scale(size, span)
+    down = shift + x.frac
+    if x.width > 62 or num.bit_length() + x.width + max(0, -down) > 61:
+        return None
+    t = table_type(node)
+    rom = result.cast_mantissa(build_table(fn, size, span, t), t)
+    return num, down, size, rom

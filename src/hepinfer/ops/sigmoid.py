@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hepinfer.fixed import FixedType
-from hepinfer.fixed.array import FxArray
+from hepinfer.fixed.array import FxArray, IntArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.netlist import Netlist, Val
@@ -19,7 +19,14 @@ from hepinfer.ops.base import FloatArray, OpSpec, Types, need, result_types, sam
 from hepinfer.ops.bounds import Bounds, Interval, one, unsigned_result
 from hepinfer.ops.cost import LayerCost, NodeContext
 from hepinfer.ops.lowering import Lowering
-from hepinfer.ops.lut import lowering, lut_fixed, lut_interval, lut_rtl, table_type
+from hepinfer.ops.lut import (
+    lowering,
+    lut_fixed,
+    lut_interval,
+    lut_native,
+    lut_rtl,
+    table_type,
+)
 
 #: the table covers inputs in [-SPAN / 2, SPAN / 2) (hls4ml's range)
 SPAN = 16.0
@@ -87,3 +94,8 @@ def rtl(
     """The table as a ROM behind hls4ml's index arithmetic (`lut.lut_rtl`)."""
     del inputs
     return lut_rtl(node, net, xs[0], _sigmoid32, SPAN, need(node, "result"))
+
+
+def native_lut(node: Node, x: FixedType) -> tuple[int, int, int, IntArray] | None:
+    """The table lookup as a native program step for inputs of type `x` (`lut.lut_native`)."""
+    return lut_native(node, x, _sigmoid32, SPAN, need(node, "result"))

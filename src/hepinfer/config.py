@@ -43,6 +43,7 @@ Dict/YAML form (the hls4ml spelling)::
       Dense: {Precision: {accum: ap_fixed<24,12>}}
     LayerName:
       fc1: {Precision: {weight: ap_fixed<8,2>, result: ap_fixed<12,4>}, ReuseFactor: 4}
+      conv1: {ParallelizationFactor: 4}   # Conv1D/2D: output positions at once
       output_softmax_softmax: {Implementation: stable, TableSize: 1024}
     FoldBatchNorm: true    # optional: always / never (false) fold; unset: hls4ml's rule
     SoftmaxInput: ap_fixed<24,8,AP_RND,AP_SAT>   # optional: result type of softmax inputs
@@ -240,10 +241,20 @@ class LevelConfig:
     table_size: int | None = None
     #: LayerNormalization: its inverse-square-root table spans 2**-table_range_power2
     table_range_power2: int | None = None
+    #: Conv1D/Conv2D: output positions computed at once (hls4ml's ParallelizationFactor;
+    #: `hepinfer.ops.parallelization`)
+    parallelization_factor: int | None = None
 
     def __post_init__(self) -> None:
         if self.reuse_factor is not None and self.reuse_factor < 1:
             msg = f"ReuseFactor {self.reuse_factor} must be a positive integer"
+            raise ConfigError(msg)
+        if self.parallelization_factor is not None and self.parallelization_factor < 1:
+            msg = (
+                f"ParallelizationFactor {self.parallelization_factor} must be a positive "
+                "integer: the output positions of a convolution computed at once (1: one at "
+                "a time, hls4ml's default)"
+            )
             raise ConfigError(msg)
         if self.table_size is not None and (
             self.table_size < 2 or self.table_size & (self.table_size - 1)
@@ -285,6 +296,7 @@ class LevelConfig:
                 "Implementation",
                 "TableSize",
                 "TableRangePower2",
+                "ParallelizationFactor",
             ]
             allowed = camel + ["".join(p.title() for p in k.split("_")) for k in keys.NO_EFFECT]
             hints = "".join(keys.suggest(u, allowed) for u in unknown)
@@ -299,6 +311,9 @@ class LevelConfig:
             implementation=None if impl is None else str(impl).lower(),
             table_size=_int(found.get("table_size"), f"{where}.TableSize"),
             table_range_power2=_int(found.get("table_range_power2"), f"{where}.TableRangePower2"),
+            parallelization_factor=_int(
+                found.get("parallelization_factor"), f"{where}.ParallelizationFactor"
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -316,6 +331,8 @@ class LevelConfig:
             out["TableSize"] = self.table_size
         if self.table_range_power2 is not None:
             out["TableRangePower2"] = self.table_range_power2
+        if self.parallelization_factor is not None:
+            out["ParallelizationFactor"] = self.parallelization_factor
         return out
 
 
@@ -537,6 +554,18 @@ class Config:
             if value is not None:
                 return value
         return None
+
+    def parallelization_factor(self, name: str, op_type: str | Sequence[str]) -> int | None:
+        """A convolution's ParallelizationFactor, looked up as hls4ml 1.3 does: the layer
+        name's value, else the op type's; the model level's only when neither a LayerName nor
+        a LayerType entry exists for the layer (hls4ml's `get_layer_config_value` stops at
+        the first entry it finds, and its attribute merges only the type and name levels).
+        """
+        levels = self._levels(name, op_type)[:-1]  # name, then op types (model last)
+        for level in levels:
+            if level.parallelization_factor is not None:
+                return level.parallelization_factor
+        return None if levels else self.model.parallelization_factor
 
     # ------------------------------------------------------------------ dict / YAML
     @classmethod

@@ -50,6 +50,7 @@ APPLIED = {
     "implementation": "implementation",
     "table_size": "table_size",
     "table_range_power2": "table_range_power2",
+    "parallelization_factor": "parallelization_factor",
 }
 
 _TRACE = "hls4ml's trace output (its per-layer debugging aid); use CompiledModel.trace instead"
@@ -65,7 +66,6 @@ NO_EFFECT = {
     "bram_factor": _BRAM,
     "target_cycles": "used only by hls4ml's Catapult/oneAPI backends",
     "conv_implementation": "hepinfer's convolutions use the line buffer (hls4ml's default)",
-    "parallelization_factor": "io_stream convolutions here process one pixel per word",
     "compression": "hls4ml's compressed (sparse) weight storage is not implemented",
     "pipeline_style": "the generated project pipelines every layer (hls4ml's 'auto')",
     "pipeline_interval": "the initiation interval follows from the reuse factor here",

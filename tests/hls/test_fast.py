@@ -138,6 +138,7 @@ def _config(k: int, c: Case) -> list[str]:
             "out_height": (h + 2 * pt - fh) // s + 1,
             "out_width": (w + 2 * pl - fw) // s + 1,
         }
+        consts |= {"n_partitions": consts["out_height"] * consts["out_width"], "n_pixels": 1}
     lines += [f"    static const int {key} = {value};" for key, value in consts.items()]
     for key, t in (("weight_t", c.weight), ("bias_t", c.bias), ("accum_t", c.accum)):
         lines.append(f"    typedef {t} {key};")

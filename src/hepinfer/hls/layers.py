@@ -116,6 +116,14 @@ class Model:
         """Whether a layer uses the Resource strategy (io_parallel's top is then a DATAFLOW)."""
         return any(layer.consts.get("strategy") == "hepinfer::resource" for layer in self.layers)
 
+    @property
+    def partitioned(self) -> bool:
+        """Whether a convolution computes its output positions in more than one partition
+        (ParallelizationFactor below its positions): hls4ml's `SetPipelineStyle` then makes
+        the io_parallel top a DATAFLOW, so the partition loop stays a pipelined loop.
+        """
+        return any(int(layer.consts.get("n_partitions", "1")) != 1 for layer in self.layers)
+
 
 def build_model(graph: Graph, project: str) -> Model:
     """The template values for `graph`; HlsError for operators the writer does not cover."""

@@ -22,6 +22,7 @@ from hepinfer.errors import EstimateError, HepinferError
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 from hepinfer.knobs import Strategy
+from hepinfer.ops import parallelization
 from hepinfer.ops.conv import geometry, ints, same_pads
 from hepinfer.ops.cost import (
     ActivationCost,
@@ -141,6 +142,9 @@ def conv(node: Node, ctx: NodeContext, depthwise: bool | None = None) -> list[La
             stride_height=s_h,
             padding=padding,
             weights=kernel,  # (kh, kw, c, 1) of a depthwise kernel is (kh, kw, 1, c) in order
+            parallelization_factor=(
+                parallelization.partitions(node).factor if node.op in parallelization.OPS else 1
+            ),
             **matmul_fields(node, ctx),
         )
     ]

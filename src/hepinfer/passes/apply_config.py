@@ -39,7 +39,7 @@ from hepinfer.config import AUTO, Config, TypeSpec
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.ir.graph import Graph, Node, NodePrecision
 from hepinfer.ir.op import Op
-from hepinfer.ops import accumulated_terms, hook, optional, spec, table_input_bits
+from hepinfer.ops import accumulated_terms, hook, optional, parallelization, spec, table_input_bits
 from hepinfer.ops.bounds import Bounds, full, integer_bits
 from hepinfer.passes.infer_types import infer_types, node_types
 from hepinfer.passes.ranges import node_bounds, node_interval, observed_ranges
@@ -270,6 +270,11 @@ def apply_config(
                 or (attr.startswith("table_") and "table" in s.precisions)
             ):
                 attrs[attr] = value.value if hasattr(value, "value") else value
+        pf = config.parallelization_factor(node.name, keys)
+        if pf is not None and node.op in parallelization.OPS:
+            attrs["parallelization_factor"] = parallelization.resolve(
+                node.name, int(pf), parallelization.positions(node)
+            )
         node = original.replace(attrs=attrs)
         if intervals is not None:
             partial = {k: v for k, v in resolved.items() if v is not None}

@@ -2,7 +2,9 @@
 //
 // For every output pixel the window (kernel rows, kernel columns, channels; zero outside the
 // input) is gathered and the Dense kernel runs on it with the (kh * kw * n_chan, n_filt)
-// weights, so Latency / Resource strategies and the arithmetic are those of Dense.
+// weights, so Latency / Resource strategies and the arithmetic are those of Dense. The
+// schedule (n_partitions, n_pixels) is hls4ml's ParallelizationFactor; it never changes the
+// arithmetic.
 #ifndef HEPINFER_CONV_H
 #define HEPINFER_CONV_H
 
@@ -19,11 +21,18 @@ void conv_2d_cl(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CON
 #if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
     if (fast::conv_2d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases)) return;  // C simulation
 #endif
-Rows:
-    for (int oh = 0; oh < CONFIG_T::out_height; oh++) {
-    Columns:
-        for (int ow = 0; ow < CONFIG_T::out_width; ow++) {
-            #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+// hls4ml's io_parallel schedule (conv_2d_latency_cl): the output positions (row-major) in
+// n_partitions partitions of n_pixels (= ParallelizationFactor) positions; the partition
+// loop is pipelined at II = reuse_factor, the positions of a partition computed at once.
+Partitions:
+    for (int part = 0; part < CONFIG_T::n_partitions; part++) {
+        #pragma HLS PIPELINE II = CONFIG_T::reuse_factor rewind
+    Pixels:
+        for (int px = 0; px < CONFIG_T::n_pixels; px++) {
+            #pragma HLS UNROLL
+            const int p = part * CONFIG_T::n_pixels + px;
+            const int oh = p / CONFIG_T::out_width;
+            const int ow = p % CONFIG_T::out_width;
             data_T window[CONFIG_T::n_in];
             #pragma HLS ARRAY_PARTITION variable = window complete
             res_T pixel[CONFIG_T::n_out];
@@ -43,7 +52,7 @@ Rows:
             dense<data_T, res_T, CONFIG_T>(window, pixel, weights, biases);
         Store:
             for (int f = 0; f < CONFIG_T::n_filt; f++) {
-                res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_filt + f] = pixel[f];
+                res[p * CONFIG_T::n_filt + f] = pixel[f];
             }
         }
     }

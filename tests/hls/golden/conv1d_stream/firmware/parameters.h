@@ -61,6 +61,8 @@ struct config1 {
     static const int grid_height = 1;
     static const int grid_width = 17;
     static const int line_rows = 1;
+    static const int n_partitions = 8;
+    static const int n_pixels = 1;
     typedef c1_weight_t weight_t;
     typedef c1_bias_t bias_t;
     typedef c1_accum_t accum_t;
@@ -128,6 +130,8 @@ struct config4 {
     static const int grid_height = 1;
     static const int grid_width = 4;
     static const int line_rows = 1;
+    static const int n_partitions = 3;
+    static const int n_pixels = 1;
     typedef c2_weight_t weight_t;
     typedef c2_bias_t bias_t;
     typedef c2_accum_t accum_t;

@@ -32,11 +32,10 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
         Op.BIPOLAR_QUANT: "as Quant (QKeras `binary` quantisers are types)",
         Op.MULTITHRESHOLD: "a QONNX/FINN operator; Keras has no thresholding layer",
+        Op.EINSUM: "Keras has no einsum layer of two computed tensors (EinsumDense has a "
+        "kernel); hls4ml 1.3's Keras converters have no Einsum",
     },
-    "onnx": {
-        Op.AVERAGE: "ONNX has no two-input average operator (Mean is N-ary; hls4ml converts "
-        "neither)",
-    },
+    "onnx": {},
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
@@ -61,6 +60,8 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.LAYERNORM: "ONNX LayerNormalization (opset 17) is not converted yet (hls4ml 1.3: none)",
         Op.EINSUM_DENSE: "ONNX Einsum with a constant operand is not converted yet (hls4ml 1.3: "
         "its ONNX frontend has no Einsum)",
+        Op.EINSUM: "ONNX Einsum of two computed tensors is not converted yet (hls4ml 1.3: its "
+        "ONNX frontend has no Einsum)",
     },
     "torch": {
         Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",

@@ -1,5 +1,5 @@
-"""PyTorch functional forms of issue 13: `+`, `-`, `*` by Python numbers (hls4ml's `Constant`)
-and `F.batch_norm`.
+"""PyTorch functional forms of issue 13: `+`, `-`, `*` by Python numbers (hls4ml's `Constant`),
+`F.batch_norm` and `torch.einsum` of two computed tensors (hls4ml's Einsum).
 
 hls4ml 1.3 turns a number in `add`/`sub`/`mul` into a `Constant` layer and the merge into an
 ApplyAlpha (`x * scale + bias`), which it folds into a Dense whose result type is 'auto';
@@ -7,7 +7,10 @@ hepinfer makes the same BatchNormalization node and folds it the same way. The o
 `torch_hls4ml_runner.py` in the hls4ml peer (one start, two conversions) and compares
 hepinfer with hls4ml's C simulation bit for bit on 2,000 inputs, at hls4ml's configuration
 (`granularity='name'`, model `ap_fixed<16,6>`: the scales fold into the Dense layers) and at
-mixed per-layer types (results pinned: the scales stay separate layers).
+mixed per-layer types (results pinned: the scales stay separate layers). The same for two
+einsums (a batched matrix product and one with an output transpose): at hls4ml's types (the
+accumulator `ap_fixed<16,6>` truncates each addition of 72-bit products) and at mixed
+accumulators that round to even / toward zero and saturate at every addition.
 
 hls4ml 1.3 refuses `F.batch_norm` ("use the torch.nn implementation"): hepinfer converts it
 into the node nn.BatchNorm1d gives (same weights, so bit for bit what the tested module
@@ -33,7 +36,7 @@ from hepinfer.ir.op import Op
 
 torch = pytest.importorskip("torch")
 
-from tests.frontends.torch_hls4ml_runner import ScalarArith
+from tests.frontends.torch_hls4ml_runner import ScalarArith, TwoEinsums
 
 RUNNER = Path(__file__).with_name("torch_hls4ml_runner.py")
 MODEL_LEVEL: dict[str, Any] = {
@@ -48,7 +51,24 @@ MIXED = {
     "out": {"result": "ap_fixed<16,6>", "accum": "ap_fixed<20,8>"},
     "mul_1": {"result": "ap_fixed<16,7>"},
 }
-JOBS = {"model": {}, "mixed": MIXED}
+MIXED_EINSUM = {
+    "fa": {"result": "ap_fixed<18,8>"},
+    "fb": {"result": "ap_fixed<18,8>"},
+    "einsum": {"accum": "ap_fixed<24,8,AP_RND_CONV,AP_SAT>", "result": "ap_fixed<14,6,AP_RND>"},
+    "einsum_1": {
+        "accum": "ap_fixed<20,7,AP_TRN_ZERO>",
+        "result": "ap_fixed<16,7,AP_RND_CONV,AP_SAT>",
+    },
+    "o1": {"result": "ap_fixed<16,6>"},
+    "o2": {"result": "ap_fixed<16,6>"},
+}
+#: job -> (model, pins)
+JOBS: dict[str, tuple[str, dict[str, Any]]] = {
+    "model": ("scalar_arith", {}),
+    "mixed": ("scalar_arith", MIXED),
+    "einsum_model": ("two_einsums", {}),
+    "einsum_mixed": ("two_einsums", MIXED_EINSUM),
+}
 
 
 def _inputs(n: int, features: int) -> np.ndarray:
@@ -62,14 +82,14 @@ def peer_runs(hls4ml_python: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     np.save(work / "x.npy", _inputs(2000, 6))
     jobs = [
         {
-            "model": "scalar_arith",
+            "model": model,
             "seed": 1,
             "shape": [6],
             "x": str(work / "x.npy"),
             "out": str(work / name),
             "pins": pins,
         }
-        for name, pins in JOBS.items()
+        for name, (model, pins) in JOBS.items()
     ]
     (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
     proc = subprocess.run(
@@ -86,7 +106,7 @@ def peer_runs(hls4ml_python: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.mark.oracle
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(JOBS))
+@pytest.mark.parametrize("name", ["model", "mixed"])
 def test_scalar_arith_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
     module = ScalarArith()
     module.load_state_dict(torch.load(peer_runs / name / "state.pt"))
@@ -203,3 +223,56 @@ class _BufferElsewhere(_Training):
 def test_functional_batch_norm_refusals(cls: type, match: str) -> None:
     with pytest.raises(FrontendError, match=match):
         load_model(cls(), input_shape=(4,))
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["einsum_model", "einsum_mixed"])
+def test_einsum_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
+    module = TwoEinsums()
+    module.load_state_dict(torch.load(peer_runs / name / "state.pt"))
+    module.eval()
+    config = json.loads((peer_runs / name / "hls4ml_config.json").read_text())
+    x = _inputs(2000, 6)
+    model = hepinfer.compile(module, config)
+    assert [n.name for n in model.graph.nodes if n.op is Op.EINSUM] == ["einsum", "einsum_1"]
+    ours = np.asarray(model.predict(x)).reshape(len(x), -1)
+    expected = np.load(peer_runs / name / "y_hls4ml.npy")
+    differing = int(np.count_nonzero(ours != expected))
+    assert differing == 0, f"{differing} of {ours.size} outputs differ from hls4ml's C simulation"
+    assert len(np.unique(ours)) > 100
+    with torch.no_grad():
+        reference = module(torch.from_numpy(x.astype(np.float32))).numpy()
+    floats = np.asarray(hepinfer.compile(module, MODEL_LEVEL).predict(x, mode="float"))
+    np.testing.assert_allclose(floats, reference, rtol=1e-5, atol=1e-5)
+    if name == "einsum_mixed":  # hepinfer's HLS project and estimate
+        for io_type in ("io_parallel", "io_stream"):
+            csim = np.asarray(model.csim(x[:100], io_type=io_type)).reshape(100, -1)
+            np.testing.assert_array_equal(csim, ours[:100])
+        costs = {layer.name: layer for layer in model.estimate().layers}
+        assert {"einsum", "einsum_1"} <= set(costs)
+
+
+class _Einsum(torch.nn.Module):  # type: ignore[misc,name-defined]
+    def __init__(self, equation: str, operands: int = 2) -> None:
+        super().__init__()
+        self.equation, self.operands = equation, operands
+        self.fc = torch.nn.Linear(6, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.fc(x).view(-1, 3, 4)
+        return torch.einsum(self.equation, *([a] * self.operands))
+
+
+@pytest.mark.parametrize(
+    ("equation", "operands", "match"),
+    [
+        ("bij,bij,bij->bij", 3, "with 3 operands"),
+        ("...ij,...kj->...ik", 2, "no '...'"),
+        ("bij,ibj->bij", 2, "batch axis as the first subscript"),
+        ("bij,bkl->bik", 2, "summed over appears in both operands"),
+    ],
+)
+def test_einsum_refusals(equation: str, operands: int, match: str) -> None:
+    with pytest.raises(FrontendError, match=f"torch.einsum 'einsum'.*{match}"):
+        load_model(_Einsum(equation, operands))

@@ -32,7 +32,29 @@ class ScalarArith(torch.nn.Module):
         return self.out(h) * -2.75
 
 
-MODELS = {"scalar_arith": ScalarArith}
+class TwoEinsums(torch.nn.Module):
+    """Two torch.einsum of computed tensors: a batched matrix product and a product whose
+    output axes are transposed (hls4ml's Einsum with an output transpose).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fa = torch.nn.Linear(6, 12)
+        self.fb = torch.nn.Linear(6, 8)
+        self.fc = torch.nn.Linear(6, 8)
+        self.o1 = torch.nn.Linear(6, 3)
+        self.o2 = torch.nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.fa(x).view(-1, 3, 4)
+        b = self.fb(x).view(-1, 4, 2)
+        c = self.fc(x).view(-1, 2, 4)
+        e1 = torch.einsum("bij,bjk->bik", a, b)
+        e2 = torch.einsum("bij,bkj->bki", a, c)
+        return self.o1(torch.flatten(e1, 1)) + self.o2(torch.flatten(e2, 1))
+
+
+MODELS = {"scalar_arith": ScalarArith, "two_einsums": TwoEinsums}
 
 
 def main() -> int:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import importlib
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hepinfer.errors import FrontendError, MissingDependencyError
+from hepinfer.errors import FrontendError, GraphError, MissingDependencyError
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
 from hepinfer.frontends.keras_layers import layernorm_attrs
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
+from hepinfer.ops.einsum import node_attrs as einsum_attrs
 
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
@@ -384,6 +385,53 @@ def _scalar_arith(
     return lay.keep(src, lay.b.add(name, Op.BATCHNORM, [src], {}, weights))
 
 
+def _einsum(lay: _Layout, name: str, node: Any, get: Callable[[str, str], str]) -> str:
+    """`torch.einsum(equation, a, b)` of two computed tensors as hls4ml 1.3's Einsum: the
+    batch axis (each operand's and the output's first subscript) stripped from the equation.
+    """
+    equation, operands = node.args[0], list(node.args[1:])
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = list(operands[0])
+    if not isinstance(equation, str) or len(operands) != 2:
+        msg = (
+            f"torch.einsum {name!r} with {len(operands)} operands is not supported; hepinfer "
+            "(as hls4ml 1.3) converts the einsum of two tensors"
+        )
+        raise FrontendError(msg)
+    eq = equation.replace(" ", "")
+    ins, _, out = eq.partition("->")
+    parts = ins.split(",")
+    batch = eq[:1]
+    rest = "".join(p[1:] for p in parts) + out[1:]
+    if "..." in eq or not out or any(p[:1] != batch for p in (*parts, out)) or batch in rest:
+        msg = (
+            f"torch.einsum {name!r} with equation {equation!r} is not supported; supported (as "
+            "hls4ml 1.3): an explicit output ('->'), no '...', and the batch axis as the first "
+            "subscript of both operands and of the output"
+        )
+        raise FrontendError(msg)
+    srcs = [lay.first(get(o.name, name)) for o in operands]
+    stripped = f"{parts[0][1:]},{parts[1][1:]}->{out[1:]}"
+    try:
+        attrs = einsum_attrs(stripped, lay.b.shape(srcs[0]), lay.b.shape(srcs[1]))
+    except GraphError as exc:
+        msg = f"torch.einsum {name!r}: {exc}"
+        raise FrontendError(msg) from None
+    return lay.b.add(name, Op.EINSUM, srcs, attrs)
+
+
+def _view_shape(node: Any) -> tuple[int, ...] | None:
+    """The per-sample target shape of `x.view(...)` / `x.reshape(...)` (batch axis dropped),
+    or None when it is not given as integers.
+    """
+    dims = list(node.args[1:])
+    if len(dims) == 1 and isinstance(dims[0], list | tuple):
+        dims = list(dims[0])
+    if len(dims) < 2 or not all(isinstance(d, int) for d in dims):
+        return None
+    return tuple(int(d) for d in dims[1:])
+
+
 def _layernorm(lay: _Layout, name: str, m: Any, src: str) -> str:
     """nn.LayerNorm over the last axis (torch's layout, as nn.Linear reads it)."""
     src = lay.first(src)
@@ -637,12 +685,23 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
                 if len({a in lay.cl for a in args}) > 1:
                     args = [lay.first(a) for a in args]
                 values[name] = lay.keep(args[0], b.add(name, _BINARY[fname], args))
+            elif fname == "einsum":
+                values[name] = _einsum(lay, name, node, get)
+            elif fname in ("view", "reshape") and len(target := _view_shape(node) or ()) > 1:
+                src = lay.first(args[0])
+                size = int(np.prod(b.shape(src)))
+                known = int(np.prod([d for d in target if d != -1]))
+                shape = tuple(size // known if d == -1 else d for d in target)
+                if int(np.prod(shape)) != size:
+                    msg = f"PyTorch {fname} {name!r} to {target} does not fit {b.shape(src)}"
+                    raise FrontendError(msg)
+                values[name] = b.add(name, Op.RESHAPE, [src], {"shape": shape})
             elif fname in ("flatten", "view", "reshape") and len(b.shape(args[0])) > 1:
                 values[name] = b.add(name, Op.FLATTEN, [lay.first(args[0])])
             elif fname in ("flatten", "view", "reshape"):
                 values[name] = args[0]
             else:
-                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten, cat, squeeze, unsqueeze, batch_norm (training=False), +/-/* by a number"
+                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten, cat, squeeze, unsqueeze, batch_norm (training=False), +/-/* by a number, einsum of two tensors, view/reshape"
                 raise FrontendError(msg)
         elif node.op == "output":
             res = node.args[0]

@@ -22,7 +22,14 @@ FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
     "keras": ("keras.py", "keras_layers.py"),
-    "onnx": ("onnx.py", "onnx_nodes.py", "onnx_arith.py", "onnx_shape.py", "onnx_qonnx.py"),
+    "onnx": (
+        "onnx.py",
+        "onnx_nodes.py",
+        "onnx_arith.py",
+        "onnx_shape.py",
+        "onnx_qonnx.py",
+        "onnx_recurrent.py",
+    ),
     "torch": ("torch.py",),
 }
 #: ops the framework has no layer for, by frontend, with the reason
@@ -50,9 +57,6 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.CLIP: "ReLU(max_value=...) could become a Clip: not converted yet (hls4ml refuses it too)",
     },
     "onnx": {
-        Op.LSTM: "ONNX LSTM (time-major, gates i, o, f, c) is not converted yet",
-        Op.GRU: "ONNX GRU is not converted yet",
-        Op.SIMPLE_RNN: "ONNX RNN is not converted yet",
         Op.CROPPING: "ONNX Slice and negative Pad are not converted yet (issue 13)",
         Op.DEPTHWISE_CONV1D: "ONNX Conv with group = channels in 1D converts as a block-diagonal Conv1D",
         Op.EMBEDDING: "ONNX Gather of a constant table is not converted yet (hls4ml 1.3: none)",

@@ -246,9 +246,10 @@ def test_einsum_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> Non
     floats = np.asarray(hepinfer.compile(module, MODEL_LEVEL).predict(x, mode="float"))
     np.testing.assert_allclose(floats, reference, rtol=1e-5, atol=1e-5)
     if name == "einsum_mixed":  # hepinfer's HLS project and estimate
-        for io_type in ("io_parallel", "io_stream"):
-            csim = np.asarray(model.csim(x[:100], io_type=io_type)).reshape(100, -1)
-            np.testing.assert_array_equal(csim, ours[:100])
+        runs = [("io_parallel", "auto"), ("io_stream", "auto"), ("io_parallel", "hepinfer")]
+        for io_type, headers in runs:  # Xilinx's ap_types when found, and hepinfer's own
+            csim = model.csim(x[:100], io_type=io_type, headers=headers)
+            np.testing.assert_array_equal(np.asarray(csim).reshape(100, -1), ours[:100])
         costs = {layer.name: layer for layer in model.estimate().layers}
         assert {"einsum", "einsum_1"} <= set(costs)
 

@@ -212,9 +212,15 @@ class _BufferElsewhere(_Training):
         return x + self.mean
 
 
+class _AddAlpha(torch.nn.Module):  # type: ignore[misc,name-defined]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.add(x, 2.0, alpha=3)
+
+
 @pytest.mark.parametrize(
     ("cls", "match"),
     [
+        (_AddAlpha, r"PyTorch add 'add' with arguments \(2.0,\) \{'alpha': 3\}"),
         (_Training, "F.batch_norm 'batch_norm' with training=True"),
         (_NoStatistics, "F.batch_norm 'batch_norm' without running_mean/running_var"),
         (_BufferElsewhere, "'mean' .a parameter or buffer of the module. is used by 'add'"),

@@ -6,11 +6,13 @@ SPEC: {"jobs": [{"model": a name of MODELS, "seed", "shape" (per sample), "x" (.
 "out" (folder), "pins": {layer: {variable: type}} over hls4ml's 'auto' types}, ...]}.
 Writes to "out": state.pt (the module's state_dict), y_hls4ml.npy (hls4ml's C simulation of
 config_from_pytorch_model(granularity='name') at model precision ap_fixed<16,6>),
-hls4ml_config.json (that configuration) and layers.json (hls4ml's layers after its passes).
+hls4ml_config.json (that configuration), layers.json (hls4ml's layers after its passes) and
+timing.json (seconds of hls4ml's predict()).
 """
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +90,10 @@ def run(spec: dict) -> None:
     )
     hls_model.compile()
     x = np.ascontiguousarray(np.load(spec["x"]).astype(np.float32))
+    start = time.perf_counter()
     y = np.asarray(hls_model.predict(x), dtype=np.float64)
+    seconds = time.perf_counter() - start
+    (out / "timing.json").write_text(json.dumps({"hls4ml_predict_s": seconds, "n": len(x)}))
     np.save(out / "y_hls4ml.npy", y.reshape(len(x), -1))
     (out / "hls4ml_config.json").write_text(json.dumps(used, indent=1))
     layers = [[layer.name, layer.class_name] for layer in hls_model.get_layers()]

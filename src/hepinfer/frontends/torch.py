@@ -357,11 +357,18 @@ def _scalar_operand(node: Any, fname: str) -> tuple[int, float] | None:
     """(index of the tensor operand, the number) when `node` is `+`, `-` or `*` of one tensor
     and one Python number; None otherwise.
     """
-    if fname not in _SCALAR_ARITH or len(node.args) != 2 or node.kwargs:
-        return None
     numbers = [
         i for i, a in enumerate(node.args) if isinstance(a, int | float) and not isinstance(a, bool)
     ]
+    if fname in _SCALAR_ARITH and numbers and (node.kwargs or len(node.args) != 2):
+        msg = (
+            f"PyTorch {fname} {node.name!r} with arguments {node.args[1:]} {dict(node.kwargs)} "
+            "is not supported; supported: x + c, x - c, c - x, x * c with a Python number c "
+            "(no alpha)"
+        )
+        raise FrontendError(msg)
+    if fname not in _SCALAR_ARITH or len(node.args) != 2:
+        return None
     tensors = [i for i, a in enumerate(node.args) if hasattr(a, "name")]
     if len(numbers) != 1 or len(tensors) != 1:
         return None

@@ -73,7 +73,7 @@ def main() -> None:
             hls4ml_s = json.loads((out / "timing.json").read_text())["hls4ml_predict_s"]
             differ = int(np.count_nonzero(ours != theirs))
             for engine, s in (("hepinfer emulator", seconds), ("hls4ml 1.3 predict()", hls4ml_s)):
-                print(f"| {name} | {engine} | {len(x):,} | {s:.3f} | {len(x) / s:,.0f} |")
+                print(f"| {name} | {engine} | {len(x):,} | {s:.4f} | {len(x) / s:,.0f} |")
             print(f"<!-- {name}: {differ} of {ours.size} outputs differ from hls4ml -->")
 
 

@@ -161,6 +161,13 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         kernel, bias = _weights(rng, (n, c, d), 1.0), _weights(rng, (d,), 1.0)
         attrs, w = node_data("bc,bcd->bd", (n, c), kernel, bias)
         return b.add("einsum", op, [seq], attrs, w)
+    if op is Op.EINSUM:  # two computed operands: a contraction, or a product kept per axis
+        from hepinfer.ops.einsum import node_attrs
+
+        seq = b.add("seq", Op.RESHAPE, [src], {"shape": (1, -1)}) if len(shape) == 1 else src
+        other = b.add("branch", Op.RELU if rng.integers(0, 2) else Op.LINEAR, [seq])
+        eq = str(rng.choice(["ic,jc->ij", "ic,ic->ci"]))
+        return b.add("einsum2", op, [seq, other], node_attrs(eq, b.shape(seq), b.shape(other)))
     if op is Op.LAYERNORM:
         c = shape[-1]
         w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}

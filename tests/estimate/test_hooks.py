@@ -51,6 +51,12 @@ def _einsum() -> tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], dict[st
     return (2, 4), (2, 3), attrs, weights
 
 
+def _einsum2() -> dict[str, Any]:
+    from hepinfer.ops.einsum import node_attrs
+
+    return node_attrs("ic,jc->ij", (2, 4), (2, 4))
+
+
 def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
     """(input shape, a small node of `op` named 'n' reading input 'x' (and 'y'))."""
     spec: dict[Op, tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], dict[str, Any]]] = {
@@ -78,6 +84,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.DOT: ((8,), (1,), {}, {}),
         Op.LAYERNORM: ((2, 4), (2, 4), {}, {"scale": _w(4), "bias": _w(4)}),
         Op.EINSUM_DENSE: _einsum(),
+        Op.EINSUM: ((2, 4), (2, 2), _einsum2(), {}),
         Op.CLIP: ((8,), (8,), {"min": -1.0, "max": 2.0}, {}),
         Op.MULTITHRESHOLD: ((8,), (8,), {"out_scale": 0.5}, {"thresholds": _w(8, 3)}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
@@ -87,7 +94,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         ()
         if op is Op.INPUT
         else ("x", "y")
-        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.DOT, *MERGES)
+        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.DOT, Op.EINSUM, *MERGES)
         else ("x",)
     )
     return in_shape, Node("n", op, inputs, TensorType(out_shape), attrs, weights)

@@ -306,3 +306,18 @@ def om_conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         for j in range(kw):
             out += np.einsum("nchw,fc->nfhw", x[:, :, i : i + h, j : j + wd], w[:, :, i, j])
     return out
+
+
+def mean(op: str = "Mean", inputs: int = 2, seed: int = 0) -> Any:
+    """(N, 6) input: two MatMuls, the `op` (Mean, or hls4ml's Average) of them (or of the
+    first `inputs` of three), a Mean of one tensor, Relu.
+    """
+    rng = np.random.default_rng(seed)
+    inits = {f"w{i}": rng.normal(size=(6, 5)) * 0.5 for i in range(3)}
+    nodes = [node("MatMul", ["x", f"w{i}"], f"h{i}") for i in range(3)]
+    nodes += [
+        node(op, [f"h{i}" for i in range(inputs)], "avg"),
+        node("Mean", ["avg"], "same"),
+        node("Relu", ["same"], "y"),
+    ]
+    return model(nodes, inits, ["N", 6], "y")

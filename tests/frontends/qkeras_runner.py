@@ -266,7 +266,54 @@ def _models():
         h = qkeras.QSimpleRNN(4, activation="tanh", name="qrnn2", **rnn_quantisers())(h)
         return on_grid(tf.keras.Model(x_in, h))
 
+    def conv_bn(own_bias=True):
+        """Two QConv2DBatchnorm layers with random moving statistics, gamma and beta; the
+        second without the convolution's own bias and bias quantiser when not `own_bias`
+        (hls4ml 1.3 then drops the folded bias: compared with QKeras only).
+        """
+        x_in = tf.keras.Input((8, 8, 2), name="x_in")
+        h = qkeras.QConv2DBatchnorm(
+            4,
+            3,
+            kernel_quantizer="quantized_bits(8,2,alpha=1)",
+            bias_quantizer="quantized_bits(10,4,alpha=1)",
+            bias_initializer=rnd,
+            name="qcbn1",
+        )(x_in)
+        h = qkeras.QActivation("quantized_relu(6,2)", name="qrelu")(h)
+        second = {"bias_initializer": rnd, "bias_quantizer": qkeras.quantized_bits(8, 2, alpha=1)}
+        h = qkeras.QConv2DBatchnorm(
+            3,
+            3,
+            padding="same",
+            kernel_quantizer=qkeras.quantized_bits(6, 1, alpha=1),
+            name="qcbn2",
+            **(second if own_bias else {"use_bias": False}),
+        )(h)
+        h = layers.Flatten(name="flat")(h)
+        out = qkeras.QDense(
+            5,
+            kernel_quantizer="quantized_bits(6,0,alpha=1)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc",
+        )(h)
+        model = tf.keras.Model(x_in, out)
+        rng = np.random.default_rng(11)
+        for layer in model.layers:
+            if layer.__class__.__name__ == "QConv2DBatchnorm":
+                bn = layer.batchnorm
+                n = bn.gamma.shape[0]
+                bn.gamma.assign(rng.uniform(0.5, 1.5, n).astype(np.float32))
+                bn.beta.assign(rng.uniform(-0.5, 0.5, n).astype(np.float32))
+                bn.moving_mean.assign(rng.uniform(-0.5, 0.5, n).astype(np.float32))
+                bn.moving_variance.assign(rng.uniform(0.3, 2.0, n).astype(np.float32))
+        return model
+
     return {
+        "conv_bn": conv_bn,
+        "conv_bn_mixed": conv_bn,
+        "conv_bn_nobias": lambda: conv_bn(own_bias=False),
         "lstm_gru": lstm_gru,
         "gru_lstm": gru_lstm,
         "simple_rnn": simple_rnn,

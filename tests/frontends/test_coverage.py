@@ -22,7 +22,14 @@ FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
     "keras": ("keras.py", "keras_layers.py"),
-    "onnx": ("onnx.py", "onnx_nodes.py", "onnx_arith.py", "onnx_shape.py", "onnx_qonnx.py"),
+    "onnx": (
+        "onnx.py",
+        "onnx_nodes.py",
+        "onnx_arith.py",
+        "onnx_shape.py",
+        "onnx_qonnx.py",
+        "onnx_recurrent.py",
+    ),
     "torch": ("torch.py",),
 }
 #: ops the framework has no layer for, by frontend, with the reason
@@ -32,11 +39,10 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
         Op.BIPOLAR_QUANT: "as Quant (QKeras `binary` quantisers are types)",
         Op.MULTITHRESHOLD: "a QONNX/FINN operator; Keras has no thresholding layer",
+        Op.EINSUM: "Keras has no einsum layer of two computed tensors (EinsumDense has a "
+        "kernel); hls4ml 1.3's Keras converters have no Einsum",
     },
-    "onnx": {
-        Op.AVERAGE: "ONNX has no two-input average operator (Mean is N-ary; hls4ml converts "
-        "neither)",
-    },
+    "onnx": {},
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
@@ -51,9 +57,6 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.CLIP: "ReLU(max_value=...) could become a Clip: not converted yet (hls4ml refuses it too)",
     },
     "onnx": {
-        Op.LSTM: "ONNX LSTM (time-major, gates i, o, f, c) is not converted yet",
-        Op.GRU: "ONNX GRU is not converted yet",
-        Op.SIMPLE_RNN: "ONNX RNN is not converted yet",
         Op.CROPPING: "ONNX Slice and negative Pad are not converted yet (issue 13)",
         Op.DEPTHWISE_CONV1D: "ONNX Conv with group = channels in 1D converts as a block-diagonal Conv1D",
         Op.EMBEDDING: "ONNX Gather of a constant table is not converted yet (hls4ml 1.3: none)",
@@ -61,6 +64,8 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.LAYERNORM: "ONNX LayerNormalization (opset 17) is not converted yet (hls4ml 1.3: none)",
         Op.EINSUM_DENSE: "ONNX Einsum with a constant operand is not converted yet (hls4ml 1.3: "
         "its ONNX frontend has no Einsum)",
+        Op.EINSUM: "ONNX Einsum of two computed tensors is not converted yet (hls4ml 1.3: its "
+        "ONNX frontend has no Einsum)",
     },
     "torch": {
         Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",

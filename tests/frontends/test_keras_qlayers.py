@@ -1,4 +1,4 @@
-"""QSeparableConv1D/2D and QSimpleRNN/QLSTM/QGRU read as types (issue 13).
+"""QSeparableConv1D/2D, QSimpleRNN/QLSTM/QGRU and QConv2DBatchnorm read as types (issue 13).
 
 The refusals need no peer. The oracle tests build five QKeras models with random weights in
 the qkeras peer, all in one TensorFlow start (`qkeras_runner.py` with a list of jobs), and
@@ -12,6 +12,8 @@ hls4ml 1.3 does not apply a recurrent layer's quantisers to its weights (it trun
 float weights into the quantisers' types where QKeras rounds them), so the recurrent models
 have weights on their quantisers' grids, where both agree. Its Vitis backend has no
 SimpleRNN kernel: QSimpleRNN is checked against QKeras (float) and csim == emulator.
+QConv2DBatchnorm without the convolution's own bias (hls4ml 1.3 then drops the folded bias)
+likewise.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ MIXED_RECURRENT = {
     "qgru": {"result": _SEQ, "accum": _SEQ},
     "qfc": {"result": "ap_fixed<12,5>"},
 }
+MIXED_CONV_BN = {
+    "qcbn1": {"accum": "ap_fixed<20,8>", "result": "ap_fixed<12,4,AP_RND,AP_SAT>"},
+    "qcbn2": {"accum": "ap_fixed<22,10>", "result": "ap_fixed<14,5,AP_RND>"},
+    "qfc": {"result": "ap_fixed<12,5>"},
+}
 #: name -> (input shape, pins, compared with hls4ml)
 JOBS: dict[str, tuple[tuple[int, ...], dict[str, Any], bool]] = {
     "separable2d": ((8, 8, 2), {}, True),
@@ -56,6 +63,9 @@ JOBS: dict[str, tuple[tuple[int, ...], dict[str, Any], bool]] = {
     "gru_lstm": ((8, 4), {}, True),
     "lstm_gru": ((8, 4), MIXED_RECURRENT, True),
     "simple_rnn": ((8, 4), {}, False),
+    "conv_bn": ((8, 8, 2), {}, True),
+    "conv_bn_mixed": ((8, 8, 2), MIXED_CONV_BN, True),
+    "conv_bn_nobias": ((8, 8, 2), {}, False),
 }
 
 
@@ -166,7 +176,10 @@ def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
     qk = np.load(peer_runs / name / "y_qkeras.npy").reshape(len(x), -1)
     floats = np.asarray(hepinfer.compile(files, MODEL_LEVEL).predict(x, mode="float"))
     _agree_with_qkeras(floats.reshape(qk.shape), qk)
-    if name == "lstm_gru":  # hepinfer's HLS project: csim == emulator (separable parts: the
+    if name in (
+        "lstm_gru",
+        "conv_bn_mixed",
+    ):  # hepinfer's HLS project: csim == emulator (separable parts: the
         # Conv/DepthwiseConv kernels of tests/ops/test_separable.py, only their types differ)
         csim = np.asarray(model.csim(x[:100])).reshape(100, -1)
         np.testing.assert_array_equal(csim, ours[:100])
@@ -197,6 +210,33 @@ def test_simple_rnn_equals_qkeras_and_csim(peer_runs: Path) -> None:
     floats = np.asarray(hepinfer.compile(files, MODEL_LEVEL).predict(x, mode="float"))
     _agree_with_qkeras(floats.reshape(qk.shape), qk)
     model = hepinfer.compile(files, MODEL_LEVEL)
+    fixed = np.asarray(model.predict(x[:100])).reshape(100, -1)
+    assert len(np.unique(fixed)) > 16
+    np.testing.assert_array_equal(np.asarray(model.csim(x[:100])).reshape(100, -1), fixed)
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+def test_qconv2d_batchnorm_folds_then_quantises(peer_runs: Path) -> None:
+    """The folded kernel goes through the kernel quantiser (the values on its 2**-5 grid,
+    not the quantised kernel times the normalisation's scale), and a QConv2DBatchnorm without
+    its own bias still gets the folded bias `beta - gamma * mean / sqrt(var + eps)`: float
+    equal to QKeras (hls4ml 1.3 drops that bias), csim == emulator.
+    """
+    graph = load_model(_files(peer_runs, "conv_bn"))
+    conv = {n.name: n for n in graph.nodes}["qcbn1"]
+    assert conv.op == Op.CONV2D
+    kernel = np.asarray(conv.weights["kernel"])
+    np.testing.assert_array_equal(kernel * 32, np.round(kernel * 32))
+    x = _inputs(JOBS["conv_bn_nobias"][0])
+    files = _files(peer_runs, "conv_bn_nobias")
+    nobias = {n.name: n for n in load_model(files).nodes}["qcbn2"]
+    assert np.count_nonzero(np.asarray(nobias.weights["bias"])) > 0
+    qk = np.load(peer_runs / "conv_bn_nobias" / "y_qkeras.npy").reshape(len(x), -1)
+    model = hepinfer.compile(files, MODEL_LEVEL)
+    # the unquantised folded bias is not on a grid: QKeras's float32 sums part by ~1e-7
+    floats = np.asarray(model.predict(x, mode="float")).reshape(qk.shape)
+    np.testing.assert_allclose(floats, qk, rtol=1e-5, atol=1e-6)
     fixed = np.asarray(model.predict(x[:100])).reshape(100, -1)
     assert len(np.unique(fixed)) > 16
     np.testing.assert_array_equal(np.asarray(model.csim(x[:100])).reshape(100, -1), fixed)

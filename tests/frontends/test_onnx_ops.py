@@ -196,3 +196,24 @@ def test_qonnx_multithreshold_matches_the_qonnx_formula() -> None:
     np.testing.assert_allclose(got, reference(x), rtol=1e-9, atol=1e-9)
     assert len(np.unique(got)) > 100
     assert Op.MULTITHRESHOLD in [n.op for n in graph.nodes]
+
+
+def test_mean_of_two_is_an_average_matching_onnxruntime() -> None:
+    """ONNX Mean of two tensors is hls4ml's Average merge (the Op tested bit for bit against
+    hls4ml 1.3 in tests/ops/test_merges.py): float equal to onnxruntime, csim == emulator;
+    hls4ml's own op type `Average` (not an ONNX operator) gives the same graph.
+    """
+    x = np.round(np.random.default_rng(4).uniform(-2, 2, (300, 6)) * 32) / 32
+    ops = _check(om.mean(), x)
+    assert ops.count(Op.AVERAGE) == 1
+    hls4ml_form = load_model(om.mean("Average"))
+    assert [n.op for n in hls4ml_form.nodes] == [n.op for n in load_model(om.mean()).nodes]
+    model = hepinfer.compile(om.mean(), {"Model": {"Precision": "ap_fixed<16,6>"}})
+    fixed = np.asarray(model.predict(x))
+    assert len(np.unique(fixed)) > 100
+    np.testing.assert_array_equal(np.asarray(model.csim(x[:100])), fixed[:100])
+
+
+def test_mean_of_three_is_refused() -> None:
+    with pytest.raises(FrontendError, match=r"Mean 'avg' of inputs \['h0', 'h1', 'h2'\]"):
+        load_model(om.mean(inputs=3))

@@ -212,10 +212,10 @@ def test_a_quantiser_given_as_activation_is_split_off(tmp_path: Path) -> None:
     np.testing.assert_array_equal(model.predict(x), expected)
 
 
-@pytest.mark.parametrize("cls", ["QConv2DBatchnorm"])
-def test_unconverted_q_layers_are_refused_by_name(tmp_path: Path, cls: str) -> None:
-    layers = [{"class_name": cls, "config": {"name": "sep_7"}}]
-    with pytest.raises(FrontendError, match=f"'sep_7' of type '{cls}' is not supported"):
+def test_qconv2d_batchnorm_off_the_channel_axis_is_refused(tmp_path: Path) -> None:
+    """hls4ml 1.3 folds the normalisation into the output channels: another axis is refused."""
+    layers = [{"class_name": "QConv2DBatchnorm", "config": {"name": "cbn_7", "axis": [1]}}]
+    with pytest.raises(FrontendError, match=r"'cbn_7' of type 'QConv2DBatchnorm'.*axis \[1\]"):
         load_model(_json_model(tmp_path, layers, [8, 8, 2]))
 
 

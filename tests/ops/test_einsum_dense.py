@@ -99,3 +99,21 @@ def test_bit_exact_against_hls4ml(tmp_path: Path, config: dict[str, Any]) -> Non
     model = hepinfer.compile(keras_file(shape, spec_, tmp_path / "e.keras"), config)
     ours = np.asarray(model.predict(x)).reshape(len(x), -1)
     assert int(np.count_nonzero(ours != theirs.reshape(len(x), -1))) == 0
+
+
+def test_csim_equals_emulator_with_axes_moved_around() -> None:
+    """An output transpose that is a 3-cycle ('abc,cd->dab': (a, b, d) -> (d, a, b)), not its
+    own inverse: the HLS kernel scatters each result to its output element.
+    """
+    from hepinfer.frontends.builder import GraphBuilder
+    from hepinfer.ir.op import Op
+    from hepinfer.ops.einsum_dense import node_data
+
+    rng = np.random.default_rng(0)
+    b = GraphBuilder("moved")
+    kernel = np.round(rng.normal(size=(4, 5)) * 32) / 32
+    attrs, weights = node_data("abc,cd->dab", (2, 3, 4), kernel, None)
+    out = b.add("ed", Op.EINSUM_DENSE, [b.input("x", (2, 3, 4))], attrs, weights)
+    model = hepinfer.compile(b.build([out]), MODEL_LEVEL)
+    x = np.round(rng.uniform(-2, 2, (50, 2, 3, 4)) * 32) / 32
+    np.testing.assert_array_equal(np.asarray(model.csim(x)), np.asarray(model.predict(x)))

@@ -129,6 +129,56 @@ def qconv(b: GraphBuilder, layer: LayerInfo) -> str:
     return _weighted(b, layer, 0, "kernel_quantizer", kl.conv)
 
 
+def _channel_axis(layer: LayerInfo) -> None:
+    axis = layer.config.get("axis", -1)
+    axes = [int(a) for a in axis] if isinstance(axis, list | tuple) else [int(axis)]
+    if axes not in ([-1], [3]):
+        msg = (
+            f"QKeras layer {layer.name!r} of type {layer.cls!r}: batch normalisation axis "
+            f"{axis!r} is not supported (hls4ml 1.3 folds it into the output channels); use "
+            "axis=-1 (channels_last)"
+        )
+        raise FrontendError(msg)
+
+
+def qconv_batchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
+    """QConv2DBatchnorm as hls4ml 1.3's `Conv2DBatchnorm` computes it: the moving statistics
+    folded into kernel and bias in float32 (`inv = gamma / sqrt(variance + epsilon)`,
+    `kernel * inv`, `inv * (bias - mean) + beta`; QKeras folds the same way at inference),
+    then the folded values through `kernel_quantizer` / `bias_quantizer`, as a QConv2D.
+    """
+    cfg = layer.config
+    _channel_axis(layer)
+    use_bias = bool(cfg.get("use_bias", True))
+    kernel = np.asarray(layer.weight(0, "kernel"), dtype=np.float32)
+    bias = np.asarray(layer.weight(1, "bias"), dtype=np.float32) if use_bias else np.float32(0.0)
+    # after the convolution's weights: gamma, beta (when scale/center), QKeras's scalar
+    # `iteration` counter, moving mean and variance
+    stats = [np.asarray(w, dtype=np.float32) for w in layer.weights[1 + use_bias :] if np.ndim(w)]
+    scale, center = bool(cfg.get("scale", True)), bool(cfg.get("center", True))
+    if len(stats) != 2 + scale + center:
+        msg = (
+            f"QKeras layer {layer.name!r} ({layer.cls}) has {len(stats)} batch normalisation "
+            f"weights in the weights file, expected {2 + scale + center} (gamma, beta, "
+            "moving_mean, moving_variance as scale/center say)"
+        )
+        raise FrontendError(msg)
+    gamma = stats[0] if scale else None
+    beta = stats[int(scale)] if center else None
+    mean, variance = stats[-2], stats[-1]
+    inv = np.reciprocal(np.sqrt(variance + np.float32(cfg.get("epsilon", 0.001))))
+    if gamma is not None:
+        inv = inv * gamma
+    folded_bias = inv * (bias - mean)
+    if beta is not None:
+        folded_bias = folded_bias + beta
+    conv_keys = {"axis", "momentum", "epsilon", "center", "scale", "folding_mode"}
+    plain = {k: v for k, v in cfg.items() if k not in conv_keys} | {"use_bias": True}
+    folded = [(inv * kernel).astype(np.float32), np.asarray(folded_bias, dtype=np.float32)]
+    info = LayerInfo(layer.name, "QConv2D", plain, layer.sources, folded)
+    return _weighted(b, info, 0, "kernel_quantizer", kl.conv)
+
+
 def qdepthwise(b: GraphBuilder, layer: LayerInfo) -> str:
     return _weighted(b, layer, 0, "depthwise_quantizer", kl.depthwise)
 
@@ -324,6 +374,7 @@ QKERAS_CONVERTERS: dict[str, Converter] = {
     "QDense": qdense,
     "QConv1D": qconv,
     "QConv2D": qconv,
+    "QConv2DBatchnorm": qconv_batchnorm,
     "QDepthwiseConv2D": qdepthwise,
     "QSeparableConv1D": qseparable,
     "QSeparableConv2D": qseparable,
@@ -337,9 +388,7 @@ QKERAS_CONVERTERS: dict[str, Converter] = {
 }
 
 #: QKeras layers that are not converted, with the reason (their error names layer and type)
-QKERAS_REFUSED: dict[str, str] = {
-    "QConv2DBatchnorm": "fold the batch normalisation into QConv2D before saving",
-}
+QKERAS_REFUSED: dict[str, str] = {}
 
 #: QKeras recurrent layers: their `activation` is part of the layer, not split off
 QKERAS_RECURRENT = ("QSimpleRNN", "QLSTM", "QGRU")

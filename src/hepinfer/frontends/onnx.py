@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
-from hepinfer.frontends import onnx_arith, onnx_qonnx, onnx_shape
+from hepinfer.frontends import onnx_arith, onnx_qonnx, onnx_recurrent, onnx_shape
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
 from hepinfer.frontends.onnx_nodes import CONVERTERS as NODE_CONVERTERS
 from hepinfer.frontends.onnx_nodes import (
@@ -33,6 +33,7 @@ CONVERTERS = {
     **onnx_shape.CONVERTERS,
     **onnx_qonnx.CONVERTERS,
 }
+CONVERTERS.update(onnx_recurrent.wrap(CONVERTERS))  # LSTM/GRU/RNN and their exporter's patterns
 
 
 def _onnx() -> Any:
@@ -92,6 +93,7 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
             msg = f"ONNX output {out.name!r} is not computed from the inputs (constant output?)"
             raise FrontendError(msg)
         outputs.append(ctx.tensors[out.name])
+    onnx_recurrent.prune(ctx, outputs)
     return builder.build(outputs)
 
 

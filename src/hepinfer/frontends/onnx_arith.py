@@ -3,7 +3,7 @@
 `Mul`, `Div`, `Add` and `Sub` with one constant operand become a BatchNormalization
 (`y = x * scale + bias`, per channel or scalar; hls4ml's `ApplyAlpha` does the same), except
 an `Add` of a constant right after a MatMul, which stays that Dense layer's bias. `Sum` of N
-tensors is a chain of two-input Adds; `Clip` with constant bounds is a Clip (a ReLU when the
+tensors is a chain of two-input Adds; `Mean` of two tensors (hls4ml's `Average`) an Average; `Clip` with constant bounds is a Clip (a ReLU when the
 bounds are [0, inf)).
 """
 
@@ -154,6 +154,36 @@ def sum_(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, acc)
 
 
+def mean(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """ONNX Mean of two tensors (and hls4ml's op type `Average`, which is not an ONNX
+    operator) as the Average merge, `(a + b) * 0.5` like hls4ml's `nnet::average`; the Mean of
+    one tensor is that tensor.
+    """
+    del attrs
+    if onnx_nodes.const_fold(ctx, node, lambda *xs: np.mean(np.broadcast_arrays(*xs), axis=0)):
+        return
+    n = len(node.input)
+    if n == 1 and ctx.const(node, 0) is None:
+        ctx.set(node, ctx.src(node))
+        return
+    if n != 2 or ctx.const(node, 0) is not None or ctx.const(node, 1) is not None:
+        msg = (
+            f"{node.op_type} {ctx.name(node)!r} of inputs {list(node.input)} is not supported: "
+            "hls4ml's Average merges two tensors (no constants), and a mean of more terms is "
+            "not a chain of two-input averages; give each Mean two tensor inputs"
+        )
+        raise FrontendError(msg)
+    a, b = ctx.src(node, 0), ctx.src(node, 1)
+    if ctx.is_cl(node, 0) != ctx.is_cl(node, 1) or ctx.builder.shape(a) != ctx.builder.shape(b):
+        msg = (
+            f"{node.op_type} {ctx.name(node)!r}: inputs of shapes {ctx.builder.shape(a)} and "
+            f"{ctx.builder.shape(b)} (or in different layouts) are not supported; the Average "
+            "merge takes two tensors of one shape (no broadcasting)"
+        )
+        raise FrontendError(msg)
+    ctx.set(node, ctx.builder.add(ctx.name(node), Op.AVERAGE, [a, b]))
+
+
 def clip(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """Clip with constant bounds (attributes before opset 11, inputs after)."""
     if onnx_nodes.const_fold(ctx, node, lambda x, lo=None, hi=None: np.clip(x, lo, hi)):
@@ -184,4 +214,6 @@ CONVERTERS: dict[str, Converter] = {
     "Div": div,
     "Sum": sum_,
     "Clip": clip,
+    "Mean": mean,
+    "Average": mean,
 }

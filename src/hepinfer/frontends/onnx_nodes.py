@@ -31,6 +31,8 @@ class OnnxContext:
     quant: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the model has QONNX channels-last nodes: its 4D/3D tensors are NHWC / NWC in ONNX
     channels_last_model: bool = False
+    #: ONNX outputs of recurrent nodes -> their converter (`hepinfer.frontends.onnx_recurrent`)
+    recurrent: dict[str, Any] = field(default_factory=dict)
 
     def src(self, node: Any, i: int = 0) -> str:
         name = str(node.input[i])

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import importlib
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hepinfer.errors import FrontendError, MissingDependencyError
+from hepinfer.errors import FrontendError, GraphError, MissingDependencyError
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
 from hepinfer.frontends.keras_layers import layernorm_attrs
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
+from hepinfer.ops.einsum import node_attrs as einsum_attrs
 
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
@@ -242,19 +243,11 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         out = b.add(name, Op.HARD_SIGMOID, [src], {"slope": 1 / 6, "shift": 0.5})
         return lay.keep(src, out)
     if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-        src = lay.last(src)
         n = m.num_features
         gamma = _np(m.weight) if m.weight is not None else np.ones(n)
         beta = _np(m.bias) if m.bias is not None else np.zeros(n)
-        scale = gamma / np.sqrt(_np(m.running_var) + m.eps)
-        out = b.add(
-            name,
-            Op.BATCHNORM,
-            [src],
-            {},
-            {"scale": scale, "bias": beta - _np(m.running_mean) * scale},
-        )
-        return lay.keep(src, out)
+        stats = (_np(m.running_mean), _np(m.running_var), gamma, beta)
+        return _batchnorm(lay, name, src, stats, float(m.eps))
     if isinstance(m, nn.Flatten):
         src = lay.first(src)  # torch flattens channels-first
         return b.add(name, Op.FLATTEN, [src]) if len(b.shape(src)) > 1 else src
@@ -276,6 +269,174 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
         return lay.keep(src, b.activation(name, kind, src))
     msg = f"PyTorch module {name!r} of type {type(m).__name__!r} is not supported; supported: {_MODULES}"
     raise FrontendError(msg)
+
+
+def _batchnorm(
+    lay: _Layout,
+    name: str,
+    src: str,
+    stats: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    eps: float,
+) -> str:
+    """Inference batch normalisation over torch's dim 1 (the IR's last axis) from the running
+    mean and variance, gamma and beta: `x * scale + bias` as a BatchNormalization node.
+    """
+    src = lay.last(src)
+    mean, var, gamma, beta = stats
+    scale = gamma / np.sqrt(var + eps)
+    out = lay.b.add(name, Op.BATCHNORM, [src], {}, {"scale": scale, "bias": beta - mean * scale})
+    return lay.keep(src, out)
+
+
+_BATCH_NORM_ARGS = (
+    "input",
+    "running_mean",
+    "running_var",
+    "weight",
+    "bias",
+    "training",
+    "momentum",
+    "eps",
+)
+
+
+def _functional_batch_norm(lay: _Layout, name: str, node: Any, traced: Any, src: str) -> str:
+    """`F.batch_norm(x, running_mean, running_var, weight, bias, training=False, eps=...)`
+    with the statistics and affine parameters held by the module (parameters or buffers,
+    `get_attr` nodes in torch.fx), as nn.BatchNorm1d/2d (hls4ml 1.3 refuses the functional
+    form).
+    """
+    given = dict(zip(_BATCH_NORM_ARGS, node.args, strict=False)) | dict(node.kwargs)
+    if given.get("training", False):
+        msg = (
+            f"F.batch_norm {name!r} with training=True is not supported (it normalises by each "
+            "batch's statistics); call it with training=False (the running statistics)"
+        )
+        raise FrontendError(msg)
+
+    def tensor(key: str) -> np.ndarray | None:
+        arg = given.get(key)
+        if arg is None:
+            return None
+        if getattr(arg, "op", None) != "get_attr":
+            msg = (
+                f"F.batch_norm {name!r}: {key} {arg!s} is not a parameter or buffer of the "
+                "module (computed statistics are not supported); register it with "
+                "nn.Parameter or register_buffer"
+            )
+            raise FrontendError(msg)
+        return _np(_fetch_attr(traced, str(arg.target)))
+
+    mean, var = tensor("running_mean"), tensor("running_var")
+    if mean is None or var is None:
+        msg = f"F.batch_norm {name!r} without running_mean/running_var is not supported; pass the module's running statistics"
+        raise FrontendError(msg)
+    gamma, beta = tensor("weight"), tensor("bias")
+    n = len(mean)
+    stats = (
+        mean,
+        var,
+        np.ones(n) if gamma is None else gamma,
+        np.zeros(n) if beta is None else beta,
+    )
+    return _batchnorm(lay, name, src, stats, float(given.get("eps", 1e-5)))
+
+
+def _fetch_attr(traced: Any, target: str) -> Any:
+    obj = traced
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+#: torch.fx names of `+`, `-`, `*` (operator functions, torch functions, Tensor methods)
+_SCALAR_ARITH = {"add": "add", "sub": "sub", "subtract": "sub", "mul": "mul", "multiply": "mul"}
+
+
+def _scalar_operand(node: Any, fname: str) -> tuple[int, float] | None:
+    """(index of the tensor operand, the number) when `node` is `+`, `-` or `*` of one tensor
+    and one Python number; None otherwise.
+    """
+    numbers = [
+        i for i, a in enumerate(node.args) if isinstance(a, int | float) and not isinstance(a, bool)
+    ]
+    if fname in _SCALAR_ARITH and numbers and (node.kwargs or len(node.args) != 2):
+        msg = (
+            f"PyTorch {fname} {node.name!r} with arguments {node.args[1:]} {dict(node.kwargs)} "
+            "is not supported; supported: x + c, x - c, c - x, x * c with a Python number c "
+            "(no alpha)"
+        )
+        raise FrontendError(msg)
+    if fname not in _SCALAR_ARITH or len(node.args) != 2:
+        return None
+    tensors = [i for i, a in enumerate(node.args) if hasattr(a, "name")]
+    if len(numbers) != 1 or len(tensors) != 1:
+        return None
+    return tensors[0], float(node.args[numbers[0]])
+
+
+def _scalar_arith(
+    lay: _Layout, name: str, kind: str, src: str, tensor_first: bool, c: float
+) -> str:
+    """`x + c`, `x - c`, `c - x`, `x * c` with a Python number `c` (hls4ml's `Constant` and
+    its ApplyAlpha: `x * scale + bias`) as a BatchNormalization with one scale and bias for
+    every channel.
+    """
+    scale, bias = {
+        "add": (1.0, c),
+        "mul": (c, 0.0),
+        "sub": (1.0, -c) if tensor_first else (-1.0, c),
+    }[kind]
+    n = lay.b.shape(src)[-1]
+    weights = {"scale": np.full(n, scale), "bias": np.full(n, bias)}
+    return lay.keep(src, lay.b.add(name, Op.BATCHNORM, [src], {}, weights))
+
+
+def _einsum(lay: _Layout, name: str, node: Any, get: Callable[[str, str], str]) -> str:
+    """`torch.einsum(equation, a, b)` of two computed tensors as hls4ml 1.3's Einsum: the
+    batch axis (each operand's and the output's first subscript) stripped from the equation.
+    """
+    equation, operands = node.args[0], list(node.args[1:])
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = list(operands[0])
+    if not isinstance(equation, str) or len(operands) != 2:
+        msg = (
+            f"torch.einsum {name!r} with {len(operands)} operands is not supported; hepinfer "
+            "(as hls4ml 1.3) converts the einsum of two tensors"
+        )
+        raise FrontendError(msg)
+    eq = equation.replace(" ", "")
+    ins, _, out = eq.partition("->")
+    parts = ins.split(",")
+    batch = eq[:1]
+    rest = "".join(p[1:] for p in parts) + out[1:]
+    if "..." in eq or not out or any(p[:1] != batch for p in (*parts, out)) or batch in rest:
+        msg = (
+            f"torch.einsum {name!r} with equation {equation!r} is not supported; supported (as "
+            "hls4ml 1.3): an explicit output ('->'), no '...', and the batch axis as the first "
+            "subscript of both operands and of the output"
+        )
+        raise FrontendError(msg)
+    srcs = [lay.first(get(o.name, name)) for o in operands]
+    stripped = f"{parts[0][1:]},{parts[1][1:]}->{out[1:]}"
+    try:
+        attrs = einsum_attrs(stripped, lay.b.shape(srcs[0]), lay.b.shape(srcs[1]))
+    except GraphError as exc:
+        msg = f"torch.einsum {name!r}: {exc}"
+        raise FrontendError(msg) from None
+    return lay.b.add(name, Op.EINSUM, srcs, attrs)
+
+
+def _view_shape(node: Any) -> tuple[int, ...] | None:
+    """The per-sample target shape of `x.view(...)` / `x.reshape(...)` (batch axis dropped),
+    or None when it is not given as integers.
+    """
+    dims = list(node.args[1:])
+    if len(dims) == 1 and isinstance(dims[0], list | tuple):
+        dims = list(dims[0])
+    if len(dims) < 2 or not all(isinstance(d, int) for d in dims):
+        return None
+    return tuple(int(d) for d in dims[1:])
 
 
 def _layernorm(lay: _Layout, name: str, m: Any, src: str) -> str:
@@ -455,9 +616,18 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
     outputs: list[str] = []
     modules = dict(traced.named_modules())
 
-    def get(arg: str) -> str:
+    parameters: set[str] = set()  # get_attr nodes: read only by F.batch_norm
+
+    def get(arg: str, user: str = "") -> str:
         if arg in rnns and rnns[arg][1] == (0,):  # the whole sequence
             values[arg] = rnns[arg][0].node(True)
+        if arg in parameters:
+            msg = (
+                f"PyTorch value {arg!r} (a parameter or buffer of the module) is used by "
+                f"{user!r}, which hepinfer does not convert; module tensors are read only as "
+                "F.batch_norm's statistics and affine parameters"
+            )
+            raise FrontendError(msg)
         if arg not in values:
             msg = f"PyTorch value {arg!r} (a recurrent layer's state tuple) cannot be used whole"
             raise FrontendError(msg)
@@ -482,10 +652,21 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
                 values[name] = got
             else:
                 rnns[name] = (rnn, got)
+        elif node.op == "get_attr":
+            parameters.add(name)  # a parameter or buffer: read by the function that uses it
         elif node.op in ("call_function", "call_method"):
             fname = getattr(node.target, "__name__", str(node.target))
-            args = [get(a.name) for a in node.args if hasattr(a, "name")]
-            if fname in ("cat", "concat", "concatenate"):
+            if fname == "batch_norm":
+                src = get(node.args[0].name)
+                values[name] = _functional_batch_norm(lay, name, node, traced, src)
+                continue
+            args = [get(a.name, name) for a in node.args if hasattr(a, "name")]
+            scalar = _scalar_operand(node, fname)
+            if scalar is not None:
+                index, c = scalar
+                kind = _SCALAR_ARITH[fname]
+                values[name] = _scalar_arith(lay, name, kind, args[0], index == 0, c)
+            elif fname in ("cat", "concat", "concatenate"):
                 dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
                 values[name] = _cat(lay, name, [get(a.name) for a in node.args[0]], int(dim))
             elif fname in ("squeeze", "unsqueeze"):
@@ -511,12 +692,23 @@ def from_torch_module(module: Any, input_shape: Sequence[int] | None = None) -> 
                 if len({a in lay.cl for a in args}) > 1:
                     args = [lay.first(a) for a in args]
                 values[name] = lay.keep(args[0], b.add(name, _BINARY[fname], args))
+            elif fname == "einsum":
+                values[name] = _einsum(lay, name, node, get)
+            elif fname in ("view", "reshape") and len(target := _view_shape(node) or ()) > 1:
+                src = lay.first(args[0])
+                size = int(np.prod(b.shape(src)))
+                known = int(np.prod([d for d in target if d != -1]))
+                shape = tuple(size // known if d == -1 else d for d in target)
+                if int(np.prod(shape)) != size:
+                    msg = f"PyTorch {fname} {name!r} to {target} does not fit {b.shape(src)}"
+                    raise FrontendError(msg)
+                values[name] = b.add(name, Op.RESHAPE, [src], {"shape": shape})
             elif fname in ("flatten", "view", "reshape") and len(b.shape(args[0])) > 1:
                 values[name] = b.add(name, Op.FLATTEN, [lay.first(args[0])])
             elif fname in ("flatten", "view", "reshape"):
                 values[name] = args[0]
             else:
-                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten, cat, squeeze, unsqueeze"
+                msg = f"PyTorch operation {name!r} ({fname}) is not supported; supported functions: {', '.join(_FUNCTIONS)}, add, mul, {', '.join(_BINARY)}, flatten, cat, squeeze, unsqueeze, batch_norm (training=False), +/-/* by a number, einsum of two tensors, view/reshape"
                 raise FrontendError(msg)
         elif node.op == "output":
             res = node.args[0]

@@ -62,6 +62,7 @@ KERNEL_FILES = (
     "hepinfer_fast.h",
     "hepinfer_layernorm.h",
     "hepinfer_einsum_dense.h",
+    "hepinfer_einsum.h",
 )
 
 

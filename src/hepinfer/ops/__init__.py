@@ -27,6 +27,7 @@ from hepinfer.ops import (
     depthwise_conv1d,
     depthwise_conv2d,
     dot,
+    einsum,
     einsum_dense,
     elu,
     embedding,
@@ -113,6 +114,7 @@ _MODULES: tuple[ModuleType, ...] = (
     dot,
     layernorm,
     einsum_dense,
+    einsum,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -205,9 +205,8 @@ def _positions(node: Node, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.nd
     gather = _rows(node, x_idx).reshape(-1)
     i, l0 = (int(v) for v in node.attrs["groups"])
     l1 = int(weight(node, "kernel").shape[2])
-    y_pos = _back(node, np.arange(i * l0 * l1).reshape(1, i, l0, l1)).reshape(-1)
-    scatter = np.empty_like(y_pos)
-    scatter[y_pos] = np.arange(y_pos.size)  # output element k comes from position scatter[k]
+    # output element k comes from the (I, L0, L1) position scatter[k]
+    scatter = _back(node, np.arange(i * l0 * l1).reshape(1, i, l0, l1)).reshape(-1)
     return gather, scatter
 
 

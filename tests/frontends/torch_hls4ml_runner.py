@@ -1,0 +1,104 @@
+"""PyTorch models run through hls4ml 1.3 (run with the hls4ml peer's python, not collected by
+pytest; the test imports the model classes from here to build the same modules).
+
+Usage: python torch_hls4ml_runner.py SPEC.json
+SPEC: {"jobs": [{"model": a name of MODELS, "seed", "shape" (per sample), "x" (.npy inputs),
+"out" (folder), "pins": {layer: {variable: type}} over hls4ml's 'auto' types}, ...]}.
+Writes to "out": state.pt (the module's state_dict), y_hls4ml.npy (hls4ml's C simulation of
+config_from_pytorch_model(granularity='name') at model precision ap_fixed<16,6>),
+hls4ml_config.json (that configuration), layers.json (hls4ml's layers after its passes) and
+timing.json (seconds of hls4ml's predict()).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class ScalarArith(torch.nn.Module):
+    """`+`, `-`, `*` by Python numbers (hls4ml's `Constant` layers and their ApplyAlpha)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 5)
+        self.out = torch.nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x) * 0.375
+        h = h + 1.25
+        h = torch.relu(h - 0.5)
+        return self.out(h) * -2.75
+
+
+class TwoEinsums(torch.nn.Module):
+    """Two torch.einsum of computed tensors: a batched matrix product and a product whose
+    output axes are transposed (hls4ml's Einsum with an output transpose).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fa = torch.nn.Linear(6, 12)
+        self.fb = torch.nn.Linear(6, 8)
+        self.fc = torch.nn.Linear(6, 8)
+        self.o1 = torch.nn.Linear(6, 3)
+        self.o2 = torch.nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.fa(x).view(-1, 3, 4)
+        b = self.fb(x).view(-1, 4, 2)
+        c = self.fc(x).view(-1, 2, 4)
+        e1 = torch.einsum("bij,bjk->bik", a, b)
+        e2 = torch.einsum("bij,bkj->bki", a, c)
+        return self.o1(torch.flatten(e1, 1)) + self.o2(torch.flatten(e2, 1))
+
+
+MODELS = {"scalar_arith": ScalarArith, "two_einsums": TwoEinsums}
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    for job in spec["jobs"]:
+        run(job)
+    return 0
+
+
+def run(spec: dict) -> None:
+    import hls4ml
+
+    torch.manual_seed(int(spec["seed"]))
+    model = MODELS[spec["model"]]().eval()
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out / "state.pt")
+    shape = tuple(spec["shape"])
+    config = hls4ml.utils.config_from_pytorch_model(model, shape, granularity="name")
+    config["Model"]["Precision"] = "ap_fixed<16,6>"
+    for name, pins in spec.get("pins", {}).items():
+        config["LayerName"][name]["Precision"].update(pins)
+    used = json.loads(json.dumps(config, default=str))
+    hls_model = hls4ml.converters.convert_from_pytorch_model(
+        model,
+        hls_config=config,
+        backend="Vitis",
+        io_type="io_parallel",
+        output_dir=str(out / "hls4ml_prj"),
+        part="xcu250-figd2104-2L-e",
+    )
+    hls_model.compile()
+    x = np.ascontiguousarray(np.load(spec["x"]).astype(np.float32))
+    start = time.perf_counter()
+    y = np.asarray(hls_model.predict(x), dtype=np.float64)
+    seconds = time.perf_counter() - start
+    (out / "timing.json").write_text(json.dumps({"hls4ml_predict_s": seconds, "n": len(x)}))
+    np.save(out / "y_hls4ml.npy", y.reshape(len(x), -1))
+    (out / "hls4ml_config.json").write_text(json.dumps(used, indent=1))
+    layers = [[layer.name, layer.class_name] for layer in hls_model.get_layers()]
+    (out / "layers.json").write_text(json.dumps(layers))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -56,6 +56,7 @@ class Op(Enum):
     DOT = "Dot"
     LAYERNORM = "LayerNormalization"
     EINSUM_DENSE = "EinsumDense"
+    FIXED_POINT_QUANTIZER = "FixedPointQuantizer"
 
     @classmethod
     def parse(cls, name: str) -> Op:

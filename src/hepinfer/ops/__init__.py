@@ -30,6 +30,7 @@ from hepinfer.ops import (
     einsum_dense,
     elu,
     embedding,
+    fixed_point_quantizer,
     flatten,
     global_avgpool,
     global_maxpool,
@@ -113,6 +114,7 @@ _MODULES: tuple[ModuleType, ...] = (
     dot,
     layernorm,
     einsum_dense,
+    fixed_point_quantizer,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -6,7 +6,8 @@ hls4ml 1.3 venv), convert them with that peer's hls4ml and compare on 2,000 inpu
 hepinfer's emulator with hls4ml's C simulation bit for bit (whatever precision the
 configuration names: HGQ2 models carry their own types, as in hls4ml's bit-exact flow),
 hepinfer's float mode with HGQ2's own Keras output (equal: every value on the way is a short
-fixed-point number, exact in float32), and hepinfer's own C simulation with its emulator.
+fixed-point number, exact in float32), and hepinfer's own C simulation with its emulator
+(io_parallel and io_stream; hls4ml 1.3 supports per-element quantisers in io_parallel only).
 """
 
 from __future__ import annotations
@@ -108,12 +109,16 @@ def test_float_mode_equals_hgq2_keras(runs: dict[str, Path]) -> None:
     np.testing.assert_array_equal(ours, np.load(runs["mixed"] / "y_keras.npy"))
 
 
-@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
-def test_csim_equals_emulator(runs: dict[str, Path], io_type: str) -> None:
+@pytest.mark.parametrize(("model", "io_type"), [("mixed", "io_parallel"), ("jet", "io_stream")])
+def test_csim_equals_emulator(runs: dict[str, Path], model: str, io_type: str) -> None:
+    """Per-element quantisers (`mixed`: the `fixed_quantizer` kernel) and one type per
+    quantiser (`jet`: casts to the layers' types); the kernel in io_stream and with both
+    header sets: tests/ops/test_fixed_point_quantizer.py.
+    """
     x = _x(runs)[:200]
-    compiled = hepinfer.compile(runs["jet"] / "model.npz", MODEL_LEVEL)
+    compiled = hepinfer.compile(runs[model] / "model.npz", MODEL_LEVEL)
     fixed = np.asarray(compiled.predict(x)).reshape(200, -1)
-    np.testing.assert_array_equal(fixed, np.load(runs["jet"] / "y_keras.npy")[:200])
+    np.testing.assert_array_equal(fixed, np.load(runs[model] / "y_keras.npy")[:200])
     csim = np.asarray(compiled.csim(x, io_type=io_type)).reshape(200, -1)
     np.testing.assert_array_equal(csim, fixed)
 

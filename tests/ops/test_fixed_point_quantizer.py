@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import hepinfer
 from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.fixed.array import FxArray
@@ -15,6 +16,7 @@ from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.ops import fixed_point_quantizer as fpq
+from hepinfer.ops import hook
 from hepinfer.ops.bounds import Bounds
 
 SHAPE = (3, 8)
@@ -97,10 +99,40 @@ def test_one_type_per_tensor_is_the_output_type_and_lowers_to_a_cast() -> None:
     assert lowering.kernel == "linear"
 
 
-def test_per_element_types_have_no_hls_kernel_and_say_so() -> None:
-    node = _node(np.random.default_rng(1), "RND", "WRAP")
-    with pytest.raises(HlsError, match=r"FixedPointQuantizer 'q' has \d+ element types"):
-        fpq.hls(node, [TensorType(SHAPE, INPUT)])
+@pytest.mark.parametrize(
+    ("rnd", "sat", "io_type", "headers"),
+    [
+        ("RND", "WRAP", "io_parallel", "xilinx"),
+        ("TRN", "SAT_SYM", "io_stream", "hepinfer"),
+    ],
+)
+def test_per_element_csim_equals_emulator(rnd: str, sat: str, io_type: str, headers: str) -> None:
+    rng = np.random.default_rng(len(rnd + sat))
+    node = _node(rng, rnd, sat)
+    b = GraphBuilder("q")
+    x = b.input("x", SHAPE)
+    b.add("q", Op.FIXED_POINT_QUANTIZER, [x], dict(node.attrs), dict(node.weights))
+    config = {"Model": {"Precision": "ap_fixed<14,6>"}, "IOType": io_type}
+    compiled = hepinfer.compile(b.build(["q"]), config)
+    assert (
+        hook(Op.FIXED_POINT_QUANTIZER, "hls")(
+            compiled.graph.node("q"), [compiled.graph.node("x").out]
+        ).kernel
+        == "fixed_quantizer"
+    )
+    xs = _inputs(rng, 300)
+    fixed = np.asarray(compiled.predict(xs))
+    np.testing.assert_array_equal(np.asarray(compiled.csim(xs, headers=headers)), fixed)
+    assert len(np.unique(fixed)) > 50
+
+
+def test_too_wide_for_the_kernel_is_an_hls_error_naming_the_node() -> None:
+    b = GraphBuilder("q")
+    x = b.input("x", (2,))
+    w = {"k": np.ones(2), "i": np.array([2, 20]), "f": np.array([3, 20])}
+    node = b.node(b.add("q", Op.FIXED_POINT_QUANTIZER, [x], {"round": "RND", "overflow": "SAT"}, w))
+    with pytest.raises(HlsError, match=r"FixedPointQuantizer 'q'.*wider than 31 bits"):
+        fpq.hls(node, [TensorType((2,), INPUT)])
 
 
 def test_interval_holds_every_output() -> None:

@@ -15,7 +15,8 @@ firmware, the float kernel HGQ2.
 The output tensor's type holds every element's value exactly: the widest integer and
 fractional parts over the elements (signed when any element is). When every element has the
 same type, the output type is that type (with its modes) and the HLS kernel is the `linear`
-cast to it; per-element types have no HLS kernel yet (the emulator computes them).
+cast to it; otherwise the kernel `fixed_quantizer` casts each element by its parameters
+(`kernel_params`), in integer arithmetic on the mantissas.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from hepinfer.ops import costing
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, same_shape, weight
 from hepinfer.ops.bounds import Bounds, Interval, one
 from hepinfer.ops.cost import ActivationCost, LayerCost, NodeContext
-from hepinfer.ops.lowering import Lowering, inputs_count, sizes
+from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 ROUND_MODES = {"TRN": Quant.TRN, "RND": Quant.RND, "S_RND": Quant.RND}
 OVERFLOW_MODES = {"WRAP": Overflow.WRAP, "SAT": Overflow.SAT, "SAT_SYM": Overflow.SAT_SYM}
@@ -161,20 +162,60 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
     return np.minimum(qlo, qhi), np.maximum(qlo, qhi)
 
 
+#: widest element and input mantissas of the `fixed_quantizer` kernel (31-bit int arithmetic)
+KERNEL_BITS = 31
+#: the type of the kernel's per-element parameters (integers)
+PARAMS_T = FixedType(32, 32)
+
+
+def kernel_params(node: Node, tin: FixedType) -> np.ndarray:
+    """Per element: [bits dropped from the input's fraction, width (0: pruned), lowest and
+    highest mantissa of the element type (SAT_SYM: -highest, except 1-bit types)], flattened.
+    """
+    k, i, f = kif(node)
+    width = k + i + f
+    _, overflow = modes(node)
+    hi = np.where(width > 0, 2.0 ** (i + f) - 1, 0)
+    lo = np.where(k == 1, -(2.0 ** (i + f)), 0.0)
+    if overflow is Overflow.SAT_SYM:
+        lo = np.where((k == 1) & (width > 1), -hi, lo)
+    lo = np.where(width > 0, lo, 0)
+    table = np.stack([tin.frac - f, width, lo, hi], axis=-1).reshape(-1)
+    return table.astype(np.int64)
+
+
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
-    """`linear`: the cast to the one element type (the output's); per-element types have no
-    HLS kernel yet.
+    """`linear` (the cast to the output type) for one element type; else `fixed_quantizer`
+    with each element's parameters (`kernel_params`) in an integer `weight_t` array.
     """
     inputs_count(node, inputs, 1, "HLS")
     types = element_types(node)
-    if len(types) != 1 or None in types.values():
+    if len(types) == 1 and None not in types.values():
+        return Lowering("linear", sizes(node, inputs), same_width=True)
+    tin = inputs[0].fixed
+    if tin is None:
+        msg = f"FixedPointQuantizer {node.name!r} reads an untyped tensor; configure the graph"
+        raise HlsError(msg)
+    widths = [t.width for t in types.values() if t is not None]
+    tout = output_type(node)
+    in_bits = tin.width + int(not tin.signed)
+    out_bits = tout.width + int(not tout.signed)
+    if max([*widths, in_bits, out_bits]) > KERNEL_BITS:
         msg = (
-            f"FixedPointQuantizer {node.name!r} has {len(types)} element types (or pruned "
-            "elements); its HLS kernel supports one type per tensor: emulate it, or quantise "
-            "the tensor homogeneously"
+            f"FixedPointQuantizer {node.name!r}: input {tin}, output {tout} or an element type "
+            f"is wider than {KERNEL_BITS} bits, the HLS kernel's integer arithmetic; narrow "
+            "the quantisers (or the layer before)"
         )
         raise HlsError(msg)
-    return Lowering("linear", sizes(node, inputs), same_width=True)
+    quant, overflow = modes(node)
+    consts = {
+        **sizes(node, inputs),
+        "rnd": "1" if quant is Quant.RND else "0",
+        "sat": "0" if overflow is Overflow.WRAP else "1",
+    }
+    params = kernel_params(node, tin)
+    arrays = (HlsArray("fq", "weight", PARAMS_T, params),)
+    return Lowering("fixed_quantizer", consts, {"weight_t": PARAMS_T}, arrays, same_width=True)
 
 
 SPEC = OpSpec(Op.FIXED_POINT_QUANTIZER, same_shape, run_float, run_fixed, (), "FixedPointQuantizer")

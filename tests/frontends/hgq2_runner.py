@@ -32,13 +32,14 @@ def _heterogeneous(model, rng, pruned=0.1, skip=()):
             q = getattr(layer, attr, None)
             if q is None or not getattr(layer, "_enable" + attr, False):
                 continue
-            inner = q.quantizer
-            shape = tuple(inner._f.shape)
-            f = rng.integers(1, 7, shape).astype("float32")
-            i = rng.integers(0, 4, shape).astype("float32")
-            f = np.where(rng.random(shape) < pruned, -i - inner.k.detach().numpy(), f)
-            inner._f.assign(f)
-            inner._i.assign(i)
+            for one in [q] if hasattr(q, "quantizer") else list(q):
+                inner = one.quantizer
+                shape = tuple(inner._f.shape)
+                f = rng.integers(1, 7, shape).astype("float32")
+                i = rng.integers(0, 4, shape).astype("float32")
+                f = np.where(rng.random(shape) < pruned, -i - inner.k.detach().numpy(), f)
+                inner._f.assign(f)
+                inner._i.assign(i)
         kq = getattr(layer, "_kq", None)
         if kq is not None:
             inner = kq.quantizer
@@ -73,7 +74,50 @@ def _models():
 
         return build
 
+    def tagger(rng):
+        """Both convolutions, max pooling, every two-input merge and the jet head.
+
+        The head is QDense 64-32-32-5 (ReLU). c1's input quantiser saturates (SAT_SYM), d3
+        keeps one type per quantiser, every other quantiser has random per-element bits. (A
+        saturating quantiser after QMinimum -> Flatten is where hls4ml 1.3's C simulation parts
+        from HGQ2, so not here.)
+        """
+        from hgq.layers import (
+            QAdd,
+            QConv1D,
+            QConv2D,
+            QMaximum,
+            QMaxPooling1D,
+            QMaxPooling2D,
+            QMinimum,
+            QMultiply,
+            QSubtract,
+        )
+
+        sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT_SYM", round_mode="RND")
+        x = keras.Input((10, 10, 2), name="x")
+        h = QConv2D(4, 3, activation="relu", name="c1", iq_conf=sat)(x)
+        h = QMaxPooling2D(2, name="p1")(h)
+        a = QConv2D(4, 1, name="c2")(h)
+        m = QMultiply(name="mul")([QAdd(name="add")([h, a]), h])
+        h = keras.layers.Reshape((16, 4), name="seq")(m)
+        h = QConv1D(4, 3, activation="relu", name="c3")(h)
+        h = QMaxPooling1D(2, name="p2")(h)
+        b = QConv1D(4, 1, name="c4")(h)
+        h = QMinimum(name="min")([QMaximum(name="max")([QSubtract(name="sub")([h, b]), h]), b])
+        h = keras.layers.Flatten(name="flat")(h)
+        h = QDense(64, activation="relu", name="d1")(h)
+        h = QDense(32, activation="relu", name="d2")(h)
+        h = QDense(32, activation="relu", name="d3")(h)
+        model = keras.Model(x, QDense(5, name="out")(h))
+        for layer in model.layers:  # non-zero biases
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+        _heterogeneous(model, rng, skip=("d3",))
+        return model
+
     return {
+        "tagger": tagger,
         "jet": jet(False),  # one type per quantiser (hls4ml fuses them into the layers' types)
         "jet_het": jet(True),
         # d1's input quantiser saturates (SAT_SYM), d3 keeps one type per quantiser

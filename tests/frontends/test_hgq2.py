@@ -1,13 +1,15 @@
 """HGQ2 models (Keras 3, `hgq2` 0.2.0) with every quantiser read as a type.
 
-The oracle tests build HGQ2 jet taggers (16-64-32-32-5, ReLU) with random weights and random
-per-element quantiser bits in the HGQ2 peer (`tests/frontends/hgq2_runner.py`: hgq2 in the
-hls4ml 1.3 venv), convert them with that peer's hls4ml and compare on 2,000 inputs:
+The oracle test builds an HGQ2 tagger (QConv2D, QMaxPooling2D, QAdd, QMultiply, QConv1D,
+QMaxPooling1D, QSubtract, QMaximum, QMinimum, then a QDense 64-32-32-5 ReLU head) with random
+weights and random per-element quantiser bits (some pruned, the first saturating) in the HGQ2 peer
+(`tests/frontends/hgq2_runner.py`: hgq2 in the hls4ml 1.3 venv), converts it with that
+peer's hls4ml (one conversion: the test-time budget) and compares on 2,000 inputs:
 hepinfer's emulator with hls4ml's C simulation bit for bit (whatever precision the
 configuration names: HGQ2 models carry their own types, as in hls4ml's bit-exact flow),
 hepinfer's float mode with HGQ2's own Keras output (equal: every value on the way is a short
-fixed-point number, exact in float32), and hepinfer's own C simulation with its emulator
-(io_parallel and io_stream; hls4ml 1.3 supports per-element quantisers in io_parallel only).
+fixed-point number, exact in float32; for the tagger and for `jet`, a 16-64-32-32-5 jet
+tagger with one type per quantiser), and hepinfer's own C simulation with its emulator.
 """
 
 from __future__ import annotations
@@ -36,15 +38,16 @@ MODEL_LEVEL: dict[str, Any] = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFa
 
 @pytest.fixture(scope="module")
 def runs(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One HGQ2 start: `jet_mixed` through Keras and hls4ml, `jet` (one type per quantiser)
-    exported only.
+    """One HGQ2 start, one hls4ml conversion: `tagger` through Keras and hls4ml, `jet` (one
+    type per quantiser) through Keras only.
     """
     work = tmp_path_factory.mktemp("hgq2")
-    x = np.random.default_rng(7).normal(0.0, 2.0, (N, 16)).astype(np.float32)
-    np.save(work / "x.npy", x)
+    rng = np.random.default_rng(7)
+    np.save(work / "images.npy", rng.normal(0.0, 2.0, (N, 10, 10, 2)).astype(np.float32))
+    np.save(work / "jets.npy", rng.normal(0.0, 2.0, (N, 16)).astype(np.float32))
     jobs = [
-        {"model": "jet_mixed", "seed": 1, "x": str(work / "x.npy"), "out": str(work / "mixed")},
-        {"model": "jet", "seed": 2, "x": str(work / "x.npy"), "out": str(work / "jet")},
+        {"model": "tagger", "seed": 1, "x": str(work / "images.npy"), "out": str(work / "tagger")},
+        {"model": "jet", "seed": 2, "x": str(work / "jets.npy"), "out": str(work / "jet")},
     ]
     jobs[1]["hls4ml"] = False
     (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
@@ -58,39 +61,49 @@ def runs(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return {"x": work / "x.npy", "mixed": work / "mixed", "jet": work / "jet"}
+    return {
+        "tagger": work / "tagger",
+        "jet": work / "jet",
+        "tagger_x": work / "images.npy",
+        "jet_x": work / "jets.npy",
+    }
 
 
-def _x(runs: dict[str, Path]) -> np.ndarray:
-    return np.load(runs["x"]).astype(np.float64)
+def _x(runs: dict[str, Path], model: str) -> np.ndarray:
+    return np.load(runs[f"{model}_x"]).astype(np.float64)
 
 
 def test_quantisers_are_per_element_types(runs: dict[str, Path]) -> None:
-    graph = hgq2.load_hgq2(runs["mixed"] / "model.npz")
+    graph = hgq2.load_hgq2(runs["tagger"] / "model.npz")
     ops = [(n.name, n.op) for n in graph.nodes]
     assert ops[:4] == [
         ("x", Op.INPUT),
-        ("d1_iq", Op.FIXED_POINT_QUANTIZER),
-        ("d1", Op.DENSE),
-        ("d1_relu", Op.RELU),
+        ("c1_iq", Op.FIXED_POINT_QUANTIZER),
+        ("c1", Op.CONV2D),
+        ("c1_relu", Op.RELU),
     ]
-    d1, d2, d3 = (graph.node(f"d{n}_iq") for n in (1, 2, 3))
-    assert d1.attrs["overflow"] == "SAT_SYM"
+    merges = {name: op for name, op in ops if name in ("add", "mul", "sub", "max", "min")}
+    assert set(merges.values()) == {Op.ADD, Op.MULTIPLY, Op.SUBTRACT, Op.MAXIMUM, Op.MINIMUM}
+    assert ("add_iq1", Op.FIXED_POINT_QUANTIZER) in ops  # one quantiser per merge input
+    assert {Op.CONV1D, Op.MAXPOOL, Op.RESHAPE} <= {op for _, op in ops}
+    c1, d2, d3 = (graph.node(name) for name in ("c1_iq", "d2_iq", "d3_iq"))
+    assert c1.attrs["overflow"] == "SAT_SYM"
     assert d2.attrs["overflow"] == "WRAP"
     assert len(fpq.element_types(d2)) > 5  # heterogeneous ...
     assert None in fpq.element_types(d2).values()  # ... with pruned elements
     assert len(fpq.element_types(d3)) == 1  # d3 keeps one type per quantiser
-    # hls4ml's input type: the widest parts of d1's quantiser, one more fractional bit (RND)
-    k, i, f = fpq.kif(d1)
+    # hls4ml's input type: the widest parts of c1's quantiser, one more fractional bit (RND),
+    # saturating as c1's quantiser does
+    k, i, f = fpq.kif(c1)
     want = FixedType(int(k.max() + i.max() + f.max() + 1), int(k.max() + i.max()))
     assert FixedType.parse(graph.node("x").attrs["input_type"]) == want.with_(overflow=Overflow.SAT)
 
 
 def test_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
-    x = _x(runs)
-    expected = np.load(runs["mixed"] / "y_hls4ml.npy")
-    assert np.array_equal(expected, np.load(runs["mixed"] / "y_keras.npy"))  # the oracle's claim
-    compiled = hepinfer.compile(runs["mixed"] / "model.npz", MODEL_LEVEL)
+    x = _x(runs, "tagger")
+    expected = np.load(runs["tagger"] / "y_hls4ml.npy")
+    assert np.array_equal(expected, np.load(runs["tagger"] / "y_keras.npy"))  # the oracle's claim
+    compiled = hepinfer.compile(runs["tagger"] / "model.npz", MODEL_LEVEL)
     ours = np.asarray(compiled.predict(x)).reshape(N, -1)
     np.testing.assert_array_equal(ours, expected)
     assert len(np.unique(ours)) > 1000
@@ -99,27 +112,25 @@ def test_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
         "Model": {"Precision": "ap_fixed<6,2>", "ReuseFactor": 1},
         "LayerName": {"d2": {"Precision": {"weight": "ap_fixed<4,1>", "result": "ap_fixed<8,3>"}}},
     }
-    other = hepinfer.compile(runs["mixed"] / "model.npz", mixed)
+    other = hepinfer.compile(runs["tagger"] / "model.npz", mixed)
     np.testing.assert_array_equal(np.asarray(other.predict(x)).reshape(N, -1), expected)
 
 
 def test_float_mode_equals_hgq2_keras(runs: dict[str, Path]) -> None:
-    compiled = hepinfer.compile(runs["mixed"] / "model.npz", MODEL_LEVEL)
-    ours = np.asarray(compiled.predict(_x(runs), mode="float")).reshape(N, -1)
-    np.testing.assert_array_equal(ours, np.load(runs["mixed"] / "y_keras.npy"))
+    for model in ("tagger", "jet"):
+        compiled = hepinfer.compile(runs[model] / "model.npz", MODEL_LEVEL)
+        ours = np.asarray(compiled.predict(_x(runs, model), mode="float")).reshape(N, -1)
+        np.testing.assert_array_equal(ours, np.load(runs[model] / "y_keras.npy"))
 
 
-@pytest.mark.parametrize(("model", "io_type"), [("mixed", "io_parallel"), ("jet", "io_stream")])
-def test_csim_equals_emulator(runs: dict[str, Path], model: str, io_type: str) -> None:
-    """Per-element quantisers (`mixed`: the `fixed_quantizer` kernel) and one type per
-    quantiser (`jet`: casts to the layers' types); the kernel in io_stream and with both
-    header sets: tests/ops/test_fixed_point_quantizer.py.
+def test_csim_equals_emulator(runs: dict[str, Path]) -> None:
+    """The tagger's C simulation (the `fixed_quantizer` kernel; io_stream, the other header
+    set and one type per quantiser: tests/ops/test_fixed_point_quantizer.py, test_layers).
     """
-    x = _x(runs)[:200]
-    compiled = hepinfer.compile(runs[model] / "model.npz", MODEL_LEVEL)
+    x = _x(runs, "tagger")[:200]
+    compiled = hepinfer.compile(runs["tagger"] / "model.npz", MODEL_LEVEL)
     fixed = np.asarray(compiled.predict(x)).reshape(200, -1)
-    np.testing.assert_array_equal(fixed, np.load(runs[model] / "y_keras.npy")[:200])
-    csim = np.asarray(compiled.csim(x, io_type=io_type)).reshape(200, -1)
+    csim = np.asarray(compiled.csim(x, io_type="io_parallel")).reshape(200, -1)
     np.testing.assert_array_equal(csim, fixed)
 
 

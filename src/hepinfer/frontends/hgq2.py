@@ -40,7 +40,20 @@ from hepinfer.ops import fixed_point_quantizer as fpq
 Arrays = Mapping[str, npt.NDArray[Any]]
 
 #: HGQ2 layer class -> the Keras layer it quantises (hepinfer's Keras converter of it)
-BASES: dict[str, str] = {"QDense": "Dense"}
+BASES: dict[str, str] = {
+    "QDense": "Dense",
+    "QConv1D": "Conv1D",
+    "QConv2D": "Conv2D",
+    "QAdd": "Add",
+    "QSubtract": "Subtract",
+    "QMultiply": "Multiply",
+    "QMaximum": "Maximum",
+    "QMinimum": "Minimum",
+    "QMaxPooling1D": "MaxPooling1D",
+    "QMaxPooling2D": "MaxPooling2D",
+    "QGlobalMaxPooling1D": "GlobalMaxPooling1D",
+    "QGlobalMaxPooling2D": "GlobalMaxPooling2D",
+}
 #: the tag HGQ2 layers get in the converted Keras config (their names clash with QKeras's)
 PREFIX = "hgq2."
 #: where an HGQ2 layer's `activation` moves (the converter applies it before the output

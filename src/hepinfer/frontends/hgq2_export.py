@@ -37,7 +37,7 @@ def _quantizers(layer: Any, attr: str, enabled: bool) -> list[Any]:
     if not enabled or not hasattr(layer, attr):
         return []
     q = getattr(layer, attr)
-    return list(q) if isinstance(q, list | tuple) else [q]
+    return [q] if hasattr(q, "quantizer") else list(q)  # one, or HGQ2's MultipleQuantizers
 
 
 def _quantizer(q: Any, where: str) -> tuple[dict[str, str], dict[str, np.ndarray]]:

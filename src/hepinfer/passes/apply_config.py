@@ -216,7 +216,8 @@ def _exact_result(
 ) -> FixedType | None:
     """The result type of a `bit_exact` node (HGQ2's models: nothing is lost between their
     quantisers, as in hls4ml 1.3's bit-exact flow): an input's `input_type`, the exact
-    accumulator of a weighted sum, else (element-wise ops) the input's type.
+    accumulator of a weighted sum, the op's `exact_result` (merges), else (element-wise ops
+    that keep values: ReLU, max pooling, reshapes) the input's type.
     """
     given = node.attrs.get("input_type")
     if given is not None:
@@ -224,6 +225,10 @@ def _exact_result(
     accum = resolved.get("accum")
     if accum is not None:
         return accum
+    own = optional(node.op, "exact_result")  # merges: a type holding every exact result
+    if own is not None:
+        out: FixedType = own(node, [types[i] for i in node.inputs])
+        return out
     return types[node.inputs[0]] if node.inputs else None
 
 

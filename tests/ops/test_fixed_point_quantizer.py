@@ -160,3 +160,24 @@ def test_unsupported_modes_are_refused_by_name(attrs: dict[str, str], match: str
     node = b.node(b.add("q", Op.FIXED_POINT_QUANTIZER, [x], attrs, w))
     with pytest.raises(GraphError, match=match):
         fpq.run_float(node, [np.zeros((1, 2))])
+
+
+@pytest.mark.parametrize("sat", ["WRAP", "SAT_SYM"])
+def test_vectorised_kernel_equals_one_cast_per_type(sat: str) -> None:
+    """The whole-tensor integer kernel (the HLS kernel's arithmetic) against one `FixedType`
+    cast per element type, the rule it falls back to when int64 would not hold the shifts.
+    """
+    rng = np.random.default_rng(11)
+    node = _node(rng, "RND", sat)
+    for tin in (INPUT, FixedType(9, 2), FixedType(12, 12, False)):
+        fx = FxArray.from_float(_inputs(rng, 100), tin)
+        fast = fpq.run_fixed(node, [fx])
+        slow = fpq._run_fixed_by_type(node, fx, fpq.output_type(node))
+        assert fast.t == slow.t
+        np.testing.assert_array_equal(fast.m, slow.m)
+    wide = FixedType(60, 4)  # too wide for the shifts in int64: one cast per type
+    x = np.clip(_inputs(rng, 10), -7.0, 7.0)
+    by_type = fpq.run_fixed(node, [FxArray.from_float(x, wide)]).to_float()
+    np.testing.assert_array_equal(
+        by_type, fpq.run_fixed(node, [FxArray.from_float(x, INPUT)]).to_float()
+    )

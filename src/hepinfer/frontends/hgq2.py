@@ -51,8 +51,6 @@ BASES: dict[str, str] = {
     "QMinimum": "Minimum",
     "QMaxPooling1D": "MaxPooling1D",
     "QMaxPooling2D": "MaxPooling2D",
-    "QGlobalMaxPooling1D": "GlobalMaxPooling1D",
-    "QGlobalMaxPooling2D": "GlobalMaxPooling2D",
 }
 #: the tag HGQ2 layers get in the converted Keras config (their names clash with QKeras's)
 PREFIX = "hgq2."

@@ -75,7 +75,7 @@ def _models():
         return build
 
     def tagger(rng):
-        """Both convolutions, max pooling, every two-input merge and the jet head.
+        """Both convolutions, max pooling, batch normalisation, every merge and the jet head.
 
         The head is QDense 64-32-32-5 (ReLU). c1's input quantiser saturates (SAT_SYM), d3
         keeps one type per quantiser, every other quantiser has random per-element bits. (A
@@ -84,6 +84,7 @@ def _models():
         """
         from hgq.layers import (
             QAdd,
+            QBatchNormalization,
             QConv1D,
             QConv2D,
             QMaximum,
@@ -98,6 +99,7 @@ def _models():
         x = keras.Input((10, 10, 2), name="x")
         h = QConv2D(4, 3, activation="relu", name="c1", iq_conf=sat)(x)
         h = QMaxPooling2D(2, name="p1")(h)
+        h = QBatchNormalization(name="bn")(h)
         a = QConv2D(4, 1, name="c2")(h)
         m = QMultiply(name="mul")([QAdd(name="add")([h, a]), h])
         h = keras.layers.Reshape((16, 4), name="seq")(m)
@@ -113,6 +115,14 @@ def _models():
         for layer in model.layers:  # non-zero biases
             if getattr(layer, "bias", None) is not None:
                 layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+        bn = model.get_layer("bn")  # trained-looking statistics
+        for var, lo, hi in (
+            ("moving_mean", -1, 1),
+            ("moving_variance", 0.3, 3),
+            ("bn_gamma", 0.5, 2),
+        ):
+            v = getattr(bn, var)
+            v.assign(rng.uniform(lo, hi, v.shape).astype("float32"))
         _heterogeneous(model, rng, skip=("d3",))
         return model
 

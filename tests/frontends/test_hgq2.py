@@ -1,6 +1,7 @@
 """HGQ2 models (Keras 3, `hgq2` 0.2.0) with every quantiser read as a type.
 
-The oracle test builds an HGQ2 tagger (QConv2D, QMaxPooling2D, QAdd, QMultiply, QConv1D,
+The oracle test builds an HGQ2 tagger (QConv2D, QMaxPooling2D, QBatchNormalization, QAdd,
+QMultiply, QConv1D,
 QMaxPooling1D, QSubtract, QMaximum, QMinimum, then a QDense 64-32-32-5 ReLU head) with random
 weights and random per-element quantiser bits (some pruned, the first saturating) in the HGQ2 peer
 (`tests/frontends/hgq2_runner.py`: hgq2 in the hls4ml 1.3 venv), converts it with that
@@ -85,7 +86,7 @@ def test_quantisers_are_per_element_types(runs: dict[str, Path]) -> None:
     merges = {name: op for name, op in ops if name in ("add", "mul", "sub", "max", "min")}
     assert set(merges.values()) == {Op.ADD, Op.MULTIPLY, Op.SUBTRACT, Op.MAXIMUM, Op.MINIMUM}
     assert ("add_iq1", Op.FIXED_POINT_QUANTIZER) in ops  # one quantiser per merge input
-    assert {Op.CONV1D, Op.MAXPOOL, Op.RESHAPE} <= {op for _, op in ops}
+    assert {Op.CONV1D, Op.MAXPOOL, Op.RESHAPE, Op.BATCHNORM} <= {op for _, op in ops}
     c1, d2, d3 = (graph.node(name) for name in ("c1_iq", "d2_iq", "d3_iq"))
     assert c1.attrs["overflow"] == "SAT_SYM"
     assert d2.attrs["overflow"] == "WRAP"

@@ -51,6 +51,7 @@ BASES: dict[str, str] = {
     "QMinimum": "Minimum",
     "QMaxPooling1D": "MaxPooling1D",
     "QMaxPooling2D": "MaxPooling2D",
+    "QBatchNormalization": "BatchNormalization",
 }
 #: the tag HGQ2 layers get in the converted Keras config (their names clash with QKeras's)
 PREFIX = "hgq2."
@@ -82,11 +83,26 @@ def _quantizer(
     return out
 
 
+def _batchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
+    """QBatchNormalization: x * scale + offset, both quantised (`qscaler_and_qoffset`)."""
+    axis = layer.config.get("axis", -1)
+    rank = len(b.shape(layer.sources[0]))
+    if axis not in (-1, rank):
+        msg = (
+            f"HGQ2 layer {layer.name!r} (QBatchNormalization) normalises axis {axis}; only the "
+            "last axis is supported (as in hls4ml 1.3)"
+        )
+        raise FrontendError(msg)
+    scale, offset = (np.asarray(w, dtype=np.float64) for w in layer.weights)
+    weights = {"scale": scale.ravel(), "bias": offset.ravel()}
+    return b.add(layer.name, Op.BATCHNORM, layer.sources, {}, weights)
+
+
 def _converter(
     cls: str, data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]]
 ) -> Converter:
     base = BASES[cls]
-    build = kl.CONVERTERS[base]
+    build = _batchnorm if cls == "QBatchNormalization" else kl.CONVERTERS[base]
 
     def convert(b: GraphBuilder, layer: LayerInfo) -> str:
         own = modes.get(layer.name, {})
@@ -114,9 +130,8 @@ def _converter(
 def _weights(data: Arrays, hgq: set[str]) -> Any:
     def weights(name: str) -> list[npt.NDArray[Any]]:
         if name in hgq:
-            return [
-                np.asarray(data[f"{name}/{k}"]) for k in ("kernel", "bias") if f"{name}/{k}" in data
-            ]
+            keys = ("scale", "offset") if f"{name}/scale" in data else ("kernel", "bias")
+            return [np.asarray(data[f"{name}/{k}"]) for k in keys if f"{name}/{k}" in data]
         out, n = [], 0
         while f"{name}/w{n}" in data:
             out.append(np.asarray(data[f"{name}/w{n}"]))
@@ -157,7 +172,11 @@ def _exact_types(graph: Graph) -> Graph:
             nodes.append(node)
             continue
         attrs: dict[str, Any] = {**node.attrs, "bit_exact": True}
-        for key, attr in (("kernel", "kernel_quantizer"), ("bias", "bias_quantizer")):
+        for key, attr in (
+            ("kernel", "kernel_quantizer"),
+            ("scale", "kernel_quantizer"),
+            ("bias", "bias_quantizer"),
+        ):
             if key in node.weights:
                 attrs[attr] = exact_type(node.weights[key])
         if node.op is Op.INPUT:

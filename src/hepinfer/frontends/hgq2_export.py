@@ -8,7 +8,8 @@ has HGQ2 but not hepinfer (as the tests' HGQ2 peer does):
 `export(model)` returns plain arrays: `__model__` (the Keras model serialised to JSON, as in a
 `.keras` file), `__quantizers__` (JSON: per layer, the rounding and overflow mode of each
 quantiser), and per HGQ2 layer `<layer>/kernel`, `<layer>/bias` (the quantised values the
-layer computes with, as hls4ml 1.3 reads them) and `<layer>/<iq|oq><n>/{k,i,f}` (each input /
+layer computes with, as hls4ml 1.3 reads them; QBatchNormalization's `<layer>/scale` and
+`<layer>/offset`) and `<layer>/<iq|oq><n>/{k,i,f}` (each input /
 output quantiser's per-element keep-sign, integer and fractional bits, rounded as HGQ2 rounds
 them). `hepinfer.frontends.hgq2` turns that into hepinfer's IR.
 """
@@ -76,6 +77,9 @@ def export(model: Any) -> dict[str, np.ndarray]:
             held = getattr(layer, f"q{key}", None)
             if held is not None:
                 out[f"{layer.name}/{key}"] = _numpy(held)
+        if hasattr(layer, "qscaler_and_qoffset"):  # QBatchNormalization, as hls4ml reads it
+            scale, offset = layer.qscaler_and_qoffset
+            out[f"{layer.name}/scale"], out[f"{layer.name}/offset"] = _numpy(scale), _numpy(offset)
         modes[layer.name] = layer_modes
     config = keras.saving.serialize_keras_object(model)
     out["__model__"] = np.array(json.dumps(config, default=str))

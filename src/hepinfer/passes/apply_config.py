@@ -227,7 +227,10 @@ def _exact_result(
         return accum
     own = optional(node.op, "exact_result")  # merges: a type holding every exact result
     if own is not None:
-        out: FixedType = own(node, [types[i] for i in node.inputs])
+        typed = node.replace(
+            precision=NodePrecision(**{k: v for k, v in resolved.items() if v is not None})
+        )
+        out: FixedType = own(typed, [types[i] for i in node.inputs])
         return out
     return types[node.inputs[0]] if node.inputs else None
 

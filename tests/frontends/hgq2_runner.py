@@ -77,7 +77,7 @@ def _models():
     def tagger(rng):
         """Both convolutions, max pooling, batch normalisation, every merge and the jet head.
 
-        The head is QDense 64-32-32-5 (ReLU). c1's input quantiser saturates (SAT_SYM), d3
+        The head is QDense 64-32-32-5 (ReLU), its second layer a QBatchNormDense. c1's input quantiser saturates (SAT_SYM), d3
         keeps one type per quantiser, every other quantiser has random per-element bits. (A
         saturating quantiser after QMinimum -> Flatten is where hls4ml 1.3's C simulation parts
         from HGQ2, so not here.)
@@ -85,6 +85,7 @@ def _models():
         from hgq.layers import (
             QAdd,
             QBatchNormalization,
+            QBatchNormDense,
             QConv1D,
             QConv2D,
             QMaximum,
@@ -109,7 +110,7 @@ def _models():
         h = QMinimum(name="min")([QMaximum(name="max")([QSubtract(name="sub")([h, b]), h]), b])
         h = keras.layers.Flatten(name="flat")(h)
         h = QDense(64, activation="relu", name="d1")(h)
-        h = QDense(32, activation="relu", name="d2")(h)
+        h = QBatchNormDense(32, activation="relu", name="d2")(h)
         h = QDense(32, activation="relu", name="d3")(h)
         model = keras.Model(x, QDense(5, name="out")(h))
         for layer in model.layers:  # non-zero biases

@@ -2,7 +2,8 @@
 
 The oracle test builds an HGQ2 tagger (QConv2D, QMaxPooling2D, QBatchNormalization, QAdd,
 QMultiply, QConv1D,
-QMaxPooling1D, QSubtract, QMaximum, QMinimum, then a QDense 64-32-32-5 ReLU head) with random
+QMaxPooling1D, QSubtract, QMaximum, QMinimum, then a 64-32-32-5 ReLU head of QDense and
+QBatchNormDense) with random
 weights and random per-element quantiser bits (some pruned, the first saturating) in the HGQ2 peer
 (`tests/frontends/hgq2_runner.py`: hgq2 in the hls4ml 1.3 venv), converts it with that
 peer's hls4ml (one conversion: the test-time budget) and compares on 2,000 inputs:

@@ -42,6 +42,7 @@ Arrays = Mapping[str, npt.NDArray[Any]]
 #: HGQ2 layer class -> the Keras layer it quantises (hepinfer's Keras converter of it)
 BASES: dict[str, str] = {
     "QDense": "Dense",
+    "QBatchNormDense": "Dense",  # its quantised kernel and bias have the normalisation folded
     "QConv1D": "Conv1D",
     "QConv2D": "Conv2D",
     "QAdd": "Add",

@@ -5,12 +5,14 @@
 #   PREFIX/pa      perf_analyzer 2.41 from tritonclient 2.41.0
 #   PREFIX/qkeras  QKeras 0.9.0 on TensorFlow 2.14.1 (CPU, Keras 2) with hls4ml 1.3.0: the
 #                  QKeras models' own framework and hls4ml's Keras 2 path
+#   PREFIX/hls4ml  + HGQ2 0.2.0 (`hgq2`, with `quantizers`): peer `hgq2`, the HGQ2 models' own
+#                  framework, added to the hls4ml venv (hls4ml, Keras and torch pinned as they are)
 # plus wrappers PREFIX/bin/tritonserver and PREFIX/bin/perf_analyzer that set the library paths,
 # and PREFIX/NOTES.md saying how to use them. Each peer is checked end to end, then gets a
 # marker PREFIX/READY-<peer>; a peer whose marker exists and that still imports is skipped.
 #
 # Usage: scripts/setup-peers.sh [PREFIX] [PEER...]   (PREFIX default <repo>/peers; PEERs among
-#        triton pa hls4ml qkeras, default all).  PEERS_PYTHON picks the interpreter (default python3),
+#        triton pa hls4ml qkeras hgq2, default all).  PEERS_PYTHON picks the interpreter (default python3),
 #        PEERS_FORCE=1 re-installs and re-checks everything.
 set -euo pipefail
 
@@ -18,7 +20,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${1:-$REPO/peers}"
 shift || true
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras)
+[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2)
 PYTHON="${PEERS_PYTHON:-python3}"
 FORCE="${PEERS_FORCE:-0}"
 
@@ -197,13 +199,34 @@ setup_qkeras() {
   log "qkeras: $((SECONDS - start)) s"
 }
 
+# ---------------------------------------------------------------- HGQ2 (in the hls4ml venv)
+hgq2_quick() { KERAS_BACKEND=torch "$PREFIX/hls4ml/bin/python" -c 'import hgq, hls4ml' 2>/dev/null; }
+
+setup_hgq2() {
+  skip_if_ready hgq2 hgq2_quick && return 0
+  local start=$SECONDS constraints
+  [ -f "$PREFIX/READY-hls4ml" ] || die "HGQ2 goes into the hls4ml venv: set up hls4ml first"
+  log "adding HGQ2 0.2.0 (hgq2 + quantizers) to $PREFIX/hls4ml"
+  # hls4ml 1.3 converts HGQ2 models itself (keras_v3/hgq2); the versions already there stay
+  # as they are (pip would otherwise be free to move Keras or torch).
+  constraints="$PREFIX/logs/hgq2-constraints.txt"
+  "$PREFIX/hls4ml/bin/python" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null \
+    | grep -iE '^(hls4ml|keras|torch|numpy)==' >"$constraints"
+  make_venv hls4ml -c "$constraints" "hgq2==0.2.0" "quantizers==1.2.2"
+  log "checking HGQ2 + hls4ml end to end (QDense -> Vitis C++ -> compile -> predict)"
+  KERAS_BACKEND=torch "$PREFIX/hls4ml/bin/python" "$REPO/scripts/peer_checks/check_hgq2.py" \
+    "$PREFIX/logs/check-hgq2" || die "HGQ2 check failed (see output above)"
+  mark_ready hgq2 "HGQ2 0.2.0 in the hls4ml venv: KERAS_BACKEND=torch $PREFIX/hls4ml/bin/python"
+  log "hgq2: $((SECONDS - start)) s"
+}
+
 write_notes() {
   sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peer_checks/NOTES.md.in" \
     >"$PREFIX/NOTES.md"
 }
 
 write_notes
-for peer in triton pa hls4ml qkeras; do
+for peer in triton pa hls4ml qkeras hgq2; do
   if wanted "$peer"; then
     CURRENT="$peer"
     "setup_$peer"

@@ -66,6 +66,12 @@ def qkeras_python() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hgq2_python() -> Path:
+    """The python of the hls4ml venv once HGQ2 0.2.0 is added to it (`KERAS_BACKEND=torch`)."""
+    return _peer("hgq2", "hls4ml", "bin", "python")
+
+
+@pytest.fixture(scope="session")
 def tritonserver_bin() -> Path:
     """The `tritonserver` 2.51 wrapper (library paths and python backend set up)."""
     return _peer("triton", "bin", "tritonserver")

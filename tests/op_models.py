@@ -172,6 +172,15 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         c = shape[-1]
         w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
         return b.add("layernorm", op, [src], {"epsilon": 1e-3}, w)
+    if op is Op.FIXED_POINT_QUANTIZER:  # one saturating type per tensor (per-element types,
+        # wrapping and pruned elements: tests/ops/test_fixed_point_quantizer.py)
+        k, i, f = int(rng.integers(0, 2)), int(rng.integers(0, 4)), int(rng.integers(1, 6))
+        w = {"k": np.full(shape, k), "i": np.full(shape, i), "f": np.full(shape, f)}
+        modes = {
+            "round": str(rng.choice(["TRN", "RND"])),
+            "overflow": str(rng.choice(["SAT", "SAT_SYM"])),
+        }
+        return b.add("fpq", op, [src], modes, w)
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})

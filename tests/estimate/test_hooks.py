@@ -87,6 +87,12 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.EINSUM: ((2, 4), (2, 2), _einsum2(), {}),
         Op.CLIP: ((8,), (8,), {"min": -1.0, "max": 2.0}, {}),
         Op.MULTITHRESHOLD: ((8,), (8,), {"out_scale": 0.5}, {"thresholds": _w(8, 3)}),
+        Op.FIXED_POINT_QUANTIZER: (
+            (8,),
+            (8,),
+            {"round": "RND", "overflow": "WRAP"},
+            {"k": np.ones(8), "i": np.arange(8) % 3, "f": np.arange(8) % 4},
+        ),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise

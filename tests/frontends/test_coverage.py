@@ -21,7 +21,7 @@ from hepinfer.ir.op import Op
 FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
-    "keras": ("keras.py", "keras_layers.py"),
+    "keras": ("keras.py", "keras_layers.py", "hgq2.py"),
     "onnx": (
         "onnx.py",
         "onnx_nodes.py",
@@ -42,13 +42,17 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.EINSUM: "Keras has no einsum layer of two computed tensors (EinsumDense has a "
         "kernel); hls4ml 1.3's Keras converters have no Einsum",
     },
-    "onnx": {},
+    "onnx": {
+        Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers; QONNX "
+        "quantisers are Quant nodes (one type per tensor)",
+    },
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
         Op.QUANT: "PyTorch has no quantiser module: Brevitas models reach hepinfer as QONNX "
         "(Quant nodes, read by the ONNX frontend)",
         Op.BIPOLAR_QUANT: "as Quant (Brevitas binary layers reach hepinfer as QONNX)",
         Op.MULTITHRESHOLD: "a QONNX/FINN operator; PyTorch has no thresholding module",
+        Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers (hgq2)",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)

@@ -9,7 +9,7 @@ from typing import Any
 from hepinfer.errors import FrontendError
 from hepinfer.ir.graph import Graph
 
-SUFFIXES = (".onnx", ".json", ".h5", ".keras", ".pt", ".pth")
+SUFFIXES = (".onnx", ".json", ".h5", ".keras", ".pt", ".pth", ".npz")
 
 
 def load_model(model: Any, input_shape: Sequence[int] | None = None) -> Graph:
@@ -17,7 +17,8 @@ def load_model(model: Any, input_shape: Sequence[int] | None = None) -> Graph:
 
     Files: `.onnx` (ONNX/QONNX), `.json` (Keras 2 architecture; weights from `X_weights.h5`
     or `X.h5` next to it; or pass a `(json, h5)` tuple), `.h5` (a whole Keras model saved
-    as HDF5), `.keras` (Keras 3), `.pt`/`.pth` (whole PyTorch module).
+    as HDF5), `.keras` (Keras 3), `.pt`/`.pth` (whole PyTorch module), `.npz` (an HGQ2 model
+    exported by `hepinfer.frontends.hgq2_export`).
     Objects: `onnx.ModelProto`, `torch.nn.Module`, Keras models, or a `Graph` (returned as is).
     """
     if isinstance(model, Graph):
@@ -49,6 +50,10 @@ def load_model(model: Any, input_shape: Sequence[int] | None = None) -> Graph:
             from hepinfer.frontends.keras import load_keras_file
 
             return load_keras_file(path)
+        if suffix == ".npz":
+            from hepinfer.frontends.hgq2 import load_hgq2
+
+            return load_hgq2(path)
         if suffix in (".pt", ".pth"):
             from hepinfer.frontends.torch import load_torch_file
 
@@ -66,6 +71,11 @@ def load_model(model: Any, input_shape: Sequence[int] | None = None) -> Graph:
     # Keras before torch: Keras 3 models on the torch backend are torch modules too
     if module.startswith("keras") or any(c.__module__.startswith("keras") for c in cls.__mro__):
         from hepinfer.frontends.keras import from_keras_model
+
+        if any(type(layer).__module__.startswith("hgq.") for layer in model.layers):
+            from hepinfer.frontends.hgq2 import from_hgq2_model
+
+            return from_hgq2_model(model)
 
         return from_keras_model(model)
     if module.startswith("torch") or any(c.__module__.startswith("torch.nn") for c in cls.__mro__):

@@ -78,9 +78,13 @@ def _input_shape(config: Mapping[str, Any]) -> list[int] | None:
 
 
 def convert_config(
-    model_config: Mapping[str, Any], weights: Callable[[str], list[FloatArray]]
+    model_config: Mapping[str, Any],
+    weights: Callable[[str], list[FloatArray]],
+    converters: Mapping[str, Any] | None = None,
 ) -> Graph:
-    """Convert a Keras model config (the JSON structure) with a per-layer weight getter."""
+    """Convert a Keras model config (the JSON structure) with a per-layer weight getter;
+    `converters` (class name -> converter) come before the Keras and QKeras ones.
+    """
     name, layers, sequential = _layer_list(model_config)
     builder = GraphBuilder(name)
     produced: dict[str, str] = {}  # keras layer name -> IR node name of its output
@@ -106,7 +110,7 @@ def convert_config(
             sources = [previous]
         else:
             sources = [produced[s] for s in _inbound(layer)]
-        converter = QKERAS_CONVERTERS.get(cls) or CONVERTERS.get(cls)
+        converter = (converters or {}).get(cls) or QKERAS_CONVERTERS.get(cls) or CONVERTERS.get(cls)
         if cls in QKERAS_REFUSED:
             msg = f"Keras layer {lname!r} of type {cls!r} is not supported: {QKERAS_REFUSED[cls]}"
             raise FrontendError(msg)

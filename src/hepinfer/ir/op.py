@@ -57,6 +57,7 @@ class Op(Enum):
     LAYERNORM = "LayerNormalization"
     EINSUM_DENSE = "EinsumDense"
     EINSUM = "Einsum"
+    FIXED_POINT_QUANTIZER = "FixedPointQuantizer"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -31,6 +31,7 @@ from hepinfer.ops import (
     einsum_dense,
     elu,
     embedding,
+    fixed_point_quantizer,
     flatten,
     global_avgpool,
     global_maxpool,
@@ -115,6 +116,7 @@ _MODULES: tuple[ModuleType, ...] = (
     layernorm,
     einsum_dense,
     einsum,
+    fixed_point_quantizer,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -62,3 +62,9 @@ def rtl(
     """The exact sum, cast to `result_t` (`merge.add_rtl`)."""
     del inputs
     return merge.add_rtl(node, net, xs)
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): the type of every sum of the inputs (hls4ml's Merge rule is exact), nothing lost."""
+    del node
+    return rules.add(inputs[0], inputs[1])

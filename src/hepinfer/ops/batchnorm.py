@@ -136,3 +136,10 @@ def rtl(
         )
         outs.append(arith.cast(net, total, tr))
     return outs
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): the type of every `x * scale + bias`
+    (hls4ml's scale-and-shift rule is exact), nothing lost.
+    """
+    return rules.scale_shift(inputs[0], need(node, "weight"), need(node, "bias"))

@@ -119,3 +119,9 @@ def rtl(
         block[:] = [arith.cast(net, v, tr) for v in vals]
         parts.append(block.reshape(t.shape))
     return list(np.concatenate(parts, axis=axis).ravel())
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): a type holding both inputs' values, nothing lost."""
+    del node
+    return rules.concatenate(inputs[0], inputs[1])

@@ -14,6 +14,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, two
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -62,3 +63,9 @@ def rtl(
     """A comparison and a multiplexer of the cast inputs (`merge.select_rtl`)."""
     del inputs
     return merge.select_rtl(node, net, xs, larger=False)
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): a type holding both inputs' values, nothing lost."""
+    del node
+    return rules.concatenate(inputs[0], inputs[1])

@@ -62,3 +62,9 @@ def rtl(
     """The exact product (a DSP), cast to `result_t` (`merge.mul_rtl`)."""
     del inputs
     return merge.mul_rtl(node, net, xs)
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): the type of every product of the inputs, nothing lost."""
+    del node
+    return rules.multiply(inputs[0], inputs[1])

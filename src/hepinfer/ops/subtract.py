@@ -13,6 +13,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, two
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -57,3 +58,9 @@ def rtl(
     """The exact difference, cast to `result_t` (`merge.add_rtl`)."""
     del inputs
     return merge.add_rtl(node, net, xs, subtract=True)
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): the type of every difference of the inputs, nothing lost."""
+    del node
+    return rules.add(inputs[0], inputs[1], subtract=True)

@@ -17,6 +17,9 @@
   `auto` never widens a softmax input to the accumulator's width, which is how hls4ml's auto
   types feed a softmax a value whose top bits never move, making its output constant.
 
+A `bit_exact` node (HGQ2 models: `hepinfer.frontends.hgq2`) ignores the configured accumulator
+and result: they are exact (`_exact_result`), as hls4ml 1.3's bit-exact flow makes them.
+
 With hls4ml's semantics (`Config.auto_rule == "hls4ml"`: every hls4ml configuration, unless
 its `Auto: hepinfer` key or hepinfer's `config_from_model` asks for the rule above) `auto`
 is hls4ml 1.3's own rule instead, so that its configurations give its bits: weights and
@@ -169,6 +172,7 @@ def _quantizer_types(
         q = node.attrs.get(_QUANTIZER_ATTRS.get(var, ""))
         given = None if level is None else level.precision.get(var)
         explicit = isinstance(given, FixedType) and not _xnor(given, q)
+        explicit = explicit and not node.attrs.get("bit_exact")  # HGQ2: the model's types
         if q is None or explicit:  # `auto` defers to the model's own quantiser
             continue
         out[var] = fixed_type(q)
@@ -205,6 +209,30 @@ def _input_intervals(node: Node, intervals: dict[str, Bounds], default: FixedTyp
     if not node.inputs:
         return [Bounds(*full(node.out.shape, default.min, default.max))]
     return [intervals[i] for i in node.inputs]
+
+
+def _exact_result(
+    node: Node, resolved: Mapping[str, FixedType | None], types: Mapping[str, FixedType]
+) -> FixedType | None:
+    """The result type of a `bit_exact` node (HGQ2's models: nothing is lost between their
+    quantisers, as in hls4ml 1.3's bit-exact flow): an input's `input_type`, the exact
+    accumulator of a weighted sum, the op's `exact_result` (merges), else (element-wise ops
+    that keep values: ReLU, max pooling, reshapes) the input's type.
+    """
+    given = node.attrs.get("input_type")
+    if given is not None:
+        return FixedType.parse(str(given))
+    accum = resolved.get("accum")
+    if accum is not None:
+        return accum
+    own = optional(node.op, "exact_result")  # merges: a type holding every exact result
+    if own is not None:
+        typed = node.replace(
+            precision=NodePrecision(**{k: v for k, v in resolved.items() if v is not None})
+        )
+        out: FixedType = own(typed, [types[i] for i in node.inputs])
+        return out
+    return types[node.inputs[0]] if node.inputs else None
 
 
 def apply_config(
@@ -245,9 +273,13 @@ def apply_config(
             if hls4ml and not _has_xnor(node, config)
             else {}
         )
+        exact = bool(node.attrs.get("bit_exact"))
         if "accum" in chosen:
             t = chosen["accum"]
-            if t == AUTO and hls4ml:
+            exact_accum = _auto_accum(graph, node, types, resolved, default) if exact else None
+            if exact_accum is not None:
+                t = exact_accum
+            elif t == AUTO and hls4ml:
                 t = theirs.get("accum", default)
             elif t == AUTO:
                 t = _auto_accum(graph, node, types, resolved, default)
@@ -281,7 +313,10 @@ def apply_config(
             ins = _input_intervals(node, intervals, default)
             raw = node_interval(node.replace(precision=NodePrecision(**partial)), ins)
         result = chosen.get("result")
-        if result == AUTO and hls4ml:
+        exact_result = _exact_result(node, resolved, types) if exact else None
+        if exact_result is not None and result is not None:
+            result = exact_result
+        elif result == AUTO and hls4ml:
             result = theirs.get("result", default)
         elif result == AUTO:
             own = optional(node.op, "auto_result")  # bounded activations

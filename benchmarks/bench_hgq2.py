@@ -1,0 +1,75 @@
+"""HGQ2 models (issue 13): the emulator against hls4ml `predict()` on an HGQ2 jet tagger.
+
+Model: `jet_het` of `tests/frontends/hgq2_runner.py`, a 16-64-32-32-5 QDense ReLU tagger with
+random weights and random per-element quantiser bits (some elements pruned), built in the
+HGQ2 peer (hgq2 0.2.0 in the hls4ml 1.3 venv, `KERAS_BACKEND=torch`), converted there by
+hls4ml 1.3 (model-level `ap_fixed<16,6>`, RF 1; its bit-exact flow sets every type) and
+timed over one batch of `--n` inputs with its `predict()` (its C simulation). hepinfer
+converts the exported model (`model.npz`) and runs `predict` on the same batch and on
+single inputs; the outputs are compared bit for bit.
+
+Run: python benchmarks/bench_hgq2.py [--n 10000] [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hepinfer
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
+RUNNER = REPO / "tests" / "frontends" / "hgq2_runner.py"
+CONFIG = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
+
+
+def main() -> None:
+    """Time both on the same inputs and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        x = np.random.default_rng(7).normal(0.0, 2.0, (args.n, 16)).astype(np.float32)
+        np.save(work / "x.npy", x)
+        job = {"model": "jet_het", "seed": 1, "x": str(work / "x.npy"), "out": str(work / "jet")}
+        (work / "spec.json").write_text(json.dumps({"jobs": [job]}))
+        env = {**os.environ, "KERAS_BACKEND": "torch"}
+        python = PEERS / "hls4ml" / "bin" / "python"
+        subprocess.run([str(python), str(RUNNER), str(work / "spec.json")], check=True, env=env)
+        theirs = json.loads((work / "jet" / "timing.json").read_text())
+        expected = np.load(work / "jet" / "y_hls4ml.npy")
+        compiled = hepinfer.compile(work / "jet" / "model.npz", CONFIG)
+        xs = x.astype(np.float64)
+        compiled.predict(xs[:10])  # the plan is bound at the first call
+        start = time.perf_counter()
+        ours = np.asarray(compiled.predict(xs)).reshape(args.n, -1)
+        batch_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for row in xs[: args.calls]:
+            compiled.predict(row[None])
+        single_us = (time.perf_counter() - start) / args.calls * 1e6
+    result = {
+        "n": args.n,
+        "hepinfer_batch_s": round(batch_s, 4),
+        "hepinfer_inputs_per_s": round(args.n / batch_s),
+        "hepinfer_single_us": round(single_us, 1),
+        "hls4ml_predict_s": round(theirs["predict_s"], 4),
+        "hls4ml_inputs_per_s": round(args.n / theirs["predict_s"]),
+        "mismatches": int(np.sum(ours != expected)),
+        "outputs": int(expected.size),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

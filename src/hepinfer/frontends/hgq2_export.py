@@ -1,0 +1,106 @@
+"""Read an HGQ2 model's quantisers and quantised weights out of Keras (needs `keras` + `hgq2`).
+
+This module imports nothing from hepinfer, so it also runs as a script in an environment that
+has HGQ2 but not hepinfer (as the tests' HGQ2 peer does):
+
+    KERAS_BACKEND=torch python hgq2_export.py model.keras model.hgq2.npz
+
+`export(model)` returns plain arrays: `__model__` (the Keras model serialised to JSON, as in a
+`.keras` file), `__quantizers__` (JSON: per layer, the rounding and overflow mode of each
+quantiser), and per HGQ2 layer `<layer>/kernel`, `<layer>/bias` (the quantised values the
+layer computes with, as hls4ml 1.3 reads them; QBatchNormalization's `<layer>/scale` and
+`<layer>/offset`) and `<layer>/<iq|oq><n>/{k,i,f}` (each input /
+output quantiser's per-element keep-sign, integer and fractional bits, rounded as HGQ2 rounds
+them). `hepinfer.frontends.hgq2` turns that into hepinfer's IR.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: weights of HGQ2 layers read through the layer's own quantised property (`q<name>`)
+QUANTISED_WEIGHTS = ("kernel", "bias")
+
+
+def _numpy(value: Any) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+
+def _quantizers(layer: Any, attr: str, enabled: bool) -> list[Any]:
+    if not enabled or not hasattr(layer, attr):
+        return []
+    q = getattr(layer, attr)
+    return [q] if hasattr(q, "quantizer") else list(q)  # one, or HGQ2's MultipleQuantizers
+
+
+def _quantizer(q: Any, where: str) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """A `hgq.quantizer.Quantizer`'s modes and per-element (k, i, f)."""
+    inner = q.quantizer
+    if not hasattr(inner, "kif"):
+        msg = (
+            f"{where}: quantiser {type(inner).__name__} is not a fixed-point quantiser; "
+            "only HGQ2's fixed-point (kif, kbi) quantisers have fixed-point types"
+        )
+        raise ValueError(msg)
+    k, i, f = (_numpy(a) for a in inner.kif)
+    modes = {"round": str(inner.round_mode), "overflow": str(inner.overflow_mode)}
+    return modes, {"k": k, "i": i, "f": f}
+
+
+def export(model: Any) -> dict[str, np.ndarray]:
+    """The arrays and JSON that describe `model` (see the module docstring)."""
+    import keras
+
+    out: dict[str, np.ndarray] = {}
+    modes: dict[str, dict[str, dict[str, str]]] = {}
+    for layer in model.layers:
+        if not type(layer).__module__.startswith("hgq."):
+            for n, w in enumerate(layer.get_weights()):
+                out[f"{layer.name}/w{n}"] = np.asarray(w)
+            continue
+        layer_modes: dict[str, dict[str, str]] = {}
+        for attr, flag, tag in (("_iq", "_enable_iq", "iq"), ("_oq", "_enable_oq", "oq")):
+            for n, q in enumerate(_quantizers(layer, attr, bool(getattr(layer, flag, False)))):
+                m, arrays = _quantizer(q, f"layer {layer.name!r} {tag}{n}")
+                layer_modes[f"{tag}{n}"] = m
+                for key, value in arrays.items():
+                    out[f"{layer.name}/{tag}{n}/{key}"] = value
+        for key in QUANTISED_WEIGHTS:
+            held = getattr(layer, f"q{key}", None)
+            if held is not None:
+                out[f"{layer.name}/{key}"] = _numpy(held)
+        if hasattr(layer, "qscaler_and_qoffset"):  # QBatchNormalization, as hls4ml reads it
+            scale, offset = layer.qscaler_and_qoffset
+            out[f"{layer.name}/scale"], out[f"{layer.name}/offset"] = _numpy(scale), _numpy(offset)
+        modes[layer.name] = layer_modes
+    config = keras.saving.serialize_keras_object(model)
+    out["__model__"] = np.array(json.dumps(config, default=str))
+    out["__quantizers__"] = np.array(json.dumps(modes))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """`hgq2_export.py MODEL.keras OUT.npz`: load an HGQ2 model and write `export(model)`."""
+    import keras
+
+    if len(argv) != 2:
+        sys.stderr.write("usage: hgq2_export.py MODEL.keras OUT.npz\n")
+        return 2
+    importlib.import_module("hgq")  # registers HGQ2's layers with Keras
+
+    model = keras.models.load_model(argv[0], compile=False)
+    savez: Any = np.savez
+    savez(Path(argv[1]), **export(model))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

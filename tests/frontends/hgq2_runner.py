@@ -1,0 +1,179 @@
+"""Build HGQ2 models and run them through HGQ2 (Keras 3) and hls4ml 1.3 (run with the HGQ2
+peer's python, `KERAS_BACKEND=torch`, not collected by pytest).
+
+Usage: python hgq2_runner.py SPEC.json
+SPEC: {"jobs": [{"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder),
+"io_type" (default io_parallel), "hls4ml" (default true)}, ...]}
+Writes to each "out": model.npz (`hepinfer.frontends.hgq2_export.export`, what hepinfer
+converts), y_keras.npy (HGQ2's own output), y_hls4ml.npy (hls4ml's C simulation at model
+precision ap_fixed<16,6>, which its bit-exact flow overrides) and timing.json (seconds of
+hls4ml's predict()); with "hls4ml": false only the first two.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "hepinfer" / "frontends"
+
+
+def _heterogeneous(model, rng, pruned=0.1, skip=()):
+    """Random per-element bits on every quantiser of the layers not in `skip` (HGQ2 trains
+    them; these are untrained): datalane f in 1..6, i in 0..3 (some elements pruned: no bits
+    at all), kernel b in 2..8.
+    """
+    for layer in model.layers:
+        if layer.name in skip:
+            continue
+        for attr in ("_iq", "_oq"):
+            q = getattr(layer, attr, None)
+            if q is None or not getattr(layer, "_enable" + attr, False):
+                continue
+            for one in [q] if hasattr(q, "quantizer") else list(q):
+                inner = one.quantizer
+                shape = tuple(inner._f.shape)
+                f = rng.integers(1, 7, shape).astype("float32")
+                i = rng.integers(0, 4, shape).astype("float32")
+                f = np.where(rng.random(shape) < pruned, -i - inner.k.detach().numpy(), f)
+                inner._f.assign(f)
+                inner._i.assign(i)
+        kq = getattr(layer, "_kq", None)
+        if kq is not None:
+            inner = kq.quantizer
+            shape = tuple(inner._b.shape)
+            inner._b.assign(rng.integers(2, 9, shape).astype("float32"))
+
+
+def _models():
+    import keras
+    from hgq.config import QuantizerConfig
+    from hgq.layers import QDense
+
+    def jet(het, sat=False, skip=()):
+        def build(rng):
+            iq = None
+            if sat:
+                iq = QuantizerConfig("kif", "datalane", overflow_mode="SAT_SYM", round_mode="RND")
+            model = keras.Sequential(
+                [
+                    keras.Input(shape=(16,), name="x"),
+                    QDense(64, activation="relu", name="d1", iq_conf=iq),
+                    QDense(32, activation="relu", name="d2"),
+                    QDense(32, activation="relu", name="d3"),
+                    QDense(5, name="out"),
+                ]
+            )
+            for layer in model.layers:  # non-zero biases
+                layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+            if het:
+                _heterogeneous(model, rng, skip=skip)
+            return model
+
+        return build
+
+    def tagger(rng):
+        """Both convolutions, max pooling, batch normalisation, every merge and the jet head.
+
+        The head is QDense 64-32-32-5 (ReLU), its second layer a QBatchNormDense. c1's input quantiser saturates (SAT_SYM), d3
+        keeps one type per quantiser, every other quantiser has random per-element bits. (A
+        saturating quantiser after QMinimum -> Flatten is where hls4ml 1.3's C simulation parts
+        from HGQ2, so not here.)
+        """
+        from hgq.layers import (
+            QAdd,
+            QBatchNormalization,
+            QBatchNormDense,
+            QConv1D,
+            QConv2D,
+            QMaximum,
+            QMaxPooling1D,
+            QMaxPooling2D,
+            QMinimum,
+            QMultiply,
+            QSubtract,
+        )
+
+        sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT_SYM", round_mode="RND")
+        x = keras.Input((10, 10, 2), name="x")
+        h = QConv2D(4, 3, activation="relu", name="c1", iq_conf=sat)(x)
+        h = QMaxPooling2D(2, name="p1")(h)
+        h = QBatchNormalization(name="bn")(h)
+        a = QConv2D(4, 1, name="c2")(h)
+        m = QMultiply(name="mul")([QAdd(name="add")([h, a]), h])
+        h = keras.layers.Reshape((16, 4), name="seq")(m)
+        h = QConv1D(4, 3, activation="relu", name="c3")(h)
+        h = QMaxPooling1D(2, name="p2")(h)
+        b = QConv1D(4, 1, name="c4")(h)
+        h = QMinimum(name="min")([QMaximum(name="max")([QSubtract(name="sub")([h, b]), h]), b])
+        h = keras.layers.Flatten(name="flat")(h)
+        h = QDense(64, activation="relu", name="d1")(h)
+        h = QBatchNormDense(32, activation="relu", name="d2")(h)
+        h = QDense(32, activation="relu", name="d3")(h)
+        model = keras.Model(x, QDense(5, name="out")(h))
+        for layer in model.layers:  # non-zero biases
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+        bn = model.get_layer("bn")  # trained-looking statistics
+        for var, lo, hi in (
+            ("moving_mean", -1, 1),
+            ("moving_variance", 0.3, 3),
+            ("bn_gamma", 0.5, 2),
+        ):
+            v = getattr(bn, var)
+            v.assign(rng.uniform(lo, hi, v.shape).astype("float32"))
+        _heterogeneous(model, rng, skip=("d3",))
+        return model
+
+    return {
+        "tagger": tagger,
+        "jet": jet(False),  # one type per quantiser (hls4ml fuses them into the layers' types)
+        "jet_het": jet(True),
+        # d1's input quantiser saturates (SAT_SYM), d3 keeps one type per quantiser
+        "jet_mixed": jet(True, sat=True, skip=("d3",)),
+    }
+
+
+def run(spec, models):
+    import hls4ml
+    import keras
+
+    sys.path.insert(0, str(SRC))
+    from hgq2_export import export
+
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(int(spec.get("seed", 0)))
+    model = models[spec["model"]](np.random.default_rng(int(spec.get("seed", 0))))
+    x = np.load(spec["x"]).astype(np.float32)
+    np.savez(out / "model.npz", **export(model))
+    np.save(out / "y_keras.npy", model.predict(x, verbose=0))
+    if not spec.get("hls4ml", True):
+        return
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model,
+        hls_config={"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}},
+        backend="Vitis",
+        io_type=spec.get("io_type", "io_parallel"),
+        output_dir=str(out / "hls4ml_prj"),
+        part="xcu250-figd2104-2L-e",
+    )
+    hls_model.compile()
+    start = time.perf_counter()
+    y = np.asarray(hls_model.predict(x))
+    seconds = time.perf_counter() - start
+    np.save(out / "y_hls4ml.npy", y.reshape(len(x), -1))
+    (out / "timing.json").write_text(json.dumps({"predict_s": seconds, "n": len(x)}))
+
+
+def main(path):
+    spec = json.loads(Path(path).read_text())
+    models = _models()
+    for job in spec["jobs"]:
+        run(job, models)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

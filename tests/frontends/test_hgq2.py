@@ -1,0 +1,175 @@
+"""HGQ2 models (Keras 3, `hgq2` 0.2.0) with every quantiser read as a type.
+
+The oracle test builds an HGQ2 tagger (QConv2D, QMaxPooling2D, QBatchNormalization, QAdd,
+QMultiply, QConv1D,
+QMaxPooling1D, QSubtract, QMaximum, QMinimum, then a 64-32-32-5 ReLU head of QDense and
+QBatchNormDense) with random
+weights and random per-element quantiser bits (some pruned, the first saturating) in the HGQ2 peer
+(`tests/frontends/hgq2_runner.py`: hgq2 in the hls4ml 1.3 venv), converts it with that
+peer's hls4ml (one conversion: the test-time budget) and compares on 2,000 inputs:
+hepinfer's emulator with hls4ml's C simulation bit for bit (whatever precision the
+configuration names: HGQ2 models carry their own types, as in hls4ml's bit-exact flow),
+hepinfer's float mode with HGQ2's own Keras output (equal: every value on the way is a short
+fixed-point number, exact in float32; for the tagger and for `jet`, a 16-64-32-32-5 jet
+tagger with one type per quantiser), and hepinfer's own C simulation with its emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import hepinfer
+from hepinfer.errors import FrontendError
+from hepinfer.fixed import FixedType, Overflow
+from hepinfer.frontends import hgq2
+from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.ir.op import Op
+from hepinfer.ops import fixed_point_quantizer as fpq
+
+RUNNER = Path(__file__).with_name("hgq2_runner.py")
+N = 2000
+MODEL_LEVEL: dict[str, Any] = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
+
+
+@pytest.fixture(scope="module")
+def runs(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One HGQ2 start, one hls4ml conversion: `tagger` through Keras and hls4ml, `jet` (one
+    type per quantiser) through Keras only.
+    """
+    work = tmp_path_factory.mktemp("hgq2")
+    rng = np.random.default_rng(7)
+    np.save(work / "images.npy", rng.normal(0.0, 2.0, (N, 10, 10, 2)).astype(np.float32))
+    np.save(work / "jets.npy", rng.normal(0.0, 2.0, (N, 16)).astype(np.float32))
+    jobs = [
+        {"model": "tagger", "seed": 1, "x": str(work / "images.npy"), "out": str(work / "tagger")},
+        {"model": "jet", "seed": 2, "x": str(work / "jets.npy"), "out": str(work / "jet")},
+    ]
+    jobs[1]["hls4ml"] = False
+    (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    proc = subprocess.run(
+        [str(hgq2_python), str(RUNNER), str(work / "spec.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {
+        "tagger": work / "tagger",
+        "jet": work / "jet",
+        "tagger_x": work / "images.npy",
+        "jet_x": work / "jets.npy",
+    }
+
+
+def _x(runs: dict[str, Path], model: str) -> np.ndarray:
+    return np.load(runs[f"{model}_x"]).astype(np.float64)
+
+
+def test_quantisers_are_per_element_types(runs: dict[str, Path]) -> None:
+    graph = hgq2.load_hgq2(runs["tagger"] / "model.npz")
+    ops = [(n.name, n.op) for n in graph.nodes]
+    assert ops[:4] == [
+        ("x", Op.INPUT),
+        ("c1_iq", Op.FIXED_POINT_QUANTIZER),
+        ("c1", Op.CONV2D),
+        ("c1_relu", Op.RELU),
+    ]
+    merges = {name: op for name, op in ops if name in ("add", "mul", "sub", "max", "min")}
+    assert set(merges.values()) == {Op.ADD, Op.MULTIPLY, Op.SUBTRACT, Op.MAXIMUM, Op.MINIMUM}
+    assert ("add_iq1", Op.FIXED_POINT_QUANTIZER) in ops  # one quantiser per merge input
+    assert {Op.CONV1D, Op.MAXPOOL, Op.RESHAPE, Op.BATCHNORM} <= {op for _, op in ops}
+    c1, d2, d3 = (graph.node(name) for name in ("c1_iq", "d2_iq", "d3_iq"))
+    assert c1.attrs["overflow"] == "SAT_SYM"
+    assert d2.attrs["overflow"] == "WRAP"
+    assert len(fpq.element_types(d2)) > 5  # heterogeneous ...
+    assert None in fpq.element_types(d2).values()  # ... with pruned elements
+    assert len(fpq.element_types(d3)) == 1  # d3 keeps one type per quantiser
+    # hls4ml's input type: the widest parts of c1's quantiser, one more fractional bit (RND),
+    # saturating as c1's quantiser does
+    k, i, f = fpq.kif(c1)
+    want = FixedType(int(k.max() + i.max() + f.max() + 1), int(k.max() + i.max()))
+    assert FixedType.parse(graph.node("x").attrs["input_type"]) == want.with_(overflow=Overflow.SAT)
+
+
+def test_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
+    x = _x(runs, "tagger")
+    expected = np.load(runs["tagger"] / "y_hls4ml.npy")
+    assert np.array_equal(expected, np.load(runs["tagger"] / "y_keras.npy"))  # the oracle's claim
+    compiled = hepinfer.compile(runs["tagger"] / "model.npz", MODEL_LEVEL)
+    ours = np.asarray(compiled.predict(x)).reshape(N, -1)
+    np.testing.assert_array_equal(ours, expected)
+    assert len(np.unique(ours)) > 1000
+    # the types are the model's: a narrow model default and per-layer types change nothing
+    mixed = {
+        "Model": {"Precision": "ap_fixed<6,2>", "ReuseFactor": 1},
+        "LayerName": {"d2": {"Precision": {"weight": "ap_fixed<4,1>", "result": "ap_fixed<8,3>"}}},
+    }
+    other = hepinfer.compile(runs["tagger"] / "model.npz", mixed)
+    np.testing.assert_array_equal(np.asarray(other.predict(x)).reshape(N, -1), expected)
+
+
+def test_float_mode_equals_hgq2_keras(runs: dict[str, Path]) -> None:
+    for model in ("tagger", "jet"):
+        compiled = hepinfer.compile(runs[model] / "model.npz", MODEL_LEVEL)
+        ours = np.asarray(compiled.predict(_x(runs, model), mode="float")).reshape(N, -1)
+        np.testing.assert_array_equal(ours, np.load(runs[model] / "y_keras.npy"))
+
+
+def test_csim_equals_emulator(runs: dict[str, Path]) -> None:
+    """The tagger's C simulation (the `fixed_quantizer` kernel; io_stream, the other header
+    set and one type per quantiser: tests/ops/test_fixed_point_quantizer.py, test_layers).
+    """
+    x = _x(runs, "tagger")[:200]
+    compiled = hepinfer.compile(runs["tagger"] / "model.npz", MODEL_LEVEL)
+    fixed = np.asarray(compiled.predict(x)).reshape(200, -1)
+    csim = np.asarray(compiled.csim(x, io_type="io_parallel")).reshape(200, -1)
+    np.testing.assert_array_equal(csim, fixed)
+
+
+# ------------------------------------------------------------------ no peer
+
+
+def _exported(layer_cls: str) -> dict[str, np.ndarray]:
+    model = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "m",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 4]}},
+                {"module": "hgq.layers.x", "class_name": layer_cls, "config": {"name": "q1"}},
+            ],
+        },
+    }
+    return {"__model__": np.array(json.dumps(model)), "__quantizers__": np.array("{}")}
+
+
+def test_an_unsupported_hgq2_layer_is_refused_by_name() -> None:
+    with pytest.raises(FrontendError, match=r"HGQ2 layer 'q1' of type 'QLSTM' .* QDense"):
+        hgq2.convert(_exported("QLSTM"))
+
+
+def test_data_that_is_not_an_export_is_refused() -> None:
+    with pytest.raises(FrontendError, match="not an exported HGQ2 model"):
+        hgq2.convert({"kernel": np.zeros(3)})
+
+
+def test_input_type_wraps_unless_every_quantiser_saturates() -> None:
+    b = GraphBuilder("g")
+    x = b.input("x", (2,))
+    w = {"k": np.array([0, 1]), "i": np.array([3, 1]), "f": np.array([2, 5])}
+    nodes = [
+        b.node(b.add(f"q{n}", Op.FIXED_POINT_QUANTIZER, [x], {"round": r, "overflow": o}, w))
+        for n, (r, o) in enumerate([("RND", "SAT"), ("TRN", "WRAP")])
+    ]
+    assert hgq2.input_type(nodes[:1]) == FixedType(1 + 3 + 6, 4, True, overflow=Overflow.SAT)
+    assert hgq2.input_type(nodes) == FixedType(1 + 3 + 6, 4, True)

@@ -1,4 +1,12 @@
-// hepinfer kernel library: C-simulation fast paths of Dense and Conv2D (never synthesised).
+// hepinfer kernel library: C-simulation fast paths (never synthesised) of Dense, Conv2D, ReLU,
+// linear, BatchNorm, table softmax and of the C ABI's double conversions.
+//
+// Every value is read and written through its raw bits: `V` of hepinfer's ap_types_lite, or
+// `V.VAL` of Xilinx's ap_private (a value of at most 64 bits, kept sign- or zero-extended),
+// never through to_double() or Xilinx's arbitrary-precision arithmetic. Casts (cast_mant) apply
+// Xilinx's quantisation and overflow rules to an exact integer (the rules of ap_types_lite's
+// cast_in); element-wise layers form their exact intermediate values (products, sums, the
+// softmax's max - x) on 64-bit mantissas when they fit in 62 bits, else the firmware runs.
 //
 // The firmware kernels (hepinfer_dense.h, hepinfer_conv.h) stay as they are for synthesis;
 // in C simulation (no __SYNTHESIS__) a Latency-strategy layer whose types all have a known

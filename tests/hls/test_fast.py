@@ -259,3 +259,162 @@ def test_libraries_share_no_state(
     assert "hepinfer_run" in symbols.stdout
     unique = [line for line in symbols.stdout.splitlines() if " u " in line]
     assert not unique, unique[:3]
+
+
+# The element-wise fast paths (issue 15, Xilinx's headers): casts on raw mantissas (ReLU,
+# linear), the C ABI's double conversions, BatchNorm and table softmax, each against the
+# firmware kernel (built with HEPINFER_CSIM_NO_FAST_PATH) or the header's own conversion.
+
+
+def _any_type(rng: np.random.Generator) -> str:
+    """A random source type (no modes): widths 1..30, I from -2 to W + 2, signed or not."""
+    return _type(rng, int(rng.integers(1, 31)))
+
+
+def _cast_type(rng: np.random.Generator, k: int, least: int = 1) -> str:
+    """A random cast target (at least `least` bits) in quantisation mode k % 7, overflow k // 7."""
+    return _type(rng, int(rng.integers(least, 25)), QUANT[k % 7], OVERFLOW[(k // 7) % 4])
+
+
+def _doubles(t: FixedType, rng: np.random.Generator) -> str:
+    """Doubles around and far outside `t`'s range: ties, extremes, tiny and huge values."""
+    ulp = 2.0**-t.frac
+    m = rng.integers(t.min_mantissa, t.max_mantissa + 1, size=8)
+    values = [*(m * ulp), *((m + 0.5) * ulp), *((m + 0.25) * ulp), *((m - 0.5) * ulp)]
+    values += list(rng.standard_normal(8) * 2.0 ** rng.integers(-60, 60, size=8))
+    top, bottom = (t.max_mantissa + 1) * ulp, (t.min_mantissa - 1) * ulp
+    values += [top, bottom, top * 4 + 1, 2.0**70, -(2.0**70)]
+    values += [1e300, -1e300, 2.0**-70, -(2.0**-70), 0.0, -0.0, 5e-324, -1e-310]
+    return ", ".join(repr(float(v)) for v in values)
+
+
+def _elementwise_program(rng: np.random.Generator) -> tuple[str, int]:
+    lines = [
+        "#include <cstdio>",
+        '#include "hepinfer_activation.h"',
+        '#include "hepinfer_elementwise.h"',
+        '#include "hepinfer_softmax.h"',
+        (
+            "#define SHOW(tag, k, a, b) "
+            'std::printf("%s %d %.17g/%.17g\\n", tag, k, (double)(a), (double)(b))'
+        ),
+    ]
+    body = ["int main() {"]
+    cases = 0
+    for k in range(28):  # casts: every quantisation x overflow mode
+        src, dst = _any_type(rng), _cast_type(rng, k)
+        st = FixedType.parse(src)
+        n = 12
+        lines += [f"struct ccfg{k} {{ static const int n_in = {n}; }};"]
+        body += [
+            f"  {{ typedef {src} S; typedef {dst} D; typedef ccfg{k} C;",
+            f"    static const double x[] = {{{_values(st, n, rng)}}};",
+            f"    static const double d[] = {{{_doubles(FixedType.parse(dst), rng)}}};",
+            f"    S in[{n}]; D r1[{n}], r2[{n}], l1[{n}], l2[{n}];",
+            f"    for (int i = 0; i < {n}; i++) in[i] = x[i];",
+            "    hepinfer::relu<S, D, C>(in, r1); hepinfer::linear<S, D, C>(in, l1);",
+            "    const bool ok = hepinfer::fast::relu<S, D, C>(in, r2) && hepinfer::fast::linear<S, D, C>(in, l2);",
+            f'    if (!ok) std::printf("declined {k}\\n");',
+            f"    for (int i = 0; i < {n}; i++) {{",
+            f'      SHOW("relu", {k}, r2[i].to_double(), r1[i].to_double());',
+            f'      SHOW("linear", {k}, l2[i].to_double(), l1[i].to_double());',
+            f'      SHOW("to_double", {k}, hepinfer::fast::to_double(in[i]), in[i].to_double());',
+            "    }",
+            "    for (unsigned i = 0; i < sizeof d / sizeof d[0]; i++)",
+            f'      SHOW("from_double", {k}, hepinfer::fast::from_double<D>(d[i]).to_double(), ((D)d[i]).to_double());',
+            "  }",
+        ]
+        cases += 1
+    for k in range(8):  # BatchNorm: data * scale + bias cast to the result
+        data, weight, bias, res = (
+            _any_type(rng),
+            _any_type(rng),
+            _any_type(rng),
+            _cast_type(rng, k * 3),
+        )
+        n, chans = 12, int(rng.choice([1, 3, 12]))
+        lines += [
+            f"struct ncfg{k} {{ static const int n_in = {n}; static const int n_chan = {chans};",
+            f"  static const int reuse_factor = 1; typedef {weight} weight_t; typedef {bias} bias_t; }};",
+        ]
+        body += [
+            f"  {{ typedef {data} S; typedef {res} D; typedef ncfg{k} C;",
+            f"    static const double x[] = {{{_values(FixedType.parse(data), n, rng)}}};",
+            f"    static const double w[] = {{{_values(FixedType.parse(weight), chans, rng)}}};",
+            f"    static const double b[] = {{{_values(FixedType.parse(bias), chans, rng)}}};",
+            f"    S in[{n}]; D r1[{n}], r2[{n}]; C::weight_t wq[{chans}]; C::bias_t bq[{chans}];",
+            f"    for (int i = 0; i < {n}; i++) in[i] = x[i];",
+            f"    for (int i = 0; i < {chans}; i++) {{ wq[i] = w[i]; bq[i] = b[i]; }}",
+            "    hepinfer::normalize<S, D, C>(in, r1, wq, bq);",
+            f'    if (!hepinfer::fast::normalize<S, D, C>(in, r2, wq, bq)) std::printf("declined n{k}\\n");',
+            f'    for (int i = 0; i < {n}; i++) SHOW("normalize", {k}, r2[i].to_double(), r1[i].to_double());',
+            "  }",
+        ]
+        cases += 1
+    for k in range(8):  # softmax, stable and latency tables, random table and sum types
+        data, res = _type(rng, int(rng.integers(4, 19))), _cast_type(rng, k * 5)
+        table, accum, wide, inv_in, norm = (_cast_type(rng, k * 3 + j, 12) for j in range(5))
+        exp_bits, inv_bits = int(rng.integers(3, 11)), int(rng.integers(3, 11))
+        impl = "softmax_stable" if k % 2 else "softmax_latency"
+        n = int(rng.choice([2, 5, 10]))
+        tt = FixedType.parse(table)
+        lines += [
+            f"struct scfg{k} {{ static const int n_in = {n}; static const int n_out = {n};",
+            f"  static const hepinfer::softmax_implementation implementation = hepinfer::{impl};",
+            f"  static const int exp_size = {2**exp_bits}; static const int inv_size = {2**inv_bits};",
+            f"  static const int exp_bits = {exp_bits}; static const int inv_bits = {inv_bits};",
+            f"  typedef {table} table_t; typedef {accum} accum_t; typedef {inv_in} inv_in_t;",
+            f"  typedef {norm} norm_t; typedef {wide} wide_t; }};",
+        ]
+        body += [
+            f"  {{ typedef {data} S; typedef {res} D; typedef scfg{k} C;",
+            f"    static const double e[] = {{{_values(tt, 2**exp_bits, rng)}}};",
+            f"    static const double v[] = {{{_values(tt, 2**inv_bits, rng)}}};",
+            f"    static C::table_t et[{2**exp_bits}], it[{2**inv_bits}];",
+            f"    for (int i = 0; i < {2**exp_bits}; i++) et[i] = e[i];",
+            f"    for (int i = 0; i < {2**inv_bits}; i++) it[i] = v[i];",
+            f"    static const double x[] = {{{_values(FixedType.parse(data), ROWS * n, rng)}}};",
+            f"    for (int r = 0; r < {ROWS}; r++) {{",
+            f"      S in[{n}]; D r1[{n}], r2[{n}];",
+            f"      for (int i = 0; i < {n}; i++) in[i] = x[r * {n} + i];",
+            "      hepinfer::softmax<S, D, C>(in, r1, et, it);",
+            f"      const bool ok = hepinfer::fast::softmax<S, D, C>(in, r2, et, it, {int(k % 2)}, {int(k % 2 == 0)});",
+            f'      if (!ok) std::printf("declined s{k}\\n");',
+            f'      for (int i = 0; i < {n}; i++) SHOW("softmax", {k}, r2[i].to_double(), r1[i].to_double());',
+            "    }",
+            "  }",
+        ]
+        cases += 1
+    return "\n".join([*lines, *body, "  return 0;", "}"]) + "\n", cases
+
+
+@pytest.mark.parametrize("headers", ["hepinfer", "xilinx"])
+def test_elementwise_fast_paths_equal_the_firmware(headers: str, tmp_path: Path) -> None:
+    """ReLU, linear, BatchNorm, softmax and the C ABI's double conversions on mantissas equal
+    the firmware kernels and the header's own conversions, for random types in every mode.
+    """
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not installed")
+    kind, folder = header_dir(Headers(headers))
+    if kind.value != headers:
+        pytest.skip(f"{headers} headers not found")
+    program, _ = _elementwise_program(np.random.default_rng(1515))
+    src = tmp_path / "elementwise.cpp"
+    src.write_text(program)
+    exe = tmp_path / "elementwise"
+    kernels = templates_dir() / "kernels"
+    cmd = ["g++", "-O0", "-std=c++14", "-DHEPINFER_CSIM_NO_FAST_PATH", f"-I{folder}"]
+    subprocess.run(
+        [*cmd, f"-I{kernels}", str(src), "-o", str(exe)], check=True, capture_output=True
+    )
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    lines = out.splitlines()
+    declined = [line for line in lines if line.startswith("declined")]
+    assert not declined, declined[:5]
+    rows = [line.split() for line in lines]
+    differing = [r for r in rows if r[2].split("/")[0] != r[2].split("/")[1]]
+    assert not differing, f"{len(differing)} of {len(rows)} differ, e.g. {differing[:5]}"
+    kinds = {r[0] for r in rows}
+    assert kinds == {"relu", "linear", "to_double", "from_double", "normalize", "softmax"}
+    # not vacuous: outputs vary, saturate and wrap
+    assert len({r[2] for r in rows}) > 500

@@ -1,7 +1,8 @@
 """Build the C simulation of a project with the system g++ and run it through a C ABI.
 
-The shared library is cached by a hash of the generated C++ (weights excluded: they are read
-at run time from `firmware/weights/*.bin`), the header set and the compiler, under
+The top function and the C ABI are compiled as one translation unit (the ap_types headers
+parsed once). The shared library is cached by a hash of the generated C++ (weights excluded:
+they are read at run time from `firmware/weights/*.bin`), the header set and the compiler, under
 `$HEPINFER_CACHE/csim/<hash>/` (default `~/.cache/hepinfer`). A second build of the same code
 is a dictionary look-up; models that differ only in weights share one library.
 """
@@ -76,13 +77,17 @@ def build(project: Project, headers: Headers = Headers.AUTO) -> Path:
 
     def command(work: Path, output: Path) -> list[str]:
         src = project.write(work / "src")
+        # one translation unit: the headers (Xilinx's take most of the compile time) are
+        # parsed and their templates instantiated once, not once per source file
+        unity = work / "csim.cpp"
+        parts = (src / "firmware" / f"{project.model.name}.cpp", src / "csim" / "bridge.cpp")
+        unity.write_text("".join(f'#include "{part}"\n' for part in parts))
         return [
             cxx,
             *CXXFLAGS,
             f"-I{src / 'firmware'}",
             f"-I{folder}",
-            str(src / "csim" / "bridge.cpp"),
-            str(src / "firmware" / f"{project.model.name}.cpp"),
+            str(unity),
             "-o",
             str(output),
         ]

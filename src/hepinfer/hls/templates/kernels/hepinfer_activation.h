@@ -3,12 +3,16 @@
 #define HEPINFER_ACTIVATION_H
 
 #include "hepinfer_common.h"
+#include "hepinfer_fast.h"
 
 namespace hepinfer {
 
 template <class data_T, class res_T, typename CONFIG_T>
 void linear(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     #pragma HLS PIPELINE
+#if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
+    if (fast::linear<data_T, res_T, CONFIG_T>(data, res)) return;  // C simulation
+#endif
     for (int i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS UNROLL
         res[i] = (res_T)data[i];
@@ -18,6 +22,9 @@ void linear(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
 template <class data_T, class res_T, typename CONFIG_T>
 void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     #pragma HLS PIPELINE
+#if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
+    if (fast::relu<data_T, res_T, CONFIG_T>(data, res)) return;  // C simulation
+#endif
     for (int i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS UNROLL
         if (data[i] > 0) {

@@ -4,6 +4,7 @@
 #define HEPINFER_ELEMENTWISE_H
 
 #include "hepinfer_common.h"
+#include "hepinfer_fast.h"
 
 namespace hepinfer {
 
@@ -13,6 +14,9 @@ void normalize(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
                const typename CONFIG_T::weight_t scale[CONFIG_T::n_chan],
                const typename CONFIG_T::bias_t bias[CONFIG_T::n_chan]) {
     #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+#if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
+    if (fast::normalize<data_T, res_T, CONFIG_T>(data, res, scale, bias)) return;  // C simulation
+#endif
     for (int i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS UNROLL
         const int c = i % CONFIG_T::n_chan;

@@ -1,4 +1,12 @@
-// hepinfer kernel library: C-simulation fast paths of Dense and Conv2D (never synthesised).
+// hepinfer kernel library: C-simulation fast paths (never synthesised) of Dense, Conv2D, ReLU,
+// linear, BatchNorm, table softmax and of the C ABI's double conversions.
+//
+// Every value is read and written through its raw bits: `V` of hepinfer's ap_types_lite, or
+// `V.VAL` of Xilinx's ap_private (a value of at most 64 bits, kept sign- or zero-extended),
+// never through to_double() or Xilinx's arbitrary-precision arithmetic. Casts (cast_mant) apply
+// Xilinx's quantisation and overflow rules to an exact integer (the rules of ap_types_lite's
+// cast_in); element-wise layers form their exact intermediate values (products, sums, the
+// softmax's max - x) on 64-bit mantissas when they fit in 62 bits, else the firmware runs.
 //
 // The firmware kernels (hepinfer_dense.h, hepinfer_conv.h) stay as they are for synthesis;
 // in C simulation (no __SYNTHESIS__) a Latency-strategy layer whose types all have a known
@@ -21,6 +29,7 @@
 #ifndef __SYNTHESIS__
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -75,25 +84,33 @@ template <class T> struct mbits {
 // Layers with fewer outputs than this sum output by output (a dot product per output).
 enum { FEW_OUTPUTS = 8 };
 
-// The mantissa of x (exact: T has at most 53 bits).
+// The mantissa of x, read from the raw bits (T has at most 53 bits). Xilinx's headers keep a
+// value of at most 64 bits in `V.VAL` (ap_private), sign- or zero-extended to its C integer.
 template <class T> inline long long mant(const T &x) {
 #ifdef HEPINFER_AP_TYPES_LITE
     return (long long)x.V;
 #else
-    return (long long)std::ldexp(x.to_double(), (int)fmt<T>::f);
+    return (long long)x.V.get_VAL();
 #endif
 }
 
-// The value of T whose mantissa is m (m in T's range).
+// The value of T whose mantissa is m (m in T's range), written into the raw bits.
 template <class T> inline T from_mant(long long m) {
-#ifdef HEPINFER_AP_TYPES_LITE
     T r;
+#ifdef HEPINFER_AP_TYPES_LITE
     r.V = m;
-    return r;
 #else
-    return (T)std::ldexp((double)m, -(int)fmt<T>::f);
+    r.V.set_VAL((unsigned long long)m);
+    r.V.clearUnusedBits();
 #endif
+    return r;
 }
+
+// Whether values of T convert on integers here (a known format of at most 53 bits, no
+// saturation bits); otherwise the header's own conversions run.
+template <class T> struct castable {
+    enum { value = fmt<T>::valid && fmt<T>::w <= 53 && fmt<T>::n == 0 };
+};
 
 // p * 2**-K rounded in mode Q (K > 0), or p * 2**-K exactly (K <= 0): Xilinx's quantisation
 // of an exact value with K more fractional bits than the target. |K| < bits of S - 1.
@@ -124,6 +141,221 @@ template <int W, bool SIGNED> inline long long wrap(unsigned long long v) {
     const unsigned long long low = v & mask;
     if (SIGNED && ((low >> (W - 1)) & 1)) return (long long)(low | ~mask);
     return (long long)low;
+}
+
+// Xilinx's cast of the exact value v * 2**-sf (|v| < 2**62) to T (castable): quantisation in
+// T's mode, then overflow in T's mode (the rules of ap_types_lite's cast_in, for one 64-bit
+// lane). Returns T's mantissa.
+template <class T> __attribute__((always_inline)) inline long long cast_mant(long long v, int sf) {
+    typedef unsigned long long U;
+    enum { W = fmt<T>::w, SIGNED = fmt<T>::s, F = fmt<T>::f };
+    const ap_q_mode q = fmt<T>::q;
+    const ap_o_mode o = fmt<T>::o;
+    const int sh = sf - F;
+    long long r;
+    U shifted;
+    bool big = false;  // the quantised value does not fit in 64 bits (it overflows T)
+    if (sh > 0) {
+        if (sh >= 62) {
+            r = (q == AP_TRN && v < 0) ? -1 : 0;
+        } else {
+            r = v >> sh;
+            const long long rem = v - (long long)((U)r << sh);
+            const long long half = 1LL << (sh - 1);
+            const bool neg = v < 0;
+            switch (q) {
+            case AP_TRN: break;
+            case AP_TRN_ZERO: r += (neg && rem != 0); break;
+            case AP_RND: r += (rem >= half); break;
+            case AP_RND_ZERO: r += (rem > half || (rem == half && neg)); break;
+            case AP_RND_MIN_INF: r += (rem > half); break;
+            case AP_RND_INF: r += (rem > half || (rem == half && !neg)); break;
+            case AP_RND_CONV: r += (rem > half || (rem == half && (r & 1))); break;
+            }
+        }
+        shifted = (U)r;
+    } else if (sh == 0) {
+        r = v;
+        shifted = (U)v;
+    } else if (-sh >= 63) {
+        big = v != 0;
+        r = 0;
+        shifted = 0;
+    } else {
+        shifted = (U)v << -sh;
+        r = (long long)shifted;
+        big = (r >> -sh) != v;
+    }
+    if (o == AP_WRAP && !big) return wrap<W, SIGNED != 0>(shifted);
+    const long long hi = SIGNED ? (1LL << (W - 1)) - 1 : (1LL << W) - 1;
+    const long long lo = SIGNED ? -hi - 1 : 0;
+    const bool over = big ? v > 0 : r > hi;
+    const bool under = big ? v < 0 : r < lo;
+    long long out = wrap<W, SIGNED != 0>(shifted);
+    const bool sym = o == AP_SAT_SYM && SIGNED && W > 1;
+    if (o == AP_SAT || o == AP_SAT_SYM) {
+        if (over) out = hi;
+        if (under) out = sym ? -hi : lo;
+        if (sym && out == lo) out = -hi;
+    } else if (o == AP_SAT_ZERO) {
+        if (over || under) out = 0;
+    }
+    return out;
+}
+
+// A power of two as a double (exact for |e| < 1023).
+inline double pow2(int e) {
+    double r = 1.0;
+    const double step = e < 0 ? 0.5 : 2.0;
+    for (int i = 0; i < (e < 0 ? -e : e); i++) r *= step;
+    return r;
+}
+
+// (T)d, Xilinx's conversion of a double, on the double's bits: d = +-m * 2**(field - 1075)
+// for a normal double (zero, subnormals, infinities and NaN take the header's conversion).
+template <class T> inline T from_double(double d) {
+    if (!castable<T>::value) return (T)d;
+    unsigned long long bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    const int field = (int)((bits >> 52) & 0x7ff);
+    if (field == 0 || field == 0x7ff) return (T)d;
+    const long long mag = (long long)((bits & 0xfffffffffffffULL) | (1ULL << 52));
+    return from_mant<T>(cast_mant<T>((bits >> 63) ? -mag : mag, 1075 - field));
+}
+
+// x.to_double(), exact (T castable: at most 53 bits), a product by a power of two.
+template <class T> inline double to_double(const T &x) {
+    if (!castable<T>::value) return x.to_double();
+    static const double scale = pow2(-(int)fmt<T>::f);
+    return (double)mant(x) * scale;
+}
+
+// The C ABI's conversions (csim/bridge.cpp): from_double / to_double, or the header's own
+// with HEPINFER_CSIM_NO_FAST_PATH.
+template <class T> inline T input(double d) {
+#ifdef HEPINFER_CSIM_NO_FAST_PATH
+    return (T)d;
+#else
+    return from_double<T>(d);
+#endif
+}
+template <class T> inline double output(const T &x) {
+#ifdef HEPINFER_CSIM_NO_FAST_PATH
+    return x.to_double();
+#else
+    return to_double(x);
+#endif
+}
+
+// (res_T)x for castable types, on mantissas.
+template <class res_T, class data_T> inline res_T cast(const data_T &x) {
+    return from_mant<res_T>(cast_mant<res_T>(mant(x), fmt<data_T>::f));
+}
+
+// Linear (a cast per value); false when the types need the firmware kernel.
+template <class data_T, class res_T, typename CONFIG_T> inline bool linear(const data_T *data, res_T *res) {
+    if (!castable<data_T>::value || !castable<res_T>::value) return false;
+    for (int i = 0; i < CONFIG_T::n_in; i++) res[i] = cast<res_T>(data[i]);
+    return true;
+}
+
+// ReLU: (res_T)x for x > 0, else 0; false when the types need the firmware kernel.
+template <class data_T, class res_T, typename CONFIG_T> inline bool relu(const data_T *data, res_T *res) {
+    if (!castable<data_T>::value || !castable<res_T>::value) return false;
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        const long long m = mant(data[i]);
+        res[i] = from_mant<res_T>(m > 0 ? cast_mant<res_T>(m, fmt<data_T>::f) : 0);
+    }
+    return true;
+}
+
+// BatchNorm: res = (res_T)(data * scale + bias), per channel; the exact product and sum on
+// 64-bit mantissas when they fit in 62 bits; false when the types need the firmware kernel.
+template <class data_T, class res_T, typename CONFIG_T>
+inline bool normalize(const data_T *data, res_T *res, const typename CONFIG_T::weight_t *scale,
+                      const typename CONFIG_T::bias_t *bias) {
+    typedef typename CONFIG_T::weight_t weight_t;
+    typedef typename CONFIG_T::bias_t bias_t;
+    enum {
+        fp = (int)fmt<data_T>::f + (int)fmt<weight_t>::f,
+        fb = (int)fmt<bias_t>::f,
+        sf = fp > fb ? fp : fb,
+        bits_p = (int)mbits<data_T>::value + (int)mbits<weight_t>::value + (sf - fp),
+        bits_b = (int)mbits<bias_t>::value + (sf - fb),
+        ok = castable<data_T>::value && castable<weight_t>::value && castable<bias_t>::value &&
+             castable<res_T>::value && bits_p <= 61 && bits_b <= 61
+    };
+    if (!ok) return false;
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        const int c = i % CONFIG_T::n_chan;
+        const long long p = mant(data[i]) * mant(scale[c]);
+        const long long v = (long long)((unsigned long long)p << (sf - fp)) +
+                            (long long)((unsigned long long)mant(bias[c]) << (sf - fb));
+        res[i] = from_mant<res_T>(cast_mant<res_T>(v, sf));
+    }
+    return true;
+}
+
+// The top BITS bits of T's bit pattern (zeros below when T is narrower): top_bits of
+// hepinfer_common.h on a mantissa.
+template <int BITS, class T> inline unsigned top_bits_of(long long m) {
+    enum { W = fmt<T>::w };
+    const unsigned long long pattern = (unsigned long long)m & (W >= 64 ? ~0ULL : ((1ULL << (W < 64 ? W : 1)) - 1));
+    if (W >= BITS) return (unsigned)(pattern >> (W >= BITS ? W - BITS : 0));
+    return (unsigned)(pattern << (W >= BITS ? 0 : BITS - W));
+}
+
+// Mantissa of (To)(a + b) for a, b the mantissas of an A and a B (exact sum, then the cast).
+template <class To, class A, class B> inline long long add_cast(long long a, long long b) {
+    enum { fa = (int)fmt<A>::f, fb = (int)fmt<B>::f, sf = fa > fb ? fa : fb };
+    const long long v = (long long)((unsigned long long)a << (sf - fa)) + (long long)((unsigned long long)b << (sf - fb));
+    return cast_mant<To>(v, sf);
+}
+
+// Softmax (latency and stable tables; argmax runs the firmware kernel) on mantissas: the same
+// table indices, casts and sums as hepinfer_softmax.h; false when the types need the kernel.
+template <class data_T, class res_T, typename CONFIG_T>
+inline bool softmax(const data_T *data, res_T *res, const typename CONFIG_T::table_t *exp_table,
+                    const typename CONFIG_T::table_t *inv_table, bool stable, bool latency) {
+    typedef typename CONFIG_T::table_t table_t;
+    typedef typename CONFIG_T::accum_t accum_t;
+    typedef typename CONFIG_T::wide_t wide_t;
+    typedef typename CONFIG_T::inv_in_t inv_in_t;
+    typedef typename CONFIG_T::norm_t norm_t;
+    enum {
+        fa = (int)fmt<accum_t>::f, fw = (int)fmt<wide_t>::f, fd = (int)fmt<data_T>::f,
+        bw = (int)mbits<wide_t>::value + (fa > fw ? fa - fw : 0),
+        ba = (int)mbits<accum_t>::value + (fw > fa ? fw - fa : 0),
+        sum_bits = bw > ba ? bw : ba,
+        ok = castable<data_T>::value && castable<res_T>::value && castable<table_t>::value &&
+             castable<accum_t>::value && castable<wide_t>::value && castable<inv_in_t>::value &&
+             castable<norm_t>::value && (int)mbits<data_T>::value <= 60 && sum_bits <= 61 &&
+             (int)mbits<accum_t>::value + (int)mbits<table_t>::value <= 62
+    };
+    if (!ok || !(stable || latency)) return false;
+    const int n = CONFIG_T::n_in;
+    long long exp_res[CONFIG_T::n_in];
+    long long x_max = mant(data[0]);
+    for (int i = 1; i < n; i++) {
+        const long long m = mant(data[i]);
+        if (m > x_max) x_max = m;
+    }
+    long long total = 0;  // wide_t's mantissa
+    for (int i = 0; i < n; i++) {
+        unsigned idx;
+        if (stable) {
+            idx = top_bits_of<CONFIG_T::exp_bits, norm_t>(cast_mant<norm_t>(x_max - mant(data[i]), fd));
+        } else {
+            idx = top_bits_of<CONFIG_T::exp_bits, data_T>(mant(data[i]));
+        }
+        exp_res[i] = cast_mant<accum_t>(mant(exp_table[idx]), fmt<table_t>::f);
+        total = add_cast<wide_t, wide_t, accum_t>(total, exp_res[i]);
+    }
+    const long long sum = cast_mant<accum_t>(total, fw);
+    const long long exp_sum = cast_mant<inv_in_t>(sum, fa);
+    const long long inv = mant(inv_table[top_bits_of<CONFIG_T::inv_bits, inv_in_t>(exp_sum)]);
+    for (int i = 0; i < n; i++) res[i] = from_mant<res_T>(cast_mant<res_T>(exp_res[i] * inv, fa + fmt<table_t>::f));
+    return true;
 }
 
 // Whether a layer with these types runs on mantissas, and in which lanes.

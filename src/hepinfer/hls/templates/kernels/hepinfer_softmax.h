@@ -8,6 +8,7 @@
 #define HEPINFER_SOFTMAX_H
 
 #include "hepinfer_common.h"
+#include "hepinfer_fast.h"
 
 namespace hepinfer {
 
@@ -18,6 +19,12 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
              const typename CONFIG_T::table_t exp_table[CONFIG_T::exp_size],
              const typename CONFIG_T::table_t inv_table[CONFIG_T::inv_size]) {
     #pragma HLS PIPELINE
+#if !defined(__SYNTHESIS__) && !defined(HEPINFER_CSIM_NO_FAST_PATH)
+    if (fast::softmax<data_T, res_T, CONFIG_T>(data, res, exp_table, inv_table,
+                                              CONFIG_T::implementation == softmax_stable,
+                                              CONFIG_T::implementation == softmax_latency))
+        return;  // C simulation
+#endif
     const int n = CONFIG_T::n_in;
     if (CONFIG_T::implementation == softmax_argmax) {
         int best = 0;

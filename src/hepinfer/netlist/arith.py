@@ -311,7 +311,12 @@ def fits(v: Val, t: FixedType) -> bool:
 
 # ---------------------------------------------------------------------------- products
 def cmul(n: Netlist, x: Val, weight: int, wfrac: int) -> Val:
-    """The exact product `x * weight` scaled by 2**-(x.frac + wfrac)."""
+    """The exact product `x * weight` scaled by 2**-(x.frac + wfrac).
+
+    `x * weight` is `(x * odd) << k` with `odd` the weight's odd part: the products of one
+    input by weights with the same odd part (`w` and `4 w`, or `-w` where that costs no
+    adder) are one multiplier, shifted (`_odd_product`).
+    """
     frac = x.frac + wfrac
     if weight == 0:
         return n.const(0, frac)
@@ -319,25 +324,88 @@ def cmul(n: Netlist, x: Val, weight: int, wfrac: int) -> Val:
         return n.const(x.const * weight, frac)
     ends = (x.lo * weight, x.hi * weight)
     lo, hi = min(ends), max(ends)
-    if n.rule.use_dsp(x.width, weight):
-        n.counts.dsp_multipliers += 1
-        (x2,), stage, ready = n.schedule((x,), n.delays.dsp)
-        return n.wire(
-            f"{x2.name} * {literal(weight)}", lo, hi, frac, stage, ready + n.delays.dsp, "p"
-        )
-    scaled = Val(x.name, x.lo, x.hi, frac, x.stage, x.delay)
-    plus = [n.shift_left(scaled, k) for k, d in csd(weight) if d > 0]
-    minus = [n.shift_left(scaled, k) for k, d in csd(weight) if d < 0]
-    if len(plus) + len(minus) > 1:
-        n.counts.shift_add_multipliers += 1
-    if not minus:
-        out = n.total(plus, "p")
-    elif not plus:
-        out = n.add(n.const(0, frac), n.total(minus, "p"), "p", subtract=True)
-    else:
-        out = n.add(n.total(plus, "p"), n.total(minus, "p"), "p", subtract=True)
+    k = (weight & -weight).bit_length() - 1
+    base = _odd_product(n, Val(x.name, x.lo, x.hi, frac, x.stage, x.delay), weight >> k)
+    out = n.shift_left(base, k)
     # the CSD terms' ranges over-approximate; the exact product range is tighter
     return Val(out.name, lo, hi, frac, out.stage, out.delay, out.const)
+
+
+def _odd_product(n: Netlist, x: Val, c: int) -> Val:
+    """`x * c` for an odd constant `c`, built once per input wire and constant (`n.products`).
+
+    A DSP multiplier where `Netlist.rule` says so; otherwise shifts and adds over the
+    canonical signed digits of `c`: two digits are one adder, and of three digits two are
+    taken from an already built product of this input where one exists (`x * 5` shares its
+    `x + (x << 2)` with `x * 21`), else the lowest two, built (and kept) as their own product.
+    """
+    if c == 1:
+        return x
+    key = (x.name, c)
+    ends = (x.lo * c, x.hi * c)
+    lo, hi = min(ends), max(ends)
+    hit = n.products.get(key)
+    if hit is not None:
+        return Val(hit.name, lo, hi, x.frac, hit.stage, hit.delay, hit.const)
+    digits = csd(c)
+    if n.rule.use_dsp(x.width, c):
+        n.counts.dsp_multipliers += 1
+        (x2,), stage, ready = n.schedule((x,), n.delays.dsp)
+        out = n.wire(f"{x2.name} * {literal(c)}", lo, hi, x.frac, stage, ready + n.delays.dsp, "p")
+    elif len(digits) == 1:  # c == -1
+        out = n.add(n.const(0, x.frac), x, "p", subtract=True)
+    elif len(digits) == 2 and digits[0][1] < 0 and digits[1][1] < 0:
+        out = n.add(n.const(0, x.frac), _odd_product(n, x, -c), "p", subtract=True)
+    elif len(digits) == 2:
+        (k0, d0), (k1, d1) = digits  # k0 == 0: c is odd
+        if d0 > 0:
+            out = n.add_shifted(x, k0, x, k1, d1 < 0, "p")
+        else:
+            out = n.add_shifted(x, k1, x, k0, True, "p")
+        n.counts.shift_add_multipliers += 1
+    elif len(digits) == 3:
+        out = _three_digits(n, x, digits)
+        n.counts.shift_add_multipliers += 1
+    else:
+        scaled = [n.shift_left(x, k) for k, _ in digits]
+        plus = [v for v, (_, d) in zip(scaled, digits, strict=True) if d > 0]
+        minus = [v for v, (_, d) in zip(scaled, digits, strict=True) if d < 0]
+        n.counts.shift_add_multipliers += 1
+        if not plus:
+            out = n.add(n.const(0, x.frac), n.total(minus, "p"), "p", subtract=True)
+        else:
+            out = n.add(n.total(plus, "p"), n.total(minus, "p"), "p", subtract=True)
+    out = Val(out.name, lo, hi, x.frac, out.stage, out.delay, out.const)
+    if out.const is None:
+        n.products[key] = out
+    return out
+
+
+def _three_digits(n: Netlist, x: Val, digits: list[tuple[int, int]]) -> Val:
+    """`x * c` for `c` of three signed digits: a two-digit product of `x` and the third digit,
+    reusing a two-digit product already built where one fits (see `_odd_product`).
+
+    Each split is `c = (s << t) + d * 2**k` (`s` odd); it is built as `(x*s << t) ± (x << k)`,
+    or as `(x << k) - (x*(-s) << t)` where `x*(-s)` exists and `d` is +1.
+    """
+    splits = []
+    for i, j in ((0, 1), (1, 2), (0, 2)):
+        (ka, da), (kb, db) = digits[i], digits[j]
+        k, d = digits[3 - i - j]
+        both = da * (1 << ka) + db * (1 << kb)
+        t = (both & -both).bit_length() - 1
+        splits.append((both >> t, t, k, d))
+    # (odd factor, its shift, the third digit's shift, its sign, negated)
+    plans = [(s, t, k, d, False) for s, t, k, d in splits if (x.name, s) in n.products]
+    plans += [(-s, t, k, d, True) for s, t, k, d in splits if d > 0 and (x.name, -s) in n.products]
+    if not plans:
+        s, t, k, d = splits[0]
+        plans = [(-s, t, k, d, True) if s < 0 and d > 0 else (s, t, k, d, False)]
+    s, t, k, d, negated = plans[0]
+    part = _odd_product(n, x, s)
+    if negated:  # x * c = (x << k) - (x * s << t)
+        return n.add_shifted(x, k, part, t, True, "p")
+    return n.add_shifted(part, t, x, k, d < 0, "p")
 
 
 def relu(n: Netlist, v: Val) -> Val:

@@ -190,6 +190,12 @@ class Netlist:
     _names: dict[str, int] = field(default_factory=dict)
     _delayed: dict[tuple[str, int], Val] = field(default_factory=dict)
     _roms: dict[tuple[int, ...], str] = field(default_factory=dict)
+    #: wires that are another value shifted left: name -> (source, shift); read in a later
+    #: stage they are the shift of the source's register chain (no register of the zeros,
+    #: one chain per source however many shifts of it are read)
+    _shifts: dict[str, tuple[Val, int]] = field(default_factory=dict)
+    #: constant products built: (input wire, odd constant) -> the product (`arith.cmul`)
+    products: dict[tuple[str, int], Val] = field(default_factory=dict)
     #: wires that are `min(max(q, lo), hi)` of another value: name -> (q, lo, hi)
     #: (`arith` narrows a later saturating cast or ReLU of them from `q` itself)
     clips: dict[str, tuple[Val, int, int]] = field(default_factory=dict)
@@ -239,6 +245,15 @@ class Netlist:
         hit = self._delayed.get(key)
         if hit is not None:  # the same wire, seen with this value's scaling and range
             return Val(hit.name, v.lo, v.hi, v.frac, stage, 0.0)
+        shifted = self._shifts.get(v.name)
+        if shifted is not None:
+            src, k = shifted
+            base = self.at(src, stage)
+            name = f"{v.name}_r{stage}"
+            self.lines.append(f"wire signed [{v.width - 1}:0] {name} = {base.name} <<< {k};")
+            out = Val(name, v.lo, v.hi, v.frac, stage, 0.0)
+            self._delayed[key] = out
+            return out
         prev = self.at(v, stage - 1)
         name = f"{v.name}_r{stage}"
         self.lines.append(f"reg signed [{v.width - 1}:0] {name};")
@@ -263,19 +278,36 @@ class Netlist:
         return [self.at(v, stage) for v in vals], stage, ready
 
     # ------------------------------------------------------------------ arithmetic
-    def add(self, a: Val, b: Val, prefix: str = "s", subtract: bool = False) -> Val:
-        """`a + b` (or `a - b`), exact; both must have the same scaling."""
+    def add(
+        self,
+        a: Val,
+        b: Val,
+        prefix: str = "s",
+        subtract: bool = False,
+        wrap: int | None = None,
+    ) -> Val:
+        """`a + b` (or `a - b`), exact; both must have the same scaling.
+
+        With `wrap`, a sum that needs more than `wrap` bits is computed modulo `2**wrap`
+        (its `wrap`-bit two's complement value): for a sum that is wrapped to `wrap` bits
+        afterwards anyway, the same bits from a narrower adder.
+        """
         if a.frac != b.frac:
             msg = f"internal error: adding values scaled 2**-{a.frac} and 2**-{b.frac}"
             raise RtlError(msg)
         lo, hi = (a.lo - b.hi, a.hi - b.lo) if subtract else (a.lo + b.lo, a.hi + b.hi)
         if a.const is not None and b.const is not None:
-            return self.const(a.const - b.const if subtract else a.const + b.const, a.frac)
+            value = a.const - b.const if subtract else a.const + b.const
+            if wrap is not None and range_bits(value, value) > wrap:
+                value = (value + (1 << (wrap - 1))) % (1 << wrap) - (1 << (wrap - 1))
+            return self.const(value, a.frac)
         if b.const == 0:
             return a
         if a.const == 0 and not subtract:
             return b
         width = range_bits(lo, hi)
+        if wrap is not None and width > wrap:
+            return self._wrapped_sum(a, b, subtract, wrap, prefix)
         (a2, b2), stage, ready = self.schedule((a, b), self.delays.add(width))
         self.counts.adders += 1
         return self.sum_wire(
@@ -331,6 +363,59 @@ class Netlist:
             expr = f"$signed({name}[{n - 1}:0])"
         return self.wire(expr, lo, hi, frac, stage, delay, prefix)
 
+    def add_shifted(
+        self, a: Val, ka: int, b: Val, kb: int, subtract: bool, prefix: str = "s"
+    ) -> Val:
+        """`(a << ka) ± (b << kb)`, exact, as one adder on the unshifted operands (the low
+        bits below the smaller shift are zero, those between the shifts wiring).
+        """
+        if a.frac != b.frac:
+            msg = f"internal error: adding values scaled 2**-{a.frac} and 2**-{b.frac}"
+            raise RtlError(msg)
+        if a.const is not None or b.const is not None:
+            return self.add(self.shift_left(a, ka), self.shift_left(b, kb), prefix, subtract)
+        m = min(ka, kb)
+        la, ha, lb, hb = a.lo << (ka - m), a.hi << (ka - m), b.lo << (kb - m), b.hi << (kb - m)
+        lo, hi = (la - hb, ha - lb) if subtract else (la + lb, ha + hb)
+        width = range_bits(lo, hi)
+        (a2, b2), stage, ready = self.schedule((a, b), self.delays.add(width))
+        self.counts.adders += 1
+        out = self.sum_wire(
+            a2,
+            b2,
+            subtract,
+            lo,
+            hi,
+            a.frac,
+            stage,
+            ready + self.delays.add(width),
+            prefix,
+            ka - m,
+            kb - m,
+        )
+        return self.shift_left(out, m)
+
+    def _wrapped_sum(self, a: Val, b: Val, subtract: bool, bits: int, prefix: str) -> Val:
+        """`a ± b` modulo `2**bits`, as a signed `bits`-bit value (`add` with `wrap`); written
+        one bit wider and sliced, as `sum_wire`, so that `alumacc` keeps each adder apart.
+        """
+        (a2, b2), stage, ready = self.schedule((a, b), self.delays.add(bits))
+        self.counts.adders += 1
+        op = "-" if subtract else "+"
+        name = self.fresh(f"{prefix}_s")
+        ea, eb = unsigned_bits(a2, bits + 1), unsigned_bits(b2, bits + 1)
+        self.lines.append(f"wire [{bits}:0] {name} = {ea} {op} {eb};")
+        top = 1 << (bits - 1)
+        return self.wire(
+            f"$signed({name}[{bits - 1}:0])",
+            -top,
+            top - 1,
+            a.frac,
+            stage,
+            ready + self.delays.add(bits),
+            prefix,
+        )
+
     def _pass_low(
         self,
         a: Val,
@@ -361,9 +446,10 @@ class Netlist:
         expr = f"$signed({{{sign}{name}[{n - d - 1}:0], {unsigned_bits(a, d)}}})"
         return self.wire(expr, lo, hi, frac, stage, delay, prefix)
 
-    def total(self, vals: Sequence[Val], prefix: str = "t") -> Val:
+    def total(self, vals: Sequence[Val], prefix: str = "t", wrap: int | None = None) -> Val:
         """The exact sum of `vals` (same scaling) as an adder tree that always adds the two
-        earliest-ready operands first (the shallowest tree for the given arrival times).
+        earliest-ready operands first (the shallowest tree for the given arrival times); with
+        `wrap`, modulo `2**wrap` (see `add`).
         """
         if not vals:
             msg = "internal error: sum of no values"
@@ -378,12 +464,12 @@ class Netlist:
         while len(heap) > 1:
             a = heapq.heappop(heap)[3]
             b = heapq.heappop(heap)[3]
-            s = self.add(a, b, prefix)
+            s = self.add(a, b, prefix, wrap=wrap)
             heapq.heappush(heap, (s.stage, s.delay, tie, s))
             tie += 1
         out = heap[0][3]
         if consts:
-            out = self.add(out, self.const(consts, out.frac), prefix)
+            out = self.add(out, self.const(consts, out.frac), prefix, wrap=wrap)
         return out
 
     def shift_left(self, v: Val, k: int, prefix: str = "sh") -> Val:
@@ -392,7 +478,9 @@ class Netlist:
             return v
         if v.const is not None:
             return self.const(v.const << k, v.frac)
-        return self.wire(f"{v.ref} <<< {k}", v.lo << k, v.hi << k, v.frac, v.stage, v.delay, prefix)
+        out = self.wire(f"{v.ref} <<< {k}", v.lo << k, v.hi << k, v.frac, v.stage, v.delay, prefix)
+        self._shifts[out.name] = (v, k)
+        return out
 
     def rescale(self, v: Val, frac: int) -> Val:
         """The same value with `frac >= v.frac` fractional bits (a left shift)."""

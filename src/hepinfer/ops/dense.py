@@ -379,7 +379,9 @@ def rtl_matmul(
         start = net.const(int(bias[j]), ta.frac)
         if ta.overflow is Overflow.WRAP:
             terms = [arith.quantise(net, p, ta.frac, ta.quant) for p in products]
-            acc = arith.overflow(net, net.total([start, *terms], "acc"), ta)
+            # the sum wraps to accum_t: every partial sum modulo 2**width (the same bits)
+            wrap = ta.width if ta.signed and ta.sat_bits == 0 else None
+            acc = arith.overflow(net, net.total([start, *terms], "acc", wrap=wrap), ta)
         else:
             acc = start
             for p in products:

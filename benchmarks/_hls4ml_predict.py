@@ -4,7 +4,8 @@ sample per call and on a whole batch.
 Usage: python _hls4ml_predict.py SPEC.json
 SPEC: "model" ("keras": "json" + "h5" files; "conv2d": a Keras Conv2D(same, ReLU) -> Flatten ->
 Dense -> Softmax rebuilt from the arrays of "npz": kernel, bias, dense_kernel, dense_bias,
-input_shape), "hls_config", "x", "y", "out_dir", "result", "n_single".
+input_shape; "pytorch": the whole-module pickle "pt" with "input_shape", through hls4ml's
+PyTorch converter), "hls_config", "x", "y", "out_dir", "result", "n_single".
 Writes {"compile_s", "single_us", "single_cpu_us", "batch_rate", "n"} to SPEC["result"], the batch's outputs to
 SPEC["y"].
 """
@@ -55,6 +56,16 @@ def main() -> int:
                 "IOType": "io_parallel",
                 "HLSConfig": spec["hls_config"],
             }
+        )
+    elif spec["model"] == "pytorch":
+        import torch
+
+        module = torch.load(spec["pt"], map_location="cpu", weights_only=False).eval()
+        shape = tuple(int(v) for v in spec["input_shape"])
+        config = hls4ml.utils.config_from_pytorch_model(module, shape, granularity="model")
+        config["Model"].update(spec["hls_config"]["Model"])
+        model = hls4ml.converters.convert_from_pytorch_model(
+            module, hls_config=config, project_name="bench", **common
         )
     else:
         keras_model = conv2d_model(spec["npz"])

@@ -90,6 +90,15 @@ MODELS: dict[str, dict[str, Any]] = {
         }
         for name in ("two_layer_keras", "three_layer_bn_pytorch", "three_layer_pytorch")
     },
+    # the shared whole-module PyTorch pickles: hls4ml through its PyTorch converter
+    **{
+        f"{name} (pytorch)": {
+            "hepinfer": EXAMPLES / f"pytorch/{name}.pt",
+            "onnx": None,
+            "hls4ml": "pytorch",
+        }
+        for name in ("two_layer_model", "three_layer_model")
+    },
 }
 
 
@@ -246,6 +255,8 @@ def bench_model(label: str, paths: dict[str, Any], args: Any, work: Path) -> dic
         spec: dict[str, Any] = {"x": str(sub / "x.npy")}
         if paths["hls4ml"] == "keras":
             spec |= {"json": str(paths["hepinfer"][0]), "h5": str(paths["hepinfer"][1])}
+        elif paths["hls4ml"] == "pytorch":
+            spec |= {"pt": str(paths["hepinfer"]), "input_shape": list(shape)}
         else:
             conv2d_arrays(model, sub / "weights.npz")
             spec["npz"] = str(sub / "weights.npz")

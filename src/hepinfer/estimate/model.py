@@ -9,7 +9,9 @@ The model latency is the sum over these groups; II is the largest layer II.
 
 **io_stream** (a dataflow of layers joined by FIFOs): layers overlap, so the latency is that
 of the slowest layer plus the pipeline fill of every other layer, and II is the largest
-layer II (the bottleneck).
+layer II (the bottleneck). The tool rules refine both (`hepinfer.estimate.tools`): in
+Vitis a one-word process restarts only when done, and the latency is Vitis's dataflow
+estimate, each process starting when its producer writes its first word.
 """
 
 from __future__ import annotations
@@ -61,9 +63,19 @@ def compose_latency(
             # pixel loops are processes that are not pipelined across calls
             ii = max(ii, *(lay.latency_cycles + 1 for lay in layers if lay.ii > 1), 1)
         if rules.stream_process_ii:
-            # a dataflow process starts again only once it has finished
+            # Vitis: a dataflow process starts again only once it has finished; a process
+            # that loops over its pixels is bounded by its trip count times its loop II (the
+            # layer's `ii`); its latency estimate is the latest finish of a process started
+            # when its producer writes its first word
+            latency, start = 0, 0
+            for lay in layers:
+                latency = max(latency, start + lay.latency_cycles)
+                start += lay.fill_cycles
             latency += rules.stream_handshake_cycles
-            ii = max(ii, *(lay.latency_cycles + 1 for lay in layers))
+            if len(layers) == 1:  # one process: a plain function, restarted when done
+                ii = max(ii, layers[0].latency_cycles + 1)
+            else:
+                ii = max(lay.ii if lay.ii > 1 else lay.latency_cycles + 1 for lay in layers)
             ii = min(ii, latency)
         return latency, ii
     total = 0

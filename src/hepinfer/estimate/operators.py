@@ -488,7 +488,24 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
     details = dict(c.details)
     if stream:
         in_pixels = layer.in_height * layer.in_width
-        ii = in_pixels * rf
+        padded = _stream_padded_pixels(layer)
+        zero_padding = padded != in_pixels and layer.kernel == "hls4ml"
+        in_pixels = padded
+        if zero_padding:
+            # hls4ml's io_stream 'same' convolution: a ZeroPadding1D/2D process in front
+            # (`insert_zero_padding_before_conv{1,2}d`) feeds the padded image, one pixel a
+            # word; the padding process adds its FIFO and its first word's two cycles
+            pad_fifo = _fifo(layer.n_chan, padded, inp.width) + STREAM_CONTROL
+            lut, ff = lut + pad_fifo.lut, ff + pad_fifo.ff
+            details["padding_fifo_bram18k"] = pad_fifo.bram18k
+        pixel_ii = rf
+        if _conv_call_bound(layer, ctx) and depth > rf:
+            # Vitis: compute_output_buffer_{1d,2d} (INLINE OFF) keeps its window and counters
+            # in static variables, passed through the called module's ports: the next call
+            # waits for the previous one, so the pixel loop's II is the call's latency
+            pixel_ii = depth
+            details["pixel_ii"] = pixel_ii
+        ii = in_pixels * pixel_ii
         if layer.implementation == "encoded":
             # hls4ml 0.5's window: one FIFO per tap and channel, filt_height output rows
             # deep; each pixel is written into it and its window read back in the same
@@ -506,6 +523,9 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
             ff += layer.kernel_size * layer.n_chan * inp.width
         latency = ii + depth
         fill = depth + ctx.timing.stream_overhead_cycles
+        if zero_padding:
+            latency += ctx.timing.stream_overhead_cycles
+            fill += ctx.timing.stream_overhead_cycles
         fifo = _fifo(layer.n_filt, out_pixels, out.width)
         lut, ff = lut + fifo.lut, ff + fifo.ff
         details["fifo_bram18k"] = fifo.bram18k
@@ -519,7 +539,10 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
             levels = math.ceil(math.log(partitions, 4))
             lut += n_in * pixels_at_once * inp.width * levels
         details["partitions"] = partitions
-    fifo_bram = int(details.get("fifo_bram18k", 0)) + int(details.get("window_bram18k", 0))
+    fifo_bram = sum(
+        int(details.get(key, 0))
+        for key in ("fifo_bram18k", "window_bram18k", "padding_fifo_bram18k")
+    )
     res = Resources(c.dsp, lut, ff, c.bram18k + fifo_bram, c.uram)
     return LayerEstimate(
         layer.name,
@@ -532,6 +555,37 @@ def _conv(layer: ConvCost, ctx: Context) -> LayerEstimate:
         registered=True,
         fill_cycles=fill,
         details=details,
+    )
+
+
+def _same_pads(size: int, filt: int, stride: int) -> int:
+    """Total Keras 'same' padding along one axis (left/top get half, rounded down)."""
+    out = math.ceil(size / stride)
+    return max((out - 1) * stride + filt - size, 0)
+
+
+def _stream_padded_pixels(layer: ConvCost) -> int:
+    """Pixels an io_stream convolution's loop visits: the padded image of a 'same' layer
+    (hls4ml's ZeroPadding layer in front of a Conv1D/Conv2D, not of a depthwise one;
+    hepinfer's kernel walks the padded grid itself).
+    """
+    if layer.padding != "same" or (layer.depthwise and layer.kernel == "hls4ml"):
+        return layer.in_height * layer.in_width
+    height = layer.in_height + _same_pads(layer.in_height, layer.filt_height, layer.stride_height)
+    width = layer.in_width + _same_pads(layer.in_width, layer.filt_width, layer.stride_width)
+    return height * width
+
+
+def _conv_call_bound(layer: ConvCost, ctx: Context) -> bool:
+    """Whether the pixel loop waits for each ``compute_output_buffer`` call (Vitis, line
+    buffer, a real window: not a depthwise or 1x1 kernel, which hls4ml builds otherwise).
+    """
+    return (
+        ctx.tool.stream_conv_call_ii
+        and layer.kernel == "hls4ml"
+        and layer.implementation == "linebuffer"
+        and not layer.depthwise
+        and layer.kernel_size > 1
     )
 
 

@@ -33,11 +33,22 @@ class ToolRules:
     - ``table_read_cycles``: cycles of a lookup-table activation (registered data, plus a
       registered address from Vitis 2024 on);
     - ``stream_process_ii``: io_stream dataflow processes do not overlap with themselves
-      (Vitis): a layer's II is at least its latency plus one handshake cycle, and the model
-      latency gains ``stream_handshake_cycles``;
+      (Vitis): a one-word layer's II is its latency plus one handshake cycle, and the model
+      latency gains ``stream_handshake_cycles``; a layer that loops over its pixels bounds
+      the II by its trip count times its loop II, and the model latency is Vitis's dataflow
+      estimate, the latest finish of a process started when its producer writes its first
+      word (``model.compose_latency``);
     - ``stream_loop_ii``: an io_stream layer that loops over its pixels (II > 1) is a
       dataflow process that is not pipelined across calls: its II is its latency plus one
       (Vivado HLS 2020.1's pixel loops: a 1,027-cycle convolution gives II 1,028);
+    - ``stream_conv_call_ii``: an io_stream convolution's pixel loop calls hls4ml's
+      ``compute_output_buffer_{1d,2d}`` (``INLINE OFF``), whose window and counters are
+      ``static``: Vitis passes them through the called module's ports, so a call cannot start
+      before the previous one has written them back and the loop's II is the call's latency
+      (one output pixel's depth) when that exceeds the reuse factor. Vitis HLS 2024.1 on the
+      Conv1D 128x9 -> 16 network of hepinfer issue 20 ('same' padding: hls4ml's inserted
+      ZeroPadding1D makes 130 input pixels): ``compute_output_buffer_1d`` latency 3, II 3,
+      the convolution process 393 cycles, the design II 390 = 130 x 3;
     - ``stream_fifo_in_srl``: io_stream's one-word FIFOs between layers hold their data in
       shift-register LUTs (Vivado HLS: ``operators.SRL_FIFO_LUT_PER_BIT`` per bit, no
       flip-flops) instead of flip-flops (Vitis);
@@ -62,6 +73,7 @@ class ToolRules:
     stream_process_ii: bool = False
     stream_handshake_cycles: int = 0
     stream_loop_ii: bool = False
+    stream_conv_call_ii: bool = False
     stream_fifo_in_srl: bool = False
     latency_reuse_chained: bool = False
     register_tree_levels: bool = False
@@ -87,6 +99,7 @@ TOOLS: dict[str, ToolRules] = {
             table_read_cycles=3,
             stream_process_ii=True,
             stream_handshake_cycles=1,
+            stream_conv_call_ii=True,
             register_tree_levels=True,
         ),
         ToolRules(
@@ -95,6 +108,7 @@ TOOLS: dict[str, ToolRules] = {
             table_read_cycles=3,
             stream_process_ii=True,
             stream_handshake_cycles=1,
+            stream_conv_call_ii=True,
         ),
         ToolRules(
             "vitis-2023",
@@ -102,6 +116,7 @@ TOOLS: dict[str, ToolRules] = {
             table_read_cycles=3,
             stream_process_ii=True,
             stream_handshake_cycles=1,
+            stream_conv_call_ii=True,
         ),
         ToolRules(
             "vivado-hls-2020",

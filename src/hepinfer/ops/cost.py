@@ -249,6 +249,11 @@ class ConvCost:
     values. ``parallelization_factor`` is how many output pixels io_parallel computes at once.
     ``implementation`` is hls4ml's ``ConvImplementation`` of io_stream convolutions:
     ``linebuffer`` (the default since hls4ml 0.6) or ``encoded`` (hls4ml 0.5's window FIFOs).
+    ``depthwise`` marks a depthwise convolution (one input channel per filter), which
+    hls4ml's io_stream code builds with its own inlined kernel and no zero-padding layer.
+    ``kernel`` is whose io_stream kernel the firmware runs: hls4ml's (a ZeroPadding layer
+    in front of a 'same' convolution, ``compute_output_buffer`` calls) or ``"hepinfer"``'s
+    (one pipelined pass over the padded grid, ``hepinfer_conv_stream.h``).
     """
 
     name: str
@@ -276,6 +281,8 @@ class ConvCost:
         default=None, compare=False, hash=False, repr=False
     )
     implementation: ConvImplementation = "linebuffer"
+    depthwise: bool = False
+    kernel: Literal["hls4ml", "hepinfer"] = "hls4ml"
 
     def __post_init__(self) -> None:
         if self.implementation not in ("linebuffer", "encoded"):
@@ -290,6 +297,9 @@ class ConvCost:
             _positive(self, name, getattr(self, name))
         if self.padding not in ("valid", "same"):
             msg = f"padding {self.padding!r} is invalid; use 'valid' or 'same'"
+            raise EstimateError(msg)
+        if self.kernel not in ("hls4ml", "hepinfer"):
+            msg = f"ConvCost {self.name!r}: kernel {self.kernel!r} is not 'hls4ml' or 'hepinfer'"
             raise EstimateError(msg)
         _normalise(self)
         if self.out_width < 1 or self.out_height < 1:

@@ -142,6 +142,8 @@ def conv(node: Node, ctx: NodeContext, depthwise: bool | None = None) -> list[La
             stride_height=s_h,
             padding=padding,
             weights=kernel,  # (kh, kw, c, 1) of a depthwise kernel is (kh, kw, 1, c) in order
+            depthwise=depthwise,
+            kernel="hepinfer",  # the graph's firmware: hepinfer_conv_stream.h in io_stream
             parallelization_factor=(
                 parallelization.partitions(node).factor if node.op in parallelization.OPS else 1
             ),

@@ -293,7 +293,8 @@ def _cast(t: FixedType, m: IntArray, frac: int) -> IntArray:
 def _sum(t: FixedType, *terms: tuple[IntArray, int]) -> IntArray:
     """Assign the exact sum of (mantissas, fractional bits) terms to type `t`."""
     top = max(frac for _, frac in terms)
-    total = sum((m << (top - frac) for m, frac in terms), np.int64(0))
+    aligned = [m if frac == top else m << (top - frac) for m, frac in terms]
+    total = aligned[0] + aligned[1] if len(aligned) == 2 else np.sum(aligned, axis=0)
     return _cast(t, np.asarray(total, dtype=np.int64), top)
 
 
@@ -316,6 +317,19 @@ def edge_table(node: Node) -> IntArray:
 class _Means:
     edge: IntArray  # (B, A) in edge_weight_t
     feat: IntArray  # (B, A, F) in aggr_t
+
+
+def _accumulate(t: FixedType, terms: IntArray, frac: int) -> IntArray:
+    """`acc += term` from 0 over axis 1 with every partial sum assigned to `t`. A wrapping
+    type that loses no fractional bit wraps the total as it wraps each partial sum (two's
+    complement sums are exact modulo 2**W): then one sum and one cast suffice.
+    """
+    if t.overflow is Overflow.WRAP and t.sat_bits == 0 and frac <= t.frac:
+        return _cast(t, terms.sum(axis=1), frac)
+    acc = np.zeros(terms[:, 0].shape, dtype=np.int64)
+    for i in range(terms.shape[1]):
+        acc = _sum(t, (acc, t.frac), (terms[:, i], frac))
+    return acc
 
 
 def _aggregate(
@@ -341,7 +355,7 @@ def _aggregate(
         )
         dist = _sum(DISTANCE, (dist, DISTANCE.frac), (incr, DISTANCE.frac))
     raw = dist & ((1 << DISTANCE.width) - 1)
-    edge = np.where(mask[..., None], table[raw], 0)  # (B, V, A)
+    edge = np.where(mask[..., None], np.take(table, raw), 0)  # (B, V, A)
     ewa, aggr = ty.edge_weight_aggr, ty.aggr
     weighted = _cast(
         data_t, edge[..., None] * data[:, :, None, :], data_t.frac + ty.edge_weight.frac
@@ -352,11 +366,9 @@ def _aggregate(
     feat_acc = np.zeros((batch, n_edge, n_feat), dtype=np.int64)
     shift = _log2(v) - _log2(r)
     for block in range(r):
-        edge_loc = np.zeros_like(edge_acc)
-        feat_loc = np.zeros_like(feat_acc)
-        for iv in range(block * u, (block + 1) * u):
-            edge_loc = _sum(ewa, (edge_loc, ewa.frac), (edge[:, iv], ty.edge_weight.frac))
-            feat_loc = _sum(aggr, (feat_loc, aggr.frac), (weighted[:, iv], data_t.frac))
+        rows = slice(block * u, (block + 1) * u)
+        edge_loc = _accumulate(ewa, edge[:, rows], ty.edge_weight.frac)
+        feat_loc = _accumulate(aggr, weighted[:, rows], data_t.frac)
         edge_acc = _sum(ewa, (edge_acc, ewa.frac), (edge_loc >> shift, ewa.frac))
         feat_acc = _sum(aggr, (feat_acc, aggr.frac), (feat_loc >> shift, aggr.frac))
     means = _Means(

@@ -46,36 +46,43 @@ void garnet_aggregate(const in_T *x, int stride, int n_feat, int n_agg, const bo
         }
         for (int j = 0; j < CONFIG_T::unroll; j++) {
             const int v = block * CONFIG_T::unroll + j;
-            for (int a = 0; a < n_agg; a++) {
+            for (int a = 0; a < A; a++) {
+                if (a >= n_agg) {
+                    continue;
+                }
                 if (!mask[v]) {
                     edge[v * A + a] = 0;
                     continue;
                 }
                 dist_t d = adb[a];
-                for (int f = 0; f < n_feat; f++) {
-                    const dist_t incr = x[v * stride + f] * adw[a * n_feat + f];
-                    d += incr;
+                for (int f = 0; f < F; f++) {
+                    if (f < n_feat) {
+                        const dist_t incr = x[v * stride + f] * adw[a * n_feat + f];
+                        d += incr;
+                    }
                 }
                 const int index = mantissa(d).to_int() & 4095;
                 const typename CONFIG_T::edge_t e = table[index];
                 edge[v * A + a] = e;
                 loc_e[a] += e;
-                for (int f = 0; f < n_feat; f++) {
-                    const in_T incr = x[v * stride + f] * e;
-                    loc_x[a * F + f] += incr;
+                for (int f = 0; f < F; f++) {
+                    if (f < n_feat) {
+                        const in_T incr = x[v * stride + f] * e;
+                        loc_x[a * F + f] += incr;
+                    }
                 }
             }
         }
-        for (int a = 0; a < n_agg; a++) {
+        for (int a = 0; a < A; a++) {
             acc_e[a] += loc_e[a] >> CONFIG_T::log2_unroll;
-            for (int f = 0; f < n_feat; f++) {
+            for (int f = 0; f < F; f++) {
                 acc_x[a * F + f] += loc_x[a * F + f] >> CONFIG_T::log2_unroll;
             }
         }
     }
-    for (int a = 0; a < n_agg; a++) {
+    for (int a = 0; a < A; a++) {
         mean_e[a] = acc_e[a] >> CONFIG_T::log2_reuse;
-        for (int f = 0; f < n_feat; f++) {
+        for (int f = 0; f < F; f++) {
             mean_x[a * F + f] = acc_x[a * F + f] >> CONFIG_T::log2_reuse;
         }
     }
@@ -122,36 +129,44 @@ void garnet(const data_T data[CONFIG_T::n_in], const nvtx_T nvtx[1], res_T res[C
             garnet_aggregate<res_T, CONFIG_T>(feat, F, n_feat, n_agg, mask, adw + o_adw, adb + o_adb, table, edge, mean_e,
                                               mean_x);
         }
-        for (int o = 0; o < n_out; o++) {
-            for (int a = 0; a < n_agg; a++) {
-                aggr_t acc = mean_e[a] * itb[o_itb + o * n_agg + a];
-                for (int f = 0; f < n_feat; f++) {
-                    acc += mean_x[a * F + f] * itw[o_itw + (o * n_agg + a) * n_feat + f];
+        for (int o = 0; o < F; o++) {
+            for (int a = 0; a < A; a++) {
+                if (o < n_out && a < n_agg) {
+                    aggr_t acc = mean_e[a] * itb[o_itb + o * n_agg + a];
+                    for (int f = 0; f < F; f++) {
+                        if (f < n_feat) {
+                            acc += mean_x[a * F + f] * itw[o_itw + (o * n_agg + a) * n_feat + f];
+                        }
+                    }
+                    base[o * A + a] = acc;
                 }
-                base[o * A + a] = acc;
             }
         }
         if (l == CONFIG_T::n_sublayers - 1 && CONFIG_T::collapse) {
-            for (int o = 0; o < n_out; o++) {
+            for (int o = 0; o < CONFIG_T::n_out; o++) {
                 aggr_t bias = otb[o_otb + o];
                 bias *= n;
                 const typename CONFIG_T::otb_last_t normalized = bias >> CONFIG_T::log2_vertices;
                 res_T acc = normalized;
-                for (int a = 0; a < n_agg; a++) {
-                    acc += mean_e[a] * base[o * A + a];
+                for (int a = 0; a < A; a++) {
+                    if (a < n_agg) {
+                        acc += mean_e[a] * base[o * A + a];
+                    }
                 }
                 res[o] = acc;
             }
             return;
         }
         for (int v = 0; v < V; v++) {
-            for (int o = 0; o < n_out; o++) {
+            for (int o = 0; o < F; o++) {
                 res_T acc = 0;
-                if (mask[v]) {
+                if (mask[v] && o < n_out) {
                     acc = otb[o_otb + o];
-                    for (int a = 0; a < n_agg; a++) {
-                        const res_T incr = edge[v * A + a] * base[o * A + a];
-                        acc += incr;
+                    for (int a = 0; a < A; a++) {
+                        if (a < n_agg) {
+                            const res_T incr = edge[v * A + a] * base[o * A + a];
+                            acc += incr;
+                        }
                     }
                 }
                 feat[v * F + o] = acc;
@@ -163,9 +178,12 @@ void garnet(const data_T data[CONFIG_T::n_in], const nvtx_T nvtx[1], res_T res[C
         o_adb += n_agg;
         o_otb += n_out;
         if (l == CONFIG_T::n_sublayers - 1) {
+            const int width = CONFIG_T::n_out / V;  // the last sublayer's outputs per vertex
             for (int v = 0; v < V; v++) {
-                for (int o = 0; o < n_out; o++) {
-                    res[v * n_out + o] = feat[v * F + o];
+                for (int o = 0; o < F; o++) {
+                    if (o < width) {
+                        res[v * width + o] = feat[v * F + o];
+                    }
                 }
             }
         }

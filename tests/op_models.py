@@ -172,6 +172,8 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         c = shape[-1]
         w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
         return b.add("layernorm", op, [src], {"epsilon": 1e-3}, w)
+    if op in (Op.GARNET, Op.GARNET_STACK):
+        return _garnet(b, op, src, rng)
     if op is Op.FIXED_POINT_QUANTIZER:  # one saturating type per tensor (per-element types,
         # wrapping and pruned elements: tests/ops/test_fixed_point_quantizer.py)
         k, i, f = int(rng.integers(0, 2)), int(rng.integers(0, 4)), int(rng.integers(1, 6))
@@ -198,6 +200,27 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
 
 
 #: per-sample input shape each op works on
+def _garnet(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
+    """GarNet (or a stack of two) over the (V, F) input, with a vertex-count input."""
+    count = b.input("n", (1,))
+    f_in = b.shape(src)[-1]
+    stack = op is Op.GARNET_STACK
+    weights = {}
+    for suffix in ("0", "1") if stack else ("",):
+        a, p, o = (int(v) for v in rng.integers(1, 4, size=3))
+        for part, shape in (("FLR", (f_in, p)), ("S", (f_in, a)), ("Fout", (a * p, o))):
+            weights[f"{part}{suffix}_kernel"] = _weights(rng, shape, 1.0)
+            weights[f"{part}{suffix}_bias"] = _weights(rng, shape[1:], 1.0)
+        f_in = o
+    attrs: dict[str, Any] = {
+        "n_vertices": b.shape(src)[0],
+        "collapse": "mean" if stack or rng.integers(0, 2) else "none",
+    }
+    if stack:
+        attrs["n_sublayers"] = 2
+    return b.add("garnet", op, [src, count], attrs, weights)
+
+
 def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
     if op in (Op.CONV1D, Op.DEPTHWISE_CONV1D):
         return (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
@@ -206,6 +229,8 @@ def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
     if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL, Op.UPSAMPLING):
         rank = int(rng.integers(1, 3))
         return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
+    if op in (Op.GARNET, Op.GARNET_STACK):
+        return (int(rng.choice([2, 4])), int(rng.integers(1, 4)))
     if op in (Op.RESHAPE, Op.CONCAT) or op.value in RECURRENT:
         return (int(rng.integers(1, 4)), int(rng.integers(1, 5)))
     return (int(rng.integers(1, 7)),)

@@ -536,7 +536,11 @@ class Config:
         softmax = any(
             t.lower() == "softmax" for t in ([op_type] if isinstance(op_type, str) else op_type)
         )
-        strict = var in _NO_DEFAULT_FALLBACK or (var == "accum" and softmax)
+        garnet = any(
+            t.lower() in ("garnet", "garnetstack")
+            for t in ([op_type] if isinstance(op_type, str) else op_type)
+        )
+        strict = var in _NO_DEFAULT_FALLBACK or (var == "accum" and (softmax or garnet))
         for level in levels:
             value = level.precision.get(var, fallback=False)
             if value is not None:

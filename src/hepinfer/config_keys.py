@@ -96,6 +96,8 @@ PRECISION_ALIASES = {
     "exp_table": "table",
     "inv_table": "table",
     "inv_inp": "table",
+    "edge_weight": "table",
+    "aggr": "accum",
 }
 
 #: precision variables of layers hepinfer does not implement (accepted, noted)
@@ -105,6 +107,8 @@ NO_EFFECT_PRECISIONS = {
     "shift": "HardActivation's shift is fixed here",
     "recurrent_weight": "recurrent layers store the recurrent kernel in their `weight` type",
     "recurrent_bias": "recurrent layers store the recurrent bias in their `bias` type",
+    "edge_weight_aggr": "GarNet's sums of edge weights never leave hls4ml's default type",
+    "norm": "GarNet's mean_by_nvert normalisation, which hepinfer refuses",
 }
 
 #: top-level keys of an hls4ml configuration that do nothing here, with the reason

@@ -94,16 +94,31 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
             {"k": np.ones(8), "i": np.arange(8) % 3, "f": np.arange(8) % 4},
         ),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
+        Op.GARNET: _garnet(("",)),
+        Op.GARNET_STACK: _garnet(("0", "1")),
     }
     in_shape, out_shape, attrs, weights = spec.get(op, ((8,), (8,), {}, {}))  # element-wise
     inputs = (
         ()
         if op is Op.INPUT
         else ("x", "y")
-        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.DOT, Op.EINSUM, *MERGES)
+        if op in (Op.ADD, Op.MULTIPLY, Op.CONCAT, Op.DOT, Op.EINSUM, *MERGES, *GARNETS)
         else ("x",)
     )
     return in_shape, Node("n", op, inputs, TensorType(out_shape), attrs, weights)
+
+
+GARNETS = (Op.GARNET, Op.GARNET_STACK)
+
+
+def _garnet(suffixes: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...], dict, dict]:
+    """4 vertices of 2 features, 2 aggregators, 3 propagated, 2 outputs per sublayer, mean."""
+    w = {}
+    for s in suffixes:
+        w |= {f"FLR{s}_kernel": _w(2, 3), f"FLR{s}_bias": _w(3), f"S{s}_kernel": _w(2, 2)}
+        w |= {f"S{s}_bias": _w(2), f"Fout{s}_kernel": _w(6, 2), f"Fout{s}_bias": _w(2)}
+    attrs = {"n_vertices": 4, "collapse": "mean", "n_sublayers": len(suffixes)}
+    return (4, 2), (2,), attrs, w
 
 
 def _recurrent(op: Op) -> tuple[tuple[int, ...], tuple[int, ...], dict, dict]:
@@ -123,7 +138,8 @@ def _configured(op: Op) -> Graph:
         else [Node("x", Op.INPUT, (), TensorType(in_shape), {"shape": in_shape})]
     )
     if "y" in node.inputs:
-        nodes.append(Node("y", Op.INPUT, (), TensorType(in_shape), {"shape": in_shape}))
+        y_shape = (1,) if op in GARNETS else in_shape  # GarNet's second input: the count
+        nodes.append(Node("y", Op.INPUT, (), TensorType(y_shape), {"shape": y_shape}))
     graph = Graph("one", (*nodes, node), ("n",))
     config = {"Model": {"Precision": "ap_fixed<16,6>"}, "FoldBatchNorm": False}
     return hepinfer.compile(graph, config).graph

@@ -21,7 +21,7 @@ from hepinfer.ir.op import Op
 FRONTENDS = Path(hepinfer.frontends.__file__).parent
 #: frontend -> its converter modules
 MODULES = {
-    "keras": ("keras.py", "keras_layers.py", "hgq2.py"),
+    "keras": ("keras.py", "keras_layers.py", "hgq2.py", "keras_garnet.py"),
     "onnx": (
         "onnx.py",
         "onnx_nodes.py",
@@ -45,6 +45,9 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
     "onnx": {
         Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers; QONNX "
         "quantisers are Quant nodes (one type per tensor)",
+        Op.GARNET: "GarNet is a Keras layer of hls4ml's contrib package; ONNX has no such "
+        "operator (hls4ml converts it only from Keras 2)",
+        Op.GARNET_STACK: "as GarNet (its stacked form, same package)",
     },
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
@@ -53,6 +56,9 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.BIPOLAR_QUANT: "as Quant (Brevitas binary layers reach hepinfer as QONNX)",
         Op.MULTITHRESHOLD: "a QONNX/FINN operator; PyTorch has no thresholding module",
         Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers (hgq2)",
+        Op.GARNET: "GarNet is a Keras layer of hls4ml's contrib package (hls4ml converts it "
+        "only from Keras 2)",
+        Op.GARNET_STACK: "as GarNet (its stacked form, same package)",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)

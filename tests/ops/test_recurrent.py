@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import hepinfer
-from hepinfer.errors import GraphError
+from hepinfer.errors import FrontendError, GraphError
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
 from tests.conftest import peers_dir
@@ -312,6 +312,42 @@ def test_bidirectional_float_and_csim(tmp_path: Path, monkeypatch: pytest.Monkey
     for io_type in ("io_parallel", "io_stream"):
         got = np.asarray(model.csim(x, io_type=io_type)).reshape(len(x), -1)
         np.testing.assert_array_equal(got, want, err_msg=io_type)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_bidirectional_merge_modes_equal_keras(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """merge_mode sum, mul and ave: an Add, Multiply or Average of the two halves. hls4ml 1.3
+    has no such kernel (its Vitis backend rewrites them to 'concat', which no longer matches
+    the output shape it declared): Keras' float output is the reference, and the fixed-point
+    datapath is the tested one (the same recurrent nodes as 'concat', bit-exact with hls4ml,
+    then its Add/Multiply/Average merges, bit-exact with hls4ml's); C simulation == emulator.
+    """
+    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
+    layers = []
+    for (kind, units, n_in, seq, seed), mode in zip(
+        [("GRU", 3, FEATURES, True, 51), ("SimpleRNN", 3, 3, True, 53), ("LSTM", 2, 3, False, 55)],
+        ("sum", "mul", "ave"),
+        strict=True,
+    ):
+        cls, config, weights = _bidirectional(kind, units, n_in, seq, f"bi_{mode}", seed)
+        layers.append((cls, {**config, "merge_mode": mode}, weights))
+    keras_model = _model(layers)
+    model = hepinfer.compile(keras_model, MODEL_LEVEL)
+    merges = [n.op for n in model.graph.nodes if n.name.startswith("bi_") and "_" not in n.name[3:]]
+    assert merges == [Op.ADD, Op.MULTIPLY, Op.AVERAGE]
+    x = _inputs(300, 12)
+    ref = np.asarray(keras_model.predict(x, verbose=0), dtype=np.float64)
+    ours = np.asarray(model.predict(x, mode="float")).reshape(ref.shape)
+    assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
+    want = np.asarray(model.predict(x)).reshape(len(x), -1)
+    assert np.unique(want).size > 50
+    got = np.asarray(model.csim(x, io_type="io_parallel")).reshape(len(x), -1)
+    np.testing.assert_array_equal(got, want)
+    cls, config, weights = _bidirectional("GRU", 2, FEATURES, False, "bi", 57)
+    with pytest.raises(FrontendError, match=r"'bi' \(Bidirectional\) with merge_mode None"):
+        hepinfer.compile(_model([(cls, {**config, "merge_mode": None}, weights)]))
 
 
 @pytest.mark.oracle

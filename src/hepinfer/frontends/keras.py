@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder
+from hepinfer.frontends.keras_garnet import GARNET_CONVERTERS
 from hepinfer.frontends.keras_layers import CONVERTERS, RECURRENT, LayerInfo
 from hepinfer.frontends.keras_qlayers import (
     QKERAS_CONVERTERS,
@@ -110,14 +111,19 @@ def convert_config(
             sources = [previous]
         else:
             sources = [produced[s] for s in _inbound(layer)]
-        converter = (converters or {}).get(cls) or QKERAS_CONVERTERS.get(cls) or CONVERTERS.get(cls)
+        converter = (
+            (converters or {}).get(cls)
+            or QKERAS_CONVERTERS.get(cls)
+            or GARNET_CONVERTERS.get(cls)
+            or CONVERTERS.get(cls)
+        )
         if cls in QKERAS_REFUSED:
             msg = f"Keras layer {lname!r} of type {cls!r} is not supported: {QKERAS_REFUSED[cls]}"
             raise FrontendError(msg)
         if converter is None:
             msg = (
                 f"Keras layer {lname!r} of type {cls!r} is not supported; supported types: "
-                f"InputLayer, {', '.join(sorted({*CONVERTERS, *QKERAS_CONVERTERS}))}"
+                f"InputLayer, {', '.join(sorted({*CONVERTERS, *QKERAS_CONVERTERS, *GARNET_CONVERTERS}))}"
             )
             raise FrontendError(msg)
         info = LayerInfo(lname, cls, dict(config), sources, weights(lname))

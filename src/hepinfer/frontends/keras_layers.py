@@ -321,13 +321,22 @@ def recurrent(b: GraphBuilder, layer: LayerInfo, backward: bool = False) -> str:
     return b.add(layer.name, op, layer.sources, attrs, weights)
 
 
+#: Bidirectional merge modes: the merge node of the two halves' outputs
+MERGE_MODES = {"concat": Op.CONCAT, "sum": Op.ADD, "mul": Op.MULTIPLY, "ave": Op.AVERAGE}
+
+
 def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
-    """A forward and a backward recurrent layer, their outputs concatenated (`concat`)."""
+    """A forward and a backward recurrent layer, their outputs merged as `merge_mode` says:
+    concatenated (`concat`, hls4ml's only mode), or added, multiplied or averaged (`sum`,
+    `mul`, `ave`: an Add, Multiply or Average node, as Keras merges them).
+    """
     cfg = layer.config
-    if cfg.get("merge_mode", "concat") != "concat":
+    mode = cfg.get("merge_mode", "concat")
+    if mode not in MERGE_MODES:
         msg = (
-            f"Keras layer {layer.name!r} (Bidirectional) with merge_mode "
-            f"{cfg.get('merge_mode')!r} is not supported; hls4ml's and hepinfer's use 'concat'"
+            f"Keras layer {layer.name!r} (Bidirectional) with merge_mode {mode!r} is not "
+            f"supported (it returns the two halves as two tensors); supported: "
+            f"{', '.join(MERGE_MODES)}"
         )
         raise FrontendError(msg)
     fwd = cfg["layer"]
@@ -350,7 +359,9 @@ def bidirectional(b: GraphBuilder, layer: LayerInfo) -> str:
         icfg = {**inner["config"], "go_backwards": False}
         info = LayerInfo(f"{layer.name}_{half}", inner["class_name"], icfg, layer.sources, weights)
         halves.append(recurrent(b, info, backward=half == "backward"))
-    return b.add(layer.name, Op.CONCAT, halves, {"axis": -1})
+    if mode == "concat":
+        return b.add(layer.name, Op.CONCAT, halves, {"axis": -1})
+    return b.add(layer.name, MERGE_MODES[mode], halves)
 
 
 def _begin_end(layer: LayerInfo, key: str, rank: int) -> tuple[int, ...]:

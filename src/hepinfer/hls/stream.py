@@ -184,8 +184,21 @@ class _Planner:
         return Plan(tuple(inputs), outputs, tuple(self.internal), processes)
 
 
+#: kernels written for io_parallel only, with the reason
+PARALLEL_ONLY = {
+    "garnet": "hls4ml 1.3's GarNet kernel is io_parallel only (its vertex loops read whole arrays)"
+}
+
+
 def plan(model: Model) -> Plan:
     """The io_stream plan of `model`."""
+    for layer in model.layers:
+        if layer.kernel in PARALLEL_ONLY:
+            msg = (
+                f"node {layer.name!r} ({layer.op}) has no io_stream kernel: "
+                f"{PARALLEL_ONLY[layer.kernel]}; use IOType io_parallel"
+            )
+            raise HlsError(msg)
     if len({t.name for t in model.outputs}) != len(model.outputs):
         msg = "a tensor is listed twice among the model outputs; the io_stream writer needs distinct outputs"
         raise HlsError(msg)

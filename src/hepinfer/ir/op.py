@@ -58,6 +58,8 @@ class Op(Enum):
     EINSUM_DENSE = "EinsumDense"
     EINSUM = "Einsum"
     FIXED_POINT_QUANTIZER = "FixedPointQuantizer"
+    GARNET = "GarNet"
+    GARNET_STACK = "GarNetStack"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -33,6 +33,8 @@ from hepinfer.ops import (
     embedding,
     fixed_point_quantizer,
     flatten,
+    garnet,
+    garnet_stack,
     global_avgpool,
     global_maxpool,
     gru,
@@ -117,6 +119,8 @@ _MODULES: tuple[ModuleType, ...] = (
     einsum_dense,
     einsum,
     fixed_point_quantizer,
+    garnet,
+    garnet_stack,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -45,6 +45,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
     "onnx": {
         Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers; QONNX "
         "quantisers are Quant nodes (one type per tensor)",
+        Op.UNARY_LUT: "HGQ2's QUnaryFunctionLUT is a Keras 3 layer; ONNX has no table operator",
     },
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
@@ -53,6 +54,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.BIPOLAR_QUANT: "as Quant (Brevitas binary layers reach hepinfer as QONNX)",
         Op.MULTITHRESHOLD: "a QONNX/FINN operator; PyTorch has no thresholding module",
         Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers (hgq2)",
+        Op.UNARY_LUT: "HGQ2's QUnaryFunctionLUT is a Keras 3 layer (hgq2)",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)

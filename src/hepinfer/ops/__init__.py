@@ -61,6 +61,7 @@ from hepinfer.ops import (
     tanh,
     thresholded_relu,
     transpose,
+    unary_lut,
     upsampling,
     zero_padding,
 )
@@ -117,6 +118,7 @@ _MODULES: tuple[ModuleType, ...] = (
     einsum_dense,
     einsum,
     fixed_point_quantizer,
+    unary_lut,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -29,6 +29,7 @@ MODULES = {
         "onnx_shape.py",
         "onnx_qonnx.py",
         "onnx_recurrent.py",
+        "onnx_einsum.py",
     ),
     "torch": ("torch.py",),
 }
@@ -70,8 +71,6 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.LAYERNORM: "ONNX LayerNormalization (opset 17) is not converted yet (hls4ml 1.3: none)",
         Op.EINSUM_DENSE: "ONNX Einsum with a constant operand is not converted yet (hls4ml 1.3: "
         "its ONNX frontend has no Einsum)",
-        Op.EINSUM: "ONNX Einsum of two computed tensors is not converted yet (hls4ml 1.3: its "
-        "ONNX frontend has no Einsum)",
     },
     "torch": {
         Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",

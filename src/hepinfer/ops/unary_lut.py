@@ -43,8 +43,23 @@ def index_frac(node: Node) -> int:
     return int(node.attrs.get("index_frac", 0))
 
 
+#: id(node) -> (the node, its table type): one search per node
+_TYPES: dict[int, tuple[Node, FixedType]] = {}
+
+
 def table_type(node: Node) -> FixedType:
     """The smallest fixed-point type that holds every table entry exactly (hls4ml's `table_t`)."""
+    hit = _TYPES.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    if len(_TYPES) > 256:
+        _TYPES.clear()
+    t = _smallest_type(node)
+    _TYPES[id(node)] = (node, t)
+    return t
+
+
+def _smallest_type(node: Node) -> FixedType:
     table = _table(node)
     frac = 0
     while not np.array_equal(np.ldexp(table, frac), np.round(np.ldexp(table, frac))):

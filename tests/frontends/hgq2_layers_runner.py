@@ -72,7 +72,21 @@ def _models():
         q_in._i.assign(rng.integers(1, 4, shape).astype("float32"))
         return model
 
-    return {"layers": layers}
+    def lut3d(rng):
+        """A QUnaryFunctionLUT on a rank-3 input (hls4ml 1.3 cannot convert it: its handler
+        quantises the table as a (1, N) tensor with the layer's own output quantiser), then
+        a QAveragePooling2D.
+        """
+        x = keras.Input((4, 4, 2), name="x")
+        h = QUnaryFunctionLUT("sigmoid", name="lut", allow_heterogeneous_table=False)(x)
+        model = keras.Model(x, QAveragePooling2D(2, name="ap")(h))
+        lut_iq = model.get_layer("lut").iq.quantizer
+        shape = tuple(lut_iq._f.shape)
+        lut_iq._f.assign(rng.integers(1, 6, shape).astype("float32"))
+        lut_iq._i.assign(rng.integers(0, 4, shape).astype("float32"))
+        return model
+
+    return {"layers": layers, "lut3d": lut3d}
 
 
 def run(spec, models):
@@ -101,6 +115,8 @@ def run(spec, models):
         return np.concatenate([np.asarray(y).reshape(len(x), -1) for y in ys], axis=1)
 
     np.save(out / "y_keras.npy", flat(model.predict(x, verbose=0)))
+    if not spec.get("hls4ml", True):
+        return
     hls_model = hls4ml.converters.convert_from_keras_model(
         model,
         hls_config={"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}},

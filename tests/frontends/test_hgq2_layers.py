@@ -5,7 +5,8 @@ One HGQ2 model with all of them (`tests/frontends/hgq2_layers_runner.py`: random
 quantiser bits, some pruned), one hls4ml conversion in the HGQ2 peer, 2,000 inputs: hepinfer's
 emulator equals hls4ml's C simulation bit for bit (at hls4ml's model-level `ap_fixed<16,6>`
 and at a narrow mixed per-layer configuration: HGQ2 models carry their own types), its float
-mode equals HGQ2's Keras output, and hepinfer's C simulation equals its emulator.
+mode equals HGQ2's Keras output, and hepinfer's C simulation equals its emulator. A table on a
+rank-3 input (which hls4ml 1.3 cannot convert) equals HGQ2's own output.
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ MIXED: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def run(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One HGQ2 start, one hls4ml conversion of the `layers` model."""
+    """One HGQ2 start, one hls4ml conversion: `layers` through Keras and hls4ml, `lut3d`
+    through Keras only.
+    """
     work = tmp_path_factory.mktemp("hgq2_layers")
     rng = np.random.default_rng(7)
     np.save(work / "x.npy", rng.normal(0.0, 2.0, (N, 8, 8, 2)).astype(np.float32))
-    job = {"model": "layers", "seed": 3, "x": str(work / "x.npy"), "out": str(work / "layers")}
-    (work / "spec.json").write_text(json.dumps({"jobs": [job]}))
+    np.save(work / "x3.npy", rng.normal(0.0, 3.0, (N, 4, 4, 2)).astype(np.float32))
+    jobs = [
+        {"model": "layers", "seed": 3, "x": str(work / "x.npy"), "out": str(work / "layers")},
+        {"model": "lut3d", "seed": 4, "x": str(work / "x3.npy"), "out": str(work / "lut3d")},
+    ]
+    jobs[1]["hls4ml"] = False  # hls4ml 1.3 cannot convert a table on a rank-3 input
+    (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
     proc = subprocess.run(
         [str(hgq2_python), str(RUNNER), str(work / "spec.json")],
         capture_output=True,
@@ -115,6 +123,20 @@ def test_csim_equals_emulator(run: Path, compiled: hepinfer.CompiledModel) -> No
     fixed = _flat(compiled, compiled.predict(x), 200)
     csim = _flat(compiled, compiled.csim(x, io_type="io_parallel"), 200)
     np.testing.assert_array_equal(csim, fixed)
+
+
+def test_a_table_on_a_rank_3_input_equals_hgq2(run: Path) -> None:
+    """hls4ml 1.3 refuses QUnaryFunctionLUT on a rank-3 input; hepinfer's fixed mode equals
+    HGQ2's own output bit for bit (every value on the way is a short fixed-point number, the
+    table the one checked against hls4ml above), and so does its float mode.
+    """
+    x = np.load(run / "x3.npy").astype(np.float64)
+    model = hepinfer.compile(run / "lut3d" / "model.npz", MODEL_LEVEL)
+    expected = np.load(run / "lut3d" / "y_keras.npy")
+    ours = _flat(model, model.predict(x), N)
+    np.testing.assert_array_equal(ours, expected)
+    np.testing.assert_array_equal(_flat(model, model.predict(x, mode="float"), N), expected)
+    assert len(np.unique(ours)) > 100
 
 
 def test_a_table_without_an_input_quantiser_is_refused() -> None:

@@ -73,9 +73,10 @@ def _unary_table(layer: Any) -> tuple[np.ndarray, np.ndarray]:
     lo, eps = -k * 2.0**i, 2.0**-f
     grid = (lo + eps * np.arange(n)).astype(np.float32)
     table = layer.activation(grid)
-    if layer.enable_oq:
-        table = layer.oq(table[None, ...])[0]
-    values = _numpy(table)
+    if layer.enable_oq:  # one type for all elements: the table as a batch of one element each
+        rank = len(layer.output.shape)
+        table = layer.oq(np.reshape(_numpy(table), (n,) + (1,) * (rank - 1)))
+    values = _numpy(table).reshape(-1)
     if k:
         values = np.concatenate([values[n // 2 :], values[: n // 2]])
     return values, np.array([k, i, f], dtype=np.int64)

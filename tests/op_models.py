@@ -183,6 +183,14 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
             "overflow": str(rng.choice(["SAT", "SAT_SYM"])),
         }
         return b.add("fpq", op, [src], modes, w)
+    if op is Op.UNARY_LUT:  # a table on every value of a 1 + 2 + f bit input
+        frac = int(rng.integers(1, 4))
+        fq = {"k": np.ones(shape), "i": np.full(shape, 2), "f": np.full(shape, frac)}
+        q = b.add(
+            "lut_iq", Op.FIXED_POINT_QUANTIZER, [src], {"round": "RND", "overflow": "WRAP"}, fq
+        )
+        table = np.round(rng.normal(0.0, 1.0, 2 ** (3 + frac)) * 32) / 32
+        return b.add("unary_lut", op, [q], {"index_frac": frac}, {"table": table})
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})

@@ -387,3 +387,47 @@ def test_batchnorm_and_tables_too_wide_for_the_kernel_fall_back() -> None:
     np.testing.assert_array_equal(
         plan.run(x)["sig"], emulate(model.graph, x, engine="numpy")["sig"]
     )
+
+
+def _quantizer_net(rng: np.random.Generator, rnd: str, sat: str) -> Graph:
+    """Input -> per-element FixedPointQuantizer -> Dense -> ReLU -> FixedPointQuantizer ->
+    UnaryLUT, the quantisers with random (k, i, f) per element (some pruned), as HGQ2 models
+    have them, the table indexed at 2 fractional bits.
+    """
+    b = GraphBuilder("fpq")
+    n, m = (int(v) for v in rng.integers(2, 9, size=2))
+    y = b.input("x", (n,))
+    for i, width in enumerate((n, m)):
+        if i == 1:
+            w = {"kernel": rng.normal(size=(n, m)), "bias": rng.normal(size=m)}
+            y = b.add("relu", Op.RELU, [b.add("dense", Op.DENSE, [y], weights=w)])
+        k = rng.integers(0, 2, width)
+        bits = rng.integers(-2, 5, width)
+        f = np.where(rng.random(width) < 0.2, -bits - k, rng.integers(-1, 7, width))
+        kif = {"k": k, "i": bits, "f": f}
+        y = b.add(f"q{i}", Op.FIXED_POINT_QUANTIZER, [y], {"round": rnd, "overflow": sat}, kif)
+    table = {"table": np.round(rng.normal(size=64) * 16) / 16}
+    return b.build([b.add("lut", Op.UNARY_LUT, [y], {"index_frac": 2}, table)])
+
+
+@pytest.mark.parametrize("sat", ["WRAP", "SAT", "SAT_SYM"])
+@pytest.mark.parametrize("rnd", ["TRN", "RND"])
+def test_fixed_point_quantizers_bit_exact(rnd: str, sat: str) -> None:
+    """HGQ2's per-element quantisers and a table on their values as native steps: random
+    per-element types (pruned elements, negative integer and fractional bits), batches 1
+    and 1,025, bit for bit the numpy engine's; the graphs are one program.
+    """
+    rng = np.random.default_rng([["TRN", "RND"].index(rnd), len(sat), 131])
+    for case in range(2):
+        model = hepinfer.compile(
+            _quantizer_net(rng, rnd, sat), {"Model": {"Precision": "ap_fixed<12,4>"}}
+        )
+        plan = Plan(model.graph)
+        assert plan.single is not None
+        x = _inputs(rng, model.graph.inputs[0].out.shape, 1025)
+        want = emulate_fixed(model.graph, x, engine=Engine.NUMPY)["lut"]
+        assert len(np.unique(want.m)) > 3
+        for batch in (1, 1025):
+            got = plan.run_fixed(x[:batch])["lut"]
+            np.testing.assert_array_equal(got.m, want.m[:batch], err_msg=f"case {case} {batch}")
+            assert got.t == want.t

@@ -93,6 +93,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
             {"round": "RND", "overflow": "WRAP"},
             {"k": np.ones(8), "i": np.arange(8) % 3, "f": np.arange(8) % 4},
         ),
+        Op.UNARY_LUT: ((8,), (8,), {"index_frac": 2}, {"table": np.arange(16) / 4 - 2}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
         Op.GARNET: _garnet(("",)),
         Op.GARNET_STACK: _garnet(("0", "1")),

@@ -29,6 +29,7 @@ MODULES = {
         "onnx_shape.py",
         "onnx_qonnx.py",
         "onnx_recurrent.py",
+        "onnx_einsum.py",
     ),
     "torch": ("torch.py",),
 }
@@ -48,6 +49,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.GARNET: "GarNet is a Keras layer of hls4ml's contrib package; ONNX has no such "
         "operator (hls4ml converts it only from Keras 2)",
         Op.GARNET_STACK: "as GarNet (its stacked form, same package)",
+        Op.UNARY_LUT: "HGQ2's QUnaryFunctionLUT is a Keras 3 layer; ONNX has no table operator",
     },
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
@@ -59,6 +61,7 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         Op.GARNET: "GarNet is a Keras layer of hls4ml's contrib package (hls4ml converts it "
         "only from Keras 2)",
         Op.GARNET_STACK: "as GarNet (its stacked form, same package)",
+        Op.UNARY_LUT: "HGQ2's QUnaryFunctionLUT is a Keras 3 layer (hgq2)",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)
@@ -74,8 +77,6 @@ NOT_CONVERTED_YET: dict[str, dict[Op, str]] = {
         Op.LAYERNORM: "ONNX LayerNormalization (opset 17) is not converted yet (hls4ml 1.3: none)",
         Op.EINSUM_DENSE: "ONNX Einsum with a constant operand is not converted yet (hls4ml 1.3: "
         "its ONNX frontend has no Einsum)",
-        Op.EINSUM: "ONNX Einsum of two computed tensors is not converted yet (hls4ml 1.3: its "
-        "ONNX frontend has no Einsum)",
     },
     "torch": {
         Op.CLIP: "torch.clamp / nn.Hardtanh / nn.ReLU6 are not converted yet",

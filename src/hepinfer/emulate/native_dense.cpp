@@ -693,7 +693,8 @@ void from_doubles(const double* x, int64_t* m, int64_t count, const Program& P);
 // Steps act on one row (one sample) or a tile of rows, in order; each reads the previous
 // step's output. Descriptor: PROGRAM_FIELDS int64 per step (see hepinfer.emulate.program).
 constexpr int64_t PROGRAM_FIELDS = 40;
-enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3, K_CONV = 4, K_LUT = 5, K_SCALE = 6 };
+enum Kind { K_DENSE = 1, K_CAST = 2, K_SOFTMAX = 3, K_CONV = 4, K_LUT = 5, K_SCALE = 6, K_QUANT = 7,
+           K_TABLE = 8 };
 
 struct Step {
   int64_t kind = 0, n_in = 0, n_out = 0;
@@ -717,6 +718,11 @@ struct Step {
   int64_t num = 0, down = 0, size = 0;
   // K_SCALE (hepinfer.ops.batchnorm): (m * exp_tab[j] << shift) + inv_tab[j] (the bias at the
   // sum's fractional bits), cast to t (out_shift more fractional bits) per element j of a row
+  // K_QUANT (hepinfer.ops.fixed_point_quantizer): per element j of a row, exp_tab[4 j ..]
+  // = (bits dropped, width, lowest, highest mantissa); `stable`: RND, `relu`: saturate,
+  // `shift`: the output's minus the input's fractional bits
+  // K_TABLE (hepinfer.ops.unary_lut): exp_tab[(m >> down) & (size - 1)] (`<< -down` when
+  // negative), the table already cast to the result type
 };
 
 struct Program {
@@ -831,6 +837,43 @@ void scale_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) {
   cast_block_any(out, rows * n, S.out_shift, S.t);
 }
 
+// HGQ2's per-element quantiser on `rows` rows (hepinfer.ops.fixed_point_quantizer.run_fixed)
+void quant_rows(const Step& S, const int64_t* in, int64_t* out, int64_t rows) {
+  const int64_t n = S.n_in;
+  const int64_t* p = S.exp_tab.data();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t drop = p[4 * j], width = p[4 * j + 1], lo = p[4 * j + 2], hi = p[4 * j + 3];
+      int64_t q = in[r * n + j];
+      if (width <= 0) {
+        out[r * n + j] = 0;
+        continue;
+      }
+      if (drop > 0) {
+        if (S.stable) q += int64_t(1) << (drop - 1);
+        q >>= drop;
+      } else if (drop < 0) {
+        q = int64_t(uint64_t(q) << -drop);
+      }
+      if (S.relu)
+        q = std::min(std::max(q, lo), hi);
+      else
+        q = int64_t(uint64_t(q - lo) & ((uint64_t(1) << width) - 1)) + lo;
+      out[r * n + j] = int64_t(uint64_t(q) << (S.shift + drop));
+    }
+}
+
+// a table on every input value (hepinfer.ops.unary_lut.run_fixed) on `count` values
+void table_values(const Step& S, const int64_t* in, int64_t* out, int64_t count) {
+  const int64_t* tab = S.exp_tab.data();
+  const uint64_t mask = uint64_t(S.size - 1);
+  for (int64_t e = 0; e < count; ++e) {
+    const int64_t m = in[e];
+    const int64_t code = S.down >= 0 ? m >> S.down : int64_t(uint64_t(m) << -S.down);
+    out[e] = tab[uint64_t(code) & mask];
+  }
+}
+
 // rows of the program's current values: in (rows x n_in) -> out (rows x n_out)
 void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scratch& s) {
   if (S.kind == K_CONV) {
@@ -850,6 +893,10 @@ void run_step(const Step& S, const int64_t* in, int64_t* out, int64_t rows, Scra
     lut_values(S, in, out, rows * S.n_in);
   } else if (S.kind == K_SCALE) {
     scale_rows(S, in, out, rows);
+  } else if (S.kind == K_QUANT) {
+    quant_rows(S, in, out, rows);
+  } else if (S.kind == K_TABLE) {
+    table_values(S, in, out, rows * S.n_in);
   } else {
     softmax_rows(S, in, out, rows, s);
   }
@@ -1053,6 +1100,15 @@ void* hepinfer_program_new(const int64_t* head, const int64_t* desc, const int64
       S.down = d[4];
       S.size = d[5];
       S.exp_tab.assign(a[k], a[k] + S.size);
+    } else if (S.kind == K_TABLE) {
+      S.down = d[3];
+      S.size = d[4];
+      S.exp_tab.assign(a[k], a[k] + S.size);
+    } else if (S.kind == K_QUANT) {
+      S.stable = d[3];
+      S.relu = d[4];
+      S.shift = int(d[5]);
+      S.exp_tab.assign(a[k], a[k] + 4 * S.n_in);
     } else if (S.kind == K_SCALE) {
       S.shift = int(d[3]);
       S.out_shift = int(d[4]);

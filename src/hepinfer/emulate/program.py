@@ -3,7 +3,7 @@
 A program is what `hepinfer.emulate.plan` runs for every run of nodes in which each node
 reads only the previous one and has a native step: the input cast (float64 to the input
 type), Dense (with a fused ReLU / Linear), ReLU and Linear casts, Softmax (`stable` and
-`latency`, hls4ml's tables) and Flatten (nothing to do: the values are already row-major).
+`latency`, hls4ml's tables), HGQ2's per-element FixedPointQuantizer and table (UnaryLUT) and Flatten (nothing to do: the values are already row-major).
 `build` turns the nodes into descriptor rows, weights and tables once; the C++ side
 (`native_dense.cpp`, `hepinfer_program_*`) copies them, so a call is one ctypes call for the
 whole run with no per-call decision left. The bits are those of the ops' numpy kernels
@@ -24,16 +24,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from hepinfer.emulate import native
-from hepinfer.fixed import FixedType
+from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.fixed.array import IntArray, product_type
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
-from hepinfer.ops import conv, optional, softmax
+from hepinfer.ops import conv, optional, softmax, unary_lut
+from hepinfer.ops import fixed_point_quantizer as fpq
 from hepinfer.ops.base import need, weight
 from hepinfer.ops.dense import mantissas
 
 FIELDS = 40  # descriptor fields per step (PROGRAM_FIELDS in native_dense.cpp)
-K_DENSE, K_CAST, K_SOFTMAX, K_CONV, K_LUT, K_SCALE = 1, 2, 3, 4, 5, 6
+K_DENSE, K_CAST, K_SOFTMAX, K_CONV, K_LUT, K_SCALE, K_QUANT, K_TABLE = 1, 2, 3, 4, 5, 6, 7, 8
 _EMPTY = np.zeros(1, dtype=np.int64)
 SMALL = 8  # batches up to this size run through preallocated buffers
 
@@ -220,6 +221,34 @@ def _scale_shift(node: Node, tx: FixedType, n: int) -> Step | None:
     return Step(row, a, b, n, tr)
 
 
+def _quantizer(node: Node, tx: FixedType, n: int) -> Step | None:
+    """HGQ2's per-element quantiser as `hepinfer.ops.fixed_point_quantizer.run_fixed`
+    computes it (the same int64 arithmetic per element: rounding shift, wrap or clip, the
+    shift to the output's fractional bits); None where that arithmetic could leave 60 bits.
+    """
+    to, quant, overflow, (drop, width, lo, hi) = fpq._prepared(node, tx)
+    grow = max(int(-drop.min()), 0) + max(int((to.frac - tx.frac + drop).max()), 0)
+    if tx.width + grow > 60 or to.width > 62:
+        return None
+    params = np.stack([a.reshape(-1) for a in (drop, width, lo, hi)], axis=-1).reshape(-1)
+    fields = [int(quant is Quant.RND), int(overflow is not Overflow.WRAP), to.frac - tx.frac]
+    a = np.ascontiguousarray(params, dtype=np.int64)
+    return Step(_row(K_QUANT, n, n, fields), a, _EMPTY, n, to)
+
+
+def _table(node: Node, tx: FixedType, n: int) -> Step | None:
+    """A table on every input value (`hepinfer.ops.unary_lut.run_fixed`): the input's bits
+    shifted to the table's fractional bits index the table, already cast to the result.
+    """
+    tr, tt = need(node, "result"), unary_lut.table_type(node)
+    table = np.asarray(weight(node, "table"), dtype=np.float64).ravel()
+    down = tx.frac - unary_lut.index_frac(node)
+    if tx.width > 62 or tr.width > 62 or tx.width - min(down, 0) > 62:
+        return None
+    rom = np.ascontiguousarray(tr.cast_mantissa(tt.to_mantissa(table), tt), dtype=np.int64)
+    return Step(_row(K_TABLE, n, n, [down, table.size]), rom, _EMPTY, n, tr)
+
+
 def step(
     node: Node, tx: FixedType, previous: Step | None, in_shape: tuple[int, ...]
 ) -> Step | None:
@@ -255,6 +284,10 @@ def step(
         return _conv(node, tx, in_shape)
     if node.op is Op.BATCHNORM:
         return _scale_shift(node, tx, n)
+    if node.op is Op.FIXED_POINT_QUANTIZER:
+        return _quantizer(node, tx, n)
+    if node.op is Op.UNARY_LUT:
+        return _table(node, tx, n)
     return _lut(node, tx, n)
 
 

@@ -53,6 +53,14 @@ BASES: dict[str, str] = {
     "QMaxPooling1D": "MaxPooling1D",
     "QMaxPooling2D": "MaxPooling2D",
     "QBatchNormalization": "BatchNormalization",
+    "QAveragePooling1D": "AveragePooling1D",
+    "QAveragePooling2D": "AveragePooling2D",
+    "QGlobalAveragePooling1D": "GlobalAveragePooling1D",
+    "QGlobalAveragePooling2D": "GlobalAveragePooling2D",
+    "QAveragePow2": "Average",  # two inputs: the scale is 1/2, hls4ml's `average`
+    "QDot": "Dot",
+    "Quantizer": "",  # HGQ2's standalone quantiser: a FixedPointQuantizer of its own
+    "QUnaryFunctionLUT": "",  # a UnaryLUT of the table the export computes
 }
 #: the tag HGQ2 layers get in the converted Keras config (their names clash with QKeras's)
 PREFIX = "hgq2."
@@ -99,11 +107,52 @@ def _batchnorm(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, Op.BATCHNORM, layer.sources, {}, weights)
 
 
+def _standalone(data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]]) -> Converter:
+    """HGQ2's `Quantizer` layer: its quantiser (exported as `iq0`), named after the layer."""
+
+    def build(b: GraphBuilder, layer: LayerInfo) -> str:
+        (source,) = layer.sources
+        key = f"{layer.name}/iq0"
+        return _quantizer(b, layer.name, source, data, key, modes[layer.name]["iq0"])
+
+    return build
+
+
+def _unary_lut(data: Arrays) -> Converter:
+    """QUnaryFunctionLUT: the table hls4ml 1.3 builds (the activation on every value of the
+    input quantiser's widest type, through the output quantiser), indexed by the input's bits.
+    """
+
+    def build(b: GraphBuilder, layer: LayerInfo) -> str:
+        key = f"{layer.name}/table"
+        if key not in data:
+            msg = (
+                f"HGQ2 layer {layer.name!r} (QUnaryFunctionLUT) has no exported table; it needs "
+                "an enabled input quantiser (as in hls4ml 1.3); export it with "
+                "hgq2_export.export"
+            )
+            raise FrontendError(msg)
+        frac = int(np.asarray(data[f"{layer.name}/table_kif"])[2])
+        table = np.asarray(data[key], dtype=np.float64)
+        return b.add(
+            layer.name, Op.UNARY_LUT, layer.sources, {"index_frac": frac}, {"table": table}
+        )
+
+    return build
+
+
 def _converter(
     cls: str, data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]]
 ) -> Converter:
+    if cls == "Quantizer":
+        return _standalone(data, modes)
     base = BASES[cls]
-    build = _batchnorm if cls == "QBatchNormalization" else kl.CONVERTERS[base]
+    if cls == "QUnaryFunctionLUT":
+        build = _unary_lut(data)
+    elif cls == "QBatchNormalization":
+        build = _batchnorm
+    else:
+        build = kl.CONVERTERS[base]
 
     def convert(b: GraphBuilder, layer: LayerInfo) -> str:
         own = modes.get(layer.name, {})
@@ -115,11 +164,17 @@ def _converter(
                 sources[n] = _quantizer(
                     b, f"{layer.name}{suffix}", src, data, f"{layer.name}/{key}", own[key]
                 )
+        if cls == "QAveragePow2" and len(sources) != 2:
+            msg = (
+                f"HGQ2 layer {layer.name!r} (QAveragePow2) has {len(sources)} inputs; "
+                "supported: two (hls4ml 1.3's average)"
+            )
+            raise FrontendError(msg)
         config = {k: v for k, v in layer.config.items() if k != ACTIVATION}
         info = LayerInfo(layer.name, base, config, sources, layer.weights)
         out = build(b, info)
         act = layer.config.get(ACTIVATION)
-        if isinstance(act, str) and act != "linear":
+        if isinstance(act, str) and act != "linear" and cls != "QUnaryFunctionLUT":
             out = b.activation(f"{layer.name}_{act}", act, out)
         if "oq0" in own:
             out = _quantizer(b, f"{layer.name}_oq", out, data, f"{layer.name}/oq0", own["oq0"])

@@ -9,9 +9,10 @@ has HGQ2 but not hepinfer (as the tests' HGQ2 peer does):
 `.keras` file), `__quantizers__` (JSON: per layer, the rounding and overflow mode of each
 quantiser), and per HGQ2 layer `<layer>/kernel`, `<layer>/bias` (the quantised values the
 layer computes with, as hls4ml 1.3 reads them; QBatchNormalization's `<layer>/scale` and
-`<layer>/offset`) and `<layer>/<iq|oq><n>/{k,i,f}` (each input /
+`<layer>/offset`; QUnaryFunctionLUT's `<layer>/table` and `<layer>/table_kif`, the table
+hls4ml 1.3 builds) and `<layer>/<iq|oq><n>/{k,i,f}` (each input /
 output quantiser's per-element keep-sign, integer and fractional bits, rounded as HGQ2 rounds
-them). `hepinfer.frontends.hgq2` turns that into hepinfer's IR.
+them; a standalone `Quantizer` layer's as its `iq0`). `hepinfer.frontends.hgq2` turns that into hepinfer's IR.
 """
 
 from __future__ import annotations
@@ -55,6 +56,32 @@ def _quantizer(q: Any, where: str) -> tuple[dict[str, str], dict[str, np.ndarray
     return modes, {"k": k, "i": i, "f": f}
 
 
+def _unary_table(layer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """QUnaryFunctionLUT's table as hls4ml 1.3 builds it: the activation on every value of
+    the input quantiser's widest type (pruned elements left out), through the output
+    quantiser, ordered by the values' bit patterns (non-negative first); and that type's
+    (k, i, f).
+    """
+    kif = [_numpy(a) for a in layer.iq.quantizer.kif]
+    live = kif[0] + kif[1] + kif[2] > 0
+    k, i, f = (int(np.max(np.where(live, a, -32))) for a in kif)
+    k = max(k, 0)
+    n = (1 + k) * 2 ** (i + f)
+    if n < 1 or n > 1 << 20:
+        msg = f"layer {layer.name!r}: a table of {n} entries (k={k}, i={i}, f={f})"
+        raise ValueError(msg)
+    lo, eps = -k * 2.0**i, 2.0**-f
+    grid = (lo + eps * np.arange(n)).astype(np.float32)
+    table = layer.activation(grid)
+    if layer.enable_oq:  # one type for all elements: the table as a batch of one element each
+        rank = len(layer.output.shape)
+        table = layer.oq(np.reshape(_numpy(table), (n,) + (1,) * (rank - 1)))
+    values = _numpy(table).reshape(-1)
+    if k:
+        values = np.concatenate([values[n // 2 :], values[: n // 2]])
+    return values, np.array([k, i, f], dtype=np.int64)
+
+
 def export(model: Any) -> dict[str, np.ndarray]:
     """The arrays and JSON that describe `model` (see the module docstring)."""
     import keras
@@ -67,6 +94,11 @@ def export(model: Any) -> dict[str, np.ndarray]:
                 out[f"{layer.name}/w{n}"] = np.asarray(w)
             continue
         layer_modes: dict[str, dict[str, str]] = {}
+        if type(layer).__name__ == "Quantizer":  # standalone: its own quantiser as `iq0`
+            m, arrays = _quantizer(layer, f"layer {layer.name!r}")
+            modes[layer.name] = {"iq0": m}
+            out.update({f"{layer.name}/iq0/{key}": value for key, value in arrays.items()})
+            continue
         for attr, flag, tag in (("_iq", "_enable_iq", "iq"), ("_oq", "_enable_oq", "oq")):
             for n, q in enumerate(_quantizers(layer, attr, bool(getattr(layer, flag, False)))):
                 m, arrays = _quantizer(q, f"layer {layer.name!r} {tag}{n}")
@@ -77,6 +109,8 @@ def export(model: Any) -> dict[str, np.ndarray]:
             held = getattr(layer, f"q{key}", None)
             if held is not None:
                 out[f"{layer.name}/{key}"] = _numpy(held)
+        if type(layer).__name__ == "QUnaryFunctionLUT" and layer.enable_iq:
+            out[f"{layer.name}/table"], out[f"{layer.name}/table_kif"] = _unary_table(layer)
         if hasattr(layer, "qscaler_and_qoffset"):  # QBatchNormalization, as hls4ml reads it
             scale, offset = layer.qscaler_and_qoffset
             out[f"{layer.name}/scale"], out[f"{layer.name}/offset"] = _numpy(scale), _numpy(offset)

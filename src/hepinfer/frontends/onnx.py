@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hepinfer.errors import FrontendError, MissingDependencyError
-from hepinfer.frontends import onnx_arith, onnx_qonnx, onnx_recurrent, onnx_shape
+from hepinfer.frontends import onnx_arith, onnx_einsum, onnx_qonnx, onnx_recurrent, onnx_shape
 from hepinfer.frontends.builder import ACTIVATIONS, GraphBuilder
 from hepinfer.frontends.onnx_nodes import CONVERTERS as NODE_CONVERTERS
 from hepinfer.frontends.onnx_nodes import (
@@ -32,6 +32,7 @@ CONVERTERS = {
     **onnx_arith.CONVERTERS,
     **onnx_shape.CONVERTERS,
     **onnx_qonnx.CONVERTERS,
+    **onnx_einsum.CONVERTERS,
 }
 CONVERTERS.update(onnx_recurrent.wrap(CONVERTERS))  # LSTM/GRU/RNN and their exporter's patterns
 

@@ -60,6 +60,7 @@ class Op(Enum):
     FIXED_POINT_QUANTIZER = "FixedPointQuantizer"
     GARNET = "GarNet"
     GARNET_STACK = "GarNetStack"
+    UNARY_LUT = "UnaryLUT"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -63,6 +63,7 @@ from hepinfer.ops import (
     tanh,
     thresholded_relu,
     transpose,
+    unary_lut,
     upsampling,
     zero_padding,
 )
@@ -121,6 +122,7 @@ _MODULES: tuple[ModuleType, ...] = (
     fixed_point_quantizer,
     garnet,
     garnet_stack,
+    unary_lut,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

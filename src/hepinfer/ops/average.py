@@ -13,6 +13,7 @@ from hepinfer.ir.graph import Node, TensorType
 from hepinfer.ir.op import Op
 from hepinfer.netlist import Netlist, Val
 from hepinfer.ops import costing, merge
+from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, result_types
 from hepinfer.ops.bounds import Bounds, Interval, two
 from hepinfer.ops.cost import LayerCost, NodeContext
@@ -57,3 +58,12 @@ def rtl(
     """The exact half sum, cast to `result_t` (`merge.average_rtl`)."""
     del inputs
     return merge.average_rtl(node, net, xs)
+
+
+def exact_result(node: Node, inputs: Sequence[FixedType]) -> FixedType:
+    """The result of a `bit_exact` node (HGQ2 models): the exact sum's type with one more
+    fractional bit (the half sum), nothing lost.
+    """
+    del node
+    total = rules.add(inputs[0], inputs[1])
+    return FixedType(total.width, total.integer - 1, total.signed)

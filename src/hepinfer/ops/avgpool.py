@@ -70,3 +70,12 @@ def rtl(
 ) -> list[Val]:
     """Adder trees, the division by each window's count and the casts (`pooling.avg_rtl`)."""
     return pooling.avg_rtl(node, net, xs, inputs)
+
+
+def exact_accum(accum: FixedType, n: int) -> FixedType:
+    """The accumulator of a `bit_exact` node (HGQ2 models): the exact sum's type with
+    `ceil(log2 n)` more fractional bits, so that the division by a power-of-two count is
+    exact (hls4ml 1.3's bit-exact pooling: `f + log2 n` fractional bits).
+    """
+    grow = math.ceil(math.log2(n)) if n > 1 else 0
+    return FixedType(accum.width + grow, accum.integer, accum.signed)

@@ -277,6 +277,10 @@ def apply_config(
         if "accum" in chosen:
             t = chosen["accum"]
             exact_accum = _auto_accum(graph, node, types, resolved, default) if exact else None
+            widen = optional(node.op, "exact_accum")  # averages: room for the quotient
+            if exact_accum is not None and widen is not None:
+                n = accumulated_terms(node, [graph.node(i).out.shape for i in node.inputs])
+                exact_accum = widen(exact_accum, n)
             if exact_accum is not None:
                 t = exact_accum
             elif t == AUTO and hls4ml:

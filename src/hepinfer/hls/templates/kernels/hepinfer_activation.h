@@ -66,6 +66,22 @@ void lut_activation(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]
     }
 }
 
+// A table of a function on every input value (hls4ml's `unary_lut`): the input's mantissa,
+// shifted down by index_shift (to the table's fractional bits), indexes the table by its low
+// log2(table_size) bits (two's complement: non-negative values first).
+template <class data_T, class res_T, typename CONFIG_T>
+void unary_lut(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+               const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
+    #pragma HLS PIPELINE
+    for (int i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        const long long m = mantissa(data[i]).to_int64();
+        const long long code = CONFIG_T::index_shift >= 0 ? (m >> CONFIG_T::index_shift)
+                                                          : (m << -CONFIG_T::index_shift);
+        res[i] = (res_T)table[code & (CONFIG_T::table_size - 1)];
+    }
+}
+
 }  // namespace hepinfer
 
 #endif

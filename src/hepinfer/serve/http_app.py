@@ -164,11 +164,25 @@ def build_app(
             msg = f"{HEADER_LENGTH} must be an integer, got {header!r}"
             raise ProtocolError(msg) from None
         body = await read_body(request)
-        req = decode_request(request.match_info["model"], _version(request), body, length)
-        response = await core.infer(req)
-        default_binary = bool(req.parameters.get("binary_data_output", False))
-        binary = {o.name: o.binary_data for o in req.outputs}
-        data, json_length = encode_response(response, binary, default_binary)
+        name, version = request.match_info["model"], _version(request)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def done(answer: Any, exc: Exception | None) -> None:
+            if not future.done():
+                if exc is not None:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(answer)
+
+        if core.submit_http(name, version, body, length, done):
+            # the python backend's raw path: the instance process wrote the body
+            data, json_length = await future
+        else:
+            req = decode_request(name, version, body, length)
+            response = await core.infer(req)
+            default_binary = bool(req.parameters.get("binary_data_output", False))
+            binary = {o.name: o.binary_data for o in req.outputs}
+            data, json_length = encode_response(response, binary, default_binary)
         if json_length is None:
             answer = web.Response(body=data, content_type=_JSON)
         else:

@@ -66,6 +66,8 @@ BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
 
 async def read_body(request: web.Request) -> bytes:
     """The request body, or 408 when it does not arrive within the body timeout."""
+    if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+        return await request.read()
     timeout = request.app[BODY_TIMEOUT]
     try:
         return await asyncio.wait_for(request.read(), timeout)
@@ -234,6 +236,9 @@ def build_app(
 
     model = "/v2/models/{model}"
     versioned = model + "/versions/{version}"
+    # the hot route first: the router tries the routes under /v2/models in this order
+    for prefix in (model, versioned):
+        post(prefix + "/infer", "inference", infer)
     get("/v2/health/live", "health", live)
     get("/v2/health/ready", "health", ready)
     get("/v2", "metadata", server_metadata)
@@ -243,7 +248,6 @@ def build_app(
         get(prefix + "/ready", "health", model_ready)
         get(prefix + "/config", "model-config", model_config)
         get(prefix + "/stats", "statistics", model_stats)
-        post(prefix + "/infer", "inference", infer)
     post("/v2/repository/index", "model-repository", index)
     post("/v2/repository/models/{model}/load", "model-repository", load)
     post("/v2/repository/models/{model}/unload", "model-repository", unload)

@@ -24,6 +24,7 @@ from hepinfer.serve import InferenceServer, ServerOptions
 from hepinfer.serve.backends.python.http_raw import http_plan
 from hepinfer.serve.backends.python.runtime._pb_stub import HttpEncoder
 from hepinfer.serve.backends.python.served import PythonModel
+from hepinfer.serve.http_fast import FastTCPSite
 from hepinfer.serve.validate import TensorSpec
 from tests.serve.backends.pb_models import (
     IDENTITY,
@@ -380,3 +381,81 @@ def test_malformed_requests_get_the_decoded_paths_errors(
     assert good[0] == 200
     assert backend.process.process.pid == pid  # type: ignore[attr-defined]
     assert backend.process.alive  # type: ignore[attr-defined]
+
+
+def _exchange(server: InferenceServer, chunks: list[bytes], answers: int) -> list[bytes]:
+    """Send raw bytes on one connection (a pause between chunks); the raw responses."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=30) as sock:
+        for chunk in chunks:
+            sock.sendall(chunk)
+            time.sleep(0.2)
+        data = b""
+        out: list[bytes] = []
+        while len(out) < answers:
+            more = sock.recv(65536)
+            assert more, f"connection closed after {len(out)} answers"
+            data += more
+            while b"\r\n\r\n" in data:
+                head, _, rest = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(rest) < length:
+                    break
+                out.append(head + b"\r\n\r\n" + rest[:length])
+                data = rest[length:]
+    return out
+
+
+def _message(body: bytes, headers: dict[str, str], path: str = "/v2/models/mixed/infer") -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _without_date(answer: bytes) -> bytes:
+    return b"\r\n".join(line for line in answer.split(b"\r\n") if not line.startswith(b"Date:"))
+
+
+def test_lean_http_path_writes_what_aiohttp_writes(server: InferenceServer) -> None:
+    """The same request through the lean path and through aiohttp (a GET first hands the
+    connection to aiohttp): the same status line, headers (Date aside) and body; requests
+    sent together, and bodies sent after their headers, are answered in order.
+    """
+    served = _model(server, "mixed")
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    requests = [
+        _message(*_body(x)),
+        _message(*_body(x, binary=False, id="j")),
+        _message(*_body(-x)),  # the model's error: 500
+        _message(*_body(x, outputs=[{"name": "NOPE"}])),  # refused: aiohttp answers
+    ]
+    before = served.raw_requests
+    lean = [_exchange(server, [r], 1)[0] for r in requests]
+    assert served.raw_requests == before + 3
+    get = b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+    via_aiohttp = _exchange(server, [get + b"".join(requests)], 1 + len(requests))[1:]
+    assert served.raw_requests == before + 6
+    assert [_without_date(a) for a in lean] == [_without_date(a) for a in via_aiohttp]
+    assert lean[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert lean[2].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert lean[3].startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    # pipelined, and split between headers and body: answered in order on the lean path
+    cut = requests[0].index(b"\r\n\r\n") + 4
+    split = [requests[0][:cut], requests[0][cut:] + requests[1] + requests[0]]
+    assert [_without_date(a) for a in _exchange(server, split, 3)] == [
+        _without_date(a) for a in (lean[0], lean[1], lean[0])
+    ]
+    assert served.raw_requests == before + 9
+    site = server._runners[0]._sites[0]  # type: ignore[attr-defined]
+    assert isinstance(site, FastTCPSite)
+    assert not site.connections  # every connection above was closed by its client
+
+
+def test_lean_http_path_leaves_a_stalled_body_to_aiohttp(server: InferenceServer) -> None:
+    x = np.ones((1, 4), np.float32)
+    message = _message(*_body(x))
+    # the body's last byte comes late: aiohttp takes the connection and answers it
+    answers = _exchange(server, [message[:-1], message[-1:]], 1)
+    assert answers[0].startswith(b"HTTP/1.1 200 OK\r\n")

@@ -90,6 +90,7 @@ class FastInferProtocol(asyncio.Protocol):
         self._busy = False  #: a request is at the instance (later ones wait in `_buf`)
         self._serving = False
         self._handed = False  #: the connection belongs to aiohttp now
+        self._paused = False  #: reading paused while a request is at the instance
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._stall: asyncio.TimerHandle | None = None  #: waiting for a body's rest
@@ -107,6 +108,9 @@ class FastInferProtocol(asyncio.Protocol):
         self._buf += data
         if not self._busy and not self._serving:
             self._serve()
+        elif len(self._buf) > self._site.max_body + _MAX_HEAD and self._transport is not None:
+            self._transport.pause_reading()  # a client sending ahead: resumed by `_done`
+            self._paused = True
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
         self._site.connections.discard(self)
@@ -198,6 +202,9 @@ class FastInferProtocol(asyncio.Protocol):
         """Write a request's response (its body from the instance, or its error)."""
         self._busy = False
         transport = self._transport
+        if self._paused and transport is not None:
+            self._paused = False
+            transport.resume_reading()
         if transport is not None and not transport.is_closing():
             if exc is None and answer is not None:
                 data, json_length = answer

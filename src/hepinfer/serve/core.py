@@ -142,6 +142,24 @@ class ServerCore:
             return False
         return model.submit_raw(payload, done)
 
+    def submit_http(
+        self,
+        model_name: str,
+        version: str,
+        body: bytes,
+        header_length: int | None,
+        done: Callable[[Any, Exception | None], None],
+    ) -> bool:
+        """Hand an HTTP infer request's body to its model undecoded, if the model takes it
+        that way (the python backend's HTTP raw path: `done` gets the response body, an
+        ``HttpBody``, or the error); False: decode it and `infer` it (errors come from there).
+        """
+        try:
+            model = self.repository.get(model_name, version)
+        except (HepinferError, LookupError):
+            return False
+        return model.submit_http(body, header_length, done)
+
     def require_shm(self) -> SharedMemoryManager:
         """The shared-memory manager, or FeatureDisabledError when shm is off."""
         if self.shm is None:

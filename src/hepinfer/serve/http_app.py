@@ -66,6 +66,8 @@ BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
 
 async def read_body(request: web.Request) -> bytes:
     """The request body, or 408 when it does not arrive within the body timeout."""
+    if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+        return await request.read()
     timeout = request.app[BODY_TIMEOUT]
     try:
         return await asyncio.wait_for(request.read(), timeout)
@@ -164,11 +166,25 @@ def build_app(
             msg = f"{HEADER_LENGTH} must be an integer, got {header!r}"
             raise ProtocolError(msg) from None
         body = await read_body(request)
-        req = decode_request(request.match_info["model"], _version(request), body, length)
-        response = await core.infer(req)
-        default_binary = bool(req.parameters.get("binary_data_output", False))
-        binary = {o.name: o.binary_data for o in req.outputs}
-        data, json_length = encode_response(response, binary, default_binary)
+        name, version = request.match_info["model"], _version(request)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def done(answer: Any, exc: Exception | None) -> None:
+            if not future.done():
+                if exc is not None:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(answer)
+
+        if core.submit_http(name, version, body, length, done):
+            # the python backend's raw path: the instance process wrote the body
+            data, json_length = await future
+        else:
+            req = decode_request(name, version, body, length)
+            response = await core.infer(req)
+            default_binary = bool(req.parameters.get("binary_data_output", False))
+            binary = {o.name: o.binary_data for o in req.outputs}
+            data, json_length = encode_response(response, binary, default_binary)
         if json_length is None:
             answer = web.Response(body=data, content_type=_JSON)
         else:
@@ -220,6 +236,9 @@ def build_app(
 
     model = "/v2/models/{model}"
     versioned = model + "/versions/{version}"
+    # the hot route first: the router tries the routes under /v2/models in this order
+    for prefix in (model, versioned):
+        post(prefix + "/infer", "inference", infer)
     get("/v2/health/live", "health", live)
     get("/v2/health/ready", "health", ready)
     get("/v2", "metadata", server_metadata)
@@ -229,7 +248,6 @@ def build_app(
         get(prefix + "/ready", "health", model_ready)
         get(prefix + "/config", "model-config", model_config)
         get(prefix + "/stats", "statistics", model_stats)
-        post(prefix + "/infer", "inference", infer)
     post("/v2/repository/index", "model-repository", index)
     post("/v2/repository/models/{model}/load", "model-repository", load)
     post("/v2/repository/models/{model}/unload", "model-repository", unload)

@@ -18,6 +18,7 @@ from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
@@ -259,6 +260,17 @@ class ServedModel:
     def submit_raw(self, payload: bytes, done: RawDone) -> bool:  # noqa: ARG002
         """Take a serialized ModelInferRequest undecoded, if this model can (the python
         backend can); False leaves it to `submit`, after decoding (errors come from there).
+        """
+        return False
+
+    def submit_http(
+        self,
+        body: bytes,  # noqa: ARG002
+        header_length: int | None,  # noqa: ARG002
+        done: Callable[[Any, Exception | None], None],  # noqa: ARG002
+    ) -> bool:
+        """Take an HTTP infer request's body undecoded, if this model can (the python backend
+        can); False leaves it to `infer`, after decoding (errors come from there).
         """
         return False
 

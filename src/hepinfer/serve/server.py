@@ -32,6 +32,7 @@ from hepinfer.serve.budget import DEFAULT_BUDGET_BYTES, MemoryBudget
 from hepinfer.serve.core import MODEL_CONTROL_MODES, ServerCore
 from hepinfer.serve.grpc_service import RestrictionInterceptor, add_to_server
 from hepinfer.serve.http_app import build_app
+from hepinfer.serve.http_fast import FastTCPSite
 from hepinfer.serve.metrics import build_metrics_app
 from hepinfer.serve.native import NativeGrpcFrontend
 from hepinfer.serve.repository import ModelRepository
@@ -208,7 +209,9 @@ class InferenceServer:
                 self.core, opts.max_message_bytes, self.http_restrictions, opts.http_body_timeout_s
             )
             tls = opts.http_tls.ssl_context() if opts.http_tls is not None else None
-            self.http_port = await self._site(app, opts.http_port, "HTTP", tls)
+            # the lean infer path, unless inference needs a header (--http-restricted-api)
+            lean = self.http_restrictions.header("inference") is None
+            self.http_port = await self._site(app, opts.http_port, "HTTP", tls, lean)
         if opts.metrics_port is not None:
             self.metrics_port = await self._site(
                 build_metrics_app(self.repository), opts.metrics_port, "metrics"
@@ -299,7 +302,12 @@ class InferenceServer:
         return aio
 
     async def _site(
-        self, app: web.Application, port: int, what: str, tls: ssl.SSLContext | None = None
+        self,
+        app: web.Application,
+        port: int,
+        what: str,
+        tls: ssl.SSLContext | None = None,
+        lean: bool = False,
     ) -> int:
         runner = web.AppRunner(
             app,
@@ -309,7 +317,19 @@ class InferenceServer:
         )
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.options.host, port, reuse_port=False, ssl_context=tls)
+        site: web.TCPSite
+        if lean:  # python-backend infer requests served before aiohttp parses them
+            site = FastTCPSite(
+                runner,
+                self.options.host,
+                port,
+                self.core,
+                self.options.max_message_bytes,
+                self.options.http_header_timeout_s,
+                ssl_context=tls,
+            )
+        else:
+            site = web.TCPSite(runner, self.options.host, port, reuse_port=False, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:

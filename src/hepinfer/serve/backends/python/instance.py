@@ -40,9 +40,21 @@ Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.n
 BlsReply = Callable[[dict[str, np.ndarray] | None, str | None], None]
 #: a BLS call started on the event loop; it calls the reply when done
 AsyncBls = Callable[[str, str, dict[str, np.ndarray], list[str], str, BlsReply], None]
+
+
+class HttpBody(NamedTuple):
+    """An HTTP raw-path request's answer: the response body, written by the instance."""
+
+    data: bytes
+    #: the JSON header's length when binary tensor data follows it (the
+    #: Inference-Header-Content-Length header), else None (all JSON)
+    json_length: int | None
+
+
 #: one request's result: its outputs, its error text, the serialized ModelInferResponse of a
-#: raw-path request, or None for a decoupled model's request (answered through `OnResponse`)
-Result = dict[str, np.ndarray] | str | bytes | None
+#: gRPC raw-path request, the body of an HTTP raw-path request, or None for a decoupled
+#: model's request (answered through `OnResponse`)
+Result = dict[str, np.ndarray] | str | bytes | HttpBody | None
 #: per-request results of a batch, or the batch's error
 Done = Callable[[list[Result] | None, Exception | None], None]
 #: a decoupled model's response: (request token, outputs or None for the flag alone, error
@@ -65,6 +77,10 @@ class PyRequest(NamedTuple):
     #: the raw path: the inputs as the wire's bytes (`inputs` unused), and the answer is the
     #: serialized ModelInferResponse (`outputs` in the response's order)
     raw: Sequence[_pb_stub.RawTensor] | None = None
+    #: how the instance answers: False with outputs (decoded), True with the serialized
+    #: ModelInferResponse (gRPC raw path), per output whether it goes as binary data with the
+    #: HTTP body (HTTP raw path)
+    reply: bool | tuple[bool, ...] = False
 
 
 class PythonInstance:
@@ -159,7 +175,7 @@ class PythonInstance:
             else:
                 descs = arena.place(r.raw, pos)
             pos = arena.packed_to
-            batch.append((r.id, r.parameters, descs, list(r.outputs), r.token, r.raw is not None))
+            batch.append((r.id, r.parameters, descs, list(r.outputs), r.token, r.reply))
         return batch
 
     def execute(self, requests: Sequence[PyRequest], bls: Bls | None) -> list[Result]:
@@ -302,12 +318,14 @@ class PythonInstance:
         inputs = {n: a for n, _, _, _, a in descs}
         bls(model, "" if version <= 0 else str(version), inputs, outputs, parameters, reply)
 
-    def _result(self, result: Any) -> dict[str, np.ndarray] | str | bytes:
+    def _result(self, result: Any) -> dict[str, np.ndarray] | str | bytes | HttpBody:
         if result is None:
             return "the model's execute gave no response for the request"
         status, payload = result
         if status == "bytes":
             return bytes(payload)
+        if status == "http":
+            return HttpBody(*payload)
         if status != "ok":
             return str(payload)
         return dict(self.arena.unpack(payload, copy=True))

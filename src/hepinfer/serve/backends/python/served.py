@@ -50,7 +50,8 @@ from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, 
 from hepinfer.serve.arrivals import arrivals
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
-from hepinfer.serve.backends.python.instance import BlsReply, PyRequest, Result
+from hepinfer.serve.backends.python.http_raw import HttpPlan, http_plan
+from hepinfer.serve.backends.python.instance import BlsReply, HttpBody, PyRequest, Result
 from hepinfer.serve.backends.python.raw import scan
 from hepinfer.serve.backends.python.runtime._pb_stub import RawTensor
 from hepinfer.serve.budget import MemoryBudget
@@ -107,6 +108,9 @@ def _plain(parameters: Mapping[str, Any]) -> dict[str, Any] | str:
 
 _WIRE_TYPES = frozenset((bool, int, float, str))
 
+#: gets an HTTP raw-path request's body (an `InferResponse` never comes), or its error
+HttpDone = Callable[[HttpBody | InferResponse | None, Exception | None], None]
+
 
 class _Failed(dict[str, np.ndarray]):
     """The result of a request the model answered with an error."""
@@ -121,9 +125,9 @@ class _Open(dict[str, np.ndarray]):
 
 
 class _Encoded(dict[str, np.ndarray]):
-    """The result of a raw-path request: its serialized ModelInferResponse."""
+    """The result of a raw-path request: its serialized ModelInferResponse, or HTTP body."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | HttpBody) -> None:
         super().__init__()
         self.data = data
 
@@ -132,8 +136,12 @@ class _Encoded(dict[str, np.ndarray]):
 class _RawPending(_Pending):
     """A raw-path request: its inputs as the wire's bytes, its answer serialized bytes."""
 
-    raw: list[RawTensor] = field(default_factory=list)
-    answer: RawDone | None = None
+    #: None: the inputs are `arrays` (an HTTP request's JSON ``data`` lists)
+    raw: list[RawTensor] | None = field(default_factory=list)
+    #: gets the serialized response (gRPC: bytes; HTTP: an `HttpBody`) or the error
+    answer: Callable[[Any, Exception | None], None] | None = None
+    #: how the instance answers (`PyRequest.reply`)
+    reply: bool | tuple[bool, ...] = True
 
 
 class PythonModel(ServedModel):
@@ -183,6 +191,8 @@ class PythonModel(ServedModel):
         #: the raw path's checked tensor descriptions, and request parameters, by their bytes
         self._plans: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], _Plan | None] = {}
         self._params_seen: dict[bytes, Mapping[str, Any]] = {}
+        #: the HTTP raw path's checked JSON headers of binary requests, by their bytes
+        self._http_plans: dict[bytes, HttpPlan] = {}
         self._all_wanted = tuple(RequestedOutput(n) for n in self.output_names)
 
     def _raw_specs(self) -> dict[str, tuple[TensorSpec, int, str]] | None:
@@ -271,6 +281,86 @@ class PythonModel(ServedModel):
             self._soon = True
             loop.call_soon(self._dispatch_soon)
         return True
+
+    def submit_http(self, body: bytes, header_length: int | None, done: HttpDone) -> bool:
+        """Queue an HTTP infer request (its body) undecoded when it is what the model takes.
+
+        The JSON header is read once per distinct header of binary requests (`http_plan`,
+        kept by its bytes), the binary tensor data goes to the instance as it came, a JSON
+        ``data`` input as the array it reads as; the instance writes the response body and
+        `done` gets it as an `HttpBody`. Anything else returns False (the decoded path then
+        answers it, errors included).
+        """
+        if self._raw_inputs is None:
+            return False
+        start = time.monotonic_ns()
+        if header_length is None:
+            header, binary_bytes = body, 0
+        elif 0 <= header_length <= len(body):
+            header, binary_bytes = body[:header_length], len(body) - header_length
+        else:
+            return False
+        plans = self._http_plans
+        plan = plans.get(header)
+        if plan is None:
+            plan = http_plan(header, self._raw_inputs, self.outputs, self.max_batch_size)
+            if plan is None:
+                return False
+            if not plan.arrays:  # a header with JSON data is seldom seen twice
+                if len(plans) >= MAX_PLANS:
+                    plans.clear()
+                plans[header] = plan
+        if plan.binary_bytes != binary_bytes:
+            return False
+        if self._max_queue and self.queue_length >= self._max_queue:
+            return False
+        try:
+            self._budget.take(plan.nbytes, self.name)
+        except HepinferError:
+            return False  # the decoded path refuses it with the same error
+        self._queue_http(plan, body, len(body) - binary_bytes, done, start)
+        return True
+
+    def _queue_http(
+        self, plan: HttpPlan, body: bytes, offset: int, done: HttpDone, start: int
+    ) -> None:
+        decoded = InferRequest(self.name, "", plan.id, (), plan.wanted, plan.parameters)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = self._deadline(decoded, start) if self._timeouts else 0
+        raw: list[RawTensor] | None = None
+        if not plan.arrays:
+            view = memoryview(body)
+            raw = [
+                (name, dtype, shape, view[offset + pos : offset + pos + n])
+                for name, dtype, shape, pos, n in plan.binary
+            ]
+        self._queue.append(
+            _RawPending(
+                dict(plan.arrays),
+                plan.batch,
+                plan.key,
+                decoded,
+                plan.wanted,
+                None,
+                done,
+                start,
+                plan.nbytes,
+                deadline,
+                None,
+                raw,
+                done,
+                plan.reply,
+            )
+        )
+        self.stats.pending += 1
+        self.raw_requests += 1
+        if not self._batching:
+            self._dispatch()
+        elif not self._soon:
+            self._soon = True
+            loop.call_soon(self._dispatch_soon)
 
     def _parameters(self, data: bytes) -> Mapping[str, Any] | None:
         """A request's parameters from their serialized map entries (the same ones: once);
@@ -385,6 +475,7 @@ class PythonModel(ServedModel):
                 [o.name for o in p.wanted],
                 token,
                 p.raw if isinstance(p, _RawPending) else None,
+                p.reply if isinstance(p, _RawPending) else False,
             )
             for p, token in zip(group, tokens, strict=True)
         ]
@@ -448,7 +539,7 @@ class PythonModel(ServedModel):
     def _per_request(self, result: Result) -> dict[str, np.ndarray]:
         if isinstance(result, dict):
             return result
-        if isinstance(result, bytes):
+        if isinstance(result, bytes | HttpBody):
             return _Encoded(result)
         if result is None:
             if self._decoupled:

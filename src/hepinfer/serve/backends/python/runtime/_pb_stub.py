@@ -15,7 +15,8 @@ where the server reads them. BYTES tensors and tensors that do not fit travel in
 The raw path (a ModelInfer request that the server's gRPC front end passed on undecoded):
 the server writes the request's ``raw_input_contents`` bytes into the arena as they came, and
 the model's answer goes back as the serialized ``inference.ModelInferResponse`` itself
-(`ResponseEncoder`), so the server only routes bytes.
+(`ResponseEncoder`), so the server only routes bytes. The same for an HTTP infer request
+(its binary tensor data placed as it came, the response body written by `HttpEncoder`).
 """
 
 from __future__ import annotations
@@ -313,6 +314,76 @@ class ResponseEncoder:
         return b"".join(parts)
 
 
+class HttpEncoder:
+    """Writes KServe v2 HTTP response bodies (the HTTP raw path), as the server's decoded path.
+
+    The body is the JSON header the server writes (``model_name``, ``model_version``, the
+    ``outputs`` in the order asked, ``id`` when the request had one), each output's data as
+    a JSON list or, when asked, as binary tensor data after the header (Triton's extension;
+    `encode` then also gives the header's length). An output whose dtype is not the
+    configured one is converted, as the server does.
+    """
+
+    def __init__(self, model: str, version: str, outputs: dict[str, tuple[str, Any]]) -> None:
+        #: output name -> (wire datatype, numpy dtype)
+        self.outputs = outputs
+        self.model = model
+        self.version = version
+        #: all-binary answers: (id, names and shapes) -> the JSON header
+        self._headers: dict[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]], bytes] = {}
+
+    def encode(
+        self, request_id: str, tensors: Iterable[tuple[str, np.ndarray]], binary: tuple[bool, ...]
+    ) -> tuple[bytes, int | None]:
+        """(body, JSON header length or None when no output is binary) for these outputs."""
+        outputs = self.outputs
+        arrays = []
+        for name, array in tensors:
+            dtype = outputs[name][1]
+            a = array if type(array) is np.ndarray else np.asarray(array)
+            if a.dtype != dtype:
+                a = a.astype(dtype)
+            arrays.append((name, a))
+        if all(binary):
+            key = (request_id, tuple((n, a.shape) for n, a in arrays))
+            text = self._headers.get(key)
+            if text is None:
+                text = self._header(request_id, arrays, binary)
+                if len(self._headers) >= _HEADERS:
+                    self._headers.clear()
+                self._headers[key] = text
+            return b"".join([text, *(a.tobytes() for _, a in arrays)]), len(text)
+        text = self._header(request_id, arrays, binary)
+        chunks = [a.tobytes() for (_, a), b in zip(arrays, binary, strict=True) if b]
+        if not chunks:
+            return text, None
+        return b"".join([text, *chunks]), len(text)
+
+    def _header(
+        self, request_id: str, arrays: list[tuple[str, np.ndarray]], binary: tuple[bool, ...]
+    ) -> bytes:
+        entries: list[dict[str, Any]] = []
+        for (name, a), b in zip(arrays, binary, strict=True):
+            entry: dict[str, Any] = {
+                "name": name,
+                "datatype": self.outputs[name][0],
+                "shape": list(a.shape),
+            }
+            if b:
+                entry["parameters"] = {"binary_data_size": a.nbytes}
+            else:
+                entry["data"] = a.reshape(-1).tolist()
+            entries.append(entry)
+        header: dict[str, Any] = {
+            "model_name": self.model,
+            "model_version": self.version,
+            "outputs": entries,
+        }
+        if request_id:
+            header["id"] = request_id
+        return json.dumps(header, separators=(",", ":")).encode()
+
+
 def _output_types(config: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     """Output name -> (wire datatype, numpy dtype) from a configuration in JSON form."""
     out = {}
@@ -347,6 +418,7 @@ class Stub:
         self.decoupled = False
         self.instance = model_py.parent.parent.name
         self.encoder: ResponseEncoder | None = None  # set by initialize (raw path)
+        self.http_encoder: HttpEncoder | None = None  # set by initialize (HTTP raw path)
         self.model_name = self.instance
         pb_utils._HOOKS["bls"] = self.bls
         pb_utils._HOOKS["send"] = self.send
@@ -413,21 +485,23 @@ class Stub:
         self.decoupled = pb_utils.using_decoupled_model_transaction_policy(config)
         self.instance = args.get("model_instance_name", self.instance)
         self.model_name = args.get("model_name", self.model_name)
-        self.encoder = ResponseEncoder(
-            args.get("model_name", config.get("name", "")),
-            _version_text(args.get("model_version", "")),
-            _output_types(config),
-        )
+        name = args.get("model_name", config.get("name", ""))
+        version = _version_text(args.get("model_version", ""))
+        types = _output_types(config)
+        self.encoder = ResponseEncoder(name, version, types)
+        self.http_encoder = HttpEncoder(name, version, types)
         self.model = cls()
         if hasattr(self.model, "initialize"):
             self.model.initialize(args)
 
-    def execute(self, requests: list[tuple[str, str, list[Desc], list[str], int, bool]]) -> None:
+    def execute(self, requests: list[tuple[str, str, list[Desc], list[str], int, Any]]) -> None:
         """Run ``execute`` on a batch of requests; send one result per request.
 
         A decoupled model's results are None: its responses went (or go, from its threads)
         through the requests' senders. A raw-path request's result is its serialized
-        ModelInferResponse, ``("bytes", data)``.
+        ModelInferResponse, ``("bytes", data)``, or its HTTP body, ``("http", (body, JSON
+        header length or None))`` (the request's last item: True for gRPC, per output whether
+        it is answered as binary data for HTTP, False for a decoded request).
         """
         pb_requests = []
         unpack, tensor = self.arena.unpack, pb_utils.Tensor
@@ -490,9 +564,10 @@ class Stub:
         return results
 
     def _encode(self, request: Any, response: Any) -> tuple[str, Any]:
-        """A raw-path request's answer: ("bytes", the serialized response) or ("error", text)."""
-        encoder = self.encoder
-        assert encoder is not None
+        """A raw-path request's answer: ("bytes", the serialized ModelInferResponse), ("http",
+        (the HTTP body, its JSON header's length or None)) or ("error", text).
+        """
+        reply = request[5]  # True: gRPC; per wanted output whether it goes as binary: HTTP
         wanted = request[3]
         made = {t.name(): t for t in response.output_tensors()}
         try:
@@ -505,10 +580,13 @@ class Stub:
             )
             return ("error", text)
         try:
-            data = encoder.encode(request[0], tensors)
+            if reply is True:
+                assert self.encoder is not None
+                return ("bytes", self.encoder.encode(request[0], tensors))
+            assert self.http_encoder is not None
+            return ("http", self.http_encoder.encode(request[0], tensors, reply))
         except Exception as exc:  # noqa: BLE001 - e.g. an output that is no number
             return ("error", f"model '{self.model_name}': output {_error_text(exc)}")
-        return ("bytes", data)
 
     def send(self, token: int, response: Any, flags: int) -> None:
         """Send one response (None: the FINAL flag alone) of a decoupled request to the server."""

@@ -86,7 +86,9 @@ class FastInferProtocol(asyncio.Protocol):
         self._server = server
         self._core = site.core
         self._transport: asyncio.Transport | None = None
-        self._buf = b""
+        #: bytes received and not yet answered (a bytearray: appending is amortised O(1), so a
+        #: large body arriving in many segments is not copied again at each one)
+        self._buf = bytearray()
         self._busy = False  #: a request is at the instance (later ones wait in `_buf`)
         self._serving = False
         self._handed = False  #: the connection belongs to aiohttp now
@@ -140,7 +142,7 @@ class FastInferProtocol(asyncio.Protocol):
         end = buf.find(b"\r\n\r\n", 0, _MAX_HEAD)
         if end < 0:
             return self._hand_over()
-        lines = buf[:end].split(b"\r\n")
+        lines = bytes(buf[:end]).split(b"\r\n")
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[0] != b"POST" or parts[2] != b"HTTP/1.1":
             return self._hand_over()
@@ -187,14 +189,15 @@ class FastInferProtocol(asyncio.Protocol):
         if self._stall is not None:
             self._stall.cancel()
             self._stall = None
-        body = buf[start : start + length]
-        self._buf = buf[start + length :]
+        consumed = buf[: start + length]
+        body = bytes(consumed[start:])
+        del buf[: start + length]
         self._busy = True
         if not self._core.submit_http(
             name.decode(), version.decode(), body, header_length, self._done
         ):
             self._busy = False
-            self._buf = buf
+            self._buf = consumed + self._buf
             return self._hand_over()
         return True
 
@@ -242,7 +245,7 @@ class FastInferProtocol(asyncio.Protocol):
         handler = self._server()
         transport.set_protocol(handler)
         handler.connection_made(transport)
-        data, self._buf = self._buf, b""
+        data, self._buf = bytes(self._buf), bytearray()
         if data:
             handler.data_received(data)
         return False

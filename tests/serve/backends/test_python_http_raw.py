@@ -459,3 +459,37 @@ def test_lean_http_path_leaves_a_stalled_body_to_aiohttp(server: InferenceServer
     # the body's last byte comes late: aiohttp takes the connection and answers it
     answers = _exchange(server, [message[:-1], message[-1:]], 1)
     assert answers[0].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_lean_http_path_takes_a_large_body_sent_in_many_segments(
+    server: InferenceServer,
+) -> None:
+    """A 4 MiB request written in 4 KiB segments (no pause): one answer, the model's output
+    for every element (the lean path's buffer grows by appending, not by copying).
+    """
+    import socket
+
+    x = np.arange(1 << 20, dtype=np.float32)
+    body, headers = _body(
+        x, name="INPUT0", outputs=[{"name": "OUTPUT0", "parameters": {"binary_data": True}}]
+    )
+    message = _message(body, headers, path="/v2/models/identity/infer")
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=60) as sock:
+        for start in range(0, len(message), 4096):
+            sock.sendall(message[start : start + 4096])
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(1 << 16)
+            assert more, "connection closed before the answer"
+            data += more
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+        fields = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:] if b": " in line)
+        length = int(fields[b"Content-Length"])
+        json_length = int(fields[b"Inference-Header-Content-Length"])
+        while len(rest) < length:
+            more = sock.recv(1 << 20)
+            assert more, "connection closed inside the answer"
+            rest += more
+    out = np.frombuffer(rest[json_length:length], dtype="<f4")
+    np.testing.assert_array_equal(out, x)

@@ -34,8 +34,8 @@ from hepinfer.rtl.synth import synthesise
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_rtl import DATA, dense_chain, run_da4ml
 
-#: an adder of the netlist: `wire [N:0] name = a + b;` (an (N+1)-bit sum, the top bit sliced)
-_ADDER = re.compile(r"^wire \[(\d+):0\] \S+ = (.*) [+-] (.*);$")
+#: an adder of the netlist: `(* keep *) wire [N:0] name = a + b;` (an (N+1)-bit sum, the top bit sliced)
+_ADDER = re.compile(r"^(?:\(\* keep \*\) )?wire \[(\d+):0\] \S+ = (.*) [+-] (.*);$")
 
 
 def layer(graph: Graph, which: str) -> Graph:

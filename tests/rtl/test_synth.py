@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,24 @@ def test_estimate_gains_a_synthesised_column(tmp_path: Path) -> None:
     assert Estimate.from_json(est.to_json()).synthesised == syn
     png = est.plot(tmp_path / "est.png")
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_adders_stay_carry_chains(tmp_path: Path) -> None:
+    """Every adder is its own carry chain: Yosys' `alumacc` does not merge a Dense layer's
+    accumulation (products quantised to a 16-bit wrapping accum_t, as in the unpruned jet
+    tagger at ap_fixed<16,6>) into a multi-operand `$macc`, which it maps to LUT3-6 and
+    MUXF7-9 compressor trees (the unpruned tagger's 37k LUT6 and most of its Yosys time).
+    """
+    need("yosys")
+    model = hepinfer.compile(
+        mlp(tmp_path / "m.onnx", (8, 2), ("",)), {"Model": {"Precision": "ap_fixed<16,6>"}}
+    )
+    design = model.rtl_design()
+    assert design.counts["adders"] >= 2 * 7  # two 8-input sums (and the products' adders)
+    report = synthesise(design, "xcvu13p", timeout=600)
+    assert report.carries > 0
+    wide = {k: v for k, v in report.cells.items() if re.fullmatch(r"LUT[3-6]|MUXF\d", k)}
+    assert not wide, wide
 
 
 def test_jet_tagger_synthesises_within_five_minutes(shared_data: Path) -> None:

@@ -63,6 +63,7 @@ KERNEL_FILES = (
     "hepinfer_layernorm.h",
     "hepinfer_einsum_dense.h",
     "hepinfer_einsum.h",
+    "hepinfer_bit_exact_softmax.h",
 )
 
 

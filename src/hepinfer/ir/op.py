@@ -58,6 +58,7 @@ class Op(Enum):
     EINSUM_DENSE = "EinsumDense"
     EINSUM = "Einsum"
     FIXED_POINT_QUANTIZER = "FixedPointQuantizer"
+    BIT_EXACT_SOFTMAX = "BitExactSoftmax"
 
     @classmethod
     def parse(cls, name: str) -> Op:

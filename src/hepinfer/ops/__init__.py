@@ -18,6 +18,7 @@ from hepinfer.ops import (
     avgpool,
     batchnorm,
     bipolar_quant,
+    bit_exact_softmax,
     clip,
     concat,
     conv1d,
@@ -117,6 +118,7 @@ _MODULES: tuple[ModuleType, ...] = (
     einsum_dense,
     einsum,
     fixed_point_quantizer,
+    bit_exact_softmax,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

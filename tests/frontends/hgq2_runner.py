@@ -20,12 +20,23 @@ import numpy as np
 SRC = Path(__file__).resolve().parents[2] / "src" / "hepinfer" / "frontends"
 
 
-def _heterogeneous(model, rng, pruned=0.1, skip=()):
+def _mha_class():
+    """HGQ2 0.2.0's QMultiHeadAttention, its module renamed to the one hls4ml 1.3's handler
+    names (`hgq.layers.multi_head_attention`; HGQ2 0.2.0 keeps it in `hgq.layers.attn.mha`),
+    so that hls4ml converts it with that handler.
+    """
+    from hgq.layers import QMultiHeadAttention
+
+    QMultiHeadAttention.__module__ = "hgq.layers.multi_head_attention"
+    return QMultiHeadAttention
+
+
+def _heterogeneous(model, rng, pruned=0.1, skip=(), layers=None):
     """Random per-element bits on every quantiser of the layers not in `skip` (HGQ2 trains
     them; these are untrained): datalane f in 1..6, i in 0..3 (some elements pruned: no bits
     at all), kernel b in 2..8.
     """
-    for layer in model.layers:
+    for layer in model.layers if layers is None else layers:
         if layer.name in skip:
             continue
         for attr in ("_iq", "_oq"):
@@ -127,7 +138,51 @@ def _models():
         _heterogeneous(model, rng, skip=("d3",))
         return model
 
+    def attention(rng):
+        """QEinsumDense, QEinsumDenseBatchnorm, two QEinsum around a QSoftmax, a
+        QMultiHeadAttention (2 heads) and a QSoftmax over a middle axis, every quantiser with
+        random bits (the tables one type each, the rest per element, some pruned).
+        """
+        from hgq.layers import QEinsum, QEinsumDense, QEinsumDenseBatchnorm, QSoftmax
+
+        mha_cls = _mha_class()
+        sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT", round_mode="RND")
+        x = keras.Input((8, 6), name="x")
+        a = QEinsumDense("btc,cd->btd", (8, 4), bias_axes="d", activation="relu", name="ed1")(x)
+        b = QEinsumDenseBatchnorm("btc,cd->btd", (8, 4), bias_axes="d", name="edbn")(x)
+        s = QEinsum("btd,bsd->bts", name="qk")([a, b])
+        p = QSoftmax(axis=-1, name="smx", exp_iq_conf=sat, input_scaler=0.5)(s)
+        o = QEinsum("bts,bsd->btd", name="av")([p, a])
+        m = mha_cls(num_heads=2, key_dim=3, name="mha")(o, o)
+        model = keras.Model(x, QSoftmax(axis=1, name="smx2")(m))
+        for layer in model.layers:  # non-zero biases, trained-looking statistics
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+        bn = model.get_layer("edbn")
+        bn.moving_mean.assign(rng.uniform(-1, 1, bn.moving_mean.shape).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.3, 3, bn.moving_mean.shape).astype("float32"))
+        mha = model.get_layer("mha")
+        subs = [mha._query_dense, mha._key_dense, mha._value_dense, mha._output_dense]
+        for sub in subs:
+            if getattr(sub, "bias", None) is not None:
+                sub.bias.assign(rng.uniform(-1, 1, sub.bias.shape).astype("float32"))
+        _heterogeneous(model, rng, layers=[*model.layers, *subs, mha._softmax])
+        for smx in (model.get_layer("smx"), model.get_layer("smx2"), mha._softmax):
+            for table, i0, f0 in ((smx.exp_table, 3, 3), (smx.inv_table, 3, 3)):
+                for part in ("iq", "oq"):
+                    if not getattr(table, f"enable_{part}"):
+                        continue
+                    inner = getattr(table, part).quantizer
+                    if hasattr(inner, "_f"):
+                        inner._i.assign(np.full(inner._i.shape, rng.integers(1, i0 + 1), "float32"))
+                        inner._f.assign(np.full(inner._f.shape, rng.integers(2, f0 + 4), "float32"))
+                    else:
+                        inner._b.assign(np.full(inner._b.shape, rng.integers(5, 9), "float32"))
+                        inner._i.assign(np.full(inner._i.shape, rng.integers(1, 3), "float32"))
+        return model
+
     return {
+        "attention": attention,
         "tagger": tagger,
         "jet": jet(False),  # one type per quantiser (hls4ml fuses them into the layers' types)
         "jet_het": jet(True),

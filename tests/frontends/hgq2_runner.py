@@ -20,15 +20,17 @@ import numpy as np
 SRC = Path(__file__).resolve().parents[2] / "src" / "hepinfer" / "frontends"
 
 
-def _mha_class():
-    """HGQ2 0.2.0's QMultiHeadAttention, its module renamed to the one hls4ml 1.3's handler
-    names (`hgq.layers.multi_head_attention`; HGQ2 0.2.0 keeps it in `hgq.layers.attn.mha`),
-    so that hls4ml converts it with that handler.
+def _attention_classes():
+    """HGQ2 0.2.0's QMultiHeadAttention and QLinformerAttention, their modules renamed to the
+    ones hls4ml 1.3's handlers name (`hgq.layers.multi_head_attention`,
+    `hgq.layers.linformer_attention`; HGQ2 0.2.0 keeps them in `hgq.layers.attn`), so that
+    hls4ml converts them with those handlers.
     """
-    from hgq.layers import QMultiHeadAttention
+    from hgq.layers import QLinformerAttention, QMultiHeadAttention
 
     QMultiHeadAttention.__module__ = "hgq.layers.multi_head_attention"
-    return QMultiHeadAttention
+    QLinformerAttention.__module__ = "hgq.layers.linformer_attention"
+    return QMultiHeadAttention, QLinformerAttention
 
 
 def _heterogeneous(model, rng, pruned=0.1, skip=(), layers=None):
@@ -140,12 +142,13 @@ def _models():
 
     def attention(rng):
         """QEinsumDense, QEinsumDenseBatchnorm, two QEinsum around a QSoftmax, a
-        QMultiHeadAttention (2 heads) and a QSoftmax over a middle axis, every quantiser with
+        QMultiHeadAttention (2 heads), a QLinformerAttention (the 8 steps of key and value
+        projected to 4) and a QSoftmax over a middle axis, every quantiser with
         random bits (the tables one type each, the rest per element, some pruned).
         """
         from hgq.layers import QEinsum, QEinsumDense, QEinsumDenseBatchnorm, QSoftmax
 
-        mha_cls = _mha_class()
+        mha_cls, lin_cls = _attention_classes()
         sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT", round_mode="RND")
         x = keras.Input((8, 6), name="x")
         a = QEinsumDense("btc,cd->btd", (8, 4), bias_axes="d", activation="relu", name="ed1")(x)
@@ -154,6 +157,7 @@ def _models():
         p = QSoftmax(axis=-1, name="smx", exp_iq_conf=sat, input_scaler=0.5)(s)
         o = QEinsum("bts,bsd->btd", name="av")([p, a])
         m = mha_cls(num_heads=2, key_dim=3, name="mha")(o, o)
+        m = lin_cls(num_heads=1, lin_kv_proj_dim=4, key_dim=2, name="lin")(m, m)
         model = keras.Model(x, QSoftmax(axis=1, name="smx2")(m))
         for layer in model.layers:  # non-zero biases, trained-looking statistics
             if getattr(layer, "bias", None) is not None:
@@ -161,13 +165,16 @@ def _models():
         bn = model.get_layer("edbn")
         bn.moving_mean.assign(rng.uniform(-1, 1, bn.moving_mean.shape).astype("float32"))
         bn.moving_variance.assign(rng.uniform(0.3, 3, bn.moving_mean.shape).astype("float32"))
-        mha = model.get_layer("mha")
-        subs = [mha._query_dense, mha._key_dense, mha._value_dense, mha._output_dense]
+        mha, lin = model.get_layer("mha"), model.get_layer("lin")
+        subs = [lin._lin_k_proj, lin._lin_v_proj]
+        for att in (mha, lin):
+            subs += [att._query_dense, att._key_dense, att._value_dense, att._output_dense]
         for sub in subs:
             if getattr(sub, "bias", None) is not None:
                 sub.bias.assign(rng.uniform(-1, 1, sub.bias.shape).astype("float32"))
-        _heterogeneous(model, rng, layers=[*model.layers, *subs, mha._softmax])
-        for smx in (model.get_layer("smx"), model.get_layer("smx2"), mha._softmax):
+        _heterogeneous(model, rng, layers=[*model.layers, *subs, mha._softmax, lin._softmax])
+        smxs = (model.get_layer("smx"), model.get_layer("smx2"), mha._softmax, lin._softmax)
+        for smx in smxs:
             for table, i0, f0 in ((smx.exp_table, 3, 3), (smx.inv_table, 3, 3)):
                 for part in ("iq", "oq"):
                     if not getattr(table, f"enable_{part}"):

@@ -13,8 +13,8 @@ hepinfer's float mode with HGQ2's own Keras output (equal: every value on the wa
 fixed-point number, exact in float32; for the tagger and for `jet`, a 16-64-32-32-5 jet
 tagger with one type per quantiser), and hepinfer's own C simulation with its emulator.
 The same peer run converts `attention` (QEinsumDense, QEinsumDenseBatchnorm, QEinsum,
-QSoftmax over the last and a middle axis, QMultiHeadAttention: the runner gives the last the
-module name hls4ml 1.3's handler expects) with hls4ml: bit-exact on 2,000 inputs, float mode
+QSoftmax over the last and a middle axis, QMultiHeadAttention, QLinformerAttention: the
+runner gives the last two the module names hls4ml 1.3's handlers expect) with hls4ml: bit-exact on 2,000 inputs, float mode
 within 1e-5 relative of HGQ2 (C simulation == emulator: tests/ops/test_bit_exact_softmax.py,
 and benchmarks/RESULTS.md for the whole model).
 """
@@ -162,8 +162,11 @@ def test_attention_layers_are_einsums_and_bit_exact_softmaxes(runs: dict[str, Pa
     assert {ops[n] for n in ("ed1", "edbn", "mha_query", "mha_attention_output")} == {
         Op.EINSUM_DENSE
     }
-    assert {ops[n] for n in ("qk", "av", "mha_QK", "mha_aV")} == {Op.EINSUM}
-    assert {ops[n] for n in ("smx", "mha_softmax", "smx2")} == {Op.BIT_EXACT_SOFTMAX}
+    assert {ops[n] for n in ("qk", "av", "mha_QK", "mha_aV", "lin_QK")} == {Op.EINSUM}
+    assert {ops[n] for n in ("smx", "mha_softmax", "lin_softmax", "smx2")} == {Op.BIT_EXACT_SOFTMAX}
+    # QLinformerAttention: the key and value projected along the sequence (8 -> 4) first
+    assert graph.node("lin_key_iq").inputs == ("lin_lin_key",)
+    assert graph.node("lin_lin_key").out.shape == (4, 4)
     assert ops["mha_softmax_oq"] is Op.FIXED_POINT_QUANTIZER
     assert graph.node("mha_QK").inputs == ("mha_key_oq", "mha_query_oq")  # Keras: key first
     assert graph.node("smx2").attrs["axes"] == (0,)  # over the sequence: a middle axis
@@ -187,7 +190,7 @@ def test_attention_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
         compiled = hepinfer.compile(runs["attn"] / "model.npz", config)
         ours = np.asarray(compiled.predict(x)).reshape(N, -1)
         np.testing.assert_array_equal(ours, expected)
-    assert len(np.unique(ours)) > 100
+    assert len(np.unique(ours)) > 50
 
 
 # ------------------------------------------------------------------ no peer
@@ -210,8 +213,8 @@ def _exported(layer_cls: str) -> dict[str, np.ndarray]:
 def test_an_unsupported_hgq2_layer_is_refused_by_name() -> None:
     with pytest.raises(FrontendError, match=r"HGQ2 layer 'q1' of type 'QLSTM' .* QDense"):
         hgq2.convert(_exported("QLSTM"))
-    with pytest.raises(FrontendError, match=r"'QLinformerAttention' .* QMultiHeadAttention"):
-        hgq2.convert(_exported("QLinformerAttention"))
+    with pytest.raises(FrontendError, match=r"'QMultiHeadAttentionT' .* QMultiHeadAttention"):
+        hgq2.convert(_exported("QMultiHeadAttentionT"))
 
 
 def _softmax_export(stable: bool, table_shape: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -64,6 +64,7 @@ BASES: dict[str, str] = {
     "QEinsum": "Einsum",
     "QSoftmax": "Softmax",
     "QMultiHeadAttention": "MultiHeadAttention",
+    "QLinformerAttention": "MultiHeadAttention",  # after its key and value projections
 }
 #: the tag HGQ2 layers get in the converted Keras config (their names clash with QKeras's)
 PREFIX = "hgq2."
@@ -202,7 +203,7 @@ def _attention(
         spec = extra.get(layer.name)
         if spec is None or not 1 <= len(layer.sources) <= 3:
             msg = (
-                f"HGQ2 layer {layer.name!r} (QMultiHeadAttention): export the model with "
+                f"HGQ2 layer {layer.name!r} ({layer.cls.removeprefix(PREFIX)}): export the model with "
                 "hgq2_export.export; query, value and key given by position are supported"
             )
             raise FrontendError(msg)
@@ -220,6 +221,8 @@ def _attention(
             info = LayerInfo(name, PREFIX + cls, conf, sources, weights(name))
             return _converter(cls, data, modes, extra)(b, info)
 
+        if "lin_key" in subs:  # QLinformerAttention: the sequence projections first
+            key, value = sub("lin_key", [key]), sub("lin_value", [value])
         q, k, v = sub("query", [query]), sub("key", [key]), sub("value", [value])
         scores = LayerInfo(
             f"{layer.name}_QK",
@@ -249,6 +252,7 @@ def _converter(
         "QEinsum": _einsum,
         "QSoftmax": _softmax(data, modes),
         "QMultiHeadAttention": _attention(data, modes, extra or {}),
+        "QLinformerAttention": _attention(data, modes, extra or {}),
     }.get(cls) or kl.CONVERTERS[base]
 
     def convert(b: GraphBuilder, layer: LayerInfo) -> str:
@@ -334,7 +338,7 @@ def _exact_types(graph: Graph) -> Graph:
     return graph.with_nodes(nodes)
 
 
-def _attention_call(layer: Mapping[str, Any], name: str) -> None:
+def _attention_call(layer: Mapping[str, Any], name: str, cls: str) -> None:
     """Refuse a QMultiHeadAttention call with tensors or options given by keyword (masks,
     `key=`, attention scores), which hls4ml 1.3 does not convert either.
     """
@@ -344,7 +348,7 @@ def _attention_call(layer: Mapping[str, Any], name: str) -> None:
         scores = bool(kwargs.get("return_attention_scores")) or bool(kwargs.get("use_causal_mask"))
         if tensors or scores:
             msg = (
-                f"HGQ2 layer {name!r} (QMultiHeadAttention) is called with keyword tensors or "
+                f"HGQ2 layer {name!r} ({cls}) is called with keyword tensors or "
                 f"options {sorted(kwargs)}; supported: query, value and key by position, no "
                 "masks, no attention scores"
             )
@@ -376,8 +380,8 @@ def convert(data: Arrays) -> Graph:
                 f"types: {', '.join(sorted(BASES))}"
             )
             raise FrontendError(msg)
-        if cls == "QMultiHeadAttention":
-            _attention_call(layer, name)
+        if cls in ("QMultiHeadAttention", "QLinformerAttention"):
+            _attention_call(layer, name, cls)
         hgq.add(name)
         layer["class_name"] = PREFIX + cls
         layer["config"][ACTIVATION] = layer["config"].pop("activation", None)

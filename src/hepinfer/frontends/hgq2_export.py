@@ -13,7 +13,7 @@ layer computes with, as hls4ml 1.3 reads them; QBatchNormalization's `<layer>/sc
 output quantiser's per-element keep-sign, integer and fractional bits, rounded as HGQ2 rounds
 them); QSoftmax's table quantisers as `<layer>/<exp|inv>_<iq|oq>/{k,i,f}`; a
 QMultiHeadAttention's sublayers as layers `<layer>_<query|key|value|softmax|attention_output>`
-and its equations in `__extra__` (JSON). `hepinfer.frontends.hgq2` turns that into hepinfer's
+(a QLinformerAttention's also `<layer>_lin_key`, `<layer>_lin_value`) and its equations in `__extra__` (JSON). `hepinfer.frontends.hgq2` turns that into hepinfer's
 IR.
 """
 
@@ -73,6 +73,14 @@ MHA_SUBLAYERS = (
     ("softmax", "_softmax"),
     ("attention_output", "_output_dense"),
 )
+#: QLinformerAttention's sequence projections of the key and value, exported likewise
+LINFORMER_SUBLAYERS = (("lin_key", "_lin_k_proj"), ("lin_value", "_lin_v_proj"))
+
+
+def _sublayers(layer: Any) -> list[tuple[str, str]]:
+    """The (suffix, attribute) of the sublayers of a QMultiHeadAttention / QLinformerAttention."""
+    extra = [s for s in LINFORMER_SUBLAYERS if hasattr(layer, s[1])]
+    return [*extra, *MHA_SUBLAYERS]
 
 
 def _layer(layer: Any, name: str, out: dict[str, np.ndarray]) -> dict[str, dict[str, str]]:
@@ -104,9 +112,11 @@ def _layer(layer: Any, name: str, out: dict[str, np.ndarray]) -> dict[str, dict[
 
 
 def _attention(layer: Any) -> dict[str, Any]:
-    """What a QMultiHeadAttention computes beyond its sublayers (their configs)."""
+    """What a QMultiHeadAttention (or QLinformerAttention) computes beyond its sublayers (their
+    configs).
+    """
     subs = {}
-    for suffix, attr in MHA_SUBLAYERS:
+    for suffix, attr in _sublayers(layer):
         sub = getattr(layer, attr)
         conf = {k: v for k, v in sub.get_config().items() if not k.endswith("_conf")}
         subs[suffix] = {"class_name": type(sub).__name__, "config": conf}
@@ -132,7 +142,7 @@ def export(model: Any) -> dict[str, np.ndarray]:
         modes[layer.name] = _layer(layer, layer.name, out)
         if hasattr(layer, "_dot_product_equation"):  # QMultiHeadAttention
             extra[layer.name] = _attention(layer)
-            for suffix, attr in MHA_SUBLAYERS:
+            for suffix, attr in _sublayers(layer):
                 name = f"{layer.name}_{suffix}"
                 modes[name] = _layer(getattr(layer, attr), name, out)
     config = keras.saving.serialize_keras_object(model)

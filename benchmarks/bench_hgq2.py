@@ -9,11 +9,13 @@ converts the exported model (`model.npz`) and runs `predict` on the same batch a
 single inputs; the outputs are compared bit for bit.
 
 `--model attention`: the `attention` model of the runner instead (QEinsumDense,
-QEinsumDenseBatchnorm, QEinsum, QSoftmax, QMultiHeadAttention on (8, 6) inputs); `--csim N`
+QEinsumDenseBatchnorm, QEinsum, QSoftmax, QMultiHeadAttention on (8, 6) inputs; `linformer`:
+with a QLinformerAttention after the QMultiHeadAttention); `--csim N`
 also compares hepinfer's C simulation (io_parallel and io_stream) with its emulator on the
 first N inputs.
 
-Run: python benchmarks/bench_hgq2.py [--model jet_het|attention] [--n 10000] [--calls 2000]
+Run: python benchmarks/bench_hgq2.py [--model jet_het|attention|linformer] [--n 10000]
+[--calls 2000]
 [--csim 0]
 """
 
@@ -36,7 +38,7 @@ PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
 RUNNER = REPO / "tests" / "frontends" / "hgq2_runner.py"
 CONFIG = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
 #: runner model -> its per-sample input shape
-SHAPES = {"jet_het": (16,), "attention": (8, 6)}
+SHAPES = {"jet_het": (16,), "attention": (8, 6), "linformer": (8, 6)}
 
 
 def main() -> None:

@@ -140,56 +140,64 @@ def _models():
         _heterogeneous(model, rng, skip=("d3",))
         return model
 
-    def attention(rng):
-        """QEinsumDense, QEinsumDenseBatchnorm, two QEinsum around a QSoftmax, a
-        QMultiHeadAttention (2 heads), a QLinformerAttention (the 8 steps of key and value
-        projected to 4) and a QSoftmax over a middle axis, every quantiser with
-        random bits (the tables one type each, the rest per element, some pruned).
-        """
-        from hgq.layers import QEinsum, QEinsumDense, QEinsumDenseBatchnorm, QSoftmax
+    def attention(linformer):
+        def build(rng):
+            """QEinsumDense, QEinsumDenseBatchnorm, two QEinsum around a QSoftmax, a
+            QMultiHeadAttention (2 heads), with `linformer` a QLinformerAttention (the 8 steps
+            of key and value projected to 4), and a QSoftmax over a middle axis, every
+            quantiser with random bits (the tables one type each, the rest per element, some
+            pruned).
+            """
+            from hgq.layers import QEinsum, QEinsumDense, QEinsumDenseBatchnorm, QSoftmax
 
-        mha_cls, lin_cls = _attention_classes()
-        sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT", round_mode="RND")
-        x = keras.Input((8, 6), name="x")
-        a = QEinsumDense("btc,cd->btd", (8, 4), bias_axes="d", activation="relu", name="ed1")(x)
-        b = QEinsumDenseBatchnorm("btc,cd->btd", (8, 4), bias_axes="d", name="edbn")(x)
-        s = QEinsum("btd,bsd->bts", name="qk")([a, b])
-        p = QSoftmax(axis=-1, name="smx", exp_iq_conf=sat, input_scaler=0.5)(s)
-        o = QEinsum("bts,bsd->btd", name="av")([p, a])
-        m = mha_cls(num_heads=2, key_dim=3, name="mha")(o, o)
-        m = lin_cls(num_heads=1, lin_kv_proj_dim=4, key_dim=2, name="lin")(m, m)
-        model = keras.Model(x, QSoftmax(axis=1, name="smx2")(m))
-        for layer in model.layers:  # non-zero biases, trained-looking statistics
-            if getattr(layer, "bias", None) is not None:
-                layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
-        bn = model.get_layer("edbn")
-        bn.moving_mean.assign(rng.uniform(-1, 1, bn.moving_mean.shape).astype("float32"))
-        bn.moving_variance.assign(rng.uniform(0.3, 3, bn.moving_mean.shape).astype("float32"))
-        mha, lin = model.get_layer("mha"), model.get_layer("lin")
-        subs = [lin._lin_k_proj, lin._lin_v_proj]
-        for att in (mha, lin):
-            subs += [att._query_dense, att._key_dense, att._value_dense, att._output_dense]
-        for sub in subs:
-            if getattr(sub, "bias", None) is not None:
-                sub.bias.assign(rng.uniform(-1, 1, sub.bias.shape).astype("float32"))
-        _heterogeneous(model, rng, layers=[*model.layers, *subs, mha._softmax, lin._softmax])
-        smxs = (model.get_layer("smx"), model.get_layer("smx2"), mha._softmax, lin._softmax)
-        for smx in smxs:
-            for table, i0, f0 in ((smx.exp_table, 3, 3), (smx.inv_table, 3, 3)):
-                for part in ("iq", "oq"):
-                    if not getattr(table, f"enable_{part}"):
-                        continue
-                    inner = getattr(table, part).quantizer
-                    if hasattr(inner, "_f"):
-                        inner._i.assign(np.full(inner._i.shape, rng.integers(1, i0 + 1), "float32"))
-                        inner._f.assign(np.full(inner._f.shape, rng.integers(2, f0 + 4), "float32"))
-                    else:
-                        inner._b.assign(np.full(inner._b.shape, rng.integers(5, 9), "float32"))
-                        inner._i.assign(np.full(inner._i.shape, rng.integers(1, 3), "float32"))
-        return model
+            mha_cls, lin_cls = _attention_classes()
+            sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT", round_mode="RND")
+            x = keras.Input((8, 6), name="x")
+            a = QEinsumDense("btc,cd->btd", (8, 4), bias_axes="d", activation="relu", name="ed1")(x)
+            b = QEinsumDenseBatchnorm("btc,cd->btd", (8, 4), bias_axes="d", name="edbn")(x)
+            s = QEinsum("btd,bsd->bts", name="qk")([a, b])
+            p = QSoftmax(axis=-1, name="smx", exp_iq_conf=sat, input_scaler=0.5)(s)
+            o = QEinsum("bts,bsd->btd", name="av")([p, a])
+            m = mha_cls(num_heads=2, key_dim=3, name="mha")(o, o)
+            atts = ["mha"]
+            if linformer:
+                m = lin_cls(num_heads=1, lin_kv_proj_dim=4, key_dim=2, name="lin")(m, m)
+                atts.append("lin")
+            model = keras.Model(x, QSoftmax(axis=1, name="smx2")(m))
+            for layer in model.layers:  # non-zero biases, trained-looking statistics
+                if getattr(layer, "bias", None) is not None:
+                    layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+            bn = model.get_layer("edbn")
+            bn.moving_mean.assign(rng.uniform(-1, 1, bn.moving_mean.shape).astype("float32"))
+            bn.moving_variance.assign(rng.uniform(0.3, 3, bn.moving_mean.shape).astype("float32"))
+            subs, smxs = [], [model.get_layer("smx"), model.get_layer("smx2")]
+            for att in (model.get_layer(n) for n in atts):
+                subs += [att._query_dense, att._key_dense, att._value_dense, att._output_dense]
+                subs += [getattr(att, p) for p in ("_lin_k_proj", "_lin_v_proj") if hasattr(att, p)]
+                smxs.append(att._softmax)
+            for sub in subs:
+                if getattr(sub, "bias", None) is not None:
+                    sub.bias.assign(rng.uniform(-1, 1, sub.bias.shape).astype("float32"))
+            _heterogeneous(model, rng, layers=[*model.layers, *subs, *smxs[2:]])
+            for smx in smxs:
+                for table in (smx.exp_table, smx.inv_table):
+                    for part in ("iq", "oq"):
+                        if not getattr(table, f"enable_{part}"):
+                            continue
+                        q = getattr(table, part).quantizer
+                        if hasattr(q, "_f"):
+                            q._i.assign(np.full(q._i.shape, rng.integers(1, 4), "float32"))
+                            q._f.assign(np.full(q._f.shape, rng.integers(2, 7), "float32"))
+                        else:
+                            q._b.assign(np.full(q._b.shape, rng.integers(5, 9), "float32"))
+                            q._i.assign(np.full(q._i.shape, rng.integers(1, 3), "float32"))
+            return model
+
+        return build
 
     return {
-        "attention": attention,
+        "attention": attention(False),
+        "linformer": attention(True),
         "tagger": tagger,
         "jet": jet(False),  # one type per quantiser (hls4ml fuses them into the layers' types)
         "jet_het": jet(True),

@@ -13,10 +13,11 @@ hepinfer's float mode with HGQ2's own Keras output (equal: every value on the wa
 fixed-point number, exact in float32; for the tagger and for `jet`, a 16-64-32-32-5 jet
 tagger with one type per quantiser), and hepinfer's own C simulation with its emulator.
 The same peer run converts `attention` (QEinsumDense, QEinsumDenseBatchnorm, QEinsum,
-QSoftmax over the last and a middle axis, QMultiHeadAttention, QLinformerAttention: the
-runner gives the last two the module names hls4ml 1.3's handlers expect) with hls4ml: bit-exact on 2,000 inputs, float mode
+QSoftmax over the last and a middle axis, QMultiHeadAttention: the runner gives the last the
+module name hls4ml 1.3's handler expects) with hls4ml: bit-exact on 2,000 inputs, float mode
 within 1e-5 relative of HGQ2 (C simulation == emulator: tests/ops/test_bit_exact_softmax.py,
-and benchmarks/RESULTS.md for the whole model).
+and benchmarks/RESULTS.md for the whole model; QLinformerAttention, whose hls4ml conversion
+the test-time budget leaves out: `benchmarks/bench_hgq2.py --model linformer`).
 """
 
 from __future__ import annotations
@@ -162,11 +163,8 @@ def test_attention_layers_are_einsums_and_bit_exact_softmaxes(runs: dict[str, Pa
     assert {ops[n] for n in ("ed1", "edbn", "mha_query", "mha_attention_output")} == {
         Op.EINSUM_DENSE
     }
-    assert {ops[n] for n in ("qk", "av", "mha_QK", "mha_aV", "lin_QK")} == {Op.EINSUM}
-    assert {ops[n] for n in ("smx", "mha_softmax", "lin_softmax", "smx2")} == {Op.BIT_EXACT_SOFTMAX}
-    # QLinformerAttention: the key and value projected along the sequence (8 -> 4) first
-    assert graph.node("lin_key_iq").inputs == ("lin_lin_key",)
-    assert graph.node("lin_lin_key").out.shape == (4, 4)
+    assert {ops[n] for n in ("qk", "av", "mha_QK", "mha_aV")} == {Op.EINSUM}
+    assert {ops[n] for n in ("smx", "mha_softmax", "smx2")} == {Op.BIT_EXACT_SOFTMAX}
     assert ops["mha_softmax_oq"] is Op.FIXED_POINT_QUANTIZER
     assert graph.node("mha_QK").inputs == ("mha_key_oq", "mha_query_oq")  # Keras: key first
     assert graph.node("smx2").attrs["axes"] == (0,)  # over the sequence: a middle axis

@@ -133,6 +133,23 @@ def tables(node: Node, tab: Tables) -> tuple[IntArray, IntArray]:
     return exp_m, tab.inv.to_mantissa(inv32)
 
 
+#: (id(node), shape) -> (the node, its types and table mantissas): one computation per node
+_PREPARED: dict[tuple[int, tuple[int, ...]], tuple[Node, Tables, IntArray, IntArray]] = {}
+
+
+def _prepared(node: Node, shape: tuple[int, ...]) -> tuple[Tables, IntArray, IntArray]:
+    key = (id(node), shape)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0] is node:
+        return hit[1], hit[2], hit[3]
+    tab = types(node, shape)
+    exp_tab, inv_tab = tables(node, tab)
+    if len(_PREPARED) > 256:
+        _PREPARED.clear()
+    _PREPARED[key] = (node, tab, exp_tab, inv_tab)
+    return tab, exp_tab, inv_tab
+
+
 def _grouped(node: Node, x: np.ndarray) -> np.ndarray:
     outer, n, inner = slices(node, x.shape[1:])
     return x.reshape(x.shape[0], outer, n, inner)
@@ -160,8 +177,7 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     """hls4ml's `softmax_stable` on the mantissas (see the module docstring)."""
     x = xs[0]
-    tab = types(node, x.m.shape[1:])
-    exp_tab, inv_tab = tables(node, tab)
+    tab, exp_tab, inv_tab = _prepared(node, tuple(x.m.shape[1:]))
     g = _grouped(node, x.m)
     diff_t = FixedType(x.t.width + 1, x.t.integer + 1, True)
     d = tab.norm.cast_mantissa(g.max(axis=2, keepdims=True) - g, diff_t)

@@ -8,7 +8,15 @@ timed over one batch of `--n` inputs with its `predict()` (its C simulation). he
 converts the exported model (`model.npz`) and runs `predict` on the same batch and on
 single inputs; the outputs are compared bit for bit.
 
-Run: python benchmarks/bench_hgq2.py [--n 10000] [--calls 2000]
+`--model attention`: the `attention` model of the runner instead (QEinsumDense,
+QEinsumDenseBatchnorm, QEinsum, QSoftmax, QMultiHeadAttention on (8, 6) inputs; `linformer`:
+with a QLinformerAttention after the QMultiHeadAttention); `--csim N`
+also compares hepinfer's C simulation (io_parallel and io_stream) with its emulator on the
+first N inputs.
+
+Run: python benchmarks/bench_hgq2.py [--model jet_het|attention|linformer] [--n 10000]
+[--calls 2000]
+[--csim 0]
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
 RUNNER = REPO / "tests" / "frontends" / "hgq2_runner.py"
 CONFIG = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
+#: runner model -> its per-sample input shape
+SHAPES = {"jet_het": (16,), "attention": (8, 6), "linformer": (8, 6)}
 
 
 def main() -> None:
@@ -36,12 +46,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--model", choices=sorted(SHAPES), default="jet_het")
+    parser.add_argument("--csim", type=int, default=0)
     args = parser.parse_args()
+    csim: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        x = np.random.default_rng(7).normal(0.0, 2.0, (args.n, 16)).astype(np.float32)
+        shape = (args.n, *SHAPES[args.model])
+        x = np.random.default_rng(7).normal(0.0, 2.0, shape).astype(np.float32)
         np.save(work / "x.npy", x)
-        job = {"model": "jet_het", "seed": 1, "x": str(work / "x.npy"), "out": str(work / "jet")}
+        job = {"model": args.model, "seed": 1, "x": str(work / "x.npy"), "out": str(work / "jet")}
         (work / "spec.json").write_text(json.dumps({"jobs": [job]}))
         env = {**os.environ, "KERAS_BACKEND": "torch"}
         python = PEERS / "hls4ml" / "bin" / "python"
@@ -58,7 +72,14 @@ def main() -> None:
         for row in xs[: args.calls]:
             compiled.predict(row[None])
         single_us = (time.perf_counter() - start) / args.calls * 1e6
+        if args.csim:
+            sub = xs[: args.csim]
+            want = np.asarray(compiled.predict(sub)).reshape(len(sub), -1)
+            for io in ("io_parallel", "io_stream"):
+                got = np.asarray(compiled.csim(sub, io_type=io)).reshape(len(sub), -1)
+                csim[f"csim_{io}_mismatches"] = int(np.sum(got != want))
     result = {
+        "model": args.model,
         "n": args.n,
         "hepinfer_batch_s": round(batch_s, 4),
         "hepinfer_inputs_per_s": round(args.n / batch_s),
@@ -67,6 +88,7 @@ def main() -> None:
         "hls4ml_inputs_per_s": round(args.n / theirs["predict_s"]),
         "mismatches": int(np.sum(ours != expected)),
         "outputs": int(expected.size),
+        **csim,
     }
     print(json.dumps(result))
 

@@ -191,6 +191,19 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         )
         table = np.round(rng.normal(0.0, 1.0, 2 ** (3 + frac)) * 32) / 32
         return b.add("unary_lut", op, [q], {"index_frac": frac}, {"table": table})
+
+    if op is Op.BIT_EXACT_SOFTMAX:  # HGQ2's table types, over one axis or several adjacent
+        rank = len(shape)
+        axes = (-1,) if rank == 1 or rng.integers(0, 2) else tuple(range(rank - 2, rank))
+        attrs = {
+            "axes": axes,
+            "exp_scale": float(rng.choice([1.0, 0.5773502691896258])),
+            "norm_t": f"ufixed<{int(rng.integers(4, 9))},3,RND,SAT>",
+            "exp_table_t": f"ufixed<{int(rng.integers(5, 9))},1,RND_CONV,SAT>",
+            "inv_in_t": f"fixed<{int(rng.integers(6, 10))},{int(rng.integers(2, 5))},RND>",
+            "inv_table_t": f"ufixed<{int(rng.integers(5, 9))},1,RND_CONV,SAT>",
+        }
+        return b.add("bes", op, [src], attrs)
     if op is Op.SOFTMAX:
         impl = str(rng.choice(["stable", "latency", "argmax"]))
         return b.add("softmax", op, [src], {"implementation": impl})

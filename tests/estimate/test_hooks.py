@@ -57,6 +57,16 @@ def _einsum2() -> dict[str, Any]:
     return node_attrs("ic,jc->ij", (2, 4), (2, 4))
 
 
+#: HGQ2's default table types (tests/ops/test_bit_exact_softmax.py: others)
+BIT_EXACT_SOFTMAX = {
+    "axes": (-1,),
+    "norm_t": "fixed<9,3,RND,SAT>",
+    "exp_table_t": "ufixed<8,2,RND_CONV,SAT>",
+    "inv_in_t": "fixed<9,3,RND>",
+    "inv_table_t": "ufixed<8,2,RND_CONV,SAT>",
+}
+
+
 def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
     """(input shape, a small node of `op` named 'n' reading input 'x' (and 'y'))."""
     spec: dict[Op, tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], dict[str, Any]]] = {
@@ -94,6 +104,7 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
             {"k": np.ones(8), "i": np.arange(8) % 3, "f": np.arange(8) % 4},
         ),
         Op.UNARY_LUT: ((8,), (8,), {"index_frac": 2}, {"table": np.arange(16) / 4 - 2}),
+        Op.BIT_EXACT_SOFTMAX: ((2, 4), (2, 4), BIT_EXACT_SOFTMAX, {}),
         **{op: _recurrent(op) for op in Op if op.value in RECURRENT},
         Op.GARNET: _garnet(("",)),
         Op.GARNET_STACK: _garnet(("0", "1")),

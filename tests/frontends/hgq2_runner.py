@@ -20,12 +20,25 @@ import numpy as np
 SRC = Path(__file__).resolve().parents[2] / "src" / "hepinfer" / "frontends"
 
 
-def _heterogeneous(model, rng, pruned=0.1, skip=()):
+def _attention_classes():
+    """HGQ2 0.2.0's QMultiHeadAttention and QLinformerAttention, their modules renamed to the
+    ones hls4ml 1.3's handlers name (`hgq.layers.multi_head_attention`,
+    `hgq.layers.linformer_attention`; HGQ2 0.2.0 keeps them in `hgq.layers.attn`), so that
+    hls4ml converts them with those handlers.
+    """
+    from hgq.layers import QLinformerAttention, QMultiHeadAttention
+
+    QMultiHeadAttention.__module__ = "hgq.layers.multi_head_attention"
+    QLinformerAttention.__module__ = "hgq.layers.linformer_attention"
+    return QMultiHeadAttention, QLinformerAttention
+
+
+def _heterogeneous(model, rng, pruned=0.1, skip=(), layers=None):
     """Random per-element bits on every quantiser of the layers not in `skip` (HGQ2 trains
     them; these are untrained): datalane f in 1..6, i in 0..3 (some elements pruned: no bits
     at all), kernel b in 2..8.
     """
-    for layer in model.layers:
+    for layer in model.layers if layers is None else layers:
         if layer.name in skip:
             continue
         for attr in ("_iq", "_oq"):
@@ -127,7 +140,64 @@ def _models():
         _heterogeneous(model, rng, skip=("d3",))
         return model
 
+    def attention(linformer):
+        def build(rng):
+            """QEinsumDense, QEinsumDenseBatchnorm, two QEinsum around a QSoftmax, a
+            QMultiHeadAttention (2 heads), with `linformer` a QLinformerAttention (the 8 steps
+            of key and value projected to 4), and a QSoftmax over a middle axis, every
+            quantiser with random bits (the tables one type each, the rest per element, some
+            pruned).
+            """
+            from hgq.layers import QEinsum, QEinsumDense, QEinsumDenseBatchnorm, QSoftmax
+
+            mha_cls, lin_cls = _attention_classes()
+            sat = QuantizerConfig("kif", "datalane", overflow_mode="SAT", round_mode="RND")
+            x = keras.Input((8, 6), name="x")
+            a = QEinsumDense("btc,cd->btd", (8, 4), bias_axes="d", activation="relu", name="ed1")(x)
+            b = QEinsumDenseBatchnorm("btc,cd->btd", (8, 4), bias_axes="d", name="edbn")(x)
+            s = QEinsum("btd,bsd->bts", name="qk")([a, b])
+            p = QSoftmax(axis=-1, name="smx", exp_iq_conf=sat, input_scaler=0.5)(s)
+            o = QEinsum("bts,bsd->btd", name="av")([p, a])
+            m = mha_cls(num_heads=2, key_dim=3, name="mha")(o, o)
+            atts = ["mha"]
+            if linformer:
+                m = lin_cls(num_heads=1, lin_kv_proj_dim=4, key_dim=2, name="lin")(m, m)
+                atts.append("lin")
+            model = keras.Model(x, QSoftmax(axis=1, name="smx2")(m))
+            for layer in model.layers:  # non-zero biases, trained-looking statistics
+                if getattr(layer, "bias", None) is not None:
+                    layer.bias.assign(rng.uniform(-1, 1, layer.bias.shape).astype("float32"))
+            bn = model.get_layer("edbn")
+            bn.moving_mean.assign(rng.uniform(-1, 1, bn.moving_mean.shape).astype("float32"))
+            bn.moving_variance.assign(rng.uniform(0.3, 3, bn.moving_mean.shape).astype("float32"))
+            subs, smxs = [], [model.get_layer("smx"), model.get_layer("smx2")]
+            for att in (model.get_layer(n) for n in atts):
+                subs += [att._query_dense, att._key_dense, att._value_dense, att._output_dense]
+                subs += [getattr(att, p) for p in ("_lin_k_proj", "_lin_v_proj") if hasattr(att, p)]
+                smxs.append(att._softmax)
+            for sub in subs:
+                if getattr(sub, "bias", None) is not None:
+                    sub.bias.assign(rng.uniform(-1, 1, sub.bias.shape).astype("float32"))
+            _heterogeneous(model, rng, layers=[*model.layers, *subs, *smxs[2:]])
+            for smx in smxs:
+                for table in (smx.exp_table, smx.inv_table):
+                    for part in ("iq", "oq"):
+                        if not getattr(table, f"enable_{part}"):
+                            continue
+                        q = getattr(table, part).quantizer
+                        if hasattr(q, "_f"):
+                            q._i.assign(np.full(q._i.shape, rng.integers(1, 4), "float32"))
+                            q._f.assign(np.full(q._f.shape, rng.integers(2, 7), "float32"))
+                        else:
+                            q._b.assign(np.full(q._b.shape, rng.integers(5, 9), "float32"))
+                            q._i.assign(np.full(q._i.shape, rng.integers(1, 3), "float32"))
+            return model
+
+        return build
+
     return {
+        "attention": attention(False),
+        "linformer": attention(True),
         "tagger": tagger,
         "jet": jet(False),  # one type per quantiser (hls4ml fuses them into the layers' types)
         "jet_het": jet(True),

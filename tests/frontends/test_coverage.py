@@ -40,8 +40,6 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         "layer they belong to (kernel_quantizer, quantizer attributes), not a Quant node",
         Op.BIPOLAR_QUANT: "as Quant (QKeras `binary` quantisers are types)",
         Op.MULTITHRESHOLD: "a QONNX/FINN operator; Keras has no thresholding layer",
-        Op.EINSUM: "Keras has no einsum layer of two computed tensors (EinsumDense has a "
-        "kernel); hls4ml 1.3's Keras converters have no Einsum",
     },
     "onnx": {
         Op.FIXED_POINT_QUANTIZER: "HGQ2's per-element quantisers are Keras 3 layers; QONNX "
@@ -50,6 +48,8 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         "operator (hls4ml converts it only from Keras 2)",
         Op.GARNET_STACK: "as GarNet (its stacked form, same package)",
         Op.UNARY_LUT: "HGQ2's QUnaryFunctionLUT is a Keras 3 layer; ONNX has no table operator",
+        Op.BIT_EXACT_SOFTMAX: "HGQ2's QSoftmax (its table quantisers as types) is a Keras 3 "
+        "layer; ONNX Softmax is Softmax",
     },
     "torch": {
         Op.AVERAGE: "PyTorch has no two-tensor average function (hls4ml converts none)",
@@ -62,6 +62,8 @@ NOT_EXPRESSIBLE: dict[str, dict[Op, str]] = {
         "only from Keras 2)",
         Op.GARNET_STACK: "as GarNet (its stacked form, same package)",
         Op.UNARY_LUT: "HGQ2's QUnaryFunctionLUT is a Keras 3 layer (hgq2)",
+        Op.BIT_EXACT_SOFTMAX: "HGQ2's QSoftmax (its table quantisers as types) is a Keras 3 "
+        "layer (hgq2); nn.Softmax is Softmax",
     },
 }
 #: ops the framework can express but the frontend does not convert yet (gaps, with reason)

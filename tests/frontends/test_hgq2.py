@@ -12,6 +12,12 @@ configuration names: HGQ2 models carry their own types, as in hls4ml's bit-exact
 hepinfer's float mode with HGQ2's own Keras output (equal: every value on the way is a short
 fixed-point number, exact in float32; for the tagger and for `jet`, a 16-64-32-32-5 jet
 tagger with one type per quantiser), and hepinfer's own C simulation with its emulator.
+The same peer run converts `attention` (QEinsumDense, QEinsumDenseBatchnorm, QEinsum,
+QSoftmax over the last and a middle axis, QMultiHeadAttention: the runner gives the last the
+module name hls4ml 1.3's handler expects) with hls4ml: bit-exact on 2,000 inputs, float mode
+within 1e-5 relative of HGQ2 (C simulation == emulator: tests/ops/test_bit_exact_softmax.py,
+and benchmarks/RESULTS.md for the whole model; QLinformerAttention, whose hls4ml conversion
+the test-time budget leaves out: `benchmarks/bench_hgq2.py --model linformer`).
 """
 
 from __future__ import annotations
@@ -47,9 +53,11 @@ def runs(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     rng = np.random.default_rng(7)
     np.save(work / "images.npy", rng.normal(0.0, 2.0, (N, 10, 10, 2)).astype(np.float32))
     np.save(work / "jets.npy", rng.normal(0.0, 2.0, (N, 16)).astype(np.float32))
+    np.save(work / "seq.npy", rng.normal(0.0, 2.0, (N, 8, 6)).astype(np.float32))
     jobs = [
         {"model": "tagger", "seed": 1, "x": str(work / "images.npy"), "out": str(work / "tagger")},
         {"model": "jet", "seed": 2, "x": str(work / "jets.npy"), "out": str(work / "jet")},
+        {"model": "attention", "seed": 3, "x": str(work / "seq.npy"), "out": str(work / "attn")},
     ]
     jobs[1]["hls4ml"] = False
     (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
@@ -68,6 +76,8 @@ def runs(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "jet": work / "jet",
         "tagger_x": work / "images.npy",
         "jet_x": work / "jets.npy",
+        "attn": work / "attn",
+        "attn_x": work / "seq.npy",
     }
 
 
@@ -119,10 +129,14 @@ def test_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
 
 
 def test_float_mode_equals_hgq2_keras(runs: dict[str, Path]) -> None:
-    for model in ("tagger", "jet"):
+    for model in ("tagger", "jet", "attn"):
         compiled = hepinfer.compile(runs[model] / "model.npz", MODEL_LEVEL)
         ours = np.asarray(compiled.predict(_x(runs, model), mode="float")).reshape(N, -1)
-        np.testing.assert_array_equal(ours, np.load(runs[model] / "y_keras.npy"))
+        keras = np.load(runs[model] / "y_keras.npy").reshape(N, -1)
+        if model == "attn":  # exp and 1 / x in float64 here, float32 in HGQ2
+            np.testing.assert_allclose(ours, keras, rtol=1e-5, atol=0)
+        else:
+            np.testing.assert_array_equal(ours, keras)
 
 
 def test_csim_equals_emulator(runs: dict[str, Path]) -> None:
@@ -134,6 +148,47 @@ def test_csim_equals_emulator(runs: dict[str, Path]) -> None:
     fixed = np.asarray(compiled.predict(x)).reshape(200, -1)
     csim = np.asarray(compiled.csim(x, io_type="io_parallel")).reshape(200, -1)
     np.testing.assert_array_equal(csim, fixed)
+
+
+# ------------------------------------------------------------------ attention layers
+
+
+def test_attention_layers_are_einsums_and_bit_exact_softmaxes(runs: dict[str, Path]) -> None:
+    """QEinsumDense(Batchnorm), QEinsum, QSoftmax and QMultiHeadAttention as hls4ml 1.3's
+    handlers lower them: the attention's projections, QK, softmax (with its output
+    quantiser), aV and output projection as nodes of their own.
+    """
+    graph = hgq2.load_hgq2(runs["attn"] / "model.npz")
+    ops = {n.name: n.op for n in graph.nodes}
+    assert {ops[n] for n in ("ed1", "edbn", "mha_query", "mha_attention_output")} == {
+        Op.EINSUM_DENSE
+    }
+    assert {ops[n] for n in ("qk", "av", "mha_QK", "mha_aV")} == {Op.EINSUM}
+    assert {ops[n] for n in ("smx", "mha_softmax", "smx2")} == {Op.BIT_EXACT_SOFTMAX}
+    assert ops["mha_softmax_oq"] is Op.FIXED_POINT_QUANTIZER
+    assert graph.node("mha_QK").inputs == ("mha_key_oq", "mha_query_oq")  # Keras: key first
+    assert graph.node("smx2").attrs["axes"] == (0,)  # over the sequence: a middle axis
+    assert graph.node("mha_softmax").attrs["exp_scale"] == pytest.approx(3**-0.5)
+    assert len(fpq.element_types(graph.node("mha_query_iq"))) > 5  # per-element types
+
+
+def test_attention_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
+    x = _x(runs, "attn")
+    expected = np.load(runs["attn"] / "y_hls4ml.npy")
+    keras = np.load(runs["attn"] / "y_keras.npy").reshape(N, -1)
+    assert np.array_equal(expected, keras)  # the oracle's claim
+    mixed = {
+        "Model": {"Precision": "ap_fixed<6,2>", "ReuseFactor": 1},
+        "LayerName": {
+            "mha_query": {"Precision": {"weight": "ap_fixed<4,1>", "result": "ap_fixed<8,3>"}},
+            "smx": {"Precision": {"result": "ap_fixed<8,3>", "table": "ap_fixed<6,2>"}},
+        },
+    }
+    for config in (MODEL_LEVEL, mixed):  # the model's types win, as in hls4ml
+        compiled = hepinfer.compile(runs["attn"] / "model.npz", config)
+        ours = np.asarray(compiled.predict(x)).reshape(N, -1)
+        np.testing.assert_array_equal(ours, expected)
+    assert len(np.unique(ours)) > 50
 
 
 # ------------------------------------------------------------------ no peer
@@ -156,6 +211,80 @@ def _exported(layer_cls: str) -> dict[str, np.ndarray]:
 def test_an_unsupported_hgq2_layer_is_refused_by_name() -> None:
     with pytest.raises(FrontendError, match=r"HGQ2 layer 'q1' of type 'QLSTM' .* QDense"):
         hgq2.convert(_exported("QLSTM"))
+    with pytest.raises(FrontendError, match=r"'QMultiHeadAttentionT' .* QMultiHeadAttention"):
+        hgq2.convert(_exported("QMultiHeadAttentionT"))
+
+
+def _softmax_export(stable: bool, table_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    data = _exported("QSoftmax")
+    model = json.loads(str(data["__model__"]))
+    model["config"]["layers"][1]["config"].update({"axes": [-1], "stable": stable})
+    data["__model__"] = np.array(json.dumps(model))
+    mode = {"round": "RND", "overflow": "SAT"}
+    tags = ("exp_iq", "exp_oq", "inv_iq", "inv_oq") if stable else ("exp_oq", "inv_iq", "inv_oq")
+    data["__quantizers__"] = np.array(json.dumps({"q1": dict.fromkeys(tags, mode)}))
+    for tag in tags:
+        for part, v in (("k", 0), ("i", 2), ("f", 4)):
+            data[f"q1/{tag}/{part}"] = np.full(table_shape, v)
+    return data
+
+
+def test_qsoftmax_refuses_what_hls4ml_does_not_convert_bit_exactly() -> None:
+    graph = hgq2.convert(_softmax_export(True, (1, 1)))
+    node = graph.node("q1")
+    assert node.op is Op.BIT_EXACT_SOFTMAX
+    assert node.attrs["norm_t"] == "ap_ufixed<6,2,AP_RND,AP_SAT>"
+    with pytest.raises(FrontendError, match=r"'q1' \(QSoftmax\) with stable=False"):
+        hgq2.convert(_softmax_export(False, (1, 1)))
+    with pytest.raises(FrontendError, match=r"'q1/exp_iq' has one type per element"):
+        hgq2.convert(_softmax_export(True, (1, 4)))
+
+
+def test_qeinsum_with_an_ellipsis_and_attention_masks_are_refused() -> None:
+    model = {
+        "class_name": "Functional",
+        "config": {
+            "name": "m",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "name": "x",
+                    "config": {"name": "x", "batch_shape": [None, 3, 4]},
+                },
+            ],
+        },
+    }
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}}
+    for cls, config, kwargs, match in (
+        ("QEinsum", {"equation": "...c,...c->...c"}, {}, r"'q1' \(QEinsum\) .* no '\.\.\.'"),
+        (
+            "QMultiHeadAttention",
+            {},
+            {"attention_mask": tensor},
+            r"'q1' \(QMultiHeadAttention\) is called with keyword",
+        ),
+    ):
+        layer = {
+            "module": "hgq.layers.x",
+            "class_name": cls,
+            "name": "q1",
+            "config": {"name": "q1", **config},
+            "inbound_nodes": [
+                {"args": [[tensor, tensor]] if cls == "QEinsum" else [tensor], "kwargs": kwargs}
+            ],
+        }
+        spec = {
+            **model,
+            "config": {
+                **model["config"],
+                "layers": [*model["config"]["layers"], layer],
+                "input_layers": [["x", 0, 0]],
+                "output_layers": [["q1", 0, 0]],
+            },
+        }
+        data = {"__model__": np.array(json.dumps(spec)), "__quantizers__": np.array("{}")}
+        with pytest.raises(FrontendError, match=match):
+            hgq2.convert(data)
 
 
 def test_data_that_is_not_an_export_is_refused() -> None:

@@ -12,6 +12,11 @@ precision says) and a graph input that feeds quantisers gets hls4ml's input type
 quantisers' widest integer part, their fractional bits plus one for RND, wrapping unless
 every one saturates) in its `input_type` attribute.
 
+QEinsum becomes an Einsum, QSoftmax a `BitExactSoftmax` (its table quantisers as its types,
+`hepinfer.ops.bit_exact_softmax`), and QMultiHeadAttention the layers hls4ml 1.3's handler
+lowers it to (query/key/value projections, key-query Einsum, softmax, score-value Einsum,
+output projection), each with its own quantisers.
+
 The quantisers are read with Keras and HGQ2 by `hepinfer.frontends.hgq2_export`; its
 output (`export(model)`, or the `.npz` its script writes) converts here without them.
 """
@@ -27,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.errors import FrontendError
+from hepinfer.errors import FrontendError, GraphError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.frontends import keras as keras_frontend
 from hepinfer.frontends import keras_layers as kl
@@ -35,6 +40,7 @@ from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.frontends.keras_layers import Converter, LayerInfo
 from hepinfer.ir.graph import Graph, Node
 from hepinfer.ir.op import Op
+from hepinfer.ops import einsum as einsum_op
 from hepinfer.ops import fixed_point_quantizer as fpq
 
 Arrays = Mapping[str, npt.NDArray[Any]]
@@ -61,6 +67,12 @@ BASES: dict[str, str] = {
     "QDot": "Dot",
     "Quantizer": "",  # HGQ2's standalone quantiser: a FixedPointQuantizer of its own
     "QUnaryFunctionLUT": "",  # a UnaryLUT of the table the export computes
+    "QEinsumDense": "EinsumDense",
+    "QEinsumDenseBatchnorm": "EinsumDense",  # its quantised kernel and bias are the fused ones
+    "QEinsum": "Einsum",
+    "QSoftmax": "Softmax",
+    "QMultiHeadAttention": "MultiHeadAttention",
+    "QLinformerAttention": "MultiHeadAttention",  # after its key and value projections
 }
 #: the tag HGQ2 layers get in the converted Keras config (their names clash with QKeras's)
 PREFIX = "hgq2."
@@ -141,18 +153,152 @@ def _unary_lut(data: Arrays) -> Converter:
     return build
 
 
+def _einsum(b: GraphBuilder, layer: LayerInfo) -> str:
+    """QEinsum of two tensors: hls4ml 1.3's Einsum of the equation without the batch axis."""
+    equation = str(layer.config.get("equation", "")).replace(" ", "")
+    ins, _, out = equation.partition("->")
+    operands = ins.split(",")
+    if len(operands) != 2 or len(layer.sources) != 2 or "." in equation:
+        msg = (
+            f"HGQ2 layer {layer.name!r} (QEinsum) with equation {equation!r} is not supported; "
+            "supported (as hls4ml 1.3): two operands, no '...'"
+        )
+        raise FrontendError(msg)
+    a, c = operands
+    if not out or not (a[:1] == c[:1] == out[:1]):
+        msg = (
+            f"HGQ2 layer {layer.name!r} (QEinsum): equation {equation!r} must start every "
+            "operand and the output with the batch axis (as hls4ml 1.3)"
+        )
+        raise FrontendError(msg)
+    stripped = f"{a[1:]},{c[1:]}->{out[1:]}"
+    shapes = [b.shape(src) for src in layer.sources]
+    try:
+        attrs = einsum_op.node_attrs(stripped, shapes[0], shapes[1])
+    except GraphError as exc:
+        msg = f"HGQ2 layer {layer.name!r} (QEinsum): {exc}"
+        raise FrontendError(msg) from exc
+    return b.add(layer.name, Op.EINSUM, layer.sources, attrs)
+
+
+def _table_type(data: Arrays, key: str, mode: Mapping[str, str]) -> str:
+    """The fixed-point type of one homogeneous table quantiser of a QSoftmax."""
+    k, i, f = (int(np.max(np.asarray(data[f"{key}/{p}"]))) for p in ("k", "i", "f"))
+    sizes = {int(np.asarray(data[f"{key}/{p}"]).size) for p in ("k", "i", "f")}
+    if sizes != {1}:
+        msg = (
+            f"HGQ2 quantiser {key!r} has one type per element; QSoftmax tables need one type "
+            "(allow_heterogeneous_table=False, as hls4ml 1.3)"
+        )
+        raise FrontendError(msg)
+    rnd = str(mode["round"]).removeprefix("S_")
+    sat = str(mode["overflow"])
+    return str(FixedType(max(k + i + f, 1), k + i, bool(k), Quant.parse(rnd), Overflow.parse(sat)))
+
+
+def _softmax(data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]]) -> Converter:
+    def build(b: GraphBuilder, layer: LayerInfo) -> str:
+        """QSoftmax: hls4ml 1.3's bit-exact softmax with the tables' quantisers as types."""
+        cfg = layer.config
+        own = modes.get(layer.name, {})
+        if not cfg.get("stable", True) or "exp_iq" not in own:
+            msg = (
+                f"HGQ2 layer {layer.name!r} (QSoftmax) with stable=False is not supported; "
+                "supported: stable=True (hls4ml's bit-exact stable softmax)"
+            )
+            raise FrontendError(msg)
+        if len(layer.sources) != 1:
+            msg = f"HGQ2 layer {layer.name!r} (QSoftmax): a mask input is not supported"
+            raise FrontendError(msg)
+        axes = cfg.get("axes") or cfg.get("axis") or (-1,)
+        axes = [axes] if isinstance(axes, int) else list(axes)
+        rank = len(b.shape(layer.sources[0])) + 1
+        if any(int(a) % rank == 0 for a in axes):
+            msg = f"HGQ2 layer {layer.name!r} (QSoftmax): softmax over the batch axis"
+            raise FrontendError(msg)
+        attrs: dict[str, Any] = {
+            "axes": tuple(int(a) % rank - 1 for a in axes),
+            "exp_scale": float(cfg.get("input_scaler", 1.0)),
+        }
+        for attr, tag in (
+            ("norm_t", "exp_iq"),
+            ("exp_table_t", "exp_oq"),
+            ("inv_in_t", "inv_iq"),
+            ("inv_table_t", "inv_oq"),
+        ):
+            attrs[attr] = _table_type(data, f"{layer.name}/{tag}", own[tag])
+        return b.add(layer.name, Op.BIT_EXACT_SOFTMAX, layer.sources, attrs)
+
+    return build
+
+
+def _attention(
+    data: Arrays,
+    modes: Mapping[str, Mapping[str, Mapping[str, str]]],
+    extra: Mapping[str, Any],
+) -> Converter:
+    def build(b: GraphBuilder, layer: LayerInfo) -> str:
+        """QMultiHeadAttention as hls4ml 1.3's handler lowers it: QEinsumDense projections of
+        the query, key and value, QEinsum of key and query, QSoftmax, QEinsum of the scores
+        and the value, the output QEinsumDense (each with its quantisers).
+        """
+        spec = extra.get(layer.name)
+        if spec is None or not 1 <= len(layer.sources) <= 3:
+            msg = (
+                f"HGQ2 layer {layer.name!r} ({layer.cls.removeprefix(PREFIX)}): export the model with "
+                "hgq2_export.export; query, value and key given by position are supported"
+            )
+            raise FrontendError(msg)
+        query = layer.sources[0]
+        value = layer.sources[1] if len(layer.sources) > 1 else query
+        key = layer.sources[2] if len(layer.sources) > 2 else value
+        subs = spec["sublayers"]
+        weights = _weights(data, {f"{layer.name}_{s}" for s in subs})
+
+        def sub(suffix: str, sources: list[str]) -> str:
+            conf = dict(subs[suffix]["config"])
+            conf[ACTIVATION] = conf.pop("activation", None)
+            name = f"{layer.name}_{suffix}"
+            cls = str(subs[suffix]["class_name"])
+            info = LayerInfo(name, PREFIX + cls, conf, sources, weights(name))
+            return _converter(cls, data, modes, extra)(b, info)
+
+        if "lin_key" in subs:  # QLinformerAttention: the sequence projections first
+            key, value = sub("lin_key", [key]), sub("lin_value", [value])
+        q, k, v = sub("query", [query]), sub("key", [key]), sub("value", [value])
+        scores = LayerInfo(
+            f"{layer.name}_QK",
+            "QEinsum",
+            {"equation": spec["dot_product_equation"]},
+            [k, q],
+            [],
+        )
+        s = sub("softmax", [_einsum(b, scores)])
+        combine = LayerInfo(
+            f"{layer.name}_aV", "QEinsum", {"equation": spec["combine_equation"]}, [s, v], []
+        )
+        return sub("attention_output", [_einsum(b, combine)])
+
+    return build
+
+
 def _converter(
-    cls: str, data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]]
+    cls: str,
+    data: Arrays,
+    modes: Mapping[str, Mapping[str, Mapping[str, str]]],
+    extra: Mapping[str, Any] | None = None,
 ) -> Converter:
     if cls == "Quantizer":
         return _standalone(data, modes)
     base = BASES[cls]
-    if cls == "QUnaryFunctionLUT":
-        build = _unary_lut(data)
-    elif cls == "QBatchNormalization":
-        build = _batchnorm
-    else:
-        build = kl.CONVERTERS[base]
+    build = {
+        "QBatchNormalization": _batchnorm,
+        "QEinsum": _einsum,
+        "QSoftmax": _softmax(data, modes),
+        "QMultiHeadAttention": _attention(data, modes, extra or {}),
+        "QLinformerAttention": _attention(data, modes, extra or {}),
+        "QUnaryFunctionLUT": _unary_lut(data),
+    }.get(cls) or kl.CONVERTERS[base]
 
     def convert(b: GraphBuilder, layer: LayerInfo) -> str:
         own = modes.get(layer.name, {})
@@ -243,6 +389,23 @@ def _exact_types(graph: Graph) -> Graph:
     return graph.with_nodes(nodes)
 
 
+def _attention_call(layer: Mapping[str, Any], name: str, cls: str) -> None:
+    """Refuse a QMultiHeadAttention call with tensors or options given by keyword (masks,
+    `key=`, attention scores), which hls4ml 1.3 does not convert either.
+    """
+    for node in layer.get("inbound_nodes") or []:
+        kwargs = node.get("kwargs", {}) if isinstance(node, dict) else {}
+        tensors = "__keras_tensor__" in json.dumps(kwargs)
+        scores = bool(kwargs.get("return_attention_scores")) or bool(kwargs.get("use_causal_mask"))
+        if tensors or scores:
+            msg = (
+                f"HGQ2 layer {name!r} ({cls}) is called with keyword tensors or "
+                f"options {sorted(kwargs)}; supported: query, value and key by position, no "
+                "masks, no attention scores"
+            )
+            raise FrontendError(msg)
+
+
 def convert(data: Arrays) -> Graph:
     """The IR of an exported HGQ2 model (`hepinfer.frontends.hgq2_export.export`)."""
     if "__model__" not in data or "__quantizers__" not in data:
@@ -253,6 +416,7 @@ def convert(data: Arrays) -> Graph:
         raise FrontendError(msg)
     model = json.loads(str(data["__model__"]))
     modes: dict[str, dict[str, dict[str, str]]] = json.loads(str(data["__quantizers__"]))
+    extra: dict[str, Any] = json.loads(str(data["__extra__"])) if "__extra__" in data else {}
     config = model.get("config", {})
     converters: dict[str, Converter] = {}
     hgq: set[str] = set()
@@ -267,10 +431,12 @@ def convert(data: Arrays) -> Graph:
                 f"types: {', '.join(sorted(BASES))}"
             )
             raise FrontendError(msg)
+        if cls in ("QMultiHeadAttention", "QLinformerAttention"):
+            _attention_call(layer, name, cls)
         hgq.add(name)
         layer["class_name"] = PREFIX + cls
         layer["config"][ACTIVATION] = layer["config"].pop("activation", None)
-        converters[PREFIX + cls] = _converter(cls, data, modes)
+        converters[PREFIX + cls] = _converter(cls, data, modes, extra)
     cls = "Sequential" if model.get("class_name") == "Sequential" else "Functional"
     graph = keras_frontend.convert_config(
         {"class_name": cls, "config": config}, _weights(data, hgq), converters

@@ -64,6 +64,7 @@ KERNEL_FILES = (
     "hepinfer_einsum_dense.h",
     "hepinfer_einsum.h",
     "hepinfer_garnet.h",
+    "hepinfer_bit_exact_softmax.h",
 )
 
 

@@ -61,6 +61,7 @@ class Op(Enum):
     GARNET = "GarNet"
     GARNET_STACK = "GarNetStack"
     UNARY_LUT = "UnaryLUT"
+    BIT_EXACT_SOFTMAX = "BitExactSoftmax"
 
     @classmethod
     def parse(cls, name: str) -> Op:

@@ -18,6 +18,7 @@ from hepinfer.ops import (
     avgpool,
     batchnorm,
     bipolar_quant,
+    bit_exact_softmax,
     clip,
     concat,
     conv1d,
@@ -123,6 +124,7 @@ _MODULES: tuple[ModuleType, ...] = (
     garnet,
     garnet_stack,
     unary_lut,
+    bit_exact_softmax,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

@@ -159,19 +159,42 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     return out
 
 
+Groups = tuple[tuple[int, np.ndarray, np.ndarray], ...]
+#: id(node) -> (the node, kernel mantissas, row groups): one computation per node
+_PREPARED: dict[int, tuple[Node, np.ndarray, Groups]] = {}
+
+
+def _prepared(node: Node, tw: FixedType, tb: FixedType, ta: FixedType) -> tuple[np.ndarray, Groups]:
+    """The kernel's mantissas and, per inplace group i, the rows that share a bias row
+    (`(i, rows, bias in accum_t)`): one Dense computes all of them at once.
+    """
+    hit = _PREPARED.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1], hit[2]
+    wm = tw.to_mantissa(weight(node, "kernel"))
+    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
+    groups: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for i in range(bias.shape[0]):
+        same, which = np.unique(bias[i], axis=0, return_inverse=True)
+        which = np.asarray(which).reshape(-1)
+        groups.extend((i, np.flatnonzero(which == u), same[u]) for u in range(same.shape[0]))
+    if len(_PREPARED) > 256:
+        _PREPARED.clear()
+    _PREPARED[id(node)] = (node, wm, tuple(groups))
+    return wm, tuple(groups)
+
+
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = xs[0]
     tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
     rows = _rows(node, x.m)
-    wm = tw.to_mantissa(weight(node, "kernel"))
-    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
-    out = np.empty((*rows.shape[:3], wm.shape[2]), dtype=np.int64)
-    for i in range(rows.shape[1]):
-        for l0 in range(rows.shape[2]):
-            acc = dense.accumulate(
-                np.ascontiguousarray(rows[:, i, l0]), wm[i], x.t, tw, ta, bias[i, l0]
-            )
-            out[:, i, l0] = tr.cast_mantissa(acc, ta)
+    wm, groups = _prepared(node, tw, tb, ta)
+    batch, l1 = rows.shape[0], wm.shape[2]
+    out = np.empty((*rows.shape[:3], l1), dtype=np.int64)
+    for i, sel, bias in groups:
+        xs_i = np.ascontiguousarray(rows[:, i, sel].reshape(batch * sel.size, -1))
+        acc = dense.accumulate(xs_i, wm[i], x.t, tw, ta, bias)
+        out[:, i, sel] = tr.cast_mantissa(acc, ta).reshape(batch, sel.size, l1)
     return FxArray(np.ascontiguousarray(_back(node, out)), tr)
 
 

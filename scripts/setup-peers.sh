@@ -7,12 +7,15 @@
 #                  QKeras models' own framework and hls4ml's Keras 2 path
 #   PREFIX/hls4ml  + HGQ2 0.2.0 (`hgq2`, with `quantizers`): peer `hgq2`, the HGQ2 models' own
 #                  framework, added to the hls4ml venv (hls4ml, Keras and torch pinned as they are)
+#   PREFIX/hls4ml  + QONNX 1.0.0 (`qonnx`): peer `qonnx`, the clean-up and channels-last
+#                  transforms hls4ml 1.3's ONNX converter needs, added to the hls4ml venv (hls4ml,
+#                  numpy, onnx, onnxruntime, protobuf and torch pinned as they are)
 # plus wrappers PREFIX/bin/tritonserver and PREFIX/bin/perf_analyzer that set the library paths,
 # and PREFIX/NOTES.md saying how to use them. Each peer is checked end to end, then gets a
 # marker PREFIX/READY-<peer>; a peer whose marker exists and that still imports is skipped.
 #
 # Usage: scripts/setup-peers.sh [PREFIX] [PEER...]   (PREFIX default <repo>/peers; PEERs among
-#        triton pa hls4ml qkeras hgq2, default all).  PEERS_PYTHON picks the interpreter (default python3),
+#        triton pa hls4ml qkeras hgq2 qonnx, default all).  PEERS_PYTHON picks the interpreter (default python3),
 #        PEERS_FORCE=1 re-installs and re-checks everything.
 set -euo pipefail
 
@@ -20,7 +23,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${1:-$REPO/peers}"
 shift || true
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2)
+[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2 qonnx)
 PYTHON="${PEERS_PYTHON:-python3}"
 FORCE="${PEERS_FORCE:-0}"
 
@@ -220,13 +223,35 @@ setup_hgq2() {
   log "hgq2: $((SECONDS - start)) s"
 }
 
+# ---------------------------------------------------------------- QONNX (in the hls4ml venv)
+qonnx_quick() { "$PREFIX/hls4ml/bin/python" -c 'import qonnx.util.cleanup, hls4ml' 2>/dev/null; }
+
+setup_qonnx() {
+  skip_if_ready qonnx qonnx_quick && return 0
+  local start=$SECONDS constraints
+  [ -f "$PREFIX/READY-hls4ml" ] || die "QONNX goes into the hls4ml venv: set up hls4ml first"
+  log "adding QONNX 1.0.0 to $PREFIX/hls4ml"
+  # hls4ml 1.3 converts ONNX only after QONNX's clean-up and channels-last transforms (its
+  # ONNX handlers refuse channels-first Conv/pooling and have no Gemm); the versions already
+  # there stay as they are (pip would otherwise be free to move onnx, protobuf or numpy).
+  constraints="$PREFIX/logs/qonnx-constraints.txt"
+  "$PREFIX/hls4ml/bin/python" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null \
+    | grep -iE '^(hls4ml|keras|torch|numpy|onnx|onnxruntime|protobuf)==' >"$constraints"
+  make_venv hls4ml -c "$constraints" "qonnx==1.0.0"
+  log "checking QONNX + hls4ml end to end (ONNX Conv/Gemm -> QONNX clean-up -> Vitis C++ -> predict)"
+  "$PREFIX/hls4ml/bin/python" "$REPO/scripts/peer_checks/check_qonnx.py" \
+    "$PREFIX/logs/check-qonnx" || die "QONNX check failed (see output above)"
+  mark_ready qonnx "QONNX 1.0.0 in the hls4ml venv: $PREFIX/hls4ml/bin/python"
+  log "qonnx: $((SECONDS - start)) s"
+}
+
 write_notes() {
   sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peer_checks/NOTES.md.in" \
     >"$PREFIX/NOTES.md"
 }
 
 write_notes
-for peer in triton pa hls4ml qkeras hgq2; do
+for peer in triton pa hls4ml qkeras hgq2 qonnx; do
   if wanted "$peer"; then
     CURRENT="$peer"
     "setup_$peer"

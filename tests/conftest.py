@@ -1,7 +1,7 @@
 """Shared fixtures: where the real models/data and the peer tools live, skipping when absent.
 
 - Real models and data: `$HEPINFER_TEST_DATA`, default `<repo>/../shared/data`.
-- Peer tools (hls4ml, QKeras, Triton, perf_analyzer) in their own virtual environments:
+- Peer tools (hls4ml, QKeras, HGQ2, QONNX, Triton, perf_analyzer) in their own virtual environments:
   `$HEPINFER_PEERS`, default `<repo>/peers` (made by `scripts/setup-peers.sh`).
 """
 
@@ -69,6 +69,12 @@ def qkeras_python() -> Path:
 def hgq2_python() -> Path:
     """The python of the hls4ml venv once HGQ2 0.2.0 is added to it (`KERAS_BACKEND=torch`)."""
     return _peer("hgq2", "hls4ml", "bin", "python")
+
+
+@pytest.fixture(scope="session")
+def qonnx_python() -> Path:
+    """The python of the hls4ml venv once QONNX 1.0.0 is added to it (hls4ml's ONNX path)."""
+    return _peer("qonnx", "hls4ml", "bin", "python")
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,8 @@ def channels_last_convnet(qonnx_form: bool, seed: int = 0) -> Any:
         "bd": rng.normal(size=5),
     }
     d = {"domain": CL_DOMAIN} if qonnx_form else {}
+    if qonnx_form:  # QONNX's channels-last Conv takes (F, kh, kw, C) weights
+        inits["w"] = inits["w"].transpose(0, 2, 3, 1)
     first = "xl" if qonnx_form else "x"
     nodes = [node("Transpose", ["x"], "xl", perm=[0, 2, 3, 1])] if qonnx_form else []
     nodes += [

@@ -4,9 +4,10 @@ Usage: python hls4ml_pf_runner.py SPEC.json
 SPEC: {"cases": [{"input_shape": [...], "layer": {"class", "config"}, "hls_config": {...}}],
        "out_dir": dir, "result": out.json}. For every case builds Input -> layer, converts it
 with `convert_from_keras_model` (Vitis, io_parallel), writes the project (no compile) and
-records what hls4ml wrote for the convolution: `n_partitions`, `n_pixels` (its expression
-evaluated), `reuse_factor`, the layer's `parallelization_factor`, the top function's pipeline
-pragma, the kernel's partition-loop pragma and hls4ml's printed warnings. Kept out of pytest's
+records what hls4ml wrote for the convolution (Conv or DepthwiseConv, 1D / 2D): `n_partitions`,
+`n_pixels` (its expression evaluated), `reuse_factor`, the layer's `parallelization_factor`,
+the top function's pipeline pragma, the kernel's partition-loop pragma and hls4ml's printed
+warnings. Kept out of pytest's
 collection (no test_ prefix); tests/hls/test_parallelization.py calls it in a subprocess.
 """
 
@@ -16,6 +17,9 @@ import json
 import re
 import sys
 from pathlib import Path
+
+#: the convolution classes whose schedule is recorded
+CONVS = ("Conv1D", "Conv2D")  # by suffix: DepthwiseConv1D / DepthwiseConv2D too
 
 
 def _const(text: str, config: str, key: str) -> str:
@@ -46,7 +50,7 @@ def main() -> int:
                 io_type="io_parallel",
             )
             hls_model.write()
-        conv = next(n for n in hls_model.get_layers() if n.class_name in ("Conv1D", "Conv2D"))
+        conv = next(n for n in hls_model.get_layers() if n.class_name.endswith(CONVS))
         params = (out_dir / "firmware" / "parameters.h").read_text()
         config = f"config{conv.index}"
         values = {
@@ -57,11 +61,13 @@ def main() -> int:
         scope = {"out_width": int(values["out_width"]), "out_height": out_height}
         scope["n_partitions"] = int(values["n_partitions"])
         top = (out_dir / "firmware" / "oracle.cpp").read_text()
-        kernel = "nnet_conv2d_latency.h" if "2D" in conv.class_name else "nnet_conv1d_latency.h"
+        family = "sepconv" if conv.class_name.startswith("Depthwise") else "conv"
+        kernel = f"nnet_{family}{conv.class_name[-2:].lower()}_latency.h"
         loop = (out_dir / "firmware" / "nnet_utils" / kernel).read_text()
         results.append(
             {
-                "parallelization_factor": int(conv.get_attr("parallelization_factor")),
+                # None but on Conv1D / Conv2D (hls4ml stores the attribute on those only)
+                "parallelization_factor": conv.get_attr("parallelization_factor"),
                 "n_partitions": int(values["n_partitions"]),
                 "n_pixels": int(
                     eval(values["n_pixels"], {}, scope)

@@ -1,14 +1,17 @@
 """hls4ml's ParallelizationFactor: valid values, the closest-value rule and its warning, the
-lookup of the setting, and what `apply_config` stores on Conv1D / Conv2D nodes.
+lookup of the setting, what `apply_config` stores on Conv1D / Conv2D / depthwise nodes, and
+the estimate following it.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
 
+import hepinfer
 from hepinfer.config import Config
 from hepinfer.errors import ConfigError
 from hepinfer.frontends.builder import GraphBuilder
@@ -26,7 +29,7 @@ def _divisors(n: int) -> list[int]:
 
 def _graph() -> Graph:
     """X (6, 6, 1) -> Conv2D 3x3 (16 positions) -> Reshape (16, 2) -> Conv1D 3 (14 positions),
-    and a DepthwiseConv1D (whose factor hls4ml's Conv1D/Conv2D rule does not cover).
+    and a DepthwiseConv1D 2 (13 positions: a prime, so factors 1 and 13 only).
     """
     rng = np.random.default_rng(1)
     b = GraphBuilder("pf")
@@ -124,14 +127,31 @@ def test_apply_config_stores_the_valid_factor(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING, logger="hepinfer.config"):
         graph = apply_config(_graph(), cfg)
     attrs = {n.name: n.attrs.get("parallelization_factor") for n in graph.nodes}
-    assert attrs == {"x_in": None, "conv2": 4, "flat": None, "conv1": 7, "dw": None}
-    assert [pf.partitions(graph.node(n)) for n in ("conv2", "conv1")] == [
+    assert attrs == {"x_in": None, "conv2": 4, "flat": None, "conv1": 7, "dw": 1}
+    assert [pf.partitions(graph.node(n)) for n in ("conv2", "conv1", "dw")] == [
         pf.Partitions(4, 4, 4),
         pf.Partitions(7, 2, 7),
+        pf.Partitions(1, 13, 1),
     ]
-    assert len(caplog.records) == 2  # 6 is valid for neither convolution
+    assert len(caplog.records) == 3  # 6 is valid for neither convolution, 3 not for dw
     unset = apply_config(_graph(), Config.from_dict({"Model": MODEL}))
     assert pf.partitions(unset.node("conv2")) == pf.Partitions(1, 16, 1)  # hls4ml's default
     bad = unset.node("conv1").replace(attrs={"parallelization_factor": 3})
     with pytest.raises(ConfigError, match="does not divide its 14 output positions"):
         pf.partitions(bad)
+
+
+def test_estimate_follows_the_depthwise_factor() -> None:
+    """hls4ml's DepthwiseConv takes the factor too: all 13 positions at once take one
+    initiation interval instead of 13, and more multipliers.
+    """
+    graph = _graph()
+
+    def layer(factor: int) -> Any:
+        cfg = {"Model": MODEL, "LayerName": {"dw": {"ParallelizationFactor": factor}}}
+        est = hepinfer.compile(graph, cfg).estimate()
+        return next(lay for lay in est.layers if lay.name == "dw")
+
+    one, all_ = layer(1), layer(13)
+    assert (one.ii, all_.ii) == (13, 1)
+    assert all_.resources.dsp + all_.resources.lut > one.resources.dsp + one.resources.lut

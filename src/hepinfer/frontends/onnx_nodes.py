@@ -398,7 +398,10 @@ def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     if rank not in (1, 2):
         msg = f"Conv {ctx.name(node)!r}: {rank}D convolutions are not supported (1D, 2D)"
         raise FrontendError(msg)
-    # QONNX's channels-last Conv reads and writes NHWC tensors (weights stay (F, C, *k))
+    # QONNX's channels-last Conv reads and writes NHWC tensors; its ConvertToChannelsLast
+    # transposes the weights too, to (F, *k, C) (QONNX executes it by transposing both back)
+    if channels_last_domain(node):
+        w = np.moveaxis(w, -1, 1)
     src = ctx.channels_first(node) if channels_last_domain(node) else ctx.channels_last(node)
     in_shape = ctx.builder.shape(src)
     kernel = np.moveaxis(w, (0, 1), (-1, -2))  # (F, C, *k) -> (*k, C, F)

@@ -68,7 +68,8 @@ def interval(node: Node, x: Pair, rank: int) -> Interval:
 def lowering(node: Node, inputs: Sequence[TensorType], depthwise: bool = False) -> Lowering:
     """The `conv` / `depthwise` kernel call: the Dense constants of the flattened kernel and
     the (height-first, 1D as height 1) window geometry, line buffers included; a `conv` also
-    gets hls4ml's `n_partitions` and `n_pixels` (`hepinfer.ops.parallelization`).
+    gets hls4ml's `n_partitions` and `n_pixels` (`hepinfer.ops.parallelization`), and so
+    does a `depthwise` one.
     """
     inputs_count(node, inputs, 1, "HLS")
     shape = inputs[0].shape
@@ -97,14 +98,14 @@ def lowering(node: Node, inputs: Sequence[TensorType], depthwise: bool = False) 
         "pad_left": pads[1],
         **line_buffer(in_hw, out, k_hw, strides, dilations, pads),
     }
+    # hls4ml's ParallelizationFactor: n_partitions pipelined partitions of n_pixels
+    part = parallelization.partitions(node, out[0] * out[1])
     if depthwise:  # kernel (kh, kw, c, 1): one filter per channel
         geo["n_filt"] = shape[-1]
         flat = kernel.reshape(-1, shape[-1])
     else:
         flat = kernel.reshape(-1, kernel.shape[-1])
-        # hls4ml's ParallelizationFactor: n_partitions pipelined partitions of n_pixels
-        part = parallelization.partitions(node, out[0] * out[1])
-        geo |= {"n_partitions": part.n_partitions, "n_pixels": part.n_pixels}
+    geo |= {"n_partitions": part.n_partitions, "n_pixels": part.n_pixels}
     base = {"n_in": str(flat.shape[0]), "n_out": str(flat.shape[1])}
     dense = dense_lowering(node, base, flat, reuse_rom=not depthwise)  # depthwise: own loop
     consts = {**dense.consts, **{k: str(int(v)) for k, v in geo.items()}}

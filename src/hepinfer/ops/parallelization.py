@@ -1,4 +1,4 @@
-"""hls4ml's `ParallelizationFactor` of Conv1D / Conv2D: how many output positions at once.
+"""hls4ml's `ParallelizationFactor` of convolutions: how many output positions at once.
 
 hls4ml 1.3 (`VivadoBackend.init_conv1d` / `init_conv2d`) takes the layer's
 `ParallelizationFactor` (PF, default 1); the valid values are the divisors of the layer's
@@ -14,6 +14,16 @@ hepinfer applies the same rule when the configuration is applied
 attribute), writes the same `n_partitions` / `n_pixels` into the HLS project and uses the
 same loop (`hepinfer_conv.h`); with any convolution split into more than one partition the
 io_parallel top function is a DATAFLOW, as hls4ml's `SetPipelineStyle` makes it.
+
+hls4ml 1.3 applies the same rule to DepthwiseConv1D / DepthwiseConv2D (`init_depconv1d`,
+`init_depconv2d`, with `get_layer_config_value(layer, 'ParallelizationFactor', 1)`: the lookup
+of `hepinfer.config.Config.parallelization_factor`) and loops over the partitions in
+`depthwise_conv_{1,2}d_latency_cl` as in the Conv kernels; its DepthwiseConv classes are
+Conv1D / Conv2D subclasses, so their partitions make the top a DATAFLOW too.
+A SeparableConv1D / SeparableConv2D is split by its `SeparableToDepthwiseAndConv` pass into
+`<name>_depthwise` (DepthwiseConv) and `<name>_pointwise` (Conv), each given a copy of the
+layer's configuration, as hepinfer's frontend splits it (`hepinfer.config` gives a part its
+layer's settings): each part gets its factor by the rules above.
 """
 
 from __future__ import annotations
@@ -28,10 +38,19 @@ from hepinfer.errors import ConfigError
 from hepinfer.ir.graph import Node
 from hepinfer.ir.op import Op
 
-__all__ = ["OPS", "Partitions", "closest", "partitions", "positions", "resolve", "valid_factors"]
+__all__ = [
+    "OPS",
+    "Partitions",
+    "closest",
+    "partitions",
+    "positions",
+    "resolve",
+    "valid_factors",
+]
 
-#: the ops whose ParallelizationFactor is applied (hls4ml's `pf_layers`: Conv1D, Conv2D)
-OPS = frozenset({Op.CONV1D, Op.CONV2D})
+#: the ops whose ParallelizationFactor is applied: hls4ml's Conv1D, Conv2D (its `pf_layers`),
+#: DepthwiseConv1D, DepthwiseConv2D and the parts of SeparableConv1D / SeparableConv2D
+OPS = frozenset({Op.CONV1D, Op.CONV2D, Op.DEPTHWISE_CONV1D, Op.DEPTHWISE_CONV2D})
 _log = logging.getLogger("hepinfer.config")
 
 

@@ -59,18 +59,25 @@ Partitions:
 }
 
 // Depthwise Conv2D (depth multiplier 1): per channel c, the Dense arithmetic over the window
-// of that channel with weights[k * n_chan + c] (k: kernel row, column), bias[c].
+// of that channel with weights[k * n_chan + c] (k: kernel row, column), bias[c]. The output
+// positions are scheduled as conv_2d_cl's (hls4ml's depthwise_conv_2d_latency_cl): n_partitions
+// partitions of n_pixels (= ParallelizationFactor) positions, the partition loop pipelined at
+// II = reuse_factor.
 template <class data_T, class res_T, typename CONFIG_T>
 void depthwise_conv_2d_cl(
     const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
     res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_chan],
     const typename CONFIG_T::weight_t weights[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan],
     const typename CONFIG_T::bias_t biases[CONFIG_T::n_chan]) {
-Rows:
-    for (int oh = 0; oh < CONFIG_T::out_height; oh++) {
-    Columns:
-        for (int ow = 0; ow < CONFIG_T::out_width; ow++) {
-            #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+Partitions:
+    for (int part = 0; part < CONFIG_T::n_partitions; part++) {
+        #pragma HLS PIPELINE II = CONFIG_T::reuse_factor rewind
+    Pixels:
+        for (int px = 0; px < CONFIG_T::n_pixels; px++) {
+            #pragma HLS UNROLL
+            const int p = part * CONFIG_T::n_pixels + px;
+            const int oh = p / CONFIG_T::out_width;
+            const int ow = p % CONFIG_T::out_width;
         Channels:
             for (int c = 0; c < CONFIG_T::n_chan; c++) {
                 typename CONFIG_T::accum_t acc = (typename CONFIG_T::accum_t)biases[c];

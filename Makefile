@@ -19,7 +19,7 @@ demo: install
 ## (ruff, ruff format, mypy strict: any finding fails), then run pytest
 test: install-test
 	$(MAKE) --no-print-directory check-lint
-	HEPINFER_PEERS="$(abspath $(PEERS))" HEPINFER_REQUIRE_PEERS=1 $(PY) -m pytest -n auto --dist loadfile
+	HEPINFER_PEERS="$(abspath $(PEERS))" HEPINFER_REQUIRE_PEERS=1 $(PY) -m pytest -n auto --dist loadfile --durations=30
 
 lint: install-test
 	$(MAKE) --no-print-directory check-lint

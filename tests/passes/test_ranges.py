@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hepinfer.config import Config
 from hepinfer.emulate.run import emulate_fixed, emulate_float
+from hepinfer.errors import FixedPointError
 from hepinfer.fixed import FixedType, Overflow
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.graph import Graph
@@ -127,13 +128,19 @@ def _in_table(op: Op, x: np.ndarray) -> np.ndarray:
     return np.clip(x, -span / 2, span / 2)
 
 
+#: ops whose kernels keep hls4ml's own internal types whatever `auto` says: GarNet's distance
+#: is ap_fixed<12,4,TRN,SAT> and its aggregates are in hls4ml's `aggr_t`, so wide inputs
+#: saturate inside the kernel by design (its output type is still sized from its interval)
+_FIXED_INTERNALS = (Op.GARNET, Op.GARNET_STACK)
+
+
 def _check_no_wrap(graph: Graph, seed: int) -> None:
     x = uniform_inputs(graph, np.random.default_rng(seed), n=256)
     fixed = emulate_fixed(graph, x, trace=True)
     for node in graph.nodes[len(graph.inputs) :]:
         t = node.out.fixed
         assert t is not None
-        if t.overflow is not Overflow.WRAP or node.op is Op.SOFTMAX:
+        if t.overflow is not Overflow.WRAP or node.op in (Op.SOFTMAX, *_FIXED_INTERNALS):
             # saturating by design (table inputs, quantisers). Softmax is left out: hls4ml's
             # stable kernel keeps max(x) - x in a type of one integer bit less than x's, so
             # differences of 2**(I-1) or more wrap inside the kernel whatever x's type
@@ -161,8 +168,15 @@ def test_all_auto_types_never_wrap(op: Op, rest: list[Op], seed: int) -> None:
     rng = np.random.default_rng(seed)
     model = chain(op, rest, rng) if rest else single(op, rng)
     graph = apply_config(model, ALL_AUTO)
-    _check_no_wrap(graph, seed)
-    if not rest and op is not Op.SOFTMAX:  # one op: the output against the float model
+    try:
+        _check_no_wrap(graph, seed)
+    except FixedPointError as exc:
+        # an exact intermediate wider than 64 bits (e.g. Dot -> Multiply -> Multiply, all
+        # 'auto': the product of a 62-bit and a 12-bit value) is refused with this error, by
+        # design (int64 mantissas): not a wrap, so not this test's subject
+        assume("is out of range" not in str(exc))
+        raise
+    if not rest and op not in (Op.SOFTMAX, *_FIXED_INTERNALS):  # one op: against float
         x = uniform_inputs(graph, np.random.default_rng(seed + 1), n=256)
         out = graph.outputs[0]
         t = graph.node(out).out.fixed

@@ -155,23 +155,15 @@ def _unary_lut(data: Arrays) -> Converter:
 
 def _einsum(b: GraphBuilder, layer: LayerInfo) -> str:
     """QEinsum of two tensors: hls4ml 1.3's Einsum of the equation without the batch axis."""
-    equation = str(layer.config.get("equation", "")).replace(" ", "")
-    ins, _, out = equation.partition("->")
-    operands = ins.split(",")
-    if len(operands) != 2 or len(layer.sources) != 2 or "." in equation:
-        msg = (
-            f"HGQ2 layer {layer.name!r} (QEinsum) with equation {equation!r} is not supported; "
-            "supported (as hls4ml 1.3): two operands, no '...'"
-        )
-        raise FrontendError(msg)
-    a, c = operands
-    if not out or not (a[:1] == c[:1] == out[:1]):
-        msg = (
-            f"HGQ2 layer {layer.name!r} (QEinsum): equation {equation!r} must start every "
-            "operand and the output with the batch axis (as hls4ml 1.3)"
-        )
-        raise FrontendError(msg)
-    stripped = f"{a[1:]},{c[1:]}->{out[1:]}"
+    equation = str(layer.config.get("equation", ""))
+    try:
+        if len(layer.sources) != 2:
+            msg = f"{len(layer.sources)} inputs are not supported; supported: two"
+            raise GraphError(msg)
+        stripped = einsum_op.strip_batch(equation)
+    except GraphError as exc:
+        msg = f"HGQ2 layer {layer.name!r} (QEinsum) with {exc}"
+        raise FrontendError(msg) from exc
     shapes = [b.shape(src) for src in layer.sources]
     try:
         attrs = einsum_op.node_attrs(stripped, shapes[0], shapes[1])

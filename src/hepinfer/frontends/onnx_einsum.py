@@ -14,24 +14,16 @@ from typing import Any
 from hepinfer.errors import FrontendError, GraphError
 from hepinfer.frontends.onnx_nodes import Converter, OnnxContext
 from hepinfer.ir.op import Op
-from hepinfer.ops.einsum import node_attrs
+from hepinfer.ops.einsum import node_attrs, strip_batch
 
 
 def _stripped(ctx: OnnxContext, node: Any, equation: str) -> str:
     """The equation without the batch axis (FrontendError where it cannot be stripped)."""
-    eq = equation.replace(" ", "")
-    ins, _, out = eq.partition("->")
-    parts = ins.split(",")
-    batch = eq[:1]
-    rest = "".join(p[1:] for p in parts) + out[1:]
-    if "..." in eq or not out or any(p[:1] != batch for p in (*parts, out)) or batch in rest:
-        msg = (
-            f"Einsum {ctx.name(node)!r} with equation {equation!r} is not supported; supported "
-            "(as hls4ml 1.3's Einsum): an explicit output ('->'), no '...', and the batch axis "
-            "as the first subscript of both operands and of the output"
-        )
-        raise FrontendError(msg)
-    return f"{parts[0][1:]},{parts[1][1:]}->{out[1:]}"
+    try:
+        return strip_batch(equation)
+    except GraphError as exc:
+        msg = f"Einsum {ctx.name(node)!r} with {exc}"
+        raise FrontendError(msg) from exc
 
 
 def einsum(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:

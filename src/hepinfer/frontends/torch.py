@@ -24,6 +24,7 @@ from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
 from hepinfer.ops.conv import same_pads
 from hepinfer.ops.einsum import node_attrs as einsum_attrs
+from hepinfer.ops.einsum import strip_batch as strip_einsum_batch
 
 _MODULES = (
     "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
@@ -405,20 +406,12 @@ def _einsum(lay: _Layout, name: str, node: Any, get: Callable[[str, str], str]) 
             "(as hls4ml 1.3) converts the einsum of two tensors"
         )
         raise FrontendError(msg)
-    eq = equation.replace(" ", "")
-    ins, _, out = eq.partition("->")
-    parts = ins.split(",")
-    batch = eq[:1]
-    rest = "".join(p[1:] for p in parts) + out[1:]
-    if "..." in eq or not out or any(p[:1] != batch for p in (*parts, out)) or batch in rest:
-        msg = (
-            f"torch.einsum {name!r} with equation {equation!r} is not supported; supported (as "
-            "hls4ml 1.3): an explicit output ('->'), no '...', and the batch axis as the first "
-            "subscript of both operands and of the output"
-        )
-        raise FrontendError(msg)
+    try:
+        stripped = strip_einsum_batch(equation)
+    except GraphError as exc:
+        msg = f"torch.einsum {name!r} with {exc}"
+        raise FrontendError(msg) from exc
     srcs = [lay.first(get(o.name, name)) for o in operands]
-    stripped = f"{parts[0][1:]},{parts[1][1:]}->{out[1:]}"
     try:
         attrs = einsum_attrs(stripped, lay.b.shape(srcs[0]), lay.b.shape(srcs[1]))
     except GraphError as exc:

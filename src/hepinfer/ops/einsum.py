@@ -35,6 +35,33 @@ from hepinfer.ops.einsum_dense import INDEX, recipe
 from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count
 
 
+def strip_batch(equation: str) -> str:
+    """`equation` (of two operands, as a framework writes it) without the batch axis, which
+    every operand and the output must have as their first subscript and nowhere else
+    (GraphError naming what is supported otherwise). Used by every frontend that reads an
+    einsum (torch, ONNX, HGQ2).
+    """
+    eq = equation.replace(" ", "")
+    ins, _, out = eq.partition("->")
+    parts = ins.split(",")
+    batch = eq[:1]
+    rest = "".join(p[1:] for p in parts) + out[1:]
+    if (
+        len(parts) != 2
+        or "." in eq
+        or not out
+        or any(p[:1] != batch for p in (*parts, out))
+        or batch in rest
+    ):
+        msg = (
+            f"equation {equation!r} is not supported; supported (as hls4ml 1.3's Einsum): two "
+            "operands, an explicit output ('->'), no '...', and the batch axis as the first "
+            "subscript of both operands and of the output (and nowhere else)"
+        )
+        raise GraphError(msg)
+    return f"{parts[0][1:]},{parts[1][1:]}->{out[1:]}"
+
+
 def node_attrs(equation: str, shape0: tuple[int, ...], shape1: tuple[int, ...]) -> dict[str, Any]:
     """The attrs of an Einsum node for `equation` (batch axis stripped) on operands of shapes
     `shape0`, `shape1` (GraphError for equations hls4ml 1.3 does not plan).

@@ -7,6 +7,9 @@
 #                  QKeras models' own framework and hls4ml's Keras 2 path
 #   PREFIX/hls4ml  + HGQ2 0.2.0 (`hgq2`, with `quantizers`): peer `hgq2`, the HGQ2 models' own
 #                  framework, added to the hls4ml venv (hls4ml, Keras and torch pinned as they are)
+#   PREFIX/qkeras  + HGQ 0.2.6 (`HGQ`, HGQ 1 on Keras 2): peer `hgq1`, the HGQ 1 proxy models'
+#                  own framework, added to the qkeras venv with --no-deps (its TensorFlow, Keras
+#                  and numpy requirements are met there; nothing else moves)
 #   PREFIX/hls4ml  + QONNX 1.0.0 (`qonnx`): peer `qonnx`, the clean-up and channels-last
 #                  transforms hls4ml 1.3's ONNX converter needs, added to the hls4ml venv (hls4ml,
 #                  numpy, onnx, onnxruntime, protobuf and torch pinned as they are)
@@ -15,7 +18,7 @@
 # marker PREFIX/READY-<peer>; a peer whose marker exists and that still imports is skipped.
 #
 # Usage: scripts/setup-peers.sh [PREFIX] [PEER...]   (PREFIX default <repo>/peers; PEERs among
-#        triton pa hls4ml qkeras hgq2 qonnx, default all).  PEERS_PYTHON picks the interpreter (default python3),
+#        triton pa hls4ml qkeras hgq2 qonnx hgq1, default all).  PEERS_PYTHON picks the interpreter (default python3),
 #        PEERS_FORCE=1 re-installs and re-checks everything.
 set -euo pipefail
 
@@ -23,7 +26,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${1:-$REPO/peers}"
 shift || true
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2 qonnx)
+[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2 qonnx hgq1)
 PYTHON="${PEERS_PYTHON:-python3}"
 FORCE="${PEERS_FORCE:-0}"
 
@@ -245,13 +248,31 @@ setup_qonnx() {
   log "qonnx: $((SECONDS - start)) s"
 }
 
+# ---------------------------------------------------------------- HGQ 1 (in the qkeras venv)
+hgq1_quick() { "$PREFIX/qkeras/bin/python" -c 'import HGQ, hls4ml' 2>/dev/null; }
+
+setup_hgq1() {
+  skip_if_ready hgq1 hgq1_quick && return 0
+  local start=$SECONDS
+  [ -f "$PREFIX/READY-qkeras" ] || die "HGQ 1 goes into the qkeras venv: set up qkeras first"
+  log "adding HGQ 0.2.6 (HGQ 1, Keras 2) to $PREFIX/qkeras"
+  # --no-deps: HGQ 0.2.6 requires tensorflow>=2.13, keras<3, numpy, all met by the venv's
+  # tensorflow-cpu 2.14.1 / keras 2.14; pip would otherwise add the 'tensorflow' wheel.
+  "$PREFIX/qkeras/bin/python" -m pip install --disable-pip-version-check -q --no-deps "HGQ==0.2.6"
+  log "checking HGQ 1 + hls4ml end to end (HGQ model -> proxy JSON + HDF5 -> Vitis C++ -> predict)"
+  "$PREFIX/qkeras/bin/python" "$REPO/scripts/peer_checks/check_hgq1.py" \
+    "$PREFIX/logs/check-hgq1" || die "HGQ 1 check failed (see output above)"
+  mark_ready hgq1 "HGQ 0.2.6 in the qkeras venv: $PREFIX/qkeras/bin/python"
+  log "hgq1: $((SECONDS - start)) s"
+}
+
 write_notes() {
   sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peer_checks/NOTES.md.in" \
     >"$PREFIX/NOTES.md"
 }
 
 write_notes
-for peer in triton pa hls4ml qkeras hgq2 qonnx; do
+for peer in triton pa hls4ml qkeras hgq2 qonnx hgq1; do
   if wanted "$peer"; then
     CURRENT="$peer"
     "setup_$peer"

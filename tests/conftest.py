@@ -72,6 +72,12 @@ def hgq2_python() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hgq1_python() -> Path:
+    """The python of the qkeras venv once HGQ 0.2.6 (HGQ 1, Keras 2) is added to it."""
+    return _peer("hgq1", "qkeras", "bin", "python")
+
+
+@pytest.fixture(scope="session")
 def qonnx_python() -> Path:
     """The python of the hls4ml venv once QONNX 1.0.0 is added to it (hls4ml's ONNX path)."""
     return _peer("qonnx", "hls4ml", "bin", "python")

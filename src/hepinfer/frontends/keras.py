@@ -178,7 +178,18 @@ def load_json_h5(json_path: str | Path, h5_path: str | Path) -> Graph:
     except json.JSONDecodeError as exc:
         msg = f"{json_path} is not valid JSON ({exc}); expected a Keras model.to_json() file"
         raise FrontendError(msg) from exc
-    return convert_config(model_config, _h5_weights(h5_path))
+    return _convert_file(model_config, _h5_weights(h5_path))
+
+
+def _convert_file(
+    model_config: Mapping[str, Any], weights: Callable[[str], list[FloatArray]]
+) -> Graph:
+    """A Keras 2 model read from files: an HGQ 1 proxy model through `hgq1`."""
+    from hepinfer.frontends import hgq1
+
+    if hgq1.is_proxy(model_config):
+        return hgq1.convert(model_config, weights)
+    return convert_config(model_config, weights)
 
 
 def find_weights(json_path: Path) -> Path:
@@ -285,7 +296,7 @@ def load_h5_model(path: str | Path) -> Graph:
         )
         raise FrontendError(msg)
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return convert_config(json.loads(text), _h5_weights(p))
+    return _convert_file(json.loads(text), _h5_weights(p))
 
 
 __all__ = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import hepinfer.frontends
-from hepinfer.frontends import keras_garnet, keras_layers, keras_qlayers
+from hepinfer.frontends import hgq1, keras_garnet, keras_layers, keras_qlayers
 from hepinfer.frontends import onnx as onnx_frontend
 from hepinfer.frontends.builder import ACTIVATIONS
 from tests.conftest import REPO, peers_dir
@@ -84,6 +84,7 @@ def test_every_hls4ml_handler_has_a_row(framework: str) -> None:
 def test_yes_rows_are_converted() -> None:
     keras = set(keras_layers.CONVERTERS) | set(keras_qlayers.QKERAS_CONVERTERS)
     keras |= set(keras_garnet.GARNET_CONVERTERS)
+    keras |= set(hgq1.CONVERTERS)  # HGQ 1 proxy models' layers
     for name, state in _rows("keras").items():
         if state == "yes":
             assert name in keras or name == "InputLayer", name

@@ -145,9 +145,9 @@ def run_hepinfer(
     t_in = graph.inputs[0].out.fixed
     assert t_in is not None
     mantissas = {graph.inputs[0].name: t_in.to_mantissa(x)}
-    simulate(design, {k: v[:1] for k, v in mantissas.items()})  # the build, not timed
+    simulate(design, {k: v[:1] for k, v in mantissas.items()}, optimize=True)  # build, not timed
     start = time.perf_counter()
-    result = simulate(design, mantissas)
+    result = simulate(design, mantissas, optimize=True)
     sim_s = time.perf_counter() - start
     expected = sub.predict(x)
     got = result.outputs[graph.outputs[0]].reshape(np.shape(expected))
@@ -167,9 +167,9 @@ def speeds(model: CompiledModel, n: int) -> dict[str, float]:
     """
     x = np.random.default_rng(1).normal(0, 1.5, size=(n, model.graph.inputs[0].out.size))
     design = model.rtl_design()
-    model.rtlsim(x[:10], design=design)
+    model.rtlsim(x[:10], design=design, optimize=True)
     start = time.perf_counter()
-    result = model.rtlsim(x, design=design)
+    result = model.rtlsim(x, design=design, optimize=True)
     verilator = n / (time.perf_counter() - start)
     model.csim(x[:10])
     start = time.perf_counter()

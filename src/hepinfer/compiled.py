@@ -255,16 +255,19 @@ class CompiledModel:
         clock_period: float | None = None,
         pipeline: int | None = None,
         design: RtlDesign | None = None,
+        optimize: bool = False,
     ) -> RtlSimResult:
         """Cycle-accurate simulation of the Verilog (Verilator) on inputs `x`: outputs equal
         `predict(x)` bit for bit; the result also has the measured latency and II. `design`:
         one already built (`rtl_design`, `write_verilog`), else built from the settings.
+        `optimize`: build the simulator for throughput (g++ optimisation: much longer to
+        build), not for a quick check.
         """
         from hepinfer.rtl import simulate
 
         if design is None:
             design = self.rtl_design(clock_period=clock_period, pipeline=pipeline)
-        return simulate(design, self._input_mantissas(x))
+        return simulate(design, self._input_mantissas(x), optimize=optimize)
 
     def synth(
         self,

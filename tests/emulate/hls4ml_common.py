@@ -3,9 +3,14 @@ put this folder on sys.path as scripts do; not collected by pytest).
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hls4ml_quick import compile_quick
 
 
 def dense_keras_model(spec: dict):
@@ -41,7 +46,7 @@ def predict_to(hls_model, spec: dict) -> int:
             for layer in hls_model.get_layers()
         }
         Path(spec["types_out"]).write_text(json.dumps(types))
-    hls_model.compile()
+    compile_quick(hls_model)
     x = np.load(spec["x"]).astype(np.float64)
     y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
     np.save(spec["y"], y.reshape(len(x), -1))

@@ -160,15 +160,22 @@ def elementwise(path: Path, seed: int = 0) -> Path:
 
 
 def pooling(
-    path: Path, global_op: str = "GlobalAveragePool", count_pad: int = 0, seed: int = 0
+    path: Path,
+    global_op: str = "GlobalAveragePool",
+    count_pad: int = 0,
+    seed: int = 0,
+    *,
+    channels: int = 2,
+    kernel: int = 3,
 ) -> Path:
-    """NHWC input, Conv 3x3, MaxPool 2x2 with padding, Relu, AveragePool 3x3 stride 2 with
-    padding (counted or not), GlobalAveragePool or GlobalMaxPool, Gemm.
+    """NHWC input (9x7x`channels`), Conv `kernel`x`kernel` ('same'), MaxPool 2x2 with padding,
+    Relu, AveragePool 3x3 stride 2 with padding (counted or not: its windows hold 4, 6 or 9
+    pixels), GlobalAveragePool or GlobalMaxPool, Gemm.
     """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    w1 = (rng.normal(size=(3, 2, 3, 3)) * 0.5).astype(np.float32)
+    w1 = (rng.normal(size=(3, channels, kernel, kernel)) * 0.5).astype(np.float32)
     b1 = (rng.normal(size=3) * 0.3).astype(np.float32)
     wd = (rng.normal(size=(3, 4)) * 0.5).astype(np.float32)
     bd = (rng.normal(size=4) * 0.3).astype(np.float32)
@@ -178,7 +185,11 @@ def pooling(
     nodes = [
         helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
         helper.make_node(
-            "Conv", ["xt", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+            "Conv",
+            ["xt", "w1", "b1"],
+            ["c1"],
+            kernel_shape=[kernel, kernel],
+            pads=[kernel // 2] * 4,
         ),
         helper.make_node(
             "MaxPool", ["c1"], ["m1"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1]
@@ -202,7 +213,7 @@ def pooling(
         helper.make_graph(
             nodes,
             path.stem,
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 9, 7, 2])],
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 9, 7, channels])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
             inits,
         ),

@@ -167,13 +167,13 @@ def test_dsp_rule(small: Path) -> None:
 
 
 def test_average_pooling_2d(tmp_path: Path) -> None:
-    """Conv2D, MaxPool 2x2, AveragePool 3x3 stride 2 with padding (not counted: the edge
-    windows divide by 4 or 6, the others by 9), GlobalAveragePool, Dense.
+    """Conv2D (1x1: the pooling is under test), MaxPool 2x2, AveragePool 3x3 stride 2 with
+    padding (not counted: the edge windows divide by 4 or 6, the others by 9),
+    GlobalAveragePool, Dense.
     """
     need("verilator")
-    model = hepinfer.compile(
-        pooling(tmp_path / "pool.onnx"), {"Model": {"Precision": "ap_fixed<12,4>"}}
-    )
+    source = pooling(tmp_path / "pool.onnx", channels=1, kernel=1)
+    model = hepinfer.compile(source, {"Model": {"Precision": "ap_fixed<12,4>"}})
     assert {n.op.value for n in model.graph.nodes} >= {"AveragePooling", "GlobalAveragePooling"}
     shape = model.graph.inputs[0].out.shape
     x = np.random.default_rng(4).normal(scale=1.5, size=(2_000, *shape))

@@ -74,7 +74,16 @@ def unpack(w: npt.NDArray[np.uint32], elements: int, width: int, signed: bool) -
     return out
 
 
-def _build(design: RtlDesign) -> Path:
+#: C++ optimisation of the Verilated model: a quick build (-O0: the generated C++ of an unrolled
+#: network is megabytes, and g++ -Os on it costs minutes) or a fast simulator (Verilator's own
+#: -O1 / -Os for the hot code), for throughput measurements
+_CXX_FLAGS = {
+    False: '-CFLAGS -O0 -MAKEFLAGS "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"',
+    True: "-CFLAGS -O1",
+}
+
+
+def _build(design: RtlDesign, optimize: bool) -> Path:
     in_words = sum(p.words for p in design.inputs)
     out_words = sum(p.words for p in design.outputs)
     harness = render(
@@ -88,7 +97,10 @@ def _build(design: RtlDesign) -> Path:
     )
     tool = verilator()
     version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
-    digest = hashlib.sha256((design.verilog + harness + version.stdout).encode()).hexdigest()[:24]
+    flags = _CXX_FLAGS[optimize]
+    digest = hashlib.sha256(
+        (design.verilog + harness + version.stdout + flags).encode()
+    ).hexdigest()[:24]
 
     def command(work: Path, output: Path) -> list[str]:
         (work / f"{design.top}.v").write_text(design.verilog)
@@ -97,7 +109,7 @@ def _build(design: RtlDesign) -> Path:
         script = (
             f"{tool} --cc --exe --build -j {jobs} -O3 --x-assign fast --x-initial fast "
             f"-Wno-fatal -Wno-lint -Wno-style --top-module {design.top} "
-            f"-CFLAGS -O1 -Mdir {work / 'obj'} -o sim {design.top}.v harness.cpp "
+            f"{flags} -Mdir {work / 'obj'} -o sim {design.top}.v harness.cpp "
             f"&& cp {work / 'obj' / 'sim'} {output}"
         )
         return ["sh", "-c", f"cd {work} && {script}"]
@@ -111,9 +123,16 @@ def _build(design: RtlDesign) -> Path:
     )
 
 
-def simulate(design: RtlDesign, inputs: dict[str, IntArray]) -> RtlSimResult:
-    """Stream the input mantissas (by input name, (samples, elements)) through the design."""
-    sim = _build(design)
+def simulate(
+    design: RtlDesign, inputs: dict[str, IntArray], *, optimize: bool = False
+) -> RtlSimResult:
+    """Stream the input mantissas (by input name, (samples, elements)) through the design.
+
+    The simulator is built once per design and setting: quickly by default (the C++ compiled
+    without optimisation, which is what a bit-exactness check needs), or with `optimize` for
+    the highest simulation throughput (minutes of g++ on a large network).
+    """
+    sim = _build(design, optimize)
     n = next(iter(inputs.values())).shape[0] if inputs else 0
     if n == 0:
         msg = "rtlsim needs at least one sample"

@@ -41,3 +41,20 @@ def arrivals(loop: asyncio.AbstractEventLoop) -> Probe | None:
     if len(probes) == 1:
         return probes[0]
     return lambda: sum(p() for p in probes)
+
+
+def loop_fd(loop: asyncio.AbstractEventLoop) -> int | None:
+    """The descriptor `loop` polls (uvloop's epoll, a selector loop's), None when unknown.
+
+    It is readable whenever anything the loop watches is ready, so a wait that sleeps in
+    ``poll`` on it wakes for the loop's work as the loop itself would (its timers aside).
+    """
+    backend = getattr(loop, "_get_backend_id", None)  # uvloop: libuv's epoll descriptor
+    if backend is not None:
+        return int(backend())
+    selector = getattr(loop, "_selector", None)  # asyncio's selector loops
+    fileno = getattr(selector, "fileno", None)
+    if fileno is None:
+        return None
+    fd = fileno()
+    return fd if isinstance(fd, int) and fd >= 0 else None

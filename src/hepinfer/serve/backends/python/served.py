@@ -47,7 +47,7 @@ from hepinfer.errors import HepinferError, ProtocolError, ServeError
 from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype, wire_datatype
 from hepinfer.protocol.grpc_codec import parameters_dict
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
-from hepinfer.serve.arrivals import arrivals
+from hepinfer.serve.arrivals import arrivals, loop_fd
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.http_raw import HttpPlan, http_plan
@@ -171,7 +171,11 @@ class PythonModel(ServedModel):
             else "auto"
         )
         self._wait_inline = len(instances) == 1 and inline != "false"
-        self._force_wait = self._wait_inline and inline == "true"
+        self._force_wait = self._wait_inline and inline in ("true", "spin")
+        self._spin = inline == "spin"
+        #: the loop whose descriptor the sleeping inline wait polls, and that descriptor
+        self._wake_loop: asyncio.AbstractEventLoop | None = None
+        self._wake_fd: int | None = None
         #: the load average's source (a test replaces it), its last answer and when it came
         self._loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg
         self._spare = True
@@ -502,23 +506,36 @@ class PythonModel(ServedModel):
             self._complete(instance, group, (per_request, total, t1 - now, t2 - t1, 0), None)
 
         # waiting only pays for a lone request: under load the loop has other work meanwhile
-        wait_s = (
-            INLINE_WAIT_NS / 1e9
-            if self._wait_inline
+        lone = (
+            self._wait_inline
             and len(group) == 1
             and not self._queue
             and self._round_trip_ema_ns < INLINE_WAIT_NS
-            and self._cpu_to_spare()
-            else 0.0
+        )
+        # a wait that sleeps on the loop's own descriptor holds no CPU: taken at any load
+        wake = self._loop_fd(loop) if lone else None
+        wait_s = (
+            INLINE_WAIT_NS / 1e9 if lone and (wake is not None or self._cpu_to_spare()) else 0.0
         )
         if wait_s and self._arrivals is None:
             self._arrivals = arrivals(loop)  # None until a front end counts on this loop
         try:
             process.watch(loop)
-            process.submit(requests, done, self._bls, wait_s, self._arrivals)
+            process.submit(requests, done, self._bls, wait_s, self._arrivals, wake)
         except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
             self._complete(instance, group, None, exc)
             return
+
+    def _loop_fd(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        """The loop's descriptor for the sleeping inline wait (None: spin, or do not wait).
+
+        The ``execute_inline`` parameter ``"spin"`` keeps the polling wait of before.
+        """
+        if self._spin:
+            return None
+        if self._wake_loop is not loop:
+            self._wake_loop, self._wake_fd = loop, loop_fd(loop)
+        return self._wake_fd
 
     def _cpu_to_spare(self) -> bool:
         """Whether the machine has idle CPUs for an inline wait (looked up once a second).

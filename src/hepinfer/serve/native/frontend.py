@@ -227,6 +227,9 @@ class NativeGrpcFrontend:
         # answers given while the calls are taken (a python-backend model's inline wait)
         # leave together at the end, with no further trip through the loop
         self._taking = True
+        loop = self._loop
+        assert loop is not None
+        arrivals.begin_burst(loop)
         try:
             while True:
                 n = take(handle, TAKE, calls, kinds, data, sizes)
@@ -240,7 +243,10 @@ class NativeGrpcFrontend:
                 if n < TAKE:
                     break
         finally:
-            self._taking = False
+            try:
+                arrivals.end_burst(loop)  # e.g. the batchers' dispatches of these requests
+            finally:
+                self._taking = False
         if self._answers:
             self._flush()
 

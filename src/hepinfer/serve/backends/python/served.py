@@ -47,7 +47,7 @@ from hepinfer.errors import HepinferError, ProtocolError, ServeError
 from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype, wire_datatype
 from hepinfer.protocol.grpc_codec import parameters_dict
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
-from hepinfer.serve.arrivals import arrivals, loop_fd
+from hepinfer.serve.arrivals import after_burst, arrivals, loop_fd
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.http_raw import HttpPlan, http_plan
@@ -283,7 +283,7 @@ class PythonModel(ServedModel):
             self._dispatch()
         elif not self._soon:
             self._soon = True
-            loop.call_soon(self._dispatch_soon)
+            after_burst(loop, self._dispatch_soon)  # with the rest of the front end's burst
         return True
 
     def submit_http(self, body: bytes, header_length: int | None, done: HttpDone) -> bool:

@@ -18,7 +18,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from hepinfer.serve.arrivals import loop_fd
 from hepinfer.serve.backends.python import instance as instance_module
 from hepinfer.serve.backends.python.instance import PyRequest, PythonInstance
-from hepinfer.serve.backends.python.served import PythonModel
+from hepinfer.serve.backends.python.served import SKIP_WAITS, PythonModel
 from tests.serve.backends.pb_models import IDENTITY, IDENTITY_CONFIG, write_python_model
 
 #: answers 50 ms late: long enough that a wait that ended early has visibly not seen it
@@ -230,5 +230,19 @@ def test_the_inline_wait_is_taken_only_with_cpus_to_spare(
     model = _model(inline, load)
     try:
         assert model._cpu_to_spare() is waits
+    finally:
+        model.release()
+
+
+def test_a_sleeping_wait_ended_by_other_work_skips_the_next_ones() -> None:
+    """Requests arriving faster than answers: the waits stop for SKIP_WAITS batches."""
+    model = _model("auto", 0.0)
+    try:
+        assert model._take_wait()
+        model._waited(True)  # answered inside the wait: the next one waits too
+        assert model._take_wait()
+        model._waited(False)  # ended by other work
+        taken = [model._take_wait() for _ in range(SKIP_WAITS + 1)]
+        assert taken == [False] * SKIP_WAITS + [True]
     finally:
         model.release()

@@ -68,6 +68,8 @@ MAX_REQUESTS = 64
 #: a model with one instance whose round trips take less than this (moving average) is
 #: waited for on the loop, polling, for up to this long: no sleep and wake-up of the loop
 INLINE_WAIT_NS = 300_000
+#: lone batches that go without a sleeping inline wait after one that ended unanswered
+SKIP_WAITS = 8
 #: seconds between looks at the machine's load (whether an inline wait may hold a CPU)
 LOAD_CHECK_S = 1.0
 #: seconds between attempts to start a dead instance process again when a start fails
@@ -176,6 +178,8 @@ class PythonModel(ServedModel):
         #: the loop whose descriptor the sleeping inline wait polls, and that descriptor
         self._wake_loop: asyncio.AbstractEventLoop | None = None
         self._wake_fd: int | None = None
+        #: lone batches still to go without a sleeping wait (`_waited`)
+        self._skip_waits = 0
         #: the load average's source (a test replaces it), its last answer and when it came
         self._loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg
         self._spare = True
@@ -491,8 +495,10 @@ class PythonModel(ServedModel):
                 self._open[token] = (p, instance)
         total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
+        answered = [False]  # whether the answer came inside `submit` (an inline wait)
 
         def done(results: list[Result] | None, exc: Exception | None) -> None:
+            answered[0] = True
             if self._decoupled:  # requests failed here are answered by _complete
                 for token, r in zip(tokens, results or [""] * len(tokens), strict=True):
                     if r is not None:
@@ -512,8 +518,11 @@ class PythonModel(ServedModel):
             and not self._queue
             and self._round_trip_ema_ns < INLINE_WAIT_NS
         )
-        # a wait that sleeps on the loop's own descriptor holds no CPU: taken at any load
+        # a wait that sleeps on the loop's own descriptor holds no CPU: taken at any load,
+        # unless such waits have just been ended by other work (requests come faster)
         wake = self._loop_fd(loop) if lone else None
+        if wake is not None and not self._take_wait():
+            wake, lone = None, False
         wait_s = (
             INLINE_WAIT_NS / 1e9 if lone and (wake is not None or self._cpu_to_spare()) else 0.0
         )
@@ -525,6 +534,23 @@ class PythonModel(ServedModel):
         except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
             self._complete(instance, group, None, exc)
             return
+        if wake is not None and wait_s:
+            self._waited(answered[0])
+
+    def _take_wait(self) -> bool:
+        """Whether a lone request's batch may sleep for its answer now (`_waited`)."""
+        if self._skip_waits:
+            self._skip_waits -= 1
+            return False
+        return True
+
+    def _waited(self, answered: bool) -> None:
+        """A sleeping wait ended: without its answer (the loop had other work, e.g. the
+        next request), the next `SKIP_WAITS` lone batches go without one, since each such
+        wait only adds a wake-up while requests arrive faster than answers.
+        """
+        if not answered:
+            self._skip_waits = SKIP_WAITS
 
     def _loop_fd(self, loop: asyncio.AbstractEventLoop) -> int | None:
         """The loop's descriptor for the sleeping inline wait (None: spin, or do not wait).

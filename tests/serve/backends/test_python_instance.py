@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import json
 import os
+import select
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -13,8 +15,10 @@ import numpy as np
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
+from hepinfer.serve.arrivals import loop_fd
+from hepinfer.serve.backends.python import instance as instance_module
 from hepinfer.serve.backends.python.instance import PyRequest, PythonInstance
-from hepinfer.serve.backends.python.served import PythonModel
+from hepinfer.serve.backends.python.served import SKIP_WAITS, PythonModel
 from tests.serve.backends.pb_models import IDENTITY, IDENTITY_CONFIG, write_python_model
 
 #: answers 50 ms late: long enough that a wait that ended early has visibly not seen it
@@ -53,9 +57,18 @@ def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Py
 
 
 def _run(
-    instance: PythonInstance, x: np.ndarray, wait_s: float, arrivals: Callable[[], int]
+    instance: PythonInstance,
+    x: np.ndarray,
+    wait_s: float,
+    arrivals: Callable[[], int] | None,
+    sleep: bool = False,
+    other_work: bool = False,
 ) -> tuple[list[Result], list[Result]]:
-    """Submit one request; the results seen when `submit` returned, and in the end."""
+    """Submit one request; the results seen when `submit` returned, and in the end.
+
+    `sleep`: the wait sleeps on the loop's descriptor; `other_work`: a socket the loop
+    watches is readable while the request is submitted.
+    """
 
     async def scenario() -> tuple[list[Result], list[Result]]:
         loop = asyncio.get_running_loop()
@@ -67,6 +80,12 @@ def _run(
             finished.set()
 
         instance.watch(loop)
+        await asyncio.sleep(0)  # one loop iteration: the loop now polls the process's socket
+        ours, theirs = socket.socketpair()
+        seen: list[bytes] = []
+        loop.add_reader(ours.fileno(), lambda: seen.append(ours.recv(1)))
+        if other_work:
+            theirs.send(b"x")
         try:
             instance.submit(
                 [PyRequest("r", "{}", {"INPUT0": x}, ["OUTPUT0"])],
@@ -74,11 +93,16 @@ def _run(
                 None,
                 wait_s,
                 arrivals,
+                loop_fd(loop) if sleep else None,
             )
             at_return = list(results)
             await asyncio.wait_for(finished.wait(), 30)
         finally:
+            loop.remove_reader(ours.fileno())
+            ours.close()
+            theirs.close()
             instance.unwatch()
+        assert seen == ([b"x"] if other_work else [])  # the other work was done too
         return at_return, results
 
     return asyncio.run(scenario())
@@ -107,6 +131,68 @@ def test_without_arrivals_the_wait_takes_the_answer_itself(
     assert exc is None
     assert isinstance(outputs, list)
     np.testing.assert_array_equal(outputs[0]["OUTPUT0"], x)
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True])
+def test_the_sleeping_wait_takes_the_answer_itself(
+    instances: dict[str, PythonInstance], use_uvloop: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instance_module, "BLOCK_MS", 10_000)  # a loaded machine's wake-ups
+    x = np.arange(4, dtype=np.float32)
+    if use_uvloop:
+        uvloop = pytest.importorskip("uvloop")
+        monkeypatch.setattr(asyncio.events, "_event_loop_policy", uvloop.EventLoopPolicy())
+    at_return, results = _run(instances["slow"], x, 1e-6, None, sleep=True)
+    # the 50 ms answer taken inside submit: the wait slept on the loop's descriptor for up
+    # to BLOCK_MS (wait_s bounds only the spinning wait)
+    assert len(at_return) == 1
+    ((outputs, exc),) = results
+    assert exc is None
+    assert isinstance(outputs, list)
+    np.testing.assert_array_equal(outputs[0]["OUTPUT0"], x + 1)
+
+
+@pytest.mark.parametrize(("block_ms", "other_work"), [(10_000, True), (1, False)])
+def test_other_work_or_its_time_ends_the_sleeping_wait(
+    instances: dict[str, PythonInstance],
+    block_ms: int,
+    other_work: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A socket the loop watches that is readable ends the wait at once (it would
+    otherwise sleep 10 s, far past the 50 ms answer); without one it ends after BLOCK_MS.
+    Either way the answer then comes through the loop, and the other work is done.
+    """
+    monkeypatch.setattr(instance_module, "BLOCK_MS", block_ms)
+    x = np.arange(4, dtype=np.float32)
+    at_return, results = _run(instances["slow"], x, 30.0, None, sleep=True, other_work=other_work)
+    assert at_return == []
+    ((outputs, exc),) = results
+    assert exc is None
+    assert isinstance(outputs, list)
+    np.testing.assert_array_equal(outputs[0]["OUTPUT0"], x + 1)
+
+
+def test_loop_fd_is_the_descriptor_the_loop_polls() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        fd = loop_fd(loop)
+        assert fd is not None
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert poller.poll(0) == []  # nothing ready
+        ours, theirs = socket.socketpair()
+        loop.add_reader(ours.fileno(), lambda: None)
+        try:
+            await asyncio.sleep(0)
+            theirs.send(b"x")
+            assert poller.poll(1000) != []  # ready with the socket the loop watches
+        finally:
+            loop.remove_reader(ours.fileno())
+            ours.close()
+            theirs.close()
+
+    asyncio.run(scenario())
 
 
 def _model(inline: str, load: float) -> PythonModel:
@@ -144,5 +230,19 @@ def test_the_inline_wait_is_taken_only_with_cpus_to_spare(
     model = _model(inline, load)
     try:
         assert model._cpu_to_spare() is waits
+    finally:
+        model.release()
+
+
+def test_a_sleeping_wait_ended_by_other_work_skips_the_next_ones() -> None:
+    """Requests arriving faster than answers: the waits stop for SKIP_WAITS batches."""
+    model = _model("auto", 0.0)
+    try:
+        assert model._take_wait()
+        model._waited(True)  # answered inside the wait: the next one waits too
+        assert model._take_wait()
+        model._waited(False)  # ended by other work
+        taken = [model._take_wait() for _ in range(SKIP_WAITS + 1)]
+        assert taken == [False] * SKIP_WAITS + [True]
     finally:
         model.release()

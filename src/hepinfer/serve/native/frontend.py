@@ -102,6 +102,8 @@ class NativeGrpcFrontend:
         self._data = (ctypes.c_void_p * TAKE)()
         self._sizes = (ctypes.c_ulonglong * TAKE)()
         self._answers: list[tuple[int, int, bytes | None, bytes]] = []
+        #: calls are being taken: answers wait for the end of `_on_readable`
+        self._taking = False
         self._out_calls = (ctypes.c_ulonglong * TAKE)()
         self._out_codes = (ctypes.c_int * TAKE)()
         self._out_details = (ctypes.c_char_p * TAKE)()
@@ -222,17 +224,31 @@ class NativeGrpcFrontend:
         take = self._lib.hepinfer_grpc_take
         calls, kinds, data, sizes = self._calls, self._kinds, self._data, self._sizes
         handlers = self._handlers
-        while True:
-            n = take(handle, TAKE, calls, kinds, data, sizes)
-            for i in range(n):
-                pointer = data[i]
-                payload = ctypes.string_at(pointer, sizes[i]) if pointer else b""
-                try:
-                    handlers[kinds[i]](calls[i], payload)
-                except Exception as exc:  # every call is answered, whatever went wrong
-                    self._fail(calls[i], exc)
-            if n < TAKE:
-                return
+        # answers given while the calls are taken (a python-backend model's inline wait)
+        # leave together at the end, with no further trip through the loop
+        self._taking = True
+        loop = self._loop
+        assert loop is not None
+        arrivals.begin_burst(loop)
+        try:
+            while True:
+                n = take(handle, TAKE, calls, kinds, data, sizes)
+                for i in range(n):
+                    pointer = data[i]
+                    payload = ctypes.string_at(pointer, sizes[i]) if pointer else b""
+                    try:
+                        handlers[kinds[i]](calls[i], payload)
+                    except Exception as exc:  # every call is answered, whatever went wrong
+                        self._fail(calls[i], exc)
+                if n < TAKE:
+                    break
+        finally:
+            try:
+                arrivals.end_burst(loop)  # e.g. the batchers' dispatches of these requests
+            finally:
+                self._taking = False
+        if self._answers:
+            self._flush()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         assert self._loop is not None
@@ -248,7 +264,7 @@ class NativeGrpcFrontend:
 
     def _answer(self, call: int, code: int, details: bytes | None, payload: bytes) -> None:
         """Queue an answer; all answers of one loop iteration leave with one native call."""
-        if not self._answers:
+        if not self._answers and not self._taking:
             assert self._loop is not None
             self._loop.call_soon(self._flush)
         self._answers.append((call, code, details, payload))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -33,6 +34,9 @@ DEFAULT_ARENA_BYTES = 64 * 1024 * 1024
 #: seconds to wait for initialize / finalize
 START_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 30.0
+#: milliseconds the sleeping inline wait waits at most for an answer (poll's resolution;
+#: anything else the loop watches ends it sooner, only its timers may wait this long)
+BLOCK_MS = 1
 
 #: a BLS call: (model, version "" = latest, inputs, outputs wanted, parameters JSON) -> outputs
 Bls = Callable[[str, str, dict[str, np.ndarray], list[str], str], dict[str, np.ndarray]]
@@ -116,6 +120,8 @@ class PythonInstance:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: Done | None = None
         self._async_bls: AsyncBls | None = None
+        #: per descriptor of an event loop: a poll object the sleeping inline wait uses
+        self._sleepers: dict[int, select.poll] = {}
         self.on_response: OnResponse | None = None
         #: called on the loop when the process is found dead (after the batch in flight failed)
         self.on_exit: Callable[[], None] | None = None
@@ -214,6 +220,7 @@ class PythonInstance:
         bls: AsyncBls | None,
         wait_s: float = 0.0,
         arrivals: Callable[[], int] | None = None,
+        wake: int | None = None,
     ) -> None:
         """Start ``execute`` on a batch (on the loop, after `watch`).
 
@@ -223,12 +230,21 @@ class PythonInstance:
         fast model's answer then costs no wake-up of the loop); `done` may so run before
         `submit` returns. The wait also ends as soon as `arrivals` (a count of the requests
         the server received) moves: the loop then takes them while the process works.
+
+        With `wake`, the event loop's own polling descriptor (`serve.arrivals.loop_fd`:
+        readable as soon as anything the loop watches is ready, this process's socket
+        included), the wait sleeps in one ``poll`` on it instead of spinning: it holds no CPU,
+        and it ends at the answer, at anything else the loop has to do, or after
+        `BLOCK_MS`.
         """
         batch = self._batch(requests)
         self._done = done
         self._async_bls = bls
         self.conn.send(("exec", batch))
         if wait_s <= 0:
+            return
+        if wake is not None and self._loop is not None:
+            self._block(wake)
             return
         end = time.perf_counter() + wait_s
         poll = self.conn.poll
@@ -253,6 +269,34 @@ class PythonInstance:
             else:
                 # on a busy machine the instance process may be waiting for this CPU
                 os.sched_yield()
+
+    def _block(self, wake: int) -> None:
+        """The sleeping inline wait (`submit` with `wake`)."""
+        sleeper = self._sleepers.get(wake)
+        if sleeper is None:
+            sleeper = self._sleepers[wake] = select.poll()
+            sleeper.register(wake, select.POLLIN)
+        conn = self.conn
+        end = time.perf_counter() + BLOCK_MS / 1000
+        while True:
+            # messages read together (a decoupled model's responses) are taken first: the
+            # socket they came on will not wake the poll again
+            if not conn.has_buffered and not sleeper.poll(BLOCK_MS):
+                return  # no answer yet: it comes through the loop
+            try:
+                ready, msg = conn.poll()
+            except (EOFError, OSError):
+                self._exited()
+                return
+            if not ready:
+                return  # the loop has other work: the answer comes through it
+            self._handle(msg)
+            # done (or a BLS call started), or a stream of responses that has held the loop
+            # long enough: the rest comes through the loop
+            if msg[0] != "response" or time.perf_counter() > end:
+                if conn.has_buffered and self._loop is not None:
+                    self._loop.call_soon(self._on_readable)
+                return
 
     def _on_readable(self) -> None:
         if self._loop is None:

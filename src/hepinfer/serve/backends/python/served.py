@@ -47,7 +47,7 @@ from hepinfer.errors import HepinferError, ProtocolError, ServeError
 from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype, wire_datatype
 from hepinfer.protocol.grpc_codec import parameters_dict
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
-from hepinfer.serve.arrivals import arrivals
+from hepinfer.serve.arrivals import after_burst, arrivals, loop_fd
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.http_raw import HttpPlan, http_plan
@@ -68,6 +68,8 @@ MAX_REQUESTS = 64
 #: a model with one instance whose round trips take less than this (moving average) is
 #: waited for on the loop, polling, for up to this long: no sleep and wake-up of the loop
 INLINE_WAIT_NS = 300_000
+#: lone batches that go without a sleeping inline wait after one that ended unanswered
+SKIP_WAITS = 8
 #: seconds between looks at the machine's load (whether an inline wait may hold a CPU)
 LOAD_CHECK_S = 1.0
 #: seconds between attempts to start a dead instance process again when a start fails
@@ -171,7 +173,13 @@ class PythonModel(ServedModel):
             else "auto"
         )
         self._wait_inline = len(instances) == 1 and inline != "false"
-        self._force_wait = self._wait_inline and inline == "true"
+        self._force_wait = self._wait_inline and inline in ("true", "spin")
+        self._spin = inline == "spin"
+        #: the loop whose descriptor the sleeping inline wait polls, and that descriptor
+        self._wake_loop: asyncio.AbstractEventLoop | None = None
+        self._wake_fd: int | None = None
+        #: lone batches still to go without a sleeping wait (`_waited`)
+        self._skip_waits = 0
         #: the load average's source (a test replaces it), its last answer and when it came
         self._loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg
         self._spare = True
@@ -279,7 +287,7 @@ class PythonModel(ServedModel):
             self._dispatch()
         elif not self._soon:
             self._soon = True
-            loop.call_soon(self._dispatch_soon)
+            after_burst(loop, self._dispatch_soon)  # with the rest of the front end's burst
         return True
 
     def submit_http(self, body: bytes, header_length: int | None, done: HttpDone) -> bool:
@@ -487,8 +495,10 @@ class PythonModel(ServedModel):
                 self._open[token] = (p, instance)
         total = sum(p.batch for p in group)
         t1 = time.monotonic_ns()
+        answered = [False]  # whether the answer came inside `submit` (an inline wait)
 
         def done(results: list[Result] | None, exc: Exception | None) -> None:
+            answered[0] = True
             if self._decoupled:  # requests failed here are answered by _complete
                 for token, r in zip(tokens, results or [""] * len(tokens), strict=True):
                     if r is not None:
@@ -502,23 +512,56 @@ class PythonModel(ServedModel):
             self._complete(instance, group, (per_request, total, t1 - now, t2 - t1, 0), None)
 
         # waiting only pays for a lone request: under load the loop has other work meanwhile
-        wait_s = (
-            INLINE_WAIT_NS / 1e9
-            if self._wait_inline
+        lone = (
+            self._wait_inline
             and len(group) == 1
             and not self._queue
             and self._round_trip_ema_ns < INLINE_WAIT_NS
-            and self._cpu_to_spare()
-            else 0.0
+        )
+        # a wait that sleeps on the loop's own descriptor holds no CPU: taken at any load,
+        # unless such waits have just been ended by other work (requests come faster)
+        wake = self._loop_fd(loop) if lone else None
+        if wake is not None and not self._take_wait():
+            wake, lone = None, False
+        wait_s = (
+            INLINE_WAIT_NS / 1e9 if lone and (wake is not None or self._cpu_to_spare()) else 0.0
         )
         if wait_s and self._arrivals is None:
             self._arrivals = arrivals(loop)  # None until a front end counts on this loop
         try:
             process.watch(loop)
-            process.submit(requests, done, self._bls, wait_s, self._arrivals)
+            process.submit(requests, done, self._bls, wait_s, self._arrivals, wake)
         except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
             self._complete(instance, group, None, exc)
             return
+        if wake is not None and wait_s:
+            self._waited(answered[0])
+
+    def _take_wait(self) -> bool:
+        """Whether a lone request's batch may sleep for its answer now (`_waited`)."""
+        if self._skip_waits:
+            self._skip_waits -= 1
+            return False
+        return True
+
+    def _waited(self, answered: bool) -> None:
+        """A sleeping wait ended: without its answer (the loop had other work, e.g. the
+        next request), the next `SKIP_WAITS` lone batches go without one, since each such
+        wait only adds a wake-up while requests arrive faster than answers.
+        """
+        if not answered:
+            self._skip_waits = SKIP_WAITS
+
+    def _loop_fd(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        """The loop's descriptor for the sleeping inline wait (None: spin, or do not wait).
+
+        The ``execute_inline`` parameter ``"spin"`` keeps the polling wait of before.
+        """
+        if self._spin:
+            return None
+        if self._wake_loop is not loop:
+            self._wake_loop, self._wake_fd = loop, loop_fd(loop)
+        return self._wake_fd
 
     def _cpu_to_spare(self) -> bool:
         """Whether the machine has idle CPUs for an inline wait (looked up once a second).

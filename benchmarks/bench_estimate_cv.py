@@ -149,17 +149,39 @@ QUOTED = (
 )
 
 
+# the project behind the pruned R 16 row, with its weights (pominiq/DNNonSilicon, see the file)
+PRUNED_MLP = REPO / "benchmarks/data/pruned_mlp_4_128_3_rf16.json"
+QUOTED_WEIGHTS = {"same, 75 % pruned, R 16": (PRUNED_MLP, ("w2", "w4"))}
+
+
+def _quoted_weights(case: str) -> list[Any] | None:
+    """The kernels of a quoted report whose project is public (None: a zero fraction only)."""
+    import numpy as np
+
+    if case not in QUOTED_WEIGHTS:
+        return None
+    path, keys = QUOTED_WEIGHTS[case]
+    doc = json.loads(path.read_text())
+    return [np.asarray(doc[key], dtype=np.float64) for key in keys]
+
+
 def quoted_rows() -> list[str]:
-    """Issue 20's quoted reports (weights unknown here: ``zero_fraction`` only)."""
+    """Issue 20's quoted reports (``zero_fraction`` only, unless `QUOTED_WEIGHTS` has them)."""
     from hepinfer.estimate import ActivationCost
 
     out = []
     for case, tool, part, clock, sizes, zeros, rf, lat, ii in QUOTED:
         layers: list[Any] = []
+        kernels = _quoted_weights(case)
         for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(
                 DenseCost(
-                    name=f"fc{i}", n_in=n_in, n_out=n_out, zero_fraction=zeros, reuse_factor=rf
+                    name=f"fc{i}",
+                    n_in=n_in,
+                    n_out=n_out,
+                    zero_fraction=zeros,
+                    reuse_factor=rf,
+                    weights=None if kernels is None else kernels[i],
                 )
             )
             kind = "softmax" if i == len(sizes) - 2 else "relu"
@@ -168,9 +190,10 @@ def quoted_rows() -> list[str]:
             warnings.simplefilter("ignore")
             ours = estimate_layers(layers, part=part, clock_period=clock, tool=tool)
             generic = estimate_layers(layers, part=part, clock_period=clock, tool="vivado-hls-2018")
+        name = case if kernels is None else f"{case} (the project's weights)"
         out.append(
-            f"| {case} | {tool} | {part}, {clock:g} ns | {lat} / {ours.latency_cycles} "
-            f"(generic {generic.latency_cycles}) | {ii} / {ours.ii} |"
+            f"| {name} | {tool} | {part}, {clock:g} ns | {lat} / {ours.latency_cycles} "
+            f"(generic {generic.latency_cycles}) | {ii} / {ours.ii}{'' if ii == ours.ii else ' ✗'} |"
         )
     return out
 
@@ -381,8 +404,9 @@ def report(rule4ml_python: str | None = None) -> str:
         "### The reports quoted in issue 20 (used to set the tool rules, not held out)",
         "",
         (
-            "Their weights are not recorded here (pruning as a zero fraction only); `generic`: "
-            "the rules before tool generations (`vivado-hls-2018`)."
+            "Their weights are not recorded here (pruning as a zero fraction only), except the "
+            "pruned R 16 MLP's (`benchmarks/data/pruned_mlp_4_128_3_rf16.json`, from its public "
+            "project); `generic`: the rules before tool generations (`vivado-hls-2018`)."
         ),
         "",
         "| case | tool | part, clock | latency pub / est | II pub / est |",

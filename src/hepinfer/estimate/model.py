@@ -31,6 +31,7 @@ from hepinfer.estimate.layers import (
     RecurrentCost,
     as_fixed,
 )
+from hepinfer.estimate.liveness import with_live_products
 from hepinfer.estimate.multipliers import MultiplierModel
 from hepinfer.estimate.operators import Context, estimate_layer
 from hepinfer.estimate.parts import Part, get_part
@@ -190,7 +191,7 @@ def estimate_layers(
     mults = multipliers or MultiplierModel(dsp_slice=device.dsp_slice)
     notes: list[tuple[str, type[Warning]]] = []
     ctx = Context(device, clock_period, timing, mults, notes, rules)
-    layers = tuple(layers)
+    layers = with_live_products(tuple(layers))
     estimates = tuple(estimate_layer(layer, ctx) for layer in layers)
     if estimates:
         estimates = (*estimates[:-1], _top_port(estimates[-1]))

@@ -139,6 +139,7 @@ class _MatMul:
     weights: Any
     weight_storage: str = "bram"
     schedule: ReuseSchedule | None = None  # hepinfer's Resource kernel (`hepinfer.ops.reuse`)
+    live: Any = None  # products HLS keeps (`hepinfer.estimate.liveness`); None: all
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class _MatMulCost:
     multipliers: int
     unrolled: int  # products one pipeline iteration unrolls
     details: dict[str, Any]
+    uses: int | None = None  # Latency R > 1 with known weights: products per shared multiplier
 
 
 def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
@@ -168,15 +170,18 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
     # Zero weights and non-zeros per output.
     if m.weights is not None:
         q = m.weight.to_mantissa(np.asarray(m.weights)).reshape(m.n_in, m.n_out)
-        zeros = int(np.sum(q == 0))
+        zeros = int(np.sum(q == 0))  # hls4ml's n_zeros (multiplier_limit) counts them all
+        if m.live is not None:  # products of unused outputs / constant inputs are gone
+            q = np.where(np.asarray(m.live).reshape(m.n_in, m.n_out), q, 0)
         max_terms = int(np.max(np.sum(q != 0, axis=0)))
     else:
         q = None
         zero_share = m.zero_fraction if m.weight_kind in ("general", "ternary", "po2") else 0.0
         zeros = round(products * zero_share)
         max_terms = math.ceil(m.n_in * (1.0 - zero_share))
-    nonzero = products - zeros
+    nonzero = products - zeros if q is None else int(np.sum(q != 0))
     constants = rf == 1
+    uses: int | None = None
     details: dict[str, Any] = {"products": products * m.copies, "zero_weights": zeros}
     dsp = lut = 0
     any_dsp = any_lut_mult = any_shift_add = False
@@ -209,6 +214,15 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
     else:
         if m.strategy is Strategy.LATENCY:
             n_mult = math.ceil(products / rf) - zeros // rf
+            if q is not None and n_mult > 0:
+                # the `mul` operations the ALLOCATION limit shares: products by constants of
+                # one or two CSD digits are shifts and adds, not multiplications
+                classes = ctx.multipliers.constant_products(m.input.width, q, m.weight.signed)
+                muls = sum(
+                    classes.get(kind, (0, 0, 0))[0] for kind in (ProductKind.DSP, ProductKind.LUT)
+                )
+                uses = math.ceil(muls / n_mult)
+                details["multiplier_uses"] = uses
         elif m.schedule is not None:
             n_mult = m.schedule.lanes  # the kernel's ALLOCATION limit
         else:
@@ -300,6 +314,7 @@ def _matmul(m: _MatMul, ctx: Context) -> _MatMulCost:
         multipliers=n_mult * m.copies,
         unrolled=unrolled * m.copies,
         details=details,
+        uses=uses,
     )
 
 
@@ -366,6 +381,7 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
         layer.weights,
         layer.weight_storage,
         schedule,
+        layer.live,
     )
     c = _matmul(m, ctx)
     _check_unroll(layer.name, c.unrolled, ctx, "use the Resource strategy or a larger reuse factor")
@@ -413,18 +429,23 @@ def _dense(layer: DenseCost, ctx: Context) -> LayerEstimate:
             details=c.details,
         )
     if layer.strategy is Strategy.LATENCY and ctx.tool.latency_reuse_chained and not stream:
-        # the shared products take R - 1 more cycles; their adder tree chains like R = 1's
+        # the shared products take R - 1 more cycles; their adder tree chains like R = 1's.
+        # With known weights each multiplier is used `uses` times; below R the schedule is
+        # that long and the function restarts when done (II = uses: `ToolRules`)
+        ii = rf
+        if ctx.tool.reuse_ii_by_uses and c.uses is not None:
+            ii = max(1, min(rf, c.uses))
         return LayerEstimate(
             layer.name,
             "dense",
             res,
-            rf - 1 + c.depth_cycles,
-            rf,
+            ii - 1 + c.depth_cycles,
+            ii,
             layer.io_type,
             comb_ns=c.comb_ns,
-            fixed_cycles=rf - 1,
+            fixed_cycles=ii - 1,
             registered=True,
-            fill_cycles=rf - 1 + c.depth_cycles,
+            fill_cycles=ii - 1 + c.depth_cycles,
             details=c.details,
         )
     if schedule is not None:

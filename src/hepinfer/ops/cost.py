@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -190,7 +190,7 @@ def _normalise(owner: object) -> None:
         raise EstimateError(msg)
 
 
-def _weights_shape(owner: object, weights: npt.NDArray[np.float64] | None, size: int) -> None:
+def _weights_shape(owner: object, weights: npt.NDArray[Any] | None, size: int) -> None:
     if weights is not None and np.asarray(weights).size != size:
         msg = (
             f"{type(owner).__name__} {getattr(owner, 'name', '')!r}: weights have "
@@ -209,7 +209,10 @@ class DenseCost:
     one. Without it, ``zero_fraction`` (the pruned share) and ``weight_kind`` describe them.
     ``kernel`` is whose Resource-strategy kernel the firmware runs: hls4ml's
     ``dense_resource`` (R iterations, weights in block RAM) or hepinfer's (the loop and weight
-    ROM of `hepinfer.ops.reuse.ReuseSchedule`, as the HLS writer generates it).
+    ROM of `hepinfer.ops.reuse.ReuseSchedule`, as the HLS writer generates it). ``live``
+    (optional, ``[n_in, n_out]`` booleans) marks the products HLS keeps once it has removed
+    those of unused outputs and folded those of constant inputs (`hepinfer.estimate.liveness`
+    sets it from the neighbouring layers' weights; None: every product).
     """
 
     name: str
@@ -230,12 +233,14 @@ class DenseCost:
     weights: npt.NDArray[np.float64] | None = field(
         default=None, compare=False, hash=False, repr=False
     )
+    live: npt.NDArray[np.bool_] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         _positive(self, "n_in", self.n_in)
         _positive(self, "n_out", self.n_out)
         _normalise(self)
         _weights_shape(self, self.weights, self.n_in * self.n_out)
+        _weights_shape(self, self.live, self.n_in * self.n_out)
         if self.kernel not in ("hls4ml", "hepinfer"):
             msg = f"DenseCost {self.name!r}: kernel {self.kernel!r} is not 'hls4ml' or 'hepinfer'"
             raise EstimateError(msg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 import hepinfer
 from hepinfer.errors import RtlError
 from hepinfer.estimate import Estimate
-from hepinfer.rtl.synth import family, parse_stat, synthesise
+from hepinfer.rtl.synth import family, parse_stat, synth_script, synthesise, yosys
 from tests.hls.onnx_models import mlp
 from tests.rtl.conftest import need
 
@@ -74,6 +75,39 @@ def test_adders_stay_carry_chains(tmp_path: Path) -> None:
     assert report.carries > 0
     wide = {k: v for k, v in report.cells.items() if re.fullmatch(r"LUT[3-6]|MUXF\d", k)}
     assert not wide, wide
+
+
+def test_script_maps_as_synth_xilinx(tmp_path: Path) -> None:
+    """The synthesis script (`synth_xilinx` in two `-run` ranges with an `opt_clean` between,
+    which drops `mul2dsp`'s unused wires early) maps a design with DSPs and adders to the
+    same cells as one plain `synth_xilinx -flatten`.
+    """
+    need("yosys")
+    model = hepinfer.compile(
+        mlp(tmp_path / "m.onnx", (4, 3), ("Relu",)), {"Model": {"Precision": "ap_fixed<16,6>"}}
+    )
+    design = model.rtl_design()
+    assert design.counts["dsp_multipliers"] > 0
+    assert design.counts["adders"] > 0
+    top = tmp_path / "top.v"
+    top.write_text(design.verilog)
+    stats = {}
+    for name, synth in (
+        ("ours", synth_script("xcup", design.top)),
+        ("plain", f"synth_xilinx -family xcup -top {design.top} -flatten"),
+    ):
+        out = tmp_path / f"{name}.txt"
+        subprocess.run(
+            [*yosys(), "-q", "-p", f"read_verilog -sv {top}; {synth}; tee -q -o {out} stat"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        stats[name] = parse_stat(out.read_text())
+    assert "opt_clean" in synth_script("xcup", design.top)
+    assert stats["ours"] == stats["plain"]
+    assert stats["ours"].get("DSP48E2", 0) > 0
+    assert stats["ours"].get("CARRY4", 0) > 0
 
 
 def test_jet_tagger_synthesises_within_five_minutes(shared_data: Path) -> None:

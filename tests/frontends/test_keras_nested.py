@@ -242,6 +242,11 @@ def test_keras3_float_mode_and_nested_layer_names(keras3: tuple[Path, Any, np.nd
     names = [n.name for n in model.graph.nodes]
     assert [n for n in names if not n.startswith("b_")][: len(NODES)] == NODES
     _close(model.predict(_inputs(), mode="float"), want)
+    # Keras 3's legacy HDF5 (`model.save('m.h5')`): the nested weights as
+    # `<model>/<layer>/kernel` under the top-level nested layer's group
+    loaded.save(path.with_suffix(".h5"))
+    legacy = hepinfer.compile(path.with_suffix(".h5"), MODEL_LEVEL)
+    np.testing.assert_array_equal(legacy.predict(_inputs()), model.predict(_inputs()))
     # hls4ml's config_from_keras_model(granularity='name') names the nested models
     # themselves (its LayerGroup layers, removed when it inlines them): accepted, unused
     named = {**MODEL_LEVEL, "LayerName": {"block": {"Precision": {"result": "auto"}}}}

@@ -304,24 +304,27 @@ def _has_layers(config: Any) -> bool:
 @dataclass(frozen=True)
 class H5Weights:
     """Weights of a Keras HDF5 file by layer name; `nested(name)` those of a nested model's
-    layers. Keras 2 keeps a nested model's weights under the top-level layer's group, one
-    level deep at any depth (`<model>/<inner layer>/kernel:0`, as hls4ml's
-    KerasNestedFileReader reads them).
+    layers. A nested model's weights are all in the group of its top-level layer, at any
+    depth (Keras 2: `<inner layer>/kernel:0`, one level deep as hls4ml's
+    KerasNestedFileReader reads them; Keras 3's legacy `.h5`: `<model>/<inner layer>/kernel`):
+    an inner layer's are those whose path names it.
     """
 
     table: Mapping[str, list[FloatArray]]
-    groups: Mapping[str, Mapping[str, list[FloatArray]]]
-    top: bool = True
+    paths: Mapping[str, list[tuple[str, FloatArray]]]
+    #: the top-level nested model whose group this getter reads (None: the top level)
+    within: str | None = None
 
     def __call__(self, name: str) -> list[FloatArray]:
         """The layer's weights in Keras' order (none when the file has none)."""
-        return list(self.table.get(name, []))
+        if self.within is None:
+            return list(self.table.get(name, []))
+        entries = self.paths.get(self.within, [])
+        return [value for path, value in entries if name in path.split("/")[:-1]]
 
     def nested(self, name: str) -> WeightGetter:
-        """The getter of the layers of the nested model `name` (itself when already nested)."""
-        if not self.top:
-            return self
-        return H5Weights(self.groups.get(name, {}), {}, top=False)
+        """The getter of the layers of the nested model `name` (any depth)."""
+        return self if self.within is not None else H5Weights(self.table, self.paths, name)
 
 
 def _h5_weights(path: Path) -> H5Weights:
@@ -333,7 +336,7 @@ def _h5_weights(path: Path) -> H5Weights:
     with h5py.File(path, "r") as f:
         root = f.get("model_weights", f)
         table: dict[str, list[FloatArray]] = {}
-        groups: dict[str, dict[str, list[FloatArray]]] = {}
+        paths: dict[str, list[tuple[str, FloatArray]]] = {}
         for lname in root:
             group = root[lname]
             names = [
@@ -341,10 +344,8 @@ def _h5_weights(path: Path) -> H5Weights:
                 for n in group.attrs.get("weight_names", [])
             ]
             table[lname] = [np.asarray(group[n]) for n in names]  # native dtype, like Keras
-            by_layer = groups.setdefault(lname, {})
-            for n, value in zip(names, table[lname], strict=True):
-                by_layer.setdefault(n.split("/")[0], []).append(value)
-    return H5Weights(table, groups)
+            paths[lname] = list(zip(names, table[lname], strict=True))
+    return H5Weights(table, paths)
 
 
 def load_json_h5(json_path: str | Path, h5_path: str | Path) -> Graph:

@@ -25,7 +25,7 @@ import pytest
 
 import hepinfer
 from hepinfer.errors import ConfigError, FrontendError
-from hepinfer.frontends.keras import load_json_h5
+from hepinfer.frontends.keras import convert_config, load_json_h5
 from tests.ops.keras_oracle import MODEL_LEVEL, import_keras
 
 #: keras' own numpy 2 warnings (keras is used to build the models)
@@ -294,3 +294,29 @@ def test_nested_model_called_twice_is_refused() -> None:
         FrontendError, match=r"'tw' of type 'Sequential' is called 2 times .*own layer"
     ):
         hepinfer.compile(model, MODEL_LEVEL)
+
+
+def test_several_outputs_inside_a_sequential_model_are_refused() -> None:
+    def relu(name: str) -> dict[str, Any]:
+        return {"class_name": "ReLU", "config": {"name": name}, "inbound_nodes": [[["a", 0, 0]]]}
+
+    two = {
+        "class_name": "Functional",
+        "config": {
+            "name": "two",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "config": {"name": "a", "batch_input_shape": [None, 3]},
+                },
+                relu("r1"),
+                relu("r2"),
+            ],
+            "input_layers": [["a", 0, 0]],
+            "output_layers": [["r1", 0, 0], ["r2", 0, 0]],
+        },
+    }
+    x = {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [None, 3]}}
+    outer = {"class_name": "Sequential", "config": {"name": "outer", "layers": [x, two]}}
+    with pytest.raises(FrontendError, match=r"nested Keras model 'two' has 2 outputs"):
+        convert_config(outer, lambda _: [])

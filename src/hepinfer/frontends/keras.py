@@ -159,9 +159,8 @@ class _Scope:
                 msg = (
                     f"Keras layer {lname!r} of type {cls!r} is called "
                     f"{len(layer['inbound_nodes'])} times in model {name!r} (shared weights); "
-                    "hepinfer converts each layer once (hls4ml 1.3 keeps only one call): "
-                    "give each call its own layer (for a nested model, e.g. "
-                    "keras.models.clone_model, then copy the weights)"
+                    "hepinfer converts each layer once: give each call its own layer (for a "
+                    "nested model, e.g. keras.models.clone_model, then copy the weights)"
                 )
                 raise FrontendError(msg)
             if cls == "InputLayer":
@@ -187,8 +186,15 @@ class _Scope:
                 lname = f"{self.prefix}_{lname}"  # keep node names unique
             if cls in NESTED and isinstance(config, dict | list) and _has_layers(config):
                 outs = self._nested(layer, lname, sources, reserved)
+                if sequential and len(outs) != 1:
+                    msg = (
+                        f"nested Keras model {lname!r} has {len(outs)} outputs; in a "
+                        f"Sequential model ({name!r}) a layer must have one: use a "
+                        "functional model"
+                    )
+                    raise FrontendError(msg)
                 produced[_layer_name(layer)] = outs
-                previous = outs[0] if len(outs) == 1 else None
+                previous = outs[0]
                 continue
             first = len(builder.nodes)
             out = self._layer(layer, lname, sources)

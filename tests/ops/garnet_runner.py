@@ -29,15 +29,20 @@ def _build(name, n_vertices, n_features, seed):
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
     if name != "garnet":
         raise ValueError(name)
-    # three branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
-    # followed by a Dense, and a two-sublayer GarNetStack
+    # five branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
+    # followed by a Dense, a two-sublayer GarNetStack, and two GarNets with mean_by_nvert
     vertices = GarNet(3, 3, 2, collapse=None, name="gar_v", **common)([x_in, n_in])
     mean = GarNet(2, 4, 3, collapse="mean", name="gar_m", **common)([x_in, n_in])
     fc = tf.keras.layers.Dense(3, name="fc")(mean)
     stack = GarNetStack(
         [2, 3], [3, 2], [3, 2], collapse="mean", quantize_transforms=None, name="stack", **common
     )([x_in, n_in])
-    out = [vertices, fc, stack]
+    # mean_by_nvert (hls4ml's integer normalisation by the count), per vertex and collapsed
+    by_n = GarNet(2, 3, 2, collapse=None, mean_by_nvert=True, name="gar_nv", **common)([x_in, n_in])
+    by_n_mean = GarNet(2, 2, 3, collapse="mean", mean_by_nvert=True, name="gar_nm", **common)(
+        [x_in, n_in]
+    )
+    out = [vertices, fc, stack, by_n, by_n_mean]
     model = tf.keras.Model([x_in, n_in], out)
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-1, 1, w.shape).astype(np.float32) for w in model.get_weights()])

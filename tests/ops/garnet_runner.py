@@ -29,8 +29,9 @@ def _build(name, n_vertices, n_features, seed):
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
     if name != "garnet":
         raise ValueError(name)
-    # five branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
-    # followed by a Dense, a two-sublayer GarNetStack, and two GarNets with mean_by_nvert
+    # six branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
+    # followed by a Dense, a two-sublayer GarNetStack, two GarNets with mean_by_nvert and one
+    # with quantize_transforms
     vertices = GarNet(3, 3, 2, collapse=None, name="gar_v", **common)([x_in, n_in])
     mean = GarNet(2, 4, 3, collapse="mean", name="gar_m", **common)([x_in, n_in])
     fc = tf.keras.layers.Dense(3, name="fc")(mean)
@@ -42,11 +43,48 @@ def _build(name, n_vertices, n_features, seed):
     by_n_mean = GarNet(2, 2, 3, collapse="mean", mean_by_nvert=True, name="gar_nm", **common)(
         [x_in, n_in]
     )
-    out = [vertices, fc, stack, by_n, by_n_mean]
+    # quantize_transforms (hls4ml reads it as ternary transforms)
+    quant = GarNet(
+        2,
+        3,
+        2,
+        collapse=None,
+        quantize_transforms=True,
+        total_bits=8,
+        int_bits=2,
+        name="gar_q",
+        **common,
+    )([x_in, n_in])
+    out = [vertices, fc, stack, by_n, by_n_mean, quant]
     model = tf.keras.Model([x_in, n_in], out)
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-1, 1, w.shape).astype(np.float32) for w in model.get_weights()])
     return model
+
+
+def _ternary_reference(model, x, n):
+    """Keras' float GarNet with gar_q's weights as hls4ml quantises them (its
+    TernaryQuantizer on the FLR kernel and bias and the Fout kernel): y_ternary.npy.
+    """
+    import tensorflow as tf
+    from hls4ml.contrib.garnet import GarNet
+
+    layer = model.get_layer("gar_q")
+    x_in = tf.keras.Input(x.shape[1:], name="x")
+    n_in = tf.keras.Input((1,), dtype="uint16", name="n")
+    common = {"simplified": True, "input_format": "xn", "output_activation": None}
+    ref = tf.keras.Model(
+        [x_in, n_in], GarNet(2, 3, 2, collapse=None, name="ref", **common)([x_in, n_in])
+    )
+
+    def ternary(w):
+        return np.where(w > 0.5, 1.0, np.where(w <= -0.5, -1.0, 0.0)).astype(np.float32)
+
+    weights = layer.get_weights()  # FLR kernel, bias, S kernel, bias, Fout kernel, bias
+    for i in (0, 1, 4):
+        weights[i] = ternary(weights[i])
+    ref.set_weights(weights)
+    return ref.predict([x, n], verbose=0)
 
 
 def main(spec_path):
@@ -66,6 +104,7 @@ def main(spec_path):
         # Keras reads the counts as uint16 (its Input dtype)
         for i, y in enumerate(model.predict([x, n.astype(np.uint16)], verbose=0)):
             np.save(out / f"y_keras{i}.npy", y)
+        np.save(out / "y_ternary.npy", _ternary_reference(model, x, n.astype(np.uint16)))
         timing = {}
         for label, cfg in job.get("configs", {}).items():
             if cfg == "model":

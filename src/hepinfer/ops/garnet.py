@@ -39,7 +39,12 @@ are not computed, and hls4ml leaves their output rows unwritten (whatever the ou
 held); hepinfer writes 0 there, as Keras does. Supported as hls4ml supports them: simplified
 GarNet, `input_format='xn'`, linear output activation, `collapse` None or 'mean' (hls4ml
 declares 'sum' and 'max' but its kernel implements neither), reuse factors that are powers of
-two dividing V.
+two dividing V. `quantize_transforms=True` as hls4ml 1.3 reads it: the FLR kernel and bias
+and the Fout kernel ternary (`ternary`: threshold 0.5) before the contraction, the contracted
+arrays in integer types (no fractional bits); float mode computes the same ternary network
+(the Keras layer itself quantises them with `quantized_bits(total_bits, int_bits)` and
+quantises its output, sizes its saved config does not even record: hls4ml's reading is the
+only one a converter can follow).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -156,11 +162,14 @@ def _minimum_width(data: npt.NDArray[np.float32], signed: bool) -> int:
     return width + int(signed)
 
 
-def _variable(data: npt.NDArray[np.float32]) -> tuple[FixedType, IntArray]:
-    """hls4ml's `_add_variable`: the type from the data, the values as its writer prints them."""
+def _variable(data: npt.NDArray[np.float32], quantized: bool = False) -> tuple[FixedType, IntArray]:
+    """hls4ml's `_add_variable`: the type from the data (`quantized`: an integer type, no
+    fractional bits), the values as its writer prints them.
+    """
     signed = bool(np.amin(data) < 0.0)
     integer = _minimum_width(data, signed)
-    t = FixedType(integer + FRAC, integer, signed, Quant.RND, Overflow.SAT)
+    frac = 0 if quantized else FRAC
+    t = FixedType(integer + frac, integer, signed, Quant.RND, Overflow.SAT)
     printed = np.array([float(f"{float(v):.{FRAC}f}") for v in data.ravel()]).reshape(data.shape)
     return t, t.to_mantissa(printed)
 
@@ -169,18 +178,42 @@ def _f32(node: Node, key: str) -> npt.NDArray[np.float32]:
     return weight(node, key).astype(np.float32)
 
 
+def ternary(data: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """hls4ml's `TernaryQuantizer` (its reading of `quantize_transforms`): 1 above 0.5, -1 at
+    or below -0.5, else 0.
+    """
+    one = np.ones_like(data)
+    out: npt.NDArray[Any] = np.where(data > 0.5, one, np.where(data <= -0.5, -one, 0 * one))
+    return out
+
+
+def transforms(node: Node, suffix: str, dtype: type) -> tuple[npt.NDArray[Any], ...]:
+    """(FLR kernel, FLR bias, Fout kernel) of a sublayer in `dtype`, ternary with
+    `quantize_transforms` (as hls4ml 1.3 quantises them).
+    """
+    arrays: tuple[npt.NDArray[Any], ...] = tuple(
+        weight(node, _key(part, suffix, kind)).astype(dtype)
+        for part, kind in (("FLR", "kernel"), ("FLR", "bias"), ("Fout", "kernel"))
+    )
+    if node.attrs.get("quantize_transforms"):
+        return tuple(ternary(a) for a in arrays)
+    return arrays
+
+
 def sublayers(node: Node) -> list[Sub]:
     """The constant arrays of every sublayer, contracted and typed as hls4ml does."""
     out = []
     dims = _dims(node)
+    quantized = bool(node.attrs.get("quantize_transforms"))
     for (_, a, p, o), suffix in zip(dims, suffixes(node), strict=True):
-        fout = _f32(node, _key("Fout", suffix, "kernel")).reshape(a, p, o)
-        kernel = np.dot(_f32(node, _key("FLR", suffix, "kernel")), fout)  # (F, A, O)
-        bias = np.dot(_f32(node, _key("FLR", suffix, "bias")), fout)  # (A, O)
+        flr_k, flr_b, fout_k = transforms(node, suffix, np.float32)
+        fout = fout_k.reshape(a, p, o)
+        kernel = np.dot(flr_k, fout)  # (F, A, O)
+        bias = np.dot(flr_b, fout)  # (A, O)
         out.append(
             Sub(
-                _variable(kernel.transpose((2, 1, 0))),
-                _variable(bias.transpose((1, 0))),
+                _variable(kernel.transpose((2, 1, 0)), quantized),
+                _variable(bias.transpose((1, 0)), quantized),
                 _variable(_f32(node, _key("S", suffix, "kernel")).transpose((1, 0))),
                 _variable(_f32(node, _key("S", suffix, "bias"))),
                 _variable(_f32(node, _key("Fout", suffix, "bias"))),
@@ -278,16 +311,15 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
     divisor = count.reshape(-1, 1, 1).astype(np.float64) if by_nvert else float(v)
     mask = (np.arange(v) < count.reshape(-1, 1))[..., None].astype(np.float64)
     for (_, a, p, o), suffix in zip(_dims(node), suffixes(node), strict=True):
-        feats = data @ weight(node, _key("FLR", suffix, "kernel")) + weight(
-            node, _key("FLR", suffix, "bias")
-        )
+        flr_k, flr_b, fout_k = transforms(node, suffix, np.float64)
+        feats = data @ flr_k + flr_b
         dist = data @ weight(node, _key("S", suffix, "kernel")) + weight(
             node, _key("S", suffix, "bias")
         )
         edge = mask * np.exp(-np.square(dist))  # (B, V, A)
         agg = np.einsum("bva,bvp->bap", edge, feats) / divisor
         updated = np.einsum("bva,bap->bvap", edge, agg).reshape(len(data), v, a * p)
-        fout = weight(node, _key("Fout", suffix, "kernel")).reshape(a * p, o)
+        fout = fout_k.reshape(a * p, o)
         data = mask * (updated @ fout + weight(node, _key("Fout", suffix, "bias")))
     if collapse(node) == "mean":
         out: FloatArray = data.sum(axis=1) if by_nvert else data.mean(axis=1)

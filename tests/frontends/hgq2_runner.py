@@ -202,7 +202,30 @@ def _models():
 
         return build
 
+    def softmax_latency(rng):
+        """A lone `stable=False` QSoftmax (hls4ml's latency softmax) on (8, 16) inputs: its
+        input quantiser per element (i 0..2, f 1..4), random table types (benchmarks).
+        """
+        from hgq.layers import QSoftmax
+
+        x = keras.Input((8, 16), name="x")
+        smx = QSoftmax(axis=-1, stable=False, enable_iq=True, input_scaler=0.75, name="smx")
+        model = keras.Model(x, smx(x))
+        iq = smx.iq.quantizer
+        iq._i.assign(rng.integers(0, 3, tuple(iq._i.shape)).astype("float32"))
+        iq._f.assign(rng.integers(1, 5, tuple(iq._f.shape)).astype("float32"))
+        for table in (smx.exp_table.oq, smx.inv_table.iq, smx.inv_table.oq):
+            q = table.quantizer
+            if hasattr(q, "_f"):
+                q._i.assign(np.full(q._i.shape, rng.integers(1, 4), "float32"))
+                q._f.assign(np.full(q._f.shape, rng.integers(3, 7), "float32"))
+            else:
+                q._b.assign(np.full(q._b.shape, rng.integers(6, 9), "float32"))
+                q._i.assign(np.full(q._i.shape, rng.integers(1, 3), "float32"))
+        return model
+
     return {
+        "softmax_latency": softmax_latency,
         "attention": attention(False),
         "linformer": attention(True),
         "tagger": tagger,

@@ -18,7 +18,9 @@ from hepinfer.fixed import FixedType
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op
+from hepinfer.knobs import IOType
 from hepinfer.ops import bit_exact_softmax as bes
+from hepinfer.ops.cost import ActivationCost, NodeContext
 
 TYPES: dict[str, Any] = {
     "exp_scale": 0.5773502691896258,
@@ -112,6 +114,17 @@ def test_latency_form_indexes_the_exp_table_by_the_input() -> None:
     s_float = q(e_float.sum(axis=1, keepdims=True), tab.inv_in)
     want = e_float * q(1.0 / (s_float + bes.EPSILON), tab.inv)
     np.testing.assert_allclose(np.asarray(lat.predict(x, mode="float")), want, rtol=1e-12)
+
+
+def test_latency_estimate_sizes_the_exp_table_by_the_input() -> None:
+    graph = hepinfer.compile(_latency_only(), NARROW).graph
+    node = graph.node("lat")
+    for width, size in ((6, 256), (11, 2048)):  # the larger of the input's and inv_in_t's
+        t = FixedType(width, 3, True)
+        ctx = NodeContext((t,), ((6,),), IOType.PARALLEL, t)
+        (layer,) = bes.cost(node, ctx)
+        assert isinstance(layer, ActivationCost)
+        assert layer.table_size == size
 
 
 def test_an_unknown_implementation_is_refused() -> None:

@@ -2,15 +2,14 @@
 
 Model: `tests/ops/garnet_runner.py`'s Keras 2 model (8 vertices of 3 features and a vertex
 count: a per-vertex GarNet, a collapsed GarNet and a Dense, a two-sublayer GarNetStack, a
-per-vertex and a collapsed GarNet with `mean_by_nvert`, a per-vertex GarNet with
-`quantize_transforms`), random weights, hls4ml 1.3's model-level `ap_fixed<16,6>` (Latency, RF 1).
+collapsed GarNet with `mean_by_nvert` and `quantize_transforms`), random weights, hls4ml 1.3's model-level `ap_fixed<16,6>` (Latency, RF 1).
 hls4ml converts, compiles and predicts in the qkeras peer (TensorFlow 2.14, a subprocess,
 which records its `predict()` time); hepinfer compiles the same JSON + HDF5 with the same
 configuration and predicts the same inputs (best of `--repeat`, after one warm-up call);
 the outputs are compared bit for bit (per-vertex rows below the vertex count).
 
-`--model garnet_new`: only the last three branches (the `mean_by_nvert` and
-`quantize_transforms` forms).
+`--model garnet_new`: only the last branch (the `mean_by_nvert` and `quantize_transforms`
+forms).
 
 Run: python benchmarks/bench_garnet.py [--model garnet|garnet_new] [--n 20000] [--repeat 5]
 """
@@ -69,7 +68,7 @@ def main() -> None:
             got = np.asarray(ours[name]).reshape(args.n, -1)
             expected = np.load(out / f"y_model{i}.npy").reshape(args.n, -1)
             differ = got != expected
-            if name in ("gar_v", "gar_nv", "gar_q"):  # per vertex: rows below the count
+            if name == "gar_v":  # per vertex: the rows below the count
                 differ &= np.repeat(np.arange(V)[None, :] < n, got.shape[1] // V, axis=1)
             exact &= not bool(differ.any())
     best = min(times)

@@ -27,39 +27,32 @@ def _build(name, n_vertices, n_features, seed):
     x_in = tf.keras.Input((n_vertices, n_features), name="x")
     n_in = tf.keras.Input((1,), dtype="uint16", name="n")
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
-    if name not in ("garnet", "garnet_new"):  # garnet_new: the last three branches (benchmarks)
+    if name not in ("garnet", "garnet_new"):  # garnet_new: the last branch alone (benchmarks)
         raise ValueError(name)
-    # six branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
-    # followed by a Dense, a two-sublayer GarNetStack, two GarNets with mean_by_nvert and one
-    # with quantize_transforms
+    # four branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
+    # followed by a Dense, a two-sublayer GarNetStack, a collapsed GarNet with mean_by_nvert and
+    # quantize_transforms
     vertices = GarNet(3, 3, 2, collapse=None, name="gar_v", **common)([x_in, n_in])
     mean = GarNet(2, 4, 3, collapse="mean", name="gar_m", **common)([x_in, n_in])
     fc = tf.keras.layers.Dense(3, name="fc")(mean)
     stack = GarNetStack(
         [2, 3], [3, 2], [3, 2], collapse="mean", quantize_transforms=None, name="stack", **common
     )([x_in, n_in])
-    # mean_by_nvert (hls4ml's integer normalisation by the count), per vertex and collapsed
-    by_n = GarNet(2, 3, 2, collapse=None, mean_by_nvert=True, name="gar_nv", **common)([x_in, n_in])
-    by_n_mean = GarNet(2, 2, 3, collapse="mean", mean_by_nvert=True, name="gar_nm", **common)(
-        [x_in, n_in]
-    )
-    # quantize_transforms (hls4ml reads it as ternary transforms)
-    quant = GarNet(
+    # mean_by_nvert (hls4ml's integer normalisation by the count; its collapse starts from
+    # the raw bias) and quantize_transforms (hls4ml reads it as ternary transforms) together
+    new = GarNet(
         2,
         3,
         2,
-        collapse=None,
+        collapse="mean",
+        mean_by_nvert=True,
         quantize_transforms=True,
         total_bits=8,
         int_bits=2,
-        name="gar_q",
+        name="gar_n",
         **common,
     )([x_in, n_in])
-    out = (
-        [vertices, fc, stack, by_n, by_n_mean, quant]
-        if name == "garnet"
-        else [by_n, by_n_mean, quant]
-    )
+    out = [vertices, fc, stack, new] if name == "garnet" else [new]
     model = tf.keras.Model([x_in, n_in], out)
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-1, 1, w.shape).astype(np.float32) for w in model.get_weights()])
@@ -67,18 +60,19 @@ def _build(name, n_vertices, n_features, seed):
 
 
 def _ternary_reference(model, x, n):
-    """Keras' float GarNet with gar_q's weights as hls4ml quantises them (its
+    """Keras' float GarNet with gar_n's weights as hls4ml quantises them (its
     TernaryQuantizer on the FLR kernel and bias and the Fout kernel): y_ternary.npy.
     """
     import tensorflow as tf
     from hls4ml.contrib.garnet import GarNet
 
-    layer = model.get_layer("gar_q")
+    layer = model.get_layer("gar_n")
     x_in = tf.keras.Input(x.shape[1:], name="x")
     n_in = tf.keras.Input((1,), dtype="uint16", name="n")
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
     ref = tf.keras.Model(
-        [x_in, n_in], GarNet(2, 3, 2, collapse=None, name="ref", **common)([x_in, n_in])
+        [x_in, n_in],
+        GarNet(2, 3, 2, collapse="mean", mean_by_nvert=True, name="ref", **common)([x_in, n_in]),
     )
 
     def ternary(w):

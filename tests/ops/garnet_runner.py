@@ -100,7 +100,8 @@ def main(spec_path):
         (out / "model.json").write_text(model.to_json())
         model.save_weights(str(out / "model_weights.h5"))
         # Keras reads the counts as uint16 (its Input dtype)
-        for i, y in enumerate(model.predict([x, n.astype(np.uint16)], verbose=0)):
+        ys = model.predict([x, n.astype(np.uint16)], verbose=0)
+        for i, y in enumerate(ys if isinstance(ys, list) else [ys]):
             np.save(out / f"y_keras{i}.npy", y)
         if job["model"] == "garnet":
             np.save(out / "y_ternary.npy", _ternary_reference(model, x, n.astype(np.uint16)))
@@ -137,7 +138,7 @@ def main(spec_path):
             start = time.perf_counter()
             y = hls_model.predict([np.ascontiguousarray(x), np.ascontiguousarray(n)])
             timing[label] = time.perf_counter() - start
-            for i, yi in enumerate(y):
+            for i, yi in enumerate(y if isinstance(y, list) else [y]):
                 np.save(out / f"y_{label}{i}.npy", np.asarray(yi))
         (out / "timing.json").write_text(json.dumps(timing))
     del GarNet, GarNetStack, tf

@@ -10,11 +10,13 @@ single inputs; the outputs are compared bit for bit.
 
 `--model attention`: the `attention` model of the runner instead (QEinsumDense,
 QEinsumDenseBatchnorm, QEinsum, QSoftmax, QMultiHeadAttention on (8, 6) inputs; `linformer`:
-with a QLinformerAttention after the QMultiHeadAttention); `--csim N`
+with a QLinformerAttention after the QMultiHeadAttention; `softmax_latency`: a lone
+`stable=False` QSoftmax, hls4ml's latency softmax, on (8, 16) inputs); `--csim N`
 also compares hepinfer's C simulation (io_parallel and io_stream) with its emulator on the
 first N inputs.
 
-Run: python benchmarks/bench_hgq2.py [--model jet_het|attention|linformer] [--n 10000]
+Run: python benchmarks/bench_hgq2.py [--model jet_het|attention|linformer|softmax_latency]
+[--n 10000]
 [--calls 2000]
 [--csim 0]
 """
@@ -38,7 +40,7 @@ PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
 RUNNER = REPO / "tests" / "frontends" / "hgq2_runner.py"
 CONFIG = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
 #: runner model -> its per-sample input shape
-SHAPES = {"jet_het": (16,), "attention": (8, 6), "linformer": (8, 6)}
+SHAPES = {"jet_het": (16,), "attention": (8, 6), "linformer": (8, 6), "softmax_latency": (8, 16)}
 
 
 def main() -> None:

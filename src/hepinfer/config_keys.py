@@ -108,7 +108,8 @@ NO_EFFECT_PRECISIONS = {
     "recurrent_weight": "recurrent layers store the recurrent kernel in their `weight` type",
     "recurrent_bias": "recurrent layers store the recurrent bias in their `bias` type",
     "edge_weight_aggr": "GarNet's sums of edge weights never leave hls4ml's default type",
-    "norm": "GarNet's mean_by_nvert normalisation, which hepinfer refuses",
+    "norm": "GarNet's mean_by_nvert normalisation keeps hls4ml's default ap_ufixed<14,4> (its "
+    "integer quotient V/R / n fits it unless V/R >= 16)",
 }
 
 #: top-level keys of an hls4ml configuration that do nothing here, with the reason

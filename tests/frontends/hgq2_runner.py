@@ -162,6 +162,9 @@ def _models():
             s = QEinsum("btd,bsd->bts", name="qk")([a, b])
             p = QSoftmax(axis=-1, name="smx", exp_iq_conf=sat, input_scaler=0.5)(s)
             o = QEinsum("bts,bsd->btd", name="av")([p, a])
+            # HGQ2's stable=False (hls4ml's latency softmax): its own input quantiser's bits
+            # index the exponential table
+            o = QSoftmax(axis=-1, stable=False, enable_iq=True, input_scaler=0.75, name="smx3")(o)
             m = mha_cls(num_heads=2, key_dim=3, name="mha")(o, o)
             atts = ["mha"]
             if linformer:
@@ -174,7 +177,8 @@ def _models():
             bn = model.get_layer("edbn")
             bn.moving_mean.assign(rng.uniform(-1, 1, bn.moving_mean.shape).astype("float32"))
             bn.moving_variance.assign(rng.uniform(0.3, 3, bn.moving_mean.shape).astype("float32"))
-            subs, smxs = [], [model.get_layer("smx"), model.get_layer("smx2")]
+            smxs = [model.get_layer(n) for n in ("smx", "smx2", "smx3")]
+            subs = []
             for att in (model.get_layer(n) for n in atts):
                 subs += [att._query_dense, att._key_dense, att._value_dense, att._output_dense]
                 subs += [getattr(att, p) for p in ("_lin_k_proj", "_lin_v_proj") if hasattr(att, p)]
@@ -182,7 +186,10 @@ def _models():
             for sub in subs:
                 if getattr(sub, "bias", None) is not None:
                     sub.bias.assign(rng.uniform(-1, 1, sub.bias.shape).astype("float32"))
-            _heterogeneous(model, rng, layers=[*model.layers, *subs, *smxs[2:]])
+            _heterogeneous(model, rng, layers=[*model.layers, *subs, *smxs[3:]])
+            iq = model.get_layer("smx3").iq.quantizer  # per element, none pruned: <= 7 bits
+            iq._i.assign(rng.integers(0, 3, tuple(iq._i.shape)).astype("float32"))
+            iq._f.assign(rng.integers(1, 5, tuple(iq._f.shape)).astype("float32"))
             for smx in smxs:
                 for table in (smx.exp_table, smx.inv_table):
                     for part in ("iq", "oq"):
@@ -199,7 +206,30 @@ def _models():
 
         return build
 
+    def softmax_latency(rng):
+        """A lone `stable=False` QSoftmax (hls4ml's latency softmax) on (8, 16) inputs: its
+        input quantiser per element (i 0..2, f 1..4), random table types (benchmarks).
+        """
+        from hgq.layers import QSoftmax
+
+        x = keras.Input((8, 16), name="x")
+        smx = QSoftmax(axis=-1, stable=False, enable_iq=True, input_scaler=0.75, name="smx")
+        model = keras.Model(x, smx(x))
+        iq = smx.iq.quantizer
+        iq._i.assign(rng.integers(0, 3, tuple(iq._i.shape)).astype("float32"))
+        iq._f.assign(rng.integers(1, 5, tuple(iq._f.shape)).astype("float32"))
+        for table in (smx.exp_table.oq, smx.inv_table.iq, smx.inv_table.oq):
+            q = table.quantizer
+            if hasattr(q, "_f"):
+                q._i.assign(np.full(q._i.shape, rng.integers(1, 4), "float32"))
+                q._f.assign(np.full(q._f.shape, rng.integers(3, 7), "float32"))
+            else:
+                q._b.assign(np.full(q._b.shape, rng.integers(6, 9), "float32"))
+                q._i.assign(np.full(q._i.shape, rng.integers(1, 3), "float32"))
+        return model
+
     return {
+        "softmax_latency": softmax_latency,
         "attention": attention(False),
         "linformer": attention(True),
         "tagger": tagger,

@@ -13,8 +13,9 @@ hepinfer's float mode with HGQ2's own Keras output (equal: every value on the wa
 fixed-point number, exact in float32; for the tagger and for `jet`, a 16-64-32-32-5 jet
 tagger with one type per quantiser), and hepinfer's own C simulation with its emulator.
 The same peer run converts `attention` (QEinsumDense, QEinsumDenseBatchnorm, QEinsum,
-QSoftmax over the last and a middle axis, QMultiHeadAttention: the runner gives the last the
-module name hls4ml 1.3's handler expects) with hls4ml: bit-exact on 2,000 inputs, float mode
+QSoftmax over the last and a middle axis, a `stable=False` QSoftmax (hls4ml's latency
+softmax) with its own per-element input quantiser, QMultiHeadAttention: the runner gives the
+last the module name hls4ml 1.3's handler expects) with hls4ml: bit-exact on 2,000 inputs, float mode
 within 1e-5 relative of HGQ2 (C simulation == emulator: tests/ops/test_bit_exact_softmax.py,
 and benchmarks/RESULTS.md for the whole model; QLinformerAttention, whose hls4ml conversion
 the test-time budget leaves out: `benchmarks/bench_hgq2.py --model linformer`).
@@ -164,7 +165,12 @@ def test_attention_layers_are_einsums_and_bit_exact_softmaxes(runs: dict[str, Pa
         Op.EINSUM_DENSE
     }
     assert {ops[n] for n in ("qk", "av", "mha_QK", "mha_aV")} == {Op.EINSUM}
-    assert {ops[n] for n in ("smx", "mha_softmax", "smx2")} == {Op.BIT_EXACT_SOFTMAX}
+    assert {ops[n] for n in ("smx", "mha_softmax", "smx2", "smx3")} == {Op.BIT_EXACT_SOFTMAX}
+    # stable=False: hls4ml's latency form, read through its own input quantiser
+    assert graph.node("smx3").attrs["implementation"] == "latency"
+    assert "norm_t" not in graph.node("smx3").attrs
+    assert graph.node("smx3").inputs == ("smx3_iq",)
+    assert len(fpq.element_types(graph.node("smx3_iq"))) > 5
     assert ops["mha_softmax_oq"] is Op.FIXED_POINT_QUANTIZER
     assert graph.node("mha_QK").inputs == ("mha_key_oq", "mha_query_oq")  # Keras: key first
     assert graph.node("smx2").attrs["axes"] == (0,)  # over the sequence: a middle axis
@@ -182,13 +188,24 @@ def test_attention_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
         "LayerName": {
             "mha_query": {"Precision": {"weight": "ap_fixed<4,1>", "result": "ap_fixed<8,3>"}},
             "smx": {"Precision": {"result": "ap_fixed<8,3>", "table": "ap_fixed<6,2>"}},
+            "smx3": {"Precision": {"result": "ap_fixed<8,3>", "table": "ap_fixed<6,2>"}},
         },
     }
     for config in (MODEL_LEVEL, mixed):  # the model's types win, as in hls4ml
         compiled = hepinfer.compile(runs["attn"] / "model.npz", config)
         ours = np.asarray(compiled.predict(x)).reshape(N, -1)
         np.testing.assert_array_equal(ours, expected)
-    assert len(np.unique(ours)) > 50
+    assert len(np.unique(ours)) > 15
+    trace = compiled.trace(x[:200])
+    assert len(np.unique(np.asarray(trace["smx3"]))) > 50  # the latency softmax's own output
+    # the comparison sees the latency softmax: the stable form in its place parts from hls4ml
+    graph = hgq2.load_hgq2(runs["attn"] / "model.npz")
+    stable = {"implementation": "stable", "norm_t": "ufixed<7,3,RND,SAT>"}
+    other = graph.with_nodes(
+        [n.replace(attrs={**n.attrs, **stable}) if n.name == "smx3" else n for n in graph.nodes]
+    )
+    moved = np.asarray(hepinfer.compile(other, MODEL_LEVEL).predict(x)).reshape(N, -1)
+    assert (moved != expected).any(axis=1).mean() > 0.5
 
 
 # ------------------------------------------------------------------ no peer
@@ -229,13 +246,19 @@ def _softmax_export(stable: bool, table_shape: tuple[int, ...]) -> dict[str, np.
     return data
 
 
-def test_qsoftmax_refuses_what_hls4ml_does_not_convert_bit_exactly() -> None:
+def test_qsoftmax_forms_and_what_hls4ml_does_not_convert_bit_exactly() -> None:
     graph = hgq2.convert(_softmax_export(True, (1, 1)))
     node = graph.node("q1")
     assert node.op is Op.BIT_EXACT_SOFTMAX
     assert node.attrs["norm_t"] == "ap_ufixed<6,2,AP_RND,AP_SAT>"
-    with pytest.raises(FrontendError, match=r"'q1' \(QSoftmax\) with stable=False"):
-        hgq2.convert(_softmax_export(False, (1, 1)))
+    latency = hgq2.convert(_softmax_export(False, (1, 1))).node("q1")
+    assert latency.attrs["implementation"] == "latency"
+    assert latency.attrs["exp_table_t"] == "ap_ufixed<6,2,AP_RND,AP_SAT>"
+    assert "norm_t" not in latency.attrs
+    no_exp = _softmax_export(False, (1, 1))
+    no_exp["__quantizers__"] = np.array(json.dumps({"q1": {"inv_iq": {}, "inv_oq": {}}}))
+    with pytest.raises(FrontendError, match=r"'q1' \(QSoftmax, stable=False\) .* \['exp_oq'\]"):
+        hgq2.convert(no_exp)
     with pytest.raises(FrontendError, match=r"'q1/exp_iq' has one type per element"):
         hgq2.convert(_softmax_export(True, (1, 4)))
 

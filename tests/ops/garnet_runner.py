@@ -31,21 +31,62 @@ def _build(name, n_vertices, n_features, seed):
     x_in = tf.keras.Input((n_vertices, n_features), name="x")
     n_in = tf.keras.Input((1,), dtype="uint16", name="n")
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
-    if name != "garnet":
+    if name not in ("garnet", "garnet_new"):  # garnet_new: the last branch alone (benchmarks)
         raise ValueError(name)
-    # three branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
-    # followed by a Dense, and a two-sublayer GarNetStack
+    # four branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
+    # followed by a Dense, a two-sublayer GarNetStack, a collapsed GarNet with mean_by_nvert and
+    # quantize_transforms
     vertices = GarNet(3, 3, 2, collapse=None, name="gar_v", **common)([x_in, n_in])
     mean = GarNet(2, 4, 3, collapse="mean", name="gar_m", **common)([x_in, n_in])
     fc = tf.keras.layers.Dense(3, name="fc")(mean)
     stack = GarNetStack(
         [2, 3], [3, 2], [3, 2], collapse="mean", quantize_transforms=None, name="stack", **common
     )([x_in, n_in])
-    out = [vertices, fc, stack]
+    # mean_by_nvert (hls4ml's integer normalisation by the count; its collapse starts from
+    # the raw bias) and quantize_transforms (hls4ml reads it as ternary transforms) together
+    new = GarNet(
+        2,
+        3,
+        2,
+        collapse="mean",
+        mean_by_nvert=True,
+        quantize_transforms=True,
+        total_bits=8,
+        int_bits=2,
+        name="gar_n",
+        **common,
+    )([x_in, n_in])
+    out = [vertices, fc, stack, new] if name == "garnet" else [new]
     model = tf.keras.Model([x_in, n_in], out)
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-1, 1, w.shape).astype(np.float32) for w in model.get_weights()])
     return model
+
+
+def _ternary_reference(model, x, n):
+    """Keras' float GarNet with gar_n's weights as hls4ml quantises them (its
+    TernaryQuantizer on the FLR kernel and bias and the Fout kernel): y_ternary.npy.
+    """
+    import tensorflow as tf
+    from hls4ml.contrib.garnet import GarNet
+
+    layer = model.get_layer("gar_n")
+    x_in = tf.keras.Input(x.shape[1:], name="x")
+    n_in = tf.keras.Input((1,), dtype="uint16", name="n")
+    common = {"simplified": True, "input_format": "xn", "output_activation": None}
+    ref = tf.keras.Model(
+        [x_in, n_in],
+        GarNet(2, 3, 2, collapse="mean", mean_by_nvert=True, name="ref", **common)([x_in, n_in]),
+    )
+
+    def ternary(w):
+        return np.where(w > 0.5, 1.0, np.where(w <= -0.5, -1.0, 0.0)).astype(np.float32)
+
+    weights = layer.get_weights()  # FLR kernel, bias, S kernel, bias, Fout kernel, bias
+    for i in (0, 1, 4):
+        weights[i] = ternary(weights[i])
+    ref.set_weights(weights)
+    return ref.predict([x, n], verbose=0)
 
 
 def main(spec_path):
@@ -63,8 +104,11 @@ def main(spec_path):
         (out / "model.json").write_text(model.to_json())
         model.save_weights(str(out / "model_weights.h5"))
         # Keras reads the counts as uint16 (its Input dtype)
-        for i, y in enumerate(model.predict([x, n.astype(np.uint16)], verbose=0)):
+        ys = model.predict([x, n.astype(np.uint16)], verbose=0)
+        for i, y in enumerate(ys if isinstance(ys, list) else [ys]):
             np.save(out / f"y_keras{i}.npy", y)
+        if job["model"] == "garnet":
+            np.save(out / "y_ternary.npy", _ternary_reference(model, x, n.astype(np.uint16)))
         timing = {}
         for label, cfg in job.get("configs", {}).items():
             if cfg == "model":
@@ -98,7 +142,7 @@ def main(spec_path):
             start = time.perf_counter()
             y = hls_model.predict([np.ascontiguousarray(x), np.ascontiguousarray(n)])
             timing[label] = time.perf_counter() - start
-            for i, yi in enumerate(y):
+            for i, yi in enumerate(y if isinstance(y, list) else [y]):
                 np.save(out / f"y_{label}{i}.npy", np.asarray(yi))
         (out / "timing.json").write_text(json.dumps(timing))
     del GarNet, GarNetStack, tf

@@ -190,13 +190,20 @@ def _table_type(data: Arrays, key: str, mode: Mapping[str, str]) -> str:
 
 def _softmax(data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]]) -> Converter:
     def build(b: GraphBuilder, layer: LayerInfo) -> str:
-        """QSoftmax: hls4ml 1.3's bit-exact softmax with the tables' quantisers as types."""
+        """QSoftmax: hls4ml 1.3's bit-exact softmax with the tables' quantisers as types
+        (`stable=False`: its latency form, the input's own bits index the exp table).
+        """
         cfg = layer.config
         own = modes.get(layer.name, {})
-        if not cfg.get("stable", True) or "exp_iq" not in own:
+        stable = bool(cfg.get("stable", True))
+        tags = (
+            ("exp_iq", "exp_oq", "inv_iq", "inv_oq") if stable else ("exp_oq", "inv_iq", "inv_oq")
+        )
+        missing = [tag for tag in tags if tag not in own]
+        if missing:
             msg = (
-                f"HGQ2 layer {layer.name!r} (QSoftmax) with stable=False is not supported; "
-                "supported: stable=True (hls4ml's bit-exact stable softmax)"
+                f"HGQ2 layer {layer.name!r} (QSoftmax, stable={stable}) has no exported "
+                f"quantisers {missing}; export it with hgq2_export.export"
             )
             raise FrontendError(msg)
         if len(layer.sources) != 1:
@@ -211,12 +218,10 @@ def _softmax(data: Arrays, modes: Mapping[str, Mapping[str, Mapping[str, str]]])
         attrs: dict[str, Any] = {
             "axes": tuple(int(a) % rank - 1 for a in axes),
             "exp_scale": float(cfg.get("input_scaler", 1.0)),
+            "implementation": "stable" if stable else "latency",
         }
-        for attr, tag in (
-            ("norm_t", "exp_iq"),
-            ("exp_table_t", "exp_oq"),
-            ("inv_in_t", "inv_iq"),
-            ("inv_table_t", "inv_oq"),
+        for attr, tag in zip(
+            ("norm_t", "exp_table_t", "inv_in_t", "inv_table_t")[-len(tags) :], tags, strict=True
         ):
             attrs[attr] = _table_type(data, f"{layer.name}/{tag}", own[tag])
         return b.add(layer.name, Op.BIT_EXACT_SOFTMAX, layer.sources, attrs)

@@ -3,9 +3,9 @@ from Keras 2 JSON + HDF5 (the class is not needed), as hls4ml 1.3's Keras 2 hand
 them (`hls4ml/converters/keras/graph.py`).
 
 Supported as hls4ml supports them: `simplified=True`, `input_format='xn'` (vertex features
-and the vertex count as two inputs), a linear output activation, `quantize_transforms` off,
-`collapse` None or 'mean' (a GarNetStack: 'mean', two or more sublayers), `mean_by_nvert`
-False. The weights are the layer's six (per sublayer) arrays in the HDF5 order
+and the vertex count as two inputs), a linear output activation, `quantize_transforms`
+either way (as hls4ml reads it: ternary transforms, `hepinfer.ops.garnet`), `collapse` None or 'mean' (a GarNetStack: 'mean', two or more sublayers), `mean_by_nvert`
+either way (hls4ml's arithmetic for it: `hepinfer.ops.garnet`). The weights are the layer's six (per sublayer) arrays in the HDF5 order
 `FLR_kernel, FLR_bias, S_kernel, S_bias, Fout_kernel, Fout_bias`.
 """
 
@@ -24,8 +24,8 @@ def _refuse(layer: LayerInfo, what: str) -> FrontendError:
     msg = (
         f"Keras layer {layer.name!r} ({layer.cls}) with {what} is not supported; hls4ml 1.3 "
         "and hepinfer support simplified=True, input_format='xn', output_activation None or "
-        "'linear', quantize_transforms off, collapse None or 'mean' (GarNetStack: 'mean', "
-        "two or more sublayers), mean_by_nvert=False"
+        "'linear', collapse None or 'mean' (GarNetStack: 'mean', "
+        "two or more sublayers)"
     )
     return FrontendError(msg)
 
@@ -42,8 +42,6 @@ def _check(layer: LayerInfo) -> None:
             cfg.get("output_activation") in (None, "linear"),
             f"output_activation={cfg.get('output_activation')!r}",
         ),
-        (not cfg.get("quantize_transforms"), "quantize_transforms=True"),
-        (not cfg.get("mean_by_nvert"), "mean_by_nvert=True"),
         (cfg.get("collapse") in (None, "mean"), f"collapse={cfg.get('collapse')!r}"),
     ]
     if layer.cls == "GarNetStack":
@@ -82,7 +80,8 @@ def garnet(b: GraphBuilder, layer: LayerInfo) -> str:
     attrs: dict[str, Any] = {
         "n_vertices": int(b.shape(layer.sources[0])[0]),
         "collapse": "mean" if cfg.get("collapse") == "mean" else "none",
-        "mean_by_nvert": False,
+        "mean_by_nvert": bool(cfg.get("mean_by_nvert")),
+        "quantize_transforms": bool(cfg.get("quantize_transforms")),
     }
     op = Op.GARNET
     if layer.cls == "GarNetStack":

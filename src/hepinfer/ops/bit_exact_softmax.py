@@ -1,5 +1,11 @@
 """Softmax with its own table types: hls4ml 1.3's bit-exact softmax (HGQ2's `QSoftmax`).
 
+Two forms, as hls4ml's attr `implementation`: 'stable' (HGQ2's `stable=True`, below) and
+'latency' (`stable=False`, hls4ml's `softmax_latency`): no maximum, the input itself indexes
+the exponential table (every bit of the input's type: `2**width(input)` entries of
+`exp(+value * exp_scale)`, hls4ml's `exp_table_size = 2**(k + i + f)` of the input), the rest
+as in the stable form.
+
 hls4ml's `softmax_stable` (nnet_activation.h) over the axes `axes` (per-sample, adjacent: the
 tensor read as (n_outer, n_slice, n_inner), one softmax per (outer, inner) over the n_slice
 values, hls4ml's `softmax_multidim`): `d = x_max - x` assigned to `norm_t`; `exp_res =
@@ -40,13 +46,19 @@ MAX_INDEX_BITS = 20
 #: HGQ2's `1 / (x + epsilon)` (Keras' backend epsilon)
 EPSILON = 1e-7
 TYPE_ATTRS = ("norm_t", "exp_table_t", "inv_in_t", "inv_table_t")
+#: hls4ml's softmax implementations that are bit-exact with HGQ2 (its `implementation` attr)
+IMPLEMENTATIONS = ("stable", "latency")
 
 
 @dataclass(frozen=True)
 class Tables:
-    """The node's types: the quantisers' (norm, exp, inv_in, inv), hls4ml's accum, the result."""
+    """The node's types: the quantisers' (norm, exp, inv_in, inv), hls4ml's accum, the result.
 
-    norm: FixedType
+    ``norm`` is the exponential table's index type: `norm_t` in the stable form, the input's
+    type in the latency form (None where the input's type is not known).
+    """
+
+    norm: FixedType | None
     exp: FixedType
     inv_in: FixedType
     inv: FixedType
@@ -80,18 +92,35 @@ def accum_type(inv_in: FixedType, exp: FixedType, n_slice: int) -> FixedType:
     return FixedType(max(width, 1), integer, inv_in.signed, Quant.TRN, Overflow.WRAP)
 
 
-def types(node: Node, shape: Sequence[int]) -> Tables:
-    """The node's types (GraphError naming a missing or unparsable one)."""
-    parsed = []
-    for key in TYPE_ATTRS:
+def implementation(node: Node) -> str:
+    """The node's form, 'stable' (the default) or 'latency' (GraphError naming others)."""
+    impl = str(node.attrs.get("implementation", "stable"))
+    if impl not in IMPLEMENTATIONS:
+        msg = (
+            f"BitExactSoftmax {node.name!r}: implementation {impl!r} is not supported; "
+            f"supported: {', '.join(IMPLEMENTATIONS)} (hls4ml 1.3's bit-exact forms)"
+        )
+        raise GraphError(msg)
+    return impl
+
+
+def types(node: Node, shape: Sequence[int], data: FixedType | None = None) -> Tables:
+    """The node's types (GraphError naming a missing or unparsable one); `data` is the
+    input's type (the latency form's table index).
+    """
+    latency = implementation(node) == "latency"
+    parsed: dict[str, FixedType] = {}
+    for key in TYPE_ATTRS[1:] if latency else TYPE_ATTRS:
         text = node.attrs.get(key)
         if text is None:
             msg = f"BitExactSoftmax {node.name!r} has no {key!r} attribute (a fixed-point type)"
             raise GraphError(msg)
-        parsed.append(FixedType.parse(str(text)))
-    norm, exp, inv_in, inv = parsed
-    for t, what in ((norm, "norm_t"), (inv_in, "inv_in_t")):
-        if t.width > MAX_INDEX_BITS:
+        parsed[key] = FixedType.parse(str(text))
+    norm = data if latency else parsed["norm_t"]
+    exp, inv_in, inv = (parsed[k] for k in TYPE_ATTRS[1:])
+    what_norm = "the input type" if latency else "norm_t"
+    for t, what in ((norm, what_norm), (inv_in, "inv_in_t")):
+        if t is not None and t.width > MAX_INDEX_BITS:
             msg = (
                 f"BitExactSoftmax {node.name!r}: {what} {t} indexes a table of 2**{t.width} "
                 f"entries; at most {MAX_INDEX_BITS} bits are supported: narrow the quantiser"
@@ -117,32 +146,49 @@ def _values(t: FixedType) -> FloatArray:
     return out
 
 
+def _finite(v: FloatArray) -> FloatArray:
+    """Infinities as huge finite values (they saturate or wrap as in the C++ casts)."""
+    out: FloatArray = np.where(np.isinf(v), np.sign(v) * 1e300, v)
+    return out
+
+
 def tables(node: Node, tab: Tables) -> tuple[IntArray, IntArray]:
-    """Mantissas of the exponential table (in `exp_table_t`, indexed by `norm_t` patterns) and
-    of the inverse table (in `inv_table_t`, indexed by `inv_in_t` patterns), as the C++
-    computes them in float32.
+    """Mantissas of the exponential table (in `exp_table_t`, indexed by the patterns of
+    `tab.norm`: `exp(-value * scale)` in the stable form, `exp(value * scale)` in the latency
+    form) and of the inverse table (in `inv_table_t`, indexed by `inv_in_t` patterns), as the
+    C++ computes them in float32.
     """
+    if tab.norm is None:
+        msg = f"BitExactSoftmax {node.name!r}: the tables need the input's fixed-point type"
+        raise GraphError(msg)
     scale = np.float32(float(node.attrs.get("exp_scale", 1.0)))
-    x = -(_values(tab.norm).astype(np.float32) * scale)
-    exp32 = np.exp(x.astype(np.float64)).astype(np.float32)
-    exp_m = tab.exp.to_mantissa(exp32.astype(np.float64))
+    x = _values(tab.norm).astype(np.float32) * scale
+    if implementation(node) == "stable":
+        x = -x
+    with np.errstate(over="ignore"):
+        exp32 = np.exp(x.astype(np.float64)).astype(np.float32)
+    exp_m = tab.exp.to_mantissa(_finite(exp32.astype(np.float64)))
     v = _values(tab.inv_in).astype(np.float32)
     with np.errstate(divide="ignore"):
         inv32 = (np.float32(1.0) / v).astype(np.float64)
-    inv32 = np.where(np.isinf(inv32), np.sign(inv32) * 1e300, inv32)
-    return exp_m, tab.inv.to_mantissa(inv32)
+    return exp_m, tab.inv.to_mantissa(_finite(inv32))
 
 
-#: (id(node), shape) -> (the node, its types and table mantissas): one computation per node
-_PREPARED: dict[tuple[int, tuple[int, ...]], tuple[Node, Tables, IntArray, IntArray]] = {}
+#: (id(node), shape, input type) -> (the node, its types and table mantissas): one
+#: computation per node
+_PREPARED: dict[
+    tuple[int, tuple[int, ...], FixedType], tuple[Node, Tables, IntArray, IntArray]
+] = {}
 
 
-def _prepared(node: Node, shape: tuple[int, ...]) -> tuple[Tables, IntArray, IntArray]:
-    key = (id(node), shape)
+def _prepared(
+    node: Node, shape: tuple[int, ...], data: FixedType
+) -> tuple[Tables, IntArray, IntArray]:
+    key = (id(node), shape, data)
     hit = _PREPARED.get(key)
     if hit is not None and hit[0] is node:
         return hit[1], hit[2], hit[3]
-    tab = types(node, shape)
+    tab = types(node, shape, data)
     exp_tab, inv_tab = tables(node, tab)
     if len(_PREPARED) > 256:
         _PREPARED.clear()
@@ -156,18 +202,25 @@ def _grouped(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    """HGQ2's QSoftmax (stable): each table quantiser applied to float values."""
+    """HGQ2's QSoftmax: each table quantiser applied to float values (the latency form:
+    `exp(x * scale)` of the input itself).
+    """
     x = xs[0]
     tab = types(node, x.shape[1:])
     g = _grouped(node, np.asarray(x, dtype=np.float64))
 
     def q(v: np.ndarray, t: FixedType) -> FloatArray:
-        out: FloatArray = t.from_mantissa(t.to_mantissa(v))
+        out: FloatArray = t.from_mantissa(t.to_mantissa(_finite(v)))
         return out
 
-    d = q(g.max(axis=2, keepdims=True) - g, tab.norm)
     scale = float(np.float32(float(node.attrs.get("exp_scale", 1.0))))
-    e = q(np.exp(-d * scale), tab.exp)
+    if implementation(node) == "latency":
+        with np.errstate(over="ignore"):
+            e = q(np.exp(g * scale), tab.exp)
+    else:
+        assert tab.norm is not None
+        d = q(g.max(axis=2, keepdims=True) - g, tab.norm)
+        e = q(np.exp(-d * scale), tab.exp)
     s = q(e.sum(axis=2, keepdims=True), tab.inv_in)
     inv = q(1.0 / (s + EPSILON), tab.inv)
     out: FloatArray = (e * inv).reshape(x.shape)
@@ -175,12 +228,16 @@ def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
-    """hls4ml's `softmax_stable` on the mantissas (see the module docstring)."""
+    """hls4ml's `softmax_stable` / `softmax_latency` on the mantissas (module docstring)."""
     x = xs[0]
-    tab, exp_tab, inv_tab = _prepared(node, tuple(x.m.shape[1:]))
+    tab, exp_tab, inv_tab = _prepared(node, tuple(x.m.shape[1:]), x.t)
+    assert tab.norm is not None
     g = _grouped(node, x.m)
-    diff_t = FixedType(x.t.width + 1, x.t.integer + 1, True)
-    d = tab.norm.cast_mantissa(g.max(axis=2, keepdims=True) - g, diff_t)
+    if implementation(node) == "latency":
+        d = g  # the input's own bits index the table
+    else:
+        diff_t = FixedType(x.t.width + 1, x.t.integer + 1, True)
+        d = tab.norm.cast_mantissa(g.max(axis=2, keepdims=True) - g, diff_t)
     e = tab.accum.cast_mantissa(exp_tab[d & ((1 << tab.norm.width) - 1)], tab.exp)
     total = tab.accum.cast_mantissa(e.sum(axis=2, keepdims=True), wide_type(tab.accum.frac))
     s = tab.inv_in.cast_mantissa(total, tab.accum)
@@ -192,7 +249,7 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
     """The exact product type (`types`); the node has no configured types."""
     n_inputs(node, inputs, 1)
-    return types(node, node.out.shape).result, node.precision
+    return types(node, node.out.shape, inputs[0]).result, node.precision
 
 
 def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
@@ -203,17 +260,18 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
 
 
 def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
-    """`bit_exact_softmax`: hls4ml's stable softmax per (outer, inner) slice with the two
-    tables (`tables`, as the emulator's).
+    """`bit_exact_softmax`: hls4ml's stable (or latency) softmax per (outer, inner) slice
+    with the two tables (`tables`, as the emulator's).
     """
     inputs_count(node, inputs, 1, "HLS")
-    fixed(node, inputs[0])
-    tab = types(node, inputs[0].shape)
+    tab = types(node, inputs[0].shape, fixed(node, inputs[0]))
+    assert tab.norm is not None
     outer, n, inner = slices(node, inputs[0].shape)
     if max(tab.norm.width, tab.inv_in.width) > 16:
         msg = (
             f"BitExactSoftmax {node.name!r}: tables of more than 2**16 entries have no HLS "
-            f"kernel (norm_t {tab.norm}, inv_in_t {tab.inv_in}); narrow the table quantisers"
+            f"kernel (exp table index {tab.norm}, inv_in_t {tab.inv_in}); narrow the "
+            "quantisers"
         )
         raise HlsError(msg)
     exp_tab, inv_tab = tables(node, tab)
@@ -225,6 +283,7 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
         "n_inner": str(inner),
         "exp_size": str(exp_tab.size),
         "inv_size": str(inv_tab.size),
+        "latency": "1" if implementation(node) == "latency" else "0",
     }
     typedefs = {
         "norm_t": tab.norm,
@@ -234,8 +293,8 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
         "accum_t": tab.accum,
     }
     arrays = (
-        HlsArray("exp", "exp_table", tab.exp, exp_tab),
-        HlsArray("inv", "inv_table", tab.inv, inv_tab),
+        HlsArray("smx_exp", "exp_table", tab.exp, exp_tab),
+        HlsArray("smx_inv", "inv_table", tab.inv, inv_tab),
     )
     return Lowering("bit_exact_softmax", consts, typedefs, arrays)
 
@@ -244,8 +303,11 @@ SPEC = OpSpec(Op.BIT_EXACT_SOFTMAX, same_shape, run_float, run_fixed, (), "Softm
 
 
 def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
-    """A softmax over the output's elements with tables of the larger index width."""
-    tab = types(node, node.out.shape)
+    """A softmax over the output's elements with tables of the larger index width (the
+    latency form's exp table: the input's width).
+    """
+    tab = types(node, node.out.shape, ctx.input)
+    assert tab.norm is not None
     _, n, inner = slices(node, node.out.shape)
     return [
         ActivationCost(

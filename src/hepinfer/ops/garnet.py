@@ -27,13 +27,24 @@ A * P -> O):
   each product and sum cast to `result_t`; `collapse='mean'`:
   `(Fout_b * n >> log2 V) + sum_a mean_e[a] * base[o, a]` in `result_t` (the bias term in
   `aggr_t`, then in the bias's type).
+- `mean_by_nvert=True`: Keras divides the aggregation sums by the vertex count (and its
+  `collapse='mean'` by True: a sum over the vertices); hls4ml instead multiplies the sum of
+  the shifted block sums by `norm_t(U / n)`, an integer division (`(unsigned) U / nvtx`: the
+  quotient keeps the dividend's 0 fractional bits, truncated) assigned to `norm_t` (hls4ml's
+  default `ap_ufixed<14,4>`, TRN, WRAP), the products cast to `edge_weight_t` / `aggr_t`
+  (no final shift by log2(R)), and its collapse starts from `Fout_b` itself.
 
 hls4ml's loops stop at vertex `n` (an integer count), in blocks of U: vertices at or past `n`
 are not computed, and hls4ml leaves their output rows unwritten (whatever the output buffer
 held); hepinfer writes 0 there, as Keras does. Supported as hls4ml supports them: simplified
 GarNet, `input_format='xn'`, linear output activation, `collapse` None or 'mean' (hls4ml
-declares 'sum' and 'max' but its kernel implements neither), `mean_by_nvert=False`,
-reuse factors that are powers of two dividing V.
+declares 'sum' and 'max' but its kernel implements neither), reuse factors that are powers of
+two dividing V. `quantize_transforms=True` as hls4ml 1.3 reads it: the FLR kernel and bias
+and the Fout kernel ternary (`ternary`: threshold 0.5) before the contraction, the contracted
+arrays in integer types (no fractional bits); float mode computes the same ternary network
+(the Keras layer itself quantises them with `quantized_bits(total_bits, int_bits)` and
+quantises its output, sizes its saved config does not even record: hls4ml's reading is the
+only one a converter can follow).
 """
 
 from __future__ import annotations
@@ -41,11 +52,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from hepinfer.errors import GraphError
+from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType, Overflow, Quant
 from hepinfer.fixed.array import FxArray, IntArray
 from hepinfer.ir.graph import Node, TensorType
@@ -60,6 +72,8 @@ from hepinfer.ops.lowering import HlsArray, Lowering, fixed, sizes
 DISTANCE = FixedType(12, 4, True, Quant.TRN, Overflow.SAT)
 #: hls4ml's default edge weight type (`edge_weight_t`)
 DEFAULT_EDGE_WEIGHT = FixedType(10, 0, False, Quant.TRN, Overflow.SAT)
+#: hls4ml's default `norm_t` (mean_by_nvert's `U / n`: 4 integer bits, 10 fractional)
+NORM = FixedType(14, 4, False)
 #: the type of `-distance * distance`, in which hls4ml's C simulation returns `hls::exp`
 EXP_TYPE = FixedType(25, 9, True)
 #: fractional bits hls4ml gives every GarNet constant array
@@ -148,11 +162,14 @@ def _minimum_width(data: npt.NDArray[np.float32], signed: bool) -> int:
     return width + int(signed)
 
 
-def _variable(data: npt.NDArray[np.float32]) -> tuple[FixedType, IntArray]:
-    """hls4ml's `_add_variable`: the type from the data, the values as its writer prints them."""
+def _variable(data: npt.NDArray[np.float32], quantized: bool = False) -> tuple[FixedType, IntArray]:
+    """hls4ml's `_add_variable`: the type from the data (`quantized`: an integer type, no
+    fractional bits), the values as its writer prints them.
+    """
     signed = bool(np.amin(data) < 0.0)
     integer = _minimum_width(data, signed)
-    t = FixedType(integer + FRAC, integer, signed, Quant.RND, Overflow.SAT)
+    frac = 0 if quantized else FRAC
+    t = FixedType(integer + frac, integer, signed, Quant.RND, Overflow.SAT)
     printed = np.array([float(f"{float(v):.{FRAC}f}") for v in data.ravel()]).reshape(data.shape)
     return t, t.to_mantissa(printed)
 
@@ -161,18 +178,42 @@ def _f32(node: Node, key: str) -> npt.NDArray[np.float32]:
     return weight(node, key).astype(np.float32)
 
 
+def ternary(data: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """hls4ml's `TernaryQuantizer` (its reading of `quantize_transforms`): 1 above 0.5, -1 at
+    or below -0.5, else 0.
+    """
+    one = np.ones_like(data)
+    out: npt.NDArray[Any] = np.where(data > 0.5, one, np.where(data <= -0.5, -one, 0 * one))
+    return out
+
+
+def transforms(node: Node, suffix: str, dtype: type) -> tuple[npt.NDArray[Any], ...]:
+    """(FLR kernel, FLR bias, Fout kernel) of a sublayer in `dtype`, ternary with
+    `quantize_transforms` (as hls4ml 1.3 quantises them).
+    """
+    arrays: tuple[npt.NDArray[Any], ...] = tuple(
+        weight(node, _key(part, suffix, kind)).astype(dtype)
+        for part, kind in (("FLR", "kernel"), ("FLR", "bias"), ("Fout", "kernel"))
+    )
+    if node.attrs.get("quantize_transforms"):
+        return tuple(ternary(a) for a in arrays)
+    return arrays
+
+
 def sublayers(node: Node) -> list[Sub]:
     """The constant arrays of every sublayer, contracted and typed as hls4ml does."""
     out = []
     dims = _dims(node)
+    quantized = bool(node.attrs.get("quantize_transforms"))
     for (_, a, p, o), suffix in zip(dims, suffixes(node), strict=True):
-        fout = _f32(node, _key("Fout", suffix, "kernel")).reshape(a, p, o)
-        kernel = np.dot(_f32(node, _key("FLR", suffix, "kernel")), fout)  # (F, A, O)
-        bias = np.dot(_f32(node, _key("FLR", suffix, "bias")), fout)  # (A, O)
+        flr_k, flr_b, fout_k = transforms(node, suffix, np.float32)
+        fout = fout_k.reshape(a, p, o)
+        kernel = np.dot(flr_k, fout)  # (F, A, O)
+        bias = np.dot(flr_b, fout)  # (A, O)
         out.append(
             Sub(
-                _variable(kernel.transpose((2, 1, 0))),
-                _variable(bias.transpose((1, 0))),
+                _variable(kernel.transpose((2, 1, 0)), quantized),
+                _variable(bias.transpose((1, 0)), quantized),
                 _variable(_f32(node, _key("S", suffix, "kernel")).transpose((1, 0))),
                 _variable(_f32(node, _key("S", suffix, "bias"))),
                 _variable(_f32(node, _key("Fout", suffix, "bias"))),
@@ -261,23 +302,27 @@ def _mask(count: FloatArray, v: int, u: int) -> npt.NDArray[np.bool_]:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    """Keras' GarNet (`mean_by_nvert`: the sums over vertices divided by the count, the
+    collapse a sum).
+    """
     data, count = xs
     v = data.shape[1]
+    by_nvert = bool(node.attrs.get("mean_by_nvert"))
+    divisor = count.reshape(-1, 1, 1).astype(np.float64) if by_nvert else float(v)
     mask = (np.arange(v) < count.reshape(-1, 1))[..., None].astype(np.float64)
     for (_, a, p, o), suffix in zip(_dims(node), suffixes(node), strict=True):
-        feats = data @ weight(node, _key("FLR", suffix, "kernel")) + weight(
-            node, _key("FLR", suffix, "bias")
-        )
+        flr_k, flr_b, fout_k = transforms(node, suffix, np.float64)
+        feats = data @ flr_k + flr_b
         dist = data @ weight(node, _key("S", suffix, "kernel")) + weight(
             node, _key("S", suffix, "bias")
         )
         edge = mask * np.exp(-np.square(dist))  # (B, V, A)
-        agg = np.einsum("bva,bvp->bap", edge, feats) / v
+        agg = np.einsum("bva,bvp->bap", edge, feats) / divisor
         updated = np.einsum("bva,bap->bvap", edge, agg).reshape(len(data), v, a * p)
-        fout = weight(node, _key("Fout", suffix, "kernel")).reshape(a * p, o)
+        fout = fout_k.reshape(a * p, o)
         data = mask * (updated @ fout + weight(node, _key("Fout", suffix, "bias")))
     if collapse(node) == "mean":
-        out: FloatArray = data.mean(axis=1)
+        out: FloatArray = data.sum(axis=1) if by_nvert else data.mean(axis=1)
         return out
     return data
 
@@ -339,6 +384,7 @@ def _aggregate(
     data_t: FixedType,
     mask: npt.NDArray[np.bool_],
     table: IntArray,
+    count: FxArray,
 ) -> tuple[IntArray, _Means]:
     """hls4ml's `aggregate` / `compute_weights_aggregates`: the edge weights (B, V, A) and
     the means.
@@ -371,11 +417,26 @@ def _aggregate(
         feat_loc = _accumulate(aggr, weighted[:, rows], data_t.frac)
         edge_acc = _sum(ewa, (edge_acc, ewa.frac), (edge_loc >> shift, ewa.frac))
         feat_acc = _sum(aggr, (feat_acc, aggr.frac), (feat_loc >> shift, aggr.frac))
+    if node.attrs.get("mean_by_nvert"):
+        norm = _norm(count, u)[:, :, None]  # (B, 1, 1) mantissas of norm_t
+        frac = ewa.frac + NORM.frac
+        edge_mean = _cast(ty.edge_weight, edge_acc * norm[:, :, 0], frac)
+        return edge, _Means(edge_mean, _cast(aggr, feat_acc * norm, aggr.frac + NORM.frac))
     means = _Means(
         ty.edge_weight.cast_mantissa(edge_acc >> _log2(r), ewa),
         feat_acc >> _log2(r),
     )
     return edge, means
+
+
+def _norm(count: FxArray, u: int) -> IntArray:
+    """hls4ml's `norm_t nvtx_norm = U / nvtx` per sample (B, 1): the integer quotient of the
+    mantissas (`U << frac(nvtx)) / m`, truncated), assigned to `norm_t`; 0 for a count that is
+    not positive (where hls4ml divides by zero).
+    """
+    m = count.m.reshape(-1, 1).astype(np.int64)
+    q = np.where(m > 0, (u << count.t.frac) // np.maximum(m, 1), 0)
+    return _cast(NORM, q, 0)
 
 
 def _output_base(node: Node, sub: Sub, means: _Means) -> IntArray:
@@ -419,11 +480,14 @@ def _collapsed(
     v, _, _ = geometry(node)
     otb_t, otb = sub.otb
     aggr = ty.aggr
-    bias = aggr.cast_mantissa(otb, otb_t)
-    n = count.m.reshape(-1, 1)
-    bias = _cast(aggr, bias[None, :] * n, aggr.frac + count.t.frac) >> _log2(v)
-    bias = otb_t.cast_mantissa(bias, aggr)
-    acc = res.cast_mantissa(bias, otb_t)
+    if node.attrs.get("mean_by_nvert"):  # hls4ml's biases as they are
+        acc = np.broadcast_to(res.cast_mantissa(otb, otb_t), (len(count.m), len(otb))).copy()
+    else:
+        bias = aggr.cast_mantissa(otb, otb_t)
+        n = count.m.reshape(-1, 1)
+        bias = _cast(aggr, bias[None, :] * n, aggr.frac + count.t.frac) >> _log2(v)
+        bias = otb_t.cast_mantissa(bias, aggr)
+        acc = res.cast_mantissa(bias, otb_t)
     frac = ty.edge_weight.frac + aggr.frac
     for a in range(base.shape[-1]):
         prod = means.edge[:, None, a] * base[:, :, a]
@@ -434,29 +498,18 @@ def _collapsed(
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     data, count = xs
     res = need(node, "result")
-    if node.attrs.get("mean_by_nvert"):
-        raise _mean_by_nvert(node)
     v, _, u = geometry(node)
     mask = _mask(count.t.from_mantissa(count.m), v, u)
     table = edge_table(node)
     m, t = data.m, data.t
     subs = sublayers(node)
     for i, sub in enumerate(subs):
-        edge, means = _aggregate(node, sub, m, t, mask, table)
+        edge, means = _aggregate(node, sub, m, t, mask, table, count)
         base = _output_base(node, sub, means)
         if i == len(subs) - 1 and collapse(node) == "mean":
             return FxArray(_collapsed(node, sub, means, base, count, res), res)
         m, t = _vertices(node, sub, edge, base, mask, res), res
     return FxArray(m, res)
-
-
-def _mean_by_nvert(node: Node) -> GraphError:
-    msg = (
-        f"{node.op.value} {node.name!r}: mean_by_nvert=True is not supported (hls4ml divides "
-        "by the vertex count in integer arithmetic, Keras's collapse divides by True); use "
-        "mean_by_nvert=False"
-    )
-    return GraphError(msg)
 
 
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
@@ -492,11 +545,15 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
     edge-weight table, the vertex count as the second input.
     """
     fixed(node, inputs[0])
-    fixed(node, inputs[1])
+    count_t = fixed(node, inputs[1])
     ty = internal(node)
     v, r, u = geometry(node)
-    if node.attrs.get("mean_by_nvert"):
-        raise _mean_by_nvert(node)
+    if count_t.width > 31 or count_t.frac < 0:
+        msg = (
+            f"{node.op.value} {node.name!r}: the vertex count's type {count_t} has no HLS "
+            "kernel (at most 31 bits, no negative fractional bits); narrow the count input"
+        )
+        raise HlsError(msg)
     subs = sublayers(node)
     dims = _dims(node)
     consts = {
@@ -509,6 +566,8 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
         "log2_vertices": str(_log2(v)),
         "n_sublayers": str(len(subs)),
         "collapse": "1" if collapse(node) == "mean" else "0",
+        "mean_by_nvert": "1" if node.attrs.get("mean_by_nvert") else "0",
+        "count_frac": str(count_t.frac),
         "max_feat": str(max(max(d[0], d[3]) for d in dims)),
         "max_agg": str(max(d[1] for d in dims)),
     }
@@ -521,6 +580,7 @@ def hls(node: Node, inputs: Sequence[TensorType]) -> Lowering:
         "edge_aggr_t": ty.edge_weight_aggr,
         "aggr_t": ty.aggr,
         "distance_t": DISTANCE,
+        "norm_t": NORM,
         "otb_last_t": subs[-1].otb[0],
         "dims_t": DIMS,
     }

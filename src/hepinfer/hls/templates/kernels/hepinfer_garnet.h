@@ -7,8 +7,11 @@
 // log2_reuse; base[o][a] = mean_e[a] * itb + sum_f mean_x[a][f] * itw in aggr_t; a vertex's
 // output otb[o] + sum_a e[v][a] * base[o][a] in res_T (each product cast), 0 for the vertices
 // not computed; collapse: ((otb * n) >> log2_vertices in aggr_t, then otb_last_t) +
-// sum_a mean_e[a] * base[o][a] in res_T. Arrays hold every sublayer one after another
-// (dims: n_in, n_agg, n_out per sublayer).
+// sum_a mean_e[a] * base[o][a] in res_T. With mean_by_nvert (hls4ml's set_means_normalized
+// and OutputBiasNormalizer): the block sums' total times norm_t(unroll / n) (an integer
+// quotient, computed on the count's mantissa) instead of the shift by log2_reuse, and the
+// collapse starts from otb itself. Arrays hold every sublayer one after another (dims: n_in,
+// n_agg, n_out per sublayer).
 #ifndef HEPINFER_GARNET_H
 #define HEPINFER_GARNET_H
 
@@ -18,6 +21,7 @@ namespace hepinfer {
 
 template <class in_T, typename CONFIG_T>
 void garnet_aggregate(const in_T *x, int stride, int n_feat, int n_agg, const bool mask[CONFIG_T::n_vertices],
+                      const typename CONFIG_T::norm_t norm,
                       const typename CONFIG_T::adw_t *adw, const typename CONFIG_T::adb_t *adb,
                       const typename CONFIG_T::table_t table[4096],
                       typename CONFIG_T::edge_t edge[CONFIG_T::n_vertices * CONFIG_T::max_agg],
@@ -81,9 +85,17 @@ void garnet_aggregate(const in_T *x, int stride, int n_feat, int n_agg, const bo
         }
     }
     for (int a = 0; a < A; a++) {
-        mean_e[a] = acc_e[a] >> CONFIG_T::log2_reuse;
+        if (CONFIG_T::mean_by_nvert) {
+            mean_e[a] = acc_e[a] * norm;
+        } else {
+            mean_e[a] = acc_e[a] >> CONFIG_T::log2_reuse;
+        }
         for (int f = 0; f < F; f++) {
-            mean_x[a * F + f] = acc_x[a * F + f] >> CONFIG_T::log2_reuse;
+            if (CONFIG_T::mean_by_nvert) {
+                mean_x[a * F + f] = acc_x[a * F + f] * norm;
+            } else {
+                mean_x[a * F + f] = acc_x[a * F + f] >> CONFIG_T::log2_reuse;
+            }
         }
     }
 }
@@ -114,6 +126,10 @@ void garnet(const data_T data[CONFIG_T::n_in], const nvtx_T nvtx[1], res_T res[C
             mask[v] = true;
         }
     }
+    // hls4ml's norm_t((unsigned) unroll / nvtx): the quotient truncated to an integer
+    const int count_m = mantissa(n).to_int();
+    const int quotient = count_m > 0 ? (int)(((long long)CONFIG_T::unroll << CONFIG_T::count_frac) / count_m) : 0;
+    const typename CONFIG_T::norm_t norm = quotient;
     res_T feat[V * F];
     edge_t edge[V * A];
     edge_t mean_e[A];
@@ -123,11 +139,11 @@ void garnet(const data_T data[CONFIG_T::n_in], const nvtx_T nvtx[1], res_T res[C
     for (int l = 0; l < CONFIG_T::n_sublayers; l++) {
         const int n_feat = dims[3 * l].to_int(), n_agg = dims[3 * l + 1].to_int(), n_out = dims[3 * l + 2].to_int();
         if (l == 0) {
-            garnet_aggregate<data_T, CONFIG_T>(data, n_feat, n_feat, n_agg, mask, adw + o_adw, adb + o_adb, table, edge,
-                                               mean_e, mean_x);
+            garnet_aggregate<data_T, CONFIG_T>(data, n_feat, n_feat, n_agg, mask, norm, adw + o_adw, adb + o_adb, table,
+                                               edge, mean_e, mean_x);
         } else {
-            garnet_aggregate<res_T, CONFIG_T>(feat, F, n_feat, n_agg, mask, adw + o_adw, adb + o_adb, table, edge, mean_e,
-                                              mean_x);
+            garnet_aggregate<res_T, CONFIG_T>(feat, F, n_feat, n_agg, mask, norm, adw + o_adw, adb + o_adb, table, edge,
+                                              mean_e, mean_x);
         }
         for (int o = 0; o < F; o++) {
             for (int a = 0; a < A; a++) {
@@ -148,6 +164,9 @@ void garnet(const data_T data[CONFIG_T::n_in], const nvtx_T nvtx[1], res_T res[C
                 bias *= n;
                 const typename CONFIG_T::otb_last_t normalized = bias >> CONFIG_T::log2_vertices;
                 res_T acc = normalized;
+                if (CONFIG_T::mean_by_nvert) {
+                    acc = otb[o_otb + o];
+                }
                 for (int a = 0; a < A; a++) {
                     if (a < n_agg) {
                         acc += mean_e[a] * base[o * A + a];

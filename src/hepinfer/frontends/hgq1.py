@@ -32,7 +32,7 @@ import numpy as np
 from hepinfer.errors import FrontendError
 from hepinfer.frontends import keras as keras_frontend
 from hepinfer.frontends.builder import GraphBuilder
-from hepinfer.frontends.hgq2 import _exact_types as exact_types
+from hepinfer.frontends.hgq2 import exact_types
 from hepinfer.frontends.keras_layers import Converter, LayerInfo
 from hepinfer.ir.graph import Graph
 from hepinfer.ir.op import Op

@@ -359,7 +359,7 @@ def input_type(quantizers: list[Node]) -> FixedType:
     return FixedType(max(k + i + f, 1), k + i, bool(k), Quant.TRN, overflow)
 
 
-def _exact_types(graph: Graph) -> Graph:
+def exact_types(graph: Graph) -> Graph:
     """Mark every node but the quantisers `bit_exact` (weights in their exact types) and
     give inputs read only by quantisers hls4ml's input type.
     """
@@ -438,7 +438,7 @@ def convert(data: Arrays) -> Graph:
     graph = keras_frontend.convert_config(
         {"class_name": cls, "config": config}, _weights(data, hgq), converters
     )
-    return _exact_types(graph)
+    return exact_types(graph)
 
 
 def from_hgq2_model(model: Any) -> Graph:
@@ -470,4 +470,4 @@ def load_hgq2(path: str | Path) -> Graph:
     return from_hgq2_model(keras.models.load_model(str(p), compile=False))
 
 
-__all__ = ["BASES", "convert", "from_hgq2_model", "input_type", "load_hgq2"]
+__all__ = ["BASES", "convert", "exact_types", "from_hgq2_model", "input_type", "load_hgq2"]

@@ -99,3 +99,24 @@ def test_vitis_dataflow_ii_is_the_slowest_loop_and_latency_the_latest_finish() -
     ]
     d = est(dense, "vitis-2024")
     assert d.ii == min(max(lay.latency_cycles + 1 for lay in d.layers), d.latency_cycles)
+
+
+def test_one_process_design_has_no_dataflow_handshake() -> None:
+    """A single io_stream layer is the top function itself (no dataflow channel): Vitis
+    reports its latency as the process's and restarts it the cycle after it is done, so
+    II = latency + 1, as Vivado HLS does (hls4ml's DepthwiseConv2D baselines: 1,028 / 1,029
+    in both tools).
+    """
+    depthwise = conv(in_height=6, filt_height=3, n_chan=1, depthwise=True)
+    for tool in ("vitis-2024", "vitis-2023", "vivado-hls-2020"):
+        e = est([depthwise], tool)
+        (layer,) = e.layers
+        assert e.latency_cycles == layer.latency_cycles
+        assert e.ii == layer.latency_cycles + 1
+    # with a second process the Vitis dataflow handshake cycle is back
+    two = est(
+        [depthwise, ActivationCost(name="r", kind="relu", n=6 * 8 * 4, n_chan=4, io_type=STREAM)],
+        "vitis-2024",
+    )
+    c, r = two.layers
+    assert two.latency_cycles == max(c.latency_cycles, c.fill_cycles + r.latency_cycles) + 1

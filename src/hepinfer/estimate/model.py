@@ -68,15 +68,18 @@ def compose_latency(
             # that loops over its pixels is bounded by its trip count times its loop II (the
             # layer's `ii`); its latency estimate is the latest finish of a process started
             # when its producer writes its first word
+            if len(layers) == 1:
+                # one process: no dataflow network, so no channel handshake; the top
+                # function is that process, a sequential function (ap_ctrl_hs) that
+                # starts again the cycle after ap_done: II = its latency + 1
+                latency = layers[0].latency_cycles
+                return latency, max(ii, latency + 1)
             latency, start = 0, 0
             for lay in layers:
                 latency = max(latency, start + lay.latency_cycles)
                 start += lay.fill_cycles
             latency += rules.stream_handshake_cycles
-            if len(layers) == 1:  # one process: a plain function, restarted when done
-                ii = max(ii, layers[0].latency_cycles + 1)
-            else:
-                ii = max(lay.ii if lay.ii > 1 else lay.latency_cycles + 1 for lay in layers)
+            ii = max(lay.ii if lay.ii > 1 else lay.latency_cycles + 1 for lay in layers)
             ii = min(ii, latency)
         return latency, ii
     total = 0

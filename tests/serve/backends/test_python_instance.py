@@ -8,6 +8,7 @@ import json
 import os
 import select
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -246,3 +247,31 @@ def test_a_sleeping_wait_ended_by_other_work_skips_the_next_ones() -> None:
         assert taken == [False] * SKIP_WAITS + [True]
     finally:
         model.release()
+
+
+def _voluntary_switches(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+
+
+def test_taking_an_answer_does_not_wake_the_instance_process(
+    instances: dict[str, PythonInstance],
+) -> None:
+    """The process sleeps once per request (waiting for it), not again when its answer is read.
+
+    With one socket pair for both directions, reading the answer frees room in the process's
+    send buffer, and the kernel wakes the process (asleep in recv on that same socket) for
+    nothing; each round trip here lets it fall asleep before its answer is read.
+    """
+    instance = instances["identity"]
+    x = np.arange(16, dtype=np.float32)
+    rounds = 40
+    before = _voluntary_switches(instance.process.pid)
+    for _ in range(rounds):
+        instance.conn.send(("exec", instance._batch([PyRequest("r", "{}", {"INPUT0": x}, [])])))
+        time.sleep(0.002)  # answered and asleep in recv for the next message
+        message = instance.conn.recv(timeout_s=10)
+        assert message[0] == "done"
+        time.sleep(0.002)  # a wake-up for nothing would come (and be counted) now
+    per_round = (_voluntary_switches(instance.process.pid) - before) / rounds
+    assert per_round < 1.5, f"{per_round:.2f} sleeps of the instance process per request"

@@ -10,6 +10,10 @@
 // empty to non-empty the eventfd is written, and the event loop (which watches the fd) takes
 // everything queued with one call (hepinfer_grpc_take). Answers come back with
 // hepinfer_grpc_respond from the loop thread; gRPC operations may be started from any thread.
+// A few answers at a time (up to kInlineAnswers, the bursts of a handful of clients) are sent
+// from the calling thread; larger bursts go to the responder thread, so that the event loop
+// does not run the transport for all of them. Waking the responder costs a thread switch per
+// burst, which at low concurrency is most of what the hop would save.
 //
 // C ABI only (called through ctypes); built and cached by hepinfer.serve.native.build.
 
@@ -37,6 +41,8 @@ constexpr int kPosted = 16;  // calls posted per completion queue, ready to be a
 // Flow control of a stream: at most this many of its requests are read and not yet written
 // back; past it the stream is not read, so HTTP/2 flow control holds the client back
 constexpr size_t kStreamWindow = 64;
+// answers given together that are sent from the calling thread (more go to the responder)
+constexpr int kInlineAnswers = 4;
 // answer codes below 0 (streams only): see deliver()
 constexpr int kMore = -1;
 constexpr int kDoneSilent = -2;
@@ -114,6 +120,7 @@ struct Server {
   std::mutex rmu;
   std::condition_variable rcv;
   std::vector<Response> responses;
+  bool delivering = false;  // the responder is sending answers it took from `responses`
   bool responder_stop = false;
   std::thread responder;
 };
@@ -359,9 +366,12 @@ void respond_loop(Server* srv) {
       srv->rcv.wait(lock, [srv] { return !srv->responses.empty() || srv->responder_stop; });
       if (srv->responses.empty()) return;
       batch.swap(srv->responses);
+      srv->delivering = true;
     }
     for (auto& r : batch) deliver(srv, r);
     batch.clear();
+    std::lock_guard<std::mutex> lock(srv->rmu);
+    srv->delivering = false;
   }
 }
 
@@ -513,24 +523,27 @@ int hepinfer_grpc_take(void* handle, int cap, unsigned long long* calls, int* me
 
 // Answer `n` messages: for message i of call `calls[i]`, status 0 sends `data[i]` (a
 // serialized response of `sizes[i]` bytes), any other gRPC status code ends the call with
-// `details[i]`. Copied and queued for the responder thread (a single answer while the
-// responder is idle is sent from the calling thread).
+// `details[i]`. Up to kInlineAnswers answers while the responder is idle are sent from the
+// calling thread, in order; otherwise they are copied and queued for the responder thread.
 void hepinfer_grpc_respond(void* handle, int n, const unsigned long long* calls,
                            const int* codes, const char** details, const char** data,
                            const unsigned long long* sizes) {
   auto* srv = static_cast<Server*>(handle);
-  if (n == 1) {
-    // a lone answer (low load): send it from this thread, saving the hop to the responder;
-    // bursts go to the responder so the event loop does not run the transport for them
+  if (n <= kInlineAnswers) {
+    // a few answers (low concurrency): send them from this thread, saving the responder's
+    // wake-up; while the responder holds answers, these queue behind them (a stream's
+    // answers stay in order: only the loop thread calls this)
     bool idle;
     {
       std::lock_guard<std::mutex> lock(srv->rmu);
-      idle = srv->responses.empty();
+      idle = srv->responses.empty() && !srv->delivering;
     }
     if (idle) {
-      Response r{calls[0], codes[0], details[0] ? std::string(details[0]) : std::string(),
-                 sizes[0] ? std::string(data[0], sizes[0]) : std::string()};
-      deliver(srv, r);
+      for (int i = 0; i < n; ++i) {
+        Response r{calls[i], codes[i], details[i] ? std::string(details[i]) : std::string(),
+                   sizes[i] ? std::string(data[i], sizes[i]) : std::string()};
+        deliver(srv, r);
+      }
       return;
     }
   }

@@ -97,26 +97,35 @@ class PythonInstance:
         try:
             os.ftruncate(fd, arena_bytes)
             self.arena = _pb_stub.Arena(fd, arena_bytes)
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            # one socket pair per direction (`_pb_stub.Channel`: no wake-up for nothing of
+            # the process, asleep in recv, each time the server takes its answer)
+            to_them, their_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            from_them, their_out = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 self.process = subprocess.Popen(
                     [
                         sys.executable,
                         str(STUB),
-                        str(theirs.fileno()),
+                        str(their_in.fileno()),
+                        str(their_out.fileno()),
                         str(fd),
                         str(arena_bytes),
                         str(model_py),
                     ],
-                    pass_fds=(theirs.fileno(), fd),
+                    pass_fds=(their_in.fileno(), their_out.fileno(), fd),
                     stdin=subprocess.DEVNULL,
                     cwd=str(model_py.parent),
                 )
+            except BaseException:
+                to_them.close()
+                from_them.close()
+                raise
             finally:
-                theirs.close()
+                their_in.close()
+                their_out.close()
         finally:
             os.close(fd)
-        self.conn = _pb_stub.Channel(ours)
+        self.conn = _pb_stub.Channel(from_them, to_them)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: Done | None = None
         self._async_bls: AsyncBls | None = None

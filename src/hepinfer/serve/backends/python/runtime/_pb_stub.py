@@ -1,11 +1,11 @@
 """The instance process of a python-backend model, and the tensor transport both sides use.
 
-Run as a script (``python _pb_stub.py SOCK_FD SHM_FD SHM_BYTES MODEL_PY``) by the server, one
+Run as a script (``python _pb_stub.py IN_FD OUT_FD SHM_FD SHM_BYTES MODEL_PY``) by the server, one
 process per model instance, as Triton's ``triton_python_backend_stub``. Its folder is then
 first on ``sys.path``, so ``model.py`` imports ``triton_python_backend_utils`` from here, and
 it imports nothing of hepinfer (fast start, no server state in the model's process).
 
-Messages (`Channel`: length-prefixed pickles over a Unix socket pair, one system call per
+Messages (`Channel`: length-prefixed pickles over Unix socket pairs, one system call per
 message each way, no `multiprocessing` framing) carry tensor *descriptors*; numeric tensor data lives
 in one shared-memory arena per instance (a memfd both processes map): the server writes a
 batch's inputs into the first half, the model reads them in place (its ``as_numpy()``
@@ -59,14 +59,21 @@ _READ = 1 << 16
 
 
 class Channel:
-    """Length-prefixed pickled messages over a connected stream socket (both processes).
+    """Length-prefixed pickled messages over connected stream sockets (both processes).
 
     A message is a 4-byte little-endian length and a pickle (protocol 5): one ``send`` and,
     when it fits `_READ`, one ``recv``. Messages that arrive together are kept in order.
+
+    Messages are read from `sock` and sent on `out` (`sock` when not given). The server and
+    its instance process use one socket pair per direction: when a reader takes a message,
+    the kernel wakes whoever sleeps on the *sender's* socket (its send buffer has room
+    again), and with a single pair that is the sender itself, asleep in ``recv`` for the next
+    message: a wake-up for nothing per message, which a pair per direction avoids.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, out: socket.socket | None = None) -> None:
         self.sock = sock
+        self.out = sock if out is None else out
         self._buf = bytearray()
         self._ready: deque[Any] = deque()
         self._send_lock = threading.Lock()  # a decoupled model may send from its threads
@@ -83,7 +90,7 @@ class Channel:
         """Send one message (blocks only while the socket's buffer is full)."""
         data = pickle.dumps(message, 5)
         with self._send_lock:
-            self.sock.sendall(len(data).to_bytes(4, "little") + data)
+            self.out.sendall(len(data).to_bytes(4, "little") + data)
 
     def _read(self, block: bool) -> bool:
         """Read what the socket holds and decode the whole messages; False when it held nothing.
@@ -165,8 +172,10 @@ class Channel:
         return ready.popleft()
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket(s)."""
         self.sock.close()
+        if self.out is not self.sock:
+            self.out.close()
 
 
 class Arena:
@@ -622,9 +631,10 @@ class Stub:
 
 def main(argv: list[str]) -> int:
     """Entry point of the instance process."""
-    conn_fd, shm_fd, shm_size, model_py = int(argv[0]), int(argv[1]), int(argv[2]), Path(argv[3])
+    in_fd, out_fd, shm_fd, shm_size = (int(a) for a in argv[:4])
+    model_py = Path(argv[4])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    conn = Channel(socket.socket(fileno=conn_fd))
+    conn = Channel(socket.socket(fileno=in_fd), socket.socket(fileno=out_fd))
     arena = Arena(shm_fd, shm_size)
     os.close(shm_fd)  # mapped: the descriptor is no longer needed
     Stub(conn, arena, model_py).serve()

@@ -12,7 +12,7 @@ the outputs are compared bit for bit (per-vertex rows below the vertex count).
 `quantize_transforms`; `--model garnet_stack_new`: only the GarNetStack with both.
 
 Run: python benchmarks/bench_garnet.py [--model garnet|garnet_new|garnet_stack_new] [--n 20000]
-[--repeat 5]
+[--repeat 5] [--hls4ml-o3] (hls4ml's own -O3 build; by default the tests' -O1)
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument(
         "--model", choices=("garnet", "garnet_new", "garnet_stack_new"), default="garnet"
     )
+    parser.add_argument(
+        "--hls4ml-o3", action="store_true", help="hls4ml's own -O3 build (default: -O1)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(5)
     x = np.round(rng.uniform(-2, 2, (args.n, V, F)) * 32) / 32
@@ -51,6 +54,8 @@ def main() -> None:
         np.save(work / "x.npy", x)
         np.save(work / "n.npy", n)
         job = {"model": args.model, "seed": 1, "configs": {"model": "model"}}
+        if args.hls4ml_o3:
+            job["hls4ml_build"] = "default"
         spec = {"x": str(work / "x.npy"), "n": str(work / "n.npy"), "out": tmp, "jobs": [job]}
         (work / "spec.json").write_text(json.dumps(spec))
         python = PEERS / "qkeras" / "bin" / "python"

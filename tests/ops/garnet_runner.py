@@ -4,7 +4,8 @@ by pytest).
 
 Usage: python garnet_runner.py SPEC.json
 SPEC: {"x": .npy vertex features (N, V, F), "n": .npy vertex counts (N, 1), "out": folder,
-"jobs": [{"model": a name of MODELS, "seed", "configs": {label: hls4ml config or "model"}}]}.
+"jobs": [{"model": a name of MODELS, "seed", "configs": {label: hls4ml config or "model"},
+"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1)}]}.
 Writes per job into out/<model>/: model.json + model_weights.h5 (as Keras 2 users save
 them), y_keras<i>.npy (Keras' float32 outputs), and per config label: config_<label>.json (the
 hls4ml configuration used) and y_<label><i>.npy (hls4ml's C simulation, io_parallel, Vitis),
@@ -172,7 +173,10 @@ def main(spec_path):
                 output_dir=str(out / f"hls4ml_{label}"),
                 part="xcu250-figd2104-2L-e",
             )
-            compile_quick(hls_model)
+            if job.get("hls4ml_build") == "default":  # benchmarks: hls4ml's own -O3 build
+                hls_model.compile()
+            else:
+                compile_quick(hls_model)
             start = time.perf_counter()
             y = hls_model.predict([np.ascontiguousarray(x), np.ascontiguousarray(n)])
             timing[label] = time.perf_counter() - start

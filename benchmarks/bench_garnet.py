@@ -2,16 +2,17 @@
 
 Model: `tests/ops/garnet_runner.py`'s Keras 2 model (8 vertices of 3 features and a vertex
 count: a per-vertex GarNet, a collapsed GarNet and a Dense, a two-sublayer GarNetStack, a
-collapsed GarNet with `mean_by_nvert` and `quantize_transforms`), random weights, hls4ml 1.3's model-level `ap_fixed<16,6>` (Latency, RF 1).
+collapsed GarNet and a GarNetStack with `mean_by_nvert` and `quantize_transforms`), random weights, hls4ml 1.3's model-level `ap_fixed<16,6>` (Latency, RF 1).
 hls4ml converts, compiles and predicts in the qkeras peer (TensorFlow 2.14, a subprocess,
 which records its `predict()` time); hepinfer compiles the same JSON + HDF5 with the same
 configuration and predicts the same inputs (best of `--repeat`, after one warm-up call);
 the outputs are compared bit for bit (per-vertex rows below the vertex count).
 
-`--model garnet_new`: only the last branch (the `mean_by_nvert` and `quantize_transforms`
-forms).
+`--model garnet_new`: only the collapsed GarNet with `mean_by_nvert` and
+`quantize_transforms`; `--model garnet_stack_new`: only the GarNetStack with both.
 
-Run: python benchmarks/bench_garnet.py [--model garnet|garnet_new] [--n 20000] [--repeat 5]
+Run: python benchmarks/bench_garnet.py [--model garnet|garnet_new|garnet_stack_new] [--n 20000]
+[--repeat 5] [--hls4ml-o3] (hls4ml's own -O3 build; by default the tests' -O1)
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20000, help="inputs per predict")
     parser.add_argument("--repeat", type=int, default=5, help="hepinfer timing repeats")
-    parser.add_argument("--model", choices=("garnet", "garnet_new"), default="garnet")
+    parser.add_argument(
+        "--model", choices=("garnet", "garnet_new", "garnet_stack_new"), default="garnet"
+    )
+    parser.add_argument(
+        "--hls4ml-o3", action="store_true", help="hls4ml's own -O3 build (default: -O1)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(5)
     x = np.round(rng.uniform(-2, 2, (args.n, V, F)) * 32) / 32
@@ -48,6 +54,8 @@ def main() -> None:
         np.save(work / "x.npy", x)
         np.save(work / "n.npy", n)
         job = {"model": args.model, "seed": 1, "configs": {"model": "model"}}
+        if args.hls4ml_o3:
+            job["hls4ml_build"] = "default"
         spec = {"x": str(work / "x.npy"), "n": str(work / "n.npy"), "out": tmp, "jobs": [job]}
         (work / "spec.json").write_text(json.dumps(spec))
         python = PEERS / "qkeras" / "bin" / "python"

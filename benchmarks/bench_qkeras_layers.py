@@ -7,6 +7,7 @@ inputs; hepinfer compiles that configuration unchanged and is timed (best of 3) 
 native and the numpy engine; every output is compared with hls4ml's.
 
 Usage: python benchmarks/bench_qkeras_layers.py [-n 20000] [--peers /work/main/peers]
+[--models NAME ...] [--hls4ml-o3] (hls4ml's own -O3 build; by default the tests' -O1)
 Prints the Markdown rows recorded in RESULTS.md ("QKeras models (issue 13)").
 """
 
@@ -32,6 +33,11 @@ MODELS = {
     "separable1d": (16, 3),
     "gru_lstm": (8, 4),
     "lstm_gru": (8, 4),
+    # binary QConv1D kernel, QBatchNormalization, leaky quantized_relu, ternary QDense,
+    # quantized_sigmoid; BinaryDense / TernaryDense by class name; QConv2DBatchnorm
+    "conv1d": (16, 3),
+    "binary_ternary": (16,),
+    "conv_bn": (8, 8, 2),
 }
 
 
@@ -48,24 +54,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=20000, help="inputs per model")
     parser.add_argument("--peers", default=os.environ.get("HEPINFER_PEERS", "peers"))
+    parser.add_argument("--models", nargs="*", choices=list(MODELS), help="these models only")
+    parser.add_argument(
+        "--hls4ml-o3", action="store_true", help="hls4ml's own -O3 build (default: -O1)"
+    )
     args = parser.parse_args()
+    models = {name: MODELS[name] for name in args.models or MODELS}
     python = Path(args.peers) / "qkeras" / "bin" / "python"
     work = Path(tempfile.mkdtemp(prefix="bench_qkeras_"))
     rng = np.random.default_rng(5)
     jobs = []
-    for name, shape in MODELS.items():
+    for name, shape in models.items():
         x = np.round(rng.uniform(-2, 2, (args.n, *shape)) * 32) / 32
         np.save(work / f"{name}.npy", x)
-        jobs.append(
-            {"model": name, "seed": 1, "x": str(work / f"{name}.npy"), "out": str(work / name)}
-        )
+        job = {"model": name, "seed": 1, "x": str(work / f"{name}.npy"), "out": str(work / name)}
+        if args.hls4ml_o3:
+            job["hls4ml_build"] = "default"
+        jobs.append(job)
     (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
     subprocess.run([str(python), str(RUNNER), str(work / "spec.json")], check=True)
     rows = [
         "| model | hls4ml `predict()` | hepinfer native | hepinfer numpy | speed-up (native) | outputs differing |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name in MODELS:
+    for name in models:
         out = work / name
         x = np.load(work / f"{name}.npy")
         config = json.loads((out / "hls4ml_config.json").read_text())

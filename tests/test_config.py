@@ -148,3 +148,37 @@ def test_auto_rule_follows_semantics_unless_set() -> None:
     assert Config().auto_rule == "hepinfer"
     with pytest.raises(ConfigError, match="Auto: 'both' must be"):
         Config.from_dict({"Model": {"Precision": "ap_fixed<16,6>"}, "Auto": "both"})
+
+
+def test_a_bidirectional_layers_halves_take_its_settings() -> None:
+    """hls4ml 1.3 configures a Bidirectional as one layer; hepinfer's halves
+    `<layer>_forward` / `<layer>_backward` take its LayerName settings, their weight and bias
+    types from hls4ml's `forward_weight`, `backward_bias`, ... (`weight` and `bias` do not
+    reach them, as in hls4ml); other op types do not.
+    """
+    config = Config.from_dict(
+        {
+            "Model": {"Precision": "ap_fixed<16,6>"},
+            "LayerName": {
+                "bi": {
+                    "Precision": {
+                        "result": "ap_fixed<13,4>",
+                        "weight": "ap_fixed<8,2>",
+                        "forward_weight": "ap_fixed<10,2>",
+                        "backward_bias": "ap_fixed<9,3>",
+                        "forward_recurrent_weight": "ap_fixed<10,2>",
+                    },
+                    "ReuseFactor": 2,
+                }
+            },
+        }
+    )
+    fixed = FixedType.parse
+    for half in ("bi_forward", "bi_backward"):
+        assert config.precision(half, "LSTM", "result") == fixed("ap_fixed<13,4>")
+        assert config.setting(half, "LSTM", "reuse_factor") == 2
+    assert config.precision("bi_forward", "GRU", "weight") == fixed("ap_fixed<10,2>")
+    assert config.precision("bi_forward", "GRU", "bias") == fixed("ap_fixed<16,6>")
+    assert config.precision("bi_backward", "GRU", "weight") == fixed("ap_fixed<16,6>")
+    assert config.precision("bi_backward", "GRU", "bias") == fixed("ap_fixed<9,3>")
+    assert config.precision("bi_forward", "Dense", "result") == fixed("ap_fixed<16,6>")

@@ -140,7 +140,8 @@ class Precision:
     bias: TypeSpec | None = None
     table: TypeSpec | None = None
     #: hls4ml's separable-convolution variables (`depthwise`, `pointwise_accum`, ...): they
-    #: become the `weight` / `accum` / `result` of the depthwise or pointwise part (`part`)
+    #: become the `weight` / `accum` / `result` of the depthwise or pointwise part (`part`);
+    #: also a Bidirectional layer's `forward_weight`, `backward_bias`, ... (`half`)
     separable: tuple[tuple[str, TypeSpec], ...] = ()
 
     @classmethod
@@ -161,7 +162,11 @@ class Precision:
         separable: list[tuple[str, TypeSpec]] = []
         for key, value in data.items():
             name = keys.PRECISION_ALIASES.get(str(key), str(key))
-            if name in SEPARABLE_PRECISIONS:
+            half, _, rest = name.partition("_")
+            if half in BIDIRECTIONAL_HALVES and rest in ("recurrent_weight", "recurrent_bias"):
+                _note(notes, where, name, value, keys.NO_EFFECT_PRECISIONS[rest])
+                continue
+            if name in SEPARABLE_PRECISIONS or name in BIDIRECTIONAL_PRECISIONS:
                 if value is not None:
                     separable.append((name, parse_type(value, f"{where}.{key}")))
                 continue
@@ -210,6 +215,20 @@ class Precision:
         values = {renamed[k[len(role) :]]: v for k, v in self.separable if k.startswith(role)}
         return dataclasses.replace(self, separable=(), **values)
 
+    def half(self, direction: str) -> Precision:
+        """The precision hls4ml 1.3 gives the `direction` ("forward" or "backward") half of a
+        Bidirectional layer: this level's variables, with `<direction>_weight` and
+        `<direction>_bias` as the weight and bias types (its `weight` and `bias` do not
+        reach the halves).
+        """
+        own = dict(self.separable)
+        return dataclasses.replace(
+            self,
+            separable=(),
+            weight=own.get(f"{direction}_weight"),
+            bias=own.get(f"{direction}_bias"),
+        )
+
     def get(self, var: str, fallback: bool = True) -> TypeSpec | None:
         value: TypeSpec | None = getattr(self, var)
         if value is None and fallback:
@@ -228,6 +247,14 @@ SEPARABLE_PRECISIONS = (
 )
 #: the name suffixes of a separable convolution's parts (hls4ml's `<name>_depthwise`, ...)
 SEPARABLE_PARTS = ("depthwise", "pointwise")
+#: the name suffixes of a Bidirectional layer's recurrent halves, and their op types
+BIDIRECTIONAL_HALVES = ("forward", "backward")
+RECURRENT_TYPES = frozenset({"lstm", "gru", "simplernn"})
+#: hls4ml's precision variables of a Bidirectional layer's halves (see `Precision.half`;
+#: `<half>_recurrent_weight` / `_recurrent_bias` share these types in hepinfer)
+BIDIRECTIONAL_PRECISIONS = tuple(
+    f"{h}_{v}" for h in BIDIRECTIONAL_HALVES for v in ("weight", "bias")
+)
 
 
 @dataclass(frozen=True)
@@ -512,6 +539,18 @@ class Config:
             named = next((v for k, v in self.layer_name.items() if k.lower() == low), None)
         return named
 
+    def _bidirectional_half(self, name: str) -> LevelConfig | None:
+        """A Bidirectional layer's recurrent half `<layer>_forward` / `<layer>_backward`: the
+        layer's settings, as hls4ml 1.3 gives its one Bidirectional layer, with its
+        `<half>_weight` / `<half>_bias` types as the weight and bias (`Precision.half`).
+        """
+        for half in BIDIRECTIONAL_HALVES:
+            if name.lower().endswith(f"_{half}"):
+                whole = self._named(name[: -len(half) - 1])
+                if whole is not None:
+                    return dataclasses.replace(whole, precision=whole.precision.half(half))
+        return None
+
     def _levels(self, name: str, op_type: str | Sequence[str]) -> list[LevelConfig]:
         types = {op_type.lower()} if isinstance(op_type, str) else {t.lower() for t in op_type}
         levels = []
@@ -521,6 +560,8 @@ class Config:
                 whole = self._named(name[: -len(role) - 1])
                 if whole is not None:
                     named = dataclasses.replace(whole, precision=whole.precision.part(role))
+        if named is None and types & RECURRENT_TYPES:
+            named = self._bidirectional_half(name)
         if named is not None:
             levels.append(named)
         levels += [level for key, level in self.layer_type.items() if key.lower() in types]

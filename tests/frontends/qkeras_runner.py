@@ -4,7 +4,8 @@ python, not collected by pytest).
 Usage: python qkeras_runner.py SPEC.json
 SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hls4ml": bool,
 "granularity" (of config_from_keras_model, default "name"), "pins": {layer: result type}
-replacing hls4ml's 'auto' results, "trace": bool}, or {"jobs": [SPEC, ...]} to run several
+replacing hls4ml's 'auto' results, "trace": bool, "hls4ml_build": "default" for hls4ml's own
+-O3 build (benchmarks; else -O1, `hls4ml_quick`)}, or {"jobs": [SPEC, ...]} to run several
 models in one TensorFlow start.
 Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
 (QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
@@ -379,7 +380,10 @@ def run(spec):
         output_dir=str(out / "hls4ml_prj"),
         part="xcu250-figd2104-2L-e",
     )
-    compile_quick(hls_model)
+    if spec.get("hls4ml_build") == "default":  # benchmarks: hls4ml's own -O3 build
+        hls_model.compile()
+    else:
+        compile_quick(hls_model)
     start = time.perf_counter()
     y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
     seconds = time.perf_counter() - start

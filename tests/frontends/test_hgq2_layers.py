@@ -6,7 +6,9 @@ quantiser bits, some pruned), one hls4ml conversion in the HGQ2 peer, 2,000 inpu
 emulator equals hls4ml's C simulation bit for bit (at hls4ml's model-level `ap_fixed<16,6>`
 and at a narrow mixed per-layer configuration: HGQ2 models carry their own types), its float
 mode equals HGQ2's Keras output, and hepinfer's C simulation equals its emulator. A table on a
-rank-3 input (which hls4ml 1.3 cannot convert) equals HGQ2's own output.
+rank-3 input (which hls4ml 1.3 cannot convert) equals HGQ2's own output. A nested model (a
+Keras Sequential of HGQ2 layers used as a layer), which hls4ml 1.3 cannot convert either, is
+refused by name.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ def run(hgq2_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"model": "lut3d", "seed": 4, "x": str(work / "x3.npy"), "out": str(work / "lut3d")},
     ]
     jobs[1]["hls4ml"] = False  # hls4ml 1.3 cannot convert a table on a rank-3 input
+    np.save(work / "xn.npy", rng.normal(0.0, 1.0, (16, 6)).astype(np.float32))
+    # a nested model: exported, and hls4ml 1.3's refusal recorded (no compile)
+    nested = {"model": "nested", "x": str(work / "xn.npy"), "out": str(work / "nested")}
+    jobs.append({**nested, "hls4ml_refuses": True})
     (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
     proc = subprocess.run(
         [str(hgq2_python), str(RUNNER), str(work / "spec.json")],
@@ -156,4 +162,51 @@ def test_a_table_without_an_input_quantiser_is_refused() -> None:
     }
     data = {"__model__": np.array(json.dumps(model)), "__quantizers__": np.array("{}")}
     with pytest.raises(FrontendError, match=r"'lut' \(QUnaryFunctionLUT\) has no exported table"):
+        hgq2.convert(data)
+
+
+def test_a_nested_model_is_refused_as_hls4ml_refuses_it(run: Path) -> None:
+    """hls4ml 1.3's Keras 3 path fails on a Keras model used as a layer (its nested-model
+    handler reads `data_reader.model`, which its Keras 3 reader lacks); hepinfer refuses the
+    model with one error naming the nested model, its class and its HGQ2 layers.
+    """
+    error = (run / "nested" / "hls4ml_error.txt").read_text()
+    assert "IsolatedLayerReader" in error, error or "hls4ml 1.3 converted the nested model"
+    match = (
+        r"layer 'inner' is a nested Sequential model \(layers: n1 \(QDense\), n2 "
+        r"\(QDense\)\).*not supported.*supported: a flat Sequential or functional model"
+    )
+    with pytest.raises(FrontendError, match=match):
+        hepinfer.compile(run / "nested" / "model.npz", MODEL_LEVEL)
+
+
+def test_a_nested_functional_model_is_refused_by_name() -> None:
+    inner = {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "block",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"name": "xi", "batch_shape": [None, 4]}},
+                {
+                    "module": "hgq.layers.core.dense",
+                    "class_name": "QDense",
+                    "config": {"name": "d"},
+                },
+            ],
+        },
+    }
+    model = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "m",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 4]}},
+                inner,
+            ],
+        },
+    }
+    data = {"__model__": np.array(json.dumps(model)), "__quantizers__": np.array("{}")}
+    match = r"layer 'block' is a nested Functional model \(layers: d \(QDense\)\)"
+    with pytest.raises(FrontendError, match=match):
         hgq2.convert(data)

@@ -4,7 +4,8 @@ by pytest).
 
 Usage: python garnet_runner.py SPEC.json
 SPEC: {"x": .npy vertex features (N, V, F), "n": .npy vertex counts (N, 1), "out": folder,
-"jobs": [{"model": a name of MODELS, "seed", "configs": {label: hls4ml config or "model"}}]}.
+"jobs": [{"model": a name of MODELS, "seed", "configs": {label: hls4ml config or "model"},
+"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1)}]}.
 Writes per job into out/<model>/: model.json + model_weights.h5 (as Keras 2 users save
 them), y_keras<i>.npy (Keras' float32 outputs), and per config label: config_<label>.json (the
 hls4ml configuration used) and y_<label><i>.npy (hls4ml's C simulation, io_parallel, Vitis),
@@ -31,11 +32,12 @@ def _build(name, n_vertices, n_features, seed):
     x_in = tf.keras.Input((n_vertices, n_features), name="x")
     n_in = tf.keras.Input((1,), dtype="uint16", name="n")
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
-    if name not in ("garnet", "garnet_new"):  # garnet_new: the last branch alone (benchmarks)
+    # garnet_new, garnet_stack_new: one of the last two branches alone (benchmarks)
+    if name not in ("garnet", "garnet_new", "garnet_stack_new"):
         raise ValueError(name)
-    # four branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
-    # followed by a Dense, a two-sublayer GarNetStack, a collapsed GarNet with mean_by_nvert and
-    # quantize_transforms
+    # five branches in one model (one hls4ml compile): per-vertex GarNet, collapsed GarNet
+    # followed by a Dense, a two-sublayer GarNetStack, a collapsed GarNet and a two-sublayer
+    # GarNetStack with mean_by_nvert and quantize_transforms
     vertices = GarNet(3, 3, 2, collapse=None, name="gar_v", **common)([x_in, n_in])
     mean = GarNet(2, 4, 3, collapse="mean", name="gar_m", **common)([x_in, n_in])
     fc = tf.keras.layers.Dense(3, name="fc")(mean)
@@ -56,35 +58,64 @@ def _build(name, n_vertices, n_features, seed):
         name="gar_n",
         **common,
     )([x_in, n_in])
-    out = [vertices, fc, stack, new] if name == "garnet" else [new]
+    stack_new = GarNetStack(
+        [2, 2],
+        [3, 2],
+        [2, 3],
+        collapse="mean",
+        mean_by_nvert=True,
+        quantize_transforms=True,
+        total_bits=8,
+        int_bits=2,
+        name="stack_n",
+        **common,
+    )([x_in, n_in])
+    out = {
+        "garnet": [vertices, fc, stack, new, stack_new],
+        "garnet_new": [new],
+        "garnet_stack_new": [stack_new],
+    }[name]
     model = tf.keras.Model([x_in, n_in], out)
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-1, 1, w.shape).astype(np.float32) for w in model.get_weights()])
     return model
 
 
-def _ternary_reference(model, x, n):
-    """Keras' float GarNet with gar_n's weights as hls4ml quantises them (its
-    TernaryQuantizer on the FLR kernel and bias and the Fout kernel): y_ternary.npy.
+def _ternary_reference(model, x, n, name="gar_n"):
+    """Keras' float GarNet (GarNetStack for stack_n) with the layer's weights as hls4ml
+    quantises them (its TernaryQuantizer on each FLR kernel and bias and each Fout kernel):
+    y_ternary.npy (gar_n), y_ternary_stack.npy (stack_n).
     """
     import tensorflow as tf
-    from hls4ml.contrib.garnet import GarNet
+    from hls4ml.contrib.garnet import GarNet, GarNetStack
 
-    layer = model.get_layer("gar_n")
+    layer = model.get_layer(name)
     x_in = tf.keras.Input(x.shape[1:], name="x")
     n_in = tf.keras.Input((1,), dtype="uint16", name="n")
     common = {"simplified": True, "input_format": "xn", "output_activation": None}
-    ref = tf.keras.Model(
-        [x_in, n_in],
-        GarNet(2, 3, 2, collapse="mean", mean_by_nvert=True, name="ref", **common)([x_in, n_in]),
-    )
+    if name == "stack_n":  # the stack's transforms are Dense only with quantize_transforms=None
+        float_layer = GarNetStack(
+            [2, 2],
+            [3, 2],
+            [2, 3],
+            collapse="mean",
+            mean_by_nvert=True,
+            quantize_transforms=None,
+            name="ref",
+            **common,
+        )
+    else:
+        float_layer = GarNet(2, 3, 2, collapse="mean", mean_by_nvert=True, name="ref", **common)
+    ref = tf.keras.Model([x_in, n_in], float_layer([x_in, n_in]))
 
     def ternary(w):
         return np.where(w > 0.5, 1.0, np.where(w <= -0.5, -1.0, 0.0)).astype(np.float32)
 
-    weights = layer.get_weights()  # FLR kernel, bias, S kernel, bias, Fout kernel, bias
-    for i in (0, 1, 4):
-        weights[i] = ternary(weights[i])
+    # per sublayer: FLR kernel, bias, S kernel, bias, Fout kernel, bias
+    weights = layer.get_weights()
+    for i in range(len(weights)):
+        if i % 6 in (0, 1, 4):
+            weights[i] = ternary(weights[i])
     ref.set_weights(weights)
     return ref.predict([x, n], verbose=0)
 
@@ -109,6 +140,10 @@ def main(spec_path):
             np.save(out / f"y_keras{i}.npy", y)
         if job["model"] == "garnet":
             np.save(out / "y_ternary.npy", _ternary_reference(model, x, n.astype(np.uint16)))
+            np.save(
+                out / "y_ternary_stack.npy",
+                _ternary_reference(model, x, n.astype(np.uint16), "stack_n"),
+            )
         timing = {}
         for label, cfg in job.get("configs", {}).items():
             if cfg == "model":
@@ -138,7 +173,10 @@ def main(spec_path):
                 output_dir=str(out / f"hls4ml_{label}"),
                 part="xcu250-figd2104-2L-e",
             )
-            compile_quick(hls_model)
+            if job.get("hls4ml_build") == "default":  # benchmarks: hls4ml's own -O3 build
+                hls_model.compile()
+            else:
+                compile_quick(hls_model)
             start = time.perf_counter()
             y = hls_model.predict([np.ascontiguousarray(x), np.ascontiguousarray(n)])
             timing[label] = time.perf_counter() - start

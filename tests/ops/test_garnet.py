@@ -4,10 +4,11 @@ Keras 2 JSON + HDF5) against hls4ml 1.3's C simulation, Keras, and hepinfer's ow
 The oracle: one Keras 2 model with random weights built in the qkeras peer (TensorFlow 2.14,
 `tests/ops/garnet_runner.py`) with three branches on vertex features (8 vertices, 3 features)
 and a vertex count: a per-vertex GarNet, a collapsed GarNet followed by a Dense, a
-two-sublayer GarNetStack, and a collapsed GarNet with `mean_by_nvert=True` (hls4ml's integer
-normalisation by the count; Keras divides by the count, its collapse by True) and
-`quantize_transforms=True` (hls4ml makes its transforms ternary; float mode is compared with
-Keras' GarNet on those ternary weights, which the runner also computes); hls4ml 1.3 converts and C-simulates it (io_parallel, its GarNet's
+two-sublayer GarNetStack, and a collapsed GarNet and a two-sublayer GarNetStack with
+`mean_by_nvert=True` (hls4ml's integer normalisation by the count; Keras divides by the count,
+its collapse by True) and `quantize_transforms=True` (hls4ml makes their transforms ternary;
+float mode is compared with Keras' GarNet / GarNetStack on those ternary weights, which the
+runner also computes); hls4ml 1.3 converts and C-simulates it (io_parallel, its GarNet's
 only IO type) at model-level `ap_fixed<16,6>` and at a mixed per-layer configuration (input
 and result types, reuse factor 2, the aggregator and edge-weight types, RND/SAT results), once
 per module. hls4ml leaves the output rows of the vertices past the count unwritten: those rows
@@ -31,7 +32,7 @@ from hepinfer.ir.op import Op
 
 RUNNER = Path(__file__).with_name("garnet_runner.py")
 V, F, N = 8, 3, 2000
-OUTPUTS = ("gar_v", "fc", "stack", "gar_n")
+OUTPUTS = ("gar_v", "fc", "stack", "gar_n", "stack_n")
 #: the per-vertex outputs (hls4ml leaves the rows past the count unwritten)
 PER_VERTEX = ("gar_v",)
 MIXED: dict[str, Any] = {
@@ -51,6 +52,10 @@ MIXED: dict[str, Any] = {
             "result": "ap_fixed<12,4,AP_RND,AP_SAT>",
             "edge_weight": "ap_ufixed<9,0,AP_TRN,AP_SAT>",
         },
+    },
+    "stack_n": {
+        "ReuseFactor": 2,
+        "Precision": {"result": "ap_fixed<14,5,AP_RND,AP_SAT>", "aggr": "ap_fixed<16,6,AP_RND>"},
     },
 }
 
@@ -104,9 +109,10 @@ def test_bit_exact_against_hls4ml_csim(oracle: Path, label: str) -> None:
     config = json.loads((oracle / "garnet" / f"config_{label}.json").read_text())
     model = hepinfer.compile(files, config)
     ops = [model.graph.node(o).op for o in OUTPUTS]
-    assert ops == [Op.GARNET, Op.DENSE, Op.GARNET_STACK, Op.GARNET]
-    assert model.graph.node("gar_n").attrs["mean_by_nvert"] is True
-    assert model.graph.node("gar_n").attrs["quantize_transforms"] is True
+    assert ops == [Op.GARNET, Op.DENSE, Op.GARNET_STACK, Op.GARNET, Op.GARNET_STACK]
+    for name in ("gar_n", "stack_n"):
+        assert model.graph.node(name).attrs["mean_by_nvert"] is True
+        assert model.graph.node(name).attrs["quantize_transforms"] is True
     ours = model.predict([x, n])
     assert isinstance(ours, dict)
     for i, name in enumerate(OUTPUTS):
@@ -124,9 +130,10 @@ def test_bit_exact_against_hls4ml_csim(oracle: Path, label: str) -> None:
 @pytest.mark.slow
 def test_float_mode_equals_keras(oracle: Path) -> None:
     """Keras computes in float32, hepinfer's float mode in float64: equal within 1e-5
-    relative (1e-6 absolute near zero, float32's resolution of these sums). gar_n: Keras'
-    GarNet on hls4ml's ternary weights (the Keras layer's own quantized_bits transforms,
-    whose sizes its saved config leaves out, are another network).
+    relative (1e-6 absolute near zero, float32's resolution of these sums). gar_n, stack_n:
+    Keras' GarNet / GarNetStack on hls4ml's ternary weights (the Keras layers' own
+    quantized_bits transforms, whose sizes their saved configs leave out, are another
+    network).
     """
     x, n, files = _data(oracle)
     ours = hepinfer.compile(files, {"Model": {"Precision": "ap_fixed<16,6>"}}).predict(
@@ -136,9 +143,10 @@ def test_float_mode_equals_keras(oracle: Path) -> None:
     for i, name in enumerate(OUTPUTS):
         keras = np.load(oracle / "garnet" / f"y_keras{i}.npy").reshape(N, -1)
         got = np.asarray(ours[name]).reshape(N, -1)
-        if name == "gar_n":
+        ternary = {"gar_n": "y_ternary.npy", "stack_n": "y_ternary_stack.npy"}.get(name)
+        if ternary:
             assert not np.allclose(got, keras, rtol=1e-2)
-            keras = np.load(oracle / "garnet" / "y_ternary.npy").reshape(N, -1)
+            keras = np.load(oracle / "garnet" / ternary).reshape(N, -1)
         np.testing.assert_allclose(got, keras, rtol=1e-5, atol=1e-6)
 
 
@@ -163,7 +171,7 @@ def test_hls_csim_equals_emulator_and_estimate(oracle: Path) -> None:
         model.csim(xs, io_type="io_stream")
     est = model.estimate(part="xcu250")
     names = {layer.name for layer in est.layers}
-    assert {"gar_v", "gar_m", "stack"} <= names
+    assert {"gar_v", "gar_m", "stack", "stack_n"} <= names
     assert est.latency_cycles > 0
     assert est.total.dsp > 0
 

@@ -13,6 +13,7 @@ import pytest
 
 import hepinfer
 from hepinfer.errors import FrontendError, GraphError
+from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.frontends.builder import GraphBuilder
 from hepinfer.ir.op import Op
 from tests.conftest import peers_dir
@@ -217,6 +218,21 @@ MIXED = {
             },
             "table_size": 512,
         },
+        # a Bidirectional(LSTM) between rnn1 and rnn2 (this configuration's model): one layer
+        # in hls4ml, its halves' weights typed by `forward_weight`, `backward_bias`, ...
+        # (hepinfer keeps a half's recurrent kernel and bias in its weight and bias types)
+        "bi": {
+            "Precision": {
+                "accum": "ap_fixed<13,4,AP_RND,AP_SAT>",
+                "result": "ap_fixed<13,4,AP_RND,AP_SAT>",
+                "forward_weight": "ap_fixed<10,2>",
+                "forward_recurrent_weight": "ap_fixed<10,2>",
+                "backward_weight": "ap_fixed<9,2,AP_RND>",
+                "backward_recurrent_weight": "ap_fixed<9,2,AP_RND>",
+                "backward_bias": "ap_fixed<8,3>",
+                "backward_recurrent_bias": "ap_fixed<8,3>",
+            }
+        },
         # hls4ml 1.3's LSTM compiles only when its input, result and accum types are equal
         # (`nnet::lstm` passes the state and the Dense outputs as one another's types)
         "rnn2": {
@@ -241,15 +257,20 @@ MIXED = {
 )
 def test_bit_exact_against_hls4ml(first: str, second: str, config: dict, tmp_path: Path) -> None:
     layers = _stack(first, second, 21)
+    if config is MIXED:  # and a Bidirectional(LSTM), configured per half (one hls4ml compile)
+        layers.insert(1, _bidirectional("LSTM", 2, 4, True, "bi", 23))
     x = _inputs(2500, 22)
     theirs = _oracle(layers, config, x, tmp_path)
     cpp = (tmp_path / "prj" / "firmware" / "oracle.cpp").read_text()
     assert f"{first.lower()}_stack" in cpp
     assert f"{second.lower()}_stack" in cpp
+    assert ("bidirectional_stack" in cpp) == (config is MIXED)
     model = hepinfer.compile(_model(layers), config)
     ours = np.asarray(model.predict(x)).reshape(theirs.shape)
     assert int(np.count_nonzero(ours != theirs)) == 0
-    assert np.unique(ours).size > 200  # the datapath is really exercised
+    # the datapath is really exercised (the mixed result type has 9 fractional bits, and the
+    # Bidirectional layer narrows the outputs' range: about 120 distinct values)
+    assert np.unique(ours).size > (100 if config is MIXED else 200)
 
 
 def test_pytorch_frontend_matches_torch() -> None:
@@ -309,9 +330,12 @@ def test_bidirectional_float_and_csim(tmp_path: Path, monkeypatch: pytest.Monkey
     ours = np.asarray(model.predict(x, mode="float")).reshape(ref.shape)
     assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
     want = np.asarray(model.predict(x)).reshape(len(x), -1)
-    for io_type in ("io_parallel", "io_stream"):
-        got = np.asarray(model.csim(x, io_type=io_type)).reshape(len(x), -1)
-        np.testing.assert_array_equal(got, want, err_msg=io_type)
+    # each IO type and each header set once (both pairs: tests/ops/test_recurrent's stack)
+    for io_type, headers in (("io_parallel", "hepinfer"), ("io_stream", "xilinx")):
+        if headers == "xilinx" and find_ap_types_headers() is None:
+            continue
+        got = np.asarray(model.csim(x, io_type=io_type, headers=headers)).reshape(len(x), -1)
+        np.testing.assert_array_equal(got, want, err_msg=f"{io_type} {headers}")
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -355,16 +379,18 @@ def test_bidirectional_merge_modes_equal_keras(
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_bidirectional_bit_exact_against_hls4ml(tmp_path: Path) -> None:
     """Bidirectional(LSTM) both ways of return_sequences (hls4ml 1.3's Keras 3 handler cannot
-    convert a Bidirectional GRU: it looks for a GRU bias pair on the cell and finds none).
+    convert a Bidirectional GRU: it looks for a GRU bias pair on the cell and finds none); at
+    a mixed configuration in `test_bit_exact_against_hls4ml[gru-lstm-mixed]`.
     """
+    config = MODEL_LEVEL
     layers = [
         _bidirectional("LSTM", 3, FEATURES, True, "bi1", 41),
         _bidirectional("LSTM", 2, 6, False, "bi2", 43),
     ]
     x = _inputs(2000, 9)
-    theirs = _oracle(layers, MODEL_LEVEL, x, tmp_path)
+    theirs = _oracle(layers, config, x, tmp_path)
     assert "bidirectional_stack" in (tmp_path / "prj" / "firmware" / "oracle.cpp").read_text()
-    ours = np.asarray(hepinfer.compile(_model(layers), MODEL_LEVEL).predict(x))
+    ours = np.asarray(hepinfer.compile(_model(layers), config).predict(x))
     ours = ours.reshape(theirs.shape)
     assert int(np.count_nonzero(ours != theirs)) == 0
     assert np.unique(ours).size > 200

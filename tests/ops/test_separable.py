@@ -2,11 +2,13 @@
 `<name>_depthwise` then a 1x1 convolution `<name>_pointwise`, with hls4ml's per-part precision
 names): float semantics against Keras, Keras 2 JSON, PyTorch depthwise Conv1d, HLS C
 simulation == emulator (io_parallel, io_stream), estimate, and bit-exactness with hls4ml 1.3's
-C simulation on Keras 3 models with random weights.
+C simulation on Keras 3 models with random weights (the mixed configuration also sets a
+ParallelizationFactor: hls4ml's partitions, and its C simulation with them).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from hepinfer.config import Config, Precision
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.frontends.keras import load_json_h5
+from hepinfer.hls.writer import render
 from hepinfer.ir import Op
 from tests.ops.keras_oracle import (
     MODEL_LEVEL,
@@ -43,14 +46,19 @@ MIXED: dict[str, Any] = {
                 "pointwise_accum": "ap_fixed<20,8>",
                 "result": "ap_fixed<14,5,AP_RND>",
                 "bias": "ap_fixed<10,4>",
-            }
+            },
+            # hls4ml's ParallelizationFactor (io_parallel; each part takes it by its own rule:
+            # 2D 36 positions -> 12 partitions, 1D 3 positions -> 1)
+            "ParallelizationFactor": 3,
         },
         "dw": {
             "Precision": {
                 "weight": "ap_fixed<10,3>",
                 "accum": "ap_fixed<20,8>",
                 "result": "ap_fixed<13,5,AP_RND_CONV,AP_SAT>",
-            }
+            },
+            # 2D: 9 positions, 3 partitions; 1D: 8 positions, 3 is not a divisor: 2 (warned)
+            "ParallelizationFactor": 3,
         },
         "out": {"Precision": {"result": "ap_fixed<18,8>"}},
     },
@@ -236,3 +244,12 @@ def test_bit_exact_against_hls4ml(
     for name in (*PARTS, "dw"):
         got = np.asarray(mine[name]).reshape(300, -1)
         assert int(np.count_nonzero(got != trace[name].reshape(300, -1))) == 0, name
+    # the partitions of the ParallelizationFactor (MIXED) are hls4ml's, layer by layer
+    pattern = r"n_partitions = (\d+)"
+    theirs_params = (tmp_path / "h" / "prj" / "firmware" / "parameters.h").read_text()
+    ours_params = render(model.graph).text["firmware/parameters.h"]
+    partitions = re.findall(pattern, ours_params)
+    assert partitions == re.findall(pattern, theirs_params)
+    plain = render(hepinfer.compile(load_json_h5(*files), MODEL_LEVEL).graph)
+    at_pf_1 = re.findall(pattern, plain.text["firmware/parameters.h"])
+    assert (partitions != at_pf_1) == (config is MIXED)  # the factor took effect

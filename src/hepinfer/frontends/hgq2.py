@@ -403,6 +403,27 @@ def _attention_call(layer: Mapping[str, Any], name: str, cls: str) -> None:
             raise FrontendError(msg)
 
 
+def _refuse_nested(layer: Mapping[str, Any], cls: str) -> None:
+    """Refuse a Keras model used as a layer of an HGQ2 model (a nested model), naming it and
+    its layers: hls4ml 1.3 does not convert one either (its Keras 3 nested-model handler
+    fails with "'IsolatedLayerReader' object has no attribute 'model'").
+    """
+    conf = layer.get("config", {})
+    name = str(conf.get("name", "?"))
+    inner = [
+        f"{sub.get('config', {}).get('name', '?')} ({sub.get('class_name', '?')})"
+        for sub in conf.get("layers", [])
+        if sub.get("class_name") != "InputLayer"
+    ]
+    msg = (
+        f"HGQ2 model: layer {name!r} is a nested {cls} model (layers: {', '.join(inner)}); "
+        "nested models are not supported in HGQ2 models (hls4ml 1.3 does not convert them "
+        "either); supported: a flat Sequential or functional model; build the outer model from the "
+        "nested model's layers (h = layer(h) for each) instead of calling the nested model"
+    )
+    raise FrontendError(msg)
+
+
 def convert(data: Arrays) -> Graph:
     """The IR of an exported HGQ2 model (`hepinfer.frontends.hgq2_export.export`)."""
     if "__model__" not in data or "__quantizers__" not in data:
@@ -419,6 +440,8 @@ def convert(data: Arrays) -> Graph:
     hgq: set[str] = set()
     for layer in config.get("layers", []):
         module, cls = str(layer.get("module") or ""), str(layer.get("class_name"))
+        if cls in keras_frontend.NESTED:
+            _refuse_nested(layer, cls)
         if not module.startswith("hgq."):
             continue
         name = str(layer["config"]["name"])

@@ -260,6 +260,38 @@ CASES = {
     "binary_ternary": ((16,), {}),
 }
 
+#: per-layer mixed configurations (hls4ml `LayerName` types over its QKeras configuration):
+#: the same model converted a second time in the runner; accumulators and results narrowed,
+#: rounding (RND, RND_CONV), saturation and a wrapping accumulator
+MIXED: dict[str, dict[str, dict[str, str]]] = {
+    "conv1d": {
+        "qconv1": {"result": "fixed<12,5,RND,SAT>", "accum": "fixed<14,6>"},
+        "qbn": {"result": "fixed<10,4,RND_CONV,SAT>", "scale": "fixed<12,3,RND>"},
+        "qfc": {"accum": "fixed<12,5,TRN,WRAP>", "result": "fixed<10,4,RND,SAT>"},
+    },
+    "binary_ternary": {
+        "bdense": {"accum": "fixed<10,6,TRN,WRAP>", "result": "fixed<8,4,RND,SAT>"},
+        "relu1": {"result": "ufixed<6,3,RND_CONV,SAT>"},
+        "tdense": {"accum": "fixed<12,6>", "result": "fixed<9,5,RND,SAT>"},
+    },
+}
+
+
+def _equal_to_hls4ml(files: tuple[Path, Path], out: Path, x: np.ndarray, suffix: str) -> np.ndarray:
+    """Compile with the runner's hls4ml configuration `suffix` ('' or '_mixed'): check that
+    hepinfer's outputs on `x` equal hls4ml's C simulation bit for bit, and return them.
+    """
+    config = json.loads((out / f"hls4ml_config{suffix}.json").read_text())
+    expected = np.load(out / f"y_hls4ml{suffix}.npy")
+    ours = np.asarray(hepinfer.compile(files, config).predict(x)).reshape(len(x), -1)
+    assert ours.shape == expected.shape
+    differing = int(np.count_nonzero(ours != expected))
+    assert differing == 0, (
+        f"{differing} of {ours.size} outputs differ from hls4ml's C simulation ({suffix or 'model'})"
+    )
+    assert len(np.unique(ours)) > 16  # not a constant output
+    return ours
+
 
 @pytest.mark.oracle
 @pytest.mark.slow
@@ -267,23 +299,31 @@ CASES = {
 def test_bit_exact_against_hls4ml_csim(qkeras_python: Path, tmp_path: Path, name: str) -> None:
     shape, pins = CASES[name]
     x = _inputs(shape)
-    out = _run(qkeras_python, tmp_path, name, x, pins=pins)
+    extra: dict[str, Any] = {"mixed": MIXED[name]} if name in MIXED else {}
+    if name == "binary_ternary":
+        extra["keras_hls4ml_weights"] = True
+    out = _run(qkeras_python, tmp_path, name, x, pins=pins, **extra)
     files = (out / "model.json", out / "model_weights.h5")
-    config = json.loads((out / "hls4ml_config.json").read_text())
-    expected = np.load(out / "y_hls4ml.npy")
-    ours = np.asarray(hepinfer.compile(files, config).predict(x)).reshape(len(x), -1)
-    assert ours.shape == expected.shape
-    differing = int(np.count_nonzero(ours != expected))
-    assert differing == 0, f"{differing} of {ours.size} outputs differ from hls4ml's C simulation"
-    assert len(np.unique(ours)) > 16  # not a constant output
+    ours = _equal_to_hls4ml(files, out, x, "")
+    if name in MIXED:  # the mixed configuration, and a control: its types change the outputs
+        mixed = _equal_to_hls4ml(files, out, x, "_mixed")
+        changed = int(np.count_nonzero(mixed != ours))
+        assert changed > ours.size // 100, f"the mixed types change only {changed} outputs"
     if name == "conv1d":  # hepinfer's own HLS project in io_stream: C simulation == emulator
+        config = json.loads((out / "hls4ml_config.json").read_text())
         compiled = hepinfer.compile(files, config)
         csim = np.asarray(compiled.csim(x[:200], io_type="io_stream")).reshape(200, -1)
         np.testing.assert_array_equal(csim, ours[:200])
-    if name != "binary_ternary":  # those are plain Dense layers in Keras: no QKeras reference
+    model = hepinfer.compile(files, MODEL_LEVEL)
+    floats = np.asarray(model.predict(x, mode="float")).reshape(len(x), -1)
+    if name == "binary_ternary":  # Keras's Dense layers with hls4ml's binary/ternary weights
+        keras = np.load(out / "y_keras_hls4ml_weights.npy")
+        np.testing.assert_allclose(floats, keras, rtol=1e-5, atol=1e-5 * np.abs(keras).max())
+        # control: Keras with its float weights computes something else
+        assert np.abs(np.load(out / "y_qkeras.npy").reshape(keras.shape) - keras).max() > 0.1
+    else:
         qk = np.load(out / "y_qkeras.npy").reshape(len(x), -1)
-        model = hepinfer.compile(files, MODEL_LEVEL)
-        _agree_with_qkeras(np.asarray(model.predict(x, mode="float")).reshape(qk.shape), qk)
+        _agree_with_qkeras(floats, qk)
 
 
 @pytest.mark.oracle

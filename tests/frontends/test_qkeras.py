@@ -222,11 +222,17 @@ def test_qconv2d_batchnorm_off_the_channel_axis_is_refused(tmp_path: Path) -> No
 # ------------------------------------------------------------------ against QKeras and hls4ml
 
 
-def _run(python: Path, work: Path, name: str, x: np.ndarray, **extra: Any) -> Path:
-    out = work / name
-    np.save(work / "x.npy", x)
-    spec = {"model": name, "seed": 1, "x": str(work / "x.npy"), "out": str(out), **extra}
-    (work / "spec.json").write_text(json.dumps(spec))
+def _run_all(python: Path, work: Path, jobs: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> Path:
+    """Run the runner once (one TensorFlow start) for every model of `jobs`
+    ({name: (inputs, extra SPEC entries)}); model `name`'s files land in `work / name`.
+    """
+    specs = []
+    for name, (x, extra) in jobs.items():
+        np.save(work / f"x_{name}.npy", x)
+        out = str(work / name)
+        specs.append({"model": name, "seed": 1, "x": str(work / f"x_{name}.npy"), "out": out})
+        specs[-1].update(extra)
+    (work / "spec.json").write_text(json.dumps({"jobs": specs}))
     proc = subprocess.run(
         [str(python), str(RUNNER), str(work / "spec.json")],
         capture_output=True,
@@ -235,7 +241,7 @@ def _run(python: Path, work: Path, name: str, x: np.ndarray, **extra: Any) -> Pa
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return out
+    return work
 
 
 def _inputs(shape: tuple[int, ...]) -> np.ndarray:
@@ -293,16 +299,27 @@ def _equal_to_hls4ml(files: tuple[Path, Path], out: Path, x: np.ndarray, suffix:
     return ours
 
 
+@pytest.fixture(scope="module")
+def runs(qkeras_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The oracle models of this module through QKeras and hls4ml in one runner process."""
+    jobs: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+    for name, (shape, pins) in CASES.items():
+        extra: dict[str, Any] = {"pins": pins}
+        if name in MIXED:
+            extra["mixed"] = MIXED[name]
+        if name == "binary_ternary":
+            extra["keras_hls4ml_weights"] = True
+        jobs[name] = (_inputs(shape), extra)
+    jobs["scaled"] = (_inputs((16,)), {"hls4ml": False})
+    return _run_all(qkeras_python, tmp_path_factory.mktemp("qkeras"), jobs)
+
+
 @pytest.mark.oracle
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
-def test_bit_exact_against_hls4ml_csim(qkeras_python: Path, tmp_path: Path, name: str) -> None:
-    shape, pins = CASES[name]
-    x = _inputs(shape)
-    extra: dict[str, Any] = {"mixed": MIXED[name]} if name in MIXED else {}
-    if name == "binary_ternary":
-        extra["keras_hls4ml_weights"] = True
-    out = _run(qkeras_python, tmp_path, name, x, pins=pins, **extra)
+def test_bit_exact_against_hls4ml_csim(runs: Path, name: str) -> None:
+    x = _inputs(CASES[name][0])
+    out = runs / name
     files = (out / "model.json", out / "model_weights.h5")
     ours = _equal_to_hls4ml(files, out, x, "")
     if name in MIXED:  # the mixed configuration, and a control: its types change the outputs
@@ -328,14 +345,14 @@ def test_bit_exact_against_hls4ml_csim(qkeras_python: Path, tmp_path: Path, name
 
 @pytest.mark.oracle
 @pytest.mark.slow
-def test_scaled_and_po2_quantisers_equal_qkeras(qkeras_python: Path, tmp_path: Path) -> None:
+def test_scaled_and_po2_quantisers_equal_qkeras(runs: Path) -> None:
     """alpha='auto_po2' (quantized_bits, ternary: a `<layer>_alpha` scaling node),
     quantized_po2 kernels, keep_negative=False and symmetric activations. hls4ml 1.3 gives
     po2 weights and scales exponent types that are not fixed point; QKeras is the reference.
     With types wide enough for the unquantised sums, fixed point equals QKeras exactly.
     """
     x = _inputs((16,))
-    out = _run(qkeras_python, tmp_path, "scaled", x, hls4ml=False)
+    out = runs / "scaled"
     files = (out / "model.json", out / "model_weights.h5")
     qk = np.load(out / "y_qkeras.npy").reshape(len(x), -1)
     graph = load_model(files)

@@ -4,14 +4,17 @@ python, not collected by pytest).
 Usage: python qkeras_runner.py SPEC.json
 SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hls4ml": bool,
 "granularity" (of config_from_keras_model, default "name"), "pins": {layer: result type}
-replacing hls4ml's 'auto' results, "trace": bool, "hls4ml_build": "default" for hls4ml's own
--O3 build (benchmarks; else -O1, `hls4ml_quick`)}, or {"jobs": [SPEC, ...]} to run several
-models in one TensorFlow start.
+replacing hls4ml's 'auto' results, "mixed": {layer: {variable: type}} for a second conversion
+of the same model with those types changed too, "keras_hls4ml_weights": bool, "trace": bool,
+"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1, `hls4ml_quick`)},
+or {"jobs": [SPEC, ...]} to run several models in one TensorFlow start.
 Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
 (QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
 simulation of config_from_keras_model(granularity='name') at model precision ap_fixed<16,6>)
 hls4ml_config.json (that configuration, for hepinfer to compile unchanged) and timing.json
-(seconds of hls4ml's predict()).
+(seconds of hls4ml's predict()); with "mixed" also y_hls4ml_mixed.npy and
+hls4ml_config_mixed.json; with "keras_hls4ml_weights" y_keras_hls4ml_weights.npy (the Keras
+output once BinaryDense/TernaryDense weights take hls4ml's binary/ternary values).
 """
 
 import json
@@ -359,13 +362,35 @@ def run(spec):
         )
     if not spec.get("hls4ml", True):
         return
+    hls_model = _hls4ml(model, spec, x, out, "")
+    if spec.get("mixed"):  # the same model again, per-layer types changed: a second project
+        _hls4ml(model, {**spec, "trace": False}, x, out, "_mixed")
+    if spec.get("keras_hls4ml_weights"):  # Keras with hls4ml's binary/ternary weight values
+        _keras_with_hls4ml_weights(model, x, out)
+    if spec.get("trace"):  # per-layer outputs of the first 300 inputs, and the layers' types
+        _, traced = hls_model.trace(np.ascontiguousarray(x[:300]))
+        np.savez(out / "trace.npz", **{k: v.reshape(300, -1) for k, v in traced.items()})
+        types = {
+            layer.name: {k: str(v.precision) for k, v in layer.types.items()}
+            for layer in hls_model.get_layers()
+        }
+        (out / "hls4ml_types.json").write_text(json.dumps(types, indent=1))
+
+
+def _hls4ml(model, spec, x, out, suffix):
+    """Convert with hls4ml (its QKeras configuration, `pins`, and with suffix '_mixed' the
+    `mixed` {layer: {variable: type}} entries too), compile, run its C simulation on `x`.
+    """
     import hls4ml
 
     config = hls4ml.utils.config_from_keras_model(
         model, granularity=spec.get("granularity", "name")
     )
     config["Model"]["Precision"] = "ap_fixed<16,6>"
-    for name, result in spec.get("pins", {}).items():  # a result type, or types by variable
+    changes = dict(spec.get("pins", {}))
+    if suffix == "_mixed":
+        changes.update(spec["mixed"])
+    for name, result in changes.items():  # a result type, or types by variable
         pins = result if isinstance(result, dict) else {"result": result}
         config["LayerName"][name]["Precision"].update(pins)
     used = json.loads(json.dumps(config, default=str))
@@ -377,7 +402,7 @@ def run(spec):
         hls_config=config,
         backend="Vitis",
         io_type="io_parallel",
-        output_dir=str(out / "hls4ml_prj"),
+        output_dir=str(out / f"hls4ml_prj{suffix}"),
         part="xcu250-figd2104-2L-e",
     )
     if spec.get("hls4ml_build") == "default":  # benchmarks: hls4ml's own -O3 build
@@ -387,17 +412,27 @@ def run(spec):
     start = time.perf_counter()
     y = np.asarray(hls_model.predict(np.ascontiguousarray(x)), dtype=np.float64)
     seconds = time.perf_counter() - start
-    (out / "timing.json").write_text(json.dumps({"hls4ml_predict_s": seconds, "n": len(x)}))
-    np.save(out / "y_hls4ml.npy", y.reshape(len(x), -1))
-    (out / "hls4ml_config.json").write_text(json.dumps(used, indent=1))
-    if spec.get("trace"):  # per-layer outputs of the first 300 inputs, and the layers' types
-        _, traced = hls_model.trace(np.ascontiguousarray(x[:300]))
-        np.savez(out / "trace.npz", **{k: v.reshape(300, -1) for k, v in traced.items()})
-        types = {
-            layer.name: {k: str(v.precision) for k, v in layer.types.items()}
-            for layer in hls_model.get_layers()
-        }
-        (out / "hls4ml_types.json").write_text(json.dumps(types, indent=1))
+    if not suffix:
+        (out / "timing.json").write_text(json.dumps({"hls4ml_predict_s": seconds, "n": len(x)}))
+    np.save(out / f"y_hls4ml{suffix}.npy", y.reshape(len(x), -1))
+    (out / f"hls4ml_config{suffix}.json").write_text(json.dumps(used, indent=1))
+    return hls_model
+
+
+def _keras_with_hls4ml_weights(model, x, out):
+    """y_keras_hls4ml_weights.npy: the Keras model's float32 output once the kernels and biases
+    of its BinaryDense / TernaryDense layers are replaced by the values hls4ml's own
+    BinaryQuantizer(bits=2) / TernaryQuantizer give them (what the firmware multiplies by).
+    """
+    from hls4ml.model.quantizers import BinaryQuantizer, TernaryQuantizer
+
+    quantisers = {"BinaryDense": BinaryQuantizer(bits=2), "TernaryDense": TernaryQuantizer()}
+    for layer in model.layers:
+        quantise = quantisers.get(layer.__class__.__name__)
+        if quantise is not None:
+            layer.set_weights([np.asarray(quantise(w), np.float32) for w in layer.get_weights()])
+    y = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
+    np.save(out / "y_keras_hls4ml_weights.npy", y.reshape(len(x), -1))
 
 
 if __name__ == "__main__":

@@ -222,11 +222,17 @@ def test_qconv2d_batchnorm_off_the_channel_axis_is_refused(tmp_path: Path) -> No
 # ------------------------------------------------------------------ against QKeras and hls4ml
 
 
-def _run(python: Path, work: Path, name: str, x: np.ndarray, **extra: Any) -> Path:
-    out = work / name
-    np.save(work / "x.npy", x)
-    spec = {"model": name, "seed": 1, "x": str(work / "x.npy"), "out": str(out), **extra}
-    (work / "spec.json").write_text(json.dumps(spec))
+def _run_all(python: Path, work: Path, jobs: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> Path:
+    """Run the runner once (one TensorFlow start) for every model of `jobs`
+    ({name: (inputs, extra SPEC entries)}); model `name`'s files land in `work / name`.
+    """
+    specs = []
+    for name, (x, extra) in jobs.items():
+        np.save(work / f"x_{name}.npy", x)
+        out = str(work / name)
+        specs.append({"model": name, "seed": 1, "x": str(work / f"x_{name}.npy"), "out": out})
+        specs[-1].update(extra)
+    (work / "spec.json").write_text(json.dumps({"jobs": specs}))
     proc = subprocess.run(
         [str(python), str(RUNNER), str(work / "spec.json")],
         capture_output=True,
@@ -235,7 +241,7 @@ def _run(python: Path, work: Path, name: str, x: np.ndarray, **extra: Any) -> Pa
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return out
+    return work
 
 
 def _inputs(shape: tuple[int, ...]) -> np.ndarray:
@@ -260,42 +266,95 @@ CASES = {
     "binary_ternary": ((16,), {}),
 }
 
+#: per-layer mixed configurations (hls4ml `LayerName` types over its QKeras configuration):
+#: the same model converted a second time in the runner; accumulators and results narrowed,
+#: rounding (RND, RND_CONV), saturation and wrapping accumulators. Each type but tdense's
+#: result changes the outputs on these inputs (1,830 of 8,000 and 6,859 of 10,000 in all; each
+#: WRAP accumulator made SAT changes 290 to 1,750), so each is compared with hls4ml
+MIXED: dict[str, dict[str, dict[str, str]]] = {
+    "conv1d": {
+        "qconv1": {"accum": "fixed<9,4,TRN,WRAP>", "result": "fixed<8,4,RND,SAT>"},
+        "qbn": {"result": "fixed<10,4,RND_CONV,SAT>", "scale": "fixed<12,3,RND>"},
+        "qfc": {"accum": "fixed<12,5,TRN,WRAP>", "result": "fixed<6,3,RND,SAT>"},
+    },
+    "binary_ternary": {
+        "bdense": {"accum": "fixed<8,4,TRN,WRAP>", "result": "fixed<7,4,RND,SAT>"},
+        "relu1": {"result": "ufixed<4,2,RND_CONV,SAT>"},
+        "tdense": {"accum": "fixed<6,3,TRN,WRAP>", "result": "fixed<7,3,RND,SAT>"},
+    },
+}
+
+
+def _equal_to_hls4ml(files: tuple[Path, Path], out: Path, x: np.ndarray, suffix: str) -> np.ndarray:
+    """Compile with the runner's hls4ml configuration `suffix` ('' or '_mixed'): check that
+    hepinfer's outputs on `x` equal hls4ml's C simulation bit for bit, and return them.
+    """
+    config = json.loads((out / f"hls4ml_config{suffix}.json").read_text())
+    expected = np.load(out / f"y_hls4ml{suffix}.npy")
+    ours = np.asarray(hepinfer.compile(files, config).predict(x)).reshape(len(x), -1)
+    assert ours.shape == expected.shape
+    differing = int(np.count_nonzero(ours != expected))
+    assert differing == 0, (
+        f"{differing} of {ours.size} outputs differ from hls4ml's C simulation ({suffix or 'model'})"
+    )
+    assert len(np.unique(ours)) > 16  # not a constant output
+    return ours
+
+
+@pytest.fixture(scope="module")
+def runs(qkeras_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The oracle models of this module through QKeras and hls4ml in one runner process."""
+    jobs: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+    for name, (shape, pins) in CASES.items():
+        extra: dict[str, Any] = {"pins": pins}
+        if name in MIXED:
+            extra["mixed"] = MIXED[name]
+        if name == "binary_ternary":
+            extra["keras_hls4ml_weights"] = True
+        jobs[name] = (_inputs(shape), extra)
+    jobs["scaled"] = (_inputs((16,)), {"hls4ml": False})
+    return _run_all(qkeras_python, tmp_path_factory.mktemp("qkeras"), jobs)
+
 
 @pytest.mark.oracle
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
-def test_bit_exact_against_hls4ml_csim(qkeras_python: Path, tmp_path: Path, name: str) -> None:
-    shape, pins = CASES[name]
-    x = _inputs(shape)
-    out = _run(qkeras_python, tmp_path, name, x, pins=pins)
+def test_bit_exact_against_hls4ml_csim(runs: Path, name: str) -> None:
+    x = _inputs(CASES[name][0])
+    out = runs / name
     files = (out / "model.json", out / "model_weights.h5")
-    config = json.loads((out / "hls4ml_config.json").read_text())
-    expected = np.load(out / "y_hls4ml.npy")
-    ours = np.asarray(hepinfer.compile(files, config).predict(x)).reshape(len(x), -1)
-    assert ours.shape == expected.shape
-    differing = int(np.count_nonzero(ours != expected))
-    assert differing == 0, f"{differing} of {ours.size} outputs differ from hls4ml's C simulation"
-    assert len(np.unique(ours)) > 16  # not a constant output
+    ours = _equal_to_hls4ml(files, out, x, "")
+    if name in MIXED:  # the mixed configuration, and a control: its types change the outputs
+        mixed = _equal_to_hls4ml(files, out, x, "_mixed")
+        changed = int(np.count_nonzero(mixed != ours))
+        assert changed > ours.size // 100, f"the mixed types change only {changed} outputs"
     if name == "conv1d":  # hepinfer's own HLS project in io_stream: C simulation == emulator
+        config = json.loads((out / "hls4ml_config.json").read_text())
         compiled = hepinfer.compile(files, config)
         csim = np.asarray(compiled.csim(x[:200], io_type="io_stream")).reshape(200, -1)
         np.testing.assert_array_equal(csim, ours[:200])
-    if name != "binary_ternary":  # those are plain Dense layers in Keras: no QKeras reference
+    model = hepinfer.compile(files, MODEL_LEVEL)
+    floats = np.asarray(model.predict(x, mode="float")).reshape(len(x), -1)
+    if name == "binary_ternary":  # Keras's Dense layers with hls4ml's binary/ternary weights
+        keras = np.load(out / "y_keras_hls4ml_weights.npy")
+        np.testing.assert_allclose(floats, keras, rtol=1e-5, atol=1e-5 * np.abs(keras).max())
+        # control: Keras with its float weights computes something else
+        assert np.abs(np.load(out / "y_qkeras.npy").reshape(keras.shape) - keras).max() > 0.1
+    else:
         qk = np.load(out / "y_qkeras.npy").reshape(len(x), -1)
-        model = hepinfer.compile(files, MODEL_LEVEL)
-        _agree_with_qkeras(np.asarray(model.predict(x, mode="float")).reshape(qk.shape), qk)
+        _agree_with_qkeras(floats, qk)
 
 
 @pytest.mark.oracle
 @pytest.mark.slow
-def test_scaled_and_po2_quantisers_equal_qkeras(qkeras_python: Path, tmp_path: Path) -> None:
+def test_scaled_and_po2_quantisers_equal_qkeras(runs: Path) -> None:
     """alpha='auto_po2' (quantized_bits, ternary: a `<layer>_alpha` scaling node),
     quantized_po2 kernels, keep_negative=False and symmetric activations. hls4ml 1.3 gives
     po2 weights and scales exponent types that are not fixed point; QKeras is the reference.
     With types wide enough for the unquantised sums, fixed point equals QKeras exactly.
     """
     x = _inputs((16,))
-    out = _run(qkeras_python, tmp_path, "scaled", x, hls4ml=False)
+    out = runs / "scaled"
     files = (out / "model.json", out / "model_weights.h5")
     qk = np.load(out / "y_qkeras.npy").reshape(len(x), -1)
     graph = load_model(files)

@@ -3,13 +3,16 @@ pytest; the test imports the model classes from here to build the same modules).
 
 Usage: python torch_hls4ml_runner.py SPEC.json
 SPEC: {"jobs": [{"model": a name of MODELS, "seed", "shape" (per sample), "x" (.npy inputs),
-"out" (folder), "pins": {layer: {variable: type}} over hls4ml's 'auto' types}, ...]}.
+"out" (folder), "pins": {layer: {variable: type}} over hls4ml's 'auto' types, optional
+"channels_last_conversion" (default 'full'; 'off' also lays out the Linear weights of the
+converted copy as hls4ml then reads them)}, ...]}.
 Writes to "out": state.pt (the module's state_dict), y_hls4ml.npy (hls4ml's C simulation of
 config_from_pytorch_model(granularity='name') at model precision ap_fixed<16,6>),
 hls4ml_config.json (that configuration), layers.json (hls4ml's layers after its passes) and
 timing.json (seconds of hls4ml's predict()).
 """
 
+import copy
 import json
 import sys
 import time
@@ -60,7 +63,54 @@ class TwoEinsums(torch.nn.Module):
         return self.o1(torch.flatten(e1, 1)) + self.o2(torch.flatten(e2, 1))
 
 
-MODELS = {"scalar_arith": ScalarArith, "two_einsums": TwoEinsums}
+class LastGRU(torch.nn.Module):
+    """nn.GRU (batch_first) over an (8, 6) sequence, its last step (`output[:, -1]`) into a
+    Linear.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(6, 8, batch_first=True)
+        self.fc = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x)
+        return self.fc(out[:, -1])
+
+
+class LastLSTM(torch.nn.Module):
+    """nn.LSTM (batch_first) over an (8, 6) sequence, its last state (`h_n[-1]`) into a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(6, 8, batch_first=True)
+        self.fc = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _c) = self.lstm(x)
+        return self.fc(h[-1])
+
+
+class TanhRNN(torch.nn.Module):
+    """nn.RNN (tanh, batch_first), its last state into a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.RNN(6, 8, batch_first=True)
+        self.fc = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
+MODELS = {
+    "scalar_arith": ScalarArith,
+    "two_einsums": TwoEinsums,
+    "last_gru": LastGRU,
+    "last_lstm": LastLSTM,
+    "tanh_rnn": TanhRNN,
+}
 
 
 def main() -> int:
@@ -79,13 +129,26 @@ def run(spec: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / "state.pt")
     shape = tuple(spec["shape"])
-    config = hls4ml.utils.config_from_pytorch_model(model, shape, granularity="name")
+    converted = model
+    if spec.get("channels_last_conversion") == "off":
+        # without its channels-last pass hls4ml 1.3 reads a Linear's (out, in) weight as
+        # (in, out): the converted copy gets weights laid out so that it reads the right ones
+        converted = copy.deepcopy(model)
+        for module in converted.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.data = module.weight.data.T.reshape(module.weight.shape).clone()
+    config = hls4ml.utils.config_from_pytorch_model(
+        converted,
+        shape,
+        granularity="name",
+        channels_last_conversion=spec.get("channels_last_conversion", "full"),
+    )
     config["Model"]["Precision"] = "ap_fixed<16,6>"
     for name, pins in spec.get("pins", {}).items():
         config["LayerName"][name]["Precision"].update(pins)
     used = json.loads(json.dumps(config, default=str))
     hls_model = hls4ml.converters.convert_from_pytorch_model(
-        model,
+        converted,
         hls_config=config,
         backend="Vitis",
         io_type="io_parallel",

@@ -518,8 +518,14 @@ class _Recurrent:
         self.made: dict[bool, str] = {}
 
     def node(self, sequences: bool) -> str:
+        """The node returning the sequence or the last state; the first one made takes the
+        module's name (as hls4ml's one layer, so its LayerName configuration applies), a
+        second one the name with `_last` or `_seq`.
+        """
         if sequences not in self.made:
-            name = self.name if sequences else f"{self.name}_last"
+            name = self.name
+            if self.made:
+                name = f"{self.name}_seq" if sequences else f"{self.name}_last"
             attrs = {**self.attrs, "return_sequences": sequences}
             self.made[sequences] = self.b.add(name, self.op, [self.src], attrs, self.weights)
         return self.made[sequences]

@@ -1,0 +1,148 @@
+"""PyTorch nn.GRU and nn.LSTM (issue 13) against hls4ml 1.3's PyTorch converter.
+
+hls4ml 1.3 converts a batch_first nn.GRU / nn.LSTM into its GRU / LSTM layer with
+`pytorch=True` (torch's gate order; GRU's reset gate multiplies `h R_n + b_hn`, as hepinfer's
+`reset_after` GRU; both bias rows kept). Its default `channels_last_conversion='full'` puts a
+Transpose before the recurrent layer, which then reads the (8, 6) sequence as 6 steps of 8
+features: wrong outputs. With 'off' the recurrent layer is right but a Linear's (out, in)
+weight is read as (in, out), so the runner gives hls4ml a copy whose Linear weights are laid
+out as it reads them (`torch_hls4ml_runner.py`). hepinfer converts the module itself (the
+last-state node takes the module's name, as hls4ml's layer, so hls4ml's LayerName
+configuration applies) and must give hls4ml's C simulation bit for bit on 2,000 inputs: the
+GRU at a mixed per-layer configuration (weights, biases, accumulator, result and the Linear's
+types) and the LSTM at model level `ap_fixed<16,6>`.
+
+hls4ml's writer prints each weight with as many decimals as its type has fractional bits
+before the C++ truncates it; a value just below a grid point can so round onto it (hepinfer
+truncates the exact value). The types here have enough fractional bits that no weight does:
+checked before the comparison. nn.RNN: hls4ml 1.3's Vitis backend has no SimpleRNN kernel
+(float check in `tests/ops/test_recurrent.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import hepinfer
+from hepinfer.fixed import FixedType
+
+torch = pytest.importorskip("torch")
+
+from tests.frontends.torch_hls4ml_runner import LastGRU, LastLSTM
+
+RUNNER = Path(__file__).with_name("torch_hls4ml_runner.py")
+MODEL_LEVEL: dict[str, Any] = {
+    "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}
+}
+#: hepinfer keeps a recurrent layer's two kernels in `weight` and its two biases in `bias`
+RECURRENT = {
+    "weight": "ap_fixed<10,2>",
+    "recurrent_weight": "ap_fixed<10,2>",
+    "bias": "ap_fixed<12,3>",
+    "recurrent_bias": "ap_fixed<12,3>",
+}
+LINEAR = {
+    "weight": "ap_fixed<9,2,AP_RND>",
+    "accum": "ap_fixed<18,6>",
+    "result": "ap_fixed<14,5,AP_RND_CONV,AP_SAT>",
+}
+MIXED_GRU = {
+    "gru": {**RECURRENT, "accum": "ap_fixed<20,7>", "result": "ap_fixed<13,4,AP_RND,AP_SAT>"},
+    "fc": LINEAR,
+}
+MODULES: dict[str, Any] = {"last_gru": LastGRU, "last_lstm": LastLSTM}
+#: job -> (model, pins); hls4ml 1.3's LSTM kernel compiles only when input, accumulator
+#: and result share one type, so its mixed configuration would pin weights and biases only
+JOBS: dict[str, tuple[str, dict[str, Any]]] = {
+    "gru_mixed": ("last_gru", MIXED_GRU),
+    "lstm": ("last_lstm", {}),
+}
+STEPS, FEATURES = 8, 6
+
+
+def _inputs(n: int) -> np.ndarray:
+    """Sequences in [-2, 2] on a 2**-5 grid (exact in ap_fixed<16,6> and in float32)."""
+    return np.round(np.random.default_rng(5).uniform(-2, 2, (n, STEPS, FEATURES)) * 32) / 32
+
+
+@pytest.fixture(scope="module")
+def peer_runs(hls4ml_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("torch_recurrent")
+    np.save(work / "x.npy", _inputs(2000))
+    jobs = [
+        {
+            "model": model,
+            "seed": 1,
+            "shape": [STEPS, FEATURES],
+            "x": str(work / "x.npy"),
+            "out": str(work / name),
+            "pins": pins,
+            "channels_last_conversion": "off",
+        }
+        for name, (model, pins) in JOBS.items()
+    ]
+    (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
+    proc = subprocess.run(
+        [str(hls4ml_python), str(RUNNER), str(work / "spec.json")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return work
+
+
+def _printed_as_hls4ml_does(values: np.ndarray, t: FixedType) -> bool:
+    """True when printing `values` with `t`'s fractional bits as decimals (hls4ml's writer)
+    leaves their truncation into `t` unchanged.
+    """
+    scale = 2.0**t.frac
+    printed = np.array([float(f"{v:.{t.frac}f}") for v in values.ravel()])
+    return bool(np.array_equal(np.floor(printed * scale), np.floor(values.ravel() * scale)))
+
+
+@pytest.mark.oracle
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(JOBS))
+def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
+    module = MODULES[JOBS[name][0]]()
+    module.load_state_dict(torch.load(peer_runs / name / "state.pt"))
+    module.eval()
+    config = json.loads((peer_runs / name / "hls4ml_config.json").read_text())
+    model = hepinfer.compile(module, config, input_shape=(STEPS, FEATURES))
+    layers = {n.name: n for n in model.graph.nodes}
+    kind = JOBS[name][0].removeprefix("last_")
+    assert layers[kind].op.value == kind.upper()  # hls4ml's layer name reaches the node
+    assert json.loads((peer_runs / name / "layers.json").read_text())[1] == [kind, kind.upper()]
+    for var, keys in (
+        ("weight", ("kernel", "recurrent_kernel")),
+        ("bias", ("bias", "recurrent_bias")),
+    ):
+        t = getattr(layers[kind].precision, var)
+        for key in keys:
+            assert _printed_as_hls4ml_does(np.asarray(layers[kind].weights[key]), t), (var, key)
+    x = _inputs(2000)
+    ours = np.asarray(model.predict(x)).reshape(len(x), -1)
+    expected = np.load(peer_runs / name / "y_hls4ml.npy")
+    differing = int(np.count_nonzero(ours != expected))
+    assert differing == 0, f"{differing} of {ours.size} outputs differ from hls4ml's C simulation"
+    assert len(np.unique(ours)) > 400
+    with torch.no_grad():
+        reference = module(torch.from_numpy(x.astype(np.float32))).numpy()
+    floats = np.asarray(
+        hepinfer.compile(module, MODEL_LEVEL, input_shape=(STEPS, FEATURES)).predict(
+            x, mode="float"
+        )
+    )
+    np.testing.assert_allclose(floats.reshape(reference.shape), reference, rtol=1e-5, atol=1e-6)
+    # the fixed outputs track torch (hls4ml's too: the comparison is of a working model)
+    assert np.abs(expected - reference).max() < 0.05

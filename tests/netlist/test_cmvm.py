@@ -128,3 +128,91 @@ def test_shifted_operand_low_bits_are_wiring() -> None:
     assert adder.startswith(f"(* keep *) wire [{n - 3}:0] ")  # kept: Yosys cannot trim it
     assert out.name in net.lines[-1]
     assert net.lines[-1].endswith("a[2:0]});")
+
+
+def _eager(
+    w: list[list[int]], max_depth: int, ranges: list[tuple[int, int]] | None
+) -> Decomposition:
+    """The greedy rule of `decompose` written plainly: at every step, recount every pattern
+    of every output and extract the best (score, then shallower, then smaller pattern) that
+    occurs at least twice, is within the depth bound and has a non-overlapping occurrence.
+    """
+    n_in, n_out = len(w), len(w[0])
+    outs = [{(i, k, d) for i in range(n_in) for k, d in csd(int(w[i][j]))} for j in range(n_out)]
+    coefs: list[dict[int, int]] = [{i: 1} for i in range(n_in)]
+    depth = [0] * n_in
+    exprs: list[tuple[int, int, int, int]] = []
+    blocked: dict[tuple[int, int, int, int], int] = {}  # no occurrence left at this count
+    while True:
+        count: dict[tuple[int, int, int, int], int] = {}
+        for terms in outs:
+            for t in terms:
+                for u in terms:
+                    lo, hi = sorted((t, u), key=lambda v: (v[1], v[0]))
+                    if t < u:
+                        key = (lo[0], hi[0], hi[1] - lo[1], lo[2] * hi[2])
+                        count[key] = count.get(key, 0) + 1
+
+        def score(key: tuple[int, int, int, int], c: int) -> int:
+            if ranges is None:
+                return c
+            a, b, d, s = key
+            coef = dict(coefs[a])
+            for i, v in coefs[b].items():
+                coef[i] = coef.get(i, 0) + s * (v << d)
+            lo = sum(min(v * ranges[i][0], v * ranges[i][1]) for i, v in coef.items())
+            hi = sum(max(v * ranges[i][0], v * ranges[i][1]) for i, v in coef.items())
+            full = hi.bit_length() if lo >= 0 else max(signed(lo), signed(hi))
+            return (c - 1) * max(full - d, 1)
+
+        ranked = sorted(
+            (-score(k, c), max(depth[k[0]], depth[k[1]]) + 1, k)
+            for k, c in count.items()
+            if c >= 2 and blocked.get(k) != c and not (k[0] == k[1] and k[2] == 0)
+        )
+        ranked = [r for r in ranked if r[1] <= max_depth]
+        if not ranked:
+            break
+        _, level, key = ranked[0]
+        a, b, d, s = key
+        var, used = n_in + len(exprs), 0
+        for terms in outs:
+            for t in sorted((t for t in terms if t[0] == a), key=lambda t: t[1]):
+                other = next((u for u in terms if u[0] == b and u[1] == t[1] + d), None)
+                if t not in terms or other is None or other == t or t[2] * other[2] != s:
+                    continue
+                terms -= {t, other}
+                terms.add((var, t[1], t[2]))
+                used += 1
+        if used:
+            exprs.append(key)
+            depth.append(level)
+            coef = dict(coefs[a])
+            for i, v in coefs[b].items():
+                coef[i] = coef.get(i, 0) + s * (v << d)
+            coefs.append({i: v for i, v in coef.items() if v})
+        else:
+            blocked[key] = count[key]
+    return Decomposition(
+        n_in, tuple(exprs), tuple(tuple(sorted(t, key=lambda t: (t[1], t[0]))) for t in outs)
+    )
+
+
+def signed(value: int) -> int:
+    """Bits of the smallest two's complement integer holding `value`."""
+    return (value if value >= 0 else ~value).bit_length() + 1
+
+
+@pytest.mark.parametrize(("seed", "weighed", "depth"), [(0, True, 3), (1, False, 3), (2, True, 1)])
+def test_queue_picks_as_the_plain_greedy_rule(seed: int, weighed: bool, depth: int) -> None:
+    """The heap that re-queues a pattern only when its count rises (and lazily when it falls)
+    extracts the same patterns in the same order as recounting everything at every step.
+    """
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, size=(6, 5))
+    w[rng.random(w.shape) < 0.2] = 0
+    ranges = [(-(1 << 9), (1 << 9) - 1)] * 3 + [(0, 63)] * 3
+    got = decompose(w.tolist(), depth, ranges if weighed else None)
+    want = _eager(w.tolist(), depth, ranges if weighed else None)
+    assert got.exprs == want.exprs
+    assert got.outputs == want.outputs

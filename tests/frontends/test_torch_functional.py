@@ -21,8 +21,6 @@ replaces the tensor operand by the constant): hepinfer computes `-x + c`, checke
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +34,8 @@ from hepinfer.ir.op import Op
 
 torch = pytest.importorskip("torch")
 
-from tests.frontends.torch_hls4ml_runner import ScalarArith, TwoEinsums
+from tests.frontends.torch_hls4ml_runner import ScalarArith, TwoEinsums, run_jobs
 
-RUNNER = Path(__file__).with_name("torch_hls4ml_runner.py")
 MODEL_LEVEL: dict[str, Any] = {
     "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}
 }
@@ -91,16 +88,7 @@ def peer_runs(hls4ml_python: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         }
         for name, (model, pins) in JOBS.items()
     ]
-    (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
-    proc = subprocess.run(
-        [str(hls4ml_python), str(RUNNER), str(work / "spec.json")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "KERAS_BACKEND": "torch"},
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    run_jobs(hls4ml_python, work, jobs)
     return work
 
 

@@ -22,8 +22,6 @@ checked before the comparison. nn.RNN: hls4ml 1.3's Vitis backend has no SimpleR
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +33,8 @@ from hepinfer.fixed import FixedType
 
 torch = pytest.importorskip("torch")
 
-from tests.frontends.torch_hls4ml_runner import LastGRU, LastLSTM
+from tests.frontends.torch_hls4ml_runner import LastGRU, LastLSTM, run_jobs
 
-RUNNER = Path(__file__).with_name("torch_hls4ml_runner.py")
 MODEL_LEVEL: dict[str, Any] = {
     "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}
 }
@@ -88,16 +85,7 @@ def peer_runs(hls4ml_python: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         }
         for name, (model, pins) in JOBS.items()
     ]
-    (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
-    proc = subprocess.run(
-        [str(hls4ml_python), str(RUNNER), str(work / "spec.json")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "KERAS_BACKEND": "torch"},
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    run_jobs(hls4ml_python, work, jobs)
     return work
 
 

@@ -14,6 +14,8 @@ timing.json (seconds of hls4ml's predict()).
 
 import copy
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -165,6 +167,22 @@ def run(spec: dict) -> None:
     (out / "hls4ml_config.json").write_text(json.dumps(used, indent=1))
     layers = [[layer.name, layer.class_name] for layer in hls_model.get_layers()]
     (out / "layers.json").write_text(json.dumps(layers))
+
+
+def run_jobs(hls4ml_python: Path, work: Path, jobs: list[dict]) -> None:
+    """Run `jobs` with this runner in the hls4ml peer (from the tests: one process, one
+    torch and hls4ml start for all of them); fails with the runner's output.
+    """
+    (work / "spec.json").write_text(json.dumps({"jobs": jobs}))
+    proc = subprocess.run(
+        [str(hls4ml_python), __file__, str(work / "spec.json")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
 if __name__ == "__main__":

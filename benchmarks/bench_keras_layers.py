@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tests.emulate.test_hls4ml_oracle import run_script
 from tests.ops import (
     test_dot,
     test_embedding,
@@ -44,7 +43,7 @@ from tests.ops import (
     test_recurrent,
     test_resample,
 )
-from tests.ops.keras_oracle import MODEL_LEVEL, RUNNER, hls4ml_python, keras_file
+from tests.ops.keras_oracle import MODEL_LEVEL, keras_file, oracle
 
 import hepinfer
 
@@ -102,26 +101,9 @@ MODELS: dict[str, tuple[tuple[int, ...], Callable[[np.random.Generator], Layers]
 
 def _hls4ml(shape: tuple[int, ...], layers: Layers, x: np.ndarray, work: Path) -> tuple:
     """hls4ml's outputs of x and the seconds of its predict()."""
-    entries = []
-    for i, entry in enumerate(layers):
-        files = []
-        for j, w in enumerate(entry.get("weights", [])):
-            np.save(work / f"w{i}_{j}.npy", np.asarray(w, np.float32))
-            files.append(str(work / f"w{i}_{j}.npy"))
-        entries.append({**entry, "weights": files})
-    np.save(work / "x.npy", x)
-    spec = {
-        "input_shape": list(shape),
-        "layers": entries,
-        "hls_config": MODEL_LEVEL,
-        "x": str(work / "x.npy"),
-        "y": str(work / "y.npy"),
-        "out_dir": str(work / "prj"),
-        "timing": str(work / "timing.json"),
-    }
-    run_script(hls4ml_python(), RUNNER, spec, work)
+    y, _ = oracle(shape, layers, x, work, timing=True)
     timing = json.loads((work / "timing.json").read_text())
-    return np.load(work / "y.npy"), float(timing["predict_s"])
+    return y, float(timing["predict_s"])
 
 
 def _keras_model(name: str, shape: tuple[int, ...], layers: Layers, work: Path) -> Any:

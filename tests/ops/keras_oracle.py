@@ -70,9 +70,11 @@ def oracle(
     config: dict[str, Any] | None = None,
     io_type: str = "io_parallel",
     trace: bool = False,
+    timing: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """hls4ml's predict() of x (rows flattened) and, with `trace`, its per-layer outputs of
-    the first 300 inputs by layer name.
+    the first 300 inputs by layer name; with `timing`, the seconds of that predict() in
+    `work/timing.json` (`predict_s`).
     """
     python = hls4ml_python()
     work.mkdir(parents=True, exist_ok=True)
@@ -95,6 +97,8 @@ def oracle(
     }
     if trace:
         spec["trace"] = str(work / "trace.npz")
+    if timing:
+        spec["timing"] = str(work / "timing.json")
     run_script(python, RUNNER, spec, work)
     traced = dict(np.load(work / "trace.npz")) if trace else {}
     return np.load(work / "y.npy"), traced

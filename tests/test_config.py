@@ -182,3 +182,36 @@ def test_a_bidirectional_layers_halves_take_its_settings() -> None:
     assert config.precision("bi_backward", "GRU", "weight") == fixed("ap_fixed<16,6>")
     assert config.precision("bi_backward", "GRU", "bias") == fixed("ap_fixed<9,3>")
     assert config.precision("bi_forward", "Dense", "result") == fixed("ap_fixed<16,6>")
+    # each half's recurrent kernel and bias have types of their own (hls4ml's
+    # `<half>_recurrent_weight`, ...), not the half's weight type
+    assert config.precision("bi_forward", "LSTM", "recurrent_weight") == fixed("ap_fixed<10,2>")
+    assert config.precision("bi_backward", "LSTM", "recurrent_weight") == fixed("ap_fixed<16,6>")
+    assert config.precision("bi_backward", "LSTM", "recurrent_bias") == fixed("ap_fixed<16,6>")
+    assert not config.notes
+
+
+def test_recurrent_weight_and_bias_are_variables_of_their_own() -> None:
+    """hls4ml's `recurrent_weight` / `recurrent_bias`: looked up like any variable (name,
+    type, model; each falls back to `default`, never to `weight` / `bias`); hepinfer's
+    default sizes them to their values (`auto`) like the weights.
+    """
+    config = Config.from_dict(
+        {
+            "Model": {"Precision": "ap_fixed<16,6>"},
+            "LayerType": {"GRU": {"Precision": {"recurrent_bias": "ap_fixed<7,2>"}}},
+            "LayerName": {
+                "rnn": {
+                    "Precision": {"weight": "ap_fixed<8,2>", "recurrent_weight": "ap_fixed<6,1>"}
+                }
+            },
+        }
+    )
+    fixed = FixedType.parse
+    assert config.precision("rnn", "LSTM", "weight") == fixed("ap_fixed<8,2>")
+    assert config.precision("rnn", "LSTM", "recurrent_weight") == fixed("ap_fixed<6,1>")
+    assert config.precision("rnn", "LSTM", "recurrent_bias") == fixed("ap_fixed<16,6>")
+    assert config.precision("other", "GRU", "recurrent_bias") == fixed("ap_fixed<7,2>")
+    assert config.precision("other", "GRU", "recurrent_weight") == fixed("ap_fixed<16,6>")
+    assert not config.notes
+    default = Config().model.precision
+    assert default.recurrent_weight == default.recurrent_bias == "auto"

@@ -85,7 +85,7 @@ __all__ = [
 
 AUTO: Literal["auto"] = "auto"
 TypeSpec = FixedType | Literal["auto"]
-VARIABLES = ("result", "accum", "weight", "bias", "table")
+VARIABLES = ("result", "accum", "weight", "bias", "table", "recurrent_weight", "recurrent_bias")
 _NO_DEFAULT_FALLBACK = ("table",)
 DEFAULT_PRECISION = "ap_fixed<16,6>"
 #: the result type of hepinfer's default configuration (see the module docstring)
@@ -139,6 +139,11 @@ class Precision:
     weight: TypeSpec | None = None
     bias: TypeSpec | None = None
     table: TypeSpec | None = None
+    #: recurrent layers' (LSTM, GRU, SimpleRNN) recurrent kernel and recurrent bias, hls4ml's
+    #: `recurrent_weight_t` / `recurrent_bias_t` (looked up like any variable: they do not
+    #: fall back to `weight` / `bias`, only to `default`)
+    recurrent_weight: TypeSpec | None = None
+    recurrent_bias: TypeSpec | None = None
     #: hls4ml's separable-convolution variables (`depthwise`, `pointwise_accum`, ...): they
     #: become the `weight` / `accum` / `result` of the depthwise or pointwise part (`part`);
     #: also a Bidirectional layer's `forward_weight`, `backward_bias`, ... (`half`)
@@ -162,10 +167,6 @@ class Precision:
         separable: list[tuple[str, TypeSpec]] = []
         for key, value in data.items():
             name = keys.PRECISION_ALIASES.get(str(key), str(key))
-            half, _, rest = name.partition("_")
-            if half in BIDIRECTIONAL_HALVES and rest in ("recurrent_weight", "recurrent_bias"):
-                _note(notes, where, name, value, keys.NO_EFFECT_PRECISIONS[rest])
-                continue
             if name in SEPARABLE_PRECISIONS or name in BIDIRECTIONAL_PRECISIONS:
                 if value is not None:
                     separable.append((name, parse_type(value, f"{where}.{key}")))
@@ -217,16 +218,16 @@ class Precision:
 
     def half(self, direction: str) -> Precision:
         """The precision hls4ml 1.3 gives the `direction` ("forward" or "backward") half of a
-        Bidirectional layer: this level's variables, with `<direction>_weight` and
-        `<direction>_bias` as the weight and bias types (its `weight` and `bias` do not
-        reach the halves).
+        Bidirectional layer: this level's variables, with `<direction>_weight`,
+        `<direction>_bias`, `<direction>_recurrent_weight` and `<direction>_recurrent_bias`
+        as the weight, bias, recurrent weight and recurrent bias types (its `weight`, `bias`,
+        `recurrent_weight` and `recurrent_bias` do not reach the halves).
         """
         own = dict(self.separable)
         return dataclasses.replace(
             self,
             separable=(),
-            weight=own.get(f"{direction}_weight"),
-            bias=own.get(f"{direction}_bias"),
+            **{v: own.get(f"{direction}_{v}") for v in BIDIRECTIONAL_WEIGHTS},
         )
 
     def get(self, var: str, fallback: bool = True) -> TypeSpec | None:
@@ -250,10 +251,11 @@ SEPARABLE_PARTS = ("depthwise", "pointwise")
 #: the name suffixes of a Bidirectional layer's recurrent halves, and their op types
 BIDIRECTIONAL_HALVES = ("forward", "backward")
 RECURRENT_TYPES = frozenset({"lstm", "gru", "simplernn"})
-#: hls4ml's precision variables of a Bidirectional layer's halves (see `Precision.half`;
-#: `<half>_recurrent_weight` / `_recurrent_bias` share these types in hepinfer)
+#: the weight types of a recurrent layer (each half of a Bidirectional layer has its own)
+BIDIRECTIONAL_WEIGHTS = ("weight", "bias", "recurrent_weight", "recurrent_bias")
+#: hls4ml's precision variables of a Bidirectional layer's halves (see `Precision.half`)
 BIDIRECTIONAL_PRECISIONS = tuple(
-    f"{h}_{v}" for h in BIDIRECTIONAL_HALVES for v in ("weight", "bias")
+    f"{h}_{v}" for h in BIDIRECTIONAL_HALVES for v in BIDIRECTIONAL_WEIGHTS
 )
 
 
@@ -381,6 +383,8 @@ def default_model(precision: str | FixedType = DEFAULT_PRECISION) -> LevelConfig
             accum=AUTO,
             weight=AUTO,
             bias=AUTO,
+            recurrent_weight=AUTO,
+            recurrent_bias=AUTO,
         ),
         reuse_factor=1,
         strategy=Strategy.LATENCY,

@@ -105,8 +105,6 @@ NO_EFFECT_PRECISIONS = {
     "maximum": "the cap of hls4ml's 'auto' bit growth; hepinfer's 'auto' never overflows",
     "slope": "HardActivation's slope is fixed here",
     "shift": "HardActivation's shift is fixed here",
-    "recurrent_weight": "recurrent layers store the recurrent kernel in their `weight` type",
-    "recurrent_bias": "recurrent layers store the recurrent bias in their `bias` type",
     "edge_weight_aggr": "GarNet's sums of edge weights never leave hls4ml's default type",
     "norm": "GarNet's mean_by_nvert normalisation keeps hls4ml's default ap_ufixed<14,4> (its "
     "integer quotient V/R / n fits it unless V/R >= 16)",

@@ -10,8 +10,12 @@ with its emulator.
 
 hls4ml 1.3 does not apply a recurrent layer's quantisers to its weights (it truncates the
 float weights into the quantisers' types where QKeras rounds them), so the recurrent models
-have weights on their quantisers' grids, where both agree. Its Vitis backend has no
-SimpleRNN kernel: QSimpleRNN is checked against QKeras (float) and csim == emulator.
+have weights on their quantisers' grids, where both agree. Their `recurrent_quantizer`
+(`quantized_bits(5,1)`: 2**-3 steps in [-2, 2)) differs from their `kernel_quantizer`
+(`quantized_bits(6,0)`: 2**-5 in [-1, 1)) and becomes the `recurrent_weight` type (hls4ml's
+`recurrent_weight_t`); the control compiles the same models with the recurrent kernels in
+the kernel's type and sees outputs change. Its Vitis backend has no SimpleRNN kernel:
+QSimpleRNN is checked against QKeras (float) and csim == emulator.
 QConv2DBatchnorm without the convolution's own bias (hls4ml 1.3 then drops the folded bias)
 likewise.
 """
@@ -121,14 +125,6 @@ def _layer(cls: str, **config: Any) -> list[dict[str, Any]]:
     [
         ("QLSTM", {"state_quantizer": "quantized_bits(8,2)"}, "state_quantizer"),
         ("QGRU", {"activation": "quantized_tanh(6)"}, "activation 'quantized_tanh"),
-        (
-            "QSimpleRNN",
-            {
-                "kernel_quantizer": "quantized_bits(6,0,alpha=1)",
-                "recurrent_quantizer": "quantized_bits(4,0,alpha=1)",
-            },
-            "same quantiser",
-        ),
         ("QGRU", {"kernel_quantizer": None}, "recurrent_quantizer=None"),
     ],
 )
@@ -206,6 +202,8 @@ def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
     qk = np.load(peer_runs / name / "y_qkeras.npy").reshape(len(x), -1)
     floats = np.asarray(hepinfer.compile(files, MODEL_LEVEL).predict(x, mode="float"))
     _agree_with_qkeras(floats.reshape(qk.shape), qk)
+    if name in ("gru_lstm", "lstm_gru"):
+        _recurrent_types_matter(model, files, config, x, expected)
     if name in (
         "lstm_gru",
         "conv_bn_mixed",
@@ -213,6 +211,36 @@ def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
         # Conv/DepthwiseConv kernels of tests/ops/test_separable.py, only their types differ)
         csim = np.asarray(model.csim(x[:100])).reshape(100, -1)
         np.testing.assert_array_equal(csim, ours[:100])
+
+
+def _recurrent_types_matter(
+    model: hepinfer.CompiledModel,
+    files: tuple[Path, Path],
+    config: dict[str, Any],
+    x: np.ndarray,
+    expected: np.ndarray,
+) -> None:
+    """The recurrent kernels have their `recurrent_quantizer`'s type (not the kernel's), and
+    with the kernel's type instead (hepinfer's earlier single weight type) the outputs
+    differ from hls4ml's: the separate type is what makes them equal.
+    """
+    names = []
+    for node in model.graph.nodes:
+        if node.op in (Op.LSTM, Op.GRU):
+            t = node.precision.recurrent_weight
+            assert t is not None, node.name
+            assert (t.width, t.integer) == (5, 2), node.name
+            assert node.precision.weight != t
+            names.append(node.name)
+    assert len(names) == 2
+    for name in names:
+        named = config.setdefault("LayerName", {}).setdefault(name, {})
+        precision = dict(named.get("Precision") or {})
+        kernel = str(model.graph.node(name).precision.weight)
+        named["Precision"] = {**precision, "recurrent_weight": kernel}
+        y = np.asarray(hepinfer.compile(files, config).predict(x)).reshape(expected.shape)
+        named["Precision"] = precision
+        assert np.count_nonzero(y != expected) > 0, name
 
 
 @pytest.mark.oracle

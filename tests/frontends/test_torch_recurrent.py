@@ -9,8 +9,10 @@ weight is read as (in, out), so the runner gives hls4ml a copy whose Linear weig
 out as it reads them (`torch_hls4ml_runner.py`). hepinfer converts the module itself (the
 last-state node takes the module's name, as hls4ml's layer, so hls4ml's LayerName
 configuration applies) and must give hls4ml's C simulation bit for bit on 2,000 inputs: the
-GRU at a mixed per-layer configuration (weights, biases, accumulator, result and the Linear's
-types) and the LSTM at model level `ap_fixed<16,6>`.
+GRU at a mixed per-layer configuration (weights, biases, recurrent weights and biases in
+types of their own, accumulator, result and the Linear's types; control: with the recurrent
+kernel or bias in the kernel's or bias' type the outputs differ) and the LSTM at model level
+`ap_fixed<16,6>`.
 
 hls4ml's writer prints each weight with as many decimals as its type has fractional bits
 before the C++ truncates it; a value just below a grid point can so round onto it (hepinfer
@@ -21,6 +23,7 @@ checked before the comparison. nn.RNN: hls4ml 1.3's Vitis backend has no SimpleR
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ import pytest
 
 import hepinfer
 from hepinfer.fixed import FixedType
+from hepinfer.ops import recurrent
 
 torch = pytest.importorskip("torch")
 
@@ -38,12 +42,13 @@ from tests.frontends.torch_hls4ml_runner import LastGRU, LastLSTM, run_jobs
 MODEL_LEVEL: dict[str, Any] = {
     "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}
 }
-#: hepinfer keeps a recurrent layer's two kernels in `weight` and its two biases in `bias`
+#: the recurrent kernel and bias in types of their own (hls4ml's recurrent_weight_t and
+#: recurrent_bias_t; PyTorch's recurrent bias `b_hh` is not zero)
 RECURRENT = {
     "weight": "ap_fixed<10,2>",
-    "recurrent_weight": "ap_fixed<10,2>",
+    "recurrent_weight": "ap_fixed<9,1>",
     "bias": "ap_fixed<12,3>",
-    "recurrent_bias": "ap_fixed<12,3>",
+    "recurrent_bias": "ap_fixed<10,2,AP_RND>",
 }
 LINEAR = {
     "weight": "ap_fixed<9,2,AP_RND>",
@@ -111,13 +116,9 @@ def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
     kind = JOBS[name][0].removeprefix("last_")
     assert layers[kind].op.value == kind.upper()  # hls4ml's layer name reaches the node
     assert json.loads((peer_runs / name / "layers.json").read_text())[1] == [kind, kind.upper()]
-    for var, keys in (
-        ("weight", ("kernel", "recurrent_kernel")),
-        ("bias", ("bias", "recurrent_bias")),
-    ):
+    for var, key in recurrent.HELD.items():
         t = getattr(layers[kind].precision, var)
-        for key in keys:
-            assert _printed_as_hls4ml_does(np.asarray(layers[kind].weights[key]), t), (var, key)
+        assert _printed_as_hls4ml_does(np.asarray(layers[kind].weights[key]), t), (var, key)
     x = _inputs(2000)
     ours = np.asarray(model.predict(x)).reshape(len(x), -1)
     expected = np.load(peer_runs / name / "y_hls4ml.npy")
@@ -134,3 +135,10 @@ def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
     np.testing.assert_allclose(floats.reshape(reference.shape), reference, rtol=1e-5, atol=1e-6)
     # the fixed outputs track torch (hls4ml's too: the comparison is of a working model)
     assert np.abs(expected - reference).max() < 0.05
+    if name == "gru_mixed":  # control: the recurrent types change the outputs
+        for var, instead in (("recurrent_weight", "weight"), ("recurrent_bias", "bias")):
+            same = copy.deepcopy(config)
+            precision = same["LayerName"][kind]["Precision"]
+            precision[var] = precision[instead]
+            y = hepinfer.compile(module, same, input_shape=(STEPS, FEATURES)).predict(x)
+            assert int(np.count_nonzero(np.asarray(y).reshape(ours.shape) != expected)) > 0, var

@@ -4,6 +4,7 @@ simulation against the emulator, the estimate, and bit-exactness with hls4ml's C
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,31 @@ def test_float_mode_equals_keras(kind: str, extra: dict) -> None:
     assert np.abs(fixed - ref).max() < 0.06 * max(1.0, float(np.abs(ref).max()))
 
 
+def _csim_types(weight: str, recurrent_weight: str, bias: str, recurrent_bias: str) -> dict:
+    return {
+        "Precision": {
+            "weight": weight,
+            "recurrent_weight": recurrent_weight,
+            "bias": bias,
+            "recurrent_bias": recurrent_bias,
+        }
+    }
+
+
+#: every recurrent layer with its recurrent kernel and bias in types of their own
+CSIM_MIXED = {
+    **MODEL_LEVEL,
+    "LayerName": {
+        "rnn1": _csim_types("ap_fixed<10,2>", "ap_fixed<7,2>", "ap_fixed<8,3>", "ap_fixed<6,2>"),
+        "rnn2": _csim_types(
+            "ap_fixed<9,2>", "ap_fixed<8,2,AP_RND>", "ap_fixed<8,3>", "ap_fixed<5,2>"
+        ),
+        "rnn3": _csim_types("ap_fixed<11,3>", "ap_fixed<7,2>", "ap_fixed<9,3>", "ap_fixed<6,2>"),
+        "rnn4": _csim_types("ap_fixed<10,2>", "ap_fixed<6,2>", "ap_fixed<8,3>", "ap_fixed<7,2>"),
+    },
+}
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_csim_equals_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
@@ -121,9 +147,18 @@ def test_csim_equals_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     layers.append(("GRU", {"units": 2, "name": "rnn3", "reset_after": False}, weights))
     simple = _weights("SimpleRNN", 3, 3, 6)
     layers.insert(2, ("SimpleRNN", {"units": 3, "name": "rnn4", "return_sequences": True}, simple))
-    model = hepinfer.compile(_model(layers), MODEL_LEVEL)
+    keras_model = _model(layers)
+    model = hepinfer.compile(keras_model, CSIM_MIXED)
     x = _inputs(400, 4)
     want = np.asarray(model.predict(x)).reshape(len(x), -1)
+    # control: the recurrent types change the outputs (so the C simulation checks them);
+    # SimpleRNN (no hls4ml kernel) has its own
+    for name in ("rnn1", "rnn2", "rnn3", "rnn4"):
+        same = copy.deepcopy(CSIM_MIXED)
+        p = same["LayerName"][name]["Precision"]
+        p["recurrent_weight"], p["recurrent_bias"] = p["weight"], p["bias"]
+        y = np.asarray(hepinfer.compile(keras_model, same).predict(x)).reshape(want.shape)
+        assert int(np.count_nonzero(y != want)) > 0, name
     for io_type in ("io_parallel", "io_stream"):
         for headers in ("xilinx", "hepinfer"):
             got = np.asarray(model.csim(x, io_type=io_type, headers=headers)).reshape(len(x), -1)
@@ -206,12 +241,14 @@ def _oracle(layers: list[tuple[str, dict, list]], config: dict, x: np.ndarray, t
 MIXED = {
     "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
     "LayerName": {
+        # the recurrent kernel and bias in their own types (hls4ml's recurrent_weight_t and
+        # recurrent_bias_t), other than the kernel's and the bias'
         "rnn1": {
             "Precision": {
                 "weight": "ap_fixed<10,2>",
-                "recurrent_weight": "ap_fixed<10,2>",
+                "recurrent_weight": "ap_fixed<8,2>",
                 "bias": "ap_fixed<8,3>",
-                "recurrent_bias": "ap_fixed<8,3>",
+                "recurrent_bias": "ap_fixed<6,2,AP_RND>",
                 "accum": "ap_fixed<20,7>",
                 "result": "ap_fixed<13,4,AP_RND,AP_SAT>",
                 # (hls4ml 1.3 ignores a `table` precision of recurrent layers: ap_fixed<18,8>)
@@ -219,18 +256,19 @@ MIXED = {
             "table_size": 512,
         },
         # a Bidirectional(LSTM) between rnn1 and rnn2 (this configuration's model): one layer
-        # in hls4ml, its halves' weights typed by `forward_weight`, `backward_bias`, ...
-        # (hepinfer keeps a half's recurrent kernel and bias in its weight and bias types)
+        # in hls4ml, its halves' weights typed by `forward_weight`, `backward_bias`,
+        # `forward_recurrent_weight`, ... (a Keras LSTM's recurrent bias is zero: its type
+        # changes nothing)
         "bi": {
             "Precision": {
                 "accum": "ap_fixed<13,4,AP_RND,AP_SAT>",
                 "result": "ap_fixed<13,4,AP_RND,AP_SAT>",
                 "forward_weight": "ap_fixed<10,2>",
-                "forward_recurrent_weight": "ap_fixed<10,2>",
+                "forward_recurrent_weight": "ap_fixed<7,2>",
                 "backward_weight": "ap_fixed<9,2,AP_RND>",
-                "backward_recurrent_weight": "ap_fixed<9,2,AP_RND>",
+                "backward_recurrent_weight": "ap_fixed<8,2,AP_RND>",
                 "backward_bias": "ap_fixed<8,3>",
-                "backward_recurrent_bias": "ap_fixed<8,3>",
+                "backward_recurrent_bias": "ap_fixed<6,3>",
             }
         },
         # hls4ml 1.3's LSTM compiles only when its input, result and accum types are equal
@@ -238,13 +276,34 @@ MIXED = {
         "rnn2": {
             "Precision": {
                 "weight": "ap_fixed<12,3>",
-                "recurrent_weight": "ap_fixed<12,3>",
+                "recurrent_weight": "ap_fixed<9,2>",
                 "result": "ap_fixed<13,4,AP_RND,AP_SAT>",
                 "accum": "ap_fixed<13,4,AP_RND,AP_SAT>",
             }
         },
     },
 }
+#: (layer, recurrent type, the type it replaces in the control): with the kernel's (bias')
+#: type instead, the outputs differ (a Keras LSTM's recurrent bias is zero: not listed)
+RECURRENT_TYPES = [
+    ("rnn1", "recurrent_weight", "weight"),
+    ("rnn1", "recurrent_bias", "bias"),
+    ("bi", "forward_recurrent_weight", "forward_weight"),
+    ("bi", "backward_recurrent_weight", "backward_weight"),
+    ("rnn2", "recurrent_weight", "weight"),
+]
+
+
+def _recurrent_types_matter(keras_model: Any, x: np.ndarray, theirs: np.ndarray) -> None:
+    """Control: each recurrent type of `MIXED` given its kernel's (bias') type instead, as
+    hepinfer's single weight type did, changes outputs away from hls4ml's.
+    """
+    for layer, var, instead in RECURRENT_TYPES:
+        config = copy.deepcopy(MIXED)
+        precision = config["LayerName"][layer]["Precision"]
+        precision[var] = precision[instead]
+        y = np.asarray(hepinfer.compile(keras_model, config).predict(x)).reshape(theirs.shape)
+        assert int(np.count_nonzero(y != theirs)) > 0, (layer, var)
 
 
 @pytest.mark.oracle
@@ -265,12 +324,15 @@ def test_bit_exact_against_hls4ml(first: str, second: str, config: dict, tmp_pat
     assert f"{first.lower()}_stack" in cpp
     assert f"{second.lower()}_stack" in cpp
     assert ("bidirectional_stack" in cpp) == (config is MIXED)
-    model = hepinfer.compile(_model(layers), config)
+    keras_model = _model(layers)
+    model = hepinfer.compile(keras_model, config)
     ours = np.asarray(model.predict(x)).reshape(theirs.shape)
     assert int(np.count_nonzero(ours != theirs)) == 0
     # the datapath is really exercised (the mixed result type has 9 fractional bits, and the
     # Bidirectional layer narrows the outputs' range: about 120 distinct values)
     assert np.unique(ours).size > (100 if config is MIXED else 200)
+    if config is MIXED:
+        _recurrent_types_matter(keras_model, x, theirs)
 
 
 def test_pytorch_frontend_matches_torch() -> None:
@@ -402,3 +464,53 @@ def test_bidirectional_bit_exact_against_hls4ml(tmp_path: Path) -> None:
     ours = ours.reshape(theirs.shape)
     assert int(np.count_nonzero(ours != theirs)) == 0
     assert np.unique(ours).size > 200
+
+
+def test_recurrent_types_are_the_layers_own() -> None:
+    """The recurrent kernel and bias have types of their own everywhere: hepinfer's default
+    sizes each `auto` type to its own values, the types table and the HLS layer show them,
+    the estimate costs the recurrent product with them; a model saved before they existed
+    loads with its weight and bias types in their place.
+    """
+    from hepinfer.hls.layers import build_model
+    from hepinfer.ir.printer import types_table
+    from hepinfer.ir.serialize import graph_from_dict, graph_to_dict
+
+    b = GraphBuilder("own")
+    x = b.input("x", (STEPS, FEATURES))
+    k, r, _ = _weights("LSTM", 4, FEATURES, 1)
+    w = {"kernel": k / 8, "recurrent_kernel": r * 4, "bias": np.full(16, 0.2)}
+    w["recurrent_bias"] = np.full(16, 3.0)
+    y = b.add("rnn", Op.LSTM, [x], {"units": 4}, w)
+    model = hepinfer.compile(b.build([y]))  # hepinfer's default: weights sized to their values
+    p = model.graph.node("rnn").precision
+    assert p.weight is not None
+    assert p.recurrent_weight is not None
+    assert p.recurrent_weight.integer > p.weight.integer + 1
+    assert p.bias is not None
+    assert p.recurrent_bias is not None
+    assert p.recurrent_bias.integer > p.bias.integer
+    assert "recurrent_weight" in types_table(model.graph)
+    (layer,) = [lay for lay in build_model(model.graph, "p").layers if lay.name == "rnn"]
+    assert layer.types["recurrent_weight_t"] != layer.types["weight_t"]
+    order = ("weight", "recurrent_weight", "bias", "recurrent_bias")
+    assert [a.ctype for a in layer.arrays][:4] == [f"rnn_{v}_t" for v in order]
+    # the estimate: a 16-bit recurrent kernel's products take DSPs, 8-bit ones LUTs
+    narrow = hepinfer.compile(b.build([y]), {"Model": {"Precision": "ap_fixed<8,3>"}})
+    wide = {
+        **MODEL_LEVEL,
+        "LayerName": {"rnn": {"Precision": {"recurrent_weight": "ap_fixed<16,6>"}}},
+    }
+    wide["Model"] = {"Precision": "ap_fixed<8,3>"}
+    (a,), (c,) = (
+        [lay for lay in m.estimate().layers if lay.name == "rnn"]
+        for m in (narrow, hepinfer.compile(b.build([y]), wide))
+    )
+    assert c.resources.dsp > a.resources.dsp  # 16-bit products go to DSPs
+    data, weights = graph_to_dict(narrow.graph)
+    for node in data["nodes"]:
+        for var in ("recurrent_weight", "recurrent_bias"):
+            node["precision"].pop(var, None)
+    old = graph_from_dict(data, weights).node("rnn").precision
+    assert old.recurrent_weight == old.weight
+    assert old.recurrent_bias == old.bias

@@ -908,13 +908,10 @@ def _recurrent(layer: RecurrentCost, ctx: Context) -> LayerEstimate:
     out = fixed_or(layer.output, as_fixed(layer.input))
     acc = fixed_or(layer.accum, out)
     g, n = layer.gates, layer.n_state
-    common: dict[str, Any] = {
-        "weight": layer.weight,
-        "bias": layer.bias,
-        "accum": acc,
-        "output": acc,
-        "reuse_factor": layer.reuse_factor,
-    }
+    common: dict[str, Any] = {"accum": acc, "output": acc, "reuse_factor": layer.reuse_factor}
+    # the recurrent product's weight types (its own, hls4ml's recurrent_weight_t)
+    state_weight = layer.recurrent_weight or layer.weight
+    state_bias = layer.recurrent_bias or layer.bias
     products = [
         _dense(
             DenseCost(
@@ -923,6 +920,8 @@ def _recurrent(layer: RecurrentCost, ctx: Context) -> LayerEstimate:
                 n_out=g * n,
                 input=layer.input,
                 weights=layer.weights,
+                weight=layer.weight,
+                bias=layer.bias,
                 **common,
             ),
             ctx,
@@ -934,6 +933,8 @@ def _recurrent(layer: RecurrentCost, ctx: Context) -> LayerEstimate:
                 n_out=g * n,
                 input=out,
                 weights=layer.recurrent_weights,
+                weight=state_weight,
+                bias=state_bias,
                 **common,
             ),
             ctx,

@@ -260,33 +260,25 @@ def _refuse_recurrent(layer: LayerInfo, what: str, why: str, supported: str) -> 
     return FrontendError(msg)
 
 
-def _same_quantizer(layer: LayerInfo) -> None:
-    """Both kernels must have one quantiser: hepinfer's recurrent layers keep them in one
-    `weight` type (hls4ml 1.3 has a `recurrent_weight` type too).
+def _recurrent_quantizer(layer: LayerInfo) -> None:
+    """QGRU needs a `recurrent_quantizer`: QKeras 0.9.0's QGRU without one multiplies the
+    state by the input kernel.
     """
-    kspec, rspec = layer.config.get("kernel_quantizer"), layer.config.get("recurrent_quantizer")
-    k = None if not kspec else qkeras.parse(layer.name, kspec).args
-    r = None if not rspec else qkeras.parse(layer.name, rspec).args
-    if k != r:
-        raise _refuse_recurrent(
-            layer,
-            f"kernel_quantizer {kspec!r} with recurrent_quantizer {rspec!r}",
-            "hepinfer keeps both kernels in the layer's one weight type",
-            "give kernel_quantizer and recurrent_quantizer the same quantiser",
-        )
-    if layer.cls == "QGRU" and r is None:
+    if layer.cls == "QGRU" and not layer.config.get("recurrent_quantizer"):
         raise _refuse_recurrent(
             layer,
             "recurrent_quantizer=None",
             "QKeras 0.9.0's QGRU then multiplies the state by the input kernel",
-            "set recurrent_quantizer (the same as kernel_quantizer)",
+            "set recurrent_quantizer",
         )
 
 
 def qrecurrent(b: GraphBuilder, layer: LayerInfo) -> str:
     """QSimpleRNN, QLSTM, QGRU: kernel, recurrent kernel and bias (both GRU bias rows)
     through their quantisers as QKeras 0.9.0 applies them (once per call, on the weights),
-    then the Keras recurrent layer typed by them. The quantisers QKeras applies inside each
+    then the Keras recurrent layer typed by them: `kernel_quantizer` gives the `weight`
+    type, `recurrent_quantizer` the `recurrent_weight` type (hls4ml's `recurrent_weight_t`),
+    `bias_quantizer` the `bias` and `recurrent_bias` types. The quantisers QKeras applies inside each
     step are refused: `state_quantizer` (QKeras rounds the states before every step, hls4ml
     1.3 makes its type the accumulator) and activation quantisers (QKeras applies them as
     the activation, hls4ml 1.3 makes them the result type of a float activation).
@@ -310,7 +302,7 @@ def qrecurrent(b: GraphBuilder, layer: LayerInfo) -> str:
                 f"give {key} as 'tanh', 'sigmoid' or 'relu' (the result type comes from the "
                 "configuration)",
             )
-    _same_quantizer(layer)
+    _recurrent_quantizer(layer)
     weights = [np.asarray(w) for w in layer.weights]
     roles = [(0, "kernel_quantizer", "kernel"), (1, "recurrent_quantizer", "recurrent_kernel")]
     if cfg.get("use_bias", True):
@@ -326,18 +318,21 @@ def qrecurrent(b: GraphBuilder, layer: LayerInfo) -> str:
                 "use alpha=1",
             )
         weights[index], types[key] = values, qtype
-    if cfg.get("kernel_quantizer") and types["kernel_quantizer"] is None:
-        # values-typed quantisers (po2, binary, ternary): one type holds both kernels
-        both = np.concatenate([weights[0].ravel(), weights[1].ravel()])
-        types["kernel_quantizer"] = qkeras.exact_type(both)
+    for index, key in ((0, "kernel_quantizer"), (1, "recurrent_quantizer")):
+        if cfg.get(key) and types[key] is None:
+            # values-typed quantisers (po2, binary, ternary): the type of the values
+            types[key] = qkeras.exact_type(weights[index])
     plain = {k: v for k, v in cfg.items() if not k.endswith("_quantizer")}
     info = LayerInfo(layer.name, layer.cls[1:], plain, layer.sources, weights)
     out = kl.recurrent(b, info)
     node = b.node(out)
     attrs = dict(node.attrs)
+    # QKeras applies bias_quantizer to both bias rows (QGRU's recurrent bias too)
     for attr, key in (
         ("kernel_quantizer", "kernel_quantizer"),
+        ("recurrent_quantizer", "recurrent_quantizer"),
         ("bias_quantizer", "bias_quantizer"),
+        ("recurrent_bias_quantizer", "bias_quantizer"),
     ):
         if types.get(key) is not None:
             attrs[attr] = types[key]

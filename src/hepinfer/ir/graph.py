@@ -35,6 +35,9 @@ class NodePrecision:
     weight: FixedType | None = None
     bias: FixedType | None = None
     table: FixedType | None = None
+    #: recurrent layers: the recurrent kernel's and recurrent bias' types
+    recurrent_weight: FixedType | None = None
+    recurrent_bias: FixedType | None = None
 
     def items(self) -> Iterator[tuple[str, FixedType]]:
         """(variable, type) for every type that is set."""

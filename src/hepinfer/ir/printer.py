@@ -38,8 +38,12 @@ def format_graph(graph: Graph) -> str:
 
 
 def types_table(graph: Graph) -> str:
-    """Every layer's fixed-point types (result, accum, weight, bias, table), one row each."""
-    variables = ("result", "accum", "weight", "bias", "table")
+    """Every layer's fixed-point types (result, accum, weight, bias, table, and the
+    recurrent weight and bias when a layer has them), one row each.
+    """
+    variables: tuple[str, ...] = ("result", "accum", "weight", "bias", "table")
+    if any(n.precision.recurrent_weight is not None for n in graph.nodes):
+        variables += ("recurrent_weight", "recurrent_bias")
     rows: list[tuple[str, ...]] = [("layer", "op", *variables)]
     for node in graph.nodes:
         types = dict(node.precision.items())

@@ -60,7 +60,13 @@ def graph_from_dict(data: dict[str, Any], weights: dict[str, npt.NDArray[np.floa
     """Inverse of `graph_to_dict`."""
     nodes = []
     for d in data["nodes"]:
-        precision = NodePrecision(**{k: FixedType.parse(v) for k, v in d["precision"].items()})
+        types = {k: FixedType.parse(v) for k, v in d["precision"].items()}
+        if "recurrent_kernel" in d["weights"] and "weight" in types:
+            # saved before recurrent layers had recurrent types: both kernels (biases) then
+            # shared the weight (bias) type
+            types.setdefault("recurrent_weight", types["weight"])
+            types.setdefault("recurrent_bias", types.get("bias", types["weight"]))
+        precision = NodePrecision(**types)
         nodes.append(
             Node(
                 name=d["name"],

@@ -171,7 +171,8 @@ def _normalise(owner: object) -> None:
     """Convert type fields, check sizes, strategy, io type and reuse factor."""
     for f in fields(owner):  # type: ignore[arg-type]
         value = getattr(owner, f.name)
-        if f.name in {"input", "weight", "bias", "accum", "output", "scale"} and value is not None:
+        typed = {"input", "weight", "bias", "accum", "output", "scale"}
+        if f.name in typed | {"recurrent_weight", "recurrent_bias"} and value is not None:
             object.__setattr__(owner, f.name, as_fixed(value))
     for name, kind in (("strategy", Strategy), ("io_type", IOType)):
         value = getattr(owner, name, None)
@@ -478,6 +479,9 @@ class RecurrentCost:
     output: FixedLike | None = None
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
+    #: the recurrent kernel's and recurrent bias' types (None: `weight`'s, `bias`')
+    recurrent_weight: FixedLike | None = None
+    recurrent_bias: FixedLike | None = None
     reuse_factor: int = 1
     table_size: int = DEFAULT_TABLE_SIZE
     table_bits: int = DEFAULT_TABLE.width

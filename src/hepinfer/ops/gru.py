@@ -78,14 +78,14 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     x = recurrent.ordered(node, xs[0])
     recurrent.check_sequence(node, x.m)
     fx = recurrent.Fixed.of(node, x.t)
-    ta, tr, tw = fx.accum, fx.result, fx.weight
+    ta, tr, twr, tbr = fx.accum, fx.result, fx.recurrent_weight, fx.recurrent_bias
     n = recurrent.units(node)
     rec = recurrent.activation(node, "recurrent_activation")
     act = recurrent.activation(node, "activation")
     batch, steps, n_in = x.m.shape
     ax = fx.dense(x.m.reshape(-1, n_in), x.t, "kernel", "bias").reshape(batch, steps, -1)
-    wh = tw.to_mantissa(weight(node, "recurrent_kernel")[:, 2 * n :])
-    bh = ta.cast_mantissa(fx.bias.to_mantissa(weight(node, "recurrent_bias")[2 * n :]), fx.bias)
+    wh = twr.to_mantissa(weight(node, "recurrent_kernel")[:, 2 * n :])
+    bh = ta.cast_mantissa(tbr.to_mantissa(weight(node, "recurrent_bias")[2 * n :]), tbr)
     h = np.zeros((batch, n), dtype=np.int64)
     states = []
     for t in range(steps):
@@ -96,7 +96,7 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
             gated = fx.assign(ta, (r * ah[:, 2 * n :], 2 * ta.frac))
         else:
             rh = fx.assign(tr, (r * h, ta.frac + tr.frac))
-            gated = dense.accumulate(rh, wh, tr, tw, ta, bh)
+            gated = dense.accumulate(rh, wh, tr, twr, ta, bh)
         cand = fx.act(act, fx.assign(ta, (ax[:, t, 2 * n :], ta.frac), (gated, ta.frac)), ta)
         keep, kfrac = _one_minus(z, ta)
         h = fx.assign(tr, (cand * keep, ta.frac + kfrac), (h * z, tr.frac + ta.frac))
@@ -111,7 +111,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 
 
 def stored_values(node: Node, var: str) -> FloatArray:
-    """Both kernels share `weight_t`, both biases `bias_t` (the `auto` types hold them all)."""
+    """Each weight array has its own type (`recurrent.stored_values`)."""
     return recurrent.stored_values(node, var)
 
 
@@ -135,8 +135,8 @@ def interval(node: Node, inputs: Sequence[Bounds]) -> Interval:
             gated = cast(p.accum, recurrent.product(r, part(ah, 2 * n, 3 * n)))
         else:
             rh = cast(p.result, recurrent.product(r, h))
-            w = held(weight(node, "recurrent_kernel")[:, 2 * n :], p.weight)
-            b = held(held(weight(node, "recurrent_bias")[2 * n :], p.bias), p.accum)
+            w = held(weight(node, "recurrent_kernel")[:, 2 * n :], p.recurrent_weight)
+            b = held(held(weight(node, "recurrent_bias")[2 * n :], p.recurrent_bias), p.accum)
             gated = weighted_sum(rh[0], rh[1], w, p.accum, b)
         cand = bd.act(act, bd.add(part(ax, 2 * n, 3 * n), gated, p.accum))
         keep = (1.0 - z[1], 1.0 - z[0])
@@ -156,6 +156,4 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     return recurrent.cost(node, ctx, GATES)
 
 
-SPEC = OpSpec(
-    Op.GRU, shape, run_float, run_fixed, ("weight", "bias", "accum", "result", "table"), "GRU"
-)
+SPEC = OpSpec(Op.GRU, shape, run_float, run_fixed, recurrent.PRECISIONS, "GRU")

@@ -89,7 +89,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 
 
 def stored_values(node: Node, var: str) -> FloatArray:
-    """Both kernels share `weight_t`, both biases `bias_t` (the `auto` types hold them all)."""
+    """Each weight array has its own type (`recurrent.stored_values`)."""
     return recurrent.stored_values(node, var)
 
 
@@ -133,6 +133,4 @@ def cost(node: Node, ctx: NodeContext) -> list[LayerCost]:
     return recurrent.cost(node, ctx, GATES)
 
 
-SPEC = OpSpec(
-    Op.LSTM, shape, run_float, run_fixed, ("weight", "bias", "accum", "result", "table"), "LSTM"
-)
+SPEC = OpSpec(Op.LSTM, shape, run_float, run_fixed, recurrent.PRECISIONS, "LSTM")

@@ -12,7 +12,9 @@ Fixed-point datapath of one time step (hls4ml's types):
 - `dense(x_t, kernel, bias)` and `dense(h, recurrent_kernel, recurrent_bias)` are
   `nnet::dense` latency kernels whose accumulator and result are `accum_t` (so each product
   and the sum are assigned to `accum_t`); `x_t` has the input's type, the state `h` (and the
-  LSTM cell state) has `result_t`;
+  LSTM cell state) has `result_t`; the kernel and bias are held in `weight_t` / `bias_t`, the
+  recurrent kernel and recurrent bias in their own `recurrent_weight_t` /
+  `recurrent_bias_t` (hls4ml's second `mult_config`);
 - their sums are assigned to `accum_t`; the activations read `accum_t` (the LSTM cell
   activation reads the cell state, `result_t`) and write `accum_t`; table activations use
   hls4ml's sigmoid (inputs in [-8, 8)) and tanh ([-4, 4)) tables of `table_t` (`ops/lut.py`);
@@ -63,6 +65,17 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 ACTIVATION_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2}
 #: the accumulator bounds use before type inference has chosen one (hls4ml's default)
 DEFAULT_ACCUM = FixedType(16, 6)
+#: the precision variables of a recurrent node
+PRECISIONS = ("weight", "bias", "recurrent_weight", "recurrent_bias", "accum", "result", "table")
+#: the weight array each weight type holds
+HELD = {
+    "weight": "kernel",
+    "bias": "bias",
+    "recurrent_weight": "recurrent_kernel",
+    "recurrent_bias": "recurrent_bias",
+}
+#: the type of each weight array
+TYPE_OF = {array: var for var, array in HELD.items()}
 
 
 def accum_type(node: Node) -> FixedType:
@@ -71,12 +84,15 @@ def accum_type(node: Node) -> FixedType:
 
 
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
-    """`result_t` (output and states); weight, bias, result configured; the table type with
-    hls4ml's default and, when the configuration left it `auto`, an accumulator that holds
-    both Dense sums of a step without wrapping (`auto_accum`).
+    """`result_t` (output and states); weight, bias, recurrent weight and bias, result
+    configured; the table type with hls4ml's default and, when the configuration left it
+    `auto`, an accumulator that holds both Dense sums of a step without wrapping
+    (`auto_accum`).
     """
-    tr, precision = result_types(node, ("weight", "bias", "result"))
-    accum = precision.accum or auto_accum(node, inputs[0], tr, need(node, "weight"))
+    tr, precision = result_types(node, ("weight", "bias", "recurrent_weight", "recurrent_bias"))
+    tw = need(node, "weight")
+    tw = tw if tw.frac >= need(node, "recurrent_weight").frac else need(node, "recurrent_weight")
+    accum = precision.accum or auto_accum(node, inputs[0], tr, tw)
     return tr, dataclasses.replace(precision, accum=accum, table=table_type(node))
 
 
@@ -98,9 +114,10 @@ def auto_accum(node: Node, tx: FixedType, tr: FixedType, tw: FixedType) -> Fixed
 
 
 def stored_values(node: Node, var: str) -> FloatArray:
-    """Every value kept in the `var` type: both kernels (`weight`) or both biases (`bias`)."""
-    keys = ("bias", "recurrent_bias") if var == "bias" else ("kernel", "recurrent_kernel")
-    return np.concatenate([weight(node, k).ravel() for k in keys])
+    """The values kept in the `var` type: the kernel (`weight`), the bias (`bias`), the
+    recurrent kernel (`recurrent_weight`) or the recurrent bias (`recurrent_bias`).
+    """
+    return weight(node, HELD[var]).ravel()
 
 
 def units(node: Node) -> int:
@@ -202,6 +219,8 @@ class Fixed:
     result: FixedType
     weight: FixedType
     bias: FixedType
+    recurrent_weight: FixedType
+    recurrent_bias: FixedType
     table: FixedType
     table_size: int
 
@@ -214,6 +233,8 @@ class Fixed:
             need(node, "result"),
             need(node, "weight"),
             need(node, "bias"),
+            need(node, "recurrent_weight"),
+            need(node, "recurrent_bias"),
             table_type(node),
             int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE)),
         )
@@ -227,11 +248,19 @@ class Fixed:
             raise GraphError(msg)
         return out
 
+    def type_of(self, array: str) -> FixedType:
+        """The type that holds weight array `array` (`kernel`, `recurrent_bias`, ...)."""
+        t: FixedType = getattr(self, TYPE_OF[array])
+        return t
+
     def dense(self, xm: IntArray, tx: FixedType, kernel: str, bias: str) -> IntArray:
-        """`nnet::dense` with accumulator and result `accum_t`: mantissas in `accum`."""
-        wm = self.weight.to_mantissa(weight(self.node, kernel))
-        bm = self.accum.cast_mantissa(self.bias.to_mantissa(weight(self.node, bias)), self.bias)
-        return dense.accumulate(xm, wm, tx, self.weight, self.accum, bm)
+        """`nnet::dense` with accumulator and result `accum_t`: mantissas in `accum`; the
+        kernel and bias in their own types (`type_of`).
+        """
+        tw, tb = self.type_of(kernel), self.type_of(bias)
+        wm = tw.to_mantissa(weight(self.node, kernel))
+        bm = self.accum.cast_mantissa(tb.to_mantissa(weight(self.node, bias)), tb)
+        return dense.accumulate(xm, wm, tx, tw, self.accum, bm)
 
     def assign(self, t: FixedType, *terms: tuple[IntArray, int]) -> IntArray:
         """The exact sum of `terms` (mantissa, fractional bits) assigned to `t`."""
@@ -271,8 +300,8 @@ class Bounder:
 
     def dense(self, iv: Interval, kernel: str, bias: str) -> Interval:
         p = dataclasses.replace(self.node.precision, accum=accum_type(self.node))
-        w = held(weight(self.node, kernel), p.weight)
-        b = held(held(weight(self.node, bias), p.bias), p.accum)
+        w = held(weight(self.node, kernel), getattr(p, TYPE_OF[kernel]))
+        b = held(held(weight(self.node, bias), getattr(p, TYPE_OF[bias])), p.accum)
         return weighted_sum(iv[0], iv[1], w, p.accum, b)
 
     def add(self, a: Interval, b: Interval, t: FixedType | None) -> Interval:
@@ -346,17 +375,27 @@ def lowering(node: Node, inputs: Sequence[TensorType], kernel: str, gates: int) 
         "backward": "true" if backward(node) else "false",
     }
     arrays = [
-        HlsArray("w", "weight", f.weight, f.weight.to_mantissa(weight(node, "kernel"))),
-        HlsArray("wr", "weight", f.weight, f.weight.to_mantissa(weight(node, "recurrent_kernel"))),
-        HlsArray("b", "bias", f.bias, f.bias.to_mantissa(weight(node, "bias"))),
-        HlsArray("br", "bias", f.bias, f.bias.to_mantissa(weight(node, "recurrent_bias"))),
+        HlsArray(prefix, var, f.type_of(key), f.type_of(key).to_mantissa(weight(node, key)))
+        for prefix, var, key in (
+            ("w", "weight", "kernel"),
+            ("wr", "recurrent_weight", "recurrent_kernel"),
+            ("b", "bias", "bias"),
+            ("br", "recurrent_bias", "recurrent_bias"),
+        )
     ]
     for prefix, kind in zip(("tr", "ta"), kinds, strict=True):
         fn, span = TABLES.get(kind, TABLES["sigmoid"])  # relu reads no table: a placeholder
         arrays.append(
             HlsArray(prefix, "table", f.table, build_table(fn, f.table_size, span, f.table))
         )
-    types = {"weight_t": f.weight, "bias_t": f.bias, "accum_t": f.accum, "table_t": f.table}
+    types = {
+        "weight_t": f.weight,
+        "bias_t": f.bias,
+        "recurrent_weight_t": f.recurrent_weight,
+        "recurrent_bias_t": f.recurrent_bias,
+        "accum_t": f.accum,
+        "table_t": f.table,
+    }
     return Lowering(kernel, consts, types, tuple(arrays))
 
 
@@ -380,6 +419,8 @@ def cost(node: Node, ctx: NodeContext, gates: int) -> list[LayerCost]:
             input=ctx.input,
             weight=p.weight or ctx.default,
             bias=p.bias or ctx.default,
+            recurrent_weight=p.recurrent_weight or p.weight or ctx.default,
+            recurrent_bias=p.recurrent_bias or p.bias or ctx.default,
             accum=accum_type(node),
             output=p.result,
             reuse_factor=int(node.attrs.get("reuse_factor", 1)),

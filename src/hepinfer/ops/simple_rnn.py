@@ -71,7 +71,7 @@ def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:
 
 
 def stored_values(node: Node, var: str) -> FloatArray:
-    """Both kernels share `weight_t`, both biases `bias_t` (the `auto` types hold them all)."""
+    """Each weight array has its own type (`recurrent.stored_values`)."""
     return recurrent.stored_values(node, var)
 
 
@@ -107,6 +107,6 @@ SPEC = OpSpec(
     shape,
     run_float,
     run_fixed,
-    ("weight", "bias", "accum", "result", "table"),
+    recurrent.PRECISIONS,
     "SimpleRNN",
 )

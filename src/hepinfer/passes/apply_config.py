@@ -140,7 +140,15 @@ def _softmax_input(graph: Graph, node: Node, config: Config) -> bool:
     return bool(readers) and all(r.op is Op.SOFTMAX for r in readers)
 
 
-_QUANTIZER_ATTRS = {"weight": "kernel_quantizer", "bias": "bias_quantizer", "result": "quantizer"}
+_QUANTIZER_ATTRS = {
+    "weight": "kernel_quantizer",
+    "bias": "bias_quantizer",
+    "recurrent_weight": "recurrent_quantizer",
+    "recurrent_bias": "recurrent_bias_quantizer",
+    "result": "quantizer",
+}
+#: the weight types (`auto`: the default with hls4ml's rule, else sized to the values)
+_WEIGHT_VARIABLES = ("weight", "bias", "recurrent_weight", "recurrent_bias")
 
 
 def _xnor(given: FixedType, q: Any) -> bool:
@@ -261,7 +269,7 @@ def apply_config(
         }
         chosen.update(_quantizer_types(node, config, s.precisions))
         resolved: dict[str, FixedType | None] = {}
-        for var in ("weight", "bias"):
+        for var in _WEIGHT_VARIABLES:
             if var in chosen:
                 t = chosen[var]
                 if t == AUTO:

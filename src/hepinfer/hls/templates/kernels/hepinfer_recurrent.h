@@ -9,8 +9,9 @@
 // state starting at zero; the output is every step's state (n_sequence_out > 1) or the last.
 //
 // CONFIG_T: n_in, n_state, n_gates, n_sequence, n_sequence_out, reuse_factor, table_size,
-// recr_act / act (0 relu, 1 sigmoid, 2 tanh), use_static, reset_after, backward; weight_t, bias_t,
-// accum_t, table_t. Arrays: kernel (n_in, gates * n_state) and recurrent kernel
+// recr_act / act (0 relu, 1 sigmoid, 2 tanh), use_static, reset_after, backward; weight_t, bias_t
+// (the kernel's and bias'), recurrent_weight_t, recurrent_bias_t (the recurrent kernel's and
+// recurrent bias', hls4ml's second mult_config), accum_t, table_t. Arrays: kernel (n_in, gates * n_state) and recurrent kernel
 // (n_state, gates * n_state) row-major, the two biases, the recurrent and the candidate
 // activation's tables.
 #ifndef HEPINFER_RECURRENT_H
@@ -21,17 +22,26 @@
 
 namespace hepinfer {
 
-// The Dense kernel of one step: N_IN inputs, N_OUT outputs, accumulator and result accum_t.
-template <typename CONFIG_T, int N_IN, int N_OUT> struct rnn_dense_config {
+// The Dense kernel of one step: N_IN inputs, N_OUT outputs, weights W_T, biases B_T,
+// accumulator and result accum_t.
+template <typename CONFIG_T, int N_IN, int N_OUT, class W_T, class B_T> struct rnn_dense_config {
     static const int n_in = N_IN;
     static const int n_out = N_OUT;
     static const int reuse_factor = CONFIG_T::reuse_factor;
     static const int multiplier_limit = (N_IN * N_OUT + CONFIG_T::reuse_factor - 1) / CONFIG_T::reuse_factor;
     static const hepinfer::strategy strategy = latency;
-    typedef typename CONFIG_T::weight_t weight_t;
-    typedef typename CONFIG_T::bias_t bias_t;
+    typedef W_T weight_t;
+    typedef B_T bias_t;
     typedef typename CONFIG_T::accum_t accum_t;
 };
+
+// The input's Dense (kernel and bias) and the state's (recurrent kernel and bias).
+template <typename CONFIG_T, int N_OUT>
+struct rnn_input_dense
+    : rnn_dense_config<CONFIG_T, CONFIG_T::n_in, N_OUT, typename CONFIG_T::weight_t, typename CONFIG_T::bias_t> {};
+template <typename CONFIG_T, int N_IN, int N_OUT>
+struct rnn_state_dense : rnn_dense_config<CONFIG_T, N_IN, N_OUT, typename CONFIG_T::recurrent_weight_t,
+                                          typename CONFIG_T::recurrent_bias_t> {};
 
 // hls4ml's table index: int(x * table_size / span) + table_size / 2, clipped (truncation
 // toward zero): x's mantissa times table_size, shifted down by log2(span) + x's fractional
@@ -71,8 +81,8 @@ void rnn_activation(const data_T data[N], out_T res[N], const typename CONFIG_T:
 // One LSTM step (gate order i, f, c, o): updates the state h and the cell state s.
 template <class data_T, class res_T, typename CONFIG_T>
 void lstm_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], res_T s[CONFIG_T::n_state],
-               const typename CONFIG_T::weight_t w[], const typename CONFIG_T::weight_t wr[],
-               const typename CONFIG_T::bias_t b[], const typename CONFIG_T::bias_t br[],
+               const typename CONFIG_T::weight_t w[], const typename CONFIG_T::recurrent_weight_t wr[],
+               const typename CONFIG_T::bias_t b[], const typename CONFIG_T::recurrent_bias_t br[],
                const typename CONFIG_T::table_t table_recr[], const typename CONFIG_T::table_t table_act[]) {
     #pragma HLS INLINE
     const int N = CONFIG_T::n_state;
@@ -80,8 +90,8 @@ void lstm_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], res_T
     accum_t ax[4 * N], ah[4 * N], a_ifo[3 * N], a_c[N], ifo[3 * N], c[N], s_act[N];
     #pragma HLS ARRAY_PARTITION variable = ax complete
     #pragma HLS ARRAY_PARTITION variable = ah complete
-    dense_latency<data_T, accum_t, rnn_dense_config<CONFIG_T, CONFIG_T::n_in, 4 * N> >(x, ax, w, b);
-    dense_latency<res_T, accum_t, rnn_dense_config<CONFIG_T, N, 4 * N> >(h, ah, wr, br);
+    dense_latency<data_T, accum_t, rnn_input_dense<CONFIG_T, 4 * N> >(x, ax, w, b);
+    dense_latency<res_T, accum_t, rnn_state_dense<CONFIG_T, N, 4 * N> >(h, ah, wr, br);
     for (int i = 0; i < 3 * N; i++) {
         #pragma HLS UNROLL
         const int k = i < 2 * N ? i : i + N;
@@ -107,8 +117,8 @@ void lstm_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], res_T
 // One GRU step (gate order z, r, h): updates the state h.
 template <class data_T, class res_T, typename CONFIG_T>
 void gru_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], const typename CONFIG_T::weight_t w[],
-              const typename CONFIG_T::weight_t wr[], const typename CONFIG_T::bias_t b[],
-              const typename CONFIG_T::bias_t br[], const typename CONFIG_T::table_t table_recr[],
+              const typename CONFIG_T::recurrent_weight_t wr[], const typename CONFIG_T::bias_t b[],
+              const typename CONFIG_T::recurrent_bias_t br[], const typename CONFIG_T::table_t table_recr[],
               const typename CONFIG_T::table_t table_act[]) {
     #pragma HLS INLINE
     const int N = CONFIG_T::n_state;
@@ -116,8 +126,8 @@ void gru_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], const 
     accum_t ax[3 * N], ah[3 * N], a_zr[2 * N], zr[2 * N], gated[N], a_h[N], cand[N];
     #pragma HLS ARRAY_PARTITION variable = ax complete
     #pragma HLS ARRAY_PARTITION variable = ah complete
-    dense_latency<data_T, accum_t, rnn_dense_config<CONFIG_T, CONFIG_T::n_in, 3 * N> >(x, ax, w, b);
-    dense_latency<res_T, accum_t, rnn_dense_config<CONFIG_T, N, 3 * N> >(h, ah, wr, br);
+    dense_latency<data_T, accum_t, rnn_input_dense<CONFIG_T, 3 * N> >(x, ax, w, b);
+    dense_latency<res_T, accum_t, rnn_state_dense<CONFIG_T, N, 3 * N> >(h, ah, wr, br);
     for (int i = 0; i < 2 * N; i++) {
         #pragma HLS UNROLL
         a_zr[i] = ax[i] + ah[i];
@@ -131,8 +141,8 @@ void gru_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], const 
     } else {
         // (r * h) through the candidate's columns of the recurrent kernel (Keras' reset_after=False)
         res_T rh[N];
-        typename CONFIG_T::weight_t wh[N * N];
-        typename CONFIG_T::bias_t bh[N];
+        typename CONFIG_T::recurrent_weight_t wh[N * N];
+        typename CONFIG_T::recurrent_bias_t bh[N];
         #pragma HLS ARRAY_PARTITION variable = rh complete
         for (int i = 0; i < N; i++) {
             #pragma HLS UNROLL
@@ -143,7 +153,7 @@ void gru_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], const 
                 wh[i * N + j] = wr[i * 3 * N + 2 * N + j];
             }
         }
-        dense_latency<res_T, accum_t, rnn_dense_config<CONFIG_T, N, N> >(rh, gated, wh, bh);
+        dense_latency<res_T, accum_t, rnn_state_dense<CONFIG_T, N, N> >(rh, gated, wh, bh);
     }
     for (int i = 0; i < N; i++) {
         #pragma HLS UNROLL
@@ -159,15 +169,15 @@ void gru_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state], const 
 // One SimpleRNN step: h = act(x W + b + h R + br), the activation writing the state's type.
 template <class data_T, class res_T, typename CONFIG_T>
 void simple_rnn_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state],
-                     const typename CONFIG_T::weight_t w[], const typename CONFIG_T::weight_t wr[],
-                     const typename CONFIG_T::bias_t b[], const typename CONFIG_T::bias_t br[],
+                     const typename CONFIG_T::weight_t w[], const typename CONFIG_T::recurrent_weight_t wr[],
+                     const typename CONFIG_T::bias_t b[], const typename CONFIG_T::recurrent_bias_t br[],
                      const typename CONFIG_T::table_t table_act[]) {
     #pragma HLS INLINE
     const int N = CONFIG_T::n_state;
     typedef typename CONFIG_T::accum_t accum_t;
     accum_t ax[N], ah[N], a[N];
-    dense_latency<data_T, accum_t, rnn_dense_config<CONFIG_T, CONFIG_T::n_in, N> >(x, ax, w, b);
-    dense_latency<res_T, accum_t, rnn_dense_config<CONFIG_T, N, N> >(h, ah, wr, br);
+    dense_latency<data_T, accum_t, rnn_input_dense<CONFIG_T, N> >(x, ax, w, b);
+    dense_latency<res_T, accum_t, rnn_state_dense<CONFIG_T, N, N> >(h, ah, wr, br);
     for (int i = 0; i < N; i++) {
         #pragma HLS UNROLL
         a[i] = ax[i] + ah[i];
@@ -180,8 +190,8 @@ void simple_rnn_step(const data_T x[CONFIG_T::n_in], res_T h[CONFIG_T::n_state],
 template <class data_T, class res_T, typename CONFIG_T>
 void recurrent_stack(const data_T data[CONFIG_T::n_sequence * CONFIG_T::n_in],
                      res_T res[CONFIG_T::n_sequence_out * CONFIG_T::n_state], const typename CONFIG_T::weight_t w[],
-                     const typename CONFIG_T::weight_t wr[], const typename CONFIG_T::bias_t b[],
-                     const typename CONFIG_T::bias_t br[], const typename CONFIG_T::table_t table_recr[],
+                     const typename CONFIG_T::recurrent_weight_t wr[], const typename CONFIG_T::bias_t b[],
+                     const typename CONFIG_T::recurrent_bias_t br[], const typename CONFIG_T::table_t table_recr[],
                      const typename CONFIG_T::table_t table_act[]) {
     const int N = CONFIG_T::n_state;
     res_T h[N], s[N];

@@ -46,7 +46,7 @@ MODEL_LEVEL: dict[str, Any] = {
 #: recurrent_bias_t; PyTorch's recurrent bias `b_hh` is not zero)
 RECURRENT = {
     "weight": "ap_fixed<10,2>",
-    "recurrent_weight": "ap_fixed<9,1>",
+    "recurrent_weight": "ap_fixed<8,1>",
     "bias": "ap_fixed<12,3>",
     "recurrent_bias": "ap_fixed<10,2,AP_RND>",
 }

@@ -384,7 +384,21 @@ def test_bidirectional_float_and_csim(tmp_path: Path, monkeypatch: pytest.Monkey
         _bidirectional("LSTM", 2, 4, False, "bi3", 35),
     ]
     keras_model = _model(layers)
-    model = hepinfer.compile(keras_model, MODEL_LEVEL)
+    # each half's recurrent kernel and bias in types of their own
+    halves = {
+        "forward_recurrent_weight": "ap_fixed<8,2>",
+        "forward_recurrent_bias": "ap_fixed<7,2>",
+        "backward_weight": "ap_fixed<11,3>",
+        "backward_recurrent_weight": "ap_fixed<7,2,AP_RND>",
+        "backward_recurrent_bias": "ap_fixed<6,2>",
+    }
+    config = {**MODEL_LEVEL, "LayerName": {f"bi{i}": {"Precision": halves} for i in (1, 2, 3)}}
+    model = hepinfer.compile(keras_model, config)
+    fwd, bwd = model.graph.node("bi1_forward").precision, model.graph.node("bi1_backward").precision
+    assert (str(fwd.recurrent_weight), str(bwd.recurrent_weight)) == (
+        "ap_fixed<8,2>",
+        "ap_fixed<7,2,AP_RND>",
+    )
     ops = [(n.op.value, n.attrs.get("backward", False)) for n in model.graph.nodes[1:4]]
     assert ops == [("GRU", False), ("GRU", True), ("Concatenate", False)]
     x = _inputs(300, 8)

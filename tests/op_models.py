@@ -41,6 +41,23 @@ def _conv(b: GraphBuilder, src: str, rng: Rng, rank: int, depthwise: bool = Fals
     return b.add("conv", op, [src], attrs, {"kernel": kernel, "bias": bias})
 
 
+def _conv_transpose(b: GraphBuilder, src: str, rng: Rng) -> str:
+    """A ConvTranspose of every spatial axis: random kernel, stride, pads, output padding."""
+    c_in = b.shape(src)[-1]
+    rank = len(b.shape(src)) - 1
+    k = tuple(int(v) for v in rng.integers(1, 4, size=rank))
+    strides = tuple(int(v) for v in rng.integers(1, 3, size=rank))
+    pads = tuple(int(rng.integers(0, k[i % rank])) for i in range(2 * rank))
+    extra = tuple(int(rng.integers(0, s)) for s in strides)
+    c_out = int(rng.integers(1, 4))
+    weights = {
+        "kernel": _weights(rng, (*k, c_in, c_out), float(rng.choice([0.25, 1.0, 3.0]))),
+        "bias": _weights(rng, (c_out,), 1.0),
+    }
+    attrs = {"strides": strides, "pads": pads, "output_padding": extra}
+    return b.add("convtranspose", Op.CONV_TRANSPOSE, [src], attrs, weights)
+
+
 def _pool(b: GraphBuilder, src: str, rng: Rng, op: Op) -> str:
     rank = len(b.shape(src)) - 1
     if op in (Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
@@ -118,6 +135,8 @@ def apply_op(b: GraphBuilder, op: Op, src: str, rng: Rng) -> str:
         return _conv(b, src, rng, rank, op in (Op.DEPTHWISE_CONV2D, Op.DEPTHWISE_CONV1D))
     if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL):
         return _pool(b, src, rng, op)
+    if op is Op.CONV_TRANSPOSE:
+        return _conv_transpose(b, src, rng)
     if op is Op.BATCHNORM:
         c = shape[-1]
         w = {"scale": _weights(rng, (c,), 2.0), "bias": _weights(rng, (c,), 1.0)}
@@ -247,7 +266,14 @@ def input_shape(op: Op, rng: Rng) -> tuple[int, ...]:
         return (int(rng.integers(3, 7)), int(rng.integers(1, 4)))
     if op in (Op.CONV2D, Op.DEPTHWISE_CONV2D, Op.TRANSPOSE, Op.ZERO_PADDING, Op.CROPPING):
         return (int(rng.integers(2, 5)), int(rng.integers(2, 5)), int(rng.integers(1, 4)))
-    if op in (Op.MAXPOOL, Op.AVGPOOL, Op.GLOBAL_MAXPOOL, Op.GLOBAL_AVGPOOL, Op.UPSAMPLING):
+    if op in (
+        Op.MAXPOOL,
+        Op.AVGPOOL,
+        Op.GLOBAL_MAXPOOL,
+        Op.GLOBAL_AVGPOOL,
+        Op.UPSAMPLING,
+        Op.CONV_TRANSPOSE,
+    ):
         rank = int(rng.integers(1, 3))
         return (*(int(v) for v in rng.integers(2, 5, size=rank)), int(rng.integers(1, 3)))
     if op in (Op.GARNET, Op.GARNET_STACK):

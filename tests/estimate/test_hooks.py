@@ -76,6 +76,12 @@ def _instance(op: Op) -> tuple[tuple[int, ...], Node]:
         Op.CONV2D: ((6, 6, 2), (4, 4, 4), {}, {"kernel": _w(3, 3, 2, 4), "bias": _w(4)}),
         Op.DEPTHWISE_CONV2D: ((6, 6, 2), (4, 4, 2), {}, {"kernel": _w(3, 3, 2, 1), "bias": _w(2)}),
         Op.DEPTHWISE_CONV1D: ((8, 2), (6, 2), {}, {"kernel": _w(3, 2, 1), "bias": _w(2)}),
+        Op.CONV_TRANSPOSE: (
+            (3, 3, 2),
+            (6, 6, 4),
+            {"strides": (2, 2), "pads": (1, 1, 0, 0)},
+            {"kernel": _w(3, 3, 2, 4), "bias": _w(4)},
+        ),
         Op.BATCHNORM: ((8,), (8,), {}, {"scale": _w(8), "bias": _w(8)}),
         Op.QUANT: ((8,), (8,), {**QUANT, "rounding_mode": "ROUND"}, {}),
         Op.MAXPOOL: ((4, 4, 2), (2, 2, 2), {"pool": (2, 2), "strides": (2, 2)}, {}),

@@ -187,6 +187,50 @@ def conv(b: GraphBuilder, layer: LayerInfo) -> str:
     return b.add(layer.name, op, layer.sources, attrs, {"kernel": kernel, "bias": bias})
 
 
+def conv_transpose(b: GraphBuilder, layer: LayerInfo) -> str:
+    """Conv1DTranspose / Conv2DTranspose (hls4ml 1.3 converts neither) as hepinfer's
+    ConvTranspose: Keras' kernel `(*k, filters, c_in)` flipped and its channel axes swapped
+    (the equivalent convolution's kernel), Keras' padding (its JAX/torch backends' rule:
+    'valid' adds `max(k, s) - k` positions at the end by default, 'same' gives `in * s`,
+    an `output_padding` the size `(in - 1) * s + k % 2 + output_padding`) as the pads
+    removed from the full output.
+    """
+    cfg = layer.config
+    kernel = layer.weight(0, "kernel")
+    rank = kernel.ndim - 2
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        msg = f"Keras layer {layer.name!r} ({layer.cls}): only data_format='channels_last' is supported"
+        raise FrontendError(msg)
+    dilations = _tuple(cfg.get("dilation_rate", 1), rank)
+    mode = str(cfg.get("padding", "valid")).lower()
+    if any(d != 1 for d in dilations) or mode not in ("valid", "same"):
+        msg = (
+            f"Keras layer {layer.name!r} ({layer.cls}): dilation_rate={dilations}, "
+            f"padding={mode!r} is not supported; supported: dilation_rate 1, padding "
+            "'valid' or 'same'"
+        )
+        raise FrontendError(msg)
+    strides = _tuple(cfg.get("strides", 1), rank)
+    extra = cfg.get("output_padding")
+    extras = (None,) * rank if extra is None else _tuple(extra, rank)
+    begin, end = [], []
+    for k, s, op in zip(kernel.shape[:rank], strides, extras, strict=True):
+        if mode == "valid":  # grid pads k - 1 and k - 1 + output_padding
+            left, right = k - 1, k - 1 + (max(k, s) - k if op is None else op)
+        else:
+            total = s + k - 2 if op is None else k + k % 2 - 2 + op
+            left = min(total // 2 + total % 2, k - 1)
+            right = total - left
+        begin.append(k - 1 - left)
+        end.append(k - 1 - right)  # negative: positions added at the end
+    n_filt = int(kernel.shape[-2])
+    bias = layer.weight(1, "bias") if cfg.get("use_bias", True) else np.zeros(n_filt)
+    flipped = np.flip(kernel, axis=tuple(range(rank))).swapaxes(-1, -2)
+    attrs = {"strides": strides, "pads": (*begin, *end), "output_padding": (0,) * rank}
+    weights = {"kernel": np.ascontiguousarray(flipped), "bias": bias}
+    return b.add(layer.name, Op.CONV_TRANSPOSE, layer.sources, attrs, weights)
+
+
 def depthwise(b: GraphBuilder, layer: LayerInfo) -> str:
     """DepthwiseConv1D / DepthwiseConv2D (depth multiplier 1)."""
     kernel = layer.weight(0, "depthwise_kernel")
@@ -553,6 +597,8 @@ CONVERTERS: dict[str, Converter] = {
     "DepthwiseConv1D": depthwise,
     "SeparableConv1D": separable,
     "SeparableConv2D": separable,
+    "Conv1DTranspose": conv_transpose,
+    "Conv2DTranspose": conv_transpose,
     "MaxPooling1D": _pool(Op.MAXPOOL, 1),
     "MaxPooling2D": _pool(Op.MAXPOOL, 2),
     "AveragePooling1D": _pool(Op.AVGPOOL, 1),

@@ -438,6 +438,59 @@ def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, ir, "ir" if channels_last_domain(node) else "cl")
 
 
+def conv_transpose(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    """ConvTranspose (hls4ml 1.3 has no handler) as hepinfer's ConvTranspose, 1D and 2D,
+    `group` 1, dilation 1: the weight `(C, F, *k)` flipped and its channel axes swapped;
+    `pads`, `output_padding`, and `output_shape` / `auto_pad` SAME_UPPER / SAME_LOWER as the
+    ONNX specification computes the pads from them (`total = s * (in - 1) + output_padding +
+    k - out`, the odd position at the end for SAME_UPPER, at the start otherwise).
+    """
+    name = ctx.name(node)
+    w = ctx.const(node, 1)
+    if w is None or w.ndim not in (3, 4):
+        msg = f"ConvTranspose {name!r}: the weight must be a constant of 1 or 2 spatial axes"
+        raise FrontendError(msg)
+    rank = w.ndim - 2
+    k = tuple(int(d) for d in w.shape[2:])
+    group = int(attrs.get("group", 1))
+    dilations = tuple(int(v) for v in attrs.get("dilations", (1,) * rank))
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if (
+        group != 1
+        or dilations != (1,) * rank
+        or auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+    ):
+        msg = (
+            f"ConvTranspose {name!r}: group={group}, dilations={dilations}, auto_pad={auto!r} "
+            "is not supported; supported: group 1, dilation 1, auto_pad NOTSET, VALID, "
+            "SAME_UPPER or SAME_LOWER"
+        )
+        raise FrontendError(msg)
+    src = ctx.channels_last(node)
+    in_shape = ctx.builder.shape(src)[:rank]
+    strides = tuple(int(v) for v in attrs.get("strides", (1,) * rank))
+    extra = tuple(int(v) for v in attrs.get("output_padding", (0,) * rank))
+    pads = tuple(int(v) for v in attrs.get("pads", (0,) * (2 * rank)))
+    wanted = attrs.get("output_shape")
+    if wanted is not None or auto.startswith("SAME"):
+        if wanted is not None:
+            out = tuple(int(v) for v in wanted)[-rank:]
+        else:
+            out = tuple(in_shape[i] * strides[i] for i in range(rank))
+        total = [strides[i] * (in_shape[i] - 1) + extra[i] + k[i] - out[i] for i in range(rank)]
+        if auto == "SAME_UPPER":
+            pads = (*(t // 2 for t in total), *(t - t // 2 for t in total))
+        else:
+            pads = (*(t - t // 2 for t in total), *(t // 2 for t in total))
+    kernel = np.flip(w, axis=tuple(range(2, 2 + rank))).transpose(*range(2, 2 + rank), 0, 1)
+    b = ctx.const(node, 2)
+    bias = np.zeros(w.shape[1]) if b is None else b
+    geo = {"strides": strides, "pads": pads, "output_padding": extra}
+    weights = {"kernel": np.ascontiguousarray(kernel), "bias": bias}
+    ctx.set(node, ctx.builder.add(name, Op.CONV_TRANSPOSE, [src], geo, weights), "cl")
+
+
 def channels_last_domain(node: Any) -> bool:
     """True for QONNX's channels-last ops (domain `qonnx.custom_op.channels_last`)."""
     return str(getattr(node, "domain", "")).startswith("qonnx.custom_op.channels_last")
@@ -603,6 +656,7 @@ CONVERTERS: dict[str, Converter] = {
     "Quant": quant,
     "Transpose": transpose,
     "Conv": conv,
+    "ConvTranspose": conv_transpose,
     "MaxPool": _pool(Op.MAXPOOL),
     "AveragePool": _pool(Op.AVGPOOL),
     "GlobalMaxPool": _global_pool(Op.GLOBAL_MAXPOOL),

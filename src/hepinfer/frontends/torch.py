@@ -27,7 +27,7 @@ from hepinfer.ops.einsum import node_attrs as einsum_attrs
 from hepinfer.ops.einsum import strip_batch as strip_einsum_batch
 
 _MODULES = (
-    "Linear, Conv1d, Conv2d (incl. depthwise), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
+    "Linear, Conv1d, Conv2d (incl. depthwise), ConvTranspose1d/2d (groups 1, dilation 1), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvg/MaxPool "
     "to 1, ReLU, LeakyReLU, ELU, PReLU, Threshold (value 0), Sigmoid, Tanh, Hardsigmoid, Softmax, BatchNorm1d/2d, Flatten, "
     "Dropout, Identity, Embedding, LayerNorm (last axis), ConstantPad1d/2d (value 0), Upsample/UpsamplingNearest2d (nearest, integer factors), LSTM/GRU/RNN (batch_first, one layer), and the activations of hepinfer.frontends.builder.ACTIVATIONS (default settings)"
 )
@@ -51,7 +51,10 @@ def _guess_shape(module: Any) -> tuple[int, ...]:
     for m in module.modules():
         if isinstance(m, torch.nn.Linear):
             return (int(m.in_features),)
-        if isinstance(m, torch.nn.Conv1d | torch.nn.Conv2d):
+        if isinstance(
+            m,
+            torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.ConvTranspose1d | torch.nn.ConvTranspose2d,
+        ):
             break
     msg = "cannot infer the input shape of this PyTorch model; pass input_shape=(...) per sample"
     raise FrontendError(msg)
@@ -119,6 +122,35 @@ def _conv(lay: _Layout, name: str, m: Any, src: str) -> str:
         msg = f"Conv {name!r}: groups={m.groups} is not supported (1, or depthwise: groups = in = out channels)"
         raise FrontendError(msg)
     out = lay.b.add(name, op, [src], attrs, {"kernel": kernel, "bias": bias})
+    lay.cl.add(out)
+    return out
+
+
+def _conv_transpose(lay: _Layout, name: str, m: Any, src: str) -> str:
+    """nn.ConvTranspose1d/2d as hepinfer's ConvTranspose (hls4ml 1.3 converts neither): the
+    weight `(C, F, *k)` flipped and its channel axes swapped, `padding` removed from both
+    ends of the full output, `output_padding` added at the end.
+    """
+    rank = 1 if isinstance(m, _torch().nn.ConvTranspose1d) else 2
+    dilations = _pair(m.dilation, rank)
+    if m.padding_mode != "zeros" or m.groups != 1 or dilations != (1,) * rank:
+        msg = (
+            f"{type(m).__name__} {name!r}: padding_mode={m.padding_mode!r}, groups={m.groups}, "
+            f"dilation={dilations} is not supported; supported: padding_mode 'zeros', groups 1, "
+            "dilation 1"
+        )
+        raise FrontendError(msg)
+    src = lay.last(src)
+    w = _np(m.weight)  # (C, F, *k)
+    kernel = np.flip(w, axis=tuple(range(2, 2 + rank))).transpose(*range(2, 2 + rank), 0, 1)
+    bias = _np(m.bias) if m.bias is not None else np.zeros(w.shape[1])
+    attrs = {
+        "strides": _pair(m.stride, rank),
+        "pads": _pair(m.padding, rank) * 2,
+        "output_padding": _pair(m.output_padding, rank),
+    }
+    weights = {"kernel": np.ascontiguousarray(kernel), "bias": bias}
+    out = lay.b.add(name, Op.CONV_TRANSPOSE, [src], attrs, weights)
     lay.cl.add(out)
     return out
 
@@ -200,6 +232,8 @@ def _module_node(lay: _Layout, name: str, m: Any, src: str) -> str:
     b = lay.b
     if isinstance(m, nn.Conv1d | nn.Conv2d):
         return _conv(lay, name, m, src)
+    if isinstance(m, nn.ConvTranspose1d | nn.ConvTranspose2d):
+        return _conv_transpose(lay, name, m, src)
     if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
         return _pool(lay, name, m, src)
     if isinstance(

@@ -65,6 +65,7 @@ KERNEL_FILES = (
     "hepinfer_einsum.h",
     "hepinfer_garnet.h",
     "hepinfer_bit_exact_softmax.h",
+    "hepinfer_conv_transpose.h",
 )
 
 

@@ -62,6 +62,7 @@ class Op(Enum):
     GARNET_STACK = "GarNetStack"
     UNARY_LUT = "UnaryLUT"
     BIT_EXACT_SOFTMAX = "BitExactSoftmax"
+    CONV_TRANSPOSE = "ConvTranspose"
 
     @classmethod
     def parse(cls, name: str) -> Op:

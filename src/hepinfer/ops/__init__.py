@@ -23,6 +23,7 @@ from hepinfer.ops import (
     concat,
     conv1d,
     conv2d,
+    conv_transpose,
     cropping,
     dense,
     depthwise_conv1d,
@@ -125,6 +126,7 @@ _MODULES: tuple[ModuleType, ...] = (
     garnet_stack,
     unary_lut,
     bit_exact_softmax,
+    conv_transpose,
 )
 
 REGISTRY: dict[Op, OpSpec] = {m.SPEC.op: m.SPEC for m in _MODULES}

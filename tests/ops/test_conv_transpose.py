@@ -49,6 +49,20 @@ MIXED: dict[str, Any] = {
     },
 }
 N_FIXED = 2000
+#: MIXED with a saturating accumulator in ct2 (the order of the terms matters there: the
+#: emulator, the C++ kernel and the RTL add them in the flipped window's order)
+MIXED_SAT: dict[str, Any] = {
+    **MIXED,
+    "LayerName": {
+        **MIXED["LayerName"],
+        "ct2": {
+            "Precision": {
+                **MIXED["LayerName"]["ct2"]["Precision"],
+                "accum": "ap_fixed<12,3,AP_RND,AP_SAT>",
+            }
+        },
+    },
+}
 
 
 def direct_float(
@@ -295,11 +309,11 @@ def test_csim_equals_emulator_and_estimate(
     keras_model: tuple[str, Path, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """2D: io_parallel with both header sets, io_stream with hepinfer's; 1D: io_stream with
-    Xilinx's and io_parallel with hepinfer's (four C builds in all).
+    Xilinx's and io_parallel with hepinfer's (five C builds in all), at MIXED_SAT.
     """
     monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
     kind, path, _ = keras_model
-    model = hepinfer.compile(path, MIXED)
+    model = hepinfer.compile(path, MIXED_SAT)
     x = np.random.default_rng(6).normal(0, 3, size=(300, *SHAPES[kind]))
     want = np.asarray(model.predict(x)).reshape(len(x), -1)
     runs = {
@@ -412,3 +426,52 @@ def test_onnx_export_of_torch_matches_onnxruntime(tmp_path: Path) -> None:
     want = np.moveaxis(om.run_ort(m, x), 1, -1)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_saturating_accumulator_saturates(tmp_path: Path) -> None:
+    """Control for MIXED_SAT: ct2's narrow saturating accumulator changes its outputs."""
+    import_keras()
+    path = keras_file(SHAPES["2d"], layers_2d(np.random.default_rng(5)), tmp_path / "sat.keras")
+    x = np.random.default_rng(3).normal(0, 3, size=(200, *SHAPES["2d"]))
+    a = hepinfer.compile(path, MIXED).trace(x)["ct2"]
+    b = hepinfer.compile(path, MIXED_SAT).trace(x)["ct2"]
+    assert np.count_nonzero(np.asarray(a) != np.asarray(b)) > 0
+
+
+def test_rtl_equals_the_emulator() -> None:
+    """The RTL hook (one Verilator build): a 1D and a 2D ConvTranspose, one with a
+    saturating accumulator, equal the emulator bit for bit.
+    """
+    from hepinfer.frontends.builder import GraphBuilder
+    from tests.rtl.conftest import need
+
+    need("verilator")
+    rng = np.random.default_rng(8)
+    b = GraphBuilder("convt")
+    x = b.input("x", (4, 2))
+    y = b.input("y", (3, 3, 2))
+    w1 = {"kernel": rng.normal(0, 0.5, size=(3, 2, 2)), "bias": rng.normal(0, 0.5, size=2)}
+    a1 = {"strides": (2,), "pads": (1, 0), "output_padding": (1,)}
+    w2 = {"kernel": rng.normal(0, 0.5, size=(2, 3, 2, 2)), "bias": rng.normal(0, 0.5, size=2)}
+    a2 = {"strides": (2, 1), "pads": (0, 1, 0, 0)}
+    outs = [
+        b.add("t1", Op.CONV_TRANSPOSE, [x], a1, w1),
+        b.add("t2", Op.CONV_TRANSPOSE, [y], a2, w2),
+    ]
+    config = {
+        "Model": {"Precision": "ap_fixed<10,3>"},
+        "LayerName": {
+            "t1": {
+                "Precision": {"accum": "ap_fixed<9,2,AP_TRN,AP_SAT>", "weight": "ap_fixed<6,1>"}
+            },
+            "t2": {"Precision": {"result": "ap_fixed<8,3,AP_RND,AP_SAT>"}},
+        },
+    }
+    model = hepinfer.compile(b.build(outs), config)
+    n = 2000
+    inputs = {"x": rng.normal(0, 2, size=(n, 4, 2)), "y": rng.normal(0, 2, size=(n, 3, 3, 2))}
+    result = model.rtlsim(inputs)
+    expected = model.predict(inputs)
+    assert isinstance(expected, dict)
+    for name, want in expected.items():
+        np.testing.assert_array_equal(result.outputs[name].reshape(want.shape), want, err_msg=name)

@@ -119,6 +119,18 @@ def _onnx_recurrent(kind: str, use: str) -> Callable[[], tuple[Any, dict[str, An
     return build
 
 
+def _keras_conv_transpose() -> tuple[Any, dict[str, Any], Any]:
+    """tests/ops/test_conv_transpose.py's 2D model (two Conv2DTranspose, ReLU, Dense)."""
+    import keras
+    from tests.ops import test_conv_transpose as ct
+    from tests.ops.keras_oracle import keras_file
+
+    path = Path(tempfile.mkdtemp(prefix="convt")) / "convt.keras"
+    keras_file(ct.SHAPES["2d"], ct.layers_2d(np.random.default_rng(5)), path)
+    model = keras.models.load_model(path)
+    return model, {}, ("keras", model)
+
+
 def _onnx(
     builder: Callable[[], Any], runtime: str
 ) -> Callable[[], tuple[Any, dict[str, Any], Any]]:
@@ -171,6 +183,13 @@ def _rows() -> list[Row]:
             "onnxruntime",
             (2, 4, 5),
             _onnx(lambda: om.pad_resize(True), "ort"),
+        ),
+        Row(
+            "conv_transpose",
+            "Conv2DTranspose (s2 same, s(2,1) valid) + Dense",
+            "Keras 3",
+            (5, 4, 3),
+            _keras_conv_transpose,
         ),
     ]
 

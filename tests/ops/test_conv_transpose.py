@@ -18,10 +18,12 @@ import pytest
 import hepinfer
 from hepinfer.errors import FrontendError, GraphError
 from hepinfer.fixed import FixedType
-from hepinfer.fixed.array import wide_type
+from hepinfer.fixed.array import FxArray, wide_type
 from hepinfer.fixed.headers import find_ap_types_headers
 from hepinfer.ir import Node, Op, TensorType
-from hepinfer.ops import spec
+from hepinfer.ir.graph import NodePrecision
+from hepinfer.ops import conv_transpose, spec
+from hepinfer.ops.dense import accumulate
 from tests.ops.keras_oracle import MODEL_LEVEL, import_keras, keras_file
 
 #: keras' own numpy 2 warnings (keras is used to build the models)
@@ -155,6 +157,26 @@ def test_semantics_equal_the_scatter_form(
     got = spec(Op.CONV_TRANSPOSE).run_float(node, [x])
     assert got.shape == want.shape == (4, *node.out.shape)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # fixed point: the emulator's phases equal the zero-grid convolution (the HLS kernel's
+    # and the RTL's form), also with a saturating accumulator (the order of the terms counts)
+    types = {
+        "weight": FixedType.parse("ap_fixed<8,2,AP_RND>"),
+        "bias": FixedType.parse("ap_fixed<8,3>"),
+        "accum": FixedType.parse("ap_fixed<9,3,AP_RND,AP_SAT>"),
+        "result": FixedType.parse("ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
+    }
+    node = node.replace(precision=NodePrecision(**types))
+    fx = FxArray.from_float(
+        rng.normal(0, 2, size=(300, *spatial, 3)), FixedType.parse("ap_fixed<10,4>")
+    )
+    mine = conv_transpose.run_fixed(node, [fx])
+    cols, _ = conv_transpose._cols(node, fx.m)
+    tw, ta, tr = types["weight"], types["accum"], types["result"]
+    bias = ta.cast_mantissa(types["bias"].to_mantissa(node.weights["bias"]), types["bias"])
+    acc = accumulate(cols, tw.to_mantissa(kernel.reshape(-1, kernel.shape[-1])), fx.t, tw, ta, bias)
+    grid_form = tr.cast_mantissa(acc, ta).reshape(mine.m.shape)
+    np.testing.assert_array_equal(mine.m, grid_form)
+    assert np.count_nonzero(np.abs(grid_form) == tr.max_mantissa) > 0  # saturation is exercised
 
 
 def test_bad_settings_are_refused() -> None:

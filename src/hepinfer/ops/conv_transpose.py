@@ -26,6 +26,7 @@ order, which the emulator, the C++ kernel and the RTL share.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -138,24 +139,103 @@ def _cols(node: Node, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     return p.reshape(-1, int(np.prod(kernel.shape[:-1]))), out
 
 
-def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+def phases(node: Node, in_spatial: Sequence[int]) -> list[tuple[tuple[slice, ...], list[Any]]]:
+    """The emulator's fast form: the outputs split by their position modulo the stride
+    (one phase per residue on every axis). Per axis and phase `r`, only the taps `t` with
+    `(r + t - begin') % s == 0` read input pixels (`begin'` the grid's leading pad), and tap
+    `t_j` reads input `m + d + j` for output `r + s * m`: a stride-1 convolution of the
+    input with those taps, in the window's order. Each phase: (its output slices, per axis
+    (taps, first input index `d`, output count, input length)).
+    """
     kernel = weight(node, "kernel")
-    cols, out = _cols(node, xs[0])
-    y = cols @ kernel.reshape(-1, kernel.shape[-1]) + weight(node, "bias")
-    result: FloatArray = y.reshape(xs[0].shape[0], *out, kernel.shape[-1])
-    return result
+    rank = kernel.ndim - 2
+    strides, begin, out = geometry(node, in_spatial)
+    per_axis = []
+    for a in range(rank):
+        k, st = int(kernel.shape[a]), strides[a]
+        axis = []
+        for r in range(min(st, out[a])):
+            taps = [t for t in range(k) if (r + t - begin[a]) % st == 0]
+            d = (r + taps[0] - begin[a]) // st if taps else 0
+            count = len(range(r, out[a], st))
+            axis.append((slice(r, None, st), [taps, d, count, int(in_spatial[a])]))
+        per_axis.append(axis)
+    return [
+        (tuple(c[0] for c in combo), [c[1] for c in combo])
+        for combo in itertools.product(*per_axis)
+    ]
+
+
+def _phase_cols(x: np.ndarray, axes: list[Any]) -> np.ndarray:
+    """The windows of one phase: (batch * outputs, taps * channels), window order (one
+    gather from the flattened input with a zero appended for the positions outside it).
+    """
+    rank = len(axes)
+    c = int(x.shape[-1])
+    spatial = x.shape[1 : rank + 1]
+    flat = np.concatenate([x.reshape(x.shape[0], -1), np.zeros((x.shape[0], 1), x.dtype)], axis=1)
+    index = np.zeros((1,) * (2 * rank), dtype=np.int64)
+    inside = np.ones((1,) * (2 * rank), dtype=bool)
+    for a, (taps, d, count, n) in enumerate(axes):
+        pos = (np.arange(count)[:, None] + d + np.arange(len(taps))[None, :]).astype(np.int64)
+        shape = [1] * (2 * rank)
+        shape[a], shape[rank + a] = count, len(taps)
+        pos = pos.reshape(shape)
+        inside = inside & (pos >= 0) & (pos < n)
+        index = index * int(spatial[a]) + pos
+    # (outputs..., taps..., channels): the input's flat index, or the appended zero
+    full = np.where(inside[..., None], index[..., None] * c + np.arange(c), flat.shape[1] - 1)
+    rows = int(np.prod(index.shape[:rank]))
+    cols = np.take(flat, full.reshape(rows, -1), axis=1)  # (batch, outputs, taps * c)
+    return cols.reshape(-1, cols.shape[-1])
+
+
+def _sub_kernel(kernel: np.ndarray, axes: list[Any]) -> np.ndarray:
+    """The phase's taps of the (flipped) kernel, (taps * c_in, c_out) in window order."""
+    sub = kernel[np.ix_(*(a[0] for a in axes))]
+    return sub.reshape(-1, kernel.shape[-1])
+
+
+def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    x = xs[0]
+    kernel = weight(node, "kernel")
+    bias = weight(node, "bias")
+    rank = kernel.ndim - 2
+    _, _, out = geometry(node, x.shape[1 : rank + 1])
+    y: FloatArray = np.empty((x.shape[0], *out, kernel.shape[-1]))
+    for where, axes in phases(node, x.shape[1 : rank + 1]):
+        counts = tuple(a[2] for a in axes)
+        if any(not a[0] for a in axes):  # no tap reaches these outputs: the bias
+            y[(slice(None), *where)] = bias
+            continue
+        cols = _phase_cols(x, axes)
+        part = cols @ _sub_kernel(kernel, axes) + bias
+        y[(slice(None), *where)] = part.reshape(x.shape[0], *counts, kernel.shape[-1])
+    return y
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
+    """Phase by phase (`phases`): each phase's non-zero terms in the window's order, so the
+    same bits as the zero-grid convolution (`grid`, which the HLS kernel and the RTL run).
+    """
     x = xs[0]
     tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
     kernel = weight(node, "kernel")
-    cols, out = _cols(node, x.m)
-    wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[-1]))
+    rank = kernel.ndim - 2
+    _, _, out = geometry(node, x.m.shape[1 : rank + 1])
     bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
-    acc = accumulate(cols, wm, x.t, tw, ta, bias)
-    res = tr.cast_mantissa(acc, ta).reshape(x.m.shape[0], *out, kernel.shape[-1])
-    return FxArray(res, tr)
+    y = np.empty((x.m.shape[0], *out, kernel.shape[-1]), dtype=np.int64)
+    for where, axes in phases(node, x.m.shape[1 : rank + 1]):
+        counts = tuple(a[2] for a in axes)
+        if any(not a[0] for a in axes):
+            y[(slice(None), *where)] = tr.cast_mantissa(bias, ta)
+            continue
+        cols = _phase_cols(x.m, axes)
+        wm = tw.to_mantissa(_sub_kernel(kernel, axes))
+        acc = accumulate(np.ascontiguousarray(cols), wm, x.t, tw, ta, bias)
+        res = tr.cast_mantissa(acc, ta)
+        y[(slice(None), *where)] = res.reshape(x.m.shape[0], *counts, kernel.shape[-1])
+    return FxArray(y, tr)
 
 
 def infer_types(node: Node, inputs: Sequence[FixedType]) -> Types:

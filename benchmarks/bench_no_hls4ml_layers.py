@@ -3,8 +3,8 @@
 hls4ml `predict()` is no reference for these layers: its Vitis backend has no SimpleRNN kernel
 (the writer emits no call, the output stays unwritten), it has no ONNX handler for
 LSTM/GRU/RNN, no `Clip` handler, converts `Conv` only with `group` 1 or depthwise, reads a
-`Resize` wrongly, and has no `Trunc`/`MultiThreshold` handler (its `BipolarQuant` takes
-another sign at 0). So each model is timed against the framework that defines it: Keras 3
+`Resize` wrongly, has no `Trunc`/`MultiThreshold` handler (its `BipolarQuant` takes
+another sign at 0) and no transposed convolution at all (Conv1DTranspose/Conv2DTranspose). So each model is timed against the framework that defines it: Keras 3
 (torch backend) `predict` for SimpleRNN, torch for `nn.RNN`, onnxruntime for ONNX, and QONNX's
 own executor (`execute_onnx`, in the hls4ml peer's venv, a subprocess) for the QONNX custom ops
 onnxruntime cannot run. The models are the tests' builders (`tests/ops/test_recurrent.py`,

@@ -399,9 +399,10 @@ def _onnx_convt(rank: int, attrs: dict[str, Any], seed: int = 0) -> Any:
         (2, {"strides": [2, 2], "pads": [1, 0, 0, 1], "output_padding": [1, 0]}),
         (2, {"strides": [2, 3], "output_shape": [10, 12]}),
         (2, {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+        (2, {"strides": [3, 2], "auto_pad": "SAME_LOWER"}),
         (1, {"strides": [3], "pads": [1, 2]}),
     ],
-    ids=["pads", "output_shape", "same_upper", "1d"],
+    ids=["pads", "output_shape", "same_upper", "same_lower", "1d"],
 )
 def test_onnx_matches_onnxruntime(rank: int, attrs: dict[str, Any]) -> None:
     pytest.importorskip("onnxruntime")
@@ -497,3 +498,13 @@ def test_rtl_equals_the_emulator() -> None:
     assert isinstance(expected, dict)
     for name, want in expected.items():
         np.testing.assert_array_equal(result.outputs[name].reshape(want.shape), want, err_msg=name)
+
+
+def test_onnx_refusals_name_the_node_and_the_supported_settings() -> None:
+    pytest.importorskip("onnx")
+    from hepinfer.frontends import load_model
+
+    with pytest.raises(FrontendError, match=r"ConvTranspose 'y': group=3.*supported: group 1"):
+        load_model(_onnx_convt(2, {"group": 3}))
+    with pytest.raises(FrontendError, match=r"dilations=\(2, 2\).*dilation 1"):
+        load_model(_onnx_convt(2, {"dilations": [2, 2]}))

@@ -22,6 +22,11 @@ every quantisation mode, and adding 0 leaves a wrapping or saturating accumulato
 sum, the non-zero terms in the order of the flipped window. With a wrapping accumulator the
 order is irrelevant (addition modulo 2**W); a saturating one saturates per addition in that
 order, which the emulator, the C++ kernel and the RTL share.
+
+The C++ kernel (`hepinfer_conv_transpose.h`), the RTL and the value bounds run this zero-grid
+convolution as written; the emulator runs the same sums phase by phase (`phases`: per output
+residue modulo the stride only the taps that reach input pixels, in the window's order), the
+same non-zero terms in the same order, so the same bits without the grid's zero products.
 """
 
 from __future__ import annotations

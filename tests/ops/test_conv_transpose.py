@@ -509,3 +509,37 @@ def test_onnx_refusals_name_the_node_and_the_supported_settings() -> None:
         load_model(_onnx_convt(2, {"group": 3}))
     with pytest.raises(FrontendError, match=r"dilations=\(2, 2\).*dilation 1"):
         load_model(_onnx_convt(2, {"dilations": [2, 2]}))
+
+
+def test_keras2_json_reads_the_same_layer() -> None:
+    """Keras 2's JSON spelling (lists, `batch_input_shape`, a Sequential, an activation)."""
+    from hepinfer.frontends.keras import convert_config
+
+    rng = np.random.default_rng(9)
+    w, b = rng.normal(size=(3, 2, 4, 2)), rng.normal(size=4)
+    cfg = {
+        "name": "ct",
+        "filters": 4,
+        "kernel_size": [3, 2],
+        "strides": [2, 2],
+        "padding": "same",
+        "output_padding": None,
+        "dilation_rate": [1, 1],
+        "activation": "relu",
+        "use_bias": True,
+    }
+    layers: list[dict[str, Any]] = [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4, 3, 2], "name": "i"}},
+        {"class_name": "Conv2DTranspose", "config": cfg},
+    ]
+    graph = convert_config(
+        {"class_name": "Sequential", "config": {"name": "s", "layers": layers}},
+        lambda name: [w, b] if name == "ct" else [],
+    )
+    assert [n.op for n in graph.nodes] == [Op.INPUT, Op.CONV_TRANSPOSE, Op.RELU]
+    x = rng.normal(size=(30, 4, 3, 2))
+    node = graph.node("ct")
+    want = np.maximum(direct_float(x, w, b, (2, 2), node.attrs["pads"], (0, 0)), 0)
+    assert want.shape[1:3] == (8, 6)  # 'same': in * stride
+    got = hepinfer.compile(graph, MODEL_LEVEL).predict(x, mode="float")
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -543,3 +543,21 @@ def test_keras2_json_reads_the_same_layer() -> None:
     assert want.shape[1:3] == (8, 6)  # 'same': in * stride
     got = hepinfer.compile(graph, MODEL_LEVEL).predict(x, mode="float")
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
+def test_firmware_lint_is_clean(
+    keras_model: tuple[str, Path, list], io_type: str, tmp_path: Path
+) -> None:
+    """The written project passes the firmware lint (what Vitis HLS could not synthesise)."""
+    pytest.importorskip("clang.cindex", reason="the firmware lint needs libclang")
+    from hepinfer.hls.lint import lint_project
+    from hepinfer.hls.writer import render
+
+    _, path, _ = keras_model
+    model = hepinfer.compile(path, MIXED)
+    root = render(model.graph, io_type=io_type).write(tmp_path / "prj")
+    assert "conv_transpose_2d_cl" in (root / "firmware" / "parameters.h").read_text() or any(
+        "conv_transpose_2d_cl" in f.read_text() for f in (root / "firmware").glob("*.cpp")
+    )
+    assert lint_project(root) == []

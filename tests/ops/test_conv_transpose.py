@@ -561,3 +561,29 @@ def test_firmware_lint_is_clean(
         "conv_transpose_2d_cl" in f.read_text() for f in (root / "firmware").glob("*.cpp")
     )
     assert lint_project(root) == []
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "extra", "padding"),
+    [
+        (3, 2, 1, "same"),
+        (4, 2, 1, "same"),
+        (3, 3, 2, "same"),
+        (2, 3, None, "same"),
+        (5, 2, 0, "same"),
+        (3, 2, 1, "valid"),
+        (2, 3, None, "valid"),  # k < s: `max(k, s) - k` bias-only positions at the end
+        (3, 1, None, "same"),
+    ],
+)
+def test_keras_padding_rules_match_keras(k: int, s: int, extra: int | None, padding: str) -> None:
+    """Keras' output sizes and pads for 'same'/'valid' with and without output_padding."""
+    keras = import_keras()
+    inputs = keras.Input((5, 3))
+    layer = keras.layers.Conv1DTranspose(2, k, strides=s, padding=padding, output_padding=extra)
+    model = keras.Model(inputs, layer(inputs))
+    x = np.random.default_rng(k * 10 + s).normal(size=(20, 5, 3))
+    ref = np.asarray(model.predict(x.astype(np.float32), verbose=0))
+    got = np.asarray(hepinfer.compile(model, MODEL_LEVEL).predict(x, mode="float"))
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,7 @@ Usage: python brevitas_runner.py SPEC.json
 SPEC: {"out": folder, "n": inputs per model, "models": {NAME: {"configs": {LEVEL: hls4ml
 hls_config, ...}}}}, NAME among `MODELS`. For each model, in OUT/NAME: model.onnx (Brevitas'
 `export_qonnx`, the TorchScript exporter), x.npy (n inputs on a 2**-6 grid), y_torch.npy
-(Brevitas' own forward), y_qonnx.npy (QONNX 1.0.0's executor on model.onnx); and per LEVEL, in
+(Brevitas' own forward, one batch; its seconds in timing.json), y_qonnx.npy (QONNX 1.0.0's executor on model.onnx); and per LEVEL, in
 OUT/NAME/LEVEL, what `onnx_hls4ml_runner.run` writes (clean.onnx: QONNX's clean-up and
 channels-last form, y_hls4ml.npy: hls4ml's C simulation, layers.json, timing.json), or
 error.txt with hls4ml's error when its conversion fails.
@@ -18,6 +18,7 @@ a few training-mode passes on N(0, 2) data, then frozen (eval mode).
 
 import json
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -146,10 +147,13 @@ def build(name: str, out: Path, n: int, seed: int) -> None:
         for _ in range(4):  # the activation scales' statistics
             model(torch.from_numpy(x[:500]))
         model.eval()
+        start = time.perf_counter()
         y = model(torch.from_numpy(x))
+        forward_s = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "x.npy", x)
     np.save(out / "y_torch.npy", np.asarray(y, dtype=np.float64).reshape(n, -1))
+    (out / "timing.json").write_text(json.dumps({"brevitas_forward_s": forward_s, "n": n}))
     export_qonnx(model, torch.zeros(1, *shape), export_path=str(out / "model.onnx"), dynamo=False)
     np.save(out / "y_qonnx.npy", qonnx_float(str(out / "model.onnx"), x))
 

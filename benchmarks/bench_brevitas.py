@@ -12,8 +12,12 @@ Brevitas peer builds and exports them (`export_qonnx`), times Brevitas' forward 
 the export as written (fixed point, the same configuration) and runs `predict` on the same
 batch and on single inputs. Bit-exactness: against hls4ml's outputs (`mlp`, `cnn`), against
 QONNX's executor (`binary`, `per_channel`: at `ap_fixed<24,8>`, where every sum is exact).
+`--csim N` also compares hepinfer's C simulation (io_parallel and io_stream; `--headers`:
+'auto' = Xilinx's where the hls4ml peer is installed, or 'hepinfer') with its emulator on N
+inputs.
 
 Run: HEPINFER_PEERS=$PWD/peers python benchmarks/bench_brevitas.py [--n 10000] [--calls 1000]
+[--csim 0] [--headers auto]
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--csim", type=int, default=0, help="inputs for C simulation (0: none)")
+    parser.add_argument(
+        "--headers", default="auto", help="C simulation headers: auto, xilinx, hepinfer"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -90,6 +98,12 @@ def main() -> None:
                 expected = np.load(d / "y_qonnx.npy")
                 result["against"] = "qonnx"
             result |= {"mismatches": int(np.sum(ours != expected)), "outputs": int(ours.size)}
+            if args.csim:  # hepinfer's own HLS project, both IO types
+                sub = xs[: args.csim]
+                for io in ("io_parallel", "io_stream"):
+                    got = compiled.csim(sub, io_type=io, headers=args.headers)
+                    got = np.asarray(got).reshape(len(sub), -1)
+                    result[f"csim_{io}_mismatches"] = int(np.sum(got != ours[: len(sub)]))
             print(json.dumps(result))
 
 

@@ -87,9 +87,9 @@ def cnn():  # type: ignore[no-untyped-def]
     )
 
 
-def binary():  # type: ignore[no-untyped-def]
-    """QuantIdentity(8) -> QuantLinear(16, 12; binary weights +-0.5) -> QuantIdentity(bipolar
-    +-1) -> QuantLinear(12, 5; binary +-0.5), no biases: every value is exact in float32.
+def binary(scale: float = 1.0):  # type: ignore[no-untyped-def]
+    """QuantIdentity(8) -> QuantLinear(16, 12; binary weights +-scale) -> QuantIdentity(bipolar
+    +-1) -> QuantLinear(12, 5; binary +-scale), no biases: every value is exact in float32.
     """
     import brevitas.nn as qnn
     import torch
@@ -98,9 +98,9 @@ def binary():  # type: ignore[no-untyped-def]
     wq = q.SignedBinaryWeightPerTensorConst
     return torch.nn.Sequential(
         qnn.QuantIdentity(q.Int8ActPerTensorFixedPoint, bit_width=8, return_quant_tensor=True),
-        qnn.QuantLinear(16, 12, bias=False, weight_quant=wq, weight_scaling_const=0.5),
+        qnn.QuantLinear(16, 12, bias=False, weight_quant=wq, weight_scaling_const=scale),
         qnn.QuantIdentity(q.SignedBinaryActPerTensorConst, return_quant_tensor=True),
-        qnn.QuantLinear(12, 5, bias=False, weight_quant=wq, weight_scaling_const=0.5),
+        qnn.QuantLinear(12, 5, bias=False, weight_quant=wq, weight_scaling_const=scale),
     )
 
 
@@ -109,6 +109,7 @@ MODELS = {
     "mlp": (mlp, (16,)),
     "cnn": (cnn, (2, 8, 8)),
     "binary": (binary, (16,)),
+    "binary_half": (lambda: binary(0.5), (16,)),
     "per_channel": (lambda: mlp(per_channel=True, bias=False), (16,)),
 }
 

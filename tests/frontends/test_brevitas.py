@@ -11,10 +11,12 @@ documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simula
   `ap_fixed<16,6>` and at a mixed per-layer configuration;
 - `cnn`: QuantConv2d (4-bit, padded) -> QuantReLU -> MaxPool2d -> QuantConv2d -> QuantReLU ->
   Flatten -> QuantLinear; the same two configurations;
-- `binary`: binary weights (+-0.5) and a bipolar activation (BipolarQuant), no biases.
-  hls4ml 1.3 converts it but computes something else (it writes the second layer's binary
-  weights as all +1: 8,788 of 10,000 outputs differ from Brevitas); hepinfer's fixed point
-  equals QONNX's executor exactly;
+- `binary`: binary weights (+-1) and a bipolar activation (BipolarQuant), no biases; hls4ml
+  at model level (its binary Dense and `binary_tanh`; some first-layer sums wrap in
+  `ap_fixed<16,6>`, in both);
+- `binary_half`: the same with weights +-0.5. hls4ml 1.3 converts it but computes something
+  else (it writes the second layer's binary weights as all +1: most outputs differ from
+  Brevitas); hepinfer's fixed point equals QONNX's executor exactly;
 - `per_channel`: `mlp` with one power-of-two weight scale per output channel, no biases.
   hls4ml 1.3's conversion fails (IndexError in its precision inference); hepinfer's fixed
   point equals QONNX's executor exactly.
@@ -78,9 +80,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mlp": {"model": MODEL_LEVEL, "mixed": MIXED["mlp"]},
     "cnn": {"model": MODEL_LEVEL, "mixed": MIXED["cnn"]},
     "binary": {"model": MODEL_LEVEL},
+    "binary_half": {"model": MODEL_LEVEL},
     "per_channel": {"model": MODEL_LEVEL},
 }
-CASES = [(name, level) for name in ("mlp", "cnn") for level in CONFIGS[name]]
+CASES = [(name, level) for name in ("mlp", "cnn", "binary") for level in CONFIGS[name]]
 
 
 def _rows(outputs: Any, n: int) -> np.ndarray:
@@ -111,7 +114,8 @@ def test_bit_exact_against_hls4ml_csim(runs: Path, name: str, level: str) -> Non
     x = np.load(runs / name / "x.npy")
     expected = np.load(runs / name / level / "y_hls4ml.npy")
     assert expected.shape == (N, 5)
-    assert len(np.unique(expected)) > 1000  # neither saturated nor constant
+    # neither saturated nor constant (the binary network: sums of 12 terms +-1, some wrapped)
+    assert len(np.unique(expected)) >= (13 if name == "binary" else 1000)
     # the export as Brevitas writes it (its own node names: model level only) and QONNX's form
     sources = [runs / name / level / "clean.onnx"]
     sources += [runs / name / "model.onnx"] if level == "model" else []
@@ -150,26 +154,32 @@ def test_float_mode_equals_brevitas(runs: Path, name: str) -> None:
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("name", ["binary", "per_channel"])
-def test_fixed_point_equals_qonnx_where_hls4ml_cannot(runs: Path, name: str) -> None:
-    """The two networks hls4ml 1.3 gets wrong or refuses: hepinfer's fixed point at a type that
-    holds every sum equals QONNX's executor (and Brevitas) exactly; at `ap_fixed<16,6>` too
-    for the binary one (its sums are small).
+@pytest.mark.parametrize("name", ["binary", "binary_half", "per_channel"])
+def test_fixed_point_equals_qonnx(runs: Path, name: str) -> None:
+    """The emulator's fixed point, at a type that holds every sum of these bias-free networks,
+    equals QONNX's executor (and Brevitas) exactly; `binary_half` also at `ap_fixed<16,6>`
+    (its sums are small).
     """
     x = np.load(runs / name / "x.npy")
     expected = np.load(runs / name / "y_qonnx.npy")
-    # every value the binary network can give (12 terms of +-0.5), or far from constant
-    assert len(np.unique(expected)) >= (13 if name == "binary" else 500)
-    configs = [WIDE, MODEL_LEVEL] if name == "binary" else [WIDE]
+    # every value a binary network can give (12 terms of +-scale), or far from constant
+    assert len(np.unique(expected)) >= (13 if name.startswith("binary") else 500)
+    configs = [WIDE, MODEL_LEVEL] if name == "binary_half" else [WIDE]
     for config in configs:
         ours = _rows(hepinfer.compile(runs / name / "model.onnx", config).predict(x), N)
         np.testing.assert_array_equal(ours, expected)
-    if name == "binary":  # hls4ml 1.3 converts it, to other values (docs/coverage.md)
-        hls4ml_y = np.load(runs / name / "model" / "y_hls4ml.npy")
-        assert np.count_nonzero(hls4ml_y != expected) > N
-    else:  # hls4ml 1.3's conversion fails on per-channel weight scales
-        error = (runs / name / "model" / "error.txt").read_text()
-        assert "IndexError" in error, error[-2000:]
+
+
+@pytest.mark.oracle
+def test_what_hls4ml_gets_wrong(runs: Path) -> None:
+    """hls4ml 1.3 on the two networks compared with QONNX's executor above: binary weights of
+    scale 0.5 give other values (docs/coverage.md), per-channel weight scales fail.
+    """
+    expected = np.load(runs / "binary_half" / "y_qonnx.npy")
+    hls4ml_y = np.load(runs / "binary_half" / "model" / "y_hls4ml.npy")
+    assert np.count_nonzero(hls4ml_y != expected) > N
+    error = (runs / "per_channel" / "model" / "error.txt").read_text()
+    assert "IndexError" in error, error[-2000:]
 
 
 def _one_quant(scale: np.ndarray, shape: list[int]) -> Any:

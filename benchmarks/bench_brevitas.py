@@ -4,15 +4,16 @@ Brevitas' own forward, and bit-exactness.
 Models (`tests/frontends/brevitas_runner.py`, random weights, power-of-two scales): `mlp`
 (QuantIdentity -> 3 QuantLinear with QuantReLU, 4/4/6-bit weights, 6-bit activations), `cnn`
 (two QuantConv2d, MaxPool2d, QuantLinear on (2, 8, 8)), `binary` (binary weights +-1 and a
-bipolar activation), `binary_half` (the same, weights +-0.5) and `per_channel` (`mlp` with
-per-channel weight scales, no biases). The Brevitas peer builds and exports them
+bipolar activation), `binary_half` (the same, weights +-0.5), `per_channel` (`mlp` with
+per-channel weight scales, no biases) and `cnn_trunc` (QuantHardTanh, TruncAvgPool2d: an
+AveragePool and a QONNX Trunc). The Brevitas peer builds and exports them
 (`export_qonnx`), times Brevitas' forward on one batch of `--n` inputs, and converts `mlp`,
 `cnn` and `binary` with hls4ml (QONNX clean-up, model-level `ap_fixed<16,6>`, RF 1,
-io_parallel; hls4ml 1.3 gets `binary_half` wrong and refuses `per_channel`) and times its
+io_parallel; hls4ml 1.3 gets `binary_half` wrong and refuses `per_channel` and `cnn_trunc`) and times its
 `predict()` (C simulation) on the same batch. hepinfer compiles the export as written (fixed
 point, the same configuration) and runs `predict` on the same batch and on single inputs.
 Bit-exactness: against hls4ml's outputs (`mlp`, `cnn`, `binary`), against QONNX's executor
-(`binary_half`, `per_channel`: at `ap_fixed<24,8>`, where every sum is exact).
+(`binary_half`, `per_channel`, `cnn_trunc`: at `ap_fixed<24,8>`, where every sum is exact).
 `--csim N` also compares hepinfer's C simulation (io_parallel and io_stream; `--headers`:
 'auto' = Xilinx's where the hls4ml peer is installed, or 'hepinfer') with its emulator on N
 inputs.
@@ -42,7 +43,7 @@ RUNNER = REPO / "tests" / "frontends" / "brevitas_runner.py"
 CONFIG: dict[str, Any] = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
 WIDE: dict[str, Any] = {"Model": {"Precision": "ap_fixed<24,8>", "ReuseFactor": 1}}
 HLS4ML = ("mlp", "cnn", "binary")
-MODELS = ("mlp", "cnn", "binary", "binary_half", "per_channel")
+MODELS = ("mlp", "cnn", "binary", "binary_half", "per_channel", "cnn_trunc")
 
 
 def main() -> None:

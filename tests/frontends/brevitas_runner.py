@@ -104,6 +104,28 @@ def binary(scale: float = 1.0):  # type: ignore[no-untyped-def]
     )
 
 
+def cnn_trunc():  # type: ignore[no-untyped-def]
+    """(2, 8, 8) -> QuantIdentity(8) -> QuantConv2d(4, 3x3, pad 1; 4-bit) -> QuantHardTanh(6)
+    -> TruncAvgPool2d(2; 6 bits: AveragePool then a QONNX Trunc) -> QuantConv2d(4, 3x3, pad 1)
+    -> QuantReLU(6) -> Flatten -> QuantLinear(5; 6-bit), no biases.
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    q, _ = _quant()
+    wq, act = q.Int8WeightPerTensorFixedPoint, q.Int8ActPerTensorFixedPoint
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(act, bit_width=8, return_quant_tensor=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, bias=False, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantHardTanh(act, bit_width=6, min_val=-1.0, max_val=1.0, return_quant_tensor=True),
+        qnn.TruncAvgPool2d(kernel_size=2, stride=2, bit_width=6),
+        qnn.QuantConv2d(4, 4, 3, padding=1, bias=False, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantReLU(q.Uint8ActPerTensorFixedPoint, bit_width=6, return_quant_tensor=True),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(64, 5, bias=False, weight_quant=wq, weight_bit_width=6),
+    )
+
+
 #: name -> (builder, input shape without the batch)
 MODELS = {
     "mlp": (mlp, (16,)),
@@ -111,6 +133,7 @@ MODELS = {
     "binary": (binary, (16,)),
     "binary_half": (lambda: binary(0.5), (16,)),
     "per_channel": (lambda: mlp(per_channel=True, bias=False), (16,)),
+    "cnn_trunc": (cnn_trunc, (2, 8, 8)),
 }
 
 

@@ -1,7 +1,7 @@
 """Brevitas-exported QONNX models against Brevitas, QONNX's executor and hls4ml 1.3 (issue 13).
 
 One peer start (`brevitas_runner.py`, peer `brevitas`: Brevitas 0.13.4 with QONNX 1.0.0 and
-hls4ml 1.3 in the hls4ml venv) builds four Brevitas networks with random weights and
+hls4ml 1.3 in the hls4ml venv) builds six Brevitas networks with random weights and
 power-of-two scales, exports each with `brevitas.export.export_qonnx`, runs 2,000 inputs
 through Brevitas' own forward and QONNX's executor, and converts the export as hls4ml's
 documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simulation:
@@ -19,7 +19,11 @@ documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simula
   Brevitas); hepinfer's fixed point equals QONNX's executor exactly;
 - `per_channel`: `mlp` with one power-of-two weight scale per output channel, no biases.
   hls4ml 1.3's conversion fails (IndexError in its precision inference); hepinfer's fixed
-  point equals QONNX's executor exactly.
+  point equals QONNX's executor exactly;
+- `cnn_trunc`: QuantConv2d -> QuantHardTanh -> TruncAvgPool2d (AveragePool + QONNX Trunc) ->
+  QuantConv2d -> QuantReLU -> QuantLinear, no biases. hls4ml 1.3 refuses the AveragePool
+  (QONNX leaves it channels-first) and has no Trunc handler; hepinfer's fixed point equals
+  QONNX's executor exactly.
 
 hepinfer reads the export as Brevitas writes it and (against hls4ml) QONNX's cleaned form; its
 float mode equals Brevitas' forward within 1e-5 of the largest output.
@@ -82,6 +86,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "binary": {"model": MODEL_LEVEL},
     "binary_half": {"model": MODEL_LEVEL},
     "per_channel": {"model": MODEL_LEVEL},
+    "cnn_trunc": {"model": MODEL_LEVEL},
 }
 CASES = [(name, level) for name in ("mlp", "cnn", "binary") for level in CONFIGS[name]]
 
@@ -92,7 +97,7 @@ def _rows(outputs: Any, n: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def runs(brevitas_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One peer start: the four networks through Brevitas, QONNX and hls4ml."""
+    """One peer start: the six networks through Brevitas, QONNX and hls4ml."""
     work = tmp_path_factory.mktemp("brevitas")
     models = {name: {"configs": configs} for name, configs in CONFIGS.items()}
     (work / "spec.json").write_text(json.dumps({"out": str(work), "n": N, "models": models}))
@@ -154,7 +159,7 @@ def test_float_mode_equals_brevitas(runs: Path, name: str) -> None:
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("name", ["binary", "binary_half", "per_channel"])
+@pytest.mark.parametrize("name", ["binary", "binary_half", "per_channel", "cnn_trunc"])
 def test_fixed_point_equals_qonnx(runs: Path, name: str) -> None:
     """The emulator's fixed point, at a type that holds every sum of these bias-free networks,
     equals QONNX's executor (and Brevitas) exactly; `binary_half` also at `ap_fixed<16,6>`
@@ -172,14 +177,17 @@ def test_fixed_point_equals_qonnx(runs: Path, name: str) -> None:
 
 @pytest.mark.oracle
 def test_what_hls4ml_gets_wrong(runs: Path) -> None:
-    """hls4ml 1.3 on the two networks compared with QONNX's executor above: binary weights of
-    scale 0.5 give other values (docs/coverage.md), per-channel weight scales fail.
+    """hls4ml 1.3 on the networks compared with QONNX's executor above: binary weights of
+    scale 0.5 give other values (docs/coverage.md), per-channel weight scales fail, and so does
+    the AveragePool that QONNX leaves channels-first (the Trunc after it has no handler either).
     """
     expected = np.load(runs / "binary_half" / "y_qonnx.npy")
     hls4ml_y = np.load(runs / "binary_half" / "model" / "y_hls4ml.npy")
     assert np.count_nonzero(hls4ml_y != expected) > N
     error = (runs / "per_channel" / "model" / "error.txt").read_text()
     assert "IndexError" in error, error[-2000:]
+    error = (runs / "cnn_trunc" / "model" / "error.txt").read_text()
+    assert "convert the model to channels-last format" in error, error[-2000:]
 
 
 def _one_quant(scale: np.ndarray, shape: list[int]) -> Any:

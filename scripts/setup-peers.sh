@@ -13,12 +13,17 @@
 #   PREFIX/hls4ml  + QONNX 1.0.0 (`qonnx`): peer `qonnx`, the clean-up and channels-last
 #                  transforms hls4ml 1.3's ONNX converter needs, added to the hls4ml venv (hls4ml,
 #                  numpy, onnx, onnxruntime, protobuf and torch pinned as they are)
+#   PREFIX/hls4ml  + Brevitas 0.13.4 (`brevitas`): peer `brevitas`, the Brevitas models' own
+#                  framework and its QONNX exporter, added to the hls4ml venv (after `qonnx`)
+#                  with --no-deps: torch, numpy, onnx, sympy and packaging are there already;
+#                  its small pure requirements (dependencies, unfoldNd) and onnxoptimizer
+#                  (the TorchScript exporter's clean-up) are named
 # plus wrappers PREFIX/bin/tritonserver and PREFIX/bin/perf_analyzer that set the library paths,
 # and PREFIX/NOTES.md saying how to use them. Each peer is checked end to end, then gets a
 # marker PREFIX/READY-<peer>; a peer whose marker exists and that still imports is skipped.
 #
 # Usage: scripts/setup-peers.sh [PREFIX] [PEER...]   (PREFIX default <repo>/peers; PEERs among
-#        triton pa hls4ml qkeras hgq2 qonnx hgq1, default all).  PEERS_PYTHON picks the interpreter (default python3),
+#        triton pa hls4ml qkeras hgq2 qonnx hgq1 brevitas, default all).  PEERS_PYTHON picks the interpreter (default python3),
 #        PEERS_FORCE=1 re-installs and re-checks everything.
 set -euo pipefail
 
@@ -26,7 +31,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${1:-$REPO/peers}"
 shift || true
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2 qonnx hgq1)
+[ ${#WANT[@]} -gt 0 ] || WANT=(triton pa hls4ml qkeras hgq2 qonnx hgq1 brevitas)
 PYTHON="${PEERS_PYTHON:-python3}"
 FORCE="${PEERS_FORCE:-0}"
 
@@ -266,13 +271,36 @@ setup_hgq1() {
   log "hgq1: $((SECONDS - start)) s"
 }
 
+# ---------------------------------------------------------------- Brevitas (in the hls4ml venv)
+brevitas_quick() {
+  "$PREFIX/hls4ml/bin/python" -c 'import brevitas.export, onnxoptimizer, qonnx.util.cleanup, hls4ml' 2>/dev/null
+}
+
+setup_brevitas() {
+  skip_if_ready brevitas brevitas_quick && return 0
+  local start=$SECONDS
+  [ -f "$PREFIX/READY-qonnx" ] || die "Brevitas goes into the hls4ml venv with QONNX: set up qonnx first"
+  log "adding Brevitas 0.13.4 to $PREFIX/hls4ml"
+  # --no-deps: Brevitas 0.13.4 requires torch>=1.13, numpy, sympy, packaging and
+  # typing-extensions (all in the venv: torch 2.13.0 CPU stays), setuptools<81 (only for
+  # its own optional C++ extensions; the venv's setuptools stays), dependencies and unfoldNd
+  # (named here); its TorchScript QONNX exporter needs onnx (there) and onnxoptimizer (named).
+  "$PREFIX/hls4ml/bin/python" -m pip install --disable-pip-version-check -q --no-deps \
+    "brevitas==0.13.4" "dependencies==2.0.1" "unfoldNd==0.2.3" "onnxoptimizer==0.4.2"
+  log "checking Brevitas + hls4ml end to end (QuantLinear -> export_qonnx -> QONNX -> Vitis C++ -> predict)"
+  "$PREFIX/hls4ml/bin/python" "$REPO/scripts/peer_checks/check_brevitas.py" \
+    "$PREFIX/logs/check-brevitas" || die "Brevitas check failed (see output above)"
+  mark_ready brevitas "Brevitas 0.13.4 in the hls4ml venv: $PREFIX/hls4ml/bin/python"
+  log "brevitas: $((SECONDS - start)) s"
+}
+
 write_notes() {
   sed -e "s#@PREFIX@#$PREFIX#g" -e "s#@REPO@#$REPO#g" "$REPO/scripts/peer_checks/NOTES.md.in" \
     >"$PREFIX/NOTES.md"
 }
 
 write_notes
-for peer in triton pa hls4ml qkeras hgq2 qonnx hgq1; do
+for peer in triton pa hls4ml qkeras hgq2 qonnx hgq1 brevitas; do
   if wanted "$peer"; then
     CURRENT="$peer"
     "setup_$peer"

@@ -84,6 +84,12 @@ def qonnx_python() -> Path:
 
 
 @pytest.fixture(scope="session")
+def brevitas_python() -> Path:
+    """The python of the hls4ml venv once Brevitas 0.13.4 is added to it (with QONNX)."""
+    return _peer("brevitas", "hls4ml", "bin", "python")
+
+
+@pytest.fixture(scope="session")
 def tritonserver_bin() -> Path:
     """The `tritonserver` 2.51 wrapper (library paths and python backend set up)."""
     return _peer("triton", "bin", "tritonserver")

@@ -320,6 +320,16 @@ def flatten(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
 
 
 def transpose(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
+    c = ctx.const(node, 0)
+    if c is not None:
+        # a quantised weight transposed before its MatMul (Brevitas' QuantLinear without
+        # bias): the constant folded, its quantiser kept (one scale: it does not move)
+        perm = attrs.get("perm")
+        out = str(node.output[0])
+        ctx.consts[out] = np.transpose(c, None if perm is None else [int(p) for p in perm])
+        if str(node.input[0]) in ctx.quant:
+            ctx.quant[out] = ctx.quant[str(node.input[0])]
+        return
     src = ctx.src(node)
     rank = len(ctx.builder.shape(src))
     perm = [int(p) for p in attrs.get("perm", range(rank, -1, -1))]
@@ -585,6 +595,19 @@ def reshape(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, ctx.builder.add(ctx.name(node), Op.RESHAPE, [src], {"shape": tuple(shape)}), "ir")
 
 
+#: how to get power-of-two scales, for the refusal of other scales
+_PO2_HINT = (
+    "export it with power-of-two scales (Brevitas: the *FixedPoint quantisers, e.g. "
+    "Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint, "
+    "or restrict_scaling_type=RestrictValueType.POWER_OF_TWO)"
+)
+
+
+def _power_of_two(scale: FloatArray) -> bool:
+    mantissa, _ = np.frexp(scale)
+    return bool(np.all(scale > 0) and np.all(mantissa == 0.5))
+
+
 def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """QONNX Quant(x, scale, zeropt, bitwidth)."""
     scale, zero, bits = (ctx.const(node, i) for i in (1, 2, 3))
@@ -603,16 +626,51 @@ def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
             else attrs.get("rounding_mode", "ROUND")
         ),
     }
-    if np.unique(scale).size > 1 or np.any(zero != 0):
-        msg = f"Quant {ctx.name(node)!r}: only a single scale and zero point 0 are supported"
+    if np.any(zero != 0):
+        msg = f"Quant {ctx.name(node)!r}: only zero point 0 is supported (got {zero.ravel()[:4]})"
+        raise FrontendError(msg)
+    if not _power_of_two(scale):
+        msg = (
+            f"Quant {ctx.name(node)!r}: scale {scale.ravel()[:4]} is not a power of two, so "
+            f"it has no fixed-point type (hepinfer needs power-of-two scales); {_PO2_HINT}"
+        )
         raise FrontendError(msg)
     x = ctx.const(node, 0)
+    if x is not None and np.unique(scale).size > 1:
+        per_channel(ctx, node, x, scale, q)
+        return
+    if np.unique(scale).size > 1:
+        msg = (
+            f"Quant {ctx.name(node)!r}: a per-channel scale on activations is not supported "
+            "(one scale per tensor; per-channel scales are supported on weights)"
+        )
+        raise FrontendError(msg)
     if x is not None:
         ctx.consts[str(node.output[0])] = quantize(x, q)
         ctx.quant[str(node.output[0])] = q
         return
     ir = ctx.builder.add(ctx.name(node), Op.QUANT, [ctx.src(node)], q)
     ctx.set(node, ir)
+
+
+def per_channel(
+    ctx: OnnxContext, node: Any, x: FloatArray, scale: FloatArray, q: dict[str, Any]
+) -> None:
+    """A constant (weights) quantised with one power-of-two scale per channel (Brevitas'
+    `Int8WeightPerChannelFixedPoint`): the values as QONNX computes them, typed by one
+    fixed-point type holding every channel's grid (the finest scale's fractional bits, the
+    coarsest one's integer bits).
+    """
+    try:
+        values = np.asarray(quantize(x, {**q, "scale": scale}))
+    except ValueError as exc:
+        msg = f"Quant {ctx.name(node)!r}: scale of shape {scale.shape} does not broadcast to {x.shape}"
+        raise FrontendError(msg) from exc
+    exps = np.log2(scale)
+    lo, hi = int(exps.min()), int(exps.max())
+    out = str(node.output[0])
+    ctx.consts[out] = values
+    ctx.quant[out] = {**q, "scale": 2.0**lo, "bitwidth": q["bitwidth"] + hi - lo, "narrow": False}
 
 
 def quantize(x: FloatArray, q: dict[str, Any]) -> FloatArray:

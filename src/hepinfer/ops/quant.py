@@ -38,8 +38,10 @@ def _limits(q: Mapping[str, Any]) -> tuple[float, float]:
 
 
 def quantize_float(x: FloatArray, q: Mapping[str, Any]) -> FloatArray:
-    """The QONNX reference semantics in float64."""
-    scale, zero = float(q["scale"]), float(q["zeropt"])
+    """The QONNX reference semantics in float64 (`scale` a number, or an array that
+    broadcasts to `x`: one scale per channel).
+    """
+    scale, zero = np.asarray(q["scale"], dtype=np.float64), float(q["zeropt"])
     mode = str(q.get("rounding_mode", "ROUND")).upper()
     y = np.asarray(x, dtype=np.float64) / scale + zero
     if mode == "ROUND":

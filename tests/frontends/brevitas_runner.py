@@ -1,0 +1,204 @@
+"""Build Brevitas networks, export them to QONNX and run them through Brevitas, QONNX's executor
+and hls4ml 1.3 (run with the hls4ml peer's python once Brevitas is added to it, peer
+`brevitas`; not collected by pytest).
+
+Usage: python brevitas_runner.py SPEC.json
+SPEC: {"out": folder, "n": inputs per model, "models": {NAME: {"configs": {LEVEL: hls4ml
+hls_config, ...}}}}, NAME among `MODELS`. For each model, in OUT/NAME: model.onnx (Brevitas'
+`export_qonnx`, the TorchScript exporter), x.npy (n inputs on a 2**-6 grid), y_torch.npy
+(Brevitas' own forward, one batch; its seconds in timing.json), y_qonnx.npy (QONNX 1.0.0's executor on model.onnx); and per LEVEL, in
+OUT/NAME/LEVEL, what `onnx_hls4ml_runner.run` writes (clean.onnx: QONNX's clean-up and
+channels-last form, y_hls4ml.npy: hls4ml's C simulation, layers.json, timing.json), or
+error.txt with hls4ml's error when its conversion fails.
+
+The networks use power-of-two scales (Brevitas' `*FixedPoint` quantisers and constant
+binary scales), which hls4ml 1.3 turns into fixed-point types; the scales are calibrated by
+a few training-mode passes on N(0, 2) data, then frozen (eval mode).
+"""
+
+import json
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from onnx_hls4ml_runner import rows, run
+
+
+def _quant():  # type: ignore[no-untyped-def]
+    import brevitas.quant as q
+    from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
+
+    return q, Int8WeightPerChannelFixedPoint
+
+
+def mlp(per_channel: bool = False, bias: bool = True):  # type: ignore[no-untyped-def]
+    """QuantIdentity(8) -> QuantLinear(16, 12; 4-bit weights) -> QuantReLU(6) ->
+    QuantLinear(12, 8; 4-bit) -> QuantReLU(6) -> QuantLinear(8, 5; 6-bit), float biases
+    (`bias`); per-tensor power-of-two weight scales, or one per output channel (`per_channel`).
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    q, per_channel_quant = _quant()
+    wq = per_channel_quant if per_channel else q.Int8WeightPerTensorFixedPoint
+    act = q.Int8ActPerTensorFixedPoint
+    relu = q.Uint8ActPerTensorFixedPoint
+    net = torch.nn.Sequential(
+        qnn.QuantIdentity(act, bit_width=8, return_quant_tensor=True),
+        qnn.QuantLinear(16, 12, bias=bias, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantReLU(relu, bit_width=6, return_quant_tensor=True),
+        qnn.QuantLinear(12, 8, bias=bias, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantReLU(relu, bit_width=6, return_quant_tensor=True),
+        qnn.QuantLinear(8, 5, bias=bias, weight_quant=wq, weight_bit_width=6),
+    )
+    if per_channel:  # rows of three magnitudes: scales 2**-1 apart (else they often agree)
+        with torch.no_grad():
+            for layer in (net[1], net[3], net[5]):
+                rows = torch.arange(layer.weight.shape[0])
+                layer.weight.mul_(2.0 ** (rows % 3 - 1.0).unsqueeze(1))
+    return net
+
+
+def cnn():  # type: ignore[no-untyped-def]
+    """(2, 8, 8) -> QuantIdentity(8) -> QuantConv2d(4, 3x3, pad 1; 4-bit) -> QuantReLU(6) ->
+    MaxPool2d(2) -> QuantConv2d(4, 3x3; 4-bit) -> QuantReLU(6) -> Flatten -> QuantLinear(5; 6-bit).
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    q, _ = _quant()
+    wq, relu = q.Int8WeightPerTensorFixedPoint, q.Uint8ActPerTensorFixedPoint
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(q.Int8ActPerTensorFixedPoint, bit_width=8, return_quant_tensor=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, bias=True, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantReLU(relu, bit_width=6, return_quant_tensor=True),
+        torch.nn.MaxPool2d(2),
+        qnn.QuantConv2d(4, 4, 3, bias=True, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantReLU(relu, bit_width=6, return_quant_tensor=True),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(16, 5, bias=True, weight_quant=wq, weight_bit_width=6),
+    )
+
+
+def binary(scale: float = 1.0):  # type: ignore[no-untyped-def]
+    """QuantIdentity(8) -> QuantLinear(16, 12; binary weights +-scale) -> QuantIdentity(bipolar
+    +-1) -> QuantLinear(12, 5; binary +-scale), no biases: every value is exact in float32.
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    q, _ = _quant()
+    wq = q.SignedBinaryWeightPerTensorConst
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(q.Int8ActPerTensorFixedPoint, bit_width=8, return_quant_tensor=True),
+        qnn.QuantLinear(16, 12, bias=False, weight_quant=wq, weight_scaling_const=scale),
+        qnn.QuantIdentity(q.SignedBinaryActPerTensorConst, return_quant_tensor=True),
+        qnn.QuantLinear(12, 5, bias=False, weight_quant=wq, weight_scaling_const=scale),
+    )
+
+
+def cnn_trunc():  # type: ignore[no-untyped-def]
+    """(2, 8, 8) -> QuantIdentity(8) -> QuantConv2d(4, 3x3, pad 1; 4-bit) -> QuantHardTanh(6)
+    -> TruncAvgPool2d(2; 6 bits: AveragePool then a QONNX Trunc) -> QuantConv2d(4, 3x3, pad 1)
+    -> QuantReLU(6) -> Flatten -> QuantLinear(5; 6-bit), no biases.
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    q, _ = _quant()
+    wq, act = q.Int8WeightPerTensorFixedPoint, q.Int8ActPerTensorFixedPoint
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(act, bit_width=8, return_quant_tensor=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, bias=False, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantHardTanh(act, bit_width=6, min_val=-1.0, max_val=1.0, return_quant_tensor=True),
+        qnn.TruncAvgPool2d(kernel_size=2, stride=2, bit_width=6),
+        qnn.QuantConv2d(4, 4, 3, padding=1, bias=False, weight_quant=wq, weight_bit_width=4),
+        qnn.QuantReLU(q.Uint8ActPerTensorFixedPoint, bit_width=6, return_quant_tensor=True),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(64, 5, bias=False, weight_quant=wq, weight_bit_width=6),
+    )
+
+
+#: name -> (builder, input shape without the batch)
+MODELS = {
+    "mlp": (mlp, (16,)),
+    "cnn": (cnn, (2, 8, 8)),
+    "binary": (binary, (16,)),
+    "binary_half": (lambda: binary(0.5), (16,)),
+    "per_channel": (lambda: mlp(per_channel=True, bias=False), (16,)),
+    "cnn_trunc": (cnn_trunc, (2, 8, 8)),
+}
+
+
+def qonnx_float(path: str, x: np.ndarray) -> np.ndarray:
+    """The model's output on `x` from QONNX's executor, in one run: QONNX's clean-up first
+    (Brevitas exports the weights as graph inputs too), then the batch axis of the data input
+    and the outputs resized and the stale shapes dropped.
+    """
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+
+    model = cleanup_model(ModelWrapper(path))
+    graph = model.model.graph
+    for value in (graph.input[0], *graph.output):
+        value.type.tensor_type.shape.dim[0].dim_value = len(x)
+    del graph.value_info[:]
+    model = cleanup_model(model)
+    outs = execute_onnx(model, {model.graph.input[0].name: x})
+    return rows([outs[o.name] for o in model.graph.output], len(x))
+
+
+def build(name: str, out: Path, n: int, seed: int) -> None:
+    """Write the exported model, the inputs, Brevitas' and QONNX's outputs."""
+    import torch
+    from brevitas.export import export_qonnx
+
+    make, shape = MODELS[name]
+    torch.manual_seed(seed)
+    model = make()
+    rng = np.random.default_rng(seed)
+    x = (np.round(rng.normal(0.0, 2.0, (n, *shape)) * 64) / 64).astype(np.float32)
+    with torch.no_grad():
+        model.train()
+        for _ in range(4):  # the activation scales' statistics
+            model(torch.from_numpy(x[:500]))
+        model.eval()
+        start = time.perf_counter()
+        y = model(torch.from_numpy(x))
+        forward_s = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "x.npy", x)
+    np.save(out / "y_torch.npy", np.asarray(y, dtype=np.float64).reshape(n, -1))
+    (out / "timing.json").write_text(json.dumps({"brevitas_forward_s": forward_s, "n": n}))
+    export_qonnx(model, torch.zeros(1, *shape), export_path=str(out / "model.onnx"), dynamo=False)
+    np.save(out / "y_qonnx.npy", qonnx_float(str(out / "model.onnx"), x))
+
+
+def main() -> int:
+    warnings.filterwarnings("ignore")
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    root = Path(spec["out"])
+    for seed, (name, job) in enumerate(spec["models"].items()):
+        out = root / name
+        build(name, out, int(spec["n"]), seed)
+        for level, config in job.get("configs", {}).items():
+            target = {"onnx": str(out / "model.onnx"), "x": str(out / "x.npy")}
+            target |= {"out": str(out / level), "config": config}
+            try:
+                run(target)
+            except Exception:  # hls4ml's refusal is a result here  # noqa: BLE001
+                (out / level).mkdir(parents=True, exist_ok=True)
+                (out / level / "error.txt").write_text(traceback.format_exc())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -184,31 +184,16 @@ def ordered(node: Node, x: Any) -> Any:
     return np.ascontiguousarray(x[:, ::-1])
 
 
-#: batch rows per chunk of the float recurrence (`by_chunks`)
-FLOAT_CHUNK = 1024
-
-
 def by_chunks(node: Node, x: FloatArray, run: Callable[[FloatArray], FloatArray]) -> FloatArray:
-    """The float recurrence `run` (steps in order, input checked) over chunks of
-    `FLOAT_CHUNK` sequences, spread over the runtime's threads and joined in batch order.
-
-    A whole batch's step products are large enough for BLAS to start its own threads, which
-    on a loaded machine costs more than the products (measured: 6x slower at 10,000
-    sequences); a chunk's stay in one thread and in cache.
+    """The float recurrence `run` (steps in order, input checked) over chunks of the batch
+    small enough for a step's products to stay in one BLAS thread and in cache
+    (`runtime.rows_per_chunk`), spread over the runtime's threads, joined in batch order.
     """
     seq = ordered(node, x)
     check_sequence(node, seq)
-    starts = list(range(0, seq.shape[0], FLOAT_CHUNK)) or [0]
-    done: dict[int, FloatArray] = {}
-
-    def one(start: int) -> None:
-        done[start] = run(seq[start : start + FLOAT_CHUNK])
-
-    runtime.current().map(one, starts)
-    if len(starts) == 1:
-        return done[starts[0]]
-    out: FloatArray = np.concatenate([done[s] for s in starts], axis=0)
-    return out
+    columns = weight(node, "kernel").shape[1]  # gates x units
+    width = max(seq.shape[2], units(node))
+    return runtime.by_rows(seq, runtime.rows_per_chunk(width * columns), run)
 
 
 def output(node: Node, states: list[Any]) -> Any:

@@ -6,7 +6,8 @@ SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hl
 "granularity" (of config_from_keras_model, default "name"), "pins": {layer: result type}
 replacing hls4ml's 'auto' results, "mixed": {layer: {variable: type}} for a second conversion
 of the same model with those types changed too, "keras_hls4ml_weights": bool, "trace": bool,
-"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1, `hls4ml_quick`)},
+"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1, `hls4ml_quick`),
+"qkeras_timing": bool (benchmarks: qkeras_timing.json, the seconds of QKeras's predict())},
 or {"jobs": [SPEC, ...]} to run several models in one TensorFlow start.
 Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
 (QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
@@ -352,6 +353,13 @@ def run(spec):
     model.save_weights(str(out / "model_weights.h5"))
     x = np.load(spec["x"]).astype(np.float32)
     np.save(out / "y_qkeras.npy", np.asarray(model.predict(x, verbose=0), dtype=np.float64))
+    if spec.get("qkeras_timing"):  # benchmarks: QKeras's predict() on the batch, best of 3
+        seconds = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            model.predict(x, batch_size=len(x), verbose=0)
+            seconds = min(seconds, time.perf_counter() - start)
+        (out / "qkeras_timing.json").write_text(json.dumps({"predict_s": seconds, "n": len(x)}))
     if spec.get("trace"):  # QKeras's per-layer outputs of the first 300 inputs
         probe = tf.keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
         outs = probe.predict(x[:300], verbose=0)

@@ -7,12 +7,12 @@ inputs; hepinfer compiles that configuration unchanged and is timed (best of 3) 
 native and the numpy engine; every output is compared with hls4ml's.
 
 Models hls4ml 1.3 cannot run (`NO_HLS4ML`: QSimpleRNN, which its Vitis backend drops, and
-the `scaled` model's `quantized_po2`, `quantized_relu_po2` and `alpha='auto_po2'`
-quantisers, whose hls4ml types are not fixed point) are timed against QKeras's own
+the `scaled` and `relu_po2` models' `quantized_po2`, `quantized_relu_po2` and
+`alpha='auto_po2'` quantisers, whose hls4ml types are not fixed point) are timed against QKeras's own
 `predict()` on the whole batch (best of 3 after the runner's first call), and their bits are checked
 against hepinfer's C simulation of the same model (its HLS project, compiled with g++) on
-every input; the `scaled` model at wide types (`ap_fixed<32,12>`), where the fixed-point
-outputs equal QKeras's, also counts the outputs that differ from QKeras.
+every input; the po2 models at wide types (`ap_fixed<32,12>`), where the fixed-point
+outputs equal QKeras's, also count the outputs that differ from QKeras.
 
 Usage: python benchmarks/bench_qkeras_layers.py [-n 20000] [--peers /work/main/peers]
 [--models NAME ...] [--hls4ml-o3] (hls4ml's own -O3 build; by default the tests' -O1)
@@ -52,6 +52,8 @@ MODELS = {
     # symmetric
     "simple_rnn": (8, 4),
     "scaled": (16,),
+    # quantized_relu_po2 kernels (the second with negative_slope=0.25)
+    "relu_po2": (16,),
 }
 #: models hls4ml 1.3 cannot run -> the configuration hepinfer compiles them with (the tests')
 NO_HLS4ML: dict[str, dict[str, Any]] = {
@@ -59,6 +61,7 @@ NO_HLS4ML: dict[str, dict[str, Any]] = {
         "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}
     },
     "scaled": {"Model": {"Precision": "ap_fixed<32,12>"}},
+    "relu_po2": {"Model": {"Precision": "ap_fixed<32,12>"}},
 }
 
 

@@ -137,6 +137,28 @@ def _models():
         out = qkeras.QActivation("quantized_bits(10,4,symmetric=1)", name="qout")(h)
         return tf.keras.Model(x_in, out)
 
+    def relu_po2():
+        """quantized_relu_po2 kernels (non-negative powers of two; with a negative slope,
+        negative ones for the negative weights) between quantized_relu activations.
+        """
+        x_in = tf.keras.Input((16,), name="x_in")
+        h = qkeras.QDense(
+            8,
+            kernel_quantizer="quantized_relu_po2(4)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc1",
+        )(x_in)
+        h = qkeras.QActivation("quantized_relu(6,2)", name="qrelu")(h)
+        out = qkeras.QDense(
+            4,
+            kernel_quantizer="quantized_relu_po2(5,negative_slope=0.25)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc2",
+        )(h)
+        return tf.keras.Model(x_in, out)
+
     def binary_ternary():
         class BinaryDense(layers.Dense):
             pass
@@ -329,6 +351,7 @@ def _models():
         "conv2d": conv2d,
         "conv1d": conv1d,
         "scaled": scaled,
+        "relu_po2": relu_po2,
         "binary_ternary": binary_ternary,
         "separable2d": separable2d,
         "separable1d": separable1d,

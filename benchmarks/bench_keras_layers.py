@@ -17,6 +17,8 @@ Latency, io_parallel.
   layers (`tests/ops/test_param_activations.py`)
 - `bidirectional`: Bidirectional(LSTM) returning sequences, then Bidirectional(LSTM)
   (`tests/ops/test_recurrent.py`)
+- `gru`: GRU(5) returning sequences, then GRU(3) (`reset_after=True`, the form hls4ml 1.3
+  computes): the same sizes as `bench_no_hls4ml_layers.py`'s `gru_reset_before`
 
 Run: PYTHONPATH=src:. python benchmarks/bench_keras_layers.py [--n 20000] [--repeat 3]
 [--only NAME ...]. Prints the Markdown rows recorded in RESULTS.md.
@@ -71,6 +73,23 @@ def _bidirectional(rng: np.random.Generator) -> Layers:
     return out
 
 
+def _gru(rng: np.random.Generator) -> Layers:
+    """GRU(5, return_sequences) -> GRU(3), Keras 3's `reset_after=True`."""
+    del rng
+    return [
+        {
+            "class": "GRU",
+            "config": {"units": 5, "return_sequences": True, "name": "gru1"},
+            "weights": test_recurrent._weights("GRU", 5, test_recurrent.FEATURES, 11),
+        },
+        {
+            "class": "GRU",
+            "config": {"units": 3, "name": "gru2"},
+            "weights": test_recurrent._weights("GRU", 3, 5, 12),
+        },
+    ]
+
+
 def _normal(scale: float) -> Callable[[int, tuple[int, ...]], np.ndarray]:
     def draw(n: int, shape: tuple[int, ...]) -> np.ndarray:
         return np.random.default_rng(7).normal(0, scale, size=(n, *shape))
@@ -94,6 +113,11 @@ MODELS: dict[str, tuple[tuple[int, ...], Callable[[np.random.Generator], Layers]
     "bidirectional": (
         (test_recurrent.STEPS, test_recurrent.FEATURES),
         _bidirectional,
+        lambda n, _shape: test_recurrent._inputs(n, 9),
+    ),
+    "gru": (
+        (test_recurrent.STEPS, test_recurrent.FEATURES),
+        _gru,
         lambda n, _shape: test_recurrent._inputs(n, 9),
     ),
 }

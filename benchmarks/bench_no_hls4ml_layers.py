@@ -15,7 +15,14 @@ hepinfer `predict` in fixed-point mode (model-level `ap_fixed<16,6>`) and in flo
 the framework; `float err` is hepinfer's float output against the framework's, as the largest
 |difference| over the largest |framework output| (the tests' 1e-5 criterion).
 
+Also Keras' GRU with `reset_after=False` (hls4ml 1.3 reads it as the other form) and
+Bidirectional with `merge_mode` 'sum', 'mul' and 'ave' (its Vitis backend replaces them by
+'concat'; the 'concat' row is the same model with the merge hls4ml runs, against hls4ml in
+`bench_keras_layers.py`). `--csim` adds a column: the fixed-point outputs that differ from
+hepinfer's own C simulation of the model (its HLS project, compiled with g++) on every input.
+
 Run: python benchmarks/bench_no_hls4ml_layers.py [--samples 10000] [--repeats 3]
+[--only NAME ...] [--csim]
 """
 
 from __future__ import annotations
@@ -98,6 +105,52 @@ def _keras_simple_rnn() -> tuple[Any, dict[str, Any], Any]:
     return model, {}, ("keras", model)
 
 
+def _keras_gru_reset_before() -> tuple[Any, dict[str, Any], Any]:
+    """GRU(5, reset_after=False, sequences) -> GRU(3, reset_after=False): Keras' other GRU
+    form, which hls4ml 1.3 reads as the `reset_after=True` one (see `ops/gru.py`).
+    """
+    from tests.ops import test_recurrent as tr
+
+    model = tr._model(
+        [
+            (
+                "GRU",
+                {"units": 5, "name": "gru1", "reset_after": False, "return_sequences": True},
+                tr._weights("GRU", 5, tr.FEATURES, 11, reset_after=False),
+            ),
+            (
+                "GRU",
+                {"units": 3, "name": "gru2", "reset_after": False},
+                tr._weights("GRU", 3, 5, 12, reset_after=False),
+            ),
+        ]
+    )
+    return model, {}, ("keras", model)
+
+
+def _keras_bidirectional(mode: str) -> Callable[[], tuple[Any, dict[str, Any], Any]]:
+    """Bidirectional(LSTM(3), sequences) -> Bidirectional(LSTM(2)), both with `merge_mode`
+    `mode` (the model of `benchmarks/bench_keras_layers.py`'s `bidirectional` row, which
+    hls4ml 1.3 runs with 'concat', the only merge its Vitis backend has).
+    """
+
+    def build() -> tuple[Any, dict[str, Any], Any]:
+        from tests.ops import test_recurrent as tr
+
+        width = 6 if mode == "concat" else 3
+        layers = []
+        for kind, units, n_in, seq, name, seed in (
+            ("LSTM", 3, tr.FEATURES, True, "bi1", 41),
+            ("LSTM", 2, width, False, "bi2", 43),
+        ):
+            cls, config, weights = tr._bidirectional(kind, units, n_in, seq, name, seed)
+            layers.append((cls, {**config, "merge_mode": mode}, weights))
+        model = tr._model(layers)
+        return model, {}, ("keras", model)
+
+    return build
+
+
 def _torch_rnn() -> tuple[Any, dict[str, Any], Any]:
     import torch
     from tests.frontends.test_onnx_recurrent import Recurrent
@@ -147,6 +200,23 @@ def _rows() -> list[Row]:
 
     return [
         Row("simple_rnn", "SimpleRNN(5, relu, seq)", "Keras 3", (6, 3), _keras_simple_rnn),
+        Row(
+            "gru_reset_before",
+            "GRU(5, seq) + GRU(3), reset_after=False",
+            "Keras 3",
+            (6, 3),
+            _keras_gru_reset_before,
+        ),
+        *(
+            Row(
+                f"bidirectional_{mode}",
+                f"Bidirectional(LSTM) x 2, merge_mode '{mode}'",
+                "Keras 3",
+                (6, 3),
+                _keras_bidirectional(mode),
+            )
+            for mode in ("sum", "mul", "ave", "concat")
+        ),
         Row("torch_rnn", "nn.RNN(3, 5, relu) + Linear", "torch", (6, 3), _torch_rnn),
         Row(
             "onnx_lstm", "LSTM + Gemm", "onnxruntime", (6, 3), _onnx_recurrent("LSTM", "last_step")
@@ -266,12 +336,23 @@ def _qonnx(model: Any, x: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
         return seconds, np.load(work / "y.npy")
 
 
+def _ms(seconds: float) -> str:
+    """Milliseconds with 3 significant digits (batch-1 times are fractions of one)."""
+    ms = seconds * 1e3
+    return f"{ms:.3g} ms" if ms < 100 else f"{ms:,.0f} ms"
+
+
 def main() -> None:
     """Time every row and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=10_000, help="inputs in the batch")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls (best is kept)")
     parser.add_argument("--only", nargs="*", default=None, help="row names to run")
+    parser.add_argument(
+        "--csim",
+        action="store_true",
+        help="also count the fixed-point outputs that differ from hepinfer's C simulation",
+    )
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "torch")
     n = args.samples
@@ -279,7 +360,10 @@ def main() -> None:
         "| model | layers | framework | hepinfer fixed | hepinfer float | framework "
         "| fixed vs framework | float err |"
     )
-    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|"]
+    rule = "|---|---|---|---:|---:|---:|---:|---:|"
+    if args.csim:
+        header, rule = header + " differing from C simulation |", rule + "---:|"
+    lines = [header, rule]
     for row in _rows():
         if args.only and row.name not in args.only:
             continue
@@ -287,16 +371,21 @@ def main() -> None:
         rng = np.random.default_rng(7)
         x = np.round(rng.uniform(-2, 2, (n, *row.shape)) * 32) / 32
         compiled = hepinfer.compile(source, CONFIG, **options)
-        fixed_s, _ = _best(lambda c=compiled, x=x: c.predict(x), args.repeats)
+        fixed_s, fixed = _best(lambda c=compiled, x=x: c.predict(x), args.repeats)
         float_s, floats = _best(lambda c=compiled, x=x: c.predict(x, mode="float"), args.repeats)
         theirs_s, theirs = _framework(runtime, x, args.repeats)
         ours = np.asarray(floats, dtype=np.float64).reshape(theirs.shape)
         err = float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1e-30))
-        lines.append(
-            f"| `{row.name}` | {row.layers} | {row.framework} | {fixed_s * 1e3:.1f} ms "
-            f"| {float_s * 1e3:.1f} ms | {theirs_s * 1e3:.1f} ms "
+        line = (
+            f"| `{row.name}` | {row.layers} | {row.framework} | {_ms(fixed_s)} "
+            f"| {_ms(float_s)} | {_ms(theirs_s)} "
             f"| {theirs_s / fixed_s:.2f}x | {err:.1e} |"
         )
+        if args.csim:  # the same model's HLS project, compiled and run on every input
+            ours_fixed = np.asarray(fixed).reshape(len(x), -1)
+            csim = np.asarray(compiled.csim(x)).reshape(ours_fixed.shape)
+            line += f" {int(np.count_nonzero(csim != ours_fixed))} of {csim.size} |"
+        lines.append(line)
     for line in lines:
         print(line)
 

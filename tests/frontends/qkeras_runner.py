@@ -6,7 +6,8 @@ SPEC: {"model": a name of MODELS, "seed", "x" (.npy inputs), "out" (folder), "hl
 "granularity" (of config_from_keras_model, default "name"), "pins": {layer: result type}
 replacing hls4ml's 'auto' results, "mixed": {layer: {variable: type}} for a second conversion
 of the same model with those types changed too, "keras_hls4ml_weights": bool, "trace": bool,
-"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1, `hls4ml_quick`)},
+"hls4ml_build": "default" for hls4ml's own -O3 build (benchmarks; else -O1, `hls4ml_quick`),
+"qkeras_timing": bool (benchmarks: qkeras_timing.json, the seconds of QKeras's predict())},
 or {"jobs": [SPEC, ...]} to run several models in one TensorFlow start.
 Writes to "out": model.json + model_weights.h5 (as QKeras users save them), y_qkeras.npy
 (QKeras's own output, float32 computed), and with "hls4ml": y_hls4ml.npy (hls4ml's C
@@ -134,6 +135,28 @@ def _models():
             name="qfc3",
         )(h)
         out = qkeras.QActivation("quantized_bits(10,4,symmetric=1)", name="qout")(h)
+        return tf.keras.Model(x_in, out)
+
+    def relu_po2():
+        """quantized_relu_po2 kernels (non-negative powers of two; with a negative slope,
+        negative ones for the negative weights) between quantized_relu activations.
+        """
+        x_in = tf.keras.Input((16,), name="x_in")
+        h = qkeras.QDense(
+            8,
+            kernel_quantizer="quantized_relu_po2(4)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc1",
+        )(x_in)
+        h = qkeras.QActivation("quantized_relu(6,2)", name="qrelu")(h)
+        out = qkeras.QDense(
+            4,
+            kernel_quantizer="quantized_relu_po2(5,negative_slope=0.25)",
+            bias_quantizer="quantized_bits(8,3,alpha=1)",
+            bias_initializer=rnd,
+            name="qfc2",
+        )(h)
         return tf.keras.Model(x_in, out)
 
     def binary_ternary():
@@ -329,6 +352,7 @@ def _models():
         "conv2d": conv2d,
         "conv1d": conv1d,
         "scaled": scaled,
+        "relu_po2": relu_po2,
         "binary_ternary": binary_ternary,
         "separable2d": separable2d,
         "separable1d": separable1d,
@@ -353,6 +377,13 @@ def run(spec):
     model.save_weights(str(out / "model_weights.h5"))
     x = np.load(spec["x"]).astype(np.float32)
     np.save(out / "y_qkeras.npy", np.asarray(model.predict(x, verbose=0), dtype=np.float64))
+    if spec.get("qkeras_timing"):  # benchmarks: QKeras's predict() on the batch, best of 3
+        seconds = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            model.predict(x, batch_size=len(x), verbose=0)
+            seconds = min(seconds, time.perf_counter() - start)
+        (out / "qkeras_timing.json").write_text(json.dumps({"predict_s": seconds, "n": len(x)}))
     if spec.get("trace"):  # QKeras's per-layer outputs of the first 300 inputs
         probe = tf.keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
         outs = probe.predict(x[:300], verbose=0)

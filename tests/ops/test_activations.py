@@ -8,8 +8,8 @@ import pytest
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir import Node, NodePrecision, Op, TensorType
-from hepinfer.ops import spec
-from hepinfer.ops.lut import table_index
+from hepinfer.ops import sigmoid, spec, tanh
+from hepinfer.ops.lut import DIRECT_MAP_BITS, build_table, lookup_function, table_index
 
 T16 = FixedType.parse("ap_fixed<16,6>")
 
@@ -82,3 +82,31 @@ def test_softmax_implementations() -> None:
             assert (out.argmax(1) == ref.argmax(1)).mean() > 0.97
         else:  # latency: exp(x) in ap_fixed<18,8> saturates at 128 for x > 4.85
             assert (out.argmax(1) == ref.argmax(1)).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("t_in", "result"),
+    [
+        ("ap_fixed<16,6>", "ap_fixed<16,6>"),
+        ("ap_fixed<10,3,AP_RND,AP_SAT_SYM>", "ap_ufixed<8,1,AP_RND_CONV,AP_SAT>"),
+        ("ap_ufixed<12,2>", "ap_fixed<6,2,AP_TRN,AP_WRAP>"),
+        ("ap_fixed<24,10>", "ap_fixed<16,6>"),  # wider than DIRECT_MAP_BITS: indexed
+    ],
+)
+def test_lookup_function_equals_the_table_read_and_cast(t_in: str, result: str) -> None:
+    """The recurrent steps' table activation (one `take` from a map of every input mantissa,
+    or the index per value for wide inputs) gives the bits of `table[table_index(x)]`
+    assigned to the result type, on every mantissa of the input type (wide: a sample).
+    """
+    tin, tout, table_t = FixedType.parse(t_in), FixedType.parse(result), FixedType(18, 8)
+    if tin.width <= DIRECT_MAP_BITS:
+        m = np.arange(tin.min_mantissa, tin.max_mantissa + 1, dtype=np.int64)
+    else:
+        m = np.random.default_rng(3).integers(tin.min_mantissa, tin.max_mantissa + 1, 20_000)
+    for fn, span in ((sigmoid._sigmoid32, sigmoid.SPAN), (tanh._tanh32, tanh.SPAN)):
+        for size in (1024, 256):
+            table = build_table(fn, size, span, table_t)
+            want = tout.cast_mantissa(table[table_index(FxArray(m, tin), size, span)], table_t)
+            got = lookup_function(fn, size, span, table_t, tin, tout)(m.reshape(-1, 4))
+            np.testing.assert_array_equal(got.reshape(-1), want)
+            assert np.unique(got).size > 4  # not a constant

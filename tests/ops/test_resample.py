@@ -74,6 +74,39 @@ def test_semantics_equal_numpy() -> None:
         np.testing.assert_array_equal(got.to_float(), spec(op).run_float(node, [fx.to_float()]))
 
 
+def test_composed_maps_equal_axis_by_axis_gathers() -> None:
+    """`gather`'s one take by the composed map of every axis (padding, cropping and
+    repeats on one axis together, up to three spatial axes, empty batches) equals taking the
+    axes one by one and zeroing what each pads.
+    """
+    from hepinfer.ops.resample import Axis, gather, identity
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        dims = [int(d) for d in rng.integers(1, 6, int(rng.integers(2, 5)))]
+        axes = []
+        for d in dims[:-1]:
+            off = int(rng.integers(0, d))
+            cnt = int(rng.integers(0, d - off + 1))
+            reps, pads = int(rng.integers(1, 4)), rng.integers(0, 3, 2)
+            axes.append(Axis(int(pads[0]), off, reps, cnt, int(pads[1])))
+        axes.append(identity(dims[-1]))
+        x = rng.integers(-9, 10, (int(rng.integers(0, 4)), *dims))
+        want = x
+        for k, axis in enumerate(axes):
+            src = axis.sources()
+            want = np.take(want, np.maximum(src, 0), axis=k + 1)
+            want = np.moveaxis(
+                np.moveaxis(want, k + 1, 0) * (src >= 0)[(...,) + (None,) * (want.ndim - 1)],
+                0,
+                k + 1,
+            )
+        got = gather(x, axes)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(gather(x.astype(np.float64), axes), want)
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(GraphError, match="leave at least one element"):
         _node(Op.CROPPING, {"crops": (3, 2)}, (5, 2))

@@ -33,11 +33,12 @@ def emulate_float(graph: Graph, x: Inputs, trace: bool = False) -> dict[str, Flo
     """Float64 reference run; returns the graph outputs, or every node's output if `trace`."""
     values: dict[str, FloatArray] = {}
     inputs = bind_inputs(graph, x)
-    for node in graph.nodes:
-        if node.op is Op.INPUT:
-            values[node.name] = inputs[node.name]
-        else:
-            values[node.name] = spec(node.op).run_float(node, [values[i] for i in node.inputs])
+    with runtime.installed(_RUNTIME):  # the thread pool for kernels that split the batch
+        for node in graph.nodes:
+            if node.op is Op.INPUT:
+                values[node.name] = inputs[node.name]
+            else:
+                values[node.name] = spec(node.op).run_float(node, [values[i] for i in node.inputs])
     keep = values if trace else {o: values[o] for o in graph.outputs}
     return dict(keep)
 

@@ -7,6 +7,7 @@ applies the target type's quantisation and overflow modes exactly like `ap_fixed
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,7 @@ def product_type(a: FixedType, b: FixedType) -> FixedType:
     return FixedType(width=a.width + b.width, integer=a.integer + b.integer, signed=signed)
 
 
+@functools.lru_cache(maxsize=256)
 def wide_type(frac: int) -> FixedType:
     """A 64-bit signed type with `frac` fractional bits: the type of an int64 intermediate."""
     return FixedType(width=64, integer=64 - frac, signed=True)

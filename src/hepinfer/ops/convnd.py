@@ -14,7 +14,7 @@ import numpy as np
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.netlist import Netlist, Val
-from hepinfer.ops import parallelization
+from hepinfer.ops import parallelization, runtime
 from hepinfer.ops.base import FloatArray, n_inputs, need, weight
 from hepinfer.ops.bounds import Interval, Pair, weighted_sum
 from hepinfer.ops.conv import conv_shape, geometry, line_buffer, patches
@@ -36,11 +36,21 @@ def _cols(node: Node, x: np.ndarray, rank: int) -> tuple[np.ndarray, tuple[int, 
 
 
 def run_float(node: Node, xs: Sequence[FloatArray], rank: int) -> FloatArray:
+    """im2col and one product, over chunks of the batch (`runtime.rows_per_chunk`: the
+    patches stay in cache and the product in one BLAS thread) spread over the runtime's
+    threads.
+    """
     kernel = weight(node, "kernel")
-    cols, out = _cols(node, xs[0], rank)
-    y = cols @ kernel.reshape(-1, kernel.shape[-1]) + weight(node, "bias")
-    result: FloatArray = y.reshape(xs[0].shape[0], *out, kernel.shape[-1])
-    return result
+    out = geometry(node, xs[0].shape[1 : rank + 1], kernel.shape[:rank])[3]
+    pixels = int(np.prod(out, dtype=np.int64))
+
+    def chunk(x: FloatArray) -> FloatArray:
+        cols, _ = _cols(node, x, rank)
+        y = cols @ kernel.reshape(-1, kernel.shape[-1]) + weight(node, "bias")
+        result: FloatArray = y.reshape(x.shape[0], *out, kernel.shape[-1])
+        return result
+
+    return runtime.by_rows(xs[0], runtime.rows_per_chunk(pixels * kernel.size), chunk)
 
 
 def run_fixed(node: Node, xs: Sequence[FxArray], rank: int) -> FxArray:

@@ -43,8 +43,11 @@ def reset_after(node: Node) -> bool:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    x = recurrent.ordered(node, xs[0])
-    recurrent.check_sequence(node, x)
+    return recurrent.by_chunks(node, xs[0], lambda x: _float(node, x))
+
+
+def _float(node: Node, x: FloatArray) -> FloatArray:
+    """The float recurrence on sequences in step order."""
     n = recurrent.units(node)
     rec = recurrent.activation(node, "recurrent_activation")
     act = recurrent.activation(node, "activation")
@@ -86,18 +89,19 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     ax = fx.dense(x.m.reshape(-1, n_in), x.t, "kernel", "bias").reshape(batch, steps, -1)
     wh = twr.to_mantissa(weight(node, "recurrent_kernel")[:, 2 * n :])
     bh = ta.cast_mantissa(tbr.to_mantissa(weight(node, "recurrent_bias")[2 * n :]), tbr)
+    gate, cell = fx.activation(rec, ta), fx.activation(act, ta)
     h = np.zeros((batch, n), dtype=np.int64)
     states = []
     for t in range(steps):
         ah = fx.dense(h, tr, "recurrent_kernel", "recurrent_bias")
-        zr = fx.act(rec, fx.assign(ta, (ax[:, t, : 2 * n], ta.frac), (ah[:, : 2 * n], ta.frac)), ta)
+        zr = gate(fx.assign(ta, (ax[:, t, : 2 * n], ta.frac), (ah[:, : 2 * n], ta.frac)))
         z, r = zr[:, :n], zr[:, n:]
         if reset_after(node):
             gated = fx.assign(ta, (r * ah[:, 2 * n :], 2 * ta.frac))
         else:
             rh = fx.assign(tr, (r * h, ta.frac + tr.frac))
             gated = dense.accumulate(rh, wh, tr, twr, ta, bh)
-        cand = fx.act(act, fx.assign(ta, (ax[:, t, 2 * n :], ta.frac), (gated, ta.frac)), ta)
+        cand = cell(fx.assign(ta, (ax[:, t, 2 * n :], ta.frac), (gated, ta.frac)))
         keep, kfrac = _one_minus(z, ta)
         h = fx.assign(tr, (cand * keep, ta.frac + kfrac), (h * z, tr.frac + ta.frac))
         states.append(FxArray(h, tr))

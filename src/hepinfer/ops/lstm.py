@@ -33,8 +33,11 @@ def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    x = recurrent.ordered(node, xs[0])
-    recurrent.check_sequence(node, x)
+    return recurrent.by_chunks(node, xs[0], lambda x: _float(node, x))
+
+
+def _float(node: Node, x: FloatArray) -> FloatArray:
+    """The float recurrence on sequences in step order."""
     n = recurrent.units(node)
     rec = recurrent.activation(node, "recurrent_activation")
     act = recurrent.activation(node, "activation")
@@ -67,17 +70,18 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     act = recurrent.activation(node, "activation")
     batch, steps, n_in = x.m.shape
     xin = fx.dense(x.m.reshape(-1, n_in), x.t, "kernel", "bias").reshape(batch, steps, -1)
+    gate, cell, squash = fx.activation(rec, ta), fx.activation(act, ta), fx.activation(act, tr)
     h = np.zeros((batch, n), dtype=np.int64)
     s = np.zeros((batch, n), dtype=np.int64)
     states = []
     for t in range(steps):
         hr = fx.dense(h, tr, "recurrent_kernel", "recurrent_bias")
         a = fx.assign(ta, (xin[:, t], ta.frac), (hr, ta.frac))
-        ifo = fx.act(rec, np.concatenate([a[:, : 2 * n], a[:, 3 * n :]], axis=1), ta)
+        ifo = gate(np.concatenate([a[:, : 2 * n], a[:, 3 * n :]], axis=1))
         i, f, o = ifo[:, :n], ifo[:, n : 2 * n], ifo[:, 2 * n :]
-        c = fx.act(act, a[:, 2 * n : 3 * n], ta)
+        c = cell(a[:, 2 * n : 3 * n])
         s = fx.assign(tr, (c * i, 2 * ta.frac), (s * f, tr.frac + ta.frac))
-        h = fx.assign(tr, (o * fx.act(act, s, tr), 2 * ta.frac))
+        h = fx.assign(tr, (o * squash(s), 2 * ta.frac))
         states.append(FxArray(h, tr))
     out: FxArray = recurrent.output(node, states)
     return out

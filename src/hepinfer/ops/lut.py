@@ -8,6 +8,7 @@ assigned to the table type (default `ap_fixed<18,8>`), the output is `(res_T) ta
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,6 +70,65 @@ def build_table(
     i = np.arange(size, dtype=np.float32)
     x = (np.float32(span) * (i - np.float32(size / 2.0)) / np.float32(size)).astype(np.float32)
     return t.to_mantissa(fn(x).astype(np.float64))
+
+
+#: the widest input type whose every mantissa gets its own entry in `lookup_function`'s
+#: cached map (2**18 entries, 2 MiB); wider inputs form the table index per value
+DIRECT_MAP_BITS = 18
+
+
+def lookup_function(
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    size: int,
+    span: float,
+    table_t: FixedType,
+    t_in: FixedType,
+    result: FixedType,
+) -> Callable[[IntArray], IntArray]:
+    """The table activation from mantissas of `t_in` to mantissas of `result`, resolved once
+    (for loops that apply it many times): the table, already cast to `result` (as
+    `lut_rtl`'s ROM), is built once per types; for inputs of up to `DIRECT_MAP_BITS` bits
+    the function is one `take` from a map of every input mantissa (also built once), else
+    the table index is formed per value (`table_index`).
+    """
+    rom, direct = _maps(fn, size, span, table_t, t_in, result)
+    if direct is not None:
+        low = np.int64(t_in.min_mantissa)
+        table = direct
+
+        def mapped(m: IntArray) -> IntArray:
+            out: IntArray = np.take(table, m - low)
+            return out
+
+        return mapped
+
+    def indexed(m: IntArray) -> IntArray:
+        out: IntArray = rom[table_index(FxArray(m, t_in), size, span)]
+        return out
+
+    return indexed
+
+
+@functools.lru_cache(maxsize=256)
+def _maps(
+    fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
+    size: int,
+    span: float,
+    table_t: FixedType,
+    t_in: FixedType,
+    result: FixedType,
+) -> tuple[IntArray, IntArray | None]:
+    """The table cast to `result`, and (narrow inputs) its value at every mantissa of `t_in`
+    in order from the smallest; read-only (cached).
+    """
+    rom = result.cast_mantissa(build_table(fn, size, span, table_t), table_t)
+    rom.flags.writeable = False
+    if t_in.width > DIRECT_MAP_BITS:
+        return rom, None
+    every = np.arange(t_in.min_mantissa, t_in.max_mantissa + 1, dtype=np.int64)
+    direct = np.ascontiguousarray(rom[table_index(FxArray(every, t_in), size, span)])
+    direct.flags.writeable = False
+    return rom, direct
 
 
 def lut_fixed(

@@ -36,7 +36,7 @@ from hepinfer.errors import GraphError, HlsError
 from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray, IntArray, wide_type
 from hepinfer.ir.graph import Node, TensorType
-from hepinfer.ops import dense, sigmoid, tanh
+from hepinfer.ops import dense, runtime, sigmoid, tanh
 from hepinfer.ops.base import FloatArray, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import (
     Bounds,
@@ -50,7 +50,13 @@ from hepinfer.ops.bounds import (
 )
 from hepinfer.ops.cost import LayerCost, NodeContext, RecurrentCost
 from hepinfer.ops.lowering import HlsArray, Lowering, fixed, inputs_count, need_exact
-from hepinfer.ops.lut import DEFAULT_TABLE_SIZE, build_table, lut_interval, table_index, table_type
+from hepinfer.ops.lut import (
+    DEFAULT_TABLE_SIZE,
+    build_table,
+    lookup_function,
+    lut_interval,
+    table_type,
+)
 
 Fn = Callable[[npt.NDArray[Any]], npt.NDArray[Any]]
 
@@ -195,6 +201,18 @@ def ordered(node: Node, x: Any) -> Any:
     return np.ascontiguousarray(x[:, ::-1])
 
 
+def by_chunks(node: Node, x: FloatArray, run: Callable[[FloatArray], FloatArray]) -> FloatArray:
+    """The float recurrence `run` (steps in order, input checked) over chunks of the batch
+    small enough for a step's products to stay in one BLAS thread and in cache
+    (`runtime.rows_per_chunk`), spread over the runtime's threads, joined in batch order.
+    """
+    seq = ordered(node, x)
+    check_sequence(node, seq)
+    columns = weight(node, "kernel").shape[1]  # gates x units
+    width = max(seq.shape[2], units(node))
+    return runtime.by_rows(seq, runtime.rows_per_chunk(width * columns), run)
+
+
 def output(node: Node, states: list[Any]) -> Any:
     """The layer's output from the states after each step: all of them stacked on axis 1
     (`return_sequences`; in input order for a `backward` layer) or the last one.
@@ -223,6 +241,10 @@ class Fixed:
     recurrent_bias: FixedType
     table: FixedType
     table_size: int
+    #: the Dense weights as mantissas, by (kernel, bias) name: converted once per call
+    prepared: dict[tuple[str, str], tuple[IntArray, IntArray]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, node: Node, *inputs: FixedType) -> Fixed:
@@ -255,11 +277,14 @@ class Fixed:
 
     def dense(self, xm: IntArray, tx: FixedType, kernel: str, bias: str) -> IntArray:
         """`nnet::dense` with accumulator and result `accum_t`: mantissas in `accum`; the
-        kernel and bias in their own types (`type_of`).
+        kernel and bias in their own types (`type_of`), converted once per call.
         """
         tw, tb = self.type_of(kernel), self.type_of(bias)
-        wm = tw.to_mantissa(weight(self.node, kernel))
-        bm = self.accum.cast_mantissa(tb.to_mantissa(weight(self.node, bias)), tb)
+        if (kernel, bias) not in self.prepared:
+            wm = tw.to_mantissa(weight(self.node, kernel))
+            bm = self.accum.cast_mantissa(tb.to_mantissa(weight(self.node, bias)), tb)
+            self.prepared[kernel, bias] = wm, bm
+        wm, bm = self.prepared[kernel, bias]
         return dense.accumulate(xm, wm, tx, tw, self.accum, bm)
 
     def assign(self, t: FixedType, *terms: tuple[IntArray, int]) -> IntArray:
@@ -268,17 +293,17 @@ class Fixed:
         total = sum((m << (frac - f) for m, f in terms), np.zeros((), dtype=np.int64))
         return t.cast_mantissa(np.asarray(total, dtype=np.int64), wide_type(frac))
 
-    def act(
-        self, kind: str, m: IntArray, t_in: FixedType, out: FixedType | None = None
-    ) -> IntArray:
-        """hls4ml's `nnet::activation::<kind>` from `t_in` into `out` (default `accum`)."""
+    def activation(
+        self, kind: str, t_in: FixedType, out: FixedType | None = None
+    ) -> Callable[[IntArray], IntArray]:
+        """hls4ml's `nnet::activation::<kind>` from `t_in` into `out` (default `accum`), as a
+        function of the mantissas, its table resolved once (for the step loops).
+        """
         t_out = out or self.accum
         if kind == "relu":
-            return t_out.cast_mantissa(np.maximum(m, 0), t_in)
+            return lambda m: t_out.cast_mantissa(np.maximum(m, 0), t_in)
         fn, span = TABLES[kind]
-        table = build_table(fn, self.table_size, span, self.table)
-        idx = table_index(FxArray(m, t_in), self.table_size, span)
-        return t_out.cast_mantissa(table[idx], self.table)
+        return lookup_function(fn, self.table_size, span, self.table, t_in, t_out)
 
 
 def check_sequence(node: Node, x: npt.NDArray[Any]) -> None:

@@ -9,9 +9,10 @@ nearest upsampling `rep`; the channel axis is the identity.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -76,15 +77,44 @@ def spatial_rank(node: Node, inputs: Sequence[TensorType], per_axis: int, key: s
 
 
 def gather(x: npt.NDArray[G], axes: Sequence[Axis]) -> npt.NDArray[G]:
-    """`x` (batch first) mapped axis by axis; zeros where an axis reads nothing."""
-    out: npt.NDArray[G] = x
-    for k, axis in enumerate(axes):
+    """`x` (batch first) mapped axis by axis; zeros where an axis reads nothing.
+
+    One `take` of the flattened sample by the composed index map (`flat_map`, built once per
+    map and input shape), then the zero positions cleared: a single pass over the output.
+    """
+    index, zeros, out_shape = flat_map(tuple(axes), tuple(int(d) for d in x.shape[1:]))
+    flat = x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+    out: npt.NDArray[G] = np.take(flat, index, axis=1)
+    if zeros.size:
+        out[:, zeros] = 0
+    return out.reshape((x.shape[0], *out_shape))
+
+
+@functools.lru_cache(maxsize=256)
+def flat_map(
+    axes: tuple[Axis, ...], in_shape: tuple[int, ...]
+) -> tuple[IntArray, IntArray, tuple[int, ...]]:
+    """The composed map of `axes` on a sample of `in_shape`: for each output element (row
+    major) the flat input position it copies (0 where it is a zero), the flat output
+    positions that are zeros, and the output shape. Axes after the map's are copied
+    unchanged. Read-only arrays (cached).
+    """
+    if len(axes) > len(in_shape):
+        msg = f"an index map of {len(axes)} axes cannot read a sample of shape {in_shape}"
+        raise GraphError(msg)
+    axes = (*axes, *(identity(d) for d in in_shape[len(axes) :]))
+    strides = [int(np.prod(in_shape[k + 1 :], dtype=np.int64)) for k in range(len(in_shape))]
+    index: IntArray = np.zeros((), dtype=np.int64)
+    inside: npt.NDArray[np.bool_] = np.ones((), dtype=bool)
+    for axis, stride in zip(axes, strides, strict=True):
         src = axis.sources()
-        out = np.take(out, np.maximum(src, 0), axis=k + 1)
-        if np.any(src < 0):
-            mask = (src >= 0).reshape((1,) * (k + 1) + (-1,) + (1,) * (len(axes) - k - 1))
-            out = cast("npt.NDArray[G]", np.where(mask, out, np.zeros((), dtype=out.dtype)))
-    return out
+        index = index[..., None] + np.maximum(src, 0) * stride
+        inside = inside[..., None] & (src >= 0)
+    flat_index = np.ascontiguousarray(np.where(inside, index, 0).reshape(-1))
+    zeros = np.flatnonzero(~inside.reshape(-1))
+    flat_index.flags.writeable = False
+    zeros.flags.writeable = False
+    return flat_index, zeros, tuple(a.out for a in axes)
 
 
 def interval(node: Node, inputs: Sequence[Bounds], axes: Sequence[Axis]) -> Interval:

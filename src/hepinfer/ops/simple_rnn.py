@@ -33,8 +33,11 @@ def shape(node: Node, inputs: Sequence[TensorType]) -> tuple[int, ...]:
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    x = recurrent.ordered(node, xs[0])
-    recurrent.check_sequence(node, x)
+    return recurrent.by_chunks(node, xs[0], lambda x: _float(node, x))
+
+
+def _float(node: Node, x: FloatArray) -> FloatArray:
+    """The float recurrence on sequences in step order."""
     act = recurrent.activation(node, "activation")
     k, r = weight(node, "kernel"), weight(node, "recurrent_kernel")
     b = weight(node, "bias") + weight(node, "recurrent_bias")
@@ -55,11 +58,12 @@ def run_fixed(node: Node, xs: Sequence[FxArray]) -> FxArray:
     act = recurrent.activation(node, "activation")
     batch, steps, n_in = x.m.shape
     ax = fx.dense(x.m.reshape(-1, n_in), x.t, "kernel", "bias").reshape(batch, steps, -1)
+    activate = fx.activation(act, ta, tr)
     h = np.zeros((batch, recurrent.units(node)), dtype=np.int64)
     states = []
     for t in range(steps):
         ah = fx.dense(h, tr, "recurrent_kernel", "recurrent_bias")
-        h = fx.act(act, fx.assign(ta, (ax[:, t], ta.frac), (ah, ta.frac)), ta, tr)
+        h = activate(fx.assign(ta, (ax[:, t], ta.frac), (ah, ta.frac)))
         states.append(FxArray(h, tr))
     out: FxArray = recurrent.output(node, states)
     return out

@@ -13,7 +13,9 @@ project's C simulation equals the emulator with both header sets.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,13 +86,19 @@ def _models() -> dict[str, tuple[Any, list[tuple[int, ...]]]]:
     return out
 
 
-def test_float_mode_equals_keras() -> None:
-    """Each model on 2,000 inputs within 1e-5 relative of Keras' predict."""
+def test_float_mode_equals_keras(tmp_path: Path) -> None:
+    """Each model on 2,000 inputs within 1e-5 relative of Keras' predict (the transformer
+    block through a saved `.keras` file, the others in memory).
+    """
     rng = np.random.default_rng(7)
     for name, (model, shapes) in _models().items():
         xs = [rng.normal(0.0, 1.0, size=(N, *s)).astype(np.float32) for s in shapes]
         ref = np.asarray(model.predict(xs if len(xs) > 1 else xs[0], verbose=0))
-        compiled = hepinfer.compile(model, MODEL_LEVEL)
+        source: Any = model
+        if name == "transformer_block":
+            source = tmp_path / "block.keras"
+            model.save(source)
+        compiled = hepinfer.compile(source, MODEL_LEVEL)
         got = np.asarray(compiled.predict(xs if len(xs) > 1 else xs[0], mode="float"))
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5, err_msg=name)
 
@@ -229,3 +237,56 @@ def test_refusals_name_the_layer_and_what_is_supported() -> None:
         with pytest.raises(FrontendError, match=r"'att' \(MultiHeadAttention\): .*" + pattern) as e:
             hepinfer.compile(model, MODEL_LEVEL)
         assert "supported: query, value and key by position" in str(e.value)
+
+
+def test_keras2_json_is_refused_by_name(tmp_path: Path) -> None:
+    """Keras 2 JSON passes the value by keyword (`[["q", 0, 0, {"value": [...]}]]`)."""
+    h5py = pytest.importorskip("h5py")
+    layers = [
+        {
+            "class_name": "InputLayer",
+            "config": {"batch_input_shape": [None, 4, 6], "name": "q"},
+            "name": "q",
+            "inbound_nodes": [],
+        },
+        {
+            "class_name": "MultiHeadAttention",
+            "config": {"name": "att", "num_heads": 2, "key_dim": 3},
+            "name": "att",
+            "inbound_nodes": [[["q", 0, 0, {"value": ["q", 0, 0]}]]],
+        },
+    ]
+    config = {"input_layers": [["q", 0, 0]], "output_layers": [["att", 0, 0]], "layers": layers}
+    arch = tmp_path / "m.json"
+    arch.write_text(json.dumps({"class_name": "Functional", "config": config}))
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f.attrs["layer_names"] = [b"q", b"att"]
+        for name in ("q", "att"):
+            f.create_group(name).attrs["weight_names"] = []
+    with pytest.raises(FrontendError, match=r"'att' \(MultiHeadAttention\): a Keras 2 model"):
+        hepinfer.frontends.keras.load_json_h5(arch, tmp_path / "m.h5")
+
+
+def test_hepinfer_auto_rule_widens_the_scores_for_the_scale() -> None:
+    """With hepinfer's rule the `auto` result of a softmax input keeps 5 integer bits (exp(-16) ~ 0); the
+    scores are scaled by 1/sqrt(key_dim) inside the table, so they keep ceil(log2(sqrt(16)))
+    = 2 more.
+    """
+    keras = import_keras()
+    x = keras.Input((4, 6))
+    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16, name="mha")
+    model = _randomise(keras.Model(x, mha(x, x)), 3)
+    auto = {
+        "Auto": "hepinfer",
+        "Model": {
+            "Precision": {
+                "default": "ap_fixed<16,6>",
+                "weight": "auto",
+                "accum": "auto",
+                "result": "auto",
+            }
+        },
+    }
+    scores = hepinfer.compile(model, auto).graph.node("mha_QK").out.fixed
+    assert scores is not None
+    assert (scores.integer, scores.overflow.name) == (7, "SAT")  # capped (the accum: 23)

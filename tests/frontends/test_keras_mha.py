@@ -239,32 +239,73 @@ def test_refusals_name_the_layer_and_what_is_supported() -> None:
         assert "supported: query, value and key by position" in str(e.value)
 
 
-def test_keras2_json_is_refused_by_name(tmp_path: Path) -> None:
-    """Keras 2 JSON passes the value by keyword (`[["q", 0, 0, {"value": [...]}]]`)."""
+def _keras2_files(tmp_path: Path, model: Any, kwargs: dict[str, Any]) -> tuple[Path, Path]:
+    """`model` (inputs q, v, k; one MultiHeadAttention 'mha') as tf.keras 2 writes it: the
+    value and key as keyword tensors of the inbound node (`[["q", 0, 0, {"value": ["v", 0,
+    0], "key": ["k", 0, 0]}]]`, as tf.keras 2.14's `to_json`), weights `mha/query/kernel:0`,
+    ... in Keras' order (`save_weights`).
+    """
     h5py = pytest.importorskip("h5py")
-    layers = [
+    layer = model.get_layer("mha")
+    names = ("q", "v", "k")
+    inputs = [
         {
             "class_name": "InputLayer",
-            "config": {"batch_input_shape": [None, 4, 6], "name": "q"},
-            "name": "q",
+            "config": {"batch_input_shape": [None, *t.shape[1:]], "name": n},
+            "name": n,
             "inbound_nodes": [],
-        },
-        {
-            "class_name": "MultiHeadAttention",
-            "config": {"name": "att", "num_heads": 2, "key_dim": 3},
-            "name": "att",
-            "inbound_nodes": [[["q", 0, 0, {"value": ["q", 0, 0]}]]],
-        },
+        }
+        for n, t in zip(names, model.inputs, strict=True)
     ]
-    config = {"input_layers": [["q", 0, 0]], "output_layers": [["att", 0, 0]], "layers": layers}
+    conf = {k: layer.get_config()[k] for k in ("num_heads", "key_dim", "value_dim", "use_bias")}
+    mha = {
+        "class_name": "MultiHeadAttention",
+        "config": {"name": "mha", **conf, "output_shape": None, "attention_axes": None},
+        "name": "mha",
+        "inbound_nodes": [[["q", 0, 0, kwargs]]],
+    }
+    config = {
+        "input_layers": [[n, 0, 0] for n in names],
+        "output_layers": [["mha", 0, 0]],
+        "layers": [*inputs, mha],
+    }
     arch = tmp_path / "m.json"
     arch.write_text(json.dumps({"class_name": "Functional", "config": config}))
     with h5py.File(tmp_path / "m.h5", "w") as f:
-        f.attrs["layer_names"] = [b"q", b"att"]
-        for name in ("q", "att"):
-            f.create_group(name).attrs["weight_names"] = []
-    with pytest.raises(FrontendError, match=r"'att' \(MultiHeadAttention\): a Keras 2 model"):
-        hepinfer.frontends.keras.load_json_h5(arch, tmp_path / "m.h5")
+        f.attrs["layer_names"] = [n.encode() for n in (*names, "mha")]
+        for n in names:
+            f.create_group(n).attrs["weight_names"] = []
+        group = f.create_group("mha")
+        paths = [f"mha/{w.path.split('/', 1)[1]}:0" for w in layer.weights]
+        for path, w in zip(paths, layer.get_weights(), strict=True):
+            group.create_dataset(path, data=w)
+        group.attrs["weight_names"] = [p.encode() for p in paths]
+    return arch, tmp_path / "m.h5"
+
+
+def test_keras2_json_h5(tmp_path: Path) -> None:
+    """The Keras 2 form of the cross-attention model (value and key by keyword) converts to
+    the same graph and equals Keras' predict; a mask by keyword is refused by name.
+    """
+    from hepinfer.frontends.keras import load_json_h5
+
+    model, shapes = _models()["cross_key_value_dim"]
+    refs = {"value": ["v", 0, 0], "key": ["k", 0, 0]}
+    graph = load_json_h5(*_keras2_files(tmp_path, model, refs))
+    assert [n.name for n in graph.nodes][3:] == [
+        f"mha_{s}" for s in ("query", "key", "value", "QK", "softmax", "aV", "attention_output")
+    ]
+    assert list(graph.node("mha_key").inputs) == ["k"]
+    rng = np.random.default_rng(4)
+    xs = [rng.normal(0.0, 1.0, size=(N, *s)).astype(np.float32) for s in shapes]
+    ref = np.asarray(model.predict(xs, verbose=0))
+    got = np.asarray(hepinfer.compile(graph, MODEL_LEVEL).predict(xs, mode="float"))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    masked = {**refs, "attention_mask": ["k", 0, 0]}
+    with pytest.raises(
+        FrontendError, match=r"'mha' \(MultiHeadAttention\): called with keyword .*attention_mask"
+    ):
+        load_json_h5(*_keras2_files(tmp_path, model, masked))
 
 
 def test_hepinfer_auto_rule_widens_the_scores_for_the_scale() -> None:

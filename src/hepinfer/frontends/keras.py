@@ -21,7 +21,7 @@ from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder, clean_name
 from hepinfer.frontends.keras_garnet import GARNET_CONVERTERS
 from hepinfer.frontends.keras_layers import CONVERTERS, RECURRENT, LayerInfo
-from hepinfer.frontends.keras_mha import MHA_CONVERTERS, check_call
+from hepinfer.frontends.keras_mha import MHA_CONVERTERS, check_call, keyword_inputs
 from hepinfer.frontends.keras_qlayers import (
     QKERAS_CONVERTERS,
     QKERAS_RECURRENT,
@@ -58,7 +58,10 @@ def _inbound(layer: Mapping[str, Any]) -> list[tuple[str, int]]:
         _history_refs(first.get("args", []), refs)
         return refs
     # Keras 2: [[name, node, tensor, kwargs], ...]
-    return [(str(entry[0]), int(entry[2]) if len(entry) > 2 else 0) for entry in first]
+    refs = [(str(entry[0]), int(entry[2]) if len(entry) > 2 else 0) for entry in first]
+    if layer.get("class_name") in MHA_CONVERTERS:  # its value and key: keyword tensors
+        refs += keyword_inputs(first)
+    return refs
 
 
 def _layer_list(model_config: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], bool]:

@@ -20,7 +20,9 @@ hepinfer does the same in fixed mode (the table) and in float mode computes
 rounding (the test compares within 1e-5 relative). Each node takes its own hls4ml-style
 `LayerName` entry (`<layer>_query` etc.), as hls4ml names them.
 
-Supported: inputs of shape (sequence, features), query, value and key given by position (key
+Keras 3 (in memory, `.keras`) and Keras 2 JSON + HDF5 (tf.keras writes the value and key as
+keyword tensors of the inbound node, read here; weights `<layer>/query/kernel:0` etc. in
+Keras' order). Supported: inputs of shape (sequence, features), query, value and key given by position (key
 defaults to value: self-attention with the same tensor, cross-attention with another),
 `value_dim` != `key_dim`, `use_bias` both ways, `dropout` (an identity at inference),
 `output_shape` of one dimension. Refused by name: masks and other tensors given by keyword,
@@ -62,20 +64,42 @@ def _refuse(name: str, what: str) -> FrontendError:
     return FrontendError(f"Keras layer {name!r} (MultiHeadAttention): {what}; {SUPPORTED}")
 
 
+#: the tensors a Keras 2 JSON passes by keyword, in the order of Keras' positional arguments
+KEYWORD_INPUTS = ("value", "key")
+
+
+def _ref(value: Any) -> bool:
+    """Whether a Keras 2 keyword argument is a tensor reference `[name, node, tensor]`."""
+    return isinstance(value, list | tuple) and len(value) >= 3 and isinstance(value[0], str)
+
+
+def keyword_inputs(node: list[Any]) -> list[tuple[str, int]]:
+    """The value and key a Keras 2 JSON inbound node passes by keyword (`[[query, 0, 0,
+    {"value": [v, 0, 0], "key": [k, 0, 0]}]]`), as (layer name, tensor index).
+    """
+    kwargs = node[0][3] if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+    return [(str(kwargs[k][0]), int(kwargs[k][2])) for k in KEYWORD_INPUTS if _ref(kwargs.get(k))]
+
+
 def check_call(layer: Mapping[str, Any], name: str) -> None:
     """Refuse a MultiHeadAttention call with tensors or options given by keyword (masks,
-    `key=` / `value=`, `return_attention_scores`, `use_causal_mask`), which hls4ml 1.3 does
-    not convert for QMultiHeadAttention either. Keras 2 JSON records the value by keyword.
+    `return_attention_scores`, `use_causal_mask`; in Keras 3 also `key=` / `value=`), which
+    hls4ml 1.3 does not convert for QMultiHeadAttention either. Keras 2 JSON always passes
+    the value (and the key) by keyword: those two are read (`keyword_inputs`).
     """
     for node in layer.get("inbound_nodes") or []:
         if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-            kwargs = node.get("kwargs") or {}
-        else:  # Keras 2: [[name, node, tensor, kwargs], ...] (the value is a keyword)
-            msg = (
-                "a Keras 2 model (its JSON passes the value by keyword, which hls4ml 1.3's "
-                "Keras 2 reader does not convert either); save the model with Keras 3 (.keras)"
-            )
-            raise _refuse(name, msg)
+            kwargs = dict(node.get("kwargs") or {})
+        else:  # Keras 2: [[name, node, tensor, kwargs], ...]
+            kwargs = {}
+            for entry in node:
+                if isinstance(entry, list | tuple) and len(entry) > 3:
+                    kwargs.update(entry[3] or {})
+            if len(node) != 1 or not _ref(kwargs.pop("value", None)):
+                msg = "a Keras 2 call without the value by keyword (as tf.keras writes it)"
+                raise _refuse(name, msg)
+            if _ref(kwargs.get("key")):
+                kwargs.pop("key")
         given = {
             k: v for k, v in kwargs.items() if k != "training" and v is not None and v is not False
         }
@@ -159,4 +183,4 @@ def multi_head_attention(b: GraphBuilder, layer: LayerInfo) -> str:
 #: the Keras class this module converts (looked up by `hepinfer.frontends.keras`)
 MHA_CONVERTERS = {"MultiHeadAttention": multi_head_attention}
 
-__all__ = ["MHA_CONVERTERS", "check_call", "multi_head_attention"]
+__all__ = ["MHA_CONVERTERS", "check_call", "keyword_inputs", "multi_head_attention"]

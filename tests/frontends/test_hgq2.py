@@ -215,10 +215,9 @@ def test_keras_multiheadattention_is_the_same_lowering(runs: dict[str, Path]) ->
     shapes, and the 1/sqrt(key_dim) scale in the softmax's exponential table; the softmax is
     the Keras Softmax layer's table softmax instead of HGQ2's bit-exact one.
     """
-    import keras
-
     from hepinfer.frontends import keras as keras_frontend
 
+    keras = keras_frontend.import_keras("building Keras' MultiHeadAttention")
     model = json.loads(str(np.load(runs["attn"] / "model.npz")["__model__"]))
     (conf,) = [c["config"] for c in model["config"]["layers"] if c["config"]["name"] == "mha"]
     theirs = hgq2.load_hgq2(runs["attn"] / "model.npz")

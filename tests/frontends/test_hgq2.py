@@ -208,6 +208,7 @@ def test_attention_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
     assert (moved != expected).any(axis=1).mean() > 0.5
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' own numpy 2 warnings
 def test_keras_multiheadattention_is_the_same_lowering(runs: dict[str, Path]) -> None:
     """Keras' own MultiHeadAttention of the same shape (`hepinfer.frontends.keras_mha`) is
     node for node the QMultiHeadAttention lowering of hls4ml 1.3's handler, less the

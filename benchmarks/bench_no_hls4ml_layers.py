@@ -184,6 +184,14 @@ def _keras_conv_transpose() -> tuple[Any, dict[str, Any], Any]:
     return model, {}, ("keras", model)
 
 
+def _keras_mha() -> tuple[Any, dict[str, Any], Any]:
+    """tests/frontends/test_keras_mha.py's transformer block (Keras' MultiHeadAttention)."""
+    from tests.frontends.test_keras_mha import _models
+
+    model, _ = _models()["transformer_block"]
+    return model, {}, ("keras", model)
+
+
 def _onnx(
     builder: Callable[[], Any], runtime: str
 ) -> Callable[[], tuple[Any, dict[str, Any], Any]]:
@@ -260,6 +268,13 @@ def _rows() -> list[Row]:
             "Keras 3",
             (5, 4, 3),
             _keras_conv_transpose,
+        ),
+        Row(
+            "keras_mha",
+            "MultiHeadAttention(2 heads, key_dim 4) + Add, LayerNorm, Dense block",
+            "Keras 3",
+            (5, 8),
+            _keras_mha,
         ),
     ]
 

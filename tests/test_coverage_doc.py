@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import hepinfer.frontends
-from hepinfer.frontends import hgq1, keras_garnet, keras_layers, keras_qlayers
+from hepinfer.frontends import hgq1, keras_garnet, keras_layers, keras_mha, keras_qlayers
 from hepinfer.frontends import keras as keras_frontend
 from hepinfer.frontends import onnx as onnx_frontend
 from hepinfer.frontends.builder import ACTIVATIONS
@@ -84,7 +84,7 @@ def test_every_hls4ml_handler_has_a_row(framework: str) -> None:
 
 def test_yes_rows_are_converted() -> None:
     keras = set(keras_layers.CONVERTERS) | set(keras_qlayers.QKERAS_CONVERTERS)
-    keras |= set(keras_garnet.GARNET_CONVERTERS)
+    keras |= set(keras_garnet.GARNET_CONVERTERS) | set(keras_mha.MHA_CONVERTERS)
     keras |= set(hgq1.CONVERTERS)  # HGQ 1 proxy models' layers
     for name, state in _rows("keras").items():
         if state == "yes":
@@ -102,6 +102,6 @@ def test_yes_rows_are_converted() -> None:
 def test_no_rows_are_refused_by_the_keras_frontend() -> None:
     """A "no" Keras row is not silently converted (it must stay honest when support lands)."""
     keras = set(keras_layers.CONVERTERS) | set(keras_qlayers.QKERAS_CONVERTERS)
-    keras |= set(keras_garnet.GARNET_CONVERTERS)
+    keras |= set(keras_garnet.GARNET_CONVERTERS) | set(keras_mha.MHA_CONVERTERS)
     wrongly = [n for n, s in _rows("keras").items() if s == "no" and n in keras]
     assert not wrongly, f"converted but listed as 'no' in docs/coverage.md: {wrongly}"

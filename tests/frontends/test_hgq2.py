@@ -208,6 +208,54 @@ def test_attention_bit_exact_against_hls4ml_csim(runs: dict[str, Path]) -> None:
     assert (moved != expected).any(axis=1).mean() > 0.5
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' own numpy 2 warnings
+def test_keras_multiheadattention_is_the_same_lowering(runs: dict[str, Path]) -> None:
+    """Keras' own MultiHeadAttention of the same shape (`hepinfer.frontends.keras_mha`) is
+    node for node the QMultiHeadAttention lowering of hls4ml 1.3's handler, less the
+    quantisers: the same names, edges, shapes, Einsum plans, EinsumDense plans and weight
+    shapes, and the 1/sqrt(key_dim) scale in the softmax's exponential table; the softmax is
+    the Keras Softmax layer's table softmax instead of HGQ2's bit-exact one.
+    """
+    from hepinfer.frontends import keras as keras_frontend
+
+    keras = keras_frontend.import_keras("building Keras' MultiHeadAttention")
+    model = json.loads(str(np.load(runs["attn"] / "model.npz")["__model__"]))
+    (conf,) = [c["config"] for c in model["config"]["layers"] if c["config"]["name"] == "mha"]
+    theirs = hgq2.load_hgq2(runs["attn"] / "model.npz")
+
+    def unquantised(name: str) -> str:
+        node = theirs.node(name)
+        return unquantised(node.inputs[0]) if node.op is Op.FIXED_POINT_QUANTIZER else name
+
+    query = theirs.node(unquantised("mha_query"))
+    x = keras.Input(theirs.node(unquantised(query.inputs[0])).out.shape)
+    keys = ("num_heads", "key_dim", "value_dim", "use_bias")
+    mha = keras.layers.MultiHeadAttention(name="mha", **{k: conf[k] for k in keys})
+    ours = keras_frontend.from_keras_model(keras.Model(x, mha(x, x)))
+    names = [n.name for n in ours.nodes if n.name.startswith("mha")]
+    kept = [n.name for n in theirs.nodes if n.name.startswith("mha")]
+    assert names == [n for n in kept if theirs.node(n).op is not Op.FIXED_POINT_QUANTIZER]
+    quantisers = ("bit_exact", "kernel_quantizer", "bias_quantizer")
+    for name in names:
+        a, b = ours.node(name), theirs.node(name)
+        assert [u for u in map(unquantised, b.inputs) if u.startswith("mha")] == [
+            i for i in a.inputs if i.startswith("mha")
+        ], name
+        assert a.out.shape == b.out.shape, name
+        if b.op is Op.BIT_EXACT_SOFTMAX:
+            assert a.op is Op.SOFTMAX
+            assert b.attrs["axes"] == (len(b.out.shape) - 1,)  # the last axis, as Softmax's
+            assert a.attrs["exp_scale"] == pytest.approx(b.attrs["exp_scale"], rel=1e-12)
+            continue
+        assert a.op is b.op, name
+        assert {k: v for k, v in a.attrs.items() if k not in quantisers} == {
+            k: v for k, v in b.attrs.items() if k not in quantisers
+        }, name
+        assert {k: w.shape for k, w in a.weights.items()} == {
+            k: w.shape for k, w in b.weights.items()
+        }, name
+
+
 # ------------------------------------------------------------------ no peer
 
 

@@ -21,6 +21,7 @@ from hepinfer.errors import FrontendError, MissingDependencyError
 from hepinfer.frontends.builder import GraphBuilder, clean_name
 from hepinfer.frontends.keras_garnet import GARNET_CONVERTERS
 from hepinfer.frontends.keras_layers import CONVERTERS, RECURRENT, LayerInfo
+from hepinfer.frontends.keras_mha import MHA_CONVERTERS, check_call, keyword_inputs
 from hepinfer.frontends.keras_qlayers import (
     QKERAS_CONVERTERS,
     QKERAS_RECURRENT,
@@ -57,7 +58,10 @@ def _inbound(layer: Mapping[str, Any]) -> list[tuple[str, int]]:
         _history_refs(first.get("args", []), refs)
         return refs
     # Keras 2: [[name, node, tensor, kwargs], ...]
-    return [(str(entry[0]), int(entry[2]) if len(entry) > 2 else 0) for entry in first]
+    refs = [(str(entry[0]), int(entry[2]) if len(entry) > 2 else 0) for entry in first]
+    if layer.get("class_name") in MHA_CONVERTERS:  # its value and key: keyword tensors
+        refs += keyword_inputs(first)
+    return refs
 
 
 def _layer_list(model_config: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], bool]:
@@ -279,6 +283,7 @@ class _Scope:
             self.converters.get(cls)
             or QKERAS_CONVERTERS.get(cls)
             or GARNET_CONVERTERS.get(cls)
+            or MHA_CONVERTERS.get(cls)
             or CONVERTERS.get(cls)
         )
         if cls in QKERAS_REFUSED:
@@ -288,9 +293,11 @@ class _Scope:
             msg = (
                 f"Keras layer {lname!r} of type {cls!r} is not supported; supported types: "
                 f"InputLayer, Sequential and functional models, "
-                f"{', '.join(sorted({*CONVERTERS, *QKERAS_CONVERTERS, *GARNET_CONVERTERS}))}"
+                f"{', '.join(sorted({*CONVERTERS, *QKERAS_CONVERTERS, *GARNET_CONVERTERS, *MHA_CONVERTERS}))}"
             )
             raise FrontendError(msg)
+        if cls in MHA_CONVERTERS:
+            check_call(layer, lname)
         info = LayerInfo(lname, cls, dict(config), sources, self.weights(_layer_name(layer)))
         out: str = converter(builder, info)
         if cls != "QActivation" and (quantised := split_activation(builder, info, out)):

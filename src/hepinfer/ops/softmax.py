@@ -3,7 +3,9 @@
 `attrs["implementation"]`: `stable` (default, as in hls4ml), `latency` or `argmax`, as in hls4ml
 (nnet_activation.h). Tables have `attrs['table_size']` entries (default 1024); the table type
 `table` defaults to `ap_fixed<18,8,RND,SAT>` (hls4ml's `exp_table_t` and `inv_table_t`), the
-accumulator to the table type widened by `ceil(log2(n))` bits.
+accumulator to the table type widened by `ceil(log2(n))` bits. `attrs["exp_scale"]` (default 1)
+scales the input inside the exponential (`exp(exp_scale * x)`: the table holds the scaled
+values, as HGQ2's `input_scaler`; Keras' MultiHeadAttention's 1/sqrt(key_dim)).
 
 The kernels reproduce the C++ bit for bit: a table index is the top `log2(table_size)` bits of
 the input's bit pattern; the exponential table holds `exp(x)` of the value those bits encode
@@ -37,8 +39,8 @@ DEFAULT_TABLE_SIZE = 1024
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
-    del node
-    x = xs[0]
+    """softmax(exp_scale * x) over the last axis (the scale as float32, as the tables')."""
+    x = xs[0] * float(np.float32(float(node.attrs.get("exp_scale", 1.0))))
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     out: FloatArray = e / e.sum(axis=-1, keepdims=True)
     return out

@@ -110,6 +110,17 @@ def _accum_type(n: int, tx: FixedType, tw: FixedType, tb: FixedType) -> FixedTyp
     return _sized(integer, frac)
 
 
+def _cap(reader: Node) -> int | None:
+    """The integer bits a table activation's input needs: its op's, plus those its
+    `exp_scale` < 1 (Keras MultiHeadAttention's 1/sqrt(key_dim)) stretches the range by.
+    """
+    bits = table_input_bits(reader.op)
+    scale = float(reader.attrs.get("exp_scale", 1.0))
+    if bits is None or not 0.0 < scale < 1.0:
+        return bits
+    return bits + math.ceil(-math.log2(scale))
+
+
 def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
     """Narrow an auto type that only feeds table-based activations, saturating.
 
@@ -117,7 +128,7 @@ def _table_input(graph: Graph, node: Node, t: FixedType) -> FixedType:
     leaves the index constant (hls4ml's flat softmax); saturation keeps large values at the
     table's end instead of wrapping.
     """
-    caps = [table_input_bits(r.op) for r in graph.consumers(node.name)]
+    caps = [_cap(r) for r in graph.consumers(node.name)]
     if not caps or any(c is None for c in caps):
         return t
     cap = min(c for c in caps if c is not None)

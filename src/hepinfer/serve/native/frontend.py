@@ -254,11 +254,19 @@ class NativeGrpcFrontend:
         in a thread of the library: the event loop is not woken for them. The lane takes a
         request only in a form registered with `lane_plan`, and only while it holds the
         instance (`lane_acquire` / `lane_release`); `on_free` runs on the loop when the lane
-        frees the instance after `lane_acquire` found it busy. The model's errors end the
+        frees the instance after `lane_acquire` found it busy. Only a model with one version
+        loaded gets a lane (a request without a version is then for it). The model's errors end the
         call with gRPC status `error_code`; a request whose process died gets `on_lost()`'s
         error. Returns the lane's id (0: none opened).
         """
         if self._handle is None:
+            return 0
+        try:
+            versions = self.core.repository.versions(model)
+        except (HepinferError, LookupError):  # unloaded meanwhile
+            return 0
+        if [m.version_str for m in versions] != [version]:
+            # requests without a version go to the latest: a lane serves a model's only one
             return 0
         lane = int(
             self._lib.hepinfer_lane_open(

@@ -86,6 +86,8 @@ SKIP_WAITS = 8
 LOAD_CHECK_S = 1.0
 #: seconds between attempts to start a dead instance process again when a start fails
 RESTART_RETRY_S = 1.0
+#: seconds before a model tries again to open a lane that it could not open
+LANE_RETRY_S = 1.0
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
 _FINAL = 1
 #: distinct tensor descriptions (and parameter sets) a model keeps checked for the raw path
@@ -234,6 +236,8 @@ class PythonModel(ServedModel):
         self._lane: tuple[lanes.LaneProvider, int] | None = None
         #: requests answered by lanes closed since
         self._lane_answered = 0
+        #: when a lane that could not be opened may be tried again (time.monotonic)
+        self._lane_retry = 0.0
         self._lane_plans: set[tuple[tuple[bytes, ...], tuple[bytes, ...], bytes]] = set()
 
     def _raw_specs(self) -> dict[str, tuple[TensorSpec, int, str]] | None:
@@ -350,9 +354,15 @@ class PythonModel(ServedModel):
         if self._lane is None or not self._lane[0].serving:
             self._lane = None
             self._lane_plans.clear()
+            now = time.monotonic()
+            if now < self._lane_retry:
+                return
             self._open_lane()
             if self._lane is None:
+                self._lane_retry = now + LANE_RETRY_S
                 return
+        if len(self._lane_plans) >= MAX_PLANS:
+            self._lane_plans.clear()  # the lane keeps as many (and forgets them likewise)
         provider, lane = self._lane
         inputs, outputs, parameters = plan_key
         key = b"".join(len(b).to_bytes(4, "little") + b for b in inputs) + b"\xff"
@@ -846,6 +856,7 @@ class PythonModel(ServedModel):
                 self._loop.call_later(RESTART_RETRY_S, self._release, instance)
             return
         self._free.append(instance)
+        self._lane_retry = 0.0  # the next raw request opens a lane to the new process
         self._dispatch()
 
     async def finish(self, timeout_s: float = 30.0) -> None:

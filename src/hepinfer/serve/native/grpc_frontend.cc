@@ -16,12 +16,15 @@
 // burst, which at low concurrency is most of what the hop would save.
 //
 // Lanes (hepinfer_lane_*): a python-backend model's raw ModelInfer requests go from the CQ
-// thread straight to its instance process, and the process's answer is written out by the
-// lane's reader thread, so the event loop is not woken for them. Python keeps the model's
-// scheduling: a lane carries a request only while the instance is idle and Python does not
-// hold it (a lease: Python takes it for its own batches), only in a form of request that
-// Python checked and registered (a plan), and everything else is queued for Python as
-// before. The lane's statistics are taken by Python (hepinfer_lane_stats).
+// thread straight to its instance process, and the CQ thread waits for the answer (up to
+// kLaneInlineNs; a slower answer is left to the lane's reader thread) and writes it out, so
+// the event loop is not woken for them: three wake-ups per request (the CQ thread for the
+// request, the instance process, the CQ thread for the answer) instead of five. Python keeps
+// the model's scheduling: a lane carries a request only when it is the server's only open
+// call (with several clients Python's scheduler batches their requests), the instance idle
+// and not held by Python (a lease: Python takes it for its own batches), and in a form of
+// request that Python checked and registered (a plan); everything else is queued for
+// Python as before. The lane's statistics are taken by Python (hepinfer_lane_stats).
 //
 // C ABI only (called through ctypes); built and cached by hepinfer.serve.native.build.
 
@@ -63,6 +66,11 @@ constexpr int kDoneSilent = -2;
 // a lane carries requests of at most this many bytes (bigger ones go through Python and
 // the instance's shared-memory arena)
 constexpr size_t kLaneMaxBytes = 1 << 20;
+// a lone call's answer is waited for by the CQ thread, up to kLaneInlineNs, instead of by
+// the lane's reader thread; after a wait that timed out, the next kLaneSkips requests go
+// without one (a slow model: the reader waits for them)
+constexpr long kLaneInlineNs = 1000000;
+constexpr int kLaneSkips = 8;
 // message kinds of lane notices in the queue for Python (hepinfer_grpc_take): the lane freed
 // an instance Python waits for (the lane's id as the call); the instance process died with
 // the lane's request (the call; its data the lane's id in decimal), which Python answers
@@ -157,6 +165,7 @@ struct Server {
 
 void deliver(Server* srv, struct Response& r);
 bool lane_submit(Server* srv, uint64_t call, const std::string& data);
+bool lane_inline(Lane* lane);
 
 void signal_python(Server* srv) {
   uint64_t one = 1;
@@ -426,7 +435,12 @@ struct Lane {
   int64_t batch = 1;
   int64_t t0 = 0, t1 = 0;
   uint64_t answered = 0;
+  int skip_inline = 0;  // requests still to go without an inline wait
   LaneStats stats;
+  std::condition_variable cv;
+  bool armed = false;        // the reader waits for the answer of the request out
+  bool inline_wait = false;  // the CQ thread waits for it
+  bool stop = false;
   std::thread reader;
 };
 
@@ -556,6 +570,14 @@ std::shared_ptr<Lane> find_lane(Server* srv, uint64_t id) {
   return it == srv->lane_ids.end() ? nullptr : it->second;
 }
 
+size_t open_calls(Server* srv) {
+  std::lock_guard<std::mutex> lock(srv->cmu);
+  return srv->calls.size();
+}
+
+// Calls held while a lone call runs: those posted to accept, and the call.
+size_t lone_calls(Server* srv) { return srv->cqs.size() * kPosted + 1; }
+
 // A received ModelInfer message: true when a lane took it (its answer comes from the lane's
 // reader thread); false leaves it to Python.
 bool lane_submit(Server* srv, uint64_t call, const std::string& data) {
@@ -569,7 +591,11 @@ bool lane_submit(Server* srv, uint64_t call, const std::string& data) {
     if (it == srv->lanes.end()) return false;
     lane = it->second;
   }
+  // only a lone call: with others open, the requests of several clients go to Python's
+  // scheduler, which batches them (a lane would hold the instance between its batches)
+  if (open_calls(srv) > lone_calls(srv)) return false;
   std::string frame;
+  bool inline_wait;
   {
     std::lock_guard<std::mutex> lock(lane->mu);
     if (lane->state != kIdle) return false;
@@ -581,106 +607,159 @@ bool lane_submit(Server* srv, uint64_t call, const std::string& data) {
     for (size_t i = 0; i < s.raw.size(); ++i) {
       if (plan.sizes[i] != s.raw[i].second) return false;
     }
+    if (lane->stop) return false;
     lane->state = kLaneBusy;
     lane->call = call;
     lane->batch = plan.batch;
     lane->t0 = now_ns();
     frame = lane_message(plan, data, s);
     lane->t1 = now_ns();  // before the reader can see the answer
+    // a lone call: the CQ thread has nothing else to do meanwhile
+    inline_wait = lane->skip_inline == 0;
+    if (!inline_wait) lane->skip_inline--;
+    lane->inline_wait = inline_wait;
+    lane->armed = !inline_wait;
   }
   // the lane's state keeps Python from writing to the process meanwhile
   if (!write_all(lane->to_stub, frame.data(), frame.size())) {
     std::lock_guard<std::mutex> lock(lane->mu);
     lane->state = kClosed;  // the process is gone: Python answers and restarts it
+    lane->inline_wait = lane->armed = false;
+    lane->cv.notify_all();
     return false;
+  }
+  if (inline_wait) {
+    bool answered = lane_inline(lane.get());
+    std::lock_guard<std::mutex> lock(lane->mu);
+    lane->inline_wait = false;
+    lane->armed = !answered;  // not yet: the reader waits for it
+    if (!answered) lane->skip_inline = kLaneSkips;
+    // a notification wakes the reader even when it has nothing to do: only when it has
+    // (or when the lane is being closed, which waits for this inline wait's end)
+    if (lane->armed || lane->stop) lane->cv.notify_all();
+  } else {
+    std::lock_guard<std::mutex> lock(lane->mu);
+    lane->cv.notify_all();  // wake the reader (armed above)
   }
   return true;
 }
 
-// The lane's reader thread: each answer of the instance process ([u32 length][u8 kind]
-// [data]: kind 0 the serialized ModelInferResponse, 1 the model's error text) goes to its call.
-void lane_read(std::shared_ptr<Lane> lane) {
+// Reads one answer of the instance process ([u32 length][u8 kind][data]: kind 0 the
+// serialized ModelInferResponse, 1 the model's error text) and completes the lane's call
+// with it; false when the process is gone (or `closing`): the lane is then closed.
+bool lane_answer(Lane* lane, bool closing) {
   Server* srv = lane->srv;
-  bool stopping = false;
   std::string data;
-  for (;;) {
-    pollfd fds[2] = {{lane->from_stub, POLLIN, 0}, {lane->stop_fd, POLLIN, 0}};
-    int r = poll(fds, stopping ? 1 : 2, -1);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
+  char head[5];
+  bool ok = read_all(lane->from_stub, head, 5);
+  uint32_t n = 0;
+  if (ok) {
+    std::memcpy(&n, head, 4);
+    ok = n >= 1;
+  }
+  if (ok) {
+    data.resize(n - 1);
+    ok = n == 1 || read_all(lane->from_stub, &data[0], n - 1);
+  }
+  uint64_t call;
+  bool was_busy, wake;
+  {
+    std::lock_guard<std::mutex> lock(lane->mu);
+    was_busy = lane->state == kLaneBusy;
+    call = lane->call;
+    int64_t t2 = now_ns();
+    if (ok && was_busy) {
+      LaneStats& st = lane->stats;
+      bool success = head[4] == 0;
+      (success ? st.success_count : st.fail_count)++;
+      (success ? st.success_ns : st.fail_ns) += static_cast<uint64_t>(t2 - lane->t0);
+      st.input_ns += static_cast<uint64_t>(lane->t1 - lane->t0);
+      st.infer_ns += static_cast<uint64_t>(t2 - lane->t1);
+      st.executions++;
+      st.inferences += static_cast<uint64_t>(lane->batch);
+      auto& b = st.batches[lane->batch];
+      b.first++;
+      b.second += static_cast<uint64_t>(t2 - lane->t1);
+      st.last_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+      lane->answered++;
     }
-    if (!stopping && (fds[1].revents & POLLIN)) {
-      std::lock_guard<std::mutex> lock(lane->mu);
-      if (lane->state != kLaneBusy) {
-        lane->state = kClosed;
+    lane->state = ok && !closing ? kIdle : kClosed;
+    wake = lane->python_waiting;
+    lane->python_waiting = false;
+  }
+  if (was_busy && !ok) {
+    // Python answers it, with the process's exit code, as it does for its own batches
+    push_item(srv, call, kLaneLost, std::to_string(lane->id));
+  } else if (was_busy) {
+    Response answer{call, 0, std::string(), std::string()};
+    if (head[4] == 0) {
+      answer.data.swap(data);
+    } else {
+      answer.code = lane->error_code;
+      answer.details.swap(data);
+    }
+    deliver(srv, answer);
+  }
+  if (wake) push_item(srv, lane->id, kLaneFree, std::string());
+  return ok && !closing;
+}
+
+// The CQ thread, having sent a lone call's request to a fast model: wait up to
+// kLaneInlineNs for the answer and send it from this thread (no wake-up of the reader, and
+// the call's end is then already queued for this thread). True when it answered.
+bool lane_inline(Lane* lane) {
+  pollfd fd{lane->from_stub, POLLIN, 0};
+  timespec wait{0, kLaneInlineNs};
+  int r;
+  do {
+    r = ppoll(&fd, 1, &wait, nullptr);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) return false;
+  lane_answer(lane, false);
+  return true;
+}
+
+// The lane's reader thread: sleeps until the CQ thread hands it a request whose answer it
+// did not wait for (`armed`), then waits for that answer (and reads a dying process's EOF).
+void lane_read(std::shared_ptr<Lane> lane) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(lane->mu);
+      // stopping, it waits until the CQ thread's inline wait (if any) has ended
+      lane->cv.wait(lock, [&] { return lane->armed || (lane->stop && !lane->inline_wait); });
+      if (!lane->armed) {  // stopped with no answer to wait for
+        if (lane->state != kLaneBusy) lane->state = kClosed;
         return;
       }
-      stopping = true;  // a request is out: its answer is read first
-      continue;
+      // taken now: once answered, the next request may arm the reader again at once
+      lane->armed = false;
     }
-    if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    char head[5];
-    bool ok = read_all(lane->from_stub, head, 5);
-    uint32_t n = 0;
-    if (ok) {
-      std::memcpy(&n, head, 4);
-      ok = n >= 1;
-    }
-    if (ok) {
-      data.resize(n - 1);
-      ok = read_all(lane->from_stub, &data[0], n - 1);
-    }
-    uint64_t call;
-    bool was_busy, wake;
-    {
-      std::lock_guard<std::mutex> lock(lane->mu);
-      was_busy = lane->state == kLaneBusy;
-      call = lane->call;
-      int64_t t2 = now_ns();
-      if (ok && was_busy) {
-        LaneStats& st = lane->stats;
-        bool success = head[4] == 0;
-        (success ? st.success_count : st.fail_count)++;
-        (success ? st.success_ns : st.fail_ns) += static_cast<uint64_t>(t2 - lane->t0);
-        st.input_ns += static_cast<uint64_t>(lane->t1 - lane->t0);
-        st.infer_ns += static_cast<uint64_t>(t2 - lane->t1);
-        st.executions++;
-        st.inferences += static_cast<uint64_t>(lane->batch);
-        auto& b = st.batches[lane->batch];
-        b.first++;
-        b.second += static_cast<uint64_t>(t2 - lane->t1);
-        st.last_ms = static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count());
-        lane->answered++;
+    bool stopping = false;
+    for (;;) {
+      pollfd fds[2] = {{lane->from_stub, POLLIN, 0}, {lane->stop_fd, POLLIN, 0}};
+      int r = poll(fds, stopping ? 1 : 2, -1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return;
+      if (!stopping && (fds[1].revents & POLLIN)) {
+        stopping = true;  // a request is out: its answer is read first
+        continue;
       }
-      lane->state = ok && !stopping ? kIdle : kClosed;
-      wake = lane->python_waiting;
-      lane->python_waiting = false;
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) break;
     }
-    if (was_busy && !ok) {
-      // Python answers it, with the process's exit code, as it does for its own batches
-      push_item(srv, call, kLaneLost, std::to_string(lane->id));
-    } else if (was_busy) {
-      Response answer{call, 0, std::string(), std::string()};
-      if (head[4] == 0) {
-        answer.data.swap(data);
-      } else {
-        answer.code = lane->error_code;
-        answer.details.swap(data);
-      }
-      deliver(srv, answer);
-    }
-    if (wake) push_item(srv, lane->id, kLaneFree, std::string());
-    if (!ok || stopping) return;
+    if (!lane_answer(lane.get(), stopping)) return;
   }
-  std::lock_guard<std::mutex> lock(lane->mu);
-  lane->state = kClosed;
 }
 
 void close_lane(std::shared_ptr<Lane> lane) {
+  {
+    std::unique_lock<std::mutex> lock(lane->mu);
+    lane->stop = true;
+    lane->cv.notify_all();
+    // the CQ thread may be waiting for an answer inline: it finishes first
+    lane->cv.wait(lock, [&] { return !lane->inline_wait; });
+  }
   uint64_t one = 1;
   ssize_t n = write(lane->stop_fd, &one, sizeof one);
   (void)n;

@@ -207,6 +207,8 @@ class ServerCore:
                 msg = "a model version needs a model name in the statistics request"
                 raise ProtocolError(msg)
             models = self.repository.loaded()
+        for m in models:
+            m.sync_stats()
         return pb.ModelStatisticsResponse(model_stats=[m.stats.proto() for m in models])
 
     def repository_index(self, ready_only: bool) -> pb.RepositoryIndexResponse:

@@ -84,7 +84,10 @@ def _escape(value: str) -> str:
 
 def render(repository: ModelRepository) -> str:
     """The metrics of every loaded model version in the Prometheus text format."""
-    stats = [m.stats for m in repository.loaded()]
+    models = repository.loaded()
+    for m in models:
+        m.sync_stats()
+    stats = [m.stats for m in models]
     lines: list[str] = []
     for name, kind, help_, value in METRICS:
         lines.append(f"# HELP {name} {help_}")

@@ -618,6 +618,9 @@ class ServedModel:
                     problem = exc
         return problem
 
+    def sync_stats(self) -> None:
+        """Bring `stats` up to date before it is read (requests counted elsewhere: lanes)."""
+
     # ------------------------------------------------------------------ life cycle
     @property
     def queue_length(self) -> int:

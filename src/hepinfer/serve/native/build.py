@@ -98,4 +98,36 @@ def _declare(dll: ctypes.CDLL) -> ctypes.CDLL:
     dll.hepinfer_grpc_shutdown.restype = None
     dll.hepinfer_grpc_destroy.argtypes = [c.c_void_p]
     dll.hepinfer_grpc_destroy.restype = None
+    u64 = c.c_ulonglong
+    dll.hepinfer_lane_open.argtypes = [
+        c.c_void_p,
+        c.c_char_p,
+        c.c_char_p,
+        c.c_int,
+        c.c_int,
+        c.c_int,
+    ]
+    dll.hepinfer_lane_open.restype = u64
+    dll.hepinfer_lane_close.argtypes = [c.c_void_p, u64]
+    dll.hepinfer_lane_close.restype = None
+    dll.hepinfer_lane_plan.argtypes = [
+        c.c_void_p,
+        u64,
+        c.c_char_p,  # key
+        c.c_size_t,
+        c.c_int,  # inputs
+        c.POINTER(u64),  # their raw sizes
+        c.c_char_p,  # the plan's pickle opcodes
+        c.c_size_t,
+        c.c_longlong,  # batch
+    ]
+    dll.hepinfer_lane_plan.restype = None
+    dll.hepinfer_lane_acquire.argtypes = [c.c_void_p, u64]
+    dll.hepinfer_lane_acquire.restype = c.c_int
+    dll.hepinfer_lane_release.argtypes = [c.c_void_p, u64]
+    dll.hepinfer_lane_release.restype = None
+    dll.hepinfer_lane_stats.argtypes = [c.c_void_p, u64, c.POINTER(u64), c.c_int]
+    dll.hepinfer_lane_stats.restype = c.c_int
+    dll.hepinfer_lane_answered.argtypes = [c.c_void_p, u64]
+    dll.hepinfer_lane_answered.restype = u64
     return dll

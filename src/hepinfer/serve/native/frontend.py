@@ -22,7 +22,7 @@ from tritonclient.grpc import service_pb2 as pb
 from hepinfer.errors import HepinferError, ServeError
 from hepinfer.protocol.grpc_codec import decode_request, encode_response
 from hepinfer.protocol.messages import InferResponse
-from hepinfer.serve import arrivals
+from hepinfer.serve import arrivals, lanes
 from hepinfer.serve.core import ServerCore
 from hepinfer.serve.grpc_service import GrpcService
 from hepinfer.serve.native.build import load_library
@@ -45,6 +45,13 @@ _MORE = -1
 _DONE_SILENT = -2
 
 _Handler = Callable[[int, bytes], None]
+#: message kinds of lane notices (kLaneFree, kLaneLost in the C++ source): a lane freed an
+#: instance the loop waits for; a lane's request lost its instance process
+_LANE_FREE = -1
+_LANE_LOST = -2
+_LOST = "the model's instance process exited while it ran the request; send it again"
+#: values `hepinfer_lane_stats` writes at most (10 + 3 per batch size)
+_LANE_STATS = 10 + 3 * 1024
 
 
 class _Context:
@@ -109,6 +116,12 @@ class NativeGrpcFrontend:
         self._out_details = (ctypes.c_char_p * TAKE)()
         self._out_data = (ctypes.c_char_p * TAKE)()
         self._out_sizes = (ctypes.c_ulonglong * TAKE)()
+        #: per open lane: what runs when it frees an instance the loop waited for
+        self._lane_waiters: dict[int, Callable[[], None]] = {}
+        #: per lane opened (kept after it closes: its notice may still be queued): what gives
+        #: the error of a request whose instance process died
+        self._lane_lost: dict[int, Callable[[], Exception]] = {}
+        self._lane_out = (ctypes.c_ulonglong * _LANE_STATS)()
 
     # ------------------------------------------------------------------ life cycle
     async def start(
@@ -164,6 +177,7 @@ class NativeGrpcFrontend:
         received = self._lib.hepinfer_grpc_received
         self._arrivals = lambda: int(received(handle))
         arrivals.register(self._loop, self._arrivals)
+        lanes.register(self._loop, self)
         self.port = chosen.value
         return chosen.value
 
@@ -194,6 +208,9 @@ class NativeGrpcFrontend:
             None, self._lib.hepinfer_grpc_shutdown, handle, int(grace * 1000)
         )
         loop.remove_reader(self._fd)
+        lanes.unregister(loop, self)
+        self._lane_waiters.clear()
+        self._lane_lost.clear()
         if self._arrivals is not None:
             arrivals.unregister(loop, self._arrivals)
             self._arrivals = None
@@ -216,6 +233,121 @@ class NativeGrpcFrontend:
             return 0
         return int(self._lib.hepinfer_grpc_open_calls(self._handle))
 
+    # ------------------------------------------------------------------ lanes
+    @property
+    def serving(self) -> bool:
+        """Whether the front end runs (lanes exist only while it does)."""
+        return self._handle is not None
+
+    def open_lane(
+        self,
+        model: str,
+        version: str,
+        to_process: int,
+        from_process: int,
+        error_code: int,
+        on_free: Callable[[], None],
+        on_lost: Callable[[], Exception] = lambda: ServeError(_LOST),
+    ) -> int:
+        """Send `model`'s raw ModelInfer requests (versions "" and `version`) from the C++
+        thread to its instance process (`to_process`), reading the answers on `from_process`
+        in a thread of the library: the event loop is not woken for them. The lane takes a
+        request only in a form registered with `lane_plan`, and only while it holds the
+        instance (`lane_acquire` / `lane_release`); `on_free` runs on the loop when the lane
+        frees the instance after `lane_acquire` found it busy. Only a model with one version
+        loaded gets a lane (a request without a version is then for it). The model's errors end the
+        call with gRPC status `error_code`; a request whose process died gets `on_lost()`'s
+        error. Returns the lane's id (0: none opened).
+        """
+        if self._handle is None:
+            return 0
+        try:
+            versions = self.core.repository.versions(model)
+        except (HepinferError, LookupError):  # unloaded meanwhile
+            return 0
+        if [m.version_str for m in versions] != [version]:
+            # requests without a version go to the latest: a lane serves a model's only one
+            return 0
+        lane = int(
+            self._lib.hepinfer_lane_open(
+                self._handle, model.encode(), version.encode(), to_process, from_process, error_code
+            )
+        )
+        if lane:
+            self._lane_waiters[lane] = on_free
+            self._lane_lost[lane] = on_lost
+        return lane
+
+    def close_lane(self, lane: int) -> None:
+        """Close a lane; a request it runs is answered first (this waits for it)."""
+        self._lane_waiters.pop(lane, None)
+        if self._handle is not None:
+            self._lib.hepinfer_lane_close(self._handle, lane)
+
+    def lane_plan(
+        self, lane: int, key: bytes, sizes: tuple[int, ...], plan: bytes, batch: int
+    ) -> None:
+        """Let the lane take requests whose tensor descriptions are `key` (each input's and,
+        after a 0xff byte, each requested output's serialized description, each after its
+        4-byte little-endian length), each input's raw contents `sizes` bytes long; `plan`
+        (pickle opcodes) tells the instance process what they are.
+        """
+        if self._handle is None:
+            return
+        arr = (ctypes.c_ulonglong * max(1, len(sizes)))(*sizes)
+        self._lib.hepinfer_lane_plan(
+            self._handle, lane, key, len(key), len(sizes), arr, plan, len(plan), batch
+        )
+
+    def lane_acquire(self, lane: int) -> bool:
+        """Take the instance for the loop; False while the lane runs a request."""
+        if self._handle is None:
+            return True
+        return bool(self._lib.hepinfer_lane_acquire(self._handle, lane))
+
+    def lane_release(self, lane: int) -> None:
+        """Give the idle instance back to the lane."""
+        if self._handle is not None:
+            self._lib.hepinfer_lane_release(self._handle, lane)
+
+    def lane_stats(self, lane: int) -> lanes.LaneStats | None:
+        """The lane's statistics since the last call (None: no such lane)."""
+        if self._handle is None:
+            return None
+        out = self._lane_out
+        n = self._lib.hepinfer_lane_stats(self._handle, lane, out, _LANE_STATS)
+        if n < 10:
+            return None
+        v = out[:n]
+        batches = tuple(
+            (int(v[i]), int(v[i + 1]), int(v[i + 2])) for i in range(10, 10 + 3 * int(v[9]), 3)
+        )
+        c = [int(x) for x in v[:9]]
+        return lanes.LaneStats(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], batches)
+
+    def lane_answered(self, lane: int) -> int:
+        """Requests the lane answered so far (safe from any thread)."""
+        handle = self._handle
+        return 0 if handle is None else int(self._lib.hepinfer_lane_answered(handle, lane))
+
+    def _lane_notice(self, kind: int, call: int, pointer: int | None, size: int) -> None:
+        if kind == _LANE_FREE:
+            waiter = self._lane_waiters.get(call)
+            if waiter is not None:
+                try:
+                    waiter()
+                except Exception:
+                    log.exception("dispatching after a lane freed its instance failed")
+            return
+        if kind == _LANE_LOST:
+            lane = int(ctypes.string_at(pointer, size)) if pointer else 0
+            lost = self._lane_lost.get(lane)
+            try:
+                exc = lost() if lost is not None else ServeError(_LOST)
+            except Exception as problem:
+                exc = problem
+            self._fail(call, exc)
+
     # ------------------------------------------------------------------ hot path
     def _on_readable(self) -> None:
         handle = self._handle
@@ -234,6 +366,9 @@ class NativeGrpcFrontend:
             while True:
                 n = take(handle, TAKE, calls, kinds, data, sizes)
                 for i in range(n):
+                    if kinds[i] < 0:
+                        self._lane_notice(kinds[i], calls[i], data[i], sizes[i])
+                        continue
                     pointer = data[i]
                     payload = ctypes.string_at(pointer, sizes[i]) if pointer else b""
                     try:

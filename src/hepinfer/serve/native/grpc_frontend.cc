@@ -15,12 +15,27 @@
 // does not run the transport for all of them. Waking the responder costs a thread switch per
 // burst, which at low concurrency is most of what the hop would save.
 //
+// Lanes (hepinfer_lane_*): a python-backend model's raw ModelInfer requests go from the CQ
+// thread straight to its instance process, and the CQ thread waits for the answer (up to
+// kLaneInlineNs; a slower answer is left to the lane's reader thread) and writes it out, so
+// the event loop is not woken for them: three wake-ups per request (the CQ thread for the
+// request, the instance process, the CQ thread for the answer) instead of five. Python keeps
+// the model's scheduling: a lane carries a request only when it is the server's only open
+// call (with several clients Python's scheduler batches their requests), the instance idle
+// and not held by Python (a lease: Python takes it for its own batches), and in a form of
+// request that Python checked and registered (a plan); everything else is queued for
+// Python as before. The lane's statistics are taken by Python (hepinfer_lane_stats).
+//
 // C ABI only (called through ctypes); built and cached by hepinfer.serve.native.build.
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <chrono>
@@ -28,6 +43,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,8 +63,23 @@ constexpr int kInlineAnswers = 4;
 constexpr int kMore = -1;
 constexpr int kDoneSilent = -2;
 
+// a lane carries requests of at most this many bytes (bigger ones go through Python and
+// the instance's shared-memory arena)
+constexpr size_t kLaneMaxBytes = 1 << 20;
+// a lone call's answer is waited for by the CQ thread, up to kLaneInlineNs, instead of by
+// the lane's reader thread; after a wait that timed out, the next kLaneSkips requests go
+// without one (a slow model: the reader waits for them)
+constexpr long kLaneInlineNs = 1000000;
+constexpr int kLaneSkips = 8;
+// message kinds of lane notices in the queue for Python (hepinfer_grpc_take): the lane freed
+// an instance Python waits for (the lane's id as the call); the instance process died with
+// the lane's request (the call; its data the lane's id in decimal), which Python answers
+constexpr int kLaneFree = -1;
+constexpr int kLaneLost = -2;
+
 struct Server;
 struct Call;
+struct Lane;
 
 enum class Op { kRequest, kRead, kWrite, kFinish };
 
@@ -123,7 +154,18 @@ struct Server {
   bool delivering = false;  // the responder is sending answers it took from `responses`
   bool responder_stop = false;
   std::thread responder;
+  // lanes by model name and by id; n_lanes lets the CQ thread skip the lookup when none
+  int infer_method = -1;
+  std::mutex lmu;
+  std::unordered_map<std::string, std::shared_ptr<Lane>> lanes;
+  std::unordered_map<uint64_t, std::shared_ptr<Lane>> lane_ids;
+  uint64_t next_lane = 1;
+  std::atomic<int> n_lanes{0};
 };
+
+void deliver(Server* srv, struct Response& r);
+bool lane_submit(Server* srv, uint64_t call, const std::string& data);
+bool lane_inline(Lane* lane);
 
 void signal_python(Server* srv) {
   uint64_t one = 1;
@@ -292,7 +334,10 @@ void on_event(Tag* tag, bool ok) {
       }
       int method = call->method;
       uint64_t id = call->id;
+      bool lane = !call->streaming && method == srv->infer_method &&
+                  srv->n_lanes.load(std::memory_order_relaxed) > 0;
       lock.unlock();
+      if (lane && lane_submit(srv, id, data)) return;
       push_item(srv, id, method, std::move(data));
       return;
     }
@@ -356,6 +401,371 @@ void deliver(Server* srv, Response& r) {
   resume_read(call);
   maybe_release(call, lock);
   return;
+}
+
+// ---------------------------------------------------------------- lanes
+
+enum LaneState { kIdle, kLaneBusy, kPython, kClosed };
+
+// A form of request Python checked (its tensor descriptions): what the lane needs of it.
+struct LanePlan {
+  std::vector<uint64_t> sizes;  // bytes of each input's raw contents
+  std::string pickled;          // the plan as pickle opcodes (pushes one object)
+  int64_t batch = 1;            // the batch size it counts in the statistics
+};
+
+// Statistics since Python last took them (nanoseconds).
+struct LaneStats {
+  uint64_t success_count = 0, success_ns = 0, fail_count = 0, fail_ns = 0, queue_ns = 0,
+           input_ns = 0, infer_ns = 0, executions = 0, inferences = 0, last_ms = 0;
+  std::map<int64_t, std::pair<uint64_t, uint64_t>> batches;  // size -> (count, infer ns)
+};
+
+struct Lane {
+  Server* srv = nullptr;
+  uint64_t id = 0;
+  std::string model, version;
+  int to_stub = -1, from_stub = -1, stop_fd = -1;
+  int error_code = 13;  // the gRPC status of the model's errors (Python's, for the same error)
+  std::mutex mu;
+  LaneState state = kIdle;
+  bool python_waiting = false;  // Python wanted the instance while the lane held it
+  std::unordered_map<std::string, LanePlan> plans;
+  uint64_t call = 0;
+  int64_t batch = 1;
+  int64_t t0 = 0, t1 = 0;
+  uint64_t answered = 0;
+  int skip_inline = 0;  // requests still to go without an inline wait
+  LaneStats stats;
+  std::condition_variable cv;
+  bool armed = false;        // the reader waits for the answer of the request out
+  bool inline_wait = false;  // the CQ thread waits for it
+  bool stop = false;
+  std::thread reader;
+};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool read_varint(const std::string& b, size_t& pos, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos >= b.size()) return false;
+    uint8_t c = static_cast<uint8_t>(b[pos++]);
+    v |= static_cast<uint64_t>(c & 0x7F) << shift;
+    if (c < 0x80) return true;
+  }
+  return false;
+}
+
+// The top-level fields of a serialized ModelInferRequest, as raw.py's scan reads them;
+// false for anything a lane leaves to Python (unknown fields). The key holds the tensor
+// descriptions and the parameters: Python registers the forms it checked (hepinfer_lane_plan).
+struct Scanned {
+  std::string model, version, id, key;
+  std::vector<std::pair<size_t, size_t>> raw;  // offset, size
+};
+
+void key_part(std::string& key, const std::string& b, size_t pos, size_t n) {
+  uint32_t len = static_cast<uint32_t>(n);
+  key.append(reinterpret_cast<const char*>(&len), 4);  // little-endian, as Python writes it
+  key.append(b, pos, n);
+}
+
+bool scan_request(const std::string& b, Scanned& s) {
+  size_t pos = 0;
+  int seen = 0;
+  std::string outputs, parameters;
+  while (pos < b.size()) {
+    size_t start = pos;
+    uint8_t tag = static_cast<uint8_t>(b[pos++]);
+    if ((tag & 0x87) != 2) return false;
+    uint64_t n;
+    if (!read_varint(b, pos, n) || n > b.size() - pos) return false;
+    int field = tag >> 3;
+    if (field >= 1 && field <= 3) {
+      if (seen & (1 << field)) return false;
+      seen |= 1 << field;
+      std::string& text = field == 1 ? s.model : field == 2 ? s.version : s.id;
+      text.assign(b, pos, n);
+    } else if (field == 5) {
+      key_part(s.key, b, pos, n);
+    } else if (field == 6) {
+      key_part(outputs, b, pos, n);
+    } else if (field == 7) {
+      s.raw.emplace_back(pos, n);
+    } else if (field == 4) {
+      parameters.append(b, start, pos + n - start);  // the whole field, as raw.py keeps it
+    } else {
+      return false;  // anything else: Python
+    }
+    pos += n;
+  }
+  s.key.push_back('\xff');
+  s.key += outputs;
+  s.key.push_back('\xfe');
+  s.key += parameters;
+  return true;
+}
+
+bool write_all(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, char* data, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, data, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    data += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+void append_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+
+void append_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+
+// The message `_pb_stub.Channel` reads: a 4-byte length and the pickle (protocol 5) of
+// ("lane", plan, request id, inputs' raw contents...), the contents as bytearrays (writable
+// numpy views in the model, as the arena's).
+std::string lane_message(const LanePlan& plan, const std::string& b, const Scanned& s) {
+  std::string p;
+  p.reserve(64 + plan.pickled.size() + b.size());
+  p += "\x80\x05(";                     // PROTO 5, MARK
+  p += "\x8c\x04lane";                  // SHORT_BINUNICODE
+  p += plan.pickled;
+  p.push_back('B');                     // BINBYTES: the request id
+  append_u32(p, static_cast<uint32_t>(s.id.size()));
+  p += s.id;
+  for (const auto& r : s.raw) {
+    p.push_back('\x96');                // BYTEARRAY8
+    append_u64(p, r.second);
+    p.append(b, r.first, r.second);
+  }
+  p += "t.";                            // TUPLE, STOP
+  std::string frame;
+  frame.reserve(4 + p.size());
+  append_u32(frame, static_cast<uint32_t>(p.size()));
+  frame += p;
+  return frame;
+}
+
+std::shared_ptr<Lane> find_lane(Server* srv, uint64_t id) {
+  std::lock_guard<std::mutex> lock(srv->lmu);
+  auto it = srv->lane_ids.find(id);
+  return it == srv->lane_ids.end() ? nullptr : it->second;
+}
+
+size_t open_calls(Server* srv) {
+  std::lock_guard<std::mutex> lock(srv->cmu);
+  return srv->calls.size();
+}
+
+// Calls held while a lone call runs: those posted to accept, and the call.
+size_t lone_calls(Server* srv) { return srv->cqs.size() * kPosted + 1; }
+
+// A received ModelInfer message: true when a lane took it (its answer comes from the lane's
+// reader thread); false leaves it to Python.
+bool lane_submit(Server* srv, uint64_t call, const std::string& data) {
+  if (data.size() > kLaneMaxBytes) return false;
+  Scanned s;
+  if (!scan_request(data, s)) return false;
+  std::shared_ptr<Lane> lane;
+  {
+    std::lock_guard<std::mutex> lock(srv->lmu);
+    auto it = srv->lanes.find(s.model);
+    if (it == srv->lanes.end()) return false;
+    lane = it->second;
+  }
+  // only a lone call: with others open, the requests of several clients go to Python's
+  // scheduler, which batches them (a lane would hold the instance between its batches)
+  if (open_calls(srv) > lone_calls(srv)) return false;
+  std::string frame;
+  bool inline_wait;
+  {
+    std::lock_guard<std::mutex> lock(lane->mu);
+    if (lane->state != kIdle) return false;
+    if (!s.version.empty() && s.version != lane->version) return false;
+    auto it = lane->plans.find(s.key);
+    if (it == lane->plans.end()) return false;
+    const LanePlan& plan = it->second;
+    if (plan.sizes.size() != s.raw.size()) return false;
+    for (size_t i = 0; i < s.raw.size(); ++i) {
+      if (plan.sizes[i] != s.raw[i].second) return false;
+    }
+    if (lane->stop) return false;
+    lane->state = kLaneBusy;
+    lane->call = call;
+    lane->batch = plan.batch;
+    lane->t0 = now_ns();
+    frame = lane_message(plan, data, s);
+    lane->t1 = now_ns();  // before the reader can see the answer
+    // a lone call: the CQ thread has nothing else to do meanwhile
+    inline_wait = lane->skip_inline == 0;
+    if (!inline_wait) lane->skip_inline--;
+    lane->inline_wait = inline_wait;
+    lane->armed = !inline_wait;
+  }
+  // the lane's state keeps Python from writing to the process meanwhile
+  if (!write_all(lane->to_stub, frame.data(), frame.size())) {
+    std::lock_guard<std::mutex> lock(lane->mu);
+    lane->state = kClosed;  // the process is gone: Python answers and restarts it
+    lane->inline_wait = lane->armed = false;
+    lane->cv.notify_all();
+    return false;
+  }
+  if (inline_wait) {
+    bool answered = lane_inline(lane.get());
+    std::lock_guard<std::mutex> lock(lane->mu);
+    lane->inline_wait = false;
+    lane->armed = !answered;  // not yet: the reader waits for it
+    if (!answered) lane->skip_inline = kLaneSkips;
+    // a notification wakes the reader even when it has nothing to do: only when it has
+    // (or when the lane is being closed, which waits for this inline wait's end)
+    if (lane->armed || lane->stop) lane->cv.notify_all();
+  } else {
+    std::lock_guard<std::mutex> lock(lane->mu);
+    lane->cv.notify_all();  // wake the reader (armed above)
+  }
+  return true;
+}
+
+// Reads one answer of the instance process ([u32 length][u8 kind][data]: kind 0 the
+// serialized ModelInferResponse, 1 the model's error text) and completes the lane's call
+// with it; false when the process is gone (or `closing`): the lane is then closed.
+bool lane_answer(Lane* lane, bool closing) {
+  Server* srv = lane->srv;
+  std::string data;
+  char head[5];
+  bool ok = read_all(lane->from_stub, head, 5);
+  uint32_t n = 0;
+  if (ok) {
+    std::memcpy(&n, head, 4);
+    ok = n >= 1;
+  }
+  if (ok) {
+    data.resize(n - 1);
+    ok = n == 1 || read_all(lane->from_stub, &data[0], n - 1);
+  }
+  uint64_t call;
+  bool was_busy, wake;
+  {
+    std::lock_guard<std::mutex> lock(lane->mu);
+    was_busy = lane->state == kLaneBusy;
+    call = lane->call;
+    int64_t t2 = now_ns();
+    if (ok && was_busy) {
+      LaneStats& st = lane->stats;
+      bool success = head[4] == 0;
+      (success ? st.success_count : st.fail_count)++;
+      (success ? st.success_ns : st.fail_ns) += static_cast<uint64_t>(t2 - lane->t0);
+      st.input_ns += static_cast<uint64_t>(lane->t1 - lane->t0);
+      st.infer_ns += static_cast<uint64_t>(t2 - lane->t1);
+      st.executions++;
+      st.inferences += static_cast<uint64_t>(lane->batch);
+      auto& b = st.batches[lane->batch];
+      b.first++;
+      b.second += static_cast<uint64_t>(t2 - lane->t1);
+      st.last_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+      lane->answered++;
+    }
+    lane->state = ok && !closing ? kIdle : kClosed;
+    wake = lane->python_waiting;
+    lane->python_waiting = false;
+  }
+  if (was_busy && !ok) {
+    // Python answers it, with the process's exit code, as it does for its own batches
+    push_item(srv, call, kLaneLost, std::to_string(lane->id));
+  } else if (was_busy) {
+    Response answer{call, 0, std::string(), std::string()};
+    if (head[4] == 0) {
+      answer.data.swap(data);
+    } else {
+      answer.code = lane->error_code;
+      answer.details.swap(data);
+    }
+    deliver(srv, answer);
+  }
+  if (wake) push_item(srv, lane->id, kLaneFree, std::string());
+  return ok && !closing;
+}
+
+// The CQ thread, having sent a lone call's request to a fast model: wait up to
+// kLaneInlineNs for the answer and send it from this thread (no wake-up of the reader, and
+// the call's end is then already queued for this thread). True when it answered.
+bool lane_inline(Lane* lane) {
+  pollfd fd{lane->from_stub, POLLIN, 0};
+  timespec wait{0, kLaneInlineNs};
+  int r;
+  do {
+    r = ppoll(&fd, 1, &wait, nullptr);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) return false;
+  lane_answer(lane, false);
+  return true;
+}
+
+// The lane's reader thread: sleeps until the CQ thread hands it a request whose answer it
+// did not wait for (`armed`), then waits for that answer (and reads a dying process's EOF).
+void lane_read(std::shared_ptr<Lane> lane) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(lane->mu);
+      // stopping, it waits until the CQ thread's inline wait (if any) has ended
+      lane->cv.wait(lock, [&] { return lane->armed || (lane->stop && !lane->inline_wait); });
+      if (!lane->armed) {  // stopped with no answer to wait for
+        if (lane->state != kLaneBusy) lane->state = kClosed;
+        return;
+      }
+      // taken now: once answered, the next request may arm the reader again at once
+      lane->armed = false;
+    }
+    bool stopping = false;
+    for (;;) {
+      pollfd fds[2] = {{lane->from_stub, POLLIN, 0}, {lane->stop_fd, POLLIN, 0}};
+      int r = poll(fds, stopping ? 1 : 2, -1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return;
+      if (!stopping && (fds[1].revents & POLLIN)) {
+        stopping = true;  // a request is out: its answer is read first
+        continue;
+      }
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) break;
+    }
+    if (!lane_answer(lane.get(), stopping)) return;
+  }
+}
+
+void close_lane(std::shared_ptr<Lane> lane) {
+  {
+    std::unique_lock<std::mutex> lock(lane->mu);
+    lane->stop = true;
+    lane->cv.notify_all();
+    // the CQ thread may be waiting for an answer inline: it finishes first
+    lane->cv.wait(lock, [&] { return !lane->inline_wait; });
+  }
+  uint64_t one = 1;
+  ssize_t n = write(lane->stop_fd, &one, sizeof one);
+  (void)n;
+  if (lane->reader.joinable()) lane->reader.join();
+  close(lane->stop_fd);
+  lane->stop_fd = -1;
 }
 
 void respond_loop(Server* srv) {
@@ -423,6 +833,13 @@ void* hepinfer_grpc_start(const char* address, const char* methods, int stream_m
     srv->refusal.emplace_back(open || refusals[i] == nullptr ? "" : refusals[i]);
   }
   srv->stream_method = stream_method;
+  const std::string infer = "/ModelInfer";
+  for (size_t i = 0; i < srv->methods.size(); ++i) {
+    const std::string& m = srv->methods[i];
+    if (m.size() >= infer.size() && m.compare(m.size() - infer.size(), infer.size(), infer) == 0) {
+      srv->infer_method = static_cast<int>(i);
+    }
+  }
   srv->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (srv->efd < 0) {
     set_error(err, err_cap, "eventfd() failed");
@@ -572,6 +989,15 @@ void hepinfer_grpc_shutdown(void* handle, int grace_ms) {
 // everything. The handle is invalid afterwards.
 void hepinfer_grpc_destroy(void* handle) {
   auto* srv = static_cast<Server*>(handle);
+  std::vector<std::shared_ptr<Lane>> lanes;
+  {
+    std::lock_guard<std::mutex> lock(srv->lmu);
+    for (auto& kv : srv->lane_ids) lanes.push_back(kv.second);
+    srv->lanes.clear();
+    srv->lane_ids.clear();
+    srv->n_lanes.store(0);
+  }
+  for (auto& lane : lanes) close_lane(lane);
   {
     std::lock_guard<std::mutex> lock(srv->rmu);
     srv->responder_stop = true;
@@ -588,6 +1014,124 @@ void hepinfer_grpc_destroy(void* handle) {
   srv->server.reset();
   close(srv->efd);
   delete srv;
+}
+
+// Open a lane for model `model` (versions "" and `version`): requests go to the instance
+// process on `to_stub` (written only while the lane holds the instance) and its answers
+// come on `from_stub`; the model's errors end the call with gRPC status `error_code`.
+// Returns the lane's id (0: a lane for this model is open already, or no eventfd).
+unsigned long long hepinfer_lane_open(void* handle, const char* model, const char* version,
+                                      int to_stub, int from_stub, int error_code) {
+  auto* srv = static_cast<Server*>(handle);
+  auto lane = std::make_shared<Lane>();
+  lane->srv = srv;
+  lane->model = model;
+  lane->version = version;
+  lane->to_stub = to_stub;
+  lane->from_stub = from_stub;
+  lane->error_code = error_code;
+  lane->stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (lane->stop_fd < 0) return 0;
+  {
+    std::lock_guard<std::mutex> lock(srv->lmu);
+    if (srv->lanes.count(lane->model)) {
+      close(lane->stop_fd);
+      return 0;
+    }
+    lane->id = srv->next_lane++;
+    srv->lanes[lane->model] = lane;
+    srv->lane_ids[lane->id] = lane;
+    srv->n_lanes.store(static_cast<int>(srv->lanes.size()));
+  }
+  lane->reader = std::thread(lane_read, lane);
+  return lane->id;
+}
+
+// Close a lane: no new request takes it; one in flight is answered first (this waits for it).
+void hepinfer_lane_close(void* handle, unsigned long long id) {
+  auto* srv = static_cast<Server*>(handle);
+  std::shared_ptr<Lane> lane;
+  {
+    std::lock_guard<std::mutex> lock(srv->lmu);
+    auto it = srv->lane_ids.find(id);
+    if (it == srv->lane_ids.end()) return;
+    lane = it->second;
+    srv->lane_ids.erase(it);
+    auto named = srv->lanes.find(lane->model);
+    if (named != srv->lanes.end() && named->second == lane) srv->lanes.erase(named);
+    srv->n_lanes.store(static_cast<int>(srv->lanes.size()));
+  }
+  close_lane(lane);
+}
+
+// Register a form of request Python checked: `key` (each input's and then, after a 0xff
+// byte, each requested output's serialized description, each preceded by its 4-byte
+// little-endian length), the raw bytes of each input, the plan as pickle opcodes, its batch.
+void hepinfer_lane_plan(void* handle, unsigned long long id, const char* key, size_t key_size,
+                        int n_inputs, const unsigned long long* sizes, const char* pickled,
+                        size_t pickled_size, long long batch) {
+  auto lane = find_lane(static_cast<Server*>(handle), id);
+  if (!lane) return;
+  LanePlan plan;
+  plan.sizes.assign(sizes, sizes + n_inputs);
+  plan.pickled.assign(pickled, pickled_size);
+  plan.batch = batch;
+  std::lock_guard<std::mutex> lock(lane->mu);
+  if (lane->plans.size() >= 256) lane->plans.clear();
+  lane->plans[std::string(key, key_size)] = std::move(plan);
+}
+
+// Python takes the instance for a batch of its own: 1 when it has it (or the lane is closed),
+// 0 while the lane runs a request (a kLaneFree message for Python follows its end).
+int hepinfer_lane_acquire(void* handle, unsigned long long id) {
+  auto lane = find_lane(static_cast<Server*>(handle), id);
+  if (!lane) return 1;
+  std::lock_guard<std::mutex> lock(lane->mu);
+  if (lane->state == kIdle) lane->state = kPython;
+  if (lane->state != kLaneBusy) return 1;
+  lane->python_waiting = true;
+  return 0;
+}
+
+// Python's batches are done and the instance is idle: the lane may take requests again.
+void hepinfer_lane_release(void* handle, unsigned long long id) {
+  auto lane = find_lane(static_cast<Server*>(handle), id);
+  if (!lane) return;
+  std::lock_guard<std::mutex> lock(lane->mu);
+  if (lane->state == kPython) lane->state = kIdle;
+}
+
+// The lane's statistics since the last call (then reset), into `out` (capacity `cap`):
+// success count and ns, fail count and ns, input ns, infer ns, executions, inferences,
+// last inference (ms since the epoch), the number of batch sizes, then per size: size,
+// count, infer ns. Returns the values written (-1: more than `cap`).
+int hepinfer_lane_stats(void* handle, unsigned long long id, unsigned long long* out, int cap) {
+  auto lane = find_lane(static_cast<Server*>(handle), id);
+  if (!lane) return 0;
+  std::lock_guard<std::mutex> lock(lane->mu);
+  LaneStats& st = lane->stats;
+  std::vector<uint64_t> v = {st.success_count, st.success_ns, st.fail_count, st.fail_ns,
+                             st.input_ns,      st.infer_ns,   st.executions, st.inferences,
+                             st.last_ms,       st.batches.size()};
+  for (auto& kv : st.batches) {
+    v.push_back(static_cast<uint64_t>(kv.first));
+    v.push_back(kv.second.first);
+    v.push_back(kv.second.second);
+  }
+  if (static_cast<int>(v.size()) > cap) return -1;
+  for (size_t i = 0; i < v.size(); ++i) out[i] = v[i];
+  uint64_t last = st.last_ms;
+  st = LaneStats();
+  st.last_ms = last;
+  return static_cast<int>(v.size());
+}
+
+// Requests the lane answered so far (any thread).
+unsigned long long hepinfer_lane_answered(void* handle, unsigned long long id) {
+  auto lane = find_lane(static_cast<Server*>(handle), id);
+  if (!lane) return 0;
+  std::lock_guard<std::mutex> lock(lane->mu);
+  return lane->answered;
 }
 
 }  // extern "C"

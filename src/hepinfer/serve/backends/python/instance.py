@@ -101,6 +101,8 @@ class PythonInstance:
             # the process, asleep in recv, each time the server takes its answer)
             to_them, their_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             from_them, their_out = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            # the native gRPC front end's lane reads the process's lane answers here
+            lane, their_lane = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 self.process = subprocess.Popen(
                     [
@@ -111,21 +113,26 @@ class PythonInstance:
                         str(fd),
                         str(arena_bytes),
                         str(model_py),
+                        str(their_lane.fileno()),
                     ],
-                    pass_fds=(their_in.fileno(), their_out.fileno(), fd),
+                    pass_fds=(their_in.fileno(), their_out.fileno(), fd, their_lane.fileno()),
                     stdin=subprocess.DEVNULL,
                     cwd=str(model_py.parent),
                 )
             except BaseException:
                 to_them.close()
                 from_them.close()
+                lane.close()
                 raise
             finally:
                 their_in.close()
                 their_out.close()
+                their_lane.close()
         finally:
             os.close(fd)
         self.conn = _pb_stub.Channel(from_them, to_them)
+        #: the lane's answers (`_pb_stub.Stub.lane`), read by the native gRPC front end
+        self.lane = lane
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: Done | None = None
         self._async_bls: AsyncBls | None = None
@@ -215,6 +222,10 @@ class PythonInstance:
         if self._loop is None:
             loop.add_reader(self.conn.fileno(), self._on_readable)
             self._loop = loop
+
+    def serve_bls(self, bls: AsyncBls) -> None:
+        """Serve the BLS calls of requests the server did not `submit` (a front end's lane)."""
+        self._async_bls = bls
 
     def unwatch(self) -> None:
         """Stop reading on the event loop (call on the loop, before `close`)."""
@@ -412,4 +423,5 @@ class PythonInstance:
             self.kill()
         finally:
             self.conn.close()
+            self.lane.close()
             self.arena.close()

@@ -31,6 +31,8 @@ import itertools
 import json
 import logging
 import os
+import pickle
+import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,17 +49,27 @@ from hepinfer.errors import HepinferError, ProtocolError, ServeError
 from hepinfer.protocol.dtypes import WIRE_ITEMSIZE, numpy_dtype, wire_datatype
 from hepinfer.protocol.grpc_codec import parameters_dict
 from hepinfer.protocol.messages import InferInput, InferRequest, InferResponse, RequestedOutput
+from hepinfer.serve import lanes
 from hepinfer.serve.arrivals import after_burst, arrivals, loop_fd
 from hepinfer.serve.backends.base import ModelInstance
 from hepinfer.serve.backends.python.backend import PythonModelInstance
 from hepinfer.serve.backends.python.http_raw import HttpPlan, http_plan
-from hepinfer.serve.backends.python.instance import BlsReply, HttpBody, PyRequest, Result
+from hepinfer.serve.backends.python.instance import (
+    STOP_TIMEOUT_S,
+    BlsReply,
+    HttpBody,
+    PyRequest,
+    PythonInstance,
+    Result,
+)
 from hepinfer.serve.backends.python.raw import scan
 from hepinfer.serve.backends.python.runtime._pb_stub import RawTensor
 from hepinfer.serve.budget import MemoryBudget
 from hepinfer.serve.ensemble import Resolver
 from hepinfer.serve.model import Done, RawDone, ServedModel, _Instance, _Pending, _Result
 from hepinfer.serve.shm import SharedMemoryManager
+from hepinfer.serve.stats import BatchStats
+from hepinfer.serve.status import classify_error
 from hepinfer.serve.streams import ResponseStream
 from hepinfer.serve.validate import TensorSpec
 
@@ -74,6 +86,8 @@ SKIP_WAITS = 8
 LOAD_CHECK_S = 1.0
 #: seconds between attempts to start a dead instance process again when a start fails
 RESTART_RETRY_S = 1.0
+#: seconds before a model tries again to open a lane that it could not open
+LANE_RETRY_S = 1.0
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
 _FINAL = 1
 #: distinct tensor descriptions (and parameter sets) a model keeps checked for the raw path
@@ -194,14 +208,37 @@ class PythonModel(ServedModel):
         #: the raw path: per input (spec, bytes per element, numpy dtype str); None when the
         #: model cannot take raw requests (decoupled, sequences, BYTES or ragged tensors)
         self._raw_inputs = self._raw_specs()
-        #: requests taken undecoded (`submit_raw`) so far
-        self.raw_requests = 0
+        #: requests taken undecoded by `submit_raw` so far (`raw_requests` adds the lane's)
+        self._raw_count = 0
         #: the raw path's checked tensor descriptions, and request parameters, by their bytes
         self._plans: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], _Plan | None] = {}
         self._params_seen: dict[bytes, Mapping[str, Any]] = {}
         #: the HTTP raw path's checked JSON headers of binary requests, by their bytes
         self._http_plans: dict[bytes, HttpPlan] = {}
         self._all_wanted = tuple(RequestedOutput(n) for n in self.output_names)
+        lane = (
+            config.parameters["grpc_lane"].string_value
+            if "grpc_lane" in config.parameters
+            else "auto"
+        )
+        #: whether the native gRPC front end may run this model's raw requests on a lane
+        #: (`_open_lane`): one instance, and no scheduling a lane would skip (queue limits,
+        #: timeouts, a batching delay)
+        self._lane_ok = (
+            lane != "false"
+            and self._raw_inputs is not None
+            and len(instances) == 1
+            and not self._timeouts
+            and not self._max_queue
+            and (not self._batching or (self._delay_ns == 0 and not self._preferred))
+        )
+        #: the open lane: (its front end, its id); the forms of request registered with it
+        self._lane: tuple[lanes.LaneProvider, int] | None = None
+        #: requests answered by lanes closed since
+        self._lane_answered = 0
+        #: when a lane that could not be opened may be tried again (time.monotonic)
+        self._lane_retry = 0.0
+        self._lane_plans: set[tuple[tuple[bytes, ...], tuple[bytes, ...], bytes]] = set()
 
     def _raw_specs(self) -> dict[str, tuple[TensorSpec, int, str]] | None:
         if self._decoupled or self._sequences is not None:
@@ -255,6 +292,8 @@ class PythonModel(ServedModel):
         if params is None:
             self._budget.give(plan.nbytes)
             return False
+        if self._lane_ok and (*plan_key, scanned.parameters) not in self._lane_plans:
+            self._register_plan((*plan_key, scanned.parameters), plan, params)
         decoded = InferRequest(scanned.model, scanned.version, scanned.id, (), plan.wanted, params)
         loop = self._loop
         if loop is None:
@@ -282,13 +321,147 @@ class PythonModel(ServedModel):
             )
         )
         self.stats.pending += 1
-        self.raw_requests += 1
+        self._raw_count += 1
         if not self._batching:
             self._dispatch()
         elif not self._soon:
             self._soon = True
             after_burst(loop, self._dispatch_soon)  # with the rest of the front end's burst
         return True
+
+    @property
+    def raw_requests(self) -> int:
+        """Raw requests taken so far: by `submit_raw` and by the front end's lane."""
+        return self._raw_count + self.lane_requests
+
+    @property
+    def lane_requests(self) -> int:
+        """Requests the native gRPC front end's lanes answered (safe from any thread)."""
+        lane = self._lane
+        now = 0 if lane is None else lane[0].lane_answered(lane[1])
+        return self._lane_answered + now
+
+    # ------------------------------------------------------------------ lane
+    def _register_plan(
+        self,
+        plan_key: tuple[tuple[bytes, ...], tuple[bytes, ...], bytes],
+        plan: _Plan,
+        params: Mapping[str, Any],
+    ) -> None:
+        """Let the front end's lane take requests of this form (tensor descriptions and
+        parameters, as their bytes), opening the lane first.
+        """
+        if self._lane is None or not self._lane[0].serving:
+            self._lane = None
+            self._lane_plans.clear()
+            now = time.monotonic()
+            if now < self._lane_retry:
+                return
+            self._open_lane()
+            if self._lane is None:
+                self._lane_retry = now + LANE_RETRY_S
+                return
+        if len(self._lane_plans) >= MAX_PLANS:
+            self._lane_plans.clear()  # the lane keeps as many (and forgets them likewise)
+        provider, lane = self._lane
+        inputs, outputs, parameters = plan_key
+        key = b"".join(len(b).to_bytes(4, "little") + b for b in inputs) + b"\xff"
+        key += b"".join(len(b).to_bytes(4, "little") + b for b in outputs) + b"\xfe"
+        key += parameters
+        described = (
+            tuple((name, dtype, shape) for name, dtype, shape, _ in plan.inputs),
+            tuple(o.name for o in plan.wanted),
+            _plain(params),
+        )
+        opcodes = pickle.dumps(described, 5)
+        # the pickle's opcodes alone (no PROTO, FRAME, STOP): the lane's message holds them
+        start = 11 if opcodes[2] == pickle.FRAME[0] else 2
+        sizes = tuple(n for _, _, _, n in plan.inputs)
+        provider.lane_plan(lane, key, sizes, opcodes[start:-1], plan.batch)
+        self._lane_plans.add(plan_key)
+
+    def _open_lane(self) -> None:
+        """Open a lane to the instance process, if a front end offers one and it runs."""
+        loop = self._loop or asyncio.get_running_loop()
+        provider = lanes.provider(loop)
+        if provider is None or self._finishing:
+            return
+        instance = self._instances[0]
+        backend = instance.backend
+        assert isinstance(backend, PythonModelInstance)
+        process = backend.process
+        if not process.alive:
+            return  # being restarted: the next request opens it
+        code, _ = classify_error(ServeError(""))
+        status: tuple[int, str] = code.value
+        lane = provider.open_lane(
+            self.name,
+            self.version_str,
+            process.conn.out.fileno(),
+            process.lane.fileno(),
+            status[0],
+            self._dispatch,
+            lambda: self._lane_lost(process),
+        )
+        if not lane:
+            return
+        # a lane's request may call BLS (served on the loop) and the process may die idle
+        process.watch(loop)
+        process.serve_bls(self._bls)
+        if process.on_exit is None:
+            process.on_exit = lambda: self._on_exit(instance)
+        self._lane = (provider, lane)
+
+    def _lane_lost(self, process: PythonInstance) -> Exception:
+        """The error of a lane's request whose instance process died (as `_exited`'s)."""
+        try:
+            code: int | None = process.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.stats.fail.add(0)
+        return ServeError(
+            f"the python instance process for {process.model_py} exited with code "
+            f"{code} (see the server's stderr for the model's traceback)"
+        )
+
+    def _close_lane(self) -> None:
+        """Close the lane (waits for the request it runs)."""
+        if self._lane is not None:
+            self.sync_stats()
+            provider, lane = self._lane
+            self._lane_answered += provider.lane_answered(lane)
+            self._lane = None
+            self._lane_plans.clear()
+            provider.close_lane(lane)
+
+    def sync_stats(self) -> None:
+        """Add what the lane answered to the statistics."""
+        if self._lane is None:
+            return
+        provider, lane = self._lane
+        got = provider.lane_stats(lane)
+        if got is None:
+            return
+        stats = self.stats
+        n = got.success_count + got.fail_count
+        if not n:
+            return
+        stats.success.add(got.success_ns, got.success_count)
+        stats.fail.add(got.fail_ns, got.fail_count)
+        stats.queue.add(0, n)
+        stats.compute_input.add(got.input_ns, n)
+        stats.compute_infer.add(got.infer_ns, n)
+        stats.compute_output.add(0, n)
+        stats.execution_count += got.executions
+        stats.inference_count += got.inferences
+        stats.last_inference_ms = max(stats.last_inference_ms, got.last_ms)
+        for size, count, ns in got.batches:
+            batch = stats.batches.get(size)
+            if batch is None:
+                batch = stats.batches[size] = BatchStats()
+            batch.compute_input.add(0, count)
+            batch.compute_infer.add(ns, count)
+            batch.compute_output.add(0, count)
 
     def submit_http(self, body: bytes, header_length: int | None, done: HttpDone) -> bool:
         """Queue an HTTP infer request (its body) undecoded when it is what the model takes.
@@ -363,7 +536,7 @@ class PythonModel(ServedModel):
             )
         )
         self.stats.pending += 1
-        self.raw_requests += 1
+        self._raw_count += 1
         if not self._batching:
             self._dispatch()
         elif not self._soon:
@@ -453,13 +626,18 @@ class PythonModel(ServedModel):
         Triton hands such a model one request per call; ``execute`` takes a list either way,
         and the ``execute_max_requests`` config parameter set to 1 restores that behaviour.
         """
+        lane = self._lane
+        if lane is not None and self._queue and self._free and not lane[0].lane_acquire(lane[1]):
+            return  # the lane runs a request: its end dispatches again (`open_lane`'s on_free)
         if self._batching:
             super()._dispatch_ready()
-            return
-        queue = self._queue
-        while self._free and queue:
-            group = [queue.popleft() for _ in range(min(len(queue), self._max_requests))]
-            self._launch(self._free.pop(), group)
+        else:
+            queue = self._queue
+            while self._free and queue:
+                group = [queue.popleft() for _ in range(min(len(queue), self._max_requests))]
+                self._launch(self._free.pop(), group)
+        if lane is not None and len(self._free) == len(self._instances):
+            lane[0].lane_release(lane[1])  # idle: the lane may take requests
 
     def _launch(self, instance: _Instance, group: list[_Pending]) -> None:
         """Send the group to the instance process; its answer completes it on the loop.
@@ -643,6 +821,7 @@ class PythonModel(ServedModel):
         if backend.process.alive:
             self._free.append(instance)
             return
+        self._close_lane()  # before the process's sockets close; reopened after the restart
         backend.process.unwatch()
         code = backend.process.process.returncode
         self._fail_open(
@@ -677,10 +856,19 @@ class PythonModel(ServedModel):
                 self._loop.call_later(RESTART_RETRY_S, self._release, instance)
             return
         self._free.append(instance)
+        self._lane_retry = 0.0  # the next raw request opens a lane to the new process
         self._dispatch()
 
     async def finish(self, timeout_s: float = 30.0) -> None:
         """Answer what was accepted, then stop reading the instance processes on the loop."""
+        if self._lane is not None:
+            self.sync_stats()
+            provider, lane = self._lane
+            self._lane_answered += provider.lane_answered(lane)
+            self._lane = None
+            # off the loop: a request the lane runs may wait for a BLS call the loop serves
+            await asyncio.get_running_loop().run_in_executor(None, provider.close_lane, lane)
+        self._finishing = True
         await super().finish(timeout_s)
         self._fail_open(
             None, ServeError(f"model '{self.name}' was unloaded while the request was open")

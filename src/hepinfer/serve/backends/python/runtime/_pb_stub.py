@@ -1,6 +1,6 @@
 """The instance process of a python-backend model, and the tensor transport both sides use.
 
-Run as a script (``python _pb_stub.py IN_FD OUT_FD SHM_FD SHM_BYTES MODEL_PY``) by the server, one
+Run as a script (``python _pb_stub.py IN_FD OUT_FD SHM_FD SHM_BYTES MODEL_PY [LANE_FD]``) by the server, one
 process per model instance, as Triton's ``triton_python_backend_stub``. Its folder is then
 first on ``sys.path``, so ``model.py`` imports ``triton_python_backend_utils`` from here, and
 it imports nothing of hepinfer (fast start, no server state in the model's process).
@@ -17,6 +17,12 @@ the server writes the request's ``raw_input_contents`` bytes into the arena as t
 the model's answer goes back as the serialized ``inference.ModelInferResponse`` itself
 (`ResponseEncoder`), so the server only routes bytes. The same for an HTTP infer request
 (its binary tensor data placed as it came, the response body written by `HttpEncoder`).
+
+The lane (the native gRPC front end's, `Stub.lane`): a ``("lane", plan, request id, raw
+contents...)`` message, written by the front end's C++ thread, is one raw-path request with
+its inputs in the message; its answer goes on the lane's own socket (LANE_FD) as a 4-byte
+little-endian length, a kind byte (0: the serialized ModelInferResponse, 1: an error text)
+and the data, which the front end reads without the server's event loop.
 """
 
 from __future__ import annotations
@@ -418,8 +424,11 @@ def _error_text(exc: BaseException) -> str:
 class Stub:
     """The model's side: loads model.py and answers the server's messages."""
 
-    def __init__(self, conn: Channel, arena: Arena, model_py: Path) -> None:
+    def __init__(
+        self, conn: Channel, arena: Arena, model_py: Path, lane: socket.socket | None = None
+    ) -> None:
         self.conn = conn
+        self.lane_out = lane
         self.arena = arena
         self.model_py = model_py
         self.module: Any = None
@@ -460,6 +469,9 @@ class Stub:
                 return
             kind = msg[0]
             try:
+                if kind == "lane":
+                    self.lane(msg)
+                    continue
                 if kind == "exec":
                     self.execute(msg[1])
                     continue
@@ -538,6 +550,39 @@ class Stub:
             results = [("error", text)] * len(requests)
         del pb_requests
         self.conn.send(("done", results))
+
+    def lane(self, msg: tuple[Any, ...]) -> None:
+        """Run one request the front end's lane sent; answer on the lane's socket.
+
+        `msg` is ("lane", ((input name, dtype str, shape)..., requested output names,
+        parameters), request id, each input's raw contents).
+        """
+        (inputs, wanted, parameters), request_id, raws = msg[1], msg[2].decode(), msg[3:]
+        tensors = [
+            pb_utils.Tensor(name, np.frombuffer(raw, dtype).reshape(shape))
+            for (name, dtype, shape), raw in zip(inputs, raws, strict=True)
+        ]
+        request = (request_id, parameters, None, list(wanted), 0, True)
+        req = pb_utils.InferenceRequest(
+            "", tensors, list(wanted), request_id=request_id, parameters=parameters
+        )
+        req._token = 0
+        try:
+            responses = self.model.execute([req])
+            if inspect.iscoroutine(responses):
+                responses = asyncio.run(responses)
+            status, payload = self._results([request], responses)[0]
+        except Exception as exc:  # noqa: BLE001 - the client gets the error
+            status = "error"
+            payload = (
+                f"Failed to process the request(s) for model '{self.instance}', "
+                f"message: {_error_text(exc)}"
+            )
+        del req, tensors
+        data = payload if status == "bytes" else str(payload).encode(errors="replace")
+        head = (len(data) + 1).to_bytes(4, "little") + (b"\x00" if status == "bytes" else b"\x01")
+        assert self.lane_out is not None
+        self.lane_out.sendall(head + data)
 
     def _results(self, requests: list[Any], responses: Any) -> list[Any]:
         if responses is None or len(responses) != len(requests):
@@ -634,10 +679,11 @@ def main(argv: list[str]) -> int:
     in_fd, out_fd, shm_fd, shm_size = (int(a) for a in argv[:4])
     model_py = Path(argv[4])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    lane = socket.socket(fileno=int(argv[5])) if len(argv) > 5 else None
     conn = Channel(socket.socket(fileno=in_fd), socket.socket(fileno=out_fd))
     arena = Arena(shm_fd, shm_size)
     os.close(shm_fd)  # mapped: the descriptor is no longer needed
-    Stub(conn, arena, model_py).serve()
+    Stub(conn, arena, model_py, lane).serve()
     return 0
 
 

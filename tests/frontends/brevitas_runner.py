@@ -126,6 +126,47 @@ def cnn_trunc():  # type: ignore[no-untyped-def]
     )
 
 
+def mlp_float(per_channel: bool = False):  # type: ignore[no-untyped-def]
+    """Brevitas' default (float-scale) quantisers: QuantIdentity (Int8ActPerTensorFloat) ->
+    QuantLinear(16, 12; Int8WeightPerTensorFloat, or Int8WeightPerChannelFloat with
+    `per_channel`) -> QuantReLU (Uint8ActPerTensorFloat) -> QuantLinear(12, 8) -> QuantReLU ->
+    QuantLinear(8, 5), 8 bits everywhere, float biases.
+    """
+    import brevitas.nn as qnn
+    import brevitas.quant as q
+    import torch
+
+    wq = q.Int8WeightPerChannelFloat if per_channel else q.Int8WeightPerTensorFloat
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(return_quant_tensor=True),
+        qnn.QuantLinear(16, 12, bias=True, weight_quant=wq),
+        qnn.QuantReLU(return_quant_tensor=True),
+        qnn.QuantLinear(12, 8, bias=True, weight_quant=wq),
+        qnn.QuantReLU(return_quant_tensor=True),
+        qnn.QuantLinear(8, 5, bias=True, weight_quant=wq),
+    )
+
+
+def cnn_float():  # type: ignore[no-untyped-def]
+    """`cnn` with Brevitas' default quantisers (float scales, 8 bits): QuantIdentity ->
+    QuantConv2d(4, 3x3, pad 1) -> QuantReLU -> MaxPool2d(2) -> QuantConv2d(4, 3x3) -> QuantReLU
+    -> Flatten -> QuantLinear(5), float biases.
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(return_quant_tensor=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, bias=True),
+        qnn.QuantReLU(return_quant_tensor=True),
+        torch.nn.MaxPool2d(2),
+        qnn.QuantConv2d(4, 4, 3, bias=True),
+        qnn.QuantReLU(return_quant_tensor=True),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(16, 5, bias=True),
+    )
+
+
 #: name -> (builder, input shape without the batch)
 MODELS = {
     "mlp": (mlp, (16,)),
@@ -134,6 +175,9 @@ MODELS = {
     "binary_half": (lambda: binary(0.5), (16,)),
     "per_channel": (lambda: mlp(per_channel=True, bias=False), (16,)),
     "cnn_trunc": (cnn_trunc, (2, 8, 8)),
+    "mlp_float": (mlp_float, (16,)),
+    "cnn_float": (cnn_float, (2, 8, 8)),
+    "per_channel_float": (lambda: mlp_float(per_channel=True), (16,)),
 }
 
 

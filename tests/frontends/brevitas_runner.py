@@ -4,7 +4,8 @@ and hls4ml 1.3 (run with the hls4ml peer's python once Brevitas is added to it, 
 
 Usage: python brevitas_runner.py SPEC.json
 SPEC: {"out": folder, "n": inputs per model, "models": {NAME: {"configs": {LEVEL: hls4ml
-hls_config, ...}}}}, NAME among `MODELS`. For each model, in OUT/NAME: model.onnx (Brevitas'
+hls_config, ...}, "seed" (optional; default: the model's position in "models")}}}, NAME
+among `MODELS`. For each model, in OUT/NAME: model.onnx (Brevitas'
 `export_qonnx`, the TorchScript exporter), x.npy (n inputs on a 2**-6 grid), y_torch.npy
 (Brevitas' own forward, one batch; its seconds in timing.json), y_qonnx.npy (QONNX 1.0.0's executor on model.onnx); and per LEVEL, in
 OUT/NAME/LEVEL, what `onnx_hls4ml_runner.run` writes (clean.onnx: QONNX's clean-up and
@@ -130,7 +131,8 @@ def mlp_float(per_channel: bool = False):  # type: ignore[no-untyped-def]
     """Brevitas' default (float-scale) quantisers: QuantIdentity (Int8ActPerTensorFloat) ->
     QuantLinear(16, 12; Int8WeightPerTensorFloat, or Int8WeightPerChannelFloat with
     `per_channel`) -> QuantReLU (Uint8ActPerTensorFloat) -> QuantLinear(12, 8) -> QuantReLU ->
-    QuantLinear(8, 5), 8 bits everywhere, float biases.
+    QuantLinear(8, 5), float biases; 8-bit activations (the default) and 6-bit weights (with
+    8, a weight scale near max|w| / 127 ~ 0.002 keeps 2 bits in ap_fixed<16,6> or none).
     """
     import brevitas.nn as qnn
     import brevitas.quant as q
@@ -139,16 +141,17 @@ def mlp_float(per_channel: bool = False):  # type: ignore[no-untyped-def]
     wq = q.Int8WeightPerChannelFloat if per_channel else q.Int8WeightPerTensorFloat
     return torch.nn.Sequential(
         qnn.QuantIdentity(return_quant_tensor=True),
-        qnn.QuantLinear(16, 12, bias=True, weight_quant=wq),
+        qnn.QuantLinear(16, 12, bias=True, weight_quant=wq, weight_bit_width=6),
         qnn.QuantReLU(return_quant_tensor=True),
-        qnn.QuantLinear(12, 8, bias=True, weight_quant=wq),
+        qnn.QuantLinear(12, 8, bias=True, weight_quant=wq, weight_bit_width=6),
         qnn.QuantReLU(return_quant_tensor=True),
-        qnn.QuantLinear(8, 5, bias=True, weight_quant=wq),
+        qnn.QuantLinear(8, 5, bias=True, weight_quant=wq, weight_bit_width=6),
     )
 
 
 def cnn_float():  # type: ignore[no-untyped-def]
-    """`cnn` with Brevitas' default quantisers (float scales, 8 bits): QuantIdentity ->
+    """`cnn` with Brevitas' default quantisers (float scales; 8-bit activations, 6-bit
+    weights as in `mlp_float`): QuantIdentity ->
     QuantConv2d(4, 3x3, pad 1) -> QuantReLU -> MaxPool2d(2) -> QuantConv2d(4, 3x3) -> QuantReLU
     -> Flatten -> QuantLinear(5), float biases.
     """
@@ -157,13 +160,13 @@ def cnn_float():  # type: ignore[no-untyped-def]
 
     return torch.nn.Sequential(
         qnn.QuantIdentity(return_quant_tensor=True),
-        qnn.QuantConv2d(2, 4, 3, padding=1, bias=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, bias=True, weight_bit_width=6),
         qnn.QuantReLU(return_quant_tensor=True),
         torch.nn.MaxPool2d(2),
-        qnn.QuantConv2d(4, 4, 3, bias=True),
+        qnn.QuantConv2d(4, 4, 3, bias=True, weight_bit_width=6),
         qnn.QuantReLU(return_quant_tensor=True),
         torch.nn.Flatten(),
-        qnn.QuantLinear(16, 5, bias=True),
+        qnn.QuantLinear(16, 5, bias=True, weight_bit_width=6),
     )
 
 
@@ -232,7 +235,7 @@ def main() -> int:
     root = Path(spec["out"])
     for seed, (name, job) in enumerate(spec["models"].items()):
         out = root / name
-        build(name, out, int(spec["n"]), seed)
+        build(name, out, int(spec["n"]), int(job.get("seed", seed)))
         for level, config in job.get("configs", {}).items():
             target = {"onnx": str(out / "model.onnx"), "x": str(out / "x.npy")}
             target |= {"out": str(out / level), "config": config}

@@ -1,8 +1,8 @@
 """Brevitas-exported QONNX models against Brevitas, QONNX's executor and hls4ml 1.3 (issue 13).
 
 One peer start (`brevitas_runner.py`, peer `brevitas`: Brevitas 0.13.4 with QONNX 1.0.0 and
-hls4ml 1.3 in the hls4ml venv) builds six Brevitas networks with random weights and
-power-of-two scales, exports each with `brevitas.export.export_qonnx`, runs 2,000 inputs
+hls4ml 1.3 in the hls4ml venv) builds nine Brevitas networks with random weights (six with
+power-of-two scales, three with Brevitas' default float-scale quantisers), exports each with `brevitas.export.export_qonnx`, runs 2,000 inputs
 through Brevitas' own forward and QONNX's executor, and converts the export as hls4ml's
 documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simulation:
 
@@ -24,6 +24,15 @@ documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simula
   QuantConv2d -> QuantReLU -> QuantLinear, no biases. hls4ml 1.3 refuses the AveragePool
   (QONNX leaves it channels-first) and has no Trunc handler; hepinfer's fixed point equals
   QONNX's executor exactly.
+- `mlp_float`, `cnn_float`: `mlp` / `cnn` with Brevitas' default quantisers (float scales:
+  Int8ActPerTensorFloat, Uint8ActPerTensorFloat, Int8WeightPerTensorFloat at 6 bits), which
+  hls4ml 1.3 converts into ApplyAlpha scalings around integer layers; hepinfer converts them
+  the same way (`hepinfer.frontends.onnx_alpha`), bit-exact at model level and at a mixed
+  configuration that pins the ApplyAlpha and sum types (then hls4ml and hepinfer are within
+  a few activation steps of Brevitas; at model level they are far from it);
+- `per_channel_float`: `mlp_float` with Int8WeightPerChannelFloat. hls4ml 1.3's conversion
+  fails (IndexError); hepinfer scales per output channel and is as close to QONNX's
+  executor as `mlp_float` is to Brevitas (a float scale has no exact fixed-point value).
 
 hepinfer reads the export as Brevitas writes it and (against hls4ml) QONNX's cleaned form; its
 float mode equals Brevitas' forward within 1e-5 of the largest output.
@@ -160,8 +169,11 @@ def test_bit_exact_against_hls4ml_csim(runs: Path, name: str, level: str) -> Non
     x = np.load(runs / name / "x.npy")
     expected = np.load(runs / name / level / "y_hls4ml.npy")
     assert expected.shape == (N, 5)
-    # neither saturated nor constant (the binary network: sums of 12 terms +-1, some wrapped)
-    assert len(np.unique(expected)) >= (13 if name == "binary" else 1000)
+    # neither saturated nor constant (the binary network: sums of 12 terms +-1, some wrapped;
+    # the float-scale ones at model level: hls4ml's `ap_fixed<16,6>` wraps `1 / scale` and
+    # `x / scale` (up to 173 and 165), so its last activations are 0 and each output its bias)
+    floor = 5 if name.endswith("_float") and level == "model" else 1000
+    assert len(np.unique(expected)) >= (13 if name == "binary" else floor)
     # the export as Brevitas writes it (its own node names: model level only) and QONNX's form
     sources = [runs / name / level / "clean.onnx"]
     sources += [runs / name / "model.onnx"] if level == "model" else []
@@ -194,8 +206,16 @@ def test_float_mode_equals_brevitas(runs: Path, name: str) -> None:
     brevitas = np.load(runs / name / "y_torch.npy")
     np.testing.assert_array_equal(brevitas, np.load(runs / name / "y_qonnx.npy"))
     ours = _rows(hepinfer.compile(runs / name / "model.onnx", MODEL_LEVEL).predict(x, "float"), N)
-    worst = float(np.abs(ours - brevitas).max())
     scale = float(np.abs(brevitas).max())
+    if name.endswith("_float"):
+        # Brevitas rounds `x / scale` in float32, hepinfer's float mode in float64: a value
+        # within float32's rounding of a tie of a float-scale Quant rounds the other way (one
+        # activation step), a few outputs in 10,000; every other within 1e-5
+        off = np.abs(ours - brevitas) > 1e-5 * scale
+        assert np.count_nonzero(off) <= ours.size // 1000, np.count_nonzero(off)
+        assert np.abs(ours - brevitas).max() <= 0.01 * scale
+        return
+    worst = float(np.abs(ours - brevitas).max())
     assert worst <= 1e-5 * scale, f"max |difference| {worst:.3g} > 1e-5 x max |output| {scale:.3g}"
 
 

@@ -355,3 +355,58 @@ def test_brevitas_weight_patterns_without_the_peer() -> None:
     expected = x @ w1q.T @ w2q.T
     np.testing.assert_array_equal(hepinfer.compile(m, WIDE).predict(x), expected)
     np.testing.assert_allclose(hepinfer.compile(m, WIDE).predict(x, "float"), expected)
+
+
+def test_float_scale_matmul_moves_rescales_as_hls4ml() -> None:
+    """Quant(x, 0.0356) -> MatMul(Quant(W, per-tensor 0.011)) -> Add(bias), built by hand: the
+    layers hls4ml 1.3 makes (rescales below the product, data's then weights', the bias as
+    `bn_<add>`), the ApplyAlpha layers configured through their Quant's name (`qx` pins the
+    scale type of `qx_scale` and `qx_rescale`), and fixed point equal to the integer formula
+    rescaled in the configured types.
+    """
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(6, 3)) * 0.2
+    inits = {
+        "w": w,
+        "sx": np.array(0.0356),
+        "sw": np.array(0.011),
+        "z": np.zeros(()),
+        "b8": np.array(8.0),
+        "bias": rng.normal(size=3) * 0.1,
+    }
+    nodes = [
+        node("Quant", ["x", "sx", "z", "b8"], "qx", domain=QONNX, signed=1, narrow=0),
+        node("Quant", ["w", "sw", "z", "b8"], "qw", domain=QONNX, signed=1, narrow=1),
+        node("MatMul", ["qx", "qw"], "h"),
+        node("Add", ["h", "bias"], "y"),
+    ]
+    m = model(nodes, inits, [1, 6], "y")
+    pins = {"qx": {"Precision": {"scale": "ap_ufixed<24,6>", "result": "ap_fixed<32,16>"}}}
+    config = {"Model": {"Precision": "ap_fixed<32,16>"}, "LayerName": pins}
+    compiled = hepinfer.compile(m, config)
+    nodes_ = {n.name: n for n in compiled.graph.nodes}
+    assert list(nodes_)[1:] == ["qx_scale", "qx_act", "h", "qx_rescale", "qw_rescale", "bn_y"]
+    assert str(nodes_["qx_scale"].precision.weight) == "ap_ufixed<24,6>"
+    assert str(nodes_["qx_rescale"].precision.weight) == "ap_ufixed<24,6>"
+    assert str(nodes_["qw_rescale"].precision.weight) == "ap_fixed<32,16>"
+    assert nodes_["bn_y"].precision.weight is not None
+    assert nodes_["bn_y"].precision.weight.width == 1
+    sx, sw = (float(np.float32(v)) for v in (0.0356, 0.011))
+    x = np.round(rng.normal(size=(300, 6)) * 64) / 64
+    ints_w = np.clip(np.round(np.float32(w) / np.float32(sw)), -127, 127)
+    ints_x = np.clip(np.round(x / sx), -128, 127)
+    float_y = ints_x @ ints_w * sx * sw + np.float32(inits["bias"])
+    np.testing.assert_allclose(compiled.predict(x, "float"), float_y, rtol=1e-6, atol=1e-6)
+
+    # fixed point: every scale and bias truncated to its type (TRN), each result truncated to
+    # ap_fixed<32,16>, the activation rounded half to even into 8 bits
+    def trn(v: Any, frac: int) -> Any:
+        return np.floor(np.asarray(v, dtype=np.float64) * 2.0**frac) / 2.0**frac
+
+    inverse = float(np.float32(1.0) / np.float32(sx))
+    act = np.clip(np.round(trn(x * trn(inverse, 18), 16)), -128, 127)
+    sums = act @ ints_w
+    assert np.abs(sums).max() < 2**15  # the Dense result holds them
+    y = trn(trn(sums * trn(sx, 18), 16) * trn(sw, 16), 16)
+    y = trn(y + trn(np.float32(inits["bias"]), 16), 16)
+    np.testing.assert_array_equal(compiled.predict(x), y)

@@ -410,3 +410,38 @@ def test_float_scale_matmul_moves_rescales_as_hls4ml() -> None:
     y = trn(trn(sums * trn(sx, 18), 16) * trn(sw, 16), 16)
     y = trn(y + trn(np.float32(inits["bias"]), 16), 16)
     np.testing.assert_array_equal(compiled.predict(x), y)
+
+
+def test_per_channel_float_conv_weights() -> None:
+    """Conv weights with one float scale per filter (Brevitas' QuantConv2d with
+    Int8WeightPerChannelFloat), built by hand: integer weights, one ApplyAlpha after the
+    convolution scaling each filter and keeping the bias (`b * (1 - s)`); float mode equals
+    the same Conv with the dequantised weights, fixed point at a wide type is close to it.
+    """
+    rng = np.random.default_rng(12)
+    w = rng.normal(size=(3, 2, 3, 3)) * 0.3
+    s = np.array([0.011, 0.0043, 0.027]).reshape(3, 1, 1, 1)
+    b = rng.normal(size=3) * 0.1
+    inits = {"w": w, "s": s, "z": np.zeros(()), "b6": np.array(6.0), "b": b}
+    quant = node("Quant", ["w", "s", "z", "b6"], "wq", domain=QONNX, signed=1, narrow=1)
+    conv = node("Conv", ["x", "wq", "b"], "y", pads=[1, 1, 1, 1])
+    # the integer sums (18 taps of 6-bit weights) need 20 integer bits; 16 fractional bits
+    wide = {"Model": {"Precision": "ap_fixed<36,20>", "ReuseFactor": 1}}
+    compiled = hepinfer.compile(model([quant, conv], inits, [1, 2, 5, 5], "y"), wide)
+    names = [n.name for n in compiled.graph.nodes]
+    assert names[-1] == "wq_rescale"
+    ints = np.clip(np.round(np.float32(w) / np.float32(s)), -31, 31)
+    reference = {"w": ints * np.float32(s), "b": b}
+    plain = model(
+        [node("Conv", ["x", "w", "b"], "y", pads=[1, 1, 1, 1])], reference, [1, 2, 5, 5], "y"
+    )
+    x = np.round(rng.normal(size=(200, 2, 5, 5)) * 64) / 64
+    expected = np.asarray(hepinfer.compile(plain, WIDE).predict(x, "float"))
+    got = np.asarray(compiled.predict(x, "float"))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    fixed = np.asarray(compiled.predict(x))
+    # each filter's scale truncated to 16 fractional bits: relative error < 2**-16 / s,
+    # plus the bias and the result's own truncation
+    bound = np.abs(expected).max(axis=(0, 1, 2)) * 2.0**-16 / s.ravel() + 3 * 2.0**-16
+    assert np.all(np.abs(fixed - expected).max(axis=(0, 1, 2)) < bound)
+    assert np.abs(fixed - expected).max() > 0  # (not a float run)

@@ -158,4 +158,4 @@ def conv_rescale(
     assert named is not None
     b = np.zeros(1, np.float32) if bias is None else np.asarray(bias, np.float32)
     shift = b * (np.float32(1.0) - scale)
-    return apply_alpha(ctx, named.name, ir, float(scale), shift, named.config_of)
+    return apply_alpha(ctx, named.name, ir, scale, shift, named.config_of)

@@ -13,7 +13,8 @@ channels-last form, y_hls4ml.npy: hls4ml's C simulation, layers.json, timing.jso
 error.txt with hls4ml's error when its conversion fails.
 
 The networks use power-of-two scales (Brevitas' `*FixedPoint` quantisers and constant
-binary scales), which hls4ml 1.3 turns into fixed-point types; the scales are calibrated by
+binary scales; the `*_float` ones Brevitas' default float-scale quantisers, which hls4ml
+1.3 turns into ApplyAlpha scalings), which hls4ml 1.3 turns into fixed-point types; the scales are calibrated by
 a few training-mode passes on N(0, 2) data, then frozen (eval mode).
 """
 

@@ -147,7 +147,7 @@ def _rows(outputs: Any, n: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def runs(brevitas_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One peer start: the six networks through Brevitas, QONNX and hls4ml."""
+    """One peer start: the nine networks through Brevitas, QONNX and hls4ml."""
     work = tmp_path_factory.mktemp("brevitas")
     models = {name: {"configs": configs} for name, configs in CONFIGS.items()}
     (work / "spec.json").write_text(json.dumps({"out": str(work), "n": N, "models": models}))

@@ -75,7 +75,7 @@ def apply_alpha(
     ctx: Any,
     name: str,
     src: str,
-    scale: float,
+    scale: Any,
     bias: Any,
     config_of: str,
     quantizer: dict[str, Any] | None = None,

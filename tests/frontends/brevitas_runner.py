@@ -12,10 +12,10 @@ OUT/NAME/LEVEL, what `onnx_hls4ml_runner.run` writes (clean.onnx: QONNX's clean-
 channels-last form, y_hls4ml.npy: hls4ml's C simulation, layers.json, timing.json), or
 error.txt with hls4ml's error when its conversion fails.
 
-The networks use power-of-two scales (Brevitas' `*FixedPoint` quantisers and constant
-binary scales; the `*_float` ones Brevitas' default float-scale quantisers, which hls4ml
-1.3 turns into ApplyAlpha scalings), which hls4ml 1.3 turns into fixed-point types; the scales are calibrated by
-a few training-mode passes on N(0, 2) data, then frozen (eval mode).
+Most networks use power-of-two scales (Brevitas' `*FixedPoint` quantisers and constant
+binary scales), which hls4ml 1.3 turns into fixed-point types; the `*_float` ones use
+Brevitas' default float-scale quantisers, which it turns into ApplyAlpha scalings. The
+scales are calibrated by a few training-mode passes on N(0, 2) data, then frozen (eval mode).
 """
 
 import json

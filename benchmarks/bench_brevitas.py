@@ -12,14 +12,18 @@ AveragePool and a QONNX Trunc). The Brevitas peer builds and exports them
 io_parallel; hls4ml 1.3 gets `binary_half` wrong and refuses `per_channel` and `cnn_trunc`) and times its
 `predict()` (C simulation) on the same batch. hepinfer compiles the export as written (fixed
 point, the same configuration) and runs `predict` on the same batch and on single inputs.
-Bit-exactness: against hls4ml's outputs (`mlp`, `cnn`, `binary`), against QONNX's executor
-(`binary_half`, `per_channel`, `cnn_trunc`: at `ap_fixed<24,8>`, where every sum is exact).
+`mlp_float`, `cnn_float` and `per_channel_float` use Brevitas' default quantisers (float
+scales, 8 bits; hls4ml's ApplyAlpha transformation; hls4ml 1.3 fails on per-channel float
+scales: that one runs at `ap_fixed<36,20>` and reports its distance to Brevitas).
+Bit-exactness: against hls4ml's outputs (`mlp`, `cnn`, `binary`, `mlp_float`, `cnn_float`),
+against QONNX's executor (`binary_half`, `per_channel`, `cnn_trunc`: at `ap_fixed<24,8>`,
+where every sum is exact). `--model NAME` (repeatable) runs only those.
 `--csim N` also compares hepinfer's C simulation (io_parallel and io_stream; `--headers`:
 'auto' = Xilinx's where the hls4ml peer is installed, or 'hepinfer') with its emulator on N
 inputs.
 
 Run: HEPINFER_PEERS=$PWD/peers python benchmarks/bench_brevitas.py [--n 10000] [--calls 1000]
-[--csim 0] [--headers auto]
+[--csim 0] [--headers auto] [--model mlp_float ...]
 """
 
 from __future__ import annotations
@@ -42,8 +46,20 @@ PEERS = Path(os.environ.get("HEPINFER_PEERS", REPO / "peers"))
 RUNNER = REPO / "tests" / "frontends" / "brevitas_runner.py"
 CONFIG: dict[str, Any] = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}}
 WIDE: dict[str, Any] = {"Model": {"Precision": "ap_fixed<24,8>", "ReuseFactor": 1}}
-HLS4ML = ("mlp", "cnn", "binary")
-MODELS = ("mlp", "cnn", "binary", "binary_half", "per_channel", "cnn_trunc")
+#: integer sums of 8-bit x 8-bit products need 20 integer bits; 16 fractional for the scales
+FLOAT_WIDE: dict[str, Any] = {"Model": {"Precision": "ap_fixed<36,20>", "ReuseFactor": 1}}
+HLS4ML = ("mlp", "cnn", "binary", "mlp_float", "cnn_float")
+MODELS = (
+    "mlp",
+    "cnn",
+    "binary",
+    "binary_half",
+    "per_channel",
+    "cnn_trunc",
+    "mlp_float",
+    "cnn_float",
+    "per_channel_float",
+)
 
 
 def main() -> None:
@@ -55,20 +71,25 @@ def main() -> None:
     parser.add_argument(
         "--headers", default="auto", help="C simulation headers: auto, xilinx, hepinfer"
     )
+    parser.add_argument(
+        "--model", action="append", choices=MODELS, help="only these models (repeatable)"
+    )
     args = parser.parse_args()
+    chosen = tuple(args.model or MODELS)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        models = {m: {"configs": {"model": CONFIG}} if m in HLS4ML else {} for m in MODELS}
+        models = {m: {"configs": {"model": CONFIG}} if m in HLS4ML else {} for m in chosen}
         spec = {"out": str(work), "n": args.n, "models": models}
         (work / "spec.json").write_text(json.dumps(spec))
         python = PEERS / "hls4ml" / "bin" / "python"
         subprocess.run(
             [str(python), str(RUNNER), str(work / "spec.json")], check=True, capture_output=True
         )
-        for name in MODELS:
+        for name in chosen:
             d = work / name
             xs = np.load(d / "x.npy")
             config = CONFIG if name in HLS4ML else WIDE
+            config = FLOAT_WIDE if name == "per_channel_float" else config
             compiled = hepinfer.compile(d / "model.onnx", config)
             compiled.predict(xs[:10])  # the plan is bound at the first call
             start = time.perf_counter()
@@ -100,6 +121,10 @@ def main() -> None:
                 expected = np.load(d / "y_qonnx.npy")
                 result["against"] = "qonnx"
             result |= {"mismatches": int(np.sum(ours != expected)), "outputs": int(ours.size)}
+            if name.endswith("_float"):  # float scales: no exact fixed-point value
+                brevitas = np.load(d / "y_torch.npy")
+                result["max_abs_vs_brevitas"] = round(float(np.abs(ours - brevitas).max()), 4)
+                result["max_abs_brevitas"] = round(float(np.abs(brevitas).max()), 4)
             if args.csim:  # hepinfer's own HLS project, both IO types
                 sub = xs[: args.csim]
                 for io in ("io_parallel", "io_stream"):

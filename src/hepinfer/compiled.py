@@ -344,6 +344,8 @@ def compile(
         if "time_distributed" in n.attrs:  # hls4ml's wrapper and end marker: typed copies
             for alias in (str(n.attrs["time_distributed"]), f"{n.attrs['time_distributed']}_end"):
                 layers.setdefault(alias, ("", "TimeDistributed"))
+        if "config_of" in n.attrs:  # hls4ml's ApplyAlpha of a float-scale Quant (or Add)
+            layers.setdefault(str(n.attrs["config_of"]), ("", "Quant"))
         for alias in n.attrs.get("nested", ()):  # a nested model's name (hls4ml: LayerGroup)
             layers.setdefault(str(alias), ("", "LayerGroup"))
     unused = cfg.check_layers(layers)  # a misspelt LayerName/LayerType is an error

@@ -4,16 +4,18 @@ and hls4ml 1.3 (run with the hls4ml peer's python once Brevitas is added to it, 
 
 Usage: python brevitas_runner.py SPEC.json
 SPEC: {"out": folder, "n": inputs per model, "models": {NAME: {"configs": {LEVEL: hls4ml
-hls_config, ...}}}}, NAME among `MODELS`. For each model, in OUT/NAME: model.onnx (Brevitas'
+hls_config, ...}, "seed" (optional; default: the model's position in "models")}}}, NAME
+among `MODELS`. For each model, in OUT/NAME: model.onnx (Brevitas'
 `export_qonnx`, the TorchScript exporter), x.npy (n inputs on a 2**-6 grid), y_torch.npy
 (Brevitas' own forward, one batch; its seconds in timing.json), y_qonnx.npy (QONNX 1.0.0's executor on model.onnx); and per LEVEL, in
 OUT/NAME/LEVEL, what `onnx_hls4ml_runner.run` writes (clean.onnx: QONNX's clean-up and
 channels-last form, y_hls4ml.npy: hls4ml's C simulation, layers.json, timing.json), or
 error.txt with hls4ml's error when its conversion fails.
 
-The networks use power-of-two scales (Brevitas' `*FixedPoint` quantisers and constant
-binary scales), which hls4ml 1.3 turns into fixed-point types; the scales are calibrated by
-a few training-mode passes on N(0, 2) data, then frozen (eval mode).
+Most networks use power-of-two scales (Brevitas' `*FixedPoint` quantisers and constant
+binary scales), which hls4ml 1.3 turns into fixed-point types; the `*_float` ones use
+Brevitas' default float-scale quantisers, which it turns into ApplyAlpha scalings. The
+scales are calibrated by a few training-mode passes on N(0, 2) data, then frozen (eval mode).
 """
 
 import json
@@ -126,6 +128,49 @@ def cnn_trunc():  # type: ignore[no-untyped-def]
     )
 
 
+def mlp_float(per_channel: bool = False):  # type: ignore[no-untyped-def]
+    """Brevitas' default (float-scale) quantisers: QuantIdentity (Int8ActPerTensorFloat) ->
+    QuantLinear(16, 12; Int8WeightPerTensorFloat, or Int8WeightPerChannelFloat with
+    `per_channel`) -> QuantReLU (Uint8ActPerTensorFloat) -> QuantLinear(12, 8) -> QuantReLU ->
+    QuantLinear(8, 5), float biases; 8-bit activations (the default) and 6-bit weights (with
+    8, a weight scale near max|w| / 127 ~ 0.002 keeps 2 bits in ap_fixed<16,6> or none).
+    """
+    import brevitas.nn as qnn
+    import brevitas.quant as q
+    import torch
+
+    wq = q.Int8WeightPerChannelFloat if per_channel else q.Int8WeightPerTensorFloat
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(return_quant_tensor=True),
+        qnn.QuantLinear(16, 12, bias=True, weight_quant=wq, weight_bit_width=6),
+        qnn.QuantReLU(return_quant_tensor=True),
+        qnn.QuantLinear(12, 8, bias=True, weight_quant=wq, weight_bit_width=6),
+        qnn.QuantReLU(return_quant_tensor=True),
+        qnn.QuantLinear(8, 5, bias=True, weight_quant=wq, weight_bit_width=6),
+    )
+
+
+def cnn_float():  # type: ignore[no-untyped-def]
+    """`cnn` with Brevitas' default quantisers (float scales; 8-bit activations, 6-bit
+    weights as in `mlp_float`): QuantIdentity ->
+    QuantConv2d(4, 3x3, pad 1) -> QuantReLU -> MaxPool2d(2) -> QuantConv2d(4, 3x3) -> QuantReLU
+    -> Flatten -> QuantLinear(5), float biases.
+    """
+    import brevitas.nn as qnn
+    import torch
+
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(return_quant_tensor=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, bias=True, weight_bit_width=6),
+        qnn.QuantReLU(return_quant_tensor=True),
+        torch.nn.MaxPool2d(2),
+        qnn.QuantConv2d(4, 4, 3, bias=True, weight_bit_width=6),
+        qnn.QuantReLU(return_quant_tensor=True),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(16, 5, bias=True, weight_bit_width=6),
+    )
+
+
 #: name -> (builder, input shape without the batch)
 MODELS = {
     "mlp": (mlp, (16,)),
@@ -134,6 +179,9 @@ MODELS = {
     "binary_half": (lambda: binary(0.5), (16,)),
     "per_channel": (lambda: mlp(per_channel=True, bias=False), (16,)),
     "cnn_trunc": (cnn_trunc, (2, 8, 8)),
+    "mlp_float": (mlp_float, (16,)),
+    "cnn_float": (cnn_float, (2, 8, 8)),
+    "per_channel_float": (lambda: mlp_float(per_channel=True), (16,)),
 }
 
 
@@ -188,7 +236,7 @@ def main() -> int:
     root = Path(spec["out"])
     for seed, (name, job) in enumerate(spec["models"].items()):
         out = root / name
-        build(name, out, int(spec["n"]), seed)
+        build(name, out, int(spec["n"]), int(job.get("seed", seed)))
         for level, config in job.get("configs", {}).items():
             target = {"onnx": str(out / "model.onnx"), "x": str(out / "x.npy")}
             target |= {"out": str(out / level), "config": config}

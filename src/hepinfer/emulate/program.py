@@ -106,7 +106,12 @@ def _conv(node: Node, tx: FixedType, in_shape: tuple[int, ...]) -> Step | None:
 
 
 def _cast(node: Node, tx: FixedType, n: int, relu: bool) -> Step | None:
-    tr = need(node, "result")
+    if node.op is Op.QUANT:  # a QONNX Quant: a cast to its own type
+        from hepinfer.ops.quant import fixed_type
+
+        tr = fixed_type(node.attrs)
+    else:
+        tr = need(node, "result")
     if tx.width > 62 or not native.cast_ok(tx, tr):
         return None
     row = _row(K_CAST, n, n, [int(relu), tx.frac - tr.frac, *native.type_row(tr)])
@@ -284,6 +289,8 @@ def step(
         return _conv(node, tx, in_shape)
     if node.op is Op.BATCHNORM:
         return _scale_shift(node, tx, n)
+    if node.op is Op.QUANT:
+        return _cast(node, tx, n, relu=False)
     if node.op is Op.FIXED_POINT_QUANTIZER:
         return _quantizer(node, tx, n)
     if node.op is Op.UNARY_LUT:

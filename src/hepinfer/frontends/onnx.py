@@ -93,7 +93,7 @@ def from_onnx_model(model: Any, name: str = "model") -> Graph:
         if out.name not in ctx.tensors:
             msg = f"ONNX output {out.name!r} is not computed from the inputs (constant output?)"
             raise FrontendError(msg)
-        outputs.append(ctx.tensors[out.name])
+        outputs.append(ctx.materialise(out.name))
     onnx_recurrent.prune(ctx, outputs)
     return builder.build(outputs)
 

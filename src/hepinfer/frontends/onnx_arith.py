@@ -88,7 +88,8 @@ def _dense_bias(ctx: OnnxContext, node: Any) -> bool:
 def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """Add: tensors (Add), a MatMul's bias, or a constant shift."""
     one = _one_constant(ctx, node)
-    if one is None or _dense_bias(ctx, node):
+    after_alpha = ctx.tensors.get(str(node.input[0])) in ctx.alpha_nodes  # hls4ml's bn_<add>
+    if one is None or _dense_bias(ctx, node) or (after_alpha and one[0] == 0):
         onnx_nodes.add(ctx, node, attrs)
         return
     data, c = one

@@ -33,13 +33,40 @@ class OnnxContext:
     channels_last_model: bool = False
     #: ONNX outputs of recurrent nodes -> their converter (`hepinfer.frontends.onnx_recurrent`)
     recurrent: dict[str, Any] = field(default_factory=dict)
+    #: ONNX tensor -> the ApplyAlpha rescales (hepinfer.frontends.onnx_alpha) not yet added
+    #: after it: a MatMul reading it moves them below itself, any other reader adds them
+    pending: dict[str, list[Any]] = field(default_factory=dict)
+    #: Quant'd constant of a float scale -> its rescale (`onnx_alpha.Rescale`)
+    const_alpha: dict[str, Any] = field(default_factory=dict)
+    #: IR nodes that are hls4ml's ApplyAlpha layers (an Add of a constant after one: another)
+    alpha_nodes: set[str] = field(default_factory=set)
 
     def src(self, node: Any, i: int = 0) -> str:
         name = str(node.input[i])
         if name not in self.tensors:
             msg = f"ONNX node {node.name or node.output[0]!r} ({node.op_type}) reads {name!r}, which is constant or unknown here"
             raise FrontendError(msg)
+        return self.materialise(name)
+
+    def materialise(self, name: str) -> str:
+        """The IR tensor of ONNX tensor `name`, its pending rescales added first."""
+        rescales = self.pending.pop(name, None)
+        if rescales:
+            from hepinfer.frontends.onnx_alpha import apply_alpha
+
+            ir = self.tensors[name]
+            for r in rescales:
+                ir = apply_alpha(self, r.name, ir, r.scale, 0.0, r.config_of)
+            self.tensors[name] = ir
         return self.tensors[name]
+
+    def unscaled(self, node: Any, i: int = 0) -> tuple[str, list[Any]]:
+        """Input i without its pending rescales, and those rescales (moved by the caller)."""
+        name = str(node.input[i])
+        rescales = list(self.pending.get(name, []))
+        if not rescales:
+            return self.src(node, i), []
+        return self.tensors[name], rescales
 
     def const(self, node: Any, i: int) -> FloatArray | None:
         if i >= len(node.input) or not node.input[i]:
@@ -101,9 +128,29 @@ def _dense(ctx: OnnxContext, node: Any, kernel: FloatArray, bias: FloatArray | N
     for i, key in ((1, "kernel_quantizer"), (2, "bias_quantizer")):
         if i < len(node.input) and node.input[i] in ctx.quant:
             attrs[key] = ctx.quant[node.input[i]]
-    ir = ctx.builder.add(
-        ctx.name(node), Op.DENSE, [ctx.src(node)], attrs, {"kernel": kernel, "bias": b}
-    )
+    src, rescales = ctx.unscaled(node)
+    weight_alpha = ctx.const_alpha.get(str(node.input[1]))
+    if weight_alpha is not None:  # one scale, or one per output (Gemm transB: transposed)
+        scale = np.asarray(weight_alpha.scale)
+        if scale.ndim == 2 and scale.shape != kernel.shape:
+            weight_alpha = weight_alpha.transposed(None)
+        per_out = weight_alpha.per_output(f"ONNX node {ctx.name(node)!r}", 1)
+        rescales.append(type(weight_alpha)(weight_alpha.name, per_out, weight_alpha.config_of))
+    if not rescales:
+        ir = ctx.builder.add(ctx.name(node), Op.DENSE, [src], attrs, {"kernel": kernel, "bias": b})
+        ctx.set(node, ir, "ir")
+        return
+    # hls4ml 1.3 moves float-scale rescales below the product (onnx_alpha), the bias after
+    # them as its own ApplyAlpha
+    zero = {"kernel": kernel, "bias": np.zeros(kernel.shape[1])}
+    ir = ctx.builder.add(ctx.name(node), Op.DENSE, [src], attrs, zero)
+    from hepinfer.frontends.onnx_alpha import UNIT_SCALE, apply_alpha
+
+    for r in rescales:
+        ir = apply_alpha(ctx, r.name, ir, r.scale, 0.0, r.config_of)
+    if bias is not None:
+        name = f"bn_{ctx.name(node)}"
+        ir = apply_alpha(ctx, name, ir, 1.0, b, ctx.name(node), UNIT_SCALE)
     ctx.set(node, ir, "ir")
 
 
@@ -142,6 +189,12 @@ def add(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         src = ctx.src(node)
         prev = ctx.builder.node(src)
         only_user = not any(src in n.inputs for n in ctx.builder.nodes)
+        if src in ctx.alpha_nodes:  # hls4ml: an Add of a constant becomes an ApplyAlpha
+            from hepinfer.frontends.onnx_alpha import UNIT_SCALE, apply_alpha
+
+            name = ctx.name(node)
+            ctx.set(node, apply_alpha(ctx, f"bn_{name}", src, 1.0, c, name, UNIT_SCALE))
+            return
         if prev.op is Op.DENSE and only_user and not np.any(prev.weights["bias"]):
             bias = np.broadcast_to(c.reshape(-1), prev.weights["bias"].shape)
             new = prev.replace(weights={"kernel": prev.weights["kernel"], "bias": bias})
@@ -329,6 +382,9 @@ def transpose(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         ctx.consts[out] = np.transpose(c, None if perm is None else [int(p) for p in perm])
         if str(node.input[0]) in ctx.quant:
             ctx.quant[out] = ctx.quant[str(node.input[0])]
+        if str(node.input[0]) in ctx.const_alpha:
+            axes = None if perm is None else [int(p) for p in perm]
+            ctx.const_alpha[out] = ctx.const_alpha[str(node.input[0])].transposed(axes)
         return
     src = ctx.src(node)
     rank = len(ctx.builder.shape(src))
@@ -412,7 +468,10 @@ def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     # transposes the weights too, to (F, *k, C) (QONNX executes it by transposing both back)
     if channels_last_domain(node):
         w = np.moveaxis(w, -1, 1)
+    held = ctx.pending.pop(str(node.input[0]), None)  # float-scale rescales: moved below
     src = ctx.channels_first(node) if channels_last_domain(node) else ctx.channels_last(node)
+    if held:
+        ctx.pending[str(node.input[0])] = held
     in_shape = ctx.builder.shape(src)
     kernel = np.moveaxis(w, (0, 1), (-1, -2))  # (F, C, *k) -> (*k, C, F)
     b = ctx.const(node, 2)
@@ -444,7 +503,16 @@ def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
             f"channels and the {w.shape[0]} filters; supported: a group count dividing both"
         )
         raise FrontendError(msg)
-    ir = ctx.builder.add(ctx.name(node), op, [src], geo, {"kernel": kernel, "bias": bias})
+    attrs_q = (
+        {"kernel_quantizer": ctx.quant[str(node.input[1])]} if node.input[1] in ctx.quant else {}
+    )
+    weights = {"kernel": kernel, "bias": bias}
+    ir = ctx.builder.add(ctx.name(node), op, [src], {**geo, **attrs_q}, weights)
+    weight_alpha = ctx.const_alpha.get(str(node.input[1]))
+    if held or weight_alpha is not None:
+        from hepinfer.frontends.onnx_alpha import conv_rescale
+
+        ir = conv_rescale(ctx, ir, held or [], weight_alpha, None if b is None else bias)
     ctx.set(node, ir, "ir" if channels_last_domain(node) else "cl")
 
 
@@ -595,14 +663,6 @@ def reshape(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     ctx.set(node, ctx.builder.add(ctx.name(node), Op.RESHAPE, [src], {"shape": tuple(shape)}), "ir")
 
 
-#: how to get power-of-two scales, for the refusal of other scales
-_PO2_HINT = (
-    "export it with power-of-two scales (Brevitas: the *FixedPoint quantisers, e.g. "
-    "Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint, "
-    "or restrict_scaling_type=RestrictValueType.POWER_OF_TWO)"
-)
-
-
 def _power_of_two(scale: FloatArray) -> bool:
     mantissa, _ = np.frexp(scale)
     return bool(np.all(scale > 0) and np.all(mantissa == 0.5))
@@ -630,11 +690,10 @@ def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
         msg = f"Quant {ctx.name(node)!r}: only zero point 0 is supported (got {zero.ravel()[:4]})"
         raise FrontendError(msg)
     if not _power_of_two(scale):
-        msg = (
-            f"Quant {ctx.name(node)!r}: scale {scale.ravel()[:4]} is not a power of two, so "
-            f"it has no fixed-point type (hepinfer needs power-of-two scales); {_PO2_HINT}"
-        )
-        raise FrontendError(msg)
+        from hepinfer.frontends.onnx_alpha import float_scale_quant
+
+        float_scale_quant(ctx, node, q, scale)
+        return
     x = ctx.const(node, 0)
     if x is not None and np.unique(scale).size > 1:
         per_channel(ctx, node, x, scale, q)

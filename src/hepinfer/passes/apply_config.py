@@ -275,8 +275,10 @@ def apply_config(
         node = original
         s = spec(node.op)
         keys = (node.op.value, s.hls_name) if s.hls_name else (node.op.value,)
+        # hls4ml's ApplyAlpha layers of a float-scale Quant take that Quant's configuration
+        cname = str(node.attrs.get("config_of", node.name))
         chosen: dict[str, TypeSpec | None] = {
-            v: config.precision(node.name, keys, v) for v in s.precisions
+            v: config.precision(cname, keys, v) for v in s.precisions
         }
         chosen.update(_quantizer_types(node, config, s.precisions))
         resolved: dict[str, FixedType | None] = {}
@@ -318,7 +320,7 @@ def apply_config(
             "table_size",
             "table_range_power2",
         ):
-            value = config.setting(node.name, keys, attr)
+            value = config.setting(cname, keys, attr)
             if value is not None and (
                 attr not in ("implementation", "table_size", "table_range_power2")
                 or node.op is Op.SOFTMAX

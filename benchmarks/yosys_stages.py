@@ -8,8 +8,8 @@ pipeline stage whose ports are register outputs (each stage module holds the com
 logic of one stage and the registers that capture its results; a register addressing a ROM
 stays with the ROM, so that Yosys still makes it a block RAM's synchronous read): LUT mapping
 never crosses a flip-flop, so the cut loses no optimisation ABC could make. Each stage module
-is synthesised in its own Yosys run (`synth_xilinx ... -noiopad -noclkbuf`, no I/O buffers in
-a submodule), the top (port registers, valid chain, buffers) with the stages as black boxes;
+is synthesised in its own Yosys run (`hepinfer.rtl.synth.synth_script`, which has no I/O or
+clock buffers), the top (port registers, valid chain) with the stages as black boxes;
 the cells are added up and compared with one flat run of the same script
 (`hepinfer.rtl.synth.synth_script`). CPU = user + system of every Yosys run and its ABC child.
 
@@ -238,7 +238,7 @@ def synth_stages(parts: StageModules, work: Path, fam: str) -> dict[str, Any]:
         path = work / f"{name}.v"
         path.write_text(text)
         files.append(path)
-        script = synth_script(fam, name).replace("-flatten", "-flatten -noiopad -noclkbuf")
+        script = synth_script(fam, name)  # no I/O or clock buffers (SYNTH_FLAGS)
         runs[name] = yosys_run(f"read_verilog -sv {path}; {script}", work, name)
     top = work / "top.v"
     top.write_text(parts.top_verilog)

@@ -97,18 +97,69 @@ def parse_stat(text: str) -> dict[str, int]:
     return cells
 
 
-def synth_script(fam: str, top: str) -> str:
-    """The Yosys commands of the synthesis: `synth_xilinx -flatten`, with one `opt_clean`
-    inserted after its DSP mapping.
+#: `synth_xilinx` flags of every run: one flat netlist; no SRL shift registers (`-nosrl`: a
+#: delay chain of three or more plain flip-flops stays flip-flops, which `xilinx_srl` would
+#: pack into SRL16E/SRLC32E LUTs; hepinfer's pipelines have none, their chains read every
+#: stage or reset); no I/O or clock buffers (`-noiopad -noclkbuf`: an out-of-context count,
+#: as a module inside a larger design; IBUF/OBUF/BUFG are no LUT, FF or DSP)
+SYNTH_FLAGS = "-flatten -nosrl -noiopad -noclkbuf"
 
-    Yosys' `mul2dsp` techmap leaves one unread 1,024-bit `_TECHMAP_DONE_` wire per multiplier
-    (on the unpruned jet tagger, 1,704 DSPs: 1.7M of the design's 2.6M wire bits), which the
-    nine passes of `coarse` before its first `opt_clean` walk (its `techmap`, `alumacc`,
-    `share`, `opt_expr`, ...); the inserted `opt_clean` removes them first. The netlist is the
-    same: `synth_xilinx` runs the same commands in the same order, only unused wires go earlier.
+#: `synth_xilinx`'s `prepare` step without `check` (diagnostics only) and `fsm` (generated
+#: datapaths hold no state machine: every register is fed forward); `pmux2shiftx; clean`
+#: are skipped by `-nosrl` already
+_PREPARE = (
+    "proc",
+    "flatten",
+    "tribuf -logic",
+    "deminout",
+    "opt_expr",
+    "opt_clean",
+    "opt -nodffe -nosdff",
+    "opt",
+    "wreduce",
+    "peepopt",
+    "opt_clean",
+)
+
+#: `synth_xilinx`'s `fine` step (`-nosrl`: no `xilinx_srl -variable`) with one round of the
+#: `opt -fast` that follows the gate-level techmap, instead of rounds until nothing changes
+_FINE = (
+    "opt -full",
+    "techmap -map +/techmap.v -D LUT_SIZE=6 -map +/xilinx/arith_map.v",
+    "opt_expr",
+    "opt_merge",
+    "opt_dff",
+    "opt_clean",
+)
+
+
+def synth_script(fam: str, top: str) -> str:
+    """The Yosys commands of the synthesis: `synth_xilinx`'s own steps in its order, with
+    `SYNTH_FLAGS`, run by label (`-run`) where unchanged, written out where a pass is left out.
+
+    - `prepare` without `check` and `fsm` (`_PREPARE`);
+    - one `opt_clean` after `map_dsp`: Yosys' `mul2dsp` techmap leaves one unread 1,024-bit
+      `_TECHMAP_DONE_` wire per multiplier (on the unpruned jet tagger, 1,704 DSPs: 1.7M of
+      the design's 2.6M wire bits), which the passes of `coarse` would walk;
+    - `fine` with one round of its last `opt -fast` (`_FINE`);
+    - no `check` step at the end (`hierarchy -check; stat; check -noinit`: the caller runs
+      `stat`).
+
+    Every pass left out is an optimisation or a check: the netlist is a `synth_xilinx`
+    mapping whatever they would have done (`tests/rtl/test_synth.py` compares the cells with
+    plain `synth_xilinx`; `benchmarks/RESULTS.md` the jet tagger's).
     """
-    run = f"synth_xilinx -family {fam} -top {top} -flatten"
-    return f"{run} -run :coarse; opt_clean; {run} -run coarse:"
+    run = f"synth_xilinx -family {fam} -top {top} {SYNTH_FLAGS}"
+    steps = (
+        f"{run} -run begin:prepare",  # the cell libraries; hierarchy -check -top
+        *_PREPARE,
+        f"{run} -run map_dsp:coarse",
+        "opt_clean",
+        f"{run} -run coarse:fine",  # coarse, map_memory, map_ffram
+        *_FINE,
+        f"{run} -run map_cells:check",  # map_cells, map_ffs, map_luts, finalize
+    )
+    return "; ".join(steps)
 
 
 def synthesise(design: RtlDesign, part: str = "xcvu13p", timeout: float = 1800.0) -> SynthReport:

@@ -124,29 +124,26 @@ def test_script_maps_as_synth_xilinx(tmp_path: Path) -> None:
 
 
 def test_jet_tagger_synthesises_within_five_minutes(shared_data: Path) -> None:
-    """Issue 14: Yosys synthesis of the jet tagger (the unpruned KERAS_3layer at hls4ml's
-    configuration, `config_from_model`: ap_fixed<16,6>, Latency, reuse 1, with its softmax)
+    """Issue 14: Yosys synthesis of the jet tagger of hls4ml's published results (anchor
+    `jet_tagger_pruned70_rf1`: KERAS_3layer, 70 % pruned, ap_fixed<16,6>, with its softmax)
     completes within 5 minutes of Yosys CPU time (CI's budget; on a shared machine the wall
     time is longer), and its figures agree with the generator's manifest.
     """
     need("yosys")
     folder = shared_data / "hls4ml-example-models" / "keras"
-    source = (folder / "KERAS_3layer.json", folder / "KERAS_3layer_weights.h5")
+    source = (folder / "KERAS_3layer.json", folder / "KERAS_3layer_70pruned_retrained_weights.h5")
     model = hepinfer.compile(source, hepinfer.config_from_model(source))
     design = model.rtl_design()
     report = synthesise(design, "xcvu13p", timeout=7200)
+    assert report.cpu_seconds < 300, report.cpu_seconds
     # one DSP48E2 per DSP product of the manifest, less the few Yosys merges (identical
     # products) or narrows into LUTs
     n_dsp = design.counts["dsp_multipliers"]
     assert 0.98 * n_dsp <= report.dsps <= n_dsp, (report.dsps, n_dsp)
     assert report.luts > 0
     assert report.carries > 0  # the adders' carry chains
-    assert report.brams == 1  # the softmax's inverse table (its exponential table is LUTs)
     # at most every pipeline register bit, the ports' registers and the valid chain (Yosys
-    # drops constant bits; no delay chain becomes an SRL: `-nosrl`)
+    # drops constant bits and turns delay chains into SRL LUTs)
     ports = sum(p.bits for p in (*design.inputs, *design.outputs))
     assert 0 < report.ffs <= design.counts["pipeline_register_bits"] + ports + design.latency
-    assert not {k for k in report.cells if k.startswith("SRL")}
     assert report.longest_path_cells > 0
-    # last, so that a slow machine's failure says the mapping was right
-    assert report.cpu_seconds < 300, report.cpu_seconds

@@ -50,8 +50,9 @@ from hepinfer.ops import hls4ml_auto as rules
 from hepinfer.ops.base import FloatArray, OpSpec, Types, n_inputs, need, result_types, weight
 from hepinfer.ops.bounds import Bounds, Interval, one, weighted_sum
 from hepinfer.ops.conv import ints, patches
+from hepinfer.ops.convnd import rtl_windows
 from hepinfer.ops.cost import ConvCost, LayerCost, NodeContext
-from hepinfer.ops.dense import accumulate, held_weights, rtl_matmul
+from hepinfer.ops.dense import accumulate, held_weights
 from hepinfer.ops.dense import lowering as dense_lowering
 from hepinfer.ops.lowering import Lowering, fixed, inputs_count
 
@@ -359,16 +360,6 @@ def rtl(
     """Fully unrolled: every output position is the Dense logic (`dense.rtl_matmul`) on its
     window of the zero grid (the grid's zeros are the constant 0), outputs position-major.
     """
-    x, tx = xs[0], fixed(node, inputs[0])
-    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
-    kernel = weight(node, "kernel")
-    index = np.arange(1, len(x) + 1).reshape(1, *inputs[0].shape)
+    index = np.arange(1, len(xs[0]) + 1).reshape(1, *inputs[0].shape)
     cols, _ = _cols(node, index)
-    wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[-1]))
-    bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
-    zero = net.const(0, tx.frac)
-    outs: list[Val] = []
-    for row in cols:
-        window = [x[i - 1] if i else zero for i in row]
-        outs.extend(rtl_matmul(net, window, wm, bias, (tw, ta, tr)))
-    return outs
+    return rtl_windows(node, net, xs[0], fixed(node, inputs[0]), cols)

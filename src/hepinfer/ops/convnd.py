@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
+from hepinfer.fixed import FixedType
 from hepinfer.fixed.array import FxArray
 from hepinfer.ir.graph import Node, TensorType
 from hepinfer.netlist import Netlist, Val
@@ -129,15 +131,24 @@ def rtl(
     """Fully unrolled: every output pixel is the Dense logic (`dense.rtl_matmul`) on its
     window of input values (padding is the constant 0), outputs pixel-major, filters last.
     """
-    x, tx = xs[0], fixed(node, inputs[0])
-    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
     kernel = weight(node, "kernel")
     spatial = inputs[0].shape[:rank]
     strides, dilations, pads, _ = geometry(node, spatial, kernel.shape[:rank])
-    index = np.arange(1, len(x) + 1).reshape(1, *spatial, kernel.shape[-2])
+    index = np.arange(1, len(xs[0]) + 1).reshape(1, *spatial, kernel.shape[-2])
     cols = patches(index, kernel.shape[:rank], strides, dilations, pads).reshape(
         -1, int(np.prod(kernel.shape[:-1]))
     )
+    return rtl_windows(node, net, xs[0], fixed(node, inputs[0]), cols)
+
+
+def rtl_windows(
+    node: Node, net: Netlist, x: Sequence[Val], tx: FixedType, cols: npt.NDArray[np.int64]
+) -> list[Val]:
+    """The Dense logic (`dense.rtl_matmul`) of the node's kernel and bias on each window:
+    row `r` of `cols` holds the window's input positions plus one (0: the constant 0).
+    """
+    tw, tb, ta, tr = (need(node, v) for v in ("weight", "bias", "accum", "result"))
+    kernel = weight(node, "kernel")
     wm = tw.to_mantissa(kernel.reshape(-1, kernel.shape[-1]))
     bias = ta.cast_mantissa(tb.to_mantissa(weight(node, "bias")), tb)
     zero = net.const(0, tx.frac)

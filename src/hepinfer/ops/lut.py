@@ -109,7 +109,8 @@ def lookup_function(
     return indexed
 
 
-@functools.lru_cache(maxsize=256)
+#: at most 64 cached (table, map) pairs: 128 MiB at the widest direct maps
+@functools.lru_cache(maxsize=64)
 def _maps(
     fn: Callable[[npt.NDArray[Any]], npt.NDArray[Any]],
     size: int,
@@ -138,11 +139,11 @@ def lut_fixed(
     span: float,
     result: FixedType,
 ) -> FxArray:
-    """Apply a table-based activation bit-exactly."""
+    """Apply a table-based activation bit-exactly (the table read, then cast to `result`:
+    `lookup_function`'s cached table and map).
+    """
     size = int(node.attrs.get("table_size", DEFAULT_TABLE_SIZE))
-    t = table_type(node)
-    table = build_table(fn, size, span, t)
-    return FxArray(table[table_index(x, size, span)], t).cast(result)
+    return FxArray(lookup_function(fn, size, span, table_type(node), x.t, result)(x.m), result)
 
 
 def lut_interval(

@@ -49,6 +49,14 @@ def _conv_transpose(b: GraphBuilder, src: str, rng: Rng) -> str:
     strides = tuple(int(v) for v in rng.integers(1, 3, size=rank))
     pads = tuple(int(rng.integers(0, k[i % rank])) for i in range(2 * rank))
     extra = tuple(int(rng.integers(0, s)) for s in strides)
+    # the pads may not remove every output position: (n - 1) s + k + extra - pads >= 1
+    spatial, cut = b.shape(src)[:-1], list(pads)
+    for a in range(rank):
+        over = cut[a] + cut[a + rank] - ((spatial[a] - 1) * strides[a] + k[a] + extra[a] - 1)
+        for i in (a + rank, a):
+            take = min(max(over, 0), cut[i])
+            cut[i], over = cut[i] - take, over - take
+    pads = tuple(cut)
     c_out = int(rng.integers(1, 4))
     weights = {
         "kernel": _weights(rng, (*k, c_in, c_out), float(rng.choice([0.25, 1.0, 3.0]))),

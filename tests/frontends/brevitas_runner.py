@@ -171,6 +171,108 @@ def cnn_float():  # type: ignore[no-untyped-def]
     )
 
 
+def mlp_zero_point():  # type: ignore[no-untyped-def]
+    """Asymmetric and per-channel activation quantisers (Brevitas' float scales):
+    QuantIdentity (ShiftedUint8ActPerTensorFloat: a zero point) -> QuantLinear(16, 12) ->
+    QuantReLU (Uint8ActPerTensorFloat, one scale per channel) -> QuantLinear(12, 8) ->
+    QuantIdentity (Int8ActPerTensorFloat, one scale per channel) -> QuantLinear(8, 5), 6-bit
+    Int8WeightPerTensorFloat weights, float biases. (hls4ml 1.3 fails on a zero point on
+    weights, ShiftedUint8WeightPerTensorFloat: IndexError after its rescale stays on the
+    weights.) The quantisers return plain tensors (Brevitas 0.13
+    cannot propagate a per-channel QuantTensor through a QuantLinear); the export is the same.
+    """
+    import brevitas.nn as qnn
+    import brevitas.quant as q
+    import torch
+
+    wq = q.Int8WeightPerTensorFloat
+
+    def per_channel(n: int) -> dict:  # type: ignore[type-arg]
+        return {
+            "scaling_per_output_channel": True,
+            "per_channel_broadcastable_shape": (1, n),
+            "scaling_stats_permute_dims": (1, 0),
+        }
+
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(q.ShiftedUint8ActPerTensorFloat),
+        qnn.QuantLinear(16, 12, bias=True, weight_quant=wq, weight_bit_width=6),
+        qnn.QuantReLU(q.Uint8ActPerTensorFloat, **per_channel(12)),
+        qnn.QuantLinear(12, 8, bias=True, weight_quant=wq, weight_bit_width=6),
+        qnn.QuantIdentity(q.Int8ActPerTensorFloat, **per_channel(8)),
+        qnn.QuantLinear(8, 5, bias=True, weight_quant=wq, weight_bit_width=6),
+    )
+
+
+def qonnx_zero_point():  # type: ignore[no-untyped-def]
+    """A QONNX graph written with onnx.helper (no Brevitas): x (8) -> Quant (8 bits signed,
+    one float scale and one zero point per channel, shapes (8,)) -> MatMul (8, 6; weights
+    through a 6-bit narrow Quant of one float scale) -> Add (bias) -> Relu -> Quant (6 bits
+    unsigned, scale 0.0731, zero point 5, FLOOR) -> MatMul (6, 4; 6-bit weights).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(21)
+    f32 = np.float32
+    inits = {
+        "s0": (0.02 + 0.05 * rng.random(8)).astype(f32),
+        "z0": rng.integers(-20, 21, 8).astype(f32),
+        "b8": np.array(8.0, f32),
+        "b6": np.array(6.0, f32),
+        "w0": (rng.normal(size=(8, 6)) * 0.3).astype(f32),
+        "sw0": np.array(0.0113, f32),
+        "z": np.array(0.0, f32),
+        "bias": (rng.normal(size=6) * 0.2).astype(f32),
+        "s1": np.array(0.0731, f32),
+        "z1": np.array(5.0, f32),
+        "w1": (rng.normal(size=(6, 4)) * 0.3).astype(f32),
+        "sw1": np.array(0.0094, f32),
+    }
+
+    def quant(ins: list[str], out: str, **attrs: object) -> onnx.NodeProto:
+        return helper.make_node("Quant", ins, [out], domain="qonnx.custom_op.general", **attrs)
+
+    nodes = [
+        quant(["x", "s0", "z0", "b8"], "q0", signed=1, narrow=0, rounding_mode="ROUND"),
+        quant(["w0", "sw0", "z", "b6"], "qw0", signed=1, narrow=1, rounding_mode="ROUND"),
+        helper.make_node("MatMul", ["q0", "qw0"], ["m0"]),
+        helper.make_node("Add", ["m0", "bias"], ["a0"]),
+        helper.make_node("Relu", ["a0"], ["r0"]),
+        quant(["r0", "s1", "z1", "b6"], "q1", signed=0, narrow=0, rounding_mode="FLOOR"),
+        quant(["w1", "sw1", "z", "b6"], "qw1", signed=1, narrow=1, rounding_mode="ROUND"),
+        helper.make_node("MatMul", ["q1", "qw1"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qonnx_zero_point",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [onnx.numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    opset = [helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
+    return helper.make_model(graph, opset_imports=opset)
+
+
+def for_hls4ml(path: Path, out: Path) -> None:
+    """The model with every (1, C) scale and zero point of a Quant written as (C,): hls4ml
+    1.3's `QuantToActivation.match` takes `scale[0]` as the one scale and fails on a row
+    ("truth value of an array ... is ambiguous"); a (C,) scale goes to its ApplyAlpha path.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    inits = {i.name: i for i in proto.graph.initializer}
+    for node in proto.graph.node:
+        for name in node.input[1:3] if node.op_type == "Quant" else []:
+            a = numpy_helper.to_array(inits[name]) if name in inits else None
+            if a is not None and a.ndim == 2 and a.shape[0] == 1:
+                inits[name].CopyFrom(numpy_helper.from_array(a.reshape(-1), name))
+    del proto.graph.value_info[:]
+    onnx.save(proto, str(out))
+
+
 #: name -> (builder, input shape without the batch)
 MODELS = {
     "mlp": (mlp, (16,)),
@@ -182,7 +284,12 @@ MODELS = {
     "mlp_float": (mlp_float, (16,)),
     "cnn_float": (cnn_float, (2, 8, 8)),
     "per_channel_float": (lambda: mlp_float(per_channel=True), (16,)),
+    "zero_point": (mlp_zero_point, (16,)),
+    "qonnx_zero_point": (qonnx_zero_point, (8,)),
 }
+#: hls4ml 1.3 converts these with every (1, C) Quant scale / zero point written as (C,)
+#: (`for_hls4ml`), except at the level "exported" (the export as Brevitas writes it)
+SQUEEZE = {"zero_point"}
 
 
 def qonnx_float(path: str, x: np.ndarray) -> np.ndarray:
@@ -205,7 +312,10 @@ def qonnx_float(path: str, x: np.ndarray) -> np.ndarray:
 
 
 def build(name: str, out: Path, n: int, seed: int) -> None:
-    """Write the exported model, the inputs, Brevitas' and QONNX's outputs."""
+    """Write the exported model, the inputs, Brevitas' and QONNX's outputs (a model written
+    with onnx.helper: y_torch.npy is QONNX's executor too).
+    """
+    import onnx
     import torch
     from brevitas.export import export_qonnx
 
@@ -214,6 +324,14 @@ def build(name: str, out: Path, n: int, seed: int) -> None:
     model = make()
     rng = np.random.default_rng(seed)
     x = (np.round(rng.normal(0.0, 2.0, (n, *shape)) * 64) / 64).astype(np.float32)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "x.npy", x)
+    if isinstance(model, onnx.ModelProto):
+        onnx.save(model, str(out / "model.onnx"))
+        y_qonnx = qonnx_float(str(out / "model.onnx"), x)
+        np.save(out / "y_qonnx.npy", y_qonnx)
+        np.save(out / "y_torch.npy", y_qonnx)
+        return
     with torch.no_grad():
         model.train()
         for _ in range(4):  # the activation scales' statistics
@@ -222,8 +340,6 @@ def build(name: str, out: Path, n: int, seed: int) -> None:
         start = time.perf_counter()
         y = model(torch.from_numpy(x))
         forward_s = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "x.npy", x)
     np.save(out / "y_torch.npy", np.asarray(y, dtype=np.float64).reshape(n, -1))
     (out / "timing.json").write_text(json.dumps({"brevitas_forward_s": forward_s, "n": n}))
     export_qonnx(model, torch.zeros(1, *shape), export_path=str(out / "model.onnx"), dynamo=False)
@@ -237,8 +353,13 @@ def main() -> int:
     for seed, (name, job) in enumerate(spec["models"].items()):
         out = root / name
         build(name, out, int(spec["n"]), int(job.get("seed", seed)))
+        source = out / "model.onnx"
+        if name in SQUEEZE:
+            source = out / "model_hls4ml.onnx"
+            for_hls4ml(out / "model.onnx", source)
         for level, config in job.get("configs", {}).items():
-            target = {"onnx": str(out / "model.onnx"), "x": str(out / "x.npy")}
+            onnx_file = out / "model.onnx" if level == "exported" else source
+            target = {"onnx": str(onnx_file), "x": str(out / "x.npy")}
             target |= {"out": str(out / level), "config": config}
             try:
                 run(target)

@@ -1,8 +1,9 @@
 """Brevitas-exported QONNX models against Brevitas, QONNX's executor and hls4ml 1.3 (issue 13).
 
 One peer start (`brevitas_runner.py`, peer `brevitas`: Brevitas 0.13.4 with QONNX 1.0.0 and
-hls4ml 1.3 in the hls4ml venv) builds nine Brevitas networks with random weights (six with
-power-of-two scales, three with Brevitas' default float-scale quantisers), exports each with `brevitas.export.export_qonnx`, runs 2,000 inputs
+hls4ml 1.3 in the hls4ml venv) builds ten Brevitas networks with random weights (six with
+power-of-two scales, four with Brevitas' float-scale quantisers) and one QONNX graph written
+with onnx.helper, exports each with `brevitas.export.export_qonnx`, runs 2,000 inputs
 through Brevitas' own forward and QONNX's executor, and converts the export as hls4ml's
 documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simulation:
 
@@ -33,6 +34,16 @@ documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simula
 - `per_channel_float`: `mlp_float` with Int8WeightPerChannelFloat. hls4ml 1.3's conversion
   fails (IndexError); hepinfer scales per output channel and is as close to QONNX's
   executor as `mlp_float` is to Brevitas (a float scale has no exact fixed-point value).
+- `zero_point`: QuantIdentity (ShiftedUint8ActPerTensorFloat: a zero point) -> QuantLinear
+  -> QuantReLU (one float scale per channel) -> QuantLinear -> QuantIdentity (signed, one
+  scale per channel) -> QuantLinear. hls4ml 1.3 makes each an ApplyAlpha (x `1 / scale` +
+  `zeropt`) -> integers -> ApplyAlpha (x `scale` - `zeropt * scale`) that stays above the
+  next MatMul; it fails on the export as Brevitas writes it ((1, C) scales, level
+  `exported`), so its oracle converts the same model with the scales as (C,) (`for_hls4ml`);
+  bit-exact at model level and at a mixed configuration (the ApplyAlpha types pinned);
+- `qonnx_zero_point`: a QONNX graph written with onnx.helper (per-channel scale and zero
+  point of shape (C,), a FLOOR unsigned Quant with zero point 5); bit-exact with hls4ml at
+  model level, float mode against QONNX's executor.
 
 hepinfer reads the export as Brevitas writes it and (against hls4ml) QONNX's cleaned form; its
 float mode equals Brevitas' forward within 1e-5 of the largest output.
@@ -123,6 +134,15 @@ FLOAT_MIXED = {
         ["Add_0"],
     ),
 }
+#: `zero_point`: as `mlp_float`; the zero points (up to 255) in the `_scale` ApplyAlpha's bias
+ZERO_POINT_MIXED = _alpha_pins(
+    ["Quant_0", "Quant_4", "Quant_5"],
+    ["Quant_1", "Quant_2", "Quant_3"],
+    ["MatMul_0", "MatMul_1", "MatMul_2"],
+    ["Add_0", "Add_1", "Add_2"],
+)
+ZERO_POINT_MIXED["LayerName"]["Quant_0"]["Precision"]["bias"] = "ap_fixed<24,10>"
+del ZERO_POINT_MIXED["LayerName"]["Relu_1"]  # (its second activation is a QuantIdentity)
 CONFIGS: dict[str, dict[str, Any]] = {
     "mlp": {"model": MODEL_LEVEL, "mixed": MIXED["mlp"]},
     "cnn": {"model": MODEL_LEVEL, "mixed": MIXED["cnn"]},
@@ -133,12 +153,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mlp_float": {"model": MODEL_LEVEL, "mixed": FLOAT_MIXED["mlp_float"]},
     "cnn_float": {"model": MODEL_LEVEL, "mixed": FLOAT_MIXED["cnn_float"]},
     "per_channel_float": {"model": MODEL_LEVEL},
+    # "exported": the export as Brevitas writes it, (1, C) scales: hls4ml 1.3 fails
+    "zero_point": {"model": MODEL_LEVEL, "mixed": ZERO_POINT_MIXED, "exported": MODEL_LEVEL},
+    "qonnx_zero_point": {"model": MODEL_LEVEL},
 }
 CASES = [
     (name, level)
-    for name in ("mlp", "cnn", "binary", "mlp_float", "cnn_float")
+    for name in ("mlp", "cnn", "binary", "mlp_float", "cnn_float", "zero_point", "qonnx_zero_point")
     for level in CONFIGS[name]
+    if level != "exported"
 ]
+#: Brevitas' float-scale quantisers (hls4ml's ApplyAlpha path)
+FLOAT_SCALE = {"mlp_float", "cnn_float", "per_channel_float", "zero_point", "qonnx_zero_point"}
 
 
 def _rows(outputs: Any, n: int) -> np.ndarray:
@@ -168,12 +194,13 @@ def runs(brevitas_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_bit_exact_against_hls4ml_csim(runs: Path, name: str, level: str) -> None:
     x = np.load(runs / name / "x.npy")
     expected = np.load(runs / name / level / "y_hls4ml.npy")
-    assert expected.shape == (N, 5)
+    assert expected.shape == (N, 4 if name == "qonnx_zero_point" else 5)
     # neither saturated nor constant (the binary network: sums of 12 terms +-1, some wrapped;
     # the float-scale ones at model level: hls4ml's `ap_fixed<16,6>` wraps `1 / scale` and
     # `x / scale` (up to 173 and 165), so its last activations are 0 and each output its bias)
-    floor = 5 if name.endswith("_float") and level == "model" else 1000
-    assert len(np.unique(expected)) >= (13 if name == "binary" else floor)
+    floor = 5 if name in FLOAT_SCALE and level == "model" else 1000
+    floor = {"binary": 13, "zero_point": 40, "qonnx_zero_point": 300}.get(name, floor)
+    assert len(np.unique(expected)) >= floor
     # the export as Brevitas writes it (its own node names: model level only) and QONNX's form
     sources = [runs / name / level / "clean.onnx"]
     sources += [runs / name / "model.onnx"] if level == "model" else []
@@ -207,7 +234,7 @@ def test_float_mode_equals_brevitas(runs: Path, name: str) -> None:
     np.testing.assert_array_equal(brevitas, np.load(runs / name / "y_qonnx.npy"))
     ours = _rows(hepinfer.compile(runs / name / "model.onnx", MODEL_LEVEL).predict(x, "float"), N)
     scale = float(np.abs(brevitas).max())
-    if name.endswith("_float"):
+    if name in FLOAT_SCALE:
         # Brevitas rounds `x / scale` in float32, hepinfer's float mode in float64: a value
         # within float32's rounding of a tie of a float-scale Quant rounds the other way (one
         # activation step), a few outputs in 10,000; every other within 1e-5
@@ -249,10 +276,13 @@ def test_what_hls4ml_gets_wrong(runs: Path) -> None:
     assert "IndexError" in error, error[-2000:]
     error = (runs / "cnn_trunc" / "model" / "error.txt").read_text()
     assert "convert the model to channels-last format" in error, error[-2000:]
+    # Brevitas' (1, C) per-channel activation scale: `QuantToActivation.match` fails
+    error = (runs / "zero_point" / "exported" / "error.txt").read_text()
+    assert "truth value of an array with more than one element" in error, error[-2000:]
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("name", ["mlp_float", "cnn_float"])
+@pytest.mark.parametrize("name", ["mlp_float", "cnn_float", "zero_point"])
 def test_pinned_alpha_types_bring_hls4ml_close_to_brevitas(runs: Path, name: str) -> None:
     """Why hls4ml 1.3 is far from Brevitas on float scales at model-level `ap_fixed<16,6>`:
     the integer sums (8-bit x 8-bit, 16 or 18 terms) wrap in the Dense/Conv result and
@@ -319,8 +349,77 @@ def test_float_scale_is_hls4ml_apply_alpha() -> None:
     got = np.asarray(compiled.predict(x))
     assert np.abs(got - expected).max() < 1e-3
     assert np.count_nonzero(np.abs(got - expected) > 0.01) < 10  # only ties can flip
-    with pytest.raises(FrontendError, match=r"Quant 'y'.*per-channel scales on activations"):
-        hepinfer.compile(_one_quant(np.array([0.5, 0.25, 0.3, 1.0]), [4]), MODEL_LEVEL)
+
+
+def _zero_point_quant(scale: Any, zero: Any, shape: list[int], then: list[Any]) -> Any:
+    """`x -> Quant(scale, zero, 6 bits unsigned) -> q -> then...` (output the last node's)."""
+    inits = {"s": np.asarray(scale, np.float32), "z": np.asarray(zero, np.float32)}
+    inits |= {"b": np.array(6.0, np.float32), "w": np.linspace(-1, 1, 12).reshape(4, 3)}
+    quant = node("Quant", ["x", "s", "z", "b"], "q", domain=QONNX, signed=0, narrow=0)
+    return model([quant, *then], inits, [1, *shape], then[-1].output[0] if then else "q")
+
+
+def test_zero_point_and_per_channel_scale_are_hls4ml_apply_alpha() -> None:
+    """A Quant on activations with a zero point and one float scale per channel, as Brevitas'
+    ShiftedUint8ActPerTensorFloat and `scaling_per_output_channel` export it (shapes (1, C)):
+    hls4ml 1.3's `<quant>_scale` (x `1 / scale` + `zeropt`, float32), `<quant>_act` (integers
+    `ufixed<6, 6>`), `<quant>_rescale` (x `scale` - `zeropt * scale`); float mode is QONNX's
+    formula; the rescale stays above a MatMul (hls4ml moves neither a bias nor a scale per
+    input channel below it) while the weights' rescale moves below.
+    """
+    s = np.array([[0.031, 0.5, 0.0172, 0.25]], np.float32)
+    z = np.array([[3.0, 0.0, 17.0, 40.0]], np.float32)
+    # x / scale + zeropt reaches 180 here: the `_scale` result needs 9 integer bits (wraps else)
+    wider = {"Model": {"Precision": "ap_fixed<28,12>"}}
+    compiled = hepinfer.compile(_zero_point_quant(s, z, [4], []), wider)
+    nodes = {n.name: n for n in compiled.graph.nodes}
+    assert list(nodes)[1:] == ["q_scale", "q_act", "q_rescale"]
+    np.testing.assert_array_equal(nodes["q_scale"].weights["scale"], np.float32(1) / s[0])
+    np.testing.assert_array_equal(nodes["q_scale"].weights["bias"], z[0])
+    np.testing.assert_array_equal(nodes["q_rescale"].weights["scale"], s[0])
+    np.testing.assert_array_equal(nodes["q_rescale"].weights["bias"], -z[0] * s[0])
+    x = np.round(np.random.default_rng(4).normal(size=(2000, 4)) * 64) / 64
+    expected = (np.clip(np.round(x / s + z), 0, 63) - z) * s  # QONNX's Quant
+    got = np.asarray(compiled.predict(x, "float"))
+    close = np.isclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert np.count_nonzero(~close) <= 4, np.count_nonzero(~close)  # x * (1/s) at a tie
+    fixed = np.asarray(compiled.predict(x))
+    # the scales in 16 fractional bits: q * scale within 63 * 2**-16 (1e-3); a step (>= 0.0172)
+    # only where x * (1 / scale) lands within that rounding of a tie
+    assert np.abs(fixed - expected).max() > 0  # (not a float run)
+    assert np.count_nonzero(np.abs(fixed - expected) > 0.01) <= 20
+    assert len(np.unique(fixed)) > 100
+    # a MatMul after it: the rescale above, the weights' float scale (0.011) below
+    inits_w = ["w", "sw", "zw", "b"]
+    quant_w = node("Quant", inits_w, "qw", domain=QONNX, signed=1, narrow=1)
+    m = _zero_point_quant(s, z, [4], [quant_w, node("MatMul", ["q", "qw"], "y")])
+    m.graph.initializer.extend(
+        onnx.numpy_helper.from_array(np.array(v, np.float32), k)
+        for k, v in (("sw", 0.011), ("zw", 0.0))
+    )
+    names = [n.name for n in hepinfer.compile(m, WIDE).graph.nodes]
+    assert names[1:] == ["q_scale", "q_act", "q_rescale", "y", "qw_rescale"]
+
+
+def test_zero_point_and_scale_refusals() -> None:
+    """Refused by name: a zero point on weights (hls4ml 1.3 fails there too), a zero point
+    that is not a constant, a scale that varies along another axis than the channels.
+    """
+    w = node("Quant", ["w", "s", "z", "b"], "qw", domain=QONNX, signed=1, narrow=0)
+    m = _zero_point_quant(0.5, 0.0, [4], [w, node("MatMul", ["q", "qw"], "y")])
+    m.graph.initializer[1].CopyFrom(onnx.numpy_helper.from_array(np.float32(2.0), "z"))
+    with pytest.raises(FrontendError, match=r"Quant 'qw': a zero point on constant weights"):
+        hepinfer.compile(m, WIDE)
+    m = _zero_point_quant(0.5, 0.0, [4], [])
+    del m.graph.initializer[1]  # the zero point "z" becomes a graph input
+    m.graph.input.append(onnx.helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [1, 1]))
+    with pytest.raises(FrontendError, match=r"Quant 'q': .*constants.*the zero point is computed"):
+        hepinfer.compile(m, WIDE)
+    varying = np.array([[[0.1], [0.2]]], np.float32)  # (1, 2, 1) on a (2, 3) input
+    with pytest.raises(FrontendError, match=r"Quant 'q': the scale of shape \(1, 2, 1\) varies"):
+        hepinfer.compile(_zero_point_quant(varying, 1.0, [2, 3], []), WIDE)
+    with pytest.raises(FrontendError, match=r"zero point of shape \(5,\) does not broadcast"):
+        hepinfer.compile(_zero_point_quant(0.1, np.ones(5), [4], []), WIDE)
 
 
 def test_brevitas_weight_patterns_without_the_peer() -> None:

@@ -39,17 +39,26 @@ UNIT_SCALE: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Rescale:
-    """A pending ApplyAlpha `<name>` multiplying by `scale` (a number; on weights the scale
-    broadcast to the weight's shape), configured as layer `config_of`.
+    """A pending ApplyAlpha `<name>` computing `x * scale + bias` (`scale` a number, one per
+    channel, or on weights the scale broadcast to the weight's shape; `bias` hls4ml's
+    `-zeropt * scale`, 0 without a zero point), configured as layer `config_of`.
     """
 
     name: str
     scale: Any
     config_of: str
+    bias: Any = 0.0
 
     def transposed(self, perm: Any) -> Rescale:
         """The rescale of the transposed constant."""
         return Rescale(self.name, np.transpose(np.asarray(self.scale), perm), self.config_of)
+
+    @property
+    def movable(self) -> bool:
+        """Whether hls4ml 1.3 moves it below a MatMul or Conv (`move_scales.py`): a zero bias
+        and one scale. A zero point (a bias) or a scale per input channel stays above it.
+        """
+        return bool(np.all(np.asarray(self.bias) == 0) and np.unique(self.scale).size == 1)
 
     def per_output(self, what: str, axis: int) -> Any:
         """The scale per output channel (`axis` of the weight), checked constant elsewhere."""
@@ -67,8 +76,8 @@ class Rescale:
 
 
 def integer_quantiser(q: dict[str, Any]) -> dict[str, Any]:
-    """The Quant with scale 1: hls4ml's `fixed<bits, bits>` integer type."""
-    return {**q, "scale": 1.0}
+    """The Quant with scale 1 and zero point 0: hls4ml's `fixed<bits, bits>` integer type."""
+    return {**q, "scale": 1.0, "zeropt": 0.0}
 
 
 def apply_alpha(
@@ -97,15 +106,53 @@ def apply_alpha(
 def _refuse(ctx: Any, node: Any, scale: Any, what: str) -> None:
     msg = (
         f"Quant {ctx.name(node)!r}: scale {np.ravel(scale)[:4]} is not a power of two and "
-        f"{what}; supported for float scales: one positive scale per tensor (Brevitas' "
-        "*PerTensorFloat quantisers), or one per output channel on weights (*PerChannelFloat)"
+        f"{what}; supported for float scales: positive scales, one per tensor or one per "
+        "channel (Brevitas' *PerTensorFloat quantisers, `scaling_per_output_channel`), on "
+        "weights one per output channel (*PerChannelFloat)"
     )
     raise FrontendError(msg)
 
 
-def float_scale_quant(ctx: Any, node: Any, q: dict[str, Any], scale: Any) -> None:
-    """A Quant of one float scale: weights as integers with a pending rescale, activations
-    as `_scale` -> `_act` -> (pending) `_rescale`.
+def per_channel_values(ctx: Any, node: Any, values: Any, what: str) -> Any:
+    """A Quant parameter (`what`: scale or zero point) of an activation as one number or one
+    per channel of the IR tensor (its last axis): broadcast to the input's ONNX shape (batch
+    1) as QONNX broadcasts it, then to the IR layout. hls4ml broadcasts it to the whole tensor
+    (an ApplyAlpha of one value per element); hepinfer's ApplyAlpha has one per channel, so a
+    parameter varying along another axis is refused.
+    """
+    a = np.asarray(values, dtype=np.float32)
+    if a.size == 1:
+        return a.reshape(())
+    ir_shape = tuple(int(d) for d in ctx.builder.shape(ctx.tensors[str(node.input[0])]))
+    channels_first = ctx.is_cl(node)  # the ONNX tensor is NCHW, the IR one NHWC
+    onnx_shape = (1, ir_shape[-1], *ir_shape[:-1]) if channels_first else (1, *ir_shape)
+    try:
+        full = np.broadcast_to(a, onnx_shape)[0]
+    except ValueError:
+        msg = (
+            f"Quant {ctx.name(node)!r}: the {what} of shape {a.shape} does not broadcast to "
+            f"its input's shape {onnx_shape}; give one value per tensor or per channel"
+        )
+        raise FrontendError(msg) from None
+    if channels_first:
+        full = np.moveaxis(full, 0, -1)
+    rows = full.reshape(-1, ir_shape[-1])
+    if np.any(rows != rows[:1]):
+        msg = (
+            f"Quant {ctx.name(node)!r}: the {what} of shape {a.shape} varies along another "
+            f"axis than the channels (the last axis of the input {ir_shape} here); supported: "
+            "one value per tensor or one per channel"
+        )
+        raise FrontendError(msg)
+    return rows[0]
+
+
+def float_scale_quant(ctx: Any, node: Any, q: dict[str, Any], scale: Any, zero: Any) -> None:
+    """A Quant of float scales or a zero point (hls4ml's `QuantToAlphaActivationAlpha`,
+    `ConstQuantToConstAlpha`): weights as integers with a pending rescale (zero point 0:
+    the caller refuses others), activations as `_scale` (x `1 / scale` + `zeropt`) -> `_act`
+    -> (pending) `_rescale` (x `scale` - `zeropt * scale`), each parameter one value or one
+    per channel, in float32 as hls4ml computes them.
     """
     scale = np.asarray(scale, dtype=np.float32)
     if np.any(scale <= 0):
@@ -128,14 +175,13 @@ def float_scale_quant(ctx: Any, node: Any, q: dict[str, Any], scale: Any) -> Non
         one = np.unique(scale).size == 1
         ctx.const_alpha[out] = Rescale(f"{name}_rescale", scale.ravel()[0] if one else full, name)
         return
-    if np.unique(scale).size != 1:
-        _refuse(ctx, node, scale, "varies along the tensor (per-channel scales on activations)")
-    s = float(scale.ravel()[0])
-    inverse = float(np.float32(1.0) / np.float32(s))  # hls4ml's 1 / scale, in float32
-    scaled = apply_alpha(ctx, f"{name}_scale", ctx.src(node), inverse, 0.0, name)
+    s = per_channel_values(ctx, node, scale, "scale")
+    z = per_channel_values(ctx, node, zero, "zero point")
+    inverse = np.float32(1.0) / s  # hls4ml's 1 / scale, in float32
+    scaled = apply_alpha(ctx, f"{name}_scale", ctx.src(node), inverse, z, name)
     act = ctx.builder.add(f"{name}_act", Op.QUANT, [scaled], integer)
     ctx.set(node, act)
-    ctx.pending[out] = [Rescale(f"{name}_rescale", s, name)]
+    ctx.pending[out] = [Rescale(f"{name}_rescale", s, name, -z * s)]  # float32, as hls4ml
 
 
 def conv_rescale(

@@ -56,7 +56,7 @@ class OnnxContext:
 
             ir = self.tensors[name]
             for r in rescales:
-                ir = apply_alpha(self, r.name, ir, r.scale, 0.0, r.config_of)
+                ir = apply_alpha(self, r.name, ir, r.scale, r.bias, r.config_of)
             self.tensors[name] = ir
         return self.tensors[name]
 
@@ -129,6 +129,8 @@ def _dense(ctx: OnnxContext, node: Any, kernel: FloatArray, bias: FloatArray | N
         if i < len(node.input) and node.input[i] in ctx.quant:
             attrs[key] = ctx.quant[node.input[i]]
     src, rescales = ctx.unscaled(node)
+    if not all(r.movable for r in rescales):  # a zero point or per-channel scales: above it
+        src, rescales = ctx.src(node), []
     weight_alpha = ctx.const_alpha.get(str(node.input[1]))
     if weight_alpha is not None:  # one scale, or one per output (Gemm transB: transposed)
         scale = np.asarray(weight_alpha.scale)
@@ -469,6 +471,8 @@ def conv(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     if channels_last_domain(node):
         w = np.moveaxis(w, -1, 1)
     held = ctx.pending.pop(str(node.input[0]), None)  # float-scale rescales: moved below
+    if held and not all(r.movable for r in held):  # a zero point or per-channel: added above
+        ctx.pending[str(node.input[0])], held = held, None
     src = ctx.channels_first(node) if channels_last_domain(node) else ctx.channels_last(node)
     if held:
         ctx.pending[str(node.input[0])] = held
@@ -672,7 +676,16 @@ def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
     """QONNX Quant(x, scale, zeropt, bitwidth)."""
     scale, zero, bits = (ctx.const(node, i) for i in (1, 2, 3))
     if scale is None or zero is None or bits is None:
-        msg = f"Quant {ctx.name(node)!r}: scale, zero point and bit width must be constants"
+        what = [
+            w
+            for w, v in zip(("scale", "zero point", "bit width"), (scale, zero, bits), strict=True)
+            if v is None
+        ]
+        msg = (
+            f"Quant {ctx.name(node)!r}: scale, zero point and bit width must be constants "
+            f"(initializers or Constant nodes); the {' and '.join(what)} is computed here "
+            "(as in hls4ml, which needs them constant)"
+        )
         raise FrontendError(msg)
     q = {
         "scale": float(np.max(scale)),
@@ -686,24 +699,26 @@ def quant(ctx: OnnxContext, node: Any, attrs: dict[str, Any]) -> None:
             else attrs.get("rounding_mode", "ROUND")
         ),
     }
-    if np.any(zero != 0):
-        msg = f"Quant {ctx.name(node)!r}: only zero point 0 is supported (got {zero.ravel()[:4]})"
+    x = ctx.const(node, 0)
+    if x is not None and np.any(zero != 0):
+        msg = (
+            f"Quant {ctx.name(node)!r}: a zero point on constant weights (got "
+            f"{zero.ravel()[:4]}) is not supported (hls4ml 1.3's conversion fails on it: its "
+            "rescale with a bias cannot move below the MatMul); supported on weights: zero "
+            "point 0 (Brevitas' Int*Weight* quantisers; zero points on activations are supported)"
+        )
         raise FrontendError(msg)
-    if not _power_of_two(scale):
+    # hls4ml 1.3 scales explicitly (ApplyAlpha, `onnx_alpha`) unless one power-of-two scale
+    # and zero point 0: so also per-channel power-of-two scales on activations
+    per_channel_act = x is None and np.unique(scale).size > 1
+    if np.any(zero != 0) or not _power_of_two(scale) or per_channel_act:
         from hepinfer.frontends.onnx_alpha import float_scale_quant
 
-        float_scale_quant(ctx, node, q, scale)
+        float_scale_quant(ctx, node, q, scale, zero)
         return
-    x = ctx.const(node, 0)
     if x is not None and np.unique(scale).size > 1:
         per_channel(ctx, node, x, scale, q)
         return
-    if np.unique(scale).size > 1:
-        msg = (
-            f"Quant {ctx.name(node)!r}: a per-channel scale on activations is not supported "
-            "(one scale per tensor; per-channel scales are supported on weights)"
-        )
-        raise FrontendError(msg)
     if x is not None:
         ctx.consts[str(node.output[0])] = quantize(x, q)
         ctx.quant[str(node.output[0])] = q

@@ -15,6 +15,9 @@ point, the same configuration) and runs `predict` on the same batch and on singl
 `mlp_float`, `cnn_float` and `per_channel_float` use Brevitas' default quantisers (float
 scales, 8 bits; hls4ml's ApplyAlpha transformation; hls4ml 1.3 fails on per-channel float
 scales: that one runs at `ap_fixed<36,20>` and reports its distance to Brevitas).
+`zero_point` (a zero point and per-channel activation scales; hls4ml converts it with its
+(1, C) scales written as (C,)) and `qonnx_zero_point` (a QONNX graph written with onnx.helper;
+"brevitas_forward_s" is then QONNX's executor's) go the same way as `mlp_float`.
 Bit-exactness: against hls4ml's outputs (`mlp`, `cnn`, `binary`, `mlp_float`, `cnn_float`),
 against QONNX's executor (`binary_half`, `per_channel`, `cnn_trunc`: at `ap_fixed<24,8>`,
 where every sum is exact). `--model NAME` (repeatable) runs only those.
@@ -48,7 +51,9 @@ CONFIG: dict[str, Any] = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor"
 WIDE: dict[str, Any] = {"Model": {"Precision": "ap_fixed<24,8>", "ReuseFactor": 1}}
 #: integer sums of 8-bit x 8-bit products need 20 integer bits; 16 fractional for the scales
 FLOAT_WIDE: dict[str, Any] = {"Model": {"Precision": "ap_fixed<36,20>", "ReuseFactor": 1}}
-HLS4ML = ("mlp", "cnn", "binary", "mlp_float", "cnn_float")
+HLS4ML = ("mlp", "cnn", "binary", "mlp_float", "cnn_float", "zero_point", "qonnx_zero_point")
+#: float scales (hls4ml's ApplyAlpha): no exact fixed-point value, distance to Brevitas reported
+FLOAT_SCALE = ("mlp_float", "cnn_float", "per_channel_float", "zero_point", "qonnx_zero_point")
 MODELS = (
     "mlp",
     "cnn",
@@ -59,6 +64,8 @@ MODELS = (
     "mlp_float",
     "cnn_float",
     "per_channel_float",
+    "zero_point",
+    "qonnx_zero_point",
 )
 
 
@@ -121,7 +128,7 @@ def main() -> None:
                 expected = np.load(d / "y_qonnx.npy")
                 result["against"] = "qonnx"
             result |= {"mismatches": int(np.sum(ours != expected)), "outputs": int(ours.size)}
-            if name.endswith("_float"):  # float scales: no exact fixed-point value
+            if name in FLOAT_SCALE:  # float scales: no exact fixed-point value
                 brevitas = np.load(d / "y_torch.npy")
                 result["max_abs_vs_brevitas"] = round(float(np.abs(ours - brevitas).max()), 4)
                 result["max_abs_brevitas"] = round(float(np.abs(brevitas).max()), 4)

@@ -88,10 +88,16 @@ def apply_alpha(
     bias: Any,
     config_of: str,
     quantizer: dict[str, Any] | None = None,
+    float32_divisor: tuple[float, ...] | None = None,
 ) -> str:
-    """Add one ApplyAlpha (a BatchNormalization: scale and bias per channel or one)."""
+    """Add one ApplyAlpha (a BatchNormalization: scale and bias per channel or one); with
+    `float32_divisor` (a Quant's scale, `<quant>_scale`) its float mode computes `x / divisor
+    + bias` in float32 as QONNX defines the Quant (fixed point: `x * scale + bias`).
+    """
     channels = int(ctx.builder.shape(src)[-1])
     attrs: dict[str, Any] = {"config_of": config_of}
+    if float32_divisor is not None:
+        attrs["float32_divisor"] = float32_divisor
     if quantizer is not None:
         attrs["kernel_quantizer"] = quantizer
     weights = {
@@ -178,7 +184,9 @@ def float_scale_quant(ctx: Any, node: Any, q: dict[str, Any], scale: Any, zero: 
     s = per_channel_values(ctx, node, scale, "scale")
     z = per_channel_values(ctx, node, zero, "zero point")
     inverse = np.float32(1.0) / s  # hls4ml's 1 / scale, in float32
-    scaled = apply_alpha(ctx, f"{name}_scale", ctx.src(node), inverse, z, name)
+    # float mode: `x / scale + zeropt` in float32, QONNX's and Brevitas' arithmetic
+    divisor = tuple(float(v) for v in np.ravel(s))
+    scaled = apply_alpha(ctx, f"{name}_scale", ctx.src(node), inverse, z, name, None, divisor)
     act = ctx.builder.add(f"{name}_act", Op.QUANT, [scaled], integer)
     ctx.set(node, act)
     ctx.pending[out] = [Rescale(f"{name}_rescale", s, name, -z * s)]  # float32, as hls4ml

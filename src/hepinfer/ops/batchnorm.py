@@ -27,6 +27,12 @@ from hepinfer.ops.lowering import HlsArray, Lowering, inputs_count, sizes
 
 
 def run_float(node: Node, xs: Sequence[FloatArray]) -> FloatArray:
+    divisor = node.attrs.get("float32_divisor")
+    if divisor is not None:  # a Quant's `x / scale + zeropt` in float32, as QONNX defines it
+        x32 = np.asarray(xs[0], dtype=np.float32)
+        z32 = weight(node, "bias").astype(np.float32)
+        q: FloatArray = (x32 / np.asarray(divisor, dtype=np.float32) + z32).astype(np.float64)
+        return q
     out: FloatArray = xs[0] * weight(node, "scale") + weight(node, "bias")
     return out
 

@@ -42,8 +42,9 @@ documentation says (QONNX clean-up, channels-last, GemmToMatMul) to its C simula
   `exported`), so its oracle converts the same model with the scales as (C,) (`for_hls4ml`);
   bit-exact at model level and at a mixed configuration (the ApplyAlpha types pinned);
 - `qonnx_zero_point`: a QONNX graph written with onnx.helper (per-channel scale and zero
-  point of shape (C,), a FLOOR unsigned Quant with zero point 5); bit-exact with hls4ml at
-  model level, float mode against QONNX's executor.
+  point of shape (C,), a FLOOR unsigned Quant with zero point 5) against QONNX's executor:
+  float mode, and fixed point at wide types (hls4ml's C simulation of it, bit-exact with
+  hepinfer, is in `benchmarks/bench_brevitas.py`, not in CI: its compile costs ~5 s).
 
 hepinfer reads the export as Brevitas writes it and (against hls4ml) QONNX's cleaned form; its
 float mode equals Brevitas' forward within 1e-5 of the largest output.
@@ -158,11 +159,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "per_channel_float": {"model": MODEL_LEVEL},
     # "exported": the export as Brevitas writes it, (1, C) scales: hls4ml 1.3 fails
     "zero_point": {"model": MODEL_LEVEL, "mixed": ZERO_POINT_MIXED, "exported": MODEL_LEVEL},
-    "qonnx_zero_point": {"model": MODEL_LEVEL},
+    # against QONNX's executor only in CI (hls4ml: `bench_brevitas.py`, bit-exact)
+    "qonnx_zero_point": {},
 }
 CASES = [
     (name, level)
-    for name in ("mlp", "cnn", "binary", "mlp_float", "cnn_float", "zero_point", "qonnx_zero_point")
+    for name in ("mlp", "cnn", "binary", "mlp_float", "cnn_float", "zero_point")
     for level in CONFIGS[name]
     if level != "exported"
 ]
@@ -197,12 +199,12 @@ def runs(brevitas_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_bit_exact_against_hls4ml_csim(runs: Path, name: str, level: str) -> None:
     x = np.load(runs / name / "x.npy")
     expected = np.load(runs / name / level / "y_hls4ml.npy")
-    assert expected.shape == (N, 4 if name == "qonnx_zero_point" else 5)
+    assert expected.shape == (N, 5)
     # neither saturated nor constant (the binary network: sums of 12 terms +-1, some wrapped;
     # the float-scale ones at model level: hls4ml's `ap_fixed<16,6>` wraps `1 / scale` and
     # `x / scale` (up to 173 and 165), so its last activations are 0 and each output its bias)
     floor = 5 if name in FLOAT_SCALE and level == "model" else 1000
-    floor = {"binary": 13, "zero_point": 40, "qonnx_zero_point": 300}.get(name, floor)
+    floor = {"binary": 13, "zero_point": 40}.get(name, floor)
     assert len(np.unique(expected)) >= floor
     # the export as Brevitas writes it (its own node names: model level only) and QONNX's form
     sources = [runs / name / level / "clean.onnx"]
@@ -300,6 +302,24 @@ def test_pinned_alpha_types_bring_hls4ml_close_to_brevitas(runs: Path, name: str
     assert far.max() > 0.3 * top, far.max()
     assert near.max() < 0.05 * top, (near.max(), top)
     assert np.median(near) < 1e-3 * top, (np.median(near), top)
+
+
+@pytest.mark.oracle
+def test_qonnx_zero_point_fixed_point_near_qonnx(runs: Path) -> None:
+    """The onnx.helper graph (per-channel scale and zero point, an unsigned FLOOR Quant with
+    zero point 5) in fixed point at wide types (16 fractional bits for the scales): within a
+    few activation steps of QONNX's executor (measured: 0.012 of the largest output, median
+    4e-5); a float scale has no exact fixed-point value, so equality is not expected.
+    """
+    x = np.load(runs / "qonnx_zero_point" / "x.npy")
+    qonnx = np.load(runs / "qonnx_zero_point" / "y_qonnx.npy")
+    assert qonnx.shape == (N, 4)
+    assert len(np.unique(qonnx)) > 1000
+    wide = {"Model": {"Precision": "ap_fixed<36,20>", "ReuseFactor": 1}}
+    ours = _rows(hepinfer.compile(runs / "qonnx_zero_point" / "model.onnx", wide).predict(x), N)
+    top = float(np.abs(qonnx).max())
+    assert np.abs(ours - qonnx).max() < 0.05 * top
+    assert np.median(np.abs(ours - qonnx)) < 1e-3 * top
 
 
 @pytest.mark.oracle

@@ -13,6 +13,13 @@ that order after the product), and the bias `Add` after it becomes an ApplyAlpha
 bias` in its `scale`/`bias`/`result` types) that takes its configuration from the Quant (the
 Add) it came from: hls4ml copies that layer's configuration to them (node attribute
 `config_of`).
+
+A zero point, or one scale per channel, on activations takes the same path whatever the
+scale (hls4ml's `QuantToAlphaActivationAlpha`): `<quant>_scale` adds `zeropt` after the
+`1 / scale`, `<quant>_rescale` adds `-zeropt * scale`, each value per tensor or per channel;
+such a rescale (a bias, or a scale per input channel) does not move below a MatMul or Conv
+(`move_scales.py` moves only one scale without bias): it is added above it. The float mode of
+`<quant>_scale` is QONNX's `x / scale + zeropt` in float32 (attribute `float32_divisor`).
 """
 
 from __future__ import annotations

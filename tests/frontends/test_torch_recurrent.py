@@ -9,10 +9,10 @@ weight is read as (in, out), so the runner gives hls4ml a copy whose Linear weig
 out as it reads them (`torch_hls4ml_runner.py`). hepinfer converts the module itself (the
 last-state node takes the module's name, as hls4ml's layer, so hls4ml's LayerName
 configuration applies) and must give hls4ml's C simulation bit for bit on 2,000 inputs: the
-GRU at a mixed per-layer configuration (weights, biases, recurrent weights and biases in
-types of their own, accumulator, result and the Linear's types; control: with the recurrent
-kernel or bias in the kernel's or bias' type the outputs differ) and the LSTM at model level
-`ap_fixed<16,6>`.
+GRU and the LSTM each at model level `ap_fixed<16,6>` and at a mixed per-layer configuration
+(weights, biases, recurrent weights and biases in types of their own and the Linear's types;
+the GRU's accumulator and result too, which hls4ml's LSTM kernel cannot take; control: with
+the recurrent kernel or bias in the kernel's or bias' type the outputs differ).
 
 hls4ml's writer prints each weight with as many decimals as its type has fractional bits
 before the C++ truncates it; a value just below a grid point can so round onto it (hepinfer
@@ -59,12 +59,16 @@ MIXED_GRU = {
     "gru": {**RECURRENT, "accum": "ap_fixed<20,7>", "result": "ap_fixed<13,4,AP_RND,AP_SAT>"},
     "fc": LINEAR,
 }
+#: hls4ml 1.3's LSTM kernel compiles only when input, accumulator and result share one type,
+#: so its mixed configuration pins the weights, biases and recurrent ones (and the Linear)
+MIXED_LSTM = {"lstm": RECURRENT, "fc": LINEAR}
 MODULES: dict[str, Any] = {"last_gru": LastGRU, "last_lstm": LastLSTM}
-#: job -> (model, pins); hls4ml 1.3's LSTM kernel compiles only when input, accumulator
-#: and result share one type, so its mixed configuration would pin weights and biases only
+#: job -> (model, pins): each layer kind at model level and at a mixed configuration
 JOBS: dict[str, tuple[str, dict[str, Any]]] = {
+    "gru": ("last_gru", {}),
     "gru_mixed": ("last_gru", MIXED_GRU),
     "lstm": ("last_lstm", {}),
+    "lstm_mixed": ("last_lstm", MIXED_LSTM),
 }
 STEPS, FEATURES = 8, 6
 
@@ -135,7 +139,7 @@ def test_bit_exact_against_hls4ml_csim(peer_runs: Path, name: str) -> None:
     np.testing.assert_allclose(floats.reshape(reference.shape), reference, rtol=1e-5, atol=1e-6)
     # the fixed outputs track torch (hls4ml's too: the comparison is of a working model)
     assert np.abs(expected - reference).max() < 0.05
-    if name == "gru_mixed":  # control: the recurrent types change the outputs
+    if name.endswith("_mixed"):  # control: the recurrent types change the outputs
         for var, instead in (("recurrent_weight", "weight"), ("recurrent_bias", "bias")):
             same = copy.deepcopy(config)
             precision = same["LayerName"][kind]["Precision"]

@@ -6,7 +6,8 @@ results, and a top module with the ports, the port registers, the valid chain an
 instance per piece. A piece's inputs and outputs are register outputs (or, for the last
 stage, what the output register reads), so LUT mapping loses nothing across a cut that it
 could have merged through a flip-flop; what it loses are the facts a flat run propagates
-through registers (a register bit that is constant, two registers that hold the same value).
+through registers (a register bit that is constant, two registers that hold the same value,
+a register bit that no later stage reads: the piece still drives it as an output).
 The generator registers no bit that its value range makes constant (a value that is never
 negative is registered without its sign bit), which removes the main such fact.
 

@@ -99,6 +99,7 @@ class CompiledModel:
         *,
         synthesise: bool = False,
         tool: str | None = None,
+        jobs: int = 1,
     ) -> Estimate:
         """FPGA resources and latency of this model's firmware (`hepinfer.estimate.Estimate`).
 
@@ -107,7 +108,7 @@ class CompiledModel:
         `synthesise`, the model's Verilog is also synthesised by Yosys and its cells join the
         estimate as the `synthesised` column (io_parallel models the RTL generator supports).
         `tool`: the HLS generation whose rules apply (`hepinfer.estimate.tools.TOOLS`; default
-        the current Vitis).
+        the current Vitis). `jobs`: concurrent Yosys runs (`hepinfer.rtl.synth.synthesise`).
         """
         import dataclasses
 
@@ -121,7 +122,7 @@ class CompiledModel:
         from hepinfer.rtl import synthesise as run_yosys
 
         design = build(self.graph, clock_period=est.clock_period)
-        report = run_yosys(design, est.part.name)
+        report = run_yosys(design, est.part.name, jobs=jobs)
         syn = Synthesised(
             tool=report.tool or "yosys",
             lut=report.luts,
@@ -276,15 +277,17 @@ class CompiledModel:
         clock_period: float | None = None,
         pipeline: int | None = None,
         design: RtlDesign | None = None,
+        jobs: int = 1,
     ) -> SynthReport:
         """Synthesise the Verilog with Yosys (`synth_xilinx` for the part's family);
-        `design` as in `rtlsim`.
+        `design` as in `rtlsim`. `jobs` > 1: cut at the pipeline registers into pieces
+        synthesised by that many concurrent Yosys runs (`hepinfer.rtl.synth.synthesise`).
         """
         from hepinfer.rtl import synthesise
 
         if design is None:
             design = self.rtl_design(clock_period=clock_period, pipeline=pipeline)
-        return synthesise(design, part or self.config.part)
+        return synthesise(design, part or self.config.part, jobs=jobs)
 
     def __str__(self) -> str:
         return format_graph(self.graph)

@@ -18,7 +18,7 @@ def test_rtl_check_and_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     model = mlp(tmp_path / "m.onnx", (6, 8, 4), ("Relu", "Softmax"))
     out = tmp_path / "rtl"
     args = ["rtl", str(model), "-o", str(out), "--check", "300", "--synth", "--part", "xcvu13p"]
-    assert main(args) == 0
+    assert main([*args, "--jobs", "2"]) == 0
     text = capsys.readouterr().out
     assert "0 of 1,200 outputs differ from the emulator" in text
     assert "Yosys synth_xilinx -family xcup" in text
@@ -29,6 +29,8 @@ def test_rtl_check_and_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert synth["luts"] > 0
     assert synth["ffs"] > 0
     assert synth["longest_path_cells"] > 0
+    assert synth["yosys_runs"] > 2  # the pieces (the design cut at its registers) and the top
+    assert "cut at pipeline registers into" in text
 
 
 def test_rtl_refuses_io_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

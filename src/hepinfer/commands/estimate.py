@@ -97,6 +97,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also synthesise the model's Verilog with Yosys: a 'synthesised' column and bars",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--synth with N concurrent Yosys runs (the design cut at its pipeline registers; "
+        "default 1: one flat run)",
+    )
 
 
 def _knobs(args: argparse.Namespace) -> bool:
@@ -194,7 +202,11 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning is also in the estimate itself
         est = model.estimate(
-            part=args.part, clock_period=args.clock_period, synthesise=args.synth, tool=args.tool
+            part=args.part,
+            clock_period=args.clock_period,
+            synthesise=args.synth,
+            tool=args.tool,
+            jobs=args.jobs,
         )
     from hepinfer.commands.common import header
 

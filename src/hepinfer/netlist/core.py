@@ -256,9 +256,21 @@ class Netlist:
             return out
         prev = self.at(v, stage - 1)
         name = f"{v.name}_r{stage}"
-        self.lines.append(f"reg signed [{v.width - 1}:0] {name};")
-        self.regs.append(f"{name} <= {prev.name};")
-        self.counts.registers_bits += v.width
+        if v.lo >= 0:
+            # never negative: the sign bit is the constant 0, not registered (a flat synthesis
+            # would remove that flip-flop and propagate the 0; a design cut at its registers,
+            # `rtl.pieces`, sees it only this way)
+            n = v.width - 1
+            self.lines.append(f"reg [{n - 1}:0] {name}_q;")
+            self.lines.append(
+                f"wire signed [{v.width - 1}:0] {name} = $signed({{1'b0, {name}_q}});"
+            )
+            self.regs.append(f"{name}_q <= {prev.name}[{n - 1}:0];")
+            self.counts.registers_bits += n
+        else:
+            self.lines.append(f"reg signed [{v.width - 1}:0] {name};")
+            self.regs.append(f"{name} <= {prev.name};")
+            self.counts.registers_bits += v.width
         out = Val(name, v.lo, v.hi, v.frac, stage, 0.0)
         self._delayed[key] = out
         self.max_stage = max(self.max_stage, stage)

@@ -4,7 +4,8 @@ with Verilator, and synthesis with Yosys.
 - `build(graph, clock_period=..., pipeline=...)` -> `RtlDesign` (the Verilog and its
   manifest); `write(design, dir)` writes it with a testbench, a file list and `manifest.json`;
 - `simulate(design, mantissas)` streams a batch through Verilator (`rtl.sim`);
-- `synthesise(design, part)` runs Yosys `synth_xilinx` (`rtl.synth`).
+- `synthesise(design, part, jobs=1)` runs Yosys `synth_xilinx` (`rtl.synth`); with `jobs` > 1
+  on the design cut at its pipeline registers (`rtl.pieces`), that many Yosys runs at once.
 
 `CompiledModel.write_verilog`, `.rtlsim` and `.synth` are the user-facing calls.
 """

@@ -185,7 +185,9 @@ def test_fixed_mode_is_the_ops_in_sequence(config: dict[str, Any]) -> None:
 
 
 def test_csim_equals_emulator_both_headers() -> None:
-    """A small self-attention (io_parallel) built with Xilinx's headers and with hepinfer's."""
+    """A small self-attention built with Xilinx's headers and with hepinfer's, in io_parallel
+    and in io_stream (hepinfer's own: hls4ml 1.3 has no io_stream attention kernel).
+    """
     keras = import_keras()
     x = keras.Input((3, 4))
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, name="mha")
@@ -194,9 +196,10 @@ def test_csim_equals_emulator_both_headers() -> None:
     xs = np.random.default_rng(2).normal(0.0, 1.5, size=(200, 3, 4))
     expected = np.asarray(compiled.predict(xs))
     assert len(np.unique(expected)) > 100
-    for headers in ("xilinx", "hepinfer"):
-        got = np.asarray(compiled.csim(xs, io_type="io_parallel", headers=headers))
-        np.testing.assert_array_equal(got, expected, err_msg=headers)
+    for io_type in ("io_parallel", "io_stream"):
+        for headers in ("xilinx", "hepinfer"):
+            got = np.asarray(compiled.csim(xs, io_type=io_type, headers=headers))
+            np.testing.assert_array_equal(got, expected, err_msg=f"{io_type}, {headers}")
 
 
 MIXED_SMALL: dict[str, Any] = {

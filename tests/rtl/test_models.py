@@ -251,3 +251,23 @@ def test_shared_subexpressions(
     out = result.outputs[model.graph.outputs[0]]
     np.testing.assert_array_equal(out.reshape(expected.shape), expected)
     assert result.latency == design.latency
+
+
+def test_builds_share_verilators_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verilator's run-time objects are compiled once per setting, then copied into every
+    model's build: two designs (quick builds) and one optimised build make two run-time
+    folders and three simulators, each equal to the emulator.
+    """
+    need("verilator")
+    monkeypatch.setenv("HEPINFER_CACHE", str(tmp_path / "cache"))
+    x = _inputs(5, 2.0)[:50]
+    for i, (sizes, optimize) in enumerate((((5, 3), False), ((5, 4, 2), False), ((5, 2), True))):
+        acts = ("Relu",) * (len(sizes) - 2) + ("",)
+        model = hepinfer.compile(mlp(tmp_path / f"m{i}.onnx", sizes, acts, seed=i))
+        out = model.rtlsim(x, optimize=optimize).outputs[model.graph.outputs[0]]
+        np.testing.assert_array_equal(out.reshape(len(x), -1), model.predict(x))
+    runtimes = sorted((tmp_path / "cache" / "rtlsim-runtime").iterdir())
+    assert len(runtimes) == 2
+    for folder in runtimes:
+        assert {"verilated.o", "verilated_threads.o"} <= {p.name for p in folder.iterdir()}
+    assert len(list((tmp_path / "cache" / "rtlsim").iterdir())) == 3

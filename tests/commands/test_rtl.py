@@ -41,3 +41,20 @@ def test_rtl_refuses_io_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "io_stream" in err
     assert "write_hls" in err
+
+
+@pytest.mark.parametrize("command", ["rtl", "estimate"])
+@pytest.mark.parametrize(
+    ("value", "says"), [("0", "give at least 1"), ("two", "give a whole number")]
+)
+def test_jobs_must_be_a_positive_integer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, value: str, says: str
+) -> None:
+    """A bad `--jobs` is a usage error (exit 2) before anything is compiled or written."""
+    out = tmp_path / "rtl"
+    args = [command, str(tmp_path / "absent.onnx"), "--synth", "--jobs", value]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "-o", str(out)])
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
+    assert not out.exists()

@@ -39,6 +39,19 @@ def input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def jobs(text: str) -> int:
+    """``--jobs N``: the number of concurrent Yosys runs of ``--synth``, a positive integer."""
+    try:
+        n = int(text)
+    except ValueError as exc:
+        msg = f"--jobs {text!r}: give a whole number of concurrent Yosys runs, e.g. 2"
+        raise argparse.ArgumentTypeError(msg) from exc
+    if n < 1:
+        msg = f"--jobs {n}: give at least 1 (1: one flat Yosys run)"
+        raise argparse.ArgumentTypeError(msg)
+    return n
+
+
 def add_model_options(parser: argparse.ArgumentParser, config: bool = True) -> None:
     """Add `-c/--config` (optional), `--input-shape` and `--semantics`."""
     if config:

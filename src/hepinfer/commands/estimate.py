@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL_OR_COMPILED_DIR",
         help="model file (.onnx, .json + _weights.h5, .keras, .pt) or a `hepinfer compile` output directory",
     )
-    from hepinfer.commands.common import add_model_options
+    from hepinfer.commands.common import add_model_options, jobs
 
     add_model_options(parser)
     parser.add_argument(
@@ -99,7 +99,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=jobs,
         default=1,
         metavar="N",
         help="--synth with N concurrent Yosys runs (the design cut at its pipeline registers; "

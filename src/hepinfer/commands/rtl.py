@@ -16,7 +16,7 @@ HELP = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from hepinfer.commands.common import add_model_options
+    from hepinfer.commands.common import add_model_options, jobs
 
     parser.add_argument(
         "model", help="a directory written by `hepinfer compile`, or a model file (.onnx, ...)"
@@ -44,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", help="FPGA part for --synth (default: the configuration's)")
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=jobs,
         default=1,
         metavar="N",
         help="--synth with N concurrent Yosys runs, the design cut at its pipeline registers "

@@ -6,9 +6,12 @@ gRPC front ends.
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,6 +233,40 @@ def test_a_dead_instance_process_fails_its_request_and_is_restarted(
     assert after != before
     assert client.is_model_ready("pid")
     assert _pid(client) == after
+
+
+def _dead(pid: int) -> bool:
+    """Whether the process has exited: a zombie whose threads have all ended (its sockets
+    are then closed; a multi-threaded process's leader is a zombie before its other threads
+    end), or gone (reaped). Reading it while it exits may fail with ESRCH: not yet.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    except ProcessLookupError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return fields["State"].split()[0] in "ZX" and int(fields["Threads"]) <= 1
+
+
+def test_a_request_after_an_idle_process_died_waits_for_the_restart(
+    client: grpcclient.InferenceServerClient,
+) -> None:
+    """An idle instance process killed from outside: the next request is answered by the
+    restarted process, whether the server saw the death first or only when the request's
+    send failed (the batch then waits for the restart instead of failing).
+    """
+    for _ in range(3):
+        before = _pid(client)
+        os.kill(before, signal.SIGKILL)
+        end = time.monotonic() + 10
+        while not _dead(before) and time.monotonic() < end:
+            time.sleep(0.001)
+        assert _dead(before)
+        after = _pid(client)
+        assert after != before
+    assert client.is_model_ready("pid")
 
 
 def test_open_decoupled_requests_of_a_dead_process_get_an_error(

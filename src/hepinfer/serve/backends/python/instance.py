@@ -260,7 +260,11 @@ class PythonInstance:
         batch = self._batch(requests)
         self._done = done
         self._async_bls = bls
-        self.conn.send(("exec", batch))
+        try:
+            self.conn.send(("exec", batch))
+        except BaseException:
+            self._done = None  # not sent: the caller answers the batch (never `done` too)
+            raise
         if wait_s <= 0:
             return
         if wake is not None and self._loop is not None:

@@ -86,6 +86,8 @@ SKIP_WAITS = 8
 LOAD_CHECK_S = 1.0
 #: seconds between attempts to start a dead instance process again when a start fails
 RESTART_RETRY_S = 1.0
+#: seconds to wait for the exit status of a process whose socket refused a batch
+UNDELIVERED_WAIT_S = 1.0
 #: seconds before a model tries again to open a lane that it could not open
 LANE_RETRY_S = 1.0
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -706,14 +708,47 @@ class PythonModel(ServedModel):
         )
         if wait_s and self._arrivals is None:
             self._arrivals = arrivals(loop)  # None until a front end counts on this loop
+        if not process.alive and self._requeue_undelivered(instance, group, tokens):
+            return  # it died idle, before the loop saw its socket close
         try:
             process.watch(loop)
             process.submit(requests, done, self._bls, wait_s, self._arrivals, wake)
-        except Exception as exc:  # noqa: BLE001 - e.g. the process died: the batch fails
+        except OSError as exc:  # the send failed: the process may have died idle
+            if not self._requeue_undelivered(instance, group, tokens):
+                self._complete(instance, group, None, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the batch fails
             self._complete(instance, group, None, exc)
             return
         if wake is not None and wait_s:
             self._waited(answered[0])
+
+    def _requeue_undelivered(
+        self, instance: _Instance, group: list[_Pending], tokens: list[int]
+    ) -> bool:
+        """A batch for an instance process that had died (killed while idle, before the loop
+        saw its socket close; found dead before the send, or by the failed send): nothing
+        ran, so its requests go back to the front of the queue and the restarted process
+        answers them. False (the batch fails) when the process still runs.
+        """
+        backend = instance.backend
+        assert isinstance(backend, PythonModelInstance)
+        try:  # its socket closed as it exited: the exit status follows at once
+            backend.process.process.wait(UNDELIVERED_WAIT_S)
+        except subprocess.TimeoutExpired:
+            return False
+        for token in tokens:
+            self._open.pop(token, None)
+        self._queue.extendleft(reversed(group))
+        log.warning(
+            "model %s: instance process %s had died before its batch of %d request(s) was "
+            "sent; the requests wait for the restarted process",
+            self.name,
+            backend.name,
+            len(group),
+        )
+        self._release(instance)  # starts it again; `_restarted` dispatches the queue
+        return True
 
     def _take_wait(self) -> bool:
         """Whether a lone request's batch may sleep for its answer now (`_waited`)."""

@@ -620,11 +620,8 @@ bool lane_submit(Server* srv, uint64_t call, const std::string& data) {
     lane->inline_wait = inline_wait;
     lane->armed = !inline_wait;
   }
-  // the lane's state keeps Python from writing to the process meanwhile. An idle lane has
-  // nothing to read: a readable (hung-up) answer socket is a process that died idle, before
-  // anyone saw it; Python then takes the request, and the restarted process answers it
-  pollfd gone{lane->from_stub, POLLIN, 0};
-  if (poll(&gone, 1, 0) != 0 || !write_all(lane->to_stub, frame.data(), frame.size())) {
+  // the lane's state keeps Python from writing to the process meanwhile
+  if (!write_all(lane->to_stub, frame.data(), frame.size())) {
     std::lock_guard<std::mutex> lock(lane->mu);
     lane->state = kClosed;  // the process is gone: Python answers and restarts it
     lane->inline_wait = lane->armed = false;

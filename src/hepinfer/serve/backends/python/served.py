@@ -708,8 +708,6 @@ class PythonModel(ServedModel):
         )
         if wait_s and self._arrivals is None:
             self._arrivals = arrivals(loop)  # None until a front end counts on this loop
-        if not process.alive and self._requeue_undelivered(instance, group, tokens):
-            return  # it died idle, before the loop saw its socket close
         try:
             process.watch(loop)
             process.submit(requests, done, self._bls, wait_s, self._arrivals, wake)
@@ -726,10 +724,11 @@ class PythonModel(ServedModel):
     def _requeue_undelivered(
         self, instance: _Instance, group: list[_Pending], tokens: list[int]
     ) -> bool:
-        """A batch for an instance process that had died (killed while idle, before the loop
-        saw its socket close; found dead before the send, or by the failed send): nothing
-        ran, so its requests go back to the front of the queue and the restarted process
-        answers them. False (the batch fails) when the process still runs.
+        """A batch whose send failed because the instance process had died (while idle, or
+        after a lane's request, before the loop saw its socket close): nothing ran, so its
+        requests go back to the front of the queue and the restarted process answers them.
+        False (the batch fails) when the process still runs; the native lane's write fails
+        the same way and hands its request to this path.
         """
         backend = instance.backend
         assert isinstance(backend, PythonModelInstance)
